@@ -1,0 +1,1 @@
+//! The SIP back-to-back user agent.

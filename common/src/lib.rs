@@ -1,0 +1,14 @@
+//! Wire types shared by the SBC's control plane (B2BUA) and data plane (relay).
+//!
+//! Everything here is pure: no sockets, no clocks, no threads. Parsers work on
+//! [`bytes::Bytes`] and hand out views that slice the original buffer, so a parsed
+//! message that is not changed serializes byte-identical.
+//!
+//! - [`sip`]: SIP messages, headers, URIs and stream framing (RFC 3261).
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod sip;

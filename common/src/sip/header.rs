@@ -1,0 +1,410 @@
+//! Header names, compact forms and the header line model (RFC 3261 §7.3, §20).
+
+use bytestring::ByteString;
+use std::fmt;
+
+macro_rules! header_names {
+    ($( $variant:ident => $canon:literal $(, compact $compact:literal)? $(, list $list:literal)? ; )*) => {
+        /// A header field name: the ones the SBC acts on by name, or any other kept as written
+        /// (names compare case-insensitively, RFC 3261 §7.3.1).
+        #[derive(Clone)]
+        pub enum HeaderName {
+            $(
+                #[doc = concat!("`", $canon, "`.")]
+                $variant,
+            )*
+            /// Any other header, with its name as written on the wire.
+            Other(ByteString),
+        }
+
+        impl HeaderName {
+            /// Classifies a header name case-insensitively, expanding compact forms (RFC 3261 §7.3.3).
+            pub fn parse(src: &ByteString, name: &str) -> Self {
+                if name.len() == 1 {
+                    let c = name.as_bytes().first().copied().unwrap_or(0).to_ascii_lowercase();
+                    $( $( if c == $compact { return Self::$variant; } )? )*
+                }
+                $( if name.eq_ignore_ascii_case($canon) { return Self::$variant; } )*
+                Self::Other(src.slice_ref(name))
+            }
+
+            /// Classifies a name given as a plain string (allocates only for unknown names).
+            pub fn from_name(name: &str) -> Self {
+                let owned = ByteString::from(name);
+                Self::parse(&owned, &owned)
+            }
+
+            /// The canonical full name (RFC 3261 §20) or, for others, the name as written.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $( Self::$variant => $canon, )*
+                    Self::Other(s) => s,
+                }
+            }
+
+            /// The compact form of the name, if it has one (RFC 3261 §7.3.3, RFC 3515, RFC 4028).
+            pub fn compact(&self) -> Option<char> {
+                match self {
+                    $( $( Self::$variant => Some($compact as char), )? )*
+                    _ => None,
+                }
+            }
+
+            /// Whether the header's value is a comma-separated list that may be split into
+            /// several values (RFC 3261 §7.3.1).
+            pub fn is_list(&self) -> bool {
+                match self {
+                    $( $( Self::$variant => $list, )? )*
+                    _ => false,
+                }
+            }
+        }
+    };
+}
+
+header_names! {
+    Accept => "Accept", list true;
+    AcceptEncoding => "Accept-Encoding", list true;
+    AcceptLanguage => "Accept-Language", list true;
+    AlertInfo => "Alert-Info", list true;
+    Allow => "Allow", list true;
+    AllowEvents => "Allow-Events", compact b'u', list true;
+    AuthenticationInfo => "Authentication-Info";
+    Authorization => "Authorization";
+    CallId => "Call-ID", compact b'i';
+    CallInfo => "Call-Info", list true;
+    Contact => "Contact", compact b'm', list true;
+    ContentDisposition => "Content-Disposition";
+    ContentEncoding => "Content-Encoding", compact b'e', list true;
+    ContentLanguage => "Content-Language", list true;
+    ContentLength => "Content-Length", compact b'l';
+    ContentType => "Content-Type", compact b'c';
+    CSeq => "CSeq";
+    Date => "Date";
+    ErrorInfo => "Error-Info", list true;
+    Event => "Event", compact b'o';
+    Expires => "Expires";
+    From => "From", compact b'f';
+    InReplyTo => "In-Reply-To", list true;
+    MaxForwards => "Max-Forwards";
+    MinExpires => "Min-Expires";
+    MinSe => "Min-SE";
+    MimeVersion => "MIME-Version";
+    Organization => "Organization";
+    Path => "Path", list true;
+    PAssertedIdentity => "P-Asserted-Identity", list true;
+    PPreferredIdentity => "P-Preferred-Identity", list true;
+    Priority => "Priority";
+    Privacy => "Privacy";
+    ProxyAuthenticate => "Proxy-Authenticate";
+    ProxyAuthorization => "Proxy-Authorization";
+    ProxyRequire => "Proxy-Require", list true;
+    RAck => "RAck";
+    Reason => "Reason", list true;
+    RecordRoute => "Record-Route", list true;
+    ReferTo => "Refer-To", compact b'r';
+    ReferredBy => "Referred-By", compact b'b';
+    Replaces => "Replaces";
+    ReplyTo => "Reply-To";
+    Require => "Require", list true;
+    RetryAfter => "Retry-After";
+    Route => "Route", list true;
+    RSeq => "RSeq";
+    Server => "Server";
+    SessionExpires => "Session-Expires", compact b'x';
+    SipETag => "SIP-ETag";
+    SipIfMatch => "SIP-If-Match";
+    Subject => "Subject", compact b's';
+    SubscriptionState => "Subscription-State";
+    Supported => "Supported", compact b'k', list true;
+    Timestamp => "Timestamp";
+    To => "To", compact b't';
+    Unsupported => "Unsupported", list true;
+    UserAgent => "User-Agent";
+    Via => "Via", compact b'v', list true;
+    Warning => "Warning", list true;
+    WwwAuthenticate => "WWW-Authenticate";
+    AcceptContact => "Accept-Contact", compact b'a', list true;
+    RejectContact => "Reject-Contact", compact b'j', list true;
+    RequestDisposition => "Request-Disposition", compact b'd', list true;
+    Identity => "Identity", compact b'y';
+}
+
+impl PartialEq for HeaderName {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Other(a), Self::Other(b)) => a.eq_ignore_ascii_case(b),
+            (Self::Other(_), _) | (_, Self::Other(_)) => false,
+            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        }
+    }
+}
+
+impl Eq for HeaderName {}
+
+impl fmt::Display for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One header field line: its classified name, its value, and the exact bytes it was received as.
+///
+/// A header read off the wire keeps `raw` (the whole line with its folding and line ending), so an
+/// unchanged header serializes byte-identical; a header the SBC writes has no `raw` and is written as
+/// `Name: value` with CRLF (RFC 3261 §7.3).
+#[derive(Clone)]
+pub struct Header {
+    name: HeaderName,
+    value: ByteString,
+    raw: Option<ByteString>,
+}
+
+impl Header {
+    /// A new header as the SBC writes it (canonical name, CRLF line end).
+    pub fn new(name: HeaderName, value: impl Into<ByteString>) -> Self {
+        Self {
+            name,
+            value: value.into(),
+            raw: None,
+        }
+    }
+
+    pub(crate) fn parsed(name: HeaderName, value: ByteString, raw: ByteString) -> Self {
+        Self {
+            name,
+            value,
+            raw: Some(raw),
+        }
+    }
+
+    /// The header's name.
+    pub fn name(&self) -> &HeaderName {
+        &self.name
+    }
+
+    /// The header's value with surrounding white space removed and any line folding replaced by a
+    /// single space (RFC 3261 §7.3.1).
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// The value as a shared, zero-copy string.
+    pub fn value_bytes(&self) -> &ByteString {
+        &self.value
+    }
+
+    /// The exact line the header was received as, with its line ending, if it came off the wire.
+    pub fn raw(&self) -> Option<&str> {
+        self.raw.as_deref()
+    }
+
+    /// Writes the header line, byte-identical to the received one if it was not changed.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        match &self.raw {
+            Some(raw) => out.extend_from_slice(raw.as_bytes()),
+            None => {
+                out.extend_from_slice(self.name.as_str().as_bytes());
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(self.value.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+
+    /// Iterates over the comma-separated values of a list header, or yields the single value.
+    pub fn values(&self) -> ListIter<'_> {
+        if self.name.is_list() {
+            split_list(&self.value)
+        } else {
+            ListIter::single(&self.value)
+        }
+    }
+}
+
+impl fmt::Debug for Header {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name {
+            HeaderName::Authorization | HeaderName::ProxyAuthorization => {
+                write!(f, "{}: <redacted>", self.name)
+            }
+            _ => write!(f, "{}: {}", self.name, self.value()),
+        }
+    }
+}
+
+/// An iterator over the elements of a comma-separated header value, never splitting inside a
+/// quoted string or `<…>` (RFC 3261 §7.3.1).
+#[derive(Clone, Debug)]
+pub struct ListIter<'a> {
+    rest: Option<&'a str>,
+    split: bool,
+}
+
+impl<'a> ListIter<'a> {
+    fn single(s: &'a str) -> Self {
+        Self {
+            rest: Some(s),
+            split: false,
+        }
+    }
+}
+
+/// Splits a header value on the commas that separate list elements (RFC 3261 §7.3.1).
+pub fn split_list(s: &str) -> ListIter<'_> {
+    ListIter {
+        rest: Some(s),
+        split: true,
+    }
+}
+
+impl<'a> Iterator for ListIter<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        loop {
+            let rest = self.rest.take()?;
+            if !self.split {
+                let v = rest.trim_matches(is_lws);
+                return if v.is_empty() { None } else { Some(v) };
+            }
+            let cut = find_list_comma(rest);
+            let (item, tail) = match cut {
+                Some(i) => (rest.get(..i).unwrap_or(""), rest.get(i + 1..)),
+                None => (rest, None),
+            };
+            self.rest = tail;
+            let item = item.trim_matches(is_lws);
+            if !item.is_empty() {
+                return Some(item);
+            }
+            self.rest?;
+        }
+    }
+}
+
+/// The byte offset of the first comma in `s` that is outside quotes and angle brackets.
+fn find_list_comma(s: &str) -> Option<usize> {
+    let mut in_quotes = false;
+    let mut in_angle = false;
+    let mut escaped = false;
+    for (i, b) in s.bytes().enumerate() {
+        if in_quotes {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_quotes = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_quotes = true,
+            b'<' => in_angle = true,
+            b'>' => in_angle = false,
+            b',' if !in_angle => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Whether `c` is linear white space inside a header value (after unfolding).
+pub(crate) fn is_lws(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> HeaderName {
+        HeaderName::from_name(s)
+    }
+
+    #[test]
+    fn names_are_case_insensitive_and_compact_forms_expand() {
+        assert_eq!(name("via"), HeaderName::Via);
+        assert_eq!(name("VIA"), HeaderName::Via);
+        assert_eq!(name("v"), HeaderName::Via);
+        assert_eq!(name("V"), HeaderName::Via);
+        assert_eq!(name("call-id"), HeaderName::CallId);
+        let pairs = [
+            ("i", HeaderName::CallId),
+            ("m", HeaderName::Contact),
+            ("f", HeaderName::From),
+            ("t", HeaderName::To),
+            ("v", HeaderName::Via),
+            ("l", HeaderName::ContentLength),
+            ("c", HeaderName::ContentType),
+            ("e", HeaderName::ContentEncoding),
+            ("k", HeaderName::Supported),
+            ("s", HeaderName::Subject),
+            ("o", HeaderName::Event),
+            ("u", HeaderName::AllowEvents),
+            ("r", HeaderName::ReferTo),
+            ("b", HeaderName::ReferredBy),
+            ("x", HeaderName::SessionExpires),
+            ("y", HeaderName::Identity),
+        ];
+        for (c, n) in pairs {
+            assert_eq!(name(c), n, "compact {c}");
+            assert_eq!(n.compact().map(String::from), Some(c.to_string()));
+        }
+        assert_eq!(name("X-Custom"), name("x-custom"));
+        assert_ne!(name("X-Custom"), HeaderName::Via);
+        assert_eq!(name("x-custom").as_str(), "x-custom");
+        assert_eq!(name("z"), HeaderName::Other("z".into()));
+    }
+
+    #[test]
+    fn list_split_respects_quotes_and_brackets() {
+        let v: Vec<_> = split_list(
+            r#""Doe, John" <sip:j@a.com;x=1,2>;q=0.5 , <sip:b@b.com>,sip:c@c.com , "a\",b" <sip:d@d>"#,
+        )
+        .collect();
+        assert_eq!(
+            v,
+            vec![
+                r#""Doe, John" <sip:j@a.com;x=1,2>;q=0.5"#,
+                "<sip:b@b.com>",
+                "sip:c@c.com",
+                r#""a\",b" <sip:d@d>"#
+            ]
+        );
+        assert_eq!(
+            split_list(" , ,a,, b ,").collect::<Vec<_>>(),
+            vec!["a", "b"]
+        );
+        assert_eq!(split_list("").count(), 0);
+        // Unbalanced quote: the rest is one element, no panic.
+        assert_eq!(
+            split_list(r#"a, "b, c"#).collect::<Vec<_>>(),
+            vec!["a", r#""b, c"#]
+        );
+    }
+
+    #[test]
+    fn non_list_headers_are_not_split() {
+        let h = Header::new(HeaderName::Date, "Sat, 13 Nov 2010 23:29:00 GMT");
+        assert_eq!(h.values().count(), 1);
+        let h = Header::new(
+            HeaderName::Via,
+            "SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b",
+        );
+        assert_eq!(h.values().count(), 2);
+    }
+
+    #[test]
+    fn debug_redacts_credentials() {
+        let h = Header::new(HeaderName::Authorization, r#"Digest response="secret""#);
+        assert!(!format!("{h:?}").contains("secret"));
+    }
+}

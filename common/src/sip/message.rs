@@ -1,0 +1,883 @@
+//! The SIP message: start line, ordered headers and body, parsed without copying header text
+//! (RFC 3261 §7).
+
+use super::error::{ParseError, ParseErrorKind};
+use super::fields::{
+    parse_delta_seconds, parse_u32, CSeq, HeaderError, RAck, Replaces, SessionExpires,
+    SubscriptionState, TokenParams,
+};
+use super::header::{split_list, Header, HeaderName};
+use super::method::Method;
+use super::name_addr::{Contact, NameAddr};
+use super::status::reason_phrase;
+use super::via::Via;
+use bytes::Bytes;
+use bytestring::ByteString;
+use std::fmt;
+
+/// Size limits applied while parsing, from configuration (`[sip]` section).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest whole message accepted, in bytes (answered with 513).
+    pub max_message_bytes: usize,
+    /// Largest body accepted, in bytes (answered with 413).
+    pub max_body_bytes: usize,
+    /// Most header fields accepted (answered with 400).
+    pub max_headers: usize,
+    /// Longest header field line accepted, in bytes (answered with 400).
+    pub max_header_bytes: usize,
+    /// Longest Request-URI accepted, in bytes (answered with 414).
+    pub max_uri_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 65_535,
+            max_body_bytes: 65_535,
+            max_headers: 128,
+            max_header_bytes: 8192,
+            max_uri_bytes: 4096,
+        }
+    }
+}
+
+/// The first line of a message (RFC 3261 §7.1, §7.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StartLine {
+    /// `Method Request-URI SIP/2.0`.
+    Request {
+        /// The method.
+        method: Method,
+        /// The Request-URI as written.
+        uri: ByteString,
+    },
+    /// `SIP/2.0 Status-Code Reason-Phrase`.
+    Response {
+        /// The status code, 100..=699.
+        code: u16,
+        /// The reason phrase as written.
+        reason: ByteString,
+    },
+}
+
+/// A SIP request or response (RFC 3261 §7).
+///
+/// Headers keep their order and, when they came off the wire, their exact bytes; the typed
+/// accessors parse the header text on demand and borrow from it, allocating nothing.
+#[derive(Clone)]
+pub struct Message {
+    start: StartLine,
+    start_raw: Option<ByteString>,
+    headers: Vec<Header>,
+    separator_raw: Option<ByteString>,
+    body: Bytes,
+}
+
+impl Message {
+    /// A new request with no headers and no body.
+    pub fn request(method: Method, uri: impl Into<ByteString>) -> Self {
+        Self::with_start(StartLine::Request {
+            method,
+            uri: uri.into(),
+        })
+    }
+
+    /// A new response with no headers and no body; an empty reason takes the default phrase.
+    pub fn response(code: u16, reason: &str) -> Self {
+        let reason = if reason.is_empty() {
+            reason_phrase(code)
+        } else {
+            reason
+        };
+        Self::with_start(StartLine::Response {
+            code,
+            reason: ByteString::from(reason),
+        })
+    }
+
+    /// A response to `req` that copies its Via headers, From, To, Call-ID and CSeq in order
+    /// (RFC 3261 §8.2.6.2), with an empty body.
+    pub fn response_to(req: &Self, code: u16, reason: &str) -> Self {
+        let mut rsp = Self::response(code, reason);
+        for h in &req.headers {
+            if matches!(
+                h.name(),
+                HeaderName::Via
+                    | HeaderName::From
+                    | HeaderName::To
+                    | HeaderName::CallId
+                    | HeaderName::CSeq
+            ) {
+                rsp.headers
+                    .push(Header::new(h.name().clone(), h.value_bytes().clone()));
+            }
+        }
+        rsp.set_body(Bytes::new(), None);
+        rsp
+    }
+
+    fn with_start(start: StartLine) -> Self {
+        Self {
+            start,
+            start_raw: None,
+            headers: Vec::new(),
+            separator_raw: None,
+            body: Bytes::new(),
+        }
+    }
+
+    /// Parses one message from a datagram (RFC 3261 §7, §18.3): a missing Content-Length means the
+    /// body runs to the end; bytes past Content-Length are discarded.
+    pub fn parse(data: Bytes, limits: &Limits) -> Result<Self, ParseError> {
+        parse(data, limits, false)
+    }
+
+    /// Parses one message cut from a stream, where Content-Length is mandatory (RFC 3261 §18.3).
+    pub fn parse_stream(data: Bytes, limits: &Limits) -> Result<Self, ParseError> {
+        parse(data, limits, true)
+    }
+
+    /// The start line.
+    pub fn start_line(&self) -> &StartLine {
+        &self.start
+    }
+
+    /// Whether this is a request.
+    pub fn is_request(&self) -> bool {
+        matches!(self.start, StartLine::Request { .. })
+    }
+
+    /// The request method, or `None` for a response.
+    pub fn method(&self) -> Option<&Method> {
+        match &self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The Request-URI, or `None` for a response.
+    pub fn uri(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Request { uri, .. } => Some(uri),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The status code, or `None` for a request.
+    pub fn status(&self) -> Option<u16> {
+        match &self.start {
+            StartLine::Response { code, .. } => Some(*code),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    /// The reason phrase, or `None` for a request.
+    pub fn reason(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Response { reason, .. } => Some(reason),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    /// Replaces the Request-URI (a no-op on responses).
+    pub fn set_uri(&mut self, new: impl Into<ByteString>) {
+        if let StartLine::Request { uri, .. } = &mut self.start {
+            *uri = new.into();
+            self.start_raw = None;
+        }
+    }
+
+    /// Replaces the method of a request (a no-op on responses).
+    pub fn set_method(&mut self, new: Method) {
+        if let StartLine::Request { method, .. } = &mut self.start {
+            *method = new;
+            self.start_raw = None;
+        }
+    }
+
+    /// Replaces the status code and reason of a response (a no-op on requests).
+    pub fn set_status(&mut self, new_code: u16, new_reason: &str) {
+        if let StartLine::Response { code, reason } = &mut self.start {
+            *code = new_code;
+            *reason = ByteString::from(if new_reason.is_empty() {
+                reason_phrase(new_code)
+            } else {
+                new_reason
+            });
+            self.start_raw = None;
+        }
+    }
+
+    /// All header fields in order.
+    pub fn headers(&self) -> &[Header] {
+        &self.headers
+    }
+
+    /// The header fields with this name, in order.
+    pub fn headers_named<'s>(
+        &'s self,
+        name: &'s HeaderName,
+    ) -> impl Iterator<Item = &'s Header> + 's {
+        self.headers.iter().filter(move |h| h.name() == name)
+    }
+
+    /// The value of the first header with this name.
+    pub fn header(&self, name: &HeaderName) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.name() == name)
+            .map(Header::value)
+    }
+
+    /// Every value of a header across all its lines, split on commas for list headers
+    /// (RFC 3261 §7.3.1).
+    pub fn values<'s>(&'s self, name: &'s HeaderName) -> impl Iterator<Item = &'s str> + 's {
+        self.headers_named(name).flat_map(Header::values)
+    }
+
+    /// Whether a header with this name is present.
+    pub fn has(&self, name: &HeaderName) -> bool {
+        self.headers.iter().any(|h| h.name() == name)
+    }
+
+    /// Appends a header after all others.
+    pub fn push_header(&mut self, name: HeaderName, value: impl Into<ByteString>) {
+        self.headers.push(Header::new(name, value));
+    }
+
+    /// Inserts a header at position `index` (clamped to the end); index 0 puts it first, as a new
+    /// top Via must be.
+    pub fn insert_header(&mut self, index: usize, name: HeaderName, value: impl Into<ByteString>) {
+        let index = index.min(self.headers.len());
+        self.headers.insert(index, Header::new(name, value));
+    }
+
+    /// Replaces the first header with this name in place and removes the others, or appends one.
+    pub fn set_header(&mut self, name: HeaderName, value: impl Into<ByteString>) {
+        let value = value.into();
+        match self.headers.iter().position(|h| *h.name() == name) {
+            Some(i) => {
+                if let Some(slot) = self.headers.get_mut(i) {
+                    *slot = Header::new(name.clone(), value);
+                }
+                let mut n = 0;
+                self.headers.retain(|h| {
+                    n += 1;
+                    n - 1 == i || *h.name() != name
+                });
+            }
+            None => self.headers.push(Header::new(name, value)),
+        }
+    }
+
+    /// Removes every header with this name and returns how many there were.
+    pub fn remove_headers(&mut self, name: &HeaderName) -> usize {
+        let before = self.headers.len();
+        self.headers.retain(|h| h.name() != name);
+        before - self.headers.len()
+    }
+
+    /// Removes the first header with this name and returns it.
+    pub fn remove_first(&mut self, name: &HeaderName) -> Option<Header> {
+        let i = self.headers.iter().position(|h| h.name() == name)?;
+        Some(self.headers.remove(i))
+    }
+
+    /// Keeps only the headers for which `keep` returns true.
+    pub fn retain_headers(&mut self, keep: impl FnMut(&Header) -> bool) {
+        self.headers.retain(keep);
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// Replaces the body, rewriting Content-Length and, when given, Content-Type.
+    pub fn set_body(&mut self, body: Bytes, content_type: Option<&str>) {
+        let len = body.len().to_string();
+        self.body = body;
+        if let Some(ct) = content_type {
+            self.set_header(HeaderName::ContentType, ct.to_owned());
+        } else if self.body.is_empty() {
+            self.remove_headers(&HeaderName::ContentType);
+        }
+        self.set_header(HeaderName::ContentLength, len);
+    }
+
+    /// Writes the message; an unchanged parsed message is written byte-identical.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        match &self.start_raw {
+            Some(raw) => out.extend_from_slice(raw.as_bytes()),
+            None => {
+                match &self.start {
+                    StartLine::Request { method, uri } => {
+                        out.extend_from_slice(method.as_str().as_bytes());
+                        out.push(b' ');
+                        out.extend_from_slice(uri.as_bytes());
+                        out.extend_from_slice(b" SIP/2.0");
+                    }
+                    StartLine::Response { code, reason } => {
+                        out.extend_from_slice(b"SIP/2.0 ");
+                        out.extend_from_slice(code.to_string().as_bytes());
+                        out.push(b' ');
+                        out.extend_from_slice(reason.as_bytes());
+                    }
+                }
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        for h in &self.headers {
+            h.write_to(out);
+        }
+        match &self.separator_raw {
+            Some(raw) => out.extend_from_slice(raw.as_bytes()),
+            None => out.extend_from_slice(b"\r\n"),
+        }
+        out.extend_from_slice(&self.body);
+    }
+
+    /// The message as bytes.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = Vec::with_capacity(512 + self.body.len());
+        self.write_to(&mut out);
+        Bytes::from(out)
+    }
+
+    // ---- typed views (RFC 3261 §20) ----
+
+    /// The topmost Via (RFC 3261 §20.42).
+    pub fn via(&self) -> Option<Via<'_>> {
+        self.vias().next().and_then(Result::ok)
+    }
+
+    /// Every Via value, top first.
+    pub fn vias(&self) -> impl Iterator<Item = Result<Via<'_>, HeaderError>> {
+        self.values(&HeaderName::Via).map(Via::parse)
+    }
+
+    /// The From header (RFC 3261 §20.20).
+    pub fn from(&self) -> Option<NameAddr<'_>> {
+        self.header(&HeaderName::From)
+            .and_then(|v| NameAddr::parse_named(v, "From").ok())
+    }
+
+    /// The To header (RFC 3261 §20.39).
+    pub fn to(&self) -> Option<NameAddr<'_>> {
+        self.header(&HeaderName::To)
+            .and_then(|v| NameAddr::parse_named(v, "To").ok())
+    }
+
+    /// The Call-ID (RFC 3261 §20.8).
+    pub fn call_id(&self) -> Option<&str> {
+        self.header(&HeaderName::CallId)
+    }
+
+    /// The CSeq (RFC 3261 §20.16).
+    pub fn cseq(&self) -> Option<CSeq<'_>> {
+        self.header(&HeaderName::CSeq)
+            .and_then(|v| CSeq::parse(v).ok())
+    }
+
+    /// Max-Forwards (RFC 3261 §20.22).
+    pub fn max_forwards(&self) -> Option<u32> {
+        self.header(&HeaderName::MaxForwards).and_then(parse_u32)
+    }
+
+    /// Content-Length (RFC 3261 §20.14).
+    pub fn content_length(&self) -> Option<u32> {
+        self.header(&HeaderName::ContentLength).and_then(parse_u32)
+    }
+
+    /// Content-Type's media type without parameters, e.g. `application/sdp` (RFC 3261 §20.15).
+    pub fn content_type(&self) -> Option<&str> {
+        self.header(&HeaderName::ContentType)
+            .and_then(|v| TokenParams::parse(v, "Content-Type").ok())
+            .map(|t| t.value)
+    }
+
+    /// Whether the body is SDP (RFC 3264).
+    pub fn has_sdp(&self) -> bool {
+        !self.body.is_empty()
+            && self
+                .content_type()
+                .is_some_and(|t| t.eq_ignore_ascii_case("application/sdp"))
+    }
+
+    /// The Expires header in seconds (RFC 3261 §20.19).
+    pub fn expires(&self) -> Option<u32> {
+        self.header(&HeaderName::Expires)
+            .and_then(parse_delta_seconds)
+    }
+
+    /// The Min-Expires header in seconds (RFC 3261 §20.23).
+    pub fn min_expires(&self) -> Option<u32> {
+        self.header(&HeaderName::MinExpires)
+            .and_then(parse_delta_seconds)
+    }
+
+    /// Every Contact element (RFC 3261 §20.10).
+    pub fn contacts(&self) -> impl Iterator<Item = Result<Contact<'_>, HeaderError>> {
+        self.values(&HeaderName::Contact).map(Contact::parse)
+    }
+
+    /// Every Route element, first first (RFC 3261 §20.34).
+    pub fn routes(&self) -> impl Iterator<Item = Result<NameAddr<'_>, HeaderError>> {
+        self.values(&HeaderName::Route)
+            .map(|v| NameAddr::parse_named(v, "Route"))
+    }
+
+    /// Every Record-Route element, top first (RFC 3261 §20.30).
+    pub fn record_routes(&self) -> impl Iterator<Item = Result<NameAddr<'_>, HeaderError>> {
+        self.values(&HeaderName::RecordRoute)
+            .map(|v| NameAddr::parse_named(v, "Record-Route"))
+    }
+
+    /// The option tags or tokens of a token-list header such as Supported, Require, Proxy-Require,
+    /// Unsupported or Allow (RFC 3261 §20.37, §20.32, §20.29, §20.40, §20.5).
+    pub fn tokens<'s>(&'s self, name: &'s HeaderName) -> impl Iterator<Item = &'s str> + 's {
+        self.values(name)
+    }
+
+    /// Whether a token-list header contains `tag` (case-insensitive), e.g. `100rel` in Require.
+    pub fn has_token(&self, name: &HeaderName, tag: &str) -> bool {
+        self.tokens(name).any(|t| t.eq_ignore_ascii_case(tag))
+    }
+
+    /// RSeq (RFC 3262 §7.1).
+    pub fn rseq(&self) -> Option<u32> {
+        self.header(&HeaderName::RSeq).and_then(parse_u32)
+    }
+
+    /// RAck (RFC 3262 §7.2).
+    pub fn rack(&self) -> Option<RAck<'_>> {
+        self.header(&HeaderName::RAck)
+            .and_then(|v| RAck::parse(v).ok())
+    }
+
+    /// Event package and parameters (RFC 6665 §8.2.1).
+    pub fn event(&self) -> Option<TokenParams<'_>> {
+        self.header(&HeaderName::Event)
+            .and_then(|v| TokenParams::parse(v, "Event").ok())
+    }
+
+    /// Subscription-State (RFC 6665 §8.2.3).
+    pub fn subscription_state(&self) -> Option<SubscriptionState<'_>> {
+        self.header(&HeaderName::SubscriptionState)
+            .and_then(|v| SubscriptionState::parse(v).ok())
+    }
+
+    /// Refer-To (RFC 3515 §2.1).
+    pub fn refer_to(&self) -> Option<NameAddr<'_>> {
+        self.header(&HeaderName::ReferTo)
+            .and_then(|v| NameAddr::parse_named(v, "Refer-To").ok())
+    }
+
+    /// Referred-By (RFC 3892 §3).
+    pub fn referred_by(&self) -> Option<NameAddr<'_>> {
+        self.header(&HeaderName::ReferredBy)
+            .and_then(|v| NameAddr::parse_named(v, "Referred-By").ok())
+    }
+
+    /// Replaces (RFC 3891 §6.1).
+    pub fn replaces(&self) -> Option<Replaces<'_>> {
+        self.header(&HeaderName::Replaces)
+            .and_then(|v| Replaces::parse(v).ok())
+    }
+
+    /// Session-Expires (RFC 4028 §4).
+    pub fn session_expires(&self) -> Option<SessionExpires> {
+        self.header(&HeaderName::SessionExpires)
+            .and_then(|v| SessionExpires::parse(v).ok())
+    }
+
+    /// Min-SE in seconds (RFC 4028 §5).
+    pub fn min_se(&self) -> Option<u32> {
+        self.header(&HeaderName::MinSe)
+            .and_then(|v| TokenParams::parse(v, "Min-SE").ok())
+            .and_then(|t| parse_u32(t.value))
+    }
+
+    /// User-Agent (RFC 3261 §20.41).
+    pub fn user_agent(&self) -> Option<&str> {
+        self.header(&HeaderName::UserAgent)
+    }
+
+    /// Server (RFC 3261 §20.35).
+    pub fn server(&self) -> Option<&str> {
+        self.header(&HeaderName::Server)
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("start", &self.start)
+            .field("headers", &self.headers)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl PartialEq for Message {
+    /// Two messages are equal when they have the same start line, the same header names and values
+    /// in the same order, and the same body (raw spellings may differ).
+    fn eq(&self, other: &Self) -> bool {
+        self.start == other.start
+            && self.body == other.body
+            && self.headers.len() == other.headers.len()
+            && self
+                .headers
+                .iter()
+                .zip(&other.headers)
+                .all(|(a, b)| a.name() == b.name() && a.value() == b.value())
+    }
+}
+
+// ---- the parser ----
+
+/// One line of the head: its text without the line ending, and the full raw slice with it.
+struct Line<'a> {
+    text: &'a str,
+    raw: &'a str,
+}
+
+/// Splits `head` (which ends with the last line's terminator) into lines on LF, trimming one CR.
+fn lines(head: &str) -> impl Iterator<Item = Line<'_>> {
+    head.split_inclusive('\n').map(|raw| {
+        let text = raw.strip_suffix('\n').unwrap_or(raw);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        Line { text, raw }
+    })
+}
+
+/// Finds where the header section ends: returns (end of last header line incl. its terminator,
+/// start of body).
+fn find_head_end(data: &[u8]) -> Option<(usize, usize)> {
+    let mut i = 0;
+    while let Some(off) = data.get(i..)?.iter().position(|&b| b == b'\n') {
+        let nl = i + off;
+        let after = nl + 1;
+        match data.get(after) {
+            Some(b'\n') => return Some((after, after + 1)),
+            Some(b'\r') if data.get(after + 1) == Some(&b'\n') => return Some((after, after + 2)),
+            _ => i = after,
+        }
+    }
+    None
+}
+
+fn parse(data: Bytes, limits: &Limits, stream: bool) -> Result<Message, ParseError> {
+    use ParseErrorKind as K;
+    if data.len() > limits.max_message_bytes {
+        return Err(ParseError::new(K::MessageTooLarge));
+    }
+    // RFC 3261 §7.5: ignore CRLFs before the start line.
+    let lead = data
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(data.len());
+    let data = data.slice(lead..);
+    let (head_end, body_start) =
+        find_head_end(&data).ok_or_else(|| ParseError::new(K::Incomplete))?;
+    let head =
+        ByteString::try_from(data.slice(..head_end)).map_err(|_| ParseError::new(K::NotUtf8))?;
+    let separator = data
+        .get(head_end..body_start)
+        .and_then(|s| std::str::from_utf8(s).ok())
+        .unwrap_or("\r\n");
+    let separator = ByteString::from(separator);
+
+    let mut it = lines(&head);
+    let first = it.next().ok_or_else(|| ParseError::new(K::Incomplete))?;
+    let start = parse_start_line(&head, first.text, limits)?;
+    let mut msg = Message {
+        start,
+        start_raw: Some(head.slice_ref(first.raw)),
+        headers: Vec::new(),
+        separator_raw: Some(separator),
+        body: Bytes::new(),
+    };
+
+    // Header lines, joining folded continuation lines (RFC 3261 §7.3.1).
+    let rest_start = first.raw.len();
+    let rest = head.get(rest_start..).unwrap_or("");
+    let mut pending: Option<(usize, usize)> = None; // byte range of a header within `rest`
+    let mut offset = 0;
+    let mut result = Ok(());
+    for line in lines(rest) {
+        let starts_fold = line.text.starts_with([' ', '\t']);
+        if starts_fold {
+            match &mut pending {
+                Some((_, end)) => *end = offset + line.raw.len(),
+                None => {
+                    result = Err(K::BadHeaderLine);
+                    break;
+                }
+            }
+        } else {
+            if let Some((s, e)) = pending.take() {
+                if let Err(k) = push_header(&mut msg, &head, rest, s, e, limits) {
+                    result = Err(k);
+                    break;
+                }
+            }
+            pending = Some((offset, offset + line.raw.len()));
+        }
+        offset += line.raw.len();
+    }
+    if result.is_ok() {
+        if let Some((s, e)) = pending {
+            result = push_header(&mut msg, &head, rest, s, e, limits);
+        }
+    }
+    let fail = |msg: Message, kind| ParseError {
+        kind,
+        partial: Some(Box::new(msg)),
+    };
+    if let Err(kind) = result {
+        return Err(fail(msg, kind));
+    }
+
+    // Body (RFC 3261 §18.3).
+    let available = data.slice(body_start.min(data.len())..);
+    let cl = match msg.headers_named(&HeaderName::ContentLength).count() {
+        0 => None,
+        1 => match msg.header(&HeaderName::ContentLength).and_then(parse_u32) {
+            Some(n) => Some(n),
+            None => {
+                return Err(fail(
+                    msg,
+                    K::BadHeader(HeaderError::new("Content-Length", "not a number")),
+                ))
+            }
+        },
+        _ => return Err(fail(msg, K::DuplicateHeader("Content-Length"))),
+    };
+    let body_len = match cl {
+        Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        None if stream => return Err(fail(msg, K::MissingContentLength)),
+        None => available.len(),
+    };
+    if body_len > limits.max_body_bytes {
+        return Err(fail(msg, K::BodyTooLarge));
+    }
+    if body_len > available.len() {
+        return Err(fail(msg, K::BodyTooShort));
+    }
+    msg.body = available.slice(..body_len);
+
+    if let Err(kind) = validate(&msg) {
+        return Err(fail(msg, kind));
+    }
+    Ok(msg)
+}
+
+fn push_header(
+    msg: &mut Message,
+    head: &ByteString,
+    rest: &str,
+    start: usize,
+    end: usize,
+    limits: &Limits,
+) -> Result<(), ParseErrorKind> {
+    let raw = rest.get(start..end).ok_or(ParseErrorKind::BadHeaderLine)?;
+    let (name, value) = raw.split_once(':').ok_or(ParseErrorKind::BadHeaderLine)?;
+    let name = name.trim_end_matches([' ', '\t']);
+    if !super::method::is_token(name) {
+        return Err(ParseErrorKind::BadHeaderLine);
+    }
+    if raw.len() > limits.max_header_bytes {
+        return Err(ParseErrorKind::HeaderTooLong(name.to_owned()));
+    }
+    if msg.headers.len() >= limits.max_headers {
+        return Err(ParseErrorKind::TooManyHeaders);
+    }
+    let value = value.trim_matches([' ', '\t', '\r', '\n']);
+    let value = if value.contains(['\r', '\n']) {
+        // Folded: replace each line break and the white space around it with one space.
+        let mut unfolded = String::with_capacity(value.len());
+        for (i, part) in value.split('\n').enumerate() {
+            let part = part.trim_end_matches('\r');
+            if i == 0 {
+                unfolded.push_str(part.trim_end_matches([' ', '\t']));
+            } else {
+                unfolded.push(' ');
+                unfolded.push_str(part.trim_matches([' ', '\t']));
+            }
+        }
+        ByteString::from(unfolded)
+    } else {
+        head.slice_ref(value)
+    };
+    let name = HeaderName::parse(head, name);
+    msg.headers
+        .push(Header::parsed(name, value, head.slice_ref(raw)));
+    Ok(())
+}
+
+fn parse_start_line(
+    head: &ByteString,
+    line: &str,
+    limits: &Limits,
+) -> Result<StartLine, ParseError> {
+    use ParseErrorKind as K;
+    let err = |k| Err(ParseError::new(k));
+    if let Some(rest) = line.strip_prefix("SIP/") {
+        // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
+        let (version, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+        if !is_version(version) {
+            return err(K::BadStartLine("bad SIP version"));
+        }
+        if version != "2.0" {
+            return err(K::VersionNotSupported);
+        }
+        let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+        let code = match code.parse::<u16>() {
+            Ok(c) if (100..=699).contains(&c) && code.len() == 3 => c,
+            _ => return err(K::BadStartLine("bad status code")),
+        };
+        return Ok(StartLine::Response {
+            code,
+            reason: head.slice_ref(reason),
+        });
+    }
+    // Request-Line = Method SP Request-URI SP SIP-Version
+    let mut parts = line.split(' ');
+    let (Some(method), Some(uri), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return err(K::BadStartLine(
+            "expected Method SP Request-URI SP SIP-Version",
+        ));
+    };
+    let Some(method) = Method::from_slice(head, method) else {
+        return err(K::BadStartLine("bad method"));
+    };
+    let Some(v) = version.strip_prefix("SIP/").filter(|v| is_version(v)) else {
+        return err(K::BadStartLine("bad SIP version"));
+    };
+    if v != "2.0" {
+        return err(K::VersionNotSupported);
+    }
+    if uri.len() > limits.max_uri_bytes {
+        return err(K::UriTooLong);
+    }
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return err(K::BadUri);
+    };
+    if rest.is_empty() || scheme.is_empty() {
+        return err(K::BadUri);
+    }
+    if !(scheme.eq_ignore_ascii_case("sip")
+        || scheme.eq_ignore_ascii_case("sips")
+        || scheme.eq_ignore_ascii_case("tel"))
+    {
+        if !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        {
+            return err(K::BadUri);
+        }
+        return err(K::UnsupportedScheme);
+    }
+    if uri
+        .bytes()
+        .any(|b| b.is_ascii_control() || b == b'<' || b == b'>' || b == b'"')
+    {
+        return err(K::BadUri);
+    }
+    Ok(StartLine::Request {
+        method,
+        uri: head.slice_ref(uri),
+    })
+}
+
+fn is_version(v: &str) -> bool {
+    v.split_once('.').is_some_and(|(a, b)| {
+        !a.is_empty()
+            && !b.is_empty()
+            && a.bytes().all(|c| c.is_ascii_digit())
+            && b.bytes().all(|c| c.is_ascii_digit())
+    })
+}
+
+/// The checks every message must pass before the SBC acts on it (RFC 3261 §8.1.1, §8.2).
+fn validate(msg: &Message) -> Result<(), ParseErrorKind> {
+    use ParseErrorKind as K;
+    let once = |name: HeaderName, label: &'static str| -> Result<&str, ParseErrorKind> {
+        let mut it = msg.headers.iter().filter(|h| *h.name() == name);
+        let first = it.next().ok_or(K::MissingHeader(label))?;
+        if it.next().is_some() {
+            return Err(K::DuplicateHeader(label));
+        }
+        Ok(first.value())
+    };
+    // Via: at least one, all well-formed.
+    let mut n = 0;
+    for v in msg.vias() {
+        v.map_err(K::BadHeader)?;
+        n += 1;
+    }
+    if n == 0 {
+        return Err(K::MissingHeader("Via"));
+    }
+    NameAddr::parse_named(once(HeaderName::From, "From")?, "From").map_err(K::BadHeader)?;
+    NameAddr::parse_named(once(HeaderName::To, "To")?, "To").map_err(K::BadHeader)?;
+    let call_id = once(HeaderName::CallId, "Call-ID")?;
+    if call_id.is_empty() || call_id.contains(char::is_whitespace) {
+        return Err(K::BadHeader(HeaderError::new("Call-ID", "bad value")));
+    }
+    let cseq = CSeq::parse(once(HeaderName::CSeq, "CSeq")?).map_err(K::BadHeader)?;
+    if let Some(m) = msg.method() {
+        if cseq.method != m.as_str() {
+            return Err(K::CSeqMismatch);
+        }
+    }
+    if msg.has(&HeaderName::MaxForwards) {
+        let mf = once(HeaderName::MaxForwards, "Max-Forwards")?;
+        if parse_u32(mf).is_none_or(|v| v > 255) {
+            return Err(K::BadHeader(HeaderError::new(
+                "Max-Forwards",
+                "not a number 0-255",
+            )));
+        }
+    }
+    if msg.has(&HeaderName::Expires) {
+        let v = once(HeaderName::Expires, "Expires")?;
+        if parse_delta_seconds(v).is_none() {
+            return Err(K::BadHeader(HeaderError::new(
+                "Expires",
+                "not delta-seconds",
+            )));
+        }
+    }
+    if msg.is_request() {
+        for c in msg.contacts() {
+            c.map_err(K::BadHeader)?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks a header value against the typed parser for its name, for callers that want eager
+/// validation of headers the parser reads lazily.
+pub fn check_header(name: &HeaderName, value: &str) -> Result<(), HeaderError> {
+    match name {
+        HeaderName::Via => split_list(value).try_for_each(|v| Via::parse(v).map(drop)),
+        HeaderName::From | HeaderName::To | HeaderName::ReferTo | HeaderName::ReferredBy => {
+            NameAddr::parse(value).map(drop)
+        }
+        HeaderName::Contact => split_list(value).try_for_each(|v| Contact::parse(v).map(drop)),
+        HeaderName::Route | HeaderName::RecordRoute => {
+            split_list(value).try_for_each(|v| NameAddr::parse(v).map(drop))
+        }
+        HeaderName::CSeq => CSeq::parse(value).map(drop),
+        HeaderName::RAck => RAck::parse(value).map(drop),
+        HeaderName::SessionExpires => SessionExpires::parse(value).map(drop),
+        HeaderName::SubscriptionState => SubscriptionState::parse(value).map(drop),
+        HeaderName::Replaces => Replaces::parse(value).map(drop),
+        _ => Ok(()),
+    }
+}
