@@ -4,6 +4,7 @@
 //! [`bytes::Bytes`] and hand out views that slice the original buffer, so a parsed
 //! message that is not changed serializes byte-identical.
 //!
+//! - [`digest`]: digest authentication (RFC 2617, RFC 7616, RFC 8760).
 //! - [`sip`]: SIP messages, headers, URIs and stream framing (RFC 3261).
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -11,4 +12,5 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod digest;
 pub mod sip;

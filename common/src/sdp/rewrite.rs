@@ -1,0 +1,302 @@
+//! The rewrites a B2BUA and media relay apply to an SDP before passing it on.
+//!
+//! Each one replaces, adds or removes whole lines. A replaced line keeps its ending and, where
+//! only one field changes (`o=`, `m=` port), the rest of its bytes; an added line ends in
+//! CRLF and goes where RFC 4566 §5 orders it.
+
+use std::net::IpAddr;
+
+use super::fields::{
+    addrtype_of, parse_payload_type, Attribute, Connection, Direction, MediaLine, OriginTokens, Rtcp,
+};
+use super::line::{tokens, Line};
+use super::section::{self, splice};
+use super::{MediaDescription, Sdp, SdpError};
+
+impl Sdp {
+    /// Points the whole session at `ip`: rewrites the session-level `c=` line and every
+    /// media-level one to `IN IP4 <ip>` or `IN IP6 <ip>` (any multicast suffix is dropped).
+    /// If the session level has no `c=` and some media section has none either, a
+    /// session-level one is added so that every stream has an address.
+    pub fn set_connection_address(&mut self, ip: IpAddr) {
+        let in_session = section::rewrite_connections(&mut self.session, ip);
+        let mut all_media_have_one = true;
+        for m in &mut self.media {
+            if section::rewrite_connections(&mut m.lines, ip) == 0 {
+                all_media_have_one = false;
+            }
+        }
+        if in_session == 0 && !all_media_have_one {
+            self.insert_session_connection(ip);
+        }
+    }
+
+    /// Sets the session-level `c=` line to `ip`, adding one if there is none. Media-level
+    /// `c=` lines, which override it, are left alone.
+    pub fn set_session_connection_address(&mut self, ip: IpAddr) {
+        if section::rewrite_connections(&mut self.session, ip) == 0 {
+            self.insert_session_connection(ip);
+        }
+    }
+
+    /// Adds a session-level `c=` line where RFC 4566 §5 puts it: before `b=`, `t=`, `r=`,
+    /// `z=`, `k=` and `a=`.
+    fn insert_session_connection(&mut self, ip: IpAddr) {
+        let at = self
+            .session
+            .iter()
+            .position(|l| l.kind_byte().is_some_and(|k| b"btrzka".contains(&k)))
+            .unwrap_or_else(|| section::end_of_content(&self.session));
+        self.session.insert(at, Line::new(b'c', &Connection::value_for(ip)));
+    }
+
+    fn origin_line(&mut self) -> Option<&mut Line> {
+        self.session.iter_mut().find(|l| l.is(b'o'))
+    }
+
+    /// The 1-based line number of `o=`, for errors.
+    fn origin_line_number(&self) -> usize {
+        self.session.iter().position(|l| l.is(b'o')).map_or(0, |i| i + 1)
+    }
+
+    /// Sets the address of the `o=` line (and its addrtype to `IP4` or `IP6`), e.g. to hide
+    /// the far end's address. The other fields are kept as they were.
+    pub fn set_origin_address(&mut self, ip: IpAddr) {
+        let Some(line) = self.origin_line() else { return };
+        let Some(value) = line.value() else { return };
+        let Some(t) = OriginTokens::parse(value) else { return };
+        let replaced = format!("{} {}", addrtype_of(ip), ip);
+        let new = splice(value, t.addrtype.start, t.address.end(), &replaced);
+        *line = line.with_value(&new);
+    }
+
+    /// Adds one to the `o=` sess-version, as every changed offer or answer must (RFC 3264 §8).
+    /// The number is incremented as a decimal string, so any length works.
+    ///
+    /// Fails with [`SdpError::BadOrigin`] when the version is not a number.
+    pub fn bump_origin_version(&mut self) -> Result<(), SdpError> {
+        let number = self.origin_line_number();
+        let bad = SdpError::BadOrigin { line: number };
+        let line = self.origin_line().ok_or(SdpError::MissingOrigin)?;
+        let value = line.value().ok_or_else(|| bad.clone())?;
+        let t = OriginTokens::parse(value).ok_or_else(|| bad.clone())?;
+        let next = increment_decimal(t.session_version.text).ok_or(bad)?;
+        let new = splice(value, t.session_version.start, t.session_version.end(), &next);
+        *line = line.with_value(&new);
+        Ok(())
+    }
+
+    /// Sets the `o=` sess-version, for a B2BUA that keeps its own version per call leg.
+    pub fn set_origin_version(&mut self, version: u64) {
+        let Some(line) = self.origin_line() else { return };
+        let Some(value) = line.value() else { return };
+        let Some(t) = OriginTokens::parse(value) else { return };
+        let new =
+            splice(value, t.session_version.start, t.session_version.end(), &version.to_string());
+        *line = line.with_value(&new);
+    }
+
+    /// Replaces the session-level direction attribute, or adds one.
+    pub fn set_session_direction(&mut self, direction: Direction) {
+        section::set_direction(&mut self.session, direction);
+    }
+
+    /// Appends a session-level attribute: `a=<name>` or `a=<name>:<value>`.
+    ///
+    /// Fails with [`SdpError::InvalidText`] if the text holds CR, LF or NUL, or the name is
+    /// empty or holds `:`.
+    pub fn add_attribute(&mut self, name: &str, value: Option<&str>) -> Result<(), SdpError> {
+        section::add_attribute(&mut self.session, name, value)
+    }
+
+    /// Removes every session-level attribute `name`; returns how many there were.
+    pub fn remove_attribute(&mut self, name: &str) -> usize {
+        section::remove_attribute(&mut self.session, name)
+    }
+}
+
+/// `"41"` → `"42"`, `"99"` → `"100"`; `None` unless all digits.
+fn increment_decimal(s: &str) -> Option<String> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut digits = s.as_bytes().to_vec();
+    let mut carry = true;
+    for d in digits.iter_mut().rev() {
+        if *d == b'9' {
+            *d = b'0';
+        } else {
+            *d += 1;
+            carry = false;
+            break;
+        }
+    }
+    if carry {
+        digits.insert(0, b'1');
+    }
+    String::from_utf8(digits).ok()
+}
+
+impl MediaDescription {
+    /// Replaces the `m=` line's value, which the caller built from the parsed one.
+    fn set_media_line(&mut self, value: &str) {
+        if let Some(line) = self.lines.first_mut() {
+            *line = line.with_value(value);
+        }
+    }
+
+    /// Rewrites the port of the `m=` line, keeping any `/<number of ports>`. `a=rtcp` is left
+    /// alone; [`Self::set_transport`] does both.
+    pub fn set_port(&mut self, port: u16) {
+        self.replace_port(|num_ports| match num_ports {
+            Some(n) => format!("{port}/{n}"),
+            None => port.to_string(),
+        });
+    }
+
+    fn replace_port(&mut self, text: impl FnOnce(Option<u16>) -> String) {
+        let Some(value) = self.lines.first().and_then(Line::value) else { return };
+        let Ok(m) = MediaLine::parse(value) else { return };
+        let new = splice(value, m.port_token.start, m.port_token.end(), &text(m.num_ports));
+        self.set_media_line(&new);
+    }
+
+    /// Rejects or disables the stream: port 0, without a port count (RFC 3264 §6, §8.2).
+    /// Formats and attributes are kept.
+    pub fn reject(&mut self) {
+        self.replace_port(|_| "0".to_owned());
+    }
+
+    /// Rewrites an `a=rtcp` attribute (RFC 3605) to `port`, and to `ip` if it carried an
+    /// address. Returns whether the section had one.
+    pub fn set_rtcp(&mut self, port: u16, ip: IpAddr) -> bool {
+        let Some(line) = self.lines.iter_mut().find(|l| l.is_attribute("rtcp")) else {
+            return false;
+        };
+        let new = {
+            let Some(attr) = Attribute::from_line(line) else { return false };
+            let Some(rtcp) = attr.value.and_then(Rtcp::parse) else { return false };
+            match rtcp.connection {
+                Some(_) => format!("{}:{port} {}", attr.name, Connection::value_for(ip)),
+                None => format!("{}:{port}", attr.name),
+            }
+        };
+        *line = line.with_value(&new);
+        true
+    }
+
+    /// Points the stream at a relay: the `m=` port becomes `rtp_port`, an `a=rtcp` (if any)
+    /// becomes `rtcp_port` (and `ip` if it carried an address), and a media-level `c=` (if
+    /// any) becomes `ip`. With `a=rtcp-mux`, pass the same port twice. The session-level
+    /// `c=` is [`Sdp::set_connection_address`]'s business.
+    pub fn set_transport(&mut self, ip: IpAddr, rtp_port: u16, rtcp_port: u16) {
+        self.set_port(rtp_port);
+        self.set_rtcp(rtcp_port, ip);
+        section::rewrite_connections(&mut self.lines, ip);
+    }
+
+    /// Sets this section's `c=` line to `ip`, adding one after `m=` (and `i=`) if it has none.
+    pub fn set_connection_address(&mut self, ip: IpAddr) {
+        if section::rewrite_connections(&mut self.lines, ip) == 0 {
+            let at = 1 + self.lines.iter().skip(1).take_while(|l| l.is(b'i')).count();
+            let at = at.min(self.lines.len());
+            self.lines.insert(at, Line::new(b'c', &Connection::value_for(ip)));
+        }
+    }
+
+    /// Keeps only the payload types in `keep` in the `m=` line, and drops the `a=rtpmap`,
+    /// `a=fmtp` and `a=rtcp-fb` lines of the others. Formats that are not payload types
+    /// (`t38`, `*`) are kept. Returns how many formats were removed.
+    ///
+    /// Fails with [`SdpError::NoFormatsLeft`], changing nothing, if no format would remain;
+    /// the caller may then [`reject`](Self::reject) the stream.
+    pub fn retain_payload_types(&mut self, keep: &[u8]) -> Result<usize, SdpError> {
+        self.retain_payload_types_by(|pt| keep.contains(&pt))
+    }
+
+    /// Removes the payload types in `remove` as [`Self::retain_payload_types`] does.
+    pub fn remove_payload_types(&mut self, remove: &[u8]) -> Result<usize, SdpError> {
+        self.retain_payload_types_by(|pt| !remove.contains(&pt))
+    }
+
+    /// Keeps the payload types for which `keep` is true; see [`Self::retain_payload_types`].
+    pub fn retain_payload_types_by(
+        &mut self,
+        mut keep: impl FnMut(u8) -> bool,
+    ) -> Result<usize, SdpError> {
+        let Some(value) = self.lines.first().and_then(Line::value) else { return Ok(0) };
+        let Ok(m) = MediaLine::parse(value) else { return Ok(0) };
+        let mut kept = String::new();
+        let mut removed = Vec::new();
+        for format in m.formats {
+            match parse_payload_type(format.text) {
+                Some(pt) if !keep(pt) => removed.push(pt),
+                _ => {
+                    kept.push(' ');
+                    kept.push_str(format.text);
+                }
+            }
+        }
+        if removed.is_empty() {
+            return Ok(0);
+        }
+        if kept.is_empty() {
+            return Err(SdpError::NoFormatsLeft);
+        }
+        let new = splice(value, m.proto.end(), value.len(), &kept);
+        self.set_media_line(&new);
+        self.lines.retain(|l| !names_payload_type(l, &removed));
+        Ok(removed.len())
+    }
+
+    /// Replaces the direction attribute of this section, or adds one.
+    pub fn set_direction(&mut self, direction: Direction) {
+        section::set_direction(&mut self.lines, direction);
+    }
+
+    /// Appends an attribute to this section: `a=<name>` or `a=<name>:<value>`.
+    ///
+    /// Fails with [`SdpError::InvalidText`] if the text holds CR, LF or NUL, or the name is
+    /// empty or holds `:`.
+    pub fn add_attribute(&mut self, name: &str, value: Option<&str>) -> Result<(), SdpError> {
+        section::add_attribute(&mut self.lines, name, value)
+    }
+
+    /// Removes every attribute `name` of this section; returns how many there were.
+    pub fn remove_attribute(&mut self, name: &str) -> usize {
+        section::remove_attribute(&mut self.lines, name)
+    }
+}
+
+/// Whether `line` is an `a=rtpmap`, `a=fmtp` or `a=rtcp-fb` for one of `payload_types`.
+fn names_payload_type(line: &Line, payload_types: &[u8]) -> bool {
+    let Some((name, Some(value))) = line.attribute_parts() else { return false };
+    let per_payload = [&b"rtpmap"[..], b"fmtp", b"rtcp-fb"];
+    if !per_payload.iter().any(|n| name.eq_ignore_ascii_case(n)) {
+        return false;
+    }
+    let Ok(value) = std::str::from_utf8(value) else { return false };
+    tokens(value)
+        .next()
+        .and_then(|t| parse_payload_type(t.text))
+        .is_some_and(|pt| payload_types.contains(&pt))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_increment() {
+        assert_eq!(increment_decimal("0").as_deref(), Some("1"));
+        assert_eq!(increment_decimal("41").as_deref(), Some("42"));
+        assert_eq!(increment_decimal("199").as_deref(), Some("200"));
+        assert_eq!(increment_decimal("999").as_deref(), Some("1000"));
+        assert_eq!(
+            increment_decimal("18446744073709551615").as_deref(),
+            Some("18446744073709551616")
+        );
+        assert_eq!(increment_decimal(""), None);
+        assert_eq!(increment_decimal("1a"), None);
+    }
+}
