@@ -14,7 +14,10 @@ fn every_vector_gets_its_verdict() {
     let index = std::fs::read_to_string(dir().join("index.tsv")).expect("index.tsv");
     let mut checked = 0;
     let mut failures = Vec::new();
-    for line in index.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for line in index
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
         let cols: Vec<&str> = line.split('\t').collect();
         let [file, verdict, status, reason, ..] = cols[..] else {
             panic!("bad index line {line:?}");
@@ -25,7 +28,10 @@ fn every_vector_gets_its_verdict() {
             ("valid", Ok(m)) => {
                 // Byte-identical round trip, except bytes past Content-Length which are dropped.
                 let out = m.to_bytes();
-                let start = data.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(0);
+                let start = data
+                    .iter()
+                    .position(|&b| b != b'\r' && b != b'\n')
+                    .unwrap_or(0);
                 if !data[start..].starts_with(&out) {
                     failures.push(format!("{file}: round trip differs"));
                 }
@@ -35,11 +41,16 @@ fn every_vector_gets_its_verdict() {
                 }
             }
             ("valid", Err(e)) => failures.push(format!("{file}: expected valid, got {e}")),
-            ("invalid", Ok(_)) => failures.push(format!("{file}: expected {status} {reason}, parsed")),
+            ("invalid", Ok(_)) => {
+                failures.push(format!("{file}: expected {status} {reason}, parsed"))
+            }
             ("invalid", Err(e)) => {
                 let got = (e.status().to_string(), e.reason());
                 if got != (status.to_string(), reason.to_string()) {
-                    failures.push(format!("{file}: expected {status} {reason:?}, got {} {:?}", got.0, got.1));
+                    failures.push(format!(
+                        "{file}: expected {status} {reason:?}, got {} {:?}",
+                        got.0, got.1
+                    ));
                 }
             }
             (v, _) => panic!("unknown verdict {v}"),
@@ -52,7 +63,9 @@ fn every_vector_gets_its_verdict() {
 
 #[test]
 fn oversized_message_gets_513() {
-    let mut big = b"OPTIONS sip:u@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nX-Pad: ".to_vec();
+    let mut big =
+        b"OPTIONS sip:u@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nX-Pad: "
+            .to_vec();
     big.extend(std::iter::repeat_n(b'a', 70_000));
     big.extend_from_slice(b"\r\n\r\n");
     let e = Message::parse(Bytes::from(big), &Limits::default()).unwrap_err();
