@@ -15,8 +15,8 @@ use core::iter::FusedIterator;
 use core::slice::ChunksExact;
 use core::time::Duration;
 
-use crate::rtp::{be_u16, be_u32, byte, put, put_bits, Csrcs};
 pub use crate::rtp::Error;
+use crate::rtp::{be_u16, be_u32, byte, put, put_bits, Csrcs};
 
 /// Length of the common RTCP header: V, P, count, PT and length (RFC 3550 §6.4.1).
 pub const HEADER_LEN: usize = 4;
@@ -319,9 +319,7 @@ impl<'a> RtcpPacket<'a> {
         let packet = Packet::new_checked(buf)?;
         Ok(match packet.packet_type() {
             packet_type::SENDER_REPORT => Self::SenderReport(SenderReport::new_checked(buf)?),
-            packet_type::RECEIVER_REPORT => {
-                Self::ReceiverReport(ReceiverReport::new_checked(buf)?)
-            }
+            packet_type::RECEIVER_REPORT => Self::ReceiverReport(ReceiverReport::new_checked(buf)?),
             packet_type::SOURCE_DESCRIPTION => Self::SourceDescription(Sdes::new_checked(buf)?),
             packet_type::GOODBYE => Self::Goodbye(Bye::new_checked(buf)?),
             packet_type::APP => Self::App(App::new_checked(buf)?),
@@ -451,9 +449,7 @@ impl<'a> ReportBlocks<'a> {
     /// Up to `count` whole blocks starting at byte `at` of `buf`.
     fn new(buf: &'a [u8], at: usize, count: usize) -> Self {
         let region = buf.get(at..).unwrap_or_default();
-        let region = region
-            .get(..REPORT_BLOCK_LEN * count)
-            .unwrap_or(region);
+        let region = region.get(..REPORT_BLOCK_LEN * count).unwrap_or(region);
         Self {
             chunks: region.chunks_exact(REPORT_BLOCK_LEN),
         }
@@ -803,7 +799,7 @@ pub const fn short_ntp_to_duration(value: u32) -> Duration {
 
 /// Writes the 4-byte common header for a packet of `len` bytes (a multiple of 4).
 fn emit_header(buf: &mut [u8], count: usize, packet_type: u8, len: usize) -> Result<(), Error> {
-    if count > MAX_COUNT || len % 4 != 0 || len < HEADER_LEN {
+    if count > MAX_COUNT || !len.is_multiple_of(4) || len < HEADER_LEN {
         return Err(Error::Malformed);
     }
     if buf.len() != len {
@@ -872,10 +868,7 @@ impl ReportBlockRepr {
 /// Writes report blocks one after the other starting at `at`.
 fn emit_blocks(buf: &mut [u8], at: usize, blocks: &[ReportBlockRepr]) -> Result<(), Error> {
     let region = buf.get_mut(at..).ok_or(Error::Truncated)?;
-    for (block, out) in blocks
-        .iter()
-        .zip(region.chunks_exact_mut(REPORT_BLOCK_LEN))
-    {
+    for (block, out) in blocks.iter().zip(region.chunks_exact_mut(REPORT_BLOCK_LEN)) {
         block.emit(out)?;
     }
     Ok(())
@@ -1000,7 +993,12 @@ impl ByeRepr<'_> {
 
     /// Writes the BYE into `buf`, which must be exactly [`ByeRepr::buffer_len`] bytes.
     pub fn emit(&self, buf: &mut [u8]) -> Result<(), Error> {
-        emit_header(buf, self.ssrcs.len(), packet_type::GOODBYE, self.buffer_len())?;
+        emit_header(
+            buf,
+            self.ssrcs.len(),
+            packet_type::GOODBYE,
+            self.buffer_len(),
+        )?;
         let mut at = HEADER_LEN;
         for ssrc in self.ssrcs {
             put(buf, at, &ssrc.to_be_bytes());
@@ -1153,7 +1151,10 @@ mod tests {
         assert_eq!(sr.rtp_timestamp(), repr.rtp_timestamp);
         assert_eq!(sr.packet_count(), repr.packet_count);
         assert_eq!(sr.octet_count(), repr.octet_count);
-        let blocks: Vec<_> = sr.report_blocks().map(|b| ReportBlockRepr::parse(&b)).collect();
+        let blocks: Vec<_> = sr
+            .report_blocks()
+            .map(|b| ReportBlockRepr::parse(&b))
+            .collect();
         assert_eq!(blocks, repr.report_blocks);
         assert_eq!(sr.extension(), b"");
     }
@@ -1168,7 +1169,10 @@ mod tests {
         let rr = ReceiverReport::new_checked(&RR).unwrap();
         assert_eq!(rr.ssrc(), repr.ssrc);
         assert_eq!(rr.report_blocks().len(), 2);
-        let blocks: Vec<_> = rr.report_blocks().map(|b| ReportBlockRepr::parse(&b)).collect();
+        let blocks: Vec<_> = rr
+            .report_blocks()
+            .map(|b| ReportBlockRepr::parse(&b))
+            .collect();
         assert_eq!(blocks, repr.report_blocks);
         let b = rr.report_blocks().nth(1).unwrap();
         assert_eq!(b.cumulative_lost(), -3);
@@ -1296,12 +1300,18 @@ mod tests {
         assert_eq!(app.ssrc(), repr.ssrc);
         assert_eq!(&app.name(), b"TEST");
         assert_eq!(app.data(), repr.data);
-        assert_eq!(App::new_checked(&[0x80, 204, 0, 1, 0, 0, 0, 0]), Err(Error::Truncated));
+        assert_eq!(
+            App::new_checked(&[0x80, 204, 0, 1, 0, 0, 0, 0]),
+            Err(Error::Truncated)
+        );
         let bad = AppRepr {
             data: &[1, 2],
             ..repr
         };
-        assert_eq!(bad.emit(&mut vec![0; bad.buffer_len()]), Err(Error::Malformed));
+        assert_eq!(
+            bad.emit(&mut vec![0; bad.buffer_len()]),
+            Err(Error::Malformed)
+        );
     }
 
     #[test]
@@ -1381,7 +1391,10 @@ mod tests {
         // Every truncation of every vector fails.
         for vector in [&SR[..], &RR, &SDES, &BYE, &APP] {
             for n in 0..vector.len() {
-                assert!(RtcpPacket::parse(&vector[..n]).is_err(), "{vector:02x?} {n}");
+                assert!(
+                    RtcpPacket::parse(&vector[..n]).is_err(),
+                    "{vector:02x?} {n}"
+                );
             }
         }
         // Unknown types pass with only the header checked.
@@ -1394,7 +1407,10 @@ mod tests {
         // RFC 3550 §6.4.1, Figure 2: A = 0xb710:8000, LSR = 0xb705:2000, DLSR = 0x0005:4000.
         let rtt = round_trip_time(0xb710_8000, 0xb705_2000, 0x0005_4000);
         assert_eq!(rtt, Some(0x0006_2000));
-        assert_eq!(short_ntp_to_duration(0x0006_2000), Duration::from_millis(6125));
+        assert_eq!(
+            short_ntp_to_duration(0x0006_2000),
+            Duration::from_millis(6125)
+        );
         assert_eq!(round_trip_time(0xb710_8000, 0, 0x0005_4000), None);
         assert_eq!(round_trip_time(0xb705_2001, 0xb705_2000, 2), None);
         // Wrap of the 16.16 seconds counter.
@@ -1420,12 +1436,31 @@ mod tests {
 
     fn exercise(bytes: &[u8]) {
         let p = Packet::new_unchecked(bytes);
-        let _ = (p.version(), p.padding(), p.count(), p.packet_type(), p.length());
-        let _ = (p.packet_len(), p.padding_len(), p.ssrc(), p.body(), p.as_bytes());
+        let _ = (
+            p.version(),
+            p.padding(),
+            p.count(),
+            p.packet_type(),
+            p.length(),
+        );
+        let _ = (
+            p.packet_len(),
+            p.padding_len(),
+            p.ssrc(),
+            p.body(),
+            p.as_bytes(),
+        );
         let _ = p.check_len();
-        let _ = Compound::new(bytes).map(|p| p.map(Packet::view)).count();
+        for packet in Compound::new(bytes).flatten() {
+            let _ = (packet.body(), packet.ssrc(), packet.view());
+        }
         let sr = SenderReport::new_unchecked(bytes);
-        let _ = (sr.ssrc(), sr.ntp_timestamp(), sr.rtp_timestamp(), sr.packet_count());
+        let _ = (
+            sr.ssrc(),
+            sr.ntp_timestamp(),
+            sr.rtp_timestamp(),
+            sr.packet_count(),
+        );
         let _ = (sr.octet_count(), sr.extension(), sr.report_blocks().count());
         for b in sr.report_blocks().chain(ReportBlock::new_checked(bytes)) {
             let _ = ReportBlockRepr::parse(&b);
@@ -1451,7 +1486,13 @@ mod tests {
 
     #[test]
     fn unchecked_garbage_never_panics() {
-        for bytes in [&[][..], &[0xff], &[0xbf, 202, 0xff, 0xff], &[0xff; 40], &SR[..30]] {
+        for bytes in [
+            &[][..],
+            &[0xff],
+            &[0xbf, 202, 0xff, 0xff],
+            &[0xff; 40],
+            &SR[..30],
+        ] {
             exercise(bytes);
         }
         // Mutate every byte of every vector.

@@ -60,10 +60,7 @@ pub(crate) fn byte(buf: &[u8], at: usize) -> u8 {
 
 /// Writes `bytes` at `at` when they fit; does nothing otherwise.
 pub(crate) fn put(buf: &mut [u8], at: usize, bytes: &[u8]) {
-    if let Some(dst) = buf
-        .get_mut(at..)
-        .and_then(|s| s.get_mut(..bytes.len()))
-    {
+    if let Some(dst) = buf.get_mut(at..).and_then(|s| s.get_mut(..bytes.len())) {
         dst.copy_from_slice(bytes);
     }
 }
@@ -297,10 +294,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// The payload for in-place rewriting; empty if the lengths are inconsistent.
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let (start, end) = self.payload_range();
-        self.buffer
-            .as_mut()
-            .get_mut(start..end)
-            .unwrap_or_default()
+        self.buffer.as_mut().get_mut(start..end).unwrap_or_default()
     }
 }
 
@@ -402,7 +396,7 @@ impl<'a> Repr<'a> {
     /// padding octets are zero except the final count.
     pub fn emit(&self, buf: &mut [u8]) -> Result<(), Error> {
         let csrcs = self.csrcs.as_bytes();
-        if self.payload_type > 0x7f || csrcs.len() > 60 || csrcs.len() % 4 != 0 {
+        if self.payload_type > 0x7f || csrcs.len() > 60 || !csrcs.len().is_multiple_of(4) {
             return Err(Error::Malformed);
         }
         if let Some(ext) = self.extension {
@@ -582,25 +576,43 @@ mod tests {
             // Version 1.
             (&[0x40, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], Error::Version),
             // Version 0 (looks like STUN).
-            (&[0x00, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42, 0, 0, 0, 0], Error::Version),
+            (
+                &[0x00, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42, 0, 0, 0, 0],
+                Error::Version,
+            ),
             // CC = 15 but no CSRCs.
-            (&[0x8f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4], Error::Truncated),
+            (
+                &[0x8f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4],
+                Error::Truncated,
+            ),
             // X set but no extension header.
             (&[0x90, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], Error::Truncated),
             // Extension says 2 words, 1 present.
             (
-                &[0x90, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xbe, 0xde, 0, 2, 1, 2, 3, 4],
+                &[
+                    0x90, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xbe, 0xde, 0, 2, 1, 2, 3, 4,
+                ],
                 Error::Truncated,
             ),
             // Padding count 5 but only 4 bytes after the header.
-            (&[0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5], Error::Padding),
+            (
+                &[0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5],
+                Error::Padding,
+            ),
             // Padding count 0.
-            (&[0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], Error::Padding),
+            (
+                &[0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                Error::Padding,
+            ),
             // Padding bit set, no byte after the header at all.
             (&[0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], Error::Padding),
         ];
         for (bytes, err) in cases {
-            assert_eq!(Packet::new_checked(*bytes).err(), Some(*err), "{bytes:02x?}");
+            assert_eq!(
+                Packet::new_checked(*bytes).err(),
+                Some(*err),
+                "{bytes:02x?}"
+            );
         }
         // Padding that exactly fills the payload is allowed (padding-only packet).
         let p = Packet::new_checked(&[0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4][..]);

@@ -202,13 +202,22 @@ impl<'a> Media<'a> {
 
     /// Whether the stream is on hold: direction `sendonly` or `inactive` (RFC 3264 §8.4), or
     /// connection address `0.0.0.0` / `::` (the RFC 2543 style). A rejected stream (port 0)
-    /// is not on hold.
+    /// is not on hold, and neither is an ICE stream with `0.0.0.0` (ICE and trickle ICE,
+    /// RFC 8839/8840, write that address when the real ones are in `a=candidate` lines).
     pub fn is_on_hold(&self) -> bool {
         if self.description.is_rejected() {
             return false;
         }
         matches!(self.direction(), Direction::SendOnly | Direction::Inactive)
-            || self.connection().is_some_and(|c| c.is_unspecified())
+            || (self.connection().is_some_and(|c| c.is_unspecified()) && !self.uses_ice())
+    }
+
+    /// Whether the section or the session carries ICE credentials (`a=ice-ufrag`) or the
+    /// section has `a=candidate` lines.
+    pub fn uses_ice(&self) -> bool {
+        self.description.has_attribute("ice-ufrag")
+            || self.description.has_attribute("candidate")
+            || self.sdp.has_attribute("ice-ufrag")
     }
 }
 

@@ -4,7 +4,7 @@ use bytestring::ByteString;
 use std::fmt;
 
 macro_rules! header_names {
-    ($( $variant:ident => $canon:literal $(, compact $compact:literal)? $(, list $list:literal)? ; )*) => {
+    ($( $variant:ident => $canon:literal / $lower:literal $(, compact $compact:literal)? $(, list $list:literal)? ; )*) => {
         /// A header field name: the ones the SBC acts on by name, or any other kept as written
         /// (names compare case-insensitively, RFC 3261 §7.3.1).
         #[derive(Clone)]
@@ -24,7 +24,17 @@ macro_rules! header_names {
                     let c = name.as_bytes().first().copied().unwrap_or(0).to_ascii_lowercase();
                     $( $( if c == $compact { return Self::$variant; } )? )*
                 }
-                $( if name.eq_ignore_ascii_case($canon) { return Self::$variant; } )*
+                // Lower-case into a stack buffer and let the compiler build the match: names longer
+                // than any known one are never known.
+                let mut buf = [0u8; 24];
+                if let Some(dst) = buf.get_mut(..name.len()) {
+                    dst.copy_from_slice(name.as_bytes());
+                    dst.make_ascii_lowercase();
+                    match &*dst {
+                        $( $lower => return Self::$variant, )*
+                        _ => {}
+                    }
+                }
                 Self::Other(src.slice_ref(name))
             }
 
@@ -63,71 +73,71 @@ macro_rules! header_names {
 }
 
 header_names! {
-    Accept => "Accept", list true;
-    AcceptEncoding => "Accept-Encoding", list true;
-    AcceptLanguage => "Accept-Language", list true;
-    AlertInfo => "Alert-Info", list true;
-    Allow => "Allow", list true;
-    AllowEvents => "Allow-Events", compact b'u', list true;
-    AuthenticationInfo => "Authentication-Info";
-    Authorization => "Authorization";
-    CallId => "Call-ID", compact b'i';
-    CallInfo => "Call-Info", list true;
-    Contact => "Contact", compact b'm', list true;
-    ContentDisposition => "Content-Disposition";
-    ContentEncoding => "Content-Encoding", compact b'e', list true;
-    ContentLanguage => "Content-Language", list true;
-    ContentLength => "Content-Length", compact b'l';
-    ContentType => "Content-Type", compact b'c';
-    CSeq => "CSeq";
-    Date => "Date";
-    ErrorInfo => "Error-Info", list true;
-    Event => "Event", compact b'o';
-    Expires => "Expires";
-    From => "From", compact b'f';
-    InReplyTo => "In-Reply-To", list true;
-    MaxForwards => "Max-Forwards";
-    MinExpires => "Min-Expires";
-    MinSe => "Min-SE";
-    MimeVersion => "MIME-Version";
-    Organization => "Organization";
-    Path => "Path", list true;
-    PAssertedIdentity => "P-Asserted-Identity", list true;
-    PPreferredIdentity => "P-Preferred-Identity", list true;
-    Priority => "Priority";
-    Privacy => "Privacy";
-    ProxyAuthenticate => "Proxy-Authenticate";
-    ProxyAuthorization => "Proxy-Authorization";
-    ProxyRequire => "Proxy-Require", list true;
-    RAck => "RAck";
-    Reason => "Reason", list true;
-    RecordRoute => "Record-Route", list true;
-    ReferTo => "Refer-To", compact b'r';
-    ReferredBy => "Referred-By", compact b'b';
-    Replaces => "Replaces";
-    ReplyTo => "Reply-To";
-    Require => "Require", list true;
-    RetryAfter => "Retry-After";
-    Route => "Route", list true;
-    RSeq => "RSeq";
-    Server => "Server";
-    SessionExpires => "Session-Expires", compact b'x';
-    SipETag => "SIP-ETag";
-    SipIfMatch => "SIP-If-Match";
-    Subject => "Subject", compact b's';
-    SubscriptionState => "Subscription-State";
-    Supported => "Supported", compact b'k', list true;
-    Timestamp => "Timestamp";
-    To => "To", compact b't';
-    Unsupported => "Unsupported", list true;
-    UserAgent => "User-Agent";
-    Via => "Via", compact b'v', list true;
-    Warning => "Warning", list true;
-    WwwAuthenticate => "WWW-Authenticate";
-    AcceptContact => "Accept-Contact", compact b'a', list true;
-    RejectContact => "Reject-Contact", compact b'j', list true;
-    RequestDisposition => "Request-Disposition", compact b'd', list true;
-    Identity => "Identity", compact b'y';
+    Accept => "Accept" / b"accept", list true;
+    AcceptEncoding => "Accept-Encoding" / b"accept-encoding", list true;
+    AcceptLanguage => "Accept-Language" / b"accept-language", list true;
+    AlertInfo => "Alert-Info" / b"alert-info", list true;
+    Allow => "Allow" / b"allow", list true;
+    AllowEvents => "Allow-Events" / b"allow-events", compact b'u', list true;
+    AuthenticationInfo => "Authentication-Info" / b"authentication-info";
+    Authorization => "Authorization" / b"authorization";
+    CallId => "Call-ID" / b"call-id", compact b'i';
+    CallInfo => "Call-Info" / b"call-info", list true;
+    Contact => "Contact" / b"contact", compact b'm', list true;
+    ContentDisposition => "Content-Disposition" / b"content-disposition";
+    ContentEncoding => "Content-Encoding" / b"content-encoding", compact b'e', list true;
+    ContentLanguage => "Content-Language" / b"content-language", list true;
+    ContentLength => "Content-Length" / b"content-length", compact b'l';
+    ContentType => "Content-Type" / b"content-type", compact b'c';
+    CSeq => "CSeq" / b"cseq";
+    Date => "Date" / b"date";
+    ErrorInfo => "Error-Info" / b"error-info", list true;
+    Event => "Event" / b"event", compact b'o';
+    Expires => "Expires" / b"expires";
+    From => "From" / b"from", compact b'f';
+    InReplyTo => "In-Reply-To" / b"in-reply-to", list true;
+    MaxForwards => "Max-Forwards" / b"max-forwards";
+    MinExpires => "Min-Expires" / b"min-expires";
+    MinSe => "Min-SE" / b"min-se";
+    MimeVersion => "MIME-Version" / b"mime-version";
+    Organization => "Organization" / b"organization";
+    Path => "Path" / b"path", list true;
+    PAssertedIdentity => "P-Asserted-Identity" / b"p-asserted-identity", list true;
+    PPreferredIdentity => "P-Preferred-Identity" / b"p-preferred-identity", list true;
+    Priority => "Priority" / b"priority";
+    Privacy => "Privacy" / b"privacy";
+    ProxyAuthenticate => "Proxy-Authenticate" / b"proxy-authenticate";
+    ProxyAuthorization => "Proxy-Authorization" / b"proxy-authorization";
+    ProxyRequire => "Proxy-Require" / b"proxy-require", list true;
+    RAck => "RAck" / b"rack";
+    Reason => "Reason" / b"reason", list true;
+    RecordRoute => "Record-Route" / b"record-route", list true;
+    ReferTo => "Refer-To" / b"refer-to", compact b'r';
+    ReferredBy => "Referred-By" / b"referred-by", compact b'b';
+    Replaces => "Replaces" / b"replaces";
+    ReplyTo => "Reply-To" / b"reply-to";
+    Require => "Require" / b"require", list true;
+    RetryAfter => "Retry-After" / b"retry-after";
+    Route => "Route" / b"route", list true;
+    RSeq => "RSeq" / b"rseq";
+    Server => "Server" / b"server";
+    SessionExpires => "Session-Expires" / b"session-expires", compact b'x';
+    SipETag => "SIP-ETag" / b"sip-etag";
+    SipIfMatch => "SIP-If-Match" / b"sip-if-match";
+    Subject => "Subject" / b"subject", compact b's';
+    SubscriptionState => "Subscription-State" / b"subscription-state";
+    Supported => "Supported" / b"supported", compact b'k', list true;
+    Timestamp => "Timestamp" / b"timestamp";
+    To => "To" / b"to", compact b't';
+    Unsupported => "Unsupported" / b"unsupported", list true;
+    UserAgent => "User-Agent" / b"user-agent";
+    Via => "Via" / b"via", compact b'v', list true;
+    Warning => "Warning" / b"warning", list true;
+    WwwAuthenticate => "WWW-Authenticate" / b"www-authenticate";
+    AcceptContact => "Accept-Contact" / b"accept-contact", compact b'a', list true;
+    RejectContact => "Reject-Contact" / b"reject-contact", compact b'j', list true;
+    RequestDisposition => "Request-Disposition" / b"request-disposition", compact b'd', list true;
+    Identity => "Identity" / b"identity", compact b'y';
 }
 
 impl PartialEq for HeaderName {

@@ -782,10 +782,7 @@ fn parse_start_line(
         }
         return err(K::UnsupportedScheme);
     }
-    if uri
-        .bytes()
-        .any(|b| b.is_ascii_control() || b == b'<' || b == b'>' || b == b'"')
-    {
+    if super::uri::Uri::parse(uri).is_err() {
         return err(K::BadUri);
     }
     Ok(StartLine::Request {

@@ -13,6 +13,7 @@ pub mod method;
 pub mod name_addr;
 pub mod params;
 pub mod status;
+pub mod uri;
 pub mod via;
 
 pub use error::{ParseError, ParseErrorKind};

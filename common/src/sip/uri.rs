@@ -56,6 +56,9 @@ pub enum UriError {
     /// `@` with nothing before it (`sip:@host`).
     #[error("empty user part before '@'")]
     EmptyUser,
+    /// Nothing after the scheme of a URI with an opaque part (`urn:`).
+    #[error("empty opaque part")]
+    EmptyOpaque,
     /// No host (`sip:`, `sip:user@`, `sip:;lr`).
     #[error("empty host")]
     EmptyHost,
@@ -304,10 +307,9 @@ impl Iterator for Octets<'_> {
         let b = self.bytes.next()?;
         if b == b'%' {
             let mut look = self.bytes.clone();
-            if let (Some(h), Some(l)) = (
-                look.next().and_then(hex_val),
-                look.next().and_then(hex_val),
-            ) {
+            if let (Some(h), Some(l)) =
+                (look.next().and_then(hex_val), look.next().and_then(hex_val))
+            {
                 self.bytes = look;
                 let v = h << 4 | l;
                 return Some((v, is_reserved(v)));
@@ -444,7 +446,9 @@ impl<'a> Host<'a> {
             HostKind::Ipv6(addr)
         } else if s.contains(']') {
             return Err(UriError::BadIpv6("']' without '['"));
-        } else if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        } else if s.bytes().any(|b| b.is_ascii_digit())
+            && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        {
             HostKind::Ipv4(parse_ipv4(s)?)
         } else {
             check_hostname(s)?;
@@ -500,15 +504,21 @@ fn parse_ipv4(s: &str) -> Result<Ipv4Addr, UriError> {
     let mut parts = s.split('.');
     for slot in &mut octets {
         let part = parts.next().ok_or(UriError::BadIpv4)?;
-        if part.is_empty() || part.len() > 3 {
-            return Err(UriError::BadIpv4);
-        }
-        *slot = part.parse::<u8>().map_err(|_| UriError::BadIpv4)?;
+        *slot = parse_dec_u8(part).ok_or(UriError::BadIpv4)?;
     }
     if parts.next().is_some() {
         return Err(UriError::BadIpv4);
     }
     Ok(Ipv4Addr::from(octets))
+}
+
+/// `1*3DIGIT` with a value of at most 255 (no sign, unlike `u8::from_str`).
+fn parse_dec_u8(s: &str) -> Option<u8> {
+    if (1..=3).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) {
+        s.parse().ok()
+    } else {
+        None
+    }
 }
 
 /// `hostname = *( domainlabel "." ) toplabel [ "." ]`.
@@ -579,8 +589,12 @@ fn split_hostport(s: &str) -> Result<(&str, Option<&str>), UriError> {
         }
     } else {
         match s.split_once(':') {
-            Some((_, port)) if port.contains(':') => {
-                Err(UriError::BadIpv6("IPv6 address not enclosed in brackets"))
+            Some((host, port)) if port.contains(':') => {
+                if host.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    Err(UriError::BadIpv6("IPv6 address not enclosed in brackets"))
+                } else {
+                    Err(UriError::BadPort("not a decimal number"))
+                }
             }
             Some((host, port)) => Ok((host, Some(port))),
             None => Ok((s, None)),
@@ -627,10 +641,10 @@ impl<'a> Params<'a> {
         Self { rest: raw }
     }
 
-    /// The first parameter named `name`, compared case-insensitively.
-    pub fn find(self, name: &str) -> Option<Param<'a>> {
+    /// The first parameter named `name`, compared case-insensitively after unescaping.
+    pub fn named(self, name: &str) -> Option<Param<'a>> {
         let mut it = self;
-        it.find(|p| p.name.eq_ignore_ascii_case(name))
+        it.find(|p| esc_eq_ci(p.name, name))
     }
 }
 
@@ -748,9 +762,7 @@ fn check_headers(s: &str) -> Result<(), UriError> {
         if count > MAX_PARAMS {
             return Err(UriError::TooMany);
         }
-        let (name, value) = item
-            .split_once('=')
-            .ok_or(UriError::MissingHeaderValue)?;
+        let (name, value) = item.split_once('=').ok_or(UriError::MissingHeaderValue)?;
         if name.is_empty() {
             return Err(UriError::EmptyHeaderName);
         }
@@ -785,7 +797,8 @@ fn check_tel(number: &str, params: &str) -> Result<(), UriError> {
         check_global_digits(digits)?;
         true
     } else {
-        let ok = |b: u8| b.is_ascii_hexdigit() || matches!(b, b'*' | b'#') || is_visual_separator(b);
+        let ok =
+            |b: u8| b.is_ascii_hexdigit() || matches!(b, b'*' | b'#') || is_visual_separator(b);
         if let Some(c) = number.chars().find(|c| !u8::try_from(*c).is_ok_and(ok)) {
             return Err(UriError::InvalidChar {
                 component: Component::TelNumber,
@@ -860,6 +873,8 @@ pub struct Uri<'a> {
     password: Option<&'a str>,
     host: Option<Host<'a>>,
     port: Option<u16>,
+    /// The port as written (leading zeros kept), empty when there is none.
+    port_text: &'a str,
     /// The text after the first `;` (sip, sips, tel), empty when there are no parameters.
     params: &'a str,
     /// The text after `?` (sip, sips), empty when there are no headers.
@@ -885,6 +900,7 @@ impl<'a> Uri<'a> {
             password: None,
             host: None,
             port: None,
+            port_text: "",
             params: "",
             headers: "",
             body: "",
@@ -902,7 +918,7 @@ impl<'a> Uri<'a> {
             }
             Scheme::Other(_) => {
                 if rest.is_empty() {
-                    return Err(UriError::BadHostname("empty opaque part"));
+                    return Err(UriError::EmptyOpaque);
                 }
                 check_chars(rest, Component::Opaque, is_opaque_char)?;
                 uri.body = rest;
@@ -954,6 +970,7 @@ impl<'a> Uri<'a> {
         let (host, port) = split_hostport(hostport)?;
         self.host = Some(Host::parse(host)?);
         self.port = port.map(parse_port).transpose()?;
+        self.port_text = port.unwrap_or("");
         self.params = params;
         self.headers = headers;
         Ok(())
@@ -1024,9 +1041,9 @@ impl<'a> Uri<'a> {
         Params::new(self.params)
     }
 
-    /// The first parameter called `name`, compared case-insensitively.
+    /// The first parameter called `name`, compared case-insensitively after unescaping.
     pub fn param(&self, name: &str) -> Option<Param<'a>> {
-        self.params().find(name)
+        self.params().named(name)
     }
 
     /// The value of parameter `name` (still escaped); `None` if absent or valueless.
@@ -1061,9 +1078,7 @@ impl<'a> Uri<'a> {
 
     /// The `ttl` parameter, `None` if absent or not a number up to 255 (RFC 3261 §19.1.1).
     pub fn ttl(&self) -> Option<u8> {
-        self.param_value("ttl")
-            .filter(|v| (1..=3).contains(&v.len()))
-            .and_then(|v| v.parse().ok())
+        self.param_value("ttl").and_then(parse_dec_u8)
     }
 
     /// The `method` parameter (RFC 3261 §19.1.1); methods are case-sensitive.
@@ -1110,12 +1125,10 @@ impl<'a> Uri<'a> {
 
     /// Everything after `scheme:`, e.g. the opaque part of `urn:` or `mailto:` URIs.
     pub fn opaque(&self) -> &'a str {
-        self.raw
-            .split_once(':')
-            .map_or("", |(_, rest)| rest)
+        self.raw.split_once(':').map_or("", |(_, rest)| rest)
     }
 
-    /// Copies a `sip:`/`sips:` URI into an owned [`UriBuf`]; other schemes give [`UriError::NotSip`].
+    /// Copies a `sip:`/`sips:` URI into an owned [`UriBuf`] ([`UriError::NotSip`] otherwise).
     pub fn to_buf(&self) -> Result<UriBuf, UriError> {
         UriBuf::try_from(self)
     }
@@ -1164,8 +1177,8 @@ impl fmt::Display for Uri<'_> {
                 if let Some(h) = self.host {
                     f.write_str(h.raw)?;
                 }
-                if let Some(p) = self.port {
-                    write!(f, ":{p}")?;
+                if self.port.is_some() {
+                    write!(f, ":{}", self.port_text)?;
                 }
                 if !self.params.is_empty() {
                     write!(f, ";{}", self.params)?;
@@ -1210,16 +1223,16 @@ fn opt_eq(a: Option<&str>, b: Option<&str>, eq: fn(&str, &str) -> bool) -> bool 
 
 /// Compares two values of the same URI parameter (RFC 3261 §19.1.4).
 fn param_value_eq(name: &str, a: Option<&str>, b: Option<&str>) -> bool {
-    if name.eq_ignore_ascii_case("ttl") {
+    if esc_eq_ci(name, "ttl") {
         if let (Some(x), Some(y)) = (a, b) {
-            if let (Ok(x), Ok(y)) = (x.parse::<u16>(), y.parse::<u16>()) {
+            if let (Some(x), Some(y)) = (parse_dec_u8(x), parse_dec_u8(y)) {
                 return x == y;
             }
         }
     }
     let ci = ["transport", "user", "maddr"]
         .iter()
-        .any(|n| n.eq_ignore_ascii_case(name));
+        .any(|n| esc_eq_ci(name, n));
     opt_eq(a, b, if ci { esc_eq_ci } else { esc_eq })
 }
 
@@ -1247,7 +1260,7 @@ fn sip_equivalent(a: &Uri<'_>, b: &Uri<'_>) -> bool {
         }
     }
     for p in a.params() {
-        if SPECIAL_PARAMS.iter().any(|n| n.eq_ignore_ascii_case(p.name)) {
+        if SPECIAL_PARAMS.iter().any(|n| esc_eq_ci(p.name, n)) {
             continue;
         }
         if let Some(q) = b.param(p.name) {
@@ -1271,15 +1284,16 @@ fn headers_equivalent(a: Headers<'_>, b: Headers<'_>) -> bool {
     })
 }
 
+/// Octets of a tel number or context without visual separators, lower-cased.
+fn tel_fold(s: &str) -> impl Iterator<Item = u8> + '_ {
+    s.bytes()
+        .filter(|c| !is_visual_separator(*c))
+        .map(|c| c.to_ascii_lowercase())
+}
+
 /// RFC 3966 §4: same number ignoring visual separators, same parameter set, all case-insensitive.
 fn tel_equivalent(a: &Uri<'_>, b: &Uri<'_>) -> bool {
-    let digits = |u: &Uri<'_>| {
-        u.body
-            .bytes()
-            .filter(|c| !is_visual_separator(*c))
-            .map(|c| c.to_ascii_lowercase())
-    };
-    if !digits(a).eq(digits(b)) {
+    if !tel_fold(a.body).eq(tel_fold(b.body)) {
         return false;
     }
     if a.params().count() != b.params().count() {
@@ -1287,16 +1301,8 @@ fn tel_equivalent(a: &Uri<'_>, b: &Uri<'_>) -> bool {
     }
     a.params().all(|p| {
         b.param(p.name).is_some_and(|q| {
-            if p.name.eq_ignore_ascii_case("phone-context") || p.name.eq_ignore_ascii_case("ext")
-            {
-                let strip = |v: Option<&str>| {
-                    v.unwrap_or("")
-                        .bytes()
-                        .filter(|c| !is_visual_separator(*c))
-                        .map(|c| c.to_ascii_lowercase())
-                        .collect::<Vec<u8>>()
-                };
-                strip(p.value) == strip(q.value)
+            if p.name.eq_ignore_ascii_case("phone-context") || p.name.eq_ignore_ascii_case("ext") {
+                tel_fold(p.value.unwrap_or("")).eq(tel_fold(q.value.unwrap_or("")))
             } else {
                 opt_eq(p.value, q.value, esc_eq_ci)
             }
@@ -1383,7 +1389,7 @@ impl UriBuf {
         self
     }
 
-    /// Sets the password from plain text, escaping as needed.
+    /// Sets the password from plain text, escaping as needed; it is written only with a user.
     pub fn with_password(mut self, password: &str) -> Self {
         self.password = Some(escape_password(password).into_owned());
         self
@@ -1509,9 +1515,8 @@ impl TryFrom<&Uri<'_>> for UriBuf {
     type Error = UriError;
 
     fn try_from(u: &Uri<'_>) -> Result<Self, UriError> {
-        let host = match (u.scheme, u.host) {
-            (Scheme::Sip | Scheme::Sips, Some(h)) => h,
-            _ => return Err(UriError::NotSip),
+        let (Scheme::Sip | Scheme::Sips, Some(host)) = (u.scheme, u.host) else {
+            return Err(UriError::NotSip);
         };
         Ok(Self {
             secure: u.is_secure(),
@@ -1615,10 +1620,13 @@ mod tests {
             p("nobodyKnowsThisScheme:totallyopaquecontent").opaque(),
             "totallyopaquecontent"
         );
-        assert_eq!(p("urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6").to_string(), "urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6");
+        assert_eq!(
+            p("urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6").to_string(),
+            "urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6"
+        );
         assert!(matches!(err("mailto:a b"), UriError::InvalidChar { .. }));
         assert!(matches!(err("urn:%zz"), UriError::BadEscape { .. }));
-        assert!(Uri::parse("urn:").is_err());
+        assert_eq!(err("urn:"), UriError::EmptyOpaque);
         assert!(eqv("URN:a:b", "urn:a:%62"));
         assert!(!eqv("urn:a:b", "urn:a:B"));
     }
@@ -1639,8 +1647,22 @@ mod tests {
         assert_eq!(u.user(), Some("+1-212-555-1212"));
         assert_eq!(u.password(), Some("1234"));
         assert_eq!(u.user_param(), Some("phone"));
+        // RFC 4475 intmeth: every user-unreserved and mark character, and a password.
+        let u = p("sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com");
+        assert_eq!(
+            u.user(),
+            Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*")
+        );
+        assert_eq!(
+            u.password(),
+            Some("&it+has=1,weird!*pas$wo~d_too.(doesn't-it)")
+        );
+        assert_eq!(u.host().map(|h| h.as_str()), Some("example.com"));
         // '?', '/', '&', '=', '+', '$', ',' are user-unreserved.
-        assert_eq!(p("sip:a?b/c&d=e+f$g,h@h.com").user(), Some("a?b/c&d=e+f$g,h"));
+        assert_eq!(
+            p("sip:a?b/c&d=e+f$g,h@h.com").user(),
+            Some("a?b/c&d=e+f$g,h")
+        );
     }
 
     #[test]
@@ -1649,10 +1671,13 @@ mod tests {
         assert_eq!(u.user(), Some("alice;day=tuesday"));
         assert_eq!(u.params().count(), 0);
         assert_eq!(u.host().map(|h| h.as_str()), Some("atlanta.com"));
-        // RFC 4475 §3.1.1.9 (semiuri).
+        // RFC 4475 semiuri.
         let u = p("sip:user;par=u%40example.net@example.com");
         assert_eq!(u.user(), Some("user;par=u%40example.net"));
-        assert_eq!(u.user_unescaped().as_deref(), Some("user;par=u@example.net"));
+        assert_eq!(
+            u.user_unescaped().as_deref(),
+            Some("user;par=u@example.net")
+        );
         assert_eq!(u.host().map(|h| h.as_str()), Some("example.com"));
     }
 
@@ -1666,15 +1691,24 @@ mod tests {
     fn bad_userinfo_chars() {
         assert!(matches!(
             err("sip:al ice@example.com"),
-            UriError::InvalidChar { component: Component::User, ch: ' ' }
+            UriError::InvalidChar {
+                component: Component::User,
+                ch: ' '
+            }
         ));
         assert!(matches!(
             err("sip:al#ice@example.com"),
-            UriError::InvalidChar { component: Component::User, ch: '#' }
+            UriError::InvalidChar {
+                component: Component::User,
+                ch: '#'
+            }
         ));
         assert!(matches!(
             err("sip:a:p;w@example.com"),
-            UriError::InvalidChar { component: Component::Password, .. }
+            UriError::InvalidChar {
+                component: Component::Password,
+                ..
+            }
         ));
         assert!(matches!(
             err("sip:al\u{e9}@example.com"),
@@ -1690,11 +1724,21 @@ mod tests {
         assert_eq!(u.user(), Some("%61lice"));
         assert_eq!(u.user_unescaped().as_deref(), Some("alice"));
         assert_eq!(u.transport(), Some("TCP"));
-        // RFC 4475 §3.1.1.3 (esc01): escaped ':' and '@' in the user part.
+        // RFC 4475 esc01: escaped ':' and '@' in the user part.
         let u = p("sip:sips%3Auser%40example.com@example.net");
         assert_eq!(u.user_unescaped().as_deref(), Some("sips:user@example.com"));
         assert_eq!(u.host().map(|h| h.as_str()), Some("example.net"));
-        // RFC 4475 §3.1.1.5 (escnull).
+        // RFC 4475 esc01 Contact: escaped parameter names and values.
+        let u = p("sip:cal%6Cer@host5.example.net;%6C%72;n%61me=v%61lue%25%34%31");
+        assert!(u.lr());
+        assert_eq!(u.user_unescaped().as_deref(), Some("caller"));
+        assert_eq!(
+            u.param("name").and_then(|p| p.value_unescaped()).as_deref(),
+            Some("value%41")
+        );
+        assert!(u.equivalent(&p("sip:caller@host5.example.net;lr;name=value%2541")));
+        assert!(!u.equivalent(&p("sip:caller@host5.example.net;lr;name=valueA")));
+        // RFC 4475 escnull.
         let u = p("sip:null-%00-null@example.com");
         assert_eq!(u.user_unescaped().as_deref(), Some("null-\0-null"));
         // Non-hex and truncated escapes.
@@ -1712,13 +1756,19 @@ mod tests {
 
     #[test]
     fn percent_helpers() {
-        assert!(matches!(percent_decode("alice"), Ok(Cow::Borrowed("alice"))));
+        assert!(matches!(
+            percent_decode("alice"),
+            Ok(Cow::Borrowed("alice"))
+        ));
         assert_eq!(percent_decode("%61lice%20b").as_deref(), Ok("alice b"));
         assert_eq!(percent_decode("caf%C3%A9").as_deref(), Ok("caf\u{e9}"));
         assert_eq!(percent_decode("%FF"), Err(UriError::NotUtf8));
         assert!(percent_decode("%G0").is_err());
         assert!(percent_decode("%0").is_err());
-        assert_eq!(percent_decode_bytes("%FF%00").as_deref(), Ok(&[0xFF, 0][..]));
+        assert_eq!(
+            percent_decode_bytes("%FF%00").as_deref(),
+            Ok(&[0xFF, 0][..])
+        );
         assert!(matches!(escape_user("alice"), Cow::Borrowed("alice")));
         assert_eq!(escape_user("a b#c@d"), "a%20b%23c%40d");
         assert_eq!(escape_user("100%"), "100%25");
@@ -1726,7 +1776,10 @@ mod tests {
         assert_eq!(escape_param("a;b=c"), "a%3Bb%3Dc");
         assert_eq!(escape_header("<sip:x@y>"), "%3Csip:x%40y%3E");
         // Non-UTF-8 escaped user decodes lossily.
-        assert_eq!(p("sip:%FF@a.com").user_unescaped().as_deref(), Some("\u{fffd}"));
+        assert_eq!(
+            p("sip:%FF@a.com").user_unescaped().as_deref(),
+            Some("\u{fffd}")
+        );
     }
 
     // --- grammar: host / port ---------------------------------------------------------
@@ -1749,9 +1802,15 @@ mod tests {
         assert_eq!(err("sip:user@:5060"), UriError::EmptyHost);
         assert!(matches!(
             err("sip:exa mple.com"),
-            UriError::InvalidChar { component: Component::Host, ch: ' ' }
+            UriError::InvalidChar {
+                component: Component::Host,
+                ch: ' '
+            }
         ));
-        assert!(matches!(err("sip:under_score.com"), UriError::InvalidChar { .. }));
+        assert!(matches!(
+            err("sip:under_score.com"),
+            UriError::InvalidChar { .. }
+        ));
         assert!(matches!(err("sip:-a.com"), UriError::BadHostname(_)));
         assert!(matches!(err("sip:a-.com"), UriError::BadHostname(_)));
         assert!(matches!(err("sip:a..com"), UriError::BadHostname(_)));
@@ -1761,7 +1820,15 @@ mod tests {
         assert_eq!(err("sip:192.0.2"), UriError::BadIpv4);
         assert_eq!(err("sip:192.0.2.1.5"), UriError::BadIpv4);
         assert_eq!(err("sip:1234"), UriError::BadIpv4);
-        assert!(matches!(err("sip:a@b@c.com"), UriError::InvalidChar { ch: '@', .. }));
+        assert_eq!(err("sip:1.2.3.1234"), UriError::BadIpv4);
+        assert_eq!(
+            p("sip:010.000.000.001").ip(),
+            Some(IpAddr::from([10, 0, 0, 1]))
+        );
+        assert!(matches!(
+            err("sip:a@b@c.com"),
+            UriError::InvalidChar { ch: '@', .. }
+        ));
         assert!(matches!(err("sip:a.com]"), UriError::BadIpv6(_)));
     }
 
@@ -1774,12 +1841,19 @@ mod tests {
         assert_eq!(p("sip:a.com").port(), None);
         assert_eq!(p("sip:a.com").port_or_default(), Some(5060));
         assert_eq!(p("sips:a.com").port_or_default(), Some(5061));
-        assert!(matches!(err("sip:user@example.com:65536"), UriError::BadPort(_)));
-        assert!(matches!(err("sip:a.com:99999999999999999999"), UriError::BadPort(_)));
+        assert!(matches!(
+            err("sip:user@example.com:65536"),
+            UriError::BadPort(_)
+        ));
+        assert!(matches!(
+            err("sip:a.com:99999999999999999999"),
+            UriError::BadPort(_)
+        ));
         assert!(matches!(err("sip:a.com:"), UriError::BadPort(_)));
         assert!(matches!(err("sip:a.com:50a"), UriError::BadPort(_)));
         assert!(matches!(err("sip:a.com:-1"), UriError::BadPort(_)));
         assert!(matches!(err("sip:a.com:+5"), UriError::BadPort(_)));
+        assert!(matches!(err("sip:a.com:5060:5060"), UriError::BadPort(_)));
     }
 
     // RFC 5118 IPv6 torture tests.
@@ -1801,19 +1875,28 @@ mod tests {
         assert_eq!(u.ip(), "::ffff:192.0.2.10".parse().ok());
         assert_eq!(u.transport(), Some("udp"));
         assert!(p("sip:[2001:db8::192.0.2.1]").ip().is_some());
-        assert!(matches!(err("sip:[2001:db8:::192.0.2.1]"), UriError::BadIpv6(_)));
+        assert!(matches!(
+            err("sip:[2001:db8:::192.0.2.1]"),
+            UriError::BadIpv6(_)
+        ));
         // §4.2 invalid: no brackets, or unbalanced.
         assert!(matches!(err("sip:[2001:db8::10"), UriError::BadIpv6(_)));
         assert!(matches!(err("sip:user@2001:db8::10"), UriError::BadIpv6(_)));
         assert!(matches!(err("sip:2001:db8::10]"), UriError::BadIpv6(_)));
-        assert!(matches!(err("sip:[2001:db8::10]5060"), UriError::BadIpv6(_)));
+        assert!(matches!(
+            err("sip:[2001:db8::10]5060"),
+            UriError::BadIpv6(_)
+        ));
         assert!(matches!(err("sip:[2001:db8::g]"), UriError::BadIpv6(_)));
         assert!(matches!(err("sip:[192.0.2.1]"), UriError::BadIpv6(_)));
         assert!(matches!(err("sip:[fe80::1%eth0]"), UriError::BadIpv6(_)));
         assert!(matches!(err("sip:[]"), UriError::BadIpv6(_)));
         assert!(matches!(err("sip:[2001:db8::10]:"), UriError::BadPort(_)));
         // Brackets are fine inside parameters.
-        assert_eq!(p("sip:a.com;maddr=[2001:db8::1]").maddr(), Some("[2001:db8::1]"));
+        assert_eq!(
+            p("sip:a.com;maddr=[2001:db8::1]").maddr(),
+            Some("[2001:db8::1]")
+        );
     }
 
     // --- grammar: parameters ----------------------------------------------------------
@@ -1822,7 +1905,10 @@ mod tests {
     fn params() {
         let u = p("sip:alice@atlanta.com;transport=tcp;lr;ttl=15;maddr=239.255.255.1;method=REGISTER;user=ip;x-foo=b%61r");
         let names: Vec<_> = u.params().map(|p| p.name()).collect();
-        assert_eq!(names, ["transport", "lr", "ttl", "maddr", "method", "user", "x-foo"]);
+        assert_eq!(
+            names,
+            ["transport", "lr", "ttl", "maddr", "method", "user", "x-foo"]
+        );
         assert_eq!(u.transport(), Some("tcp"));
         assert!(u.lr());
         assert_eq!(u.ttl(), Some(15));
@@ -1831,28 +1917,47 @@ mod tests {
         assert_eq!(u.user_param(), Some("ip"));
         assert_eq!(u.param("X-FOO").and_then(|p| p.value()), Some("b%61r"));
         assert_eq!(
-            u.param("x-foo").and_then(|p| p.value_unescaped()).as_deref(),
+            u.param("x-foo")
+                .and_then(|p| p.value_unescaped())
+                .as_deref(),
             Some("bar")
         );
         assert_eq!(u.param("LR").map(|p| p.value()), Some(None));
         assert!(u.param("nope").is_none());
-        assert_eq!(u.params_str(), "transport=tcp;lr;ttl=15;maddr=239.255.255.1;method=REGISTER;user=ip;x-foo=b%61r");
+        assert_eq!(
+            u.params_str(),
+            "transport=tcp;lr;ttl=15;maddr=239.255.255.1;method=REGISTER;user=ip;x-foo=b%61r"
+        );
         assert!(!p("sip:a.com").lr());
         assert_eq!(p("sip:a.com;ttl=256").ttl(), None);
         assert_eq!(p("sip:a.com;ttl=abc").ttl(), None);
+        assert_eq!(p("sip:a.com;ttl=+1").ttl(), None);
+        assert_eq!(p("sip:a.com;ttl=0").ttl(), Some(0));
         assert_eq!(p("sip:a.com;Transport=UDP").transport(), Some("UDP"));
         // Duplicates: the first wins.
         assert_eq!(p("sip:a.com;x=1;x=2").param_value("x"), Some("1"));
         // Parameter chars: param-unreserved includes '[', ']', '/', ':', '&', '+', '$'.
-        assert_eq!(p("sip:a.com;x=[a]/b:c&d+e$").param_value("x"), Some("[a]/b:c&d+e$"));
+        assert_eq!(
+            p("sip:a.com;x=[a]/b:c&d+e$").param_value("x"),
+            Some("[a]/b:c&d+e$")
+        );
         assert_eq!(err("sip:a.com;"), UriError::EmptyParamName);
         assert_eq!(err("sip:a.com;;lr"), UriError::EmptyParamName);
         assert_eq!(err("sip:a.com;=x"), UriError::EmptyParamName);
         assert_eq!(err("sip:a.com;transport="), UriError::EmptyParamValue);
-        assert!(matches!(err("sip:a.com;a=b=c"), UriError::InvalidChar { ch: '=', .. }));
-        assert!(matches!(err("sip:a.com;a=b c"), UriError::InvalidChar { ch: ' ', .. }));
-        // RFC 4475 §3.1.2.? (lwsruri): whitespace inside the Request-URI.
-        assert!(matches!(err("sip:user@example.com; lr"), UriError::InvalidChar { .. }));
+        assert!(matches!(
+            err("sip:a.com;a=b=c"),
+            UriError::InvalidChar { ch: '=', .. }
+        ));
+        assert!(matches!(
+            err("sip:a.com;a=b c"),
+            UriError::InvalidChar { ch: ' ', .. }
+        ));
+        // RFC 4475 lwsruri: whitespace inside the Request-URI.
+        assert!(matches!(
+            err("sip:user@example.com; lr"),
+            UriError::InvalidChar { .. }
+        ));
         let many = format!("sip:a.com{}", ";x".repeat(MAX_PARAMS + 1));
         assert_eq!(err(&many), UriError::TooMany);
         let ok = format!("sip:a.com{}", ";x".repeat(MAX_PARAMS));
@@ -1875,7 +1980,7 @@ mod tests {
             Some("project x")
         );
         assert_eq!(u.headers_str(), "subject=project%20x&priority=urgent");
-        // RFC 4475 §3.1.2.? (escruri) / §3.2.? (regescrt): escaped Route header.
+        // RFC 4475 escruri / regescrt: escaped Route header.
         let u = p("sip:user@example.com?Route=%3Csip:example.com%3E");
         assert_eq!(
             u.headers().next().map(|h| h.value_unescaped()).as_deref(),
@@ -1890,8 +1995,14 @@ mod tests {
         assert_eq!(err("sip:a.com?subject"), UriError::MissingHeaderValue);
         assert_eq!(err("sip:a.com?=x"), UriError::EmptyHeaderName);
         assert_eq!(err("sip:a.com?a=b&"), UriError::MissingHeaderValue);
-        assert!(matches!(err("sip:a.com?a=b c"), UriError::InvalidChar { .. }));
-        assert!(matches!(err("sip:a.com?a=<x>"), UriError::InvalidChar { ch: '<', .. }));
+        assert!(matches!(
+            err("sip:a.com?a=b c"),
+            UriError::InvalidChar { .. }
+        ));
+        assert!(matches!(
+            err("sip:a.com?a=<x>"),
+            UriError::InvalidChar { ch: '<', .. }
+        ));
     }
 
     // --- tel (RFC 3966) ---------------------------------------------------------------
@@ -1912,7 +2023,10 @@ mod tests {
         let u = p("tel:+1(212)555.0101;ext=22;isub=1411;x-y=%41");
         assert_eq!(u.param_value("ext"), Some("22"));
         assert!(matches!(u.number_digits(), Some(Cow::Owned(_))));
-        assert!(matches!(p("tel:+12125550101").number_digits(), Some(Cow::Borrowed(_))));
+        assert!(matches!(
+            p("tel:+12125550101").number_digits(),
+            Some(Cow::Borrowed(_))
+        ));
         assert!(p("tel:*69#;phone-context=example.com").number().is_some());
         assert!(p("tel:+1").number().is_some());
         assert_eq!(p("sip:a.com").number(), None);
@@ -1922,30 +2036,57 @@ mod tests {
         assert!(matches!(err("tel:"), UriError::BadTelNumber(_)));
         assert!(matches!(err("tel:+1 212"), UriError::InvalidChar { .. }));
         assert!(matches!(err("tel:+1a"), UriError::InvalidChar { .. }));
-        assert!(matches!(err("tel:12;phone-context=-bad"), UriError::BadHostname(_)));
+        assert!(matches!(
+            err("tel:12;phone-context=-bad"),
+            UriError::BadHostname(_)
+        ));
         assert_eq!(err("tel:12;phone-context"), UriError::EmptyParamValue);
         assert_eq!(err("tel:+1;"), UriError::EmptyParamName);
         assert_eq!(err("tel:+1;a="), UriError::EmptyParamValue);
         assert!(matches!(err("tel:+1;a_b=1"), UriError::InvalidChar { .. }));
         // RFC 3966 §4 comparison.
         assert!(eqv("tel:+1-212-555-0101", "TEL:+1(212)5550101"));
-        assert!(eqv("tel:7042;phone-context=EXAMPLE.com", "tel:7042;phone-context=example.com"));
+        assert!(eqv(
+            "tel:7042;phone-context=EXAMPLE.com",
+            "tel:7042;phone-context=example.com"
+        ));
         assert!(eqv("tel:+1;a=1;b=2", "tel:+1;B=2;a=1"));
-        assert!(eqv("tel:abc;phone-context=+1-2", "tel:ABC;phone-context=+12"));
+        assert!(eqv(
+            "tel:abc;phone-context=+1-2",
+            "tel:ABC;phone-context=+12"
+        ));
         assert!(!eqv("tel:+1-212-555-0101", "tel:+1-212-555-0102"));
         assert!(!eqv("tel:+1;a=1", "tel:+1"));
-        assert!(!eqv("tel:7042;phone-context=a.com", "tel:7042;phone-context=b.com"));
-        assert!(!eqv("tel:+12125550101", "sip:+12125550101@a.com;user=phone"));
+        assert!(!eqv(
+            "tel:7042;phone-context=a.com",
+            "tel:7042;phone-context=b.com"
+        ));
+        assert!(!eqv(
+            "tel:+12125550101",
+            "sip:+12125550101@a.com;user=phone"
+        ));
     }
 
     // --- RFC 3261 §19.1.4 comparison ----------------------------------------------------
 
     #[test]
     fn rfc3261_equivalent_pairs() {
-        assert!(eqv("sip:%61lice@atlanta.com;transport=TCP", "sip:alice@AtLanTa.CoM;Transport=tcp"));
-        assert!(eqv("sip:carol@chicago.com", "sip:carol@chicago.com;newparam=5"));
-        assert!(eqv("sip:carol@chicago.com", "sip:carol@chicago.com;security=on"));
-        assert!(eqv("sip:carol@chicago.com;newparam=5", "sip:carol@chicago.com;security=on"));
+        assert!(eqv(
+            "sip:%61lice@atlanta.com;transport=TCP",
+            "sip:alice@AtLanTa.CoM;Transport=tcp"
+        ));
+        assert!(eqv(
+            "sip:carol@chicago.com",
+            "sip:carol@chicago.com;newparam=5"
+        ));
+        assert!(eqv(
+            "sip:carol@chicago.com",
+            "sip:carol@chicago.com;security=on"
+        ));
+        assert!(eqv(
+            "sip:carol@chicago.com;newparam=5",
+            "sip:carol@chicago.com;security=on"
+        ));
         assert!(eqv(
             "sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
             "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com"
@@ -1959,15 +2100,27 @@ mod tests {
     #[test]
     fn rfc3261_non_equivalent_pairs() {
         // Different usernames.
-        assert!(!eqv("SIP:ALICE@AtLanTa.CoM;Transport=udp", "sip:alice@AtLanTa.CoM;Transport=UDP"));
+        assert!(!eqv(
+            "SIP:ALICE@AtLanTa.CoM;Transport=udp",
+            "sip:alice@AtLanTa.CoM;Transport=UDP"
+        ));
         // Can resolve to different ports.
         assert!(!eqv("sip:bob@biloxi.com", "sip:bob@biloxi.com:5060"));
         // Can resolve to different transports.
-        assert!(!eqv("sip:bob@biloxi.com", "sip:bob@biloxi.com;transport=udp"));
+        assert!(!eqv(
+            "sip:bob@biloxi.com",
+            "sip:bob@biloxi.com;transport=udp"
+        ));
         // Can resolve to different port and transports.
-        assert!(!eqv("sip:bob@biloxi.com", "sip:bob@biloxi.com:6000;transport=tcp"));
+        assert!(!eqv(
+            "sip:bob@biloxi.com",
+            "sip:bob@biloxi.com:6000;transport=tcp"
+        ));
         // Different header component.
-        assert!(!eqv("sip:carol@chicago.com", "sip:carol@chicago.com?Subject=next%20meeting"));
+        assert!(!eqv(
+            "sip:carol@chicago.com",
+            "sip:carol@chicago.com?Subject=next%20meeting"
+        ));
         // Even though that's what phone21.boxesbybob.com resolves to.
         assert!(!eqv("sip:bob@phone21.boxesbybob.com", "sip:bob@192.0.2.4"));
     }
@@ -1976,7 +2129,7 @@ mod tests {
     fn more_comparisons() {
         // sip vs sips never equal.
         assert!(!eqv("sip:alice@a.com", "sips:alice@a.com"));
-        // Escaped and unescaped user (RFC 4475 esc02).
+        // Escaped and unescaped user (%75 is u, %72 is r).
         assert!(eqv("sip:%75se%72@example.com", "sip:user@example.com"));
         // An escaped reserved character is not the literal one.
         assert!(!eqv("sip:a%3Bb@example.com", "sip:a;b@example.com"));
@@ -2005,7 +2158,10 @@ mod tests {
         assert!(!eqv("sip:a.com;lr", "sip:a.com;lr=on"));
         assert!(eqv("sip:a.com;x=%61", "sip:a.com;x=a"));
         // Headers: names case-insensitive, values unescaped, multiset.
-        assert!(eqv("sip:a.com?Subject=hi%20there", "sip:a.com?subject=hi there".replace(' ', "%20").as_str()));
+        assert!(eqv(
+            "sip:a.com?Subject=hi%20there",
+            "sip:a.com?subject=hi there".replace(' ', "%20").as_str()
+        ));
         assert!(!eqv("sip:a.com?subject=Hi", "sip:a.com?subject=hi"));
         assert!(!eqv("sip:a.com?a=1&a=1", "sip:a.com?a=1&b=1"));
         assert!(!eqv("sip:a.com?a=1", "sip:a.com?a=1&a=1"));
@@ -2039,6 +2195,7 @@ mod tests {
             "sip:user@EXAMPLE.COM:00000000000005060",
             "sip:1.2.3.4.example.com",
             "sip:u@0.0.0.0",
+            // RFC 4475 unksm2 (unknown schemes in header fields) and novelsc (soap.beep).
             "http://www.example.com",
             "name:John_Smith",
             "mailto:jdrosen@example.com",
@@ -2060,6 +2217,7 @@ mod tests {
             "sip:user@example.com ",
             "sip:user@example.com\r\n",
             "sip:user@example.com>",
+            // RFC 4475 ltgtruri.
             "<sip:user@example.com>",
             "sip:user@example.com;lr=",
             "sip:user@[2001:db8::10",
@@ -2077,12 +2235,18 @@ mod tests {
             assert!(Uri::parse(s).is_err(), "{s:?} should be rejected");
         }
         // Errors carry a readable reason.
-        assert_eq!(err("sip:user@example.com:65536").to_string(), "invalid port: greater than 65535");
+        assert_eq!(
+            err("sip:user@example.com:65536").to_string(),
+            "invalid port: greater than 65535"
+        );
         assert_eq!(
             err("sip:exa mple.com").to_string(),
             "invalid character ' ' in host"
         );
-        assert!(matches!(Uri::parse_bytes(b"sip:\xff"), Err(UriError::NotUtf8)));
+        assert!(matches!(
+            Uri::parse_bytes(b"sip:\xff"),
+            Err(UriError::NotUtf8)
+        ));
         assert!(Uri::parse_bytes(b"sip:a.com").is_ok());
     }
 
@@ -2108,8 +2272,11 @@ mod tests {
 
     #[test]
     fn builder() {
-        let b = UriBuf::sip("192.0.2.1")
-            .map(|b| b.with_user("user").with_port(5060).with_param("transport", Some("tcp")));
+        let b = UriBuf::sip("192.0.2.1").map(|b| {
+            b.with_user("user")
+                .with_port(5060)
+                .with_param("transport", Some("tcp"))
+        });
         let b = match b {
             Ok(b) => b,
             Err(e) => panic!("{e}"),
@@ -2124,8 +2291,14 @@ mod tests {
         };
         let b = UriBuf::from_ip(v6).with_port(5070).with_param("lr", None);
         assert_eq!(b.to_string(), "sip:[2001:db8::10]:5070;lr");
-        assert_eq!(UriBuf::sip("2001:db8::1").map(|b| b.to_string()), Ok("sip:[2001:db8::1]".into()));
-        assert_eq!(UriBuf::sips("[2001:db8::1]").map(|b| b.to_string()), Ok("sips:[2001:db8::1]".into()));
+        assert_eq!(
+            UriBuf::sip("2001:db8::1").map(|b| b.to_string()),
+            Ok("sip:[2001:db8::1]".into())
+        );
+        assert_eq!(
+            UriBuf::sips("[2001:db8::1]").map(|b| b.to_string()),
+            Ok("sips:[2001:db8::1]".into())
+        );
         assert!(UriBuf::sip("bad host").is_err());
         assert!(UriBuf::sip("").is_err());
 
@@ -2151,7 +2324,12 @@ mod tests {
         );
         let u = p(&s);
         assert_eq!(u.user_unescaped().as_deref(), Some("al ice@home"));
-        assert_eq!(u.header("route").map(|v| unescape_lossy(v).into_owned()).as_deref(), Some("<sip:x@y>"));
+        assert_eq!(
+            u.header("route")
+                .map(|v| unescape_lossy(v).into_owned())
+                .as_deref(),
+            Some("<sip:x@y>")
+        );
         assert!(b.is_secure());
         assert_eq!(b.user(), Some("al%20ice%40home"));
         assert_eq!(b.host(), "example.com");
