@@ -6,6 +6,7 @@
 //!
 //! - [`digest`]: digest authentication (RFC 2617, RFC 7616, RFC 8760).
 //! - [`sip`]: SIP messages, headers, URIs and stream framing (RFC 3261).
+//! - [`sdp`]: lossless SDP model and offer/answer rewrites (RFC 4566, RFC 3264).
 //! - [`rtp`], [`rtcp`], [`stun`], [`demux`]: zero-copy packet views for the relay (RFC 3550,
 //!   RFC 5761, RFC 5389, RFC 7983), and [`rtpstats`]: loss and jitter (RFC 3550 A.1, A.3, A.8).
 #![forbid(unsafe_code)]
@@ -19,5 +20,6 @@ pub mod digest;
 pub mod rtcp;
 pub mod rtp;
 pub mod rtpstats;
+pub mod sdp;
 pub mod sip;
 pub mod stun;

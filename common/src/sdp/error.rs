@@ -79,7 +79,9 @@ pub enum SdpError {
     NoFormatsLeft,
     /// Text given to a rewrite holds CR, LF or NUL (which would break the line structure),
     /// or an attribute name is empty or holds `:`.
-    #[error("text for an SDP line holds CR, LF or NUL, or the attribute name is empty or holds ':'")]
+    #[error(
+        "text for an SDP line holds CR, LF or NUL, or the attribute name is empty or holds ':'"
+    )]
     InvalidText,
 }
 
@@ -102,7 +104,10 @@ mod tests {
 
     #[test]
     fn messages_and_status() {
-        assert_eq!(SdpError::BadPort { line: 6 }.to_string(), "line 6: bad port in m= line");
+        assert_eq!(
+            SdpError::BadPort { line: 6 }.to_string(),
+            "line 6: bad port in m= line"
+        );
         assert_eq!(
             SdpError::Misplaced { line: 3, kind: 'v' }.to_string(),
             "line 3: unexpected v= line"

@@ -29,7 +29,9 @@ pub(crate) fn parse_u16(s: &str) -> Option<u16> {
 
 /// A payload type number, 0–127 (RFC 3550 §5.1 gives it seven bits).
 pub(crate) fn parse_payload_type(s: &str) -> Option<u8> {
-    parse_u64(s).and_then(|n| u8::try_from(n).ok()).filter(|&pt| pt <= 127)
+    parse_u64(s)
+        .and_then(|n| u8::try_from(n).ok())
+        .filter(|&pt| pt <= 127)
 }
 
 /// The `addrtype` that goes with an address: `IP4` or `IP6`.
@@ -142,8 +144,18 @@ impl<'a> Connection<'a> {
             Some((a, s)) => (a, Some(s)),
             None => (full, None),
         };
-        let ip = if nettype.eq_ignore_ascii_case("IN") { address.parse().ok() } else { None };
-        Some(Self { nettype, addrtype, address, suffix, ip })
+        let ip = if nettype.eq_ignore_ascii_case("IN") {
+            address.parse().ok()
+        } else {
+            None
+        };
+        Some(Self {
+            nettype,
+            addrtype,
+            address,
+            suffix,
+            ip,
+        })
     }
 
     /// Whether the address is `0.0.0.0` or `::`, the RFC 2543 way of putting a stream on hold.
@@ -199,16 +211,32 @@ impl<'a> MediaLine<'a> {
         let media = t.next().ok_or(MediaLineError::Media("empty"))?.text;
         let port_token = t.next().ok_or(MediaLineError::Media("missing port"))?;
         let (port, num_ports) = match port_token.text.split_once('/') {
-            Some((p, n)) => (p, Some(parse_u16(n).filter(|&n| n > 0).ok_or(MediaLineError::Port)?)),
+            Some((p, n)) => (
+                p,
+                Some(
+                    parse_u16(n)
+                        .filter(|&n| n > 0)
+                        .ok_or(MediaLineError::Port)?,
+                ),
+            ),
             None => (port_token.text, None),
         };
         let port = parse_u16(port).ok_or(MediaLineError::Port)?;
-        let proto = t.next().ok_or(MediaLineError::Media("missing transport protocol"))?;
+        let proto = t
+            .next()
+            .ok_or(MediaLineError::Media("missing transport protocol"))?;
         // RFC 4566 wants at least one format; a rejected stream without one is tolerated.
         if port != 0 && t.clone().next().is_none() {
             return Err(MediaLineError::Media("no formats"));
         }
-        Ok(Self { media, port, port_token, num_ports, proto, formats: t })
+        Ok(Self {
+            media,
+            port,
+            port_token,
+            num_ports,
+            proto,
+            formats: t,
+        })
     }
 }
 
@@ -239,7 +267,14 @@ impl<'a> RtpMap<'a> {
         if parts.next().is_some() {
             return None;
         }
-        Some(Self { payload_type, codec: Codec { encoding, clock_rate, channels } })
+        Some(Self {
+            payload_type,
+            codec: Codec {
+                encoding,
+                clock_rate,
+                channels,
+            },
+        })
     }
 }
 
@@ -256,7 +291,10 @@ impl<'a> Fmtp<'a> {
     pub(crate) fn parse(value: &'a str) -> Option<Self> {
         let mut t = tokens(value);
         let format = t.next()?.text;
-        Some(Self { format, params: t.rest() })
+        Some(Self {
+            format,
+            params: t.rest(),
+        })
     }
 
     /// The format as a payload type, when it is one.
@@ -280,7 +318,11 @@ impl<'a> Rtcp<'a> {
         let mut t = tokens(value);
         let port = parse_u16(t.next()?.text)?;
         let rest = t.rest();
-        let connection = if rest.is_empty() { None } else { Some(Connection::parse(rest)?) };
+        let connection = if rest.is_empty() {
+            None
+        } else {
+            Some(Connection::parse(rest)?)
+        };
         Some(Self { port, connection })
     }
 
@@ -320,9 +362,14 @@ impl Direction {
 
     /// The direction an attribute name stands for (ASCII case-insensitive).
     pub fn from_name(name: &[u8]) -> Option<Self> {
-        [Self::SendRecv, Self::SendOnly, Self::RecvOnly, Self::Inactive]
-            .into_iter()
-            .find(|d| name.eq_ignore_ascii_case(d.as_str().as_bytes()))
+        [
+            Self::SendRecv,
+            Self::SendOnly,
+            Self::RecvOnly,
+            Self::Inactive,
+        ]
+        .into_iter()
+        .find(|d| name.eq_ignore_ascii_case(d.as_str().as_bytes()))
     }
 
     /// Whether the writer of the SDP sends media.
@@ -425,11 +472,23 @@ mod tests {
     #[test]
     fn rtpmap_forms() {
         let r = RtpMap::parse("97 iLBC/8000").unwrap();
-        assert_eq!((r.payload_type, r.codec.encoding, r.codec.clock_rate), (97, "iLBC", 8000));
+        assert_eq!(
+            (r.payload_type, r.codec.encoding, r.codec.clock_rate),
+            (97, "iLBC", 8000)
+        );
         assert_eq!(r.codec.channels, None);
         let r = RtpMap::parse("111 opus/48000/2 ").unwrap();
         assert_eq!(r.codec.channels, Some(2));
-        for bad in ["", "97", "97 iLBC", "x iLBC/8000", "200 a/8000", "97 /8000", "97 a/8000/2/1", "97 a/b"] {
+        for bad in [
+            "",
+            "97",
+            "97 iLBC",
+            "x iLBC/8000",
+            "200 a/8000",
+            "97 /8000",
+            "97 a/8000/2/1",
+            "97 a/b",
+        ] {
             assert!(RtpMap::parse(bad).is_none(), "{bad:?}");
         }
     }
@@ -437,7 +496,10 @@ mod tests {
     #[test]
     fn fmtp_and_rtcp() {
         let f = Fmtp::parse("101 0-15").unwrap();
-        assert_eq!((f.format, f.params, f.payload_type()), ("101", "0-15", Some(101)));
+        assert_eq!(
+            (f.format, f.params, f.payload_type()),
+            ("101", "0-15", Some(101))
+        );
         let f = Fmtp::parse("t38 T38FaxVersion=0; x=1 ").unwrap();
         assert_eq!((f.params, f.payload_type()), ("T38FaxVersion=0; x=1", None));
         let r = Rtcp::parse("53020").unwrap();

@@ -50,13 +50,19 @@ impl Line {
         raw.push(kind);
         raw.push(b'=');
         raw.extend_from_slice(value.as_bytes());
-        Self { raw: Bytes::from(raw), ending: LineEnding::CrLf }
+        Self {
+            raw: Bytes::from(raw),
+            ending: LineEnding::CrLf,
+        }
     }
 
     /// The same kind of line, with the same ending, carrying a new value.
     pub(crate) fn with_value(&self, value: &str) -> Self {
         let kind = self.kind_byte().unwrap_or(b'a');
-        Self { ending: self.ending, ..Self::new(kind, value) }
+        Self {
+            ending: self.ending,
+            ..Self::new(kind, value)
+        }
     }
 
     /// The type letter (`'v'`, `'o'`, `'m'`, `'a'`, ...), or `None` for a blank line.
@@ -135,7 +141,8 @@ impl Line {
 
     /// Whether this is an `a=` line whose name is `name` (ASCII case-insensitive).
     pub(crate) fn is_attribute(&self, name: &str) -> bool {
-        self.attribute_parts().is_some_and(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+        self.attribute_parts()
+            .is_some_and(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
     }
 }
 
@@ -171,7 +178,11 @@ pub(crate) struct Tokens<'a> {
 }
 
 pub(crate) fn tokens(s: &str) -> Tokens<'_> {
-    Tokens { s, front: 0, back: s.len() }
+    Tokens {
+        s,
+        front: 0,
+        back: s.len(),
+    }
 }
 
 fn is_blank_byte(b: u8) -> bool {
@@ -189,7 +200,10 @@ impl<'a> Tokens<'a> {
         while i < self.back && self.byte(i).is_some_and(is_blank_byte) {
             i += 1;
         }
-        self.s.get(i..self.back).unwrap_or_default().trim_end_matches([' ', '\t'])
+        self.s
+            .get(i..self.back)
+            .unwrap_or_default()
+            .trim_end_matches([' ', '\t'])
     }
 }
 
@@ -208,7 +222,10 @@ impl<'a> Iterator for Tokens<'a> {
             self.front += 1;
         }
         // Both ends sit next to ASCII blanks or at the string's ends: char boundaries.
-        Some(Token { start, text: self.s.get(start..self.front)? })
+        Some(Token {
+            start,
+            text: self.s.get(start..self.front)?,
+        })
     }
 }
 
@@ -221,10 +238,14 @@ impl<'a> DoubleEndedIterator for Tokens<'a> {
             return None;
         }
         let end = self.back;
-        while self.back > self.front && self.byte(self.back - 1).is_some_and(|b| !is_blank_byte(b)) {
+        while self.back > self.front && self.byte(self.back - 1).is_some_and(|b| !is_blank_byte(b))
+        {
             self.back -= 1;
         }
-        Some(Token { start: self.back, text: self.s.get(self.back..end)? })
+        Some(Token {
+            start: self.back,
+            text: self.s.get(self.back..end)?,
+        })
     }
 }
 
@@ -242,7 +263,10 @@ mod tests {
         assert_eq!(texts("\t a\tb "), ["a", "b"]);
         assert!(texts("   ").is_empty());
         assert!(texts("").is_empty());
-        let back: Vec<_> = tokens(" a bb  c ").rev().map(|t| (t.start, t.text)).collect();
+        let back: Vec<_> = tokens(" a bb  c ")
+            .rev()
+            .map(|t| (t.start, t.text))
+            .collect();
         assert_eq!(back, [(7, "c"), (3, "bb"), (1, "a")]);
     }
 
@@ -262,7 +286,10 @@ mod tests {
         let l = Line::from_parts(Bytes::from_static(b"a=rtpmap:0 PCMU/8000"), LineEnding::Lf);
         assert_eq!(l.kind(), Some('a'));
         assert_eq!(l.value(), Some("rtpmap:0 PCMU/8000"));
-        assert_eq!(l.attribute_parts(), Some((&b"rtpmap"[..], Some(&b"0 PCMU/8000"[..]))));
+        assert_eq!(
+            l.attribute_parts(),
+            Some((&b"rtpmap"[..], Some(&b"0 PCMU/8000"[..])))
+        );
         assert!(l.is_attribute("RTPMAP"));
         let blank = Line::from_parts(Bytes::from_static(b"  "), LineEnding::CrLf);
         assert!(blank.is_blank());

@@ -1,11 +1,11 @@
 //! Media sections: [`MediaDescription`] (the lines from one `m=` to the next) and
 //! [`Media`], a view that also sees the session level for the effective values.
 
+use std::fmt;
 use std::ops::Deref;
 
 use super::fields::{
-    parse_payload_type, parse_u32, Attribute, Connection, Direction, Fmtp, MediaLine, Rtcp,
-    RtpMap,
+    parse_payload_type, parse_u32, Attribute, Connection, Direction, Fmtp, MediaLine, Rtcp, RtpMap,
 };
 use super::line::Line;
 use super::payload::{static_codec, Codec};
@@ -56,12 +56,16 @@ impl MediaDescription {
     /// Whether the transport is RTP based (`RTP/...` or `.../RTP/...`), so that the formats
     /// are payload types.
     pub fn is_rtp(&self) -> bool {
-        self.proto().split('/').any(|p| p.eq_ignore_ascii_case("RTP"))
+        self.proto()
+            .split('/')
+            .any(|p| p.eq_ignore_ascii_case("RTP"))
     }
 
     /// The formats of the `m=` line in order, as written.
     pub fn formats(&self) -> impl Iterator<Item = &str> + '_ {
-        self.media_line().into_iter().flat_map(|m| m.formats.map(|t| t.text))
+        self.media_line()
+            .into_iter()
+            .flat_map(|m| m.formats.map(|t| t.text))
     }
 
     /// The formats that are payload types (0–127), in order.
@@ -92,7 +96,9 @@ impl MediaDescription {
 
     /// Every well-formed `a=rtpmap` of the section, in order.
     pub fn rtpmaps(&self) -> impl Iterator<Item = RtpMap<'_>> {
-        self.attributes().filter(|a| a.is("rtpmap")).filter_map(|a| RtpMap::parse(a.value?))
+        self.attributes()
+            .filter(|a| a.is("rtpmap"))
+            .filter_map(|a| RtpMap::parse(a.value?))
     }
 
     /// The `a=rtpmap` for `payload_type`.
@@ -102,7 +108,9 @@ impl MediaDescription {
 
     /// Every `a=fmtp` of the section, in order.
     pub fn fmtps(&self) -> impl Iterator<Item = Fmtp<'_>> {
-        self.attributes().filter(|a| a.is("fmtp")).filter_map(|a| Fmtp::parse(a.value?))
+        self.attributes()
+            .filter(|a| a.is("fmtp"))
+            .filter_map(|a| Fmtp::parse(a.value?))
     }
 
     /// The format parameters for `format` (a payload type number or another format name).
@@ -113,7 +121,9 @@ impl MediaDescription {
     /// The codec of `payload_type`: from its `a=rtpmap` if the section has one, else from the
     /// RFC 3551 static table; `None` for a dynamic type without `a=rtpmap`.
     pub fn codec(&self, payload_type: u8) -> Option<Codec<'_>> {
-        self.rtpmap(payload_type).map(|r| r.codec).or_else(|| static_codec(payload_type))
+        self.rtpmap(payload_type)
+            .map(|r| r.codec)
+            .or_else(|| static_codec(payload_type))
     }
 
     /// The payload types of the `m=` line in order, each with its codec as [`Self::codec`]
@@ -166,8 +176,10 @@ fn parse_millis(value: &str) -> Option<u32> {
 }
 
 /// A media section seen within its SDP, so that connection and direction fall back to the
-/// session level. Dereferences to [`MediaDescription`] for everything else.
-#[derive(Debug, Clone, Copy)]
+/// session level. Dereferences to [`MediaDescription`] for everything else; values borrowed
+/// through that deref live as long as the `Media`, so to keep one beyond it (e.g. in a
+/// closure over [`Sdp::media`]) go through [`Media::description`] instead.
+#[derive(Clone, Copy)]
 pub struct Media<'a> {
     pub(crate) sdp: &'a Sdp,
     pub(crate) index: usize,
@@ -188,7 +200,9 @@ impl<'a> Media<'a> {
 
     /// The effective connection: the section's `c=` line, else the session's (RFC 4566 §5.7).
     pub fn connection(&self) -> Option<Connection<'a>> {
-        self.description.media_connection().or_else(|| self.sdp.connection())
+        self.description
+            .media_connection()
+            .or_else(|| self.sdp.connection())
     }
 
     /// The effective direction: the section's attribute, else the session's, else
@@ -218,6 +232,15 @@ impl<'a> Media<'a> {
         self.description.has_attribute("ice-ufrag")
             || self.description.has_attribute("candidate")
             || self.sdp.has_attribute("ice-ufrag")
+    }
+}
+
+impl fmt::Debug for Media<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Media")
+            .field("index", &self.index)
+            .field("description", self.description)
+            .finish()
     }
 }
 

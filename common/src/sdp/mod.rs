@@ -96,23 +96,34 @@ impl Sdp {
 
     /// Every line of the body in order.
     pub fn lines(&self) -> impl Iterator<Item = &Line> {
-        self.session.iter().chain(self.media.iter().flat_map(|m| m.lines.iter()))
+        self.session
+            .iter()
+            .chain(self.media.iter().flat_map(|m| m.lines.iter()))
     }
 
     /// The `o=` line (the parser requires one).
     pub fn origin(&self) -> Option<Origin<'_>> {
-        self.session.iter().filter(|l| l.is(b'o')).find_map(|l| Origin::parse(l.value()?))
+        self.session
+            .iter()
+            .filter(|l| l.is(b'o'))
+            .find_map(|l| Origin::parse(l.value()?))
     }
 
     /// The session name from `s=` (`-` or a single blank in most SIP SDPs); `None` when the
     /// line is missing or not UTF-8.
     pub fn session_name(&self) -> Option<&str> {
-        self.session.iter().find(|l| l.is(b's')).and_then(Line::value)
+        self.session
+            .iter()
+            .find(|l| l.is(b's'))
+            .and_then(Line::value)
     }
 
     /// The first `t=` line, if any.
     pub fn timing(&self) -> Option<Timing> {
-        self.session.iter().filter(|l| l.is(b't')).find_map(|l| Timing::parse(l.value()?))
+        self.session
+            .iter()
+            .filter(|l| l.is(b't'))
+            .find_map(|l| Timing::parse(l.value()?))
     }
 
     /// The session-level `c=` line, if any (see [`Media::connection`] for the effective one).
@@ -146,13 +157,21 @@ impl Sdp {
         self.media
             .iter()
             .enumerate()
-            .map(move |(index, description)| Media { sdp: self, index, description })
+            .map(move |(index, description)| Media {
+                sdp: self,
+                index,
+                description,
+            })
     }
 
     /// The media section at `index` (from 0).
     pub fn media_at(&self, index: usize) -> Option<Media<'_>> {
         let description = self.media.get(index)?;
-        Some(Media { sdp: self, index, description })
+        Some(Media {
+            sdp: self,
+            index,
+            description,
+        })
     }
 
     /// How many media sections there are.

@@ -33,7 +33,10 @@ pub(crate) fn parse(input: Bytes) -> Result<Sdp, SdpError> {
             None => {}
             Some(b'v') => {
                 if seen_version {
-                    return Err(SdpError::Misplaced { line: number, kind: 'v' });
+                    return Err(SdpError::Misplaced {
+                        line: number,
+                        kind: 'v',
+                    });
                 }
                 if line.value().map(str::trim_ascii) != Some("0") {
                     return Err(SdpError::BadVersion { line: number });
@@ -43,7 +46,10 @@ pub(crate) fn parse(input: Bytes) -> Result<Sdp, SdpError> {
             Some(_) if !seen_version => return Err(SdpError::MissingVersion),
             Some(b'o') => {
                 if seen_origin || in_media {
-                    return Err(SdpError::Misplaced { line: number, kind: 'o' });
+                    return Err(SdpError::Misplaced {
+                        line: number,
+                        kind: 'o',
+                    });
                 }
                 line.value()
                     .and_then(Origin::parse)
@@ -56,13 +62,21 @@ pub(crate) fn parse(input: Bytes) -> Result<Sdp, SdpError> {
                     .ok_or(SdpError::BadConnection { line: number })?;
             }
             Some(b't') if !in_media => {
-                line.value().and_then(Timing::parse).ok_or(SdpError::BadTiming { line: number })?;
+                line.value()
+                    .and_then(Timing::parse)
+                    .ok_or(SdpError::BadTiming { line: number })?;
             }
             Some(b'm') => {
-                let value = line.value().ok_or(SdpError::BadMedia { line: number, reason: "not UTF-8" })?;
+                let value = line.value().ok_or(SdpError::BadMedia {
+                    line: number,
+                    reason: "not UTF-8",
+                })?;
                 MediaLine::parse(value).map_err(|e| match e {
                     MediaLineError::Port => SdpError::BadPort { line: number },
-                    MediaLineError::Media(reason) => SdpError::BadMedia { line: number, reason },
+                    MediaLineError::Media(reason) => SdpError::BadMedia {
+                        line: number,
+                        reason,
+                    },
                 })?;
                 media.push(MediaDescription { lines: vec![line] });
                 continue;

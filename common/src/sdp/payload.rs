@@ -68,7 +68,15 @@ const fn row(
     clock_rate: u32,
     channels: Option<u16>,
 ) -> StaticPayloadType {
-    StaticPayloadType { payload_type, media, codec: Codec { encoding, clock_rate, channels } }
+    StaticPayloadType {
+        payload_type,
+        media,
+        codec: Codec {
+            encoding,
+            clock_rate,
+            channels,
+        },
+    }
 }
 
 /// The payload types RFC 3551 §6 assigns statically, in numeric order. Types 1, 2, 19 and
@@ -108,7 +116,9 @@ pub const DYNAMIC_PAYLOAD_TYPES: RangeInclusive<u8> = 96..=127;
 
 /// The statically assigned row for `payload_type`, if RFC 3551 assigns one.
 pub fn static_payload_type(payload_type: u8) -> Option<&'static StaticPayloadType> {
-    STATIC_PAYLOAD_TYPES.iter().find(|row| row.payload_type == payload_type)
+    STATIC_PAYLOAD_TYPES
+        .iter()
+        .find(|row| row.payload_type == payload_type)
 }
 
 /// The codec RFC 3551 assigns to `payload_type`, if static.
@@ -164,14 +174,23 @@ mod tests {
         ];
         for (pt, name, rate, ch) in expect {
             let c = static_codec(pt).unwrap();
-            assert_eq!((c.encoding, c.clock_rate, c.channel_count()), (name, rate, ch), "pt {pt}");
+            assert_eq!(
+                (c.encoding, c.clock_rate, c.channel_count()),
+                (name, rate, ch),
+                "pt {pt}"
+            );
         }
-        for pt in [1, 2, 19, 20, 21, 22, 23, 24, 27, 29, 30, 35, 72, 95, 96, 127, 128, 255] {
+        for pt in [
+            1, 2, 19, 20, 21, 22, 23, 24, 27, 29, 30, 35, 72, 95, 96, 127, 128, 255,
+        ] {
             assert_eq!(static_codec(pt), None, "pt {pt}");
         }
         assert!(STATIC_PAYLOAD_TYPES.is_sorted_by_key(|row| row.payload_type));
         assert_eq!(static_payload_type(31).unwrap().media, PayloadMedia::Video);
-        assert_eq!(static_payload_type(33).unwrap().media, PayloadMedia::AudioVideo);
+        assert_eq!(
+            static_payload_type(33).unwrap().media,
+            PayloadMedia::AudioVideo
+        );
         assert_eq!(static_payload_type(8).unwrap().media, PayloadMedia::Audio);
     }
 
@@ -186,13 +205,29 @@ mod tests {
 
     #[test]
     fn reverse_lookup_and_matching() {
-        let pcma = Codec { encoding: "pcma", clock_rate: 8000, channels: Some(1) };
+        let pcma = Codec {
+            encoding: "pcma",
+            clock_rate: 8000,
+            channels: Some(1),
+        };
         assert_eq!(static_payload_type_for(&pcma), Some(8));
-        let stereo = Codec { encoding: "L16", clock_rate: 44100, channels: Some(2) };
+        let stereo = Codec {
+            encoding: "L16",
+            clock_rate: 44100,
+            channels: Some(2),
+        };
         assert_eq!(static_payload_type_for(&stereo), Some(10));
-        let mono = Codec { encoding: "L16", clock_rate: 44100, channels: None };
+        let mono = Codec {
+            encoding: "L16",
+            clock_rate: 44100,
+            channels: None,
+        };
         assert_eq!(static_payload_type_for(&mono), Some(11));
-        let opus = Codec { encoding: "opus", clock_rate: 48000, channels: Some(2) };
+        let opus = Codec {
+            encoding: "opus",
+            clock_rate: 48000,
+            channels: Some(2),
+        };
         assert_eq!(static_payload_type_for(&opus), None);
         assert!(pcma.is("PCMA"));
         assert!(!pcma.same_format(&mono));

@@ -7,7 +7,8 @@
 use std::net::IpAddr;
 
 use super::fields::{
-    addrtype_of, parse_payload_type, Attribute, Connection, Direction, MediaLine, OriginTokens, Rtcp,
+    addrtype_of, parse_payload_type, Attribute, Connection, Direction, MediaLine, OriginTokens,
+    Rtcp,
 };
 use super::line::{tokens, Line};
 use super::section::{self, splice};
@@ -47,7 +48,8 @@ impl Sdp {
             .iter()
             .position(|l| l.kind_byte().is_some_and(|k| b"btrzka".contains(&k)))
             .unwrap_or_else(|| section::end_of_content(&self.session));
-        self.session.insert(at, Line::new(b'c', &Connection::value_for(ip)));
+        self.session
+            .insert(at, Line::new(b'c', &Connection::value_for(ip)));
     }
 
     fn origin_line(&mut self) -> Option<&mut Line> {
@@ -56,15 +58,22 @@ impl Sdp {
 
     /// The 1-based line number of `o=`, for errors.
     fn origin_line_number(&self) -> usize {
-        self.session.iter().position(|l| l.is(b'o')).map_or(0, |i| i + 1)
+        self.session
+            .iter()
+            .position(|l| l.is(b'o'))
+            .map_or(0, |i| i + 1)
     }
 
     /// Sets the address of the `o=` line (and its addrtype to `IP4` or `IP6`), e.g. to hide
     /// the far end's address. The other fields are kept as they were.
     pub fn set_origin_address(&mut self, ip: IpAddr) {
-        let Some(line) = self.origin_line() else { return };
+        let Some(line) = self.origin_line() else {
+            return;
+        };
         let Some(value) = line.value() else { return };
-        let Some(t) = OriginTokens::parse(value) else { return };
+        let Some(t) = OriginTokens::parse(value) else {
+            return;
+        };
         let replaced = format!("{} {}", addrtype_of(ip), ip);
         let new = splice(value, t.addrtype.start, t.address.end(), &replaced);
         *line = line.with_value(&new);
@@ -81,18 +90,31 @@ impl Sdp {
         let value = line.value().ok_or_else(|| bad.clone())?;
         let t = OriginTokens::parse(value).ok_or_else(|| bad.clone())?;
         let next = increment_decimal(t.session_version.text).ok_or(bad)?;
-        let new = splice(value, t.session_version.start, t.session_version.end(), &next);
+        let new = splice(
+            value,
+            t.session_version.start,
+            t.session_version.end(),
+            &next,
+        );
         *line = line.with_value(&new);
         Ok(())
     }
 
     /// Sets the `o=` sess-version, for a B2BUA that keeps its own version per call leg.
     pub fn set_origin_version(&mut self, version: u64) {
-        let Some(line) = self.origin_line() else { return };
+        let Some(line) = self.origin_line() else {
+            return;
+        };
         let Some(value) = line.value() else { return };
-        let Some(t) = OriginTokens::parse(value) else { return };
-        let new =
-            splice(value, t.session_version.start, t.session_version.end(), &version.to_string());
+        let Some(t) = OriginTokens::parse(value) else {
+            return;
+        };
+        let new = splice(
+            value,
+            t.session_version.start,
+            t.session_version.end(),
+            &version.to_string(),
+        );
         *line = line.with_value(&new);
     }
 
@@ -147,24 +169,41 @@ impl MediaDescription {
 
     /// Rewrites the port of the `m=` line, keeping any `/<number of ports>`. `a=rtcp` is left
     /// alone; [`Self::set_transport`] does both.
-    pub fn set_port(&mut self, port: u16) {
-        self.replace_port(|num_ports| match num_ports {
+    ///
+    /// Returns false, changing nothing, when a non-zero port is asked for an `m=` line without
+    /// formats (a rejected stream written as `m=audio 0 RTP/AVP`): RFC 4566 needs a format on
+    /// a live stream.
+    pub fn set_port(&mut self, port: u16) -> bool {
+        self.replace_port(port != 0, |num_ports| match num_ports {
             Some(n) => format!("{port}/{n}"),
             None => port.to_string(),
-        });
+        })
     }
 
-    fn replace_port(&mut self, text: impl FnOnce(Option<u16>) -> String) {
-        let Some(value) = self.lines.first().and_then(Line::value) else { return };
-        let Ok(m) = MediaLine::parse(value) else { return };
-        let new = splice(value, m.port_token.start, m.port_token.end(), &text(m.num_ports));
+    fn replace_port(&mut self, live: bool, text: impl FnOnce(Option<u16>) -> String) -> bool {
+        let Some(value) = self.lines.first().and_then(Line::value) else {
+            return false;
+        };
+        let Ok(m) = MediaLine::parse(value) else {
+            return false;
+        };
+        if live && m.formats.clone().next().is_none() {
+            return false;
+        }
+        let new = splice(
+            value,
+            m.port_token.start,
+            m.port_token.end(),
+            &text(m.num_ports),
+        );
         self.set_media_line(&new);
+        true
     }
 
     /// Rejects or disables the stream: port 0, without a port count (RFC 3264 §6, §8.2).
     /// Formats and attributes are kept.
     pub fn reject(&mut self) {
-        self.replace_port(|_| "0".to_owned());
+        self.replace_port(false, |_| "0".to_owned());
     }
 
     /// Rewrites an `a=rtcp` attribute (RFC 3605) to `port`, and to `ip` if it carried an
@@ -174,8 +213,12 @@ impl MediaDescription {
             return false;
         };
         let new = {
-            let Some(attr) = Attribute::from_line(line) else { return false };
-            let Some(rtcp) = attr.value.and_then(Rtcp::parse) else { return false };
+            let Some(attr) = Attribute::from_line(line) else {
+                return false;
+            };
+            let Some(rtcp) = attr.value.and_then(Rtcp::parse) else {
+                return false;
+            };
             match rtcp.connection {
                 Some(_) => format!("{}:{port} {}", attr.name, Connection::value_for(ip)),
                 None => format!("{}:{port}", attr.name),
@@ -200,7 +243,8 @@ impl MediaDescription {
         if section::rewrite_connections(&mut self.lines, ip) == 0 {
             let at = 1 + self.lines.iter().skip(1).take_while(|l| l.is(b'i')).count();
             let at = at.min(self.lines.len());
-            self.lines.insert(at, Line::new(b'c', &Connection::value_for(ip)));
+            self.lines
+                .insert(at, Line::new(b'c', &Connection::value_for(ip)));
         }
     }
 
@@ -224,8 +268,12 @@ impl MediaDescription {
         &mut self,
         mut keep: impl FnMut(u8) -> bool,
     ) -> Result<usize, SdpError> {
-        let Some(value) = self.lines.first().and_then(Line::value) else { return Ok(0) };
-        let Ok(m) = MediaLine::parse(value) else { return Ok(0) };
+        let Some(value) = self.lines.first().and_then(Line::value) else {
+            return Ok(0);
+        };
+        let Ok(m) = MediaLine::parse(value) else {
+            return Ok(0);
+        };
         let mut kept = String::new();
         let mut removed = Vec::new();
         for format in m.formats {
@@ -270,12 +318,16 @@ impl MediaDescription {
 
 /// Whether `line` is an `a=rtpmap`, `a=fmtp` or `a=rtcp-fb` for one of `payload_types`.
 fn names_payload_type(line: &Line, payload_types: &[u8]) -> bool {
-    let Some((name, Some(value))) = line.attribute_parts() else { return false };
+    let Some((name, Some(value))) = line.attribute_parts() else {
+        return false;
+    };
     let per_payload = [&b"rtpmap"[..], b"fmtp", b"rtcp-fb"];
     if !per_payload.iter().any(|n| name.eq_ignore_ascii_case(n)) {
         return false;
     }
-    let Ok(value) = std::str::from_utf8(value) else { return false };
+    let Ok(value) = std::str::from_utf8(value) else {
+        return false;
+    };
     tokens(value)
         .next()
         .and_then(|t| parse_payload_type(t.text))

@@ -14,7 +14,9 @@ pub(crate) fn attributes(lines: &[Line]) -> impl Iterator<Item = Attribute<'_>> 
 
 /// The value of the first attribute called `name`; `""` for a property attribute.
 pub(crate) fn attribute<'a>(lines: &'a [Line], name: &str) -> Option<&'a str> {
-    attributes(lines).find(|a| a.is(name)).map(|a| a.value.unwrap_or_default())
+    attributes(lines)
+        .find(|a| a.is(name))
+        .map(|a| a.value.unwrap_or_default())
 }
 
 pub(crate) fn has_attribute(lines: &[Line], name: &str) -> bool {
@@ -32,13 +34,19 @@ pub(crate) fn direction(lines: &[Line]) -> Option<Direction> {
 
 /// The first `c=` line of the section.
 pub(crate) fn connection(lines: &[Line]) -> Option<Connection<'_>> {
-    lines.iter().filter(|l| l.is(b'c')).find_map(|l| Connection::parse(l.value()?))
+    lines
+        .iter()
+        .filter(|l| l.is(b'c'))
+        .find_map(|l| Connection::parse(l.value()?))
 }
 
 /// Index just past the last non-blank line: where appended lines go, so that blank lines
 /// a sender left at the end of the body stay at the end.
 pub(crate) fn end_of_content(lines: &[Line]) -> usize {
-    lines.iter().rposition(|l| !l.is_blank()).map_or(0, |i| i + 1)
+    lines
+        .iter()
+        .rposition(|l| !l.is_blank())
+        .map_or(0, |i| i + 1)
 }
 
 /// Text that can go into a line: no CR, LF or NUL, which would break the line structure.
@@ -85,8 +93,10 @@ pub(crate) fn remove_attribute(lines: &mut Vec<Line>, name: &str) -> usize {
 /// Replaces the direction attributes of the section by one, where the first was, or appends
 /// one if there was none.
 pub(crate) fn set_direction(lines: &mut Vec<Line>, direction: Direction) {
-    let is_direction =
-        |l: &Line| l.attribute_parts().is_some_and(|(n, _)| Direction::from_name(n).is_some());
+    let is_direction = |l: &Line| {
+        l.attribute_parts()
+            .is_some_and(|(n, _)| Direction::from_name(n).is_some())
+    };
     let first = lines.iter().position(is_direction);
     lines.retain(|l| !is_direction(l));
     let at = first.unwrap_or_else(|| end_of_content(lines));

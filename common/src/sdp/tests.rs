@@ -40,7 +40,11 @@ fn assert_round_trip(body: &[u8]) -> Sdp {
     assert_eq!(&bm[..], body, "write_to(BytesMut)");
     let zero_copy = Sdp::from_bytes(Bytes::copy_from_slice(body)).unwrap();
     assert_eq!(zero_copy, sdp);
-    assert_eq!(parse(&sdp.to_bytes()), sdp, "parse → write → parse is stable");
+    assert_eq!(
+        parse(&sdp.to_bytes()),
+        sdp,
+        "parse → write → parse is stable"
+    );
     sdp
 }
 
@@ -140,8 +144,13 @@ a=ptime:20
 a=sendrecv
 ";
 
-const ALL_SAMPLES: [&str; 5] =
-    [PHONE_OFFER, IPV6_OFFER, AUDIO_VIDEO_OFFER, RTCP_OFFER, CRYPTO_ICE_OFFER];
+const ALL_SAMPLES: [&str; 5] = [
+    PHONE_OFFER,
+    IPV6_OFFER,
+    AUDIO_VIDEO_OFFER,
+    RTCP_OFFER,
+    CRYPTO_ICE_OFFER,
+];
 
 // ---------------------------------------------------------------- round trips
 
@@ -162,7 +171,10 @@ fn bare_lf_round_trips_and_reads_the_same() {
         assert!(lf.lines().all(|l| l.ending() == LineEnding::Lf));
         for (a, b) in lf.media().zip(crlf.media()) {
             assert_eq!(a.port(), b.port());
-            assert_eq!(a.codecs().collect::<Vec<_>>(), b.codecs().collect::<Vec<_>>());
+            assert_eq!(
+                a.codecs().collect::<Vec<_>>(),
+                b.codecs().collect::<Vec<_>>()
+            );
         }
     }
 }
@@ -210,26 +222,50 @@ fn phone_offer_reads() {
     let sdp = parse(&crlf(PHONE_OFFER));
     let o = sdp.origin().unwrap();
     assert_eq!(
-        (o.username, o.session_id, o.session_version, o.nettype, o.addrtype, o.address),
+        (
+            o.username,
+            o.session_id,
+            o.session_version,
+            o.nettype,
+            o.addrtype,
+            o.address
+        ),
         ("-", "20518", "0", "IN", "IP4", "192.0.2.50")
     );
     assert_eq!(o.ip(), Some(ip("192.0.2.50")));
     assert_eq!(sdp.session_name(), Some("SDP data"));
     assert_eq!(sdp.timing(), Some(Timing { start: 0, stop: 0 }));
     let c = sdp.connection().unwrap();
-    assert_eq!((c.nettype, c.addrtype, c.ip), ("IN", "IP4", Some(ip("192.0.2.50"))));
+    assert_eq!(
+        (c.nettype, c.addrtype, c.ip),
+        ("IN", "IP4", Some(ip("192.0.2.50")))
+    );
     assert_eq!(sdp.media_count(), 1);
     assert_eq!(sdp.media().len(), 1);
 
     let audio = sdp.media_at(0).unwrap();
     assert_eq!(audio.index(), 0);
-    assert_eq!((audio.media_type(), audio.port(), audio.proto()), ("audio", 11780, "RTP/AVP"));
+    assert_eq!(
+        (audio.media_type(), audio.port(), audio.proto()),
+        ("audio", 11780, "RTP/AVP")
+    );
     assert_eq!(audio.num_ports(), None);
     assert!(audio.is_rtp());
     assert_eq!(audio.formats().collect::<Vec<_>>(), ["0", "8", "18", "101"]);
     assert_eq!(audio.payload_types().collect::<Vec<_>>(), [0, 8, 18, 101]);
-    let names: Vec<_> = audio.codecs().map(|(pt, c)| (pt, c.unwrap().encoding)).collect();
-    assert_eq!(names, [(0, "PCMU"), (8, "PCMA"), (18, "G729"), (101, "telephone-event")]);
+    let names: Vec<_> = audio
+        .codecs()
+        .map(|(pt, c)| (pt, c.unwrap().encoding))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (0, "PCMU"),
+            (8, "PCMA"),
+            (18, "G729"),
+            (101, "telephone-event")
+        ]
+    );
     assert_eq!(audio.rtpmaps().count(), 4);
     assert_eq!(audio.fmtp("18"), Some("annexb=no"));
     assert_eq!(audio.fmtp("101"), Some("0-15"));
@@ -266,12 +302,25 @@ fn audio_video_offer_reads() {
     assert_eq!((audio.media_type(), video.media_type()), ("audio", "video"));
     // The same dynamic number means different codecs in different sections.
     let opus = audio.codec(96).unwrap();
-    assert_eq!((opus.encoding, opus.clock_rate, opus.channels), ("opus", 48000, Some(2)));
+    assert_eq!(
+        (opus.encoding, opus.clock_rate, opus.channels),
+        ("opus", 48000, Some(2))
+    );
     assert_eq!(video.codec(96).unwrap().encoding, "VP8");
-    assert_eq!(video.fmtp("97"), Some("profile-level-id=42801F; packetization-mode=1"));
-    assert_eq!(audio.codec(8).unwrap().encoding, "PCMA", "static, no rtpmap");
+    assert_eq!(
+        video.fmtp("97"),
+        Some("profile-level-id=42801F; packetization-mode=1")
+    );
+    assert_eq!(
+        audio.codec(8).unwrap().encoding,
+        "PCMA",
+        "static, no rtpmap"
+    );
     assert_eq!(video.attributes().filter(|a| a.is("rtcp-fb")).count(), 3);
-    assert_eq!((audio.direction(), video.direction()), (Direction::SendRecv, Direction::RecvOnly));
+    assert_eq!(
+        (audio.direction(), video.direction()),
+        (Direction::SendRecv, Direction::RecvOnly)
+    );
     assert_eq!(video.index(), 1);
 }
 
@@ -291,7 +340,10 @@ fn rtcp_offer_reads() {
 fn crypto_and_ice_lines_are_kept_as_they_are() {
     let sdp = parse(&crlf(CRYPTO_ICE_OFFER));
     assert_eq!(sdp.attribute("setup"), Some("actpass"));
-    assert!(sdp.attribute("fingerprint").unwrap().starts_with("sha-256 4A:AD"));
+    assert!(sdp
+        .attribute("fingerprint")
+        .unwrap()
+        .starts_with("sha-256 4A:AD"));
     assert_eq!(sdp.attribute("ice-lite"), Some(""));
     let audio = sdp.media_at(0).unwrap();
     assert_eq!(audio.proto(), "RTP/SAVP");
@@ -315,7 +367,10 @@ fn codec_prefers_rtpmap_over_static_table() {
     assert_eq!(audio.codec(3).unwrap().encoding, "GSM");
     assert_eq!(audio.codec(18).unwrap().encoding, "G729a");
     let amr = audio.codec(96).unwrap();
-    assert_eq!((amr.encoding, amr.channels, amr.channel_count()), ("AMR", Some(1), 1));
+    assert_eq!(
+        (amr.encoding, amr.channels, amr.channel_count()),
+        ("AMR", Some(1), 1)
+    );
     assert_eq!(audio.codec(97), None, "malformed rtpmap is ignored");
     assert_eq!(audio.codec(120), None, "dynamic without rtpmap");
     assert_eq!(audio.rtpmap(96).unwrap().payload_type, 96);
@@ -342,6 +397,13 @@ fn lenient_inputs_real_phones_send() {
     let video = sdp.media_at(1).unwrap();
     assert!(video.is_rejected());
     assert_eq!(video.formats().count(), 0);
+    let mut sdp = sdp.clone();
+    assert!(
+        !sdp.media_mut(1).unwrap().set_port(4000),
+        "no format to carry"
+    );
+    assert!(sdp.media_at(1).unwrap().is_rejected());
+    assert!(sdp.media_mut(0).unwrap().set_port(4000));
 }
 
 #[test]
@@ -364,13 +426,25 @@ fn refuses_garbage_with_a_reason() {
     let cases: Vec<(Vec<u8>, SdpError)> = vec![
         (b"".to_vec(), SdpError::Empty),
         (b"\r\n  \r\n".to_vec(), SdpError::Empty),
-        (b"o=- 1 1 IN IP4 192.0.2.1\r\nv=0\r\n".to_vec(), SdpError::MissingVersion),
+        (
+            b"o=- 1 1 IN IP4 192.0.2.1\r\nv=0\r\n".to_vec(),
+            SdpError::MissingVersion,
+        ),
         (b"hello world".to_vec(), SdpError::MalformedLine { line: 1 }),
-        (b"<html><body>".to_vec(), SdpError::MalformedLine { line: 1 }),
+        (
+            b"<html><body>".to_vec(),
+            SdpError::MalformedLine { line: 1 },
+        ),
         (b"v=1\r\n".to_vec(), SdpError::BadVersion { line: 1 }),
         (b"v=0\r\ns=-\r\nt=0 0\r\n".to_vec(), SdpError::MissingOrigin),
-        (b"v=0\r\no=- 1 1 IN IP4\r\n".to_vec(), SdpError::BadOrigin { line: 2 }),
-        (format!("{ok_head}v=0\n").into_bytes(), SdpError::Misplaced { line: 4, kind: 'v' }),
+        (
+            b"v=0\r\no=- 1 1 IN IP4\r\n".to_vec(),
+            SdpError::BadOrigin { line: 2 },
+        ),
+        (
+            format!("{ok_head}v=0\n").into_bytes(),
+            SdpError::Misplaced { line: 4, kind: 'v' },
+        ),
         (
             format!("{ok_head}o=- 1 1 IN IP4 192.0.2.1\n").into_bytes(),
             SdpError::Misplaced { line: 4, kind: 'o' },
@@ -379,28 +453,67 @@ fn refuses_garbage_with_a_reason() {
             format!("{ok_head}m=audio 1 RTP/AVP 0\no=- 1 1 IN IP4 192.0.2.1\n").into_bytes(),
             SdpError::Misplaced { line: 5, kind: 'o' },
         ),
-        (format!("{ok_head}junk\n").into_bytes(), SdpError::MalformedLine { line: 4 }),
-        (format!("{ok_head} a=x\n").into_bytes(), SdpError::MalformedLine { line: 4 }),
-        (format!("{ok_head}1=x\n").into_bytes(), SdpError::MalformedLine { line: 4 }),
-        (format!("{ok_head}a=x\0y\n").into_bytes(), SdpError::IllegalCharacter { line: 4 }),
-        (format!("{ok_head}a=x\ry\n").into_bytes(), SdpError::IllegalCharacter { line: 4 }),
-        (format!("{ok_head}c=IN IP4\n").into_bytes(), SdpError::BadConnection { line: 4 }),
-        (format!("{ok_head}t=now\n").into_bytes(), SdpError::BadTiming { line: 4 }),
-        (format!("{ok_head}m=audio\n").into_bytes(), SdpError::BadMedia {
-            line: 4,
-            reason: "missing port",
-        }),
-        (format!("{ok_head}m=audio 4000\n").into_bytes(), SdpError::BadMedia {
-            line: 4,
-            reason: "missing transport protocol",
-        }),
-        (format!("{ok_head}m=audio 4000 RTP/AVP\n").into_bytes(), SdpError::BadMedia {
-            line: 4,
-            reason: "no formats",
-        }),
-        (format!("{ok_head}m=audio 70000 RTP/AVP 0\n").into_bytes(), SdpError::BadPort { line: 4 }),
-        (format!("{ok_head}m=audio -1 RTP/AVP 0\n").into_bytes(), SdpError::BadPort { line: 4 }),
-        (format!("{ok_head}m=audio 4000/0 RTP/AVP 0\n").into_bytes(), SdpError::BadPort { line: 4 }),
+        (
+            format!("{ok_head}junk\n").into_bytes(),
+            SdpError::MalformedLine { line: 4 },
+        ),
+        (
+            format!("{ok_head} a=x\n").into_bytes(),
+            SdpError::MalformedLine { line: 4 },
+        ),
+        (
+            format!("{ok_head}1=x\n").into_bytes(),
+            SdpError::MalformedLine { line: 4 },
+        ),
+        (
+            format!("{ok_head}a=x\0y\n").into_bytes(),
+            SdpError::IllegalCharacter { line: 4 },
+        ),
+        (
+            format!("{ok_head}a=x\ry\n").into_bytes(),
+            SdpError::IllegalCharacter { line: 4 },
+        ),
+        (
+            format!("{ok_head}c=IN IP4\n").into_bytes(),
+            SdpError::BadConnection { line: 4 },
+        ),
+        (
+            format!("{ok_head}t=now\n").into_bytes(),
+            SdpError::BadTiming { line: 4 },
+        ),
+        (
+            format!("{ok_head}m=audio\n").into_bytes(),
+            SdpError::BadMedia {
+                line: 4,
+                reason: "missing port",
+            },
+        ),
+        (
+            format!("{ok_head}m=audio 4000\n").into_bytes(),
+            SdpError::BadMedia {
+                line: 4,
+                reason: "missing transport protocol",
+            },
+        ),
+        (
+            format!("{ok_head}m=audio 4000 RTP/AVP\n").into_bytes(),
+            SdpError::BadMedia {
+                line: 4,
+                reason: "no formats",
+            },
+        ),
+        (
+            format!("{ok_head}m=audio 70000 RTP/AVP 0\n").into_bytes(),
+            SdpError::BadPort { line: 4 },
+        ),
+        (
+            format!("{ok_head}m=audio -1 RTP/AVP 0\n").into_bytes(),
+            SdpError::BadPort { line: 4 },
+        ),
+        (
+            format!("{ok_head}m=audio 4000/0 RTP/AVP 0\n").into_bytes(),
+            SdpError::BadPort { line: 4 },
+        ),
         (
             format!("{ok_head}m=audio 4000 RTP/AVP 0\nc=IN IP4 1.2.3.4 x\n").into_bytes(),
             SdpError::BadConnection { line: 5 },
@@ -408,7 +521,12 @@ fn refuses_garbage_with_a_reason() {
     ];
     for (body, expected) in cases {
         let got = Sdp::parse(&body);
-        assert_eq!(got.as_ref().err(), Some(&expected), "{:?}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            got.as_ref().err(),
+            Some(&expected),
+            "{:?}",
+            String::from_utf8_lossy(&body)
+        );
         assert_eq!(got.unwrap_err().status_code(), 400);
     }
 }
@@ -426,10 +544,12 @@ fn set_connection_address_switches_address_family() {
         assert_eq!(m.connection().unwrap().ip, Some(ip("2001:db8::5")));
     }
     sdp.set_connection_address(ip("203.0.113.5"));
-    assert_eq!(text(&sdp), String::from_utf8(crlf(AUDIO_VIDEO_OFFER)).unwrap().replace(
-        "c=IN IP4 192.0.2.10",
-        "c=IN IP4 203.0.113.5"
-    ));
+    assert_eq!(
+        text(&sdp),
+        String::from_utf8(crlf(AUDIO_VIDEO_OFFER))
+            .unwrap()
+            .replace("c=IN IP4 192.0.2.10", "c=IN IP4 203.0.113.5")
+    );
 }
 
 #[test]
@@ -453,7 +573,10 @@ fn set_connection_address_rewrites_media_level_lines_and_fills_gaps() {
     let mut sdp = parse(&crlf(RTCP_OFFER));
     sdp.set_connection_address(ip("203.0.113.5"));
     assert_eq!(sdp.connection(), None);
-    assert_eq!(sdp.media_at(0).unwrap().connection().unwrap().ip, Some(ip("203.0.113.5")));
+    assert_eq!(
+        sdp.media_at(0).unwrap().connection().unwrap().ip,
+        Some(ip("203.0.113.5"))
+    );
 }
 
 #[test]
@@ -461,18 +584,36 @@ fn session_and_media_connection_setters() {
     let mut sdp = parse(&crlf(RTCP_OFFER));
     sdp.set_session_connection_address(ip("203.0.113.7"));
     assert!(text(&sdp).contains("s=-\r\nc=IN IP4 203.0.113.7\r\nt=0 0\r\n"));
-    assert_eq!(sdp.media_at(0).unwrap().connection().unwrap().ip, Some(ip("192.0.2.20")));
+    assert_eq!(
+        sdp.media_at(0).unwrap().connection().unwrap().ip,
+        Some(ip("192.0.2.20"))
+    );
 
     let mut sdp = parse(&crlf(
         "v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\n\
          m=audio 4000 RTP/AVP 0\ni=main audio\na=sendrecv\n",
     ));
-    sdp.media_mut(0).unwrap().set_connection_address(ip("2001:db8::9"));
+    sdp.media_mut(0)
+        .unwrap()
+        .set_connection_address(ip("2001:db8::9"));
     assert!(text(&sdp).ends_with("i=main audio\r\nc=IN IP6 2001:db8::9\r\na=sendrecv\r\n"));
     assert_eq!(sdp.connection().unwrap().ip, Some(ip("192.0.2.1")));
-    assert_eq!(sdp.media_at(0).unwrap().connection().unwrap().ip, Some(ip("2001:db8::9")));
-    sdp.media_mut(0).unwrap().set_connection_address(ip("203.0.113.1"));
-    assert_eq!(sdp.media_at(0).unwrap().lines().iter().filter(|l| l.kind() == Some('c')).count(), 1);
+    assert_eq!(
+        sdp.media_at(0).unwrap().connection().unwrap().ip,
+        Some(ip("2001:db8::9"))
+    );
+    sdp.media_mut(0)
+        .unwrap()
+        .set_connection_address(ip("203.0.113.1"));
+    assert_eq!(
+        sdp.media_at(0)
+            .unwrap()
+            .lines()
+            .iter()
+            .filter(|l| l.kind() == Some('c'))
+            .count(),
+        1
+    );
 }
 
 #[test]
@@ -481,7 +622,11 @@ fn set_port_and_rtcp() {
     let audio = sdp.media_mut(0).unwrap();
     audio.set_port(30000);
     assert_eq!(audio.port(), 30000);
-    assert_eq!(audio.rtcp().unwrap().port, 40001, "set_port leaves a=rtcp alone");
+    assert_eq!(
+        audio.rtcp().unwrap().port,
+        40001,
+        "set_port leaves a=rtcp alone"
+    );
     assert!(audio.set_rtcp(30001, ip("203.0.113.5")));
     let rtcp = audio.rtcp().unwrap();
     assert_eq!((rtcp.port, rtcp.ip()), (30001, Some(ip("203.0.113.5"))));
@@ -500,14 +645,19 @@ fn set_port_and_rtcp() {
         "changed lines keep their LF endings"
     );
     let mut sdp = parse(&crlf(PHONE_OFFER));
-    assert!(!sdp.media_mut(0).unwrap().set_rtcp(1, ip("192.0.2.1")), "no a=rtcp");
+    assert!(
+        !sdp.media_mut(0).unwrap().set_rtcp(1, ip("192.0.2.1")),
+        "no a=rtcp"
+    );
     assert_eq!(sdp.to_bytes(), crlf(PHONE_OFFER));
 }
 
 #[test]
 fn set_transport_points_a_stream_at_the_relay() {
     let mut sdp = parse(&crlf(RTCP_OFFER));
-    sdp.media_mut(0).unwrap().set_transport(ip("203.0.113.5"), 30000, 30000);
+    sdp.media_mut(0)
+        .unwrap()
+        .set_transport(ip("203.0.113.5"), 30000, 30000);
     let audio = sdp.media_at(0).unwrap();
     assert_eq!(audio.port(), 30000);
     assert_eq!(audio.rtcp().unwrap().port, 30000);
@@ -537,7 +687,10 @@ fn origin_rewrites() {
     assert_eq!(sdp.origin().unwrap().session_version, "1");
     sdp.set_origin_address(ip("2001:db8::1"));
     let o = sdp.origin().unwrap();
-    assert_eq!((o.addrtype, o.address, o.session_id), ("IP6", "2001:db8::1", "20518"));
+    assert_eq!(
+        (o.addrtype, o.address, o.session_id),
+        ("IP6", "2001:db8::1", "20518")
+    );
     assert!(text(&sdp).starts_with("v=0\r\no=- 20518 1 IN IP6 2001:db8::1\r\ns=SDP data\r\n"));
     sdp.set_origin_version(99);
     sdp.bump_origin_version().unwrap();
@@ -546,10 +699,16 @@ fn origin_rewrites() {
     // Odd spacing and the username are kept; the version grows past u64.
     let mut sdp = parse(b"v=0\no=Some User  7 18446744073709551615 IN IP4 192.0.2.1 \n");
     sdp.bump_origin_version().unwrap();
-    assert_eq!(text(&sdp), "v=0\no=Some User  7 18446744073709551616 IN IP4 192.0.2.1 \n");
+    assert_eq!(
+        text(&sdp),
+        "v=0\no=Some User  7 18446744073709551616 IN IP4 192.0.2.1 \n"
+    );
 
     let mut sdp = parse(b"v=0\no=- 1 v2 IN IP4 192.0.2.1\n");
-    assert_eq!(sdp.bump_origin_version(), Err(SdpError::BadOrigin { line: 2 }));
+    assert_eq!(
+        sdp.bump_origin_version(),
+        Err(SdpError::BadOrigin { line: 2 })
+    );
 }
 
 #[test]
@@ -559,8 +718,16 @@ fn retain_and_remove_payload_types() {
     assert_eq!(video.retain_payload_types(&[97]), Ok(1));
     assert_eq!(video.payload_types().collect::<Vec<_>>(), [97]);
     assert!(video.rtpmap(96).is_none());
-    let kept: Vec<_> = video.attributes().filter(|a| a.is("rtcp-fb")).map(|a| a.value.unwrap()).collect();
-    assert_eq!(kept, ["* nack pli", "97 nack"], "wildcard kept, 96's dropped");
+    let kept: Vec<_> = video
+        .attributes()
+        .filter(|a| a.is("rtcp-fb"))
+        .map(|a| a.value.unwrap())
+        .collect();
+    assert_eq!(
+        kept,
+        ["* nack pli", "97 nack"],
+        "wildcard kept, 96's dropped"
+    );
 
     let audio = sdp.media_mut(0).unwrap();
     assert_eq!(audio.remove_payload_types(&[96, 97, 13]), Ok(2));
@@ -569,11 +736,16 @@ fn retain_and_remove_payload_types() {
     assert_eq!(audio.remove_payload_types(&[13]), Ok(0), "nothing to do");
     let before = sdp.clone();
     let audio = sdp.media_mut(0).unwrap();
-    assert_eq!(audio.retain_payload_types(&[]), Err(SdpError::NoFormatsLeft));
+    assert_eq!(
+        audio.retain_payload_types(&[]),
+        Err(SdpError::NoFormatsLeft)
+    );
     assert_eq!(SdpError::NoFormatsLeft.status_code(), 488);
     assert_eq!(sdp, before, "unchanged on error");
     let out = text(&sdp);
-    assert!(out.contains("\r\nm=audio 7078 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\nm=video"));
+    assert!(out.contains(
+        "\r\nm=audio 7078 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\nm=video"
+    ));
     assert!(out.contains("\r\nm=video 9078 RTP/AVP 97\r\nb=AS:1920\r\na=rtpmap:97 H264/90000\r\n"));
     assert_round_trip(out.as_bytes());
 }
@@ -602,18 +774,34 @@ fn set_direction_replaces_or_adds() {
     assert!(text(&sdp).ends_with("a=maxptime:150\r\na=inactive\r\n"));
 
     // Several direction lines collapse into one where the first was.
-    let mut sdp = parse(b"v=0\no=- 1 1 IN IP4 192.0.2.1\nm=audio 1 RTP/AVP 0\na=sendrecv\na=x\na=recvonly\n");
-    assert_eq!(sdp.media_at(0).unwrap().direction(), Direction::RecvOnly, "last one wins");
+    let mut sdp =
+        parse(b"v=0\no=- 1 1 IN IP4 192.0.2.1\nm=audio 1 RTP/AVP 0\na=sendrecv\na=x\na=recvonly\n");
+    assert_eq!(
+        sdp.media_at(0).unwrap().direction(),
+        Direction::RecvOnly,
+        "last one wins"
+    );
     sdp.media_mut(0).unwrap().set_direction(Direction::SendOnly);
-    assert_eq!(text(&sdp), "v=0\no=- 1 1 IN IP4 192.0.2.1\nm=audio 1 RTP/AVP 0\na=sendonly\r\na=x\n");
+    assert_eq!(
+        text(&sdp),
+        "v=0\no=- 1 1 IN IP4 192.0.2.1\nm=audio 1 RTP/AVP 0\na=sendonly\r\na=x\n"
+    );
 
     // Session level.
     let mut sdp = parse(&crlf(AUDIO_VIDEO_OFFER));
     sdp.set_session_direction(Direction::Inactive);
     assert!(text(&sdp).contains("voip-metrics\r\na=inactive\r\nm=audio"));
     assert_eq!(sdp.session_direction(), Some(Direction::Inactive));
-    assert_eq!(sdp.media_at(0).unwrap().direction(), Direction::Inactive, "inherited");
-    assert_eq!(sdp.media_at(1).unwrap().direction(), Direction::RecvOnly, "overridden");
+    assert_eq!(
+        sdp.media_at(0).unwrap().direction(),
+        Direction::Inactive,
+        "inherited"
+    );
+    assert_eq!(
+        sdp.media_at(1).unwrap().direction(),
+        Direction::RecvOnly,
+        "overridden"
+    );
 }
 
 #[test]
@@ -621,7 +809,10 @@ fn add_and_remove_attributes() {
     let mut sdp = parse(&crlf(CRYPTO_ICE_OFFER));
     let audio = sdp.media_mut(0).unwrap();
     assert_eq!(audio.remove_attribute("candidate"), 2);
-    assert_eq!(audio.remove_attribute("ICE-UFRAG") + audio.remove_attribute("ice-pwd"), 2);
+    assert_eq!(
+        audio.remove_attribute("ICE-UFRAG") + audio.remove_attribute("ice-pwd"),
+        2
+    );
     assert_eq!(audio.remove_attribute("crypto"), 1);
     assert_eq!(audio.remove_attribute("nothing"), 0);
     audio.add_attribute("rtcp-mux", None).unwrap();
@@ -635,8 +826,18 @@ fn add_and_remove_attributes() {
     assert!(out.ends_with("a=sendrecv\r\na=rtcp-mux\r\na=label:main\r\n"));
     assert!(!out.contains("candidate") && !out.contains("crypto") && !out.contains("fingerprint"));
 
-    for (name, value) in [("x\r\nm=evil", None), ("", None), ("a:b", None), ("x", Some("1\n2")), ("x", Some("\0"))] {
-        assert_eq!(sdp.add_attribute(name, value), Err(SdpError::InvalidText), "{name:?}");
+    for (name, value) in [
+        ("x\r\nm=evil", None),
+        ("", None),
+        ("a:b", None),
+        ("x", Some("1\n2")),
+        ("x", Some("\0")),
+    ] {
+        assert_eq!(
+            sdp.add_attribute(name, value),
+            Err(SdpError::InvalidText),
+            "{name:?}"
+        );
     }
     assert_eq!(text(&sdp), out, "refused additions change nothing");
 }
@@ -645,7 +846,10 @@ fn add_and_remove_attributes() {
 fn lines_added_after_a_last_line_without_newline() {
     let mut sdp = parse(b"v=0\no=- 1 1 IN IP4 192.0.2.1\nm=audio 1 RTP/AVP 0\na=x");
     sdp.media_mut(0).unwrap().add_attribute("y", None).unwrap();
-    assert_eq!(text(&sdp), "v=0\no=- 1 1 IN IP4 192.0.2.1\nm=audio 1 RTP/AVP 0\na=x\r\na=y\r\n");
+    assert_eq!(
+        text(&sdp),
+        "v=0\no=- 1 1 IN IP4 192.0.2.1\nm=audio 1 RTP/AVP 0\na=x\r\na=y\r\n"
+    );
     assert_round_trip(&sdp.to_bytes());
 
     // Trailing blank lines stay at the end.
@@ -661,11 +865,21 @@ fn untouched_lines_stay_byte_exact_after_rewrites() {
     sdp.set_connection_address(ip("203.0.113.5"));
     sdp.media_mut(0).unwrap().set_port(30000);
     let out = text(&sdp);
-    let changed: Vec<_> = AUDIO_VIDEO_OFFER.lines().zip(out.lines()).filter(|(a, b)| a != b).collect();
-    assert_eq!(changed, [
-        ("c=IN IP4 192.0.2.10", "c=IN IP4 203.0.113.5"),
-        ("m=audio 7078 RTP/AVP 96 97 0 8 101", "m=audio 30000 RTP/AVP 96 97 0 8 101"),
-    ]);
+    let changed: Vec<_> = AUDIO_VIDEO_OFFER
+        .lines()
+        .zip(out.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            ("c=IN IP4 192.0.2.10", "c=IN IP4 203.0.113.5"),
+            (
+                "m=audio 7078 RTP/AVP 96 97 0 8 101",
+                "m=audio 30000 RTP/AVP 96 97 0 8 101"
+            ),
+        ]
+    );
     assert!(!out.contains('\r'), "replaced lines keep their LF ending");
 }
 
@@ -685,15 +899,36 @@ fn hold_detection() {
     assert!(!on_hold(&hold_case("", "192.0.2.1", "a=sendrecv\n")));
     assert!(on_hold(&hold_case("", "192.0.2.1", "a=sendonly\n")));
     assert!(on_hold(&hold_case("", "192.0.2.1", "a=inactive\n")));
-    assert!(!on_hold(&hold_case("", "192.0.2.1", "a=recvonly\n")), "recvonly is not hold");
-    assert!(on_hold(&hold_case("a=sendonly\n", "192.0.2.1", "")), "session level");
-    assert!(!on_hold(&hold_case("a=sendonly\n", "192.0.2.1", "a=sendrecv\n")), "media overrides");
+    assert!(
+        !on_hold(&hold_case("", "192.0.2.1", "a=recvonly\n")),
+        "recvonly is not hold"
+    );
+    assert!(
+        on_hold(&hold_case("a=sendonly\n", "192.0.2.1", "")),
+        "session level"
+    );
+    assert!(
+        !on_hold(&hold_case("a=sendonly\n", "192.0.2.1", "a=sendrecv\n")),
+        "media overrides"
+    );
     assert!(on_hold(&hold_case("", "0.0.0.0", "")), "RFC 2543 style");
-    assert!(on_hold(&hold_case("", "192.0.2.1", "c=IN IP4 0.0.0.0\n")), "media-level 0.0.0.0");
-    assert!(!on_hold(&hold_case("", "0.0.0.0", "c=IN IP4 192.0.2.7\n")), "media c= wins");
+    assert!(
+        on_hold(&hold_case("", "192.0.2.1", "c=IN IP4 0.0.0.0\n")),
+        "media-level 0.0.0.0"
+    );
+    assert!(
+        !on_hold(&hold_case("", "0.0.0.0", "c=IN IP4 192.0.2.7\n")),
+        "media c= wins"
+    );
     assert!(on_hold(&hold_case("", "192.0.2.1", "c=IN IP6 ::\n")));
-    assert!(!on_hold(&hold_case("", "0.0.0.0", "a=ice-ufrag:F7gI\na=ice-pwd:x\n")), "trickle ICE");
-    assert!(!on_hold(&hold_case("a=ice-ufrag:F7gI\n", "0.0.0.0", "")), "trickle ICE");
+    assert!(
+        !on_hold(&hold_case("", "0.0.0.0", "a=ice-ufrag:F7gI\na=ice-pwd:x\n")),
+        "trickle ICE"
+    );
+    assert!(
+        !on_hold(&hold_case("a=ice-ufrag:F7gI\n", "0.0.0.0", "")),
+        "trickle ICE"
+    );
 
     let mut rejected = hold_case("", "192.0.2.1", "a=inactive\n");
     rejected.media_mut(0).unwrap().reject();
@@ -729,13 +964,20 @@ fn assert_valid_answer(offer: &Sdp, answer: &Sdp) {
         for (pt, codec) in a.codecs() {
             let codec = codec.unwrap_or_else(|| panic!("answer pt {pt} has no codec"));
             assert!(
-                o.codecs().any(|(_, c)| c.is_some_and(|c| c.same_format(&codec))),
+                o.codecs()
+                    .any(|(_, c)| c.is_some_and(|c| c.same_format(&codec))),
                 "answered {codec:?} was not offered"
             );
         }
         let (od, ad) = (o.direction(), a.direction());
-        assert!(!ad.sends() || od.receives(), "answer sends what the offer won't receive");
-        assert!(!ad.receives() || od.sends(), "answer receives what the offer won't send");
+        assert!(
+            !ad.sends() || od.receives(),
+            "answer sends what the offer won't receive"
+        );
+        assert!(
+            !ad.receives() || od.sends(),
+            "answer receives what the offer won't send"
+        );
     }
 }
 
@@ -778,10 +1020,27 @@ fn rfc4317_2_1_audio_and_video() {
     assert_eq!((c.address, c.ip), ("host.atlanta.example.com", None));
     let ports: Vec<_> = answer.media().map(|m| m.port()).collect();
     assert_eq!(ports, [49174, 49170]);
-    let codecs: Vec<_> = answer.media().map(|m| m.codec(m.payload_types().next().unwrap()).unwrap()).collect();
-    assert_eq!(codecs[0], Codec { encoding: "PCMU", clock_rate: 8000, channels: None });
+    let codecs: Vec<_> = answer
+        .media()
+        .map(|m| {
+            m.description()
+                .codec(m.payload_types().next().unwrap())
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        codecs[0],
+        Codec {
+            encoding: "PCMU",
+            clock_rate: 8000,
+            channels: None
+        }
+    );
     assert_eq!(codecs[1].encoding, "MPV");
-    assert_eq!(offer.media_at(0).unwrap().codec(97).unwrap().encoding, "iLBC");
+    assert_eq!(
+        offer.media_at(0).unwrap().codec(97).unwrap().encoding,
+        "iLBC"
+    );
 }
 
 /// RFC 4317 §2.2, Audio and Video 2: audio and video offered; the answerer has no video and
@@ -815,7 +1074,11 @@ fn rfc4317_2_2_video_rejected() {
     // The B2BUA building the same answer from the offer: reject video, narrow audio.
     let mut built = offer.clone();
     built.media_mut(1).unwrap().reject();
-    built.media_mut(0).unwrap().retain_payload_types(&[0, 8]).unwrap();
+    built
+        .media_mut(0)
+        .unwrap()
+        .retain_payload_types(&[0, 8])
+        .unwrap();
     assert_valid_answer(&offer, &built);
     assert!(built.media_at(1).unwrap().is_rejected());
     assert_eq!(built.media_at(0).unwrap().codec(97), None);
@@ -857,9 +1120,18 @@ fn rfc4317_2_4_two_audio_streams() {
     let dirs: Vec<_> = answer.media().map(|m| m.direction()).collect();
     assert_eq!(dirs, [Direction::SendRecv, Direction::RecvOnly]);
     assert_eq!(offer.media_at(1).unwrap().direction(), Direction::SendOnly);
-    assert_eq!(answer.media_at(1).unwrap().direction(), offer.media_at(1).unwrap().direction().reversed());
-    assert_eq!(answer.media_at(1).unwrap().codec(98).unwrap().encoding, "telephone-event");
-    assert!(offer.media_at(1).unwrap().is_on_hold(), "sendonly reads as hold");
+    assert_eq!(
+        answer.media_at(1).unwrap().direction(),
+        offer.media_at(1).unwrap().direction().reversed()
+    );
+    assert_eq!(
+        answer.media_at(1).unwrap().codec(98).unwrap().encoding,
+        "telephone-event"
+    );
+    assert!(
+        offer.media_at(1).unwrap().is_on_hold(),
+        "sendonly reads as hold"
+    );
 }
 
 /// Codec negotiation after RFC 4317 §2.6 (Audio Only 1): four audio codecs and
@@ -899,14 +1171,21 @@ fn rfc4317_2_6_codec_negotiation() {
     let answer = assert_round_trip(&crlf(RFC4317_2_6_ANSWER));
     assert_valid_answer(&offer, &answer);
     let audio = answer.media_at(0).unwrap();
-    let names: Vec<_> = audio.codecs().map(|(pt, c)| (pt, c.unwrap().encoding)).collect();
+    let names: Vec<_> = audio
+        .codecs()
+        .map(|(pt, c)| (pt, c.unwrap().encoding))
+        .collect();
     assert_eq!(names, [(97, "iLBC"), (101, "telephone-event")]);
     assert_eq!(audio.fmtp("97"), Some("mode=30"));
     assert_eq!(offer.media_at(0).unwrap().fmtp("98"), Some("octet-align=1"));
 
     // The B2BUA narrowing the offer to what the other side supports gets the same list.
     let mut narrowed = offer.clone();
-    let removed = narrowed.media_mut(0).unwrap().retain_payload_types(&[97, 101]).unwrap();
+    let removed = narrowed
+        .media_mut(0)
+        .unwrap()
+        .retain_payload_types(&[97, 101])
+        .unwrap();
     assert_eq!(removed, 3);
     let m = narrowed.media_at(0).unwrap();
     assert_eq!(m.payload_types().collect::<Vec<_>>(), [97, 101]);
@@ -978,17 +1257,29 @@ a=rtpmap:97 iLBC/8000
 
 #[test]
 fn rfc4317_3_1_hold_and_resume() {
-    let sdps: Vec<Sdp> = RFC4317_3_1.iter().map(|s| assert_round_trip(&crlf(s))).collect();
+    let sdps: Vec<Sdp> = RFC4317_3_1
+        .iter()
+        .map(|s| assert_round_trip(&crlf(s)))
+        .collect();
     for pair in sdps.chunks(2) {
         assert_valid_answer(&pair[0], &pair[1]);
     }
-    let dirs: Vec<_> = sdps.iter().map(|s| s.media_at(0).unwrap().direction()).collect();
+    let dirs: Vec<_> = sdps
+        .iter()
+        .map(|s| s.media_at(0).unwrap().direction())
+        .collect();
     use Direction::{RecvOnly, SendOnly, SendRecv};
-    assert_eq!(dirs, [SendRecv, SendRecv, SendOnly, RecvOnly, SendRecv, SendRecv]);
+    assert_eq!(
+        dirs,
+        [SendRecv, SendRecv, SendOnly, RecvOnly, SendRecv, SendRecv]
+    );
     let holds: Vec<_> = sdps.iter().map(Sdp::is_on_hold).collect();
     assert_eq!(holds, [false, false, true, false, false, false]);
     // Each new offer or answer from the same side carries the next version.
-    let versions: Vec<_> = sdps.iter().map(|s| s.origin().unwrap().session_version_number().unwrap()).collect();
+    let versions: Vec<_> = sdps
+        .iter()
+        .map(|s| s.origin().unwrap().session_version_number().unwrap())
+        .collect();
     assert_eq!(versions[2], versions[1] + 1);
     assert_eq!(versions[4], versions[2] + 1);
     assert_eq!(versions[3], versions[0] + 1);
@@ -996,7 +1287,7 @@ fn rfc4317_3_1_hold_and_resume() {
 
     // The hold offer is the first answer with sendonly and the version bumped.
     let mut hold = sdps[1].clone();
-    hold.media_mut(0).unwrap().set_direction(Direction::SendOnly);
+    hold.media_mut(0).unwrap().set_direction(SendOnly);
     hold.bump_origin_version().unwrap();
     assert_eq!(hold.to_bytes(), crlf(RFC4317_3_1[2]));
     // And the resume offer drops it again.
@@ -1039,7 +1330,10 @@ fn rfc4317_4_3_video_deleted() {
     assert_valid_answer(&offer, &answer);
     let rejected: Vec<_> = answer.media().map(|m| m.is_rejected()).collect();
     assert_eq!(rejected, [false, true]);
-    assert_eq!(offer.media_at(1).unwrap().codec(31).unwrap().encoding, "H261");
+    assert_eq!(
+        offer.media_at(1).unwrap().codec(31).unwrap().encoding,
+        "H261"
+    );
     assert_eq!(answer.media_at(0).unwrap().port(), 49172);
 }
 
@@ -1068,10 +1362,29 @@ fn check_any_input(body: &[u8]) {
     assert_eq!(sdp.to_bytes(), body);
     assert_eq!(Sdp::parse(&sdp.to_bytes()).unwrap(), sdp);
     // Exercise every reader.
-    let _ = (sdp.origin(), sdp.session_name(), sdp.timing(), sdp.connection(), sdp.is_on_hold());
+    let _ = (
+        sdp.origin(),
+        sdp.session_name(),
+        sdp.timing(),
+        sdp.connection(),
+        sdp.is_on_hold(),
+    );
     for m in sdp.media() {
-        let _ = (m.media_type(), m.port(), m.proto(), m.connection(), m.direction(), m.rtcp());
-        let _ = (m.codecs().count(), m.fmtps().count(), m.ptime(), m.maxptime(), m.is_on_hold());
+        let _ = (
+            m.media_type(),
+            m.port(),
+            m.proto(),
+            m.connection(),
+            m.direction(),
+            m.rtcp(),
+        );
+        let _ = (
+            m.codecs().count(),
+            m.fmtps().count(),
+            m.ptime(),
+            m.maxptime(),
+            m.is_on_hold(),
+        );
     }
     let mut w = sdp.clone();
     w.set_connection_address(ip("2001:db8::1"));
@@ -1103,7 +1416,9 @@ fn arbitrary_bytes_never_panic() {
         let body: Vec<u8> = if rng.below(2) == 0 {
             (0..len).map(|_| rng.next() as u8).collect()
         } else {
-            (0..len).map(|_| alphabet[rng.below(alphabet.len())]).collect()
+            (0..len)
+                .map(|_| alphabet[rng.below(alphabet.len())])
+                .collect()
         };
         check_any_input(&body);
     }
@@ -1115,8 +1430,20 @@ fn mutated_real_sdps_never_panic_and_stay_stable() {
     let mut seeds: Vec<Vec<u8>> = ALL_SAMPLES.iter().map(|s| crlf(s)).collect();
     seeds.extend(ALL_SAMPLES.iter().map(|s| s.as_bytes().to_vec()));
     seeds.extend([RFC4317_2_1_OFFER, RFC4317_2_2_ANSWER, RFC4317_2_6_OFFER].map(crlf));
-    let interesting: [&[u8]; 12] =
-        [b"\r\n", b"\n", b"\r", b" ", b"/", b":", b"0", b"m=", b"c=IN IP6 ::", b"a=sendonly\n", b"\xc3", b"99999"];
+    let interesting: [&[u8]; 12] = [
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b" ",
+        b"/",
+        b":",
+        b"0",
+        b"m=",
+        b"c=IN IP6 ::",
+        b"a=sendonly\n",
+        b"\xc3",
+        b"99999",
+    ];
     let mut accepted = 0;
     for round in 0..20_000 {
         let mut body = seeds[round % seeds.len()].clone();
@@ -1140,7 +1467,10 @@ fn mutated_real_sdps_never_panic_and_stay_stable() {
         }
         check_any_input(&body);
     }
-    assert!(accepted > 2_000, "mutations should often stay valid ({accepted})");
+    assert!(
+        accepted > 2_000,
+        "mutations should often stay valid ({accepted})"
+    );
 }
 
 #[test]

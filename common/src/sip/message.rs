@@ -133,6 +133,32 @@ impl Message {
         parse(data, limits, false)
     }
 
+    /// Parses a datagram and runs [`Message::check`]: what the SBC does with every message it
+    /// receives.
+    pub fn parse_checked(data: Bytes, limits: &Limits) -> Result<Self, ParseError> {
+        Self::parse(data, limits)?.checked()
+    }
+
+    /// Runs [`Message::check`], turning a failure into a [`ParseError`] that can build the reply.
+    pub fn checked(self) -> Result<Self, ParseError> {
+        match self.check() {
+            Ok(()) => Ok(self),
+            Err(kind) => Err(ParseError {
+                kind,
+                partial: Some(Box::new(self)),
+            }),
+        }
+    }
+
+    /// The typed checks beyond what [`Message::parse`] does: the Request-URI, every Via, From, To,
+    /// Max-Forwards, Expires and a request's Contacts must parse (RFC 3261 §8.2, §16.3).
+    ///
+    /// `parse` alone is the codec (framing, start line, header lines, body, mandatory headers
+    /// present, CSeq matching the method); `check` is what a transaction layer adds before acting.
+    pub fn check(&self) -> Result<(), ParseErrorKind> {
+        validate(self)
+    }
+
     /// Parses one message cut from a stream, where Content-Length is mandatory (RFC 3261 §18.3).
     pub fn parse_stream(data: Bytes, limits: &Limits) -> Result<Self, ParseError> {
         parse(data, limits, true)
@@ -601,36 +627,26 @@ fn parse(data: Bytes, limits: &Limits, stream: bool) -> Result<Message, ParseErr
     };
 
     // Header lines, joining folded continuation lines (RFC 3261 §7.3.1).
-    let rest_start = first.raw.len();
-    let rest = head.get(rest_start..).unwrap_or("");
-    let mut pending: Option<(usize, usize)> = None; // byte range of a header within `rest`
-    let mut offset = 0;
+    msg.headers.reserve(16);
+    let hb = head.as_bytes();
+    let mut pos = first.raw.len();
     let mut result = Ok(());
-    for line in lines(rest) {
-        let starts_fold = line.text.starts_with([' ', '\t']);
-        if starts_fold {
-            match &mut pending {
-                Some((_, end)) => *end = offset + line.raw.len(),
-                None => {
-                    result = Err(K::BadHeaderLine);
-                    break;
-                }
-            }
-        } else {
-            if let Some((s, e)) = pending.take() {
-                if let Err(k) = push_header(&mut msg, &head, rest, s, e, limits) {
-                    result = Err(k);
-                    break;
-                }
-            }
-            pending = Some((offset, offset + line.raw.len()));
+    while pos < hb.len() {
+        if matches!(hb.get(pos), Some(b' ' | b'\t')) {
+            result = Err(K::BadHeaderLine);
+            break;
         }
-        offset += line.raw.len();
-    }
-    if result.is_ok() {
-        if let Some((s, e)) = pending {
-            result = push_header(&mut msg, &head, rest, s, e, limits);
+        let mut end = line_end(hb, pos);
+        let mut folded = false;
+        while matches!(hb.get(end), Some(b' ' | b'\t')) {
+            folded = true;
+            end = line_end(hb, end);
         }
+        if let Err(k) = push_header(&mut msg, &head, pos, end, folded, limits) {
+            result = Err(k);
+            break;
+        }
+        pos = end;
     }
     let fail = |msg: Message, kind| ParseError {
         kind,
@@ -668,39 +684,117 @@ fn parse(data: Bytes, limits: &Limits, stream: bool) -> Result<Message, ParseErr
     }
     msg.body = available.slice(..body_len);
 
-    if let Err(kind) = validate(&msg) {
+    if let Err(kind) = check_mandatory(&msg) {
         return Err(fail(msg, kind));
     }
     Ok(msg)
 }
 
+/// The cheap checks every message gets while it is read: the mandatory headers of RFC 3261 §8.1.1
+/// present (once each, Via at least once) and CSeq matching the method, in one pass.
+fn check_mandatory(msg: &Message) -> Result<(), ParseErrorKind> {
+    use ParseErrorKind as K;
+    let (mut via, mut from, mut to, mut call_id, mut cseq) = (0u32, None, None, None, None);
+    let once = |slot: &mut Option<usize>, i: usize, label| {
+        if slot.replace(i).is_some() {
+            Err(K::DuplicateHeader(label))
+        } else {
+            Ok(())
+        }
+    };
+    for (i, h) in msg.headers.iter().enumerate() {
+        match h.name() {
+            HeaderName::Via => via += 1,
+            HeaderName::From => once(&mut from, i, "From")?,
+            HeaderName::To => once(&mut to, i, "To")?,
+            HeaderName::CallId => once(&mut call_id, i, "Call-ID")?,
+            HeaderName::CSeq => once(&mut cseq, i, "CSeq")?,
+            _ => {}
+        }
+    }
+    let value = |i: Option<usize>, label| {
+        i.and_then(|i| msg.headers.get(i))
+            .map(Header::value)
+            .ok_or(K::MissingHeader(label))
+    };
+    if via == 0 {
+        return Err(K::MissingHeader("Via"));
+    }
+    value(from, "From")?;
+    value(to, "To")?;
+    let id = value(call_id, "Call-ID")?;
+    if id.is_empty() || id.bytes().any(|b| b.is_ascii_whitespace()) {
+        return Err(K::BadHeader(HeaderError::new("Call-ID", "bad value")));
+    }
+    let cseq = CSeq::parse(value(cseq, "CSeq")?).map_err(K::BadHeader)?;
+    if let Some(m) = msg.method() {
+        if cseq.method != m.as_str() {
+            return Err(K::CSeqMismatch);
+        }
+    }
+    Ok(())
+}
+
+/// The offset just past the `\n` ending the line that starts at `from` (or the end of `b`).
+fn line_end(b: &[u8], from: usize) -> usize {
+    b.get(from..)
+        .and_then(|rest| memchr::memchr(b'\n', rest))
+        .map_or(b.len(), |i| from + i + 1)
+}
+
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
 fn push_header(
     msg: &mut Message,
     head: &ByteString,
-    rest: &str,
     start: usize,
     end: usize,
+    folded: bool,
     limits: &Limits,
 ) -> Result<(), ParseErrorKind> {
-    let raw = rest.get(start..end).ok_or(ParseErrorKind::BadHeaderLine)?;
-    let (name, value) = raw.split_once(':').ok_or(ParseErrorKind::BadHeaderLine)?;
-    let name = name.trim_end_matches([' ', '\t']);
-    if !super::method::is_token(name) {
+    let hb = head.as_bytes();
+    let line = hb.get(start..end).ok_or(ParseErrorKind::BadHeaderLine)?;
+    // field-name: a token, then optional white space, then the colon.
+    let name_len = line
+        .iter()
+        .position(|&b| !super::method::is_token_byte(b))
+        .unwrap_or(line.len());
+    let mut i = name_len;
+    while matches!(line.get(i), Some(b' ' | b'\t')) {
+        i += 1;
+    }
+    if name_len == 0 || line.get(i) != Some(&b':') {
         return Err(ParseErrorKind::BadHeaderLine);
     }
-    if raw.len() > limits.max_header_bytes {
+    // Every offset below sits next to an ASCII byte, so it is a char boundary of `head`.
+    let name = head
+        .get(start..start + name_len)
+        .ok_or(ParseErrorKind::BadHeaderLine)?;
+    if line.len() > limits.max_header_bytes {
         return Err(ParseErrorKind::HeaderTooLong(name.to_owned()));
     }
     if msg.headers.len() >= limits.max_headers {
         return Err(ParseErrorKind::TooManyHeaders);
     }
-    let value = value.trim_matches([' ', '\t', '\r', '\n']);
-    let value = if value.contains(['\r', '\n']) {
-        // Folded: replace each line break and the white space around it with one space.
+    let mut vs = i + 1;
+    let mut ve = line.len();
+    while vs < ve && line.get(vs).is_some_and(|&b| is_ws(b)) {
+        vs += 1;
+    }
+    while ve > vs && line.get(ve - 1).is_some_and(|&b| is_ws(b)) {
+        ve -= 1;
+    }
+    let value = head
+        .get(start + vs..start + ve)
+        .ok_or(ParseErrorKind::BadHeaderLine)?;
+    let value = if folded {
+        // Replace each line break and the white space around it with one space.
         let mut unfolded = String::with_capacity(value.len());
-        for (i, part) in value.split('\n').enumerate() {
+        for (n, part) in value.split('\n').enumerate() {
             let part = part.trim_end_matches('\r');
-            if i == 0 {
+            if n == 0 {
                 unfolded.push_str(part.trim_end_matches([' ', '\t']));
             } else {
                 unfolded.push(' ');
@@ -711,6 +805,7 @@ fn push_header(
     } else {
         head.slice_ref(value)
     };
+    let raw = head.get(start..end).ok_or(ParseErrorKind::BadHeaderLine)?;
     let name = HeaderName::parse(head, name);
     msg.headers
         .push(Header::parsed(name, value, head.slice_ref(raw)));
@@ -782,9 +877,6 @@ fn parse_start_line(
         }
         return err(K::UnsupportedScheme);
     }
-    if super::uri::Uri::parse(uri).is_err() {
-        return err(K::BadUri);
-    }
     Ok(StartLine::Request {
         method,
         uri: head.slice_ref(uri),
@@ -800,9 +892,14 @@ fn is_version(v: &str) -> bool {
     })
 }
 
-/// The checks every message must pass before the SBC acts on it (RFC 3261 §8.1.1, §8.2).
+/// The typed checks a message must pass before the SBC acts on it (RFC 3261 §8.1.1, §8.2).
 fn validate(msg: &Message) -> Result<(), ParseErrorKind> {
     use ParseErrorKind as K;
+    if let Some(uri) = msg.uri() {
+        if super::uri::Uri::parse(uri).is_err() {
+            return Err(K::BadUri);
+        }
+    }
     let once = |name: HeaderName, label: &'static str| -> Result<&str, ParseErrorKind> {
         let mut it = msg.headers.iter().filter(|h| *h.name() == name);
         let first = it.next().ok_or(K::MissingHeader(label))?;

@@ -144,12 +144,24 @@ pub fn is_token(s: &str) -> bool {
 
 /// Whether `b` may appear in an RFC 3261 §25.1 `token`.
 pub fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    TOKEN_BYTES.get(usize::from(b)).copied().unwrap_or(false)
 }
+
+/// Lookup table for [`is_token_byte`].
+static TOKEN_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        i += 1;
+    }
+    t
+};
 
 #[cfg(test)]
 mod tests {

@@ -17,7 +17,7 @@ Content-Length: 5\r\n\
 v=0\r\n";
 
 fn parse(s: &str) -> Result<Message, ParseError> {
-    Message::parse(Bytes::copy_from_slice(s.as_bytes()), &Limits::default())
+    Message::parse_checked(Bytes::copy_from_slice(s.as_bytes()), &Limits::default())
 }
 
 #[test]
@@ -273,7 +273,7 @@ fn garbage_never_panics() {
     let mut runner = proptest::test_runner::TestRunner::default();
     runner
         .run(&proptest::collection::vec(any::<u8>(), 0..400), |bytes| {
-            let _ = Message::parse(Bytes::from(bytes.clone()), &Limits::default());
+            let _ = Message::parse_checked(Bytes::from(bytes.clone()), &Limits::default());
             let mut f = StreamFramer::new(1000);
             f.push(&bytes);
             while let Ok(Some(_)) = f.poll() {}
@@ -286,7 +286,7 @@ fn garbage_never_panics() {
         for b in [b'\0', b' ', b'\r', b'\n', b':', b';', b'<', b'"', 0xff] {
             let mut v = base.to_vec();
             v[i] = b;
-            let _ = Message::parse(Bytes::from(v), &Limits::default());
+            let _ = Message::parse_checked(Bytes::from(v), &Limits::default());
         }
     }
 }

@@ -1,0 +1,673 @@
+//! The configuration sections as plain serde structs. Every struct refuses unknown keys; defaults
+//! live here and are listed in the crate's README.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::types::{de, IpNet, Secret, UserPattern};
+
+/// The whole SBC configuration, one field per TOML section.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[general]`: node identity and logging.
+    #[serde(default)]
+    pub general: General,
+    /// `[[interface]]`: the signalling and media sides (e.g. "customer", "core").
+    #[serde(default, rename = "interface")]
+    pub interfaces: Vec<Interface>,
+    /// `[sip]`: transaction timers, message size limits, header policy, session timers.
+    #[serde(default)]
+    pub sip: Sip,
+    /// `[relay]`: the RTP relay's threads, IO backend and latching policy.
+    #[serde(default)]
+    pub relay: Relay,
+    /// `[[route]]`: static routes, tried by priority with failover.
+    #[serde(default, rename = "route")]
+    pub routes: Vec<Route>,
+    /// `[[realm]]`: customer SIP domains and how their registrations are handled.
+    #[serde(default, rename = "realm")]
+    pub realms: Vec<Realm>,
+    /// `[[user]]`: digest credentials for local authentication.
+    #[serde(default, rename = "user")]
+    pub users: Vec<User>,
+    /// `[auth]`: digest nonce and algorithm settings.
+    #[serde(default)]
+    pub auth: Auth,
+    /// `[limits]`: call admission and abuse throttles.
+    #[serde(default)]
+    pub limits: Limits,
+    /// `[admin]`: the HTTP metrics and management endpoint and CDR output.
+    #[serde(default)]
+    pub admin: Admin,
+}
+
+/// `[general]`: node identity and logging.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct General {
+    /// Name of this node in logs, metrics and CDRs.
+    pub node_name: String,
+    /// Minimum level of log records written.
+    pub log_level: LogLevel,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// Value of the `User-Agent` / `Server` header the SBC adds; `None` sends neither.
+    pub user_agent: Option<String>,
+}
+
+impl Default for General {
+    fn default() -> Self {
+        Self {
+            node_name: "sbc".to_owned(),
+            log_level: LogLevel::Info,
+            log_format: LogFormat::Text,
+            user_agent: None,
+        }
+    }
+}
+
+/// Log verbosity, as understood by `tracing` filters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Errors and warnings.
+    Warn,
+    /// Normal operation messages.
+    #[default]
+    Info,
+    /// Per-call detail.
+    Debug,
+    /// Per-message detail.
+    Trace,
+}
+
+impl LogLevel {
+    /// The level's name as a `tracing` filter directive.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Warn => "warn",
+            Self::Info => "info",
+            Self::Debug => "debug",
+            Self::Trace => "trace",
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// SIP transport protocol.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// UDP datagrams.
+    #[default]
+    Udp,
+    /// TCP streams.
+    Tcp,
+}
+
+impl Transport {
+    /// The lowercase name, as in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Udp => "udp",
+            Self::Tcp => "tcp",
+        }
+    }
+}
+
+/// `[[interface]]`: one side of the SBC (signalling sockets plus an RTP port range).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interface {
+    /// Unique name that routes and realms refer to (e.g. "customer", "core").
+    pub name: String,
+    /// Sockets the SIP stack binds on this side.
+    pub listen: Vec<Listen>,
+    /// Public IP written into Via/Contact/Record-Route and SDP instead of the local one (1:1 NAT).
+    #[serde(default, deserialize_with = "de::opt_ip")]
+    pub advertised: Option<IpAddr>,
+    /// Local IP the relay binds RTP sockets on; defaults to the first listen address's IP.
+    #[serde(default, deserialize_with = "de::opt_ip")]
+    pub media_address: Option<IpAddr>,
+    /// Lowest RTP port (even); RTCP uses RTP port + 1.
+    #[serde(default = "default_rtp_port_min")]
+    pub rtp_port_min: u16,
+    /// Highest port of the range (odd, so the range holds whole RTP/RTCP pairs).
+    #[serde(default = "default_rtp_port_max")]
+    pub rtp_port_max: u16,
+}
+
+fn default_rtp_port_min() -> u16 {
+    20000
+}
+
+fn default_rtp_port_max() -> u16 {
+    29999
+}
+
+impl Interface {
+    /// The IP the relay binds media sockets on: `media_address`, else the first listen IP.
+    pub fn media_ip(&self) -> IpAddr {
+        self.media_address
+            .or_else(|| self.listen.first().map(|l| l.address.ip()))
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    }
+
+    /// The IP to write into SDP `c=` lines: `advertised`, else [`Interface::media_ip`].
+    pub fn sdp_ip(&self) -> IpAddr {
+        self.advertised.unwrap_or_else(|| self.media_ip())
+    }
+
+    /// The address to write into Via/Contact for a socket bound on `local`: its IP replaced by
+    /// `advertised` when set, port unchanged.
+    pub fn signalling_addr(&self, local: SocketAddr) -> SocketAddr {
+        match self.advertised {
+            Some(ip) => SocketAddr::new(ip, local.port()),
+            None => local,
+        }
+    }
+
+    /// The first listen address for `transport`, if this interface has one.
+    pub fn listen_for(&self, transport: Transport) -> Option<SocketAddr> {
+        self.listen
+            .iter()
+            .find(|l| l.transport == transport)
+            .map(|l| l.address)
+    }
+}
+
+/// One SIP listening socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    /// `udp` or `tcp`.
+    pub transport: Transport,
+    /// `ip:port` to bind (IPv6 as `[addr]:port`).
+    #[serde(deserialize_with = "de::socket_addr")]
+    pub address: SocketAddr,
+}
+
+/// Largest UDP payload over IPv4: 65535 − 8 (UDP header) − 20 (IPv4 header).
+pub const MAX_DATAGRAM_BYTES: usize = 65507;
+
+/// `[sip]`: transaction timers (RFC 3261 §17), size limits, header policy and session timers.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Sip {
+    /// T1, the RTT estimate in milliseconds (RFC 3261 §17.1.1.1).
+    pub t1_ms: u32,
+    /// T2, the cap on non-INVITE and 2xx retransmit intervals in milliseconds.
+    pub t2_ms: u32,
+    /// T4, how long a message stays in the network, in milliseconds.
+    pub t4_ms: u32,
+    /// Largest SIP message accepted over TCP; over UDP it is capped at [`MAX_DATAGRAM_BYTES`].
+    pub max_message_bytes: usize,
+    /// Most header fields in one message (more → 400).
+    pub max_headers: usize,
+    /// Largest single header field, name and value, in bytes (more → 400).
+    pub max_header_bytes: usize,
+    /// Extra header names copied across the B2BUA (case-insensitive); others are dropped.
+    pub header_whitelist: Vec<String>,
+    /// Max-Forwards value for requests the SBC originates, and the cap it applies.
+    pub max_forwards: u8,
+    /// Session-Expires offered on INVITE (RFC 4028); 0 disables session timers.
+    pub session_expires_s: u32,
+    /// Min-SE: smallest session interval accepted (RFC 4028, at least 90).
+    pub min_se_s: u32,
+}
+
+impl Default for Sip {
+    fn default() -> Self {
+        Self {
+            t1_ms: 500,
+            t2_ms: 4000,
+            t4_ms: 5000,
+            max_message_bytes: 65535,
+            max_headers: 128,
+            max_header_bytes: 8192,
+            header_whitelist: Vec::new(),
+            max_forwards: 70,
+            session_expires_s: 1800,
+            min_se_s: 90,
+        }
+    }
+}
+
+impl Sip {
+    /// T1 as a duration.
+    pub fn t1(&self) -> Duration {
+        Duration::from_millis(u64::from(self.t1_ms))
+    }
+
+    /// T2 as a duration.
+    pub fn t2(&self) -> Duration {
+        Duration::from_millis(u64::from(self.t2_ms))
+    }
+
+    /// T4 as a duration.
+    pub fn t4(&self) -> Duration {
+        Duration::from_millis(u64::from(self.t4_ms))
+    }
+
+    /// Largest message accepted in one UDP datagram.
+    pub fn max_datagram_bytes(&self) -> usize {
+        self.max_message_bytes.min(MAX_DATAGRAM_BYTES)
+    }
+
+    /// Whether header `name` is on the whitelist (case-insensitive).
+    pub fn header_allowed(&self, name: &str) -> bool {
+        self.header_whitelist
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(name))
+    }
+}
+
+/// `[relay]`: the RTP relay's threads, IO backend and latching policy.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Relay {
+    /// Forwarding threads; 0 means one per CPU core.
+    pub workers: u16,
+    /// Socket IO backend.
+    pub io_backend: IoBackend,
+    /// How the relay learns where to send media (symmetric RTP / NAT latching).
+    pub latching: Latching,
+    /// Seconds without media in either direction before a stream is reported dead.
+    pub inactivity_timeout_s: u32,
+    /// Packets from one source needed to latch (or, with `handover`, to move the latch).
+    pub learning_window_packets: u32,
+    /// Interval of per-stream statistics snapshots in milliseconds; 0 disables them.
+    pub stats_interval_ms: u32,
+}
+
+impl Default for Relay {
+    fn default() -> Self {
+        Self {
+            workers: 0,
+            io_backend: IoBackend::Auto,
+            latching: Latching::Strict,
+            inactivity_timeout_s: 60,
+            learning_window_packets: 3,
+            stats_interval_ms: 1000,
+        }
+    }
+}
+
+impl Relay {
+    /// The inactivity timeout as a duration.
+    pub fn inactivity_timeout(&self) -> Duration {
+        Duration::from_secs(u64::from(self.inactivity_timeout_s))
+    }
+}
+
+/// Relay socket IO backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum IoBackend {
+    /// io_uring when the kernel supports it, else `mmsg`.
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    /// Linux io_uring.
+    #[serde(rename = "io_uring")]
+    IoUring,
+    /// `recvmmsg`/`sendmmsg` batching.
+    #[serde(rename = "mmsg")]
+    Mmsg,
+}
+
+/// Media latching policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Latching {
+    /// Latch on the first source that sends `learning_window_packets` packets; never move.
+    #[default]
+    Strict,
+    /// As `strict`, but a new source may take over once the latched one goes silent.
+    Handover,
+    /// No latching: send to the address and port in the SDP.
+    Off,
+}
+
+/// `[[route]]`: a static route from one interface to a next hop on another.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Unique route name (used by `forward_on`, logs and CDRs).
+    pub name: String,
+    /// Interface the request must arrive on.
+    pub from_interface: String,
+    /// Source prefixes allowed to use this route (e.g. trusted trunks); empty means any.
+    #[serde(default)]
+    pub from_addresses: Vec<IpNet>,
+    /// Request-URI user pattern (`+1*`); absent means any.
+    #[serde(default)]
+    pub request_user: Option<UserPattern>,
+    /// Request-URI host to match, case-insensitive; absent means any.
+    #[serde(default)]
+    pub request_domain: Option<String>,
+    /// Where to send the request: an `ip:port` literal, never a name.
+    #[serde(deserialize_with = "de::socket_addr")]
+    pub next_hop: SocketAddr,
+    /// Transport towards the next hop.
+    #[serde(default)]
+    pub transport: Transport,
+    /// Interface the request leaves on.
+    pub to_interface: String,
+    /// Lower is tried first; matching routes of equal priority keep file order.
+    #[serde(default = "default_priority")]
+    pub priority: u32,
+    /// Final responses that make the SBC try the next matching route (408 includes a local timeout).
+    #[serde(default = "default_failover_on")]
+    pub failover_on: Vec<u16>,
+    /// Name of the route a call is forwarded to on `forward_codes` or no answer.
+    #[serde(default)]
+    pub forward_on: Option<String>,
+    /// Final responses that trigger `forward_on` (busy, timeout, unavailable).
+    #[serde(default = "default_forward_codes")]
+    pub forward_codes: Vec<u16>,
+    /// Seconds of ringing before the call counts as unanswered (forwarded or ended); 0 = no limit.
+    #[serde(default)]
+    pub no_answer_timeout_s: u32,
+    /// Whether 3xx Contacts (IP literals only) are followed instead of relayed upstream.
+    #[serde(default)]
+    pub follow_redirects: bool,
+    /// Most redirects followed for one call.
+    #[serde(default = "default_max_redirects")]
+    pub max_redirects: u8,
+}
+
+fn default_priority() -> u32 {
+    100
+}
+
+fn default_failover_on() -> Vec<u16> {
+    vec![408, 503]
+}
+
+fn default_forward_codes() -> Vec<u16> {
+    vec![486, 408, 480]
+}
+
+fn default_max_redirects() -> u8 {
+    3
+}
+
+impl Route {
+    /// Whether a request that arrived on `interface` from `source` for `user@domain` matches.
+    pub fn matches(&self, interface: &str, source: IpAddr, user: &str, domain: &str) -> bool {
+        self.from_interface == interface
+            && (self.from_addresses.is_empty()
+                || self.from_addresses.iter().any(|net| net.contains(source)))
+            && self.request_user.as_ref().is_none_or(|p| p.matches(user))
+            && self
+                .request_domain
+                .as_ref()
+                .is_none_or(|d| d.eq_ignore_ascii_case(domain))
+    }
+
+    /// Whether final response `status` should make the SBC try the next route.
+    pub fn fails_over_on(&self, status: u16) -> bool {
+        self.failover_on.contains(&status)
+    }
+}
+
+/// `[[realm]]`: a customer SIP domain.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Realm {
+    /// The SIP domain (Request-URI / To host), matched case-insensitively; also the digest realm.
+    pub domain: String,
+    /// Who keeps the registrations.
+    pub mode: RealmMode,
+    /// Core registrar `ip:port` that REGISTERs are relayed to (mode `forward` only).
+    #[serde(default, deserialize_with = "de::opt_socket_addr")]
+    pub registrar: Option<SocketAddr>,
+    /// Transport towards the registrar.
+    #[serde(default)]
+    pub registrar_transport: Transport,
+    /// Interface REGISTERs leave on towards the registrar (mode `forward` only).
+    #[serde(default)]
+    pub registrar_interface: Option<String>,
+    /// Whether the SBC challenges this realm's customers against `[[user]]` credentials.
+    #[serde(default = "default_true")]
+    pub auth_required: bool,
+    /// Expires granted to customers (short, so NAT bindings stay fresh).
+    #[serde(default = "default_customer_expires")]
+    pub customer_expires_s: u32,
+    /// Expires requested from the core registrar; customer refreshes in between are absorbed.
+    #[serde(default = "default_core_expires")]
+    pub core_expires_s: u32,
+    /// Shortest Expires accepted from a customer (shorter → 423 Interval Too Brief).
+    #[serde(default = "default_min_expires")]
+    pub min_expires_s: u32,
+    /// Longest Expires a customer may ask for; longer requests are cut to `customer_expires_s`.
+    #[serde(default = "default_max_expires")]
+    pub max_expires_s: u32,
+    /// Seconds between OPTIONS keepalives to registered contacts; 0 disables them.
+    #[serde(default = "default_keepalive_interval")]
+    pub keepalive_interval_s: u32,
+    /// Consecutive unanswered keepalives after which a contact is dropped.
+    #[serde(default = "default_keepalive_failures")]
+    pub keepalive_failures: u32,
+    /// How calls to an address-of-record with several contacts are forked.
+    #[serde(default)]
+    pub fork_mode: ForkMode,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_customer_expires() -> u32 {
+    60
+}
+
+fn default_core_expires() -> u32 {
+    3600
+}
+
+fn default_min_expires() -> u32 {
+    30
+}
+
+fn default_max_expires() -> u32 {
+    7200
+}
+
+fn default_keepalive_interval() -> u32 {
+    30
+}
+
+fn default_keepalive_failures() -> u32 {
+    3
+}
+
+/// Who keeps a realm's registrations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RealmMode {
+    /// The SBC is the registrar.
+    Local,
+    /// REGISTERs are relayed to a core registrar, with caching.
+    Forward,
+}
+
+/// How calls to several registered contacts are forked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForkMode {
+    /// Ring all contacts at once.
+    #[default]
+    Parallel,
+    /// Ring contacts one after another.
+    Serial,
+}
+
+/// `[[user]]`: digest credentials of one user in one realm.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// Digest username (usually the AOR user part).
+    pub username: String,
+    /// Domain of the `[[realm]]` this user belongs to.
+    pub realm: String,
+    /// Clear-text password (give this or `ha1`).
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// Pre-computed H(username:realm:password) in hex (give this or `password`).
+    #[serde(default)]
+    pub ha1: Option<Secret>,
+    /// Digest algorithm this user is limited to; with `ha1` it follows from the hash length.
+    #[serde(default)]
+    pub algorithm: Option<DigestAlgorithm>,
+}
+
+impl User {
+    /// The algorithm the user is restricted to: explicit, or implied by the `ha1` length.
+    pub fn effective_algorithm(&self) -> Option<DigestAlgorithm> {
+        self.algorithm.or_else(|| {
+            self.ha1
+                .as_ref()
+                .and_then(|h| DigestAlgorithm::from_ha1_len(h.expose().len()))
+        })
+    }
+}
+
+/// Digest algorithm (RFC 8760).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+pub enum DigestAlgorithm {
+    /// MD5, for older phones.
+    #[serde(rename = "MD5", alias = "md5")]
+    Md5,
+    /// SHA-256.
+    #[serde(rename = "SHA-256", alias = "sha-256")]
+    Sha256,
+}
+
+impl DigestAlgorithm {
+    /// The token used in `WWW-Authenticate`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Md5 => "MD5",
+            Self::Sha256 => "SHA-256",
+        }
+    }
+
+    /// Length in hex characters of an HA1 computed with this algorithm.
+    pub fn ha1_hex_len(self) -> usize {
+        match self {
+            Self::Md5 => 32,
+            Self::Sha256 => 64,
+        }
+    }
+
+    fn from_ha1_len(len: usize) -> Option<Self> {
+        match len {
+            32 => Some(Self::Md5),
+            64 => Some(Self::Sha256),
+            _ => None,
+        }
+    }
+}
+
+/// `[auth]`: digest authentication settings.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Auth {
+    /// Seconds a nonce stays valid (stale=true after that).
+    pub nonce_lifetime_s: u32,
+    /// Key for stateless nonces; generated at start when absent (nonces then die on restart).
+    pub secret: Option<Secret>,
+    /// Algorithms offered in challenges, one `WWW-Authenticate` each, in this order.
+    pub algorithms: Vec<DigestAlgorithm>,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Self {
+            nonce_lifetime_s: 300,
+            secret: None,
+            algorithms: vec![DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
+        }
+    }
+}
+
+/// `[limits]`: call admission and abuse throttles.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Concurrent calls allowed; more get 503 with Retry-After; 0 = no limit.
+    pub max_calls: u32,
+    /// Retry-After seconds on those 503s.
+    pub retry_after_s: u32,
+    /// Sustained requests per second accepted from one source IP; 0 disables the limiter.
+    pub source_rate_per_s: u32,
+    /// Burst size of that per-source token bucket.
+    pub source_burst: u32,
+    /// Failed authentications from one source IP before it is blocked; 0 disables the throttle.
+    pub auth_fail_max: u32,
+    /// Window in seconds over which failures are counted.
+    pub auth_fail_window_s: u32,
+    /// Seconds a source stays blocked (its requests are dropped silently).
+    pub auth_block_s: u32,
+    /// Longest call in seconds before the SBC hangs it up with BYE; 0 = no limit.
+    pub max_call_duration_s: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_calls: 1000,
+            retry_after_s: 30,
+            source_rate_per_s: 50,
+            source_burst: 100,
+            auth_fail_max: 5,
+            auth_fail_window_s: 60,
+            auth_block_s: 300,
+            max_call_duration_s: 0,
+        }
+    }
+}
+
+/// `[admin]`: HTTP metrics + management API and CDR output.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Admin {
+    /// `ip:port` of the HTTP endpoint (`/metrics` and the management API).
+    #[serde(deserialize_with = "de::socket_addr")]
+    pub listen: SocketAddr,
+    /// Bearer token required by the management API (at least 16 characters).
+    pub token: Option<Secret>,
+    /// File CDRs are appended to (one JSON object per line); absent disables CDRs.
+    pub cdr_path: Option<PathBuf>,
+    /// Size in bytes at which the CDR file is rotated; 0 never rotates.
+    pub cdr_rotate_bytes: u64,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9090),
+            token: None,
+            cdr_path: None,
+            cdr_rotate_bytes: 64 * 1024 * 1024,
+        }
+    }
+}

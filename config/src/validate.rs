@@ -1,0 +1,1196 @@
+//! Semantic checks run after deserialization: cross references, ranges and policy rules that a
+//! type alone cannot express. The first problem found is reported, with its field path.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+
+use crate::locate::FieldPath;
+use crate::model::{Config, DigestAlgorithm, Interface, RealmMode, Transport, MAX_DATAGRAM_BYTES};
+use crate::types::{is_name, is_token, is_valid_domain};
+
+/// One failed check: the field and what is wrong with it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Problem {
+    /// The offending field.
+    pub(crate) path: FieldPath,
+    /// What is wrong.
+    pub(crate) message: String,
+}
+
+type Check = Result<(), Problem>;
+
+fn fail<T>(path: FieldPath, message: impl Into<String>) -> Result<T, Problem> {
+    Err(Problem {
+        path,
+        message: message.into(),
+    })
+}
+
+/// Headers the B2BUA builds itself on each leg; whitelisting them would break dialogs.
+const MANAGED_HEADERS: &[&str] = &[
+    "via",
+    "v",
+    "from",
+    "f",
+    "to",
+    "t",
+    "call-id",
+    "i",
+    "cseq",
+    "contact",
+    "m",
+    "record-route",
+    "route",
+    "content-length",
+    "l",
+    "max-forwards",
+    "authorization",
+    "proxy-authorization",
+    "www-authenticate",
+    "proxy-authenticate",
+];
+
+/// Smallest and largest RTP port allowed in a range.
+const RTP_PORTS: std::ops::RangeInclusive<u16> = 1024..=65535;
+
+/// Runs every check on `cfg` in file-section order.
+pub(crate) fn validate(cfg: &Config) -> Check {
+    general(cfg)?;
+    interfaces(cfg)?;
+    sip(cfg)?;
+    relay(cfg)?;
+    routes(cfg)?;
+    realms(cfg)?;
+    users(cfg)?;
+    auth(cfg)?;
+    limits(cfg)?;
+    admin(cfg)
+}
+
+fn general(cfg: &Config) -> Check {
+    let g = &cfg.general;
+    let p = FieldPath::new("general");
+    if !is_token(&g.node_name) || g.node_name.len() > 64 {
+        return fail(
+            p.key("node_name"),
+            format!("{:?} must be 1-64 letters, digits or `-._`", g.node_name),
+        );
+    }
+    if let Some(ua) = &g.user_agent {
+        if ua.trim().is_empty() || ua.len() > 256 || ua.chars().any(char::is_control) {
+            return fail(
+                p.key("user_agent"),
+                "must be 1-256 printable characters (it becomes a header value)",
+            );
+        }
+    }
+    Ok(())
+}
+
+fn same_family(a: IpAddr, b: IpAddr) -> bool {
+    a.is_ipv4() == b.is_ipv4()
+}
+
+/// Whether two bound IPs can collide: equal, or one is the wildcard of the same family.
+fn ips_overlap(a: IpAddr, b: IpAddr) -> bool {
+    a == b || (same_family(a, b) && (a.is_unspecified() || b.is_unspecified()))
+}
+
+fn interfaces(cfg: &Config) -> Check {
+    if cfg.interfaces.is_empty() {
+        return fail(
+            FieldPath::new("interface"),
+            "at least one [[interface]] is needed",
+        );
+    }
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    let mut sockets: Vec<(Transport, SocketAddr, FieldPath)> = Vec::new();
+    for (i, ifc) in cfg.interfaces.iter().enumerate() {
+        let p = FieldPath::new("interface").at(i);
+        if !is_name(&ifc.name) {
+            return fail(
+                p.key("name"),
+                format!("{:?} must be 1-64 letters, digits, `-` or `_`", ifc.name),
+            );
+        }
+        if names.insert(&ifc.name, i).is_some() {
+            return fail(
+                p.key("name"),
+                format!("duplicate interface name {:?}", ifc.name),
+            );
+        }
+        if ifc.listen.is_empty() {
+            return fail(p.key("listen"), "needs at least one listen entry");
+        }
+        for (j, l) in ifc.listen.iter().enumerate() {
+            let lp = p.key("listen").at(j).key("address");
+            let ip = l.address.ip();
+            if ip.is_multicast() {
+                return fail(lp, format!("{} is a multicast address", l.address));
+            }
+            if ip.is_unspecified() && ifc.advertised.is_none() {
+                return fail(
+                    lp,
+                    format!(
+                        "{} is a wildcard address; set `advertised` to the IP peers must use",
+                        l.address
+                    ),
+                );
+            }
+            for (t, other, op) in &sockets {
+                if *t == l.transport
+                    && other.port() == l.address.port()
+                    && ips_overlap(other.ip(), ip)
+                {
+                    let other_name = op.render(&|k| cfg.interfaces.get(k).map(|x| x.name.clone()));
+                    return fail(
+                        lp,
+                        format!(
+                            "{} {} is already used by {other_name}",
+                            l.transport.as_str(),
+                            l.address
+                        ),
+                    );
+                }
+            }
+            sockets.push((l.transport, l.address, lp));
+        }
+        if let Some(adv) = ifc.advertised {
+            if adv.is_unspecified() || adv.is_multicast() {
+                return fail(
+                    p.key("advertised"),
+                    format!("{adv} cannot be advertised to peers"),
+                );
+            }
+        }
+        if let Some(media) = ifc.media_address {
+            if media.is_multicast() {
+                return fail(
+                    p.key("media_address"),
+                    format!("{media} is a multicast address"),
+                );
+            }
+            if media.is_unspecified() && ifc.advertised.is_none() {
+                return fail(
+                    p.key("media_address"),
+                    format!("{media} is a wildcard address; set `advertised` so SDP has a usable address"),
+                );
+            }
+        }
+        rtp_range(cfg, i, ifc, &p)?;
+    }
+    Ok(())
+}
+
+fn rtp_range(cfg: &Config, i: usize, ifc: &Interface, p: &FieldPath) -> Check {
+    let (min, max) = (ifc.rtp_port_min, ifc.rtp_port_max);
+    if !RTP_PORTS.contains(&min) {
+        return fail(
+            p.key("rtp_port_min"),
+            format!("{min} is outside 1024..=65535"),
+        );
+    }
+    if min % 2 != 0 {
+        return fail(
+            p.key("rtp_port_min"),
+            format!("{min} must be even (RTP uses even ports, RTCP the next odd one)"),
+        );
+    }
+    if max % 2 != 1 {
+        return fail(
+            p.key("rtp_port_max"),
+            format!("{max} must be odd (the range must hold whole RTP/RTCP pairs)"),
+        );
+    }
+    if min >= max {
+        return fail(
+            p.key("rtp_port_min"),
+            format!("{min} must be below rtp_port_max ({max})"),
+        );
+    }
+    let media = ifc.media_ip();
+    for (k, other) in cfg.interfaces.iter().enumerate().take(i) {
+        if ips_overlap(other.media_ip(), media)
+            && min <= other.rtp_port_max
+            && other.rtp_port_min <= max
+        {
+            return fail(
+                p.key("rtp_port_min"),
+                format!(
+                    "RTP ports {min}-{max} on {media} overlap interface[{k}] ({:?}) ports {}-{}",
+                    other.name, other.rtp_port_min, other.rtp_port_max
+                ),
+            );
+        }
+    }
+    for other in &cfg.interfaces {
+        for l in &other.listen {
+            let port = l.address.port();
+            if l.transport == Transport::Udp
+                && ips_overlap(l.address.ip(), media)
+                && (min..=max).contains(&port)
+            {
+                return fail(
+                    p.key("rtp_port_min"),
+                    format!(
+                        "RTP ports {min}-{max} on {media} include SIP port {port} of interface {:?}",
+                        other.name
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn sip(cfg: &Config) -> Check {
+    let s = &cfg.sip;
+    let p = FieldPath::new("sip");
+    if s.t1_ms == 0 {
+        return fail(p.key("t1_ms"), "must be above 0");
+    }
+    if s.t1_ms > 60_000 {
+        return fail(p.key("t1_ms"), format!("{} ms is over 60000", s.t1_ms));
+    }
+    if s.t2_ms <= s.t1_ms {
+        return fail(
+            p.key("t2_ms"),
+            format!("{} ms must be above t1_ms ({} ms)", s.t2_ms, s.t1_ms),
+        );
+    }
+    if s.t2_ms > 600_000 {
+        return fail(p.key("t2_ms"), format!("{} ms is over 600000", s.t2_ms));
+    }
+    if s.t4_ms == 0 {
+        return fail(p.key("t4_ms"), "must be above 0");
+    }
+    if !(1024..=1_048_576).contains(&s.max_message_bytes) {
+        return fail(
+            p.key("max_message_bytes"),
+            format!(
+                "{} is outside 1024..=1048576 (UDP is capped at {MAX_DATAGRAM_BYTES} anyway)",
+                s.max_message_bytes
+            ),
+        );
+    }
+    if !(16..=1024).contains(&s.max_headers) {
+        return fail(
+            p.key("max_headers"),
+            format!("{} is outside 16..=1024", s.max_headers),
+        );
+    }
+    if s.max_header_bytes < 256 || s.max_header_bytes > s.max_message_bytes {
+        return fail(
+            p.key("max_header_bytes"),
+            format!(
+                "{} must be between 256 and max_message_bytes ({})",
+                s.max_header_bytes, s.max_message_bytes
+            ),
+        );
+    }
+    let mut seen = HashSet::new();
+    for (i, h) in s.header_whitelist.iter().enumerate() {
+        let hp = p.key("header_whitelist").at(i);
+        if !is_token(h) {
+            return fail(hp, format!("{h:?} is not a header name"));
+        }
+        let lower = h.to_ascii_lowercase();
+        if MANAGED_HEADERS.contains(&lower.as_str()) {
+            return fail(
+                hp,
+                format!("{h:?} is built by the B2BUA on each leg and cannot be whitelisted"),
+            );
+        }
+        if !seen.insert(lower) {
+            return fail(hp, format!("{h:?} is listed twice"));
+        }
+    }
+    if s.max_forwards == 0 {
+        return fail(p.key("max_forwards"), "must be above 0");
+    }
+    if s.min_se_s < 90 {
+        return fail(
+            p.key("min_se_s"),
+            format!("{} s is below 90 (RFC 4028 §5)", s.min_se_s),
+        );
+    }
+    if s.session_expires_s != 0 && s.session_expires_s < s.min_se_s {
+        return fail(
+            p.key("session_expires_s"),
+            format!(
+                "{} s is below min_se_s ({} s); use 0 to disable session timers",
+                s.session_expires_s, s.min_se_s
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn relay(cfg: &Config) -> Check {
+    let r = &cfg.relay;
+    let p = FieldPath::new("relay");
+    if r.workers > 1024 {
+        return fail(p.key("workers"), format!("{} is over 1024", r.workers));
+    }
+    if r.inactivity_timeout_s == 0 {
+        return fail(p.key("inactivity_timeout_s"), "must be above 0");
+    }
+    if !(1..=1000).contains(&r.learning_window_packets) {
+        return fail(
+            p.key("learning_window_packets"),
+            format!("{} is outside 1..=1000", r.learning_window_packets),
+        );
+    }
+    if r.stats_interval_ms != 0 && r.stats_interval_ms < 100 {
+        return fail(
+            p.key("stats_interval_ms"),
+            format!("{} ms is below 100 (0 disables stats)", r.stats_interval_ms),
+        );
+    }
+    Ok(())
+}
+
+/// Checks that `name` is an interface that can reach `hop` over `transport`.
+fn egress(cfg: &Config, name: &str, transport: Transport, hop: SocketAddr) -> Result<(), String> {
+    let Some(ifc) = cfg.interfaces.iter().find(|i| i.name == name) else {
+        return Err(format!("unknown interface {name:?}"));
+    };
+    let family = |a: &SocketAddr| same_family(a.ip(), hop.ip());
+    if !ifc.listen.iter().any(|l| l.transport == transport) {
+        return Err(format!(
+            "interface {name:?} has no {} listen entry",
+            transport.as_str()
+        ));
+    }
+    if !ifc
+        .listen
+        .iter()
+        .any(|l| l.transport == transport && family(&l.address))
+    {
+        let fam = if hop.is_ipv4() { "IPv4" } else { "IPv6" };
+        return Err(format!(
+            "interface {name:?} has no {fam} {} listen entry to reach {hop}",
+            transport.as_str()
+        ));
+    }
+    Ok(())
+}
+
+fn check_codes(p: &FieldPath, codes: &[u16]) -> Check {
+    for (k, code) in codes.iter().enumerate() {
+        if !(400..=699).contains(code) {
+            return fail(p.at(k), format!("{code} is not a failure status (400-699)"));
+        }
+    }
+    Ok(())
+}
+
+fn routes(cfg: &Config) -> Check {
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for (i, r) in cfg.routes.iter().enumerate() {
+        let p = FieldPath::new("route").at(i);
+        if !is_name(&r.name) {
+            return fail(
+                p.key("name"),
+                format!("{:?} must be 1-64 letters, digits, `-` or `_`", r.name),
+            );
+        }
+        if names.insert(&r.name, i).is_some() {
+            return fail(p.key("name"), format!("duplicate route name {:?}", r.name));
+        }
+    }
+    for (i, r) in cfg.routes.iter().enumerate() {
+        let p = FieldPath::new("route").at(i);
+        if !cfg.interfaces.iter().any(|x| x.name == r.from_interface) {
+            return fail(
+                p.key("from_interface"),
+                format!("unknown interface {:?}", r.from_interface),
+            );
+        }
+        if let Some(d) = &r.request_domain {
+            if !is_valid_domain(d) {
+                return fail(
+                    p.key("request_domain"),
+                    format!("{d:?} is not a host name or IP literal"),
+                );
+            }
+        }
+        let hop = r.next_hop.ip();
+        if hop.is_unspecified() || hop.is_multicast() {
+            return fail(
+                p.key("next_hop"),
+                format!("{} cannot be a next hop", r.next_hop),
+            );
+        }
+        if let Err(why) = egress(cfg, &r.to_interface, r.transport, r.next_hop) {
+            return fail(p.key("to_interface"), why);
+        }
+        check_codes(&p.key("failover_on"), &r.failover_on)?;
+        check_codes(&p.key("forward_codes"), &r.forward_codes)?;
+        if let Some(fwd) = &r.forward_on {
+            if fwd == &r.name {
+                return fail(p.key("forward_on"), "a route cannot forward to itself");
+            }
+            if !names.contains_key(fwd.as_str()) {
+                return fail(p.key("forward_on"), format!("unknown route {fwd:?}"));
+            }
+            // Follow the forward chain; coming back to this route is a loop.
+            let mut seen = HashSet::from([r.name.as_str()]);
+            let mut next = Some(fwd.as_str());
+            while let Some(n) = next {
+                if !seen.insert(n) {
+                    return fail(
+                        p.key("forward_on"),
+                        format!("forwarding from {:?} loops back through {n:?}", r.name),
+                    );
+                }
+                next = cfg
+                    .routes
+                    .iter()
+                    .find(|x| x.name == n)
+                    .and_then(|x| x.forward_on.as_deref());
+            }
+        }
+        if r.follow_redirects && !(1..=10).contains(&r.max_redirects) {
+            return fail(
+                p.key("max_redirects"),
+                format!("{} is outside 1..=10", r.max_redirects),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn realms(cfg: &Config) -> Check {
+    let mut domains = HashSet::new();
+    for (i, r) in cfg.realms.iter().enumerate() {
+        let p = FieldPath::new("realm").at(i);
+        if !is_valid_domain(&r.domain) {
+            return fail(
+                p.key("domain"),
+                format!("{:?} is not a host name or IP literal", r.domain),
+            );
+        }
+        if !domains.insert(r.domain.to_ascii_lowercase()) {
+            return fail(p.key("domain"), format!("duplicate realm {:?}", r.domain));
+        }
+        match r.mode {
+            RealmMode::Forward => {
+                let Some(registrar) = r.registrar else {
+                    return fail(
+                        p.key("registrar"),
+                        "mode = \"forward\" needs `registrar` (the core registrar's ip:port)",
+                    );
+                };
+                let Some(ifc) = &r.registrar_interface else {
+                    return fail(
+                        p.key("registrar_interface"),
+                        "mode = \"forward\" needs `registrar_interface` (the side facing the registrar)",
+                    );
+                };
+                if let Err(why) = egress(cfg, ifc, r.registrar_transport, registrar) {
+                    return fail(p.key("registrar_interface"), why);
+                }
+                if r.customer_expires_s > r.core_expires_s {
+                    return fail(
+                        p.key("customer_expires_s"),
+                        format!(
+                            "{} s must not exceed core_expires_s ({} s)",
+                            r.customer_expires_s, r.core_expires_s
+                        ),
+                    );
+                }
+            }
+            RealmMode::Local => {
+                if r.registrar.is_some() {
+                    return fail(
+                        p.key("registrar"),
+                        "only used with mode = \"forward\" (the SBC is the registrar here)",
+                    );
+                }
+                if r.registrar_interface.is_some() {
+                    return fail(
+                        p.key("registrar_interface"),
+                        "only used with mode = \"forward\"",
+                    );
+                }
+            }
+        }
+        if r.min_expires_s == 0 {
+            return fail(p.key("min_expires_s"), "must be above 0");
+        }
+        if r.min_expires_s > r.max_expires_s {
+            return fail(
+                p.key("min_expires_s"),
+                format!(
+                    "{} s must not exceed max_expires_s ({} s)",
+                    r.min_expires_s, r.max_expires_s
+                ),
+            );
+        }
+        if !(r.min_expires_s..=r.max_expires_s).contains(&r.customer_expires_s) {
+            return fail(
+                p.key("customer_expires_s"),
+                format!(
+                    "{} s is outside min_expires_s..=max_expires_s ({}..={})",
+                    r.customer_expires_s, r.min_expires_s, r.max_expires_s
+                ),
+            );
+        }
+        if r.keepalive_interval_s != 0 && r.keepalive_failures == 0 {
+            return fail(
+                p.key("keepalive_failures"),
+                "must be above 0 when keepalives are on",
+            );
+        }
+        let has_users = cfg
+            .users
+            .iter()
+            .any(|u| u.realm.eq_ignore_ascii_case(&r.domain));
+        if r.auth_required && !has_users {
+            return fail(
+                p.key("auth_required"),
+                format!(
+                    "no [[user]] has realm = {:?}, so nobody could authenticate{}",
+                    r.domain,
+                    if r.mode == RealmMode::Forward {
+                        "; set auth_required = false to let the core registrar challenge"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn users(cfg: &Config) -> Check {
+    let mut seen = HashSet::new();
+    for (i, u) in cfg.users.iter().enumerate() {
+        let p = FieldPath::new("user").at(i);
+        if u.username.is_empty()
+            || u.username.len() > 128
+            || u.username
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '@' | ':' | '"'))
+        {
+            return fail(
+                p.key("username"),
+                format!("{:?} is not a usable digest username", u.username),
+            );
+        }
+        if !cfg
+            .realms
+            .iter()
+            .any(|r| r.domain.eq_ignore_ascii_case(&u.realm))
+        {
+            return fail(p.key("realm"), format!("unknown realm {:?}", u.realm));
+        }
+        if !seen.insert((u.username.as_str(), u.realm.to_ascii_lowercase())) {
+            return fail(
+                p.key("username"),
+                format!("duplicate user {:?} in realm {:?}", u.username, u.realm),
+            );
+        }
+        match (&u.password, &u.ha1) {
+            (Some(_), Some(_)) => {
+                return fail(p.key("ha1"), "give either `password` or `ha1`, not both");
+            }
+            (None, None) => return fail(p, "needs `password` or `ha1`"),
+            (Some(pw), None) => {
+                if pw.expose().is_empty() {
+                    return fail(p.key("password"), "is empty");
+                }
+            }
+            (None, Some(ha1)) => {
+                let h = ha1.expose();
+                if !h.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return fail(p.key("ha1"), "must be hexadecimal");
+                }
+                let expected: &[DigestAlgorithm] = match u.algorithm {
+                    Some(a) => &[a][..],
+                    None => &[DigestAlgorithm::Md5, DigestAlgorithm::Sha256][..],
+                };
+                if !expected.iter().any(|a| a.ha1_hex_len() == h.len()) {
+                    let want = expected
+                        .iter()
+                        .map(|a| format!("{} for {}", a.ha1_hex_len(), a.as_str()))
+                        .collect::<Vec<_>>()
+                        .join(" or ");
+                    return fail(
+                        p.key("ha1"),
+                        format!("has {} hex digits; expected {want}", h.len()),
+                    );
+                }
+            }
+        }
+        if let Some(a) = u.effective_algorithm() {
+            if !cfg.auth.algorithms.contains(&a) {
+                return fail(
+                    p.key("algorithm"),
+                    format!("{} is not offered in auth.algorithms", a.as_str()),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn auth(cfg: &Config) -> Check {
+    let a = &cfg.auth;
+    let p = FieldPath::new("auth");
+    if !(1..=86_400).contains(&a.nonce_lifetime_s) {
+        return fail(
+            p.key("nonce_lifetime_s"),
+            format!("{} s is outside 1..=86400", a.nonce_lifetime_s),
+        );
+    }
+    if let Some(secret) = &a.secret {
+        let n = secret.expose().chars().count();
+        if n < 16 {
+            return fail(
+                p.key("secret"),
+                format!("is {n} characters; use at least 16 (or omit it to generate one)"),
+            );
+        }
+    }
+    if a.algorithms.is_empty() {
+        return fail(p.key("algorithms"), "must offer at least one algorithm");
+    }
+    let mut seen = HashSet::new();
+    for (i, alg) in a.algorithms.iter().enumerate() {
+        if !seen.insert(*alg) {
+            return fail(
+                p.key("algorithms").at(i),
+                format!("{} is listed twice", alg.as_str()),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn limits(cfg: &Config) -> Check {
+    let l = &cfg.limits;
+    let p = FieldPath::new("limits");
+    if !(1..=3600).contains(&l.retry_after_s) {
+        return fail(
+            p.key("retry_after_s"),
+            format!("{} s is outside 1..=3600", l.retry_after_s),
+        );
+    }
+    if l.source_rate_per_s != 0 && l.source_burst < l.source_rate_per_s {
+        return fail(
+            p.key("source_burst"),
+            format!(
+                "{} must be at least source_rate_per_s ({})",
+                l.source_burst, l.source_rate_per_s
+            ),
+        );
+    }
+    if l.auth_fail_max != 0 {
+        if l.auth_fail_window_s == 0 {
+            return fail(
+                p.key("auth_fail_window_s"),
+                "must be above 0 when auth_fail_max is set",
+            );
+        }
+        if l.auth_block_s == 0 {
+            return fail(
+                p.key("auth_block_s"),
+                "must be above 0 when auth_fail_max is set",
+            );
+        }
+    }
+    Ok(())
+}
+
+fn admin(cfg: &Config) -> Check {
+    let a = &cfg.admin;
+    let p = FieldPath::new("admin");
+    if let Some(token) = &a.token {
+        let n = token.expose().chars().count();
+        if n < 16 {
+            return fail(
+                p.key("token"),
+                format!("is {n} characters; use at least 16"),
+            );
+        }
+    }
+    let ip = a.listen.ip();
+    if ip.is_multicast() {
+        return fail(
+            p.key("listen"),
+            format!("{} is a multicast address", a.listen),
+        );
+    }
+    if !ip.to_canonical().is_loopback() && a.token.is_none() {
+        return fail(
+            p.key("listen"),
+            format!(
+                "{} is reachable from the network; set admin.token (or listen on loopback)",
+                a.listen
+            ),
+        );
+    }
+    for ifc in &cfg.interfaces {
+        for l in &ifc.listen {
+            if l.transport == Transport::Tcp
+                && l.address.port() == a.listen.port()
+                && ips_overlap(l.address.ip(), ip)
+            {
+                return fail(
+                    p.key("listen"),
+                    format!(
+                        "{} is already used by SIP on interface {:?}",
+                        a.listen, ifc.name
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(path) = &a.cdr_path {
+        if path.as_os_str().is_empty() {
+            return fail(p.key("cdr_path"), "is empty; omit it to disable CDRs");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Config, ConfigError};
+
+    /// A valid base config; tests edit it and expect one precise error.
+    const BASE: &str = r#"[[interface]]
+name = "customer"
+listen = [{ transport = "udp", address = "127.0.0.1:5060" }]
+rtp_port_min = 20000
+rtp_port_max = 20999
+
+[[interface]]
+name = "core"
+listen = [{ transport = "udp", address = "127.0.0.1:5080" }, { transport = "tcp", address = "127.0.0.1:5080" }]
+rtp_port_min = 30000
+rtp_port_max = 30999
+
+[[route]]
+name = "a"
+from_interface = "customer"
+next_hop = "127.0.0.1:5090"
+to_interface = "core"
+
+[[route]]
+name = "b"
+from_interface = "customer"
+next_hop = "127.0.0.1:5091"
+to_interface = "core"
+"#;
+
+    const REALM: &str = r#"
+[[realm]]
+domain = "office.example.net"
+mode = "local"
+
+[[user]]
+username = "alice"
+realm = "office.example.net"
+password = "alice-password"
+"#;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_str(text, "t.toml")
+    }
+
+    /// Loads `text`, expects an error, and returns (field, line, full message).
+    fn err(text: &str) -> (String, Option<usize>, String) {
+        let e = load(text).unwrap_err();
+        (e.field().unwrap_or("").to_owned(), e.line(), e.to_string())
+    }
+
+    /// 1-based line of the first occurrence of `needle`.
+    fn line(text: &str, needle: &str) -> Option<usize> {
+        Some(text[..text.find(needle).unwrap()].matches('\n').count() + 1)
+    }
+
+    #[test]
+    fn base_is_valid() {
+        load(BASE).unwrap();
+        load(&format!("{BASE}{REALM}")).unwrap();
+    }
+
+    #[test]
+    fn host_name_next_hop() {
+        let text = BASE.replace("127.0.0.1:5091", "core.example.com:5060");
+        assert_eq!(
+            err(&text).2,
+            "t.toml:22: route[1].next_hop: \"core.example.com:5060\" is not an ip:port (the SBC never resolves names)"
+        );
+    }
+
+    #[test]
+    fn no_interfaces() {
+        assert_eq!(
+            err("").2,
+            "t.toml: interface: at least one [[interface]] is needed"
+        );
+    }
+
+    #[test]
+    fn duplicate_names() {
+        let text = BASE.replace("name = \"core\"", "name = \"customer\"");
+        assert_eq!(
+            err(&text).2,
+            "t.toml:8: interface[1].name: duplicate interface name \"customer\""
+        );
+        let text = BASE.replace("name = \"b\"", "name = \"a\"");
+        assert_eq!(
+            err(&text).2,
+            "t.toml:20: route[1].name: duplicate route name \"a\""
+        );
+        let text = format!(
+            "{BASE}{REALM}\n[[user]]\nusername = \"alice\"\nrealm = \"OFFICE.example.net\"\npassword = \"x\"\n"
+        );
+        let (field, l, _) = err(&text);
+        assert_eq!(field, "user[1].username");
+        assert_eq!(l, line(&text, "alice\"\nrealm = \"OFFICE"));
+    }
+
+    #[test]
+    fn unknown_interfaces_and_routes() {
+        let text = BASE.replacen("to_interface = \"core\"", "to_interface = \"corr\"", 1);
+        assert_eq!(
+            err(&text).2,
+            "t.toml:17: route[0].to_interface: unknown interface \"corr\""
+        );
+        let text = BASE.replacen(
+            "from_interface = \"customer\"",
+            "from_interface = \"cust\"",
+            1,
+        );
+        assert_eq!(
+            err(&text),
+            (
+                "route[0].from_interface".into(),
+                Some(15),
+                "t.toml:15: route[0].from_interface: unknown interface \"cust\"".into()
+            )
+        );
+        let text = format!("{BASE}forward_on = \"zzz\"\n");
+        assert_eq!(
+            err(&text).2,
+            "t.toml:24: route[1].forward_on: unknown route \"zzz\""
+        );
+        let text = format!("{BASE}forward_on = \"b\"\n");
+        assert_eq!(
+            err(&text).2,
+            "t.toml:24: route[1].forward_on: a route cannot forward to itself"
+        );
+        let text = format!("{BASE}forward_on = \"a\"\n").replacen(
+            "to_interface = \"core\"\n",
+            "to_interface = \"core\"\nforward_on = \"b\"\n",
+            1,
+        );
+        let (field, l, msg) = err(&text);
+        assert_eq!((field.as_str(), l), ("route[0].forward_on", Some(18)));
+        assert!(
+            msg.ends_with("forwarding from \"a\" loops back through \"a\""),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn egress_interface_must_have_transport_and_family() {
+        let text = format!("{BASE}transport = \"tcp\"\n").replacen(
+            "to_interface = \"core\"",
+            "to_interface = \"customer\"\ntransport = \"tcp\"",
+            1,
+        );
+        assert_eq!(
+            err(&text).2,
+            "t.toml:17: route[0].to_interface: interface \"customer\" has no tcp listen entry"
+        );
+        let text = BASE.replace("127.0.0.1:5091", "[2001:db8::1]:5060");
+        assert_eq!(
+            err(&text).2,
+            "t.toml:23: route[1].to_interface: interface \"core\" has no IPv6 udp listen entry to reach [2001:db8::1]:5060"
+        );
+    }
+
+    #[test]
+    fn bad_addresses_and_cidrs() {
+        let text = format!("{BASE}from_addresses = [\"198.51.100.0/24\", \"192.0.2.1/24\"]\n");
+        assert_eq!(
+            err(&text).2,
+            "t.toml:24: route[1].from_addresses[1]: \"192.0.2.1/24\" is not a valid CIDR: 192.0.2.1/24 has host bits set (did you mean 192.0.2.0/24?)"
+        );
+        let text = format!("{BASE}from_addresses = [\"trunk.example.com\"]\n");
+        let (field, l, msg) = err(&text);
+        assert_eq!(
+            (field.as_str(), l),
+            ("route[1].from_addresses[0]", Some(24))
+        );
+        assert!(msg.contains("never resolves names"));
+        let text = BASE.replace("127.0.0.1:5080\" }, {", "127.0.0.1\" }, {");
+        assert_eq!(
+            err(&text).2,
+            "t.toml:9: interface.core.listen[0].address: \"127.0.0.1\" is not an ip:port (the port is missing)"
+        );
+        let text = BASE.replace(
+            "rtp_port_min = 30000",
+            "advertised = \"gw.example.com\"\nrtp_port_min = 30000",
+        );
+        let (field, l, _) = err(&text);
+        assert_eq!((field.as_str(), l), ("interface.core.advertised", Some(10)));
+        let text = BASE.replace("127.0.0.1:5060", "0.0.0.0:5060");
+        let (field, l, msg) = err(&text);
+        assert_eq!(
+            (field.as_str(), l),
+            ("interface.customer.listen[0].address", Some(3))
+        );
+        assert!(msg.contains("set `advertised`"), "{msg}");
+        let text = BASE
+            .replace(
+                "name = \"customer\"",
+                "name = \"customer\"\nadvertised = \"203.0.113.5\"",
+            )
+            .replace("127.0.0.1:5060", "0.0.0.0:5060");
+        load(&text).unwrap();
+        // Two interfaces on the same socket.
+        let text = BASE.replacen("127.0.0.1:5080", "127.0.0.1:5060", 1);
+        assert_eq!(
+            err(&text).2,
+            "t.toml:9: interface.core.listen[0].address: udp 127.0.0.1:5060 is already used by interface.customer.listen[0].address"
+        );
+    }
+
+    #[test]
+    fn rtp_port_ranges() {
+        let text = BASE.replace("rtp_port_min = 20000", "rtp_port_min = 20001");
+        assert_eq!(
+            err(&text).2,
+            "t.toml:4: interface.customer.rtp_port_min: 20001 must be even (RTP uses even ports, RTCP the next odd one)"
+        );
+        let text = BASE.replace("rtp_port_max = 30999", "rtp_port_max = 31000");
+        let (field, l, _) = err(&text);
+        assert_eq!(
+            (field.as_str(), l),
+            ("interface.core.rtp_port_max", Some(11))
+        );
+        let text = BASE.replace("rtp_port_min = 20000", "rtp_port_min = 1000");
+        let (field, l, msg) = err(&text);
+        assert_eq!(
+            (field.as_str(), l),
+            ("interface.customer.rtp_port_min", Some(4))
+        );
+        assert!(msg.ends_with("1000 is outside 1024..=65535"));
+        let text = BASE.replace("rtp_port_min = 20000", "rtp_port_min = 22000");
+        let (field, _, msg) = err(&text);
+        assert_eq!(field, "interface.customer.rtp_port_min");
+        assert!(msg.ends_with("22000 must be below rtp_port_max (20999)"));
+        // Overlapping ranges on the same media address.
+        let text = BASE.replace("rtp_port_min = 30000", "rtp_port_min = 20500");
+        let (field, l, msg) = err(&text);
+        assert_eq!(
+            (field.as_str(), l),
+            ("interface.core.rtp_port_min", Some(10))
+        );
+        assert!(msg.contains("overlap interface[0]"), "{msg}");
+        // Different media addresses may reuse ports.
+        let text = text.replace(
+            "rtp_port_min = 20500",
+            "media_address = \"127.0.0.2\"\nrtp_port_min = 20500",
+        );
+        load(&text).unwrap();
+        // A range covering a SIP UDP port.
+        let text = BASE.replace("rtp_port_min = 20000", "rtp_port_min = 5000");
+        let (_, _, msg) = err(&text);
+        assert!(msg.contains("include SIP port 5060"), "{msg}");
+        // A default range (20000-29999) is used when the keys are absent.
+        let text = BASE
+            .replace("rtp_port_min = 20000\n", "")
+            .replace("rtp_port_max = 20999\n", "");
+        let cfg = load(&text).unwrap();
+        assert_eq!(cfg.interfaces[0].rtp_port_max, 29999);
+    }
+
+    #[test]
+    fn sip_timers_and_limits() {
+        let text = format!("{BASE}\n[sip]\nt1_ms = 5000\nt2_ms = 4000\n");
+        assert_eq!(
+            err(&text).2,
+            "t.toml:27: sip.t2_ms: 4000 ms must be above t1_ms (5000 ms)"
+        );
+        let text = format!("{BASE}\n[sip]\nt1_ms = 0\n");
+        assert_eq!(err(&text).2, "t.toml:26: sip.t1_ms: must be above 0");
+        let text = format!("{BASE}\n[sip]\nt4_ms = 0\n");
+        assert_eq!(err(&text).0, "sip.t4_ms");
+        let text = format!("{BASE}\n[sip]\nmin_se_s = 60\n");
+        assert_eq!(err(&text).0, "sip.min_se_s");
+        let text = format!("{BASE}\n[sip]\nsession_expires_s = 100\nmin_se_s = 120\n");
+        assert_eq!(err(&text).0, "sip.session_expires_s");
+        let text = format!("{BASE}\n[sip]\nmax_header_bytes = 100000\n");
+        assert_eq!(err(&text).0, "sip.max_header_bytes");
+        let text = format!("{BASE}\n[sip]\nheader_whitelist = [\"X-Foo\", \"Call-ID\"]\n");
+        let (field, l, msg) = err(&text);
+        assert_eq!((field.as_str(), l), ("sip.header_whitelist[1]", Some(26)));
+        assert!(msg.contains("built by the B2BUA"), "{msg}");
+        let text = format!("{BASE}\n[sip]\nheader_whitelist = [\"X-Foo\", \"x-foo\"]\n");
+        assert_eq!(err(&text).0, "sip.header_whitelist[1]");
+        let text = format!("{BASE}\n[relay]\nio_backend = \"epoll\"\n");
+        let (field, l, _) = err(&text);
+        assert_eq!((field.as_str(), l), ("relay.io_backend", Some(26)));
+        let text = format!("{BASE}\n[relay]\nlearning_window_packets = 0\n");
+        assert_eq!(err(&text).0, "relay.learning_window_packets");
+    }
+
+    #[test]
+    fn users_need_exactly_one_secret() {
+        let both = format!("{BASE}{REALM}ha1 = \"0123456789abcdef0123456789abcdef\"\n");
+        let (field, l, msg) = err(&both);
+        assert_eq!((field.as_str(), l), ("user[0].ha1", line(&both, "ha1 =")));
+        assert!(msg.ends_with("give either `password` or `ha1`, not both"));
+        let neither = format!("{BASE}{REALM}").replace("password = \"alice-password\"\n", "");
+        assert_eq!(
+            err(&neither).2,
+            format!(
+                "t.toml:{}: user[0]: needs `password` or `ha1`",
+                line(&neither, "[[user]]").unwrap()
+            )
+        );
+        let short_ha1 =
+            format!("{BASE}{REALM}").replace("password = \"alice-password\"", "ha1 = \"abc123\"");
+        let (field, _, msg) = err(&short_ha1);
+        assert_eq!(field, "user[0].ha1");
+        assert!(msg.ends_with("has 6 hex digits; expected 32 for MD5 or 64 for SHA-256"));
+        let sha = format!("{BASE}{REALM}").replace(
+            "password = \"alice-password\"",
+            "ha1 = \"0123456789abcdef0123456789abcdef\"\nalgorithm = \"SHA-256\"",
+        );
+        assert!(err(&sha).2.ends_with("expected 64 for SHA-256"));
+        let not_offered =
+            format!("{BASE}{REALM}algorithm = \"MD5\"\n\n[auth]\nalgorithms = [\"SHA-256\"]\n");
+        assert_eq!(err(&not_offered).0, "user[0].algorithm");
+        let unknown_realm = format!("{BASE}{REALM}").replace(
+            "realm = \"office.example.net\"",
+            "realm = \"other.example.net\"",
+        );
+        // The realm now has no users either, but the user's reference is reported... after
+        // realm checks, which run first: the realm complains that nobody can authenticate.
+        assert_eq!(err(&unknown_realm).0, "realm[0].auth_required");
+        let unknown_realm = unknown_realm.replace(
+            "mode = \"local\"",
+            "mode = \"local\"\nauth_required = false",
+        );
+        assert_eq!(
+            err(&unknown_realm).2,
+            format!(
+                "t.toml:{}: user[0].realm: unknown realm \"other.example.net\"",
+                line(&unknown_realm, "realm = \"other").unwrap()
+            )
+        );
+    }
+
+    #[test]
+    fn realm_rules() {
+        let fwd = format!("{BASE}{REALM}").replace("mode = \"local\"", "mode = \"forward\"");
+        assert_eq!(
+            err(&fwd).2,
+            format!(
+                "t.toml:{}: realm[0].registrar: mode = \"forward\" needs `registrar` (the core registrar's ip:port)",
+                line(&fwd, "[[realm]]").unwrap()
+            )
+        );
+        let fwd = fwd.replace(
+            "mode = \"forward\"",
+            "mode = \"forward\"\nregistrar = \"127.0.0.1:5070\"\nregistrar_interface = \"core\"",
+        );
+        load(&fwd).unwrap();
+        let bad = fwd.replace(
+            "registrar_interface = \"core\"",
+            "registrar_interface = \"core\"\ncustomer_expires_s = 3600\ncore_expires_s = 600",
+        );
+        assert_eq!(
+            err(&bad).2,
+            format!(
+                "t.toml:{}: realm[0].customer_expires_s: 3600 s must not exceed core_expires_s (600 s)",
+                line(&bad, "customer_expires_s").unwrap()
+            )
+        );
+        let no_ifc = fwd.replace("registrar_interface = \"core\"\n", "");
+        assert_eq!(err(&no_ifc).0, "realm[0].registrar_interface");
+        let local_with_registrar = format!("{BASE}{REALM}").replace(
+            "mode = \"local\"",
+            "mode = \"local\"\nregistrar = \"127.0.0.1:5070\"",
+        );
+        assert_eq!(err(&local_with_registrar).0, "realm[0].registrar");
+        let dup = format!(
+            "{BASE}{REALM}\n[[realm]]\ndomain = \"Office.Example.NET\"\nmode = \"local\"\n"
+        );
+        assert_eq!(err(&dup).0, "realm[1].domain");
+        let mode = format!("{BASE}{REALM}").replace("mode = \"local\"", "mode = \"proxy\"");
+        let (field, l, _) = err(&mode);
+        assert_eq!(
+            (field.as_str(), l),
+            ("realm[0].mode", line(&mode, "mode ="))
+        );
+    }
+
+    #[test]
+    fn auth_limits_admin() {
+        let text = format!("{BASE}\n[admin]\ntoken = \"short\"\n");
+        assert_eq!(
+            err(&text).2,
+            "t.toml:26: admin.token: is 5 characters; use at least 16"
+        );
+        assert!(!err(&text).2.contains("short\""));
+        let text = format!("{BASE}\n[admin]\nlisten = \"0.0.0.0:9090\"\n");
+        let (field, l, msg) = err(&text);
+        assert_eq!((field.as_str(), l), ("admin.listen", Some(26)));
+        assert!(msg.contains("set admin.token"));
+        let text =
+            format!("{BASE}\n[admin]\nlisten = \"0.0.0.0:9090\"\ntoken = \"0123456789abcdef\"\n");
+        load(&text).unwrap();
+        let text = format!("{BASE}\n[admin]\nlisten = \"127.0.0.1:5080\"\n");
+        assert!(err(&text)
+            .2
+            .contains("already used by SIP on interface \"core\""));
+        let text = format!("{BASE}\n[auth]\nsecret = \"tiny\"\n");
+        assert_eq!(err(&text).0, "auth.secret");
+        let text = format!("{BASE}\n[auth]\nalgorithms = []\n");
+        assert_eq!(err(&text).0, "auth.algorithms");
+        let text = format!("{BASE}\n[auth]\nalgorithms = [\"MD5\", \"md5\"]\n");
+        assert_eq!(err(&text).0, "auth.algorithms[1]");
+        let text = format!("{BASE}\n[limits]\nsource_rate_per_s = 100\nsource_burst = 10\n");
+        assert_eq!(
+            err(&text).2,
+            "t.toml:27: limits.source_burst: 10 must be at least source_rate_per_s (100)"
+        );
+        let text = format!("{BASE}\n[limits]\nauth_block_s = 0\n");
+        assert_eq!(err(&text).0, "limits.auth_block_s");
+        // A defaulted field's error points at its section header.
+        let text = format!("{BASE}\n[limits]\nsource_rate_per_s = 500\n");
+        assert_eq!(
+            err(&text).2,
+            "t.toml:25: limits.source_burst: 100 must be at least source_rate_per_s (500)"
+        );
+    }
+
+    #[test]
+    fn route_codes_and_redirects() {
+        let text = format!("{BASE}failover_on = [503, 302]\n");
+        assert_eq!(
+            err(&text).2,
+            "t.toml:24: route[1].failover_on[1]: 302 is not a failure status (400-699)"
+        );
+        let text = format!("{BASE}follow_redirects = true\nmax_redirects = 0\n");
+        assert_eq!(err(&text).0, "route[1].max_redirects");
+        let text = format!("{BASE}request_user = \"+1 555\"\n");
+        assert_eq!(err(&text).0, "route[1].request_user");
+        let text = format!("{BASE}request_domain = \"bad_domain\"\n");
+        assert_eq!(err(&text).0, "route[1].request_domain");
+        let text = format!("{BASE}next_hop_port = 5\n");
+        let (field, l, _) = err(&text);
+        assert_eq!((field.as_str(), l), ("route[1].next_hop_port", Some(24)));
+    }
+}
