@@ -1,1 +1,27 @@
-//! The SIP back-to-back user agent.
+//! The SIP back-to-back user agent: the SBC's control plane.
+//!
+//! This crate is built sans-IO: the modules here are pure functions and state machines fed
+//! messages and time; `src/bin/sbc.rs` is the only place with sockets and clocks.
+//!
+//! Built so far: [`stateless`], the answers the SBC gives without any call state (OPTIONS, 400 for
+//! unreadable requests, 501 for what is not built yet). Transactions, dialogs and calls follow.
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod stateless;
+
+use sbc_common::sip::Limits;
+
+/// The SIP parser limits from the `[sip]` section of the configuration.
+pub fn limits(cfg: &sbc_config::Config) -> Limits {
+    Limits {
+        max_message_bytes: cfg.sip.max_message_bytes,
+        max_body_bytes: cfg.sip.max_message_bytes,
+        max_headers: cfg.sip.max_headers,
+        max_header_bytes: cfg.sip.max_header_bytes,
+        max_uri_bytes: cfg.sip.max_header_bytes,
+    }
+}

@@ -1,1 +1,189 @@
-fn main() {}
+//! The `sbc` binary: command line, configuration, logging, and the UDP listeners.
+
+use bytes::Bytes;
+use sbc_b2bua::stateless::{handle_datagram, Reply};
+use sbc_config::{Config, Transport};
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::net::UdpSocket;
+
+const HELP: &str = "\
+sbc - SIP session border controller (B2BUA + RTP relay)
+
+USAGE:
+    sbc                          run on the embedded default config (127.0.0.1 only)
+    sbc --config FILE            run on FILE
+    sbc check-config FILE        validate FILE; exit 0 if good, 1 with the error otherwise
+    sbc print-default-config     print the embedded default config
+    sbc --version | --help
+
+EXAMPLES:
+    sbc
+    sbc --config /etc/sbc/sbc.toml
+    sbc check-config config/examples/production.toml
+
+The config reference is config/README.md; a commented example is config/examples/production.toml.
+";
+
+enum Command {
+    Run(Option<String>),
+    Check(String),
+    PrintDefault,
+    Version,
+    Help,
+}
+
+fn parse_args(args: &[String]) -> Result<Command, String> {
+    match args {
+        [] => Ok(Command::Run(None)),
+        [flag, file] if flag == "--config" || flag == "-c" => Ok(Command::Run(Some(file.clone()))),
+        [cmd, file] if cmd == "check-config" => Ok(Command::Check(file.clone())),
+        [cmd] if cmd == "print-default-config" => Ok(Command::PrintDefault),
+        [flag] if flag == "--version" || flag == "-V" => Ok(Command::Version),
+        [flag] if flag == "--help" || flag == "-h" => Ok(Command::Help),
+        _ => Err(format!("unrecognised arguments: {}", args.join(" "))),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cmd = match parse_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sbc: {e}\n\n{HELP}");
+            return ExitCode::from(2);
+        }
+    };
+    match cmd {
+        Command::Help => {
+            print!("{HELP}");
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
+            println!("sbc {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::PrintDefault => {
+            print!("{}", sbc_config::DEFAULT_TOML);
+            ExitCode::SUCCESS
+        }
+        Command::Check(file) => match Config::load(&file) {
+            Ok(_) => {
+                println!("{file}: OK");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Run(file) => {
+            let cfg = match &file {
+                Some(f) => Config::load(f),
+                None => Config::embedded(),
+            };
+            let cfg = match cfg {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(1);
+                }
+            };
+            init_logging(&cfg);
+            let source = file.as_deref().unwrap_or("embedded default config");
+            match run(Arc::new(cfg), source) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+fn init_logging(cfg: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(cfg.general.log_level.as_str()));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if matches!(cfg.general.log_format, sbc_config::LogFormat::Json) {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn run(cfg: Arc<Config>, source: &str) -> std::io::Result<()> {
+    tracing::info!("sbc {} starting on {source}", env!("CARGO_PKG_VERSION"));
+    let limits = sbc_b2bua::limits(&cfg);
+    let server: Arc<str> = cfg
+        .general
+        .user_agent
+        .clone()
+        .unwrap_or_else(|| format!("sbc/{}", env!("CARGO_PKG_VERSION")))
+        .into();
+    let mut tasks = tokio::task::JoinSet::new();
+    for iface in &cfg.interfaces {
+        for l in &iface.listen {
+            match l.transport {
+                Transport::Udp => {
+                    let sock = UdpSocket::bind(l.address).await.map_err(|e| {
+                        std::io::Error::new(e.kind(), format!("bind udp {}: {e}", l.address))
+                    })?;
+                    tracing::info!(interface = %iface.name, "listening on udp {}", l.address);
+                    let server = server.clone();
+                    tasks.spawn(async move {
+                        let mut buf = vec![0u8; 65_536];
+                        loop {
+                            let (n, from) = match sock.recv_from(&mut buf).await {
+                                Ok(x) => x,
+                                Err(e) => {
+                                    tracing::warn!("udp receive: {e}");
+                                    continue;
+                                }
+                            };
+                            let data = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
+                            match handle_datagram(data, &limits, &server) {
+                                Reply::Send(rsp) => {
+                                    if let Err(e) = sock.send_to(&rsp.to_bytes(), from).await {
+                                        tracing::warn!("udp send to {from}: {e}");
+                                    }
+                                }
+                                Reply::Drop(why) => tracing::debug!(%from, "dropped: {why}"),
+                            }
+                        }
+                    });
+                }
+                Transport::Tcp => {
+                    tracing::warn!(
+                        interface = %iface.name,
+                        "{} listener {} not started: only UDP is built so far",
+                        l.transport.as_str(),
+                        l.address
+                    );
+                }
+            }
+        }
+    }
+    tracing::info!("ready; Ctrl-C or SIGTERM stops");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = sigterm() => {}
+        Some(r) = tasks.join_next() => {
+            if let Err(e) = r { tracing::error!("listener failed: {e}"); }
+        }
+    }
+    tracing::info!("stopping");
+    Ok(())
+}
+
+async fn sigterm() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}

@@ -1,0 +1,132 @@
+//! Answers the SBC gives without call state (RFC 3261 §8.2, §11): 400 for requests that cannot be
+//! read, 200 to OPTIONS, and 501 for methods whose handling is not built yet.
+
+use bytes::Bytes;
+use sbc_common::sip::{HeaderName, Limits, Message, Method};
+
+/// The methods the SBC lists in Allow (RFC 3261 §20.5).
+pub const ALLOW: &str =
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO, REFER, NOTIFY, SUBSCRIBE, MESSAGE";
+/// The option tags the SBC lists in Supported (RFC 3261 §20.37).
+pub const SUPPORTED: &str = "100rel, timer, replaces, path, outbound";
+/// The body types the SBC accepts (RFC 3261 §20.1).
+pub const ACCEPT: &str = "application/sdp";
+
+/// What to do with one received datagram.
+#[derive(Debug)]
+pub enum Reply {
+    /// Send this response back to the sender.
+    Send(Message),
+    /// Nothing to send (a response, an ACK, or junk that cannot be answered).
+    Drop(&'static str),
+}
+
+/// Reads a datagram and decides the stateless answer; `server` goes into the Server header.
+pub fn handle_datagram(data: Bytes, limits: &Limits, server: &str) -> Reply {
+    let msg = match Message::parse_checked(data, limits) {
+        Ok(m) => m,
+        Err(e) => {
+            return match e.reply() {
+                Some(mut r) => {
+                    r.push_header(HeaderName::Server, server.to_owned());
+                    Reply::Send(r)
+                }
+                None => Reply::Drop("unreadable message that cannot be answered"),
+            }
+        }
+    };
+    let Some(method) = msg.method() else {
+        return Reply::Drop("response without a transaction");
+    };
+    let mut rsp = match method {
+        Method::Ack => return Reply::Drop("ACK needs no answer"),
+        Method::Options => {
+            let mut r = Message::response_to(&msg, 200, "OK");
+            r.push_header(HeaderName::Allow, ALLOW);
+            r.push_header(HeaderName::Accept, ACCEPT);
+            r.push_header(HeaderName::Supported, SUPPORTED);
+            r
+        }
+        _ => Message::response_to(&msg, 501, "Not Implemented"),
+    };
+    add_to_tag(&mut rsp);
+    rsp.push_header(HeaderName::Server, server.to_owned());
+    Reply::Send(rsp)
+}
+
+/// Adds a To tag derived from the Call-ID and CSeq when the request had none, so retransmissions
+/// get the same tag (RFC 3261 §8.2.6.2).
+fn add_to_tag(rsp: &mut Message) {
+    let Some(to) = rsp.header(&HeaderName::To) else {
+        return;
+    };
+    if rsp.to().is_some_and(|t| t.tag().is_some()) {
+        return;
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in rsp
+        .call_id()
+        .unwrap_or("")
+        .bytes()
+        .chain(rsp.header(&HeaderName::CSeq).unwrap_or("").bytes())
+    {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let tagged = format!("{to};tag={h:016x}");
+    rsp.set_header(HeaderName::To, tagged);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(method: &str) -> Bytes {
+        Bytes::from(format!(
+            "{method} sip:sbc@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:sbc@127.0.0.1>\r\nCall-ID: x1\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        ))
+    }
+
+    #[test]
+    fn options_gets_200_with_capabilities() {
+        let Reply::Send(r) = handle_datagram(req("OPTIONS"), &Limits::default(), "sbc") else {
+            panic!("no reply")
+        };
+        assert_eq!(r.status(), Some(200));
+        assert_eq!(r.header(&HeaderName::Allow), Some(ALLOW));
+        assert_eq!(r.header(&HeaderName::Accept), Some(ACCEPT));
+        assert!(r.has_token(&HeaderName::Supported, "100rel"));
+        assert!(r.to().unwrap().tag().is_some());
+        assert_eq!(r.call_id(), Some("x1"));
+    }
+
+    #[test]
+    fn bad_request_gets_400_naming_the_header() {
+        let bad = String::from_utf8(req("OPTIONS").to_vec())
+            .unwrap()
+            .replace("Max-Forwards: 70", "Max-Forwards: lots");
+        let Reply::Send(r) = handle_datagram(Bytes::from(bad), &Limits::default(), "sbc") else {
+            panic!("no reply")
+        };
+        assert_eq!(r.status(), Some(400));
+        assert_eq!(
+            r.reason(),
+            Some("Bad Max-Forwards header: not a number 0-255")
+        );
+    }
+
+    #[test]
+    fn ack_and_junk_are_dropped_and_other_methods_get_501() {
+        assert!(matches!(
+            handle_datagram(req("ACK"), &Limits::default(), "sbc"),
+            Reply::Drop(_)
+        ));
+        assert!(matches!(
+            handle_datagram(Bytes::from_static(b"garbage"), &Limits::default(), "sbc"),
+            Reply::Drop(_)
+        ));
+        let Reply::Send(r) = handle_datagram(req("INVITE"), &Limits::default(), "sbc") else {
+            panic!("no reply")
+        };
+        assert_eq!(r.status(), Some(501));
+    }
+}
