@@ -1,13 +1,26 @@
 //! The media relay data plane: forwards and latches RTP/RTCP between the legs of a call.
 //!
-//! Built so far (sans-IO, tested without sockets): [`latch`], the symmetric-RTP latching policies
-//! that decide which source a leg accepts and where its packets go, and [`ports`], the per-interface
-//! RTP/RTCP port pool. The workers, IO backends (io_uring, epoll + mmsg), control rings and stats
-//! follow.
+//! ```text
+//!   B2BUA ──[api::Relay]── command rings ──► worker threads (one per core)
+//!          ◄──────────────── event rings ───  │ owns sockets, Forwarder, IO backend
+//!                                             ▼
+//!        leg A socket ──► forward::Forwarder::on_packet ──► leg B socket
+//! ```
+//!
+//! - [`api`]: what the B2BUA calls: sessions, streams (ports allocated synchronously), events.
+//! - [`forward`]: the pure per-packet decision and per-leg statistics.
+//! - [`latch`]: symmetric-RTP latching policies (RTP-bleed defence).
+//! - [`ports`]: the per-interface RTP/RTCP port pool.
+//! - [`worker`]: the worker loop and the command/event rings.
+//! - [`io`]: the io_uring and epoll + recvmmsg/sendmmsg backends (the only `unsafe` code).
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod api;
+pub mod forward;
+pub mod io;
 pub mod latch;
 pub mod ports;
+pub mod worker;

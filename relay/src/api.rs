@@ -1,0 +1,662 @@
+//! The control-plane API the B2BUA programs the relay with.
+//!
+//! [`Relay::add_stream`] allocates ports and binds sockets synchronously, so the caller can rewrite
+//! SDP at once; everything else travels as commands over lock-free SPSC rings to the worker that
+//! owns the call, and comes back as events from [`Relay::poll_event`]. Nothing here blocks on a
+//! worker: a full command ring is an error to the caller ([`RelayError::Busy`]).
+
+use crate::forward::{ForwardEvent, LegSignal, LegStats, StreamId};
+use crate::io::{open_backend, BackendKind};
+use crate::latch::LatchConfig;
+use crate::ports::{rtcp_port, PortError, PortPool};
+use crate::worker::{Command, LegSocketsOwned, Worker, WorkerConfig, WorkerEvent, WorkerMetrics};
+use ringbuf::traits::{Consumer, Producer, Split};
+use ringbuf::{HeapCons, HeapProd, HeapRb};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::{OwnedFd, RawFd};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use thiserror::Error;
+
+const COMMAND_RING: usize = 4096;
+const EVENT_RING: usize = 16_384;
+/// Ports tried per leg before giving up when the OS refuses a bind (port taken by someone else).
+const BIND_ATTEMPTS: usize = 8;
+
+/// One local address the relay allocates media ports on (e.g. customer side, core side).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterfaceConfig {
+    /// The interface's name, as routes and calls refer to it.
+    pub name: String,
+    /// The local IP media sockets bind to.
+    pub address: IpAddr,
+    /// Lowest port of the RTP range.
+    pub port_min: u16,
+    /// Highest port of the range.
+    pub port_max: u16,
+}
+
+/// How to start the relay.
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    /// Media interfaces.
+    pub interfaces: Vec<InterfaceConfig>,
+    /// Worker threads (0: one per core).
+    pub workers: usize,
+    /// IO backend.
+    pub backend: BackendKind,
+    /// Latching windows and handover limits.
+    pub latch: LatchConfig,
+    /// No media on a call for this long → [`RelayEvent::Inactive`] (zero: never).
+    pub inactivity_timeout: Duration,
+    /// Period of per-stream statistics (zero: never).
+    pub stats_interval: Duration,
+    /// Seed of the port shuffles (give the process's random seed; tests give a fixed one).
+    pub seed: u64,
+}
+
+/// Errors the control plane gets back, synchronously.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// No interface with this name.
+    #[error("no media interface named {0:?}")]
+    UnknownInterface(String),
+    /// The interface's port range is used up.
+    #[error("media interface {interface:?}: {source}")]
+    Ports {
+        /// The interface.
+        interface: String,
+        /// What the pool said.
+        source: PortError,
+    },
+    /// No session with this id.
+    #[error("no relay session {0}")]
+    UnknownSession(u64),
+    /// No stream with this index in the session.
+    #[error("relay session {0} has no stream {1}")]
+    UnknownStream(u64, usize),
+    /// No port of the interface could be bound (each attempt's port was taken by another process).
+    #[error("media interface {interface:?}: cannot bind a port (last tried {port}): {source}")]
+    Bind {
+        /// The interface.
+        interface: String,
+        /// The last port tried.
+        port: u16,
+        /// The last bind error.
+        source: std::io::Error,
+    },
+    /// The worker's command ring is full; try again later.
+    #[error("relay worker busy")]
+    Busy,
+    /// A socket or thread could not be created.
+    #[error("relay io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A call's media session handle.
+pub type SessionId = u64;
+
+/// What the caller needs to describe one leg of a stream.
+#[derive(Clone, Debug)]
+pub struct LegSpec {
+    /// Interface name the leg's ports are allocated on.
+    pub interface: String,
+    /// Whether the leg uses one port for RTP and RTCP (RFC 5761).
+    pub rtcp_mux: bool,
+    /// What signalling says of the remote side so far.
+    pub signal: LegSignal,
+}
+
+/// Local ports of one leg, to write into SDP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalLeg {
+    /// The local RTP address.
+    pub rtp: SocketAddr,
+    /// The local RTCP address (`None` with rtcp-mux).
+    pub rtcp: Option<SocketAddr>,
+}
+
+/// An event for the B2BUA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelayEvent {
+    /// A leg latched onto its peer's address.
+    Latched {
+        /// The call.
+        session: SessionId,
+        /// Stream index within the call.
+        stream: usize,
+        /// 0 for A, 1 for B.
+        leg: usize,
+        /// The peer address.
+        peer: SocketAddr,
+    },
+    /// Packets from a foreign source were dropped on a leg (RTP bleed attempt).
+    SourceRejected {
+        /// The call.
+        session: SessionId,
+        /// Stream index within the call.
+        stream: usize,
+        /// 0 for A, 1 for B.
+        leg: usize,
+        /// The rejected source.
+        from: SocketAddr,
+        /// Rejections so far.
+        count: u64,
+    },
+    /// No media on any stream of the call for the inactivity timeout.
+    Inactive {
+        /// The call.
+        session: SessionId,
+        /// How long it has been quiet.
+        idle: Duration,
+    },
+}
+
+/// Totals for Prometheus, summed over workers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RelayMetrics {
+    /// The backend name (`io_uring` or `mmsg`).
+    pub backend: &'static str,
+    /// Datagrams forwarded.
+    pub forwarded_packets: u64,
+    /// Bytes forwarded.
+    pub forwarded_bytes: u64,
+    /// Drops by reason, in `DropReason::ALL` order.
+    pub drops: [u64; 6],
+    /// Latch events.
+    pub latch_events: u64,
+    /// Worker loop turns.
+    pub turns: u64,
+    /// Worker CPU time, nanoseconds.
+    pub cpu_ns: u64,
+    /// Datagrams received.
+    pub received: u64,
+    /// Backend system calls.
+    pub syscalls: u64,
+    /// Sessions active.
+    pub sessions: u64,
+    /// Streams active.
+    pub streams: u64,
+    /// Per interface: (name, ports in use, ports free).
+    pub ports: Vec<(String, usize, usize)>,
+}
+
+struct WorkerHandle {
+    commands: HeapProd<Command>,
+    events: HeapCons<WorkerEvent>,
+    wake: OwnedFd,
+    thread: Option<JoinHandle<()>>,
+    metrics: Arc<WorkerMetrics>,
+    free_slots: Vec<u32>,
+    next_slot: u32,
+    gens: Vec<u32>,
+    slots: HashMap<u32, SlotInfo>,
+}
+
+/// What the control plane remembers of a worker slot: its call, stream index, and the ports to
+/// release per leg (interface index, RTP port) once the worker has closed the sockets.
+struct SlotInfo {
+    session: SessionId,
+    stream: usize,
+    ports: [(usize, u16); 2],
+}
+
+struct Session {
+    worker: usize,
+    streams: Vec<Option<StreamId>>,
+    stats: Vec<[LegStats; 2]>,
+}
+
+struct Interface {
+    cfg: InterfaceConfig,
+    pool: PortPool,
+}
+
+/// The relay as the B2BUA sees it: port allocation, sessions, and the rings to the workers.
+pub struct Relay {
+    interfaces: Vec<Interface>,
+    workers: Vec<WorkerHandle>,
+    sessions: HashMap<SessionId, Session>,
+    next_session: SessionId,
+    backend: &'static str,
+}
+
+impl Relay {
+    /// Starts the worker threads and builds the port pools.
+    pub fn start(cfg: RelayConfig) -> Result<Self, RelayError> {
+        let mut interfaces = Vec::new();
+        for (i, ic) in cfg.interfaces.iter().enumerate() {
+            let pool = PortPool::new(ic.port_min, ic.port_max, cfg.seed ^ (i as u64) << 17)
+                .map_err(|source| RelayError::Ports {
+                    interface: ic.name.clone(),
+                    source,
+                })?;
+            interfaces.push(Interface {
+                cfg: ic.clone(),
+                pool,
+            });
+        }
+        let n = if cfg.workers == 0 {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        } else {
+            cfg.workers
+        };
+        let mut workers = Vec::new();
+        let mut backend_name = "";
+        for w in 0..n {
+            let backend = open_backend(cfg.backend)?;
+            backend_name = backend.name();
+            // Dup the eventfd so the control plane can wake the worker.
+            let wake = dup_fd(backend.wake_fd())?;
+            let (cprod, ccons) = HeapRb::<Command>::new(COMMAND_RING).split();
+            let (eprod, econs) = HeapRb::<WorkerEvent>::new(EVENT_RING).split();
+            let metrics = Arc::new(WorkerMetrics::default());
+            let worker = Worker::new(
+                backend,
+                ccons,
+                eprod,
+                metrics.clone(),
+                WorkerConfig {
+                    latch: cfg.latch,
+                    inactivity_timeout: cfg.inactivity_timeout,
+                    stats_interval: cfg.stats_interval,
+                },
+            );
+            let thread = std::thread::Builder::new()
+                .name(format!("relay-{w}"))
+                .spawn(move || worker.run())?;
+            workers.push(WorkerHandle {
+                commands: cprod,
+                events: econs,
+                wake,
+                thread: Some(thread),
+                metrics,
+                free_slots: Vec::new(),
+                next_slot: 0,
+                gens: Vec::new(),
+                slots: HashMap::new(),
+            });
+        }
+        Ok(Self {
+            interfaces,
+            workers,
+            sessions: HashMap::new(),
+            next_session: 1,
+            backend: backend_name,
+        })
+    }
+
+    /// The backend the workers run.
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// Creates a media session for a call; its streams all live on one worker.
+    pub fn create_session(&mut self) -> SessionId {
+        let id = self.next_session;
+        self.next_session += 1;
+        let worker = (id as usize) % self.workers.len().max(1);
+        self.sessions.insert(
+            id,
+            Session {
+                worker,
+                streams: Vec::new(),
+                stats: Vec::new(),
+            },
+        );
+        id
+    }
+
+    /// Adds a media stream with two legs; returns each leg's local addresses for the SDP.
+    pub fn add_stream(
+        &mut self,
+        session: SessionId,
+        legs: [LegSpec; 2],
+    ) -> Result<(usize, [LocalLeg; 2]), RelayError> {
+        let worker_idx = self
+            .sessions
+            .get(&session)
+            .ok_or(RelayError::UnknownSession(session))?
+            .worker;
+        let mut bound: Vec<(usize, u16, LegSocketsOwned, LocalLeg)> = Vec::with_capacity(2);
+        for spec in &legs {
+            match self.bind_leg(spec) {
+                Ok(b) => bound.push(b),
+                Err(e) => {
+                    for (iface, port, _, _) in bound {
+                        self.release_port(iface, port);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let (Some(b), Some(a)) = (bound.pop(), bound.pop()) else {
+            return Err(RelayError::Busy);
+        };
+        let local = [a.3, b.3];
+        let ports = [(a.0, a.1), (b.0, b.1)];
+        let w = self
+            .workers
+            .get_mut(worker_idx)
+            .ok_or(RelayError::UnknownSession(session))?;
+        let slot = w.free_slots.pop().unwrap_or_else(|| {
+            w.next_slot += 1;
+            w.next_slot - 1
+        });
+        if w.gens.len() <= slot as usize {
+            w.gens.resize(slot as usize + 1, 0);
+        }
+        let gen = w.gens.get(slot as usize).copied().unwrap_or(0);
+        let id = StreamId { slot, gen };
+        let cmd = Command::AddStream {
+            id,
+            session,
+            sockets: Box::new([a.2, b.2]),
+            signals: [legs[0].signal, legs[1].signal],
+        };
+        if w.commands.try_push(cmd).is_err() {
+            w.free_slots.push(slot);
+            for (iface, port) in ports {
+                self.release_port(iface, port);
+            }
+            return Err(RelayError::Busy);
+        }
+        wake(&w.wake);
+        let sess = self
+            .sessions
+            .get_mut(&session)
+            .ok_or(RelayError::UnknownSession(session))?;
+        let index = sess.streams.len();
+        sess.streams.push(Some(id));
+        sess.stats.push([LegStats::default(); 2]);
+        w.slots.insert(
+            slot,
+            SlotInfo {
+                session,
+                stream: index,
+                ports,
+            },
+        );
+        Ok((index, local))
+    }
+
+    fn bind_leg(
+        &mut self,
+        spec: &LegSpec,
+    ) -> Result<(usize, u16, LegSocketsOwned, LocalLeg), RelayError> {
+        let iface_idx = self
+            .interfaces
+            .iter()
+            .position(|i| i.cfg.name == spec.interface)
+            .ok_or_else(|| RelayError::UnknownInterface(spec.interface.clone()))?;
+        let mut last_err = None;
+        let mut last_port = 0;
+        for _ in 0..BIND_ATTEMPTS {
+            let iface = self
+                .interfaces
+                .get_mut(iface_idx)
+                .ok_or_else(|| RelayError::UnknownInterface(spec.interface.clone()))?;
+            let port = iface.pool.allocate().map_err(|source| RelayError::Ports {
+                interface: iface.cfg.name.clone(),
+                source,
+            })?;
+            let ip = iface.cfg.address;
+            match bind_pair(ip, port, spec.rtcp_mux) {
+                Ok((sockets, local)) => return Ok((iface_idx, port, sockets, local)),
+                Err(e) => {
+                    // Someone else holds the port: keep it out of circulation for now by releasing
+                    // it to the back of the queue, and try the next one.
+                    let _ = iface.pool.release(port);
+                    last_err = Some(e);
+                    last_port = port;
+                }
+            }
+        }
+        Err(RelayError::Bind {
+            interface: spec.interface.clone(),
+            port: last_port,
+            source: last_err.unwrap_or_else(|| std::io::Error::other("no bindable port")),
+        })
+    }
+
+    fn release_port(&mut self, iface: usize, port: u16) {
+        if let Some(i) = self.interfaces.get_mut(iface) {
+            let _ = i.pool.release(port);
+        }
+    }
+
+    /// New signalling for one or both legs of a stream (offer/answer, hold/resume, re-INVITE).
+    pub fn update_stream(
+        &mut self,
+        session: SessionId,
+        stream: usize,
+        signals: [Option<LegSignal>; 2],
+    ) -> Result<(), RelayError> {
+        let sess = self
+            .sessions
+            .get(&session)
+            .ok_or(RelayError::UnknownSession(session))?;
+        let id = sess
+            .streams
+            .get(stream)
+            .copied()
+            .flatten()
+            .ok_or(RelayError::UnknownStream(session, stream))?;
+        let w = self
+            .workers
+            .get_mut(sess.worker)
+            .ok_or(RelayError::UnknownSession(session))?;
+        w.commands
+            .try_push(Command::UpdateStream { id, signals })
+            .map_err(|_| RelayError::Busy)?;
+        wake(&w.wake);
+        Ok(())
+    }
+
+    /// Ends a session: its streams stop and their ports return to the pools once the worker has
+    /// closed the sockets.
+    pub fn delete_session(&mut self, session: SessionId) -> Result<(), RelayError> {
+        let sess = self
+            .sessions
+            .remove(&session)
+            .ok_or(RelayError::UnknownSession(session))?;
+        let w = self
+            .workers
+            .get_mut(sess.worker)
+            .ok_or(RelayError::UnknownSession(session))?;
+        for id in sess.streams.into_iter().flatten() {
+            // A full ring here would leak the stream; ring capacity is far above what one call
+            // needs, so report it as busy after queueing what fits.
+            w.commands
+                .try_push(Command::RemoveStream { id })
+                .map_err(|_| RelayError::Busy)?;
+        }
+        wake(&w.wake);
+        Ok(())
+    }
+
+    /// The latest statistics of a session's streams (refreshed every stats interval).
+    pub fn session_stats(&self, session: SessionId) -> Option<&[[LegStats; 2]]> {
+        self.sessions.get(&session).map(|s| s.stats.as_slice())
+    }
+
+    /// Drains worker events, doing the relay's own bookkeeping, and returns the next event for the
+    /// B2BUA, if any.
+    pub fn poll_event(&mut self) -> Option<RelayEvent> {
+        for wi in 0..self.workers.len() {
+            while let Some(ev) = self.workers.get_mut(wi).and_then(|w| w.events.try_pop()) {
+                if let Some(out) = self.handle_worker_event(wi, ev) {
+                    return Some(out);
+                }
+            }
+        }
+        None
+    }
+
+    fn handle_worker_event(&mut self, wi: usize, ev: WorkerEvent) -> Option<RelayEvent> {
+        match ev {
+            WorkerEvent::Removed { id, .. } | WorkerEvent::CommandFailed { id } => {
+                let w = self.workers.get_mut(wi)?;
+                if let Some(SlotInfo { ports, .. }) = w.slots.remove(&id.slot) {
+                    if let Some(g) = w.gens.get_mut(id.slot as usize) {
+                        *g = g.wrapping_add(1) & 0x00ff_ffff;
+                    }
+                    w.free_slots.push(id.slot);
+                    for (iface, port) in ports {
+                        self.release_port(iface, port);
+                    }
+                }
+                None
+            }
+            WorkerEvent::Stats { session, id, stats } => {
+                let index = self.stream_index(wi, id)?;
+                if let Some(slot) = self
+                    .sessions
+                    .get_mut(&session)
+                    .and_then(|s| s.stats.get_mut(index))
+                {
+                    *slot = stats;
+                }
+                None
+            }
+            WorkerEvent::Inactive { session, idle } => self
+                .sessions
+                .contains_key(&session)
+                .then_some(RelayEvent::Inactive { session, idle }),
+            WorkerEvent::Media { session, event } => match event {
+                ForwardEvent::Latched { id, leg, peer, .. } => {
+                    let stream = self.stream_index(wi, id)?;
+                    Some(RelayEvent::Latched {
+                        session,
+                        stream,
+                        leg,
+                        peer,
+                    })
+                }
+                ForwardEvent::SourceRejected {
+                    id,
+                    leg,
+                    from,
+                    count,
+                } => {
+                    let stream = self.stream_index(wi, id)?;
+                    Some(RelayEvent::SourceRejected {
+                        session,
+                        stream,
+                        leg,
+                        from,
+                        count,
+                    })
+                }
+            },
+        }
+    }
+
+    fn stream_index(&self, wi: usize, id: StreamId) -> Option<usize> {
+        self.workers
+            .get(wi)?
+            .slots
+            .get(&id.slot)
+            .filter(|s| self.sessions.contains_key(&s.session))
+            .map(|s| s.stream)
+    }
+
+    /// Totals for Prometheus.
+    pub fn metrics(&self) -> RelayMetrics {
+        let mut m = RelayMetrics {
+            backend: self.backend,
+            sessions: self.sessions.len() as u64,
+            ..RelayMetrics::default()
+        };
+        for w in &self.workers {
+            let x = &w.metrics;
+            m.forwarded_packets += x.forwarded_packets.load(Ordering::Relaxed);
+            m.forwarded_bytes += x.forwarded_bytes.load(Ordering::Relaxed);
+            for (d, s) in m.drops.iter_mut().zip(&x.drops) {
+                *d += s.load(Ordering::Relaxed);
+            }
+            m.latch_events += x.latch_events.load(Ordering::Relaxed);
+            m.turns += x.turns.load(Ordering::Relaxed);
+            m.cpu_ns += x.cpu_ns.load(Ordering::Relaxed);
+            m.received += x.received.load(Ordering::Relaxed);
+            m.syscalls += x.syscalls.load(Ordering::Relaxed);
+            m.streams += x.streams.load(Ordering::Relaxed);
+        }
+        m.ports = self
+            .interfaces
+            .iter()
+            .map(|i| (i.cfg.name.clone(), i.pool.in_use(), i.pool.free()))
+            .collect();
+        m
+    }
+
+    /// Stops the workers and waits for them.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        for w in &mut self.workers {
+            let _ = w.commands.try_push(Command::Shutdown);
+            wake(&w.wake);
+        }
+        for w in &mut self.workers {
+            if let Some(t) = w.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Binds the RTP socket (and RTCP on port + 1 unless muxed), non-blocking.
+fn bind_pair(ip: IpAddr, port: u16, mux: bool) -> std::io::Result<(LegSocketsOwned, LocalLeg)> {
+    let rtp = bind_one(SocketAddr::new(ip, port))?;
+    let rtcp = if mux {
+        None
+    } else {
+        let p = rtcp_port(port).ok_or_else(|| std::io::Error::other("no RTCP port"))?;
+        Some(bind_one(SocketAddr::new(ip, p))?)
+    };
+    let local = LocalLeg {
+        rtp: rtp.local_addr()?,
+        rtcp: rtcp.as_ref().map(UdpSocket::local_addr).transpose()?,
+    };
+    Ok((LegSocketsOwned { rtp, rtcp }, local))
+}
+
+fn bind_one(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let domain = socket2::Domain::for_address(addr);
+    let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_nonblocking(true)?;
+    let _ = s.set_recv_buffer_size(256 * 1024);
+    s.bind(&addr.into())?;
+    Ok(s.into())
+}
+
+#[allow(unsafe_code)] // moves into relay::io with the backends' other fd handling
+fn dup_fd(fd: RawFd) -> std::io::Result<OwnedFd> {
+    // SAFETY: `fd` is a valid open descriptor owned by the backend for its whole life; we only
+    // borrow it long enough to duplicate it.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    borrowed.try_clone_to_owned()
+}
+
+/// Wakes a worker by writing to its eventfd.
+fn wake(fd: &OwnedFd) {
+    let one: u64 = 1;
+    // A failed wake only delays the command until the worker's next timeout.
+    let _ = nix::unistd::write(fd, &one.to_ne_bytes());
+}

@@ -1,0 +1,1109 @@
+//! The per-packet forwarding decision, pure and sans-IO: which stream a datagram belongs to,
+//! whether its source may send (latching), whether the call's direction lets it through, where it
+//! goes and out of which socket, and the per-leg counters and RFC 3550 statistics.
+//!
+//! A worker owns one [`Forwarder`] and calls [`Forwarder::on_packet`] for every received datagram;
+//! the verdict names the socket (a raw fd number the worker owns) and the destination. Nothing here
+//! allocates, locks or logs per packet; events (latched, rejected sources) go into a bounded queue.
+
+use crate::io::Forward;
+use crate::latch::{Latch, LatchConfig, LatchPolicy, LatchVerdict};
+use sbc_common::demux::{classify, PacketKind};
+use sbc_common::rtcp::{self, RtcpPacket};
+use sbc_common::rtp;
+use sbc_common::rtpstats::{Jitter, SeqTracker};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::time::Instant;
+use thiserror::Error;
+
+/// Identifies a stream in a worker's table: slot index plus a generation that guards against a
+/// late packet or command for a previous stream in the same slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StreamId {
+    /// Index in the worker's stream table.
+    pub slot: u32,
+    /// Generation of the slot.
+    pub gen: u32,
+}
+
+/// Which of a stream's four sockets a datagram arrived on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SocketRole {
+    /// Leg `leg`'s RTP socket (carries RTCP too when the leg is muxed).
+    Rtp {
+        /// 0 for leg A, 1 for leg B.
+        leg: usize,
+    },
+    /// Leg `leg`'s RTCP socket.
+    Rtcp {
+        /// 0 for leg A, 1 for leg B.
+        leg: usize,
+    },
+}
+
+impl StreamId {
+    /// The token registered with the IO backend for one socket of this stream: generation in the
+    /// high 32 bits, slot and socket role below (fits the 56 bits a backend carries).
+    pub fn token(self, role: SocketRole) -> u64 {
+        let idx: u64 = match role {
+            SocketRole::Rtp { leg } => (leg as u64 & 1) * 2,
+            SocketRole::Rtcp { leg } => (leg as u64 & 1) * 2 + 1,
+        };
+        (u64::from(self.gen & 0x00ff_ffff) << 32) | (u64::from(self.slot & 0x3fff_ffff) << 2) | idx
+    }
+
+    /// Decodes a token made by [`StreamId::token`].
+    pub fn from_token(token: u64) -> (Self, SocketRole) {
+        let idx = (token & 3) as usize;
+        let id = Self {
+            slot: ((token >> 2) & 0x3fff_ffff) as u32,
+            gen: ((token >> 32) & 0x00ff_ffff) as u32,
+        };
+        let leg = idx / 2;
+        let role = if idx.is_multiple_of(2) {
+            SocketRole::Rtp { leg }
+        } else {
+            SocketRole::Rtcp { leg }
+        };
+        (id, role)
+    }
+}
+
+/// The media direction of the endpoint behind a leg, from its SDP (RFC 3264 §6.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Direction {
+    /// Sends and receives.
+    #[default]
+    SendRecv,
+    /// Only sends (e.g. it put the call on hold with music).
+    SendOnly,
+    /// Only receives.
+    RecvOnly,
+    /// Neither.
+    Inactive,
+}
+
+impl Direction {
+    /// Whether the endpoint sends media.
+    pub fn sends(self) -> bool {
+        matches!(self, Self::SendRecv | Self::SendOnly)
+    }
+
+    /// Whether the endpoint receives media.
+    pub fn receives(self) -> bool {
+        matches!(self, Self::SendRecv | Self::RecvOnly)
+    }
+}
+
+/// What signalling says about one leg's remote endpoint (from the latest offer or answer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LegSignal {
+    /// The RTP address from SDP (`c=` + `m=` port), if known yet.
+    pub remote_rtp: Option<SocketAddr>,
+    /// The RTCP address from `a=rtcp` (RFC 3605); `None` means RTP port + 1 (or the RTP address when
+    /// the leg is muxed).
+    pub remote_rtcp: Option<SocketAddr>,
+    /// Latching policy for the leg.
+    pub policy: LatchPolicy,
+    /// The endpoint's direction.
+    pub direction: Direction,
+    /// The RTP clock rate of the codec, for jitter (8000 for narrowband audio).
+    pub clock_rate: u32,
+}
+
+impl Default for LegSignal {
+    fn default() -> Self {
+        Self {
+            remote_rtp: None,
+            remote_rtcp: None,
+            policy: LatchPolicy::Strict,
+            direction: Direction::SendRecv,
+            clock_rate: 8000,
+        }
+    }
+}
+
+/// A leg's local sockets, as raw fd numbers owned by the worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LegSockets {
+    /// The RTP socket.
+    pub rtp: RawFd,
+    /// The RTCP socket, or `None` when rtcp-mux puts RTCP on the RTP socket (RFC 5761).
+    pub rtcp: Option<RawFd>,
+}
+
+/// Why a datagram was dropped; each reason has its own counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// The token names no live stream (a late packet for a deleted stream).
+    Stale,
+    /// Too short, or not RTP/RTCP version 2.
+    Junk,
+    /// A STUN message (recognised and counted, not forwarded).
+    Stun,
+    /// The source is not the latched peer (RTP bleed defence).
+    SourceRejected,
+    /// The call's direction does not let media through (hold, inactive).
+    Direction,
+    /// The other leg has no destination yet.
+    NoDestination,
+}
+
+impl DropReason {
+    /// Every reason, in counter order.
+    pub const ALL: [Self; 6] = [
+        Self::Stale,
+        Self::Junk,
+        Self::Stun,
+        Self::SourceRejected,
+        Self::Direction,
+        Self::NoDestination,
+    ];
+
+    /// The reason as a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stale => "stale",
+            Self::Junk => "junk",
+            Self::Stun => "stun",
+            Self::SourceRejected => "source_rejected",
+            Self::Direction => "direction",
+            Self::NoDestination => "no_destination",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Figures a peer reported about the stream it receives, read from its RTCP SR/RR report blocks
+/// (RFC 3550 §6.4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReportedQuality {
+    /// Fraction lost (out of 256) in the last report.
+    pub fraction_lost: u8,
+    /// Cumulative packets lost.
+    pub cumulative_lost: i32,
+    /// Interarrival jitter in RTP timestamp units.
+    pub jitter: u32,
+    /// Round-trip time between the relay and this leg's peer in microseconds, from LSR/DLSR
+    /// matched against the sender report the relay forwarded (RFC 3550 §6.4.1).
+    pub rtt_us: Option<u64>,
+}
+
+/// Counters and statistics of one leg.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LegStats {
+    /// Datagrams received from the leg's peer (accepted or not).
+    pub packets_in: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Datagrams sent to the leg's peer.
+    pub packets_out: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Drops of packets received on this leg, by [`DropReason`] (in `DropReason::ALL` order).
+    pub drops: [u64; 6],
+    /// When the last accepted packet arrived.
+    pub last_packet: Option<Instant>,
+    /// The SSRC of the peer's RTP.
+    pub ssrc: Option<u32>,
+    /// Packets lost from the peer's RTP, by sequence numbers (RFC 3550 A.3).
+    pub lost: i32,
+    /// Packets expected from the peer's RTP (RFC 3550 A.3).
+    pub expected: u32,
+    /// Interarrival jitter of the peer's RTP, RTP timestamp units (RFC 3550 A.8).
+    pub jitter: u32,
+    /// The latched peer address.
+    pub peer: Option<SocketAddr>,
+    /// What the peer reported in RTCP.
+    pub reported: ReportedQuality,
+}
+
+/// Events for the control plane, rare by construction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForwardEvent {
+    /// A leg latched (or re-latched) onto a peer address.
+    Latched {
+        /// The stream.
+        id: StreamId,
+        /// 0 for A, 1 for B.
+        leg: usize,
+        /// Whether it was the RTCP socket.
+        rtcp: bool,
+        /// The peer address.
+        peer: SocketAddr,
+    },
+    /// Packets from a source other than the peer were dropped; reported at the 1st, 2nd, 4th,
+    /// 8th... rejection on the leg so a flood cannot flood the control plane.
+    SourceRejected {
+        /// The stream.
+        id: StreamId,
+        /// 0 for A, 1 for B.
+        leg: usize,
+        /// The rejected source.
+        from: SocketAddr,
+        /// Rejections so far on this leg.
+        count: u64,
+    },
+}
+
+/// Totals across all streams of a forwarder, for Prometheus.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Datagrams forwarded.
+    pub forwarded_packets: u64,
+    /// Bytes forwarded.
+    pub forwarded_bytes: u64,
+    /// Drops by reason (in `DropReason::ALL` order).
+    pub drops: [u64; 6],
+    /// Latch and re-latch events.
+    pub latch_events: u64,
+    /// Events dropped because the event queue was full.
+    pub events_dropped: u64,
+}
+
+/// Errors from the stream-table commands (never from the packet path).
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ForwardError {
+    /// The slot is already used by a live stream.
+    #[error("stream slot {0} is in use")]
+    SlotInUse(u32),
+    /// No live stream has this id (deleted, or a stale generation).
+    #[error("no stream {0:?}")]
+    NoSuchStream(StreamId),
+}
+
+const EVENT_QUEUE: usize = 1024;
+
+#[derive(Debug)]
+struct Leg {
+    sockets: LegSockets,
+    signal: LegSignal,
+    rtp_latch: Latch,
+    rtcp_latch: Latch,
+    stats: LegStats,
+    seq: SeqTracker,
+    jitter: Jitter,
+    /// The last sender report this leg's peer sent: (NTP middle 32 bits, arrival).
+    last_sr: Option<(u32, Instant)>,
+    rejected: u64,
+    origin: Instant,
+}
+
+impl Leg {
+    fn new(now: Instant, cfg: LatchConfig, sockets: LegSockets, signal: LegSignal) -> Self {
+        let mut leg = Self {
+            sockets,
+            signal,
+            rtp_latch: Latch::new(cfg),
+            rtcp_latch: Latch::new(cfg),
+            stats: LegStats::default(),
+            seq: SeqTracker::new(),
+            jitter: Jitter::new(),
+            last_sr: None,
+            rejected: 0,
+            origin: now,
+        };
+        leg.resignal(now, signal);
+        leg
+    }
+
+    fn resignal(&mut self, now: Instant, signal: LegSignal) {
+        self.signal = signal;
+        self.rtp_latch.signal(now, signal.remote_rtp, signal.policy);
+        let rtcp_sdp = match (self.sockets.rtcp, signal.remote_rtcp, signal.remote_rtp) {
+            (None, _, rtp) => rtp,
+            (Some(_), Some(explicit), _) => Some(explicit),
+            (Some(_), None, Some(rtp)) => rtp.port().checked_add(1).map(|p| {
+                let mut a = rtp;
+                a.set_port(p);
+                a
+            }),
+            (Some(_), None, None) => None,
+        };
+        self.rtcp_latch.signal(now, rtcp_sdp, signal.policy);
+    }
+
+    /// Where RTCP for this leg's peer goes, and out of which socket.
+    fn rtcp_out(&self) -> Option<Forward> {
+        match self.sockets.rtcp {
+            Some(fd) => self.rtcp_latch.send_target().map(|to| Forward { fd, to }),
+            None => self.rtp_latch.send_target().map(|to| Forward {
+                fd: self.sockets.rtp,
+                to,
+            }),
+        }
+    }
+
+    fn rtp_out(&self) -> Option<Forward> {
+        self.rtp_latch.send_target().map(|to| Forward {
+            fd: self.sockets.rtp,
+            to,
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Stream {
+    gen: u32,
+    session: u64,
+    created: Instant,
+    legs: [Leg; 2],
+}
+
+/// The stream table of one worker and the per-packet decision over it.
+#[derive(Debug)]
+pub struct Forwarder {
+    latch: LatchConfig,
+    streams: Vec<Option<Stream>>,
+    totals: Totals,
+    events: VecDeque<ForwardEvent>,
+}
+
+impl Forwarder {
+    /// An empty table whose latches use `latch`.
+    pub fn new(latch: LatchConfig) -> Self {
+        Self {
+            latch,
+            streams: Vec::new(),
+            totals: Totals::default(),
+            events: VecDeque::with_capacity(EVENT_QUEUE),
+        }
+    }
+
+    /// Adds a stream of call `session` with its two legs (A = index 0, B = index 1).
+    pub fn add_stream(
+        &mut self,
+        now: Instant,
+        id: StreamId,
+        session: u64,
+        legs: [(LegSockets, LegSignal); 2],
+    ) -> Result<(), ForwardError> {
+        let slot = id.slot as usize;
+        if self.streams.len() <= slot {
+            self.streams.resize_with(slot + 1, || None);
+        }
+        let entry = self
+            .streams
+            .get_mut(slot)
+            .ok_or(ForwardError::SlotInUse(id.slot))?;
+        if entry.is_some() {
+            return Err(ForwardError::SlotInUse(id.slot));
+        }
+        let [(sa, ga), (sb, gb)] = legs;
+        *entry = Some(Stream {
+            gen: id.gen,
+            session,
+            created: now,
+            legs: [
+                Leg::new(now, self.latch, sa, ga),
+                Leg::new(now, self.latch, sb, gb),
+            ],
+        });
+        Ok(())
+    }
+
+    /// Applies new signalling to either leg (offer/answer, re-INVITE, UPDATE), re-arming latching.
+    pub fn update_stream(
+        &mut self,
+        now: Instant,
+        id: StreamId,
+        signals: [Option<LegSignal>; 2],
+    ) -> Result<(), ForwardError> {
+        let stream = self.stream_mut(id)?;
+        for (leg, sig) in stream.legs.iter_mut().zip(signals) {
+            if let Some(sig) = sig {
+                leg.resignal(now, sig);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a stream; later packets for it count as stale.
+    pub fn remove_stream(&mut self, id: StreamId) -> Result<[LegStats; 2], ForwardError> {
+        self.stream_mut(id)?;
+        let s = self
+            .streams
+            .get_mut(id.slot as usize)
+            .and_then(Option::take)
+            .ok_or(ForwardError::NoSuchStream(id))?;
+        Ok([s.legs[0].stats, s.legs[1].stats])
+    }
+
+    fn stream_mut(&mut self, id: StreamId) -> Result<&mut Stream, ForwardError> {
+        self.streams
+            .get_mut(id.slot as usize)
+            .and_then(Option::as_mut)
+            .filter(|s| s.gen == id.gen)
+            .ok_or(ForwardError::NoSuchStream(id))
+    }
+
+    fn stream(&self, id: StreamId) -> Option<&Stream> {
+        self.streams
+            .get(id.slot as usize)
+            .and_then(Option::as_ref)
+            .filter(|s| s.gen == id.gen)
+    }
+
+    /// The statistics of both legs of a stream.
+    pub fn stream_stats(&self, id: StreamId) -> Option<[LegStats; 2]> {
+        self.stream(id).map(|s| [s.legs[0].stats, s.legs[1].stats])
+    }
+
+    /// The call a stream belongs to.
+    pub fn session_of(&self, id: StreamId) -> Option<u64> {
+        self.stream(id).map(|s| s.session)
+    }
+
+    /// When the stream last carried an accepted packet on either leg (or was created).
+    pub fn last_activity(&self, id: StreamId) -> Option<Instant> {
+        self.stream(id).map(|s| {
+            s.legs
+                .iter()
+                .filter_map(|l| l.stats.last_packet)
+                .fold(s.created, Instant::max)
+        })
+    }
+
+    /// Totals across all streams.
+    pub fn totals(&self) -> Totals {
+        self.totals
+    }
+
+    /// The next event for the control plane.
+    pub fn poll_event(&mut self) -> Option<ForwardEvent> {
+        self.events.pop_front()
+    }
+
+    fn push_event(events: &mut VecDeque<ForwardEvent>, totals: &mut Totals, e: ForwardEvent) {
+        if events.len() < EVENT_QUEUE {
+            events.push_back(e);
+        } else {
+            totals.events_dropped += 1;
+        }
+    }
+
+    /// Decides what to do with one datagram received on the socket registered as `token`.
+    pub fn on_packet(
+        &mut self,
+        now: Instant,
+        token: u64,
+        from: SocketAddr,
+        data: &[u8],
+    ) -> Result<Forward, DropReason> {
+        let (id, role) = StreamId::from_token(token);
+        let Some(stream) = self
+            .streams
+            .get_mut(id.slot as usize)
+            .and_then(Option::as_mut)
+            .filter(|s| s.gen == id.gen)
+        else {
+            self.totals.drops[DropReason::Stale.index()] += 1;
+            return Err(DropReason::Stale);
+        };
+        let (leg_in, on_rtcp_socket) = match role {
+            SocketRole::Rtp { leg } => (leg & 1, false),
+            SocketRole::Rtcp { leg } => (leg & 1, true),
+        };
+        let [a, b] = &mut stream.legs;
+        let (src, dst) = if leg_in == 0 { (a, b) } else { (b, a) };
+        let verdict = decide(now, id, leg_in, on_rtcp_socket, src, dst, from, data);
+        match verdict {
+            Ok((fwd, event)) => {
+                let len = data.len() as u64;
+                src.stats.packets_in += 1;
+                src.stats.bytes_in += len;
+                src.stats.last_packet = Some(now);
+                dst.stats.packets_out += 1;
+                dst.stats.bytes_out += len;
+                self.totals.forwarded_packets += 1;
+                self.totals.forwarded_bytes += len;
+                if let Some(e) = event {
+                    self.totals.latch_events += 1;
+                    Self::push_event(&mut self.events, &mut self.totals, e);
+                }
+                Ok(fwd)
+            }
+            Err((reason, event)) => {
+                src.stats.packets_in += 1;
+                src.stats.bytes_in += data.len() as u64;
+                src.stats.drops[reason.index()] += 1;
+                self.totals.drops[reason.index()] += 1;
+                if let Some(e) = event {
+                    if matches!(e, ForwardEvent::Latched { .. }) {
+                        self.totals.latch_events += 1;
+                    }
+                    Self::push_event(&mut self.events, &mut self.totals, e);
+                }
+                Err(reason)
+            }
+        }
+    }
+}
+
+type Decision = Result<(Forward, Option<ForwardEvent>), (DropReason, Option<ForwardEvent>)>;
+
+/// The decision for one packet from `src`'s peer towards `dst`'s peer.
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    now: Instant,
+    id: StreamId,
+    leg: usize,
+    on_rtcp_socket: bool,
+    src: &mut Leg,
+    dst: &mut Leg,
+    from: SocketAddr,
+    data: &[u8],
+) -> Decision {
+    let kind = classify(data);
+    let is_rtcp = match kind {
+        PacketKind::Stun => return Err((DropReason::Stun, None)),
+        PacketKind::Rtcp => true,
+        // On a dedicated RTCP socket everything valid is RTCP.
+        PacketKind::Rtp if on_rtcp_socket => return Err((DropReason::Junk, None)),
+        PacketKind::Rtp => false,
+        _ => return Err((DropReason::Junk, None)),
+    };
+    // Latching: RTP (and muxed RTCP) against the RTP latch, RTCP on its own port against its own.
+    let (latch, ssrc, seq) = if is_rtcp {
+        let l = if on_rtcp_socket {
+            &mut src.rtcp_latch
+        } else {
+            &mut src.rtp_latch
+        };
+        (l, None, None)
+    } else {
+        let Ok(p) = rtp::Packet::new_checked(data) else {
+            return Err((DropReason::Junk, None));
+        };
+        (
+            &mut src.rtp_latch,
+            Some(p.ssrc()),
+            Some(p.sequence_number()),
+        )
+    };
+    let event = match latch.on_packet(now, from, ssrc, seq) {
+        LatchVerdict::Accept => None,
+        LatchVerdict::Latched { peer } => Some(ForwardEvent::Latched {
+            id,
+            leg,
+            rtcp: on_rtcp_socket,
+            peer,
+        }),
+        LatchVerdict::Reject(_) => {
+            src.rejected += 1;
+            let ev = src
+                .rejected
+                .is_power_of_two()
+                .then_some(ForwardEvent::SourceRejected {
+                    id,
+                    leg,
+                    from,
+                    count: src.rejected,
+                });
+            return Err((DropReason::SourceRejected, ev));
+        }
+    };
+    if is_rtcp {
+        observe_rtcp(now, src, dst, data);
+        return match dst.rtcp_out() {
+            Some(f) => Ok((f, event)),
+            None => Err((DropReason::NoDestination, event)),
+        };
+    }
+    observe_rtp(now, src, data);
+    if !src.signal.direction.sends() || !dst.signal.direction.receives() {
+        return Err((DropReason::Direction, event));
+    }
+    match dst.rtp_out() {
+        Some(f) => Ok((f, event)),
+        None => Err((DropReason::NoDestination, event)),
+    }
+}
+
+/// RFC 3550 A.1/A.8 statistics of an accepted RTP packet.
+fn observe_rtp(now: Instant, src: &mut Leg, data: &[u8]) {
+    let p = rtp::Packet::new_unchecked(data);
+    let ssrc = p.ssrc();
+    if src.stats.ssrc != Some(ssrc) {
+        src.stats.ssrc = Some(ssrc);
+        src.seq = SeqTracker::new();
+        src.jitter = Jitter::new();
+    }
+    if src.seq.update_seq(p.sequence_number()) {
+        // Arrival time in RTP timestamp units since the leg was set up; jitter uses differences.
+        let micros = now.saturating_duration_since(src.origin).as_micros() as u64;
+        let arrival = (micros.wrapping_mul(u64::from(src.signal.clock_rate)) / 1_000_000) as u32;
+        src.jitter.update(p.timestamp(), arrival);
+    }
+    src.stats.lost = src.seq.lost();
+    src.stats.expected = src.seq.expected();
+    src.stats.jitter = src.jitter.jitter();
+    src.stats.peer = src.rtp_latch.peer();
+}
+
+/// Reads the report blocks of an accepted RTCP compound packet: quality the peer reports, sender
+/// reports for RTT matching (RFC 3550 §6.4).
+fn observe_rtcp(now: Instant, src: &mut Leg, dst: &Leg, data: &[u8]) {
+    for pkt in rtcp::Compound::new(data).flatten() {
+        let blocks = match RtcpPacket::parse(pkt.as_bytes()) {
+            Ok(RtcpPacket::SenderReport(sr)) => {
+                let ntp = sr.ntp_timestamp();
+                src.last_sr = Some((((ntp >> 16) & 0xffff_ffff) as u32, now));
+                sr.report_blocks()
+            }
+            Ok(RtcpPacket::ReceiverReport(rr)) => rr.report_blocks(),
+            _ => continue,
+        };
+        for block in blocks {
+            let q = &mut src.stats.reported;
+            q.fraction_lost = block.fraction_lost();
+            q.cumulative_lost = block.cumulative_lost();
+            q.jitter = block.jitter();
+            let (lsr, dlsr) = (block.last_sr(), block.delay_since_last_sr());
+            if let Some((sr_mid, at)) = dst.last_sr {
+                if lsr != 0 && lsr == sr_mid {
+                    let since = now.saturating_duration_since(at).as_micros() as u64;
+                    let dlsr_us = u64::from(dlsr) * 1_000_000 / 65_536;
+                    q.rtt_us = Some(since.saturating_sub(dlsr_us));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const A_RTP: RawFd = 10;
+    const A_RTCP: RawFd = 11;
+    const B_RTP: RawFd = 20;
+    const B_RTCP: RawFd = 21;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn rtp(seq: u16, ssrc: u32, ts: u32) -> Vec<u8> {
+        let mut p = vec![0u8; 12 + 160];
+        p[0] = 0x80;
+        p[1] = 0;
+        p[2..4].copy_from_slice(&seq.to_be_bytes());
+        p[4..8].copy_from_slice(&ts.to_be_bytes());
+        p[8..12].copy_from_slice(&ssrc.to_be_bytes());
+        p
+    }
+
+    /// An RTCP SR (no blocks) with the given NTP timestamp.
+    fn sr(ssrc: u32, ntp: u64) -> Vec<u8> {
+        let mut p = vec![0x80, 200, 0, 6];
+        p.extend_from_slice(&ssrc.to_be_bytes());
+        p.extend_from_slice(&ntp.to_be_bytes());
+        p.extend_from_slice(&[0; 12]);
+        p
+    }
+
+    /// An RTCP RR with one report block.
+    fn rr(ssrc: u32, fraction: u8, lost: u32, jitter: u32, lsr: u32, dlsr: u32) -> Vec<u8> {
+        let mut p = vec![0x81, 201, 0, 7];
+        p.extend_from_slice(&ssrc.to_be_bytes());
+        p.extend_from_slice(&0x1111_u32.to_be_bytes());
+        p.push(fraction);
+        p.extend_from_slice(&lost.to_be_bytes()[1..]);
+        p.extend_from_slice(&100u32.to_be_bytes());
+        p.extend_from_slice(&jitter.to_be_bytes());
+        p.extend_from_slice(&lsr.to_be_bytes());
+        p.extend_from_slice(&dlsr.to_be_bytes());
+        p
+    }
+
+    fn signal(remote: &str) -> LegSignal {
+        LegSignal {
+            remote_rtp: Some(addr(remote)),
+            ..LegSignal::default()
+        }
+    }
+
+    const ID: StreamId = StreamId { slot: 3, gen: 7 };
+
+    fn setup(a: LegSignal, b: LegSignal, a_mux: bool) -> (Forwarder, Instant) {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new(LatchConfig::default());
+        let a_sock = LegSockets {
+            rtp: A_RTP,
+            rtcp: (!a_mux).then_some(A_RTCP),
+        };
+        let b_sock = LegSockets {
+            rtp: B_RTP,
+            rtcp: Some(B_RTCP),
+        };
+        f.add_stream(t0, ID, 99, [(a_sock, a), (b_sock, b)])
+            .unwrap();
+        (f, t0)
+    }
+
+    fn a_rtp() -> u64 {
+        ID.token(SocketRole::Rtp { leg: 0 })
+    }
+    fn b_rtp() -> u64 {
+        ID.token(SocketRole::Rtp { leg: 1 })
+    }
+
+    #[test]
+    fn tokens_round_trip() {
+        for role in [
+            SocketRole::Rtp { leg: 0 },
+            SocketRole::Rtcp { leg: 0 },
+            SocketRole::Rtp { leg: 1 },
+            SocketRole::Rtcp { leg: 1 },
+        ] {
+            let id = StreamId {
+                slot: 123_456,
+                gen: 0xab_cdef,
+            };
+            assert_eq!(StreamId::from_token(id.token(role)), (id, role));
+            assert!(id.token(role) < 1 << 56);
+        }
+    }
+
+    #[test]
+    fn media_flows_both_ways_to_the_sdp_addresses() {
+        let (mut f, t0) = setup(signal("192.0.2.1:4000"), signal("198.51.100.2:5000"), false);
+        let v = f.on_packet(t0, a_rtp(), addr("192.0.2.1:4000"), &rtp(1, 0xa, 0));
+        assert_eq!(
+            v,
+            Ok(Forward {
+                fd: B_RTP,
+                to: addr("198.51.100.2:5000")
+            })
+        );
+        let v = f.on_packet(t0, b_rtp(), addr("198.51.100.2:5000"), &rtp(1, 0xb, 0));
+        assert_eq!(
+            v,
+            Ok(Forward {
+                fd: A_RTP,
+                to: addr("192.0.2.1:4000")
+            })
+        );
+        let [a, b] = f.stream_stats(ID).unwrap();
+        assert_eq!(
+            (a.packets_in, a.packets_out, b.packets_in, b.packets_out),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(f.totals().forwarded_packets, 2);
+        // Two latch events: each leg latched onto its exact SDP address.
+        assert!(matches!(
+            f.poll_event(),
+            Some(ForwardEvent::Latched { leg: 0, .. })
+        ));
+        assert!(matches!(
+            f.poll_event(),
+            Some(ForwardEvent::Latched { leg: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn nat_rewritten_source_is_latched_and_answered_there() {
+        // A's SDP carries its private address; its packets come from the NAT's public mapping.
+        let (mut f, t0) = setup(signal("10.0.0.5:4000"), signal("198.51.100.2:5000"), false);
+        // Before A sends anything, B's media goes to A's SDP address.
+        let v = f.on_packet(t0, b_rtp(), addr("198.51.100.2:5000"), &rtp(1, 0xb, 0));
+        assert_eq!(v.unwrap().to, addr("10.0.0.5:4000"));
+        let nat = addr("203.0.113.7:61000");
+        assert!(f.on_packet(t0, a_rtp(), nat, &rtp(1, 0xa, 0)).is_ok());
+        let v = f.on_packet(t0, b_rtp(), addr("198.51.100.2:5000"), &rtp(2, 0xb, 160));
+        assert_eq!(v.unwrap().to, nat);
+        let [a, _] = f.stream_stats(ID).unwrap();
+        assert_eq!(a.peer, Some(nat));
+    }
+
+    #[test]
+    fn attacker_after_latch_never_reaches_a_peer() {
+        let (mut f, t0) = setup(signal("192.0.2.1:4000"), signal("198.51.100.2:5000"), false);
+        f.on_packet(t0, a_rtp(), addr("192.0.2.1:4000"), &rtp(1, 0xa, 0))
+            .unwrap();
+        while f.poll_event().is_some() {}
+        let evil = addr("192.0.2.66:4000");
+        for i in 0..8u16 {
+            let t = t0 + Duration::from_millis(20 * u64::from(i));
+            assert_eq!(
+                f.on_packet(t, a_rtp(), evil, &rtp(100 + i, 0xe, 0)),
+                Err(DropReason::SourceRejected)
+            );
+        }
+        let counts: Vec<u64> = std::iter::from_fn(|| f.poll_event())
+            .map(|e| match e {
+                ForwardEvent::SourceRejected { count, from, .. } => {
+                    assert_eq!(from, evil);
+                    count
+                }
+                other @ ForwardEvent::Latched { .. } => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(counts, [1, 2, 4, 8]);
+        let [a, _] = f.stream_stats(ID).unwrap();
+        assert_eq!(a.drops[DropReason::SourceRejected as usize], 8);
+    }
+
+    #[test]
+    fn rtcp_goes_between_the_rtcp_ports() {
+        let (mut f, t0) = setup(signal("192.0.2.1:4000"), signal("198.51.100.2:5000"), false);
+        let token = ID.token(SocketRole::Rtcp { leg: 0 });
+        let v = f.on_packet(t0, token, addr("192.0.2.1:4001"), &sr(0xa, 1 << 40));
+        assert_eq!(
+            v,
+            Ok(Forward {
+                fd: B_RTCP,
+                to: addr("198.51.100.2:5001")
+            })
+        );
+        // RTP arriving on an RTCP port is junk.
+        assert_eq!(
+            f.on_packet(t0, token, addr("192.0.2.1:4001"), &rtp(1, 0xa, 0)),
+            Err(DropReason::Junk)
+        );
+    }
+
+    #[test]
+    fn rtcp_mux_leg_is_bridged_to_a_non_muxed_leg() {
+        let (mut f, t0) = setup(signal("192.0.2.1:4000"), signal("198.51.100.2:5000"), true);
+        // RTCP on A's single (muxed) port goes out of B's RTCP socket to B's RTCP address.
+        let v = f.on_packet(t0, a_rtp(), addr("192.0.2.1:4000"), &sr(0xa, 1 << 40));
+        assert_eq!(
+            v,
+            Ok(Forward {
+                fd: B_RTCP,
+                to: addr("198.51.100.2:5001")
+            })
+        );
+        // RTP on the same port still goes RTP to RTP.
+        let v = f.on_packet(t0, a_rtp(), addr("192.0.2.1:4000"), &rtp(1, 0xa, 0));
+        assert_eq!(
+            v,
+            Ok(Forward {
+                fd: B_RTP,
+                to: addr("198.51.100.2:5000")
+            })
+        );
+        // B's RTCP comes back out of A's muxed port to A's RTP address.
+        let token = ID.token(SocketRole::Rtcp { leg: 1 });
+        let v = f.on_packet(t0, token, addr("198.51.100.2:5001"), &sr(0xb, 1 << 40));
+        assert_eq!(
+            v,
+            Ok(Forward {
+                fd: A_RTP,
+                to: addr("192.0.2.1:4000")
+            })
+        );
+    }
+
+    #[test]
+    fn direction_decides_what_is_forwarded_but_rtcp_always_flows() {
+        let hold = LegSignal {
+            direction: Direction::SendOnly,
+            ..signal("192.0.2.1:4000")
+        };
+        let held = LegSignal {
+            direction: Direction::RecvOnly,
+            ..signal("198.51.100.2:5000")
+        };
+        let (mut f, t0) = setup(hold, held, false);
+        // A (sendonly, playing music on hold) reaches B (recvonly).
+        assert!(f
+            .on_packet(t0, a_rtp(), addr("192.0.2.1:4000"), &rtp(1, 0xa, 0))
+            .is_ok());
+        // B's media towards A is blocked.
+        assert_eq!(
+            f.on_packet(t0, b_rtp(), addr("198.51.100.2:5000"), &rtp(1, 0xb, 0)),
+            Err(DropReason::Direction)
+        );
+        let token = ID.token(SocketRole::Rtcp { leg: 1 });
+        assert!(f
+            .on_packet(t0, token, addr("198.51.100.2:5001"), &sr(0xb, 1))
+            .is_ok());
+        // Resume: both sendrecv again.
+        f.update_stream(
+            t0,
+            ID,
+            [
+                Some(signal("192.0.2.1:4000")),
+                Some(signal("198.51.100.2:5000")),
+            ],
+        )
+        .unwrap();
+        assert!(f
+            .on_packet(t0, b_rtp(), addr("198.51.100.2:5000"), &rtp(2, 0xb, 160))
+            .is_ok());
+        // Inactive blocks both ways.
+        let inactive = LegSignal {
+            direction: Direction::Inactive,
+            ..signal("192.0.2.1:4000")
+        };
+        f.update_stream(t0, ID, [Some(inactive), None]).unwrap();
+        assert_eq!(
+            f.on_packet(t0, a_rtp(), addr("192.0.2.1:4000"), &rtp(3, 0xa, 320)),
+            Err(DropReason::Direction)
+        );
+        assert_eq!(
+            f.on_packet(t0, b_rtp(), addr("198.51.100.2:5000"), &rtp(3, 0xb, 320)),
+            Err(DropReason::Direction)
+        );
+    }
+
+    #[test]
+    fn resignalling_moves_the_destination() {
+        let (mut f, t0) = setup(signal("192.0.2.1:4000"), signal("198.51.100.2:5000"), false);
+        f.on_packet(t0, b_rtp(), addr("198.51.100.2:5000"), &rtp(1, 0xb, 0))
+            .unwrap();
+        // B re-INVITEs from a new address (e.g. call transferred to another phone).
+        f.update_stream(t0, ID, [None, Some(signal("198.51.100.9:7000"))])
+            .unwrap();
+        let v = f.on_packet(t0, a_rtp(), addr("192.0.2.1:4000"), &rtp(1, 0xa, 0));
+        assert_eq!(v.unwrap().to, addr("198.51.100.9:7000"));
+    }
+
+    #[test]
+    fn generation_guard_drops_packets_for_a_reused_slot() {
+        let (mut f, t0) = setup(signal("192.0.2.1:4000"), signal("198.51.100.2:5000"), false);
+        let old = a_rtp();
+        f.remove_stream(ID).unwrap();
+        assert_eq!(
+            f.on_packet(t0, old, addr("192.0.2.1:4000"), &rtp(1, 1, 0)),
+            Err(DropReason::Stale)
+        );
+        let new = StreamId {
+            slot: ID.slot,
+            gen: ID.gen + 1,
+        };
+        let legs = [
+            (
+                LegSockets {
+                    rtp: 30,
+                    rtcp: Some(31),
+                },
+                signal("192.0.2.1:4000"),
+            ),
+            (
+                LegSockets {
+                    rtp: 40,
+                    rtcp: Some(41),
+                },
+                signal("198.51.100.2:5000"),
+            ),
+        ];
+        f.add_stream(t0, new, 100, legs).unwrap();
+        assert_eq!(
+            f.add_stream(t0, new, 100, legs),
+            Err(ForwardError::SlotInUse(ID.slot))
+        );
+        assert_eq!(
+            f.on_packet(t0, old, addr("192.0.2.1:4000"), &rtp(1, 1, 0)),
+            Err(DropReason::Stale)
+        );
+        let v = f.on_packet(
+            t0,
+            new.token(SocketRole::Rtp { leg: 0 }),
+            addr("192.0.2.1:4000"),
+            &rtp(1, 1, 0),
+        );
+        assert_eq!(v.unwrap().fd, 40);
+        assert_eq!(
+            f.update_stream(t0, ID, [None, None]),
+            Err(ForwardError::NoSuchStream(ID))
+        );
+        assert_eq!(f.totals().drops[DropReason::Stale as usize], 2);
+    }
+
+    #[test]
+    fn stun_and_junk_are_counted_not_forwarded() {
+        let (mut f, t0) = setup(signal("192.0.2.1:4000"), signal("198.51.100.2:5000"), false);
+        let mut stun = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+        stun.extend_from_slice(&[7; 12]);
+        assert_eq!(
+            f.on_packet(t0, a_rtp(), addr("192.0.2.1:4000"), &stun),
+            Err(DropReason::Stun)
+        );
+        for junk in [&b""[..], b"\x80", b"hello world, not rtp", &[0x40; 20]] {
+            assert_eq!(
+                f.on_packet(t0, a_rtp(), addr("192.0.2.1:4000"), junk),
+                Err(DropReason::Junk)
+            );
+        }
+        let [a, _] = f.stream_stats(ID).unwrap();
+        assert_eq!(a.drops[DropReason::Stun as usize], 1);
+        assert_eq!(a.drops[DropReason::Junk as usize], 4);
+        assert_eq!(
+            a.packets_out + f.stream_stats(ID).unwrap()[1].packets_out,
+            0
+        );
+    }
+
+    #[test]
+    fn loss_jitter_and_rtcp_reported_quality() {
+        let (mut f, t0) = setup(signal("192.0.2.1:4000"), signal("198.51.100.2:5000"), false);
+        // 20 ms packets with two lost (seq 5 and 6) and steady timing: loss 2, jitter 0.
+        for seq in (1u16..=20).filter(|s| *s != 5 && *s != 6) {
+            let t = t0 + Duration::from_millis(20 * u64::from(seq));
+            f.on_packet(
+                t,
+                a_rtp(),
+                addr("192.0.2.1:4000"),
+                &rtp(seq, 0xa, 160 * u32::from(seq)),
+            )
+            .unwrap();
+        }
+        let [a, _] = f.stream_stats(ID).unwrap();
+        assert_eq!(a.ssrc, Some(0xa));
+        // RFC 3550 A.1 probation: counting starts at the second packet, so 19 are expected.
+        assert_eq!((a.expected, a.lost), (19, 2));
+        assert_eq!(a.jitter, 0);
+        // A sends an SR; B answers with an RR referring to it, 100 ms later with DLSR 40 ms:
+        // the relay<->B round trip is 60 ms.
+        let ntp: u64 = 0x1234_5678_9abc_def0;
+        let t_sr = t0 + Duration::from_secs(1);
+        let a_rtcp = ID.token(SocketRole::Rtcp { leg: 0 });
+        f.on_packet(t_sr, a_rtcp, addr("192.0.2.1:4001"), &sr(0xa, ntp))
+            .unwrap();
+        let lsr = ((ntp >> 16) & 0xffff_ffff) as u32;
+        let dlsr = 65_536 * 40 / 1000;
+        let b_rtcp = ID.token(SocketRole::Rtcp { leg: 1 });
+        let t_rr = t_sr + Duration::from_millis(100);
+        f.on_packet(
+            t_rr,
+            b_rtcp,
+            addr("198.51.100.2:5001"),
+            &rr(0xb, 26, 3, 80, lsr, dlsr),
+        )
+        .unwrap();
+        let [_, b] = f.stream_stats(ID).unwrap();
+        assert_eq!(b.reported.fraction_lost, 26);
+        assert_eq!(b.reported.cumulative_lost, 3);
+        assert_eq!(b.reported.jitter, 80);
+        let rtt = b.reported.rtt_us.unwrap();
+        assert!((59_000..=61_000).contains(&rtt), "rtt {rtt}");
+    }
+
+    #[test]
+    fn last_activity_tracks_accepted_packets_only() {
+        let (mut f, t0) = setup(signal("192.0.2.1:4000"), signal("198.51.100.2:5000"), false);
+        assert_eq!(f.last_activity(ID), Some(t0));
+        let t1 = t0 + Duration::from_secs(5);
+        let _ = f.on_packet(t1, a_rtp(), addr("192.0.2.99:4000"), &rtp(1, 1, 0));
+        assert_eq!(
+            f.last_activity(ID),
+            Some(t0),
+            "a rejected packet is not activity"
+        );
+        f.on_packet(t1, a_rtp(), addr("192.0.2.1:4000"), &rtp(1, 1, 0))
+            .unwrap();
+        assert_eq!(f.last_activity(ID), Some(t1));
+        assert_eq!(f.session_of(ID), Some(99));
+    }
+}

@@ -1,0 +1,614 @@
+//! The io_uring backend: one multishot `RecvMsg` per socket into a provided buffer ring, one
+//! `SendMsg` per forward straight from the receive buffer, all of a turn's sends in one submit, and
+//! a batched wait (`min_wait`) so low packet rates coalesce into few system calls.
+//!
+//! Every `user_data` carries its kind in the top 8 bits (`KIND_SHIFT`): receive completions
+//! carry the socket's slot index and generation (so completions still in flight for a removed
+//! socket are recognised and dropped), send completions carry the buffer id. A multishot receive
+//! that ends (no `IORING_CQE_F_MORE`: buffer ring ran dry, error) is re-armed at the start of the
+//! next turn, so no socket is ever given up on.
+//!
+//! The ring is created disabled and enabled by the first [`Backend::turn`] or
+//! [`Backend::deregister`]; that thread becomes the ring's single issuer and must own the backend
+//! from then on (the worker does).
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+
+use io_uring::types::{Fd, RecvMsgOut, SubmitArgs, Timespec};
+use io_uring::{cqueue, opcode, squeue, IoUring};
+
+use super::{
+    new_eventfd, sockaddr_from_bytes, sockaddr_write, Backend, BackendStats, Forward, Handler,
+    RawAddr, MAX_DATAGRAM, SOCKADDR_LEN,
+};
+
+/// Bit position of the completion kind in `user_data`.
+const KIND_SHIFT: u32 = 56;
+/// Completion of a socket's multishot receive.
+const KIND_RECV: u64 = 1;
+/// Completion of a forward's send.
+const KIND_SEND: u64 = 2;
+/// Completion of the wake eventfd read.
+const KIND_WAKE: u64 = 3;
+/// Completion of a cancel request (ignored).
+const KIND_CANCEL: u64 = 4;
+/// Slot generations are kept to 24 bits so they fit between the kind and the slot index.
+const GEN_MASK: u32 = 0x00ff_ffff;
+/// The provided buffer group id.
+const BGID: u16 = 0;
+/// Size of `struct io_uring_recvmsg_out`, which precedes the name in each receive buffer.
+const RECV_OUT_HDR: usize = 16;
+/// One provided buffer: the recvmsg header, the source address and a full datagram.
+const BUF_SIZE: usize = (RECV_OUT_HDR + SOCKADDR_LEN + MAX_DATAGRAM).next_multiple_of(64);
+/// Completions copied out of the completion queue at a time.
+const CQE_BATCH: usize = 256;
+
+/// Tuning of the io_uring backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UringConfig {
+    /// Receive buffers in the provided buffer ring (a power of two, at most 32768).
+    pub buffers: u16,
+    /// Completions a wait tries to gather before returning (1 disables batching).
+    pub wait_batch: u32,
+    /// How long a wait holds out for `wait_batch` completions; after that one completion suffices.
+    pub min_wait: Duration,
+}
+
+impl Default for UringConfig {
+    fn default() -> Self {
+        Self {
+            buffers: 1024,
+            wait_batch: 64,
+            min_wait: Duration::from_micros(250),
+        }
+    }
+}
+
+/// An anonymous private memory mapping (page-aligned, zeroed), unmapped on drop.
+struct Region {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl Region {
+    /// Maps `len` bytes.
+    fn new(len: usize) -> io::Result<Self> {
+        // SAFETY: an anonymous mapping with a null hint touches no existing memory.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::other("mmap null"))?;
+        Ok(Self { ptr, len })
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly the mapping made in `new`, unmapped only here.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+/// `struct io_uring_buf`: one entry of the provided buffer ring (entry 0's `resv` is the tail).
+#[repr(C)]
+struct BufEntry {
+    addr: u64,
+    len: u32,
+    bid: u16,
+    resv: u16,
+}
+
+/// The send state of one buffer id; stays untouched while that buffer's send is in flight.
+#[repr(C)]
+struct SendSlot {
+    msg: libc::msghdr,
+    iov: libc::iovec,
+    addr: RawAddr,
+}
+
+/// One registered socket.
+#[derive(Clone, Copy)]
+struct Slot {
+    fd: RawFd,
+    token: u64,
+    generation: u32,
+    active: bool,
+    /// A multishot receive for this registration is in the kernel.
+    armed: bool,
+}
+
+/// io_uring backend (multishot receive, provided buffer ring, batched sends).
+pub struct UringBackend {
+    // Declared first so it is dropped (and its requests torn down) before the memory below.
+    ring: IoUring,
+    cfg: UringConfig,
+    bufs: Region,
+    buf_ring: Region,
+    br_tail: u16,
+    recv_msg: Box<libc::msghdr>,
+    sends: Box<[SendSlot]>,
+    wake: OwnedFd,
+    wake_buf: Box<u64>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    by_fd: HashMap<RawFd, u32>,
+    rearm: Vec<u32>,
+    cqes: Box<[(u64, i32, u32)]>,
+    enabled: bool,
+    wake_armed: bool,
+    min_timeout: bool,
+    stats: BackendStats,
+}
+
+// SAFETY: the raw pointers inside the msghdrs/iovecs and mappings point only into memory this
+// backend owns; the ring is driven only by the thread that owns the backend (see module docs).
+unsafe impl Send for UringBackend {}
+
+/// True for the errors a wait may end with that are not failures (timeout, signal, busy CQ).
+fn benign_wait_error(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
+    )
+}
+
+/// An all-zero `msghdr`.
+fn zero_msghdr() -> libc::msghdr {
+    // SAFETY: msghdr is a plain C struct of integers and raw pointers; all-zero is valid.
+    unsafe { std::mem::zeroed() }
+}
+
+impl UringBackend {
+    /// Opens an io_uring backend with the default [`UringConfig`]; fails if io_uring is unavailable.
+    pub fn new() -> io::Result<Self> {
+        Self::with_config(UringConfig::default())
+    }
+
+    /// Opens an io_uring backend with the given tuning; fails if io_uring is unavailable.
+    pub fn with_config(cfg: UringConfig) -> io::Result<Self> {
+        let n = cfg.buffers;
+        if n == 0 || !n.is_power_of_two() || n > 32768 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "buffers must be a power of two in 1..=32768",
+            ));
+        }
+        let entries = u32::from(n).max(64);
+        let ring = IoUring::builder()
+            .setup_single_issuer()
+            .setup_defer_taskrun()
+            .setup_r_disabled()
+            .setup_submit_all()
+            .setup_cqsize(entries * 4)
+            .setup_clamp()
+            .build(entries)
+            .or_else(|_| {
+                // Pre-6.1 kernels: no deferred task running; still a working ring.
+                IoUring::builder()
+                    .setup_r_disabled()
+                    .setup_cqsize(entries * 4)
+                    .setup_clamp()
+                    .build(entries)
+            })?;
+        let bufs = Region::new(usize::from(n) * BUF_SIZE)?;
+        let buf_ring = Region::new(usize::from(n) * size_of::<BufEntry>())?;
+        let mut me = Self {
+            min_timeout: ring.params().is_feature_min_timeout(),
+            ring,
+            cfg,
+            bufs,
+            buf_ring,
+            br_tail: 0,
+            recv_msg: Box::new(zero_msghdr()),
+            sends: (0..n)
+                .map(|_| SendSlot {
+                    msg: zero_msghdr(),
+                    iov: libc::iovec {
+                        iov_base: std::ptr::null_mut(),
+                        iov_len: 0,
+                    },
+                    addr: RawAddr::ZERO,
+                })
+                .collect(),
+            wake: new_eventfd()?,
+            wake_buf: Box::new(0),
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_fd: HashMap::new(),
+            rearm: Vec::new(),
+            cqes: vec![(0, 0, 0); CQE_BATCH].into_boxed_slice(),
+            enabled: false,
+            wake_armed: false,
+            stats: BackendStats::default(),
+        };
+        me.recv_msg.msg_namelen = SOCKADDR_LEN as libc::socklen_t;
+        for bid in 0..n {
+            me.give_back(bid);
+        }
+        // SAFETY: `buf_ring` is a page-aligned mapping of `n` entries owned by `me`, which
+        // outlives the ring (the ring field is dropped first).
+        unsafe {
+            me.ring.submitter().register_buf_ring_with_flags(
+                me.buf_ring.ptr.as_ptr() as u64,
+                n,
+                BGID,
+                0,
+            )?;
+        }
+        Ok(me)
+    }
+
+    /// The buffer ring mask (entries - 1).
+    fn mask(&self) -> u16 {
+        self.cfg.buffers - 1
+    }
+
+    /// Returns buffer `bid` to the provided buffer ring and publishes the new tail.
+    fn give_back(&mut self, bid: u16) {
+        if bid >= self.cfg.buffers {
+            return;
+        }
+        let i = usize::from(self.br_tail & self.mask());
+        let base = self.buf_ring.ptr.as_ptr().cast::<BufEntry>();
+        let addr = self.bufs.ptr.as_ptr() as u64 + (usize::from(bid) * BUF_SIZE) as u64;
+        // SAFETY: entry `i` < entries lies in the ring mapping; it sits at the unpublished tail,
+        // so the kernel does not read it yet. Fields are written through raw pointers so entry 0's
+        // `resv` (the tail the kernel reads) is never covered by a Rust reference.
+        unsafe {
+            let e = base.add(i);
+            std::ptr::addr_of_mut!((*e).addr).write(addr);
+            std::ptr::addr_of_mut!((*e).len).write(BUF_SIZE as u32);
+            std::ptr::addr_of_mut!((*e).bid).write(bid);
+        }
+        self.br_tail = self.br_tail.wrapping_add(1);
+        // SAFETY: the tail is the u16 at offset 14 of entry 0 (`resv`), naturally aligned, in our
+        // mapping; the kernel only reads it (acquire), so an atomic release store is the protocol.
+        let tail = unsafe { &*base.cast::<u8>().add(14).cast::<AtomicU16>() };
+        tail.store(self.br_tail, Ordering::Release);
+    }
+
+    /// Pushes one SQE, submitting what is queued first if the submission queue is full.
+    ///
+    /// # Safety
+    /// Whatever `e` points to must stay valid until its completion arrives.
+    unsafe fn push(&mut self, e: &squeue::Entry) -> io::Result<()> {
+        for _ in 0..4 {
+            // SAFETY: forwarded from the caller.
+            if unsafe { self.ring.submission().push(e) }.is_ok() {
+                return Ok(());
+            }
+            self.stats.syscalls += 1;
+            if let Err(err) = self.ring.submit() {
+                if !benign_wait_error(&err) {
+                    return Err(err);
+                }
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "io_uring submission queue stays full",
+        ))
+    }
+
+    /// Enables the ring on first use (making this thread its issuer) and arms the wake read.
+    fn ensure_enabled(&mut self) -> io::Result<()> {
+        if !self.enabled {
+            self.ring.submitter().register_enable_rings()?;
+            self.enabled = true;
+        }
+        if !self.wake_armed {
+            let buf = std::ptr::from_mut(&mut *self.wake_buf).cast::<u8>();
+            let e = opcode::Read::new(Fd(self.wake.as_raw_fd()), buf, 8)
+                .build()
+                .user_data(KIND_WAKE << KIND_SHIFT);
+            // SAFETY: `wake_buf` is boxed (stable address) and owned by `self`; it is not touched
+            // again until this read completes, and the ring is torn down before it is freed.
+            unsafe { self.push(&e)? };
+            self.wake_armed = true;
+        }
+        Ok(())
+    }
+
+    /// Arms a multishot receive for every registered socket whose previous one ended.
+    fn rearm_all(&mut self) -> io::Result<()> {
+        while let Some(idx) = self.rearm.pop() {
+            let Some(s) = self.slots.get(idx as usize).copied() else {
+                continue;
+            };
+            if !s.active || s.armed {
+                continue;
+            }
+            let ud = (KIND_RECV << KIND_SHIFT)
+                | (u64::from(s.generation & GEN_MASK) << 32)
+                | u64::from(idx);
+            let e = opcode::RecvMsgMulti::new(Fd(s.fd), &*self.recv_msg, BGID)
+                .build()
+                .user_data(ud);
+            // SAFETY: `recv_msg` is boxed and lives as long as the ring; the receive buffers come
+            // from the registered buffer ring, whose memory also outlives the ring.
+            if let Err(err) = unsafe { self.push(&e) } {
+                self.rearm.push(idx); // keep it for the next turn: never give up on a socket
+                return Err(err);
+            }
+            self.slots[idx as usize].armed = true;
+        }
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for a batch of completions (submitting everything queued).
+    fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        let ts = Timespec::from(timeout);
+        let args = SubmitArgs::new().timespec(&ts);
+        let (want, args) = if !timeout.is_zero() && self.min_timeout && self.cfg.wait_batch > 1 {
+            let min = self.cfg.min_wait.min(timeout);
+            let usec = u32::try_from(min.as_micros()).unwrap_or(u32::MAX);
+            (self.cfg.wait_batch as usize, args.min_wait_usec(usec))
+        } else {
+            (1, args)
+        };
+        self.stats.syscalls += 1;
+        match self.ring.submitter().submit_with_args(want, &args) {
+            Ok(_) => Ok(()),
+            Err(e) if benign_wait_error(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Handles every completion currently in the completion queue; returns datagrams received.
+    ///
+    /// Never stops half-way through a batch: a failure to queue a follow-up (send, re-arm) is
+    /// accounted for where it happens and retried or dropped, never leaks a buffer.
+    fn drain(&mut self, handler: &mut Handler<'_>) -> usize {
+        let mut got = 0;
+        // Bounded: at most a few completion queues' worth per drain.
+        let mut budget = self.ring.params().cq_entries() as usize * 2;
+        while budget > 0 {
+            let mut n = 0;
+            for cqe in self.ring.completion() {
+                self.cqes[n] = (cqe.user_data(), cqe.result(), cqe.flags());
+                n += 1;
+                if n == self.cqes.len() {
+                    break;
+                }
+            }
+            if n == 0 {
+                break;
+            }
+            budget = budget.saturating_sub(n);
+            for i in 0..n {
+                let (ud, res, flags) = self.cqes[i];
+                match ud >> KIND_SHIFT {
+                    KIND_RECV => got += self.on_recv(ud, res, flags, handler),
+                    KIND_SEND => {
+                        if res < 0 {
+                            self.stats.send_errors += 1;
+                        } else {
+                            self.stats.sent += 1;
+                        }
+                        self.give_back((ud & 0xffff) as u16);
+                    }
+                    KIND_WAKE => {
+                        self.wake_armed = false;
+                        // On failure the next turn's `ensure_enabled` re-arms it.
+                        let _ = self.ensure_enabled();
+                    }
+                    _ => {} // KIND_CANCEL and anything unknown
+                }
+            }
+        }
+        got
+    }
+
+    /// Handles one receive completion; returns 1 if it delivered a datagram to the handler.
+    fn on_recv(&mut self, ud: u64, res: i32, flags: u32, handler: &mut Handler<'_>) -> usize {
+        let idx = (ud & 0xffff_ffff) as usize;
+        let generation = ((ud >> 32) as u32) & GEN_MASK;
+        let bid = cqueue::buffer_select(flags);
+        let slot = match self.slots.get(idx) {
+            Some(s) if s.active && s.generation & GEN_MASK == generation => Some(*s),
+            _ => None, // a completion still in flight for a removed socket
+        };
+        if slot.is_some() && !cqueue::more(flags) {
+            // The multishot ended (ring ran dry, error): re-arm next turn.
+            self.slots[idx].armed = false;
+            self.rearm.push(idx as u32);
+        }
+        let (Some(slot), Some(bid), Ok(len)) = (slot, bid, usize::try_from(res)) else {
+            if let Some(b) = bid {
+                self.give_back(b);
+            }
+            if slot.is_some() && res < 0 && res != -libc::ENOBUFS && res != -libc::ECANCELED {
+                self.stats.recv_errors += 1;
+            }
+            return 0;
+        };
+        if bid >= self.cfg.buffers {
+            return 0;
+        }
+        let start = usize::from(bid) * BUF_SIZE;
+        // SAFETY: this completion hands buffer `bid` (inside the `bufs` mapping) to us, filled with
+        // `len` <= BUF_SIZE bytes; it is not back in the ring until `give_back`, so nothing writes
+        // it while this slice is alive (it is not used past the handler and the send setup).
+        let buf: &[u8] = unsafe {
+            std::slice::from_raw_parts(self.bufs.ptr.as_ptr().add(start), len.min(BUF_SIZE))
+        };
+        let parsed = RecvMsgOut::parse(buf, &self.recv_msg)
+            .ok()
+            .filter(|m| !m.is_payload_truncated() && !m.is_name_data_truncated());
+        let Some(msg) = parsed else {
+            self.stats.recv_errors += 1;
+            self.give_back(bid);
+            return 0;
+        };
+        let Some(from) = sockaddr_from_bytes(msg.name_data()) else {
+            self.stats.recv_errors += 1;
+            self.give_back(bid);
+            return 0;
+        };
+        let payload = msg.payload_data();
+        self.stats.received += 1;
+        match handler(slot.token, from, payload) {
+            None => self.give_back(bid),
+            Some(fwd) => self.send(bid, fwd, payload.as_ptr(), payload.len()),
+        }
+        1
+    }
+
+    /// Queues a send of `len` bytes at `data` (inside buffer `bid`) per `fwd`; if it cannot be
+    /// queued the datagram is counted as a send error and its buffer goes straight back.
+    fn send(&mut self, bid: u16, fwd: Forward, data: *const u8, len: usize) {
+        let s = &mut self.sends[usize::from(bid)];
+        let name_len = sockaddr_write(&fwd.to, &mut s.addr);
+        s.iov = libc::iovec {
+            iov_base: data.cast_mut().cast(),
+            iov_len: len,
+        };
+        s.msg = zero_msghdr();
+        s.msg.msg_name = std::ptr::from_mut(&mut s.addr).cast();
+        s.msg.msg_namelen = name_len;
+        s.msg.msg_iov = std::ptr::from_mut(&mut s.iov);
+        s.msg.msg_iovlen = 1;
+        let e = opcode::SendMsg::new(Fd(fwd.fd), &s.msg)
+            .build()
+            .user_data((KIND_SEND << KIND_SHIFT) | u64::from(bid));
+        // SAFETY: send slot `bid` and buffer `bid` belong to this send until its completion
+        // returns the buffer: the buffer id is not reused before then.
+        if unsafe { self.push(&e) }.is_err() {
+            self.stats.send_errors += 1;
+            self.give_back(bid);
+        }
+    }
+}
+
+impl Drop for UringBackend {
+    fn drop(&mut self) {
+        if !self.enabled {
+            return;
+        }
+        // Cancel everything still armed and give the kernel a moment, so no request outlives
+        // the memory it points into.
+        let e = opcode::AsyncCancel2::new(io_uring::types::CancelBuilder::any())
+            .build()
+            .user_data(KIND_CANCEL << KIND_SHIFT);
+        // SAFETY: a cancel request points at no memory of ours.
+        if unsafe { self.ring.submission().push(&e) }.is_ok() {
+            let ts = Timespec::from(Duration::from_millis(100));
+            let args = SubmitArgs::new().timespec(&ts);
+            let _ = self.ring.submitter().submit_with_args(1, &args);
+        }
+    }
+}
+
+impl Backend for UringBackend {
+    fn name(&self) -> &'static str {
+        "io_uring"
+    }
+
+    fn register(&mut self, fd: RawFd, token: u64) -> io::Result<()> {
+        if self.by_fd.contains_key(&fd) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "socket already registered",
+            ));
+        }
+        let idx = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                let i = u32::try_from(self.slots.len())
+                    .map_err(|_| io::Error::other("too many sockets"))?;
+                self.slots.push(Slot {
+                    fd: -1,
+                    token: 0,
+                    generation: 0,
+                    active: false,
+                    armed: false,
+                });
+                i
+            }
+        };
+        let s = &mut self.slots[idx as usize];
+        *s = Slot {
+            fd,
+            token,
+            generation: s.generation.wrapping_add(1) & GEN_MASK,
+            active: true,
+            armed: false,
+        };
+        self.by_fd.insert(fd, idx);
+        // Room for every slot twice so re-arm bookkeeping never allocates on the packet path.
+        let want = self.slots.len() * 2 + 1;
+        self.rearm.reserve(want.saturating_sub(self.rearm.len()));
+        self.rearm.push(idx); // armed by the next turn's submit
+        Ok(())
+    }
+
+    fn deregister(&mut self, fd: RawFd) -> io::Result<()> {
+        let Some(idx) = self.by_fd.remove(&fd) else {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "socket not registered",
+            ));
+        };
+        let s = self.slots[idx as usize];
+        self.slots[idx as usize].active = false;
+        self.slots[idx as usize].armed = false;
+        self.free.push(idx);
+        if s.armed {
+            self.ensure_enabled()?;
+            let ud = (KIND_RECV << KIND_SHIFT)
+                | (u64::from(s.generation & GEN_MASK) << 32)
+                | u64::from(idx);
+            let e = opcode::AsyncCancel::new(ud)
+                .build()
+                .user_data(KIND_CANCEL << KIND_SHIFT);
+            // SAFETY: a cancel request points at no memory of ours.
+            unsafe { self.push(&e)? };
+            self.stats.syscalls += 1;
+            self.ring.submit()?;
+        }
+        Ok(())
+    }
+
+    fn turn(&mut self, timeout: Duration, handler: &mut Handler<'_>) -> io::Result<usize> {
+        self.ensure_enabled()?;
+        self.stats.turns += 1;
+        // Completions posted by the previous turn's submit (mostly sends: frees their buffers).
+        let mut got = self.drain(handler);
+        self.rearm_all()?;
+        self.wait(if got > 0 { Duration::ZERO } else { timeout })?;
+        got += self.drain(handler);
+        // This turn's sends (and any re-arms) go out in one submit.
+        if !self.ring.submission().is_empty() {
+            self.stats.syscalls += 1;
+            if let Err(e) = self.ring.submit() {
+                if !benign_wait_error(&e) {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(got)
+    }
+
+    fn wake_fd(&self) -> RawFd {
+        self.wake.as_raw_fd()
+    }
+
+    fn stats(&self) -> BackendStats {
+        self.stats
+    }
+}
