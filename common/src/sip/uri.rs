@@ -1263,6 +1263,8 @@ fn sip_equivalent(a: &Uri<'_>, b: &Uri<'_>) -> bool {
         if SPECIAL_PARAMS.iter().any(|n| esc_eq_ci(p.name, n)) {
             continue;
         }
+        // A duplicated name compares by its first occurrence, as lookups do.
+        let p = a.param(p.name).unwrap_or(p);
         if let Some(q) = b.param(p.name) {
             if !param_value_eq(p.name, p.value, q.value) {
                 return false;
@@ -1300,6 +1302,8 @@ fn tel_equivalent(a: &Uri<'_>, b: &Uri<'_>) -> bool {
         return false;
     }
     a.params().all(|p| {
+        // A duplicated name compares by its first occurrence, as lookups do.
+        let p = a.param(p.name).unwrap_or(p);
         b.param(p.name).is_some_and(|q| {
             if p.name.eq_ignore_ascii_case("phone-context") || p.name.eq_ignore_ascii_case("ext") {
                 tel_fold(p.value.unwrap_or("")).eq(tel_fold(q.value.unwrap_or("")))
@@ -2168,6 +2172,20 @@ mod tests {
         assert!(eqv("sip:a.com?a=1&b=2&a=1", "sip:a.com?b=2&a=1&a=1"));
         assert!(uri_eq(&p("sip:a.com"), &p("SIP:A.com")));
         assert!(!eqv("sip:a.com", "tel:+1"));
+    }
+
+    #[test]
+    fn duplicate_params_compare_by_first_occurrence() {
+        // Found by the sip_message fuzz target: with a repeated parameter name the later
+        // occurrence was compared with the other URI's first one, so a URI was not
+        // equivalent to itself.
+        let fuzzed = "sip:ce.net;%6C%72;n%61me=v%612;n%61me=lue%24%34%31";
+        assert!(eqv(fuzzed, fuzzed));
+        assert!(eqv("sip:a.com;x=1;x=2", "sip:a.com;x=1;x=2"));
+        assert!(eqv("sip:a.com;x=1;x=2", "sip:a.com;x=1"));
+        assert!(!eqv("sip:a.com;x=1;x=2", "sip:a.com;x=2"));
+        assert!(eqv("tel:+1234;x=1;x=2", "tel:+1234;x=1;x=2"));
+        assert!(!eqv("tel:+1234;x=1;x=2", "tel:+1234;x=2;x=1"));
     }
 
     // --- RFC 4475 and other odd-but-valid URIs ----------------------------------------
