@@ -1,0 +1,1300 @@
+//! `relay-bench`: the throughput harness for sizing a deployment of the SBC's media relay.
+//!
+//! In one invocation it runs a naive one-packet-per-syscall forwarder (the baseline) and then the
+//! relay with each selected IO backend, all over the same RTP-shaped load on 127.0.0.1, and reports
+//! offered and forwarded packet rates, loss, one-way latency percentiles, the forwarder's CPU time
+//! per packet, and ratios against the baseline. Run `relay-bench --help` for the options.
+
+use nix::errno::Errno;
+use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
+use nix::sys::socket::{
+    recvmmsg, sendmmsg, setsockopt, sockopt, MsgFlags, MultiHeaders, SockaddrIn,
+};
+use nix::time::{clock_gettime, ClockId};
+use nix::unistd::Pid;
+use sbc_relay::api::{InterfaceConfig, LegSpec, Relay, RelayConfig, RelayError};
+use sbc_relay::forward::LegSignal;
+use sbc_relay::io::BackendKind;
+use sbc_relay::latch::LatchConfig;
+use std::fmt::Write as _;
+use std::io::{ErrorKind, IoSlice, IoSliceMut};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const HELP: &str = "\
+relay-bench: throughput harness for the SBC media relay (sizing a deployment).
+
+In ONE invocation it runs, over the same load, a naive baseline forwarder and then the relay with
+each selected IO backend (in-process, on 127.0.0.1 only), and prints one result per forwarder.
+
+Each stream: generator socket --RTP--> relay leg A (interface customer, 127.0.0.1:20000-29999)
+             relay leg B (interface core, 127.0.0.1:30000-39999) --RTP--> sink socket
+Packets: 12-byte RTP header (v2, PT 0, per-stream SSRC, sequence numbers) + payload whose first
+8 bytes are the send time (ns on a monotonic clock shared by generator and sink).
+The generator (one socket per stream) and the sink (epoll + recvmmsg over all sink sockets, a
+per-stream counter and a log-linear latency histogram) run in two threads of this process.
+Baseline: one thread, epoll_wait, then for each ready leg-A socket one recv_from and one send_to
+out of its leg-B socket (one packet per syscall), over its own sockets.
+
+USAGE:
+    relay-bench [OPTIONS]
+
+OPTIONS:
+    --streams N          streams (one session each, 4 relay ports per stream) [default: 1000, 1..=4000]
+    --duration SECS      measured seconds, after the warm-up [default: 10, 0.2..=600]
+    --warmup SECS        warm-up seconds, not counted (latching happens here) [default: 1, 0..=60]
+    --rate R             `max` (as fast as the generator can send: one thread round-robins the
+                         streams with sendmmsg batches of 16, in SCHED_IDLE so the sink on the
+                         same CPU always drains first), or packets per second per stream, paced
+                         evenly over all streams [default: 50, i.e. one packet per 20 ms]
+    --pps-per-stream N   same as --rate N
+    --payload BYTES      RTP payload bytes after the 12-byte header [default: 160, 8..=1400]
+    --workers N          relay worker threads [default: 1, 1..=64]
+    --backend B          io_uring | mmsg | all [default: all]; the baseline always runs
+    --pin / --no-pin     pin the forwarder (relay workers or baseline thread) to the first allowed
+                         CPU (the first N with --workers N) and generator+sink to the next one
+                         [default: on when at least workers+1 CPUs are allowed]
+    --json               one JSON object per line per forwarder instead of the table
+    -h, --help           this text
+
+FIGURES (per forwarder; the window is [warm-up end, warm-up end + duration)):
+    offered_pps               packets the generator sent with a send time in the window / duration
+    forwarded_pps             of those, packets that reached the sinks / duration
+    loss_pct                  100 * (1 - delivered / offered) (at --rate max this is overload loss)
+    latency_us p50/p99/p999   sink receive time - send time, over delivered packets (histogram
+                              buckets of 1/16 octave: values are exact to about 6 %)
+    relay_cpu_ns_per_packet   forwarder CPU time in the window / packets it forwarded in the window
+                              (relay: deltas of metrics().cpu_ns and forwarded_packets, i.e. the
+                              worker threads' CLOCK_THREAD_CPUTIME_ID; baseline: its own thread's)
+    pps_ratio                 forwarded_pps / baseline forwarded_pps            (> 1: faster)
+    cpu_ratio                 baseline cpu_ns_per_packet / this cpu_ns_per_packet (> 1: cheaper)
+    baseline_ratio            pps_ratio with --rate max, cpu_ratio with a paced rate (the figure
+                              that matters at that load; > 1 is better; 1.0 for the baseline)
+    JSON also has: rate, payload, workers, duration_s, sent, forwarder_received, forwarded,
+    delivered, streams_flowing, syscalls_per_packet, forwarder_pinned, pps_ratio, cpu_ratio.
+
+EXAMPLES:
+    relay-bench                                        # 1000 streams x 50 pps, baseline + both backends
+    relay-bench --rate max --streams 1000 --duration 10
+    relay-bench --backend mmsg --streams 200 --duration 3 --json
+    relay-bench --rate 100 --payload 320 --workers 2 --no-pin
+    cargo run --release -p sbc-benches --bin relay-bench -- --streams 1000 --rate 50 --duration 10
+
+Exit status: 0 on success, 2 on bad options, 1 on setup errors (ports, sockets, io_uring missing).
+";
+
+/// Largest accepted `--streams` (4 relay ports per stream in 5000-pair ranges, plus slack).
+const MAX_STREAMS: usize = 4000;
+/// Packets per sendmmsg batch at `--rate max`, and per recvmmsg call in the sink.
+const BATCH: usize = 16;
+/// Receive batch of the sink.
+const RX_BATCH: usize = 32;
+/// Receive buffer size.
+const RX_BUF: usize = 2048;
+/// How long the sink keeps receiving after the generator stopped.
+const DRAIN: Duration = Duration::from_millis(300);
+
+/// The load's rate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rate {
+    /// As fast as the generator can send.
+    Max,
+    /// Packets per second per stream.
+    PerStream(u32),
+}
+
+/// Command-line options.
+#[derive(Clone, Debug)]
+struct Options {
+    streams: usize,
+    duration: Duration,
+    warmup: Duration,
+    rate: Rate,
+    payload: usize,
+    workers: usize,
+    pin: Option<bool>,
+    backends: Vec<BackendKind>,
+    json: bool,
+}
+
+fn parse_secs(name: &str, v: &str, min: f64, max: f64) -> Result<Duration, String> {
+    let s: f64 = v
+        .parse()
+        .map_err(|_| format!("{name}: not a number of seconds: {v:?}"))?;
+    if !(min..=max).contains(&s) {
+        return Err(format!("{name}: {s} is outside {min}..={max} seconds"));
+    }
+    Ok(Duration::from_secs_f64(s))
+}
+
+fn parse_int(name: &str, v: &str, min: u64, max: u64) -> Result<u64, String> {
+    let n: u64 = v
+        .parse()
+        .map_err(|_| format!("{name}: not a whole number: {v:?}"))?;
+    if !(min..=max).contains(&n) {
+        return Err(format!("{name}: {n} is outside {min}..={max}"));
+    }
+    Ok(n)
+}
+
+/// Parses the options; `Ok(None)` means `--help`.
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
+    let mut o = Options {
+        streams: 1000,
+        duration: Duration::from_secs(10),
+        warmup: Duration::from_secs(1),
+        rate: Rate::PerStream(50),
+        payload: 160,
+        workers: 1,
+        pin: None,
+        backends: vec![BackendKind::IoUring, BackendKind::Mmsg],
+        json: false,
+    };
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        let flag = |inline: &Option<String>| match inline {
+            Some(_) => Err(format!("{name} takes no value")),
+            None => Ok(()),
+        };
+        match name.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--json" => {
+                flag(&inline)?;
+                o.json = true;
+                continue;
+            }
+            "--pin" => {
+                flag(&inline)?;
+                o.pin = Some(true);
+                continue;
+            }
+            "--no-pin" => {
+                flag(&inline)?;
+                o.pin = Some(false);
+                continue;
+            }
+            _ => {}
+        }
+        let Some(value) = inline.or_else(|| it.next()) else {
+            return Err(format!("{name} needs a value (see --help)"));
+        };
+        let v = value.as_str();
+        match name.as_str() {
+            "--streams" => o.streams = parse_int(&name, v, 1, MAX_STREAMS as u64)? as usize,
+            "--duration" => o.duration = parse_secs(&name, v, 0.2, 600.0)?,
+            "--warmup" => o.warmup = parse_secs(&name, v, 0.0, 60.0)?,
+            "--rate" | "--pps-per-stream" => {
+                o.rate = if v == "max" && name == "--rate" {
+                    Rate::Max
+                } else {
+                    Rate::PerStream(parse_int(&name, v, 1, 10_000)? as u32)
+                }
+            }
+            "--payload" => o.payload = parse_int(&name, v, 8, 1400)? as usize,
+            "--workers" => o.workers = parse_int(&name, v, 1, 64)? as usize,
+            "--backend" => {
+                o.backends = match v {
+                    "io_uring" | "uring" => vec![BackendKind::IoUring],
+                    "mmsg" => vec![BackendKind::Mmsg],
+                    "all" => vec![BackendKind::IoUring, BackendKind::Mmsg],
+                    _ => return Err(format!("--backend: {v:?} is not io_uring, mmsg or all")),
+                }
+            }
+            _ => return Err(format!("unknown option {name:?} (see --help)")),
+        }
+    }
+    if let Rate::PerStream(p) = o.rate {
+        let total = o.streams as u64 * u64::from(p);
+        if total > 2_000_000 {
+            return Err(format!(
+                "--rate: {} streams x {p} pps = {total} pps; above 2000000, use --rate max",
+                o.streams
+            ));
+        }
+    }
+    Ok(Some(o))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clock, CPU time, histogram
+
+/// The monotonic clock generator and sink share: nanoseconds since a common start.
+#[derive(Clone, Copy, Debug)]
+struct Clock {
+    t0: Instant,
+}
+
+impl Clock {
+    fn now_ns(self) -> u64 {
+        u64::try_from(self.t0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+/// CPU time of the calling thread, ns (CLOCK_THREAD_CPUTIME_ID, as the relay's workers report).
+fn thread_cpu_ns() -> u64 {
+    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).map_or(0, |t| {
+        u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000_000
+            + u64::try_from(t.tv_nsec()).unwrap_or(0)
+    })
+}
+
+/// Sub-buckets per power of two (4 bits: about 6 % resolution).
+const SUB_BITS: u32 = 4;
+const SUB: u64 = 1 << SUB_BITS;
+const BUCKETS: usize = ((64 - SUB_BITS as usize) + 1) * SUB as usize;
+
+/// A fixed log-linear histogram of nanosecond values; recording never allocates.
+struct Histogram {
+    counts: Box<[u64; BUCKETS]>,
+    total: u64,
+}
+
+impl Histogram {
+    fn new() -> Self {
+        Self {
+            counts: Box::new([0; BUCKETS]),
+            total: 0,
+        }
+    }
+
+    fn index(v: u64) -> usize {
+        if v < SUB {
+            return v as usize;
+        }
+        let e = 63 - v.leading_zeros(); // >= SUB_BITS
+        let mant = (v >> (e - SUB_BITS)) - SUB; // 0..SUB
+        ((e - SUB_BITS + 1) as usize) * SUB as usize + mant as usize
+    }
+
+    /// The middle of bucket `i`.
+    fn value(i: usize) -> f64 {
+        let i = i as u64;
+        if i < SUB {
+            return i as f64;
+        }
+        let e = i / SUB - 1 + u64::from(SUB_BITS);
+        let mant = i % SUB;
+        let lo = (SUB + mant) << (e - u64::from(SUB_BITS));
+        let width = 1u64 << (e - u64::from(SUB_BITS));
+        lo as f64 + (width as f64 - 1.0) / 2.0
+    }
+
+    fn record(&mut self, v: u64) {
+        if let Some(c) = self.counts.get_mut(Self::index(v)) {
+            *c += 1;
+            self.total += 1;
+        }
+    }
+
+    /// The value at quantile `q` (0..=1), ns; `None` when empty.
+    fn quantile(&self, q: f64) -> Option<f64> {
+        if self.total == 0 {
+            return None;
+        }
+        let rank = ((q * self.total as f64).ceil() as u64).clamp(1, self.total);
+        let mut seen = 0;
+        for (i, c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Some(Self::value(i));
+            }
+        }
+        None
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU pinning
+
+/// Which CPUs the forwarder and the load threads run on.
+#[derive(Clone, Debug)]
+struct PinPlan {
+    forwarder: Vec<usize>,
+    load: usize,
+}
+
+fn cpuset(cpus: &[usize]) -> Result<CpuSet, String> {
+    let mut s = CpuSet::new();
+    for &c in cpus {
+        s.set(c).map_err(|e| format!("cpu {c}: {e}"))?;
+    }
+    Ok(s)
+}
+
+fn allowed_cpus() -> Result<Vec<usize>, String> {
+    let set = sched_getaffinity(Pid::from_raw(0)).map_err(|e| format!("sched_getaffinity: {e}"))?;
+    Ok((0..CpuSet::count())
+        .filter(|&c| set.is_set(c).unwrap_or(false))
+        .collect())
+}
+
+fn plan_pinning(opts: &Options) -> Result<Option<PinPlan>, String> {
+    let cpus = allowed_cpus()?;
+    let enough = cpus.len() > opts.workers;
+    match opts.pin {
+        Some(false) => Ok(None),
+        Some(true) if !enough => Err(format!(
+            "--pin needs {} CPUs (workers + 1 for generator and sink); {} allowed",
+            opts.workers + 1,
+            cpus.len()
+        )),
+        None if !enough => Ok(None),
+        _ => Ok(Some(PinPlan {
+            forwarder: cpus.iter().copied().take(opts.workers).collect(),
+            load: cpus.get(opts.workers).copied().unwrap_or(0),
+        })),
+    }
+}
+
+/// Pins the calling thread to `cpus`.
+fn pin_current(cpus: &[usize]) -> Result<(), String> {
+    sched_setaffinity(Pid::from_raw(0), &cpuset(cpus)?)
+        .map_err(|e| format!("sched_setaffinity({cpus:?}): {e}"))
+}
+
+fn cpu_list(cpus: &[usize]) -> String {
+    cpus.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The allowed CPUs of this process's threads named `<prefix><digits>`, from /proc (for the report).
+fn threads_affinity(prefix: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let p = entry.path();
+        let comm = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
+        // Worker threads are named `relay-<n>`; this process itself may be `relay-bench`.
+        let Some(rest) = comm.trim_end().strip_prefix(prefix) else {
+            continue;
+        };
+        if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let status = std::fs::read_to_string(p.join("status")).unwrap_or_default();
+        if let Some(l) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        {
+            out.push(l.trim().to_owned());
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sockets
+
+fn bind_local(rcvbuf: usize, sndbuf: usize) -> Result<UdpSocket, String> {
+    let s =
+        UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
+    s.set_nonblocking(true)
+        .map_err(|e| format!("set_nonblocking: {e}"))?;
+    // Best effort: the kernel caps these at net.core.{r,w}mem_max.
+    let _ = setsockopt(&s, sockopt::RcvBuf, &rcvbuf);
+    let _ = setsockopt(&s, sockopt::SndBuf, &sndbuf);
+    Ok(s)
+}
+
+fn bind_many(n: usize, rcvbuf: usize, sndbuf: usize) -> Result<Vec<UdpSocket>, String> {
+    (0..n).map(|_| bind_local(rcvbuf, sndbuf)).collect()
+}
+
+fn addrs(socks: &[UdpSocket]) -> Result<Vec<SocketAddr>, String> {
+    socks
+        .iter()
+        .map(|s| s.local_addr().map_err(|e| format!("local_addr: {e}")))
+        .collect()
+}
+
+/// Raises the open-files soft limit to the hard limit and checks `need` descriptors fit.
+fn ensure_fds(need: u64) -> Result<(), String> {
+    let (soft, hard) =
+        getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| format!("getrlimit(NOFILE): {e}"))?;
+    if soft < need && hard > soft {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+    let (soft, _) =
+        getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| format!("getrlimit(NOFILE): {e}"))?;
+    if soft < need {
+        return Err(format!(
+            "need about {need} open files for these streams, the limit is {soft} (raise `ulimit -n` or lower --streams)"
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forwarders
+
+/// What a forwarder has done so far.
+#[derive(Clone, Copy, Debug, Default)]
+struct FwdSnap {
+    cpu_ns: u64,
+    received: u64,
+    forwarded: u64,
+    syscalls: u64,
+}
+
+/// Counters the baseline thread publishes after each loop turn.
+#[derive(Debug, Default)]
+struct BaselineStats {
+    cpu_ns: AtomicU64,
+    received: AtomicU64,
+    forwarded: AtomicU64,
+    syscalls: AtomicU64,
+}
+
+/// A running forwarder.
+enum Running {
+    Relay(Relay),
+    Baseline {
+        stop: Arc<AtomicBool>,
+        stats: Arc<BaselineStats>,
+        thread: Option<JoinHandle<Result<(), String>>>,
+    },
+}
+
+impl Running {
+    fn snapshot(&mut self) -> FwdSnap {
+        match self {
+            Self::Relay(r) => {
+                while r.poll_event().is_some() {}
+                let m = r.metrics();
+                FwdSnap {
+                    cpu_ns: m.cpu_ns,
+                    received: m.received,
+                    forwarded: m.forwarded_packets,
+                    syscalls: m.syscalls,
+                }
+            }
+            Self::Baseline { stats, .. } => FwdSnap {
+                cpu_ns: stats.cpu_ns.load(Ordering::Relaxed),
+                received: stats.received.load(Ordering::Relaxed),
+                forwarded: stats.forwarded.load(Ordering::Relaxed),
+                syscalls: stats.syscalls.load(Ordering::Relaxed),
+            },
+        }
+    }
+
+    /// Keeps the relay's event rings drained while waiting.
+    fn idle(&mut self) {
+        if let Self::Relay(r) = self {
+            while r.poll_event().is_some() {}
+        }
+    }
+
+    /// Stops the forwarder, closing its sockets; reports a baseline thread failure.
+    fn stop(mut self) -> Result<(), String> {
+        self.stop_inner()
+    }
+
+    fn stop_inner(&mut self) -> Result<(), String> {
+        match self {
+            Self::Relay(_) => Ok(()), // dropping the relay stops and joins its workers
+            Self::Baseline { stop, thread, .. } => {
+                stop.store(true, Ordering::Relaxed);
+                match thread.take().map(JoinHandle::join) {
+                    Some(Ok(r)) => r,
+                    Some(Err(_)) => Err("baseline thread panicked".to_owned()),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.stop_inner();
+    }
+}
+
+fn relay_config(opts: &Options, kind: BackendKind) -> RelayConfig {
+    let iface = |name: &str, port_min: u16| InterfaceConfig {
+        name: name.to_owned(),
+        address: Ipv4Addr::LOCALHOST.into(),
+        port_min,
+        port_max: port_min + 9_999,
+    };
+    RelayConfig {
+        interfaces: vec![iface("customer", 20_000), iface("core", 30_000)],
+        workers: opts.workers,
+        backend: kind,
+        latch: LatchConfig::default(),
+        inactivity_timeout: Duration::ZERO,
+        stats_interval: Duration::ZERO,
+        seed: 0x5eed_be9c,
+    }
+}
+
+fn backend_label(kind: BackendKind) -> &'static str {
+    match kind {
+        BackendKind::IoUring => "io_uring",
+        BackendKind::Mmsg => "mmsg",
+        BackendKind::Auto => "auto",
+    }
+}
+
+/// Starts the relay (workers pinned by inheritance when `pin` is given), adds one session with one
+/// stream per generator/sink pair, and waits until every worker owns its streams. Returns the relay
+/// and each stream's leg-A address (where the generator sends).
+fn start_relay(
+    opts: &Options,
+    kind: BackendKind,
+    gens: &[SocketAddr],
+    sinks: &[SocketAddr],
+    pin: Option<&PinPlan>,
+) -> Result<(Relay, Vec<SocketAddr>), String> {
+    let label = backend_label(kind);
+    let cfg = relay_config(opts, kind);
+    // The relay API has no CPU hook: threads inherit their creator's affinity, so pin this thread
+    // while `Relay::start` spawns the workers, then restore it.
+    let started = if let Some(p) = pin {
+        let orig =
+            sched_getaffinity(Pid::from_raw(0)).map_err(|e| format!("sched_getaffinity: {e}"))?;
+        pin_current(&p.forwarder)?;
+        let r = Relay::start(cfg);
+        sched_setaffinity(Pid::from_raw(0), &orig)
+            .map_err(|e| format!("restoring affinity: {e}"))?;
+        r
+    } else {
+        Relay::start(cfg)
+    };
+    let mut relay = started.map_err(|e| format!("starting the relay with backend {label}: {e}"))?;
+    let mut leg_a = Vec::with_capacity(gens.len());
+    for (&g, &s) in gens.iter().zip(sinks) {
+        let leg = |interface: &str, remote: SocketAddr| LegSpec {
+            interface: interface.to_owned(),
+            rtcp_mux: false,
+            signal: LegSignal {
+                remote_rtp: Some(remote),
+                ..LegSignal::default()
+            },
+        };
+        let session = relay.create_session();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let local = loop {
+            match relay.add_stream(session, [leg("customer", g), leg("core", s)]) {
+                Ok((_, local)) => break local,
+                Err(RelayError::Busy) if Instant::now() < deadline => {
+                    while relay.poll_event().is_some() {}
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => return Err(format!("{label}: adding stream {}: {e}", leg_a.len())),
+            }
+        };
+        leg_a.push(local[0].rtp);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        while relay.poll_event().is_some() {}
+        let m = relay.metrics();
+        if m.streams >= gens.len() as u64 {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "{label}: workers own {} of {} streams after 10 s",
+                m.streams,
+                gens.len()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok((relay, leg_a))
+}
+
+/// Starts the naive forwarder over its own sockets; returns it and each stream's leg-A address.
+fn start_baseline(
+    sinks: &[SocketAddr],
+    pin: Option<&PinPlan>,
+) -> Result<(Running, Vec<SocketAddr>), String> {
+    let a = bind_many(sinks.len(), 256 * 1024, 256 * 1024)?;
+    let b = bind_many(sinks.len(), 256 * 1024, 256 * 1024)?;
+    let leg_a = addrs(&a)?;
+    let epoll =
+        Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|e| format!("epoll_create: {e}"))?;
+    for (i, s) in a.iter().enumerate() {
+        epoll
+            .add(s, EpollEvent::new(EpollFlags::EPOLLIN, i as u64))
+            .map_err(|e| format!("epoll_ctl: {e}"))?;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let stats = Arc::new(BaselineStats::default());
+    let cpus = pin.map(|p| p.forwarder.iter().copied().take(1).collect::<Vec<_>>());
+    let sinks = sinks.to_vec();
+    let (stop2, stats2) = (stop.clone(), stats.clone());
+    let thread = std::thread::Builder::new()
+        .name("baseline-fwd".to_owned())
+        .spawn(move || {
+            if let Some(c) = cpus {
+                pin_current(&c)?;
+            }
+            baseline_loop(&epoll, &a, &b, &sinks, &stop2, &stats2)
+        })
+        .map_err(|e| format!("spawning the baseline thread: {e}"))?;
+    Ok((
+        Running::Baseline {
+            stop,
+            stats,
+            thread: Some(thread),
+        },
+        leg_a,
+    ))
+}
+
+/// The baseline: epoll_wait, then per ready leg-A socket one recv_from and one send_to.
+fn baseline_loop(
+    epoll: &Epoll,
+    a: &[UdpSocket],
+    b: &[UdpSocket],
+    sinks: &[SocketAddr],
+    stop: &AtomicBool,
+    stats: &BaselineStats,
+) -> Result<(), String> {
+    let mut events = [EpollEvent::empty(); 256];
+    let mut buf = [0u8; RX_BUF];
+    let (mut received, mut forwarded, mut syscalls) = (0u64, 0u64, 0u64);
+    while !stop.load(Ordering::Relaxed) {
+        syscalls += 1;
+        let n = match epoll.wait(&mut events, 50u16) {
+            Ok(n) => n,
+            Err(Errno::EINTR) => 0,
+            Err(e) => return Err(format!("baseline epoll_wait: {e}")),
+        };
+        for ev in events.iter().take(n) {
+            let i = ev.data() as usize;
+            let (Some(rx), Some(tx), Some(&to)) = (a.get(i), b.get(i), sinks.get(i)) else {
+                continue;
+            };
+            syscalls += 1;
+            match rx.recv_from(&mut buf) {
+                Ok((len, _)) => {
+                    received += 1;
+                    syscalls += 1;
+                    if tx.send_to(buf.get(..len).unwrap_or_default(), to).is_ok() {
+                        forwarded += 1;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return Err(format!("baseline recv_from: {e}")),
+            }
+        }
+        stats.received.store(received, Ordering::Relaxed);
+        stats.forwarded.store(forwarded, Ordering::Relaxed);
+        stats.syscalls.store(syscalls, Ordering::Relaxed);
+        stats.cpu_ns.store(thread_cpu_ns(), Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load: generator and sink
+
+/// What the generator and sink need to know about the load.
+#[derive(Clone, Copy, Debug)]
+struct Load {
+    clock: Clock,
+    rate: Rate,
+    payload: usize,
+    window_start: u64,
+    window_end: u64,
+}
+
+/// Writes an RTP packet for stream `i` into `buf` (header + payload; send time in payload[0..8]).
+fn fill_packet(buf: &mut [u8], i: usize, seq: u16, send_ns: u64) {
+    if let Some(h) = buf.get_mut(..20) {
+        h[0] = 0x80; // V=2, no padding, no extension, no CSRC
+        h[1] = 0; // M=0, PT=0 (PCMU)
+        h[2..4].copy_from_slice(&seq.to_be_bytes());
+        h[4..8].copy_from_slice(&u32::from(seq).wrapping_mul(160).to_be_bytes());
+        h[8..12].copy_from_slice(&(0x5eed_0000u32.wrapping_add(i as u32)).to_be_bytes());
+        h[12..20].copy_from_slice(&send_ns.to_le_bytes());
+    }
+}
+
+/// Generator totals.
+#[derive(Clone, Copy, Debug, Default)]
+struct GenResult {
+    /// Packets accepted by the kernel with a send time in the window.
+    in_window: u64,
+    /// Sends refused (buffer full and the like).
+    refused: u64,
+}
+
+fn generator(socks: &[UdpSocket], load: Load) -> GenResult {
+    match load.rate {
+        Rate::Max => {
+            // Flat out, the generator would take CPU from the sink it shares a core with, and the
+            // sink's drops would be charged to the forwarder: let it have only what the sink leaves.
+            set_idle_priority();
+            generate_max(socks, load)
+        }
+        Rate::PerStream(pps) => generate_paced(socks, load, pps),
+    }
+}
+
+/// Puts the calling thread in `SCHED_IDLE` (allowed unprivileged), best effort.
+#[allow(unsafe_code)] // nix 0.29 has no sched_setscheduler wrapper
+fn set_idle_priority() {
+    let param = nix::libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 names the calling thread; `param` is a valid, initialised sched_param that
+    // lives across the call, and the kernel only reads it.
+    let _ = unsafe { nix::libc::sched_setscheduler(0, nix::libc::SCHED_IDLE, &param) };
+}
+
+/// Round-robins the streams, one sendmmsg batch of [`BATCH`] packets per stream socket.
+fn generate_max(socks: &[UdpSocket], load: Load) -> GenResult {
+    let len = 12 + load.payload;
+    let mut bufs: [Vec<u8>; BATCH] = std::array::from_fn(|_| vec![0u8; len]);
+    let mut seqs = vec![0u16; socks.len()];
+    let mut hdrs = MultiHeaders::<()>::preallocate(BATCH, None);
+    let no_addrs = [None::<()>; BATCH];
+    let mut res = GenResult::default();
+    'run: loop {
+        for (i, (s, seq)) in socks.iter().zip(seqs.iter_mut()).enumerate() {
+            let now = load.clock.now_ns();
+            if now >= load.window_end {
+                break 'run;
+            }
+            for (k, b) in bufs.iter_mut().enumerate() {
+                fill_packet(b, i, seq.wrapping_add(k as u16), now);
+            }
+            let iovs: [[IoSlice<'_>; 1]; BATCH] =
+                std::array::from_fn(|k| [IoSlice::new(bufs.get(k).map_or(&[][..], Vec::as_slice))]);
+            let sent = match sendmmsg(
+                s.as_raw_fd(),
+                &mut hdrs,
+                &iovs,
+                no_addrs,
+                [],
+                MsgFlags::MSG_DONTWAIT,
+            ) {
+                Ok(r) => r.count(),
+                Err(_) => 0,
+            };
+            *seq = seq.wrapping_add(sent as u16);
+            res.refused += (BATCH - sent) as u64;
+            if now >= load.window_start {
+                res.in_window += sent as u64;
+            }
+        }
+    }
+    res
+}
+
+/// Sends `pps` packets per second per stream, spread evenly: packet k goes to stream k % n at
+/// k / (n * pps) seconds.
+fn generate_paced(socks: &[UdpSocket], load: Load, pps: u32) -> GenResult {
+    let n = socks.len() as u64;
+    let total = u128::from(n * u64::from(pps)).max(1);
+    let mut buf = vec![0u8; 12 + load.payload];
+    let mut res = GenResult::default();
+    let mut k: u64 = 0;
+    loop {
+        let now = load.clock.now_ns();
+        if now >= load.window_end {
+            break;
+        }
+        let due = u64::try_from(u128::from(now) * total / 1_000_000_000).unwrap_or(u64::MAX);
+        while k < due {
+            let i = (k % n) as usize;
+            let Some(s) = socks.get(i) else { break };
+            let t = load.clock.now_ns();
+            fill_packet(&mut buf, i, (k / n) as u16, t);
+            match s.send(&buf) {
+                Ok(_) if t >= load.window_start && t < load.window_end => res.in_window += 1,
+                Ok(_) => {}
+                Err(_) => res.refused += 1,
+            }
+            k += 1;
+        }
+        let next = u64::try_from(u128::from(k) * 1_000_000_000 / total).unwrap_or(u64::MAX);
+        let now = load.clock.now_ns();
+        if next > now {
+            std::thread::sleep(Duration::from_nanos((next - now).min(5_000_000)));
+        }
+    }
+    res
+}
+
+/// Sink totals.
+struct SinkResult {
+    /// Packets with a send time in the window that arrived.
+    delivered: u64,
+    /// Per stream, packets in the window.
+    per_stream: Vec<u64>,
+    /// One-way latency of those packets, ns.
+    latency: Histogram,
+}
+
+/// Receives on every sink socket (epoll + recvmmsg) until `stop`, counting window packets.
+fn sink(socks: &[UdpSocket], load: Load, stop: &AtomicBool) -> Result<SinkResult, String> {
+    let epoll =
+        Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|e| format!("epoll_create: {e}"))?;
+    for (i, s) in socks.iter().enumerate() {
+        epoll
+            .add(s, EpollEvent::new(EpollFlags::EPOLLIN, i as u64))
+            .map_err(|e| format!("sink epoll_ctl: {e}"))?;
+    }
+    let mut out = SinkResult {
+        delivered: 0,
+        per_stream: vec![0; socks.len()],
+        latency: Histogram::new(),
+    };
+    let mut events = vec![EpollEvent::empty(); 256];
+    let mut bufs: Box<[[u8; RX_BUF]; RX_BATCH]> = Box::new([[0u8; RX_BUF]; RX_BATCH]);
+    let mut hdrs = MultiHeaders::<SockaddrIn>::preallocate(RX_BATCH, None);
+    let mut lens = [0usize; RX_BATCH];
+    while !stop.load(Ordering::Relaxed) {
+        let n = match epoll.wait(&mut events, 20u16) {
+            Ok(n) => n,
+            Err(Errno::EINTR) => 0,
+            Err(e) => return Err(format!("sink epoll_wait: {e}")),
+        };
+        for ev in events.iter().take(n) {
+            let i = ev.data() as usize;
+            let Some(s) = socks.get(i) else { continue };
+            loop {
+                let got = {
+                    let mut iovs: [[IoSliceMut<'_>; 1]; RX_BATCH] =
+                        bufs.each_mut().map(|b| [IoSliceMut::new(b)]);
+                    match recvmmsg(
+                        s.as_raw_fd(),
+                        &mut hdrs,
+                        iovs.iter_mut(),
+                        MsgFlags::MSG_DONTWAIT,
+                        None,
+                    ) {
+                        Ok(r) => {
+                            let mut c = 0;
+                            for (m, l) in r.zip(lens.iter_mut()) {
+                                *l = m.bytes;
+                                c += 1;
+                            }
+                            c
+                        }
+                        Err(Errno::EAGAIN | Errno::EINTR) => 0,
+                        Err(e) => return Err(format!("sink recvmmsg: {e}")),
+                    }
+                };
+                let now = load.clock.now_ns();
+                for (b, &len) in bufs.iter().zip(lens.iter()).take(got) {
+                    if len < 20 {
+                        continue;
+                    }
+                    let mut ts = [0u8; 8];
+                    ts.copy_from_slice(&b[12..20]);
+                    let sent = u64::from_le_bytes(ts);
+                    if sent >= load.window_start && sent < load.window_end {
+                        out.delivered += 1;
+                        if let Some(c) = out.per_stream.get_mut(i) {
+                            *c += 1;
+                        }
+                        out.latency.record(now.saturating_sub(sent));
+                    }
+                }
+                if got < RX_BATCH {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// One run
+
+/// Which forwarder a run measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Forwarder {
+    Baseline,
+    Relay(BackendKind),
+}
+
+/// The figures of one run.
+#[derive(Clone, Debug)]
+struct RunResult {
+    backend: String,
+    streams: usize,
+    offered_pps: f64,
+    forwarded_pps: f64,
+    loss_pct: f64,
+    p50_us: Option<f64>,
+    p99_us: Option<f64>,
+    p999_us: Option<f64>,
+    cpu_ns_per_packet: Option<f64>,
+    syscalls_per_packet: Option<f64>,
+    sent: u64,
+    forwarder_received: u64,
+    forwarded: u64,
+    delivered: u64,
+    streams_flowing: usize,
+    pinned: String,
+}
+
+fn join<T>(h: JoinHandle<T>, what: &str) -> Result<T, String> {
+    h.join().map_err(|_| format!("{what} thread panicked"))
+}
+
+fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunResult, String> {
+    let n = opts.streams;
+    let sinks = bind_many(n, 1 << 20, 64 * 1024)?;
+    let gens = bind_many(n, 64 * 1024, 1 << 20)?;
+    let sink_addrs = addrs(&sinks)?;
+    let gen_addrs = addrs(&gens)?;
+    let (mut running, leg_a, label) = match fwd {
+        Forwarder::Baseline => {
+            let (r, a) = start_baseline(&sink_addrs, pin)?;
+            (r, a, "baseline".to_owned())
+        }
+        Forwarder::Relay(kind) => {
+            let (r, a) = start_relay(opts, kind, &gen_addrs, &sink_addrs, pin)?;
+            let name = r.backend().to_owned();
+            (Running::Relay(r), a, name)
+        }
+    };
+    for (g, a) in gens.iter().zip(&leg_a) {
+        g.connect(a).map_err(|e| format!("connect {a}: {e}"))?;
+    }
+    let pinned = match (pin, fwd) {
+        (None, _) => "no".to_owned(),
+        (Some(p), Forwarder::Baseline) => {
+            format!("baseline cpu {}", p.forwarder.first().copied().unwrap_or(0))
+        }
+        (Some(p), Forwarder::Relay(_)) => {
+            let want = cpu_list(&p.forwarder);
+            let seen = threads_affinity("relay-");
+            if !seen.is_empty() && seen.iter().all(|s| *s == want) {
+                format!("relay workers cpu {want} (inherited)")
+            } else {
+                format!("no (relay workers allowed on {})", seen.join(" / "))
+            }
+        }
+    };
+
+    let clock = Clock { t0: Instant::now() };
+    let warm = u64::try_from(opts.warmup.as_nanos()).unwrap_or(u64::MAX);
+    let dur = u64::try_from(opts.duration.as_nanos()).unwrap_or(u64::MAX);
+    let load = Load {
+        clock,
+        rate: opts.rate,
+        payload: opts.payload,
+        window_start: warm,
+        window_end: warm.saturating_add(dur),
+    };
+    let load_cpu = pin.map(|p| vec![p.load]);
+    let stop_sink = Arc::new(AtomicBool::new(false));
+    let sink_thread = {
+        let stop = stop_sink.clone();
+        let cpus = load_cpu.clone();
+        std::thread::Builder::new()
+            .name("bench-sink".to_owned())
+            .spawn(move || {
+                if let Some(c) = cpus {
+                    pin_current(&c)?;
+                }
+                sink(&sinks, load, &stop)
+            })
+            .map_err(|e| format!("spawning the sink: {e}"))?
+    };
+    let gen_thread = std::thread::Builder::new()
+        .name("bench-gen".to_owned())
+        .spawn(move || {
+            if let Some(c) = load_cpu {
+                pin_current(&c)?;
+            }
+            Ok::<_, String>(generator(&gens, load))
+        });
+    let gen_thread = match gen_thread {
+        Ok(t) => t,
+        Err(e) => {
+            stop_sink.store(true, Ordering::Relaxed);
+            let _ = sink_thread.join();
+            return Err(format!("spawning the generator: {e}"));
+        }
+    };
+
+    let wait_until = |running: &mut Running, at: Instant| {
+        loop {
+            let now = Instant::now();
+            if now >= at {
+                break;
+            }
+            running.idle();
+            std::thread::sleep((at - now).min(Duration::from_millis(20)));
+        }
+        running.snapshot()
+    };
+    let before = wait_until(&mut running, clock.t0 + opts.warmup);
+    let after = wait_until(&mut running, clock.t0 + opts.warmup + opts.duration);
+    let gen = join(gen_thread, "generator");
+    std::thread::sleep(DRAIN);
+    stop_sink.store(true, Ordering::Relaxed);
+    let sink_res = join(sink_thread, "sink");
+    let stopped = running.stop();
+    let gen = gen??;
+    let sink_res = sink_res??;
+    stopped?;
+
+    let secs = opts.duration.as_secs_f64();
+    let forwarded = after.forwarded.saturating_sub(before.forwarded);
+    let cpu = after.cpu_ns.saturating_sub(before.cpu_ns);
+    let per = |x: u64| (forwarded > 0).then(|| x as f64 / forwarded as f64);
+    let q = |x: f64| sink_res.latency.quantile(x).map(|ns| ns / 1000.0);
+    let loss_pct = if gen.in_window == 0 {
+        100.0
+    } else {
+        100.0 * (1.0 - sink_res.delivered as f64 / gen.in_window as f64).max(0.0)
+    };
+    Ok(RunResult {
+        backend: label,
+        streams: n,
+        offered_pps: gen.in_window as f64 / secs,
+        forwarded_pps: sink_res.delivered as f64 / secs,
+        loss_pct,
+        p50_us: q(0.5),
+        p99_us: q(0.99),
+        p999_us: q(0.999),
+        cpu_ns_per_packet: per(cpu),
+        syscalls_per_packet: per(after.syscalls.saturating_sub(before.syscalls)),
+        sent: gen.in_window,
+        forwarder_received: after.received.saturating_sub(before.received),
+        forwarded,
+        delivered: sink_res.delivered,
+        streams_flowing: sink_res.per_stream.iter().filter(|&&c| c > 0).count(),
+        pinned,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+/// Ratios against the baseline: (pps_ratio, cpu_ratio, baseline_ratio).
+fn ratios(r: &RunResult, base: &RunResult, rate: Rate) -> (Option<f64>, Option<f64>, Option<f64>) {
+    let pps = (base.forwarded_pps > 0.0).then(|| r.forwarded_pps / base.forwarded_pps);
+    let cpu = match (base.cpu_ns_per_packet, r.cpu_ns_per_packet) {
+        (Some(b), Some(t)) if t > 0.0 => Some(b / t),
+        _ => None,
+    };
+    let headline = match rate {
+        Rate::Max => pps,
+        Rate::PerStream(_) => cpu,
+    };
+    (pps, cpu, headline)
+}
+
+fn json_num(v: Option<f64>, decimals: usize) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{x:.decimals$}"),
+        _ => "null".to_owned(),
+    }
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn rate_label(rate: Rate) -> String {
+    match rate {
+        Rate::Max => "max".to_owned(),
+        Rate::PerStream(p) => p.to_string(),
+    }
+}
+
+fn json_line(opts: &Options, r: &RunResult, base: &RunResult) -> String {
+    let (pps, cpu, headline) = ratios(r, base, opts.rate);
+    let rate = match opts.rate {
+        Rate::Max => "\"max\"".to_owned(),
+        Rate::PerStream(p) => p.to_string(),
+    };
+    format!(
+        "{{\"backend\":{},\"streams\":{},\"rate\":{},\"payload\":{},\"workers\":{},\"duration_s\":{},\
+\"offered_pps\":{},\"forwarded_pps\":{},\"loss_pct\":{},\
+\"latency_us\":{{\"p50\":{},\"p99\":{},\"p999\":{}}},\"relay_cpu_ns_per_packet\":{},\
+\"baseline_ratio\":{},\"pps_ratio\":{},\"cpu_ratio\":{},\"syscalls_per_packet\":{},\
+\"sent\":{},\"forwarder_received\":{},\"forwarded\":{},\"delivered\":{},\"streams_flowing\":{},\
+\"forwarder_pinned\":{}}}",
+        json_str(&r.backend),
+        r.streams,
+        rate,
+        opts.payload,
+        if r.backend == "baseline" { 1 } else { opts.workers },
+        json_num(Some(opts.duration.as_secs_f64()), 3),
+        json_num(Some(r.offered_pps), 1),
+        json_num(Some(r.forwarded_pps), 1),
+        json_num(Some(r.loss_pct), 4),
+        json_num(r.p50_us, 1),
+        json_num(r.p99_us, 1),
+        json_num(r.p999_us, 1),
+        json_num(r.cpu_ns_per_packet, 1),
+        json_num(headline, 3),
+        json_num(pps, 3),
+        json_num(cpu, 3),
+        json_num(r.syscalls_per_packet, 4),
+        r.sent,
+        r.forwarder_received,
+        r.forwarded,
+        r.delivered,
+        r.streams_flowing,
+        json_str(&r.pinned),
+    )
+}
+
+fn fmt_opt(v: Option<f64>, decimals: usize) -> String {
+    v.map_or_else(|| "-".to_owned(), |x| format!("{x:.decimals$}"))
+}
+
+fn print_table(opts: &Options, results: &[RunResult]) {
+    let Some(base) = results.first() else { return };
+    println!(
+        "{:<9} {:>7} {:>11} {:>11} {:>7} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9} {:>9}",
+        "backend",
+        "streams",
+        "offered_pps",
+        "fwd_pps",
+        "loss%",
+        "p50_us",
+        "p99_us",
+        "p999_us",
+        "cpu_ns/pk",
+        "sys/pk",
+        "pps_ratio",
+        "cpu_ratio",
+        "baseline_ratio"
+    );
+    for r in results {
+        let (pps, cpu, headline) = ratios(r, base, opts.rate);
+        println!(
+            "{:<9} {:>7} {:>11.0} {:>11.0} {:>7.3} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9} {:>9}",
+            r.backend,
+            r.streams,
+            r.offered_pps,
+            r.forwarded_pps,
+            r.loss_pct,
+            fmt_opt(r.p50_us, 1),
+            fmt_opt(r.p99_us, 1),
+            fmt_opt(r.p999_us, 1),
+            fmt_opt(r.cpu_ns_per_packet, 0),
+            fmt_opt(r.syscalls_per_packet, 3),
+            fmt_opt(pps, 2),
+            fmt_opt(cpu, 2),
+            fmt_opt(headline, 2),
+        );
+    }
+    println!();
+    println!(
+        "baseline_ratio = {} (> 1: better than the naive one-packet-per-syscall forwarder)",
+        match opts.rate {
+            Rate::Max => "pps_ratio = forwarded_pps / baseline forwarded_pps",
+            Rate::PerStream(_) => {
+                "cpu_ratio = baseline cpu_ns_per_packet / this cpu_ns_per_packet"
+            }
+        }
+    );
+    for r in results {
+        println!(
+            "{:<9} pinned: {}; sent {} forwarder rx {} forwarded {} delivered {}; streams flowing {}/{}",
+            r.backend,
+            r.pinned,
+            r.sent,
+            r.forwarder_received,
+            r.forwarded,
+            r.delivered,
+            r.streams_flowing,
+            r.streams
+        );
+    }
+}
+
+fn run(opts: &Options) -> Result<(), String> {
+    // Per stream: 4 relay ports + generator + sink (+ 2 baseline sockets), plus slack.
+    ensure_fds(opts.streams as u64 * 6 + 256)?;
+    let pin = plan_pinning(opts)?;
+    if !opts.json {
+        println!(
+            "relay-bench: {} streams, rate {} pps/stream, payload {} B, warm-up {:.1} s, measured {:.1} s, {} relay worker(s)",
+            opts.streams,
+            rate_label(opts.rate),
+            opts.payload,
+            opts.warmup.as_secs_f64(),
+            opts.duration.as_secs_f64(),
+            opts.workers
+        );
+        match &pin {
+            Some(p) => println!(
+                "pinning: forwarder on cpu {}, generator+sink on cpu {}",
+                cpu_list(&p.forwarder),
+                p.load
+            ),
+            None => println!("pinning: off"),
+        }
+    }
+    let mut results: Vec<RunResult> = Vec::new();
+    let runs = std::iter::once(Forwarder::Baseline)
+        .chain(opts.backends.iter().map(|&k| Forwarder::Relay(k)));
+    for fwd in runs {
+        let r = run_one(opts, fwd, pin.as_ref())?;
+        if opts.json {
+            let base = results.first().unwrap_or(&r);
+            println!("{}", json_line(opts, &r, base));
+        }
+        results.push(r);
+    }
+    if !opts.json {
+        println!();
+        print_table(opts, &results);
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let opts = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("relay-bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("relay-bench: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
