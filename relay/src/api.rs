@@ -6,6 +6,7 @@
 //! worker: a full command ring is an error to the caller ([`RelayError::Busy`]).
 
 use crate::forward::{ForwardEvent, LegSignal, LegStats, StreamId};
+use crate::io::uring::UringConfig;
 use crate::io::{open_backend, BackendKind};
 use crate::latch::LatchConfig;
 use crate::ports::{rtcp_port, PortError, PortPool};
@@ -48,6 +49,8 @@ pub struct RelayConfig {
     pub workers: usize,
     /// IO backend.
     pub backend: BackendKind,
+    /// io_uring tuning (buffer ring size, wait batching); ignored by the mmsg backend.
+    pub uring: UringConfig,
     /// Latching windows and handover limits.
     pub latch: LatchConfig,
     /// No media on a call for this long → [`RelayEvent::Inactive`] (zero: never).
@@ -248,7 +251,7 @@ impl Relay {
         let mut workers = Vec::new();
         let mut backend_name = "";
         for w in 0..n {
-            let backend = open_backend(cfg.backend)?;
+            let backend = open_backend(cfg.backend, cfg.uring)?;
             backend_name = backend.name();
             // Dup the eventfd so the control plane can wake the worker.
             let wake = dup_fd(backend.wake_fd())?;

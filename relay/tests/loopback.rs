@@ -34,6 +34,7 @@ fn relay(kind: BackendKind, inactivity: Duration, base: u16) -> Relay {
         ],
         workers: 1,
         backend: kind,
+        uring: sbc_relay::io::uring::UringConfig::default(),
         latch: LatchConfig::default(),
         inactivity_timeout: inactivity,
         stats_interval: Duration::from_millis(100),

@@ -16,6 +16,7 @@ use nix::time::{clock_gettime, ClockId};
 use nix::unistd::Pid;
 use sbc_relay::api::{InterfaceConfig, LegSpec, Relay, RelayConfig, RelayError};
 use sbc_relay::forward::LegSignal;
+use sbc_relay::io::uring::UringConfig;
 use sbc_relay::io::BackendKind;
 use sbc_relay::latch::LatchConfig;
 use std::fmt::Write as _;
@@ -56,6 +57,9 @@ OPTIONS:
                          evenly over all streams [default: 50, i.e. one packet per 20 ms]
     --pps-per-stream N   same as --rate N
     --payload BYTES      RTP payload bytes after the 12-byte header [default: 160, 8..=1400]
+    --uring-buffers N    io_uring provided-buffer ring size, a power of two [default: 1024]
+    --uring-batch N      completions an io_uring wait tries to gather [default: 64]
+    --uring-min-wait-us N  how long an io_uring wait holds out for the batch [default: 250]
     --workers N          relay worker threads [default: 1, 1..=64]
     --backend B          io_uring | mmsg | all [default: all]; the baseline always runs
     --pin / --no-pin     pin the forwarder (relay workers or baseline thread) to the first allowed
@@ -122,6 +126,7 @@ struct Options {
     pin: Option<bool>,
     backends: Vec<BackendKind>,
     json: bool,
+    uring: UringConfig,
 }
 
 fn parse_secs(name: &str, v: &str, min: f64, max: f64) -> Result<Duration, String> {
@@ -156,6 +161,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         pin: None,
         backends: vec![BackendKind::IoUring, BackendKind::Mmsg],
         json: false,
+        uring: UringConfig::default(),
     };
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -202,6 +208,17 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                 }
             }
             "--payload" => o.payload = parse_int(&name, v, 8, 1400)? as usize,
+            "--uring-buffers" => {
+                let n = parse_int(&name, v, 64, 32_768)?;
+                if !n.is_power_of_two() {
+                    return Err(format!("{name}: {n} is not a power of two"));
+                }
+                o.uring.buffers = n as u16;
+            }
+            "--uring-batch" => o.uring.wait_batch = parse_int(&name, v, 1, 4096)? as u32,
+            "--uring-min-wait-us" => {
+                o.uring.min_wait = Duration::from_micros(parse_int(&name, v, 0, 100_000)?);
+            }
             "--workers" => o.workers = parse_int(&name, v, 1, 64)? as usize,
             "--backend" => {
                 o.backends = match v {
@@ -536,6 +553,7 @@ fn relay_config(opts: &Options, kind: BackendKind) -> RelayConfig {
         interfaces: vec![iface("customer", 20_000), iface("core", 30_000)],
         workers: opts.workers,
         backend: kind,
+        uring: opts.uring,
         latch: LatchConfig::default(),
         inactivity_timeout: Duration::ZERO,
         stats_interval: Duration::ZERO,

@@ -87,11 +87,11 @@ pub enum BackendKind {
 
 /// Opens a backend of the asked kind; `Auto` probes io_uring and falls back to mmsg when it is
 /// unavailable (old kernel, seccomp, `io_uring_disabled`).
-pub fn open_backend(kind: BackendKind) -> io::Result<Box<dyn Backend>> {
+pub fn open_backend(kind: BackendKind, uring: uring::UringConfig) -> io::Result<Box<dyn Backend>> {
     match kind {
-        BackendKind::IoUring => Ok(Box::new(uring::UringBackend::new()?)),
+        BackendKind::IoUring => Ok(Box::new(uring::UringBackend::with_config(uring)?)),
         BackendKind::Mmsg => Ok(Box::new(mmsg::MmsgBackend::new()?)),
-        BackendKind::Auto => match uring::UringBackend::new() {
+        BackendKind::Auto => match uring::UringBackend::with_config(uring) {
             Ok(b) => Ok(Box::new(b)),
             Err(_) => Ok(Box::new(mmsg::MmsgBackend::new()?)),
         },

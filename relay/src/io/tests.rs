@@ -21,7 +21,7 @@ fn open(kind: BackendKind, small_ring: bool) -> Box<dyn Backend> {
         };
         return Box::new(UringBackend::with_config(cfg).unwrap());
     }
-    open_backend(kind).unwrap()
+    open_backend(kind, UringConfig::default()).unwrap()
 }
 
 /// A UDP socket on 127.0.0.1 with a large receive buffer (so tests measure the backend, not drops).
@@ -486,7 +486,7 @@ fn backend_moves_to_worker_thread_both_backends() {
 
 #[test]
 fn auto_opens_a_backend() {
-    let be = open_backend(BackendKind::Auto).unwrap();
+    let be = open_backend(BackendKind::Auto, UringConfig::default()).unwrap();
     assert!(["io_uring", "mmsg"].contains(&be.name()));
     assert_eq!(open(BackendKind::Mmsg, false).name(), "mmsg");
     assert_eq!(open(BackendKind::IoUring, false).name(), "io_uring");
