@@ -4,7 +4,8 @@
 //! messages and time; `src/bin/sbc.rs` is the only place with sockets and clocks.
 //!
 //! Built so far: [`stateless`], the answers the SBC gives without any call state (OPTIONS, 400 for
-//! unreadable requests, 501 for what is not built yet). Transactions, dialogs and calls follow.
+//! unreadable requests, 501 for what is not built yet), and [`transaction`], the RFC 3261 §17
+//! transaction layer on virtual time. Dialogs and calls follow.
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
@@ -12,6 +13,7 @@
 )]
 
 pub mod stateless;
+pub mod transaction;
 
 use sbc_common::sip::Limits;
 

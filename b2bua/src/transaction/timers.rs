@@ -1,0 +1,234 @@
+//! Transaction timers A–M with their RFC 3261 names, computed from T1/T2/T4 (RFC 3261 §17,
+//! Table 4 in Appendix A; RFC 6026 §8.4, §8.7 for L and M).
+
+use std::time::{Duration, Instant};
+
+/// The base timer values every transaction timer derives from (RFC 3261 §17.1.1.1, Appendix A).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimerConfig {
+    /// T1, the round-trip time estimate (RFC 3261 Appendix A: 500 ms).
+    pub t1: Duration,
+    /// T2, the longest retransmit interval for non-INVITE requests and INVITE responses (4 s).
+    pub t2: Duration,
+    /// T4, the longest time a message stays in the network (5 s).
+    pub t4: Duration,
+}
+
+impl Default for TimerConfig {
+    fn default() -> Self {
+        Self {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The least value of timer D over unreliable transports (RFC 3261 §17.1.1.2: at least 32 s).
+pub const TIMER_D_UNRELIABLE: Duration = Duration::from_secs(32);
+
+impl TimerConfig {
+    /// 64*T1, the value of timers B, F, H, J (unreliable), L and M (RFC 3261 Appendix A).
+    pub fn t1_x64(&self) -> Duration {
+        self.t1.saturating_mul(64)
+    }
+
+    /// Timer D: 32 s over unreliable transports, zero over reliable ones (RFC 3261 §17.1.1.2).
+    pub fn timer_d(&self, reliable: bool) -> Duration {
+        if reliable {
+            Duration::ZERO
+        } else {
+            TIMER_D_UNRELIABLE
+        }
+    }
+
+    /// Timers I and K: T4 over unreliable transports, zero over reliable ones
+    /// (RFC 3261 §17.2.1, §17.1.2.2).
+    pub fn t4_or_zero(&self, reliable: bool) -> Duration {
+        if reliable {
+            Duration::ZERO
+        } else {
+            self.t4
+        }
+    }
+
+    /// Timer J: 64*T1 over unreliable transports, zero over reliable ones (RFC 3261 §17.2.2).
+    pub fn timer_j(&self, reliable: bool) -> Duration {
+        if reliable {
+            Duration::ZERO
+        } else {
+            self.t1_x64()
+        }
+    }
+
+    /// The next retransmit interval after `prev` for timers E and G: doubled, capped at T2
+    /// (RFC 3261 §17.1.2.2, §17.2.1).
+    pub fn backoff_capped(&self, prev: Duration) -> Duration {
+        prev.saturating_mul(2).min(self.t2)
+    }
+}
+
+/// The transaction timers by their RFC 3261 letter (RFC 3261 Appendix A; L and M from RFC 6026).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Timer {
+    /// INVITE request retransmit interval, unreliable only (RFC 3261 §17.1.1.2).
+    A,
+    /// INVITE transaction timeout (RFC 3261 §17.1.1.2).
+    B,
+    /// Wait time for response retransmits in INVITE client Completed (RFC 3261 §17.1.1.2).
+    D,
+    /// Non-INVITE request retransmit interval, unreliable only (RFC 3261 §17.1.2.2).
+    E,
+    /// Non-INVITE transaction timeout (RFC 3261 §17.1.2.2).
+    F,
+    /// INVITE final response retransmit interval, unreliable only (RFC 3261 §17.2.1).
+    G,
+    /// Wait time for ACK receipt (RFC 3261 §17.2.1).
+    H,
+    /// Wait time for ACK retransmits in INVITE server Confirmed (RFC 3261 §17.2.1).
+    I,
+    /// Wait time for non-INVITE request retransmits (RFC 3261 §17.2.2).
+    J,
+    /// Wait time for non-INVITE response retransmits (RFC 3261 §17.1.2.2).
+    K,
+    /// Wait time for INVITE retransmits and 2xx in INVITE server Accepted (RFC 6026 §8.7).
+    L,
+    /// Wait time for 2xx retransmits in INVITE client Accepted (RFC 6026 §8.4).
+    M,
+}
+
+impl Timer {
+    /// How many timers there are (RFC 3261 Appendix A plus RFC 6026).
+    pub const COUNT: usize = 12;
+
+    /// Every timer, in table order (RFC 3261 Appendix A).
+    pub const ALL: [Self; Self::COUNT] = [
+        Self::A,
+        Self::B,
+        Self::D,
+        Self::E,
+        Self::F,
+        Self::G,
+        Self::H,
+        Self::I,
+        Self::J,
+        Self::K,
+        Self::L,
+        Self::M,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One optional deadline per timer kind, quinn-style: a fixed array, no allocation
+/// (RFC 3261 §17 timers).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimerTable {
+    slots: [Option<Instant>; Timer::COUNT],
+}
+
+impl TimerTable {
+    /// Arms `timer` to fire `after` from `now`; a deadline past what `Instant` can hold never
+    /// fires (RFC 3261 §17).
+    pub fn start(&mut self, timer: Timer, now: Instant, after: Duration) {
+        self.set(timer, now.checked_add(after));
+    }
+
+    /// Sets `timer`'s deadline directly, `None` disarming it (RFC 3261 §17).
+    pub fn set(&mut self, timer: Timer, at: Option<Instant>) {
+        if let Some(slot) = self.slots.get_mut(timer.index()) {
+            *slot = at;
+        }
+    }
+
+    /// Disarms `timer` (RFC 3261 §17).
+    pub fn stop(&mut self, timer: Timer) {
+        self.set(timer, None);
+    }
+
+    /// Disarms every timer, as entering Terminated does (RFC 3261 §17).
+    pub fn stop_all(&mut self) {
+        self.slots = [None; Timer::COUNT];
+    }
+
+    /// When `timer` fires, if armed (RFC 3261 §17).
+    pub fn get(&self, timer: Timer) -> Option<Instant> {
+        self.slots.get(timer.index()).copied().flatten()
+    }
+
+    /// The earliest armed deadline (RFC 3261 §17).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.slots.iter().flatten().min().copied()
+    }
+
+    /// Disarms and returns the earliest timer whose deadline is at or before `now`
+    /// (RFC 3261 §17); ties go to the earlier letter.
+    pub fn pop_expired(&mut self, now: Instant) -> Option<Timer> {
+        let (timer, _) = Timer::ALL
+            .iter()
+            .filter_map(|&t| self.get(t).map(|at| (t, at)))
+            .filter(|&(_, at)| at <= now)
+            .min_by_key(|&(t, at)| (at, t))?;
+        self.stop(timer);
+        Some(timer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_rfc3261_appendix_a() {
+        let c = TimerConfig::default();
+        assert_eq!(c.t1, Duration::from_millis(500));
+        assert_eq!(c.t2, Duration::from_secs(4));
+        assert_eq!(c.t4, Duration::from_secs(5));
+        assert_eq!(c.t1_x64(), Duration::from_secs(32));
+        assert_eq!(c.timer_d(false), Duration::from_secs(32));
+        assert_eq!(c.timer_d(true), Duration::ZERO);
+        assert_eq!(c.t4_or_zero(false), Duration::from_secs(5));
+        assert_eq!(c.t4_or_zero(true), Duration::ZERO);
+        assert_eq!(c.timer_j(false), Duration::from_secs(32));
+        assert_eq!(c.timer_j(true), Duration::ZERO);
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps_at_t2() {
+        let c = TimerConfig::default();
+        let mut d = c.t1;
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            d = c.backoff_capped(d);
+            seen.push(d.as_millis());
+        }
+        assert_eq!(seen, [1000, 2000, 4000, 4000, 4000, 4000]);
+    }
+
+    #[test]
+    fn table_pops_earliest_expired_first() {
+        let t0 = Instant::now();
+        let ms = |x| t0 + Duration::from_millis(x);
+        let mut t = TimerTable::default();
+        assert_eq!(t.next_deadline(), None);
+        t.start(Timer::B, t0, Duration::from_millis(300));
+        t.start(Timer::A, t0, Duration::from_millis(100));
+        t.start(Timer::D, t0, Duration::from_millis(100));
+        assert_eq!(t.next_deadline(), Some(ms(100)));
+        assert_eq!(t.pop_expired(ms(99)), None);
+        assert_eq!(t.pop_expired(ms(200)), Some(Timer::A));
+        assert_eq!(t.pop_expired(ms(200)), Some(Timer::D));
+        assert_eq!(t.pop_expired(ms(200)), None);
+        assert_eq!(t.get(Timer::B), Some(ms(300)));
+        t.stop(Timer::B);
+        assert_eq!(t.next_deadline(), None);
+        t.start(Timer::M, t0, Duration::MAX);
+        assert_eq!(
+            t.get(Timer::M),
+            None,
+            "unrepresentable deadline never fires"
+        );
+    }
+}
