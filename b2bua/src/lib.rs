@@ -5,13 +5,16 @@
 //!
 //! Built so far: [`stateless`], the answers the SBC gives without any call state (OPTIONS, 400 for
 //! unreadable requests, 501 for what is not built yet), and [`transaction`], the RFC 3261 §17
-//! transaction layer on virtual time. Dialogs and calls follow.
+//! transaction layer on virtual time, and [`dialog`], the RFC 3261 §12/§13 dialog layer (route
+//! sets, in-dialog requests, 2xx retransmission until ACK, ACK for 2xx, forking). Calls (the two
+//! legs of the B2BUA, SDP rewriting, the relay) follow.
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod dialog;
 pub mod stateless;
 pub mod transaction;
 

@@ -1,0 +1,670 @@
+//! One dialog: creation from the UAC and UAS side, in-dialog requests out and in, the 2xx/ACK
+//! rules of INVITE and the 2xx retransmission timer (RFC 3261 §12, §13.2.2.4, §13.3.1.4, §14, §15).
+
+use super::route::RouteSet;
+use super::{DialogError, DialogEvent, DialogId, DialogOutput, DialogState, Role, TerminateReason};
+use crate::transaction::{Dest, TimerConfig, Transport};
+use bytes::Bytes;
+use sbc_common::sip::uri::Uri;
+use sbc_common::sip::{Contact, HeaderName, Message, Method};
+use std::time::{Duration, Instant};
+
+/// Whether requests with this method refresh the remote target: re-INVITE, UPDATE, SUBSCRIBE
+/// and NOTIFY (RFC 3261 §12.2, RFC 3311 §5.1, RFC 6665 §4.1).
+pub fn is_target_refresh(method: &Method) -> bool {
+    matches!(
+        method,
+        Method::Invite | Method::Update | Method::Subscribe | Method::Notify
+    )
+}
+
+/// What the caller must do with an in-dialog request the dialog examined (RFC 3261 §12.2.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestVerdict {
+    /// In order: process it and answer as its method requires (RFC 3261 §12.2.2).
+    Accept,
+    /// An ACK for one of our 2xx (or a duplicate of one): no answer (RFC 3261 §13.3.1.4).
+    AckAbsorbed,
+    /// Answer with this status only: 500 out of order (§12.2.2), 500 + Retry-After for an INVITE
+    /// overlapping our answer to another (§14.2), 491 for glare (§14.2), 481 once terminated.
+    Reject {
+        /// The status code.
+        status: u16,
+        /// The reason phrase.
+        reason: &'static str,
+        /// Whether a Retry-After of 0–10 s, chosen by the caller at random, must be added (§14.2).
+        retry_after: bool,
+    },
+}
+
+impl RequestVerdict {
+    /// The rejection response to `req` for a [`RequestVerdict::Reject`], with Retry-After
+    /// `retry_after_secs` when required (RFC 3261 §12.2.2, §14.2); `None` for other verdicts.
+    pub fn response(&self, req: &Message, retry_after_secs: u32) -> Option<Message> {
+        match *self {
+            Self::Reject {
+                status,
+                reason,
+                retry_after,
+            } => {
+                let mut rsp = Message::response_to(req, status, reason);
+                if retry_after {
+                    rsp.insert_header(
+                        rsp.headers().len().saturating_sub(1),
+                        HeaderName::RetryAfter,
+                        retry_after_secs.to_string(),
+                    );
+                }
+                Some(rsp)
+            }
+            Self::Accept | Self::AckAbsorbed => None,
+        }
+    }
+}
+
+/// The 2xx to INVITE a UAS dialog retransmits until ACKed (RFC 3261 §13.3.1.4).
+#[derive(Clone, Debug)]
+struct Retransmit {
+    cseq: u32,
+    msg: Message,
+    next: Instant,
+    interval: Duration,
+    t2: Duration,
+    give_up: Instant,
+}
+
+/// One SIP dialog and its state (RFC 3261 §12).
+#[derive(Clone, Debug)]
+pub struct Dialog {
+    id: DialogId,
+    role: Role,
+    state: DialogState,
+    ended: Option<TerminateReason>,
+    /// The From value of our requests, our tag included (RFC 3261 §12.2.1.1).
+    local_party: String,
+    /// The To value of our requests, the remote tag included (RFC 3261 §12.2.1.1).
+    remote_party: String,
+    local_cseq: u32,
+    remote_cseq: Option<u32>,
+    remote_target: String,
+    route_set: RouteSet,
+    secure: bool,
+    local_contact: String,
+    peer: Dest,
+    /// CSeq of the dialog-creating request, whose non-2xx final ends an early dialog.
+    initial_cseq: u32,
+    /// CSeq of our latest target-refresh request, whose 2xx refreshes the target (§12.2.1.2).
+    refresh_cseq: Option<u32>,
+    /// CSeq of our INVITE still waiting for its final response (§14.1).
+    invite_out: Option<u32>,
+    /// CSeq of a received INVITE we have not answered with a final response yet (§14.2).
+    invite_in: Option<u32>,
+    /// UAS: the 2xx being retransmitted (§13.3.1.4).
+    retransmit: Option<Retransmit>,
+    /// UAS: the INVITE CSeq whose 2xx was last ACKed, so ACK retransmissions are absorbed.
+    acked_cseq: Option<u32>,
+    /// UAC: the ACK built for the latest 2xx, re-sent for its retransmissions (§13.2.2.4).
+    ack: Option<(u32, Message)>,
+}
+
+/// The URI of the first Contact address in `msg` (RFC 3261 §20.10).
+fn contact_uri(msg: &Message) -> Option<String> {
+    msg.contacts().find_map(|c| match c {
+        Ok(Contact::Addr(a)) => Some(a.uri.to_owned()),
+        Ok(Contact::Star) | Err(_) => None,
+    })
+}
+
+/// The raw text of the first Contact value in `msg` (RFC 3261 §20.10).
+fn contact_value(msg: &Message) -> Option<String> {
+    msg.values(&HeaderName::Contact)
+        .next()
+        .map(|v| v.trim().to_owned())
+}
+
+/// Whether a request sent or received over `transport` to `ruri` makes the dialog secure
+/// (RFC 3261 §12.1.1, §12.1.2).
+fn is_secure(transport: Transport, ruri: Option<&str>) -> bool {
+    transport == Transport::Tls && ruri.is_some_and(|u| Uri::parse(u).is_ok_and(|u| u.is_secure()))
+}
+
+impl Dialog {
+    /// A dialog for a request we received and answer with `status` (101–199 early, 2xx
+    /// confirmed): route set = Record-Route in order, remote target = Contact, remote CSeq =
+    /// the request's; our CSeq counter starts at `local_cseq` (the first request uses one more)
+    /// (RFC 3261 §12.1.1).
+    pub fn uas_from_request(
+        req: &Message,
+        local_tag: &str,
+        local_contact: &str,
+        local_cseq: u32,
+        peer: Dest,
+        status: u16,
+    ) -> Result<Self, DialogError> {
+        let state = match status {
+            101..=199 => DialogState::Early,
+            200..=299 => DialogState::Confirmed,
+            _ => return Err(DialogError::NotDialogCreating("status not 101-299")),
+        };
+        let method = req
+            .method()
+            .ok_or(DialogError::Malformed("not a request"))?;
+        if !method.creates_dialog() {
+            return Err(DialogError::NotDialogCreating("method"));
+        }
+        if local_tag.is_empty() {
+            return Err(DialogError::Malformed("empty local tag"));
+        }
+        let to = req.to().ok_or(DialogError::Malformed("To"))?;
+        if to.tag().is_some() {
+            return Err(DialogError::NotDialogCreating(
+                "request already has a To tag",
+            ));
+        }
+        let from = req.from().ok_or(DialogError::Malformed("From"))?;
+        let call_id = req.call_id().ok_or(DialogError::Malformed("Call-ID"))?;
+        let cseq = req.cseq().ok_or(DialogError::Malformed("CSeq"))?;
+        let remote_target = contact_uri(req).ok_or(DialogError::Malformed("Contact"))?;
+        let to_value = req.header(&HeaderName::To).unwrap_or_default().trim();
+        let from_value = req.header(&HeaderName::From).unwrap_or_default().trim();
+        Ok(Self {
+            id: DialogId {
+                call_id: call_id.to_owned(),
+                local_tag: local_tag.to_owned(),
+                // RFC 2543 peers may omit the From tag: the remote tag is then null (§12.1.1).
+                remote_tag: from.tag().unwrap_or_default().to_owned(),
+            },
+            role: Role::Uas,
+            state,
+            ended: None,
+            local_party: format!("{to_value};tag={local_tag}"),
+            remote_party: from_value.to_owned(),
+            local_cseq,
+            remote_cseq: Some(cseq.seq),
+            remote_target,
+            route_set: RouteSet::for_uas(req),
+            secure: is_secure(peer.transport, req.uri()),
+            local_contact: local_contact.to_owned(),
+            peer,
+            initial_cseq: cseq.seq,
+            refresh_cseq: None,
+            invite_out: None,
+            invite_in: (*method == Method::Invite).then_some(cseq.seq),
+            retransmit: None,
+            acked_cseq: None,
+            ack: None,
+        })
+    }
+
+    /// A dialog for a request we sent, from a 101–199 response with a To tag (early) or a 2xx
+    /// (confirmed): route set = Record-Route reversed, remote target = Contact, local CSeq = the
+    /// request's, local contact = the request's Contact (RFC 3261 §12.1.2).
+    pub fn uac_from_response(
+        request: &Message,
+        response: &Message,
+        peer: Dest,
+    ) -> Result<Self, DialogError> {
+        let status = response
+            .status()
+            .ok_or(DialogError::Malformed("not a response"))?;
+        let state = match status {
+            101..=199 => DialogState::Early,
+            200..=299 => DialogState::Confirmed,
+            _ => return Err(DialogError::NotDialogCreating("status not 101-299")),
+        };
+        let method = request
+            .method()
+            .ok_or(DialogError::Malformed("not a request"))?;
+        if !method.creates_dialog() {
+            return Err(DialogError::NotDialogCreating("method"));
+        }
+        let id =
+            DialogId::for_response(response).ok_or(DialogError::NotDialogCreating("no To tag"))?;
+        let req_cseq = request.cseq().ok_or(DialogError::Malformed("CSeq"))?.seq;
+        if response.cseq().map(|c| c.seq) != Some(req_cseq) {
+            return Err(DialogError::Malformed("response CSeq differs from request"));
+        }
+        if request.call_id() != Some(id.call_id.as_str()) {
+            return Err(DialogError::Malformed(
+                "response Call-ID differs from request",
+            ));
+        }
+        let local_contact = contact_value(request).ok_or(DialogError::Malformed("Contact"))?;
+        // A provisional may lack Contact; the Request-URI stands in until one arrives.
+        let remote_target = contact_uri(response)
+            .or_else(|| request.uri().map(str::to_owned))
+            .ok_or(DialogError::Malformed("Contact"))?;
+        let from_value = request.header(&HeaderName::From).unwrap_or_default().trim();
+        let to_value = response.header(&HeaderName::To).unwrap_or_default().trim();
+        let is_invite = *method == Method::Invite;
+        Ok(Self {
+            id,
+            role: Role::Uac,
+            state,
+            ended: None,
+            local_party: from_value.to_owned(),
+            remote_party: to_value.to_owned(),
+            local_cseq: req_cseq,
+            remote_cseq: None,
+            remote_target,
+            route_set: RouteSet::for_uac(response),
+            secure: is_secure(peer.transport, request.uri()),
+            local_contact,
+            peer,
+            initial_cseq: req_cseq,
+            refresh_cseq: Some(req_cseq),
+            invite_out: (is_invite && state == DialogState::Early).then_some(req_cseq),
+            invite_in: None,
+            retransmit: None,
+            acked_cseq: None,
+            ack: None,
+        })
+    }
+
+    /// The dialog id (RFC 3261 §12).
+    pub fn id(&self) -> &DialogId {
+        &self.id
+    }
+
+    /// UAC or UAS (RFC 3261 §12.1).
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Early, confirmed or terminated (RFC 3261 §12).
+    pub fn state(&self) -> DialogState {
+        self.state
+    }
+
+    /// Why the dialog ended, once terminated (RFC 3261 §12.3).
+    pub fn terminate_reason(&self) -> Option<TerminateReason> {
+        self.ended
+    }
+
+    /// The From value of our requests, tag included: the local URI (RFC 3261 §12.1).
+    pub fn local_party(&self) -> &str {
+        &self.local_party
+    }
+
+    /// The To value of our requests, tag included: the remote URI (RFC 3261 §12.1).
+    pub fn remote_party(&self) -> &str {
+        &self.remote_party
+    }
+
+    /// The last CSeq number we used (RFC 3261 §12.2.1.1).
+    pub fn local_cseq(&self) -> u32 {
+        self.local_cseq
+    }
+
+    /// The last CSeq number the peer used, unset until a request arrives (RFC 3261 §12.2.2).
+    pub fn remote_cseq(&self) -> Option<u32> {
+        self.remote_cseq
+    }
+
+    /// The remote target, the peer's Contact URI (RFC 3261 §12.1).
+    pub fn remote_target(&self) -> &str {
+        &self.remote_target
+    }
+
+    /// The route set, first hop first (RFC 3261 §12.1).
+    pub fn route_set(&self) -> &RouteSet {
+        &self.route_set
+    }
+
+    /// Whether the dialog is secure: created over TLS with a SIPS Request-URI (RFC 3261 §12.1).
+    pub fn is_secure(&self) -> bool {
+        self.secure
+    }
+
+    /// The Contact value we put in target-refresh requests (RFC 3261 §12.2.1.1).
+    pub fn local_contact(&self) -> &str {
+        &self.local_contact
+    }
+
+    /// Replaces our Contact, e.g. after a local address change (RFC 3261 §12.2.1.1).
+    pub fn set_local_contact(&mut self, contact: &str) {
+        contact.clone_into(&mut self.local_contact);
+    }
+
+    /// Where stateless messages of this dialog go: the flow the caller chose (RFC 3261 §18).
+    pub fn peer(&self) -> Dest {
+        self.peer
+    }
+
+    /// Overrides the peer, e.g. with the NAT flow the B2BUA knows (RFC 3261 §18, RFC 5626).
+    pub fn set_peer(&mut self, peer: Dest) {
+        self.peer = peer;
+    }
+
+    /// The URI of the first hop of in-dialog requests (RFC 3261 §8.1.2, §12.2.1.1).
+    pub fn next_hop_uri(&self) -> &str {
+        super::route::next_hop_uri(&self.route_set, &self.remote_target)
+    }
+
+    /// Builds a request inside the dialog (RFC 3261 §12.2.1.1): Request-URI and Route from the
+    /// route set and remote target, To/From with tags, Call-ID, CSeq one above the last,
+    /// Max-Forwards 70, Contact for target refreshes, and `via` as top Via when given. Sending a
+    /// BYE terminates the dialog (RFC 3261 §15.1.1). ACK and CANCEL are built elsewhere
+    /// ([`Dialog::ack_for_2xx`], RFC 3261 §9.1).
+    pub fn new_request(
+        &mut self,
+        method: Method,
+        via: Option<&str>,
+    ) -> Result<Message, DialogError> {
+        if self.state == DialogState::Terminated {
+            return Err(DialogError::Terminated);
+        }
+        if matches!(method, Method::Ack | Method::Cancel) {
+            return Err(DialogError::NotAllowed(
+                "ACK/CANCEL reuse the INVITE's CSeq",
+            ));
+        }
+        let seq = self
+            .local_cseq
+            .checked_add(1)
+            .filter(|n| *n < 1 << 31)
+            .ok_or(DialogError::NotAllowed("CSeq space exhausted"))?;
+        self.local_cseq = seq;
+        let refresh = is_target_refresh(&method);
+        let (is_invite, is_bye) = (method == Method::Invite, method == Method::Bye);
+        let msg = self.build(method, seq, via, refresh);
+        if refresh {
+            self.refresh_cseq = Some(seq);
+        }
+        if is_invite {
+            self.invite_out = Some(seq);
+        }
+        if is_bye {
+            self.terminate(TerminateReason::ByeSent);
+        }
+        Ok(msg)
+    }
+
+    /// Builds the ACK for a 2xx to our INVITE `cseq` (RFC 3261 §13.2.2.4): like any in-dialog
+    /// request but with the INVITE's CSeq number, no Contact, `via` as top Via and `body` (with
+    /// its content type) when the 2xx carried an offer. The dialog keeps it and re-sends the
+    /// same ACK for retransmissions of that 2xx.
+    pub fn ack_for_2xx(&mut self, cseq: u32, via: &str, body: Option<(Bytes, &str)>) -> Message {
+        let mut ack = self.build(Method::Ack, cseq, Some(via), false);
+        if let Some((body, content_type)) = body {
+            ack.set_body(body, Some(content_type));
+        }
+        self.ack = Some((cseq, ack.clone()));
+        ack
+    }
+
+    /// The ACK kept for 2xx retransmissions of INVITE `cseq`, if built (RFC 3261 §13.2.2.4).
+    pub fn ack_for(&self, cseq: u32) -> Option<&Message> {
+        self.ack
+            .as_ref()
+            .filter(|(c, _)| *c == cseq)
+            .map(|(_, m)| m)
+    }
+
+    /// A response to in-dialog or dialog-creating request `req` (RFC 3261 §12.1.1, §8.2.6): our
+    /// To tag, the request's Record-Route, and our Contact on 101–299 answers to target
+    /// refreshes and dialog-creating requests.
+    pub fn response(&self, req: &Message, status: u16, reason: &str) -> Message {
+        let mut rsp = Message::response_to(req, status, reason);
+        if req.to().is_some_and(|t| t.tag().is_none()) {
+            rsp.set_header(HeaderName::To, self.local_party.clone());
+        }
+        let method = req.method();
+        if (101..300).contains(&status)
+            && method.is_some_and(|m| m.creates_dialog() || is_target_refresh(m))
+        {
+            for rr in req.headers_named(&HeaderName::RecordRoute) {
+                rsp.insert_header(
+                    rsp.headers().len().saturating_sub(1),
+                    HeaderName::RecordRoute,
+                    rr.value().to_owned(),
+                );
+            }
+            rsp.insert_header(
+                rsp.headers().len().saturating_sub(1),
+                HeaderName::Contact,
+                self.local_contact.clone(),
+            );
+        }
+        rsp
+    }
+
+    /// Examines a request received in this dialog (RFC 3261 §12.2.2): ACKs stop 2xx
+    /// retransmission; other requests must carry a CSeq above the remote CSeq (an equal one is a
+    /// new transaction reusing a number, since the transaction layer absorbs retransmissions, and
+    /// is refused too); target refreshes update the remote target; BYE terminates (§15.1.2).
+    pub fn on_request(&mut self, req: &Message, out: &mut Vec<DialogOutput>) -> RequestVerdict {
+        let Some(method) = req.method() else {
+            return reject(400, "Not A Request", false);
+        };
+        let Some(seq) = req.cseq().map(|c| c.seq) else {
+            return reject(400, "Bad CSeq", false);
+        };
+        if *method == Method::Ack {
+            self.on_ack(req, seq, out);
+            return RequestVerdict::AckAbsorbed;
+        }
+        if self.state == DialogState::Terminated {
+            return reject(481, "Call/Transaction Does Not Exist", false);
+        }
+        if *method == Method::Cancel {
+            // CANCEL carries the INVITE's number and is handled by the transaction layer (§9.2).
+            return RequestVerdict::Accept;
+        }
+        if self.remote_cseq.is_some_and(|r| seq <= r) {
+            return reject(500, "CSeq Out Of Order", false);
+        }
+        self.remote_cseq = Some(seq);
+        if *method == Method::Invite {
+            if self.invite_in.is_some() {
+                return reject(500, "Previous INVITE Pending", true);
+            }
+            if self.invite_out.is_some() {
+                return reject(491, "Request Pending", false);
+            }
+            self.invite_in = Some(seq);
+        }
+        if is_target_refresh(method) {
+            self.refresh_target(req, out);
+        }
+        if *method == Method::Bye {
+            self.terminate(TerminateReason::ByeReceived);
+        }
+        RequestVerdict::Accept
+    }
+
+    /// Tells the dialog about a response we sent to a request in it (RFC 3261 §13.3.1.4): a
+    /// final answer clears the pending INVITE; a 2xx to INVITE confirms an early dialog and starts
+    /// its retransmission at `now` + T1, doubling up to T2, until ACK or 64*T1; a non-2xx final
+    /// to the dialog-creating INVITE ends an early dialog (§12.3).
+    pub fn on_response_sent(
+        &mut self,
+        now: Instant,
+        rsp: &Message,
+        timers: TimerConfig,
+        out: &mut Vec<DialogOutput>,
+    ) {
+        let (Some(status), Some(cseq)) = (rsp.status(), rsp.cseq()) else {
+            return;
+        };
+        if cseq.method() != Some(Method::Invite) || status < 200 {
+            return;
+        }
+        if self.invite_in == Some(cseq.seq) {
+            self.invite_in = None;
+        }
+        if (200..300).contains(&status) {
+            self.confirm(out);
+            self.retransmit = Some(Retransmit {
+                cseq: cseq.seq,
+                msg: rsp.clone(),
+                next: now + timers.t1,
+                interval: timers.t1,
+                t2: timers.t2,
+                give_up: now + timers.t1_x64(),
+            });
+        } else if self.state == DialogState::Early && cseq.seq == self.initial_cseq {
+            self.terminate(TerminateReason::Rejected);
+        }
+    }
+
+    /// Feeds a response to a request we sent in this dialog, including every 2xx retransmission
+    /// (RFC 3261 §12.2.1.2, §13.2.2.4): a 2xx confirms an early dialog and recomputes its route
+    /// set, refreshes the target when it answers our latest target refresh, and for INVITE
+    /// re-sends the kept ACK or asks for one; 481 and 408 end the dialog.
+    pub fn on_response(&mut self, rsp: &Message, out: &mut Vec<DialogOutput>) {
+        let (Some(status), Some(cseq)) = (rsp.status(), rsp.cseq()) else {
+            return;
+        };
+        let (seq, method) = (cseq.seq, cseq.method());
+        let is_invite = method == Some(Method::Invite);
+        if is_invite && status >= 200 && self.invite_out == Some(seq) {
+            self.invite_out = None;
+        }
+        match status {
+            101..=199 if self.state == DialogState::Early && seq == self.initial_cseq => {
+                // RFC 6141 §3.1 / common practice: a provisional may move the early target.
+                self.refresh_target(rsp, out);
+            }
+            200..=299 => {
+                if self.state == DialogState::Early {
+                    if self.role == Role::Uac {
+                        self.route_set = RouteSet::for_uac(rsp);
+                    }
+                    self.confirm(out);
+                }
+                if method.as_ref().is_some_and(is_target_refresh) && self.refresh_cseq == Some(seq)
+                {
+                    self.refresh_target(rsp, out);
+                }
+                if is_invite {
+                    match self.ack_for(seq) {
+                        Some(ack) => out.push(DialogOutput::Send {
+                            msg: ack.clone(),
+                            dest: self.peer,
+                        }),
+                        None => self.event(out, DialogEvent::AckNeeded { cseq: seq }),
+                    }
+                }
+            }
+            408 | 481 => self.terminate(TerminateReason::Gone),
+            300..=699
+                if is_invite && self.state == DialogState::Early && seq == self.initial_cseq =>
+            {
+                self.terminate(TerminateReason::Rejected);
+            }
+            _ => {}
+        }
+    }
+
+    /// Ends the dialog for `reason` and stops any 2xx retransmission (RFC 3261 §12.3).
+    pub fn terminate(&mut self, reason: TerminateReason) {
+        if self.state != DialogState::Terminated {
+            self.state = DialogState::Terminated;
+            self.ended = Some(reason);
+        }
+        self.retransmit = None;
+    }
+
+    /// When [`Dialog::on_timer`] must next run: the next 2xx retransmission or the 64*T1 limit
+    /// (RFC 3261 §13.3.1.4).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.retransmit.as_ref().map(|r| r.next.min(r.give_up))
+    }
+
+    /// Runs the 2xx retransmission timer at `now` (RFC 3261 §13.3.1.4): at 64*T1 reports
+    /// [`DialogEvent::NoAck`] and stops; before that re-sends the 2xx and doubles the interval,
+    /// capped at T2.
+    pub fn on_timer(&mut self, now: Instant, out: &mut Vec<DialogOutput>) {
+        let Some(r) = self.retransmit.as_mut() else {
+            return;
+        };
+        if now >= r.give_up {
+            let cseq = r.cseq;
+            self.retransmit = None;
+            self.event(out, DialogEvent::NoAck { cseq });
+            return;
+        }
+        if now < r.next {
+            return;
+        }
+        out.push(DialogOutput::Send {
+            msg: r.msg.clone(),
+            dest: self.peer,
+        });
+        r.interval = r.interval.saturating_mul(2).min(r.t2);
+        r.next += r.interval;
+        if r.next <= now {
+            // Woken late: keep the cadence from now rather than bursting.
+            r.next = now + r.interval;
+        }
+    }
+
+    /// Whether a 2xx is being retransmitted while waiting for its ACK (RFC 3261 §13.3.1.4).
+    pub fn awaiting_ack(&self) -> bool {
+        self.retransmit.is_some()
+    }
+
+    fn on_ack(&mut self, ack: &Message, seq: u32, out: &mut Vec<DialogOutput>) {
+        if self.retransmit.as_ref().is_some_and(|r| r.cseq == seq) {
+            self.retransmit = None;
+            self.acked_cseq = Some(seq);
+            self.event(out, DialogEvent::Acked { ack: ack.clone() });
+        }
+        // Otherwise a retransmitted ACK (acked_cseq) or a stale one: nothing to do (§13.3.1.4).
+    }
+
+    fn confirm(&mut self, out: &mut Vec<DialogOutput>) {
+        if self.state == DialogState::Early {
+            self.state = DialogState::Confirmed;
+            self.event(out, DialogEvent::Confirmed);
+        }
+    }
+
+    fn refresh_target(&mut self, msg: &Message, out: &mut Vec<DialogOutput>) {
+        if let Some(target) = contact_uri(msg) {
+            if target != self.remote_target {
+                self.remote_target.clone_from(&target);
+                self.event(out, DialogEvent::TargetRefreshed { target });
+            }
+        }
+    }
+
+    fn event(&self, out: &mut Vec<DialogOutput>, event: DialogEvent) {
+        out.push(DialogOutput::Event {
+            id: self.id.clone(),
+            event,
+        });
+    }
+
+    /// The common part of every request we send in the dialog (RFC 3261 §12.2.1.1).
+    fn build(&self, method: Method, seq: u32, via: Option<&str>, contact: bool) -> Message {
+        let target = self.route_set.target(&self.remote_target);
+        let cseq = format!("{seq} {method}");
+        let mut msg = Message::request(method, target.request_uri);
+        if let Some(via) = via {
+            msg.push_header(HeaderName::Via, via.to_owned());
+        }
+        msg.push_header(HeaderName::MaxForwards, "70");
+        for route in target.routes {
+            msg.push_header(HeaderName::Route, route);
+        }
+        msg.push_header(HeaderName::To, self.remote_party.clone());
+        msg.push_header(HeaderName::From, self.local_party.clone());
+        msg.push_header(HeaderName::CallId, self.id.call_id.clone());
+        msg.push_header(HeaderName::CSeq, cseq);
+        if contact {
+            msg.push_header(HeaderName::Contact, self.local_contact.clone());
+        }
+        msg.set_body(Bytes::new(), None);
+        msg
+    }
+}
+
+fn reject(status: u16, reason: &'static str, retry_after: bool) -> RequestVerdict {
+    RequestVerdict::Reject {
+        status,
+        reason,
+        retry_after,
+    }
+}
