@@ -63,6 +63,12 @@ impl StreamFramer {
     /// The next whole frame, `Ok(None)` if more bytes are needed, or an error after which the stream
     /// is unusable.
     pub fn poll(&mut self) -> Result<Option<Frame>, FrameError> {
+        // Stray LFs between messages are dropped first, so that a keep-alive after them is
+        // seen as one whether or not it arrived in the same read.
+        while self.buf.first() == Some(&b'\n') {
+            let _ = self.buf.split_to(1);
+            self.scanned = 0;
+        }
         // Keep-alives at a message boundary.
         if self.buf.starts_with(b"\r\n\r\n") {
             let _ = self.buf.split_to(4);
@@ -74,16 +80,17 @@ impl StreamFramer {
             self.scanned = 0;
             return Ok(Some(Frame::Pong));
         }
-        while self.buf.first() == Some(&b'\n') {
-            let _ = self.buf.split_to(1);
-            self.scanned = 0;
-        }
         let Some(head_len) = self.find_head_end() else {
             if self.buf.len() > self.max_message {
                 return Err(FrameError::TooLarge);
             }
             return Ok(None);
         };
+        // An oversized header section is TooLarge before its Content-Length is read, as it is
+        // when it arrives in pieces and the check above fires first.
+        if head_len > self.max_message {
+            return Err(FrameError::TooLarge);
+        }
         let head = self.buf.get(..head_len).unwrap_or_default();
         let body_len = content_length(head)?;
         let total = head_len
@@ -202,5 +209,64 @@ mod tests {
         let mut f = StreamFramer::new(100);
         f.push(&[b'a'; 101]);
         assert_eq!(f.poll(), Err(FrameError::TooLarge));
+    }
+
+    /// Every frame and the error that ends the stream, if any.
+    fn results_of(chunks: &[&[u8]], max: usize) -> Vec<Result<Frame, FrameError>> {
+        let mut f = StreamFramer::new(max);
+        let mut out = Vec::new();
+        for c in chunks {
+            f.push(c);
+            loop {
+                match f.poll() {
+                    Ok(Some(fr)) => out.push(Ok(fr)),
+                    Ok(None) => break,
+                    Err(e) => {
+                        out.push(Err(e));
+                        return out;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    // Regressions found by the sip_framer fuzz target: the outcome depended on the chunking.
+
+    #[test]
+    fn oversized_header_section_is_too_large_whatever_the_chunking() {
+        // Whole, this was MissingContentLength (resp. BadContentLength); byte by byte, TooLarge.
+        let no_length: &[u8] = b"OPTIONS sip:a@b SIP/2.0\r\nVia: x\r\n\r\n";
+        let fuzzed: &[u8] = b"\x00\xffme:20\r\na=\xff\x01\x00\x00\x00\x00\x00\x00\x000\r\na=\xff\xff\xff\xffv\r\n\r\n";
+        for stream in [no_length, fuzzed] {
+            let bytewise: Vec<&[u8]> = stream.chunks(1).collect();
+            assert_eq!(results_of(&[stream], 32), [Err(FrameError::TooLarge)]);
+            assert_eq!(results_of(&bytewise, 32), [Err(FrameError::TooLarge)]);
+        }
+        // Within the limit the Content-Length errors are still reported.
+        assert_eq!(
+            results_of(&[no_length], 64),
+            [Err(FrameError::MissingContentLength)]
+        );
+    }
+
+    #[test]
+    fn stray_lf_before_a_ping() {
+        // Whole, the LF was dropped and "\r\n\r\n" read as an empty header section.
+        assert_eq!(results_of(&[b"\n\r\n\r\n"], 100), [Ok(Frame::Ping)]);
+        assert_eq!(results_of(&[b"\n", b"\r\n\r\n"], 100), [Ok(Frame::Ping)]);
+        let mut stream = MSG2.to_vec();
+        stream.extend_from_slice(b"\n\n\r\n\r\n");
+        stream.extend_from_slice(MSG2);
+        let expected = [
+            Ok(Frame::Message(Bytes::from_static(MSG2))),
+            Ok(Frame::Ping),
+            Ok(Frame::Message(Bytes::from_static(MSG2))),
+        ];
+        assert_eq!(results_of(&[&stream], 100), expected);
+        // Cut after each LF (not inside the CRLF run, which may regroup into two pongs).
+        let (a, rest) = stream.split_at(MSG2.len() + 1);
+        let (b, c) = rest.split_at(1);
+        assert_eq!(results_of(&[a, b, c], 100), expected);
     }
 }
