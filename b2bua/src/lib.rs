@@ -6,14 +6,16 @@
 //! Built so far: [`stateless`], the answers the SBC gives without any call state (OPTIONS, 400 for
 //! unreadable requests, 501 for what is not built yet), and [`transaction`], the RFC 3261 §17
 //! transaction layer on virtual time, and [`dialog`], the RFC 3261 §12/§13 dialog layer (route
-//! sets, in-dialog requests, 2xx retransmission until ACK, ACK for 2xx, forking). Calls (the two
-//! legs of the B2BUA, SDP rewriting, the relay) follow.
+//! sets, in-dialog requests, 2xx retransmission until ACK, ACK for 2xx, forking), and [`call`], the
+//! B2BUA core: two legs per call with fresh identifiers, topology hiding, SDP anchored in the relay
+//! (basic call, busy, CANCEL, BYE, re-INVITE hold/resume so far).
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod call;
 pub mod dialog;
 pub mod stateless;
 pub mod transaction;

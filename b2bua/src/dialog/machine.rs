@@ -527,7 +527,11 @@ impl Dialog {
                 self.refresh_target(rsp, out);
             }
             200..=299 => {
-                if self.state == DialogState::Early {
+                // Only a 2xx to the dialog-creating request confirms an early dialog: a 200 to the
+                // CANCEL of that INVITE carries the same CSeq number and To tag but must not.
+                let creating =
+                    seq == self.initial_cseq && method.as_ref().is_some_and(Method::creates_dialog);
+                if self.state == DialogState::Early && creating {
                     if self.role == Role::Uac {
                         self.route_set = RouteSet::for_uac(rsp);
                     }

@@ -916,3 +916,25 @@ fn secure_flag_needs_tls_and_a_sips_request_uri() {
     assert!(!mk(&sips_invite, udp(10)));
     assert!(!mk(&alice_invite(), tls));
 }
+
+#[test]
+fn a_200_to_cancel_does_not_confirm_the_early_dialog() {
+    let mut layer = DialogLayer::default();
+    let ringing = bob_response(
+        180,
+        "bob1",
+        "7 INVITE",
+        &format!("Contact: <{BOB_CONTACT}>\n"),
+    );
+    let Ok(ResponseOutcome::Created(id)) =
+        layer.handle_creating_response(&sbc_invite(), &ringing, udp(20))
+    else {
+        panic!("180 with a tag creates an early dialog");
+    };
+    drain(&mut layer);
+    // The 200 to our CANCEL has the INVITE's CSeq number and Bob's To tag.
+    let cancel_ok = bob_response(200, "bob1", "7 CANCEL", "");
+    let _ = layer.handle_response(&cancel_ok);
+    assert_eq!(layer.get(&id).expect("dialog").state(), DialogState::Early);
+    assert!(!events(&drain(&mut layer)).contains(&DialogEvent::Confirmed));
+}

@@ -1,0 +1,906 @@
+//! The B2BUA engine: calls, the two legs' dialogs and transactions, and the flows between them
+//! (RFC 3261 §9, §13, §14, §15, RFC 3264 §8, RFC 7092).
+
+use super::headers::{contact, host, rehost_party, uri_user, via};
+use super::media::MediaState;
+use super::{
+    CallConfig, CallError, CallEvent, CallKey, CallOutput, EndReason, Leg, MediaAnchor, Route,
+    Router, Side,
+};
+use crate::dialog::TerminateReason;
+use crate::dialog::{Dialog, DialogEvent, DialogId, DialogLayer, DialogOutput, ResponseOutcome};
+use crate::stateless::{self, Reply};
+use crate::transaction::{Dest, Output, TransactionLayer, TxEvent, TxId};
+use bytes::Bytes;
+use sbc_common::sip::{HeaderName, Limits, Message, Method};
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+/// What a transaction is to its call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TxRole {
+    /// Leg A's INVITE (server).
+    AInvite,
+    /// Leg B's INVITE (client).
+    BInvite,
+    /// A re-INVITE relayed from one leg (server side).
+    ReinviteIn,
+    /// The re-INVITE the SBC sent on the other leg (client side).
+    ReinviteOut,
+    /// Anything else the SBC sent (CANCEL, BYE): responses are only absorbed.
+    Other,
+}
+
+/// Where a call is (RFC 3261 §13, §15).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Leg B's INVITE has no final response yet.
+    Proceeding,
+    /// Leg B answered 2xx, relayed to A.
+    Answered,
+}
+
+/// A re-INVITE crossing the call (RFC 3261 §14).
+#[derive(Debug)]
+struct Reinvite {
+    /// The leg it came from.
+    from: Leg,
+    /// Its server transaction on that leg.
+    server_tx: TxId,
+    /// The request as received, to answer it.
+    request: Message,
+}
+
+/// One call: leg A's dialog (UAS), leg B's (UAC), their transactions and the media.
+#[derive(Debug)]
+struct Call {
+    phase: Phase,
+    /// CANCEL received from A, CANCEL to B sent or waiting for B's first provisional (§9.1).
+    cancelling: bool,
+    cancel_sent: bool,
+    /// Leg B sent a provisional response, so a CANCEL may go (RFC 3261 §9.1).
+    b_provisional: bool,
+    sides: [Side; 2],
+    /// Where each leg's requests go: A's source flow, B's next hop.
+    peers: [Dest; 2],
+    a_invite: Message,
+    a_tx: TxId,
+    a_tag: String,
+    b_invite: Message,
+    dialogs: [Option<DialogId>; 2],
+    /// The CSeq of a 2xx to our INVITE on this leg, ACKed when the other leg's ACK arrives.
+    pending_ack: [Option<u32>; 2],
+    reinvite: Option<Reinvite>,
+    media: Option<MediaState>,
+}
+
+/// The B2BUA call core: a transaction layer, a dialog layer, the calls joining pairs of dialogs,
+/// the relay behind [`MediaAnchor`] and the caller's [`Router`] (RFC 3261 §6, RFC 7092).
+///
+/// After each `handle_*` call, drain [`B2bua::poll_output`] until `None`, then sleep until
+/// [`B2bua::poll_timeout`] and call [`B2bua::handle_timer`].
+#[derive(Debug)]
+pub struct B2bua<M, R> {
+    cfg: CallConfig,
+    tx: TransactionLayer,
+    dialogs: DialogLayer,
+    ids: super::IdGen,
+    media: M,
+    router: R,
+    next_call: u64,
+    calls: HashMap<CallKey, Call>,
+    by_tx: HashMap<TxId, (CallKey, TxRole)>,
+    by_dialog: HashMap<DialogId, (CallKey, Leg)>,
+    /// Dialog events popped early by [`B2bua::flush_dialog_sends`], handled before newer ones.
+    deferred: VecDeque<(DialogId, DialogEvent)>,
+    out: VecDeque<CallOutput>,
+}
+
+impl<M: MediaAnchor, R: Router> B2bua<M, R> {
+    /// A core with no calls, its IDs drawn from a generator seeded with `seed` (RFC 3261 §19.3).
+    pub fn new(cfg: CallConfig, seed: u64, media: M, router: R) -> Self {
+        Self {
+            tx: TransactionLayer::new(cfg.timers),
+            dialogs: DialogLayer::new(cfg.timers),
+            cfg,
+            ids: super::IdGen::new(seed),
+            media,
+            router,
+            next_call: 1,
+            calls: HashMap::new(),
+            by_tx: HashMap::new(),
+            by_dialog: HashMap::new(),
+            deferred: VecDeque::new(),
+            out: VecDeque::new(),
+        }
+    }
+
+    /// The relay behind the core, e.g. for a test to inspect (RFC 3264 §5).
+    pub fn media(&self) -> &M {
+        &self.media
+    }
+
+    /// The relay behind the core, e.g. for the driver to poll its events (RFC 3264 §5).
+    pub fn media_mut(&mut self) -> &mut M {
+        &mut self.media
+    }
+
+    /// How many calls are live (RFC 7092 §2).
+    pub fn call_count(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Feeds one parsed message that arrived from `source` (RFC 3261 §17.1.3, §17.2.3).
+    pub fn handle_message(
+        &mut self,
+        now: Instant,
+        msg: Message,
+        source: Dest,
+    ) -> Result<(), CallError> {
+        let result = if msg.is_request() {
+            self.tx.handle_request(now, msg, source)
+        } else {
+            self.tx.handle_response(now, msg)
+        };
+        self.pump(now);
+        result.map_err(CallError::from)
+    }
+
+    /// Fires every transaction and dialog timer due at `now` (RFC 3261 §13.3.1.4, §17).
+    pub fn handle_timer(&mut self, now: Instant) {
+        self.tx.handle_timer(now);
+        self.dialogs.handle_timer(now);
+        self.pump(now);
+    }
+
+    /// The next output to act on, in order; `None` when drained (RFC 3261 §17).
+    pub fn poll_output(&mut self) -> Option<CallOutput> {
+        self.out.pop_front()
+    }
+
+    /// When [`B2bua::handle_timer`] must next be called (RFC 3261 §17).
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        match (self.tx.poll_timeout(), self.dialogs.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Drains both layers, acting on their events, until neither has anything left.
+    fn pump(&mut self, now: Instant) {
+        loop {
+            if let Some(o) = self.tx.poll_output() {
+                match o {
+                    Output::Transmit(t) => self.out.push_back(CallOutput::Transmit(t)),
+                    Output::Event(e) => self.on_tx_event(now, e),
+                }
+                continue;
+            }
+            if let Some((id, event)) = self.deferred.pop_front() {
+                self.on_dialog_event(now, &id, event);
+                continue;
+            }
+            if let Some(o) = self.dialogs.poll_output() {
+                match o {
+                    DialogOutput::Send { msg, dest } => self.tx.send_stateless(&msg, dest),
+                    DialogOutput::Event { id, event } => self.on_dialog_event(now, &id, event),
+                }
+                continue;
+            }
+            break;
+        }
+    }
+
+    fn on_tx_event(&mut self, now: Instant, event: TxEvent) {
+        match event {
+            TxEvent::Request { tx, msg, source } => self.on_request(now, tx, msg, source),
+            TxEvent::Response { tx, msg } => self.on_response(now, tx, &msg),
+            TxEvent::Ack { msg, .. } | TxEvent::StrayAck { msg, .. } => {
+                // Unknown dialogs and stale ACKs need no answer (RFC 3261 §17.2.3).
+                let _ = self.dialogs.handle_request(&msg);
+            }
+            TxEvent::StrayResponse { msg } => {
+                // A 2xx retransmitted after timer M: the dialog re-sends its ACK (§13.2.2.4).
+                let _ = self.dialogs.handle_response(&msg);
+            }
+            TxEvent::Timeout { tx, .. } | TxEvent::TransportError { tx } => {
+                self.on_tx_failure(now, tx);
+            }
+            TxEvent::NoAck { .. } => {}
+            TxEvent::Terminated { tx } => {
+                self.by_tx.remove(&tx);
+            }
+        }
+    }
+
+    fn on_dialog_event(&mut self, now: Instant, id: &DialogId, event: DialogEvent) {
+        let Some(&(key, leg)) = self.by_dialog.get(id) else {
+            return;
+        };
+        match event {
+            DialogEvent::AckNeeded { cseq } => {
+                if let Some(call) = self.calls.get_mut(&key) {
+                    call.pending_ack[leg.index()] = Some(cseq);
+                }
+            }
+            DialogEvent::Acked { .. } => self.send_pending_ack(key, leg.other()),
+            DialogEvent::NoAck { .. } => self.hang_up(now, key, EndReason::NoAck, 408),
+            DialogEvent::Terminated(_) => {
+                self.by_dialog.remove(id);
+                if let Some(call) = self.calls.get_mut(&key) {
+                    if call.dialogs[leg.index()].as_ref() == Some(id) {
+                        call.dialogs[leg.index()] = None;
+                    }
+                }
+            }
+            DialogEvent::Early | DialogEvent::Confirmed | DialogEvent::TargetRefreshed { .. } => {}
+        }
+    }
+
+    // ----- requests ------------------------------------------------------------------------
+
+    fn on_request(&mut self, now: Instant, tx: TxId, msg: Message, source: Dest) {
+        let Some(method) = msg.method().cloned() else {
+            return;
+        };
+        if method == Method::Cancel {
+            return self.on_cancel(now, tx, &msg);
+        }
+        if msg.to().is_some_and(|t| t.tag().is_some()) {
+            return self.on_in_dialog(now, tx, msg, &method);
+        }
+        if method == Method::Invite {
+            return self.on_invite(now, tx, msg, source);
+        }
+        // OPTIONS and the methods not built yet: the stateless answers (RFC 3261 §11).
+        if let Reply::Send(rsp) =
+            stateless::handle_datagram(msg.to_bytes(), &Limits::default(), &self.cfg.server)
+        {
+            let _ = self.tx.send_response(now, tx, &rsp);
+        }
+    }
+
+    /// A new INVITE on leg A: checks, routing, relay session, leg B's INVITE (RFC 3261 §8.2,
+    /// §16.6 step 3, RFC 5853 §3.1).
+    fn on_invite(&mut self, now: Instant, tx: TxId, invite: Message, source: Dest) {
+        let max_forwards = invite.max_forwards().unwrap_or(70);
+        if max_forwards == 0 {
+            return self.reply(now, tx, &invite, 483, "Too Many Hops");
+        }
+        if invite.contacts().next().is_none() || invite.from().is_none() || invite.to().is_none() {
+            return self.reply(now, tx, &invite, 400, "Missing Contact, From or To");
+        }
+        if !invite.has_sdp() {
+            return self.reply(now, tx, &invite, 488, "Offer Required");
+        }
+        let route = match self.router.route(&invite, source) {
+            Ok(r) => r,
+            Err(rej) => return self.reply(now, tx, &invite, rej.code, rej.reason),
+        };
+        let key = CallKey(self.next_call);
+        self.next_call += 1;
+        let sides = [route.a_side.clone(), route.b_side.clone()];
+        let mut media = MediaState::new(self.media.create_session());
+        let body = media.relay_sdp(
+            &mut self.media,
+            &sides,
+            self.cfg.latch,
+            Leg::A,
+            invite.body(),
+        );
+        let Ok(body) = body else {
+            let _ = self.media.delete_session(media.session);
+            return self.reply(now, tx, &invite, 488, "Not Acceptable Here");
+        };
+        let b_invite = self.build_b_invite(&invite, &route, max_forwards - 1, body);
+        let Ok(b_tx) = self.tx.send_request(now, b_invite.clone(), route.next_hop) else {
+            let _ = self.media.delete_session(media.session);
+            return self.reply(now, tx, &invite, 500, "Server Internal Error");
+        };
+        let a_call_id = invite.call_id().unwrap_or_default().to_owned();
+        let b_call_id = b_invite.call_id().unwrap_or_default().to_owned();
+        self.by_tx.insert(tx, (key, TxRole::AInvite));
+        self.by_tx.insert(b_tx, (key, TxRole::BInvite));
+        self.calls.insert(
+            key,
+            Call {
+                phase: Phase::Proceeding,
+                cancelling: false,
+                cancel_sent: false,
+                b_provisional: false,
+                sides,
+                peers: [source, route.next_hop],
+                a_invite: invite,
+                a_tx: tx,
+                a_tag: self.ids.tag(),
+                b_invite,
+                dialogs: [None, None],
+                pending_ack: [None, None],
+                reinvite: None,
+                media: Some(media),
+            },
+        );
+        self.event(CallEvent::Started {
+            call: key,
+            a_call_id,
+            b_call_id,
+        });
+    }
+
+    /// Leg B's INVITE: fresh Call-ID, tag, branch and CSeq, Request-URI on the next hop, the
+    /// SBC's Via and Contact, From/To users kept on the SBC's and the next hop's host,
+    /// Max-Forwards one less, whitelisted headers only (RFC 3261 §8.1.1, RFC 5853 §3.1).
+    fn build_b_invite(
+        &mut self,
+        invite: &Message,
+        route: &Route,
+        max_forwards: u32,
+        body: Bytes,
+    ) -> Message {
+        let next = route.next_hop.addr.to_string();
+        let ruri =
+            route
+                .request_uri
+                .clone()
+                .unwrap_or_else(|| match invite.uri().and_then(uri_user) {
+                    Some(user) => format!("sip:{user}@{next}"),
+                    None => format!("sip:{next}"),
+                });
+        let b = &route.b_side;
+        let mut msg = Message::request(Method::Invite, ruri);
+        msg.push_header(HeaderName::Via, via(b, &self.ids.branch()));
+        msg.push_header(HeaderName::MaxForwards, max_forwards.to_string());
+        let from = rehost_party(invite.from(), &host(b.sip.addr));
+        msg.push_header(HeaderName::From, format!("{from};tag={}", self.ids.tag()));
+        msg.push_header(HeaderName::To, rehost_party(invite.to(), &next));
+        msg.push_header(HeaderName::CallId, self.ids.call_id());
+        msg.push_header(HeaderName::CSeq, format!("{} INVITE", self.ids.cseq()));
+        msg.push_header(HeaderName::Contact, contact(b));
+        self.cfg.headers.copy(invite, &mut msg);
+        msg.set_body(body, Some("application/sdp"));
+        msg
+    }
+
+    /// CANCEL: 200 to it, then CANCEL on leg B once B has sent a provisional; A gets 487 when B
+    /// answers the INVITE (RFC 3261 §9.1, §9.2).
+    fn on_cancel(&mut self, now: Instant, tx: TxId, cancel: &Message) {
+        let found = self
+            .tx
+            .find_invite_for_cancel(cancel)
+            .and_then(|invite_tx| self.by_tx.get(&invite_tx).copied());
+        let Some((key, role)) = found else {
+            return self.reply(now, tx, cancel, 481, "Call/Transaction Does Not Exist");
+        };
+        let mut ok = Message::response_to(cancel, 200, "OK");
+        if let (Some(call), Some(to)) = (self.calls.get(&key), cancel.header(&HeaderName::To)) {
+            if cancel.to().is_some_and(|t| t.tag().is_none()) {
+                ok.set_header(HeaderName::To, format!("{to};tag={}", call.a_tag));
+            }
+        }
+        let _ = self.tx.send_response(now, tx, &ok);
+        if role == TxRole::AInvite {
+            self.cancel_b(now, key);
+        }
+    }
+
+    /// Starts cancelling leg B: at once if it sent a provisional, else on the first one
+    /// (RFC 3261 §9.1).
+    fn cancel_b(&mut self, now: Instant, key: CallKey) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if call.phase != Phase::Proceeding {
+            return;
+        }
+        call.cancelling = true;
+        if call.b_provisional {
+            self.send_cancel(now, key);
+        }
+    }
+
+    /// Leg B's CANCEL: the INVITE's Request-URI, top Via, From, To, Call-ID and CSeq number
+    /// (RFC 3261 §9.1).
+    fn send_cancel(&mut self, now: Instant, key: CallKey) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if call.cancel_sent {
+            return;
+        }
+        call.cancel_sent = true;
+        let inv = &call.b_invite;
+        let mut cancel = Message::request(Method::Cancel, inv.uri().unwrap_or_default().to_owned());
+        for name in [
+            HeaderName::Via,
+            HeaderName::From,
+            HeaderName::To,
+            HeaderName::CallId,
+        ] {
+            if let Some(v) = inv.header(&name) {
+                cancel.push_header(name, v.to_owned());
+            }
+        }
+        cancel.insert_header(1, HeaderName::MaxForwards, "70");
+        let seq = inv.cseq().map_or(1, |c| c.seq);
+        cancel.push_header(HeaderName::CSeq, format!("{seq} CANCEL"));
+        cancel.set_body(Bytes::new(), None);
+        let dest = call.peers[Leg::B.index()];
+        if let Ok(t) = self.tx.send_request(now, cancel, dest) {
+            self.by_tx.insert(t, (key, TxRole::Other));
+        }
+    }
+
+    /// A request with a To tag: the dialog's verdict first, then BYE, re-INVITE, or 501
+    /// (RFC 3261 §12.2.2).
+    fn on_in_dialog(&mut self, now: Instant, tx: TxId, req: Message, method: &Method) {
+        let Ok((id, verdict)) = self.dialogs.handle_request(&req) else {
+            return self.reply(now, tx, &req, 481, "Call/Transaction Does Not Exist");
+        };
+        if let Some(rsp) = verdict.response(&req, self.ids.retry_after()) {
+            let _ = self.tx.send_response(now, tx, &rsp);
+            return;
+        }
+        let Some(&(key, leg)) = self.by_dialog.get(&id) else {
+            return self.reply(now, tx, &req, 481, "Call/Transaction Does Not Exist");
+        };
+        match method {
+            Method::Bye => self.on_bye(now, tx, &req, key, leg),
+            Method::Invite => self.on_reinvite(now, tx, req, key, leg, &id),
+            _ => self.reply(now, tx, &req, 501, "Not Implemented"),
+        }
+    }
+
+    /// BYE from `leg`: 200 there, BYE on the other leg, relay session deleted (RFC 3261 §15.1).
+    fn on_bye(&mut self, now: Instant, tx: TxId, bye: &Message, key: CallKey, leg: Leg) {
+        self.reply(now, tx, bye, 200, "OK");
+        let answered = self
+            .calls
+            .get(&key)
+            .is_some_and(|c| c.phase == Phase::Answered);
+        if answered {
+            self.end_call(now, key, EndReason::Bye(leg), 200, Some(leg));
+        } else {
+            // A BYE on an early dialog cancels the INVITE (RFC 3261 §15).
+            self.cancel_b(now, key);
+        }
+    }
+
+    /// A re-INVITE from `leg`: SDP rewritten for the other leg, relay updated, sent there in
+    /// that leg's dialog (RFC 3261 §14, RFC 3264 §8).
+    fn on_reinvite(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: Message,
+        key: CallKey,
+        leg: Leg,
+        id: &DialogId,
+    ) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return self.reply_in_dialog(now, tx, &req, id, 481, "Call/Transaction Does Not Exist");
+        };
+        let other_id = call.dialogs[leg.other().index()].clone();
+        let (Phase::Answered, None, Some(other_id)) = (call.phase, &call.reinvite, other_id) else {
+            return self.reply_in_dialog(now, tx, &req, id, 491, "Request Pending");
+        };
+        if !req.has_sdp() {
+            return self.reply_in_dialog(now, tx, &req, id, 488, "Offer Required");
+        }
+        let body = match call.media.as_mut() {
+            Some(m) => m.relay_sdp(
+                &mut self.media,
+                &call.sides,
+                self.cfg.latch,
+                leg,
+                req.body(),
+            ),
+            None => Err(CallError::Sdp(sbc_common::sdp::SdpError::MissingOrigin)),
+        };
+        let Ok(body) = body else {
+            return self.reply_in_dialog(now, tx, &req, id, 488, "Not Acceptable Here");
+        };
+        let other = leg.other();
+        let via = via(&call.sides[other.index()], &self.ids.branch());
+        let dest = call.peers[other.index()];
+        let Ok(mut out) = self
+            .dialogs
+            .new_request(&other_id, Method::Invite, Some(&via))
+        else {
+            return self.reply_in_dialog(now, tx, &req, id, 500, "Server Internal Error");
+        };
+        self.cfg.headers.copy(&req, &mut out);
+        out.set_body(body, Some("application/sdp"));
+        let Ok(client) = self.tx.send_request(now, out, dest) else {
+            return self.reply_in_dialog(now, tx, &req, id, 500, "Server Internal Error");
+        };
+        self.by_tx.insert(tx, (key, TxRole::ReinviteIn));
+        self.by_tx.insert(client, (key, TxRole::ReinviteOut));
+        if let Some(call) = self.calls.get_mut(&key) {
+            call.reinvite = Some(Reinvite {
+                from: leg,
+                server_tx: tx,
+                request: req,
+            });
+        }
+    }
+
+    // ----- responses -----------------------------------------------------------------------
+
+    fn on_response(&mut self, now: Instant, tx: TxId, rsp: &Message) {
+        let Some(&(key, role)) = self.by_tx.get(&tx) else {
+            return;
+        };
+        match role {
+            TxRole::BInvite => self.on_b_invite_response(now, key, rsp),
+            TxRole::ReinviteOut => self.on_reinvite_response(now, key, rsp),
+            TxRole::AInvite | TxRole::ReinviteIn | TxRole::Other => {
+                // A BYE's or CANCEL's answer: the BYE's dialog is gone already (RFC 3261
+                // §15.1.1), and a 200 to CANCEL must not reach the early dialog, which the
+                // dialog layer would confirm on any 2xx (RFC 3261 §9.1).
+            }
+        }
+    }
+
+    /// A response to leg B's INVITE: provisionals and 2xx relayed with the answer rewritten,
+    /// failures relayed with their code, 487 after CANCEL (RFC 3261 §9.1, §13.2.2, §16.7).
+    fn on_b_invite_response(&mut self, now: Instant, key: CallKey, rsp: &Message) {
+        let Some(status) = rsp.status() else { return };
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let peer = call.peers[Leg::B.index()];
+        let outcome = self
+            .dialogs
+            .handle_creating_response(&call.b_invite, rsp, peer);
+        if let Ok(ResponseOutcome::Created(id) | ResponseOutcome::Matched(id)) = outcome {
+            if status < 300 {
+                self.by_dialog.insert(id.clone(), (key, Leg::B));
+                call.dialogs[Leg::B.index()] = Some(id);
+            }
+        }
+        match status {
+            100..=199 => {
+                call.b_provisional = true;
+                if call.cancelling {
+                    self.send_cancel(now, key);
+                } else if status > 100 {
+                    self.relay_to_a(now, key, rsp);
+                }
+            }
+            200..=299 if call.phase == Phase::Answered => {
+                // A retransmission: the dialog layer handles its ACK (RFC 3261 §13.2.2.4).
+            }
+            200..=299 if call.cancelling => {
+                // CANCEL lost the race (RFC 3261 §9.1): ACK and BYE leg B, 487 to A.
+                call.phase = Phase::Answered;
+                let cseq = call.b_invite.cseq().map_or(1, |c| c.seq);
+                call.pending_ack[Leg::B.index()] = Some(cseq);
+                self.final_to_a(now, key, 487, "Request Terminated", None);
+                self.end_call(now, key, EndReason::Cancelled, 487, Some(Leg::A));
+            }
+            200..=299 => {
+                call.phase = Phase::Answered;
+                self.relay_to_a(now, key, rsp);
+                self.event(CallEvent::Answered { call: key });
+            }
+            _ => {
+                let (b_call_id, b_tag) = (
+                    call.b_invite.call_id().unwrap_or_default().to_owned(),
+                    call.b_invite
+                        .from()
+                        .and_then(|f| f.tag())
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
+                self.dialogs
+                    .terminate_early(&b_call_id, &b_tag, TerminateReason::Rejected);
+                let (code, reason, why) = if call.cancelling {
+                    (487, "Request Terminated", EndReason::Cancelled)
+                } else {
+                    (
+                        status,
+                        rsp.reason().unwrap_or_default(),
+                        EndReason::Rejected,
+                    )
+                };
+                let reason = reason.to_owned();
+                self.final_to_a(now, key, code, &reason, Some(rsp));
+                self.end_call(now, key, why, code, None);
+            }
+        }
+    }
+
+    /// Relays a 101–299 from leg B to leg A in A's dialog, created on the first one, with any
+    /// SDP rewritten; a 2xx starts A's 2xx retransmission (RFC 3261 §12.1.1, §13.3.1.4).
+    fn relay_to_a(&mut self, now: Instant, key: CallKey, rsp: &Message) {
+        let Some(status) = rsp.status() else { return };
+        let Some(id) = self.a_dialog(key, status) else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let Some(dialog) = self.dialogs.get(&id) else {
+            return;
+        };
+        let mut out = dialog.response(&call.a_invite, status, rsp.reason().unwrap_or_default());
+        self.cfg.headers.copy(rsp, &mut out);
+        let mut body = Bytes::new();
+        let mut content_type = None;
+        if rsp.has_sdp() {
+            if let Some(m) = call.media.as_mut() {
+                // An unreadable answer is dropped from the relayed response (left for later:
+                // a 2xx with one should end the call).
+                if let Ok(b) = m.relay_sdp(
+                    &mut self.media,
+                    &call.sides,
+                    self.cfg.latch,
+                    Leg::B,
+                    rsp.body(),
+                ) {
+                    body = b;
+                    content_type = Some("application/sdp");
+                }
+            }
+        }
+        out.set_body(body, content_type);
+        let _ = self.tx.send_response(now, call.a_tx, &out);
+        if status >= 200 {
+            let _ = self.dialogs.handle_response_sent(now, &id, &out);
+        }
+    }
+
+    /// Leg A's dialog, created by the first 101–299 the SBC sends there (RFC 3261 §12.1.1).
+    fn a_dialog(&mut self, key: CallKey, status: u16) -> Option<DialogId> {
+        let call = self.calls.get_mut(&key)?;
+        if let Some(id) = &call.dialogs[Leg::A.index()] {
+            return Some(id.clone());
+        }
+        let dialog = Dialog::uas_from_request(
+            &call.a_invite,
+            &call.a_tag,
+            &contact(&call.sides[Leg::A.index()]),
+            self.ids.cseq(),
+            call.peers[Leg::A.index()],
+            status,
+        )
+        .ok()?;
+        let id = self.dialogs.insert(dialog).ok()?;
+        call.dialogs[Leg::A.index()] = Some(id.clone());
+        self.by_dialog.insert(id.clone(), (key, Leg::A));
+        Some(id)
+    }
+
+    /// A final non-2xx to leg A's INVITE, in its early dialog if there is one, with the
+    /// whitelisted headers of `from` (RFC 3261 §8.2.6, §16.7).
+    fn final_to_a(
+        &mut self,
+        now: Instant,
+        key: CallKey,
+        code: u16,
+        reason: &str,
+        from: Option<&Message>,
+    ) {
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        let a_id = call.dialogs[Leg::A.index()].clone();
+        let mut out = match a_id.as_ref().and_then(|id| self.dialogs.get(id)) {
+            Some(d) => d.response(&call.a_invite, code, reason),
+            None => {
+                let mut r = Message::response_to(&call.a_invite, code, reason);
+                if let Some(to) = call.a_invite.header(&HeaderName::To) {
+                    r.set_header(HeaderName::To, format!("{to};tag={}", call.a_tag));
+                }
+                r
+            }
+        };
+        if let Some(from) = from {
+            self.cfg.headers.copy(from, &mut out);
+            out.set_body(Bytes::new(), None);
+        }
+        let _ = self.tx.send_response(now, call.a_tx, &out);
+        if let Some(id) = a_id {
+            let _ = self.dialogs.handle_response_sent(now, &id, &out);
+        }
+    }
+
+    /// A response to a re-INVITE the SBC relayed: the final goes back to the leg it came from,
+    /// with the answer rewritten and the relay updated (RFC 3261 §14, RFC 3264 §8).
+    fn on_reinvite_response(&mut self, now: Instant, key: CallKey, rsp: &Message) {
+        let _ = self.dialogs.handle_response(rsp);
+        let Some(status) = rsp.status().filter(|s| *s >= 200) else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let Some(re) = call.reinvite.take() else {
+            return;
+        };
+        let Some(id) = call.dialogs[re.from.index()].clone() else {
+            return;
+        };
+        let Some(dialog) = self.dialogs.get(&id) else {
+            return;
+        };
+        let mut out = dialog.response(&re.request, status, rsp.reason().unwrap_or_default());
+        self.cfg.headers.copy(rsp, &mut out);
+        let mut body = Bytes::new();
+        let mut content_type = None;
+        if (200..300).contains(&status) && rsp.has_sdp() {
+            if let Some(m) = call.media.as_mut() {
+                let from = re.from.other();
+                if let Ok(b) = m.relay_sdp(
+                    &mut self.media,
+                    &call.sides,
+                    self.cfg.latch,
+                    from,
+                    rsp.body(),
+                ) {
+                    body = b;
+                    content_type = Some("application/sdp");
+                }
+            }
+        }
+        out.set_body(body, content_type);
+        let _ = self.tx.send_response(now, re.server_tx, &out);
+        let _ = self.dialogs.handle_response_sent(now, &id, &out);
+    }
+
+    /// Timer B/F or a transport failure on a transaction the call depends on (RFC 3261
+    /// §17.1.1.2, §17.1.4): leg A gets 408 (487 when cancelling) and the call ends.
+    fn on_tx_failure(&mut self, now: Instant, tx: TxId) {
+        let Some(&(key, role)) = self.by_tx.get(&tx) else {
+            return;
+        };
+        match role {
+            TxRole::BInvite => {
+                let Some(call) = self.calls.get(&key) else {
+                    return;
+                };
+                if call.phase != Phase::Proceeding {
+                    return;
+                }
+                let (code, reason, why) = if call.cancelling {
+                    (487, "Request Terminated", EndReason::Cancelled)
+                } else {
+                    (408, "Request Timeout", EndReason::Timeout)
+                };
+                self.final_to_a(now, key, code, reason, None);
+                self.end_call(now, key, why, code, None);
+            }
+            TxRole::ReinviteOut => {
+                let Some(call) = self.calls.get_mut(&key) else {
+                    return;
+                };
+                let Some(re) = call.reinvite.take() else {
+                    return;
+                };
+                if let Some(id) = call.dialogs[re.from.index()].clone() {
+                    let out = self
+                        .dialogs
+                        .get(&id)
+                        .map(|d| d.response(&re.request, 408, "Request Timeout"));
+                    if let Some(out) = out {
+                        let _ = self.tx.send_response(now, re.server_tx, &out);
+                        let _ = self.dialogs.handle_response_sent(now, &id, &out);
+                    }
+                }
+            }
+            TxRole::AInvite | TxRole::ReinviteIn | TxRole::Other => {}
+        }
+    }
+
+    // ----- helpers -------------------------------------------------------------------------
+
+    /// Sends the ACK for the 2xx leg `leg` is waiting to have ACKed (RFC 3261 §13.2.2.4).
+    fn send_pending_ack(&mut self, key: CallKey, leg: Leg) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let (Some(cseq), Some(id)) = (
+            call.pending_ack[leg.index()].take(),
+            call.dialogs[leg.index()].clone(),
+        ) else {
+            return;
+        };
+        let via = via(&call.sides[leg.index()], &self.ids.branch());
+        let _ = self.dialogs.send_ack(&id, cseq, &via, None);
+        self.flush_dialog_sends();
+    }
+
+    /// Hands the dialog layer's queued messages to the transport now, so an ACK leaves before
+    /// a BYE sent right after it; its events are kept, in order, for [`B2bua::pump`].
+    fn flush_dialog_sends(&mut self) {
+        while let Some(o) = self.dialogs.poll_output() {
+            match o {
+                DialogOutput::Send { msg, dest } => self.tx.send_stateless(&msg, dest),
+                DialogOutput::Event { id, event } => self.deferred.push_back((id, event)),
+            }
+        }
+    }
+
+    /// Ends an answered call from the SBC's side: BYE on both legs (RFC 3261 §15.1.1).
+    fn hang_up(&mut self, now: Instant, key: CallKey, reason: EndReason, code: u16) {
+        self.end_call(now, key, reason, code, None);
+    }
+
+    /// Ends a call: ACKs any unACKed 2xx, BYEs every confirmed leg but `except`, ends early
+    /// dialogs, deletes the relay session and reports [`CallEvent::Ended`] (RFC 3261 §15.1.1).
+    fn end_call(
+        &mut self,
+        now: Instant,
+        key: CallKey,
+        reason: EndReason,
+        code: u16,
+        except: Option<Leg>,
+    ) {
+        for leg in [Leg::A, Leg::B] {
+            self.send_pending_ack(key, leg);
+        }
+        let Some(mut call) = self.calls.remove(&key) else {
+            return;
+        };
+        for leg in [Leg::A, Leg::B] {
+            let Some(id) = call.dialogs[leg.index()].take() else {
+                continue;
+            };
+            let confirmed = self
+                .dialogs
+                .get(&id)
+                .is_some_and(|d| d.state() == crate::dialog::DialogState::Confirmed);
+            if confirmed && Some(leg) != except {
+                let via = via(&call.sides[leg.index()], &self.ids.branch());
+                if let Ok(bye) = self.dialogs.new_request(&id, Method::Bye, Some(&via)) {
+                    if let Ok(t) = self.tx.send_request(now, bye, call.peers[leg.index()]) {
+                        self.by_tx.insert(t, (key, TxRole::Other));
+                    }
+                }
+            } else {
+                let _ = self.dialogs.terminate(&id, TerminateReason::Local);
+            }
+        }
+        if let Some(media) = call.media.take() {
+            let _ = self.media.delete_session(media.session);
+        }
+        self.event(CallEvent::Ended {
+            call: key,
+            reason,
+            code,
+        });
+    }
+
+    /// Answers request `req` on server transaction `tx` outside any dialog, with a To tag when
+    /// it had none (RFC 3261 §8.2.6).
+    fn reply(&mut self, now: Instant, tx: TxId, req: &Message, code: u16, reason: &str) {
+        let mut rsp = Message::response_to(req, code, reason);
+        if let (Some(to), Some(false)) = (
+            req.header(&HeaderName::To),
+            req.to().map(|t| t.tag().is_some()),
+        ) {
+            rsp.set_header(HeaderName::To, format!("{to};tag={}", self.ids.tag()));
+        }
+        let _ = self.tx.send_response(now, tx, &rsp);
+    }
+
+    /// Answers an in-dialog INVITE and tells the dialog, so its pending INVITE clears
+    /// (RFC 3261 §14.2).
+    fn reply_in_dialog(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: &Message,
+        id: &DialogId,
+        code: u16,
+        reason: &str,
+    ) {
+        let rsp = Message::response_to(req, code, reason);
+        let _ = self.tx.send_response(now, tx, &rsp);
+        let _ = self.dialogs.handle_response_sent(now, id, &rsp);
+    }
+
+    fn event(&mut self, event: CallEvent) {
+        self.out.push_back(CallOutput::Event(event));
+    }
+}

@@ -1,0 +1,140 @@
+//! Topology hiding for the headers one leg's message carries over to the other: a whitelist
+//! copy, and the SBC's own Via, Contact, From and To (RFC 3261 §8.1.1, RFC 5853 §3.1).
+
+use super::Side;
+use crate::transaction::Transport;
+use sbc_common::sip::uri::Uri;
+use sbc_common::sip::{HeaderName, Message, NameAddr};
+use std::net::SocketAddr;
+
+/// The headers copied from one leg to the other by default: end-to-end capability and
+/// informational headers only (RFC 3261 §20, RFC 5853 §3.1).
+pub const DEFAULT_COPIED_HEADERS: &[&str] = &[
+    "Allow",
+    "Supported",
+    "User-Agent",
+    "Server",
+    "Accept",
+    "Accept-Language",
+    "Subject",
+    "Priority",
+    "Organization",
+    "Date",
+    "Warning",
+    "Reason",
+];
+
+/// Headers that identify a dialog, a transaction or the path and are never copied whatever the
+/// configuration says (RFC 3261 §8.1.1, §16.6, §20.30, RFC 5853 §3.1).
+const NEVER_COPIED: &[HeaderName] = &[
+    HeaderName::Via,
+    HeaderName::Route,
+    HeaderName::RecordRoute,
+    HeaderName::Contact,
+    HeaderName::CallId,
+    HeaderName::From,
+    HeaderName::To,
+    HeaderName::CSeq,
+    HeaderName::MaxForwards,
+    HeaderName::ContentLength,
+    HeaderName::ContentType,
+    HeaderName::Path,
+    HeaderName::Replaces,
+    HeaderName::RSeq,
+    HeaderName::RAck,
+];
+
+/// Which headers of a request or response cross the B2BUA, by name (RFC 5853 §3.1: topology
+/// hiding); dialog-identifying ones are always refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeaderPolicy {
+    copied: Vec<HeaderName>,
+}
+
+impl Default for HeaderPolicy {
+    fn default() -> Self {
+        Self::new(DEFAULT_COPIED_HEADERS.iter().copied())
+    }
+}
+
+impl HeaderPolicy {
+    /// A policy copying the named headers, minus the dialog-identifying ones (RFC 5853 §3.1).
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        let copied = names
+            .into_iter()
+            .map(HeaderName::from_name)
+            .filter(|n| !NEVER_COPIED.contains(n))
+            .collect();
+        Self { copied }
+    }
+
+    /// Whether a header with this name is copied (RFC 5853 §3.1).
+    pub fn copies(&self, name: &HeaderName) -> bool {
+        self.copied.contains(name)
+    }
+
+    /// Appends the copied headers of `from` to `to`, in their order, before the body headers
+    /// that `Message::set_body` adds back (RFC 3261 §7.3).
+    pub fn copy(&self, from: &Message, to: &mut Message) {
+        to.remove_headers(&HeaderName::ContentLength);
+        for h in from.headers() {
+            if self.copies(h.name()) {
+                to.push_header(h.name().clone(), h.value().to_owned());
+            }
+        }
+    }
+}
+
+/// The transport token of a Via (RFC 3261 §18, §20.42).
+fn via_transport(t: Transport) -> &'static str {
+    match t {
+        Transport::Udp => "UDP",
+        Transport::Tcp => "TCP",
+        Transport::Tls => "TLS",
+    }
+}
+
+/// The SBC's Via on `side` with `branch` and rport (RFC 3261 §8.1.1.7, RFC 3581 §3).
+pub(super) fn via(side: &Side, branch: &str) -> String {
+    format!(
+        "SIP/2.0/{} {};branch={branch};rport",
+        via_transport(side.sip.transport),
+        side.sip.addr
+    )
+}
+
+/// The SBC's Contact on `side`: its own address, so the peer never learns the other leg's
+/// (RFC 3261 §8.1.1.8, RFC 5853 §3.1).
+pub(super) fn contact(side: &Side) -> String {
+    match side.sip.transport {
+        Transport::Udp => format!("<sip:{}>", side.sip.addr),
+        Transport::Tcp => format!("<sip:{};transport=tcp>", side.sip.addr),
+        Transport::Tls => format!("<sips:{}>", side.sip.addr),
+    }
+}
+
+/// The host part for an address: an IPv6 literal in brackets (RFC 3261 §25.1).
+pub(super) fn host(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(a) => a.ip().to_string(),
+        SocketAddr::V6(a) => format!("[{}]", a.ip()),
+    }
+}
+
+/// The user part of a SIP URI, if any (RFC 3261 §19.1.1).
+pub(super) fn uri_user(uri: &str) -> Option<&str> {
+    Uri::parse(uri).ok().and_then(|u| u.user())
+}
+
+/// A From/To value keeping `party`'s display name and user but with `hostport` as host, so the
+/// other leg never sees this leg's domain or addresses (RFC 3261 §20.20, §20.39, RFC 5853 §3.1).
+pub(super) fn rehost_party(party: Option<NameAddr<'_>>, hostport: &str) -> String {
+    let display = party
+        .and_then(|p| p.display)
+        .map(|d| format!("{d} "))
+        .unwrap_or_default();
+    match party.and_then(|p| uri_user(p.uri)) {
+        Some(user) => format!("{display}<sip:{user}@{hostport}>"),
+        None => format!("{display}<sip:{hostport}>"),
+    }
+}

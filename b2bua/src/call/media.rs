@@ -1,0 +1,237 @@
+//! Media anchoring: the relay operations the call core needs, as a trait the driver implements
+//! over [`sbc_relay::api::Relay`] and tests over a fake, and the SDP rewriting that points each
+//! leg at the relay (RFC 3264 §5, §6, §8, RFC 4566 §5.2, §5.7).
+
+use super::{CallError, Leg, Side};
+use bytes::Bytes;
+use sbc_common::sdp::{self, Media, Sdp};
+use sbc_relay::api::{LegSpec, LocalLeg, Relay, RelayError, SessionId};
+use sbc_relay::forward::{Direction, LegSignal};
+use sbc_relay::latch::LatchPolicy;
+use std::net::{IpAddr, SocketAddr};
+
+/// The relay operations of one call, synchronous so SDP can be rewritten at once; the driver
+/// implements it over `sbc_relay::api::Relay`, tests over a recording fake (RFC 3264 §5).
+pub trait MediaAnchor {
+    /// Creates a media session for a call.
+    fn create_session(&mut self) -> SessionId;
+
+    /// Allocates both legs' local ports for a stream; returns its index and the local addresses
+    /// to write into each leg's SDP (RFC 3264 §5, §6).
+    fn add_stream(
+        &mut self,
+        session: SessionId,
+        legs: [LegSpec; 2],
+    ) -> Result<(usize, [LocalLeg; 2]), RelayError>;
+
+    /// New signalling (remote address, direction) for one or both legs of a stream, after an
+    /// offer or answer (RFC 3264 §8).
+    fn update_stream(
+        &mut self,
+        session: SessionId,
+        stream: usize,
+        signals: [Option<LegSignal>; 2],
+    ) -> Result<(), RelayError>;
+
+    /// Ends a session and frees its ports.
+    fn delete_session(&mut self, session: SessionId) -> Result<(), RelayError>;
+}
+
+impl MediaAnchor for Relay {
+    fn create_session(&mut self) -> SessionId {
+        Relay::create_session(self)
+    }
+
+    fn add_stream(
+        &mut self,
+        session: SessionId,
+        legs: [LegSpec; 2],
+    ) -> Result<(usize, [LocalLeg; 2]), RelayError> {
+        Relay::add_stream(self, session, legs)
+    }
+
+    fn update_stream(
+        &mut self,
+        session: SessionId,
+        stream: usize,
+        signals: [Option<LegSignal>; 2],
+    ) -> Result<(), RelayError> {
+        Relay::update_stream(self, session, stream, signals)
+    }
+
+    fn delete_session(&mut self, session: SessionId) -> Result<(), RelayError> {
+        Relay::delete_session(self, session)
+    }
+}
+
+/// The relay's view of an SDP direction attribute: the endpoint's own direction
+/// (RFC 3264 §5.1, §6.1).
+pub fn relay_direction(d: sdp::Direction) -> Direction {
+    match d {
+        sdp::Direction::SendRecv => Direction::SendRecv,
+        sdp::Direction::SendOnly => Direction::SendOnly,
+        sdp::Direction::RecvOnly => Direction::RecvOnly,
+        sdp::Direction::Inactive => Direction::Inactive,
+    }
+}
+
+/// What one `m=` section says about the endpoint behind a leg: RTP address (`c=` + port),
+/// RTCP address (RFC 3605), direction, clock rate of the first format (RFC 3264 §5, §8.4).
+pub fn leg_signal(m: &Media<'_>, policy: LatchPolicy) -> LegSignal {
+    let conn = m.connection();
+    let ip = conn.and_then(|c| c.ip);
+    let live = !m.is_rejected();
+    let remote_rtp = ip
+        .filter(|ip| !ip.is_unspecified() && live)
+        .map(|ip| SocketAddr::new(ip, m.port()));
+    let remote_rtcp = m
+        .rtcp()
+        .and_then(|r| Some(SocketAddr::new(r.ip().or(ip)?, r.port)))
+        .filter(|a| !a.ip().is_unspecified() && live);
+    let mut direction = relay_direction(m.direction());
+    if conn.is_some_and(|c| c.is_unspecified()) {
+        // RFC 2543 hold (c=0.0.0.0): the endpoint cannot receive (RFC 3264 §8.4).
+        direction = if direction.sends() {
+            Direction::SendOnly
+        } else {
+            Direction::Inactive
+        };
+    }
+    let clock_rate = m
+        .payload_types()
+        .next()
+        .and_then(|pt| m.codec(pt))
+        .map_or(8000, |c| c.clock_rate);
+    LegSignal {
+        remote_rtp,
+        remote_rtcp,
+        policy,
+        direction,
+        clock_rate,
+    }
+}
+
+/// One `m=` line's relay stream: its index and the local addresses on legs A and B.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Stream {
+    pub(super) index: usize,
+    pub(super) local: [LocalLeg; 2],
+}
+
+/// A call's media state: the relay session, one stream per live `m=` line, and the SDP
+/// version the SBC last sent on each leg (RFC 3264 §8).
+#[derive(Debug)]
+pub(super) struct MediaState {
+    pub(super) session: SessionId,
+    /// By `m=` line position; `None` for a rejected line.
+    streams: Vec<Option<Stream>>,
+    /// The `o=` sess-version last sent on each leg (RFC 3264 §8).
+    version: [Option<u64>; 2],
+    /// The last SDP received from each leg and what the SBC sent for it on the other one, so a
+    /// repeated SDP (18x then 200) is sent unchanged with the same version (RFC 3264 §8).
+    last: [Option<(Bytes, Bytes)>; 2],
+}
+
+impl MediaState {
+    /// A state for a new relay session.
+    pub(super) fn new(session: SessionId) -> Self {
+        Self {
+            session,
+            streams: Vec::new(),
+            version: [None, None],
+            last: [None, None],
+        }
+    }
+
+    /// Takes an offer or answer `body` received on leg `from`, programs the relay (new streams
+    /// for new `m=` lines, updates for known ones) and returns the SDP to send on the other leg:
+    /// `c=`, `m=` ports and `a=rtcp` on the relay's side of that leg, `o=` address the SBC's, and
+    /// `o=` version one above the last one sent there (RFC 3264 §5, §6, §8, RFC 4566 §5.2).
+    pub(super) fn relay_sdp<M: MediaAnchor>(
+        &mut self,
+        anchor: &mut M,
+        sides: &[Side; 2],
+        policy: LatchPolicy,
+        from: Leg,
+        body: &Bytes,
+    ) -> Result<Bytes, CallError> {
+        if let Some((raw, sent)) = &self.last[from.index()] {
+            if raw == body {
+                return Ok(sent.clone());
+            }
+        }
+        let to = from.other();
+        let mut sdp = Sdp::parse(body).map_err(CallError::Sdp)?;
+        let lines: Vec<(LegSignal, bool, bool)> = sdp
+            .media()
+            .map(|m| (leg_signal(&m, policy), m.is_rejected(), m.rtcp_mux()))
+            .collect();
+        let mut locals: Vec<Option<LocalLeg>> = Vec::with_capacity(lines.len());
+        for (i, (signal, rejected, mux)) in lines.into_iter().enumerate() {
+            let known = self.streams.get(i).copied().flatten();
+            match known {
+                Some(stream) => {
+                    let mut signals = [None, None];
+                    signals[from.index()] = Some(signal);
+                    anchor
+                        .update_stream(self.session, stream.index, signals)
+                        .map_err(CallError::Relay)?;
+                    locals.push((!rejected).then_some(stream.local[to.index()]));
+                }
+                None if rejected => locals.push(None),
+                None => {
+                    let spec = |leg: Leg| LegSpec {
+                        interface: sides[leg.index()].media_interface.clone(),
+                        rtcp_mux: mux,
+                        signal: if leg == from {
+                            signal
+                        } else {
+                            LegSignal {
+                                policy,
+                                ..LegSignal::default()
+                            }
+                        },
+                    };
+                    let (index, local) = anchor
+                        .add_stream(self.session, [spec(Leg::A), spec(Leg::B)])
+                        .map_err(CallError::Relay)?;
+                    if self.streams.len() <= i {
+                        self.streams.resize(i + 1, None);
+                    }
+                    if let Some(slot) = self.streams.get_mut(i) {
+                        *slot = Some(Stream { index, local });
+                    }
+                    locals.push(Some(local[to.index()]));
+                }
+            }
+        }
+        let ip: IpAddr = locals
+            .iter()
+            .flatten()
+            .map(|l| l.rtp.ip())
+            .next()
+            .unwrap_or_else(|| sides[to.index()].sip.addr.ip());
+        sdp.set_connection_address(ip);
+        for (m, local) in sdp.media_iter_mut().zip(&locals) {
+            if let Some(local) = local {
+                let rtp = local.rtp.port();
+                let rtcp = local.rtcp.map_or(rtp, |a| a.port());
+                m.set_transport(local.rtp.ip(), rtp, rtcp);
+            }
+        }
+        sdp.set_origin_address(ip);
+        let slot = &mut self.version[to.index()];
+        let version = match *slot {
+            Some(v) => v.saturating_add(1),
+            None => sdp
+                .origin()
+                .and_then(|o| o.session_version_number())
+                .unwrap_or(1),
+        };
+        *slot = Some(version);
+        sdp.set_origin_version(version);
+        let out = sdp.to_bytes();
+        self.last[from.index()] = Some((body.clone(), out.clone()));
+        Ok(out)
+    }
+}

@@ -1,0 +1,214 @@
+//! The B2BUA call core (RFC 3261 §6 "back-to-back user agent", RFC 5853 §3.1, RFC 7092), sans-IO.
+//!
+//! A call in [`B2bua`] joins two dialogs: leg A, the UAS side that received the INVITE, and leg B,
+//! the UAC side the SBC sends its own INVITE on, with a fresh Call-ID, From tag, branch and CSeq
+//! from a seeded [`IdGen`]. Nothing crosses from one leg to the other but the Request-URI user,
+//! the From/To users and display names, the whitelisted headers of [`HeaderPolicy`] and the SDP,
+//! rewritten so that media flows through the relay ([`MediaAnchor`]).
+//!
+//! [`B2bua`] owns a [`TransactionLayer`](crate::transaction::TransactionLayer) and a
+//! [`DialogLayer`](crate::dialog::DialogLayer) and is driven like them: one `handle_*` call, then
+//! drain [`B2bua::poll_output`] and sleep until [`B2bua::poll_timeout`]:
+//!
+//! ```text
+//!   parsed message ──► handle_message(now, msg, source) ──┐
+//!   clock          ──► handle_timer(now) ─────────────────┼─► poll_output()  ─► Transmit | Event
+//!                                                         │   poll_timeout() ─► next wake-up
+//!   relay (MediaAnchor, synchronous) ◄── create/add/update/delete
+//! ```
+//!
+//! Flows in this slice: basic call (INVITE with SDP, 1xx, 2xx, ACK end to end, BYE from either
+//! side), failures relayed with their code, CANCEL (RFC 3261 §9), and re-INVITE hold/resume with
+//! the SDP rewritten and the relay updated (RFC 3264 §8.4). Not yet: PRACK, forking, 3xx
+//! recursion, session timers, UPDATE, REFER, delayed offer, routing failover.
+
+mod engine;
+mod headers;
+mod ids;
+mod media;
+
+#[cfg(test)]
+mod tests;
+
+pub use engine::B2bua;
+pub use headers::{HeaderPolicy, DEFAULT_COPIED_HEADERS};
+pub use ids::IdGen;
+pub use media::{leg_signal, relay_direction, MediaAnchor};
+
+use crate::transaction::{Dest, TimerConfig, Transmit};
+use sbc_common::sdp::SdpError;
+use sbc_common::sip::Message;
+use sbc_relay::api::RelayError;
+use sbc_relay::latch::LatchPolicy;
+
+/// One of the two call legs (RFC 7092 §2: the B2BUA's two user agents).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Leg {
+    /// The side the INVITE came from; the SBC is its UAS (RFC 3261 §12.1.1).
+    A,
+    /// The side the SBC sent its INVITE to; the SBC is its UAC (RFC 3261 §12.1.2).
+    B,
+}
+
+impl Leg {
+    /// 0 for A, 1 for B, the order of the relay's leg arrays.
+    pub fn index(self) -> usize {
+        match self {
+            Self::A => 0,
+            Self::B => 1,
+        }
+    }
+
+    /// The other leg.
+    pub fn other(self) -> Self {
+        match self {
+            Self::A => Self::B,
+            Self::B => Self::A,
+        }
+    }
+}
+
+/// The SBC's presence on one side of a call: its SIP address (Via, Contact) and the relay
+/// interface its media ports come from (RFC 5853 §3.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Side {
+    /// The SBC's SIP address and transport on this side, written in Via and Contact.
+    pub sip: Dest,
+    /// The relay interface name for this side's media ports.
+    pub media_interface: String,
+}
+
+/// Where a new call goes, decided by the caller's routing (RFC 3263 comes later): both sides and
+/// the next hop (RFC 3261 §8.1.2, §16.5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// The side the INVITE arrived on.
+    pub a_side: Side,
+    /// The side leg B leaves from.
+    pub b_side: Side,
+    /// The next hop leg B's requests are sent to.
+    pub next_hop: Dest,
+    /// Leg B's Request-URI; `None` means `sip:<A's Request-URI user>@<next hop>`.
+    pub request_uri: Option<String>,
+}
+
+/// A routing refusal, answered to leg A with this status (RFC 3261 §8.2, §21.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// The status code.
+    pub code: u16,
+    /// The reason phrase.
+    pub reason: &'static str,
+}
+
+/// The routing decision for a new INVITE: a [`Route`] or a [`Rejection`] (RFC 3261 §16.5).
+pub trait Router {
+    /// Routes the INVITE that arrived from `source` (RFC 3261 §16.5).
+    fn route(&mut self, invite: &Message, source: Dest) -> Result<Route, Rejection>;
+}
+
+impl<F> Router for F
+where
+    F: FnMut(&Message, Dest) -> Result<Route, Rejection>,
+{
+    fn route(&mut self, invite: &Message, source: Dest) -> Result<Route, Rejection> {
+        self(invite, source)
+    }
+}
+
+/// The call core's settings (RFC 3261 Appendix A timers, RFC 5853 §3.1 header policy).
+#[derive(Clone, Debug)]
+pub struct CallConfig {
+    /// Which headers cross from one leg to the other.
+    pub headers: HeaderPolicy,
+    /// The latching policy for every relay leg.
+    pub latch: LatchPolicy,
+    /// T1/T2/T4 for both layers (RFC 3261 Appendix A).
+    pub timers: TimerConfig,
+    /// The Server header of stateless answers (RFC 3261 §20.35).
+    pub server: String,
+}
+
+impl Default for CallConfig {
+    fn default() -> Self {
+        Self {
+            headers: HeaderPolicy::default(),
+            latch: LatchPolicy::Strict,
+            timers: TimerConfig::default(),
+            server: "sbc".to_owned(),
+        }
+    }
+}
+
+/// A call's handle, unique for the [`B2bua`]'s lifetime, for events, logs and CDRs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallKey(pub u64);
+
+/// Why a call ended, for metrics and CDRs (RFC 3261 §15, §9, §21).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// A BYE came from this leg (RFC 3261 §15.1.2).
+    Bye(Leg),
+    /// Leg B refused the INVITE with a final 3xx–6xx (RFC 3261 §13.2.2.3).
+    Rejected,
+    /// Leg A cancelled before an answer (RFC 3261 §9).
+    Cancelled,
+    /// Leg B never answered, or a transport failed (RFC 3261 §17.1.1.2, §17.1.4).
+    Timeout,
+    /// Leg A never ACKed the 2xx (RFC 3261 §13.3.1.4).
+    NoAck,
+    /// The SDP could not be read or the relay refused the media (RFC 3264 §5).
+    Media,
+}
+
+/// What the call core reports, for metrics and CDRs (RFC 3261 §13, §15).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallEvent {
+    /// A new call: leg B's INVITE is out (RFC 3261 §13.2.1).
+    Started {
+        /// The call.
+        call: CallKey,
+        /// Leg A's Call-ID.
+        a_call_id: String,
+        /// Leg B's Call-ID, generated by the SBC.
+        b_call_id: String,
+    },
+    /// Leg B answered 2xx and it was relayed to leg A (RFC 3261 §13.2.2.4).
+    Answered {
+        /// The call.
+        call: CallKey,
+    },
+    /// The call is over; its media session is deleted (RFC 3261 §15).
+    Ended {
+        /// The call.
+        call: CallKey,
+        /// Why.
+        reason: EndReason,
+        /// The status that ended it: leg B's final for failures, 487 for CANCEL, 200 for BYE.
+        code: u16,
+    },
+}
+
+/// One item drained from [`B2bua::poll_output`] (RFC 3261 §17, §18).
+#[derive(Clone, Debug, PartialEq)]
+pub enum CallOutput {
+    /// Send bytes to a peer.
+    Transmit(Transmit),
+    /// Tell the driver something about a call.
+    Event(CallEvent),
+}
+
+/// Why the call core refused a message or could not carry a call on (RFC 3261 §8.2, RFC 3264).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The transaction layer refused the message (RFC 3261 §17).
+    #[error(transparent)]
+    Transaction(#[from] crate::transaction::TransactionError),
+    /// The SDP could not be read (RFC 4566).
+    #[error("SDP: {0}")]
+    Sdp(SdpError),
+    /// The relay refused a media operation.
+    #[error("relay: {0}")]
+    Relay(RelayError),
+}

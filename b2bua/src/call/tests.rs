@@ -1,0 +1,913 @@
+//! Scripted call flows on virtual time: phone A ⇄ SBC ⇄ phone B, messages in, expected
+//! messages out, and the relay calls a fake records (RFC 3665 §3, RFC 3261 §9, §14, §15).
+
+use super::*;
+use crate::transaction::Transport;
+use sbc_common::sdp::Sdp;
+use sbc_common::sip::{HeaderName, Limits, Message, Method};
+use sbc_relay::api::{LegSpec, LocalLeg, SessionId};
+use sbc_relay::forward::{Direction, LegSignal};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+const PHONE_A: &str = "198.51.100.10:5060";
+const SBC_A: &str = "203.0.113.1:5060";
+const SBC_B: &str = "10.0.0.1:5060";
+const PHONE_B: &str = "10.0.0.20:5060";
+
+fn dest(s: &str) -> Dest {
+    Dest {
+        addr: s.parse().unwrap(),
+        transport: Transport::Udp,
+    }
+}
+
+/// What the fake relay was asked to do.
+#[derive(Clone, Debug)]
+enum Op {
+    Create(SessionId),
+    Add(SessionId, [LegSpec; 2]),
+    Update(SessionId, usize, [Option<LegSignal>; 2]),
+    Delete(SessionId),
+}
+
+/// A relay that records calls and hands out predictable ports: 20000, 20002, ... on the
+/// interface's address ("public" = SBC_A's, "core" = SBC_B's).
+#[derive(Debug, Default)]
+struct FakeAnchor {
+    ops: Vec<Op>,
+    next_session: SessionId,
+    next_port: u16,
+    streams: usize,
+}
+
+impl FakeAnchor {
+    fn take(&mut self) -> Vec<Op> {
+        std::mem::take(&mut self.ops)
+    }
+}
+
+impl MediaAnchor for FakeAnchor {
+    fn create_session(&mut self) -> SessionId {
+        self.next_session += 1;
+        self.ops.push(Op::Create(self.next_session));
+        self.next_session
+    }
+
+    fn add_stream(
+        &mut self,
+        session: SessionId,
+        legs: [LegSpec; 2],
+    ) -> Result<(usize, [LocalLeg; 2]), RelayError> {
+        let mut local = |spec: &LegSpec| {
+            let ip: IpAddr = if spec.interface == "public" {
+                "203.0.113.1".parse().unwrap()
+            } else {
+                "10.0.0.1".parse().unwrap()
+            };
+            let port = 20000 + self.next_port;
+            self.next_port += 2;
+            LocalLeg {
+                rtp: SocketAddr::new(ip, port),
+                rtcp: (!spec.rtcp_mux).then(|| SocketAddr::new(ip, port + 1)),
+            }
+        };
+        let l = [local(&legs[0]), local(&legs[1])];
+        self.ops.push(Op::Add(session, legs));
+        self.streams += 1;
+        Ok((self.streams - 1, l))
+    }
+
+    fn update_stream(
+        &mut self,
+        session: SessionId,
+        stream: usize,
+        signals: [Option<LegSignal>; 2],
+    ) -> Result<(), RelayError> {
+        self.ops.push(Op::Update(session, stream, signals));
+        Ok(())
+    }
+
+    fn delete_session(&mut self, session: SessionId) -> Result<(), RelayError> {
+        self.ops.push(Op::Delete(session));
+        Ok(())
+    }
+}
+
+type Core = B2bua<FakeAnchor, fn(&Message, Dest) -> Result<Route, Rejection>>;
+
+fn route(_: &Message, _: Dest) -> Result<Route, Rejection> {
+    Ok(Route {
+        a_side: Side {
+            sip: dest(SBC_A),
+            media_interface: "public".into(),
+        },
+        b_side: Side {
+            sip: dest(SBC_B),
+            media_interface: "core".into(),
+        },
+        next_hop: dest(PHONE_B),
+        request_uri: None,
+    })
+}
+
+/// UA-A ⇄ SBC ⇄ UA-B on virtual time.
+struct Net {
+    sbc: Core,
+    now: Instant,
+    to_a: Vec<Message>,
+    to_b: Vec<Message>,
+    events: Vec<CallEvent>,
+}
+
+impl Net {
+    fn new() -> Self {
+        let router: fn(&Message, Dest) -> Result<Route, Rejection> = route;
+        Self {
+            sbc: B2bua::new(CallConfig::default(), 42, FakeAnchor::default(), router),
+            now: Instant::now(),
+            to_a: Vec::new(),
+            to_b: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    fn feed(&mut self, msg: Message, from: &str) {
+        let msg = parse(&msg.to_bytes());
+        self.sbc.handle_message(self.now, msg, dest(from)).unwrap();
+        self.drain();
+    }
+
+    fn send_a(&mut self, msg: Message) {
+        self.feed(msg, PHONE_A);
+    }
+
+    fn send_b(&mut self, msg: Message) {
+        self.feed(msg, PHONE_B);
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.now += Duration::from_millis(ms);
+        self.sbc.handle_timer(self.now);
+        self.drain();
+    }
+
+    fn drain(&mut self) {
+        while let Some(o) = self.sbc.poll_output() {
+            match o {
+                CallOutput::Transmit(t) => {
+                    let msg = parse(&t.bytes);
+                    if t.dest == dest(PHONE_A) {
+                        self.to_a.push(msg);
+                    } else if t.dest == dest(PHONE_B) {
+                        self.to_b.push(msg);
+                    } else {
+                        panic!("sent to {:?}", t.dest);
+                    }
+                }
+                CallOutput::Event(e) => self.events.push(e),
+            }
+        }
+    }
+
+    fn a(&mut self) -> Vec<Message> {
+        std::mem::take(&mut self.to_a)
+    }
+
+    fn b(&mut self) -> Vec<Message> {
+        std::mem::take(&mut self.to_b)
+    }
+
+    /// The single message sent to A, asserting there was exactly one.
+    fn one_a(&mut self) -> Message {
+        let mut v = self.a();
+        assert_eq!(v.len(), 1, "to A: {v:?}");
+        v.remove(0)
+    }
+
+    fn one_b(&mut self) -> Message {
+        let mut v = self.b();
+        assert_eq!(v.len(), 1, "to B: {v:?}");
+        v.remove(0)
+    }
+
+    fn ops(&mut self) -> Vec<Op> {
+        self.sbc.media_mut().take()
+    }
+}
+
+fn parse(bytes: &[u8]) -> Message {
+    Message::parse(bytes::Bytes::copy_from_slice(bytes), &Limits::default()).unwrap()
+}
+
+fn sdp(origin: &str, version: u32, ip: &str, port: u16, dir: &str) -> String {
+    format!(
+        "v=0\r\no={origin} 1000 {version} IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\na={dir}\r\n"
+    )
+}
+
+fn sdp_a(version: u32, dir: &str) -> String {
+    sdp("alice", version, "198.51.100.10", 49170, dir)
+}
+
+fn sdp_b(version: u32, dir: &str) -> String {
+    sdp("bob", version, "10.0.0.20", 30000, dir)
+}
+
+fn with_sdp(mut m: Message, body: Option<&str>) -> Message {
+    match body {
+        Some(b) => m.set_body(bytes::Bytes::from(b.to_owned()), Some("application/sdp")),
+        None => m.set_body(bytes::Bytes::new(), None),
+    }
+    m
+}
+
+fn invite_a(max_forwards: u32) -> Message {
+    let mut m = Message::request(Method::Invite, "sip:bob@203.0.113.1:5060");
+    for (n, v) in [
+        ("Via", "SIP/2.0/UDP 198.51.100.10:5060;branch=z9hG4bKa1"),
+        ("Max-Forwards", &max_forwards.to_string()),
+        ("From", "\"Alice\" <sip:alice@a.example.com>;tag=atag"),
+        ("To", "<sip:bob@b.example.com>"),
+        ("Call-ID", "a-call-1@a.example.com"),
+        ("CSeq", "1 INVITE"),
+        ("Contact", "<sip:alice@198.51.100.10:5060>"),
+        ("Record-Route", "<sip:proxy.a.example.com;lr>"),
+        ("User-Agent", "PhoneA/1.0"),
+        ("X-Secret", "internal"),
+    ] {
+        m.push_header(HeaderName::from_name(n), v.to_owned());
+    }
+    with_sdp(m, Some(&sdp_a(1, "sendrecv")))
+}
+
+/// Phone B's answer to `req`, with its To tag and Contact.
+fn reply_b(req: &Message, code: u16, body: Option<&str>) -> Message {
+    let mut r = Message::response_to(req, code, "");
+    if code > 100 && req.to().unwrap().tag().is_none() {
+        let to = req.header(&HeaderName::To).unwrap().to_owned();
+        r.set_header(HeaderName::To, format!("{to};tag=btag"));
+    }
+    if (101..300).contains(&code) && req.method() != Some(&Method::Bye) {
+        r.push_header(HeaderName::Contact, "<sip:bob@10.0.0.20:5060>");
+    }
+    r.push_header(HeaderName::Server, "PhoneB/2.0");
+    with_sdp(r, body)
+}
+
+/// Phone A's answer to an in-dialog request the SBC sent it.
+fn reply_a(req: &Message, code: u16, body: Option<&str>) -> Message {
+    let mut r = Message::response_to(req, code, "");
+    if (101..300).contains(&code) && req.method() == Some(&Method::Invite) {
+        r.push_header(HeaderName::Contact, "<sip:alice@198.51.100.10:5060>");
+    }
+    with_sdp(r, body)
+}
+
+/// An in-dialog request from a phone: `from`/`to` already carry their tags.
+#[allow(clippy::too_many_arguments)]
+fn request(
+    method: Method,
+    ruri: &str,
+    via_host: &str,
+    branch: &str,
+    from: &str,
+    to: &str,
+    call_id: &str,
+    cseq: u32,
+    body: Option<&str>,
+) -> Message {
+    let cseq = format!("{cseq} {method}");
+    let is_invite = method == Method::Invite;
+    let mut m = Message::request(method, ruri.to_owned());
+    m.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/UDP {via_host};branch={branch}"),
+    );
+    m.push_header(HeaderName::MaxForwards, "70");
+    m.push_header(HeaderName::From, from.to_owned());
+    m.push_header(HeaderName::To, to.to_owned());
+    m.push_header(HeaderName::CallId, call_id.to_owned());
+    m.push_header(HeaderName::CSeq, cseq);
+    if is_invite {
+        m.push_header(HeaderName::Contact, "<sip:alice@198.51.100.10:5060>");
+    }
+    with_sdp(m, body)
+}
+
+/// A request from phone A in the dialog the SBC's 2xx `ok` set up.
+fn from_a(method: Method, ok: &Message, cseq: u32, branch: &str, body: Option<&str>) -> Message {
+    let contact = ok.contacts().next().unwrap().unwrap();
+    let sbc_c::Contact::Addr(addr) = contact else {
+        panic!("star")
+    };
+    request(
+        method,
+        addr.uri,
+        PHONE_A,
+        branch,
+        ok.header(&HeaderName::From).unwrap(),
+        ok.header(&HeaderName::To).unwrap(),
+        ok.call_id().unwrap(),
+        cseq,
+        body,
+    )
+}
+
+/// A request from phone B in the dialog of the INVITE it received.
+fn from_b(method: Method, inv: &Message, cseq: u32, branch: &str, body: Option<&str>) -> Message {
+    let to = inv.header(&HeaderName::To).unwrap();
+    request(
+        method,
+        "sip:10.0.0.1:5060",
+        PHONE_B,
+        branch,
+        &format!("{to};tag=btag"),
+        inv.header(&HeaderName::From).unwrap(),
+        inv.call_id().unwrap(),
+        cseq,
+        body,
+    )
+}
+
+mod sbc_c {
+    pub(super) use sbc_common::sip::Contact;
+}
+
+fn media_of(msg: &Message) -> (String, u16, String, Option<u64>, String) {
+    let sdp = Sdp::parse(msg.body()).unwrap();
+    let m = sdp.media().next().unwrap();
+    let conn = m.connection().unwrap().address.to_owned();
+    let origin = sdp.origin().unwrap();
+    (
+        conn,
+        m.port(),
+        m.direction().as_str().to_owned(),
+        origin.session_version_number(),
+        origin.ip().unwrap().to_string(),
+    )
+}
+
+fn top_branch(msg: &Message) -> String {
+    msg.via().unwrap().branch().unwrap().to_owned()
+}
+
+/// The A-side and B-side messages of an answered call.
+struct Answered {
+    b_invite: Message,
+    a_ok: Message,
+}
+
+/// Runs INVITE → 100 → 180 → 200 → ACK and checks everything on the way.
+fn answered_call(net: &mut Net) -> Answered {
+    let a_inv = invite_a(70);
+    net.send_a(a_inv.clone());
+    let trying = net.one_a();
+    assert_eq!(trying.status(), Some(100));
+    let b_invite = net.one_b();
+    let ops = net.ops();
+    assert!(matches!(ops[0], Op::Create(1)));
+    let Op::Add(1, legs) = &ops[1] else {
+        panic!("{ops:?}")
+    };
+    assert_eq!(legs[0].interface, "public");
+    assert_eq!(
+        legs[0].signal.remote_rtp,
+        Some("198.51.100.10:49170".parse().unwrap())
+    );
+    assert_eq!(legs[1].interface, "core");
+    assert_eq!(legs[1].signal.remote_rtp, None);
+
+    net.send_b(reply_b(&b_invite, 100, None));
+    assert!(net.a().is_empty() && net.b().is_empty());
+    net.send_b(reply_b(&b_invite, 180, None));
+    let ringing = net.one_a();
+    assert_eq!(ringing.status(), Some(180));
+    assert!(ringing.to().unwrap().tag().is_some());
+    assert_eq!(
+        ringing.header(&HeaderName::Contact),
+        Some("<sip:203.0.113.1:5060>")
+    );
+    assert!(ringing.body().is_empty());
+
+    net.send_b(reply_b(&b_invite, 200, Some(&sdp_b(7, "sendrecv"))));
+    let a_ok = net.one_a();
+    assert_eq!(a_ok.status(), Some(200));
+    assert_eq!(a_ok.call_id(), Some("a-call-1@a.example.com"));
+    assert_eq!(a_ok.to().unwrap().tag(), ringing.to().unwrap().tag());
+    assert_eq!(
+        a_ok.header(&HeaderName::Contact),
+        Some("<sip:203.0.113.1:5060>")
+    );
+    assert_eq!(a_ok.header(&HeaderName::Server), Some("PhoneB/2.0"));
+    let text = String::from_utf8(a_ok.to_bytes().to_vec()).unwrap();
+    assert!(!text.contains("10.0.0.20"), "B's address leaked: {text}");
+    assert!(!text.contains("btag"), "B's tag leaked: {text}");
+    // The relay's A-side port for the stream (the fake gave A 20000, B 20002).
+    assert_eq!(
+        media_of(&a_ok),
+        (
+            "203.0.113.1".into(),
+            20000,
+            "sendrecv".into(),
+            Some(7),
+            "203.0.113.1".into()
+        )
+    );
+    let ops = net.ops();
+    let [Op::Update(1, 0, [None, Some(sig)])] = ops.as_slice() else {
+        panic!("{ops:?}")
+    };
+    assert_eq!(sig.remote_rtp, Some("10.0.0.20:30000".parse().unwrap()));
+    assert_eq!(sig.direction, Direction::SendRecv);
+    assert!(net.b().is_empty(), "B's 2xx is ACKed when A ACKs");
+    assert!(matches!(
+        net.events[..],
+        [CallEvent::Started { .. }, CallEvent::Answered { .. }]
+    ));
+
+    net.send_a(from_a(Method::Ack, &a_ok, 1, "z9hG4bKa2", None));
+    let ack = net.one_b();
+    assert_eq!(ack.method(), Some(&Method::Ack));
+    assert_eq!(ack.call_id(), b_invite.call_id());
+    assert_eq!(ack.cseq().unwrap().seq, b_invite.cseq().unwrap().seq);
+    assert_eq!(ack.to().unwrap().tag(), Some("btag"));
+    assert_ne!(top_branch(&ack), top_branch(&b_invite));
+    assert!(net.a().is_empty());
+    Answered { b_invite, a_ok }
+}
+
+#[test]
+fn leg_b_invite_is_fresh_and_hides_leg_a() {
+    let mut net = Net::new();
+    net.send_a(invite_a(70));
+    let _trying = net.one_a();
+    let b = net.one_b();
+    assert_eq!(b.uri(), Some("sip:bob@10.0.0.20:5060"));
+    assert_ne!(b.call_id(), Some("a-call-1@a.example.com"));
+    assert_ne!(b.from().unwrap().tag(), Some("atag"));
+    assert!(b.from().unwrap().tag().is_some());
+    assert_eq!(b.to().unwrap().tag(), None);
+    assert_eq!(b.values(&HeaderName::Via).count(), 1);
+    assert!(b
+        .header(&HeaderName::Via)
+        .unwrap()
+        .starts_with("SIP/2.0/UDP 10.0.0.1:5060;"));
+    assert_ne!(top_branch(&b), "z9hG4bKa1");
+    assert!(top_branch(&b).starts_with("z9hG4bK"));
+    assert_eq!(b.header(&HeaderName::Contact), Some("<sip:10.0.0.1:5060>"));
+    assert!(!b.has(&HeaderName::RecordRoute) && !b.has(&HeaderName::Route));
+    assert!(!b.has(&HeaderName::from_name("X-Secret")));
+    assert_eq!(b.header(&HeaderName::UserAgent), Some("PhoneA/1.0"));
+    assert_eq!(b.max_forwards(), Some(69));
+    assert_eq!(b.cseq().unwrap().method, "INVITE");
+    assert_eq!(
+        b.header(&HeaderName::From),
+        Some(
+            format!(
+                "\"Alice\" <sip:alice@10.0.0.1>;tag={}",
+                b.from().unwrap().tag().unwrap()
+            )
+            .as_str()
+        )
+    );
+    let text = String::from_utf8(b.to_bytes().to_vec()).unwrap();
+    for leak in [
+        "198.51.100.10",
+        "a.example.com",
+        "atag",
+        "z9hG4bKa1",
+        "proxy",
+    ] {
+        assert!(!text.contains(leak), "{leak} leaked into leg B: {text}");
+    }
+    // SDP points at the relay's B side: c=, m= port (the fake gave A 20000, B 20002), o=.
+    assert_eq!(
+        media_of(&b),
+        (
+            "10.0.0.1".into(),
+            20002,
+            "sendrecv".into(),
+            Some(1),
+            "10.0.0.1".into()
+        )
+    );
+    // A second call gets other ids: the generator moves on.
+    let mut second = invite_a(70);
+    second.set_header(HeaderName::CallId, "a-call-2");
+    second.set_header(
+        HeaderName::Via,
+        "SIP/2.0/UDP 198.51.100.10:5060;branch=z9hG4bKz",
+    );
+    net.send_a(second);
+    let b2 = net.one_b();
+    assert_ne!(b2.call_id(), b.call_id());
+    assert_ne!(b2.from().unwrap().tag(), b.from().unwrap().tag());
+    assert_ne!(top_branch(&b2), top_branch(&b));
+}
+
+#[test]
+fn successful_call_then_bye_from_a() {
+    let mut net = Net::new();
+    let call = answered_call(&mut net);
+    net.send_a(from_a(Method::Bye, &call.a_ok, 2, "z9hG4bKa3", None));
+    let ok = net.one_a();
+    assert_eq!((ok.status(), ok.cseq().unwrap().method), (Some(200), "BYE"));
+    let bye = net.one_b();
+    assert_eq!(bye.method(), Some(&Method::Bye));
+    assert_eq!(bye.call_id(), call.b_invite.call_id());
+    assert_eq!(bye.to().unwrap().tag(), Some("btag"));
+    assert!(bye.cseq().unwrap().seq > call.b_invite.cseq().unwrap().seq);
+    assert!(matches!(net.ops()[..], [Op::Delete(1)]));
+    assert!(matches!(
+        net.events.last(),
+        Some(CallEvent::Ended {
+            reason: EndReason::Bye(Leg::A),
+            code: 200,
+            ..
+        })
+    ));
+    assert_eq!(net.sbc.call_count(), 0);
+    net.send_b(reply_b(&bye, 200, None));
+    assert!(net.a().is_empty() && net.b().is_empty());
+    // Nothing is retransmitted afterwards.
+    net.advance(40_000);
+    assert!(net.a().is_empty() && net.b().is_empty());
+}
+
+#[test]
+fn successful_call_then_bye_from_b() {
+    let mut net = Net::new();
+    let call = answered_call(&mut net);
+    net.send_b(from_b(Method::Bye, &call.b_invite, 1, "z9hG4bKb1", None));
+    let ok = net.one_b();
+    assert_eq!((ok.status(), ok.cseq().unwrap().method), (Some(200), "BYE"));
+    let bye = net.one_a();
+    assert_eq!(bye.method(), Some(&Method::Bye));
+    assert_eq!(bye.call_id(), Some("a-call-1@a.example.com"));
+    assert_eq!(bye.to().unwrap().tag(), Some("atag"));
+    assert_eq!(bye.from().unwrap().tag(), call.a_ok.to().unwrap().tag());
+    assert_eq!(bye.uri(), Some("sip:alice@198.51.100.10:5060"));
+    assert!(matches!(net.ops()[..], [Op::Delete(1)]));
+    assert!(matches!(
+        net.events.last(),
+        Some(CallEvent::Ended {
+            reason: EndReason::Bye(Leg::B),
+            code: 200,
+            ..
+        })
+    ));
+    net.send_a(reply_a(&bye, 200, None));
+    assert!(net.a().is_empty() && net.b().is_empty());
+    assert_eq!(net.sbc.call_count(), 0);
+}
+
+#[test]
+fn busy_is_relayed_with_its_code() {
+    let mut net = Net::new();
+    net.send_a(invite_a(70));
+    net.a();
+    let b_inv = net.one_b();
+    net.ops();
+    net.send_b(reply_b(&b_inv, 486, None));
+    let busy = net.one_a();
+    assert_eq!(busy.status(), Some(486));
+    assert!(busy.to().unwrap().tag().is_some());
+    assert_eq!(busy.header(&HeaderName::Server), Some("PhoneB/2.0"));
+    // The transaction layer ACKs the non-2xx on leg B with the INVITE's branch (§17.1.1.3).
+    let ack = net.one_b();
+    assert_eq!(ack.method(), Some(&Method::Ack));
+    assert_eq!(top_branch(&ack), top_branch(&b_inv));
+    assert!(matches!(net.ops()[..], [Op::Delete(1)]));
+    assert!(matches!(
+        net.events.last(),
+        Some(CallEvent::Ended {
+            reason: EndReason::Rejected,
+            code: 486,
+            ..
+        })
+    ));
+    assert_eq!(net.sbc.call_count(), 0);
+    // A's ACK for the 486 is absorbed by its INVITE server transaction.
+    net.send_a(request(
+        Method::Ack,
+        "sip:bob@203.0.113.1:5060",
+        PHONE_A,
+        "z9hG4bKa1",
+        busy.header(&HeaderName::From).unwrap(),
+        busy.header(&HeaderName::To).unwrap(),
+        busy.call_id().unwrap(),
+        1,
+        None,
+    ));
+    assert!(net.a().is_empty() && net.b().is_empty());
+}
+
+#[test]
+fn cancel_is_relayed_and_a_gets_487() {
+    let mut net = Net::new();
+    let a_inv = invite_a(70);
+    net.send_a(a_inv.clone());
+    net.a();
+    let b_inv = net.one_b();
+    net.ops();
+    net.send_b(reply_b(&b_inv, 180, None));
+    assert_eq!(net.one_a().status(), Some(180));
+
+    let mut cancel = Message::request(Method::Cancel, a_inv.uri().unwrap().to_owned());
+    for name in [
+        HeaderName::Via,
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+    ] {
+        cancel.push_header(name.clone(), a_inv.header(&name).unwrap().to_owned());
+    }
+    cancel.push_header(HeaderName::MaxForwards, "70");
+    cancel.push_header(HeaderName::CSeq, "1 CANCEL");
+    net.send_a(with_sdp(cancel, None));
+    let ok = net.one_a();
+    assert_eq!(
+        (ok.status(), ok.cseq().unwrap().method),
+        (Some(200), "CANCEL")
+    );
+    let b_cancel = net.one_b();
+    assert_eq!(b_cancel.method(), Some(&Method::Cancel));
+    assert_eq!(b_cancel.uri(), b_inv.uri());
+    assert_eq!(top_branch(&b_cancel), top_branch(&b_inv));
+    assert_eq!(b_cancel.call_id(), b_inv.call_id());
+    assert_eq!(
+        b_cancel.header(&HeaderName::From),
+        b_inv.header(&HeaderName::From)
+    );
+    assert_eq!(
+        b_cancel.header(&HeaderName::To),
+        b_inv.header(&HeaderName::To)
+    );
+    assert_eq!(b_cancel.cseq().unwrap().seq, b_inv.cseq().unwrap().seq);
+    assert_eq!(b_cancel.cseq().unwrap().method, "CANCEL");
+
+    net.send_b(reply_b(&b_cancel, 200, None));
+    assert!(net.a().is_empty() && net.b().is_empty());
+    net.send_b(reply_b(&b_inv, 487, None));
+    let terminated = net.one_a();
+    assert_eq!(
+        (terminated.status(), terminated.cseq().unwrap().method),
+        (Some(487), "INVITE")
+    );
+    assert_eq!(net.one_b().method(), Some(&Method::Ack));
+    assert!(matches!(net.ops()[..], [Op::Delete(1)]));
+    assert!(matches!(
+        net.events.last(),
+        Some(CallEvent::Ended {
+            reason: EndReason::Cancelled,
+            code: 487,
+            ..
+        })
+    ));
+    assert_eq!(net.sbc.call_count(), 0);
+}
+
+#[test]
+fn cancel_waits_for_a_provisional_and_loses_the_race_to_200() {
+    let mut net = Net::new();
+    let a_inv = invite_a(70);
+    net.send_a(a_inv.clone());
+    net.a();
+    let b_inv = net.one_b();
+    net.ops();
+    let mut cancel = Message::request(Method::Cancel, a_inv.uri().unwrap().to_owned());
+    for name in [
+        HeaderName::Via,
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+    ] {
+        cancel.push_header(name.clone(), a_inv.header(&name).unwrap().to_owned());
+    }
+    cancel.push_header(HeaderName::CSeq, "1 CANCEL");
+    net.send_a(with_sdp(cancel, None));
+    assert_eq!(net.one_a().status(), Some(200));
+    assert!(
+        net.b().is_empty(),
+        "no CANCEL before a provisional (RFC 3261 §9.1)"
+    );
+    // B answers before any provisional: ACK and BYE on B, 487 to A.
+    net.send_b(reply_b(&b_inv, 200, Some(&sdp_b(1, "sendrecv"))));
+    let to_b = net.b();
+    let methods: Vec<_> = to_b.iter().map(|m| m.method().cloned()).collect();
+    assert_eq!(methods, [Some(Method::Ack), Some(Method::Bye)]);
+    assert_eq!(net.one_a().status(), Some(487));
+    assert!(matches!(net.ops()[..], [Op::Delete(1)]));
+    assert!(matches!(
+        net.events.last(),
+        Some(CallEvent::Ended {
+            reason: EndReason::Cancelled,
+            code: 487,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn max_forwards_zero_is_refused_with_483() {
+    let mut net = Net::new();
+    net.send_a(invite_a(0));
+    let v = net.a();
+    let statuses: Vec<_> = v.iter().map(Message::status).collect();
+    assert_eq!(statuses, [Some(100), Some(483)]);
+    assert!(net.b().is_empty());
+    assert!(net.ops().is_empty());
+    assert_eq!(net.sbc.call_count(), 0);
+}
+
+#[test]
+fn reinvite_hold_and_resume_are_relayed_with_the_relay_updated() {
+    let mut net = Net::new();
+    let call = answered_call(&mut net);
+    // Hold from A: sendonly.
+    net.send_a(from_a(
+        Method::Invite,
+        &call.a_ok,
+        2,
+        "z9hG4bKa4",
+        Some(&sdp_a(2, "sendonly")),
+    ));
+    assert_eq!(net.one_a().status(), Some(100));
+    let re = net.one_b();
+    assert_eq!(re.method(), Some(&Method::Invite));
+    assert_eq!(re.call_id(), call.b_invite.call_id());
+    assert_eq!(re.to().unwrap().tag(), Some("btag"));
+    assert!(re.cseq().unwrap().seq > call.b_invite.cseq().unwrap().seq);
+    assert_eq!(re.header(&HeaderName::Contact), Some("<sip:10.0.0.1:5060>"));
+    assert_eq!(re.uri(), Some("sip:bob@10.0.0.20:5060"));
+    // Same relay port, direction kept, leg B's o= version bumped from 1.
+    assert_eq!(
+        media_of(&re),
+        (
+            "10.0.0.1".into(),
+            20002,
+            "sendonly".into(),
+            Some(2),
+            "10.0.0.1".into()
+        )
+    );
+    let ops = net.ops();
+    let [Op::Update(1, 0, [Some(sig), None])] = ops.as_slice() else {
+        panic!("{ops:?}")
+    };
+    assert_eq!(sig.direction, Direction::SendOnly);
+    assert_eq!(sig.remote_rtp, Some("198.51.100.10:49170".parse().unwrap()));
+
+    net.send_b(reply_b(&re, 200, Some(&sdp_b(8, "recvonly"))));
+    let ok = net.one_a();
+    assert_eq!((ok.status(), ok.cseq().unwrap().seq), (Some(200), 2));
+    assert_eq!(
+        media_of(&ok),
+        (
+            "203.0.113.1".into(),
+            20000,
+            "recvonly".into(),
+            Some(8),
+            "203.0.113.1".into()
+        )
+    );
+    let ops = net.ops();
+    let [Op::Update(1, 0, [None, Some(sig)])] = ops.as_slice() else {
+        panic!("{ops:?}")
+    };
+    assert_eq!(sig.direction, Direction::RecvOnly);
+    assert!(net.b().is_empty());
+    net.send_a(from_a(Method::Ack, &ok, 2, "z9hG4bKa5", None));
+    let ack = net.one_b();
+    assert_eq!(
+        (ack.method(), ack.cseq().unwrap().seq),
+        (Some(&Method::Ack), re.cseq().unwrap().seq)
+    );
+
+    // Resume from A: sendrecv again.
+    net.send_a(from_a(
+        Method::Invite,
+        &call.a_ok,
+        3,
+        "z9hG4bKa6",
+        Some(&sdp_a(3, "sendrecv")),
+    ));
+    net.a();
+    let re2 = net.one_b();
+    assert_eq!(media_of(&re2).2, "sendrecv");
+    assert_eq!(media_of(&re2).3, Some(3));
+    let ops = net.ops();
+    let [Op::Update(1, 0, [Some(sig), None])] = ops.as_slice() else {
+        panic!("{ops:?}")
+    };
+    assert_eq!(sig.direction, Direction::SendRecv);
+    net.send_b(reply_b(&re2, 200, Some(&sdp_b(9, "sendrecv"))));
+    let ok2 = net.one_a();
+    assert_eq!(media_of(&ok2).3, Some(9));
+    net.send_a(from_a(Method::Ack, &ok2, 3, "z9hG4bKa7", None));
+    assert_eq!(net.one_b().method(), Some(&Method::Ack));
+    assert_eq!(net.sbc.call_count(), 1);
+}
+
+#[test]
+fn hold_from_b_reaches_a() {
+    let mut net = Net::new();
+    let call = answered_call(&mut net);
+    net.send_b(from_b(
+        Method::Invite,
+        &call.b_invite,
+        1,
+        "z9hG4bKb2",
+        Some(&sdp_b(8, "inactive")),
+    ));
+    assert_eq!(net.one_b().status(), Some(100));
+    let re = net.one_a();
+    assert_eq!(re.call_id(), Some("a-call-1@a.example.com"));
+    assert_eq!(re.uri(), Some("sip:alice@198.51.100.10:5060"));
+    assert_eq!(
+        media_of(&re),
+        (
+            "203.0.113.1".into(),
+            20000,
+            "inactive".into(),
+            Some(8),
+            "203.0.113.1".into()
+        )
+    );
+    let ops = net.ops();
+    let [Op::Update(1, 0, [None, Some(sig)])] = ops.as_slice() else {
+        panic!("{ops:?}")
+    };
+    assert_eq!(sig.direction, Direction::Inactive);
+    net.send_a(reply_a(&re, 200, Some(&sdp_a(2, "inactive"))));
+    let ok = net.one_b();
+    assert_eq!(ok.status(), Some(200));
+    assert_eq!(media_of(&ok).2, "inactive");
+    assert_eq!(media_of(&ok).3, Some(2));
+    // A's 200 waits for B's ACK before the SBC ACKs A.
+    assert!(net.a().is_empty());
+    let mut ack = from_b(Method::Ack, &call.b_invite, 1, "z9hG4bKb3", None);
+    ack.set_header(
+        HeaderName::To,
+        ok.header(&HeaderName::To).unwrap().to_owned(),
+    );
+    net.send_b(ack);
+    let ack_a = net.one_a();
+    assert_eq!(ack_a.method(), Some(&Method::Ack));
+}
+
+#[test]
+fn unacked_2xx_to_a_ends_the_call() {
+    let mut net = Net::new();
+    net.send_a(invite_a(70));
+    net.a();
+    let b_inv = net.one_b();
+    net.send_b(reply_b(&b_inv, 200, Some(&sdp_b(1, "sendrecv"))));
+    assert_eq!(net.one_a().status(), Some(200));
+    net.ops();
+    net.advance(500);
+    assert_eq!(net.one_a().status(), Some(200), "2xx retransmitted at T1");
+    net.advance(32_000);
+    let to_b = net.b();
+    let methods: Vec<_> = to_b.iter().map(|m| m.method().cloned()).collect();
+    assert_eq!(methods, [Some(Method::Ack), Some(Method::Bye)]);
+    assert!(net.a().iter().any(|m| m.method() == Some(&Method::Bye)));
+    assert!(matches!(net.ops()[..], [Op::Delete(1)]));
+    assert!(matches!(
+        net.events.last(),
+        Some(CallEvent::Ended {
+            reason: EndReason::NoAck,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn options_and_stray_requests_get_stateless_or_481_answers() {
+    let mut net = Net::new();
+    let mut options = invite_a(70);
+    options.set_method(Method::Options);
+    options.set_header(HeaderName::CSeq, "1 OPTIONS");
+    net.send_a(with_sdp(options, None));
+    let ok = net.one_a();
+    assert_eq!(ok.status(), Some(200));
+    assert_eq!(ok.header(&HeaderName::Allow), Some(crate::stateless::ALLOW));
+    assert_eq!(net.sbc.call_count(), 0);
+    let bye = request(
+        Method::Bye,
+        "sip:203.0.113.1:5060",
+        PHONE_A,
+        "z9hG4bKx",
+        "<sip:alice@a.example.com>;tag=1",
+        "<sip:bob@b.example.com>;tag=2",
+        "nope",
+        5,
+        None,
+    );
+    net.send_a(bye);
+    assert_eq!(net.one_a().status(), Some(481));
+    assert!(net.b().is_empty());
+}
