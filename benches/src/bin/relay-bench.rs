@@ -59,7 +59,7 @@ OPTIONS:
     --payload BYTES      RTP payload bytes after the 12-byte header [default: 160, 8..=1400]
     --uring-buffers N    io_uring provided-buffer ring size, a power of two [default: 1024]
     --uring-batch N      completions an io_uring wait tries to gather [default: 64]
-    --uring-min-wait-us N  how long an io_uring wait holds out for the batch [default: 250]
+    --uring-min-wait-us N  how long an io_uring wait holds out for the batch [default: 500]
     --workers N          relay worker threads [default: 1, 1..=64]
     --backend B          io_uring | mmsg | all [default: all]; the baseline always runs
     --pin / --no-pin     pin the forwarder (relay workers or baseline thread) to the first allowed

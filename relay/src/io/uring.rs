@@ -64,7 +64,7 @@ impl Default for UringConfig {
         Self {
             buffers: 1024,
             wait_batch: 64,
-            min_wait: Duration::from_micros(250),
+            min_wait: Duration::from_micros(500),
         }
     }
 }
