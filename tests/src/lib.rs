@@ -21,10 +21,21 @@ pub fn sbc_binary() -> PathBuf {
     bin
 }
 
-/// A free UDP port on 127.0.0.1 (bound and released; good enough for tests on loopback).
+/// Ports the end-to-end tests reserve for the relay's RTP ranges; [`free_udp_port`] never returns
+/// one, since the config check refuses a SIP port inside an RTP range.
+pub const RTP_TEST_PORTS: std::ops::RangeInclusive<u16> = 40000..=49999;
+
+/// A free UDP port on 127.0.0.1 outside [`RTP_TEST_PORTS`] (bound and released; good enough for
+/// tests on loopback).
 pub fn free_udp_port() -> u16 {
-    let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    s.local_addr().expect("addr").port()
+    for _ in 0..10_000 {
+        let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let port = s.local_addr().expect("addr").port();
+        if !RTP_TEST_PORTS.contains(&port) {
+            return port;
+        }
+    }
+    panic!("no free UDP port outside {RTP_TEST_PORTS:?}")
 }
 
 /// A running `sbc` process, killed when dropped.
@@ -91,4 +102,146 @@ pub fn udp_exchange(to: SocketAddr, msg: &[u8]) -> Option<Vec<u8>> {
     let (n, _) = s.recv_from(&mut buf).ok()?;
     buf.truncate(n);
     Some(buf)
+}
+
+/// A minimal SIP user agent for end-to-end tests: one loopback UDP socket for SIP and one for RTP,
+/// messages built and checked by the test itself.
+pub struct TestUa {
+    /// The SIP socket.
+    pub sip: UdpSocket,
+    /// The RTP socket (RTCP is not used).
+    pub rtp: UdpSocket,
+}
+
+impl Default for TestUa {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestUa {
+    /// A UA on two fresh 127.0.0.1 sockets.
+    pub fn new() -> Self {
+        Self {
+            sip: UdpSocket::bind("127.0.0.1:0").expect("bind sip"),
+            rtp: UdpSocket::bind("127.0.0.1:0").expect("bind rtp"),
+        }
+    }
+
+    /// The SIP socket's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.sip.local_addr().expect("sip addr")
+    }
+
+    /// The RTP socket's address.
+    pub fn rtp_addr(&self) -> SocketAddr {
+        self.rtp.local_addr().expect("rtp addr")
+    }
+
+    /// An SDP offer or answer for one PCMU stream on the RTP socket (RFC 4566).
+    pub fn sdp(&self, user: &str) -> String {
+        let rtp = self.rtp_addr();
+        format!(
+            "v=0\r\no={user} 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n",
+            ip = rtp.ip(),
+            port = rtp.port()
+        )
+    }
+
+    /// Sends a message to `to`.
+    pub fn send(&self, to: SocketAddr, msg: &sbc_common::sip::Message) {
+        self.sip.send_to(&msg.to_bytes(), to).expect("send sip");
+    }
+
+    /// The next SIP message within `timeout` and where it came from.
+    pub fn recv(&self, timeout: Duration) -> Option<(sbc_common::sip::Message, SocketAddr)> {
+        self.sip.set_read_timeout(Some(timeout)).ok()?;
+        let mut buf = vec![0u8; 65_536];
+        let (n, from) = self.sip.recv_from(&mut buf).ok()?;
+        buf.truncate(n);
+        let msg = sbc_common::sip::Message::parse(
+            bytes::Bytes::from(buf),
+            &sbc_common::sip::Limits::default(),
+        )
+        .ok()?;
+        Some((msg, from))
+    }
+
+    /// The first message within `timeout` for which `want` holds, skipping others (such as
+    /// retransmissions); every message seen is passed to `want`.
+    pub fn recv_until(
+        &self,
+        timeout: Duration,
+        mut want: impl FnMut(&sbc_common::sip::Message) -> bool,
+    ) -> Option<(sbc_common::sip::Message, SocketAddr)> {
+        let end = Instant::now() + timeout;
+        loop {
+            let left = end.checked_duration_since(Instant::now())?;
+            if left.is_zero() {
+                return None;
+            }
+            let (msg, from) = self.recv(left)?;
+            if want(&msg) {
+                return Some((msg, from));
+            }
+        }
+    }
+
+    /// Sends `count` 172-byte PCMU RTP packets (RFC 3550 §5.1) to `to`, 5 ms apart.
+    pub fn send_rtp(&self, to: SocketAddr, ssrc: u32, count: u16) {
+        for seq in 0..count {
+            let mut pkt = vec![0x80, 0x00];
+            pkt.extend_from_slice(&seq.to_be_bytes());
+            pkt.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+            pkt.extend_from_slice(&ssrc.to_be_bytes());
+            pkt.resize(12 + 160, 0xff);
+            self.rtp.send_to(&pkt, to).expect("send rtp");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Counts RTP packets with `ssrc` arriving within `timeout` (stopping at `want`), and the
+    /// source of the last one.
+    pub fn count_rtp(
+        &self,
+        ssrc: u32,
+        want: usize,
+        timeout: Duration,
+    ) -> (usize, Option<SocketAddr>) {
+        let end = Instant::now() + timeout;
+        let mut buf = [0u8; 2048];
+        let (mut n, mut source) = (0, None);
+        while n < want {
+            let Some(left) = end.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            if left.is_zero() || self.rtp.set_read_timeout(Some(left)).is_err() {
+                break;
+            }
+            let Ok((len, from)) = self.rtp.recv_from(&mut buf) else {
+                break;
+            };
+            if len >= 12 && buf.get(8..12) == Some(&ssrc.to_be_bytes()[..]) {
+                n += 1;
+                source = Some(from);
+            }
+        }
+        (n, source)
+    }
+}
+
+/// The RTP address of the first audio stream of an SDP body: `c=` address and `m=audio` port.
+pub fn sdp_audio_addr(body: &[u8]) -> Option<SocketAddr> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mut ip = None;
+    let mut port = None;
+    for line in text.lines() {
+        if let Some(c) = line.strip_prefix("c=IN IP4 ") {
+            ip = ip.or_else(|| c.trim().parse::<std::net::IpAddr>().ok());
+        } else if let Some(m) = line.strip_prefix("m=audio ") {
+            port = m.split_whitespace().next()?.parse::<u16>().ok();
+            break;
+        }
+    }
+    Some(SocketAddr::new(ip?, port?))
 }

@@ -1,11 +1,10 @@
-//! The `sbc` binary: command line, configuration, logging, and the UDP listeners.
+//! The `sbc` binary: command line, configuration and logging; the sockets, the call core and
+//! the relay run in [`sbc_b2bua::driver`].
 
-use bytes::Bytes;
-use sbc_b2bua::stateless::{handle_datagram, Reply};
-use sbc_config::{Config, Transport};
+use sbc_b2bua::driver::{random_seed, Driver, DriverError};
+use sbc_config::Config;
 use std::process::ExitCode;
 use std::sync::Arc;
-use tokio::net::UdpSocket;
 
 const HELP: &str = "\
 sbc - SIP session border controller (B2BUA + RTP relay)
@@ -114,66 +113,15 @@ fn init_logging(cfg: &Config) {
     }
 }
 
-#[tokio::main]
-async fn run(cfg: Arc<Config>, source: &str) -> std::io::Result<()> {
+#[tokio::main(flavor = "current_thread")]
+async fn run(cfg: Arc<Config>, source: &str) -> Result<(), DriverError> {
     tracing::info!("sbc {} starting on {source}", env!("CARGO_PKG_VERSION"));
-    let limits = sbc_b2bua::limits(&cfg);
-    let server: Arc<str> = cfg
-        .general
-        .user_agent
-        .clone()
-        .unwrap_or_else(|| format!("sbc/{}", env!("CARGO_PKG_VERSION")))
-        .into();
-    let mut tasks = tokio::task::JoinSet::new();
-    for iface in &cfg.interfaces {
-        for l in &iface.listen {
-            match l.transport {
-                Transport::Udp => {
-                    let sock = UdpSocket::bind(l.address).await.map_err(|e| {
-                        std::io::Error::new(e.kind(), format!("bind udp {}: {e}", l.address))
-                    })?;
-                    tracing::info!(interface = %iface.name, "listening on udp {}", l.address);
-                    let server = server.clone();
-                    tasks.spawn(async move {
-                        let mut buf = vec![0u8; 65_536];
-                        loop {
-                            let (n, from) = match sock.recv_from(&mut buf).await {
-                                Ok(x) => x,
-                                Err(e) => {
-                                    tracing::warn!("udp receive: {e}");
-                                    continue;
-                                }
-                            };
-                            let data = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
-                            match handle_datagram(data, &limits, &server) {
-                                Reply::Send(rsp) => {
-                                    if let Err(e) = sock.send_to(&rsp.to_bytes(), from).await {
-                                        tracing::warn!("udp send to {from}: {e}");
-                                    }
-                                }
-                                Reply::Drop(why) => tracing::debug!(%from, "dropped: {why}"),
-                            }
-                        }
-                    });
-                }
-                Transport::Tcp => {
-                    tracing::warn!(
-                        interface = %iface.name,
-                        "{} listener {} not started: only UDP is built so far",
-                        l.transport.as_str(),
-                        l.address
-                    );
-                }
-            }
-        }
-    }
+    let driver = Driver::start(cfg, random_seed()).await?;
     tracing::info!("ready; Ctrl-C or SIGTERM stops");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
-        _ = sigterm() => {}
-        Some(r) = tasks.join_next() => {
-            if let Err(e) = r { tracing::error!("listener failed: {e}"); }
-        }
+        () = sigterm() => {}
+        () = driver.run() => {}
     }
     tracing::info!("stopping");
     Ok(())

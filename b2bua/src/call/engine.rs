@@ -13,6 +13,7 @@ use crate::stateless::{self, Reply};
 use crate::transaction::{Dest, Output, TransactionLayer, TxEvent, TxId};
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Limits, Message, Method};
+use sbc_relay::api::SessionId;
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
@@ -123,6 +124,32 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     /// The relay behind the core, e.g. for the driver to poll its events (RFC 3264 §5).
     pub fn media_mut(&mut self) -> &mut M {
         &mut self.media
+    }
+
+    /// The router behind the core, e.g. for the driver to tell it which interface the message
+    /// it is about to feed arrived on (RFC 3261 §16.5).
+    pub fn router_mut(&mut self) -> &mut R {
+        &mut self.router
+    }
+
+    /// The relay found no media on `session` for its inactivity timeout: an answered call on it
+    /// is hung up with BYE on both legs and ends with [`EndReason::MediaTimeout`] (RFC 3261
+    /// §15.1.1); a call still ringing is left alone. Returns whether a call ended; drain
+    /// [`B2bua::poll_output`] afterwards.
+    pub fn handle_media_timeout(&mut self, now: Instant, session: SessionId) -> bool {
+        let key = self
+            .calls
+            .iter()
+            .find(|(_, c)| {
+                c.phase == Phase::Answered && c.media.as_ref().is_some_and(|m| m.session == session)
+            })
+            .map(|(k, _)| *k);
+        let Some(key) = key else {
+            return false;
+        };
+        self.hang_up(now, key, EndReason::MediaTimeout, 408);
+        self.pump(now);
+        true
     }
 
     /// How many calls are live (RFC 7092 §2).

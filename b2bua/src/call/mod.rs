@@ -159,6 +159,9 @@ pub enum EndReason {
     NoAck,
     /// The SDP could not be read or the relay refused the media (RFC 3264 §5).
     Media,
+    /// No media flowed for the relay's inactivity timeout; both legs got a BYE (RFC 3261
+    /// §15.1.1).
+    MediaTimeout,
 }
 
 /// What the call core reports, for metrics and CDRs (RFC 3261 §13, §15).

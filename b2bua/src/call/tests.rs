@@ -911,3 +911,44 @@ fn options_and_stray_requests_get_stateless_or_481_answers() {
     assert_eq!(net.one_a().status(), Some(481));
     assert!(net.b().is_empty());
 }
+
+#[test]
+fn media_timeout_hangs_up_answered_calls_only() {
+    let mut net = Net::new();
+    let a_inv = invite_a(70);
+    net.send_a(a_inv);
+    net.a();
+    let b_inv = net.one_b();
+    net.ops();
+    // Ringing: no media yet is normal, the call stays.
+    assert!(!net.sbc.handle_media_timeout(net.now, 1));
+    net.send_b(reply_b(&b_inv, 180, None));
+    net.a();
+    net.send_b(reply_b(&b_inv, 487, None));
+    net.a();
+    net.b();
+
+    let mut net = Net::new();
+    let call = answered_call(&mut net);
+    assert!(
+        !net.sbc.handle_media_timeout(net.now, 99),
+        "unknown session"
+    );
+    assert!(net.sbc.handle_media_timeout(net.now, 1));
+    net.drain();
+    let bye_a = net.one_a();
+    let bye_b = net.one_b();
+    assert_eq!(bye_a.method(), Some(&Method::Bye));
+    assert_eq!(bye_a.call_id(), call.a_ok.call_id());
+    assert_eq!(bye_b.method(), Some(&Method::Bye));
+    assert_eq!(bye_b.call_id(), call.b_invite.call_id());
+    assert!(matches!(net.ops()[..], [Op::Delete(1)]));
+    assert!(matches!(
+        net.events.last(),
+        Some(CallEvent::Ended {
+            reason: EndReason::MediaTimeout,
+            ..
+        })
+    ));
+    assert_eq!(net.sbc.call_count(), 0);
+}
