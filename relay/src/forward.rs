@@ -352,7 +352,9 @@ impl Leg {
 struct Stream {
     gen: u32,
     session: u64,
-    created: Instant,
+    /// When the stream was created or last re-signalled: inactivity counts from here at the
+    /// earliest, so a call that rang for a long time is not idle the moment it is answered.
+    signalled: Instant,
     legs: [Leg; 2],
 }
 
@@ -399,7 +401,7 @@ impl Forwarder {
         *entry = Some(Stream {
             gen: id.gen,
             session,
-            created: now,
+            signalled: now,
             legs: [
                 Leg::new(now, self.latch, sa, ga),
                 Leg::new(now, self.latch, sb, gb),
@@ -416,6 +418,7 @@ impl Forwarder {
         signals: [Option<LegSignal>; 2],
     ) -> Result<(), ForwardError> {
         let stream = self.stream_mut(id)?;
+        stream.signalled = now;
         for (leg, sig) in stream.legs.iter_mut().zip(signals) {
             if let Some(sig) = sig {
                 leg.resignal(now, sig);
@@ -460,13 +463,14 @@ impl Forwarder {
         self.stream(id).map(|s| s.session)
     }
 
-    /// When the stream last carried an accepted packet on either leg (or was created).
+    /// When the stream last carried an accepted packet on either leg, or was created or
+    /// re-signalled if that is later.
     pub fn last_activity(&self, id: StreamId) -> Option<Instant> {
         self.stream(id).map(|s| {
             s.legs
                 .iter()
                 .filter_map(|l| l.stats.last_packet)
-                .fold(s.created, Instant::max)
+                .fold(s.signalled, Instant::max)
         })
     }
 
@@ -1105,5 +1109,9 @@ mod tests {
             .unwrap();
         assert_eq!(f.last_activity(ID), Some(t1));
         assert_eq!(f.session_of(ID), Some(99));
+        // New signalling (e.g. the answer after a long ring) restarts the idle clock.
+        let t2 = t1 + Duration::from_secs(30);
+        f.update_stream(t2, ID, [None, None]).unwrap();
+        assert_eq!(f.last_activity(ID), Some(t2));
     }
 }
