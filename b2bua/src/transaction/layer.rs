@@ -360,6 +360,13 @@ impl TransactionLayer {
         let key = ServerKey::from_request(&msg)?;
         let is_ack = msg.method() == Some(&Method::Ack);
         if let Some(id) = self.find_server(&key, &msg, is_ack) {
+            if !is_ack {
+                // A retransmission is answered where it came from: the client may sit behind a
+                // NAT whose binding changed, or resend from a new port (RFC 3581 §4).
+                if let Some(e) = self.txs.get_mut(&id) {
+                    e.peer = source;
+                }
+            }
             self.step(id, |machine, out| match machine {
                 Machine::InviteServer(m) => m.on_request(now, msg, out),
                 Machine::NonInviteServer(m) => m.on_request(now, msg, out),

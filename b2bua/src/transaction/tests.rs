@@ -642,3 +642,23 @@ fn timers_follow_configured_t1_t2_t4() {
     assert_eq!(fired[..5], [100, 300, 700, 1100, 1500]);
     assert_eq!(end, Some(6400));
 }
+
+#[test]
+fn retransmission_from_a_new_port_is_answered_there() {
+    let t0 = t0();
+    let mut l = TransactionLayer::default();
+    let req = request("BYE", "z9hG4bKrebind");
+    let tx = accept(&mut l, t0, req.clone(), udp());
+    let ok = response(&req, 200, Some("y"));
+    l.send_response(at(t0, 100), tx, &ok).expect("sent");
+    drain(&mut l);
+    // The client's NAT rebinds: the retransmission arrives from another port.
+    let moved = Dest {
+        addr: "192.0.2.9:40000".parse().expect("addr"),
+        transport: Transport::Udp,
+    };
+    l.handle_request(at(t0, 600), req, moved).expect("ok");
+    let outs = drain(&mut l);
+    assert_eq!(transmits(&outs)[0].dest, moved);
+    assert_eq!(transmits(&outs)[0].bytes, ok.to_bytes());
+}
