@@ -15,7 +15,7 @@ use ringbuf::traits::{Consumer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -254,7 +254,7 @@ impl Relay {
             let backend = open_backend(cfg.backend, cfg.uring)?;
             backend_name = backend.name();
             // Dup the eventfd so the control plane can wake the worker.
-            let wake = dup_fd(backend.wake_fd())?;
+            let wake = crate::io::dup_wake_fd(backend.as_ref())?;
             let (cprod, ccons) = HeapRb::<Command>::new(COMMAND_RING).split();
             let (eprod, econs) = HeapRb::<WorkerEvent>::new(EVENT_RING).split();
             let metrics = Arc::new(WorkerMetrics::default());
@@ -647,14 +647,6 @@ fn bind_one(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     let _ = s.set_recv_buffer_size(256 * 1024);
     s.bind(&addr.into())?;
     Ok(s.into())
-}
-
-#[allow(unsafe_code)] // moves into relay::io with the backends' other fd handling
-fn dup_fd(fd: RawFd) -> std::io::Result<OwnedFd> {
-    // SAFETY: `fd` is a valid open descriptor owned by the backend for its whole life; we only
-    // borrow it long enough to duplicate it.
-    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    borrowed.try_clone_to_owned()
 }
 
 /// Wakes a worker by writing to its eventfd.

@@ -85,6 +85,15 @@ pub enum BackendKind {
     Mmsg,
 }
 
+/// A duplicate of a backend's wake eventfd, owned by the control plane so it can wake the worker
+/// after the backend has moved to the worker thread.
+pub fn dup_wake_fd(backend: &dyn Backend) -> io::Result<std::os::fd::OwnedFd> {
+    // SAFETY: the backend owns its eventfd for its whole life and `backend` is borrowed for this
+    // call, so the descriptor is open while we duplicate it.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(backend.wake_fd()) };
+    borrowed.try_clone_to_owned()
+}
+
 /// Opens a backend of the asked kind; `Auto` probes io_uring and falls back to mmsg when it is
 /// unavailable (old kernel, seccomp, `io_uring_disabled`).
 pub fn open_backend(kind: BackendKind, uring: uring::UringConfig) -> io::Result<Box<dyn Backend>> {
