@@ -1,0 +1,265 @@
+//! Interop with SIPp (Debian package `sip-tester`): a SIPp UAC places 300 calls through the real
+//! `sbc` binary to a SIPp UAS on loopback, with RTP played by the UAC (a cut of SIPp's
+//! `g711a.pcap`) and echoed by the UAS (`-rtp_echo`) through the relay. Every call must succeed,
+//! and the relay must latch both legs of every call (its `media latched` debug log), which it only
+//! does after RTP has arrived from the UAC and from the UAS echo.
+
+use sbc_tests::{free_udp_port, Sbc};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CALLS: usize = 300;
+const RATE: u32 = 30;
+const LIMIT: u32 = 50;
+/// RTP packets kept from `g711a.pcap` (30 ms apart: about 1.2 s, shorter than the UAC's pause).
+const PCAP_PACKETS: usize = 40;
+const SIPP_PCAP: &str = "/usr/share/sip-tester/g711a.pcap";
+
+fn config(customer: u16, core: u16, uas: u16) -> String {
+    format!(
+        r#"[general]
+log_level = "debug"
+
+[[interface]]
+name = "customer"
+listen = [{{ transport = "udp", address = "127.0.0.1:{customer}" }}]
+media_address = "127.0.0.1"
+rtp_port_min = 48000
+rtp_port_max = 48999
+
+[[interface]]
+name = "core"
+listen = [{{ transport = "udp", address = "127.0.0.1:{core}" }}]
+media_address = "127.0.0.1"
+rtp_port_min = 49000
+rtp_port_max = 49999
+
+[relay]
+workers = 1
+
+[[route]]
+name = "customer-to-core"
+from_interface = "customer"
+next_hop = "127.0.0.1:{uas}"
+to_interface = "core"
+
+[admin]
+listen = "127.0.0.1:{admin}"
+"#,
+        admin = free_udp_port()
+    )
+}
+
+/// Kills and reaps a SIPp process when the test ends, however it ends.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `sipp` from PATH, or a failure saying how to get it: this test never passes silently.
+fn sipp_binary() -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("sipp"))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!("`sipp` not found on PATH: install sip-tester: apt-get install -y sip-tester")
+    })
+}
+
+/// Writes the first `packets` records of SIPp's `g711a.pcap` to `to` (pcap: 24-byte global
+/// header, then 16-byte record headers with the captured length at bytes 8..12).
+fn cut_pcap(to: &Path, packets: usize) {
+    let data = std::fs::read(SIPP_PCAP).unwrap_or_else(|e| {
+        panic!("{SIPP_PCAP}: {e} (install sip-tester: apt-get install -y sip-tester)")
+    });
+    assert_eq!(
+        data.get(..4),
+        Some(&[0xd4, 0xc3, 0xb2, 0xa1][..]),
+        "{SIPP_PCAP}: not a little-endian pcap"
+    );
+    let mut end = 24;
+    for _ in 0..packets {
+        let header = data.get(end..end + 16).expect("pcap record header");
+        let len = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes")) as usize;
+        end += 16 + len;
+        assert!(end <= data.len(), "{SIPP_PCAP}: truncated record");
+    }
+    std::fs::write(to, &data[..end]).expect("write pcap");
+}
+
+/// The last row of SIPp's `-trace_stat` CSV as (column name, value) pairs.
+fn last_stats(csv: &Path) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(csv).unwrap_or_else(|e| panic!("{}: {e}", csv.display()));
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header = lines.next().expect("stat header");
+    let last = lines.next_back().expect("stat row");
+    header
+        .split(';')
+        .map(str::to_owned)
+        .zip(last.split(';').map(str::to_owned))
+        .collect()
+}
+
+fn stat(stats: &[(String, String)], name: &str) -> u64 {
+    let (_, v) = stats
+        .iter()
+        .find(|(k, _)| k == name)
+        .unwrap_or_else(|| panic!("no {name} in the stat file: {stats:?}"));
+    v.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{name} = {v:?}: {e}"))
+}
+
+/// `line` without ANSI colour sequences (`ESC [ ... m`), which the log has between field names and
+/// values.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn sipp_uac_sbc_sipp_uas_300_calls_with_rtp() {
+    let sipp = sipp_binary();
+    let started = Instant::now();
+    let dir = std::env::temp_dir().join(format!(
+        "sbc-sipp-{}-{}",
+        std::process::id(),
+        free_udp_port()
+    ));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    cut_pcap(&dir.join("audio.pcap"), PCAP_PACKETS);
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("sipp/uac.xml");
+
+    let (customer, core, uas_port) = (free_udp_port(), free_udp_port(), free_udp_port());
+    let (uas_media, uac_media) = (free_udp_port(), free_udp_port());
+    let mut sbc = Sbc::start(&config(customer, core, uas_port));
+    assert!(
+        sbc.wait_log("ready", Duration::from_secs(10)),
+        "sbc did not start: {}",
+        std::fs::read_to_string(&sbc.log).unwrap_or_default()
+    );
+
+    let uas_log = std::fs::File::create(dir.join("uas.out")).expect("uas log");
+    let _uas = Proc(
+        Command::new(&sipp)
+            .current_dir(&dir)
+            .args(["-sn", "uas", "-rtp_echo", "-nostdin"])
+            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
+            .args(["-p", &uas_port.to_string(), "-mp", &uas_media.to_string()])
+            .args(["-m", &CALLS.to_string()])
+            .args(["-trace_err", "-error_file", "uas_errors.log"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(uas_log.try_clone().expect("clone")))
+            .stderr(Stdio::from(uas_log))
+            .spawn()
+            .expect("spawn sipp uas"),
+    );
+    // SIPp binds its socket straight away; give it a moment before the first INVITE.
+    std::thread::sleep(Duration::from_millis(300));
+
+    let stats = dir.join("uac_stats.csv");
+    let uac_out = std::fs::File::create(dir.join("uac.out")).expect("uac log");
+    let mut uac = Proc(
+        Command::new(&sipp)
+            .current_dir(&dir)
+            .arg(format!("127.0.0.1:{customer}"))
+            .arg("-sf")
+            .arg(&scenario)
+            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
+            .args([
+                "-p",
+                &free_udp_port().to_string(),
+                "-mp",
+                &uac_media.to_string(),
+            ])
+            .args([
+                "-m",
+                &CALLS.to_string(),
+                "-r",
+                &RATE.to_string(),
+                "-l",
+                &LIMIT.to_string(),
+            ])
+            .args(["-timeout", "60s", "-timeout_error", "-nostdin"])
+            .args(["-trace_stat", "-stf", "uac_stats.csv", "-fd", "1"])
+            .args(["-trace_err", "-error_file", "uac_errors.log"])
+            .args(["-trace_screen", "-screen_file", "uac_screen.log"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(uac_out.try_clone().expect("clone")))
+            .stderr(Stdio::from(uac_out))
+            .spawn()
+            .expect("spawn sipp uac"),
+    );
+    let status = uac.0.wait().expect("wait for sipp uac");
+    let elapsed = started.elapsed();
+    let show = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    let context = || {
+        format!(
+            "in {}\n--- uac.out\n{}\n--- uac_screen.log\n{}\n--- uac_errors.log\n{}\n--- uas_errors.log\n{}",
+            dir.display(),
+            show("uac.out"),
+            show("uac_screen.log"),
+            show("uac_errors.log"),
+            show("uas_errors.log"),
+        )
+    };
+    assert!(
+        status.success(),
+        "sipp uac exited with {status}: {}",
+        context()
+    );
+
+    let stats = last_stats(&stats);
+    let ok = stat(&stats, "SuccessfulCall(C)");
+    let failed = stat(&stats, "FailedCall(C)");
+    assert_eq!(
+        (ok, failed),
+        (CALLS as u64, 0),
+        "successful/failed calls: {}",
+        context()
+    );
+
+    // Every call latched both legs: the relay saw RTP from the UAC (customer leg) and the UAS's
+    // echo (core leg). The log may lag the last call a little.
+    let log = sbc.log.clone();
+    let count = |leg: &str| {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(strip_ansi)
+            .filter(|l| l.contains("media latched") && l.contains(leg))
+            .count()
+    };
+    let end = Instant::now() + Duration::from_secs(5);
+    while (count("leg=0") < CALLS || count("leg=1") < CALLS) && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        (count("leg=0"), count("leg=1")),
+        (CALLS, CALLS),
+        "media latched per leg (customer, core) in {}",
+        log.display()
+    );
+    eprintln!("{CALLS} calls through sbc with SIPp in {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
