@@ -99,6 +99,8 @@ pub fn call_config(cfg: &Config) -> CallConfig {
             t4: cfg.sip.t4(),
         },
         server: server_name(cfg),
+        max_calls: usize::try_from(cfg.limits.max_calls).unwrap_or(usize::MAX),
+        retry_after_s: cfg.limits.retry_after_s,
     }
 }
 

@@ -294,6 +294,19 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         if max_forwards == 0 {
             return self.reply(now, tx, &invite, 483, "Too Many Hops");
         }
+        if self.cfg.max_calls > 0 && self.calls.len() >= self.cfg.max_calls {
+            // RFC 3261 §21.5.4: overloaded; say when to come back.
+            let mut rsp = Message::response_to(&invite, 503, "Service Unavailable");
+            if let (Some(to), Some(false)) = (
+                invite.header(&HeaderName::To),
+                invite.to().map(|t| t.tag().is_some()),
+            ) {
+                rsp.set_header(HeaderName::To, format!("{to};tag={}", self.ids.tag()));
+            }
+            rsp.push_header(HeaderName::RetryAfter, self.cfg.retry_after_s.to_string());
+            let _ = self.tx.send_response(now, tx, &rsp);
+            return;
+        }
         if invite.contacts().next().is_none() || invite.from().is_none() || invite.to().is_none() {
             return self.reply(now, tx, &invite, 400, "Missing Contact, From or To");
         }

@@ -127,6 +127,10 @@ pub struct CallConfig {
     pub timers: TimerConfig,
     /// The Server header of stateless answers (RFC 3261 §20.35).
     pub server: String,
+    /// Most calls at once; a new INVITE beyond it gets 503 with Retry-After (0: no limit).
+    pub max_calls: usize,
+    /// The Retry-After seconds sent with that 503 (RFC 3261 §20.33).
+    pub retry_after_s: u32,
 }
 
 impl Default for CallConfig {
@@ -136,6 +140,8 @@ impl Default for CallConfig {
             latch: LatchPolicy::Strict,
             timers: TimerConfig::default(),
             server: "sbc".to_owned(),
+            max_calls: 0,
+            retry_after_s: 30,
         }
     }
 }

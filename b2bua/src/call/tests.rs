@@ -122,9 +122,13 @@ struct Net {
 
 impl Net {
     fn new() -> Self {
+        Self::with_config(CallConfig::default())
+    }
+
+    fn with_config(cfg: CallConfig) -> Self {
         let router: fn(&Message, Dest) -> Result<Route, Rejection> = route;
         Self {
-            sbc: B2bua::new(CallConfig::default(), 42, FakeAnchor::default(), router),
+            sbc: B2bua::new(cfg, 42, FakeAnchor::default(), router),
             now: Instant::now(),
             to_a: Vec::new(),
             to_b: Vec::new(),
@@ -951,4 +955,30 @@ fn media_timeout_hangs_up_answered_calls_only() {
         })
     ));
     assert_eq!(net.sbc.call_count(), 0);
+}
+
+#[test]
+fn calls_beyond_max_calls_get_503_with_retry_after() {
+    let mut net = Net::with_config(CallConfig {
+        max_calls: 1,
+        retry_after_s: 17,
+        ..CallConfig::default()
+    });
+    net.send_a(invite_a(70));
+    assert_eq!(net.sbc.call_count(), 1);
+    assert_eq!(net.b().len(), 1, "the first call goes to B");
+    net.a();
+    // A second call (new Call-ID and branch) is refused while the first is up.
+    let second = String::from_utf8(invite_a(70).to_bytes().to_vec())
+        .unwrap()
+        .replace("a-call-1@", "a-call-2@")
+        .replace("z9hG4bKa1", "z9hG4bKa2");
+    net.send_a(parse(second.as_bytes()));
+    let v = net.a();
+    let last = v.last().expect("an answer");
+    assert_eq!(last.status(), Some(503));
+    assert_eq!(last.header(&HeaderName::RetryAfter), Some("17"));
+    assert!(last.to().and_then(|t| t.tag()).is_some());
+    assert!(net.b().is_empty(), "nothing sent to B for the refused call");
+    assert_eq!(net.sbc.call_count(), 1);
 }
