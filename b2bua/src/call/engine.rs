@@ -90,6 +90,8 @@ pub struct B2bua<M, R> {
     router: R,
     next_call: u64,
     calls: HashMap<CallKey, Call>,
+    /// The Call-IDs of our leg-B INVITEs: one coming back to us is a routing loop.
+    b_call_ids: HashMap<String, CallKey>,
     by_tx: HashMap<TxId, (CallKey, TxRole)>,
     by_dialog: HashMap<DialogId, (CallKey, Leg)>,
     /// Dialog events popped early by [`B2bua::flush_dialog_sends`], handled before newer ones.
@@ -109,6 +111,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             router,
             next_call: 1,
             calls: HashMap::new(),
+            b_call_ids: HashMap::new(),
             by_tx: HashMap::new(),
             by_dialog: HashMap::new(),
             deferred: VecDeque::new(),
@@ -294,6 +297,13 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         if max_forwards == 0 {
             return self.reply(now, tx, &invite, 483, "Too Many Hops");
         }
+        if invite
+            .call_id()
+            .is_some_and(|id| self.b_call_ids.contains_key(id))
+        {
+            // Our own leg-B INVITE came back: the routes form a loop (RFC 3261 §16.3 item 4).
+            return self.reply(now, tx, &invite, 482, "Loop Detected");
+        }
         if self.cfg.max_calls > 0 && self.calls.len() >= self.cfg.max_calls {
             // RFC 3261 §21.5.4: overloaded; say when to come back.
             let mut rsp = Message::response_to(&invite, 503, "Service Unavailable");
@@ -341,6 +351,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let b_call_id = b_invite.call_id().unwrap_or_default().to_owned();
         self.by_tx.insert(tx, (key, TxRole::AInvite));
         self.by_tx.insert(b_tx, (key, TxRole::BInvite));
+        self.b_call_ids.insert(b_call_id.clone(), key);
         self.calls.insert(
             key,
             Call {
@@ -882,6 +893,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Some(mut call) = self.calls.remove(&key) else {
             return;
         };
+        if let Some(id) = call.b_invite.call_id() {
+            self.b_call_ids.remove(id);
+        }
         for leg in [Leg::A, Leg::B] {
             let Some(id) = call.dialogs[leg.index()].take() else {
                 continue;

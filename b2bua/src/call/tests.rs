@@ -982,3 +982,17 @@ fn calls_beyond_max_calls_get_503_with_retry_after() {
     assert!(net.b().is_empty(), "nothing sent to B for the refused call");
     assert_eq!(net.sbc.call_count(), 1);
 }
+
+#[test]
+fn our_own_leg_b_invite_coming_back_is_a_loop() {
+    let mut net = Net::new();
+    net.send_a(invite_a(70));
+    let b_invite = net.one_b();
+    net.a();
+    // A misconfigured next hop routes leg B's INVITE straight back to the SBC's customer side.
+    net.send_a(b_invite);
+    let v = net.a();
+    assert_eq!(v.last().and_then(Message::status), Some(482));
+    assert!(net.b().is_empty());
+    assert_eq!(net.sbc.call_count(), 1);
+}
