@@ -225,10 +225,12 @@ impl Router for ConfigRouter {
                 a_side: Side {
                     sip: udp(ingress.local),
                     media_interface: from.name.clone(),
+                    media_advertised: from.advertised,
                 },
                 b_side: Side {
                     sip: udp(to.signalling_addr(out.address)),
                     media_interface: to.name.clone(),
+                    media_advertised: to.advertised,
                 },
                 next_hop: udp(r.next_hop),
                 request_uri: None,

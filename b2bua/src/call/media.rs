@@ -205,18 +205,21 @@ impl MediaState {
                 }
             }
         }
-        let ip: IpAddr = locals
-            .iter()
-            .flatten()
-            .map(|l| l.rtp.ip())
-            .next()
-            .unwrap_or_else(|| sides[to.index()].sip.addr.ip());
+        let advertised = sides[to.index()].media_advertised;
+        let ip: IpAddr = advertised.unwrap_or_else(|| {
+            locals
+                .iter()
+                .flatten()
+                .map(|l| l.rtp.ip())
+                .next()
+                .unwrap_or_else(|| sides[to.index()].sip.addr.ip())
+        });
         sdp.set_connection_address(ip);
         for (m, local) in sdp.media_iter_mut().zip(&locals) {
             if let Some(local) = local {
                 let rtp = local.rtp.port();
                 let rtcp = local.rtcp.map_or(rtp, |a| a.port());
-                m.set_transport(local.rtp.ip(), rtp, rtcp);
+                m.set_transport(advertised.unwrap_or_else(|| local.rtp.ip()), rtp, rtcp);
             }
         }
         sdp.set_origin_address(ip);

@@ -40,6 +40,7 @@ use sbc_common::sdp::SdpError;
 use sbc_common::sip::Message;
 use sbc_relay::api::RelayError;
 use sbc_relay::latch::LatchPolicy;
+use std::net::IpAddr;
 
 /// One of the two call legs (RFC 7092 §2: the B2BUA's two user agents).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -76,6 +77,9 @@ pub struct Side {
     pub sip: Dest,
     /// The relay interface name for this side's media ports.
     pub media_interface: String,
+    /// The IP to write into this side's SDP instead of the relay's bind address, for an SBC
+    /// behind 1:1 NAT (the interface's `advertised` address); `None` writes the bind address.
+    pub media_advertised: Option<IpAddr>,
 }
 
 /// Where a new call goes, decided by the caller's routing (RFC 3263 comes later): both sides and

@@ -101,10 +101,12 @@ fn route(_: &Message, _: Dest) -> Result<Route, Rejection> {
         a_side: Side {
             sip: dest(SBC_A),
             media_interface: "public".into(),
+            media_advertised: None,
         },
         b_side: Side {
             sip: dest(SBC_B),
             media_interface: "core".into(),
+            media_advertised: None,
         },
         next_hop: dest(PHONE_B),
         request_uri: None,
@@ -126,7 +128,13 @@ impl Net {
     }
 
     fn with_config(cfg: CallConfig) -> Self {
-        let router: fn(&Message, Dest) -> Result<Route, Rejection> = route;
+        Self::with_router(cfg, route)
+    }
+
+    fn with_router(
+        cfg: CallConfig,
+        router: fn(&Message, Dest) -> Result<Route, Rejection>,
+    ) -> Self {
         Self {
             sbc: B2bua::new(cfg, 42, FakeAnchor::default(), router),
             now: Instant::now(),
@@ -995,4 +1003,35 @@ fn our_own_leg_b_invite_coming_back_is_a_loop() {
     assert_eq!(v.last().and_then(Message::status), Some(482));
     assert!(net.b().is_empty());
     assert_eq!(net.sbc.call_count(), 1);
+}
+
+/// Like `route`, but the core side sits behind 1:1 NAT with a public media address.
+fn route_behind_nat(m: &Message, d: Dest) -> Result<Route, Rejection> {
+    let mut r = route(m, d)?;
+    r.b_side.media_advertised = Some("203.0.113.50".parse().expect("ip"));
+    Ok(r)
+}
+
+#[test]
+fn advertised_media_address_goes_into_that_sides_sdp() {
+    let mut net = Net::with_router(CallConfig::default(), route_behind_nat);
+    net.send_a(invite_a(70));
+    let b_invite = net.one_b();
+    let body = String::from_utf8(b_invite.body().to_vec()).expect("utf-8");
+    assert!(body.contains("c=IN IP4 203.0.113.50"), "{body}");
+    // c= and o= carry the public address; the port is still the relay's.
+    let (ip, port, _, _, origin_ip) = media_of(&b_invite);
+    assert_eq!(
+        (ip.as_str(), origin_ip.as_str()),
+        ("203.0.113.50", "203.0.113.50")
+    );
+    assert_ne!(port, 0);
+    // Leg A's side is not behind NAT: the 200 to A carries the relay's own address.
+    net.send_b(reply_b(&b_invite, 200, Some(&sdp_b(1, "sendrecv"))));
+    let to_a = net.a();
+    let a_ok = to_a
+        .iter()
+        .find(|m| m.status() == Some(200))
+        .expect("200 to A");
+    assert_ne!(media_of(a_ok).0, "203.0.113.50");
 }
