@@ -28,6 +28,12 @@ enum TxRole {
     ReinviteIn,
     /// The re-INVITE the SBC sent on the other leg (client side).
     ReinviteOut,
+    /// An in-dialog INFO or MESSAGE received on one leg (server side), answered with the other
+    /// leg's final response.
+    RelayIn,
+    /// The INFO or MESSAGE the SBC sent on the other leg (client side); its final response goes
+    /// back to the server transaction recorded in `B2bua::relays`.
+    RelayOut,
     /// Anything else the SBC sent (CANCEL, BYE): responses are only absorbed.
     Other,
 }
@@ -92,6 +98,9 @@ pub struct B2bua<M, R> {
     calls: HashMap<CallKey, Call>,
     /// The Call-IDs of our leg-B INVITEs: one coming back to us is a routing loop.
     b_call_ids: HashMap<String, CallKey>,
+    /// Relayed in-dialog requests: our client transaction -> (the server transaction it came
+    /// in on, the received request, to answer it from).
+    relays: HashMap<TxId, (TxId, Message)>,
     by_tx: HashMap<TxId, (CallKey, TxRole)>,
     by_dialog: HashMap<DialogId, (CallKey, Leg)>,
     /// Dialog events popped early by [`B2bua::flush_dialog_sends`], handled before newer ones.
@@ -112,6 +121,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             next_call: 1,
             calls: HashMap::new(),
             b_call_ids: HashMap::new(),
+            relays: HashMap::new(),
             by_tx: HashMap::new(),
             by_dialog: HashMap::new(),
             deferred: VecDeque::new(),
@@ -497,6 +507,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         match method {
             Method::Bye => self.on_bye(now, tx, &req, key, leg),
             Method::Invite => self.on_reinvite(now, tx, req, key, leg, &id),
+            Method::Info | Method::Message => self.relay_in_dialog(now, tx, req, key, leg, &id),
             _ => self.reply(now, tx, &req, 501, "Not Implemented"),
         }
     }
@@ -514,6 +525,72 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             // A BYE on an early dialog cancels the INVITE (RFC 3261 §15).
             self.cancel_b(now, key);
         }
+    }
+
+    /// An in-dialog INFO or MESSAGE from `leg`: sent in the other leg's dialog with its body and
+    /// whitelisted headers; the other side's final answer comes back (RFC 6086, RFC 3428).
+    fn relay_in_dialog(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: Message,
+        key: CallKey,
+        leg: Leg,
+        id: &DialogId,
+    ) {
+        let Some(call) = self.calls.get(&key) else {
+            return self.reply_in_dialog(now, tx, &req, id, 481, "Call/Transaction Does Not Exist");
+        };
+        let other = leg.other();
+        let Some(other_id) = call.dialogs[other.index()].clone() else {
+            return self.reply_in_dialog(now, tx, &req, id, 481, "Call/Transaction Does Not Exist");
+        };
+        let via = via(&call.sides[other.index()], &self.ids.branch());
+        let dest = call.peers[other.index()];
+        let Some(method) = req.method().cloned() else {
+            return;
+        };
+        let Ok(mut out) = self.dialogs.new_request(&other_id, method, Some(&via)) else {
+            return self.reply_in_dialog(now, tx, &req, id, 500, "Server Internal Error");
+        };
+        self.cfg.headers.copy(&req, &mut out);
+        if !req.body().is_empty() {
+            let ct = req.header(&HeaderName::ContentType).map(str::to_owned);
+            out.set_body(req.body().clone(), ct.as_deref());
+        }
+        let Ok(client) = self.tx.send_request(now, out, dest) else {
+            return self.reply_in_dialog(now, tx, &req, id, 500, "Server Internal Error");
+        };
+        self.by_tx.insert(tx, (key, TxRole::RelayIn));
+        self.by_tx.insert(client, (key, TxRole::RelayOut));
+        self.relays.insert(client, (tx, req));
+    }
+
+    /// Answers a relayed INFO/MESSAGE with the other side's final response (its code, reason,
+    /// body and whitelisted headers), or with `fallback` when it failed or timed out.
+    fn answer_relayed(
+        &mut self,
+        now: Instant,
+        client: TxId,
+        rsp: Option<&Message>,
+        fallback: (u16, &str),
+    ) {
+        let Some((server, req)) = self.relays.remove(&client) else {
+            return;
+        };
+        let (code, reason) = rsp
+            .and_then(|r| Some((r.status()?, r.reason().unwrap_or(""))))
+            .unwrap_or(fallback);
+        let mut out = Message::response_to(&req, code, reason);
+        // The request was in-dialog: its To already carries our tag on that leg.
+        if let Some(r) = rsp {
+            self.cfg.headers.copy(r, &mut out);
+            if !r.body().is_empty() {
+                let ct = r.header(&HeaderName::ContentType).map(str::to_owned);
+                out.set_body(r.body().clone(), ct.as_deref());
+            }
+        }
+        let _ = self.tx.send_response(now, server, &out);
     }
 
     /// A re-INVITE from `leg`: SDP rewritten for the other leg, relay updated, sent there in
@@ -584,7 +661,12 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         match role {
             TxRole::BInvite => self.on_b_invite_response(now, key, rsp),
             TxRole::ReinviteOut => self.on_reinvite_response(now, key, rsp),
-            TxRole::AInvite | TxRole::ReinviteIn | TxRole::Other => {
+            TxRole::RelayOut => {
+                if rsp.status().is_some_and(|c| c >= 200) {
+                    self.answer_relayed(now, tx, Some(rsp), (500, "Server Internal Error"));
+                }
+            }
+            TxRole::AInvite | TxRole::ReinviteIn | TxRole::RelayIn | TxRole::Other => {
                 // A BYE's or CANCEL's answer: the BYE's dialog is gone already (RFC 3261
                 // §15.1.1), and a 200 to CANCEL must not reach the early dialog, which the
                 // dialog layer would confirm on any 2xx (RFC 3261 §9.1).
@@ -806,6 +888,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return;
         };
         match role {
+            TxRole::RelayOut => {
+                self.answer_relayed(now, tx, None, (408, "Request Timeout"));
+            }
             TxRole::BInvite => {
                 let Some(call) = self.calls.get(&key) else {
                     return;
@@ -839,7 +924,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                     }
                 }
             }
-            TxRole::AInvite | TxRole::ReinviteIn | TxRole::Other => {}
+            TxRole::AInvite | TxRole::ReinviteIn | TxRole::RelayIn | TxRole::Other => {}
         }
     }
 

@@ -1035,3 +1035,61 @@ fn advertised_media_address_goes_into_that_sides_sdp() {
         .expect("200 to A");
     assert_ne!(media_of(a_ok).0, "203.0.113.50");
 }
+
+#[test]
+fn in_dialog_info_and_message_are_relayed_with_their_answers() {
+    let mut net = Net::new();
+    let call = answered_call(&mut net);
+    // INFO (DTMF) from A: relayed in B's dialog with its body; B's 200 goes back to A.
+    let mut info = from_a(Method::Info, &call.a_ok, 2, "z9hG4bKa5", None);
+    info.set_body(
+        bytes::Bytes::from_static(b"Signal=5\r\nDuration=160\r\n"),
+        Some("application/dtmf-relay"),
+    );
+    net.send_a(info);
+    let relayed = net.one_b();
+    assert_eq!(relayed.method(), Some(&Method::Info));
+    assert_eq!(relayed.call_id(), call.b_invite.call_id());
+    assert_eq!(relayed.to().unwrap().tag(), Some("btag"));
+    assert_eq!(relayed.content_type(), Some("application/dtmf-relay"));
+    assert_eq!(relayed.body().as_ref(), b"Signal=5\r\nDuration=160\r\n");
+    assert!(!String::from_utf8_lossy(&relayed.to_bytes()).contains("198.51.100.10"));
+    net.send_b(reply_b(&relayed, 200, None));
+    let ok = net.one_a();
+    assert_eq!(
+        (ok.status(), ok.cseq().unwrap().method),
+        (Some(200), "INFO")
+    );
+    assert_eq!(ok.call_id(), Some("a-call-1@a.example.com"));
+    // MESSAGE from A that B refuses: the code comes back.
+    let mut msg = from_a(Method::Message, &call.a_ok, 3, "z9hG4bKa6", None);
+    msg.set_body(bytes::Bytes::from_static(b"hello"), Some("text/plain"));
+    net.send_a(msg);
+    let relayed = net.one_b();
+    assert_eq!(relayed.method(), Some(&Method::Message));
+    assert_eq!(relayed.body().as_ref(), b"hello");
+    net.send_b(reply_b(&relayed, 415, None));
+    let rsp = net.one_a();
+    assert_eq!(
+        (rsp.status(), rsp.cseq().unwrap().method),
+        (Some(415), "MESSAGE")
+    );
+    assert_eq!(net.sbc.call_count(), 1, "the call goes on");
+}
+
+#[test]
+fn relayed_info_that_b_never_answers_gets_408() {
+    let mut net = Net::new();
+    let call = answered_call(&mut net);
+    net.send_a(from_a(Method::Info, &call.a_ok, 2, "z9hG4bKa7", None));
+    assert_eq!(net.one_b().method(), Some(&Method::Info));
+    // Timer F (64*T1) fires on leg B's INFO; retransmissions to B are drained on the way.
+    net.advance(33_000);
+    net.b();
+    let v = net.a();
+    let rsp = v.last().expect("an answer to A");
+    assert_eq!(
+        (rsp.status(), rsp.cseq().unwrap().method),
+        (Some(408), "INFO")
+    );
+}
