@@ -38,6 +38,18 @@ enum TxRole {
     Other,
 }
 
+/// An in-dialog request relayed to the other leg, waiting for its answer.
+#[derive(Debug)]
+struct Relayed {
+    /// The server transaction it arrived on.
+    server: TxId,
+    /// The request as received, to answer it from.
+    request: Message,
+    /// The call and the leg it came from (for SDP in UPDATE answers).
+    key: CallKey,
+    from: Leg,
+}
+
 /// Where a call is (RFC 3261 §13, §15).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -100,7 +112,7 @@ pub struct B2bua<M, R> {
     b_call_ids: HashMap<String, CallKey>,
     /// Relayed in-dialog requests: our client transaction -> (the server transaction it came
     /// in on, the received request, to answer it from).
-    relays: HashMap<TxId, (TxId, Message)>,
+    relays: HashMap<TxId, Relayed>,
     by_tx: HashMap<TxId, (CallKey, TxRole)>,
     by_dialog: HashMap<DialogId, (CallKey, Leg)>,
     /// Dialog events popped early by [`B2bua::flush_dialog_sends`], handled before newer ones.
@@ -507,7 +519,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         match method {
             Method::Bye => self.on_bye(now, tx, &req, key, leg),
             Method::Invite => self.on_reinvite(now, tx, req, key, leg, &id),
-            Method::Info | Method::Message => self.relay_in_dialog(now, tx, req, key, leg, &id),
+            Method::Info | Method::Message | Method::Update => {
+                self.relay_in_dialog(now, tx, req, key, leg, &id);
+            }
             _ => self.reply(now, tx, &req, 501, "Not Implemented"),
         }
     }
@@ -527,8 +541,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         }
     }
 
-    /// An in-dialog INFO or MESSAGE from `leg`: sent in the other leg's dialog with its body and
-    /// whitelisted headers; the other side's final answer comes back (RFC 6086, RFC 3428).
+    /// An in-dialog INFO, MESSAGE or UPDATE from `leg`: sent in the other leg's dialog with its
+    /// body (an UPDATE's SDP offer anchored in the relay) and whitelisted headers; the other
+    /// side's final answer comes back (RFC 6086, RFC 3428, RFC 3311).
     fn relay_in_dialog(
         &mut self,
         now: Instant,
@@ -554,7 +569,23 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return self.reply_in_dialog(now, tx, &req, id, 500, "Server Internal Error");
         };
         self.cfg.headers.copy(&req, &mut out);
-        if !req.body().is_empty() {
+        if req.has_sdp() {
+            // An UPDATE carrying an offer (RFC 3311 §5.1): anchored like a re-INVITE's.
+            let body = match self
+                .calls
+                .get_mut(&key)
+                .and_then(|c| c.media.as_mut().map(|m| (m, &c.sides)))
+            {
+                Some((m, sides)) => {
+                    m.relay_sdp(&mut self.media, sides, self.cfg.latch, leg, req.body())
+                }
+                None => Err(CallError::Sdp(sbc_common::sdp::SdpError::MissingOrigin)),
+            };
+            let Ok(body) = body else {
+                return self.reply_in_dialog(now, tx, &req, id, 488, "Not Acceptable Here");
+            };
+            out.set_body(body, Some("application/sdp"));
+        } else if !req.body().is_empty() {
             let ct = req.header(&HeaderName::ContentType).map(str::to_owned);
             out.set_body(req.body().clone(), ct.as_deref());
         }
@@ -563,7 +594,15 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         };
         self.by_tx.insert(tx, (key, TxRole::RelayIn));
         self.by_tx.insert(client, (key, TxRole::RelayOut));
-        self.relays.insert(client, (tx, req));
+        self.relays.insert(
+            client,
+            Relayed {
+                server: tx,
+                request: req,
+                key,
+                from: leg,
+            },
+        );
     }
 
     /// Answers a relayed INFO/MESSAGE with the other side's final response (its code, reason,
@@ -575,7 +614,13 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         rsp: Option<&Message>,
         fallback: (u16, &str),
     ) {
-        let Some((server, req)) = self.relays.remove(&client) else {
+        let Some(Relayed {
+            server,
+            request: req,
+            key,
+            from,
+        }) = self.relays.remove(&client)
+        else {
             return;
         };
         let (code, reason) = rsp
@@ -585,7 +630,26 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         // The request was in-dialog: its To already carries our tag on that leg.
         if let Some(r) = rsp {
             self.cfg.headers.copy(r, &mut out);
-            if !r.body().is_empty() {
+            if r.has_sdp() {
+                // The answer to an UPDATE's offer, anchored for the leg the offer came from.
+                let answer = match self
+                    .calls
+                    .get_mut(&key)
+                    .and_then(|c| c.media.as_mut().map(|m| (m, &c.sides)))
+                {
+                    Some((m, sides)) => m.relay_sdp(
+                        &mut self.media,
+                        sides,
+                        self.cfg.latch,
+                        from.other(),
+                        r.body(),
+                    ),
+                    None => Err(CallError::Sdp(sbc_common::sdp::SdpError::MissingOrigin)),
+                };
+                if let Ok(body) = answer {
+                    out.set_body(body, Some("application/sdp"));
+                }
+            } else if !r.body().is_empty() {
                 let ct = r.header(&HeaderName::ContentType).map(str::to_owned);
                 out.set_body(r.body().clone(), ct.as_deref());
             }

@@ -1093,3 +1093,47 @@ fn relayed_info_that_b_never_answers_gets_408() {
         (Some(408), "INFO")
     );
 }
+
+#[test]
+fn update_with_an_offer_is_relayed_and_anchored_like_a_reinvite() {
+    let mut net = Net::new();
+    let call = answered_call(&mut net);
+    // UPDATE from A putting the call on hold (RFC 3311).
+    net.send_a(from_a(
+        Method::Update,
+        &call.a_ok,
+        2,
+        "z9hG4bKa8",
+        Some(&sdp_a(2, "sendonly")),
+    ));
+    let up = net.one_b();
+    assert_eq!(up.method(), Some(&Method::Update));
+    assert_eq!(up.call_id(), call.b_invite.call_id());
+    let (ip, port, dir, _, _) = media_of(&up);
+    assert_eq!(
+        (ip.as_str(), port, dir.as_str()),
+        ("10.0.0.1", 20002, "sendonly")
+    );
+    let ops = net.ops();
+    let [Op::Update(1, 0, [Some(sig), None])] = ops.as_slice() else {
+        panic!("{ops:?}")
+    };
+    assert_eq!(sig.direction, Direction::SendOnly);
+    // B's answer comes back to A anchored on A's side, and the relay learns B's direction.
+    net.send_b(reply_b(&up, 200, Some(&sdp_b(8, "recvonly"))));
+    let ok = net.one_a();
+    assert_eq!(
+        (ok.status(), ok.cseq().unwrap().method),
+        (Some(200), "UPDATE")
+    );
+    let (ip, port, dir, _, _) = media_of(&ok);
+    assert_eq!(
+        (ip.as_str(), port, dir.as_str()),
+        ("203.0.113.1", 20000, "recvonly")
+    );
+    let ops = net.ops();
+    let [Op::Update(1, 0, [None, Some(sig)])] = ops.as_slice() else {
+        panic!("{ops:?}")
+    };
+    assert_eq!(sig.direction, Direction::RecvOnly);
+}
