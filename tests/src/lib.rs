@@ -245,3 +245,26 @@ pub fn sdp_audio_addr(body: &[u8]) -> Option<SocketAddr> {
     }
     Some(SocketAddr::new(ip?, port?))
 }
+
+/// Kills and reaps a child process (SIPp) when the test ends, however it ends.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `sipp` from PATH, or a failure saying how to get it: SIPp tests never pass silently.
+pub fn sipp_binary() -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join("sipp"))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| {
+            panic!("`sipp` not found on PATH: install sip-tester: apt-get install -y sip-tester")
+        })
+}

@@ -4,9 +4,9 @@
 //! and the relay must latch both legs of every call (its `media latched` debug log), which it only
 //! does after RTP has arrived from the UAC and from the UAS echo.
 
-use sbc_tests::{free_udp_port, Sbc};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use sbc_tests::{free_udp_port, sipp_binary, ChildGuard, Sbc};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CALLS: usize = 300;
@@ -49,28 +49,6 @@ listen = "127.0.0.1:{admin}"
 "#,
         admin = free_udp_port()
     )
-}
-
-/// Kills and reaps a SIPp process when the test ends, however it ends.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `sipp` from PATH, or a failure saying how to get it: this test never passes silently.
-fn sipp_binary() -> PathBuf {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("sipp"))
-            .find(|p| p.is_file())
-    });
-    found.unwrap_or_else(|| {
-        panic!("`sipp` not found on PATH: install sip-tester: apt-get install -y sip-tester")
-    })
 }
 
 /// Writes the first `packets` records of SIPp's `g711a.pcap` to `to` (pcap: 24-byte global
@@ -159,7 +137,7 @@ fn sipp_uac_sbc_sipp_uas_300_calls_with_rtp() {
     );
 
     let uas_log = std::fs::File::create(dir.join("uas.out")).expect("uas log");
-    let _uas = Proc(
+    let _uas = ChildGuard(
         Command::new(&sipp)
             .current_dir(&dir)
             .args(["-sn", "uas", "-rtp_echo", "-nostdin"])
@@ -178,7 +156,7 @@ fn sipp_uac_sbc_sipp_uas_300_calls_with_rtp() {
 
     let stats = dir.join("uac_stats.csv");
     let uac_out = std::fs::File::create(dir.join("uac.out")).expect("uac log");
-    let mut uac = Proc(
+    let mut uac = ChildGuard(
         Command::new(&sipp)
             .current_dir(&dir)
             .arg(format!("127.0.0.1:{customer}"))
