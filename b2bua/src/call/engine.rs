@@ -275,7 +275,21 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                     call.pending_ack[leg.index()] = Some(cseq);
                 }
             }
-            DialogEvent::Acked { .. } => self.send_pending_ack(key, leg.other()),
+            DialogEvent::Acked { ack } => {
+                // An ACK carrying SDP is the answer to an offer made in our 2xx (delayed offer).
+                let body = if ack.has_sdp() {
+                    self.calls.get_mut(&key).and_then(|c| {
+                        let sides = &c.sides;
+                        c.media.as_mut().and_then(|m| {
+                            m.relay_sdp(&mut self.media, sides, self.cfg.latch, leg, ack.body())
+                                .ok()
+                        })
+                    })
+                } else {
+                    None
+                };
+                self.send_pending_ack(key, leg.other(), body);
+            }
             DialogEvent::NoAck { .. } => self.hang_up(now, key, EndReason::NoAck, 408),
             DialogEvent::Terminated(_) => {
                 self.by_dialog.remove(id);
@@ -342,9 +356,6 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         if invite.contacts().next().is_none() || invite.from().is_none() || invite.to().is_none() {
             return self.reply(now, tx, &invite, 400, "Missing Contact, From or To");
         }
-        if !invite.has_sdp() {
-            return self.reply(now, tx, &invite, 488, "Offer Required");
-        }
         let route = match self.router.route(&invite, source) {
             Ok(r) => r,
             Err(rej) => return self.reply(now, tx, &invite, rej.code, rej.reason),
@@ -353,13 +364,19 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         self.next_call += 1;
         let sides = [route.a_side.clone(), route.b_side.clone()];
         let mut media = MediaState::new(self.media.create_session());
-        let body = media.relay_sdp(
-            &mut self.media,
-            &sides,
-            self.cfg.latch,
-            Leg::A,
-            invite.body(),
-        );
+        // Delayed offer (RFC 3261 §13.2.1, RFC 3264 §4): no SDP here means the offer comes in
+        // B's 2xx and the answer in A's ACK.
+        let body = if invite.has_sdp() {
+            media.relay_sdp(
+                &mut self.media,
+                &sides,
+                self.cfg.latch,
+                Leg::A,
+                invite.body(),
+            )
+        } else {
+            Ok(Bytes::new())
+        };
         let Ok(body) = body else {
             let _ = self.media.delete_session(media.session);
             return self.reply(now, tx, &invite, 488, "Not Acceptable Here");
@@ -430,7 +447,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         msg.push_header(HeaderName::CSeq, format!("{} INVITE", self.ids.cseq()));
         msg.push_header(HeaderName::Contact, contact(b));
         self.cfg.headers.copy(invite, &mut msg);
-        msg.set_body(body, Some("application/sdp"));
+        let content_type = (!body.is_empty()).then_some("application/sdp");
+        msg.set_body(body, content_type);
         msg
     }
 
@@ -995,7 +1013,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     // ----- helpers -------------------------------------------------------------------------
 
     /// Sends the ACK for the 2xx leg `leg` is waiting to have ACKed (RFC 3261 §13.2.2.4).
-    fn send_pending_ack(&mut self, key: CallKey, leg: Leg) {
+    fn send_pending_ack(&mut self, key: CallKey, leg: Leg, body: Option<Bytes>) {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -1006,7 +1024,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return;
         };
         let via = via(&call.sides[leg.index()], &self.ids.branch());
-        let _ = self.dialogs.send_ack(&id, cseq, &via, None);
+        let body = body.map(|b| (b, "application/sdp"));
+        let _ = self.dialogs.send_ack(&id, cseq, &via, body);
         self.flush_dialog_sends();
     }
 
@@ -1037,7 +1056,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         except: Option<Leg>,
     ) {
         for leg in [Leg::A, Leg::B] {
-            self.send_pending_ack(key, leg);
+            self.send_pending_ack(key, leg, None);
         }
         let Some(mut call) = self.calls.remove(&key) else {
             return;

@@ -1137,3 +1137,52 @@ fn update_with_an_offer_is_relayed_and_anchored_like_a_reinvite() {
     };
     assert_eq!(sig.direction, Direction::RecvOnly);
 }
+
+#[test]
+fn delayed_offer_offer_in_the_200_answer_in_the_ack() {
+    let mut net = Net::new();
+    let mut inv = invite_a(70);
+    inv.set_body(bytes::Bytes::new(), None);
+    net.send_a(inv);
+    assert_eq!(net.one_a().status(), Some(100));
+    let b_invite = net.one_b();
+    assert!(b_invite.body().is_empty(), "no offer to forward");
+    assert_eq!(b_invite.content_type(), None);
+    assert!(matches!(net.ops()[..], [Op::Create(1)]));
+    // B makes the offer in its 200: anchored, relayed to A on A's side.
+    net.send_b(reply_b(&b_invite, 200, Some(&sdp_b(3, "sendrecv"))));
+    let a_ok = net.one_a();
+    assert_eq!(a_ok.status(), Some(200));
+    let (ip, port, ..) = media_of(&a_ok);
+    assert_eq!((ip.as_str(), port), ("203.0.113.1", 20000));
+    let ops = net.ops();
+    let [Op::Add(1, legs)] = ops.as_slice() else {
+        panic!("{ops:?}")
+    };
+    assert_eq!(
+        legs[1].signal.remote_rtp,
+        Some("10.0.0.20:30000".parse().unwrap())
+    );
+    assert_eq!(legs[0].signal.remote_rtp, None);
+    assert!(
+        net.b().is_empty(),
+        "B's 200 is ACKed when A's ACK brings the answer"
+    );
+    // A answers in its ACK: rewritten to the relay's B side and carried in B's ACK.
+    net.send_a(from_a(
+        Method::Ack,
+        &a_ok,
+        1,
+        "z9hG4bKa2",
+        Some(&sdp_a(1, "sendrecv")),
+    ));
+    let ack = net.one_b();
+    assert_eq!(ack.method(), Some(&Method::Ack));
+    let (ip, port, ..) = media_of(&ack);
+    assert_eq!((ip.as_str(), port), ("10.0.0.1", 20002));
+    let ops = net.ops();
+    let [Op::Update(1, 0, [Some(sig), None])] = ops.as_slice() else {
+        panic!("{ops:?}")
+    };
+    assert_eq!(sig.remote_rtp, Some("198.51.100.10:49170".parse().unwrap()));
+}
