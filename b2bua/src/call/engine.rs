@@ -912,6 +912,14 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         };
         if let Some(from) = from {
             self.cfg.headers.copy(from, &mut out);
+            if (300..400).contains(&code) {
+                // A relayed redirect is only useful with its targets (RFC 3261 §21.3); they are
+                // the next hop's to give, so they cross unchanged.
+                out.remove_headers(&HeaderName::Contact);
+                for h in from.headers_named(&HeaderName::Contact) {
+                    out.push_header(HeaderName::Contact, h.value_bytes().clone());
+                }
+            }
             out.set_body(Bytes::new(), None);
         }
         let _ = self.tx.send_response(now, call.a_tx, &out);

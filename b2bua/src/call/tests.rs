@@ -1186,3 +1186,23 @@ fn delayed_offer_offer_in_the_200_answer_in_the_ack() {
     };
     assert_eq!(sig.remote_rtp, Some("198.51.100.10:49170".parse().unwrap()));
 }
+
+#[test]
+fn a_redirect_from_b_is_relayed_with_its_contacts() {
+    let mut net = Net::new();
+    net.send_a(invite_a(70));
+    net.a();
+    let b_invite = net.one_b();
+    let mut moved = reply_b(&b_invite, 302, None);
+    moved.set_header(HeaderName::Contact, "<sip:carol@192.0.2.77:5060>;q=0.8");
+    net.send_b(moved);
+    let v = net.a();
+    let rsp = v.last().expect("a final response to A");
+    assert_eq!(rsp.status(), Some(302));
+    let contacts: Vec<String> = rsp
+        .headers_named(&HeaderName::Contact)
+        .map(|h| h.value().to_owned())
+        .collect();
+    assert_eq!(contacts, ["<sip:carol@192.0.2.77:5060>;q=0.8"]);
+    assert_eq!(net.sbc.call_count(), 0);
+}
