@@ -101,6 +101,8 @@ pub fn call_config(cfg: &Config) -> CallConfig {
         server: server_name(cfg),
         max_calls: usize::try_from(cfg.limits.max_calls).unwrap_or(usize::MAX),
         retry_after_s: cfg.limits.retry_after_s,
+        max_call_duration: (cfg.limits.max_call_duration_s > 0)
+            .then(|| Duration::from_secs(u64::from(cfg.limits.max_call_duration_s))),
     }
 }
 

@@ -113,6 +113,8 @@ pub struct B2bua<M, R> {
     /// Relayed in-dialog requests: our client transaction -> (the server transaction it came
     /// in on, the received request, to answer it from).
     relays: HashMap<TxId, Relayed>,
+    /// Maximum-duration deadlines of answered calls (lazily deleted: ended calls are skipped).
+    deadlines: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, CallKey)>>,
     by_tx: HashMap<TxId, (CallKey, TxRole)>,
     by_dialog: HashMap<DialogId, (CallKey, Leg)>,
     /// Dialog events popped early by [`B2bua::flush_dialog_sends`], handled before newer ones.
@@ -134,6 +136,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             calls: HashMap::new(),
             b_call_ids: HashMap::new(),
             relays: HashMap::new(),
+            deadlines: std::collections::BinaryHeap::new(),
             by_tx: HashMap::new(),
             by_dialog: HashMap::new(),
             deferred: VecDeque::new(),
@@ -203,6 +206,16 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         self.tx.handle_timer(now);
         self.dialogs.handle_timer(now);
         self.pump(now);
+        while let Some(std::cmp::Reverse((at, key))) = self.deadlines.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop();
+            if self.calls.contains_key(&key) {
+                self.hang_up(now, key, EndReason::MaxDuration, 200);
+                self.pump(now);
+            }
+        }
     }
 
     /// The next output to act on, in order; `None` when drained (RFC 3261 §17).
@@ -212,10 +225,15 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
 
     /// When [`B2bua::handle_timer`] must next be called (RFC 3261 §17).
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        match (self.tx.poll_timeout(), self.dialogs.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let max_duration = self.deadlines.peek().map(|r| r.0 .0);
+        [
+            self.tx.poll_timeout(),
+            self.dialogs.poll_timeout(),
+            max_duration,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Drains both layers, acting on their events, until neither has anything left.
@@ -795,6 +813,11 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             }
             200..=299 => {
                 call.phase = Phase::Answered;
+                if let Some(limit) = self.cfg.max_call_duration {
+                    if let Some(at) = now.checked_add(limit) {
+                        self.deadlines.push(std::cmp::Reverse((at, key)));
+                    }
+                }
                 self.relay_to_a(now, key, rsp);
                 self.event(CallEvent::Answered { call: key });
             }
@@ -1082,7 +1105,10 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 .is_some_and(|d| d.state() == crate::dialog::DialogState::Confirmed);
             if confirmed && Some(leg) != except {
                 let via = via(&call.sides[leg.index()], &self.ids.branch());
-                if let Ok(bye) = self.dialogs.new_request(&id, Method::Bye, Some(&via)) {
+                if let Ok(mut bye) = self.dialogs.new_request(&id, Method::Bye, Some(&via)) {
+                    if let Some(r) = reason.reason_header() {
+                        bye.push_header(HeaderName::Reason, r);
+                    }
                     if let Ok(t) = self.tx.send_request(now, bye, call.peers[leg.index()]) {
                         self.by_tx.insert(t, (key, TxRole::Other));
                     }

@@ -135,6 +135,9 @@ pub struct CallConfig {
     pub max_calls: usize,
     /// The Retry-After seconds sent with that 503 (RFC 3261 §20.33).
     pub retry_after_s: u32,
+    /// Longest an answered call may last before the SBC sends BYE on both legs (`None`: no
+    /// limit).
+    pub max_call_duration: Option<std::time::Duration>,
 }
 
 impl Default for CallConfig {
@@ -146,6 +149,7 @@ impl Default for CallConfig {
             server: "sbc".to_owned(),
             max_calls: 0,
             retry_after_s: 30,
+            max_call_duration: None,
         }
     }
 }
@@ -172,6 +176,23 @@ pub enum EndReason {
     /// No media flowed for the relay's inactivity timeout; both legs got a BYE (RFC 3261
     /// §15.1.1).
     MediaTimeout,
+    /// The call reached the configured maximum duration; both legs got a BYE.
+    MaxDuration,
+}
+
+impl EndReason {
+    /// The RFC 3326 Reason header the SBC puts on the BYEs it sends itself for this ending, if
+    /// the SBC (not a party) ended the call.
+    pub fn reason_header(self) -> Option<&'static str> {
+        match self {
+            Self::MediaTimeout => Some("SIP;cause=408;text=\"media inactivity\""),
+            Self::NoAck => Some("SIP;cause=408;text=\"no ACK for 2xx\""),
+            Self::MaxDuration => Some("SIP;cause=200;text=\"maximum call duration\""),
+            Self::Timeout => Some("SIP;cause=408;text=\"no answer\""),
+            Self::Media => Some("SIP;cause=488;text=\"media failure\""),
+            Self::Bye(_) | Self::Rejected | Self::Cancelled => None,
+        }
+    }
 }
 
 /// What the call core reports, for metrics and CDRs (RFC 3261 §13, §15).

@@ -1206,3 +1206,34 @@ fn a_redirect_from_b_is_relayed_with_its_contacts() {
     assert_eq!(contacts, ["<sip:carol@192.0.2.77:5060>;q=0.8"]);
     assert_eq!(net.sbc.call_count(), 0);
 }
+
+#[test]
+fn max_call_duration_ends_the_call_with_bye_and_reason_on_both_legs() {
+    let mut net = Net::with_config(CallConfig {
+        max_call_duration: Some(Duration::from_secs(60)),
+        ..CallConfig::default()
+    });
+    let _call = answered_call(&mut net);
+    net.advance(59_000);
+    assert!(net.a().is_empty() && net.b().is_empty(), "not yet");
+    assert_eq!(net.sbc.call_count(), 1);
+    net.advance(1_500);
+    let bye_a = net.one_a();
+    let bye_b = net.one_b();
+    for bye in [&bye_a, &bye_b] {
+        assert_eq!(bye.method(), Some(&Method::Bye));
+        assert_eq!(
+            bye.header(&HeaderName::Reason),
+            Some("SIP;cause=200;text=\"maximum call duration\"")
+        );
+    }
+    assert!(matches!(
+        net.events.last(),
+        Some(CallEvent::Ended {
+            reason: EndReason::MaxDuration,
+            ..
+        })
+    ));
+    assert_eq!(net.sbc.call_count(), 0);
+    assert!(matches!(net.ops()[..], [Op::Delete(1)]));
+}
