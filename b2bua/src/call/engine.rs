@@ -785,6 +785,25 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let outcome = self
             .dialogs
             .handle_creating_response(&call.b_invite, rsp, peer);
+        if let Ok(ResponseOutcome::Created(id)) = &outcome {
+            if (200..300).contains(&status) && call.phase == Phase::Answered {
+                // Another fork answered after the first 2xx won: ACK it, then BYE it
+                // (RFC 3261 §13.2.2.4); leg A never hears of it.
+                let side = call.sides[Leg::B.index()].clone();
+                let cseq = call.b_invite.cseq().map_or(1, |c| c.seq);
+                let id = id.clone();
+                let ack_via = via(&side, &self.ids.branch());
+                let _ = self.dialogs.send_ack(&id, cseq, &ack_via, None);
+                self.flush_dialog_sends();
+                let bye_via = via(&side, &self.ids.branch());
+                if let Ok(bye) = self.dialogs.new_request(&id, Method::Bye, Some(&bye_via)) {
+                    if let Ok(t) = self.tx.send_request(now, bye, peer) {
+                        self.by_tx.insert(t, (key, TxRole::Other));
+                    }
+                }
+                return;
+            }
+        }
         if let Ok(ResponseOutcome::Created(id) | ResponseOutcome::Matched(id)) = outcome {
             if status < 300 {
                 self.by_dialog.insert(id.clone(), (key, Leg::B));

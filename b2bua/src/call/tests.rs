@@ -1237,3 +1237,31 @@ fn max_call_duration_ends_the_call_with_bye_and_reason_on_both_legs() {
     assert_eq!(net.sbc.call_count(), 0);
     assert!(matches!(net.ops()[..], [Op::Delete(1)]));
 }
+
+#[test]
+fn a_second_2xx_from_another_fork_is_acked_and_hung_up() {
+    let mut net = Net::new();
+    let call = answered_call(&mut net);
+    // A forking proxy downstream: another branch answers too, with its own To tag.
+    let mut second = reply_b(&call.b_invite, 200, Some(&sdp_b(1, "sendrecv")));
+    let to = call.b_invite.header(&HeaderName::To).unwrap().to_owned();
+    second.set_header(HeaderName::To, format!("{to};tag=fork2"));
+    second.set_header(HeaderName::Contact, "<sip:bob2@10.0.0.21:5060>");
+    net.send_b(second);
+    let to_b = net.b();
+    let methods: Vec<_> = to_b.iter().map(|m| m.method().cloned()).collect();
+    assert_eq!(methods, [Some(Method::Ack), Some(Method::Bye)], "{to_b:?}");
+    for m in &to_b {
+        assert_eq!(m.to().unwrap().tag(), Some("fork2"));
+    }
+    assert!(net.a().is_empty(), "A sees nothing of the losing fork");
+    assert_eq!(net.sbc.call_count(), 1, "the first call goes on");
+    // The winning dialog is untouched: A's BYE reaches the first fork.
+    net.send_b(reply_b(&to_b[1], 200, None));
+    net.send_a(from_a(Method::Bye, &call.a_ok, 2, "z9hG4bKa9", None));
+    assert_eq!(net.one_a().status(), Some(200));
+    let bye = net.one_b();
+    assert_eq!(bye.method(), Some(&Method::Bye));
+    assert_eq!(bye.to().unwrap().tag(), Some("btag"));
+    assert_eq!(net.sbc.call_count(), 0);
+}
