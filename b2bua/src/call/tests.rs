@@ -1265,3 +1265,39 @@ fn a_second_2xx_from_another_fork_is_acked_and_hung_up() {
     assert_eq!(bye.to().unwrap().tag(), Some("btag"));
     assert_eq!(net.sbc.call_count(), 0);
 }
+
+#[test]
+fn reinvite_glare_gets_491_and_the_pending_one_completes() {
+    let mut net = Net::new();
+    let call = answered_call(&mut net);
+    // A re-INVITEs; the SBC sends it on to B.
+    net.send_a(from_a(
+        Method::Invite,
+        &call.a_ok,
+        2,
+        "z9hG4bKa10",
+        Some(&sdp_a(2, "sendonly")),
+    ));
+    assert_eq!(net.one_a().status(), Some(100));
+    let re = net.one_b();
+    assert_eq!(re.method(), Some(&Method::Invite));
+    // Meanwhile B re-INVITEs too (glare): the SBC has an INVITE pending on B's dialog.
+    net.send_b(from_b(
+        Method::Invite,
+        &call.b_invite,
+        2,
+        "z9hG4bKb10",
+        Some(&sdp_b(9, "sendonly")),
+    ));
+    let to_b = net.b();
+    let statuses: Vec<_> = to_b.iter().filter_map(Message::status).collect();
+    assert!(statuses.contains(&491), "{to_b:?}");
+    assert!(
+        net.a().is_empty(),
+        "B's colliding re-INVITE does not reach A"
+    );
+    // The first re-INVITE still completes end to end.
+    net.send_b(reply_b(&re, 200, Some(&sdp_b(8, "recvonly"))));
+    let ok = net.one_a();
+    assert_eq!((ok.status(), ok.cseq().unwrap().seq), (Some(200), 2));
+}
