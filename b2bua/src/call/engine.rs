@@ -296,13 +296,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             DialogEvent::Acked { ack } => {
                 // An ACK carrying SDP is the answer to an offer made in our 2xx (delayed offer).
                 let body = if ack.has_sdp() {
-                    self.calls.get_mut(&key).and_then(|c| {
-                        let sides = &c.sides;
-                        c.media.as_mut().and_then(|m| {
-                            m.relay_sdp(&mut self.media, sides, self.cfg.latch, leg, ack.body())
-                                .ok()
-                        })
-                    })
+                    self.relay_call_sdp(key, leg, ack.body()).ok()
                 } else {
                     None
                 };
@@ -360,13 +354,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         }
         if self.cfg.max_calls > 0 && self.calls.len() >= self.cfg.max_calls {
             // RFC 3261 §21.5.4: overloaded; say when to come back.
-            let mut rsp = Message::response_to(&invite, 503, "Service Unavailable");
-            if let (Some(to), Some(false)) = (
-                invite.header(&HeaderName::To),
-                invite.to().map(|t| t.tag().is_some()),
-            ) {
-                rsp.set_header(HeaderName::To, format!("{to};tag={}", self.ids.tag()));
-            }
+            let mut rsp = self.tagged_response(&invite, 503, "Service Unavailable");
             rsp.push_header(HeaderName::RetryAfter, self.cfg.retry_after_s.to_string());
             let _ = self.tx.send_response(now, tx, &rsp);
             return;
@@ -607,17 +595,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         self.cfg.headers.copy(&req, &mut out);
         if req.has_sdp() {
             // An UPDATE carrying an offer (RFC 3311 §5.1): anchored like a re-INVITE's.
-            let body = match self
-                .calls
-                .get_mut(&key)
-                .and_then(|c| c.media.as_mut().map(|m| (m, &c.sides)))
-            {
-                Some((m, sides)) => {
-                    m.relay_sdp(&mut self.media, sides, self.cfg.latch, leg, req.body())
-                }
-                None => Err(CallError::Sdp(sbc_common::sdp::SdpError::MissingOrigin)),
-            };
-            let Ok(body) = body else {
+            let Ok(body) = self.relay_call_sdp(key, leg, req.body()) else {
                 return self.reply_in_dialog(now, tx, &req, id, 488, "Not Acceptable Here");
             };
             out.set_body(body, Some("application/sdp"));
@@ -668,21 +646,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             self.cfg.headers.copy(r, &mut out);
             if r.has_sdp() {
                 // The answer to an UPDATE's offer, anchored for the leg the offer came from.
-                let answer = match self
-                    .calls
-                    .get_mut(&key)
-                    .and_then(|c| c.media.as_mut().map(|m| (m, &c.sides)))
-                {
-                    Some((m, sides)) => m.relay_sdp(
-                        &mut self.media,
-                        sides,
-                        self.cfg.latch,
-                        from.other(),
-                        r.body(),
-                    ),
-                    None => Err(CallError::Sdp(sbc_common::sdp::SdpError::MissingOrigin)),
-                };
-                if let Ok(body) = answer {
+                if let Ok(body) = self.relay_call_sdp(key, from.other(), r.body()) {
                     out.set_body(body, Some("application/sdp"));
                 }
             } else if !r.body().is_empty() {
@@ -1149,6 +1113,31 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     /// Answers request `req` on server transaction `tx` outside any dialog, with a To tag when
     /// it had none (RFC 3261 §8.2.6).
     fn reply(&mut self, now: Instant, tx: TxId, req: &Message, code: u16, reason: &str) {
+        let rsp = self.tagged_response(req, code, reason);
+        let _ = self.tx.send_response(now, tx, &rsp);
+    }
+
+    /// Rewrites SDP from `from` for the other leg of call `key` and programs the relay
+    /// (RFC 3264 §5); an ended call or one without media state is a media error.
+    fn relay_call_sdp(
+        &mut self,
+        key: CallKey,
+        from: Leg,
+        body: &Bytes,
+    ) -> Result<Bytes, CallError> {
+        match self
+            .calls
+            .get_mut(&key)
+            .and_then(|c| c.media.as_mut().map(|m| (m, &c.sides)))
+        {
+            Some((m, sides)) => m.relay_sdp(&mut self.media, sides, self.cfg.latch, from, body),
+            None => Err(CallError::Sdp(sbc_common::sdp::SdpError::MissingOrigin)),
+        }
+    }
+
+    /// A response to an out-of-dialog request with a fresh To tag when it had none
+    /// (RFC 3261 §8.2.6.2).
+    fn tagged_response(&mut self, req: &Message, code: u16, reason: &str) -> Message {
         let mut rsp = Message::response_to(req, code, reason);
         if let (Some(to), Some(false)) = (
             req.header(&HeaderName::To),
@@ -1156,7 +1145,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         ) {
             rsp.set_header(HeaderName::To, format!("{to};tag={}", self.ids.tag()));
         }
-        let _ = self.tx.send_response(now, tx, &rsp);
+        rsp
     }
 
     /// Answers an in-dialog INVITE and tells the dialog, so its pending INVITE clears
