@@ -23,7 +23,7 @@
 //! no name is resolved.
 
 use crate::call::{
-    B2bua, CallConfig, CallEvent, CallOutput, HeaderPolicy, Rejection, Route, Router, Side,
+    B2bua, CallConfig, CallEvent, CallOutput, HeaderPolicy, Rejection, Route, Router, Side, Target,
     DEFAULT_COPIED_HEADERS,
 };
 use crate::stateless::{handle_datagram, Reply};
@@ -165,8 +165,9 @@ const UNAVAILABLE: Rejection = Rejection {
     reason: "Service Unavailable",
 };
 
-/// The `[[route]]` table as a [`Router`]: the first matching route by priority that can leave
-/// over UDP; no match is 404 (RFC 3261 §21.4.5).
+/// The `[[route]]` table as a [`Router`]: every matching route by priority that can leave over
+/// UDP, each with its failover, forwarding, no-answer and redirect settings; no match is 404
+/// (RFC 3261 §21.4.5).
 #[derive(Debug)]
 pub struct ConfigRouter {
     cfg: Arc<Config>,
@@ -186,15 +187,87 @@ impl ConfigRouter {
     }
 }
 
-impl Router for ConfigRouter {
-    fn route(&mut self, invite: &Message, source: Dest) -> Result<Route, Rejection> {
-        let ingress = self.ingress.ok_or(NOT_FOUND)?;
-        let from = self
-            .cfg
-            .interfaces
-            .get(ingress.interface)
-            .ok_or(NOT_FOUND)?;
-        let uri = invite.uri().and_then(|u| Uri::parse(u).ok());
+impl ConfigRouter {
+    /// The call core's route for config route `r` taken by a request that arrived on interface
+    /// `from` at `local`; `None` when `r` cannot leave over UDP (the only transport so far).
+    fn leg_route(
+        &self,
+        from: &sbc_config::Interface,
+        local: SocketAddr,
+        r: &sbc_config::Route,
+    ) -> Option<Route> {
+        if r.transport != sbc_config::Transport::Udp {
+            return None;
+        }
+        let to = self.cfg.interface(&r.to_interface)?;
+        let out = to.listen.iter().find(|l| {
+            l.transport == sbc_config::Transport::Udp && l.address.is_ipv4() == r.next_hop.is_ipv4()
+        })?;
+        let udp = |addr| Dest {
+            addr,
+            transport: Transport::Udp,
+        };
+        Some(Route {
+            a_side: Side {
+                sip: udp(local),
+                media_interface: from.name.clone(),
+                media_advertised: from.advertised,
+            },
+            b_side: Side {
+                sip: udp(to.signalling_addr(out.address)),
+                media_interface: to.name.clone(),
+                media_advertised: to.advertised,
+            },
+            next_hop: udp(r.next_hop),
+            request_uri: None,
+        })
+    }
+
+    /// Config route `r` as a target, its `forward_on` chain resolved; the chain is bounded by
+    /// the number of routes (validation refuses loops, and `depth` guards anyway).
+    fn target(
+        &self,
+        from: &sbc_config::Interface,
+        local: SocketAddr,
+        r: &sbc_config::Route,
+        depth: usize,
+    ) -> Option<Target> {
+        let route = self.leg_route(from, local, r)?;
+        let forward = r
+            .forward_on
+            .as_deref()
+            .filter(|_| depth < self.cfg.routes.len())
+            .and_then(|name| self.cfg.routes.iter().find(|x| x.name == name))
+            .and_then(|f| self.target(from, local, f, depth + 1))
+            .map(Box::new);
+        Some(Target {
+            route,
+            name: r.name.clone(),
+            failover_on: r.failover_on.clone(),
+            forward_codes: r.forward_codes.clone(),
+            forward,
+            no_answer: (r.no_answer_timeout_s > 0)
+                .then(|| Duration::from_secs(u64::from(r.no_answer_timeout_s))),
+            max_redirects: if r.follow_redirects {
+                r.max_redirects
+            } else {
+                0
+            },
+        })
+    }
+
+    /// The targets for a request for `uri` that arrived on `from` at `local` from `source`:
+    /// every matching route that can be used, by priority; 404 when none matches, 503 when
+    /// none can be used. The URI's host is only matched against `request_domain`, never
+    /// resolved or sent to.
+    fn targets_for(
+        &self,
+        from: &sbc_config::Interface,
+        local: SocketAddr,
+        source: Dest,
+        uri: &str,
+    ) -> Result<Vec<Target>, Rejection> {
+        let uri = Uri::parse(uri).ok();
         let user = uri
             .as_ref()
             .and_then(Uri::user_unescaped)
@@ -206,39 +279,49 @@ impl Router for ConfigRouter {
         if routes.is_empty() {
             return Err(NOT_FOUND);
         }
-        for r in routes {
-            if r.transport != sbc_config::Transport::Udp {
-                continue;
-            }
-            let Some(to) = self.cfg.interface(&r.to_interface) else {
-                continue;
-            };
-            let Some(out) = to.listen.iter().find(|l| {
-                l.transport == sbc_config::Transport::Udp
-                    && l.address.is_ipv4() == r.next_hop.is_ipv4()
-            }) else {
-                continue;
-            };
-            let udp = |addr| Dest {
-                addr,
-                transport: Transport::Udp,
-            };
-            return Ok(Route {
-                a_side: Side {
-                    sip: udp(ingress.local),
-                    media_interface: from.name.clone(),
-                    media_advertised: from.advertised,
-                },
-                b_side: Side {
-                    sip: udp(to.signalling_addr(out.address)),
-                    media_interface: to.name.clone(),
-                    media_advertised: to.advertised,
-                },
-                next_hop: udp(r.next_hop),
-                request_uri: None,
-            });
+        let targets: Vec<Target> = routes
+            .into_iter()
+            .filter_map(|r| self.target(from, local, r, 0))
+            .collect();
+        if targets.is_empty() {
+            return Err(UNAVAILABLE);
         }
-        Err(UNAVAILABLE)
+        Ok(targets)
+    }
+}
+
+impl Router for ConfigRouter {
+    fn route(&mut self, invite: &Message, source: Dest) -> Result<Route, Rejection> {
+        self.targets(invite, source)?
+            .into_iter()
+            .next()
+            .map(|t| t.route)
+            .ok_or(NOT_FOUND)
+    }
+
+    fn targets(&mut self, invite: &Message, source: Dest) -> Result<Vec<Target>, Rejection> {
+        let ingress = self.ingress.ok_or(NOT_FOUND)?;
+        let from = self
+            .cfg
+            .interfaces
+            .get(ingress.interface)
+            .ok_or(NOT_FOUND)?;
+        self.targets_for(
+            from,
+            ingress.local,
+            source,
+            invite.uri().unwrap_or_default(),
+        )
+    }
+
+    fn reroute(&mut self, a_side: &Side, source: Dest, uri: &str) -> Vec<Target> {
+        // Leg A's side names the interface the call came in on (its media interface is the
+        // config interface of that name).
+        let Some(from) = self.cfg.interface(&a_side.media_interface) else {
+            return Vec::new();
+        };
+        self.targets_for(from, a_side.sip.addr, source, uri)
+            .unwrap_or_default()
     }
 }
 

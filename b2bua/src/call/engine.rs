@@ -17,6 +17,10 @@ use sbc_relay::api::SessionId;
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
+mod retry;
+
+use super::target::{Retired, TargetSet};
+
 /// What a transaction is to its call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TxRole {
@@ -91,6 +95,8 @@ struct Call {
     pending_ack: [Option<u32>; 2],
     reinvite: Option<Reinvite>,
     media: Option<MediaState>,
+    /// Leg B's targets: the one being tried and the ones left (see [`retry`]).
+    targets: TargetSet,
 }
 
 /// The B2BUA call core: a transaction layer, a dialog layer, the calls joining pairs of dialogs,
@@ -115,6 +121,10 @@ pub struct B2bua<M, R> {
     relays: HashMap<TxId, Relayed>,
     /// Maximum-duration deadlines of answered calls (lazily deleted: ended calls are skipped).
     deadlines: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, CallKey)>>,
+    /// No-answer deadlines of leg-B attempts: (when, call, attempt number), lazily deleted.
+    no_answer: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, CallKey, usize)>>,
+    /// Leg-B INVITEs given up on while ringing, by their client transaction.
+    retired: HashMap<TxId, Retired>,
     by_tx: HashMap<TxId, (CallKey, TxRole)>,
     by_dialog: HashMap<DialogId, (CallKey, Leg)>,
     /// Dialog events popped early by [`B2bua::flush_dialog_sends`], handled before newer ones.
@@ -137,6 +147,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             b_call_ids: HashMap::new(),
             relays: HashMap::new(),
             deadlines: std::collections::BinaryHeap::new(),
+            no_answer: std::collections::BinaryHeap::new(),
+            retired: HashMap::new(),
             by_tx: HashMap::new(),
             by_dialog: HashMap::new(),
             deferred: VecDeque::new(),
@@ -216,6 +228,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 self.pump(now);
             }
         }
+        self.fire_no_answer(now);
     }
 
     /// The next output to act on, in order; `None` when drained (RFC 3261 §17).
@@ -230,6 +243,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             self.tx.poll_timeout(),
             self.dialogs.poll_timeout(),
             max_duration,
+            self.next_no_answer(),
         ]
         .into_iter()
         .flatten()
@@ -279,6 +293,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             TxEvent::NoAck { .. } => {}
             TxEvent::Terminated { tx } => {
                 self.by_tx.remove(&tx);
+                self.forget_retired(tx);
             }
         }
     }
@@ -362,10 +377,14 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         if invite.contacts().next().is_none() || invite.from().is_none() || invite.to().is_none() {
             return self.reply(now, tx, &invite, 400, "Missing Contact, From or To");
         }
-        let route = match self.router.route(&invite, source) {
-            Ok(r) => r,
+        let targets = match self.router.targets(&invite, source) {
+            Ok(t) => t,
             Err(rej) => return self.reply(now, tx, &invite, rej.code, rej.reason),
         };
+        let Some(mut targets) = TargetSet::new(targets) else {
+            return self.reply(now, tx, &invite, 404, "Not Found");
+        };
+        let route = targets.current().route.clone();
         let key = CallKey(self.next_call);
         self.next_call += 1;
         let sides = [route.a_side.clone(), route.b_side.clone()];
@@ -397,6 +416,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         self.by_tx.insert(tx, (key, TxRole::AInvite));
         self.by_tx.insert(b_tx, (key, TxRole::BInvite));
         self.b_call_ids.insert(b_call_id.clone(), key);
+        targets.tx = Some(b_tx);
         self.calls.insert(
             key,
             Call {
@@ -414,8 +434,10 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 pending_ack: [None, None],
                 reinvite: None,
                 media: Some(media),
+                targets,
             },
         );
+        self.arm_no_answer(now, key);
         self.event(CallEvent::Started {
             call: key,
             a_call_id,
@@ -505,22 +527,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return;
         }
         call.cancel_sent = true;
-        let inv = &call.b_invite;
-        let mut cancel = Message::request(Method::Cancel, inv.uri().unwrap_or_default().to_owned());
-        for name in [
-            HeaderName::Via,
-            HeaderName::From,
-            HeaderName::To,
-            HeaderName::CallId,
-        ] {
-            if let Some(v) = inv.header(&name) {
-                cancel.push_header(name, v.to_owned());
-            }
-        }
-        cancel.insert_header(1, HeaderName::MaxForwards, "70");
-        let seq = inv.cseq().map_or(1, |c| c.seq);
-        cancel.push_header(HeaderName::CSeq, format!("{seq} CANCEL"));
-        cancel.set_body(Bytes::new(), None);
+        let cancel = retry::cancel_for(&call.b_invite);
         let dest = call.peers[Leg::B.index()];
         if let Ok(t) = self.tx.send_request(now, cancel, dest) {
             self.by_tx.insert(t, (key, TxRole::Other));
@@ -719,11 +726,18 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     // ----- responses -----------------------------------------------------------------------
 
     fn on_response(&mut self, now: Instant, tx: TxId, rsp: &Message) {
+        if self.is_retired(tx) {
+            return self.on_retired_response(now, tx, rsp);
+        }
         let Some(&(key, role)) = self.by_tx.get(&tx) else {
             return;
         };
         match role {
-            TxRole::BInvite => self.on_b_invite_response(now, key, rsp),
+            TxRole::BInvite => {
+                if !self.retry_on_final(now, key, tx, rsp) {
+                    self.on_b_invite_response(now, key, rsp);
+                }
+            }
             TxRole::ReinviteOut => self.on_reinvite_response(now, key, rsp),
             TxRole::RelayOut => {
                 if rsp.status().is_some_and(|c| c >= 200) {
@@ -978,8 +992,12 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     }
 
     /// Timer B/F or a transport failure on a transaction the call depends on (RFC 3261
-    /// §17.1.1.2, §17.1.4): leg A gets 408 (487 when cancelling) and the call ends.
+    /// §17.1.1.2, §17.1.4): leg B moves to its next target if it has one, else leg A gets 408
+    /// (487 when cancelling) and the call ends.
     fn on_tx_failure(&mut self, now: Instant, tx: TxId) {
+        if self.forget_retired(tx) {
+            return;
+        }
         let Some(&(key, role)) = self.by_tx.get(&tx) else {
             return;
         };
@@ -988,6 +1006,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 self.answer_relayed(now, tx, None, (408, "Request Timeout"));
             }
             TxRole::BInvite => {
+                if self.retry_on_timeout(now, key, tx) {
+                    return;
+                }
                 let Some(call) = self.calls.get(&key) else {
                     return;
                 };

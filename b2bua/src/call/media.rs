@@ -237,4 +237,28 @@ impl MediaState {
         self.last[from.index()] = Some((body.clone(), out.clone()));
         Ok(out)
     }
+
+    /// Forgets what the endpoint on `leg` said, before an attempt towards another endpoint
+    /// there: its streams' signalling in the relay goes back to none (RFC 3264 §8).
+    pub(super) fn reset_leg<M: MediaAnchor>(
+        &mut self,
+        anchor: &mut M,
+        leg: Leg,
+        policy: LatchPolicy,
+    ) -> Result<(), CallError> {
+        if self.last[leg.index()].take().is_none() {
+            return Ok(());
+        }
+        for stream in self.streams.iter().flatten() {
+            let mut signals = [None, None];
+            signals[leg.index()] = Some(LegSignal {
+                policy,
+                ..LegSignal::default()
+            });
+            anchor
+                .update_stream(self.session, stream.index, signals)
+                .map_err(CallError::Relay)?;
+        }
+        Ok(())
+    }
 }

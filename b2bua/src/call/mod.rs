@@ -19,13 +19,16 @@
 //!
 //! Flows in this slice: basic call (INVITE with SDP, 1xx, 2xx, ACK end to end, BYE from either
 //! side), failures relayed with their code, CANCEL (RFC 3261 §9), and re-INVITE hold/resume with
-//! the SDP rewritten and the relay updated (RFC 3264 §8.4). Not yet: PRACK, forking, 3xx
-//! recursion, session timers, UPDATE, REFER, delayed offer, routing failover.
+//! the SDP rewritten and the relay updated (RFC 3264 §8.4), and leg B's retries over its
+//! [`Target`]s: failover to the next route, call forwarding on busy or no answer, and 3xx
+//! recursion through the configured routes only (RFC 3261 §8.1.3.4, §16.6, §16.7). Not yet:
+//! PRACK, forking, session timers, REFER.
 
 mod engine;
 mod headers;
 mod ids;
 mod media;
+mod target;
 
 #[cfg(test)]
 mod tests;
@@ -34,6 +37,7 @@ pub use engine::B2bua;
 pub use headers::{HeaderPolicy, DEFAULT_COPIED_HEADERS};
 pub use ids::IdGen;
 pub use media::{leg_signal, relay_direction, MediaAnchor};
+pub use target::{Target, MAX_ATTEMPTS};
 
 use crate::transaction::{Dest, TimerConfig, Transmit};
 use sbc_common::sdp::SdpError;
@@ -106,9 +110,26 @@ pub struct Rejection {
 }
 
 /// The routing decision for a new INVITE: a [`Route`] or a [`Rejection`] (RFC 3261 §16.5).
+///
+/// Only [`Router::route`] is required: a router that gives one route and never routes redirect
+/// targets makes the core relay every failure and every 3xx to leg A.
 pub trait Router {
     /// Routes the INVITE that arrived from `source` (RFC 3261 §16.5).
     fn route(&mut self, invite: &Message, source: Dest) -> Result<Route, Rejection>;
+
+    /// Every target for the INVITE, in the order to try them, with what to do when each fails;
+    /// never empty when `Ok` (RFC 3261 §16.6).
+    fn targets(&mut self, invite: &Message, source: Dest) -> Result<Vec<Target>, Rejection> {
+        self.route(invite, source).map(|r| vec![Target::new(r)])
+    }
+
+    /// The targets for a redirect's Contact `uri`, routed as a request for it arriving from
+    /// `source` on `a_side` would be; empty when no route matches, and the Contact is then not
+    /// followed (RFC 3261 §8.1.3.4, §16.5).
+    fn reroute(&mut self, a_side: &Side, source: Dest, uri: &str) -> Vec<Target> {
+        let _ = (a_side, source, uri);
+        Vec::new()
+    }
 }
 
 impl<F> Router for F

@@ -14,6 +14,8 @@ const PHONE_A: &str = "198.51.100.10:5060";
 const SBC_A: &str = "203.0.113.1:5060";
 const SBC_B: &str = "10.0.0.1:5060";
 const PHONE_B: &str = "10.0.0.20:5060";
+/// A third party on leg B's side: a failover, forward or redirect target.
+const PHONE_C: &str = "10.0.0.30:5060";
 
 fn dest(s: &str) -> Dest {
     Dest {
@@ -94,7 +96,30 @@ impl MediaAnchor for FakeAnchor {
     }
 }
 
-type Core = B2bua<FakeAnchor, fn(&Message, Dest) -> Result<Route, Rejection>>;
+type Core = B2bua<FakeAnchor, AnyRouter>;
+
+/// Any [`Router`] a test picks: a plain routing function or a table of targets.
+struct AnyRouter(Box<dyn Router>);
+
+impl std::fmt::Debug for AnyRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AnyRouter")
+    }
+}
+
+impl Router for AnyRouter {
+    fn route(&mut self, invite: &Message, source: Dest) -> Result<Route, Rejection> {
+        self.0.route(invite, source)
+    }
+
+    fn targets(&mut self, invite: &Message, source: Dest) -> Result<Vec<Target>, Rejection> {
+        self.0.targets(invite, source)
+    }
+
+    fn reroute(&mut self, a_side: &Side, source: Dest, uri: &str) -> Vec<Target> {
+        self.0.reroute(a_side, source, uri)
+    }
+}
 
 fn route(_: &Message, _: Dest) -> Result<Route, Rejection> {
     Ok(Route {
@@ -119,6 +144,7 @@ struct Net {
     now: Instant,
     to_a: Vec<Message>,
     to_b: Vec<Message>,
+    to_c: Vec<Message>,
     events: Vec<CallEvent>,
 }
 
@@ -131,15 +157,13 @@ impl Net {
         Self::with_router(cfg, route)
     }
 
-    fn with_router(
-        cfg: CallConfig,
-        router: fn(&Message, Dest) -> Result<Route, Rejection>,
-    ) -> Self {
+    fn with_router(cfg: CallConfig, router: impl Router + 'static) -> Self {
         Self {
-            sbc: B2bua::new(cfg, 42, FakeAnchor::default(), router),
+            sbc: B2bua::new(cfg, 42, FakeAnchor::default(), AnyRouter(Box::new(router))),
             now: Instant::now(),
             to_a: Vec::new(),
             to_b: Vec::new(),
+            to_c: Vec::new(),
             events: Vec::new(),
         }
     }
@@ -173,6 +197,8 @@ impl Net {
                         self.to_a.push(msg);
                     } else if t.dest == dest(PHONE_B) {
                         self.to_b.push(msg);
+                    } else if t.dest == dest(PHONE_C) {
+                        self.to_c.push(msg);
                     } else {
                         panic!("sent to {:?}", t.dest);
                     }
@@ -1301,3 +1327,5 @@ fn reinvite_glare_gets_491_and_the_pending_one_completes() {
     let ok = net.one_a();
     assert_eq!((ok.status(), ok.cseq().unwrap().seq), (Some(200), 2));
 }
+
+mod retries;
