@@ -19,8 +19,10 @@
 //!
 //! Routing ([`ConfigRouter`]) is the `[[route]]` table only: the interface the INVITE arrived
 //! on, its source IP and the Request-URI user and domain pick the route; the call leaves from the
-//! route's `to_interface` to its `next_hop`. Nothing is ever routed to the Request-URI's host and
-//! no name is resolved.
+//! route's `to_interface` to its `next_hop`. Every matching route is a target of the call, tried
+//! in turn on failover, with its forwarding and redirect settings; a redirect's Contacts are
+//! routed through the same table. Nothing is ever routed to the Request-URI's host (or a
+//! Contact's) and no name is resolved.
 
 use crate::call::{
     B2bua, CallConfig, CallEvent, CallOutput, HeaderPolicy, Rejection, Route, Router, Side, Target,
@@ -725,6 +727,131 @@ to_interface = "core"
             .route(&invite("sip:100@127.0.0.1:9999"), udp("127.0.0.1:6000"))
             .unwrap_err();
         assert_eq!(err.code, 404);
+    }
+
+    const RETRY_CONFIG: &str = r#"
+[[interface]]
+name = "customer"
+listen = [{ transport = "udp", address = "127.0.0.1:5060" }]
+media_address = "127.0.0.1"
+rtp_port_min = 20000
+rtp_port_max = 20999
+
+[[interface]]
+name = "core"
+listen = [{ transport = "udp", address = "127.0.0.1:5080" }]
+media_address = "127.0.0.1"
+rtp_port_min = 30000
+rtp_port_max = 30999
+
+[[route]]
+name = "primary"
+from_interface = "customer"
+next_hop = "127.0.0.1:5090"
+to_interface = "core"
+priority = 10
+failover_on = [503]
+forward_on = "voicemail"
+forward_codes = [486]
+no_answer_timeout_s = 20
+follow_redirects = true
+max_redirects = 2
+
+[[route]]
+name = "backup"
+from_interface = "customer"
+next_hop = "127.0.0.1:5092"
+to_interface = "core"
+priority = 20
+
+[[route]]
+name = "partner"
+from_interface = "customer"
+request_domain = "partner.example.net"
+next_hop = "127.0.0.1:5094"
+to_interface = "core"
+priority = 5
+
+[[route]]
+name = "voicemail"
+from_interface = "core"
+request_user = "vm"
+next_hop = "127.0.0.1:5093"
+to_interface = "core"
+"#;
+
+    fn retry_router() -> ConfigRouter {
+        let cfg = Config::from_toml_str(RETRY_CONFIG, "t.toml").unwrap();
+        let mut r = ConfigRouter::new(Arc::new(cfg));
+        r.set_ingress(Ingress {
+            interface: 0,
+            local: "127.0.0.1:5060".parse().unwrap(),
+        });
+        r
+    }
+
+    fn names(targets: &[Target]) -> Vec<&str> {
+        targets.iter().map(|t| t.name.as_str()).collect()
+    }
+
+    #[test]
+    fn targets_carry_each_routes_failover_forwarding_and_redirect_settings() {
+        let mut r = retry_router();
+        let t = r
+            .targets(&invite("sip:100@example.com"), udp("127.0.0.1:6000"))
+            .unwrap();
+        assert_eq!(names(&t), ["primary", "backup"]);
+        assert_eq!(t[0].failover_on, [503]);
+        assert_eq!(t[0].forward_codes, [486]);
+        assert_eq!(t[0].no_answer, Some(Duration::from_secs(20)));
+        assert_eq!(t[0].max_redirects, 2);
+        // The forward route is used as is: its own match keys (user "vm", interface "core")
+        // are not consulted, and leg A stays where the call came in.
+        let fwd = t[0].forward.as_deref().unwrap();
+        assert_eq!(fwd.name, "voicemail");
+        assert_eq!(fwd.route.next_hop, udp("127.0.0.1:5093"));
+        assert_eq!(fwd.route.a_side.sip, udp("127.0.0.1:5060"));
+        assert_eq!(fwd.route.a_side.media_interface, "customer");
+        // The defaults: fail over on 408/503, nothing else.
+        assert_eq!(t[1].failover_on, [408, 503]);
+        assert_eq!((t[1].max_redirects, t[1].no_answer), (0, None));
+        assert!(t[1].forward.is_none());
+        assert_eq!(
+            r.route(&invite("sip:100@example.com"), udp("127.0.0.1:6000"))
+                .unwrap(),
+            t[0].route
+        );
+    }
+
+    #[test]
+    fn redirect_targets_come_from_the_routes_never_from_the_contact_host() {
+        let mut r = retry_router();
+        let t = r
+            .targets(&invite("sip:100@example.com"), udp("127.0.0.1:6000"))
+            .unwrap();
+        let a_side = t[0].route.a_side.clone();
+        // Matched on the Contact's domain, sent to the route's next hop.
+        let t = r.reroute(
+            &a_side,
+            udp("127.0.0.1:6000"),
+            "sip:carol@partner.example.net",
+        );
+        assert_eq!(names(&t), ["partner", "primary", "backup"]);
+        // An IP-literal Contact only picks a route; nothing goes to 192.0.2.77.
+        let t = r.reroute(&a_side, udp("127.0.0.1:6000"), "sip:carol@192.0.2.77:5060");
+        assert_eq!(names(&t), ["primary", "backup"]);
+        assert!(t.iter().all(
+            |t| t.route.next_hop.addr.ip() != "192.0.2.77".parse::<std::net::IpAddr>().unwrap()
+        ));
+        // From the core side nothing matches "carol": the Contact is not followed.
+        let core = Side {
+            sip: udp("127.0.0.1:5080"),
+            media_interface: "core".into(),
+            media_advertised: None,
+        };
+        assert!(r
+            .reroute(&core, udp("127.0.0.1:6000"), "sip:carol@127.0.0.1:9999")
+            .is_empty());
     }
 
     #[test]

@@ -166,7 +166,7 @@ impl TargetSet {
 }
 
 /// The Contact URIs of a 3xx in the order to try them: highest `q` first, file order among
-/// equals (no `q` counts as 1.0), `*`, unreadable and repeated ones left out, at most
+/// equals (no `q` counts as 1.0), `*`, unreadable, non-SIP and repeated ones left out, at most
 /// [`MAX_ATTEMPTS`] (RFC 3261 §8.1.3.4, §20.10).
 pub(super) fn redirect_uris(rsp: &Message) -> Vec<String> {
     let mut found: Vec<(u16, String)> = Vec::new();
@@ -174,7 +174,8 @@ pub(super) fn redirect_uris(rsp: &Message) -> Vec<String> {
         let Ok(Contact::Addr(addr)) = c else { continue };
         // URI headers (`?Replaces=…`) are the redirecting party's to set, not ours to send.
         let uri = addr.uri.split('?').next().unwrap_or_default();
-        if Uri::parse(uri).is_err() || found.iter().any(|(_, u)| u == uri) {
+        let sip = Uri::parse(uri).is_ok_and(|u| u.is_sip());
+        if !sip || found.iter().any(|(_, u)| u == uri) {
             continue;
         }
         found.push((addr.q().unwrap_or(1000), uri.to_owned()));
@@ -307,7 +308,7 @@ mod tests {
             From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\
             Contact: <sip:low@192.0.2.1>;q=0.1, <sip:plain@192.0.2.2>, *\r\n\
             Contact: <sip:high@192.0.2.3?Subject=x>;q=1.0, <sip:mid@192.0.2.4>;q=0.5\r\n\
-            Contact: <sip:low@192.0.2.1>;q=0.9\r\nContent-Length: 0\r\n\r\n";
+            Contact: <sip:low@192.0.2.1>;q=0.9, <tel:+15551234>;q=1\r\nContent-Length: 0\r\n\r\n";
         let rsp = Message::parse(
             bytes::Bytes::from(text),
             &sbc_common::sip::Limits::default(),
