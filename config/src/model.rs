@@ -373,7 +373,8 @@ pub struct Route {
     /// Lower is tried first; matching routes of equal priority keep file order.
     #[serde(default = "default_priority")]
     pub priority: u32,
-    /// Final responses that make the SBC try the next matching route (408 includes a local timeout).
+    /// Final 4xx/5xx responses that make the SBC try the next matching route (408 includes a
+    /// local timeout).
     #[serde(default = "default_failover_on")]
     pub failover_on: Vec<u16>,
     /// Name of the route a call is forwarded to on `forward_codes` or no answer.
@@ -382,10 +383,12 @@ pub struct Route {
     /// Final responses that trigger `forward_on` (busy, timeout, unavailable).
     #[serde(default = "default_forward_codes")]
     pub forward_codes: Vec<u16>,
-    /// Seconds of ringing before the call counts as unanswered (forwarded or ended); 0 = no limit.
+    /// Seconds after the INVITE is sent on this route without a final answer before the attempt
+    /// is cancelled and the call forwarded (or ended with 480); 0 = no limit.
     #[serde(default)]
     pub no_answer_timeout_s: u32,
-    /// Whether 3xx Contacts (IP literals only) are followed instead of relayed upstream.
+    /// Whether 3xx Contacts are followed instead of relayed upstream; each Contact is routed
+    /// through the route table, and one that matches no route is skipped.
     #[serde(default)]
     pub follow_redirects: bool,
     /// Most redirects followed for one call.

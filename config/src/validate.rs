@@ -426,6 +426,14 @@ fn routes(cfg: &Config) -> Check {
             return fail(p.key("to_interface"), why);
         }
         check_codes(&p.key("failover_on"), &r.failover_on)?;
+        if let Some((k, code)) = r.failover_on.iter().enumerate().find(|(_, c)| **c >= 600) {
+            return fail(
+                p.key("failover_on").at(k),
+                format!(
+                    "{code} is a global failure (6xx): no other route may be tried after it (RFC 3261 §16.7)"
+                ),
+            );
+        }
         check_codes(&p.key("forward_codes"), &r.forward_codes)?;
         if let Some(fwd) = &r.forward_on {
             if fwd == &r.name {
@@ -1183,6 +1191,13 @@ password = "alice-password"
             err(&text).2,
             "t.toml:24: route[1].failover_on[1]: 302 is not a failure status (400-699)"
         );
+        let text = format!("{BASE}failover_on = [503, 603]\n");
+        assert_eq!(
+            err(&text).2,
+            "t.toml:24: route[1].failover_on[1]: 603 is a global failure (6xx): no other route may be tried after it (RFC 3261 §16.7)"
+        );
+        let text = format!("{BASE}forward_codes = [486, 600]\n");
+        assert!(Config::from_toml_str(&text, "t.toml").is_ok());
         let text = format!("{BASE}follow_redirects = true\nmax_redirects = 0\n");
         assert_eq!(err(&text).0, "route[1].max_redirects");
         let text = format!("{BASE}request_user = \"+1 555\"\n");
