@@ -138,6 +138,14 @@ fn c_answers(net: &mut Net, inv: &Message) {
     assert_eq!(ack.cseq().unwrap().seq, inv.cseq().unwrap().seq);
     assert_eq!(ack.to().unwrap().tag(), Some("ctag"));
     assert_eq!(net.sbc.call_count(), 1);
+    net.ops();
+    // The call is C's now: A's BYE goes there.
+    net.send_a(from_a(Method::Bye, &ok, 2, "z9hG4bKa3", None));
+    assert_eq!(net.one_a().status(), Some(200));
+    let bye = net.one_c();
+    assert_eq!(bye.method(), Some(&Method::Bye));
+    assert_eq!(bye.to().unwrap().tag(), Some("ctag"));
+    assert!(net.b().is_empty());
     let answered = net
         .events
         .iter()
@@ -469,4 +477,73 @@ fn cancel_from_a_during_a_retry_ends_it_with_487() {
     ));
     assert!(net.b().is_empty());
     assert_eq!(net.sbc.call_count(), 0);
+}
+
+#[test]
+fn a_cancelled_attempt_that_answers_anyway_is_hung_up_while_the_forward_rings() {
+    let first = Target {
+        no_answer: Some(Duration::from_secs(10)),
+        forward: Some(Box::new(to(PHONE_C))),
+        ..to(PHONE_B)
+    };
+    let mut net = net(vec![first], Vec::new());
+    let (_, b_inv) = net.start();
+    net.send_b(reply_b(&b_inv, 180, None));
+    assert_eq!(net.one_a().status(), Some(180));
+    net.advance(10_000);
+    assert_eq!(net.one_b().method(), Some(&Method::Cancel));
+    let c_inv = net.one_c();
+    net.send_c(reply_c(&c_inv, 180, None));
+    assert_eq!(net.one_a().status(), Some(180));
+    // B's 2xx wins the race with the CANCEL: ACK, then BYE with a Reason, A hears nothing.
+    net.send_b(reply_b(&b_inv, 200, Some(&sdp_b(1, "sendrecv"))));
+    let to_b = net.b();
+    let methods: Vec<_> = to_b.iter().map(|m| m.method().cloned()).collect();
+    assert_eq!(methods, [Some(Method::Ack), Some(Method::Bye)]);
+    assert_eq!(to_b[0].cseq().unwrap().seq, b_inv.cseq().unwrap().seq);
+    assert!(to_b[1].header(&HeaderName::Reason).is_some());
+    assert!(net.a().is_empty() && net.c().is_empty());
+    assert!(
+        net.ops().is_empty(),
+        "B's late answer never reaches the relay"
+    );
+    net.send_c(reply_c(&c_inv, 200, Some(&sdp_b(2, "sendrecv"))));
+    assert_eq!(net.one_a().status(), Some(200));
+}
+
+/// Like [`to`], but leg B leaves on another relay interface.
+fn to_other_interface(peer: &str) -> Target {
+    let mut t = to(peer);
+    t.route.b_side.media_interface = "core2".into();
+    t
+}
+
+#[test]
+fn failover_to_another_relay_interface_anchors_the_offer_in_a_new_session() {
+    let first = Target {
+        failover_on: vec![503],
+        ..to(PHONE_B)
+    };
+    let mut net = net(vec![first, to_other_interface(PHONE_C)], Vec::new());
+    let (_, b_inv) = net.start();
+    net.send_b(reply_b(&b_inv, 503, None));
+    net.b();
+    let c_inv = net.one_c();
+    let ops = net.ops();
+    let [Op::Delete(1), Op::Create(2), Op::Add(2, legs)] = ops.as_slice() else {
+        panic!("{ops:?}")
+    };
+    assert_eq!(
+        (legs[0].interface.as_str(), legs[1].interface.as_str()),
+        ("public", "core2")
+    );
+    assert_eq!(
+        legs[0].signal.remote_rtp,
+        Some("198.51.100.10:49170".parse().unwrap())
+    );
+    // The offer to C points at the new session's ports, not B's.
+    assert_ne!(media_of(&c_inv).1, media_of(&b_inv).1);
+    net.send_c(reply_c(&c_inv, 503, None));
+    assert_eq!(net.one_a().status(), Some(503));
+    assert!(matches!(net.ops()[..], [Op::Delete(2)]));
 }
