@@ -589,6 +589,9 @@ fn log_event(e: &CallEvent) {
             a_call_id,
             b_call_id,
         } => tracing::info!(call = call.0, a_call_id, b_call_id, "call started"),
+        CallEvent::Rerouted { call, route, after } => {
+            tracing::info!(call = call.0, route, after, "call rerouted");
+        }
         CallEvent::Answered { call } => tracing::info!(call = call.0, "call answered"),
         CallEvent::Ended { call, reason, code } => {
             tracing::info!(call = call.0, ?reason, code, "call ended");

@@ -12,7 +12,7 @@ use super::{B2bua, Phase, TxRole};
 use crate::call::headers::via;
 use crate::call::media::MediaState;
 use crate::call::target::{redirect_uris, Failure, Retired, MAX_ATTEMPTS};
-use crate::call::{CallKey, EndReason, Leg, MediaAnchor, Router};
+use crate::call::{CallEvent, CallKey, EndReason, Leg, MediaAnchor, Router};
 use crate::dialog::{ResponseOutcome, TerminateReason};
 use crate::transaction::TxId;
 use bytes::Bytes;
@@ -75,7 +75,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         };
         if moved {
             self.end_attempt(key);
-            self.start_attempt(now, key);
+            self.start_attempt(now, key, status);
         }
         moved
     }
@@ -97,7 +97,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return false;
         }
         self.end_attempt(key);
-        self.start_attempt(now, key);
+        self.start_attempt(now, key, 408);
         true
     }
 
@@ -157,12 +157,14 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     }
 
     /// Sends leg B's INVITE to the call's current target: leg A's offer anchored again for the
-    /// new B side, a fresh transaction on leg B's Call-ID (RFC 3261 §8.1.3.4, RFC 3264 §5).
-    fn start_attempt(&mut self, now: Instant, key: CallKey) {
+    /// new B side, a fresh transaction on leg B's Call-ID; `after` is what ended the last
+    /// attempt, for [`CallEvent::Rerouted`] (RFC 3261 §8.1.3.4, RFC 3264 §5).
+    fn start_attempt(&mut self, now: Instant, key: CallKey, after: u16) {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
         let route = call.targets.current().route.clone();
+        let name = call.targets.current().name.clone();
         let b = Leg::B.index();
         let same_side = call.sides[b].media_interface == route.b_side.media_interface
             && call.sides[b].media_advertised == route.b_side.media_advertised;
@@ -221,6 +223,11 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             call.targets.tx = Some(b_tx);
         }
         self.arm_no_answer(now, key);
+        self.event(CallEvent::Rerouted {
+            call: key,
+            route: name,
+            after,
+        });
     }
 
     /// Arms the no-answer timer of call `key`'s current attempt when its target has one.
@@ -273,7 +280,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             .get_mut(&key)
             .is_some_and(|c| c.targets.after(Failure::NoAnswer));
         if moved {
-            self.start_attempt(now, key);
+            self.start_attempt(now, key, 480);
         } else {
             self.final_to_a(now, key, 480, "No Answer", None);
             self.end_call(now, key, EndReason::Timeout, 480, None);

@@ -265,6 +265,14 @@ fn busy_is_forwarded_to_the_forward_route() {
     assert_eq!(c_inv.uri(), Some("sip:bob@10.0.0.30:5060"));
     assert_next_attempt(&b_inv, &c_inv);
     assert!(net.a().is_empty(), "A never sees the 486");
+    assert_eq!(
+        net.events.last(),
+        Some(&CallEvent::Rerouted {
+            call: CallKey(1),
+            route: PHONE_C.into(),
+            after: 486
+        })
+    );
     c_answers(&mut net, &c_inv);
 }
 
@@ -286,6 +294,10 @@ fn no_answer_cancels_the_ringing_attempt_and_forwards() {
     assert_eq!(cancel.method(), Some(&Method::Cancel));
     assert_eq!(top_branch(&cancel), top_branch(&b_inv));
     assert_eq!(cancel.cseq().unwrap().seq, b_inv.cseq().unwrap().seq);
+    assert!(matches!(
+        net.events.last(),
+        Some(CallEvent::Rerouted { after: 480, .. })
+    ));
     let c_inv = net.one_c();
     assert_next_attempt(&b_inv, &c_inv);
     // B confirms the CANCEL and ends its INVITE: absorbed, A hears nothing of it.
@@ -371,6 +383,10 @@ fn failover_on_timer_b_tries_the_next_route() {
     let c_inv = net.one_c();
     assert_next_attempt(&b_inv, &c_inv);
     assert!(net.a().is_empty());
+    assert!(matches!(
+        net.events.last(),
+        Some(CallEvent::Rerouted { after: 408, .. })
+    ));
     c_answers(&mut net, &c_inv);
 }
 
