@@ -31,7 +31,8 @@ pub struct Target {
     /// How long the attempt may go without a final answer before it is cancelled (and the call
     /// forwarded, or ended with 480).
     pub no_answer: Option<Duration>,
-    /// Most 3xx responses followed for the call when this target redirects; 0 relays them.
+    /// A 3xx to this target is followed while the call has followed fewer redirects than
+    /// this; 0 relays every 3xx.
     pub max_redirects: u8,
 }
 

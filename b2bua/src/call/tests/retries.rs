@@ -218,25 +218,40 @@ fn a_redirect_to_contacts_no_route_matches_is_relayed_not_followed() {
 
 #[test]
 fn redirects_stop_at_max_redirects() {
-    let first = Target {
-        max_redirects: 1,
-        ..to(PHONE_B)
+    // Every target follows up to 2 redirects per call; C keeps redirecting to itself.
+    let follows = |peer| Target {
+        max_redirects: 2,
+        ..to(peer)
     };
-    let mut net = net(vec![first], vec![("192.0.2.77", to(PHONE_C))]);
+    let mut net = net(
+        vec![follows(PHONE_B)],
+        vec![("192.0.2.77", follows(PHONE_C))],
+    );
     let (_, b_inv) = net.start();
     net.send_b(redirect(&b_inv, &["<sip:carol@192.0.2.77>"]));
     net.b();
-    let c_inv = net.one_c();
-    // C redirects again, to itself: one redirect was allowed, so this one reaches A.
-    let mut again = redirect(&c_inv, &["<sip:carol@192.0.2.77>"]);
-    again.set_header(
-        HeaderName::To,
-        format!("{};tag=ctag", c_inv.header(&HeaderName::To).unwrap()),
-    );
-    net.send_c(again);
-    assert_eq!(net.one_c().method(), Some(&Method::Ack));
-    assert_eq!(net.one_a().status(), Some(302));
-    assert!(net.b().is_empty() && net.c().is_empty());
+    let mut prev = b_inv;
+    let mut inv = net.one_c();
+    for round in 0..2 {
+        assert_next_attempt(&prev, &inv);
+        let mut again = redirect(&inv, &["<sip:carol@192.0.2.77>"]);
+        again.set_header(
+            HeaderName::To,
+            format!("{};tag=ctag", inv.header(&HeaderName::To).unwrap()),
+        );
+        net.send_c(again);
+        let mut to_c = net.c();
+        assert_eq!(to_c.remove(0).method(), Some(&Method::Ack));
+        assert!(net.a().is_empty() == (round == 0), "round {round}");
+        if round == 0 {
+            // The second redirect is followed too.
+            assert_eq!(to_c.len(), 1, "{to_c:?}");
+            prev = inv;
+            inv = to_c.remove(0);
+        } else {
+            assert!(to_c.is_empty(), "a third redirect is not followed");
+        }
+    }
     assert_eq!(net.sbc.call_count(), 0);
     assert!(matches!(
         net.events.last(),
@@ -246,6 +261,12 @@ fn redirects_stop_at_max_redirects() {
             ..
         })
     ));
+    let rerouted = net
+        .events
+        .iter()
+        .filter(|e| matches!(e, CallEvent::Rerouted { after: 302, .. }))
+        .count();
+    assert_eq!(rerouted, 2);
 }
 
 #[test]
