@@ -675,21 +675,26 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let (Phase::Answered, None, Some(other_id)) = (call.phase, &call.reinvite, other_id) else {
             return self.reply_in_dialog(now, tx, &req, id, 491, "Request Pending");
         };
-        if !req.has_sdp() {
-            return self.reply_in_dialog(now, tx, &req, id, 488, "Offer Required");
-        }
-        let body = match call.media.as_mut() {
-            Some(m) => m.relay_sdp(
-                &mut self.media,
-                &call.sides,
-                self.cfg.latch,
-                leg,
-                req.body(),
-            ),
-            None => Err(CallError::Sdp(sbc_common::sdp::SdpError::MissingOrigin)),
-        };
-        let Ok(body) = body else {
-            return self.reply_in_dialog(now, tx, &req, id, 488, "Not Acceptable Here");
+        // Without SDP it is a delayed offer (RFC 3261 §14.1, RFC 3264 §8): it crosses without a
+        // body, the other side's offer comes back in its 2xx and the answer in the ACK, both
+        // anchored on the way (on_reinvite_response, DialogEvent::Acked).
+        let body = if req.has_sdp() {
+            let body = match call.media.as_mut() {
+                Some(m) => m.relay_sdp(
+                    &mut self.media,
+                    &call.sides,
+                    self.cfg.latch,
+                    leg,
+                    req.body(),
+                ),
+                None => Err(CallError::Sdp(sbc_common::sdp::SdpError::MissingOrigin)),
+            };
+            let Ok(body) = body else {
+                return self.reply_in_dialog(now, tx, &req, id, 488, "Not Acceptable Here");
+            };
+            Some(body)
+        } else {
+            None
         };
         let other = leg.other();
         let via = via(&call.sides[other.index()], &self.ids.branch());
@@ -701,7 +706,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return self.reply_in_dialog(now, tx, &req, id, 500, "Server Internal Error");
         };
         self.cfg.headers.copy(&req, &mut out);
-        out.set_body(body, Some("application/sdp"));
+        if let Some(body) = body {
+            out.set_body(body, Some("application/sdp"));
+        }
         let Ok(client) = self.tx.send_request(now, out, dest) else {
             return self.reply_in_dialog(now, tx, &req, id, 500, "Server Internal Error");
         };

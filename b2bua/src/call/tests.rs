@@ -1301,3 +1301,148 @@ fn reinvite_glare_gets_491_and_the_pending_one_completes() {
     let ok = net.one_a();
     assert_eq!((ok.status(), ok.cseq().unwrap().seq), (Some(200), 2));
 }
+
+#[test]
+fn reinvite_without_sdp_gets_the_offer_in_the_200_and_the_answer_in_the_ack() {
+    let mut net = Net::new();
+    let call = answered_call(&mut net);
+    // A re-INVITE without an offer (RFC 3261 §14.1): it crosses without a body.
+    net.send_a(from_a(Method::Invite, &call.a_ok, 2, "z9hG4bKa4", None));
+    assert_eq!(net.one_a().status(), Some(100));
+    let re = net.one_b();
+    assert_eq!(re.method(), Some(&Method::Invite));
+    assert!(re.body().is_empty(), "no offer to forward");
+    assert_eq!(re.content_type(), None);
+    assert!(net.ops().is_empty());
+    // B's offer comes in its 200: anchored and sent to A on A's side, version bumped.
+    net.send_b(reply_b(&re, 200, Some(&sdp_b(8, "sendonly"))));
+    let ok = net.one_a();
+    assert_eq!((ok.status(), ok.cseq().unwrap().seq), (Some(200), 2));
+    assert_eq!(
+        media_of(&ok),
+        (
+            "203.0.113.1".into(),
+            20000,
+            "sendonly".into(),
+            Some(8),
+            "203.0.113.1".into()
+        )
+    );
+    let ops = net.ops();
+    let [Op::Update(1, 0, [None, Some(sig)])] = ops.as_slice() else {
+        panic!("{ops:?}")
+    };
+    assert_eq!(sig.direction, Direction::SendOnly);
+    assert!(net.b().is_empty(), "B's 200 waits for A's answer");
+    // A's answer in its ACK crosses in B's ACK, on B's side of the relay.
+    net.send_a(from_a(
+        Method::Ack,
+        &ok,
+        2,
+        "z9hG4bKa5",
+        Some(&sdp_a(2, "recvonly")),
+    ));
+    let ack = net.one_b();
+    assert_eq!(
+        (ack.method(), ack.cseq().unwrap().seq),
+        (Some(&Method::Ack), re.cseq().unwrap().seq)
+    );
+    assert_eq!(
+        media_of(&ack),
+        (
+            "10.0.0.1".into(),
+            20002,
+            "recvonly".into(),
+            Some(2),
+            "10.0.0.1".into()
+        )
+    );
+    let ops = net.ops();
+    let [Op::Update(1, 0, [Some(sig), None])] = ops.as_slice() else {
+        panic!("{ops:?}")
+    };
+    assert_eq!(sig.direction, Direction::RecvOnly);
+    assert_eq!(net.sbc.call_count(), 1);
+}
+
+/// An audio + video SDP; `video_port` 0 rejects the video line (RFC 3264 §8.2).
+fn sdp_av(origin: &str, version: u32, ip: &str, port: u16, video_port: u16) -> String {
+    format!(
+        "{}m=video {video_port} RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n",
+        sdp(origin, version, ip, port, "sendrecv")
+    )
+}
+
+/// The port of every `m=` line.
+fn ports_of(msg: &Message) -> Vec<u16> {
+    Sdp::parse(msg.body())
+        .unwrap()
+        .media()
+        .map(|m| m.port())
+        .collect()
+}
+
+#[test]
+fn reinvite_adding_then_removing_video_adds_a_relay_stream_and_keeps_port_zero() {
+    let mut net = Net::new();
+    let call = answered_call(&mut net);
+    // Add video (the seed's "add video"): a second relay stream, both legs' ports in the SDPs.
+    let offer = sdp_av("alice", 2, "198.51.100.10", 49170, 49172);
+    net.send_a(from_a(
+        Method::Invite,
+        &call.a_ok,
+        2,
+        "z9hG4bKa4",
+        Some(&offer),
+    ));
+    net.a();
+    let re = net.one_b();
+    assert_eq!(ports_of(&re), vec![20002, 20006]);
+    let ops = net.ops();
+    let [Op::Update(1, 0, [Some(_), None]), Op::Add(1, legs)] = ops.as_slice() else {
+        panic!("{ops:?}")
+    };
+    assert_eq!(
+        legs[0].signal.remote_rtp,
+        Some("198.51.100.10:49172".parse().unwrap())
+    );
+    assert_eq!(legs[1].signal.remote_rtp, None);
+    let answer = sdp_av("bob", 8, "10.0.0.20", 30000, 30002);
+    net.send_b(reply_b(&re, 200, Some(&answer)));
+    let ok = net.one_a();
+    assert_eq!(ports_of(&ok), vec![20000, 20004]);
+    let ops = net.ops();
+    let [Op::Update(1, 0, [None, Some(_)]), Op::Update(1, 1, [None, Some(video)])] = ops.as_slice()
+    else {
+        panic!("{ops:?}")
+    };
+    assert_eq!(video.remote_rtp, Some("10.0.0.20:30002".parse().unwrap()));
+    net.send_a(from_a(Method::Ack, &ok, 2, "z9hG4bKa5", None));
+    assert_eq!(net.one_b().method(), Some(&Method::Ack));
+
+    // Remove video: port 0 crosses as port 0, and the relay leg stops sending there.
+    let offer = sdp_av("alice", 3, "198.51.100.10", 49170, 0);
+    net.send_a(from_a(
+        Method::Invite,
+        &call.a_ok,
+        3,
+        "z9hG4bKa6",
+        Some(&offer),
+    ));
+    net.a();
+    let re = net.one_b();
+    assert_eq!(ports_of(&re), vec![20002, 0]);
+    let ops = net.ops();
+    let [Op::Update(1, 0, [Some(_), None]), Op::Update(1, 1, [Some(video), None])] = ops.as_slice()
+    else {
+        panic!("{ops:?}")
+    };
+    assert_eq!(video.remote_rtp, None);
+    let answer = sdp_av("bob", 9, "10.0.0.20", 30000, 0);
+    net.send_b(reply_b(&re, 200, Some(&answer)));
+    let ok = net.one_a();
+    assert_eq!(ports_of(&ok), vec![20000, 0]);
+    net.send_a(from_a(Method::Ack, &ok, 3, "z9hG4bKa7", None));
+    assert_eq!(net.one_b().method(), Some(&Method::Ack));
+    assert_eq!(net.sbc.call_count(), 1);
+}
