@@ -831,8 +831,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                         EndReason::Rejected,
                     )
                 };
-                let reason = reason.to_owned();
-                self.final_to_a(now, key, code, &reason, Some(rsp));
+                let (a_code, a_reason) = super::codes::for_leg_a(code, reason);
+                let a_reason = a_reason.to_owned();
+                self.final_to_a(now, key, a_code, &a_reason, Some(rsp));
                 self.end_call(now, key, why, code, None);
             }
         }

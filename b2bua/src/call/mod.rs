@@ -22,6 +22,7 @@
 //! the SDP rewritten and the relay updated (RFC 3264 §8.4). Not yet: PRACK, forking, 3xx
 //! recursion, session timers, UPDATE, REFER, delayed offer, routing failover.
 
+mod codes;
 mod engine;
 mod headers;
 mod ids;

@@ -1446,3 +1446,29 @@ fn reinvite_adding_then_removing_video_adds_a_relay_stream_and_keeps_port_zero()
     assert_eq!(net.one_b().method(), Some(&Method::Ack));
     assert_eq!(net.sbc.call_count(), 1);
 }
+
+#[test]
+fn a_503_from_b_reaches_a_as_500_and_the_call_records_503() {
+    let mut net = Net::new();
+    net.send_a(invite_a(70));
+    net.a();
+    let b_inv = net.one_b();
+    let mut unavailable = reply_b(&b_inv, 503, None);
+    unavailable.push_header(HeaderName::RetryAfter, "30");
+    net.send_b(unavailable);
+    let rsp = net.one_a();
+    // A must not take the SBC for overloaded (RFC 3261 §16.7 step 6).
+    assert_eq!(
+        (rsp.status(), rsp.reason()),
+        (Some(500), Some("Server Internal Error"))
+    );
+    assert!(rsp.header(&HeaderName::RetryAfter).is_none());
+    assert!(matches!(
+        net.events.last(),
+        Some(CallEvent::Ended {
+            reason: EndReason::Rejected,
+            code: 503,
+            ..
+        })
+    ));
+}
