@@ -762,13 +762,13 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             _ => None,
         };
         if let Some(id) = fork.filter(|_| status < 300) {
-            if call.phase == Phase::Answered && call.dialogs[Leg::B.index()] != Some(id.clone()) {
+            if call.phase == Phase::Answered && call.dialogs[Leg::B.index()].as_ref() != Some(&id) {
                 // Another fork after the first 2xx won (RFC 3261 §13.2.2.4).
                 return self.on_late_fork(now, key, &id, status);
             }
             self.by_dialog.insert(id.clone(), (key, Leg::B));
             call.dialogs[Leg::B.index()] = Some(id.clone());
-            if call.phase == Phase::Proceeding {
+            if call.phase == Phase::Proceeding && !call.cancelling {
                 self.map_fork(key, &id, status);
             }
         }

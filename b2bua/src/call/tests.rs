@@ -1432,6 +1432,7 @@ fn reliable_183_with_sdp_prack_and_answer_are_relayed_with_rseq_and_rack_mapped(
     assert_eq!(a_ok.status(), Some(200));
     assert_eq!(a_ok.to().unwrap().tag(), a_183.to().unwrap().tag());
     assert_eq!(a_ok.body(), a_183.body(), "same answer, same o= version");
+    assert!(net.ops().is_empty(), "the relay already has this answer");
     assert!(!a_ok.has(&HeaderName::RSeq));
     assert!(!a_ok.has_token(&HeaderName::Require, "100rel"));
     net.send_a(from_a(Method::Ack, &a_ok, 1, "z9hG4bKa2", None));
@@ -1735,6 +1736,59 @@ fn two_forks_get_two_early_dialogs_on_a_and_the_first_2xx_wins_in_its_own() {
     assert_eq!(bye.method(), Some(&Method::Bye));
     assert_eq!(bye.to().unwrap().tag(), Some("fork2"));
     assert_eq!(net.sbc.call_count(), 0);
+    assert_eq!(net.sbc.dialog_count(), 0, "no early dialog left behind");
+}
+
+#[test]
+fn cancel_with_two_forks_ringing_ends_every_early_dialog() {
+    let mut net = Net::new();
+    let a_inv = invite_a(70);
+    net.send_a(a_inv.clone());
+    net.a();
+    let b_inv = net.one_b();
+    net.send_b(fork_reply(
+        &b_inv,
+        180,
+        "fork1",
+        "sip:b@10.0.0.20",
+        None,
+        None,
+    ));
+    net.send_b(fork_reply(
+        &b_inv,
+        180,
+        "fork2",
+        "sip:b@10.0.0.21",
+        None,
+        None,
+    ));
+    assert_eq!(net.a().len(), 2);
+    assert_eq!(net.sbc.dialog_count(), 4, "two early dialogs per leg");
+    let mut cancel = Message::request(Method::Cancel, a_inv.uri().unwrap().to_owned());
+    for name in [
+        HeaderName::Via,
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+    ] {
+        cancel.push_header(name.clone(), a_inv.header(&name).unwrap().to_owned());
+    }
+    cancel.push_header(HeaderName::CSeq, "1 CANCEL");
+    net.send_a(with_sdp(cancel, None));
+    assert_eq!(net.one_a().status(), Some(200));
+    let b_cancel = net.one_b();
+    net.send_b(reply_b(&b_cancel, 200, None));
+    net.send_b(fork_reply(
+        &b_inv,
+        487,
+        "fork1",
+        "sip:b@10.0.0.20",
+        None,
+        None,
+    ));
+    assert_eq!(net.one_a().status(), Some(487));
+    assert_eq!(net.sbc.call_count(), 0);
+    assert_eq!(net.sbc.dialog_count(), 0);
 }
 
 #[test]
