@@ -1824,3 +1824,25 @@ fn reliable_provisionals_from_two_forks_are_pracked_in_their_own_dialogs() {
     net.send_b(reply_b(&p2, 200, None));
     assert_eq!(net.one_a().cseq().unwrap().seq, 2);
 }
+
+#[test]
+fn the_100rel_tag_never_crosses_in_copied_headers() {
+    let mut net = Net::new();
+    let call = answered_call(&mut net);
+    let mut re = from_a(
+        Method::Invite,
+        &call.a_ok,
+        2,
+        "z9hG4bKa20",
+        Some(&sdp_a(2, "sendonly")),
+    );
+    re.push_header(HeaderName::Supported, "100rel, timer");
+    re.push_header(HeaderName::Supported, "100rel");
+    let body = re.body().clone();
+    re.set_body(body, Some("application/sdp"));
+    net.send_a(re);
+    net.a();
+    let b_re = net.one_b();
+    assert_eq!(b_re.method(), Some(&Method::Invite));
+    assert_eq!(tokens(&b_re, &HeaderName::Supported), ["timer"]);
+}

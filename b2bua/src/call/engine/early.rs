@@ -24,8 +24,10 @@
 //!   a reliable 18x could carry an offer only A could answer. A reliable 18x B sends anyway is
 //!   PRACKed locally, without a body.
 //!
-//! The `100rel` tag of Supported and Require never crosses from one leg to the other: the SBC
-//! writes it per leg. Not handled: converting B's unreliable 18x into reliable ones for an A that
+//! The `100rel` tag of Supported and Require never crosses from one leg to the other
+//! (`HeaderPolicy::copy` drops it): the SBC writes it per leg. The 2xx rule of RFC 3262 §3 (no
+//! 2xx while a reliable 18x with SDP is unacknowledged) holds on A because B is bound by it too
+//! and B's PRACK only leaves once A's arrived. Not handled: converting B's unreliable 18x into reliable ones for an A that
 //! requires `100rel` (B was told to require it too), and UPDATE in early dialogs.
 
 use super::super::headers::{contact, via};
@@ -265,8 +267,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         true
     }
 
-    /// Makes a response relayed to A fit A's dialog `a`: `100rel` tags are the SBC's, a fork's
-    /// repeated SDP is sent as first sent in `a`, and a reliable provisional from B gets A's RSeq
+    /// Makes a response relayed to A fit A's dialog `a`: a fork's repeated SDP is sent as first sent in `a`, and a reliable provisional from B gets A's RSeq
     /// and `Require: 100rel` when A supports it (RFC 3262 §3, RFC 3264 §8).
     pub(super) fn prepare_for_a(
         &mut self,
@@ -275,8 +276,6 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         rsp: &Message,
         out: &mut Message,
     ) {
-        set_option_tag(out, &HeaderName::Supported, REL100, false);
-        set_option_tag(out, &HeaderName::Require, REL100, false);
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -414,8 +413,6 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let mut body = None;
         if let Some((req, b)) = from {
             self.cfg.headers.copy(req, &mut prack);
-            set_option_tag(&mut prack, &HeaderName::Supported, REL100, false);
-            set_option_tag(&mut prack, &HeaderName::Require, REL100, false);
             body = b;
         }
         match body {
