@@ -17,6 +17,8 @@ use sbc_relay::api::SessionId;
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
+mod early;
+
 /// What a transaction is to its call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TxRole {
@@ -91,6 +93,8 @@ struct Call {
     pending_ack: [Option<u32>; 2],
     reinvite: Option<Reinvite>,
     media: Option<MediaState>,
+    /// Leg B's forks and their reliable provisionals (RFC 3261 §12.1, RFC 3262).
+    early: early::Early,
 }
 
 /// The B2BUA call core: a transaction layer, a dialog layer, the calls joining pairs of dialogs,
@@ -303,6 +307,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 self.send_pending_ack(key, leg.other(), body);
             }
             DialogEvent::NoAck { .. } => self.hang_up(now, key, EndReason::NoAck, 408),
+            DialogEvent::NoPrack { .. } => self.on_no_prack(now, key),
             DialogEvent::Terminated(_) => {
                 self.by_dialog.remove(id);
                 if let Some(call) = self.calls.get_mut(&key) {
@@ -414,6 +419,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 pending_ack: [None, None],
                 reinvite: None,
                 media: Some(media),
+                early: early::Early::default(),
             },
         );
         self.event(CallEvent::Started {
@@ -453,6 +459,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         msg.push_header(HeaderName::CSeq, format!("{} INVITE", self.ids.cseq()));
         msg.push_header(HeaderName::Contact, contact(b));
         self.cfg.headers.copy(invite, &mut msg);
+        early::advertise_100rel(invite, &mut msg);
         let content_type = (!body.is_empty()).then_some("application/sdp");
         msg.set_body(body, content_type);
         msg
@@ -546,6 +553,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             Method::Info | Method::Message | Method::Update => {
                 self.relay_in_dialog(now, tx, req, key, leg, &id);
             }
+            Method::Prack if leg == Leg::A => self.on_prack(now, tx, req, key, &id),
             _ => self.reply(now, tx, &req, 501, "Not Implemented"),
         }
     }
@@ -756,37 +764,30 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let outcome = self
             .dialogs
             .handle_creating_response(&call.b_invite, rsp, peer);
-        if let Ok(ResponseOutcome::Created(id)) = &outcome {
-            if (200..300).contains(&status) && call.phase == Phase::Answered {
-                // Another fork answered after the first 2xx won: ACK it, then BYE it
-                // (RFC 3261 §13.2.2.4); leg A never hears of it.
-                let side = call.sides[Leg::B.index()].clone();
-                let cseq = call.b_invite.cseq().map_or(1, |c| c.seq);
-                let id = id.clone();
-                let ack_via = via(&side, &self.ids.branch());
-                let _ = self.dialogs.send_ack(&id, cseq, &ack_via, None);
-                self.flush_dialog_sends();
-                let bye_via = via(&side, &self.ids.branch());
-                if let Ok(bye) = self.dialogs.new_request(&id, Method::Bye, Some(&bye_via)) {
-                    if let Ok(t) = self.tx.send_request(now, bye, peer) {
-                        self.by_tx.insert(t, (key, TxRole::Other));
-                    }
-                }
-                return;
+        let fork = match outcome {
+            Ok(ResponseOutcome::Created(id) | ResponseOutcome::Matched(id)) => Some(id),
+            _ => None,
+        };
+        if let Some(id) = fork.filter(|_| status < 300) {
+            if call.phase == Phase::Answered && call.dialogs[Leg::B.index()].as_ref() != Some(&id) {
+                // Another fork after the first 2xx won (RFC 3261 §13.2.2.4).
+                return self.on_late_fork(now, key, &id, status);
+            }
+            self.by_dialog.insert(id.clone(), (key, Leg::B));
+            call.dialogs[Leg::B.index()] = Some(id.clone());
+            if call.phase == Phase::Proceeding && !call.cancelling {
+                self.map_fork(key, &id, status);
             }
         }
-        if let Ok(ResponseOutcome::Created(id) | ResponseOutcome::Matched(id)) = outcome {
-            if status < 300 {
-                self.by_dialog.insert(id.clone(), (key, Leg::B));
-                call.dialogs[Leg::B.index()] = Some(id);
-            }
-        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
         match status {
             100..=199 => {
                 call.b_provisional = true;
                 if call.cancelling {
                     self.send_cancel(now, key);
-                } else if status > 100 {
+                } else if status > 100 && self.accept_provisional(now, key, rsp) {
                     self.relay_to_a(now, key, rsp);
                 }
             }
@@ -873,9 +874,13 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             }
         }
         out.set_body(body, content_type);
-        let _ = self.tx.send_response(now, call.a_tx, &out);
+        let a_tx = call.a_tx;
+        self.prepare_for_a(key, &id, rsp, &mut out);
+        let _ = self.tx.send_response(now, a_tx, &out);
+        // A reliable provisional starts its retransmission (RFC 3262 §3), a 2xx its own.
+        let _ = self.dialogs.handle_response_sent(now, &id, &out);
         if status >= 200 {
-            let _ = self.dialogs.handle_response_sent(now, &id, &out);
+            self.settle_forks(key, &id);
         }
     }
 
@@ -1108,6 +1113,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 let _ = self.dialogs.terminate(&id, TerminateReason::Local);
             }
         }
+        self.drop_forks(&call.early);
         if let Some(media) = call.media.take() {
             let _ = self.media.delete_session(media.session);
         }

@@ -19,8 +19,10 @@
 //!
 //! Flows in this slice: basic call (INVITE with SDP, 1xx, 2xx, ACK end to end, BYE from either
 //! side), failures relayed with their code, CANCEL (RFC 3261 §9), and re-INVITE hold/resume with
-//! the SDP rewritten and the relay updated (RFC 3264 §8.4). Not yet: PRACK, forking, 3xx
-//! recursion, session timers, UPDATE, REFER, delayed offer, routing failover.
+//! the SDP rewritten and the relay updated (RFC 3264 §8.4), reliable provisionals relayed end
+//! to end with RSeq/RAck mapped or PRACKed locally (RFC 3262), and downstream forks shown to A
+//! as separate early dialogs (RFC 3261 §12.1, §13.2.2.4; see `engine/early.rs`). Not yet: 3xx
+//! recursion, session timers, REFER, routing failover.
 
 mod codes;
 mod engine;
