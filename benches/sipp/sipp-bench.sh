@@ -59,22 +59,24 @@ kill -0 "$SBC_PID" || { cat "$TMP/sbc.log"; exit 1; }
 
 TCK=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$SBC_PID/stat"; }
-printf "%8s %8s %8s %8s %14s\n" rate calls ok failed cpu_us_per_call
+sys_ticks() { awk '{print $15}' "/proc/$SBC_PID/stat"; }
+printf "%8s %8s %8s %8s %14s %14s\n" rate calls ok failed cpu_us_per_call sys_us_per_call
 best=0
 for r in "${RATES[@]}"; do
   n=$((r * SECS))
-  before=$(cpu_ticks)
+  before=$(cpu_ticks); sys_before=$(sys_ticks)
   sipp -sn uac -i 127.0.0.1 -p 0 127.0.0.1:$CUST -r "$r" -m "$n" -l $((r * 4)) \
        -timeout $((SECS * 3 + 20))s -timeout_error -trace_stat -stf "$TMP/uac_$r.csv" \
        -fd 1 > /dev/null 2>&1 || true
-  after=$(cpu_ticks)
+  after=$(cpu_ticks); sys_after=$(sys_ticks)
   stat=$(tail -1 "$TMP/uac_$r.csv")
   hdr=$(head -1 "$TMP/uac_$r.csv")
   col() { echo "$hdr" | tr ';' '\n' | grep -n "^$1\$" | cut -d: -f1; }
   ok=$(echo "$stat" | cut -d';' -f"$(col 'SuccessfulCall(C)')")
   failed=$(echo "$stat" | cut -d';' -f"$(col 'FailedCall(C)')")
   us=$(awk -v d=$((after - before)) -v t="$TCK" -v n="$n" 'BEGIN { printf "%.1f", d / t * 1e6 / n }')
-  printf "%8s %8s %8s %8s %14s\n" "$r" "$n" "$ok" "$failed" "$us"
+  sys_us=$(awk -v d=$((sys_after - sys_before)) -v t="$TCK" -v n="$n" 'BEGIN { printf "%.1f", d / t * 1e6 / n }')
+  printf "%8s %8s %8s %8s %14s %14s\n" "$r" "$n" "$ok" "$failed" "$us" "$sys_us"
   if [ "$failed" = "0" ] && [ "$ok" = "$n" ]; then best=$r; fi
 done
 echo "peak RSS of sbc: $(awk '/VmHWM/ {print $2, $3}' /proc/$SBC_PID/status)"

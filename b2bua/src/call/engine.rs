@@ -17,6 +17,7 @@ use sbc_relay::api::SessionId;
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
+mod early;
 mod retry;
 
 use super::target::{Retired, TargetSet};
@@ -95,6 +96,8 @@ struct Call {
     pending_ack: [Option<u32>; 2],
     reinvite: Option<Reinvite>,
     media: Option<MediaState>,
+    /// Leg B's forks and their reliable provisionals (RFC 3261 §12.1, RFC 3262).
+    early: early::Early,
     /// Leg B's targets: the one being tried and the ones left (see [`retry`]).
     targets: TargetSet,
 }
@@ -318,6 +321,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 self.send_pending_ack(key, leg.other(), body);
             }
             DialogEvent::NoAck { .. } => self.hang_up(now, key, EndReason::NoAck, 408),
+            DialogEvent::NoPrack { .. } => self.on_no_prack(now, key),
             DialogEvent::Terminated(_) => {
                 self.by_dialog.remove(id);
                 if let Some(call) = self.calls.get_mut(&key) {
@@ -434,6 +438,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 pending_ack: [None, None],
                 reinvite: None,
                 media: Some(media),
+                early: early::Early::default(),
                 targets,
             },
         );
@@ -475,6 +480,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         msg.push_header(HeaderName::CSeq, format!("{} INVITE", self.ids.cseq()));
         msg.push_header(HeaderName::Contact, contact(b));
         self.cfg.headers.copy(invite, &mut msg);
+        early::advertise_100rel(invite, &mut msg);
         let content_type = (!body.is_empty()).then_some("application/sdp");
         msg.set_body(body, content_type);
         msg
@@ -553,6 +559,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             Method::Info | Method::Message | Method::Update => {
                 self.relay_in_dialog(now, tx, req, key, leg, &id);
             }
+            Method::Prack if leg == Leg::A => self.on_prack(now, tx, req, key, &id),
             _ => self.reply(now, tx, &req, 501, "Not Implemented"),
         }
     }
@@ -682,21 +689,26 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let (Phase::Answered, None, Some(other_id)) = (call.phase, &call.reinvite, other_id) else {
             return self.reply_in_dialog(now, tx, &req, id, 491, "Request Pending");
         };
-        if !req.has_sdp() {
-            return self.reply_in_dialog(now, tx, &req, id, 488, "Offer Required");
-        }
-        let body = match call.media.as_mut() {
-            Some(m) => m.relay_sdp(
-                &mut self.media,
-                &call.sides,
-                self.cfg.latch,
-                leg,
-                req.body(),
-            ),
-            None => Err(CallError::Sdp(sbc_common::sdp::SdpError::MissingOrigin)),
-        };
-        let Ok(body) = body else {
-            return self.reply_in_dialog(now, tx, &req, id, 488, "Not Acceptable Here");
+        // Without SDP it is a delayed offer (RFC 3261 §14.1, RFC 3264 §8): it crosses without a
+        // body, the other side's offer comes back in its 2xx and the answer in the ACK, both
+        // anchored on the way (on_reinvite_response, DialogEvent::Acked).
+        let body = if req.has_sdp() {
+            let body = match call.media.as_mut() {
+                Some(m) => m.relay_sdp(
+                    &mut self.media,
+                    &call.sides,
+                    self.cfg.latch,
+                    leg,
+                    req.body(),
+                ),
+                None => Err(CallError::Sdp(sbc_common::sdp::SdpError::MissingOrigin)),
+            };
+            let Ok(body) = body else {
+                return self.reply_in_dialog(now, tx, &req, id, 488, "Not Acceptable Here");
+            };
+            Some(body)
+        } else {
+            None
         };
         let other = leg.other();
         let via = via(&call.sides[other.index()], &self.ids.branch());
@@ -708,7 +720,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return self.reply_in_dialog(now, tx, &req, id, 500, "Server Internal Error");
         };
         self.cfg.headers.copy(&req, &mut out);
-        out.set_body(body, Some("application/sdp"));
+        if let Some(body) = body {
+            out.set_body(body, Some("application/sdp"));
+        }
         let Ok(client) = self.tx.send_request(now, out, dest) else {
             return self.reply_in_dialog(now, tx, &req, id, 500, "Server Internal Error");
         };
@@ -763,37 +777,30 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let outcome = self
             .dialogs
             .handle_creating_response(&call.b_invite, rsp, peer);
-        if let Ok(ResponseOutcome::Created(id)) = &outcome {
-            if (200..300).contains(&status) && call.phase == Phase::Answered {
-                // Another fork answered after the first 2xx won: ACK it, then BYE it
-                // (RFC 3261 §13.2.2.4); leg A never hears of it.
-                let side = call.sides[Leg::B.index()].clone();
-                let cseq = call.b_invite.cseq().map_or(1, |c| c.seq);
-                let id = id.clone();
-                let ack_via = via(&side, &self.ids.branch());
-                let _ = self.dialogs.send_ack(&id, cseq, &ack_via, None);
-                self.flush_dialog_sends();
-                let bye_via = via(&side, &self.ids.branch());
-                if let Ok(bye) = self.dialogs.new_request(&id, Method::Bye, Some(&bye_via)) {
-                    if let Ok(t) = self.tx.send_request(now, bye, peer) {
-                        self.by_tx.insert(t, (key, TxRole::Other));
-                    }
-                }
-                return;
+        let fork = match outcome {
+            Ok(ResponseOutcome::Created(id) | ResponseOutcome::Matched(id)) => Some(id),
+            _ => None,
+        };
+        if let Some(id) = fork.filter(|_| status < 300) {
+            if call.phase == Phase::Answered && call.dialogs[Leg::B.index()].as_ref() != Some(&id) {
+                // Another fork after the first 2xx won (RFC 3261 §13.2.2.4).
+                return self.on_late_fork(now, key, &id, status);
+            }
+            self.by_dialog.insert(id.clone(), (key, Leg::B));
+            call.dialogs[Leg::B.index()] = Some(id.clone());
+            if call.phase == Phase::Proceeding && !call.cancelling {
+                self.map_fork(key, &id, status);
             }
         }
-        if let Ok(ResponseOutcome::Created(id) | ResponseOutcome::Matched(id)) = outcome {
-            if status < 300 {
-                self.by_dialog.insert(id.clone(), (key, Leg::B));
-                call.dialogs[Leg::B.index()] = Some(id);
-            }
-        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
         match status {
             100..=199 => {
                 call.b_provisional = true;
                 if call.cancelling {
                     self.send_cancel(now, key);
-                } else if status > 100 {
+                } else if status > 100 && self.accept_provisional(now, key, rsp) {
                     self.relay_to_a(now, key, rsp);
                 }
             }
@@ -838,8 +845,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                         EndReason::Rejected,
                     )
                 };
-                let reason = reason.to_owned();
-                self.final_to_a(now, key, code, &reason, Some(rsp));
+                let (a_code, a_reason) = super::codes::for_leg_a(code, reason);
+                let a_reason = a_reason.to_owned();
+                self.final_to_a(now, key, a_code, &a_reason, Some(rsp));
                 self.end_call(now, key, why, code, None);
             }
         }
@@ -879,9 +887,13 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             }
         }
         out.set_body(body, content_type);
-        let _ = self.tx.send_response(now, call.a_tx, &out);
+        let a_tx = call.a_tx;
+        self.prepare_for_a(key, &id, rsp, &mut out);
+        let _ = self.tx.send_response(now, a_tx, &out);
+        // A reliable provisional starts its retransmission (RFC 3262 §3), a 2xx its own.
+        let _ = self.dialogs.handle_response_sent(now, &id, &out);
         if status >= 200 {
-            let _ = self.dialogs.handle_response_sent(now, &id, &out);
+            self.settle_forks(key, &id);
         }
     }
 
@@ -1121,6 +1133,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 let _ = self.dialogs.terminate(&id, TerminateReason::Local);
             }
         }
+        self.drop_forks(&call.early);
         if let Some(media) = call.media.take() {
             let _ = self.media.delete_session(media.session);
         }

@@ -44,6 +44,10 @@ const NEVER_COPIED: &[HeaderName] = &[
     HeaderName::RAck,
 ];
 
+/// Option tags the SBC negotiates on each leg itself, so they are dropped from a copied
+/// Supported or Require (RFC 3262 §3: reliable provisionals are PRACKed per leg).
+const PER_LEG_OPTION_TAGS: &[&str] = &["100rel"];
+
 /// Which headers of a request or response cross the B2BUA, by name (RFC 5853 §3.1: topology
 /// hiding); dialog-identifying ones are always refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,13 +78,29 @@ impl HeaderPolicy {
     }
 
     /// Appends the copied headers of `from` to `to`, in their order, before the body headers
-    /// that `Message::set_body` adds back (RFC 3261 §7.3).
+    /// that `Message::set_body` adds back (RFC 3261 §7.3); the SBC's per-leg option tags are
+    /// left out of Supported and Require (RFC 3262 §3).
     pub fn copy(&self, from: &Message, to: &mut Message) {
         to.remove_headers(&HeaderName::ContentLength);
         for h in from.headers() {
-            if self.copies(h.name()) {
-                to.push_header(h.name().clone(), h.value().to_owned());
+            if !self.copies(h.name()) {
+                continue;
             }
+            let per_leg = |t: &&str| {
+                PER_LEG_OPTION_TAGS
+                    .iter()
+                    .any(|p| t.eq_ignore_ascii_case(p))
+            };
+            if matches!(h.name(), HeaderName::Supported | HeaderName::Require)
+                && h.values().any(|t| per_leg(&t))
+            {
+                let kept: Vec<&str> = h.values().filter(|t| !per_leg(t)).collect();
+                if !kept.is_empty() {
+                    to.push_header(h.name().clone(), kept.join(", "));
+                }
+                continue;
+            }
+            to.push_header(h.name().clone(), h.value().to_owned());
         }
     }
 }

@@ -19,11 +19,14 @@
 //!
 //! Flows in this slice: basic call (INVITE with SDP, 1xx, 2xx, ACK end to end, BYE from either
 //! side), failures relayed with their code, CANCEL (RFC 3261 §9), and re-INVITE hold/resume with
-//! the SDP rewritten and the relay updated (RFC 3264 §8.4), and leg B's retries over its
-//! [`Target`]s: failover to the next route, call forwarding on busy or no answer, and 3xx
-//! recursion through the configured routes only (RFC 3261 §8.1.3.4, §16.6, §16.7). Not yet:
-//! PRACK, forking, session timers, REFER.
+//! the SDP rewritten and the relay updated (RFC 3264 §8.4), reliable provisionals relayed end
+//! to end with RSeq/RAck mapped or PRACKed locally (RFC 3262), downstream forks shown to A
+//! as separate early dialogs (RFC 3261 §12.1, §13.2.2.4; see `engine/early.rs`), and leg B's
+//! retries over its [`Target`]s: failover to the next route, call forwarding on busy or no
+//! answer, and 3xx recursion through the configured routes only (RFC 3261 §8.1.3.4, §16.6,
+//! §16.7; see `engine/retry.rs`). Not yet: session timers, REFER.
 
+mod codes;
 mod engine;
 mod headers;
 mod ids;

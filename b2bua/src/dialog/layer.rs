@@ -10,10 +10,11 @@
 use super::machine::{Dialog, RequestVerdict};
 use super::{DialogError, DialogEvent, DialogId, DialogOutput, DialogState, TerminateReason};
 use crate::transaction::{Dest, TimerConfig};
+use crate::Map;
 use bytes::Bytes;
 use sbc_common::sip::{Message, Method};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
 /// What [`DialogLayer::handle_creating_response`] did with a response to a dialog-creating
@@ -45,7 +46,7 @@ struct Entry {
 #[derive(Debug)]
 pub struct DialogLayer {
     timers: TimerConfig,
-    dialogs: HashMap<DialogId, Entry>,
+    dialogs: Map<DialogId, Entry>,
     heap: BinaryHeap<Reverse<(Instant, DialogId, u64)>>,
     out: VecDeque<DialogOutput>,
     scratch: Vec<DialogOutput>,
@@ -62,7 +63,7 @@ impl DialogLayer {
     pub fn new(timers: TimerConfig) -> Self {
         Self {
             timers,
-            dialogs: HashMap::new(),
+            dialogs: Map::default(),
             heap: BinaryHeap::new(),
             out: VecDeque::new(),
             scratch: Vec::new(),

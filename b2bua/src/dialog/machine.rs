@@ -73,6 +73,49 @@ struct Retransmit {
     give_up: Instant,
 }
 
+impl Retransmit {
+    /// Runs the timer at `now`: the message to re-send, with the interval doubled (capped at
+    /// `t2`), or `Err(cseq)` once `give_up` is reached (RFC 3261 §13.3.1.4, RFC 3262 §3).
+    fn tick(&mut self, now: Instant) -> Result<Option<Message>, u32> {
+        if now >= self.give_up {
+            return Err(self.cseq);
+        }
+        if now < self.next {
+            return Ok(None);
+        }
+        self.interval = self.interval.saturating_mul(2).min(self.t2);
+        self.next += self.interval;
+        if self.next <= now {
+            // Woken late: keep the cadence from now rather than bursting.
+            self.next = now + self.interval;
+        }
+        Ok(Some(self.msg.clone()))
+    }
+
+    fn deadline(&self) -> Instant {
+        self.next.min(self.give_up)
+    }
+}
+
+/// A reliable provisional response we sent and the peer has not PRACKed yet (RFC 3262 §3).
+#[derive(Clone, Debug)]
+struct Unacked {
+    /// Its RSeq.
+    rseq: u32,
+    /// Its retransmission, T1 doubling without cap, until PRACK, a final response or 64*T1.
+    retransmit: Option<Retransmit>,
+}
+
+/// The RSeq of a reliable provisional response: a 101–199 with `Require: 100rel` and an RSeq
+/// (RFC 3262 §3, §7.1).
+pub fn reliable_rseq(rsp: &Message) -> Option<u32> {
+    let status = rsp.status()?;
+    if !(101..200).contains(&status) || !rsp.has_token(&HeaderName::Require, "100rel") {
+        return None;
+    }
+    rsp.rseq()
+}
+
 /// One SIP dialog and its state (RFC 3261 §12).
 #[derive(Clone, Debug)]
 pub struct Dialog {
@@ -105,6 +148,8 @@ pub struct Dialog {
     acked_cseq: Option<u32>,
     /// UAC: the ACK built for the latest 2xx, re-sent for its retransmissions (§13.2.2.4).
     ack: Option<(u32, Message)>,
+    /// UAS: the reliable provisional waiting for its PRACK (RFC 3262 §3).
+    unacked: Option<Unacked>,
 }
 
 /// The URI of the first Contact address in `msg` (RFC 3261 §20.10).
@@ -193,6 +238,7 @@ impl Dialog {
             retransmit: None,
             acked_cseq: None,
             ack: None,
+            unacked: None,
         })
     }
 
@@ -258,6 +304,7 @@ impl Dialog {
             retransmit: None,
             acked_cseq: None,
             ack: None,
+            unacked: None,
         })
     }
 
@@ -455,6 +502,13 @@ impl Dialog {
             return reject(500, "CSeq Out Of Order", false);
         }
         self.remote_cseq = Some(seq);
+        if *method == Method::Prack {
+            if !self.prack_matches(req) {
+                // RFC 3262 §3: a PRACK for no unacknowledged reliable provisional gets 481.
+                return reject(481, "No Matching Reliable Provisional", false);
+            }
+            self.unacked = None;
+        }
         if *method == Method::Invite {
             if self.invite_in.is_some() {
                 return reject(500, "Previous INVITE Pending", true);
@@ -476,7 +530,9 @@ impl Dialog {
     /// Tells the dialog about a response we sent to a request in it (RFC 3261 §13.3.1.4): a
     /// final answer clears the pending INVITE; a 2xx to INVITE confirms an early dialog and starts
     /// its retransmission at `now` + T1, doubling up to T2, until ACK or 64*T1; a non-2xx final
-    /// to the dialog-creating INVITE ends an early dialog (§12.3).
+    /// to the dialog-creating INVITE ends an early dialog (§12.3). A reliable provisional
+    /// ([`reliable_rseq`]) is retransmitted at `now` + T1, doubling without cap, until its PRACK,
+    /// a final response or 64*T1 (RFC 3262 §3).
     pub fn on_response_sent(
         &mut self,
         now: Instant,
@@ -487,11 +543,31 @@ impl Dialog {
         let (Some(status), Some(cseq)) = (rsp.status(), rsp.cseq()) else {
             return;
         };
-        if cseq.method() != Some(Method::Invite) || status < 200 {
+        if cseq.method() != Some(Method::Invite) {
+            return;
+        }
+        if status < 200 {
+            if let (Some(rseq), Role::Uas) = (reliable_rseq(rsp), self.role) {
+                self.unacked = Some(Unacked {
+                    rseq,
+                    retransmit: Some(Retransmit {
+                        cseq: cseq.seq,
+                        msg: rsp.clone(),
+                        next: now + timers.t1,
+                        interval: timers.t1,
+                        t2: Duration::MAX,
+                        give_up: now + timers.t1_x64(),
+                    }),
+                });
+            }
             return;
         }
         if self.invite_in == Some(cseq.seq) {
             self.invite_in = None;
+        }
+        if let Some(u) = self.unacked.as_mut() {
+            // RFC 3262 §3: no more retransmissions once final, but a late PRACK still matches.
+            u.retransmit = None;
         }
         if (200..300).contains(&status) {
             self.confirm(out);
@@ -568,40 +644,60 @@ impl Dialog {
             self.ended = Some(reason);
         }
         self.retransmit = None;
+        self.unacked = None;
     }
 
-    /// When [`Dialog::on_timer`] must next run: the next 2xx retransmission or the 64*T1 limit
-    /// (RFC 3261 §13.3.1.4).
+    /// When [`Dialog::on_timer`] must next run: the next 2xx or reliable provisional
+    /// retransmission, or its 64*T1 limit (RFC 3261 §13.3.1.4, RFC 3262 §3).
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.retransmit.as_ref().map(|r| r.next.min(r.give_up))
+        let provisional = self
+            .unacked
+            .as_ref()
+            .and_then(|u| u.retransmit.as_ref())
+            .map(Retransmit::deadline);
+        let final_2xx = self.retransmit.as_ref().map(Retransmit::deadline);
+        [provisional, final_2xx].into_iter().flatten().min()
     }
 
-    /// Runs the 2xx retransmission timer at `now` (RFC 3261 §13.3.1.4): at 64*T1 reports
-    /// [`DialogEvent::NoAck`] and stops; before that re-sends the 2xx and doubles the interval,
-    /// capped at T2.
+    /// Runs the retransmission timers at `now` (RFC 3261 §13.3.1.4, RFC 3262 §3): at 64*T1
+    /// reports [`DialogEvent::NoAck`] (2xx) or [`DialogEvent::NoPrack`] (reliable provisional)
+    /// and stops; before that re-sends the response and doubles the interval, capped at T2 for
+    /// a 2xx only.
     pub fn on_timer(&mut self, now: Instant, out: &mut Vec<DialogOutput>) {
-        let Some(r) = self.retransmit.as_mut() else {
-            return;
-        };
-        if now >= r.give_up {
-            let cseq = r.cseq;
-            self.retransmit = None;
-            self.event(out, DialogEvent::NoAck { cseq });
-            return;
+        if let Some(u) = self.unacked.as_mut() {
+            if let Some(r) = u.retransmit.as_mut() {
+                match r.tick(now) {
+                    Ok(Some(msg)) => out.push(DialogOutput::Send {
+                        msg,
+                        dest: self.peer,
+                    }),
+                    Ok(None) => {}
+                    Err(_) => {
+                        u.retransmit = None;
+                        let rseq = u.rseq;
+                        self.event(out, DialogEvent::NoPrack { rseq });
+                    }
+                }
+            }
         }
-        if now < r.next {
-            return;
+        if let Some(r) = self.retransmit.as_mut() {
+            match r.tick(now) {
+                Ok(Some(msg)) => out.push(DialogOutput::Send {
+                    msg,
+                    dest: self.peer,
+                }),
+                Ok(None) => {}
+                Err(cseq) => {
+                    self.retransmit = None;
+                    self.event(out, DialogEvent::NoAck { cseq });
+                }
+            }
         }
-        out.push(DialogOutput::Send {
-            msg: r.msg.clone(),
-            dest: self.peer,
-        });
-        r.interval = r.interval.saturating_mul(2).min(r.t2);
-        r.next += r.interval;
-        if r.next <= now {
-            // Woken late: keep the cadence from now rather than bursting.
-            r.next = now + r.interval;
-        }
+    }
+
+    /// The RSeq of the reliable provisional still waiting for its PRACK, if any (RFC 3262 §3).
+    pub fn unacked_rseq(&self) -> Option<u32> {
+        self.unacked.as_ref().map(|u| u.rseq)
     }
 
     /// Whether a 2xx is being retransmitted while waiting for its ACK (RFC 3261 §13.3.1.4).
@@ -616,6 +712,19 @@ impl Dialog {
             self.event(out, DialogEvent::Acked { ack: ack.clone() });
         }
         // Otherwise a retransmitted ACK (acked_cseq) or a stale one: nothing to do (§13.3.1.4).
+    }
+
+    /// Whether `prack`'s RAck names our unacknowledged reliable provisional to the INVITE
+    /// that created the dialog (RFC 3262 §3, §7.2).
+    fn prack_matches(&self, prack: &Message) -> bool {
+        match (prack.rack(), &self.unacked) {
+            (Some(rack), Some(u)) => {
+                rack.rseq == u.rseq
+                    && rack.cseq == self.initial_cseq
+                    && rack.method.eq_ignore_ascii_case("INVITE")
+            }
+            _ => false,
+        }
     }
 
     fn confirm(&mut self, out: &mut Vec<DialogOutput>) {

@@ -21,6 +21,9 @@
 //! Ownership of the RFC 3261 §13 2xx rules: the UAS dialog retransmits its 2xx to INVITE (T1
 //! doubling up to T2) until the ACK arrives or 64*T1 passes (§13.3.1.4); the UAC dialog ACKs
 //! every 2xx, re-sending the very same ACK for a retransmitted 2xx (§13.2.2.4).
+//! Likewise for RFC 3262 §3: a UAS dialog retransmits a reliable provisional (T1 doubling, no
+//! cap) until the PRACK whose RAck matches it, a final response, or 64*T1
+//! ([`DialogEvent::NoPrack`]); a PRACK matching nothing is refused with 481.
 
 mod layer;
 mod machine;
@@ -30,7 +33,7 @@ mod route;
 mod tests;
 
 pub use layer::{DialogLayer, ResponseOutcome};
-pub use machine::{is_target_refresh, Dialog, RequestVerdict};
+pub use machine::{is_target_refresh, reliable_rseq, Dialog, RequestVerdict};
 pub use route::{literal_dest, next_hop_uri, RequestTarget, RouteSet};
 
 use crate::transaction::Dest;
@@ -139,6 +142,12 @@ pub enum DialogEvent {
     NoAck {
         /// The CSeq number of the INVITE the 2xx answered.
         cseq: u32,
+    },
+    /// No PRACK came for our reliable provisional within 64*T1: the INVITE should get a 5xx
+    /// (RFC 3262 §3).
+    NoPrack {
+        /// The RSeq of the unacknowledged provisional.
+        rseq: u32,
     },
     /// The remote target changed after a target refresh (RFC 3261 §12.2.1.2, §12.2.2).
     TargetRefreshed {

@@ -938,3 +938,120 @@ fn a_200_to_cancel_does_not_confirm_the_early_dialog() {
     assert_eq!(layer.get(&id).expect("dialog").state(), DialogState::Early);
     assert!(!events(&drain(&mut layer)).contains(&DialogEvent::Confirmed));
 }
+
+// ---- reliable provisionals (RFC 3262) ----
+
+/// The SBC's reliable 18x to Alice's INVITE with `rseq`.
+fn reliable_18x(layer: &DialogLayer, id: &DialogId, rseq: u32) -> Message {
+    let mut rsp = layer
+        .get(id)
+        .expect("dialog")
+        .response(&alice_invite(), 183, "Session Progress");
+    rsp.push_header(HeaderName::Require, "100rel");
+    rsp.push_header(HeaderName::RSeq, rseq.to_string());
+    rsp
+}
+
+fn alice_prack(cseq: u32, rack: &str) -> Message {
+    let mut m = alice_in_dialog("PRACK", cseq);
+    m.push_header(HeaderName::RAck, rack.to_owned());
+    m
+}
+
+#[test]
+fn reliable_provisional_is_retransmitted_t1_doubling_until_no_prack_at_64_t1() {
+    let (mut layer, id) = uas_layer(183);
+    let t0 = t0();
+    let rel = reliable_18x(&layer, &id, 77);
+    assert_eq!(reliable_rseq(&rel), Some(77));
+    layer.handle_response_sent(t0, &id, &rel).expect("sent");
+    assert_eq!(layer.get(&id).and_then(Dialog::unacked_rseq), Some(77));
+    let mut fired = Vec::new();
+    while let Some(when) = layer.poll_timeout() {
+        layer.handle_timer(when);
+        for out in drain(&mut layer) {
+            match out {
+                DialogOutput::Send { msg, dest } => {
+                    assert_eq!((msg, dest), (rel.clone(), udp(10)));
+                    fired.push(when.duration_since(t0).as_millis());
+                }
+                DialogOutput::Event { event, .. } => {
+                    assert_eq!(event, DialogEvent::NoPrack { rseq: 77 });
+                    assert_eq!(when, at(t0, 32_000));
+                }
+            }
+        }
+    }
+    // No T2 cap for provisionals (RFC 3262 §3).
+    assert_eq!(fired, [500, 1500, 3500, 7500, 15_500, 31_500]);
+    assert_eq!(layer.get(&id).map(Dialog::state), Some(DialogState::Early));
+}
+
+#[test]
+fn prack_must_match_the_unacknowledged_rseq_and_stops_retransmission() {
+    let (mut layer, id) = uas_layer(183);
+    let t0 = t0();
+    // An unreliable 18x starts nothing.
+    let plain = layer
+        .get(&id)
+        .expect("dialog")
+        .response(&alice_invite(), 180, "Ringing");
+    layer.handle_response_sent(t0, &id, &plain).expect("sent");
+    assert_eq!(layer.poll_timeout(), None);
+    let rel = reliable_18x(&layer, &id, 5);
+    layer.handle_response_sent(t0, &id, &rel).expect("sent");
+    assert_eq!(layer.poll_timeout(), Some(at(t0, 500)));
+    for (cseq, rack) in [
+        (314_160, "6 314159 INVITE"),
+        (314_161, "5 314158 INVITE"),
+        (314_162, "5 314159 BYE"),
+    ] {
+        let (_, verdict) = layer
+            .handle_request(&alice_prack(cseq, rack))
+            .expect("in dialog");
+        assert!(
+            matches!(verdict, RequestVerdict::Reject { status: 481, .. }),
+            "{rack}: {verdict:?}"
+        );
+    }
+    assert_eq!(layer.poll_timeout(), Some(at(t0, 500)), "still running");
+    let (_, verdict) = layer
+        .handle_request(&alice_prack(314_163, "5 314159 INVITE"))
+        .expect("in dialog");
+    assert_eq!(verdict, RequestVerdict::Accept);
+    assert_eq!(layer.poll_timeout(), None);
+    assert_eq!(layer.get(&id).and_then(Dialog::unacked_rseq), None);
+    // The same PRACK again (a new transaction) matches nothing any more.
+    let (_, verdict) = layer
+        .handle_request(&alice_prack(314_164, "5 314159 INVITE"))
+        .expect("in dialog");
+    assert!(matches!(
+        verdict,
+        RequestVerdict::Reject { status: 481, .. }
+    ));
+}
+
+#[test]
+fn a_final_response_stops_provisional_retransmission_but_a_late_prack_still_matches() {
+    let (mut layer, id) = uas_layer(183);
+    let t0 = t0();
+    let rel = reliable_18x(&layer, &id, 9);
+    layer.handle_response_sent(t0, &id, &rel).expect("sent");
+    let ok = layer
+        .get(&id)
+        .expect("dialog")
+        .response(&alice_invite(), 200, "OK");
+    layer
+        .handle_response_sent(at(t0, 100), &id, &ok)
+        .expect("sent");
+    drain(&mut layer);
+    // Only the 2xx is retransmitted now.
+    layer.handle_timer(at(t0, 600));
+    let sent = sends(&drain(&mut layer));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0.status(), Some(200));
+    let (_, verdict) = layer
+        .handle_request(&alice_prack(314_160, "9 314159 INVITE"))
+        .expect("in dialog");
+    assert_eq!(verdict, RequestVerdict::Accept);
+}

@@ -8,10 +8,11 @@ use super::server_invite::{ServerInvite, ServerInviteState};
 use super::server_non_invite::{ServerNonInvite, ServerNonInviteState};
 use super::timers::{Timer, TimerConfig};
 use super::{Effect, TransactionError};
+use crate::Map;
 use bytes::Bytes;
 use sbc_common::sip::{Message, Method};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -226,8 +227,8 @@ struct Entry {
 pub struct TransactionLayer {
     cfg: TimerConfig,
     next_id: u64,
-    txs: HashMap<TxId, Entry>,
-    keys: HashMap<TxKey, TxId>,
+    txs: Map<TxId, Entry>,
+    keys: Map<TxKey, TxId>,
     heap: BinaryHeap<Reverse<(Instant, TxId, u64)>>,
     out: VecDeque<Output>,
     scratch: Vec<Effect>,
@@ -245,8 +246,8 @@ impl TransactionLayer {
         Self {
             cfg,
             next_id: 1,
-            txs: HashMap::new(),
-            keys: HashMap::new(),
+            txs: Map::default(),
+            keys: Map::default(),
             heap: BinaryHeap::new(),
             out: VecDeque::new(),
             scratch: Vec::new(),

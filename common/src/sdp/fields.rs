@@ -42,6 +42,59 @@ pub(crate) fn addrtype_of(ip: IpAddr) -> &'static str {
     }
 }
 
+/// Appends the decimal text of `n` (the SDP rewrite runs on every offer and answer, and
+/// `fmt` machinery costs several times a plain digit loop).
+pub(crate) fn push_decimal(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        if let Some(d) = buf.get_mut(i) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    for &d in buf.get(i..).unwrap_or_default() {
+        out.push(char::from(d));
+    }
+}
+
+/// Appends the text form of `ip`: IPv4 with a plain digit loop, IPv6 through `Display`
+/// (RFC 4566 §5.7 `unicast-address`).
+pub(crate) fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                push_decimal(out, u64::from(octet));
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+/// `<addrtype> <ip>`, the tail of a `c=` or `o=` value (RFC 4566 §5.2, §5.7).
+pub(crate) fn addr_text(ip: IpAddr) -> String {
+    let mut s = String::with_capacity(48);
+    push_addr(&mut s, ip);
+    s
+}
+
+/// Appends `<addrtype> <ip>` (RFC 4566 §5.2, §5.7).
+fn push_addr(out: &mut String, ip: IpAddr) {
+    out.push_str(addrtype_of(ip));
+    out.push(' ');
+    push_ip(out, ip);
+}
+
 /// `o=<username> <sess-id> <sess-version> <nettype> <addrtype> <unicast-address>`
 /// (RFC 4566 §5.2).
 ///
@@ -165,7 +218,10 @@ impl<'a> Connection<'a> {
 
     /// The `c=` value for a unicast address: `IN IP4 <ip>` or `IN IP6 <ip>`.
     pub(crate) fn value_for(ip: IpAddr) -> String {
-        format!("IN {} {}", addrtype_of(ip), ip)
+        let mut s = String::with_capacity(48);
+        s.push_str("IN ");
+        push_addr(&mut s, ip);
+        s
     }
 }
 
@@ -519,6 +575,24 @@ mod tests {
         assert!(Direction::SendRecv.sends() && Direction::SendRecv.receives());
         assert!(!Direction::Inactive.sends() && !Direction::Inactive.receives());
         assert_eq!(Direction::default().to_string(), "sendrecv");
+        for ip in [
+            "0.0.0.0",
+            "10.0.0.1",
+            "192.168.100.255",
+            "255.255.255.255",
+            "2001:db8::1",
+            "::",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut s = String::new();
+            push_ip(&mut s, ip);
+            assert_eq!(s, ip.to_string());
+        }
+        for n in [0, 7, 10, 65535, u64::MAX] {
+            let mut s = String::new();
+            push_decimal(&mut s, n);
+            assert_eq!(s, n.to_string());
+        }
     }
 
     #[test]

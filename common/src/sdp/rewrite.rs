@@ -7,8 +7,8 @@
 use std::net::IpAddr;
 
 use super::fields::{
-    addrtype_of, parse_payload_type, Attribute, Connection, Direction, MediaLine, OriginTokens,
-    Rtcp,
+    addr_text, parse_payload_type, push_decimal, Attribute, Connection, Direction, MediaLine,
+    OriginTokens, Rtcp,
 };
 use super::line::{tokens, Line};
 use super::section::{self, splice};
@@ -74,7 +74,7 @@ impl Sdp {
         let Some(t) = OriginTokens::parse(value) else {
             return;
         };
-        let replaced = format!("{} {}", addrtype_of(ip), ip);
+        let replaced = addr_text(ip);
         let new = splice(value, t.addrtype.start, t.address.end(), &replaced);
         *line = line.with_value(&new);
     }
@@ -109,12 +109,11 @@ impl Sdp {
         let Some(t) = OriginTokens::parse(value) else {
             return;
         };
-        let new = splice(
-            value,
-            t.session_version.start,
-            t.session_version.end(),
-            &version.to_string(),
-        );
+        let new = splice(value, t.session_version.start, t.session_version.end(), &{
+            let mut v = String::with_capacity(20);
+            push_decimal(&mut v, version);
+            v
+        });
         *line = line.with_value(&new);
     }
 
@@ -174,9 +173,14 @@ impl MediaDescription {
     /// formats (a rejected stream written as `m=audio 0 RTP/AVP`): RFC 4566 needs a format on
     /// a live stream.
     pub fn set_port(&mut self, port: u16) -> bool {
-        self.replace_port(port != 0, |num_ports| match num_ports {
-            Some(n) => format!("{port}/{n}"),
-            None => port.to_string(),
+        self.replace_port(port != 0, |num_ports| {
+            let mut text = String::with_capacity(12);
+            push_decimal(&mut text, u64::from(port));
+            if let Some(n) = num_ports {
+                text.push('/');
+                push_decimal(&mut text, u64::from(n));
+            }
+            text
         })
     }
 
@@ -219,10 +223,15 @@ impl MediaDescription {
             let Some(rtcp) = attr.value.and_then(Rtcp::parse) else {
                 return false;
             };
-            match rtcp.connection {
-                Some(_) => format!("{}:{port} {}", attr.name, Connection::value_for(ip)),
-                None => format!("{}:{port}", attr.name),
+            let mut text = String::with_capacity(64);
+            text.push_str(attr.name);
+            text.push(':');
+            push_decimal(&mut text, u64::from(port));
+            if rtcp.connection.is_some() {
+                text.push(' ');
+                text.push_str(&Connection::value_for(ip));
             }
+            text
         };
         *line = line.with_value(&new);
         true

@@ -443,18 +443,33 @@ fn when_every_route_fails_a_gets_the_last_failure() {
     ));
     assert_eq!(net.sbc.call_count(), 0);
 
-    // Both answer 503: A gets the last one's code and reason.
-    let mut net = net_of_two_503s();
+    // The second route's final is what A gets, with its reason.
+    let mut net = net_of_two_failures(480, "Trunk Full");
     let v = net.a();
     assert_eq!(v.len(), 1, "{v:?}");
     assert_eq!(
         (v[0].status(), v[0].reason()),
-        (Some(503), Some("Trunk Full"))
+        (Some(480), Some("Trunk Full"))
     );
     assert!(matches!(net.ops()[..], [Op::Delete(1)]));
+    assert_eq!(net.sbc.dialog_count(), 0);
+    // Both routes answer 503: A gets 500, not the SBC's own overload signal (RFC 3261 §16.7).
+    let mut net = net_of_two_failures(503, "Trunk Full");
+    let v = net.a();
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!(v[0].status(), Some(500));
+    assert!(matches!(
+        net.events.last(),
+        Some(CallEvent::Ended {
+            reason: EndReason::Rejected,
+            code: 503,
+            ..
+        })
+    ));
 }
 
-fn net_of_two_503s() -> Net {
+/// B answers 503 (failover), then C answers `code` with `reason`.
+fn net_of_two_failures(code: u16, reason: &str) -> Net {
     let failing = |peer| Target {
         failover_on: vec![503],
         ..to(peer)
@@ -463,7 +478,7 @@ fn net_of_two_503s() -> Net {
     let (_, b_inv) = net.start();
     net.send_b(reply_b(&b_inv, 503, None));
     let c_inv = net.one_c();
-    let mut full = Message::response_to(&c_inv, 503, "Trunk Full");
+    let mut full = Message::response_to(&c_inv, code, reason);
     let to = c_inv.header(&HeaderName::To).unwrap().to_owned();
     full.set_header(HeaderName::To, format!("{to};tag=ctag"));
     net.send_c(full);
@@ -514,6 +529,7 @@ fn cancel_from_a_during_a_retry_ends_it_with_487() {
     ));
     assert!(net.b().is_empty());
     assert_eq!(net.sbc.call_count(), 0);
+    assert_eq!(net.sbc.dialog_count(), 0);
 }
 
 #[test]
@@ -581,6 +597,103 @@ fn failover_to_another_relay_interface_anchors_the_offer_in_a_new_session() {
     // The offer to C points at the new session's ports, not B's.
     assert_ne!(media_of(&c_inv).1, media_of(&b_inv).1);
     net.send_c(reply_c(&c_inv, 503, None));
-    assert_eq!(net.one_a().status(), Some(503));
+    assert_eq!(net.one_a().status(), Some(500), "503 reaches A as 500");
     assert!(matches!(net.ops()[..], [Op::Delete(2)]));
+}
+
+#[test]
+fn after_a_failover_the_new_attempts_early_dialog_is_a_fork_on_a_and_nothing_leaks() {
+    let first = Target {
+        failover_on: vec![503],
+        ..to(PHONE_B)
+    };
+    let mut net = net(vec![first, to(PHONE_C)], Vec::new());
+    let (_, b_inv) = net.start();
+    net.send_b(reply_b(&b_inv, 180, None));
+    let b_ringing = net.one_a();
+    net.send_b(reply_b(&b_inv, 503, None));
+    net.b();
+    let c_inv = net.one_c();
+    net.send_c(reply_c(&c_inv, 180, None));
+    let c_ringing = net.one_a();
+    // Like a fork (RFC 3261 §12.1.1): the new attempt gets its own early dialog on A.
+    assert_ne!(c_ringing.to().unwrap().tag(), b_ringing.to().unwrap().tag());
+    net.send_c(reply_c(&c_inv, 200, Some(&sdp_b(1, "sendrecv"))));
+    let ok = net.one_a();
+    assert_eq!(ok.to().unwrap().tag(), c_ringing.to().unwrap().tag());
+    net.send_a(from_a(Method::Ack, &ok, 1, "z9hG4bKa2", None));
+    assert_eq!(net.one_c().method(), Some(&Method::Ack));
+    net.send_a(from_a(Method::Bye, &ok, 2, "z9hG4bKa3", None));
+    let bye = net.one_c();
+    net.send_c(reply_c(&bye, 200, None));
+    assert_eq!(net.one_a().status(), Some(200));
+    assert_eq!(net.sbc.call_count(), 0);
+    assert_eq!(
+        net.sbc.dialog_count(),
+        0,
+        "no dialog of either attempt is left"
+    );
+}
+
+#[test]
+fn reliable_provisionals_of_the_next_attempt_are_pracked_with_its_own_rseq_and_cseq() {
+    let first = Target {
+        failover_on: vec![503],
+        ..to(PHONE_B)
+    };
+    let mut net = net(vec![first, to(PHONE_C)], Vec::new());
+    net.send_a(invite_a_100rel(HeaderName::Supported));
+    assert_eq!(net.one_a().status(), Some(100));
+    let b_inv = net.one_b();
+    // B: reliable 183 with early media, PRACKed end to end.
+    let b_sdp = sdp_b(7, "sendrecv");
+    net.send_b(fork_reply(
+        &b_inv,
+        183,
+        "btag",
+        "sip:bob@10.0.0.20:5060",
+        Some(777),
+        Some(&b_sdp),
+    ));
+    let a_183 = net.one_a();
+    net.send_a(prack_a(&a_183, 2, "z9hG4bKpa1", None));
+    let b_prack = net.one_b();
+    net.send_b(reply_b(&b_prack, 200, None));
+    assert_eq!(net.one_a().cseq().unwrap().method, "PRACK");
+    // B fails; C gets the INVITE, still offering 100rel.
+    net.send_b(reply_b(&b_inv, 503, None));
+    assert_eq!(net.one_b().method(), Some(&Method::Ack));
+    let c_inv = net.one_c();
+    assert_next_attempt(&b_inv, &c_inv);
+    assert!(c_inv.has_token(&HeaderName::Supported, "100rel"));
+    // C: reliable 180; A sees it reliable in its own early dialog, and its PRACK reaches C
+    // with C's RSeq and the new INVITE's CSeq.
+    let c_180 = fork_reply(
+        &c_inv,
+        180,
+        "ctag",
+        "sip:carol@10.0.0.30:5060",
+        Some(5),
+        None,
+    );
+    net.send_c(c_180);
+    let a_180 = net.one_a();
+    assert!(a_180.has_token(&HeaderName::Require, "100rel"));
+    assert_ne!(a_180.to().unwrap().tag(), a_183.to().unwrap().tag());
+    net.send_a(prack_a(&a_180, 3, "z9hG4bKpa2", None));
+    let c_prack = net.one_c();
+    assert_eq!(c_prack.method(), Some(&Method::Prack));
+    assert_eq!(c_prack.to().unwrap().tag(), Some("ctag"));
+    let c_seq = c_inv.cseq().unwrap().seq;
+    assert_eq!(
+        c_prack.header(&HeaderName::RAck),
+        Some(format!("5 {c_seq} INVITE").as_str())
+    );
+    net.send_c(reply_c(&c_prack, 200, None));
+    assert_eq!(net.one_a().cseq().unwrap().method, "PRACK");
+    net.send_c(reply_c(&c_inv, 200, Some(&sdp_b(1, "sendrecv"))));
+    let ok = net.one_a();
+    assert_eq!(ok.status(), Some(200));
+    assert_eq!(ok.to().unwrap().tag(), a_180.to().unwrap().tag());
+    assert!(net.b().is_empty());
 }
