@@ -138,11 +138,20 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             .is_some_and(|c| c.targets.redirect(targets))
     }
 
-    /// Ends the current attempt's early dialogs on leg B (RFC 3261 §12.3).
+    /// Ends the current attempt's early dialogs on leg B, and the early dialogs shown for them
+    /// on leg A, so a reliable 18x A never PRACKed stops being retransmitted and cannot end the
+    /// call (RFC 3261 §12.3, RFC 3262 §3). The forks stay listed, so the next attempt's first
+    /// one gets a new A dialog (a new To tag) and a fresh RSeq space.
     fn end_attempt(&mut self, key: CallKey) {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
+        let early = std::mem::take(&mut call.early);
+        self.drop_forks(&early);
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        call.early = early;
         call.dialogs[Leg::B.index()] = None;
         call.pending_ack[Leg::B.index()] = None;
         let call_id = call.b_invite.call_id().unwrap_or_default().to_owned();

@@ -697,3 +697,40 @@ fn reliable_provisionals_of_the_next_attempt_are_pracked_with_its_own_rseq_and_c
     assert_eq!(ok.to().unwrap().tag(), a_180.to().unwrap().tag());
     assert!(net.b().is_empty());
 }
+
+#[test]
+fn an_unpracked_reliable_18x_of_a_failed_attempt_does_not_end_the_call() {
+    let first = Target {
+        failover_on: vec![503],
+        ..to(PHONE_B)
+    };
+    let mut net = net(vec![first, to(PHONE_C)], Vec::new());
+    net.send_a(invite_a_100rel(HeaderName::Supported));
+    assert_eq!(net.one_a().status(), Some(100));
+    let b_inv = net.one_b();
+    let b_sdp = sdp_b(7, "sendrecv");
+    net.send_b(fork_reply(
+        &b_inv,
+        183,
+        "btag",
+        "sip:bob@10.0.0.20:5060",
+        Some(777),
+        Some(&b_sdp),
+    ));
+    assert!(net.one_a().rseq().is_some());
+    // B fails before A PRACKs: that early dialog is abandoned, its 183 no longer retransmitted.
+    net.send_b(reply_b(&b_inv, 503, None));
+    net.b();
+    let c_inv = net.one_c();
+    net.send_c(reply_c(&c_inv, 180, None));
+    assert_eq!(net.one_a().status(), Some(180));
+    for _ in 0..80 {
+        net.advance(500);
+    }
+    assert!(
+        net.a().is_empty(),
+        "no 183 retransmission, no 5xx for a missing PRACK"
+    );
+    net.send_c(reply_c(&c_inv, 200, Some(&sdp_b(1, "sendrecv"))));
+    assert_eq!(net.one_a().status(), Some(200));
+}
