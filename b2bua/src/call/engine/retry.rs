@@ -4,9 +4,12 @@
 //!
 //! Each attempt is a new INVITE client transaction on the same leg-B Call-ID with a new branch,
 //! From tag and CSeq one higher (RFC 3261 §8.1.3.4 allows a new request; the new From tag keeps
-//! one attempt's early dialogs apart from the next one's). Leg A keeps its one INVITE
-//! transaction and its To tag: it hears provisionals from any attempt but only the final of the
-//! last one.
+//! one attempt's early dialogs and PRACK CSeqs apart from the next one's). Leg A keeps its one
+//! INVITE transaction: it hears provisionals from any attempt, each attempt's early dialogs
+//! shown as forks would be (their own To tags, see `early.rs`; a failed attempt's end with it),
+//! and only the final of the last attempt. Leg A's offer is anchored again for each attempt: on
+//! the same relay streams when leg B stays on the same relay interface (what the last B said is
+//! forgotten), else on a new relay session.
 
 use super::{B2bua, Phase, TxRole};
 use crate::call::headers::via;
