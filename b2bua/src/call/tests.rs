@@ -1786,3 +1786,137 @@ fn a_replaces_in_refer_to_is_mapped_to_the_far_leg_or_refused() {
     assert_eq!(net.one_a().status(), Some(400));
     assert!(net.b().is_empty());
 }
+
+#[test]
+fn a_relayed_reinvite_refreshes_both_legs_with_their_own_session_expires() {
+    let mut net = Net::with_config(timer_config(90));
+    let call = call_with(
+        &mut net,
+        &[
+            ("Session-Expires", "600;refresher=uac"),
+            ("Supported", "timer"),
+        ],
+        &[
+            ("Session-Expires", "1200;refresher=uas"),
+            ("Supported", "timer"),
+        ],
+    );
+    net.advance(500_000);
+    // Hold from A changes the SDP: it goes to B, carrying leg B's timer, not A's.
+    net.send_a(with_headers(
+        from_a(
+            Method::Invite,
+            &call.a_ok,
+            2,
+            "z9hG4bKh1",
+            Some(&sdp_a(2, "sendonly")),
+        ),
+        &[
+            ("Session-Expires", "600;refresher=uac"),
+            ("Supported", "timer"),
+        ],
+    ));
+    net.a();
+    let re = net.one_b();
+    assert_eq!(re.method(), Some(&Method::Invite));
+    // The SBC is the UAC here and B refreshes leg B: refresher=uas.
+    assert_eq!(
+        re.header(&HeaderName::SessionExpires),
+        Some("1200;refresher=uas")
+    );
+    assert_eq!(re.header(&HeaderName::MinSe), Some("90"));
+    net.send_b(with_headers(
+        reply_b(&re, 200, Some(&sdp_b(8, "recvonly"))),
+        &[("Session-Expires", "1200;refresher=uas")],
+    ));
+    let ok = net.one_a();
+    assert_eq!(ok.status(), Some(200));
+    assert_eq!(
+        ok.header(&HeaderName::SessionExpires),
+        Some("600;refresher=uac")
+    );
+    net.send_a(from_a(Method::Ack, &ok, 2, "z9hG4bKh2", None));
+    net.b();
+    net.ops();
+    // Both legs restarted at 500 s: A's old deadline (568 s) and B's (1168 s) pass quietly.
+    net.advance(1_067_000 - 500_000 - 1_000);
+    assert!(net.a().is_empty() && net.b().is_empty());
+    net.advance(2_000);
+    assert_session_expired(&mut net);
+}
+
+#[test]
+fn an_unchanged_reinvite_from_b_is_answered_locally_only_when_the_answer_fits() {
+    let mut net = Net::with_config(timer_config(90));
+    let b_timer = [
+        ("Session-Expires", "1200;refresher=uas"),
+        ("Supported", "timer"),
+    ];
+    let call = call_with(&mut net, &[], &b_timer);
+    // B refreshes with the very SDP of its 200: the SBC answers with what it offered B.
+    net.send_b(with_headers(
+        from_b(
+            Method::Invite,
+            &call.b_invite,
+            1,
+            "z9hG4bKu1",
+            Some(&sdp_b(7, "sendrecv")),
+        ),
+        &[("Session-Expires", "1200;refresher=uac")],
+    ));
+    let to_b = net.b();
+    let ok = to_b.last().unwrap();
+    assert_eq!(ok.status(), Some(200));
+    assert_eq!(ok.body(), call.b_invite.body());
+    assert_eq!(
+        ok.header(&HeaderName::SessionExpires),
+        Some("1200;refresher=uac")
+    );
+    assert!(net.a().is_empty());
+
+    // B kept only PCMU of the SBC's PCMU + telephone-event offer: offering that back, the
+    // SBC's old offer is no valid answer, so the refresh goes to A like any re-INVITE.
+    let mut net = Net::with_config(timer_config(90));
+    net.send_a(invite_a(70));
+    net.a();
+    let b_invite = net.one_b();
+    let pcmu_only = "v=0\r\no=bob 1000 7 IN IP4 10.0.0.20\r\ns=-\r\nc=IN IP4 10.0.0.20\r\n\
+                     t=0 0\r\nm=audio 30000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n";
+    net.send_b(with_headers(
+        reply_b(&b_invite, 200, Some(pcmu_only)),
+        &b_timer,
+    ));
+    let a_ok = net.one_a();
+    net.send_a(from_a(Method::Ack, &a_ok, 1, "z9hG4bKa2", None));
+    net.b();
+    net.send_b(with_headers(
+        from_b(Method::Invite, &b_invite, 1, "z9hG4bKu2", Some(pcmu_only)),
+        &[("Session-Expires", "1200;refresher=uac")],
+    ));
+    let re = net.one_a();
+    assert_eq!(re.method(), Some(&Method::Invite));
+}
+
+#[test]
+fn in_dialog_subscribe_is_relayed_with_event_and_expires() {
+    let mut net = Net::new();
+    let call = answered_call(&mut net);
+    net.send_a(with_headers(
+        from_a(Method::Subscribe, &call.a_ok, 2, "z9hG4bKs1", None),
+        &[("Event", "dialog"), ("Expires", "600")],
+    ));
+    let sub = net.one_b();
+    assert_eq!(sub.method(), Some(&Method::Subscribe));
+    assert_eq!(sub.header(&HeaderName::Event), Some("dialog"));
+    assert_eq!(sub.header(&HeaderName::Expires), Some("600"));
+    net.send_b(with_headers(
+        reply_b(&sub, 200, None),
+        &[("Expires", "300")],
+    ));
+    let ok = net.one_a();
+    assert_eq!(
+        (ok.status(), ok.cseq().unwrap().method),
+        (Some(200), "SUBSCRIBE")
+    );
+    assert_eq!(ok.header(&HeaderName::Expires), Some("300"));
+}

@@ -48,6 +48,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                     return Err((400, "Exactly One Refer-To Required"));
                 };
                 let target = self.map_refer_to(target)?;
+                // Never the unmapped copy, even if the whitelist names these headers.
+                out.remove_headers(&HeaderName::ReferTo);
+                out.remove_headers(&HeaderName::ReferredBy);
                 out.push_header(HeaderName::ReferTo, target);
                 if let Some(by) = req.header(&HeaderName::ReferredBy) {
                     let by = NameAddr::parse(by).map_err(|_| (400, "Bad Referred-By"))?;
@@ -63,6 +66,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             }
             Some(Method::Subscribe | Method::Notify) => {
                 for name in EVENT_HEADERS {
+                    out.remove_headers(name);
                     for v in req.values(name) {
                         out.push_header(name.clone(), v.to_owned());
                     }
@@ -90,7 +94,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             Some(Method::Update) => self.session_relayed_answer(now, key, from, req, rsp, out),
             Some(Method::Subscribe) => {
                 if let Some(v) = rsp.header(&HeaderName::Expires) {
-                    out.push_header(HeaderName::Expires, v.to_owned());
+                    out.set_header(HeaderName::Expires, v.to_owned());
                 }
             }
             Some(Method::Refer) => copy_named(rsp, out, "Refer-Sub"),
@@ -144,6 +148,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
 /// `from` to `to`.
 fn copy_named(from: &Message, to: &mut Message, name: &str) {
     let name = HeaderName::from_name(name);
+    to.remove_headers(&name);
     for v in from.values(&name) {
         to.push_header(name.clone(), v.to_owned());
     }

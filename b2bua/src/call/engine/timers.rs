@@ -19,6 +19,7 @@ use crate::call::{CallKey, EndReason, Leg, MediaAnchor, Router};
 use crate::dialog::{DialogId, TerminateReason};
 use crate::transaction::TxId;
 use bytes::Bytes;
+use sbc_common::sdp::Sdp;
 use sbc_common::sip::{HeaderName, Message, Method};
 use std::time::{Duration, Instant};
 
@@ -342,6 +343,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                     .media
                     .as_ref()
                     .and_then(|m| m.unchanged_answer(leg, req.body()))
+                    .filter(|sdp| answer_fits_offer(sdp, req.body()))
                 {
                     Some(sdp) => Some(sdp.clone()),
                     None => return false,
@@ -402,4 +404,19 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             self.session.set_leg(key, from, next);
         }
     }
+}
+
+/// Whether `answer`, the SDP the SBC last sent on a leg, can answer `offer` as it stands: as
+/// many `m=` lines, each listing only formats the offer lists (RFC 3264 §6.1). It may not when
+/// the SBC's SDP was itself an offer with more codecs than the peer kept in its answer, which
+/// the peer now offers back; such a refresh is relayed instead.
+fn answer_fits_offer(answer: &Bytes, offer: &Bytes) -> bool {
+    let (Ok(answer), Ok(offer)) = (Sdp::parse(answer), Sdp::parse(offer)) else {
+        return false;
+    };
+    answer.media().count() == offer.media().count()
+        && answer.media().zip(offer.media()).all(|(a, o)| {
+            let offered: Vec<&str> = o.formats().collect();
+            a.is_rejected() || a.formats().all(|f| offered.contains(&f))
+        })
 }
