@@ -278,6 +278,24 @@ pub(super) fn offer(invite: &mut Message, interval: u32, min_se: u32) {
     }
 }
 
+/// Takes `timer` out of the Supported headers copied onto a request the SBC sends on a leg
+/// without a session timer, so the peer does not pick the SBC as a refresher it will never be
+/// (RFC 4028 §7.1, §9).
+pub(super) fn withdraw_support(req: &mut Message) {
+    if !req.has_token(&HeaderName::Supported, "timer") {
+        return;
+    }
+    let kept: Vec<String> = req
+        .tokens(&HeaderName::Supported)
+        .filter(|t| !t.eq_ignore_ascii_case("timer"))
+        .map(str::to_owned)
+        .collect();
+    req.remove_headers(&HeaderName::Supported);
+    if !kept.is_empty() {
+        push_before_body(req, HeaderName::Supported, kept.join(", "));
+    }
+}
+
 /// Replaces every `name` header of `msg` with one holding `value`, before the body headers.
 fn set_header(msg: &mut Message, name: HeaderName, value: String) {
     msg.remove_headers(&name);
@@ -395,6 +413,10 @@ impl SessionTimers {
             }
             self.queue.pop();
             if self.is_current(at, key, leg) {
+                // The same due time may have been queued more than once: fire it once.
+                while self.queue.peek() == Some(&Reverse((at, key, leg))) {
+                    self.queue.pop();
+                }
                 return Some((key, if leg == 0 { Leg::A } else { Leg::B }));
             }
         }

@@ -1919,4 +1919,57 @@ fn in_dialog_subscribe_is_relayed_with_event_and_expires() {
         (Some(200), "SUBSCRIBE")
     );
     assert_eq!(ok.header(&HeaderName::Expires), Some("300"));
+    assert_eq!(
+        ok.header(&HeaderName::Contact),
+        Some("<sip:203.0.113.1:5060>"),
+        "a 2xx to SUBSCRIBE names the SBC as A's target"
+    );
+}
+
+#[test]
+fn with_session_timers_off_the_sbc_does_not_claim_timer_support() {
+    let mut net = Net::new();
+    net.send_a(with_headers(
+        invite_a(70),
+        &[("Supported", "timer, 100rel"), ("Session-Expires", "90")],
+    ));
+    net.a();
+    let b = net.one_b();
+    let tags: Vec<&str> = b.tokens(&HeaderName::Supported).collect();
+    assert_eq!(tags, ["100rel"]);
+    assert!(!b.has(&HeaderName::SessionExpires) && !b.has(&HeaderName::MinSe));
+}
+
+#[test]
+fn a_refresh_that_is_never_answered_ends_the_call() {
+    let mut net = Net::with_config(timer_config(90));
+    call_with(
+        &mut net,
+        &[
+            ("Session-Expires", "1800;refresher=uac"),
+            ("Supported", "timer"),
+        ],
+        &[
+            ("Session-Expires", "1000;refresher=uac"),
+            ("Allow", "INVITE, ACK, BYE, UPDATE"),
+        ],
+    );
+    net.advance(500_000);
+    assert_eq!(net.one_b().method(), Some(&Method::Update));
+    // Timer F: the UPDATE is retransmitted, then given up on (RFC 4028 §10: BYE both legs).
+    net.advance(16_000);
+    assert!(net.b().iter().all(|m| m.method() == Some(&Method::Update)));
+    assert!(net.a().is_empty());
+    net.advance(17_000);
+    let to_b = net.b();
+    let bye_b = to_b.last().expect("a BYE to B");
+    assert_eq!(bye_b.method(), Some(&Method::Bye));
+    let bye_a = net.one_a();
+    for bye in [bye_a, bye_b.clone()] {
+        assert_eq!(
+            bye.header(&HeaderName::Reason),
+            Some("SIP;cause=408;text=\"Session timer expired\"")
+        );
+    }
+    assert_eq!(net.sbc.call_count(), 0);
 }

@@ -11,7 +11,7 @@
 //! join it to the replaced one).
 
 use super::B2bua;
-use crate::call::headers::{host, rehost_party};
+use crate::call::headers::{contact, host, rehost_party};
 use crate::call::{CallKey, Leg, MediaAnchor, Router};
 use crate::dialog::DialogId;
 use sbc_common::sip::uri::{escape_header, percent_decode, Uri};
@@ -90,6 +90,14 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         rsp: &Message,
         out: &mut Message,
     ) {
+        let ok = rsp.status().is_some_and(|s| (200..300).contains(&s));
+        if ok && matches!(req.method(), Some(Method::Update | Method::Subscribe)) {
+            // A 2xx to a target refresh carries the answerer's Contact: ours on that leg
+            // (RFC 3311 §5.2, RFC 6665 §4.1.2.1).
+            if let Some(call) = self.calls.get(&key) {
+                out.set_header(HeaderName::Contact, contact(&call.sides[from.index()]));
+            }
+        }
         match req.method() {
             Some(Method::Update) => self.session_relayed_answer(now, key, from, req, rsp, out),
             Some(Method::Subscribe) => {

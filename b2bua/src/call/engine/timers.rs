@@ -73,6 +73,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let cfg = self.cfg.session_timer;
         if cfg.enabled() {
             session_timer::offer(invite, cfg.expires_s.max(cfg.min_se()), cfg.min_se());
+        } else {
+            session_timer::withdraw_support(invite);
         }
     }
 
@@ -368,10 +370,12 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     }
 
     /// Writes leg `to`'s Session-Expires, Min-SE and Supported: timer on a re-INVITE or UPDATE
-    /// relayed there, so the relayed request refreshes that leg too (RFC 4028 §7.4).
+    /// relayed there, so the relayed request refreshes that leg too (RFC 4028 §7.4); on a leg
+    /// without a timer, a copied `timer` option tag is taken out of Supported.
     pub(super) fn decorate_relayed_refresh(&self, key: CallKey, to: Leg, out: &mut Message) {
-        if let Some(timer) = self.session.leg(key, to) {
-            timer.decorate_request(out, self.cfg.session_timer.min_se());
+        match self.session.leg(key, to) {
+            Some(timer) => timer.decorate_request(out, self.cfg.session_timer.min_se()),
+            None => session_timer::withdraw_support(out),
         }
     }
 
