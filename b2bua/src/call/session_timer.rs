@@ -149,16 +149,19 @@ impl LegTimer {
             Some(se) => se.delta,
             None => wanted.max(req.min_se.unwrap_or(0)).max(cfg.min_se()),
         };
+        // A peer that never said it supports timers cannot be made the refresher (§9); one
+        // that did may leave Supported out of a later refresh.
+        let supports = req.supports || current.is_some_and(|c| c.peer_supports);
         let refresher = match req.session_expires.and_then(|se| se.refresher) {
+            _ if !supports => RefreshSide::Sbc,
             Some(Refresher::Uac) => RefreshSide::Peer,
             Some(Refresher::Uas) => RefreshSide::Sbc,
-            None if !req.supports => RefreshSide::Sbc,
             None => current.map_or(RefreshSide::Peer, |c| c.refresher),
         };
         Self {
             interval,
             refresher,
-            peer_supports: req.supports || current.is_some_and(|c| c.peer_supports),
+            peer_supports: supports,
             peer_allows_update: req
                 .allows_update
                 .or_else(|| current.map(|c| c.peer_allows_update))
@@ -463,6 +466,10 @@ mod tests {
         assert!(t.peer_allows_update && t.peer_supports);
         // The peer refreshes: expiry 600 - min(32, 200) s after the last refresh.
         assert_eq!(t.due(), now + Duration::from_secs(568));
+        // A refresher=uac put in by a proxy for a UAC without timer support: the SBC refreshes.
+        let proxied = PeerTimer::read(&msg("Session-Expires: 600;refresher=uac\r\n")).unwrap();
+        let t = LegTimer::as_uas(&proxied, &CFG, now, None);
+        assert_eq!((t.interval, t.refresher), (600, RefreshSide::Sbc));
         // No timer support: the SBC refreshes at half the configured interval.
         let t = LegTimer::as_uas(&PeerTimer::read(&msg("")).unwrap(), &CFG, now, None);
         assert_eq!((t.interval, t.refresher), (1800, RefreshSide::Sbc));

@@ -1801,13 +1801,24 @@ fn a_relayed_reinvite_refreshes_both_legs_with_their_own_session_expires() {
             ("Supported", "timer"),
         ],
     );
+    // A refresh asking for less than Min-SE is refused in the dialog (RFC 4028 §6).
+    net.send_a(with_headers(
+        from_a(Method::Update, &call.a_ok, 2, "z9hG4bKh0", None),
+        &[("Session-Expires", "60")],
+    ));
+    let small = net.one_a();
+    assert_eq!(
+        (small.status(), small.header(&HeaderName::MinSe)),
+        (Some(422), Some("90"))
+    );
+    assert!(net.b().is_empty());
     net.advance(500_000);
     // Hold from A changes the SDP: it goes to B, carrying leg B's timer, not A's.
     net.send_a(with_headers(
         from_a(
             Method::Invite,
             &call.a_ok,
-            2,
+            3,
             "z9hG4bKh1",
             Some(&sdp_a(2, "sendonly")),
         ),
@@ -1835,7 +1846,7 @@ fn a_relayed_reinvite_refreshes_both_legs_with_their_own_session_expires() {
         ok.header(&HeaderName::SessionExpires),
         Some("600;refresher=uac")
     );
-    net.send_a(from_a(Method::Ack, &ok, 2, "z9hG4bKh2", None));
+    net.send_a(from_a(Method::Ack, &ok, 3, "z9hG4bKh2", None));
     net.b();
     net.ops();
     // Both legs restarted at 500 s: A's old deadline (568 s) and B's (1168 s) pass quietly.
