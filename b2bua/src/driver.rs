@@ -23,8 +23,8 @@
 //! no name is resolved.
 
 use crate::call::{
-    B2bua, CallConfig, CallEvent, CallOutput, HeaderPolicy, Rejection, Route, Router, Side,
-    DEFAULT_COPIED_HEADERS,
+    B2bua, CallConfig, CallEvent, CallOutput, HeaderPolicy, Rejection, Route, Router,
+    SessionTimerConfig, Side, DEFAULT_COPIED_HEADERS,
 };
 use crate::stateless::{handle_datagram, Reply};
 use crate::transaction::{Dest, TimerConfig, Transmit, Transport};
@@ -103,6 +103,10 @@ pub fn call_config(cfg: &Config) -> CallConfig {
         retry_after_s: cfg.limits.retry_after_s,
         max_call_duration: (cfg.limits.max_call_duration_s > 0)
             .then(|| Duration::from_secs(u64::from(cfg.limits.max_call_duration_s))),
+        session_timer: SessionTimerConfig {
+            expires_s: cfg.sip.session_expires_s,
+            min_se_s: cfg.sip.min_se_s,
+        },
     }
 }
 

@@ -18,6 +18,8 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 mod early;
+mod refer;
+mod timers;
 
 /// What a transaction is to its call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +38,8 @@ enum TxRole {
     /// The INFO or MESSAGE the SBC sent on the other leg (client side); its final response goes
     /// back to the server transaction recorded in `B2bua::relays`.
     RelayOut,
+    /// A session refresh the SBC sent itself on this leg (RFC 4028 §10), answered locally.
+    Refresh(Leg),
     /// Anything else the SBC sent (CANCEL, BYE): responses are only absorbed.
     Other,
 }
@@ -119,6 +123,8 @@ pub struct B2bua<M, R> {
     relays: HashMap<TxId, Relayed>,
     /// Maximum-duration deadlines of answered calls (lazily deleted: ended calls are skipped).
     deadlines: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, CallKey)>>,
+    /// Each answered call's per-leg session timers (RFC 4028).
+    session: super::session_timer::SessionTimers,
     by_tx: HashMap<TxId, (CallKey, TxRole)>,
     by_dialog: HashMap<DialogId, (CallKey, Leg)>,
     /// Dialog events popped early by [`B2bua::flush_dialog_sends`], handled before newer ones.
@@ -141,6 +147,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             b_call_ids: HashMap::new(),
             relays: HashMap::new(),
             deadlines: std::collections::BinaryHeap::new(),
+            session: super::session_timer::SessionTimers::default(),
             by_tx: HashMap::new(),
             by_dialog: HashMap::new(),
             deferred: VecDeque::new(),
@@ -220,6 +227,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 self.pump(now);
             }
         }
+        self.fire_session_timers(now);
     }
 
     /// The next output to act on, in order; `None` when drained (RFC 3261 §17).
@@ -234,6 +242,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             self.tx.poll_timeout(),
             self.dialogs.poll_timeout(),
             max_duration,
+            self.session.next_due(),
         ]
         .into_iter()
         .flatten()
@@ -293,6 +302,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         };
         match event {
             DialogEvent::AckNeeded { cseq } => {
+                if self.ack_own_refresh(key, leg, cseq) {
+                    return;
+                }
                 if let Some(call) = self.calls.get_mut(&key) {
                     call.pending_ack[leg.index()] = Some(cseq);
                 }
@@ -367,6 +379,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         if invite.contacts().next().is_none() || invite.from().is_none() || invite.to().is_none() {
             return self.reply(now, tx, &invite, 400, "Missing Contact, From or To");
         }
+        if self.refuse_session_interval(now, tx, &invite, None) {
+            return;
+        }
         let route = match self.router.route(&invite, source) {
             Ok(r) => r,
             Err(rej) => return self.reply(now, tx, &invite, rej.code, rej.reason),
@@ -402,6 +417,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         self.by_tx.insert(tx, (key, TxRole::AInvite));
         self.by_tx.insert(b_tx, (key, TxRole::BInvite));
         self.b_call_ids.insert(b_call_id.clone(), key);
+        self.track_session_timer(key, &invite);
         self.calls.insert(
             key,
             Call {
@@ -460,6 +476,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         msg.push_header(HeaderName::Contact, contact(b));
         self.cfg.headers.copy(invite, &mut msg);
         early::advertise_100rel(invite, &mut msg);
+        self.offer_session_timer(&mut msg);
         let content_type = (!body.is_empty()).then_some("application/sdp");
         msg.set_body(body, content_type);
         msg
@@ -547,10 +564,18 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Some(&(key, leg)) = self.by_dialog.get(&id) else {
             return self.reply(now, tx, &req, 481, "Call/Transaction Does Not Exist");
         };
+        if self.session_refresh_in(now, tx, &req, key, leg, &id) {
+            return;
+        }
         match method {
             Method::Bye => self.on_bye(now, tx, &req, key, leg),
             Method::Invite => self.on_reinvite(now, tx, req, key, leg, &id),
-            Method::Info | Method::Message | Method::Update => {
+            Method::Info
+            | Method::Message
+            | Method::Update
+            | Method::Refer
+            | Method::Notify
+            | Method::Subscribe => {
                 self.relay_in_dialog(now, tx, req, key, leg, &id);
             }
             Method::Prack if leg == Leg::A => self.on_prack(now, tx, req, key, &id),
@@ -601,6 +626,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return self.reply_in_dialog(now, tx, &req, id, 500, "Server Internal Error");
         };
         self.cfg.headers.copy(&req, &mut out);
+        if let Err((code, reason)) = self.cross_in_dialog_headers(&req, &mut out, key, other) {
+            return self.reply_in_dialog(now, tx, &req, id, code, reason);
+        }
         if req.has_sdp() {
             // An UPDATE carrying an offer (RFC 3311 §5.1): anchored like a re-INVITE's.
             let Ok(body) = self.relay_call_sdp(key, leg, req.body()) else {
@@ -652,6 +680,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         // The request was in-dialog: its To already carries our tag on that leg.
         if let Some(r) = rsp {
             self.cfg.headers.copy(r, &mut out);
+            self.cross_in_dialog_answer_headers(now, key, from, &req, r, &mut out);
             if r.has_sdp() {
                 // The answer to an UPDATE's offer, anchored for the leg the offer came from.
                 if let Ok(body) = self.relay_call_sdp(key, from.other(), r.body()) {
@@ -714,6 +743,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return self.reply_in_dialog(now, tx, &req, id, 500, "Server Internal Error");
         };
         self.cfg.headers.copy(&req, &mut out);
+        self.decorate_relayed_refresh(key, other, &mut out);
         if let Some(body) = body {
             out.set_body(body, Some("application/sdp"));
         }
@@ -740,6 +770,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         match role {
             TxRole::BInvite => self.on_b_invite_response(now, key, rsp),
             TxRole::ReinviteOut => self.on_reinvite_response(now, key, rsp),
+            TxRole::Refresh(leg) => self.on_refresh_response(now, key, leg, rsp),
             TxRole::RelayOut => {
                 if rsp.status().is_some_and(|c| c >= 200) {
                     self.answer_relayed(now, tx, Some(rsp), (500, "Server Internal Error"));
@@ -757,6 +788,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     /// failures relayed with their code, 487 after CANCEL (RFC 3261 §9.1, §13.2.2, §16.7).
     fn on_b_invite_response(&mut self, now: Instant, key: CallKey, rsp: &Message) {
         let Some(status) = rsp.status() else { return };
+        if status == 422 && self.retry_after_422(now, key, rsp) {
+            return;
+        }
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -855,6 +889,12 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         };
         let mut out = dialog.response(&call.a_invite, status, rsp.reason().unwrap_or_default());
         self.cfg.headers.copy(rsp, &mut out);
+        if (200..300).contains(&status) {
+            self.session_answered(now, key, rsp, &mut out);
+        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
         let mut body = Bytes::new();
         let mut content_type = None;
         if rsp.has_sdp() {
@@ -968,6 +1008,10 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         };
         let mut out = dialog.response(&re.request, status, rsp.reason().unwrap_or_default());
         self.cfg.headers.copy(rsp, &mut out);
+        self.session_relayed_answer(now, key, re.from, &re.request, rsp, &mut out);
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
         let mut body = Bytes::new();
         let mut content_type = None;
         if (200..300).contains(&status) && rsp.has_sdp() {
@@ -999,6 +1043,10 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         match role {
             TxRole::RelayOut => {
                 self.answer_relayed(now, tx, None, (408, "Request Timeout"));
+            }
+            TxRole::Refresh(_) => {
+                // RFC 4028 §10: a refresh that times out ends the session.
+                self.hang_up(now, key, EndReason::SessionExpired, 408);
             }
             TxRole::BInvite => {
                 let Some(call) = self.calls.get(&key) else {
@@ -1088,6 +1136,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Some(mut call) = self.calls.remove(&key) else {
             return;
         };
+        self.session.forget(key);
         if let Some(id) = call.b_invite.call_id() {
             self.b_call_ids.remove(id);
         }

@@ -21,14 +21,24 @@
 //! side), failures relayed with their code, CANCEL (RFC 3261 §9), and re-INVITE hold/resume with
 //! the SDP rewritten and the relay updated (RFC 3264 §8.4), reliable provisionals relayed end
 //! to end with RSeq/RAck mapped or PRACKed locally (RFC 3262), and downstream forks shown to A
-//! as separate early dialogs (RFC 3261 §12.1, §13.2.2.4; see `engine/early.rs`). Not yet: 3xx
-//! recursion, session timers, REFER, routing failover.
+//! as separate early dialogs (RFC 3261 §12.1, §13.2.2.4; see `engine/early.rs`), and re-INVITEs
+//! with or without an offer (RFC 3261 §14.1). Not yet: 3xx recursion, routing failover.
+//!
+//! Session timers (RFC 4028) run per leg ([`SessionTimerConfig`]): each leg negotiates its own
+//! interval and refresher with its peer; the SBC refreshes the legs it is refresher on with an
+//! UPDATE (or a re-INVITE with the last SDP it sent there) at half the interval, answers a
+//! peer's refresh that changes nothing (UPDATE without SDP, re-INVITE with the same SDP as
+//! before) itself without bothering the other leg, and ends the call with BYE and a Reason on
+//! both legs when a leg's session expires. In-dialog REFER (RFC 3515) and SUBSCRIBE/NOTIFY
+//! (RFC 6665) are relayed like INFO, with Event, Subscription-State, Refer-To (a Replaces in it
+//! mapped to the far leg of the call it names) and Referred-By crossing.
 
 mod codes;
 mod engine;
 mod headers;
 mod ids;
 mod media;
+mod session_timer;
 
 #[cfg(test)]
 mod tests;
@@ -37,6 +47,7 @@ pub use engine::B2bua;
 pub use headers::{HeaderPolicy, DEFAULT_COPIED_HEADERS};
 pub use ids::IdGen;
 pub use media::{leg_signal, relay_direction, MediaAnchor};
+pub use session_timer::SessionTimerConfig;
 
 use crate::transaction::{Dest, TimerConfig, Transmit};
 use sbc_common::sdp::SdpError;
@@ -141,6 +152,8 @@ pub struct CallConfig {
     /// Longest an answered call may last before the SBC sends BYE on both legs (`None`: no
     /// limit).
     pub max_call_duration: Option<std::time::Duration>,
+    /// Session timers on both legs (RFC 4028); off by default.
+    pub session_timer: SessionTimerConfig,
 }
 
 impl Default for CallConfig {
@@ -153,6 +166,7 @@ impl Default for CallConfig {
             max_calls: 0,
             retry_after_s: 30,
             max_call_duration: None,
+            session_timer: SessionTimerConfig::default(),
         }
     }
 }
@@ -181,6 +195,9 @@ pub enum EndReason {
     MediaTimeout,
     /// The call reached the configured maximum duration; both legs got a BYE.
     MaxDuration,
+    /// A leg's session timer ran out: its refresher did not refresh, or the SBC's own refresh
+    /// failed; both legs got a BYE (RFC 4028 §10).
+    SessionExpired,
 }
 
 impl EndReason {
@@ -193,6 +210,7 @@ impl EndReason {
             Self::MaxDuration => Some("SIP;cause=200;text=\"maximum call duration\""),
             Self::Timeout => Some("SIP;cause=408;text=\"no answer\""),
             Self::Media => Some("SIP;cause=488;text=\"media failure\""),
+            Self::SessionExpired => Some("SIP;cause=408;text=\"Session timer expired\""),
             Self::Bye(_) | Self::Rejected | Self::Cancelled => None,
         }
     }
