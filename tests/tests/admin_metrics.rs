@@ -490,6 +490,25 @@ fn api_needs_the_bearer_token_and_probes_answer() {
     assert_eq!(get("/metrics", None).status, 200);
     assert_eq!(get("/metrics", Some("Bearer wrong-token")).status, 401);
     assert_eq!(get("/nowhere", None).status, 404);
+
+    // Every path the OpenAPI description documents is served.
+    let spec = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/admin-api.yaml"
+    ))
+    .expect("docs/admin-api.yaml");
+    let paths: Vec<&str> = spec
+        .split_once("\npaths:\n")
+        .expect("a paths section")
+        .1
+        .lines()
+        .filter_map(|l| l.strip_prefix("  /")?.strip_suffix(':'))
+        .collect();
+    assert!(paths.len() >= 4, "{paths:?}");
+    for p in paths {
+        let rsp = get(&format!("/{p}"), Some(&format!("Bearer {TOKEN}")));
+        assert_eq!(rsp.status, 200, "/{p} is documented but answers {rsp:?}");
+    }
     let mut sbc = s.sbc;
     assert!(sbc.child.try_wait().unwrap().is_none(), "sbc exited");
 }
