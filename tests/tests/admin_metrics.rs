@@ -512,3 +512,60 @@ fn api_needs_the_bearer_token_and_probes_answer() {
     let mut sbc = s.sbc;
     assert!(sbc.child.try_wait().unwrap().is_none(), "sbc exited");
 }
+
+/// Sends `request` as is on a fresh connection and reads the answer to the end.
+fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect admin");
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(request).expect("send request");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).expect("read answer");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn admin_answers_malformed_requests_with_a_clear_status() {
+    let b = TestUa::new();
+    let s = start(b.addr());
+    let huge = format!(
+        "GET /health HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(9000)
+    );
+    let cases: [(&[u8], &str); 5] = [
+        (b"GARBAGE\r\n\r\n", "HTTP/1.1 400 "),
+        (huge.as_bytes(), "HTTP/1.1 431 "),
+        (
+            b"POST /api/v1/status HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "HTTP/1.1 501 ",
+        ),
+        (b"GET /health HTTP/2.0\r\n\r\n", "HTTP/1.1 505 "),
+        (
+            b"GET /api/v1/status HTTP/1.1\r\nContent-Length: 999999\r\n\r\n",
+            "HTTP/1.1 413 ",
+        ),
+    ];
+    for (request, want) in cases {
+        let answer = raw_exchange(s.admin, request);
+        assert!(
+            answer.starts_with(want),
+            "{want:?} for {:?}, got {answer:?}",
+            String::from_utf8_lossy(&request[..request.len().min(60)])
+        );
+        assert!(answer.contains("Connection: close\r\n"), "{answer}");
+    }
+    // HEAD: the GET's headers, no body.
+    let head = raw_exchange(s.admin, b"HEAD /health HTTP/1.1\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert!(head.ends_with("\r\n\r\n"), "{head:?}");
+    // A client that gives up mid-request changes nothing for the next one.
+    {
+        use std::io::Write;
+        let mut half = std::net::TcpStream::connect(s.admin).unwrap();
+        half.write_all(b"GET /metr").unwrap();
+    }
+    let rsp = http_get(s.admin, "/health", None).expect("/health after a broken client");
+    assert_eq!(rsp.status, 200);
+    let mut sbc = s.sbc;
+    assert!(sbc.child.try_wait().unwrap().is_none(), "sbc exited");
+}
