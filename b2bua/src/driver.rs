@@ -1,6 +1,6 @@
-//! The driver: the one place besides the binary with sockets and clocks. It owns the [`B2bua`]
-//! call core, the relay behind it and one UDP socket per configured UDP listen address, and runs
-//! them on one tokio task:
+//! The driver: with [`crate::admin`], the one place besides the binary with sockets and clocks.
+//! It owns the [`B2bua`] call core, the relay behind it and one UDP socket per configured UDP
+//! listen address, and runs them on one tokio task, recording into [`crate::metrics`]:
 //!
 //! ```text
 //!   UDP sockets ─► parse ─► B2bua::handle_message(now, msg, source) ─┐
