@@ -196,6 +196,16 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         self.calls.len()
     }
 
+    /// How many transactions are live, client and server (RFC 3261 §17).
+    pub fn transaction_count(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// How many dialogs are live, early and confirmed (RFC 3261 §12).
+    pub fn dialog_count(&self) -> usize {
+        self.dialogs.len()
+    }
+
     /// Feeds one parsed message that arrived from `source` (RFC 3261 §17.1.3, §17.2.3).
     pub fn handle_message(
         &mut self,
@@ -823,6 +833,10 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                     self.send_cancel(now, key);
                 } else if status > 100 && self.accept_provisional(now, key, rsp) {
                     self.relay_to_a(now, key, rsp);
+                    self.event(CallEvent::Progress {
+                        call: key,
+                        code: status,
+                    });
                 }
             }
             200..=299 if call.phase == Phase::Answered => {

@@ -437,7 +437,11 @@ fn answered_call(net: &mut Net) -> Answered {
     assert!(net.b().is_empty(), "B's 2xx is ACKed when A ACKs");
     assert!(matches!(
         net.events[..],
-        [CallEvent::Started { .. }, CallEvent::Answered { .. }]
+        [
+            CallEvent::Started { .. },
+            CallEvent::Progress { code: 180, .. },
+            CallEvent::Answered { .. }
+        ]
     ));
 
     net.send_a(from_a(Method::Ack, &a_ok, 1, "z9hG4bKa2", None));
