@@ -1,6 +1,6 @@
-//! The driver: the one place besides the binary with sockets and clocks. It owns the [`B2bua`]
-//! call core, the relay behind it and one UDP socket per configured UDP listen address, and runs
-//! them on one tokio task:
+//! The driver: with [`crate::admin`], the one place besides the binary with sockets and clocks.
+//! It owns the [`B2bua`] call core, the relay behind it and one UDP socket per configured UDP
+//! listen address, and runs them on one tokio task, recording into [`crate::metrics`]:
 //!
 //! ```text
 //!   UDP sockets ─► parse ─► B2bua::handle_message(now, msg, source) ─┐
@@ -25,9 +25,10 @@
 //! Contact's) and no name is resolved.
 
 use crate::call::{
-    B2bua, CallConfig, CallEvent, CallOutput, HeaderPolicy, Rejection, Route, Router, Side, Target,
-    DEFAULT_COPIED_HEADERS,
+    B2bua, CallConfig, CallEvent, CallOutput, HeaderPolicy, Rejection, Route, Router,
+    SessionTimerConfig, Side, Target, DEFAULT_COPIED_HEADERS,
 };
+use crate::metrics::{Metrics, MetricsError, Recorder};
 use crate::stateless::{handle_datagram, Reply};
 use crate::transaction::{Dest, TimerConfig, Transmit, Transport};
 use bytes::Bytes;
@@ -71,6 +72,9 @@ pub enum DriverError {
     /// The relay could not start (port range, worker threads, IO backend).
     #[error("relay: {0}")]
     Relay(#[from] RelayError),
+    /// The metrics could not be registered (a bug).
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
 }
 
 /// The Server header value: `[general] user_agent`, else `sbc/<version>` (RFC 3261 §20.35).
@@ -105,6 +109,10 @@ pub fn call_config(cfg: &Config) -> CallConfig {
         retry_after_s: cfg.limits.retry_after_s,
         max_call_duration: (cfg.limits.max_call_duration_s > 0)
             .then(|| Duration::from_secs(u64::from(cfg.limits.max_call_duration_s))),
+        session_timer: SessionTimerConfig {
+            expires_s: cfg.sip.session_expires_s,
+            min_se_s: cfg.sip.min_se_s,
+        },
     }
 }
 
@@ -349,6 +357,8 @@ pub struct Driver {
     server: String,
     /// The listener polled first next time, so none starves the others.
     next_poll: usize,
+    /// Prometheus metrics, shared with the admin server.
+    recorder: Recorder,
 }
 
 /// What woke the loop.
@@ -419,7 +429,13 @@ impl Driver {
             limits: crate::limits(&cfg),
             server: server_name(&cfg),
             next_poll: 0,
+            recorder: Recorder::new(Arc::new(Metrics::new(&cfg.general.node_name)?)),
         })
+    }
+
+    /// The metrics this driver records into, for the admin server (`/metrics`, `/ready`).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.recorder.metrics().clone()
     }
 
     /// Serves forever: datagrams, timers and relay events, one at a time.
@@ -427,6 +443,7 @@ impl Driver {
         let mut buf = vec![0u8; RECV_BUFFER];
         let mut relay_tick = tokio::time::interval(RELAY_POLL);
         relay_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.recorder.metrics().set_ready(true);
         loop {
             let deadline = self.core.poll_timeout();
             let wake = {
@@ -477,6 +494,7 @@ impl Driver {
         let msg = match Message::parse_checked(data.clone(), &self.limits) {
             Ok(m) => m,
             Err(e) => {
+                self.recorder.unreadable();
                 match e.reply() {
                     Some(mut r) => {
                         tracing::debug!(%from, "unreadable request: {}", e.kind);
@@ -488,6 +506,7 @@ impl Driver {
                 return;
             }
         };
+        self.recorder.received(&msg);
         if msg.method() == Some(&Method::Options) && msg.to().is_some_and(|t| t.tag().is_none()) {
             // Out-of-dialog OPTIONS (trunk keep-alives, probes) are answered statelessly, as a
             // stateless UAS may (RFC 3261 §8.2.7, §11): no transaction state per ping, and a
@@ -522,9 +541,18 @@ impl Driver {
                         None => tracing::warn!(dest = %t.dest.addr, "dropped: no UDP socket"),
                     }
                 }
-                CallOutput::Event(e) => log_event(&e),
+                CallOutput::Event(e) => {
+                    self.recorder.call_event(Instant::now(), &e);
+                    log_event(&e);
+                }
             }
         }
+        let core = &self.core;
+        self.recorder.core(
+            core.call_count(),
+            core.transaction_count(),
+            core.dialog_count(),
+        );
     }
 
     /// The socket a message leaves from: a request's by its top Via (the side the core wrote
@@ -544,13 +572,15 @@ impl Driver {
         let Some(l) = self.listeners.get(i) else {
             return;
         };
-        if let Err(e) = l.sock.send_to(bytes, to).await {
-            tracing::warn!("udp send to {to}: {e}");
+        match l.sock.send_to(bytes, to).await {
+            Ok(_) => self.recorder.sent(bytes),
+            Err(e) => tracing::warn!("udp send to {to}: {e}"),
         }
     }
 
     /// Drains the relay's events: inactivity hangs answered calls up, the rest is logged.
     fn poll_relay(&mut self) {
+        self.recorder.relay(&self.core.media().metrics());
         while let Some(event) = self.core.media_mut().poll_event() {
             match event {
                 RelayEvent::Inactive { session, idle } => {
@@ -589,6 +619,7 @@ fn log_event(e: &CallEvent) {
             a_call_id,
             b_call_id,
         } => tracing::info!(call = call.0, a_call_id, b_call_id, "call started"),
+        CallEvent::Progress { call, code } => tracing::debug!(call = call.0, code, "call progress"),
         CallEvent::Rerouted { call, route, after } => {
             tracing::info!(call = call.0, route, after, "call rerouted");
         }

@@ -1,8 +1,8 @@
 //! The SIP back-to-back user agent: the SBC's control plane.
 //!
 //! This crate is built sans-IO: the modules here are pure functions and state machines fed
-//! messages and time; [`driver`] (and `src/bin/sbc.rs`) are the only places with sockets and
-//! clocks.
+//! messages and time; [`driver`], [`admin`] (the HTTP endpoint) and `src/bin/sbc.rs` are the
+//! only places with sockets and clocks.
 //!
 //! Built so far: [`stateless`], the answers the SBC gives without any call state (OPTIONS, 400 for
 //! unreadable requests, 501 for what is not built yet), and [`transaction`], the RFC 3261 §17
@@ -10,16 +10,20 @@
 //! sets, in-dialog requests, 2xx retransmission until ACK, ACK for 2xx, forking), and [`call`], the
 //! B2BUA core: two legs per call with fresh identifiers, topology hiding, SDP anchored in the relay
 //! (basic call, busy, CANCEL, BYE, re-INVITE hold/resume so far), and [`driver`], which runs the
-//! call core and the relay over the configured UDP sockets with routes from the `[[route]]` table.
+//! call core and the relay over the configured UDP sockets with routes from the `[[route]]` table,
+//! recording into [`metrics`], which [`admin`] serves over HTTP with health, readiness and the
+//! management API.
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod admin;
 pub mod call;
 pub mod dialog;
 pub mod driver;
+pub mod metrics;
 pub mod stateless;
 pub mod transaction;
 

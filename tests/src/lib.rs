@@ -268,3 +268,108 @@ pub fn sipp_binary() -> PathBuf {
             panic!("`sipp` not found on PATH: install sip-tester: apt-get install -y sip-tester")
         })
 }
+
+/// A free TCP port on 127.0.0.1 outside [`RTP_TEST_PORTS`], for the admin HTTP endpoint.
+pub fn free_tcp_port() -> u16 {
+    for _ in 0..10_000 {
+        let s = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = s.local_addr().expect("addr").port();
+        if !RTP_TEST_PORTS.contains(&port) {
+            return port;
+        }
+    }
+    panic!("no free TCP port outside {RTP_TEST_PORTS:?}")
+}
+
+/// An HTTP response as [`http_get`] read it.
+#[derive(Debug)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// The headers, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// The first value of header `name` (lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// `GET path` on `addr` over HTTP/1.1 with an optional `Authorization` value, read to the end
+/// (the admin endpoint closes every connection); `None` if it did not answer within 5 s.
+pub fn http_get(addr: SocketAddr, path: &str, authorization: Option<&str>) -> Option<HttpResponse> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let auth = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Some(HttpResponse {
+        status,
+        headers,
+        body: body.to_owned(),
+    })
+}
+
+/// The value of sample `series` (name and labels exactly as exposed, e.g.
+/// `sbc_calls_total{outcome="answered"}`) in a Prometheus text exposition, if present.
+pub fn metric_value(exposition: &str, series: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The sample names in a Prometheus text exposition (histograms give `_bucket`, `_sum`,
+/// `_count`).
+pub fn metric_names(exposition: &str) -> std::collections::BTreeSet<String> {
+    exposition
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `promtool` from PATH. `None` only outside CI: with `CI` set a missing promtool fails the
+/// test, since `.ci/deps` installs it (Debian package `prometheus`).
+pub fn promtool_binary() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("promtool"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "`promtool` not found on PATH in CI: .ci/deps must install the Debian package `prometheus`"
+        );
+        eprintln!(
+            "SKIPPED the promtool check: `promtool` not on PATH (apt-get install -y prometheus)"
+        );
+    }
+    found
+}

@@ -1,6 +1,7 @@
 //! The `sbc` binary: command line, configuration and logging; the sockets, the call core and
 //! the relay run in [`sbc_b2bua::driver`].
 
+use sbc_b2bua::admin::{AdminError, AdminServer};
 use sbc_b2bua::driver::{random_seed, Driver, DriverError};
 use sbc_config::Config;
 use std::process::ExitCode;
@@ -113,10 +114,24 @@ fn init_logging(cfg: &Config) {
     }
 }
 
+/// Why the SBC could not start.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+}
+
 #[tokio::main(flavor = "current_thread")]
-async fn run(cfg: Arc<Config>, source: &str) -> Result<(), DriverError> {
+async fn run(cfg: Arc<Config>, source: &str) -> Result<(), RunError> {
     tracing::info!("sbc {} starting on {source}", env!("CARGO_PKG_VERSION"));
-    let driver = Driver::start(cfg, random_seed()).await?;
+    let driver = Driver::start(cfg.clone(), random_seed()).await?;
+    let admin = AdminServer::bind(&cfg, driver.metrics()).await?;
+    if let Ok(addr) = admin.local_addr() {
+        tracing::info!("admin on http://{addr} (/metrics, /health, /ready, /api/v1/)");
+    }
+    tokio::spawn(admin.run());
     tracing::info!("ready; Ctrl-C or SIGTERM stops");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}

@@ -18,7 +18,9 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 mod early;
+mod refer;
 mod retry;
+mod timers;
 
 use super::target::{Retired, TargetSet};
 
@@ -39,6 +41,8 @@ enum TxRole {
     /// The INFO or MESSAGE the SBC sent on the other leg (client side); its final response goes
     /// back to the server transaction recorded in `B2bua::relays`.
     RelayOut,
+    /// A session refresh the SBC sent itself on this leg (RFC 4028 §10), answered locally.
+    Refresh(Leg),
     /// Anything else the SBC sent (CANCEL, BYE): responses are only absorbed.
     Other,
 }
@@ -128,6 +132,8 @@ pub struct B2bua<M, R> {
     no_answer: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, CallKey, usize)>>,
     /// Leg-B INVITEs given up on while ringing, by their client transaction.
     retired: HashMap<TxId, Retired>,
+    /// Each answered call's per-leg session timers (RFC 4028).
+    session: super::session_timer::SessionTimers,
     by_tx: HashMap<TxId, (CallKey, TxRole)>,
     by_dialog: HashMap<DialogId, (CallKey, Leg)>,
     /// Dialog events popped early by [`B2bua::flush_dialog_sends`], handled before newer ones.
@@ -152,6 +158,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             deadlines: std::collections::BinaryHeap::new(),
             no_answer: std::collections::BinaryHeap::new(),
             retired: HashMap::new(),
+            session: super::session_timer::SessionTimers::default(),
             by_tx: HashMap::new(),
             by_dialog: HashMap::new(),
             deferred: VecDeque::new(),
@@ -200,6 +207,16 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         self.calls.len()
     }
 
+    /// How many transactions are live, client and server (RFC 3261 §17).
+    pub fn transaction_count(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// How many dialogs are live, early and confirmed (RFC 3261 §12).
+    pub fn dialog_count(&self) -> usize {
+        self.dialogs.len()
+    }
+
     /// Feeds one parsed message that arrived from `source` (RFC 3261 §17.1.3, §17.2.3).
     pub fn handle_message(
         &mut self,
@@ -232,6 +249,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             }
         }
         self.fire_no_answer(now);
+        self.fire_session_timers(now);
     }
 
     /// The next output to act on, in order; `None` when drained (RFC 3261 §17).
@@ -247,6 +265,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             self.dialogs.poll_timeout(),
             max_duration,
             self.next_no_answer(),
+            self.session.next_due(),
         ]
         .into_iter()
         .flatten()
@@ -307,6 +326,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         };
         match event {
             DialogEvent::AckNeeded { cseq } => {
+                if self.ack_own_refresh(key, leg, cseq) {
+                    return;
+                }
                 if let Some(call) = self.calls.get_mut(&key) {
                     call.pending_ack[leg.index()] = Some(cseq);
                 }
@@ -381,6 +403,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         if invite.contacts().next().is_none() || invite.from().is_none() || invite.to().is_none() {
             return self.reply(now, tx, &invite, 400, "Missing Contact, From or To");
         }
+        if self.refuse_session_interval(now, tx, &invite, None) {
+            return;
+        }
         let targets = match self.router.targets(&invite, source) {
             Ok(t) => t,
             Err(rej) => return self.reply(now, tx, &invite, rej.code, rej.reason),
@@ -421,6 +446,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         self.by_tx.insert(b_tx, (key, TxRole::BInvite));
         self.b_call_ids.insert(b_call_id.clone(), key);
         targets.tx = Some(b_tx);
+        self.track_session_timer(key, &invite);
         self.calls.insert(
             key,
             Call {
@@ -481,6 +507,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         msg.push_header(HeaderName::Contact, contact(b));
         self.cfg.headers.copy(invite, &mut msg);
         early::advertise_100rel(invite, &mut msg);
+        self.offer_session_timer(&mut msg);
         let content_type = (!body.is_empty()).then_some("application/sdp");
         msg.set_body(body, content_type);
         msg
@@ -553,10 +580,18 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Some(&(key, leg)) = self.by_dialog.get(&id) else {
             return self.reply(now, tx, &req, 481, "Call/Transaction Does Not Exist");
         };
+        if self.session_refresh_in(now, tx, &req, key, leg, &id) {
+            return;
+        }
         match method {
             Method::Bye => self.on_bye(now, tx, &req, key, leg),
             Method::Invite => self.on_reinvite(now, tx, req, key, leg, &id),
-            Method::Info | Method::Message | Method::Update => {
+            Method::Info
+            | Method::Message
+            | Method::Update
+            | Method::Refer
+            | Method::Notify
+            | Method::Subscribe => {
                 self.relay_in_dialog(now, tx, req, key, leg, &id);
             }
             Method::Prack if leg == Leg::A => self.on_prack(now, tx, req, key, &id),
@@ -607,6 +642,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return self.reply_in_dialog(now, tx, &req, id, 500, "Server Internal Error");
         };
         self.cfg.headers.copy(&req, &mut out);
+        if let Err((code, reason)) = self.cross_in_dialog_headers(&req, &mut out, key, other) {
+            return self.reply_in_dialog(now, tx, &req, id, code, reason);
+        }
         if req.has_sdp() {
             // An UPDATE carrying an offer (RFC 3311 §5.1): anchored like a re-INVITE's.
             let Ok(body) = self.relay_call_sdp(key, leg, req.body()) else {
@@ -658,6 +696,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         // The request was in-dialog: its To already carries our tag on that leg.
         if let Some(r) = rsp {
             self.cfg.headers.copy(r, &mut out);
+            self.cross_in_dialog_answer_headers(now, key, from, &req, r, &mut out);
             if r.has_sdp() {
                 // The answer to an UPDATE's offer, anchored for the leg the offer came from.
                 if let Ok(body) = self.relay_call_sdp(key, from.other(), r.body()) {
@@ -720,6 +759,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return self.reply_in_dialog(now, tx, &req, id, 500, "Server Internal Error");
         };
         self.cfg.headers.copy(&req, &mut out);
+        self.decorate_relayed_refresh(key, other, &mut out);
         if let Some(body) = body {
             out.set_body(body, Some("application/sdp"));
         }
@@ -753,6 +793,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 }
             }
             TxRole::ReinviteOut => self.on_reinvite_response(now, key, rsp),
+            TxRole::Refresh(leg) => self.on_refresh_response(now, key, leg, rsp),
             TxRole::RelayOut => {
                 if rsp.status().is_some_and(|c| c >= 200) {
                     self.answer_relayed(now, tx, Some(rsp), (500, "Server Internal Error"));
@@ -770,6 +811,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     /// failures relayed with their code, 487 after CANCEL (RFC 3261 §9.1, §13.2.2, §16.7).
     fn on_b_invite_response(&mut self, now: Instant, key: CallKey, rsp: &Message) {
         let Some(status) = rsp.status() else { return };
+        if status == 422 && self.retry_after_422(now, key, rsp) {
+            return;
+        }
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -802,6 +846,10 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                     self.send_cancel(now, key);
                 } else if status > 100 && self.accept_provisional(now, key, rsp) {
                     self.relay_to_a(now, key, rsp);
+                    self.event(CallEvent::Progress {
+                        call: key,
+                        code: status,
+                    });
                 }
             }
             200..=299 if call.phase == Phase::Answered => {
@@ -868,6 +916,12 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         };
         let mut out = dialog.response(&call.a_invite, status, rsp.reason().unwrap_or_default());
         self.cfg.headers.copy(rsp, &mut out);
+        if (200..300).contains(&status) {
+            self.session_answered(now, key, rsp, &mut out);
+        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
         let mut body = Bytes::new();
         let mut content_type = None;
         if rsp.has_sdp() {
@@ -981,6 +1035,10 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         };
         let mut out = dialog.response(&re.request, status, rsp.reason().unwrap_or_default());
         self.cfg.headers.copy(rsp, &mut out);
+        self.session_relayed_answer(now, key, re.from, &re.request, rsp, &mut out);
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
         let mut body = Bytes::new();
         let mut content_type = None;
         if (200..300).contains(&status) && rsp.has_sdp() {
@@ -1016,6 +1074,10 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         match role {
             TxRole::RelayOut => {
                 self.answer_relayed(now, tx, None, (408, "Request Timeout"));
+            }
+            TxRole::Refresh(_) => {
+                // RFC 4028 §10: a refresh that times out ends the session.
+                self.hang_up(now, key, EndReason::SessionExpired, 408);
             }
             TxRole::BInvite => {
                 if self.retry_on_timeout(now, key, tx) {
@@ -1108,6 +1170,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Some(mut call) = self.calls.remove(&key) else {
             return;
         };
+        self.session.forget(key);
         if let Some(id) = call.b_invite.call_id() {
             self.b_call_ids.remove(id);
         }

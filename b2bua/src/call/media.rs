@@ -143,6 +143,24 @@ impl MediaState {
         }
     }
 
+    /// The SDP the SBC last sent on `leg`, for a session refresh re-INVITE there (RFC 4028
+    /// §10, RFC 3264 §8: the same version when nothing changed).
+    pub(super) fn last_sent_on(&self, leg: Leg) -> Option<&Bytes> {
+        self.last[leg.other().index()]
+            .as_ref()
+            .map(|(_, sent)| sent)
+    }
+
+    /// When `body` is the very SDP last received from `leg`, the SDP the SBC sent on `leg`
+    /// against it: an offer that changes nothing can be answered with it without involving the
+    /// other leg (RFC 3264 §8, RFC 4028 §10).
+    pub(super) fn unchanged_answer(&self, leg: Leg, body: &Bytes) -> Option<&Bytes> {
+        match &self.last[leg.index()] {
+            Some((raw, _)) if raw == body => self.last_sent_on(leg),
+            _ => None,
+        }
+    }
+
     /// Takes an offer or answer `body` received on leg `from`, programs the relay (new streams
     /// for new `m=` lines, updates for known ones) and returns the SDP to send on the other leg:
     /// `c=`, `m=` ports and `a=rtcp` on the relay's side of that leg, `o=` address the SBC's, and

@@ -463,7 +463,11 @@ fn answered_call(net: &mut Net) -> Answered {
     assert!(net.b().is_empty(), "B's 2xx is ACKed when A ACKs");
     assert!(matches!(
         net.events[..],
-        [CallEvent::Started { .. }, CallEvent::Answered { .. }]
+        [
+            CallEvent::Started { .. },
+            CallEvent::Progress { code: 180, .. },
+            CallEvent::Answered { .. }
+        ]
     ));
 
     net.send_a(from_a(Method::Ack, &a_ok, 1, "z9hG4bKa2", None));
@@ -1653,10 +1657,10 @@ fn without_100rel_from_a_the_sbc_pracks_b_itself_and_relays_a_plain_18x() {
     let mut net = Net::new();
     let mut inv = invite_a(70);
     inv.set_body(bytes::Bytes::new(), None);
-    inv.push_header(HeaderName::Supported, "timer");
+    inv.push_header(HeaderName::Supported, "replaces");
     net.send_a(inv);
     let b_inv = net.one_b();
-    assert_eq!(tokens(&b_inv, &HeaderName::Supported), ["timer"]);
+    assert_eq!(tokens(&b_inv, &HeaderName::Supported), ["replaces"]);
 }
 
 #[test]
@@ -1862,7 +1866,7 @@ fn the_100rel_tag_never_crosses_in_copied_headers() {
         "z9hG4bKa20",
         Some(&sdp_a(2, "sendonly")),
     );
-    re.push_header(HeaderName::Supported, "100rel, timer");
+    re.push_header(HeaderName::Supported, "100rel, replaces");
     re.push_header(HeaderName::Supported, "100rel");
     let body = re.body().clone();
     re.set_body(body, Some("application/sdp"));
@@ -1870,7 +1874,7 @@ fn the_100rel_tag_never_crosses_in_copied_headers() {
     net.a();
     let b_re = net.one_b();
     assert_eq!(b_re.method(), Some(&Method::Invite));
-    assert_eq!(tokens(&b_re, &HeaderName::Supported), ["timer"]);
+    assert_eq!(tokens(&b_re, &HeaderName::Supported), ["replaces"]);
 }
 
 #[test]
@@ -2042,6 +2046,689 @@ fn a_503_from_b_reaches_a_as_500_and_the_call_records_503() {
             ..
         })
     ));
+}
+
+// ----- session timers (RFC 4028) ----------------------------------------------------------
+
+fn timer_config(min_se_s: u32) -> CallConfig {
+    CallConfig {
+        session_timer: SessionTimerConfig {
+            expires_s: 1800,
+            min_se_s,
+        },
+        ..CallConfig::default()
+    }
+}
+
+fn with_headers(mut m: Message, extra: &[(&str, &str)]) -> Message {
+    for (n, v) in extra {
+        m.push_header(HeaderName::from_name(n), (*v).to_owned());
+    }
+    m
+}
+
+/// INVITE (with `a_extra`) → 200 from B (with `b_extra`) → ACK, returning both legs' messages.
+fn call_with(net: &mut Net, a_extra: &[(&str, &str)], b_extra: &[(&str, &str)]) -> Answered {
+    net.send_a(with_headers(invite_a(70), a_extra));
+    assert_eq!(net.one_a().status(), Some(100));
+    let b_invite = net.one_b();
+    let ok = with_headers(
+        reply_b(&b_invite, 200, Some(&sdp_b(7, "sendrecv"))),
+        b_extra,
+    );
+    net.send_b(ok);
+    let a_ok = net.one_a();
+    assert_eq!(a_ok.status(), Some(200));
+    net.send_a(from_a(Method::Ack, &a_ok, 1, "z9hG4bKa2", None));
+    assert_eq!(net.one_b().method(), Some(&Method::Ack));
+    net.ops();
+    Answered { b_invite, a_ok }
+}
+
+fn assert_session_expired(net: &mut Net) {
+    let bye_a = net.one_a();
+    let bye_b = net.one_b();
+    for bye in [&bye_a, &bye_b] {
+        assert_eq!(bye.method(), Some(&Method::Bye));
+        assert_eq!(
+            bye.header(&HeaderName::Reason),
+            Some("SIP;cause=408;text=\"Session timer expired\"")
+        );
+    }
+    assert!(matches!(
+        net.events.last(),
+        Some(CallEvent::Ended {
+            reason: EndReason::SessionExpired,
+            code: 408,
+            ..
+        })
+    ));
+    assert!(matches!(net.ops()[..], [Op::Delete(1)]));
+    assert_eq!(net.sbc.call_count(), 0);
+}
+
+#[test]
+fn session_timers_are_negotiated_per_leg_and_a_silent_refresher_ends_the_call() {
+    let mut net = Net::with_config(timer_config(90));
+    let call = call_with(
+        &mut net,
+        &[
+            ("Session-Expires", "600;refresher=uac"),
+            ("Min-SE", "90"),
+            ("Supported", "timer"),
+        ],
+        &[
+            ("Session-Expires", "1200;refresher=uas"),
+            ("Require", "timer"),
+        ],
+    );
+    // Leg B gets the SBC's own offer, not A's 600 s.
+    let b = &call.b_invite;
+    assert_eq!(b.header(&HeaderName::SessionExpires), Some("1800"));
+    assert_eq!(b.header(&HeaderName::MinSe), Some("90"));
+    assert!(b.has_token(&HeaderName::Supported, "timer"));
+    // Leg A gets its own 600 s back, A refreshing, and B's 1200 s does not leak.
+    let a = &call.a_ok;
+    assert_eq!(
+        a.header(&HeaderName::SessionExpires),
+        Some("600;refresher=uac")
+    );
+    assert!(a.has_token(&HeaderName::Require, "timer"));
+    // A must refresh by 600 - min(32, 600/3) = 568 s; B (1200 s) by 1168 s.
+    net.advance(567_000);
+    assert!(net.a().is_empty() && net.b().is_empty(), "not yet");
+    net.advance(1_000);
+    assert_session_expired(&mut net);
+}
+
+#[test]
+fn refreshes_from_either_peer_reset_their_leg_and_are_answered_locally() {
+    let mut net = Net::with_config(timer_config(90));
+    let call = call_with(
+        &mut net,
+        &[
+            ("Session-Expires", "600;refresher=uac"),
+            ("Supported", "timer"),
+        ],
+        &[
+            ("Session-Expires", "1200;refresher=uas"),
+            ("Supported", "timer"),
+        ],
+    );
+    net.advance(500_000);
+    // A refreshes with a re-INVITE carrying the same SDP as before.
+    net.send_a(with_headers(
+        from_a(
+            Method::Invite,
+            &call.a_ok,
+            2,
+            "z9hG4bKr1",
+            Some(&sdp_a(1, "sendrecv")),
+        ),
+        &[
+            ("Session-Expires", "600;refresher=uac"),
+            ("Supported", "timer"),
+        ],
+    ));
+    let to_a = net.a();
+    let ok = to_a.last().expect("an answer");
+    assert_eq!((ok.status(), ok.cseq().unwrap().seq), (Some(200), 2));
+    assert_eq!(
+        ok.header(&HeaderName::SessionExpires),
+        Some("600;refresher=uac")
+    );
+    assert_eq!(
+        ok.body(),
+        call.a_ok.body(),
+        "the SBC's earlier answer, same version"
+    );
+    assert!(net.b().is_empty(), "the refresh does not bother leg B");
+    assert!(net.ops().is_empty(), "nor the relay");
+    net.send_a(from_a(Method::Ack, ok, 2, "z9hG4bKr2", None));
+    assert!(net.b().is_empty());
+    // B refreshes its own leg with an UPDATE without SDP at 900 s.
+    net.advance(400_000);
+    let up = with_headers(
+        from_b(Method::Update, &call.b_invite, 1, "z9hG4bKr3", None),
+        // B is the UAC of its UPDATE: refresher=uac means B keeps refreshing (RFC 4028 §4).
+        &[("Session-Expires", "1200;refresher=uac")],
+    );
+    net.send_b(up);
+    let ok = net.one_b();
+    assert_eq!(
+        (ok.status(), ok.cseq().unwrap().method),
+        (Some(200), "UPDATE")
+    );
+    assert_eq!(
+        ok.header(&HeaderName::SessionExpires),
+        Some("1200;refresher=uac")
+    );
+    assert!(net.a().is_empty());
+    // Without A's refresh at 500 s the call would have ended at 568 s; A refreshes again at
+    // 1000 s with an UPDATE, so the next deadline is 1568 s.
+    net.advance(100_000);
+    assert!(
+        net.a().is_empty() && net.b().is_empty(),
+        "still up at 1000 s"
+    );
+    net.send_a(with_headers(
+        from_a(Method::Update, &call.a_ok, 3, "z9hG4bKr4", None),
+        &[
+            ("Session-Expires", "600;refresher=uac"),
+            ("Supported", "timer"),
+        ],
+    ));
+    let ok = net.one_a();
+    assert_eq!(
+        (ok.status(), ok.cseq().unwrap().method),
+        (Some(200), "UPDATE")
+    );
+    assert!(net.b().is_empty());
+    net.advance(567_000);
+    let (a, b) = (net.a(), net.b());
+    assert!(
+        a.is_empty() && b.is_empty(),
+        "not yet at 1567 s: {a:?} {b:?}"
+    );
+    net.advance(1_000);
+    assert_session_expired(&mut net);
+}
+
+#[test]
+fn the_sbc_refreshes_at_half_the_interval_with_update_or_reinvite() {
+    let mut net = Net::with_config(timer_config(90));
+    // A knows nothing of timers and allows no UPDATE; B asks the SBC to refresh every 1000 s.
+    let call = call_with(
+        &mut net,
+        &[],
+        &[
+            ("Session-Expires", "1000;refresher=uac"),
+            ("Allow", "INVITE, ACK, BYE, UPDATE"),
+        ],
+    );
+    assert_eq!(
+        call.a_ok.header(&HeaderName::SessionExpires),
+        Some("1800;refresher=uas"),
+        "the SBC refreshes leg A itself at the configured interval"
+    );
+    assert!(!call.a_ok.has(&HeaderName::Require));
+    net.advance(499_000);
+    assert!(net.a().is_empty() && net.b().is_empty());
+    net.advance(1_000);
+    let up = net.one_b();
+    assert_eq!(up.method(), Some(&Method::Update));
+    assert_eq!(up.call_id(), call.b_invite.call_id());
+    assert!(up.body().is_empty());
+    assert_eq!(
+        up.header(&HeaderName::SessionExpires),
+        Some("1000;refresher=uac")
+    );
+    assert_eq!(up.header(&HeaderName::MinSe), Some("90"));
+    assert!(net.a().is_empty(), "leg B's refresh stays on leg B");
+    net.send_b(with_headers(
+        reply_b(&up, 200, None),
+        &[("Session-Expires", "1000;refresher=uac")],
+    ));
+    assert!(net.a().is_empty() && net.b().is_empty());
+    // Leg A at 900 s: a re-INVITE with the SDP the SBC last sent A.
+    net.advance(400_000);
+    let re = net.one_a();
+    assert_eq!(re.method(), Some(&Method::Invite));
+    assert_eq!(re.call_id(), call.a_ok.call_id());
+    assert_eq!(re.body(), call.a_ok.body());
+    assert_eq!(
+        re.header(&HeaderName::SessionExpires),
+        Some("1800;refresher=uac")
+    );
+    assert!(net.b().is_empty());
+    net.send_a(reply_a(&re, 200, Some(&sdp_a(1, "sendrecv"))));
+    let ack = net.one_a();
+    assert_eq!(
+        (ack.method(), ack.cseq().unwrap().seq),
+        (Some(&Method::Ack), re.cseq().unwrap().seq)
+    );
+    assert!(net.b().is_empty() && net.ops().is_empty());
+    // B's next refresh comes 500 s after the last answer, at 1000 s.
+    net.advance(99_000);
+    assert!(net.b().is_empty());
+    net.advance(1_000);
+    let up2 = net.one_b();
+    assert_eq!(up2.method(), Some(&Method::Update));
+    assert!(up2.cseq().unwrap().seq > up.cseq().unwrap().seq);
+    // B has forgotten the call: 481 ends it on both legs (RFC 4028 §10).
+    net.send_b(reply_b(&up2, 481, None));
+    let bye = net.one_a();
+    assert_eq!(bye.method(), Some(&Method::Bye));
+    assert_eq!(
+        bye.header(&HeaderName::Reason),
+        Some("SIP;cause=408;text=\"Session timer expired\"")
+    );
+    assert!(net.b().is_empty(), "leg B's dialog is gone: no BYE there");
+    assert_eq!(net.sbc.call_count(), 0);
+}
+
+#[test]
+fn a_session_interval_below_min_se_gets_422_with_min_se() {
+    let mut net = Net::with_config(timer_config(120));
+    net.send_a(with_headers(invite_a(70), &[("Session-Expires", "100")]));
+    let v = net.a();
+    let statuses: Vec<_> = v.iter().map(Message::status).collect();
+    assert_eq!(statuses, [Some(100), Some(422)]);
+    assert_eq!(v[1].header(&HeaderName::MinSe), Some("120"));
+    assert!(v[1].to().unwrap().tag().is_some());
+    assert!(net.b().is_empty() && net.ops().is_empty());
+    assert_eq!(net.sbc.call_count(), 0);
+    // An unreadable one is a 400 naming the header.
+    let again = String::from_utf8(invite_a(70).to_bytes().to_vec())
+        .unwrap()
+        .replace("z9hG4bKa1", "z9hG4bKa9");
+    net.send_a(with_headers(
+        parse(again.as_bytes()),
+        &[("Session-Expires", "soon")],
+    ));
+    let v = net.a();
+    let last = v.last().unwrap();
+    assert_eq!(last.status(), Some(400));
+    assert!(last.reason().unwrap().contains("Session-Expires"));
+}
+
+#[test]
+fn a_422_from_b_is_retried_with_the_larger_interval_a_bounded_number_of_times() {
+    let mut net = Net::with_config(timer_config(90));
+    net.send_a(invite_a(70));
+    net.a();
+    let first = net.one_b();
+    net.send_b(with_headers(
+        reply_b(&first, 422, None),
+        &[("Min-SE", "1900")],
+    ));
+    let to_b = net.b();
+    let methods: Vec<_> = to_b.iter().map(|m| m.method().cloned()).collect();
+    assert_eq!(methods, [Some(Method::Ack), Some(Method::Invite)]);
+    let second = &to_b[1];
+    assert_eq!(second.header(&HeaderName::SessionExpires), Some("1900"));
+    assert_eq!(second.header(&HeaderName::MinSe), Some("1900"));
+    assert_eq!(second.call_id(), first.call_id());
+    assert_eq!(second.from().unwrap().tag(), first.from().unwrap().tag());
+    assert_eq!(second.cseq().unwrap().seq, first.cseq().unwrap().seq + 1);
+    assert_ne!(top_branch(second), top_branch(&first));
+    assert_eq!(second.body(), first.body());
+    assert!(net.a().is_empty(), "A hears nothing of leg B's negotiation");
+    // B accepts without naming a refresher: the SBC refreshes leg B every 950 s.
+    net.send_b(reply_b(second, 200, Some(&sdp_b(7, "sendrecv"))));
+    let ok = net.one_a();
+    assert_eq!(ok.status(), Some(200));
+    assert_eq!(
+        ok.header(&HeaderName::SessionExpires),
+        Some("1800;refresher=uas")
+    );
+    net.send_a(from_a(Method::Ack, &ok, 1, "z9hG4bKa2", None));
+    assert_eq!(net.one_b().method(), Some(&Method::Ack));
+    net.advance(950_000);
+    let re = net.one_b();
+    assert_eq!(re.method(), Some(&Method::Invite), "B allows no UPDATE");
+    assert_eq!(
+        re.header(&HeaderName::SessionExpires),
+        Some("1900;refresher=uac")
+    );
+
+    // A next hop that keeps raising its Min-SE: after two retries A gets 500.
+    let mut net = Net::with_config(timer_config(90));
+    net.send_a(invite_a(70));
+    net.a();
+    let mut inv = net.one_b();
+    for min_se in ["1900", "2000", "2100"] {
+        net.send_b(with_headers(
+            reply_b(&inv, 422, None),
+            &[("Min-SE", min_se)],
+        ));
+        let to_b = net.b();
+        if let Some(next) = to_b.iter().find(|m| m.method() == Some(&Method::Invite)) {
+            inv = next.clone();
+        }
+    }
+    let v = net.a();
+    assert_eq!(v.last().and_then(Message::status), Some(500));
+    assert_eq!(net.sbc.call_count(), 0);
+    assert!(matches!(
+        net.events.last(),
+        Some(CallEvent::Ended {
+            reason: EndReason::Rejected,
+            code: 422,
+            ..
+        })
+    ));
+}
+
+// ----- REFER and its NOTIFYs (RFC 3515, RFC 6665) ---------------------------------------------
+
+fn notify_b(inv: &Message, cseq: u32, branch: &str, state: &str, frag: &'static str) -> Message {
+    let mut n = with_headers(
+        from_b(Method::Notify, inv, cseq, branch, None),
+        &[("Event", "refer"), ("Subscription-State", state)],
+    );
+    n.set_body(
+        bytes::Bytes::from_static(frag.as_bytes()),
+        Some("message/sipfrag"),
+    );
+    n
+}
+
+#[test]
+fn refer_is_relayed_and_its_notifies_come_back() {
+    let mut net = Net::new();
+    let call = answered_call(&mut net);
+    net.send_a(with_headers(
+        from_a(Method::Refer, &call.a_ok, 2, "z9hG4bKf1", None),
+        &[
+            ("Refer-To", "<sip:carol@203.0.113.1:5060>"),
+            ("Referred-By", "\"Alice\" <sip:alice@a.example.com>"),
+        ],
+    ));
+    let refer = net.one_b();
+    assert_eq!(refer.method(), Some(&Method::Refer));
+    assert_eq!(refer.call_id(), call.b_invite.call_id());
+    assert_eq!(
+        refer.header(&HeaderName::ReferTo),
+        Some("<sip:carol@203.0.113.1:5060>")
+    );
+    assert_eq!(
+        refer.header(&HeaderName::ReferredBy),
+        Some("\"Alice\" <sip:alice@10.0.0.1>"),
+        "Referred-By keeps the user, not A's domain"
+    );
+    net.send_b(reply_b(&refer, 202, None));
+    let accepted = net.one_a();
+    assert_eq!(
+        (accepted.status(), accepted.cseq().unwrap().method),
+        (Some(202), "REFER")
+    );
+    // The implicit subscription's NOTIFYs come back to A, in A's dialog, with their bodies.
+    for (cseq, state, frag) in [
+        (1, "active;expires=60", "SIP/2.0 100 Trying\r\n"),
+        (2, "terminated;reason=noresource", "SIP/2.0 200 OK\r\n"),
+    ] {
+        let branch = format!("z9hG4bKn{cseq}");
+        net.send_b(notify_b(&call.b_invite, cseq, &branch, state, frag));
+        let n = net.one_a();
+        assert_eq!(n.method(), Some(&Method::Notify));
+        assert_eq!(n.call_id(), Some("a-call-1@a.example.com"));
+        assert_eq!(n.to().unwrap().tag(), Some("atag"));
+        assert_eq!(n.header(&HeaderName::Event), Some("refer"));
+        assert_eq!(n.header(&HeaderName::SubscriptionState), Some(state));
+        assert_eq!(n.content_type(), Some("message/sipfrag"));
+        assert_eq!(n.body().as_ref(), frag.as_bytes());
+        net.send_a(reply_a(&n, 200, None));
+        let ok = net.one_b();
+        assert_eq!(
+            (
+                ok.status(),
+                ok.cseq().unwrap().method,
+                ok.cseq().unwrap().seq
+            ),
+            (Some(200), "NOTIFY", cseq)
+        );
+    }
+    assert_eq!(net.sbc.call_count(), 1);
+}
+
+#[test]
+fn a_replaces_in_refer_to_is_mapped_to_the_far_leg_or_refused() {
+    let mut net = Net::new();
+    let call = answered_call(&mut net);
+    // A second call from A (attended transfer: A is talking to both).
+    let second = String::from_utf8(invite_a(70).to_bytes().to_vec())
+        .unwrap()
+        .replace("a-call-1@", "a-call-2@")
+        .replace("z9hG4bKa1", "z9hG4bKc1");
+    net.send_a(parse(second.as_bytes()));
+    net.a();
+    let b2 = net.one_b();
+    let mut ok = reply_b(&b2, 200, Some(&sdp_b(1, "sendrecv")));
+    let to = b2.header(&HeaderName::To).unwrap().to_owned();
+    ok.set_header(HeaderName::To, format!("{to};tag=ctag"));
+    net.send_b(ok);
+    let a2_ok = net.one_a();
+    net.send_a(from_a(Method::Ack, &a2_ok, 1, "z9hG4bKc2", None));
+    net.b();
+    // A names call 2 as it knows it: A's Call-ID, the SBC's tag as to-tag, its own as from-tag.
+    let sbc_tag = a2_ok.to().unwrap().tag().unwrap().to_owned();
+    let refer_to =
+        format!("<sip:bob@203.0.113.1?Replaces=a-call-2%40a.example.com%3Bto-tag%3D{sbc_tag}%3Bfrom-tag%3Datag>");
+    net.send_a(with_headers(
+        from_a(Method::Refer, &call.a_ok, 2, "z9hG4bKf2", None),
+        &[("Refer-To", &refer_to)],
+    ));
+    let refer = net.one_b();
+    assert_eq!(refer.method(), Some(&Method::Refer));
+    assert_eq!(refer.call_id(), call.b_invite.call_id());
+    let b2_tag = b2.from().unwrap().tag().unwrap();
+    let expected = format!(
+        "<sip:bob@203.0.113.1?Replaces={}%3Bto-tag%3Dctag%3Bfrom-tag%3D{b2_tag}>",
+        b2.call_id().unwrap().replace('@', "%40")
+    );
+    assert_eq!(refer.header(&HeaderName::ReferTo), Some(expected.as_str()));
+    let text = String::from_utf8(refer.to_bytes().to_vec()).unwrap();
+    assert!(!text.contains("a-call-2"), "A's Call-ID leaked: {text}");
+    net.send_b(reply_b(&refer, 202, None));
+    assert_eq!(net.one_a().status(), Some(202));
+
+    // A Replaces naming a dialog the SBC does not have: 403, nothing to B.
+    net.send_a(with_headers(
+        from_a(Method::Refer, &call.a_ok, 3, "z9hG4bKf3", None),
+        &[(
+            "Refer-To",
+            "<sip:bob@203.0.113.1?Replaces=nope%3Bto-tag%3Dx%3Bfrom-tag%3Dy>",
+        )],
+    ));
+    let rsp = net.one_a();
+    assert_eq!(
+        (rsp.status(), rsp.cseq().unwrap().method),
+        (Some(403), "REFER")
+    );
+    assert!(net.b().is_empty());
+    // No Refer-To at all: 400 (RFC 3515 §2.4.1).
+    net.send_a(from_a(Method::Refer, &call.a_ok, 4, "z9hG4bKf4", None));
+    assert_eq!(net.one_a().status(), Some(400));
+    assert!(net.b().is_empty());
+}
+
+#[test]
+fn a_relayed_reinvite_refreshes_both_legs_with_their_own_session_expires() {
+    let mut net = Net::with_config(timer_config(90));
+    let call = call_with(
+        &mut net,
+        &[
+            ("Session-Expires", "600;refresher=uac"),
+            ("Supported", "timer"),
+        ],
+        &[
+            ("Session-Expires", "1200;refresher=uas"),
+            ("Supported", "timer"),
+        ],
+    );
+    // A refresh asking for less than Min-SE is refused in the dialog (RFC 4028 §6).
+    net.send_a(with_headers(
+        from_a(Method::Update, &call.a_ok, 2, "z9hG4bKh0", None),
+        &[("Session-Expires", "60")],
+    ));
+    let small = net.one_a();
+    assert_eq!(
+        (small.status(), small.header(&HeaderName::MinSe)),
+        (Some(422), Some("90"))
+    );
+    assert!(net.b().is_empty());
+    net.advance(500_000);
+    // Hold from A changes the SDP: it goes to B, carrying leg B's timer, not A's.
+    net.send_a(with_headers(
+        from_a(
+            Method::Invite,
+            &call.a_ok,
+            3,
+            "z9hG4bKh1",
+            Some(&sdp_a(2, "sendonly")),
+        ),
+        &[
+            ("Session-Expires", "600;refresher=uac"),
+            ("Supported", "timer"),
+        ],
+    ));
+    net.a();
+    let re = net.one_b();
+    assert_eq!(re.method(), Some(&Method::Invite));
+    // The SBC is the UAC here and B refreshes leg B: refresher=uas.
+    assert_eq!(
+        re.header(&HeaderName::SessionExpires),
+        Some("1200;refresher=uas")
+    );
+    assert_eq!(re.header(&HeaderName::MinSe), Some("90"));
+    net.send_b(with_headers(
+        reply_b(&re, 200, Some(&sdp_b(8, "recvonly"))),
+        &[("Session-Expires", "1200;refresher=uas")],
+    ));
+    let ok = net.one_a();
+    assert_eq!(ok.status(), Some(200));
+    assert_eq!(
+        ok.header(&HeaderName::SessionExpires),
+        Some("600;refresher=uac")
+    );
+    net.send_a(from_a(Method::Ack, &ok, 3, "z9hG4bKh2", None));
+    net.b();
+    net.ops();
+    // Both legs restarted at 500 s: A's old deadline (568 s) and B's (1168 s) pass quietly.
+    net.advance(1_067_000 - 500_000 - 1_000);
+    assert!(net.a().is_empty() && net.b().is_empty());
+    net.advance(2_000);
+    assert_session_expired(&mut net);
+}
+
+#[test]
+fn an_unchanged_reinvite_from_b_is_answered_locally_only_when_the_answer_fits() {
+    let mut net = Net::with_config(timer_config(90));
+    let b_timer = [
+        ("Session-Expires", "1200;refresher=uas"),
+        ("Supported", "timer"),
+    ];
+    let call = call_with(&mut net, &[], &b_timer);
+    // B refreshes with the very SDP of its 200: the SBC answers with what it offered B.
+    net.send_b(with_headers(
+        from_b(
+            Method::Invite,
+            &call.b_invite,
+            1,
+            "z9hG4bKu1",
+            Some(&sdp_b(7, "sendrecv")),
+        ),
+        &[("Session-Expires", "1200;refresher=uac")],
+    ));
+    let to_b = net.b();
+    let ok = to_b.last().unwrap();
+    assert_eq!(ok.status(), Some(200));
+    assert_eq!(ok.body(), call.b_invite.body());
+    assert_eq!(
+        ok.header(&HeaderName::SessionExpires),
+        Some("1200;refresher=uac")
+    );
+    assert!(net.a().is_empty());
+
+    // B kept only PCMU of the SBC's PCMU + telephone-event offer: offering that back, the
+    // SBC's old offer is no valid answer, so the refresh goes to A like any re-INVITE.
+    let mut net = Net::with_config(timer_config(90));
+    net.send_a(invite_a(70));
+    net.a();
+    let b_invite = net.one_b();
+    let pcmu_only = "v=0\r\no=bob 1000 7 IN IP4 10.0.0.20\r\ns=-\r\nc=IN IP4 10.0.0.20\r\n\
+                     t=0 0\r\nm=audio 30000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n";
+    net.send_b(with_headers(
+        reply_b(&b_invite, 200, Some(pcmu_only)),
+        &b_timer,
+    ));
+    let a_ok = net.one_a();
+    net.send_a(from_a(Method::Ack, &a_ok, 1, "z9hG4bKa2", None));
+    net.b();
+    net.send_b(with_headers(
+        from_b(Method::Invite, &b_invite, 1, "z9hG4bKu2", Some(pcmu_only)),
+        &[("Session-Expires", "1200;refresher=uac")],
+    ));
+    let re = net.one_a();
+    assert_eq!(re.method(), Some(&Method::Invite));
+}
+
+#[test]
+fn in_dialog_subscribe_is_relayed_with_event_and_expires() {
+    let mut net = Net::new();
+    let call = answered_call(&mut net);
+    net.send_a(with_headers(
+        from_a(Method::Subscribe, &call.a_ok, 2, "z9hG4bKs1", None),
+        &[("Event", "dialog"), ("Expires", "600")],
+    ));
+    let sub = net.one_b();
+    assert_eq!(sub.method(), Some(&Method::Subscribe));
+    assert_eq!(sub.header(&HeaderName::Event), Some("dialog"));
+    assert_eq!(sub.header(&HeaderName::Expires), Some("600"));
+    net.send_b(with_headers(
+        reply_b(&sub, 200, None),
+        &[("Expires", "300")],
+    ));
+    let ok = net.one_a();
+    assert_eq!(
+        (ok.status(), ok.cseq().unwrap().method),
+        (Some(200), "SUBSCRIBE")
+    );
+    assert_eq!(ok.header(&HeaderName::Expires), Some("300"));
+    assert_eq!(
+        ok.header(&HeaderName::Contact),
+        Some("<sip:203.0.113.1:5060>"),
+        "a 2xx to SUBSCRIBE names the SBC as A's target"
+    );
+}
+
+#[test]
+fn with_session_timers_off_the_sbc_does_not_claim_timer_support() {
+    let mut net = Net::new();
+    net.send_a(with_headers(
+        invite_a(70),
+        &[("Supported", "timer, 100rel"), ("Session-Expires", "90")],
+    ));
+    net.a();
+    let b = net.one_b();
+    let tags: Vec<&str> = b.tokens(&HeaderName::Supported).collect();
+    assert_eq!(tags, ["100rel"]);
+    assert!(!b.has(&HeaderName::SessionExpires) && !b.has(&HeaderName::MinSe));
+}
+
+#[test]
+fn a_refresh_that_is_never_answered_ends_the_call() {
+    let mut net = Net::with_config(timer_config(90));
+    call_with(
+        &mut net,
+        &[
+            ("Session-Expires", "1800;refresher=uac"),
+            ("Supported", "timer"),
+        ],
+        &[
+            ("Session-Expires", "1000;refresher=uac"),
+            ("Allow", "INVITE, ACK, BYE, UPDATE"),
+        ],
+    );
+    net.advance(500_000);
+    assert_eq!(net.one_b().method(), Some(&Method::Update));
+    // Timer F: the UPDATE is retransmitted, then given up on (RFC 4028 §10: BYE both legs).
+    net.advance(16_000);
+    assert!(net.b().iter().all(|m| m.method() == Some(&Method::Update)));
+    assert!(net.a().is_empty());
+    net.advance(17_000);
+    let to_b = net.b();
+    let bye_b = to_b.last().expect("a BYE to B");
+    assert_eq!(bye_b.method(), Some(&Method::Bye));
+    let bye_a = net.one_a();
+    for bye in [bye_a, bye_b.clone()] {
+        assert_eq!(
+            bye.header(&HeaderName::Reason),
+            Some("SIP;cause=408;text=\"Session timer expired\"")
+        );
+    }
+    assert_eq!(net.sbc.call_count(), 0);
 }
 
 mod retries;

@@ -147,12 +147,6 @@ pub(super) fn advertise_100rel(a_invite: &Message, b_invite: &mut Message) {
 }
 
 impl<M: MediaAnchor, R: Router> B2bua<M, R> {
-    /// How many dialogs are live on both legs, for tests to check none leaks (RFC 3261 §12.3).
-    #[cfg(test)]
-    pub(in crate::call) fn dialog_count(&self) -> usize {
-        self.dialogs.len()
-    }
-
     /// Maps B's dialog `b` (a fork's 101–299) to its A dialog, creating one with a fresh tag for
     /// a new fork, and makes the pair the call's current dialogs (RFC 3261 §12.1.1).
     pub(super) fn map_fork(&mut self, key: CallKey, b: &DialogId, status: u16) {

@@ -56,7 +56,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         tx: TxId,
         rsp: &Message,
     ) -> bool {
-        let Some(status) = rsp.status().filter(|s| *s >= 300) else {
+        // A 422 is the session-timer negotiation's to answer, with the same target (RFC 4028
+        // §7.4; see `timers.rs`), never a reason to fail over.
+        let Some(status) = rsp.status().filter(|s| *s >= 300 && *s != 422) else {
             return false;
         };
         let Some(call) = self.calls.get(&key) else {
@@ -227,6 +229,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return self.end_call(now, key, EndReason::Timeout, 500, None);
         };
         self.by_tx.insert(b_tx, (key, TxRole::BInvite));
+        // A new next hop is a new session-timer negotiation, from the offer just sent.
+        self.track_session_timer(key, &a_invite);
         if let Some(call) = self.calls.get_mut(&key) {
             call.b_invite = invite;
             call.peers[b] = route.next_hop;

@@ -734,3 +734,54 @@ fn an_unpracked_reliable_18x_of_a_failed_attempt_does_not_end_the_call() {
     net.send_c(reply_c(&c_inv, 200, Some(&sdp_b(1, "sendrecv"))));
     assert_eq!(net.one_a().status(), Some(200));
 }
+
+#[test]
+fn a_422_is_negotiated_with_the_same_route_and_the_next_route_starts_afresh() {
+    let first = Target {
+        failover_on: vec![422, 503],
+        ..to(PHONE_B)
+    };
+    let cfg = timer_config(90);
+    let mut net = Net::with_router(
+        cfg,
+        Table {
+            targets: vec![first, to(PHONE_C)],
+            redirects: Vec::new(),
+        },
+    );
+    net.send_a(invite_a(70));
+    net.a();
+    let b_inv = net.one_b();
+    assert_eq!(b_inv.header(&HeaderName::SessionExpires), Some("1800"));
+    // B wants a longer interval: retried on B (not failed over, though 422 is listed).
+    net.send_b(with_headers(
+        reply_b(&b_inv, 422, None),
+        &[("Min-SE", "1900")],
+    ));
+    let to_b = net.b();
+    let retry = to_b
+        .iter()
+        .find(|m| m.method() == Some(&Method::Invite))
+        .expect("the INVITE again to B")
+        .clone();
+    assert_eq!(retry.header(&HeaderName::SessionExpires), Some("1900"));
+    assert!(net.c().is_empty());
+    // B then fails: C gets the SBC's own offer, not B's raised one.
+    net.send_b(reply_b(&retry, 503, None));
+    net.b();
+    let c_inv = net.one_c();
+    assert_eq!(c_inv.header(&HeaderName::SessionExpires), Some("1800"));
+    assert_eq!(c_inv.cseq().unwrap().seq, retry.cseq().unwrap().seq + 1);
+    // C accepts without naming a refresher: the call runs on C's leg with 1800 s.
+    net.send_c(reply_c(&c_inv, 200, Some(&sdp_b(1, "sendrecv"))));
+    let ok = net.one_a();
+    assert_eq!(ok.status(), Some(200));
+    net.send_a(from_a(Method::Ack, &ok, 1, "z9hG4bKa2", None));
+    assert_eq!(net.one_c().method(), Some(&Method::Ack));
+    // The SBC refreshes C's leg at half the interval it offered C, not at 950 s.
+    net.advance(899_000);
+    assert!(net.c().is_empty());
+    net.advance(1_000);
+    let refresh = net.c();
+    assert!(!refresh.is_empty(), "C's leg is refreshed at 900 s");
+}

@@ -1,0 +1,838 @@
+//! Prometheus metrics: one [`Metrics`] owning a [`Registry`] and every metric handle, shared
+//! (`Arc`, all atomics) between the SIP task that records and the admin server that encodes, and
+//! one [`Recorder`] owned by the driver that turns what the driver sees (messages in and out,
+//! [`CallEvent`]s, the relay's totals) into metric updates.
+//!
+//! Names follow the Prometheus conventions: base units (`_seconds`, `_bytes`), `_total` on
+//! counters, and only labels with a small fixed set of values (method, response class, outcome,
+//! drop reason, relay interface, IO backend). The full list with meanings is in
+//! `docs/operations.md`; every series a label can take is created at start, at zero, so
+//! dashboards and alerts see it before the first event.
+//!
+//! Not built yet, exported at zero so dashboards need no change later: registrations
+//! (`sbc_registrations_active`, `sbc_registration_refreshes_absorbed_total`), digest
+//! authentication (`sbc_auth_challenges_total`, `sbc_auth_failures_total`) and rate limiting
+//! (`sbc_rate_limited_requests_total`).
+
+use crate::call::{CallEvent, CallKey, EndReason};
+use prometheus::core::{AtomicU64, GenericCounter};
+use prometheus::{
+    Counter, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use sbc_common::sip::{Message, Method};
+use sbc_relay::api::RelayMetrics;
+use sbc_relay::forward::DropReason;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The content type of the text exposition format, for the `/metrics` response.
+pub const TEXT_CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
+
+/// Call setup histogram buckets, seconds: from a fast provisional to a long ring.
+const SETUP_BUCKETS: [f64; 15] = [
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0,
+];
+
+/// Calls whose start time is remembered above which the table is cleared (calls end and are
+/// removed; this only bounds a table a bug could leak into).
+const MAX_TIMED_CALLS: usize = 1 << 20;
+
+/// The label for a method outside [`Method::KNOWN`], so extension methods cannot grow the label
+/// set.
+const OTHER: &str = "other";
+
+/// Response class labels, index `status / 100 - 1`.
+const CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "6xx"];
+
+/// Why the metrics could not be set up (a duplicate or malformed metric: a bug).
+#[derive(Debug, thiserror::Error)]
+#[error("metrics: {0}")]
+pub struct MetricsError(#[from] prometheus::Error);
+
+/// How a call ended, the `outcome` label of `sbc_calls_total` (RFC 3261 §21 status classes).
+///
+/// The mapping from the call core's [`CallEvent::Ended`] is [`Outcome::of`]; calls refused
+/// before a call starts (no route, call limit, unreadable request) are not calls: they show in
+/// `sbc_sip_responses_sent_total` only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Leg B answered 2xx, however the call ended afterwards (RFC 3261 §13.2.2.4).
+    Answered,
+    /// Leg B was busy: 486 Busy Here or 600 Busy Everywhere (RFC 3261 §21.4.24, §21.6.1).
+    Busy,
+    /// Nobody answered: no final response in time, 408 Request Timeout or 480 Temporarily
+    /// Unavailable (RFC 3261 §17.1.1.2, §21.4.9, §21.4.18).
+    NoAnswer,
+    /// Leg A cancelled before the answer (RFC 3261 §9).
+    Cancelled,
+    /// Any other 3xx final (redirects are not followed yet; RFC 3261 §21.3).
+    Failed3xx,
+    /// Any other 4xx final (RFC 3261 §21.4).
+    Failed4xx,
+    /// Any other 5xx final (RFC 3261 §21.5).
+    Failed5xx,
+    /// Any other 6xx final (RFC 3261 §21.6).
+    Failed6xx,
+    /// Ended before an answer with no 3xx–6xx code (should not happen; kept so every call
+    /// is counted).
+    FailedOther,
+}
+
+impl Outcome {
+    /// Every outcome, in label order.
+    pub const ALL: [Self; 9] = [
+        Self::Answered,
+        Self::Busy,
+        Self::NoAnswer,
+        Self::Cancelled,
+        Self::Failed3xx,
+        Self::Failed4xx,
+        Self::Failed5xx,
+        Self::Failed6xx,
+        Self::FailedOther,
+    ];
+
+    /// The outcome of a call that ended with `reason` and `code`, `answered` saying whether
+    /// leg B's 2xx reached leg A first (RFC 3261 §13.2.2.4, §21).
+    pub fn of(answered: bool, reason: EndReason, code: u16) -> Self {
+        if answered {
+            return Self::Answered;
+        }
+        match (reason, code) {
+            (EndReason::Cancelled, _) => Self::Cancelled,
+            (EndReason::Timeout, _) | (_, 408 | 480) => Self::NoAnswer,
+            (_, 486 | 600) => Self::Busy,
+            (_, 300..=399) => Self::Failed3xx,
+            (_, 400..=499) => Self::Failed4xx,
+            (_, 500..=599) => Self::Failed5xx,
+            (_, 600..=699) => Self::Failed6xx,
+            _ => Self::FailedOther,
+        }
+    }
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Answered => "answered",
+            Self::Busy => "busy",
+            Self::NoAnswer => "no_answer",
+            Self::Cancelled => "cancelled",
+            Self::Failed3xx => "failed_3xx",
+            Self::Failed4xx => "failed_4xx",
+            Self::Failed5xx => "failed_5xx",
+            Self::Failed6xx => "failed_6xx",
+            Self::FailedOther => "failed_other",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One counter per method in [`Method::KNOWN`] order, then `other`.
+#[derive(Clone, Debug)]
+struct ByMethod(Vec<IntCounter>);
+
+impl ByMethod {
+    fn new(vec: &IntCounterVec) -> Self {
+        let names = Method::KNOWN.iter().map(Method::as_str).chain([OTHER]);
+        Self(names.map(|m| vec.with_label_values(&[m])).collect())
+    }
+
+    fn inc(&self, token: &str) {
+        let i = Method::KNOWN
+            .iter()
+            .position(|m| m.as_str() == token)
+            .unwrap_or(Method::KNOWN.len());
+        if let Some(c) = self.0.get(i) {
+            c.inc();
+        }
+    }
+}
+
+/// One counter per response class, `1xx` to `6xx`.
+#[derive(Clone, Debug)]
+struct ByClass(Vec<IntCounter>);
+
+impl ByClass {
+    fn new(vec: &IntCounterVec) -> Self {
+        Self(
+            CLASSES
+                .iter()
+                .map(|c| vec.with_label_values(&[c]))
+                .collect(),
+        )
+    }
+
+    fn inc(&self, status: u16) {
+        let i = usize::from(status / 100).wrapping_sub(1);
+        if let Some(c) = self.0.get(i) {
+            c.inc();
+        }
+    }
+}
+
+/// The relay's counters, one handle each, fed from [`RelayMetrics`] deltas.
+#[derive(Clone, Debug)]
+struct RelayHandles {
+    sessions: IntGauge,
+    streams: IntGauge,
+    forwarded_packets: IntCounterVec,
+    forwarded_bytes: IntCounterVec,
+    received_packets: IntCounterVec,
+    syscalls: IntCounterVec,
+    drops: Vec<IntCounter>,
+    latch_events: IntCounter,
+    turns: IntCounter,
+    cpu_seconds: Counter,
+    ports_in_use: IntGaugeVec,
+    ports_free: IntGaugeVec,
+}
+
+/// Every metric of the SBC in one [`Registry`] (the process's too), safe to share: handles are
+/// atomics, so the SIP task records and the admin server encodes without waiting on each other.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests_received: ByMethod,
+    requests_sent: ByMethod,
+    responses_received: ByClass,
+    responses_sent: ByClass,
+    unreadable: IntCounter,
+    transactions_active: IntGauge,
+    dialogs_active: IntGauge,
+    calls_active: IntGauge,
+    calls: Vec<IntCounter>,
+    setup_provisional: Histogram,
+    setup_answer: Histogram,
+    relay: RelayHandles,
+    ready: AtomicBool,
+}
+
+fn counter_vec(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    label: &str,
+) -> Result<IntCounterVec, MetricsError> {
+    let v = IntCounterVec::new(Opts::new(name, help), &[label])?;
+    r.register(Box::new(v.clone()))?;
+    Ok(v)
+}
+
+fn gauge_vec(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    label: &str,
+) -> Result<IntGaugeVec, MetricsError> {
+    let v = IntGaugeVec::new(Opts::new(name, help), &[label])?;
+    r.register(Box::new(v.clone()))?;
+    Ok(v)
+}
+
+fn counter(r: &Registry, name: &str, help: &str) -> Result<IntCounter, MetricsError> {
+    let c = IntCounter::new(name, help)?;
+    r.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> Result<IntGauge, MetricsError> {
+    let g = IntGauge::new(name, help)?;
+    r.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+impl Metrics {
+    /// Registers every metric, the process collector (CPU, RSS, open fds) and
+    /// `sbc_build_info{version,node}`; `node` is `[general] node_name`.
+    pub fn new(node: &str) -> Result<Self, MetricsError> {
+        let r = Registry::new();
+        r.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        let info = IntGaugeVec::new(
+            Opts::new(
+                "sbc_build_info",
+                "Always 1; the labels name the build and node.",
+            ),
+            &["version", "node"],
+        )?;
+        r.register(Box::new(info.clone()))?;
+        info.with_label_values(&[env!("CARGO_PKG_VERSION"), node])
+            .set(1);
+
+        let requests_received = ByMethod::new(&counter_vec(
+            &r,
+            "sbc_sip_requests_received_total",
+            "SIP requests received, by method (extension methods as \"other\").",
+            "method",
+        )?);
+        let requests_sent = ByMethod::new(&counter_vec(
+            &r,
+            "sbc_sip_requests_sent_total",
+            "SIP requests sent, retransmissions included, by method.",
+            "method",
+        )?);
+        let responses_received = ByClass::new(&counter_vec(
+            &r,
+            "sbc_sip_responses_received_total",
+            "SIP responses received, by status class.",
+            "class",
+        )?);
+        let responses_sent = ByClass::new(&counter_vec(
+            &r,
+            "sbc_sip_responses_sent_total",
+            "SIP responses sent, retransmissions included, by status class.",
+            "class",
+        )?);
+        let unreadable = counter(
+            &r,
+            "sbc_sip_unreadable_messages_total",
+            "Datagrams received that did not parse as SIP.",
+        )?;
+        let transactions_active = gauge(
+            &r,
+            "sbc_sip_transactions_active",
+            "SIP transactions (client and server) alive.",
+        )?;
+        let dialogs_active = gauge(&r, "sbc_sip_dialogs_active", "SIP dialogs alive.")?;
+        let calls_active = gauge(&r, "sbc_calls_active", "Calls alive (ringing or answered).")?;
+        let calls_vec = counter_vec(&r, "sbc_calls_total", "Calls ended, by outcome.", "outcome")?;
+        let calls = Outcome::ALL
+            .iter()
+            .map(|o| calls_vec.with_label_values(&[o.as_str()]))
+            .collect();
+        let setup = HistogramVec::new(
+            HistogramOpts::new(
+                "sbc_call_setup_seconds",
+                "Time from the INVITE to the first provisional relayed to the caller \
+                 (stage=\"provisional\") and to the answer (stage=\"answer\").",
+            )
+            .buckets(SETUP_BUCKETS.to_vec()),
+            &["stage"],
+        )?;
+        r.register(Box::new(setup.clone()))?;
+        let setup_provisional = setup.with_label_values(&["provisional"]);
+        let setup_answer = setup.with_label_values(&["answer"]);
+
+        // Not built yet: exported at zero (see the module docs).
+        gauge(
+            &r,
+            "sbc_registrations_active",
+            "Registrations held (registrar not built yet: always 0).",
+        )?;
+        counter(
+            &r,
+            "sbc_registration_refreshes_absorbed_total",
+            "REGISTER refreshes answered from the cache (not built yet: always 0).",
+        )?;
+        counter(
+            &r,
+            "sbc_auth_challenges_total",
+            "Digest challenges sent (not built yet: always 0).",
+        )?;
+        counter(
+            &r,
+            "sbc_auth_failures_total",
+            "Digest authentication failures (not built yet: always 0).",
+        )?;
+        counter(
+            &r,
+            "sbc_rate_limited_requests_total",
+            "Requests refused by rate limiting (not built yet: always 0).",
+        )?;
+
+        let relay = RelayHandles {
+            sessions: gauge(
+                &r,
+                "sbc_relay_sessions_active",
+                "Relay sessions (calls with media).",
+            )?,
+            streams: gauge(&r, "sbc_relay_streams_active", "Relay media streams.")?,
+            forwarded_packets: counter_vec(
+                &r,
+                "sbc_relay_forwarded_packets_total",
+                "Datagrams forwarded by the relay, by IO backend.",
+                "backend",
+            )?,
+            forwarded_bytes: counter_vec(
+                &r,
+                "sbc_relay_forwarded_bytes_total",
+                "Bytes forwarded by the relay, by IO backend.",
+                "backend",
+            )?,
+            received_packets: counter_vec(
+                &r,
+                "sbc_relay_received_packets_total",
+                "Datagrams received by the relay, by IO backend.",
+                "backend",
+            )?,
+            syscalls: counter_vec(
+                &r,
+                "sbc_relay_syscalls_total",
+                "System calls made by the relay's IO backend.",
+                "backend",
+            )?,
+            drops: {
+                let v = counter_vec(
+                    &r,
+                    "sbc_relay_dropped_packets_total",
+                    "Datagrams the relay dropped, by reason.",
+                    "reason",
+                )?;
+                DropReason::ALL
+                    .iter()
+                    .map(|d| v.with_label_values(&[d.as_str()]))
+                    .collect()
+            },
+            latch_events: counter(
+                &r,
+                "sbc_relay_latch_events_total",
+                "Times a relay leg latched onto (or moved to) its peer's address.",
+            )?,
+            turns: counter(
+                &r,
+                "sbc_relay_worker_turns_total",
+                "Relay worker event-loop turns.",
+            )?,
+            cpu_seconds: {
+                let c = Counter::new(
+                    "sbc_relay_worker_cpu_seconds_total",
+                    "CPU time used by the relay worker threads.",
+                )?;
+                r.register(Box::new(c.clone()))?;
+                c
+            },
+            ports_in_use: gauge_vec(
+                &r,
+                "sbc_relay_ports_in_use",
+                "RTP ports allocated, by media interface.",
+                "interface",
+            )?,
+            ports_free: gauge_vec(
+                &r,
+                "sbc_relay_ports_free",
+                "RTP ports free, by media interface.",
+                "interface",
+            )?,
+        };
+        Ok(Self {
+            registry: r,
+            requests_received,
+            requests_sent,
+            responses_received,
+            responses_sent,
+            unreadable,
+            transactions_active,
+            dialogs_active,
+            calls_active,
+            calls,
+            setup_provisional,
+            setup_answer,
+            relay,
+            ready: AtomicBool::new(false),
+        })
+    }
+
+    /// Everything in the text exposition format (Prometheus `text/plain; version=0.0.4`).
+    pub fn encode(&self) -> String {
+        let mut buf = Vec::new();
+        // Encoding into a Vec fails only on a malformed family, which the registry refuses.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    /// The registry, for a caller that adds its own collectors.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Whether the SBC is ready for traffic: SIP sockets bound, relay started, driver loop
+    /// running (the admin server's `/ready`).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Sets readiness (see [`Metrics::is_ready`]).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// Live calls, transactions and dialogs as last recorded.
+    pub fn core_gauges(&self) -> (i64, i64, i64) {
+        (
+            self.calls_active.get(),
+            self.transactions_active.get(),
+            self.dialogs_active.get(),
+        )
+    }
+
+    /// Relay sessions and streams as last recorded.
+    pub fn relay_gauges(&self) -> (i64, i64) {
+        (self.relay.sessions.get(), self.relay.streams.get())
+    }
+}
+
+/// What the driver remembers of a live call for the setup-time histograms.
+#[derive(Clone, Copy, Debug)]
+struct CallTiming {
+    invite: Instant,
+    provisional: bool,
+    answered: bool,
+}
+
+/// The driver's side of the metrics: records into a shared [`Metrics`], keeping the per-call
+/// start times and the relay's last totals that need no sharing (RFC 3261 §13 call setup).
+#[derive(Debug)]
+pub struct Recorder {
+    metrics: Arc<Metrics>,
+    calls: HashMap<CallKey, CallTiming>,
+    relay_last: RelayMetrics,
+}
+
+impl Recorder {
+    /// A recorder writing into `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            metrics,
+            calls: HashMap::new(),
+            relay_last: RelayMetrics::default(),
+        }
+    }
+
+    /// The shared metrics, for the admin server.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Counts a parsed message received (RFC 3261 §7: request by method, response by class).
+    pub fn received(&self, msg: &Message) {
+        let m = &self.metrics;
+        match (msg.method(), msg.status()) {
+            (Some(method), _) => m.requests_received.inc(method.as_str()),
+            (None, Some(status)) => m.responses_received.inc(status),
+            (None, None) => {}
+        }
+    }
+
+    /// Counts a datagram that did not parse as SIP.
+    pub fn unreadable(&self) {
+        self.metrics.unreadable.inc();
+    }
+
+    /// Counts a serialized message sent, read from its start line (RFC 3261 §7.1, §7.2).
+    pub fn sent(&self, bytes: &[u8]) {
+        let m = &self.metrics;
+        if let Some(rest) = bytes.strip_prefix(b"SIP/2.0 ") {
+            let status = rest
+                .get(..3)
+                .and_then(|d| std::str::from_utf8(d).ok())
+                .and_then(|d| d.parse::<u16>().ok());
+            if let Some(s) = status {
+                m.responses_sent.inc(s);
+            }
+        } else {
+            let end = bytes.iter().position(|&b| b == b' ').unwrap_or(0);
+            let token = bytes
+                .get(..end)
+                .and_then(|t| std::str::from_utf8(t).ok())
+                .unwrap_or(OTHER);
+            m.requests_sent.inc(token);
+        }
+    }
+
+    /// Records a call event at `now`: calls started and ended, setup times (RFC 3261 §13).
+    pub fn call_event(&mut self, now: Instant, event: &CallEvent) {
+        let m = &self.metrics;
+        match event {
+            CallEvent::Started { call, .. } => {
+                if self.calls.len() >= MAX_TIMED_CALLS {
+                    self.calls.clear();
+                }
+                self.calls.insert(
+                    *call,
+                    CallTiming {
+                        invite: now,
+                        provisional: false,
+                        answered: false,
+                    },
+                );
+            }
+            CallEvent::Progress { call, .. } => {
+                if let Some(t) = self.calls.get_mut(call).filter(|t| !t.provisional) {
+                    t.provisional = true;
+                    m.setup_provisional
+                        .observe(now.saturating_duration_since(t.invite).as_secs_f64());
+                }
+            }
+            // A new leg-B attempt is part of the same call's setup; only the log shows it.
+            CallEvent::Rerouted { .. } => {}
+            CallEvent::Answered { call } => {
+                if let Some(t) = self.calls.get_mut(call).filter(|t| !t.answered) {
+                    t.answered = true;
+                    m.setup_answer
+                        .observe(now.saturating_duration_since(t.invite).as_secs_f64());
+                }
+            }
+            CallEvent::Ended { call, reason, code } => {
+                let answered = self.calls.remove(call).is_some_and(|t| t.answered);
+                let outcome = Outcome::of(answered, *reason, *code);
+                if let Some(c) = m.calls.get(outcome.index()) {
+                    c.inc();
+                }
+            }
+        }
+    }
+
+    /// Records the call core's live counts (RFC 3261 §12, §17).
+    pub fn core(&self, calls: usize, transactions: usize, dialogs: usize) {
+        let m = &self.metrics;
+        let n = |x: usize| i64::try_from(x).unwrap_or(i64::MAX);
+        m.calls_active.set(n(calls));
+        m.transactions_active.set(n(transactions));
+        m.dialogs_active.set(n(dialogs));
+    }
+
+    /// Records the relay's totals: counters grow by the change since the last call (never
+    /// backwards), gauges are set.
+    pub fn relay(&mut self, now: &RelayMetrics) {
+        let h = &self.metrics.relay;
+        let last = &self.relay_last;
+        let n = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
+        let add = |c: &GenericCounter<AtomicU64>, new: u64, old: u64| {
+            c.inc_by(new.saturating_sub(old));
+        };
+        let backend = [now.backend];
+        add(
+            &h.forwarded_packets.with_label_values(&backend),
+            now.forwarded_packets,
+            last.forwarded_packets,
+        );
+        add(
+            &h.forwarded_bytes.with_label_values(&backend),
+            now.forwarded_bytes,
+            last.forwarded_bytes,
+        );
+        add(
+            &h.received_packets.with_label_values(&backend),
+            now.received,
+            last.received,
+        );
+        add(
+            &h.syscalls.with_label_values(&backend),
+            now.syscalls,
+            last.syscalls,
+        );
+        for ((c, new), old) in h.drops.iter().zip(now.drops).zip(last.drops) {
+            add(c, new, old);
+        }
+        add(&h.latch_events, now.latch_events, last.latch_events);
+        add(&h.turns, now.turns, last.turns);
+        let cpu_ns = now.cpu_ns.saturating_sub(last.cpu_ns);
+        // Nanoseconds to seconds; u64 → f64 loses precision only past 2^53 ns (104 days).
+        #[allow(clippy::cast_precision_loss)]
+        h.cpu_seconds.inc_by(cpu_ns as f64 / 1e9);
+        h.sessions.set(n(now.sessions));
+        h.streams.set(n(now.streams));
+        for (iface, in_use, free) in &now.ports {
+            let n = |x: usize| i64::try_from(x).unwrap_or(i64::MAX);
+            h.ports_in_use.with_label_values(&[iface]).set(n(*in_use));
+            h.ports_free.with_label_values(&[iface]).set(n(*free));
+        }
+        self.relay_last = now.clone();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use sbc_common::sip::Limits;
+
+    /// The value of the series `series` (name and labels as written) in `text`.
+    fn value(text: &str, series: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    #[test]
+    fn outcome_mapping_follows_the_documented_table() {
+        use EndReason::*;
+        assert_eq!(
+            Outcome::of(true, Bye(crate::call::Leg::A), 200),
+            Outcome::Answered
+        );
+        assert_eq!(Outcome::of(true, MediaTimeout, 408), Outcome::Answered);
+        assert_eq!(Outcome::of(false, Rejected, 486), Outcome::Busy);
+        assert_eq!(Outcome::of(false, Rejected, 600), Outcome::Busy);
+        assert_eq!(Outcome::of(false, Rejected, 480), Outcome::NoAnswer);
+        assert_eq!(Outcome::of(false, Rejected, 408), Outcome::NoAnswer);
+        assert_eq!(Outcome::of(false, Timeout, 408), Outcome::NoAnswer);
+        assert_eq!(Outcome::of(false, Cancelled, 487), Outcome::Cancelled);
+        assert_eq!(Outcome::of(false, Rejected, 302), Outcome::Failed3xx);
+        assert_eq!(Outcome::of(false, Rejected, 404), Outcome::Failed4xx);
+        assert_eq!(Outcome::of(false, Media, 488), Outcome::Failed4xx);
+        assert_eq!(Outcome::of(false, Rejected, 503), Outcome::Failed5xx);
+        assert_eq!(Outcome::of(false, Rejected, 603), Outcome::Failed6xx);
+        assert_eq!(Outcome::of(false, NoAck, 0), Outcome::FailedOther);
+    }
+
+    #[test]
+    fn every_series_exists_at_zero_before_any_event() {
+        let m = Metrics::new("node-1").unwrap();
+        let text = m.encode();
+        for series in [
+            "sbc_sip_requests_received_total{method=\"INVITE\"}",
+            "sbc_sip_requests_sent_total{method=\"other\"}",
+            "sbc_sip_responses_sent_total{class=\"6xx\"}",
+            "sbc_calls_total{outcome=\"answered\"}",
+            "sbc_calls_total{outcome=\"failed_other\"}",
+            "sbc_call_setup_seconds_count{stage=\"answer\"}",
+            "sbc_relay_dropped_packets_total{reason=\"source_rejected\"}",
+            "sbc_registrations_active",
+            "sbc_auth_failures_total",
+        ] {
+            assert_eq!(value(&text, series), Some(0.0), "{series} in\n{text}");
+        }
+        let version = env!("CARGO_PKG_VERSION");
+        assert!(text.contains(&format!(
+            "sbc_build_info{{node=\"node-1\",version=\"{version}\"}} 1"
+        )));
+        assert!(text.contains("process_open_fds "), "{text}");
+    }
+
+    #[test]
+    fn messages_are_counted_by_method_and_class() {
+        let rec = Recorder::new(Arc::new(Metrics::new("n").unwrap()));
+        let invite = Message::parse(
+            Bytes::from_static(b"INVITE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"),
+            &Limits::default(),
+        )
+        .unwrap();
+        rec.received(&invite);
+        rec.received(&invite);
+        rec.sent(b"SIP/2.0 180 Ringing\r\n\r\n");
+        rec.sent(b"SIP/2.0 486 Busy Here\r\n\r\n");
+        rec.sent(b"BYE sip:a@x SIP/2.0\r\n\r\n");
+        rec.sent(b"FOO sip:a@x SIP/2.0\r\n\r\n");
+        rec.unreadable();
+        let text = rec.metrics().encode();
+        let v = |s: &str| value(&text, s);
+        assert_eq!(
+            v("sbc_sip_requests_received_total{method=\"INVITE\"}"),
+            Some(2.0)
+        );
+        assert_eq!(v("sbc_sip_responses_sent_total{class=\"1xx\"}"), Some(1.0));
+        assert_eq!(v("sbc_sip_responses_sent_total{class=\"4xx\"}"), Some(1.0));
+        assert_eq!(v("sbc_sip_responses_sent_total{class=\"2xx\"}"), Some(0.0));
+        assert_eq!(v("sbc_sip_requests_sent_total{method=\"BYE\"}"), Some(1.0));
+        assert_eq!(
+            v("sbc_sip_requests_sent_total{method=\"other\"}"),
+            Some(1.0)
+        );
+        assert_eq!(v("sbc_sip_unreadable_messages_total"), Some(1.0));
+    }
+
+    #[test]
+    fn call_events_give_outcomes_and_setup_times() {
+        let mut rec = Recorder::new(Arc::new(Metrics::new("n").unwrap()));
+        let t0 = Instant::now();
+        let ms = |n| t0 + std::time::Duration::from_millis(n);
+        let started = |k| CallEvent::Started {
+            call: CallKey(k),
+            a_call_id: "a".into(),
+            b_call_id: "b".into(),
+        };
+        // Call 1: 180 after 30 ms (twice: only the first counts), answered after 3 s, BYE.
+        rec.call_event(t0, &started(1));
+        for at in [30, 40] {
+            let e = CallEvent::Progress {
+                call: CallKey(1),
+                code: 180,
+            };
+            rec.call_event(ms(at), &e);
+        }
+        rec.call_event(ms(3000), &CallEvent::Answered { call: CallKey(1) });
+        let bye = CallEvent::Ended {
+            call: CallKey(1),
+            reason: EndReason::Bye(crate::call::Leg::B),
+            code: 200,
+        };
+        rec.call_event(ms(9000), &bye);
+        // Call 2: busy.
+        rec.call_event(t0, &started(2));
+        let busy = CallEvent::Ended {
+            call: CallKey(2),
+            reason: EndReason::Rejected,
+            code: 486,
+        };
+        rec.call_event(ms(100), &busy);
+        let text = rec.metrics().encode();
+        let v = |s: &str| value(&text, s);
+        assert_eq!(v("sbc_calls_total{outcome=\"answered\"}"), Some(1.0));
+        assert_eq!(v("sbc_calls_total{outcome=\"busy\"}"), Some(1.0));
+        assert_eq!(v("sbc_calls_total{outcome=\"cancelled\"}"), Some(0.0));
+        let p = "sbc_call_setup_seconds";
+        assert_eq!(v(&format!("{p}_count{{stage=\"provisional\"}}")), Some(1.0));
+        assert_eq!(v(&format!("{p}_sum{{stage=\"provisional\"}}")), Some(0.03));
+        assert_eq!(
+            v(&format!("{p}_bucket{{stage=\"provisional\",le=\"0.025\"}}")),
+            Some(0.0)
+        );
+        assert_eq!(
+            v(&format!("{p}_bucket{{stage=\"provisional\",le=\"0.05\"}}")),
+            Some(1.0)
+        );
+        assert_eq!(v(&format!("{p}_count{{stage=\"answer\"}}")), Some(1.0));
+        assert_eq!(v(&format!("{p}_sum{{stage=\"answer\"}}")), Some(3.0));
+        assert!(rec.calls.is_empty(), "ended calls are forgotten");
+    }
+
+    #[test]
+    fn relay_totals_become_monotonic_counters() {
+        let mut rec = Recorder::new(Arc::new(Metrics::new("n").unwrap()));
+        let mut m = RelayMetrics {
+            backend: "mmsg",
+            forwarded_packets: 10,
+            forwarded_bytes: 1720,
+            drops: [0, 0, 0, 2, 0, 0],
+            cpu_ns: 1_500_000_000,
+            sessions: 1,
+            streams: 2,
+            ports: vec![("core".into(), 4, 996)],
+            ..RelayMetrics::default()
+        };
+        rec.relay(&m);
+        m.forwarded_packets = 25;
+        rec.relay(&m);
+        // A total that went backwards (it should not) leaves the counter where it was.
+        m.forwarded_packets = 5;
+        m.sessions = 0;
+        rec.relay(&m);
+        let text = rec.metrics().encode();
+        let v = |s: &str| value(&text, s);
+        assert_eq!(
+            v("sbc_relay_forwarded_packets_total{backend=\"mmsg\"}"),
+            Some(25.0)
+        );
+        assert_eq!(
+            v("sbc_relay_forwarded_bytes_total{backend=\"mmsg\"}"),
+            Some(1720.0)
+        );
+        assert_eq!(
+            v("sbc_relay_dropped_packets_total{reason=\"source_rejected\"}"),
+            Some(2.0)
+        );
+        assert_eq!(v("sbc_relay_worker_cpu_seconds_total"), Some(1.5));
+        assert_eq!(v("sbc_relay_sessions_active"), Some(0.0));
+        assert_eq!(v("sbc_relay_streams_active"), Some(2.0));
+        assert_eq!(v("sbc_relay_ports_in_use{interface=\"core\"}"), Some(4.0));
+        assert_eq!(v("sbc_relay_ports_free{interface=\"core\"}"), Some(996.0));
+    }
+}
