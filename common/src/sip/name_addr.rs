@@ -2,7 +2,7 @@
 //! Referred-By (RFC 3261 §20.10, §20.20, §20.39, §25.1).
 
 use super::fields::HeaderError;
-use super::params::{quoted_end, unquote, Params};
+use super::params::{find_byte, quoted_end, trim_ws, trim_ws_start, unquote, Params};
 use std::borrow::Cow;
 
 /// A `name-addr` (`"Display" <uri>;params`) or `addr-spec` (`uri;params`), borrowed from the message.
@@ -27,7 +27,7 @@ impl<'a> NameAddr<'a> {
 
     pub(crate) fn parse_named(s: &'a str, header: &'static str) -> Result<Self, HeaderError> {
         let err = |reason| HeaderError::new(header, reason);
-        let s = s.trim();
+        let s = trim_ws(s);
         if s.is_empty() {
             return Err(err("empty address"));
         }
@@ -36,35 +36,37 @@ impl<'a> NameAddr<'a> {
             let (d, rest) = s
                 .split_at_checked(end)
                 .ok_or_else(|| err("bad display name"))?;
-            let rest = rest.trim_start();
+            let rest = trim_ws_start(rest);
             if !rest.starts_with('<') {
                 return Err(err("display name without <URI>"));
             }
             (Some(d), rest)
-        } else if let Some(lt) = s.find('<') {
+        } else if let Some(lt) = find_byte(s, b'<') {
             let (d, rest) = s.split_at_checked(lt).ok_or_else(|| err("bad address"))?;
-            let d = d.trim();
+            let d = trim_ws(d);
             (if d.is_empty() { None } else { Some(d) }, rest)
         } else {
             (None, s)
         };
         let (uri, bracketed, params) = if let Some(r) = rest.strip_prefix('<') {
-            let gt = r.find('>').ok_or_else(|| err("missing '>'"))?;
+            let gt = find_byte(r, b'>').ok_or_else(|| err("missing '>'"))?;
             let (uri, tail) = r.split_at_checked(gt).ok_or_else(|| err("bad address"))?;
-            (uri.trim(), true, tail.get(1..).unwrap_or(""))
+            (trim_ws(uri), true, tail.get(1..).unwrap_or(""))
         } else {
-            match rest.find(';') {
+            match find_byte(rest, b';') {
                 Some(i) => {
                     let (u, p) = rest.split_at_checked(i).ok_or_else(|| err("bad address"))?;
-                    (u.trim(), false, p)
+                    (trim_ws(u), false, p)
                 }
-                None => (rest.trim(), false, ""),
+                None => (trim_ws(rest), false, ""),
             }
         };
-        if uri.is_empty() || uri.contains(|c: char| c.is_whitespace()) || !uri.contains(':') {
+        let spaced = uri.bytes().any(|b| b.is_ascii_whitespace())
+            || (!uri.is_ascii() && uri.contains(char::is_whitespace));
+        if uri.is_empty() || spaced || find_byte(uri, b':').is_none() {
             return Err(err("bad URI"));
         }
-        if !bracketed && (uri.contains(',') || uri.contains('?')) {
+        if !bracketed && memchr::memchr2(b',', b'?', uri.as_bytes()).is_some() {
             // RFC 3261 §20.10: a URI with a comma, question mark or semicolon must be bracketed.
             return Err(err("URI with ',' or '?' must be in <>"));
         }

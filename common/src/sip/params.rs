@@ -41,14 +41,14 @@ impl<'a> Params<'a> {
 
     /// Checks that every parameter has a well-formed token name and a token, host or quoted value.
     pub fn validate(&self) -> Result<(), &'static str> {
-        let mut rest = self.0.trim_start_matches(is_ws);
+        let mut rest = trim_ws_start(self.0);
         while !rest.is_empty() {
             let Some(r) = rest.strip_prefix(';') else {
                 return Err("expected ';' between parameters");
             };
             let end = param_end(r);
             let (item, tail) = r.split_at_checked(end).unwrap_or((r, ""));
-            rest = tail.trim_start_matches(is_ws);
+            rest = trim_ws_start(tail);
             let (name, value) = split_param(item);
             if !super::method::is_token(name) {
                 return Err("bad parameter name");
@@ -82,7 +82,7 @@ impl<'a> Iterator for ParamIter<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let r = self.rest.trim_start_matches(is_ws);
+            let r = trim_ws_start(self.rest);
             if r.is_empty() {
                 self.rest = r;
                 return None;
@@ -99,15 +99,36 @@ impl<'a> Iterator for ParamIter<'a> {
     }
 }
 
-fn is_ws(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\r' | '\n')
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// `s` without leading SP, HTAB, CR and LF (byte-wise: these parsers run on every message).
+pub(crate) fn trim_ws_start(s: &str) -> &str {
+    let n = s.bytes().take_while(|&b| is_ws(b)).count();
+    s.get(n..).unwrap_or_default()
+}
+
+/// `s` without leading or trailing SP, HTAB, CR and LF.
+pub(crate) fn trim_ws(s: &str) -> &str {
+    let s = trim_ws_start(s);
+    let n = s.bytes().rev().take_while(|&b| is_ws(b)).count();
+    s.get(..s.len() - n).unwrap_or_default()
+}
+
+/// The offset of the first `b` in `s`.
+pub(crate) fn find_byte(s: &str, b: u8) -> Option<usize> {
+    memchr::memchr(b, s.as_bytes())
 }
 
 /// Splits one `name[=value]` item, trimming white space around both parts.
 fn split_param(item: &str) -> (&str, Option<&str>) {
-    match item.split_once('=') {
-        Some((n, v)) => (n.trim_matches(is_ws), Some(v.trim_matches(is_ws))),
-        None => (item.trim_matches(is_ws), None),
+    match find_byte(item, b'=') {
+        Some(i) => (
+            trim_ws(item.get(..i).unwrap_or_default()),
+            Some(trim_ws(item.get(i + 1..).unwrap_or_default())),
+        ),
+        None => (trim_ws(item), None),
     }
 }
 

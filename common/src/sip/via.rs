@@ -1,7 +1,7 @@
 //! The Via header view (RFC 3261 §20.42, §18.2.1; RFC 3581 rport).
 
 use super::fields::HeaderError;
-use super::params::Params;
+use super::params::{find_byte, trim_ws, trim_ws_start, Params};
 use std::net::IpAddr;
 
 /// The magic cookie that marks an RFC 3261 branch (RFC 3261 §8.1.1.7).
@@ -28,9 +28,9 @@ impl<'a> Via<'a> {
     /// Parses one via-parm such as `SIP/2.0/UDP pc33.atlanta.com:5066;branch=z9hG4bK776;rport`.
     pub fn parse(s: &'a str) -> Result<Self, HeaderError> {
         let err = |reason| HeaderError::new("Via", reason);
-        let s = s.trim();
+        let s = trim_ws(s);
         let (proto, rest) = split_proto(s).ok_or_else(|| err("missing sent-protocol"))?;
-        let mut parts = proto.splitn(3, '/').map(str::trim);
+        let mut parts = proto.splitn(3, '/').map(trim_ws);
         let protocol = parts.next().unwrap_or("");
         let version = parts.next().unwrap_or("");
         let transport = parts.next().unwrap_or("");
@@ -40,12 +40,12 @@ impl<'a> Via<'a> {
         {
             return Err(err("bad sent-protocol"));
         }
-        let rest = rest.trim_start();
-        let (sent_by, params) = match rest.find(';') {
+        let rest = trim_ws_start(rest);
+        let (sent_by, params) = match find_byte(rest, b';') {
             Some(i) => rest.split_at_checked(i).unwrap_or((rest, "")),
             None => (rest, ""),
         };
-        let (host, port) = split_host_port(sent_by.trim()).ok_or_else(|| err("bad sent-by"))?;
+        let (host, port) = split_host_port(trim_ws(sent_by)).ok_or_else(|| err("bad sent-by"))?;
         let params = Params::new(params);
         params.validate().map_err(err)?;
         Ok(Self {
