@@ -1098,6 +1098,57 @@ to_interface = "core"
     }
 
     #[test]
+    fn a_tcp_route_leaves_from_the_tcp_listener_and_leg_a_keeps_its_transport() {
+        let text = CONFIG
+            .replace(
+                r#"listen = [{ transport = "udp", address = "127.0.0.1:5080" }]"#,
+                r#"listen = [{ transport = "udp", address = "127.0.0.1:5080" }, { transport = "tcp", address = "127.0.0.1:5081" }]"#,
+            )
+            .replace(
+                "next_hop = \"127.0.0.1:5091\"\n",
+                "next_hop = \"127.0.0.1:5091\"\ntransport = \"tcp\"\n",
+            );
+        let cfg = Config::from_toml_str(&text, "t.toml").unwrap();
+        let mut r = ConfigRouter::new(Arc::new(cfg));
+        r.set_ingress(Ingress {
+            interface: 0,
+            local: "127.0.0.1:5060".parse().unwrap(),
+            transport: Transport::Tcp,
+        });
+        let tcp = |s: &str| Dest {
+            addr: s.parse().unwrap(),
+            transport: Transport::Tcp,
+        };
+        let route = r
+            .route(&invite("sip:911@example.com"), tcp("127.0.0.1:40000"))
+            .unwrap();
+        assert_eq!(
+            route.a_side.sip,
+            tcp("127.0.0.1:5060"),
+            "leg A stays on TCP"
+        );
+        assert_eq!(route.b_side.sip, tcp("127.0.0.1:5081"));
+        assert_eq!(route.next_hop, tcp("127.0.0.1:5091"));
+        // The UDP route still leaves from the UDP socket.
+        let route = r
+            .route(&invite("sip:100@example.com"), tcp("127.0.0.1:40000"))
+            .unwrap();
+        assert_eq!(route.b_side.sip, udp("127.0.0.1:5080"));
+        assert_eq!(route.next_hop, udp("127.0.0.1:5090"));
+    }
+
+    #[test]
+    fn flow_limits_follow_the_file() {
+        let text = format!(
+            "{CONFIG}\n[sip]\ntcp_idle_timeout_s = 30\ntcp_max_connections = 100\ntcp_max_connections_per_source = 5\n"
+        );
+        let cfg = Config::from_toml_str(&text, "t.toml").unwrap();
+        let l = flow_limits(&cfg);
+        assert_eq!(l.idle_timeout, Some(Duration::from_secs(30)));
+        assert_eq!((l.max_flows, l.max_per_source), (100, 5));
+    }
+
+    #[test]
     fn no_route_is_404_and_never_the_request_uri_host() {
         let mut r = router();
         r.set_ingress(Ingress {

@@ -543,3 +543,51 @@ fn options_over_tcp_on_ipv6_is_answered_on_the_connection() {
     assert_eq!(rsp.status(), Some(200));
     assert_eq!(rsp.call_id(), Some("tcp-v6"));
 }
+
+#[test]
+fn a_refused_tcp_next_hop_fails_the_call_at_once() {
+    let (customer, core) = (free_udp_port(), free_udp_port());
+    // A port nobody listens on over TCP.
+    let nobody = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let _sbc = start(&config(customer, core, nobody, "tcp", ""));
+    let a = TestUa::new();
+    let sent = Instant::now();
+    a.send(addr(customer), &invite("UDP", a.addr(), &a, "tcp-call-6"));
+    let (rsp, _) = a
+        .recv_until(WAIT, |m| m.status().is_some_and(|s| s >= 300))
+        .expect("a final response");
+    // The transport error ends the INVITE transaction (RFC 3261 §17.1.4) instead of timer B.
+    assert_eq!(rsp.status(), Some(408));
+    assert!(
+        sent.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        sent.elapsed()
+    );
+}
+
+#[test]
+fn an_idle_connection_is_closed_and_keepalives_count_as_traffic() {
+    let (customer, core) = (free_udp_port(), free_udp_port());
+    let b = TestUa::new();
+    let extra = "[sip]\ntcp_idle_timeout_s = 1\n";
+    let _sbc = start(&config(customer, core, b.addr(), "udp", extra));
+    let mut busy = TcpPeer::connect(addr(customer));
+    let mut quiet = TcpPeer::connect(addr(customer));
+    // Keep-alives every 250 ms keep one connection for 1.5 s; the other is closed.
+    for _ in 0..6 {
+        std::thread::sleep(Duration::from_millis(250));
+        busy.send_raw(b"\r\n\r\n");
+        assert_eq!(busy.recv_frame(WAIT), Some(Frame::Pong));
+    }
+    assert!(
+        quiet.closed_within(Duration::from_millis(100)),
+        "the quiet one was closed"
+    );
+    assert!(
+        busy.closed_within(Duration::from_secs(3)),
+        "and the busy one once it is quiet"
+    );
+}
