@@ -591,3 +591,37 @@ fn an_idle_connection_is_closed_and_keepalives_count_as_traffic() {
         "and the busy one once it is quiet"
     );
 }
+
+#[test]
+fn a_response_whose_connection_closed_goes_to_a_new_one_at_the_via_sent_by() {
+    let (customer, core) = (free_udp_port(), free_udp_port());
+    let b = TestUa::new();
+    let _sbc = start(&config(customer, core, b.addr(), "udp", ""));
+    // A listens for the SBC's new connection at its Via sent-by (no rport: RFC 3261 §18.2.2).
+    let a_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a_addr = a_listener.local_addr().unwrap();
+    let media_a = TestUa::new();
+    let mut inv = invite("TCP", a_addr, &media_a, "tcp-call-7");
+    inv.set_header(
+        HeaderName::Via,
+        format!("SIP/2.0/TCP {a_addr};branch=z9hG4bK-tcp-call-7"),
+    );
+    {
+        let mut a = TcpPeer::connect(addr(customer));
+        a.send(&inv);
+        // The connection closes here, before any final response.
+    }
+    let (b_invite, sbc_b) = b
+        .recv_until(WAIT, |m| is_request(m, &Method::Invite))
+        .expect("INVITE at B");
+    b.send(sbc_b, &answer(&b_invite, 486, "", &b));
+    let mut a = TcpPeer::from_stream(
+        accept_within(&a_listener, WAIT).expect("a new connection to A's sent-by"),
+    );
+    let rsp = a
+        .recv_until(WAIT, |m| m.status().is_some_and(|s| s >= 300))
+        .expect("the final response on the new connection");
+    assert_eq!(rsp.status(), Some(486));
+    assert_eq!(rsp.call_id(), Some("tcp-call-7"));
+    assert_eq!(rsp.via().unwrap().port, Some(a_addr.port()));
+}
