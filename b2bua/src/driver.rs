@@ -40,7 +40,7 @@ use crate::call::{
 };
 use crate::stateless::{handle_datagram, Reply};
 use crate::transaction::{Dest, TimerConfig, Transmit, Transport, TxId};
-use crate::transport::via::{response_target, set_top_via_transport, stamp_received, top_branch};
+use crate::transport::via::{response_target, set_top_via_transport, stamp_received};
 use crate::transport::{too_large_for_udp, FlowId, FlowLimits, FlowTable, StreamInput};
 use bytes::Bytes;
 use sbc_common::sip::uri::Uri;
@@ -339,7 +339,7 @@ pub struct Driver {
     /// Open TCP flows.
     flows: FlowTable,
     /// Each flow's write queue; dropping it closes the connection.
-    conns: HashMap<FlowId, mpsc::UnboundedSender<Outgoing>>,
+    conns: HashMap<FlowId, mpsc::Sender<Outgoing>>,
     notes_tx: mpsc::Sender<Note>,
     notes_rx: mpsc::Receiver<Note>,
     /// UDP next hops of routes with `large_requests_over_tcp` (RFC 3261 §18.1.1).
@@ -581,7 +581,7 @@ impl Driver {
                             self.tcp_peers.clear();
                         }
                         self.tcp_peers.insert(remote, listener);
-                        let (tx, rx) = mpsc::unbounded_channel();
+                        let (tx, rx) = mpsc::channel(stream::WRITE_QUEUE);
                         self.conns.insert(id, tx);
                         let input = StreamInput::new(self.max_stream_message, &self.server);
                         stream::spawn_connection(id, stream, rx, self.notes_tx.clone(), input);
@@ -609,7 +609,7 @@ impl Driver {
     /// transport error (§17.1.4, §17.2.4).
     async fn on_unsent(&mut self, now: Instant, out: Outgoing) {
         if let Some((dest, bytes)) = out.udp_fallback {
-            if let Some(b) = parse_own(&bytes, &self.limits).and_then(|m| top_branch(&m)) {
+            if let Some(b) = top_via_branch(&bytes) {
                 if let Some(s) = self.switched.get_mut(&b) {
                     s.fell_back = true;
                 }
@@ -693,16 +693,25 @@ impl Driver {
         .is_ok()
     }
 
+    /// Queues `out` on a flow, handing it back if the flow is gone or its queue is full.
     fn write_out(&mut self, flow: FlowId, out: Outgoing) -> Result<(), Outgoing> {
         let Some(conn) = self.conns.get(&flow) else {
             return Err(out);
         };
-        match conn.send(out) {
+        match conn.try_send(out) {
             Ok(()) => {
                 self.flows.touch(flow, Instant::now());
                 Ok(())
             }
-            Err(mpsc::error::SendError(out)) => Err(out),
+            Err(mpsc::error::TrySendError::Full(out)) => {
+                // The peer stopped reading: drop the connection (its task ends when the queue
+                // goes) and let the caller try a fresh one.
+                tracing::warn!(flow = flow.0, "tcp write queue full: connection closed");
+                self.conns.remove(&flow);
+                self.flows.close(flow);
+                Err(out)
+            }
+            Err(mpsc::error::TrySendError::Closed(out)) => Err(out),
         }
     }
 
@@ -767,9 +776,9 @@ impl Driver {
             }
         };
         tracing::debug!(%target, flow = id.0, "opening tcp connection");
-        let (tx, rx) = mpsc::unbounded_channel();
-        // The receiver is alive until the task starts, so this cannot fail.
-        let _ = tx.send(out);
+        let (tx, rx) = mpsc::channel(stream::WRITE_QUEUE);
+        // The queue is new and its receiver alive, so this cannot fail.
+        let _ = tx.try_send(out);
         self.conns.insert(id, tx);
         let input = StreamInput::new(self.max_stream_message, &self.server);
         stream::spawn_connect(id, bind, target, rx, self.notes_tx.clone(), input);
@@ -809,7 +818,7 @@ impl Driver {
     /// A UDP retransmission of a request already sent over TCP: not repeated (RFC 3261
     /// §17.1.1.2: reliable transports do not retransmit).
     fn switched_retransmission(&self, t: &Transmit) -> bool {
-        let Some(branch) = parse_own(&t.bytes, &self.limits).and_then(|m| top_branch(&m)) else {
+        let Some(branch) = top_via_branch(&t.bytes) else {
             return false;
         };
         let h = self.hash(&t.bytes);
@@ -821,8 +830,7 @@ impl Driver {
     /// The TCP form of a UDP request RFC 3261 §18.1.1 moves (its top Via saying TCP and the
     /// interface's TCP address), and the original for a UDP fallback; `None` to send it as is.
     fn switch_to_tcp(&mut self, now: Instant, t: &Transmit) -> Option<(Bytes, Bytes)> {
-        let mut msg = parse_own(&t.bytes, &self.limits)?;
-        let branch = top_branch(&msg)?;
+        let branch = top_via_branch(&t.bytes)?;
         let h = self.hash(&t.bytes);
         match self.switched.get_mut(&branch) {
             Some(s) if s.fell_back || s.sent.contains(&h) => return None,
@@ -852,6 +860,7 @@ impl Driver {
             .tcp
             .iter()
             .find(|e| e.interface == interface && e.bound.is_ipv4() == t.dest.addr.is_ipv4())?;
+        let mut msg = parse_own(&t.bytes, &self.limits)?;
         set_top_via_transport(&mut msg, Transport::Tcp, tcp.signalling);
         tracing::debug!(dest = %t.dest.addr, len = t.bytes.len(), "large request sent over tcp");
         Some((msg.to_bytes(), t.bytes.clone()))
@@ -1000,9 +1009,9 @@ fn recv_any<'a>(
     })
 }
 
-/// The sent-by of a serialized request's top Via as an address (default port 5060), read
-/// without parsing the whole message (RFC 3261 §18.1.1, §20.42).
-fn top_via_sent_by(bytes: &[u8]) -> Option<SocketAddr> {
+/// The first via-parm of a serialized message's top Via, read without parsing the whole
+/// message (RFC 3261 §20.42).
+fn top_via_text(bytes: &[u8]) -> Option<&str> {
     let end = bytes
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -1014,12 +1023,24 @@ fn top_via_sent_by(bytes: &[u8]) -> Option<SocketAddr> {
         };
         let name = name.trim();
         if name.eq_ignore_ascii_case("via") || name.eq_ignore_ascii_case("v") {
-            let first = value.split(',').next()?;
-            let via = Via::parse(first).ok()?;
-            return Some(SocketAddr::new(via.host_ip()?, via.port.unwrap_or(5060)));
+            return value.split(',').next();
         }
     }
     None
+}
+
+/// The sent-by of a serialized request's top Via as an address (default port 5060), read
+/// without parsing the whole message (RFC 3261 §18.1.1, §20.42).
+fn top_via_sent_by(bytes: &[u8]) -> Option<SocketAddr> {
+    let via = Via::parse(top_via_text(bytes)?).ok()?;
+    Some(SocketAddr::new(via.host_ip()?, via.port.unwrap_or(5060)))
+}
+
+/// The branch of a serialized message's top Via, read without parsing the whole message
+/// (RFC 3261 §8.1.1.7): an INVITE, its CANCEL and its non-2xx ACK share it.
+fn top_via_branch(bytes: &[u8]) -> Option<String> {
+    let via = Via::parse(top_via_text(bytes)?).ok()?;
+    via.branch().map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -1167,6 +1188,8 @@ to_interface = "core"
         let req = b"BYE sip:a@x SIP/2.0\r\nv: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKx;rport, SIP/2.0/UDP 10.0.0.1\r\nVia: SIP/2.0/UDP 10.0.0.2:1\r\n\r\n";
         assert_eq!(top_via_sent_by(req), "127.0.0.1:5080".parse().ok());
         assert_eq!(top_via_sent_by(b"BYE sip:a@x SIP/2.0\r\n\r\n"), None);
+        assert_eq!(top_via_branch(req).as_deref(), Some("z9hG4bKx"));
+        assert_eq!(top_via_branch(b"BYE sip:a@x SIP/2.0\r\n\r\n"), None);
     }
 
     #[test]

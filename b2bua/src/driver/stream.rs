@@ -20,6 +20,13 @@ pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The largest read from a stream at once.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// Messages queued for one connection at most; a peer that reads slower than this loses the
+/// connection's later messages to transport errors instead of growing memory.
+pub(super) const WRITE_QUEUE: usize = 256;
+
+/// How long one message may take to write; a peer that stops reading loses the connection.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Bytes queued for a connection, with what to do if they never leave (RFC 3261 §18.1.1,
 /// §17.1.4).
 #[derive(Debug)]
@@ -97,7 +104,7 @@ pub(super) fn spawn_accept(listener: TcpListener, index: usize, notes: mpsc::Sen
 pub(super) fn spawn_connection<S>(
     flow: FlowId,
     stream: S,
-    queue: mpsc::UnboundedReceiver<Outgoing>,
+    queue: mpsc::Receiver<Outgoing>,
     notes: mpsc::Sender<Note>,
     input: StreamInput,
 ) where
@@ -112,7 +119,7 @@ pub(super) fn spawn_connect(
     flow: FlowId,
     bind: IpAddr,
     remote: SocketAddr,
-    mut queue: mpsc::UnboundedReceiver<Outgoing>,
+    mut queue: mpsc::Receiver<Outgoing>,
     notes: mpsc::Sender<Note>,
     input: StreamInput,
 ) {
@@ -144,7 +151,7 @@ async fn connect(bind: IpAddr, remote: SocketAddr) -> std::io::Result<TcpStream>
     }
 }
 
-fn drain(queue: &mut mpsc::UnboundedReceiver<Outgoing>) -> Vec<Outgoing> {
+fn drain(queue: &mut mpsc::Receiver<Outgoing>) -> Vec<Outgoing> {
     queue.close();
     let mut unsent = Vec::new();
     while let Ok(o) = queue.try_recv() {
@@ -153,10 +160,21 @@ fn drain(queue: &mut mpsc::UnboundedReceiver<Outgoing>) -> Vec<Outgoing> {
     unsent
 }
 
+/// Writes all of `bytes` within [`WRITE_TIMEOUT`].
+async fn write<W: AsyncWrite + Unpin>(wr: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    match tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(bytes)).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "write timed out: the peer is not reading",
+        )),
+    }
+}
+
 async fn serve<S>(
     flow: FlowId,
     stream: S,
-    mut queue: mpsc::UnboundedReceiver<Outgoing>,
+    mut queue: mpsc::Receiver<Outgoing>,
     notes: mpsc::Sender<Note>,
     mut input: StreamInput,
 ) where
@@ -183,14 +201,14 @@ async fn serve<S>(
                             }
                         }
                         StreamEvent::Ping => {
-                            if let Err(e) = wr.write_all(b"\r\n").await {
+                            if let Err(e) = write(&mut wr, b"\r\n").await {
                                 break 'conn e.to_string();
                             }
                             let _ = notes.send(Note::KeepAlive { flow }).await;
                         }
                         StreamEvent::Close { error, reply } => {
                             if let Some(r) = reply {
-                                let _ = wr.write_all(&r).await;
+                                let _ = write(&mut wr, &r).await;
                             }
                             break 'conn format!("unframeable stream: {error}");
                         }
@@ -201,7 +219,7 @@ async fn serve<S>(
                 let Some(out) = out else {
                     break 'conn "closed by the SBC".into();
                 };
-                if let Err(e) = wr.write_all(&out.bytes).await {
+                if let Err(e) = write(&mut wr, &out.bytes).await {
                     unsent.push(out);
                     break 'conn e.to_string();
                 }

@@ -153,12 +153,6 @@ pub fn set_top_via_transport(msg: &mut Message, transport: Transport, sent_by: S
     })
 }
 
-/// The top Via's branch of a serialized message, read without parsing the rest (RFC 3261
-/// §8.1.1.7): the INVITE, its CANCEL and its non-2xx ACK share it.
-pub fn top_branch(msg: &Message) -> Option<String> {
-    msg.via().and_then(|v| v.branch()).map(str::to_owned)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,7 +237,6 @@ mod tests {
             "127.0.0.1:5081".parse().unwrap()
         ));
         assert_eq!(top(&m), "SIP/2.0/TCP 127.0.0.1:5081;branch=z9hG4bKf;rport");
-        assert_eq!(top_branch(&m).as_deref(), Some("z9hG4bKf"));
         let mut v6 = request("SIP/2.0/UDP [::1]:5080;branch=z9hG4bKg");
         set_top_via_transport(&mut v6, Transport::Tcp, "[::1]:5080".parse().unwrap());
         assert_eq!(top(&v6), "SIP/2.0/TCP [::1]:5080;branch=z9hG4bKg");
