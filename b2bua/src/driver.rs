@@ -1,7 +1,7 @@
 //! The driver: the one place besides the binary with sockets and clocks. It owns the [`B2bua`]
 //! call core, the relay behind it, one UDP socket per configured UDP listen address and one TCP
-//! listener per TCP listen address with its connections ([`stream`] tasks), and runs them on one
-//! tokio task:
+//! listener per TCP listen address with its connections (a task each, in `driver/stream.rs`),
+//! and runs them on one tokio task:
 //!
 //! ```text
 //!   UDP sockets ─► parse ─► B2bua::handle_message(now, msg, source) ─┐
@@ -300,7 +300,7 @@ struct Listener {
     interface: usize,
 }
 
-/// One TCP listen address (its listener runs in a [`stream`] task).
+/// One TCP listen address (its listener runs in a task of `driver/stream.rs`).
 #[derive(Debug)]
 struct TcpEndpoint {
     /// The bound address; outgoing connections bind its IP.
