@@ -12,9 +12,12 @@
 //! (§18.2.1, RFC 3581 §4), where a response goes when its connection is gone (§18.2.2, RFC 3581
 //! §4), and the top Via's transport when a large request moves from UDP to TCP (§18.1.1).
 //!
-//! TLS and WebSocket slot in as more [`Transport`] kinds: the flow table, the stream input (for
+//! TLS and WebSocket slot in as more [`Transport`] kinds: a variant with its reliability, Via
+//! token and Contact URI form ([`Transport::via_token`], [`Transport::uri`], which the call core
+//! writes Via and Contact from), and its IO in the driver. The flow table, the stream input (for
 //! TLS; WebSocket frames each message itself, RFC 7118 §5) and the driver's connection task,
-//! which is generic over the byte stream, are the same for them; the layers above do not change.
+//! which is generic over the byte stream, serve them unchanged; the call, dialog and transaction
+//! layers do not change.
 
 mod flow;
 mod stream;
@@ -37,6 +40,18 @@ pub fn too_large_for_udp(len: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_transport_names_itself_in_via_and_contact() {
+        let v4: std::net::SocketAddr = "192.0.2.1:5080".parse().unwrap();
+        let v6: std::net::SocketAddr = "[2001:db8::1]:5061".parse().unwrap();
+        assert_eq!(Transport::Udp.via_token(), "UDP");
+        assert_eq!(Transport::Tcp.via_token(), "TCP");
+        assert_eq!(Transport::Tls.via_token(), "TLS");
+        assert_eq!(Transport::Udp.uri(v4), "sip:192.0.2.1:5080");
+        assert_eq!(Transport::Tcp.uri(v4), "sip:192.0.2.1:5080;transport=tcp");
+        assert_eq!(Transport::Tls.uri(v6), "sips:[2001:db8::1]:5061");
+    }
 
     #[test]
     fn the_udp_request_limit_is_1300_bytes() {

@@ -14,15 +14,6 @@ pub fn default_port(transport: Transport) -> u16 {
     }
 }
 
-/// The Via transport token for a transport (RFC 3261 §18, §20.42).
-pub fn token(transport: Transport) -> &'static str {
-    match transport {
-        Transport::Udp => "UDP",
-        Transport::Tcp => "TCP",
-        Transport::Tls => "TLS",
-    }
-}
-
 /// The `host` of a sent-by, IPv6 in brackets (RFC 3261 §25.1).
 fn hostport(addr: SocketAddr) -> String {
     match addr {
@@ -146,7 +137,7 @@ pub fn set_top_via_transport(msg: &mut Message, transport: Transport, sent_by: S
             "{}/{}/{} {}{}",
             via.protocol,
             via.version,
-            token(transport),
+            transport.via_token(),
             hostport(sent_by),
             after_sent_by
         ))
