@@ -41,7 +41,9 @@ use crate::call::{
 use crate::stateless::{handle_datagram, Reply};
 use crate::transaction::{Dest, TimerConfig, Transmit, Transport, TxId};
 use crate::transport::via::{response_target, set_top_via_transport, stamp_received};
-use crate::transport::{too_large_for_udp, FlowId, FlowLimits, FlowTable, StreamInput};
+use crate::transport::{
+    too_large_for_udp, Carrier, FlowId, FlowLimits, FlowTable, StreamInput, Switchover,
+};
 use bytes::Bytes;
 use sbc_common::sip::uri::Uri;
 use sbc_common::sip::{HeaderName, Limits, Message, Method, Via};
@@ -311,17 +313,6 @@ struct TcpEndpoint {
     interface: usize,
 }
 
-/// A request moved from UDP to TCP because of its size (RFC 3261 §18.1.1), by its branch.
-#[derive(Debug)]
-struct Switched {
-    /// Hashes of the bytes already sent, so UDP retransmissions are not repeated over TCP.
-    sent: Vec<u64>,
-    /// The connection was refused: the request and its followers go over UDP after all.
-    fell_back: bool,
-    /// When the entry is forgotten.
-    expires: Instant,
-}
-
 /// The running SBC: the call core, the relay, the UDP sockets and the TCP flows (RFC 3261 §18).
 pub struct Driver {
     core: B2bua<Relay, ConfigRouter>,
@@ -344,8 +335,8 @@ pub struct Driver {
     notes_rx: mpsc::Receiver<Note>,
     /// UDP next hops of routes with `large_requests_over_tcp` (RFC 3261 §18.1.1).
     large_over_tcp: HashSet<SocketAddr>,
-    /// Requests moved from UDP to TCP, by top Via branch.
-    switched: HashMap<String, Switched>,
+    /// Requests moved from UDP to TCP for their size (RFC 3261 §18.1.1).
+    switchover: Switchover,
     hasher: std::collections::hash_map::RandomState,
     limits: Limits,
     /// Largest message on a stream (`[sip] max_message_bytes`).
@@ -449,7 +440,7 @@ impl Driver {
             notes_tx,
             notes_rx,
             large_over_tcp,
-            switched: HashMap::new(),
+            switchover: Switchover::new(SWITCHED_TTL, MAX_FLOWS),
             hasher: std::collections::hash_map::RandomState::new(),
             limits: crate::limits(&cfg),
             max_stream_message: cfg.sip.max_message_bytes,
@@ -610,9 +601,7 @@ impl Driver {
     async fn on_unsent(&mut self, now: Instant, out: Outgoing) {
         if let Some((dest, bytes)) = out.udp_fallback {
             if let Some(b) = top_via_branch(&bytes) {
-                if let Some(s) = self.switched.get_mut(&b) {
-                    s.fell_back = true;
-                }
+                self.switchover.fall_back(&b);
             }
             tracing::info!(%dest, "tcp refused: large request sent over udp");
             let t = Transmit {
@@ -785,22 +774,41 @@ impl Driver {
     }
 
     /// Sends a transmit over UDP, unless it is a request that RFC 3261 §18.1.1 moves to TCP (too
-    /// large, or the CANCEL/ACK of one that was moved).
+    /// large, or the CANCEL/ACK of one that was moved) or a retransmission of a moved one.
     async fn send_udp(&mut self, now: Instant, t: Transmit) {
-        if !t.bytes.starts_with(b"SIP/")
-            && (!self.switched.is_empty()
-                || (too_large_for_udp(t.bytes.len()) && self.large_over_tcp.contains(&t.dest.addr)))
-        {
-            if let Some((bytes, fallback)) = self.switch_to_tcp(now, &t) {
-                let out = Outgoing {
-                    bytes,
-                    tx: t.tx,
-                    udp_fallback: Some((t.dest.addr, fallback)),
+        let large = too_large_for_udp(t.bytes.len());
+        if !t.bytes.starts_with(b"SIP/") && (large || !self.switchover.is_empty()) {
+            if let Some(branch) = top_via_branch(&t.bytes) {
+                let tcp = if large && self.large_over_tcp.contains(&t.dest.addr) {
+                    self.tcp_sent_by(&t)
+                } else {
+                    None
                 };
-                return self.send_stream(now, t.dest.addr, out).await;
-            }
-            if self.switched_retransmission(&t) {
-                return;
+                let fingerprint = self.hash(&t.bytes);
+                let carrier = self.switchover.carrier(
+                    now,
+                    &branch,
+                    fingerprint,
+                    t.bytes.len(),
+                    tcp.is_some(),
+                );
+                match carrier {
+                    Carrier::Udp => {}
+                    Carrier::Skip => return,
+                    Carrier::Tcp => {
+                        // A follower (CANCEL, ACK) of a moved request finds its endpoint here.
+                        let tcp = tcp.or_else(|| self.tcp_sent_by(&t));
+                        if let Some(bytes) = tcp.and_then(|a| self.moved_to_tcp(&t.bytes, a)) {
+                            tracing::debug!(dest = %t.dest.addr, len = t.bytes.len(), "request sent over tcp");
+                            let out = Outgoing {
+                                bytes,
+                                tx: t.tx,
+                                udp_fallback: Some((t.dest.addr, t.bytes.clone())),
+                            };
+                            return self.send_stream(now, t.dest.addr, out).await;
+                        }
+                    }
+                }
             }
         }
         match self.socket_for(&t) {
@@ -815,55 +823,26 @@ impl Driver {
         h.finish()
     }
 
-    /// A UDP retransmission of a request already sent over TCP: not repeated (RFC 3261
-    /// §17.1.1.2: reliable transports do not retransmit).
-    fn switched_retransmission(&self, t: &Transmit) -> bool {
-        let Some(branch) = top_via_branch(&t.bytes) else {
-            return false;
-        };
-        let h = self.hash(&t.bytes);
-        self.switched
-            .get(&branch)
-            .is_some_and(|s| !s.fell_back && s.sent.contains(&h))
-    }
-
-    /// The TCP form of a UDP request RFC 3261 §18.1.1 moves (its top Via saying TCP and the
-    /// interface's TCP address), and the original for a UDP fallback; `None` to send it as is.
-    fn switch_to_tcp(&mut self, now: Instant, t: &Transmit) -> Option<(Bytes, Bytes)> {
-        let branch = top_via_branch(&t.bytes)?;
-        let h = self.hash(&t.bytes);
-        match self.switched.get_mut(&branch) {
-            Some(s) if s.fell_back || s.sent.contains(&h) => return None,
-            Some(s) => s.sent.push(h),
-            None => {
-                if !(too_large_for_udp(t.bytes.len()) && self.large_over_tcp.contains(&t.dest.addr))
-                {
-                    return None;
-                }
-                self.switched.insert(
-                    branch,
-                    Switched {
-                        sent: vec![h],
-                        fell_back: false,
-                        expires: now + SWITCHED_TTL,
-                    },
-                );
-            }
-        }
+    /// The TCP signalling address of the interface a UDP request leaves from (by its top Via),
+    /// in the destination's IP family: the sent-by once the request moves to TCP (§18.1.1).
+    fn tcp_sent_by(&self, t: &Transmit) -> Option<SocketAddr> {
         let udp = top_via_sent_by(&t.bytes)?;
         let interface = self
             .by_signalling
             .get(&udp)
             .and_then(|i| self.listeners.get(*i))?
             .interface;
-        let tcp = self
-            .tcp
+        self.tcp
             .iter()
-            .find(|e| e.interface == interface && e.bound.is_ipv4() == t.dest.addr.is_ipv4())?;
-        let mut msg = parse_own(&t.bytes, &self.limits)?;
-        set_top_via_transport(&mut msg, Transport::Tcp, tcp.signalling);
-        tracing::debug!(dest = %t.dest.addr, len = t.bytes.len(), "large request sent over tcp");
-        Some((msg.to_bytes(), t.bytes.clone()))
+            .find(|e| e.interface == interface && e.bound.is_ipv4() == t.dest.addr.is_ipv4())
+            .map(|e| e.signalling)
+    }
+
+    /// `bytes` with the top Via saying TCP and `sent_by` (RFC 3261 §18.1.1).
+    fn moved_to_tcp(&self, bytes: &Bytes, sent_by: SocketAddr) -> Option<Bytes> {
+        let mut msg = parse_own(bytes, &self.limits)?;
+        set_top_via_transport(&mut msg, Transport::Tcp, sent_by);
+        Some(msg.to_bytes())
     }
 
     /// Closes idle TCP flows and forgets old §18.1.1 switches.
@@ -875,7 +854,7 @@ impl Driver {
             // Dropping the queue ends the connection task.
             self.conns.remove(&id);
         }
-        self.switched.retain(|_, s| s.expires > now);
+        self.switchover.expire(now);
     }
 
     /// Acts on everything the core has queued: sends and call events.

@@ -625,3 +625,28 @@ fn a_response_whose_connection_closed_goes_to_a_new_one_at_the_via_sent_by() {
     assert_eq!(rsp.call_id(), Some("tcp-call-7"));
     assert_eq!(rsp.via().unwrap().port, Some(a_addr.port()));
 }
+
+#[test]
+fn a_large_invite_without_a_tcp_address_on_the_interface_stays_on_udp_and_is_retransmitted() {
+    let (customer, core) = (free_udp_port(), free_udp_port());
+    let b = TestUa::new();
+    let listener = TcpListener::bind(b.addr()).unwrap();
+    let text = config(customer, core, b.addr(), "udp", "").replace(
+        &format!("    {{ transport = \"tcp\", address = \"127.0.0.1:{core}\" }},\n"),
+        "",
+    );
+    assert_eq!(text.matches("transport = \"tcp\"").count(), 1, "{text}");
+    let _sbc = start(&text);
+    let a = TestUa::new();
+    a.send(addr(customer), &large_invite(&a, "tcp-call-8"));
+    let (first, _) = b
+        .recv_until(WAIT, |m| is_request(m, &Method::Invite))
+        .expect("INVITE over UDP");
+    assert_eq!(first.via().unwrap().transport, "UDP");
+    // Timer A still runs: the UDP INVITE is retransmitted (RFC 3261 §17.1.1.2).
+    let (again, _) = b
+        .recv_until(Duration::from_secs(2), |m| is_request(m, &Method::Invite))
+        .expect("INVITE retransmitted over UDP");
+    assert_eq!(again.to_bytes(), first.to_bytes());
+    assert!(accept_within(&listener, Duration::from_millis(100)).is_none());
+}

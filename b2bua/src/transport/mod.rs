@@ -7,10 +7,12 @@
 //! their request came in on (§18.2.2) and later requests to the same peer reuse it (§18). The
 //! call, dialog and transaction layers only ever see a [`crate::transaction::Dest`] (transport and
 //! peer address); the driver turns that into a flow here. [`StreamInput`] cuts a stream into
-//! messages (Content-Length framing, RFC 5626 keep-alives, size limits with a 413/400 reply),
-//! and [`via`] holds the Via edits the transport layer owns: `received`/`rport` on receipt
-//! (§18.2.1, RFC 3581 §4), where a response goes when its connection is gone (§18.2.2, RFC 3581
-//! §4), and the top Via's transport when a large request moves from UDP to TCP (§18.1.1).
+//! messages (Content-Length framing, RFC 5626 keep-alives, size limits with a 413/400 reply).
+//! [`Switchover`] decides which requests move from UDP to TCP for their size and keeps a moved
+//! request's CANCEL, non-2xx ACK and retransmissions with it (§18.1.1). [`via`] holds the Via
+//! edits the transport layer owns: `received`/`rport` on receipt (§18.2.1, RFC 3581 §4), where a
+//! response goes when its connection is gone (§18.2.2, RFC 3581 §4), and the top Via's
+//! transport when a large request moves from UDP to TCP (§18.1.1).
 //!
 //! TLS and WebSocket slot in as more [`Transport`] kinds: a variant with its reliability, Via
 //! token and Contact URI form ([`Transport::via_token`], [`Transport::uri`], which the call core
@@ -21,11 +23,13 @@
 
 mod flow;
 mod stream;
+mod switchover;
 pub mod via;
 
 pub use crate::transaction::Transport;
 pub use flow::{Flow, FlowError, FlowId, FlowLimits, FlowTable};
 pub use stream::{StreamEvent, StreamInput};
+pub use switchover::{Carrier, Switchover};
 
 /// Requests larger than this that would go over UDP go over a congestion-controlled transport
 /// instead when the path MTU is unknown (RFC 3261 §18.1.1).
