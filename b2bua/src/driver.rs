@@ -585,11 +585,20 @@ impl Driver {
             Note::KeepAlive { flow } => self.flows.touch(flow, now),
             Note::Closed { flow, unsent, why } => {
                 self.conns.remove(&flow);
-                if let Some(f) = self.flows.close(flow) {
+                let closed = self.flows.close(flow);
+                if let Some(f) = closed {
                     tracing::debug!(remote = %f.remote, flow = flow.0, "tcp connection closed: {why}");
                 }
                 for out in unsent {
-                    self.on_unsent(now, out).await;
+                    // A response stranded on a connection the peer opened gets one more try on
+                    // a new connection to its Via (RFC 3261 §18.2.2); a connection the SBC
+                    // opened itself is not retried, so a refused peer cannot make a loop.
+                    match closed {
+                        Some(f) if !f.outbound && out.bytes.starts_with(b"SIP/") => {
+                            self.send_stream(now, f.remote, out).await;
+                        }
+                        _ => self.on_unsent(now, out).await,
+                    }
                 }
             }
         }

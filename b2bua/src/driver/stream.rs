@@ -81,6 +81,8 @@ pub(super) fn spawn_accept(listener: TcpListener, index: usize, notes: mpsc::Sen
         loop {
             match listener.accept().await {
                 Ok((stream, remote)) => {
+                    // Each write is a whole message: send it now rather than wait for more.
+                    let _ = stream.set_nodelay(true);
                     let note = Note::Accepted {
                         listener: index,
                         stream,
@@ -142,6 +144,7 @@ async fn connect(bind: IpAddr, remote: SocketAddr) -> std::io::Result<TcpStream>
         TcpSocket::new_v6()?
     };
     sock.bind(SocketAddr::new(bind, 0))?;
+    sock.set_nodelay(true)?;
     match tokio::time::timeout(CONNECT_TIMEOUT, sock.connect(remote)).await {
         Ok(r) => r,
         Err(_) => Err(std::io::Error::new(
