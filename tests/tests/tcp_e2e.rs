@@ -582,8 +582,10 @@ fn an_idle_connection_is_closed_and_keepalives_count_as_traffic() {
         busy.send_raw(b"\r\n\r\n");
         assert_eq!(busy.recv_frame(WAIT), Some(Frame::Pong));
     }
+    // The busy one answered keep-alives past the 1 s timeout; the quiet one is closed by now
+    // (or very soon on a loaded machine).
     assert!(
-        quiet.closed_within(Duration::from_millis(100)),
+        quiet.closed_within(Duration::from_secs(1)),
         "the quiet one was closed"
     );
     assert!(
