@@ -1,9 +1,12 @@
 //! The driver: with [`crate::admin`], the one place besides the binary with sockets and clocks.
-//! It owns the [`B2bua`] call core, the relay behind it and one UDP socket per configured UDP
-//! listen address, and runs them on one tokio task, recording into [`crate::metrics`]:
+//! It owns the [`B2bua`] call core, the relay behind it, one UDP socket per configured UDP
+//! listen address and one TCP listener per TCP listen address with its connections (a task
+//! each, in `driver/stream.rs`), and runs them on one tokio task, recording into
+//! [`crate::metrics`]:
 //!
 //! ```text
 //!   UDP sockets ─► parse ─► B2bua::handle_message(now, msg, source) ─┐
+//!   TCP flows (stream tasks, framed) ─► parse ─► (same) ─────────────┤
 //!   sleep_until(poll_timeout) ─► B2bua::handle_timer(now) ───────────┼─► poll_output ─► send / log
 //!   every 100 ms: Relay::poll_event ─► B2bua::handle_media_timeout ──┘
 //! ```
@@ -12,6 +15,16 @@
 //! core from the [`Side`] the router chose for that leg, so it leaves from the socket whose
 //! address is its top Via's sent-by (RFC 3261 §18.1.1); a response leaves from the socket the
 //! peer last sent from (RFC 3261 §18.2.2: the flow the request came in on).
+//!
+//! Over TCP the core's [`Dest`] (transport and peer address) names a flow of the
+//! [`FlowTable`]: a response goes back on the connection its request came in on, or, if that
+//! closed, on a new one to the Via's `received`/`rport`/sent-by (§18.2.2, RFC 3581 §4); a
+//! request reuses an open connection to the peer or opens one from the interface's TCP listen
+//! address (§18). A request over 1300 bytes for a UDP next hop of a route with
+//! `large_requests_over_tcp` goes over TCP instead, its top Via rewritten, and so do its CANCEL
+//! and non-2xx ACK (same branch); UDP retransmissions of it are not repeated on the reliable
+//! connection, and a refused connection sends it over UDP after all (§18.1.1). Every received
+//! request's top Via gets `received`/`rport` (§18.2.1, RFC 3581 §4).
 //!
 //! Out-of-dialog OPTIONS are answered statelessly here ([`crate::stateless`]) and never reach
 //! the core; everything else that parses goes to the core, and what does not parse gets the
@@ -30,7 +43,11 @@ use crate::call::{
 };
 use crate::metrics::{Metrics, MetricsError, Recorder};
 use crate::stateless::{handle_datagram, Reply};
-use crate::transaction::{Dest, TimerConfig, Transmit, Transport};
+use crate::transaction::{Dest, TimerConfig, Transmit, Transport, TxId};
+use crate::transport::via::{response_target, set_top_via_transport, stamp_received};
+use crate::transport::{
+    too_large_for_udp, Carrier, FlowId, FlowLimits, FlowTable, StreamInput, Switchover,
+};
 use bytes::Bytes;
 use sbc_common::sip::uri::Uri;
 use sbc_common::sip::{HeaderName, Limits, Message, Method, Via};
@@ -39,13 +56,19 @@ use sbc_relay::api::{InterfaceConfig, Relay, RelayConfig, RelayError, RelayEvent
 use sbc_relay::io::uring::UringConfig;
 use sbc_relay::io::BackendKind;
 use sbc_relay::latch::{LatchConfig, LatchPolicy};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+
+mod stream;
+
+use stream::{Note, Outgoing};
 
 /// How often the relay's events (inactivity, latching, RTP bleed) are collected.
 pub const RELAY_POLL: Duration = Duration::from_millis(100);
@@ -57,6 +80,13 @@ const MAX_FLOWS: usize = 65_536;
 /// The largest UDP datagram read.
 const RECV_BUFFER: usize = 65_536;
 
+/// How long a request moved from UDP to TCP (RFC 3261 §18.1.1) is remembered by branch, so its
+/// CANCEL and non-2xx ACK follow it: beyond timer C (3 min, §16.6) plus timer B.
+const SWITCHED_TTL: Duration = Duration::from_secs(240);
+
+/// Notes from connection tasks queued before they wait for the loop.
+const NOTE_QUEUE: usize = 1024;
+
 /// Why the driver could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -64,6 +94,14 @@ pub enum DriverError {
     /// A UDP listen address could not be bound.
     #[error("bind udp {addr}: {source}")]
     Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// A TCP listen address could not be bound.
+    #[error("bind tcp {addr}: {source}")]
+    BindTcp {
         /// The address.
         addr: SocketAddr,
         /// What the OS said.
@@ -155,14 +193,24 @@ pub fn random_seed() -> u64 {
     std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now())
 }
 
-/// Where the message being fed to the core arrived: the interface and the socket's address as
-/// written in Via and Contact.
+/// Where the message being fed to the core arrived: the interface, the socket's address as
+/// written in Via and Contact, and the transport (RFC 3261 §18).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ingress {
     /// Index into `Config::interfaces`.
     pub interface: usize,
     /// The receiving socket's signalling address (`advertised` IP when set).
     pub local: SocketAddr,
+    /// The transport it arrived over.
+    pub transport: Transport,
+}
+
+/// The transaction layer's transport for a configured one (RFC 3261 §18).
+pub fn transport_of(t: sbc_config::Transport) -> Transport {
+    match t {
+        sbc_config::Transport::Udp => Transport::Udp,
+        sbc_config::Transport::Tcp => Transport::Tcp,
+    }
 }
 
 const NOT_FOUND: Rejection = Rejection {
@@ -175,8 +223,9 @@ const UNAVAILABLE: Rejection = Rejection {
     reason: "Service Unavailable",
 };
 
-/// The `[[route]]` table as a [`Router`]: every matching route by priority that can leave over
-/// UDP, each with its failover, forwarding, no-answer and redirect settings; no match is 404
+/// The `[[route]]` table as a [`Router`]: every matching route by priority whose `to_interface`
+/// listens on the route's transport in the next hop's IP family, each with its failover,
+/// forwarding, no-answer and redirect settings; no match is 404
 /// (RFC 3261 §21.4.5).
 #[derive(Debug)]
 pub struct ConfigRouter {
@@ -199,36 +248,38 @@ impl ConfigRouter {
 
 impl ConfigRouter {
     /// The call core's route for config route `r` taken by a request that arrived on interface
-    /// `from` at `local`; `None` when `r` cannot leave over UDP (the only transport so far).
+    /// `from` at `local` (its address and transport); `None` when `r`'s `to_interface` does not
+    /// listen on the route's transport in the next hop's IP family.
     fn leg_route(
         &self,
         from: &sbc_config::Interface,
-        local: SocketAddr,
+        local: Dest,
         r: &sbc_config::Route,
     ) -> Option<Route> {
-        if r.transport != sbc_config::Transport::Udp {
-            return None;
-        }
         let to = self.cfg.interface(&r.to_interface)?;
-        let out = to.listen.iter().find(|l| {
-            l.transport == sbc_config::Transport::Udp && l.address.is_ipv4() == r.next_hop.is_ipv4()
-        })?;
-        let udp = |addr| Dest {
-            addr,
-            transport: Transport::Udp,
-        };
+        let out = to
+            .listen
+            .iter()
+            .find(|l| l.transport == r.transport && l.address.is_ipv4() == r.next_hop.is_ipv4())?;
+        let transport = transport_of(r.transport);
         Some(Route {
             a_side: Side {
-                sip: udp(local),
+                sip: local,
                 media_interface: from.name.clone(),
                 media_advertised: from.advertised,
             },
             b_side: Side {
-                sip: udp(to.signalling_addr(out.address)),
+                sip: Dest {
+                    addr: to.signalling_addr(out.address),
+                    transport,
+                },
                 media_interface: to.name.clone(),
                 media_advertised: to.advertised,
             },
-            next_hop: udp(r.next_hop),
+            next_hop: Dest {
+                addr: r.next_hop,
+                transport,
+            },
             request_uri: None,
         })
     }
@@ -238,7 +289,7 @@ impl ConfigRouter {
     fn target(
         &self,
         from: &sbc_config::Interface,
-        local: SocketAddr,
+        local: Dest,
         r: &sbc_config::Route,
         depth: usize,
     ) -> Option<Target> {
@@ -273,7 +324,7 @@ impl ConfigRouter {
     fn targets_for(
         &self,
         from: &sbc_config::Interface,
-        local: SocketAddr,
+        local: Dest,
         source: Dest,
         uri: &str,
     ) -> Result<Vec<Target>, Rejection> {
@@ -316,12 +367,11 @@ impl Router for ConfigRouter {
             .interfaces
             .get(ingress.interface)
             .ok_or(NOT_FOUND)?;
-        self.targets_for(
-            from,
-            ingress.local,
-            source,
-            invite.uri().unwrap_or_default(),
-        )
+        let local = Dest {
+            addr: ingress.local,
+            transport: ingress.transport,
+        };
+        self.targets_for(from, local, source, invite.uri().unwrap_or_default())
     }
 
     fn reroute(&mut self, a_side: &Side, source: Dest, uri: &str) -> Vec<Target> {
@@ -330,7 +380,7 @@ impl Router for ConfigRouter {
         let Some(from) = self.cfg.interface(&a_side.media_interface) else {
             return Vec::new();
         };
-        self.targets_for(from, a_side.sip.addr, source, uri)
+        self.targets_for(from, a_side.sip, source, uri)
             .unwrap_or_default()
     }
 }
@@ -345,15 +395,45 @@ struct Listener {
     interface: usize,
 }
 
-/// The running SBC: the call core, the relay, and the UDP sockets (RFC 3261 §18).
+/// One TCP listen address (its listener runs in a task of `driver/stream.rs`).
+#[derive(Debug)]
+struct TcpEndpoint {
+    /// The bound address; outgoing connections bind its IP.
+    bound: SocketAddr,
+    /// The address as written in Via and Contact.
+    signalling: SocketAddr,
+    /// Index into `Config::interfaces`.
+    interface: usize,
+}
+
+/// The running SBC: the call core, the relay, the UDP sockets and the TCP flows (RFC 3261 §18).
 pub struct Driver {
     core: B2bua<Relay, ConfigRouter>,
     listeners: Vec<Listener>,
     /// Signalling address → listener, for requests by their top Via.
     by_signalling: HashMap<SocketAddr, usize>,
-    /// Peer address → the listener it last sent to, for responses.
-    flows: HashMap<SocketAddr, usize>,
+    /// Peer address → the UDP listener it last sent to, for responses.
+    udp_peers: HashMap<SocketAddr, usize>,
+    /// TCP listen addresses.
+    tcp: Vec<TcpEndpoint>,
+    /// Signalling address → TCP endpoint, for requests by their top Via.
+    tcp_by_signalling: HashMap<SocketAddr, usize>,
+    /// Peer address → the TCP endpoint it last connected to, to reopen a flow for a response.
+    tcp_peers: HashMap<SocketAddr, usize>,
+    /// Open TCP flows.
+    flows: FlowTable,
+    /// Each flow's write queue; dropping it closes the connection.
+    conns: HashMap<FlowId, mpsc::Sender<Outgoing>>,
+    notes_tx: mpsc::Sender<Note>,
+    notes_rx: mpsc::Receiver<Note>,
+    /// UDP next hops of routes with `large_requests_over_tcp` (RFC 3261 §18.1.1).
+    large_over_tcp: HashSet<SocketAddr>,
+    /// Requests moved from UDP to TCP for their size (RFC 3261 §18.1.1).
+    switchover: Switchover,
+    hasher: std::collections::hash_map::RandomState,
     limits: Limits,
+    /// Largest message on a stream (`[sip] max_message_bytes`).
+    max_stream_message: usize,
     server: String,
     /// The listener polled first next time, so none starves the others.
     next_poll: usize,
@@ -364,16 +444,19 @@ pub struct Driver {
 /// What woke the loop.
 enum Wake {
     Datagram(usize, std::io::Result<(usize, SocketAddr)>),
+    Stream(Option<Note>),
     Timer,
     Relay,
 }
 
 impl Driver {
-    /// Binds every UDP listen address of `cfg` and starts the relay, logging each; TCP listen
-    /// entries are skipped with a warning (not built yet).
+    /// Binds every UDP and TCP listen address of `cfg` and starts the relay, logging each.
     pub async fn start(cfg: Arc<Config>, seed: u64) -> Result<Self, DriverError> {
         let mut listeners = Vec::new();
         let mut by_signalling = HashMap::new();
+        let mut tcp = Vec::new();
+        let mut tcp_by_signalling = HashMap::new();
+        let (notes_tx, notes_rx) = mpsc::channel(NOTE_QUEUE);
         for (index, iface) in cfg.interfaces.iter().enumerate() {
             for l in &iface.listen {
                 match l.transport {
@@ -394,12 +477,24 @@ impl Driver {
                             interface: index,
                         });
                     }
-                    sbc_config::Transport::Tcp => tracing::warn!(
-                        interface = %iface.name,
-                        "{} listener {} not started: only UDP is built so far",
-                        l.transport.as_str(),
-                        l.address
-                    ),
+                    sbc_config::Transport::Tcp => {
+                        let listener = TcpListener::bind(l.address).await.map_err(|source| {
+                            DriverError::BindTcp {
+                                addr: l.address,
+                                source,
+                            }
+                        })?;
+                        tracing::info!(interface = %iface.name, "listening on tcp {}", l.address);
+                        let signalling = iface.signalling_addr(l.address);
+                        tcp_by_signalling.insert(signalling, tcp.len());
+                        tcp_by_signalling.entry(l.address).or_insert(tcp.len());
+                        stream::spawn_accept(listener, tcp.len(), notes_tx.clone());
+                        tcp.push(TcpEndpoint {
+                            bound: l.address,
+                            signalling,
+                            interface: index,
+                        });
+                    }
                 }
             }
         }
@@ -421,12 +516,29 @@ impl Driver {
             relay,
             ConfigRouter::new(cfg.clone()),
         );
+        let large_over_tcp = cfg
+            .routes
+            .iter()
+            .filter(|r| r.transport == sbc_config::Transport::Udp && r.large_requests_over_tcp)
+            .map(|r| r.next_hop)
+            .collect();
         Ok(Self {
             core,
             listeners,
             by_signalling,
-            flows: HashMap::new(),
+            udp_peers: HashMap::new(),
+            tcp,
+            tcp_by_signalling,
+            tcp_peers: HashMap::new(),
+            flows: FlowTable::new(flow_limits(&cfg)),
+            conns: HashMap::new(),
+            notes_tx,
+            notes_rx,
+            large_over_tcp,
+            switchover: Switchover::new(SWITCHED_TTL, MAX_FLOWS),
+            hasher: std::collections::hash_map::RandomState::new(),
             limits: crate::limits(&cfg),
+            max_stream_message: cfg.sip.max_message_bytes,
             server: server_name(&cfg),
             next_poll: 0,
             recorder: Recorder::new(Arc::new(Metrics::new(&cfg.general.node_name)?)),
@@ -457,6 +569,7 @@ impl Driver {
                 };
                 tokio::select! {
                     (i, r) = recv_any(&self.listeners, &mut buf, self.next_poll) => Wake::Datagram(i, r),
+                    note = self.notes_rx.recv() => Wake::Stream(note),
                     () = timer => Wake::Timer,
                     _ = relay_tick.tick() => Wake::Relay,
                 }
@@ -472,8 +585,14 @@ impl Driver {
                     self.next_poll = i.wrapping_add(1);
                     tracing::debug!("udp receive: {e}");
                 }
+                Wake::Stream(Some(note)) => self.on_note(note).await,
+                // The loop holds a sender itself, so the channel never closes.
+                Wake::Stream(None) => {}
                 Wake::Timer => self.core.handle_timer(Instant::now()),
-                Wake::Relay => self.poll_relay(),
+                Wake::Relay => {
+                    self.poll_relay();
+                    self.expire(Instant::now());
+                }
             }
             self.flush().await;
         }
@@ -486,12 +605,13 @@ impl Driver {
         let ingress = Ingress {
             interface: l.interface,
             local: l.signalling,
+            transport: Transport::Udp,
         };
-        if self.flows.len() >= MAX_FLOWS && !self.flows.contains_key(&from) {
-            self.flows.clear();
+        if self.udp_peers.len() >= MAX_FLOWS && !self.udp_peers.contains_key(&from) {
+            self.udp_peers.clear();
         }
-        self.flows.insert(from, i);
-        let msg = match Message::parse_checked(data.clone(), &self.limits) {
+        self.udp_peers.insert(from, i);
+        let mut msg = match Message::parse_checked(data.clone(), &self.limits) {
             Ok(m) => m,
             Err(e) => {
                 self.recorder.unreadable();
@@ -517,6 +637,7 @@ impl Driver {
             }
             return;
         }
+        stamp_received(&mut msg, from);
         self.core.router_mut().set_ingress(ingress);
         let source = Dest {
             addr: from,
@@ -527,20 +648,350 @@ impl Driver {
         }
     }
 
+    /// Acts on a connection task's note: new connections, framed messages, closed flows.
+    async fn on_note(&mut self, note: Note) {
+        let now = Instant::now();
+        match note {
+            Note::Accepted {
+                listener,
+                stream,
+                remote,
+            } => {
+                let Some(ep) = self.tcp.get(listener) else {
+                    return;
+                };
+                match self.flows.open(
+                    now,
+                    Transport::Tcp,
+                    ep.signalling,
+                    remote,
+                    ep.interface,
+                    false,
+                ) {
+                    Ok(id) => {
+                        tracing::debug!(%remote, flow = id.0, "tcp connection accepted");
+                        if self.tcp_peers.len() >= MAX_FLOWS
+                            && !self.tcp_peers.contains_key(&remote)
+                        {
+                            self.tcp_peers.clear();
+                        }
+                        self.tcp_peers.insert(remote, listener);
+                        let (tx, rx) = mpsc::channel(stream::WRITE_QUEUE);
+                        self.conns.insert(id, tx);
+                        let input = StreamInput::new(self.max_stream_message, &self.server);
+                        stream::spawn_connection(id, stream, rx, self.notes_tx.clone(), input);
+                    }
+                    // Dropping the stream closes it.
+                    Err(e) => tracing::warn!(%remote, "tcp connection refused: {e}"),
+                }
+            }
+            Note::Message { flow, bytes } => self.on_stream_message(now, flow, bytes),
+            Note::KeepAlive { flow } => self.flows.touch(flow, now),
+            Note::Closed { flow, unsent, why } => {
+                self.conns.remove(&flow);
+                let closed = self.flows.close(flow);
+                if let Some(f) = closed {
+                    tracing::debug!(remote = %f.remote, flow = flow.0, "tcp connection closed: {why}");
+                }
+                for out in unsent {
+                    // A response stranded on a connection the peer opened gets one more try on
+                    // a new connection to its Via (RFC 3261 §18.2.2); a connection the SBC
+                    // opened itself is not retried, so a refused peer cannot make a loop.
+                    match closed {
+                        Some(f) if !f.outbound && out.bytes.starts_with(b"SIP/") => {
+                            self.send_stream(now, f.remote, out).await;
+                        }
+                        _ => self.on_unsent(now, out).await,
+                    }
+                }
+            }
+        }
+    }
+
+    /// A queued message that never left on its connection: a request moved to TCP for its size
+    /// goes over UDP after all (RFC 3261 §18.1.1); otherwise its transaction learns of the
+    /// transport error (§17.1.4, §17.2.4).
+    async fn on_unsent(&mut self, now: Instant, out: Outgoing) {
+        if let Some((dest, bytes)) = out.udp_fallback {
+            if let Some(b) = top_via_branch(&bytes) {
+                self.switchover.fall_back(&b);
+            }
+            tracing::info!(%dest, "tcp refused: large request sent over udp");
+            let t = Transmit {
+                dest: Dest {
+                    addr: dest,
+                    transport: Transport::Udp,
+                },
+                bytes,
+                tx: out.tx,
+            };
+            if let Some(i) = self.socket_for(&t) {
+                self.send(i, dest, &t.bytes).await;
+            }
+            return;
+        }
+        if let Some(tx) = out.tx {
+            self.core.handle_transport_error(now, tx);
+        }
+    }
+
+    /// A framed message from a flow: parsed, answered statelessly (OPTIONS) or fed to the core
+    /// with the flow as its source (RFC 3261 §18.3, §18.2.1).
+    fn on_stream_message(&mut self, now: Instant, flow: FlowId, bytes: Bytes) {
+        let Some(f) = self.flows.get(flow).copied() else {
+            return;
+        };
+        self.flows.touch(flow, now);
+        let from = f.remote;
+        let mut msg =
+            match Message::parse_stream(bytes.clone(), &self.limits).and_then(Message::checked) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.recorder.unreadable();
+                    match e.reply() {
+                        Some(mut r) => {
+                            tracing::debug!(%from, "unreadable request: {}", e.kind);
+                            r.push_header(HeaderName::Server, self.server.clone());
+                            self.write(flow, r.to_bytes(), None);
+                        }
+                        None => tracing::debug!(%from, "dropped unreadable message: {}", e.kind),
+                    }
+                    return;
+                }
+            };
+        self.recorder.received(&msg);
+        if msg.method() == Some(&Method::Options) && msg.to().is_some_and(|t| t.tag().is_none()) {
+            match handle_datagram(bytes, &self.limits, &self.server) {
+                Reply::Send(rsp) => {
+                    self.write(flow, rsp.to_bytes(), None);
+                }
+                Reply::Drop(why) => tracing::debug!(%from, "dropped: {why}"),
+            }
+            return;
+        }
+        stamp_received(&mut msg, from);
+        self.core.router_mut().set_ingress(Ingress {
+            interface: f.interface,
+            local: f.local,
+            transport: f.transport,
+        });
+        let source = Dest {
+            addr: from,
+            transport: f.transport,
+        };
+        if let Err(e) = self.core.handle_message(now, msg, source) {
+            tracing::debug!(%from, "message refused: {e}");
+        }
+    }
+
+    /// Queues bytes on a flow; false if it has no open connection.
+    fn write(&mut self, flow: FlowId, bytes: Bytes, tx: Option<TxId>) -> bool {
+        self.write_out(
+            flow,
+            Outgoing {
+                bytes,
+                tx,
+                udp_fallback: None,
+            },
+        )
+        .is_ok()
+    }
+
+    /// Queues `out` on a flow, handing it back if the flow is gone or its queue is full.
+    fn write_out(&mut self, flow: FlowId, out: Outgoing) -> Result<(), Outgoing> {
+        let Some(conn) = self.conns.get(&flow) else {
+            return Err(out);
+        };
+        let bytes = out.bytes.clone();
+        match conn.try_send(out) {
+            Ok(()) => {
+                self.recorder.sent(&bytes);
+                self.flows.touch(flow, Instant::now());
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(out)) => {
+                // The peer stopped reading: drop the connection (its task ends when the queue
+                // goes) and let the caller try a fresh one.
+                tracing::warn!(flow = flow.0, "tcp write queue full: connection closed");
+                self.conns.remove(&flow);
+                self.flows.close(flow);
+                Err(out)
+            }
+            Err(mpsc::error::TrySendError::Closed(out)) => Err(out),
+        }
+    }
+
+    /// Sends over TCP to `dest`: on the open flow that reaches it, else — for a response — the
+    /// flow or a new connection to its Via's received/rport/sent-by (RFC 3261 §18.2.2, RFC 3581
+    /// §4), else on a new connection from the sending interface's TCP address (§18.1.1).
+    async fn send_stream(&mut self, now: Instant, dest: SocketAddr, out: Outgoing) {
+        let out = match self.flows.find(Transport::Tcp, dest) {
+            Some(id) => match self.write_out(id, out) {
+                Ok(()) => return,
+                Err(out) => out,
+            },
+            None => out,
+        };
+        let is_response = out.bytes.starts_with(b"SIP/");
+        let (target, endpoint) = if is_response {
+            let target = parse_own(&out.bytes, &self.limits)
+                .and_then(|m| response_target(&m))
+                .unwrap_or(dest);
+            let ep = self
+                .tcp_peers
+                .get(&dest)
+                .or_else(|| self.tcp_peers.get(&target))
+                .copied()
+                .or_else(|| {
+                    self.tcp
+                        .iter()
+                        .position(|e| e.bound.is_ipv4() == target.is_ipv4())
+                });
+            (target, ep)
+        } else {
+            let ep = top_via_sent_by(&out.bytes)
+                .and_then(|a| self.tcp_by_signalling.get(&a).copied())
+                .or_else(|| {
+                    self.tcp
+                        .iter()
+                        .position(|e| e.bound.is_ipv4() == dest.is_ipv4())
+                });
+            (dest, ep)
+        };
+        if target != dest {
+            if let Some(id) = self.flows.find(Transport::Tcp, target) {
+                match self.write_out(id, out) {
+                    Ok(()) => return,
+                    Err(back) => return self.on_unsent(now, back).await,
+                }
+            }
+        }
+        let Some(ep) = endpoint.and_then(|i| self.tcp.get(i)) else {
+            tracing::warn!(%target, "dropped: no tcp listen address to send from");
+            return self.on_unsent(now, out).await;
+        };
+        let (bind, signalling, interface) = (ep.bound.ip(), ep.signalling, ep.interface);
+        let id = match self
+            .flows
+            .open(now, Transport::Tcp, signalling, target, interface, true)
+        {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!(%target, "no tcp connection opened: {e}");
+                return self.on_unsent(now, out).await;
+            }
+        };
+        tracing::debug!(%target, flow = id.0, "opening tcp connection");
+        let (tx, rx) = mpsc::channel(stream::WRITE_QUEUE);
+        // The queue is new and its receiver alive, so this cannot fail.
+        let _ = tx.try_send(out);
+        self.conns.insert(id, tx);
+        let input = StreamInput::new(self.max_stream_message, &self.server);
+        stream::spawn_connect(id, bind, target, rx, self.notes_tx.clone(), input);
+    }
+
+    /// Sends a transmit over UDP, unless it is a request that RFC 3261 §18.1.1 moves to TCP (too
+    /// large, or the CANCEL/ACK of one that was moved) or a retransmission of a moved one.
+    async fn send_udp(&mut self, now: Instant, t: Transmit) {
+        let large = too_large_for_udp(t.bytes.len());
+        if !t.bytes.starts_with(b"SIP/") && (large || !self.switchover.is_empty()) {
+            if let Some(branch) = top_via_branch(&t.bytes) {
+                let tcp = if large && self.large_over_tcp.contains(&t.dest.addr) {
+                    self.tcp_sent_by(&t)
+                } else {
+                    None
+                };
+                let fingerprint = self.hash(&t.bytes);
+                let carrier = self.switchover.carrier(
+                    now,
+                    &branch,
+                    fingerprint,
+                    t.bytes.len(),
+                    tcp.is_some(),
+                );
+                match carrier {
+                    Carrier::Udp => {}
+                    Carrier::Skip => return,
+                    Carrier::Tcp => {
+                        // A follower (CANCEL, ACK) of a moved request finds its endpoint here.
+                        let tcp = tcp.or_else(|| self.tcp_sent_by(&t));
+                        if let Some(bytes) = tcp.and_then(|a| self.moved_to_tcp(&t.bytes, a)) {
+                            tracing::debug!(dest = %t.dest.addr, len = t.bytes.len(), "request sent over tcp");
+                            let out = Outgoing {
+                                bytes,
+                                tx: t.tx,
+                                udp_fallback: Some((t.dest.addr, t.bytes.clone())),
+                            };
+                            return self.send_stream(now, t.dest.addr, out).await;
+                        }
+                    }
+                }
+            }
+        }
+        match self.socket_for(&t) {
+            Some(i) => self.send(i, t.dest.addr, &t.bytes).await,
+            None => tracing::warn!(dest = %t.dest.addr, "dropped: no UDP socket"),
+        }
+    }
+
+    fn hash(&self, bytes: &[u8]) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        h.write(bytes);
+        h.finish()
+    }
+
+    /// The TCP signalling address of the interface a UDP request leaves from (by its top Via),
+    /// in the destination's IP family: the sent-by once the request moves to TCP (§18.1.1).
+    fn tcp_sent_by(&self, t: &Transmit) -> Option<SocketAddr> {
+        let udp = top_via_sent_by(&t.bytes)?;
+        let interface = self
+            .by_signalling
+            .get(&udp)
+            .and_then(|i| self.listeners.get(*i))?
+            .interface;
+        self.tcp
+            .iter()
+            .find(|e| e.interface == interface && e.bound.is_ipv4() == t.dest.addr.is_ipv4())
+            .map(|e| e.signalling)
+    }
+
+    /// `bytes` with the top Via saying TCP and `sent_by` (RFC 3261 §18.1.1).
+    fn moved_to_tcp(&self, bytes: &Bytes, sent_by: SocketAddr) -> Option<Bytes> {
+        let mut msg = parse_own(bytes, &self.limits)?;
+        set_top_via_transport(&mut msg, Transport::Tcp, sent_by);
+        Some(msg.to_bytes())
+    }
+
+    /// Closes idle TCP flows and forgets old §18.1.1 switches.
+    fn expire(&mut self, now: Instant) {
+        for id in self.flows.idle(now) {
+            if let Some(f) = self.flows.close(id) {
+                tracing::debug!(remote = %f.remote, flow = id.0, "idle tcp connection closed");
+            }
+            // Dropping the queue ends the connection task.
+            self.conns.remove(&id);
+        }
+        self.switchover.expire(now);
+    }
+
     /// Acts on everything the core has queued: sends and call events.
     async fn flush(&mut self) {
         while let Some(out) = self.core.poll_output() {
             match out {
-                CallOutput::Transmit(t) => {
-                    if t.dest.transport != Transport::Udp {
-                        tracing::warn!(dest = %t.dest.addr, "dropped: only UDP is built so far");
-                        continue;
+                CallOutput::Transmit(t) => match t.dest.transport {
+                    Transport::Udp => self.send_udp(Instant::now(), t).await,
+                    Transport::Tcp => {
+                        let out = Outgoing {
+                            bytes: t.bytes,
+                            tx: t.tx,
+                            udp_fallback: None,
+                        };
+                        self.send_stream(Instant::now(), t.dest.addr, out).await;
                     }
-                    match self.socket_for(&t) {
-                        Some(i) => self.send(i, t.dest.addr, &t.bytes).await,
-                        None => tracing::warn!(dest = %t.dest.addr, "dropped: no UDP socket"),
+                    Transport::Tls => {
+                        tracing::warn!(dest = %t.dest.addr, "dropped: TLS is not built yet");
                     }
-                }
+                },
                 CallOutput::Event(e) => {
                     self.recorder.call_event(Instant::now(), &e);
                     log_event(&e);
@@ -564,7 +1015,7 @@ impl Driver {
             top_via_sent_by(&t.bytes).and_then(|a| self.by_signalling.get(&a).copied())
         };
         by_via
-            .or_else(|| self.flows.get(&t.dest.addr).copied())
+            .or_else(|| self.udp_peers.get(&t.dest.addr).copied())
             .or_else(|| (!self.listeners.is_empty()).then_some(0))
     }
 
@@ -612,6 +1063,21 @@ impl Driver {
     }
 }
 
+/// The TCP connection limits from `[sip]` (RFC 3261 §26.1.5).
+pub fn flow_limits(cfg: &Config) -> FlowLimits {
+    FlowLimits {
+        max_flows: usize::try_from(cfg.sip.tcp_max_connections).unwrap_or(usize::MAX),
+        max_per_source: usize::try_from(cfg.sip.tcp_max_connections_per_source)
+            .unwrap_or(usize::MAX),
+        idle_timeout: cfg.sip.tcp_idle_timeout(),
+    }
+}
+
+/// Parses a message the SBC itself serialized (for its Via), `None` if it does not parse.
+fn parse_own(bytes: &Bytes, limits: &Limits) -> Option<Message> {
+    Message::parse(bytes.clone(), limits).ok()
+}
+
 fn log_event(e: &CallEvent) {
     match e {
         CallEvent::Started {
@@ -654,9 +1120,9 @@ fn recv_any<'a>(
     })
 }
 
-/// The sent-by of a serialized request's top Via as an address (default port 5060), read
-/// without parsing the whole message (RFC 3261 §18.1.1, §20.42).
-fn top_via_sent_by(bytes: &[u8]) -> Option<SocketAddr> {
+/// The first via-parm of a serialized message's top Via, read without parsing the whole
+/// message (RFC 3261 §20.42).
+fn top_via_text(bytes: &[u8]) -> Option<&str> {
     let end = bytes
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -668,12 +1134,24 @@ fn top_via_sent_by(bytes: &[u8]) -> Option<SocketAddr> {
         };
         let name = name.trim();
         if name.eq_ignore_ascii_case("via") || name.eq_ignore_ascii_case("v") {
-            let first = value.split(',').next()?;
-            let via = Via::parse(first).ok()?;
-            return Some(SocketAddr::new(via.host_ip()?, via.port.unwrap_or(5060)));
+            return value.split(',').next();
         }
     }
     None
+}
+
+/// The sent-by of a serialized request's top Via as an address (default port 5060), read
+/// without parsing the whole message (RFC 3261 §18.1.1, §20.42).
+fn top_via_sent_by(bytes: &[u8]) -> Option<SocketAddr> {
+    let via = Via::parse(top_via_text(bytes)?).ok()?;
+    Some(SocketAddr::new(via.host_ip()?, via.port.unwrap_or(5060)))
+}
+
+/// The branch of a serialized message's top Via, read without parsing the whole message
+/// (RFC 3261 §8.1.1.7): an INVITE, its CANCEL and its non-2xx ACK share it.
+fn top_via_branch(bytes: &[u8]) -> Option<String> {
+    let via = Via::parse(top_via_text(bytes)?).ok()?;
+    via.branch().map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -735,6 +1213,7 @@ to_interface = "core"
         r.set_ingress(Ingress {
             interface: 0,
             local: "127.0.0.1:5060".parse().unwrap(),
+            transport: Transport::Udp,
         });
         let route = r
             .route(&invite("sip:100@example.com"), udp("127.0.0.1:6000"))
@@ -751,11 +1230,63 @@ to_interface = "core"
     }
 
     #[test]
+    fn a_tcp_route_leaves_from_the_tcp_listener_and_leg_a_keeps_its_transport() {
+        let text = CONFIG
+            .replace(
+                r#"listen = [{ transport = "udp", address = "127.0.0.1:5080" }]"#,
+                r#"listen = [{ transport = "udp", address = "127.0.0.1:5080" }, { transport = "tcp", address = "127.0.0.1:5081" }]"#,
+            )
+            .replace(
+                "next_hop = \"127.0.0.1:5091\"\n",
+                "next_hop = \"127.0.0.1:5091\"\ntransport = \"tcp\"\n",
+            );
+        let cfg = Config::from_toml_str(&text, "t.toml").unwrap();
+        let mut r = ConfigRouter::new(Arc::new(cfg));
+        r.set_ingress(Ingress {
+            interface: 0,
+            local: "127.0.0.1:5060".parse().unwrap(),
+            transport: Transport::Tcp,
+        });
+        let tcp = |s: &str| Dest {
+            addr: s.parse().unwrap(),
+            transport: Transport::Tcp,
+        };
+        let route = r
+            .route(&invite("sip:911@example.com"), tcp("127.0.0.1:40000"))
+            .unwrap();
+        assert_eq!(
+            route.a_side.sip,
+            tcp("127.0.0.1:5060"),
+            "leg A stays on TCP"
+        );
+        assert_eq!(route.b_side.sip, tcp("127.0.0.1:5081"));
+        assert_eq!(route.next_hop, tcp("127.0.0.1:5091"));
+        // The UDP route still leaves from the UDP socket.
+        let route = r
+            .route(&invite("sip:100@example.com"), tcp("127.0.0.1:40000"))
+            .unwrap();
+        assert_eq!(route.b_side.sip, udp("127.0.0.1:5080"));
+        assert_eq!(route.next_hop, udp("127.0.0.1:5090"));
+    }
+
+    #[test]
+    fn flow_limits_follow_the_file() {
+        let text = format!(
+            "{CONFIG}\n[sip]\ntcp_idle_timeout_s = 30\ntcp_max_connections = 100\ntcp_max_connections_per_source = 5\n"
+        );
+        let cfg = Config::from_toml_str(&text, "t.toml").unwrap();
+        let l = flow_limits(&cfg);
+        assert_eq!(l.idle_timeout, Some(Duration::from_secs(30)));
+        assert_eq!((l.max_flows, l.max_per_source), (100, 5));
+    }
+
+    #[test]
     fn no_route_is_404_and_never_the_request_uri_host() {
         let mut r = router();
         r.set_ingress(Ingress {
             interface: 1,
             local: "127.0.0.1:5080".parse().unwrap(),
+            transport: Transport::Udp,
         });
         let err = r
             .route(&invite("sip:100@127.0.0.1:9999"), udp("127.0.0.1:6000"))
@@ -820,6 +1351,7 @@ to_interface = "core"
         r.set_ingress(Ingress {
             interface: 0,
             local: "127.0.0.1:5060".parse().unwrap(),
+            transport: Transport::Udp,
         });
         r
     }
@@ -893,6 +1425,8 @@ to_interface = "core"
         let req = b"BYE sip:a@x SIP/2.0\r\nv: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKx;rport, SIP/2.0/UDP 10.0.0.1\r\nVia: SIP/2.0/UDP 10.0.0.2:1\r\n\r\n";
         assert_eq!(top_via_sent_by(req), "127.0.0.1:5080".parse().ok());
         assert_eq!(top_via_sent_by(b"BYE sip:a@x SIP/2.0\r\n\r\n"), None);
+        assert_eq!(top_via_branch(req).as_deref(), Some("z9hG4bKx"));
+        assert_eq!(top_via_branch(b"BYE sip:a@x SIP/2.0\r\n\r\n"), None);
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //! transaction layer on virtual time, and [`dialog`], the RFC 3261 §12/§13 dialog layer (route
 //! sets, in-dialog requests, 2xx retransmission until ACK, ACK for 2xx, forking), and [`call`], the
 //! B2BUA core: two legs per call with fresh identifiers, topology hiding, SDP anchored in the relay
-//! (basic call, busy, CANCEL, BYE, re-INVITE hold/resume so far), and [`driver`], which runs the
-//! call core and the relay over the configured UDP sockets with routes from the `[[route]]` table,
+//! (basic call, busy, CANCEL, BYE, re-INVITE hold/resume so far), and [`transport`], the RFC 3261
+//! §18 flow bookkeeping and stream framing, and [`driver`], which runs the call core and the relay
+//! over the configured UDP sockets and TCP connections with routes from the `[[route]]` table,
 //! recording into [`metrics`], which [`admin`] serves over HTTP with health, readiness and the
 //! management API.
 #![forbid(unsafe_code)]
@@ -26,6 +27,7 @@ pub mod driver;
 pub mod metrics;
 pub mod stateless;
 pub mod transaction;
+pub mod transport;
 
 use sbc_common::sip::Limits;
 

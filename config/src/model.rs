@@ -231,6 +231,13 @@ pub struct Sip {
     pub session_expires_s: u32,
     /// Min-SE: smallest session interval accepted (RFC 4028, at least 90).
     pub min_se_s: u32,
+    /// Seconds without traffic (messages or RFC 5626 keep-alives) after which a TCP connection
+    /// is closed; 0 keeps idle connections open.
+    pub tcp_idle_timeout_s: u32,
+    /// Most TCP connections open at once, accepted and opened together.
+    pub tcp_max_connections: u32,
+    /// Most accepted TCP connections from one source IP.
+    pub tcp_max_connections_per_source: u32,
 }
 
 impl Default for Sip {
@@ -246,6 +253,9 @@ impl Default for Sip {
             max_forwards: 70,
             session_expires_s: 1800,
             min_se_s: 90,
+            tcp_idle_timeout_s: 600,
+            tcp_max_connections: 4096,
+            tcp_max_connections_per_source: 32,
         }
     }
 }
@@ -264,6 +274,12 @@ impl Sip {
     /// T4 as a duration.
     pub fn t4(&self) -> Duration {
         Duration::from_millis(u64::from(self.t4_ms))
+    }
+
+    /// The TCP idle timeout, `None` when 0 (off).
+    pub fn tcp_idle_timeout(&self) -> Option<Duration> {
+        (self.tcp_idle_timeout_s > 0)
+            .then(|| Duration::from_secs(u64::from(self.tcp_idle_timeout_s)))
     }
 
     /// Largest message accepted in one UDP datagram.
@@ -368,6 +384,10 @@ pub struct Route {
     /// Transport towards the next hop.
     #[serde(default)]
     pub transport: Transport,
+    /// With `transport = "udp"`, whether requests over 1300 bytes go to the next hop over TCP
+    /// instead (RFC 3261 §18.1.1), falling back to UDP when the connection is refused.
+    #[serde(default = "default_true")]
+    pub large_requests_over_tcp: bool,
     /// Interface the request leaves on.
     pub to_interface: String,
     /// Lower is tried first; matching routes of equal priority keep file order.

@@ -279,6 +279,20 @@ fn sip(cfg: &Config) -> Check {
             format!("{} is outside 16..=1024", s.max_headers),
         );
     }
+    if s.tcp_max_connections == 0 {
+        return fail(p.key("tcp_max_connections"), "must be above 0");
+    }
+    if s.tcp_max_connections_per_source == 0
+        || s.tcp_max_connections_per_source > s.tcp_max_connections
+    {
+        return fail(
+            p.key("tcp_max_connections_per_source"),
+            format!(
+                "{} must be between 1 and tcp_max_connections ({})",
+                s.tcp_max_connections_per_source, s.tcp_max_connections
+            ),
+        );
+    }
     if s.max_header_bytes < 256 || s.max_header_bytes > s.max_message_bytes {
         return fail(
             p.key("max_header_bytes"),
@@ -1039,6 +1053,18 @@ password = "alice-password"
         assert_eq!(err(&text).0, "sip.session_expires_s");
         let text = format!("{BASE}\n[sip]\nmax_header_bytes = 100000\n");
         assert_eq!(err(&text).0, "sip.max_header_bytes");
+        let text = format!("{BASE}\n[sip]\ntcp_max_connections = 0\n");
+        assert_eq!(err(&text).0, "sip.tcp_max_connections");
+        let text = format!(
+            "{BASE}\n[sip]\ntcp_max_connections = 10\ntcp_max_connections_per_source = 11\n"
+        );
+        assert_eq!(err(&text).0, "sip.tcp_max_connections_per_source");
+        let cfg = load(&format!("{BASE}\n[sip]\ntcp_idle_timeout_s = 0\n")).unwrap();
+        assert_eq!(cfg.sip.tcp_idle_timeout(), None);
+        assert!(
+            cfg.routes.iter().all(|r| r.large_requests_over_tcp),
+            "on by default"
+        );
         let text = format!("{BASE}\n[sip]\nheader_whitelist = [\"X-Foo\", \"Call-ID\"]\n");
         let (field, l, msg) = err(&text);
         assert_eq!((field.as_str(), l), ("sip.header_whitelist[1]", Some(26)));

@@ -233,6 +233,14 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         result.map_err(CallError::from)
     }
 
+    /// Tells transaction `tx` that the transport could not deliver what it sent, such as a TCP
+    /// connection that could not be opened (RFC 3261 §17.1.4, §17.2.4).
+    pub fn handle_transport_error(&mut self, now: Instant, tx: TxId) {
+        if self.tx.handle_transport_error(tx).is_ok() {
+            self.pump(now);
+        }
+    }
+
     /// Fires every transaction and dialog timer due at `now` (RFC 3261 §13.3.1.4, §17).
     pub fn handle_timer(&mut self, now: Instant) {
         self.tx.handle_timer(now);

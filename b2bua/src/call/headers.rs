@@ -2,7 +2,6 @@
 //! copy, and the SBC's own Via, Contact, From and To (RFC 3261 §8.1.1, RFC 5853 §3.1).
 
 use super::Side;
-use crate::transaction::Transport;
 use sbc_common::sip::uri::Uri;
 use sbc_common::sip::{HeaderName, Message, NameAddr};
 use std::net::SocketAddr;
@@ -105,20 +104,11 @@ impl HeaderPolicy {
     }
 }
 
-/// The transport token of a Via (RFC 3261 §18, §20.42).
-fn via_transport(t: Transport) -> &'static str {
-    match t {
-        Transport::Udp => "UDP",
-        Transport::Tcp => "TCP",
-        Transport::Tls => "TLS",
-    }
-}
-
 /// The SBC's Via on `side` with `branch` and rport (RFC 3261 §8.1.1.7, RFC 3581 §3).
 pub(super) fn via(side: &Side, branch: &str) -> String {
     format!(
         "SIP/2.0/{} {};branch={branch};rport",
-        via_transport(side.sip.transport),
+        side.sip.transport.via_token(),
         side.sip.addr
     )
 }
@@ -126,11 +116,7 @@ pub(super) fn via(side: &Side, branch: &str) -> String {
 /// The SBC's Contact on `side`: its own address, so the peer never learns the other leg's
 /// (RFC 3261 §8.1.1.8, RFC 5853 §3.1).
 pub(super) fn contact(side: &Side) -> String {
-    match side.sip.transport {
-        Transport::Udp => format!("<sip:{}>", side.sip.addr),
-        Transport::Tcp => format!("<sip:{};transport=tcp>", side.sip.addr),
-        Transport::Tls => format!("<sips:{}>", side.sip.addr),
-    }
+    format!("<{}>", side.sip.transport.uri(side.sip.addr))
 }
 
 /// The host part for an address: an IPv6 literal in brackets (RFC 3261 §25.1).

@@ -36,6 +36,25 @@ impl Transport {
             Self::Tcp | Self::Tls => true,
         }
     }
+
+    /// The transport token written in a Via header (RFC 3261 §18, §20.42).
+    pub fn via_token(self) -> &'static str {
+        match self {
+            Self::Udp => "UDP",
+            Self::Tcp => "TCP",
+            Self::Tls => "TLS",
+        }
+    }
+
+    /// The SIP URI naming `addr` on this transport, as the SBC writes it in Contact: `sip:`,
+    /// with `;transport=tcp` over TCP, `sips:` over TLS (RFC 3261 §19.1.1, §26.2.2).
+    pub fn uri(self, addr: SocketAddr) -> String {
+        match self {
+            Self::Udp => format!("sip:{addr}"),
+            Self::Tcp => format!("sip:{addr};transport=tcp"),
+            Self::Tls => format!("sips:{addr}"),
+        }
+    }
 }
 
 /// Where a message goes or came from; the layer never picks it, the caller does (RFC 3261 §18).

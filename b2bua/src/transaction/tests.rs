@@ -320,6 +320,84 @@ fn reliable_client_non_invite_has_no_retransmissions() {
     assert_eq!(l.poll_timeout(), Some(at(t0, 32_000)), "only F");
 }
 
+/// Drains the layer, then fires the timers due at `now` (zero-length D/I/J/K are due at once)
+/// and drains again; returns everything output.
+fn settle(l: &mut TransactionLayer, now: Instant) -> Vec<Output> {
+    let mut outs = drain(l);
+    l.handle_timer(now);
+    outs.extend(drain(l));
+    outs
+}
+
+#[test]
+fn reliable_client_non_invite_ends_with_its_final_response() {
+    // Over TCP timer K is zero (RFC 3261 §17.1.2.2): the transaction is gone at the 200.
+    let t0 = t0();
+    let mut l = TransactionLayer::default();
+    let req = request("OPTIONS", "z9hG4bKrk");
+    let tx = l.send_request(t0, req.clone(), tcp()).expect("sent");
+    assert_eq!(transmits(&drain(&mut l)).len(), 1);
+    // Nothing is retransmitted while waiting (no timer E).
+    l.handle_timer(at(t0, 10_000));
+    assert!(transmits(&drain(&mut l)).is_empty());
+    l.handle_response(at(t0, 10_050), response(&req, 200, Some("k")))
+        .expect("ok");
+    let evs = events(&settle(&mut l, at(t0, 10_050)));
+    assert!(
+        matches!(evs.first(), Some(TxEvent::Response { .. })),
+        "{evs:?}"
+    );
+    assert_eq!(evs.last(), Some(&TxEvent::Terminated { tx }));
+    assert!(l.is_empty());
+    assert_eq!(l.poll_timeout(), None);
+}
+
+#[test]
+fn reliable_client_invite_sends_once_and_ends_with_its_ack() {
+    // Over TCP no timer A, and timer D is zero (RFC 3261 §17.1.1.2): the ACK for a non-2xx
+    // goes out once on the same transport and the transaction ends with it.
+    let t0 = t0();
+    let mut l = TransactionLayer::default();
+    let inv = invite("z9hG4bKrci");
+    let tx = l.send_request(t0, inv.clone(), tcp()).expect("sent");
+    assert_eq!(transmits(&drain(&mut l)).len(), 1);
+    assert_eq!(l.poll_timeout(), Some(at(t0, 32_000)), "B only, no A");
+    l.handle_timer(at(t0, 4_000));
+    assert!(transmits(&drain(&mut l)).is_empty(), "never retransmitted");
+    l.handle_response(at(t0, 4_100), response(&inv, 486, Some("busy")))
+        .expect("ok");
+    let outs = settle(&mut l, at(t0, 4_100));
+    let tr = transmits(&outs);
+    assert_eq!(tr.len(), 1, "one ACK");
+    assert_eq!(tr[0].dest, tcp());
+    assert_eq!(
+        parse_bytes(&tr[0].bytes).method(),
+        Some(&sbc_common::sip::Method::Ack)
+    );
+    assert_eq!(events(&outs).last(), Some(&TxEvent::Terminated { tx }));
+    assert!(l.is_empty(), "timer D is zero over TCP");
+}
+
+#[test]
+fn reliable_server_non_invite_ends_with_its_final_response() {
+    // Over TCP timer J is zero (RFC 3261 §17.2.2); over UDP it would be 64*T1.
+    let t0 = t0();
+    let mut l = TransactionLayer::default();
+    let req = request("BYE", "z9hG4bKrj");
+    let tx = accept(&mut l, t0, req.clone(), tcp());
+    l.send_response(at(t0, 20), tx, &response(&req, 200, Some("j")))
+        .expect("sent");
+    let outs = settle(&mut l, at(t0, 20));
+    assert_eq!(transmits(&outs).len(), 1);
+    assert_eq!(
+        transmits(&outs)[0].dest,
+        tcp(),
+        "back on the request's flow"
+    );
+    assert_eq!(events(&outs), [TxEvent::Terminated { tx }]);
+    assert!(l.is_empty());
+}
+
 // ---- server side ----
 
 #[test]

@@ -60,6 +60,12 @@ impl StreamFramer {
         self.buf.len()
     }
 
+    /// The bytes received but not yet returned as frames, such as the start of a message that
+    /// failed to frame, from which a transport can still build a reply (RFC 3261 §18.3).
+    pub fn pending(&self) -> &[u8] {
+        &self.buf
+    }
+
     /// The next whole frame, `Ok(None)` if more bytes are needed, or an error after which the stream
     /// is unusable.
     pub fn poll(&mut self) -> Result<Option<Frame>, FrameError> {

@@ -1,0 +1,235 @@
+//! The driver's stream connections (RFC 3261 §18): one tokio task per connection, accepted or
+//! opened, reading frames with [`StreamInput`] and writing what the driver queues for it. The
+//! tasks only move bytes; every decision (which flow, limits, idle) stays in the driver's loop,
+//! which they talk to through [`Note`]s. The connection task is generic over the byte stream, so
+//! a TLS stream runs in it unchanged.
+
+use crate::transaction::TxId;
+use crate::transport::{FlowId, StreamEvent, StreamInput};
+use bytes::Bytes;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::mpsc;
+
+/// How long opening a connection may take before it counts as failed (RFC 3261 §18.1.1 then
+/// falls back to UDP where it may).
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The largest read from a stream at once.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Messages queued for one connection at most; a peer that reads slower than this loses the
+/// connection's later messages to transport errors instead of growing memory.
+pub(super) const WRITE_QUEUE: usize = 256;
+
+/// How long one message may take to write; a peer that stops reading loses the connection.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bytes queued for a connection, with what to do if they never leave (RFC 3261 §18.1.1,
+/// §17.1.4).
+#[derive(Debug)]
+pub(super) struct Outgoing {
+    /// The serialized message.
+    pub(super) bytes: Bytes,
+    /// The transaction that sent it, told of a transport error if the bytes are not written.
+    pub(super) tx: Option<TxId>,
+    /// For a request moved from UDP because of its size: where and what to send over UDP if the
+    /// connection cannot be opened (RFC 3261 §18.1.1).
+    pub(super) udp_fallback: Option<(SocketAddr, Bytes)>,
+}
+
+/// What a connection task tells the driver's loop.
+#[derive(Debug)]
+pub(super) enum Note {
+    /// A listener accepted a connection.
+    Accepted {
+        /// Index of the TCP listener.
+        listener: usize,
+        /// The connection.
+        stream: TcpStream,
+        /// The peer's address.
+        remote: SocketAddr,
+    },
+    /// A whole message arrived on a flow.
+    Message {
+        /// The flow.
+        flow: FlowId,
+        /// The framed message.
+        bytes: Bytes,
+    },
+    /// An RFC 5626 keep-alive arrived (and was answered) on a flow.
+    KeepAlive {
+        /// The flow.
+        flow: FlowId,
+    },
+    /// The flow is closed; `unsent` are what was queued and never written.
+    Closed {
+        /// The flow.
+        flow: FlowId,
+        /// Queued messages that were not written.
+        unsent: Vec<Outgoing>,
+        /// Why.
+        why: String,
+    },
+}
+
+/// Accepts connections on `listener` forever, handing each to the loop.
+pub(super) fn spawn_accept(listener: TcpListener, index: usize, notes: mpsc::Sender<Note>) {
+    tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, remote)) => {
+                    // Each write is a whole message: send it now rather than wait for more.
+                    let _ = stream.set_nodelay(true);
+                    let note = Note::Accepted {
+                        listener: index,
+                        stream,
+                        remote,
+                    };
+                    if notes.send(note).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!("tcp accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    });
+}
+
+/// Runs an accepted connection or one already open.
+pub(super) fn spawn_connection<S>(
+    flow: FlowId,
+    stream: S,
+    queue: mpsc::Receiver<Outgoing>,
+    notes: mpsc::Sender<Note>,
+    input: StreamInput,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    tokio::spawn(serve(flow, stream, queue, notes, input));
+}
+
+/// Opens a TCP connection from `bind` (port chosen by the OS) to `remote`, then runs it; a
+/// failure closes the flow with everything queued unsent.
+pub(super) fn spawn_connect(
+    flow: FlowId,
+    bind: IpAddr,
+    remote: SocketAddr,
+    mut queue: mpsc::Receiver<Outgoing>,
+    notes: mpsc::Sender<Note>,
+    input: StreamInput,
+) {
+    tokio::spawn(async move {
+        match connect(bind, remote).await {
+            Ok(stream) => serve(flow, stream, queue, notes, input).await,
+            Err(e) => {
+                let unsent = drain(&mut queue);
+                let why = format!("connect to {remote}: {e}");
+                let _ = notes.send(Note::Closed { flow, unsent, why }).await;
+            }
+        }
+    });
+}
+
+async fn connect(bind: IpAddr, remote: SocketAddr) -> std::io::Result<TcpStream> {
+    let sock = if remote.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    sock.bind(SocketAddr::new(bind, 0))?;
+    sock.set_nodelay(true)?;
+    match tokio::time::timeout(CONNECT_TIMEOUT, sock.connect(remote)).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connect timed out",
+        )),
+    }
+}
+
+fn drain(queue: &mut mpsc::Receiver<Outgoing>) -> Vec<Outgoing> {
+    queue.close();
+    let mut unsent = Vec::new();
+    while let Ok(o) = queue.try_recv() {
+        unsent.push(o);
+    }
+    unsent
+}
+
+/// Writes all of `bytes` within [`WRITE_TIMEOUT`].
+async fn write<W: AsyncWrite + Unpin>(wr: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    match tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(bytes)).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "write timed out: the peer is not reading",
+        )),
+    }
+}
+
+async fn serve<S>(
+    flow: FlowId,
+    stream: S,
+    mut queue: mpsc::Receiver<Outgoing>,
+    notes: mpsc::Sender<Note>,
+    mut input: StreamInput,
+) where
+    S: AsyncRead + AsyncWrite,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut events = Vec::new();
+    let mut unsent = Vec::new();
+    let why: String = 'conn: loop {
+        tokio::select! {
+            r = rd.read(&mut buf) => {
+                let n = match r {
+                    Ok(0) => break 'conn "closed by the peer".into(),
+                    Ok(n) => n,
+                    Err(e) => break 'conn e.to_string(),
+                };
+                input.push(buf.get(..n).unwrap_or_default(), &mut events);
+                for ev in events.drain(..) {
+                    match ev {
+                        StreamEvent::Message(bytes) => {
+                            if notes.send(Note::Message { flow, bytes }).await.is_err() {
+                                return;
+                            }
+                        }
+                        StreamEvent::Ping => {
+                            if let Err(e) = write(&mut wr, b"\r\n").await {
+                                break 'conn e.to_string();
+                            }
+                            let _ = notes.send(Note::KeepAlive { flow }).await;
+                        }
+                        StreamEvent::Close { error, reply } => {
+                            if let Some(r) = reply {
+                                let _ = write(&mut wr, &r).await;
+                            }
+                            break 'conn format!("unframeable stream: {error}");
+                        }
+                    }
+                }
+            }
+            out = queue.recv() => {
+                let Some(out) = out else {
+                    break 'conn "closed by the SBC".into();
+                };
+                if let Err(e) = write(&mut wr, &out.bytes).await {
+                    unsent.push(out);
+                    break 'conn e.to_string();
+                }
+            }
+        }
+    };
+    let _ = wr.shutdown().await;
+    unsent.extend(drain(&mut queue));
+    let _ = notes.send(Note::Closed { flow, unsent, why }).await;
+}

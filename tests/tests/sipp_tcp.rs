@@ -1,0 +1,122 @@
+//! Interop with SIPp over TCP (RFC 3261 §18): a SIPp UAC on one TCP connection (`-t t1`) places
+//! calls through the real `sbc` binary to a SIPp UAS that listens on TCP, with the built-in
+//! `uac`/`uas` scenarios (INVITE, 180, 200, ACK, BYE, 200). Every call must succeed, which needs
+//! the SBC to answer on the UAC's connection and to keep the dialog with the UAS on the one it
+//! opened.
+
+use sbc_tests::{free_udp_port, sipp_binary, ChildGuard, Sbc};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CALLS: usize = 100;
+const RATE: u32 = 25;
+
+fn config(customer: u16, core: u16, uas: u16) -> String {
+    format!(
+        r#"[[interface]]
+name = "customer"
+listen = [{{ transport = "tcp", address = "127.0.0.1:{customer}" }}]
+media_address = "127.0.0.1"
+rtp_port_min = 48000
+rtp_port_max = 48999
+
+[[interface]]
+name = "core"
+listen = [{{ transport = "tcp", address = "127.0.0.1:{core}" }}]
+media_address = "127.0.0.1"
+rtp_port_min = 49000
+rtp_port_max = 49999
+
+[relay]
+workers = 1
+
+[[route]]
+name = "customer-to-core"
+from_interface = "customer"
+next_hop = "127.0.0.1:{uas}"
+transport = "tcp"
+to_interface = "core"
+
+[admin]
+listen = "127.0.0.1:{admin}"
+"#,
+        admin = free_udp_port()
+    )
+}
+
+#[test]
+fn sipp_uac_sbc_sipp_uas_over_tcp() {
+    let sipp = sipp_binary();
+    let started = Instant::now();
+    let dir = std::env::temp_dir().join(format!(
+        "sbc-sipp-tcp-{}-{}",
+        std::process::id(),
+        free_udp_port()
+    ));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let (customer, core, uas_port) = (free_udp_port(), free_udp_port(), free_udp_port());
+    let mut sbc = Sbc::start(&config(customer, core, uas_port));
+    assert!(
+        sbc.wait_log("ready", Duration::from_secs(10)),
+        "sbc did not start: {}",
+        std::fs::read_to_string(&sbc.log).unwrap_or_default()
+    );
+
+    let uas_log = std::fs::File::create(dir.join("uas.out")).expect("uas log");
+    let _uas = ChildGuard(
+        Command::new(&sipp)
+            .current_dir(&dir)
+            .args(["-sn", "uas", "-t", "t1", "-nostdin"])
+            .args(["-i", "127.0.0.1", "-p", &uas_port.to_string()])
+            .args(["-m", &CALLS.to_string()])
+            .args(["-trace_err", "-error_file", "uas_errors.log"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(uas_log.try_clone().expect("clone")))
+            .stderr(Stdio::from(uas_log))
+            .spawn()
+            .expect("spawn sipp uas"),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+
+    let uac_out = std::fs::File::create(dir.join("uac.out")).expect("uac log");
+    let mut uac = ChildGuard(
+        Command::new(&sipp)
+            .current_dir(&dir)
+            .arg(format!("127.0.0.1:{customer}"))
+            .args(["-sn", "uac", "-t", "t1"])
+            .args(["-i", "127.0.0.1", "-p", &free_udp_port().to_string()])
+            .args(["-m", &CALLS.to_string(), "-r", &RATE.to_string()])
+            .args(["-timeout", "40s", "-timeout_error", "-nostdin"])
+            .args(["-trace_err", "-error_file", "uac_errors.log"])
+            .args(["-trace_screen", "-screen_file", "uac_screen.log"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(uac_out.try_clone().expect("clone")))
+            .stderr(Stdio::from(uac_out))
+            .spawn()
+            .expect("spawn sipp uac"),
+    );
+    let status = uac.0.wait().expect("wait for sipp uac");
+    let show = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    let screen = show("uac_screen.log");
+    assert!(
+        status.success(),
+        "sipp uac exited with {status} in {}\n--- uac.out\n{}\n--- uac_screen.log\n{screen}\n--- uac_errors.log\n{}\n--- uas_errors.log\n{}",
+        dir.display(),
+        show("uac.out"),
+        show("uac_errors.log"),
+        show("uas_errors.log"),
+    );
+    // SIPp exits 0 only when every call succeeded; its screen shows the count as well.
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains("Successful call") && l.contains(&CALLS.to_string())),
+        "{screen}"
+    );
+    let log = std::fs::read_to_string(&sbc.log).unwrap_or_default();
+    assert!(log.contains("listening on tcp"), "{log}");
+    let elapsed = started.elapsed();
+    eprintln!("{CALLS} calls over TCP through sbc with SIPp in {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(40), "took {elapsed:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
