@@ -11,10 +11,11 @@ use crate::dialog::TerminateReason;
 use crate::dialog::{Dialog, DialogEvent, DialogId, DialogLayer, DialogOutput, ResponseOutcome};
 use crate::stateless::{self, Reply};
 use crate::transaction::{Dest, Output, TransactionLayer, TxEvent, TxId};
+use crate::Map;
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Limits, Message, Method};
 use sbc_relay::api::SessionId;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 mod early;
@@ -120,22 +121,22 @@ pub struct B2bua<M, R> {
     media: M,
     router: R,
     next_call: u64,
-    calls: HashMap<CallKey, Call>,
+    calls: Map<CallKey, Call>,
     /// The Call-IDs of our leg-B INVITEs: one coming back to us is a routing loop.
-    b_call_ids: HashMap<String, CallKey>,
+    b_call_ids: Map<String, CallKey>,
     /// Relayed in-dialog requests: our client transaction -> (the server transaction it came
     /// in on, the received request, to answer it from).
-    relays: HashMap<TxId, Relayed>,
+    relays: Map<TxId, Relayed>,
     /// Maximum-duration deadlines of answered calls (lazily deleted: ended calls are skipped).
     deadlines: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, CallKey)>>,
     /// No-answer deadlines of leg-B attempts: (when, call, attempt number), lazily deleted.
     no_answer: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, CallKey, usize)>>,
     /// Leg-B INVITEs given up on while ringing, by their client transaction.
-    retired: HashMap<TxId, Retired>,
+    retired: Map<TxId, Retired>,
     /// Each answered call's per-leg session timers (RFC 4028).
     session: super::session_timer::SessionTimers,
-    by_tx: HashMap<TxId, (CallKey, TxRole)>,
-    by_dialog: HashMap<DialogId, (CallKey, Leg)>,
+    by_tx: Map<TxId, (CallKey, TxRole)>,
+    by_dialog: Map<DialogId, (CallKey, Leg)>,
     /// Dialog events popped early by [`B2bua::flush_dialog_sends`], handled before newer ones.
     deferred: VecDeque<(DialogId, DialogEvent)>,
     out: VecDeque<CallOutput>,
@@ -152,15 +153,15 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             media,
             router,
             next_call: 1,
-            calls: HashMap::new(),
-            b_call_ids: HashMap::new(),
-            relays: HashMap::new(),
+            calls: Map::default(),
+            b_call_ids: Map::default(),
+            relays: Map::default(),
             deadlines: std::collections::BinaryHeap::new(),
             no_answer: std::collections::BinaryHeap::new(),
-            retired: HashMap::new(),
+            retired: Map::default(),
             session: super::session_timer::SessionTimers::default(),
-            by_tx: HashMap::new(),
-            by_dialog: HashMap::new(),
+            by_tx: Map::default(),
+            by_dialog: Map::default(),
             deferred: VecDeque::new(),
             out: VecDeque::new(),
         }

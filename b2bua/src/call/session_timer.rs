@@ -7,9 +7,10 @@
 //! refreshes a leg it does so at half the interval (§10); when the peer refreshes, the leg
 //! expires `min(32, interval/3)` seconds before the interval ends (§10).
 
+use crate::Map;
 use sbc_common::sip::{HeaderError, HeaderName, Message, Method, Refresher, SessionExpires};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 use super::{CallKey, Leg};
@@ -340,7 +341,7 @@ pub(super) struct CallTimers {
 /// leg is gone or due at another time is skipped (RFC 4028 §10).
 #[derive(Debug, Default)]
 pub(super) struct SessionTimers {
-    calls: HashMap<CallKey, CallTimers>,
+    calls: Map<CallKey, CallTimers>,
     queue: BinaryHeap<Reverse<(Instant, CallKey, usize)>>,
 }
 
