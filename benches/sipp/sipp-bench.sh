@@ -6,6 +6,11 @@
 #
 #   benches/sipp/sipp-bench.sh                 # rates 200 500 1000 2000, 5 s each
 #   SECS=10 benches/sipp/sipp-bench.sh 100 300 # chosen rates
+#   MEDIA=0 benches/sipp/sipp-bench.sh 1000    # signalling only: no SDP, so no relay ports
+#
+# By default SIPp's built-in uac/uas scenarios run (SDP offer and answer: every call also
+# allocates and binds four relay sockets); MEDIA=0 uses uac-signalling.xml/uas-signalling.xml
+# here, without SDP, which is the SIP path alone.
 #
 # Needs sipp (Debian package sip-tester: bash .ci/deps). Not a test: figures wander on shared VMs.
 set -euo pipefail
@@ -13,6 +18,12 @@ cd "$(dirname "$0")/../.."
 command -v sipp >/dev/null || { echo "sipp not found: bash .ci/deps (apt-get install sip-tester)" >&2; exit 1; }
 RATES=("$@"); [ ${#RATES[@]} -gt 0 ] || RATES=(200 500 1000 2000)
 SECS=${SECS:-5}
+MEDIA=${MEDIA:-1}
+if [ "$MEDIA" = 0 ]; then
+  UAC=(-sf benches/sipp/uac-signalling.xml); UAS=(-sf benches/sipp/uas-signalling.xml)
+else
+  UAC=(-sn uac); UAS=(-sn uas)
+fi
 cargo build --release --quiet --bin sbc
 SBC=target/release/sbc
 TMP=$(mktemp -d /tmp/sipp-bench.XXXXXX)
@@ -20,7 +31,7 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
 trap cleanup EXIT
 
-CUST=15060; CORE=15080; UAS=15090; ADMIN=15099
+CUST=15060; CORE=15080; UAS_PORT=15090; ADMIN=15099
 cat > "$TMP/sbc.toml" <<CFG
 [general]
 log_level = "warn"
@@ -42,7 +53,7 @@ rtp_port_max = 59999
 [[route]]
 name = "to-uas"
 from_interface = "customer"
-next_hop = "127.0.0.1:$UAS"
+next_hop = "127.0.0.1:$UAS_PORT"
 transport = "udp"
 to_interface = "core"
 
@@ -51,9 +62,9 @@ listen = "127.0.0.1:$ADMIN"
 CFG
 $SBC --config "$TMP/sbc.toml" > "$TMP/sbc.log" 2>&1 &
 SBC_PID=$!; PIDS+=("$SBC_PID")
-sipp -sn uas -i 127.0.0.1 -p $UAS -bg -trace_err -error_file "$TMP/uas_err.log" > /dev/null 2>&1 || true
+sipp "${UAS[@]}" -i 127.0.0.1 -p $UAS_PORT -bg -trace_err -error_file "$TMP/uas_err.log" > /dev/null 2>&1 || true
 sleep 0.5
-UAS_PID=$(pgrep -f "sipp -sn uas -i 127.0.0.1 -p $UAS" | head -1 || true)
+UAS_PID=$(pgrep -f "sipp ${UAS[*]} -i 127.0.0.1 -p $UAS_PORT" | head -1 || true)
 [ -n "$UAS_PID" ] && PIDS+=("$UAS_PID")
 kill -0 "$SBC_PID" || { cat "$TMP/sbc.log"; exit 1; }
 
@@ -65,7 +76,7 @@ best=0
 for r in "${RATES[@]}"; do
   n=$((r * SECS))
   before=$(cpu_ticks); sys_before=$(sys_ticks)
-  sipp -sn uac -i 127.0.0.1 -p 0 127.0.0.1:$CUST -r "$r" -m "$n" -l $((r * 4)) \
+  sipp "${UAC[@]}" -i 127.0.0.1 -p 0 127.0.0.1:$CUST -r "$r" -m "$n" -l $((r * 4)) \
        -timeout $((SECS * 3 + 20))s -timeout_error -trace_stat -stf "$TMP/uac_$r.csv" \
        -fd 1 > /dev/null 2>&1 || true
   after=$(cpu_ticks); sys_after=$(sys_ticks)
