@@ -259,8 +259,19 @@ fn every_stream_forwards_again_after_an_overload() {
             }
             seq = seq.wrapping_add(1);
         }
-        // Let queues drain, then empty the sinks.
-        std::thread::sleep(Duration::from_millis(300));
+        // Let queues drain (the relay's forwarded count stops moving; bounded, as a loaded
+        // machine may take a while), then empty the sinks: a backlog still arriving would
+        // otherwise fill a sink's buffer and push its marker out below.
+        let quiet_by = Instant::now() + Duration::from_secs(15);
+        let mut last = u64::MAX;
+        while Instant::now() < quiet_by {
+            std::thread::sleep(Duration::from_millis(200));
+            let now = r.metrics().forwarded_packets + r.metrics().drops.iter().sum::<u64>();
+            if now == last {
+                break;
+            }
+            last = now;
+        }
         for (_, b, _) in &calls {
             b.set_nonblocking(true).unwrap();
             let mut buf = [0u8; 2048];
