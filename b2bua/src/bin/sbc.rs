@@ -7,6 +7,11 @@ use sbc_config::Config;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// mimalloc instead of the system allocator: the signalling path builds and drops many small
+/// messages per call, where glibc malloc/free were a fifth of the sbc's instructions.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const HELP: &str = "\
 sbc - SIP session border controller (B2BUA + RTP relay)
 
