@@ -26,6 +26,7 @@ use crate::call::{
     B2bua, CallConfig, CallEvent, CallOutput, HeaderPolicy, Rejection, Route, Router,
     SessionTimerConfig, Side, DEFAULT_COPIED_HEADERS,
 };
+use crate::management::{Command, CommandSender};
 use crate::metrics::{Metrics, MetricsError, Recorder};
 use crate::stateless::{handle_datagram, Reply};
 use crate::transaction::{Dest, TimerConfig, Transmit, Transport};
@@ -274,6 +275,9 @@ pub struct Driver {
     next_poll: usize,
     /// Prometheus metrics, shared with the admin server.
     recorder: Recorder,
+    /// Management API commands from the admin server, and the sender handed to it.
+    commands: (CommandSender, tokio::sync::mpsc::Receiver<Command>),
+    cfg: Arc<Config>,
 }
 
 /// What woke the loop.
@@ -281,6 +285,7 @@ enum Wake {
     Datagram(usize, std::io::Result<(usize, SocketAddr)>),
     Timer,
     Relay,
+    Command(Command),
 }
 
 impl Driver {
@@ -345,12 +350,19 @@ impl Driver {
             server: server_name(&cfg),
             next_poll: 0,
             recorder: Recorder::new(Arc::new(Metrics::new(&cfg.general.node_name)?)),
+            commands: crate::management::channel(),
+            cfg,
         })
     }
 
     /// The metrics this driver records into, for the admin server (`/metrics`, `/ready`).
     pub fn metrics(&self) -> Arc<Metrics> {
         self.recorder.metrics().clone()
+    }
+
+    /// The sender of management commands, for the admin server's call endpoints.
+    pub fn commands(&self) -> CommandSender {
+        self.commands.0.clone()
     }
 
     /// Serves forever: datagrams, timers and relay events, one at a time.
@@ -374,6 +386,7 @@ impl Driver {
                     (i, r) = recv_any(&self.listeners, &mut buf, self.next_poll) => Wake::Datagram(i, r),
                     () = timer => Wake::Timer,
                     _ = relay_tick.tick() => Wake::Relay,
+                    Some(cmd) = self.commands.1.recv() => Wake::Command(cmd),
                 }
             };
             match wake {
@@ -389,6 +402,9 @@ impl Driver {
                 }
                 Wake::Timer => self.core.handle_timer(Instant::now()),
                 Wake::Relay => self.poll_relay(),
+                Wake::Command(cmd) => {
+                    crate::management::execute(&mut self.core, &self.cfg, Instant::now(), cmd);
+                }
             }
             self.flush().await;
         }
