@@ -5,8 +5,8 @@
 //! connection (`Connection: close`), a request head of at most [`MAX_HEAD`] bytes, a
 //! `Content-Length` body of at most [`MAX_BODY`] bytes (no chunked bodies: 501), the whole
 //! exchange bounded by [`EXCHANGE_TIMEOUT`], at most [`MAX_CONNECTIONS`] at once. It runs as
-//! tokio tasks beside the SIP driver and reads only shared atomics ([`Metrics`]), so a scrape
-//! never waits for the SIP task nor makes it wait.
+//! tokio tasks beside the SIP driver; metrics, probes and status read only shared atomics
+//! ([`Metrics`]), so a scrape never waits for the SIP task nor makes it wait.
 //!
 //! | Route | Auth | Answer |
 //! |---|---|---|

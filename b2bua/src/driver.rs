@@ -5,7 +5,8 @@
 //! ```text
 //!   UDP sockets ─► parse ─► B2bua::handle_message(now, msg, source) ─┐
 //!   sleep_until(poll_timeout) ─► B2bua::handle_timer(now) ───────────┼─► poll_output ─► send / log
-//!   every 100 ms: Relay::poll_event ─► B2bua::handle_media_timeout ──┘
+//!   every 100 ms: Relay::poll_event ─► B2bua::handle_media_timeout ──┤
+//!   admin commands ─► management::execute (calls, terminate, originate) ┘
 //! ```
 //!
 //! Which socket a message leaves from: a request carries the SBC's own Via, written by the call

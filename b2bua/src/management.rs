@@ -242,3 +242,69 @@ fn leg_stats(s: &LegStats, local: Option<String>) -> serde_json::Value {
         "jitter": s.jitter,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"
+[[interface]]
+name = "customer"
+listen = [{ transport = "udp", address = "127.0.0.1:5060" }]
+advertised = "203.0.113.1"
+media_address = "127.0.0.1"
+rtp_port_min = 20000
+rtp_port_max = 20999
+
+[[interface]]
+name = "core"
+listen = [
+  { transport = "udp", address = "127.0.0.1:5080" },
+  { transport = "tcp", address = "127.0.0.1:5080" },
+]
+media_address = "127.0.0.1"
+rtp_port_min = 30000
+rtp_port_max = 30999
+
+[[route]]
+name = "to-pbx"
+from_interface = "core"
+next_hop = "127.0.0.1:5070"
+to_interface = "customer"
+
+[[route]]
+name = "to-carrier-tcp"
+from_interface = "customer"
+next_hop = "127.0.0.1:5090"
+transport = "tcp"
+to_interface = "core"
+"#;
+
+    fn target(user: &str, route: &str) -> Target {
+        Target {
+            user: user.into(),
+            route: route.into(),
+        }
+    }
+
+    #[test]
+    fn a_party_is_reached_only_through_its_route() {
+        let cfg = Config::from_toml_str(CONFIG, "t.toml").unwrap();
+        let p = party(&cfg, &target("alice", "to-pbx")).unwrap();
+        assert_eq!(p.user, "alice");
+        assert_eq!(p.next_hop.addr, "127.0.0.1:5070".parse().unwrap());
+        assert_eq!(p.next_hop.transport, Transport::Udp);
+        assert_eq!(p.side.media_interface, "customer");
+        assert_eq!(p.side.sip.addr, "203.0.113.1:5060".parse().unwrap());
+        assert_eq!(
+            p.side.media_advertised,
+            Some("203.0.113.1".parse().unwrap())
+        );
+        let err = party(&cfg, &target("alice", "127.0.0.1:5070")).unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert!(err.to_string().contains("unknown route"), "{err}");
+        let err = party(&cfg, &target("bob", "to-carrier-tcp")).unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert!(err.to_string().contains("not UDP"), "{err}");
+    }
+}

@@ -302,3 +302,78 @@ fn click_to_dial_refuses_a_bad_user() {
     net.drain();
     assert!(net.a().is_empty() && net.events.is_empty());
 }
+
+#[test]
+fn click_to_dial_to_a_silent_a_times_out() {
+    let mut net = Net::new();
+    let key = net.sbc.originate(net.now, alice(), bob()).unwrap();
+    net.drain();
+    let a_inv = net.one_a();
+    // Timer B (64·T1) with the INVITE retransmitted meanwhile (RFC 3261 §17.1.1.2).
+    net.advance(31_000);
+    assert_eq!(net.sbc.call_count(), 1);
+    assert!(net.a().iter().all(|m| m.call_id() == a_inv.call_id()));
+    net.advance(2_000);
+    assert!(matches!(
+        net.events.last(),
+        Some(CallEvent::Ended {
+            call,
+            reason: EndReason::Timeout,
+            code: 408,
+        }) if *call == key
+    ));
+    assert_eq!(net.sbc.call_count(), 0);
+    assert!(net.b().is_empty());
+}
+
+/// Click-to-dial up to B ringing: A answered (its ACK waits), B sent 180.
+fn dialled_and_b_ringing(net: &mut Net) -> (CallKey, Message, Message) {
+    let key = net.sbc.originate(net.now, alice(), bob()).unwrap();
+    net.drain();
+    let a_inv = net.one_a();
+    net.send_a(reply_dialled_a(&a_inv, 200, Some(&sdp_a(1, "sendrecv"))));
+    let b_inv = net.one_b();
+    net.send_b(reply_b(&b_inv, 180, None));
+    assert!(net.a().is_empty());
+    (key, a_inv, b_inv)
+}
+
+#[test]
+fn terminating_a_click_to_dial_call_while_b_rings_cancels_b_and_byes_a() {
+    let mut net = Net::new();
+    let (key, a_inv, b_inv) = dialled_and_b_ringing(&mut net);
+    net.sbc.terminate(net.now, key).unwrap();
+    net.drain();
+    let cancel = net.one_b();
+    assert_eq!(cancel.method(), Some(&Method::Cancel));
+    net.send_b(reply_b(&cancel, 200, None));
+    net.send_b(reply_b(&b_inv, 487, None));
+    assert_eq!(net.one_b().method(), Some(&Method::Ack), "the 487's ACK");
+    let to_a = net.a();
+    let methods: Vec<_> = to_a.iter().map(|m| m.method().cloned()).collect();
+    assert_eq!(methods, [Some(Method::Ack), Some(Method::Bye)]);
+    assert!(to_a.iter().all(|m| m.call_id() == a_inv.call_id()));
+    assert_eq!(net.sbc.call_count(), 0);
+}
+
+#[test]
+fn a_click_to_dial_call_whose_b_answers_across_the_cancel_is_ended_on_both_legs() {
+    let mut net = Net::new();
+    let (key, a_inv, b_inv) = dialled_and_b_ringing(&mut net);
+    net.sbc.terminate(net.now, key).unwrap();
+    net.drain();
+    let _cancel = net.one_b();
+    net.send_b(reply_b(&b_inv, 200, Some(&sdp_b(4, "sendrecv"))));
+    let to_b = net.b();
+    let methods: Vec<_> = to_b.iter().map(|m| m.method().cloned()).collect();
+    assert_eq!(methods, [Some(Method::Ack), Some(Method::Bye)]);
+    let to_a = net.a();
+    let methods: Vec<_> = to_a.iter().map(|m| m.method().cloned()).collect();
+    assert_eq!(
+        methods,
+        [Some(Method::Ack), Some(Method::Bye)],
+        "A answered already: it gets its ACK and a BYE, not a 487"
+    );
+    assert!(to_a.iter().all(|m| m.call_id() == a_inv.call_id()));
+    assert_eq!(net.sbc.call_count(), 0);
+}
