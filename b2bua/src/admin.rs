@@ -5,8 +5,8 @@
 //! connection (`Connection: close`), a request head of at most [`MAX_HEAD`] bytes, a
 //! `Content-Length` body of at most [`MAX_BODY`] bytes (no chunked bodies: 501), the whole
 //! exchange bounded by [`EXCHANGE_TIMEOUT`], at most [`MAX_CONNECTIONS`] at once. It runs as
-//! tokio tasks beside the SIP driver and reads only shared atomics ([`Metrics`]), so a scrape
-//! never waits for the SIP task nor makes it wait.
+//! tokio tasks beside the SIP driver; metrics, probes and status read only shared atomics
+//! ([`Metrics`]), so a scrape never waits for the SIP task nor makes it wait.
 //!
 //! | Route | Auth | Answer |
 //! |---|---|---|
@@ -14,6 +14,11 @@
 //! | `GET /health` | open | 200 while the process serves (liveness) |
 //! | `GET /ready` | open | 200 once SIP sockets are bound, the relay runs and the driver loop turns, else 503 |
 //! | `GET /api/v1/status` | bearer token | JSON summary |
+//! | `GET /api/v1/calls` | bearer token | the live calls with per-stream media statistics |
+//! | `POST /api/v1/calls` | bearer token | click-to-dial: 201 with the new call's id |
+//! | `GET /api/v1/calls/{id}` | bearer token | one call |
+//! | `DELETE /api/v1/calls/{id}` | bearer token | terminate: BYE on both legs (202) |
+//! | `/api/v1/registrations` | bearer token | 501: the registrar is not built yet |
 //!
 //! "Open" routes need no credentials (Prometheus and orchestrator probes usually send none; the
 //! listener is loopback or a management network, which the config check enforces by requiring a
@@ -23,10 +28,12 @@
 //! wrong is 401 with `WWW-Authenticate: Bearer` (RFC 6750 §3); with no token configured the API
 //! is off and answers 403.
 //!
-//! Not built yet: the call list, call termination, click-to-dial and registration endpoints.
-//! They belong under `/api/v1/` in [`route`]; those that change state will send a command to the
-//! driver task over a channel and await its reply, as only the driver owns the call core.
+//! The call endpoints send a [`Command`] to the driver task over a channel and await its reply
+//! (at most [`COMMAND_TIMEOUT`]), as only the driver owns the call core
+//! ([`crate::management`]); without a driver attached they answer 503. Registrations are not
+//! built yet: their endpoints answer 501 rather than pretend.
 
+use crate::management::{Command, CommandError, CommandSender, Target};
 use crate::metrics::{Metrics, TEXT_CONTENT_TYPE};
 use sbc_config::{Config, Secret};
 use std::net::SocketAddr;
@@ -35,7 +42,7 @@ use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, Semaphore};
 
 /// The largest request head (request line and headers) read, in bytes.
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -48,6 +55,9 @@ pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connections served at once; more wait in the listen backlog.
 pub const MAX_CONNECTIONS: usize = 64;
+
+/// The longest a call command waits for the driver's answer.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why the admin endpoint could not start.
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +161,8 @@ impl Response {
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
@@ -158,7 +170,9 @@ fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         413 => "Content Too Large",
+        415 => "Unsupported Media Type",
         431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
         501 => "Not Implemented",
         503 => "Service Unavailable",
         505 => "HTTP Version Not Supported",
@@ -174,6 +188,8 @@ pub struct AdminState {
     token: Option<Secret>,
     node: String,
     started: Instant,
+    /// The driver's command channel, for the call endpoints.
+    commands: Option<CommandSender>,
 }
 
 impl AdminState {
@@ -184,7 +200,29 @@ impl AdminState {
             token: cfg.admin.token.clone(),
             node: cfg.general.node_name.clone(),
             started: Instant::now(),
+            commands: None,
         }
+    }
+
+    /// Attaches the driver's command channel, which the call endpoints need.
+    pub fn with_commands(mut self, commands: CommandSender) -> Self {
+        self.commands = Some(commands);
+        self
+    }
+
+    /// Sends a command built around a reply channel to the driver and awaits the answer;
+    /// `None` when no driver is attached or it did not answer within [`COMMAND_TIMEOUT`].
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
+        let commands = self.commands.as_ref()?;
+        let (tx, rx) = oneshot::channel();
+        let exchange = async {
+            commands.send(make(tx)).await.ok()?;
+            rx.await.ok()
+        };
+        tokio::time::timeout(COMMAND_TIMEOUT, exchange)
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Checks the request's `Authorization` header against the token (RFC 6750 §2.1).
@@ -233,7 +271,7 @@ fn unauthorized(auth: Auth) -> Response {
 }
 
 /// Answers one request: the route table of the module docs.
-pub fn route(state: &AdminState, req: &Request) -> Response {
+pub async fn route(state: &AdminState, req: &Request) -> Response {
     let auth = state.auth(req);
     let read = req.method == "GET" || req.method == "HEAD";
     let not_allowed =
@@ -249,7 +287,15 @@ pub fn route(state: &AdminState, req: &Request) -> Response {
         return match req.path.as_str() {
             "/api/v1/status" if read => status(state),
             "/api/v1/status" => not_allowed(),
-            _ => Response::error(404, "no such endpoint"),
+            "/api/v1/calls" => calls(state, req).await,
+            "/api/v1/registrations" => Response::error(
+                501,
+                "registrations are not built yet: the SBC has no registrar",
+            ),
+            p => match p.strip_prefix("/api/v1/calls/") {
+                Some(id) => call(state, req, id).await,
+                None => Response::error(404, "no such endpoint"),
+            },
         };
     }
     if auth == Auth::Wrong {
@@ -294,6 +340,96 @@ fn status(state: &AdminState) -> Response {
             "relay_streams_active": streams,
         }),
     )
+}
+
+/// The answer when the driver cannot take commands.
+fn no_driver() -> Response {
+    Response::error(
+        503,
+        "call control unavailable: the SIP driver did not answer",
+    )
+}
+
+fn command_error(e: &CommandError) -> Response {
+    Response::error(e.status(), &e.to_string())
+}
+
+/// `/api/v1/calls`: `GET` lists the live calls, `POST` starts a click-to-dial call.
+async fn calls(state: &AdminState, req: &Request) -> Response {
+    match req.method.as_str() {
+        "GET" | "HEAD" => match state.ask(|reply| Command::ListCalls { reply }).await {
+            Some(calls) => Response::json(200, &serde_json::json!({ "calls": calls })),
+            None => no_driver(),
+        },
+        "POST" => {
+            let (a, b) = match originate_body(req) {
+                Ok(t) => t,
+                Err(r) => return r,
+            };
+            match state.ask(|reply| Command::Originate { a, b, reply }).await {
+                Some(Ok(id)) => {
+                    Response::json(201, &serde_json::json!({ "id": id, "state": "dialing" }))
+                        .with_header("Location", format!("/api/v1/calls/{id}"))
+                }
+                Some(Err(e)) => command_error(&e),
+                None => no_driver(),
+            }
+        }
+        _ => Response::error(405, "method not allowed").with_header("Allow", "GET, HEAD, POST"),
+    }
+}
+
+/// `/api/v1/calls/{id}`: `GET` shows one call, `DELETE` terminates it.
+async fn call(state: &AdminState, req: &Request, id: &str) -> Response {
+    let Ok(id) = id.parse::<u64>() else {
+        return Response::error(400, "call id must be a decimal integer");
+    };
+    match req.method.as_str() {
+        "GET" | "HEAD" => match state.ask(|reply| Command::GetCall { id, reply }).await {
+            Some(Ok(call)) => Response::json(200, &call),
+            Some(Err(e)) => command_error(&e),
+            None => no_driver(),
+        },
+        "DELETE" => match state.ask(|reply| Command::Terminate { id, reply }).await {
+            Some(Ok(())) => Response::json(
+                202,
+                &serde_json::json!({ "id": id, "state": "terminating" }),
+            ),
+            Some(Err(e)) => command_error(&e),
+            None => no_driver(),
+        },
+        _ => Response::error(405, "method not allowed").with_header("Allow", "GET, HEAD, DELETE"),
+    }
+}
+
+/// Reads a click-to-dial body: `{"a": {"user", "route"}, "b": {"user", "route"}}`.
+fn originate_body(req: &Request) -> Result<(Target, Target), Response> {
+    if let Some(ct) = req.header("content-type") {
+        let media = ct.split(';').next().unwrap_or_default().trim();
+        if !media.eq_ignore_ascii_case("application/json") {
+            return Err(Response::error(415, "body must be application/json"));
+        }
+    }
+    let body: serde_json::Value = serde_json::from_slice(&req.body)
+        .map_err(|e| Response::error(400, &format!("body is not JSON: {e}")))?;
+    let target = |name: &str| {
+        let field = |f: &str| {
+            body.get(name)
+                .and_then(|p| p.get(f))
+                .and_then(|v| v.as_str())
+        };
+        match (field("user"), field("route")) {
+            (Some(user), Some(route)) => Ok(Target {
+                user: user.to_owned(),
+                route: route.to_owned(),
+            }),
+            _ => Err(Response::error(
+                400,
+                &format!("\"{name}\" must be an object with string fields \"user\" and \"route\""),
+            )),
+        }
+    };
+    Ok((target("a")?, target("b")?))
 }
 
 /// A request that could not be read, answered with this status and message.
@@ -416,7 +552,7 @@ async fn read_request(stream: &mut TcpStream) -> Result<Request, Refusal> {
 async fn serve(state: &AdminState, mut stream: TcpStream) {
     let exchange = async {
         let (rsp, head_only) = match read_request(&mut stream).await {
-            Ok(req) => (route(state, &req), req.method == "HEAD"),
+            Ok(req) => (route(state, &req).await, req.method == "HEAD"),
             Err(r) => (Response::error(r.status, r.message), false),
         };
         let _ = stream.write_all(&rsp.to_bytes(head_only)).await;
@@ -449,6 +585,15 @@ impl AdminServer {
             listener,
             state: Arc::new(AdminState::new(cfg, metrics)),
         })
+    }
+
+    /// Attaches the driver's command channel ([`crate::driver::Driver::commands`]), which the
+    /// call endpoints need; without it they answer 503.
+    pub fn with_commands(mut self, commands: CommandSender) -> Self {
+        if let Some(state) = Arc::get_mut(&mut self.state) {
+            state.commands = Some(commands);
+        }
+        self
     }
 
     /// The bound address.
@@ -514,10 +659,10 @@ mod tests {
             .map(|(_, v)| v.as_str())
     }
 
-    #[test]
-    fn api_needs_the_right_bearer_token() {
+    #[tokio::test]
+    async fn api_needs_the_right_bearer_token() {
         let s = state(Some(TOKEN));
-        let missing = route(&s, &get("/api/v1/status", None));
+        let missing = route(&s, &get("/api/v1/status", None)).await;
         assert_eq!(missing.status, 401);
         assert_eq!(
             header(&missing, "WWW-Authenticate"),
@@ -529,57 +674,205 @@ mod tests {
             "Basic MDEyMzQ1Njc4OWFiY2RlZi10b2tlbg==",
             TOKEN,
         ] {
-            let rsp = route(&s, &get("/api/v1/status", Some(bad)));
+            let rsp = route(&s, &get("/api/v1/status", Some(bad))).await;
             assert_eq!(rsp.status, 401, "{bad}");
             assert!(header(&rsp, "WWW-Authenticate")
                 .unwrap()
                 .contains("invalid_token"));
         }
-        let ok = route(&s, &get("/api/v1/status", Some(&format!("bearer {TOKEN}"))));
+        let ok = route(&s, &get("/api/v1/status", Some(&format!("bearer {TOKEN}")))).await;
         assert_eq!(ok.status, 200);
         let v: serde_json::Value = serde_json::from_slice(&ok.body).unwrap();
         assert_eq!(v["node"], "test-node");
         assert_eq!(v["ready"], false);
         assert_eq!(v["calls_active"], 0);
-        let unknown = route(&s, &get("/api/v1/calls", Some(&format!("Bearer {TOKEN}"))));
+        let unknown = route(&s, &get("/api/v1/nope", Some(&format!("Bearer {TOKEN}")))).await;
         assert_eq!(unknown.status, 404);
         // Unauthenticated callers learn nothing about which endpoints exist.
-        assert_eq!(route(&s, &get("/api/v1/calls", None)).status, 401);
+        assert_eq!(route(&s, &get("/api/v1/nope", None)).await.status, 401);
+        assert_eq!(route(&s, &get("/api/v1/calls", None)).await.status, 401);
     }
 
-    #[test]
-    fn api_is_off_without_a_token() {
+    #[tokio::test]
+    async fn api_is_off_without_a_token() {
         let s = state(None);
-        assert_eq!(route(&s, &get("/api/v1/status", None)).status, 403);
+        assert_eq!(route(&s, &get("/api/v1/status", None)).await.status, 403);
         assert_eq!(
-            route(&s, &get("/api/v1/status", Some("Bearer x"))).status,
+            route(&s, &get("/api/v1/status", Some("Bearer x")))
+                .await
+                .status,
             403
         );
     }
 
-    #[test]
-    fn probes_and_metrics_are_open_but_check_a_presented_token() {
+    #[tokio::test]
+    async fn probes_and_metrics_are_open_but_check_a_presented_token() {
         let s = state(Some(TOKEN));
-        assert_eq!(route(&s, &get("/health", None)).status, 200);
-        let ready = route(&s, &get("/ready", None));
+        assert_eq!(route(&s, &get("/health", None)).await.status, 200);
+        let ready = route(&s, &get("/ready", None)).await;
         assert_eq!(ready.status, 503);
         s.metrics.set_ready(true);
-        assert_eq!(route(&s, &get("/ready", None)).status, 200);
-        let m = route(&s, &get("/metrics", None));
+        assert_eq!(route(&s, &get("/ready", None)).await.status, 200);
+        let m = route(&s, &get("/metrics", None)).await;
         assert_eq!(m.status, 200);
         assert_eq!(m.content_type, "text/plain; version=0.0.4");
         assert!(String::from_utf8(m.body)
             .unwrap()
             .contains("sbc_calls_active 0"));
         let bearer = format!("Bearer {TOKEN}");
-        assert_eq!(route(&s, &get("/metrics", Some(&bearer))).status, 200);
-        assert_eq!(route(&s, &get("/metrics", Some("Bearer nope"))).status, 401);
-        assert_eq!(route(&s, &get("/nope", None)).status, 404);
+        assert_eq!(route(&s, &get("/metrics", Some(&bearer))).await.status, 200);
+        assert_eq!(
+            route(&s, &get("/metrics", Some("Bearer nope")))
+                .await
+                .status,
+            401
+        );
+        assert_eq!(route(&s, &get("/nope", None)).await.status, 404);
         let mut post = get("/metrics", None);
         post.method = "POST".into();
-        let rsp = route(&s, &post);
+        let rsp = route(&s, &post).await;
         assert_eq!(rsp.status, 405);
         assert_eq!(header(&rsp, "Allow"), Some("GET, HEAD"));
+    }
+
+    fn with_body(method: &str, path: &str, body: &str) -> Request {
+        let mut req = get(path, Some(&format!("Bearer {TOKEN}")));
+        req.method = method.into();
+        req.body = body.as_bytes().to_vec();
+        req
+    }
+
+    async fn error_of(s: &AdminState, req: &Request) -> (u16, String) {
+        let rsp = route(s, req).await;
+        let v: serde_json::Value = serde_json::from_slice(&rsp.body).unwrap();
+        (rsp.status, v["error"].as_str().unwrap().to_owned())
+    }
+
+    #[tokio::test]
+    async fn call_endpoints_refuse_bad_input_before_asking_the_driver() {
+        let s = state(Some(TOKEN));
+        let cases = [
+            (with_body("POST", "/api/v1/calls", "{"), 400, "not JSON"),
+            (
+                with_body("POST", "/api/v1/calls", "[]"),
+                400,
+                "\"a\" must be an object",
+            ),
+            (
+                with_body("POST", "/api/v1/calls", r#"{"a":{"user":"x","route":"r"}}"#),
+                400,
+                "\"b\" must be an object",
+            ),
+            (
+                with_body(
+                    "POST",
+                    "/api/v1/calls",
+                    r#"{"a":{"user":1,"route":"r"},"b":{}}"#,
+                ),
+                400,
+                "\"a\" must be",
+            ),
+            (
+                with_body("GET", "/api/v1/calls/abc", ""),
+                400,
+                "decimal integer",
+            ),
+            (
+                with_body("DELETE", "/api/v1/calls/-1", ""),
+                400,
+                "decimal integer",
+            ),
+            (
+                with_body("PUT", "/api/v1/calls", ""),
+                405,
+                "method not allowed",
+            ),
+            (
+                with_body("POST", "/api/v1/calls/1", ""),
+                405,
+                "method not allowed",
+            ),
+            (
+                with_body("GET", "/api/v1/registrations", ""),
+                501,
+                "not built yet",
+            ),
+            // Well-formed, but no driver is attached to these unit tests.
+            (with_body("GET", "/api/v1/calls", ""), 503, "unavailable"),
+            (
+                with_body("DELETE", "/api/v1/calls/7", ""),
+                503,
+                "unavailable",
+            ),
+        ];
+        for (req, status, text) in cases {
+            let (got, error) = error_of(&s, &req).await;
+            assert_eq!(got, status, "{} {}: {error}", req.method, req.path);
+            assert!(error.contains(text), "{error}");
+        }
+        let mut xml = with_body("POST", "/api/v1/calls", "<a/>");
+        xml.headers.push(("content-type".into(), "text/xml".into()));
+        assert_eq!(error_of(&s, &xml).await.0, 415);
+    }
+
+    #[tokio::test]
+    async fn call_endpoints_relay_the_driver_answers() {
+        let (tx, mut rx) = crate::management::channel();
+        let s = state(Some(TOKEN)).with_commands(tx);
+        // A stand-in for the driver task that answers each command kind once.
+        let driver = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while let Some(cmd) = rx.recv().await {
+                match cmd {
+                    Command::ListCalls { reply } => {
+                        seen.push("list".to_owned());
+                        let _ = reply.send(vec![serde_json::json!({ "id": 4 })]);
+                    }
+                    Command::GetCall { id, reply } => {
+                        seen.push(format!("get {id}"));
+                        let _ = reply.send(Err(CommandError::NoSuchCall));
+                    }
+                    Command::Terminate { id, reply } => {
+                        seen.push(format!("terminate {id}"));
+                        let _ = reply.send(Ok(()));
+                    }
+                    Command::Originate { a, b, reply } => {
+                        seen.push(format!(
+                            "originate {}@{} {}@{}",
+                            a.user, a.route, b.user, b.route
+                        ));
+                        let _ = reply.send(Ok(9));
+                    }
+                }
+            }
+            seen
+        });
+        let list = route(&s, &with_body("GET", "/api/v1/calls", "")).await;
+        assert_eq!(list.status, 200);
+        let v: serde_json::Value = serde_json::from_slice(&list.body).unwrap();
+        assert_eq!(v["calls"][0]["id"], 4);
+        assert_eq!(
+            error_of(&s, &with_body("GET", "/api/v1/calls/5", ""))
+                .await
+                .0,
+            404
+        );
+        let del = route(&s, &with_body("DELETE", "/api/v1/calls/4", "")).await;
+        assert_eq!(del.status, 202);
+        let body = r#"{"a":{"user":"alice","route":"ra"},"b":{"user":"bob","route":"rb"}}"#;
+        let mut post = with_body("POST", "/api/v1/calls", body);
+        post.headers.push((
+            "content-type".into(),
+            "application/json; charset=utf-8".into(),
+        ));
+        let created = route(&s, &post).await;
+        assert_eq!(created.status, 201);
+        assert_eq!(header(&created, "Location"), Some("/api/v1/calls/9"));
+        drop(s);
+        assert_eq!(
+            driver.await.unwrap(),
+            ["list", "get 5", "terminate 4", "originate alice@ra bob@rb"]
+        );
     }
 
     #[test]

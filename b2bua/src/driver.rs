@@ -8,7 +8,8 @@
 //!   UDP sockets ─► parse ─► B2bua::handle_message(now, msg, source) ─┐
 //!   TCP flows (stream tasks, framed) ─► parse ─► (same) ─────────────┤
 //!   sleep_until(poll_timeout) ─► B2bua::handle_timer(now) ───────────┼─► poll_output ─► send / log
-//!   every 100 ms: Relay::poll_event ─► B2bua::handle_media_timeout ──┘
+//!   every 100 ms: Relay::poll_event ─► B2bua::handle_media_timeout ──┤
+//!   admin commands ─► management::execute (calls, terminate, originate) ┘
 //! ```
 //!
 //! Which socket a message leaves from: a request carries the SBC's own Via, written by the call
@@ -41,6 +42,7 @@ use crate::call::{
     B2bua, CallConfig, CallEvent, CallOutput, HeaderPolicy, Rejection, Route, Router,
     SessionTimerConfig, Side, Target, DEFAULT_COPIED_HEADERS,
 };
+use crate::management::{Command, CommandSender};
 use crate::metrics::{Metrics, MetricsError, Recorder};
 use crate::stateless::{handle_datagram, Reply};
 use crate::transaction::{Dest, TimerConfig, Transmit, Transport, TxId};
@@ -439,6 +441,9 @@ pub struct Driver {
     next_poll: usize,
     /// Prometheus metrics, shared with the admin server.
     recorder: Recorder,
+    /// Management API commands from the admin server, and the sender handed to it.
+    commands: (CommandSender, mpsc::Receiver<Command>),
+    cfg: Arc<Config>,
 }
 
 /// What woke the loop.
@@ -447,6 +452,7 @@ enum Wake {
     Stream(Option<Note>),
     Timer,
     Relay,
+    Command(Command),
 }
 
 impl Driver {
@@ -542,12 +548,19 @@ impl Driver {
             server: server_name(&cfg),
             next_poll: 0,
             recorder: Recorder::new(Arc::new(Metrics::new(&cfg.general.node_name)?)),
+            commands: crate::management::channel(),
+            cfg,
         })
     }
 
     /// The metrics this driver records into, for the admin server (`/metrics`, `/ready`).
     pub fn metrics(&self) -> Arc<Metrics> {
         self.recorder.metrics().clone()
+    }
+
+    /// The sender of management commands, for the admin server's call endpoints.
+    pub fn commands(&self) -> CommandSender {
+        self.commands.0.clone()
     }
 
     /// Serves forever: datagrams, timers and relay events, one at a time.
@@ -572,6 +585,7 @@ impl Driver {
                     note = self.notes_rx.recv() => Wake::Stream(note),
                     () = timer => Wake::Timer,
                     _ = relay_tick.tick() => Wake::Relay,
+                    Some(cmd) = self.commands.1.recv() => Wake::Command(cmd),
                 }
             };
             match wake {
@@ -592,6 +606,9 @@ impl Driver {
                 Wake::Relay => {
                     self.poll_relay();
                     self.expire(Instant::now());
+                }
+                Wake::Command(cmd) => {
+                    crate::management::execute(&mut self.core, &self.cfg, Instant::now(), cmd);
                 }
             }
             self.flush().await;

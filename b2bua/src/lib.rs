@@ -24,6 +24,7 @@ pub mod admin;
 pub mod call;
 pub mod dialog;
 pub mod driver;
+pub mod management;
 pub mod metrics;
 pub mod stateless;
 pub mod transaction;

@@ -102,7 +102,7 @@ impl Outcome {
             return Self::Answered;
         }
         match (reason, code) {
-            (EndReason::Cancelled, _) => Self::Cancelled,
+            (EndReason::Cancelled | EndReason::Admin, _) => Self::Cancelled,
             (EndReason::Timeout, _) | (_, 408 | 480) => Self::NoAnswer,
             (_, 486 | 600) => Self::Busy,
             (_, 300..=399) => Self::Failed3xx,
@@ -675,6 +675,8 @@ mod tests {
         assert_eq!(Outcome::of(false, Rejected, 408), Outcome::NoAnswer);
         assert_eq!(Outcome::of(false, Timeout, 408), Outcome::NoAnswer);
         assert_eq!(Outcome::of(false, Cancelled, 487), Outcome::Cancelled);
+        assert_eq!(Outcome::of(false, Admin, 487), Outcome::Cancelled);
+        assert_eq!(Outcome::of(true, Admin, 200), Outcome::Answered);
         assert_eq!(Outcome::of(false, Rejected, 302), Outcome::Failed3xx);
         assert_eq!(Outcome::of(false, Rejected, 404), Outcome::Failed4xx);
         assert_eq!(Outcome::of(false, Media, 488), Outcome::Failed4xx);

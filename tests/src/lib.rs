@@ -305,15 +305,35 @@ impl HttpResponse {
 /// `GET path` on `addr` over HTTP/1.1 with an optional `Authorization` value, read to the end
 /// (the admin endpoint closes every connection); `None` if it did not answer within 5 s.
 pub fn http_get(addr: SocketAddr, path: &str, authorization: Option<&str>) -> Option<HttpResponse> {
+    http_request(addr, "GET", path, authorization, None)
+}
+
+/// `method path` on `addr` over HTTP/1.1 with an optional `Authorization` value and an optional
+/// JSON body, read to the end; `None` if it did not answer within 5 s.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+    json: Option<&str>,
+) -> Option<HttpResponse> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let auth = authorization
         .map(|a| format!("Authorization: {a}\r\n"))
         .unwrap_or_default();
+    let body = json
+        .map(|b| {
+            format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
+                b.len()
+            )
+        })
+        .unwrap_or_else(|| "\r\n".to_owned());
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n{body}"
     )
     .ok()?;
     let mut raw = Vec::new();

@@ -506,8 +506,15 @@ fn api_needs_the_bearer_token_and_probes_answer() {
         .collect();
     assert!(paths.len() >= 4, "{paths:?}");
     for p in paths {
-        let rsp = get(&format!("/{p}"), Some(&format!("Bearer {TOKEN}")));
-        assert_eq!(rsp.status, 200, "/{p} is documented but answers {rsp:?}");
+        // A call id no call has is 404; the registrations endpoint is documented as not built
+        // yet (501); everything else answers 200.
+        let (path, want) = match p {
+            "api/v1/calls/{id}" => ("api/v1/calls/999999".to_owned(), 404),
+            "api/v1/registrations" => (p.to_owned(), 501),
+            _ => (p.to_owned(), 200),
+        };
+        let rsp = get(&format!("/{path}"), Some(&format!("Bearer {TOKEN}")));
+        assert_eq!(rsp.status, want, "/{p} is documented but answers {rsp:?}");
     }
     let mut sbc = s.sbc;
     assert!(sbc.child.try_wait().unwrap().is_none(), "sbc exited");

@@ -132,7 +132,9 @@ enum RunError {
 async fn run(cfg: Arc<Config>, source: &str) -> Result<(), RunError> {
     tracing::info!("sbc {} starting on {source}", env!("CARGO_PKG_VERSION"));
     let driver = Driver::start(cfg.clone(), random_seed()).await?;
-    let admin = AdminServer::bind(&cfg, driver.metrics()).await?;
+    let admin = AdminServer::bind(&cfg, driver.metrics())
+        .await?
+        .with_commands(driver.commands());
     if let Ok(addr) = admin.local_addr() {
         tracing::info!("admin on http://{addr} (/metrics, /health, /ready, /api/v1/)");
     }

@@ -18,12 +18,14 @@ use sbc_relay::api::SessionId;
 use std::collections::VecDeque;
 use std::time::Instant;
 
+mod control;
 mod early;
 mod refer;
 mod retry;
 mod timers;
 
 use super::target::{Retired, TargetSet};
+pub use control::{CallSnapshot, CallState, ControlError, LegSnapshot, Party, StreamSnapshot};
 
 /// What a transaction is to its call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +46,8 @@ enum TxRole {
     RelayOut,
     /// A session refresh the SBC sent itself on this leg (RFC 4028 §10), answered locally.
     Refresh(Leg),
+    /// The click-to-dial INVITE the SBC sent to party A (client side, `engine/control.rs`).
+    Dial,
     /// Anything else the SBC sent (CANCEL, BYE): responses are only absorbed.
     Other,
 }
@@ -105,6 +109,12 @@ struct Call {
     early: early::Early,
     /// Leg B's targets: the one being tried and the ones left (see [`retry`]).
     targets: TargetSet,
+    /// When the call started and when it was answered, for the management API.
+    started: Instant,
+    answered_at: Option<Instant>,
+    /// A click-to-dial call: leg A is a UAC dialog too, and B's answer goes to A in the ACK
+    /// (`engine/control.rs`).
+    originated: bool,
 }
 
 /// The B2BUA call core: a transaction layer, a dialog layer, the calls joining pairs of dialogs,
@@ -140,6 +150,8 @@ pub struct B2bua<M, R> {
     /// Dialog events popped early by [`B2bua::flush_dialog_sends`], handled before newer ones.
     deferred: VecDeque<(DialogId, DialogEvent)>,
     out: VecDeque<CallOutput>,
+    /// Click-to-dial calls still waiting for party A's answer.
+    dialing: Map<CallKey, control::Dialing>,
 }
 
 impl<M: MediaAnchor, R: Router> B2bua<M, R> {
@@ -164,6 +176,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             by_dialog: Map::default(),
             deferred: VecDeque::new(),
             out: VecDeque::new(),
+            dialing: Map::default(),
         }
     }
 
@@ -203,9 +216,10 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         true
     }
 
-    /// How many calls are live (RFC 7092 §2).
+    /// How many calls are live, click-to-dial calls still dialling party A included (RFC 7092
+    /// §2).
     pub fn call_count(&self) -> usize {
-        self.calls.len()
+        self.calls.len() + self.dialing.len()
     }
 
     /// How many transactions are live, client and server (RFC 3261 §17).
@@ -335,7 +349,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         };
         match event {
             DialogEvent::AckNeeded { cseq } => {
-                if self.ack_own_refresh(key, leg, cseq) {
+                if self.ack_own_refresh(key, leg, cseq) || self.ack_dialled_b(key, leg, cseq) {
                     return;
                 }
                 if let Some(call) = self.calls.get_mut(&key) {
@@ -475,6 +489,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 media: Some(media),
                 early: early::Early::default(),
                 targets,
+                started: now,
+                answered_at: None,
+                originated: false,
             },
         );
         self.arm_no_answer(now, key);
@@ -803,6 +820,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             }
             TxRole::ReinviteOut => self.on_reinvite_response(now, key, rsp),
             TxRole::Refresh(leg) => self.on_refresh_response(now, key, leg, rsp),
+            TxRole::Dial => self.on_dial_response(now, key, rsp),
             TxRole::RelayOut => {
                 if rsp.status().is_some_and(|c| c >= 200) {
                     self.answer_relayed(now, tx, Some(rsp), (500, "Server Internal Error"));
@@ -841,7 +859,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             }
             self.by_dialog.insert(id.clone(), (key, Leg::B));
             call.dialogs[Leg::B.index()] = Some(id.clone());
-            if call.phase == Phase::Proceeding && !call.cancelling {
+            if call.phase == Phase::Proceeding && !call.cancelling && !call.originated {
                 self.map_fork(key, &id, status);
             }
         }
@@ -869,11 +887,14 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 call.phase = Phase::Answered;
                 let cseq = call.b_invite.cseq().map_or(1, |c| c.seq);
                 call.pending_ack[Leg::B.index()] = Some(cseq);
+                // A click-to-dial call's leg A is answered: it gets a BYE too.
+                let except = (!call.originated).then_some(Leg::A);
                 self.final_to_a(now, key, 487, "Request Terminated", None);
-                self.end_call(now, key, EndReason::Cancelled, 487, Some(Leg::A));
+                self.end_call(now, key, EndReason::Cancelled, 487, except);
             }
             200..=299 => {
                 call.phase = Phase::Answered;
+                call.answered_at = Some(now);
                 if let Some(limit) = self.cfg.max_call_duration {
                     if let Some(at) = now.checked_add(limit) {
                         self.deadlines.push(std::cmp::Reverse((at, key)));
@@ -914,6 +935,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     /// SDP rewritten; a 2xx starts A's 2xx retransmission (RFC 3261 §12.1.1, §13.3.1.4).
     fn relay_to_a(&mut self, now: Instant, key: CallKey, rsp: &Message) {
         let Some(status) = rsp.status() else { return };
+        if self.answer_dialled(now, key, rsp) {
+            return;
+        }
         let Some(id) = self.a_dialog(key, status) else {
             return;
         };
@@ -991,7 +1015,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         reason: &str,
         from: Option<&Message>,
     ) {
-        let Some(call) = self.calls.get(&key) else {
+        let Some(call) = self.calls.get(&key).filter(|c| !c.originated) else {
+            // A click-to-dial call's leg A is answered already: end_call ACKs and BYEs it.
             return;
         };
         let a_id = call.dialogs[Leg::A.index()].clone();
@@ -1084,6 +1109,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             TxRole::RelayOut => {
                 self.answer_relayed(now, tx, None, (408, "Request Timeout"));
             }
+            TxRole::Dial => self.on_dial_failure(key),
             TxRole::Refresh(_) => {
                 // RFC 4028 §10: a refresh that times out ends the session.
                 self.hang_up(now, key, EndReason::SessionExpired, 408);

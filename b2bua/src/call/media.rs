@@ -133,6 +133,11 @@ pub(super) struct MediaState {
 }
 
 impl MediaState {
+    /// The live streams (rejected `m=` lines left out), for the management API.
+    pub(super) fn streams(&self) -> impl Iterator<Item = &Stream> {
+        self.streams.iter().flatten()
+    }
+
     /// A state for a new relay session.
     pub(super) fn new(session: SessionId) -> Self {
         Self {

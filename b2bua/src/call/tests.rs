@@ -2731,4 +2731,5 @@ fn a_refresh_that_is_never_answered_ends_the_call() {
     assert_eq!(net.sbc.call_count(), 0);
 }
 
+mod control;
 mod retries;
