@@ -18,6 +18,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 mod early;
+mod record;
 mod refer;
 mod timers;
 
@@ -428,6 +429,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         self.by_tx.insert(b_tx, (key, TxRole::BInvite));
         self.b_call_ids.insert(b_call_id.clone(), key);
         self.track_session_timer(key, &invite);
+        let detail = record::detail(&invite, &b_invite, media.session);
         self.calls.insert(
             key,
             Call {
@@ -452,6 +454,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             call: key,
             a_call_id,
             b_call_id,
+            detail,
         });
     }
 

@@ -2704,3 +2704,5 @@ fn a_refresh_that_is_never_answered_ends_the_call() {
     }
     assert_eq!(net.sbc.call_count(), 0);
 }
+
+mod operations;
