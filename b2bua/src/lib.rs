@@ -21,8 +21,10 @@
 
 pub mod admin;
 pub mod call;
+pub mod cdr;
 pub mod dialog;
 pub mod driver;
+pub mod message_log;
 pub mod metrics;
 pub mod stateless;
 pub mod transaction;
