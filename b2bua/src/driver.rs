@@ -17,6 +17,14 @@
 //! the core; everything else that parses goes to the core, and what does not parse gets the
 //! parser's 400 when it can be answered.
 //!
+//! Operations: each call's log lines run inside a `call` span with both Call-IDs; each finished
+//! call becomes a [`CallRecord`] handed to the CDR writer thread ([`crate::cdr`]) once the relay
+//! reports its media streams closed with their final statistics; SIP messages are logged
+//! redacted and rate-limited when configured ([`crate::message_log`]). [`Control::Reload`]
+//! swaps routes, users, realms and limits between messages; [`Control::Shutdown`] refuses new
+//! INVITEs with 503, lets calls run for the drain timeout, then hangs the rest up
+//! ([`B2bua::shut_down_calls`]), serves up to [`CLOSE_GRACE`] more and returns.
+//!
 //! Routing ([`ConfigRouter`]) is the `[[route]]` table only: the interface the INVITE arrived
 //! on, its source IP and the Request-URI user and domain pick the route; the call leaves from the
 //! route's `to_interface` to its `next_hop`. Nothing is ever routed to the Request-URI's host and
@@ -618,10 +626,7 @@ impl Driver {
             "config reloaded"
         );
         if !kept.is_empty() {
-            tracing::warn!(
-                "config reloaded, but changes to {} need a restart: not applied",
-                kept.join(", ")
-            );
+            tracing::warn!("changes to {} need a restart: not applied", kept.join(", "));
         }
         self.cfg = cfg;
     }

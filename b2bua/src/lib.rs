@@ -12,7 +12,8 @@
 //! (basic call, busy, CANCEL, BYE, re-INVITE hold/resume so far), and [`driver`], which runs the
 //! call core and the relay over the configured UDP sockets with routes from the `[[route]]` table,
 //! recording into [`metrics`], which [`admin`] serves over HTTP with health, readiness and the
-//! management API.
+//! management API, writing call detail records through [`cdr`] and, when asked, logging SIP
+//! messages through [`message_log`].
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
