@@ -31,6 +31,14 @@
 //! the core; everything else that parses goes to the core, and what does not parse gets the
 //! parser's 400 when it can be answered.
 //!
+//! Operations: each call's log lines run inside a `call` span with both Call-IDs; each finished
+//! call becomes a [`CallRecord`] handed to the CDR writer thread ([`crate::cdr`]) once the relay
+//! reports its media streams closed with their final statistics; SIP messages are logged
+//! redacted and rate-limited when configured ([`crate::message_log`]). [`Control::Reload`]
+//! swaps routes, users, realms and limits between messages; [`Control::Shutdown`] refuses new
+//! INVITEs with 503, lets calls run for the drain timeout, then hangs the rest up
+//! ([`B2bua::shut_down_calls`]), serves up to [`CLOSE_GRACE`] more and returns.
+//!
 //! Routing ([`ConfigRouter`]) is the `[[route]]` table only: the interface the INVITE arrived
 //! on, its source IP and the Request-URI user and domain pick the route; the call leaves from the
 //! route's `to_interface` to its `next_hop`. Every matching route is a target of the call, tried
@@ -39,10 +47,12 @@
 //! Contact's) and no name is resolved.
 
 use crate::call::{
-    B2bua, CallConfig, CallEvent, CallOutput, HeaderPolicy, Rejection, Route, Router,
+    B2bua, CallConfig, CallEvent, CallKey, CallOutput, HeaderPolicy, Rejection, Route, Router,
     SessionTimerConfig, Side, Target, DEFAULT_COPIED_HEADERS,
 };
+use crate::cdr::{CallRecord, CdrError, CdrWriter, MEDIA_WAIT};
 use crate::management::{Command, CommandSender};
+use crate::message_log::{redact, MessageLog};
 use crate::metrics::{Metrics, MetricsError, Recorder};
 use crate::stateless::{handle_datagram, Reply};
 use crate::transaction::{Dest, TimerConfig, Transmit, Transport, TxId};
@@ -54,7 +64,7 @@ use bytes::Bytes;
 use sbc_common::sip::uri::Uri;
 use sbc_common::sip::{HeaderName, Limits, Message, Method, Via};
 use sbc_config::{Config, IoBackend, Latching};
-use sbc_relay::api::{InterfaceConfig, Relay, RelayConfig, RelayError, RelayEvent};
+use sbc_relay::api::{InterfaceConfig, Relay, RelayConfig, RelayError, RelayEvent, SessionId};
 use sbc_relay::io::uring::UringConfig;
 use sbc_relay::io::BackendKind;
 use sbc_relay::latch::{LatchConfig, LatchPolicy};
@@ -64,7 +74,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
@@ -88,6 +98,32 @@ const SWITCHED_TTL: Duration = Duration::from_secs(240);
 
 /// Notes from connection tasks queued before they wait for the loop.
 const NOTE_QUEUE: usize = 1024;
+
+/// After the calls left at the end of a drain got their BYEs, how long the SBC keeps serving so
+/// those transactions complete and the last CDRs get their media statistics.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Where the driver is in its life (SIGTERM starts the drain).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Taking calls.
+    Serving,
+    /// New INVITEs get 503; live calls go on until this deadline or their end.
+    Draining(Instant),
+    /// The remaining calls got BYE; serving until this deadline or until nothing is pending.
+    Closing(Instant),
+}
+
+/// What the binary tells a running driver (signals).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Control {
+    /// SIGHUP: take routes, users, realms and limits from this (already validated) config;
+    /// interfaces, relay and admin changes need a restart.
+    Reload(Arc<Config>),
+    /// SIGTERM: stop taking calls, drain for `[general] drain_timeout_s`, end the rest, return.
+    Shutdown,
+}
 
 /// Why the driver could not start.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +151,9 @@ pub enum DriverError {
     /// The metrics could not be registered (a bug).
     #[error(transparent)]
     Metrics(#[from] MetricsError),
+    /// The CDR file could not be opened.
+    #[error(transparent)]
+    Cdr(#[from] CdrError),
 }
 
 /// The Server header value: `[general] user_agent`, else `sbc/<version>` (RFC 3261 §20.35).
@@ -192,7 +231,7 @@ pub fn relay_config(cfg: &Config, seed: u64) -> RelayConfig {
 /// (RFC 3261 §8.1.1.4, §19.3) and the relay's port shuffles.
 pub fn random_seed() -> u64 {
     use std::hash::BuildHasher;
-    std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now())
+    std::collections::hash_map::RandomState::new().hash_one(SystemTime::now())
 }
 
 /// Where the message being fed to the core arrived: the interface, the socket's address as
@@ -240,6 +279,12 @@ impl ConfigRouter {
     /// A router over `cfg`'s routes.
     pub fn new(cfg: Arc<Config>) -> Self {
         Self { cfg, ingress: None }
+    }
+
+    /// Routes the next INVITEs with `cfg`'s routes (a reload); its interfaces must be the
+    /// running ones, in the same order.
+    pub fn set_config(&mut self, cfg: Arc<Config>) {
+        self.cfg = cfg;
     }
 
     /// Says where the next message fed to the core arrived; the INVITE's leg A is that socket.
@@ -443,7 +488,27 @@ pub struct Driver {
     recorder: Recorder,
     /// Management API commands from the admin server, and the sender handed to it.
     commands: (CommandSender, mpsc::Receiver<Command>),
+    /// The running configuration (the last good reload).
     cfg: Arc<Config>,
+    /// The CDR writer thread, when `[admin] cdr_path` is set.
+    cdr: Option<CdrWriter>,
+    /// Live calls: their record so far and their log span.
+    calls: HashMap<CallKey, Tracked>,
+    /// Both legs' Call-IDs of live calls, to log a message inside its call's span.
+    by_call_id: HashMap<String, CallKey>,
+    /// Ended calls waiting for their relay session's final statistics, with a deadline.
+    pending_cdrs: HashMap<SessionId, (CallRecord, Instant)>,
+    /// Rate limit of SIP message logging, when on.
+    message_log: Option<MessageLog>,
+    stage: Stage,
+}
+
+/// A live call as the driver follows it.
+#[derive(Debug)]
+struct Tracked {
+    record: CallRecord,
+    media_session: Option<SessionId>,
+    span: tracing::Span,
 }
 
 /// What woke the loop.
@@ -453,6 +518,7 @@ enum Wake {
     Timer,
     Relay,
     Command(Command),
+    Control(Option<Control>),
 }
 
 impl Driver {
@@ -528,6 +594,14 @@ impl Driver {
             .filter(|r| r.transport == sbc_config::Transport::Udp && r.large_requests_over_tcp)
             .map(|r| r.next_hop)
             .collect();
+        let cdr = match &cfg.admin.cdr_path {
+            Some(path) => {
+                let w = CdrWriter::open(path, cfg.admin.cdr_rotate_bytes)?;
+                tracing::info!("CDRs to {}", path.display());
+                Some(w)
+            }
+            None => None,
+        };
         Ok(Self {
             core,
             listeners,
@@ -549,7 +623,16 @@ impl Driver {
             next_poll: 0,
             recorder: Recorder::new(Arc::new(Metrics::new(&cfg.general.node_name)?)),
             commands: crate::management::channel(),
+            message_log: cfg
+                .general
+                .log_sip_messages
+                .then(|| MessageLog::new(cfg.general.log_sip_rate_per_s)),
             cfg,
+            cdr,
+            calls: HashMap::new(),
+            by_call_id: HashMap::new(),
+            pending_cdrs: HashMap::new(),
+            stage: Stage::Serving,
         })
     }
 
@@ -564,11 +647,20 @@ impl Driver {
     }
 
     /// Serves forever: datagrams, timers and relay events, one at a time.
-    pub async fn run(mut self) {
+    pub async fn run(self) {
+        let (_keep, control) = mpsc::channel(1);
+        self.run_with(control).await;
+    }
+
+    /// Serves datagrams, timers, relay events and `control` until a [`Control::Shutdown`] has
+    /// drained the calls (or `control` is closed, which is taken as a shutdown); the CDRs are
+    /// flushed when it returns.
+    pub async fn run_with(mut self, mut control: mpsc::Receiver<Control>) {
         let mut buf = vec![0u8; RECV_BUFFER];
         let mut relay_tick = tokio::time::interval(RELAY_POLL);
         relay_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.recorder.metrics().set_ready(true);
+        let mut control_open = true;
         loop {
             let deadline = self.core.poll_timeout();
             let wake = {
@@ -586,6 +678,7 @@ impl Driver {
                     () = timer => Wake::Timer,
                     _ = relay_tick.tick() => Wake::Relay,
                     Some(cmd) = self.commands.1.recv() => Wake::Command(cmd),
+                    c = control.recv(), if control_open => Wake::Control(c),
                 }
             };
             match wake {
@@ -610,9 +703,156 @@ impl Driver {
                 Wake::Command(cmd) => {
                     crate::management::execute(&mut self.core, &self.cfg, Instant::now(), cmd);
                 }
+                Wake::Control(Some(Control::Reload(cfg))) => self.reload(cfg),
+                Wake::Control(Some(Control::Shutdown)) => self.shutdown(Instant::now()),
+                Wake::Control(None) => {
+                    control_open = false;
+                    self.shutdown(Instant::now());
+                }
             }
             self.flush().await;
+            let done = self.stage_done(Instant::now());
+            self.flush().await;
+            if done {
+                break;
+            }
         }
+        self.finish();
+    }
+
+    /// Starts the drain: readiness off, new INVITEs refused from now on.
+    fn shutdown(&mut self, now: Instant) {
+        if self.stage != Stage::Serving {
+            // A second SIGTERM: end the drain now.
+            if let Stage::Draining(_) = self.stage {
+                self.stage = Stage::Draining(now);
+            }
+            return;
+        }
+        let drain = self.cfg.general.drain_timeout();
+        tracing::info!(
+            calls = self.core.call_count(),
+            "shutting down: new calls get 503; live calls may run {}s",
+            drain.as_secs()
+        );
+        self.recorder.metrics().set_ready(false);
+        self.stage = Stage::Draining(now + drain);
+    }
+
+    /// Moves the drain on; `true` when the loop should stop.
+    fn stage_done(&mut self, now: Instant) -> bool {
+        match self.stage {
+            Stage::Serving => false,
+            Stage::Draining(until) => {
+                let live = self.core.call_count();
+                if live == 0 {
+                    tracing::info!("drained: no calls left");
+                    self.stage = Stage::Closing(now + MEDIA_WAIT);
+                } else if now >= until {
+                    tracing::info!(
+                        calls = live,
+                        "drain timeout: hanging up the remaining calls"
+                    );
+                    self.core.shut_down_calls(now);
+                    self.stage = Stage::Closing(now + CLOSE_GRACE);
+                }
+                false
+            }
+            Stage::Closing(until) => {
+                now >= until
+                    || (self.pending_cdrs.is_empty()
+                        && self.core.call_count() == 0
+                        && self.core.dialog_count() == 0)
+            }
+        }
+    }
+
+    /// Writes the CDRs still waiting for media statistics and closes the CDR file.
+    fn finish(&mut self) {
+        for (_, (record, _)) in self.pending_cdrs.drain() {
+            if let Some(w) = &self.cdr {
+                w.write(record);
+            }
+        }
+        if let Some(w) = self.cdr.take() {
+            let dropped = w.dropped();
+            w.close();
+            tracing::info!(dropped, "CDRs flushed");
+        }
+        tracing::info!("stopped");
+    }
+
+    /// Applies a new configuration without touching live calls or registrations: routes, users,
+    /// realms, limits, header policy and session timers apply to what comes next; interface,
+    /// relay, admin and transaction timer changes need a restart and are left as they run.
+    fn reload(&mut self, new: Arc<Config>) {
+        let old = &self.cfg;
+        let mut kept = Vec::new();
+        let mut eff = (*new).clone();
+        if eff.interfaces != old.interfaces {
+            kept.push("interface");
+            eff.interfaces.clone_from(&old.interfaces);
+        }
+        if eff.relay != old.relay {
+            kept.push("relay");
+            eff.relay = old.relay.clone();
+        }
+        if eff.admin != old.admin {
+            kept.push("admin");
+            eff.admin = old.admin.clone();
+        }
+        if (eff.sip.t1_ms, eff.sip.t2_ms, eff.sip.t4_ms)
+            != (old.sip.t1_ms, old.sip.t2_ms, old.sip.t4_ms)
+        {
+            kept.push("sip timers (t1_ms, t2_ms, t4_ms)");
+            (eff.sip.t1_ms, eff.sip.t2_ms, eff.sip.t4_ms) =
+                (old.sip.t1_ms, old.sip.t2_ms, old.sip.t4_ms);
+        }
+        if (
+            eff.general.log_level,
+            eff.general.log_format,
+            &eff.general.node_name,
+        ) != (
+            old.general.log_level,
+            old.general.log_format,
+            &old.general.node_name,
+        ) {
+            kept.push("general (node_name, log_level, log_format)");
+            eff.general.log_level = old.general.log_level;
+            eff.general.log_format = old.general.log_format;
+            eff.general.node_name.clone_from(&old.general.node_name);
+        }
+        if let Err(e) = eff.validate() {
+            tracing::error!("reload refused, the running config is kept: with the running interfaces, relay and admin sections the new config is invalid: {e}");
+            return;
+        }
+        let cfg = Arc::new(eff);
+        self.core.router_mut().set_config(cfg.clone());
+        self.core.set_call_config(call_config(&cfg));
+        self.limits = crate::limits(&cfg);
+        self.large_over_tcp = cfg
+            .routes
+            .iter()
+            .filter(|r| r.transport == sbc_config::Transport::Udp && r.large_requests_over_tcp)
+            .map(|r| r.next_hop)
+            .collect();
+        self.server = server_name(&cfg);
+        self.message_log = cfg
+            .general
+            .log_sip_messages
+            .then(|| MessageLog::new(cfg.general.log_sip_rate_per_s));
+        tracing::info!(
+            routes = cfg.routes.len(),
+            users = cfg.users.len(),
+            realms = cfg.realms.len(),
+            max_calls = cfg.limits.max_calls,
+            live_calls = self.core.call_count(),
+            "config reloaded"
+        );
+        if !kept.is_empty() {
+            tracing::warn!("changes to {} need a restart: not applied", kept.join(", "));
+        }
+        self.cfg = cfg;
     }
 
     async fn on_datagram(&mut self, i: usize, data: Bytes, from: SocketAddr) {
@@ -644,6 +884,7 @@ impl Driver {
             }
         };
         self.recorder.received(&msg);
+        self.log_message("received from", from, &data);
         if msg.method() == Some(&Method::Options) && msg.to().is_some_and(|t| t.tag().is_none()) {
             // Out-of-dialog OPTIONS (trunk keep-alives, probes) are answered statelessly, as a
             // stateless UAS may (RFC 3261 §8.2.7, §11): no transaction state per ping, and a
@@ -654,15 +895,59 @@ impl Driver {
             }
             return;
         }
+        if self.refuse_while_draining(&msg, from) {
+            let rsp = self.drain_refusal(&msg);
+            self.send(i, from, &rsp.to_bytes()).await;
+            return;
+        }
         stamp_received(&mut msg, from);
         self.core.router_mut().set_ingress(ingress);
         let source = Dest {
             addr: from,
             transport: Transport::Udp,
         };
+        let span = self.span_of(&msg);
+        let _in_call = span.enter();
         if let Err(e) = self.core.handle_message(Instant::now(), msg, source) {
             tracing::debug!(%from, "message refused: {e}");
         }
+    }
+
+    /// Whether `msg` is a new INVITE to refuse because the SBC is draining: retransmissions of
+    /// INVITEs already taken still reach the core.
+    fn refuse_while_draining(&self, msg: &Message, from: SocketAddr) -> bool {
+        let refuse = self.stage != Stage::Serving
+            && msg.method() == Some(&Method::Invite)
+            && msg.to().is_some_and(|t| t.tag().is_none())
+            && !msg.call_id().is_some_and(|c| self.core.has_call_id(c));
+        if refuse {
+            tracing::info!(%from, call_id = msg.call_id().unwrap_or_default(), "new call refused: shutting down");
+        }
+        refuse
+    }
+
+    /// The 503 a new call gets while draining, overloaded-style, with when to come back (RFC
+    /// 3261 §21.5.4).
+    fn drain_refusal(&self, msg: &Message) -> Message {
+        let mut rsp = Message::response_to(msg, 503, "Service Unavailable");
+        if let Some(to) = msg.header(&HeaderName::To) {
+            let tagged = format!("{to};tag=drain{:x}", self.core.call_count());
+            rsp.set_header(HeaderName::To, tagged);
+        }
+        rsp.push_header(
+            HeaderName::RetryAfter,
+            self.cfg.limits.retry_after_s.to_string(),
+        );
+        rsp.push_header(HeaderName::Server, self.server.clone());
+        rsp
+    }
+
+    /// The log span of the call `msg` belongs to (by either leg's Call-ID), if any.
+    fn span_of(&self, msg: &Message) -> tracing::Span {
+        msg.call_id()
+            .and_then(|c| self.by_call_id.get(c))
+            .and_then(|k| self.calls.get(k))
+            .map_or_else(tracing::Span::none, |t| t.span.clone())
     }
 
     /// Acts on a connection task's note: new connections, framed messages, closed flows.
@@ -777,6 +1062,7 @@ impl Driver {
                 }
             };
         self.recorder.received(&msg);
+        self.log_message("received from", from, &bytes);
         if msg.method() == Some(&Method::Options) && msg.to().is_some_and(|t| t.tag().is_none()) {
             match handle_datagram(bytes, &self.limits, &self.server) {
                 Reply::Send(rsp) => {
@@ -784,6 +1070,11 @@ impl Driver {
                 }
                 Reply::Drop(why) => tracing::debug!(%from, "dropped: {why}"),
             }
+            return;
+        }
+        if self.refuse_while_draining(&msg, from) {
+            let rsp = self.drain_refusal(&msg).to_bytes();
+            self.write(flow, rsp, None);
             return;
         }
         stamp_received(&mut msg, from);
@@ -796,6 +1087,8 @@ impl Driver {
             addr: from,
             transport: f.transport,
         };
+        let span = self.span_of(&msg);
+        let _in_call = span.enter();
         if let Err(e) = self.core.handle_message(now, msg, source) {
             tracing::debug!(%from, "message refused: {e}");
         }
@@ -820,9 +1113,13 @@ impl Driver {
             return Err(out);
         };
         let bytes = out.bytes.clone();
+        let peer = self.flows.get(flow).map(|f| f.remote);
         match conn.try_send(out) {
             Ok(()) => {
                 self.recorder.sent(&bytes);
+                if let Some(peer) = peer {
+                    self.log_message("sent to", peer, &bytes);
+                }
                 self.flows.touch(flow, Instant::now());
                 Ok(())
             }
@@ -991,6 +1288,19 @@ impl Driver {
         self.switchover.expire(now);
     }
 
+    /// Logs a whole SIP message with credentials redacted, when `[general] log_sip_messages`
+    /// is on and the rate allows.
+    fn log_message(&mut self, direction: &str, peer: SocketAddr, bytes: &[u8]) {
+        let Some(log) = &mut self.message_log else {
+            return;
+        };
+        let Some(suppressed) = log.admit(Instant::now()) else {
+            return;
+        };
+        let text = String::from_utf8_lossy(bytes);
+        tracing::info!(target: "sbc::sip", %peer, suppressed, "{direction} {peer}:\n{}", redact(&text));
+    }
+
     /// Acts on everything the core has queued: sends and call events.
     async fn flush(&mut self) {
         while let Some(out) = self.core.poll_output() {
@@ -1011,7 +1321,7 @@ impl Driver {
                 },
                 CallOutput::Event(e) => {
                     self.recorder.call_event(Instant::now(), &e);
-                    log_event(&e);
+                    self.track(&e);
                 }
             }
         }
@@ -1021,6 +1331,83 @@ impl Driver {
             core.transaction_count(),
             core.dialog_count(),
         );
+    }
+
+    /// Follows a call for its log span and its CDR: opens both on [`CallEvent::Started`],
+    /// stamps the answer, and on [`CallEvent::Ended`] queues the record for the relay's final
+    /// media statistics (or writes it at once when the call had no media session).
+    fn track(&mut self, e: &CallEvent) {
+        let key = match e {
+            CallEvent::Started { call, .. }
+            | CallEvent::Progress { call, .. }
+            | CallEvent::Rerouted { call, .. }
+            | CallEvent::Answered { call }
+            | CallEvent::Ended { call, .. } => *call,
+        };
+        if let CallEvent::Started {
+            a_call_id,
+            b_call_id,
+            detail,
+            ..
+        } = e
+        {
+            let span = tracing::info_span!("call", id = key.0, a_call_id = %a_call_id, b_call_id = %b_call_id);
+            if let Some(record) =
+                CallRecord::started(&self.cfg.general.node_name, e, SystemTime::now())
+            {
+                self.by_call_id.insert(a_call_id.clone(), key);
+                self.by_call_id.insert(b_call_id.clone(), key);
+                self.calls.insert(
+                    key,
+                    Tracked {
+                        record,
+                        media_session: detail.media_session,
+                        span,
+                    },
+                );
+            }
+        }
+        let span = self
+            .calls
+            .get(&key)
+            .map_or_else(tracing::Span::none, |t| t.span.clone());
+        span.in_scope(|| log_event(e));
+        match e {
+            CallEvent::Answered { .. } => {
+                if let Some(t) = self.calls.get_mut(&key) {
+                    t.record.answer.get_or_insert_with(SystemTime::now);
+                }
+            }
+            CallEvent::Ended { reason, code, .. } => {
+                let Some(mut t) = self.calls.remove(&key) else {
+                    return;
+                };
+                for leg in &t.record.legs {
+                    self.by_call_id.remove(&leg.call_id);
+                }
+                t.record.end = SystemTime::now();
+                t.record.reason = *reason;
+                t.record.code = *code;
+                if self.cdr.is_none() {
+                    return;
+                }
+                match t.media_session {
+                    Some(session) => {
+                        self.pending_cdrs
+                            .insert(session, (t.record, Instant::now() + MEDIA_WAIT));
+                    }
+                    None => self.write_cdr(t.record),
+                }
+            }
+            CallEvent::Started { .. } | CallEvent::Progress { .. } | CallEvent::Rerouted { .. } => {
+            }
+        }
+    }
+
+    fn write_cdr(&self, record: CallRecord) {
+        if let Some(w) = &self.cdr {
+            w.write(record);
+        }
     }
 
     /// The socket a message leaves from: a request's by its top Via (the side the core wrote
@@ -1036,7 +1423,8 @@ impl Driver {
             .or_else(|| (!self.listeners.is_empty()).then_some(0))
     }
 
-    async fn send(&self, i: usize, to: SocketAddr, bytes: &[u8]) {
+    async fn send(&mut self, i: usize, to: SocketAddr, bytes: &[u8]) {
+        self.log_message("sent to", to, bytes);
         let Some(l) = self.listeners.get(i) else {
             return;
         };
@@ -1049,8 +1437,31 @@ impl Driver {
     /// Drains the relay's events: inactivity hangs answered calls up, the rest is logged.
     fn poll_relay(&mut self) {
         self.recorder.relay(&self.core.media().metrics());
+        let now = Instant::now();
+        let late: Vec<SessionId> = self
+            .pending_cdrs
+            .iter()
+            .filter(|(_, (_, deadline))| now >= *deadline)
+            .map(|(s, _)| *s)
+            .collect();
+        for session in late {
+            if let Some((record, _)) = self.pending_cdrs.remove(&session) {
+                tracing::debug!(
+                    call = record.call,
+                    "CDR written without final media statistics"
+                );
+                self.write_cdr(record);
+            }
+        }
         while let Some(event) = self.core.media_mut().poll_event() {
             match event {
+                RelayEvent::Closed { session } => {
+                    let stats = self.core.media_mut().take_final_stats(session);
+                    if let Some((mut record, _)) = self.pending_cdrs.remove(&session) {
+                        record.media = stats.unwrap_or_default();
+                        self.write_cdr(record);
+                    }
+                }
                 RelayEvent::Inactive { session, idle } => {
                     if self.core.handle_media_timeout(Instant::now(), session) {
                         tracing::info!(session, ?idle, "no media: call hung up");
@@ -1101,6 +1512,7 @@ fn log_event(e: &CallEvent) {
             call,
             a_call_id,
             b_call_id,
+            ..
         } => tracing::info!(call = call.0, a_call_id, b_call_id, "call started"),
         CallEvent::Progress { call, code } => tracing::debug!(call = call.0, code, "call progress"),
         CallEvent::Rerouted { call, route, after } => {

@@ -13,7 +13,8 @@
 //! §18 flow bookkeeping and stream framing, and [`driver`], which runs the call core and the relay
 //! over the configured UDP sockets and TCP connections with routes from the `[[route]]` table,
 //! recording into [`metrics`], which [`admin`] serves over HTTP with health, readiness and the
-//! management API.
+//! management API, writing call detail records through [`cdr`] and, when asked, logging SIP
+//! messages through [`message_log`].
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
@@ -22,9 +23,11 @@
 
 pub mod admin;
 pub mod call;
+pub mod cdr;
 pub mod dialog;
 pub mod driver;
 pub mod management;
+pub mod message_log;
 pub mod metrics;
 pub mod stateless;
 pub mod transaction;

@@ -750,6 +750,7 @@ mod tests {
             call: CallKey(k),
             a_call_id: "a".into(),
             b_call_id: "b".into(),
+            detail: Box::default(),
         };
         // Call 1: 180 after 30 ms (twice: only the first counts), answered after 3 s, BYE.
         rec.call_event(t0, &started(1));

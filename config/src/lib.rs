@@ -243,6 +243,10 @@ mod tests {
             "203.0.113.10:5060"
         );
         assert_eq!(cfg.general.log_format, LogFormat::Json);
+        assert_eq!(
+            cfg.general.drain_timeout(),
+            std::time::Duration::from_secs(60)
+        );
         assert_eq!(cfg.relay.latching, Latching::Handover);
         let forward = cfg.realm("VOICE.example.com").unwrap();
         assert_eq!(forward.mode, RealmMode::Forward);
@@ -435,6 +439,21 @@ mod tests {
         let e = err(&text);
         assert_eq!(e.field(), Some("general.log_level"));
         assert_eq!(e.line(), Some(line_of(&text, text.find("loud").unwrap())));
+        let text = DEFAULT_TOML.replace(
+            "log_format = \"text\"",
+            "log_format = \"text\"\ndrain_timeout_s = 4000",
+        );
+        let e = err(&text);
+        assert_eq!(e.field(), Some("general.drain_timeout_s"));
+        assert!(
+            e.to_string().ends_with("4000 is above 3600 (one hour)"),
+            "{e}"
+        );
+        let text = DEFAULT_TOML.replace(
+            "log_format = \"text\"",
+            "log_format = \"text\"\nlog_sip_messages = true\nlog_sip_rate_per_s = 0",
+        );
+        assert_eq!(err(&text).field(), Some("general.log_sip_rate_per_s"));
         let text =
             DEFAULT_TOML.replace("listen = \"127.0.0.1:9090\"", "listen = \"localhost:9090\"");
         let e = err(&text);

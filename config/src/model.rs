@@ -57,6 +57,19 @@ pub struct General {
     pub log_format: LogFormat,
     /// Value of the `User-Agent` / `Server` header the SBC adds; `None` sends neither.
     pub user_agent: Option<String>,
+    /// Seconds calls may go on after SIGTERM before the SBC sends BYE on both legs and exits.
+    pub drain_timeout_s: u32,
+    /// Whether every SIP message sent and received is logged (credentials redacted).
+    pub log_sip_messages: bool,
+    /// Most SIP messages logged per second when `log_sip_messages` is on; the rest are counted.
+    pub log_sip_rate_per_s: u32,
+}
+
+impl General {
+    /// The drain timeout as a duration.
+    pub fn drain_timeout(&self) -> Duration {
+        Duration::from_secs(u64::from(self.drain_timeout_s))
+    }
 }
 
 impl Default for General {
@@ -66,6 +79,9 @@ impl Default for General {
             log_level: LogLevel::Info,
             log_format: LogFormat::Text,
             user_agent: None,
+            drain_timeout_s: 30,
+            log_sip_messages: false,
+            log_sip_rate_per_s: 20,
         }
     }
 }

@@ -84,6 +84,21 @@ fn general(cfg: &Config) -> Check {
             );
         }
     }
+    if g.drain_timeout_s > 3600 {
+        return fail(
+            p.key("drain_timeout_s"),
+            format!("{} is above 3600 (one hour)", g.drain_timeout_s),
+        );
+    }
+    if g.log_sip_messages && !(1..=10_000).contains(&g.log_sip_rate_per_s) {
+        return fail(
+            p.key("log_sip_rate_per_s"),
+            format!(
+                "{} must be 1-10000 when log_sip_messages is on",
+                g.log_sip_rate_per_s
+            ),
+        );
+    }
     Ok(())
 }
 

@@ -157,6 +157,12 @@ pub enum RelayEvent {
         /// How long it has been quiet.
         idle: Duration,
     },
+    /// Every stream of a deleted session is closed; its final statistics wait in
+    /// [`Relay::take_final_stats`] (for CDRs).
+    Closed {
+        /// The call.
+        session: SessionId,
+    },
 }
 
 /// Totals for Prometheus, summed over workers.
@@ -214,6 +220,17 @@ struct Session {
     stats: Vec<[LegStats; 2]>,
 }
 
+/// A deleted session whose streams the worker has not all closed yet, then its final
+/// statistics until the caller takes them.
+struct Closing {
+    stats: Vec<[LegStats; 2]>,
+    open: usize,
+}
+
+/// Deleted sessions kept for their final statistics; beyond this many, the finished ones whose
+/// statistics were never taken are forgotten.
+const MAX_CLOSED: usize = 4096;
+
 struct Interface {
     cfg: InterfaceConfig,
     pool: PortPool,
@@ -224,6 +241,10 @@ pub struct Relay {
     interfaces: Vec<Interface>,
     workers: Vec<WorkerHandle>,
     sessions: HashMap<SessionId, Session>,
+    /// Deleted sessions, until their final statistics are taken.
+    closing: HashMap<SessionId, Closing>,
+    /// Deleted sessions that had no stream, for [`RelayEvent::Closed`].
+    closed: std::collections::VecDeque<SessionId>,
     next_session: SessionId,
     backend: &'static str,
 }
@@ -288,6 +309,8 @@ impl Relay {
             interfaces,
             workers,
             sessions: HashMap::new(),
+            closing: HashMap::new(),
+            closed: std::collections::VecDeque::new(),
             next_session: 1,
             backend: backend_name,
         })
@@ -467,6 +490,21 @@ impl Relay {
             .sessions
             .remove(&session)
             .ok_or(RelayError::UnknownSession(session))?;
+        let open = sess.streams.iter().flatten().count();
+        if self.closing.len() >= MAX_CLOSED {
+            // Nobody takes the final statistics: forget the finished ones instead of growing.
+            self.closing.retain(|_, c| c.open > 0);
+        }
+        self.closing.insert(
+            session,
+            Closing {
+                stats: sess.stats,
+                open,
+            },
+        );
+        if open == 0 {
+            self.closed.push_back(session);
+        }
         let w = self
             .workers
             .get_mut(sess.worker)
@@ -482,6 +520,13 @@ impl Relay {
         Ok(())
     }
 
+    /// The final statistics of a deleted session's streams (by stream index, both legs), once
+    /// [`RelayEvent::Closed`] has been reported for it; each session's are given out once.
+    pub fn take_final_stats(&mut self, session: SessionId) -> Option<Vec<[LegStats; 2]>> {
+        self.closing.get(&session).filter(|c| c.open == 0)?;
+        self.closing.remove(&session).map(|c| c.stats)
+    }
+
     /// The latest statistics of a session's streams (refreshed every stats interval).
     pub fn session_stats(&self, session: SessionId) -> Option<&[[LegStats; 2]]> {
         self.sessions.get(&session).map(|s| s.stats.as_slice())
@@ -490,6 +535,9 @@ impl Relay {
     /// Drains worker events, doing the relay's own bookkeeping, and returns the next event for the
     /// B2BUA, if any.
     pub fn poll_event(&mut self) -> Option<RelayEvent> {
+        if let Some(session) = self.closed.pop_front() {
+            return Some(RelayEvent::Closed { session });
+        }
         for wi in 0..self.workers.len() {
             while let Some(ev) = self.workers.get_mut(wi).and_then(|w| w.events.try_pop()) {
                 if let Some(out) = self.handle_worker_event(wi, ev) {
@@ -504,16 +552,24 @@ impl Relay {
         match ev {
             WorkerEvent::Removed { id, .. } | WorkerEvent::CommandFailed { id } => {
                 let w = self.workers.get_mut(wi)?;
-                if let Some(SlotInfo { ports, .. }) = w.slots.remove(&id.slot) {
-                    if let Some(g) = w.gens.get_mut(id.slot as usize) {
-                        *g = g.wrapping_add(1) & 0x00ff_ffff;
-                    }
-                    w.free_slots.push(id.slot);
-                    for (iface, port) in ports {
-                        self.release_port(iface, port);
-                    }
+                let info = w.slots.remove(&id.slot)?;
+                if let Some(g) = w.gens.get_mut(id.slot as usize) {
+                    *g = g.wrapping_add(1) & 0x00ff_ffff;
                 }
-                None
+                w.free_slots.push(id.slot);
+                for (iface, port) in info.ports {
+                    self.release_port(iface, port);
+                }
+                let c = self.closing.get_mut(&info.session)?;
+                if let (WorkerEvent::Removed { stats, .. }, Some(slot)) =
+                    (ev, c.stats.get_mut(info.stream))
+                {
+                    *slot = stats;
+                }
+                c.open = c.open.saturating_sub(1);
+                (c.open == 0).then_some(RelayEvent::Closed {
+                    session: info.session,
+                })
             }
             WorkerEvent::Stats { session, id, stats } => {
                 let index = self.stream_index(wi, id)?;

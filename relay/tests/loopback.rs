@@ -186,11 +186,21 @@ fn inactivity_timeout_is_reported_and_delete_frees_the_ports() {
         assert_eq!(during[0].1, before[0].1 + 1);
         r.delete_session(s).unwrap();
         let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline && r.metrics().ports != before {
-            while r.poll_event().is_some() {}
+        let mut closed = false;
+        while Instant::now() < deadline && (r.metrics().ports != before || !closed) {
+            while let Some(e) = r.poll_event() {
+                closed |= e == RelayEvent::Closed { session: s };
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
         assert_eq!(r.metrics().ports, before, "{kind:?}: ports not released");
+        assert!(closed, "{kind:?}: no Closed event after delete");
+        // The final statistics count the packet A sent and B received, once.
+        let fin = r.take_final_stats(s).expect("final stats");
+        assert_eq!(fin.len(), 1);
+        assert_eq!(fin[0][0].packets_in, 1, "{kind:?}: {fin:?}");
+        assert_eq!(fin[0][1].packets_out, 1, "{kind:?}: {fin:?}");
+        assert!(r.take_final_stats(s).is_none());
         // The sockets are closed: the RTP port can be bound again.
         UdpSocket::bind(local[0].rtp).expect("port free again");
         r.shutdown();

@@ -2,7 +2,7 @@
 //! the relay run in [`sbc_b2bua::driver`].
 
 use sbc_b2bua::admin::{AdminError, AdminServer};
-use sbc_b2bua::driver::{random_seed, Driver, DriverError};
+use sbc_b2bua::driver::{random_seed, Control, Driver, DriverError};
 use sbc_config::Config;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -22,10 +22,23 @@ USAGE:
     sbc print-default-config     print the embedded default config
     sbc --version | --help
 
+SIGNALS:
+    SIGHUP     reload FILE: routes, users, realms and limits change without dropping calls or
+               registrations; a bad file is refused with its error and the running config kept
+    SIGTERM    drain: new calls get 503, live calls may run [general] drain_timeout_s, then
+               both legs get BYE, CDRs are flushed and sbc exits 0 (a second SIGTERM or Ctrl-C
+               ends the drain at once)
+
+LOGGING:
+    [general] log_level / log_format in FILE; RUST_LOG (e.g. RUST_LOG=debug) wins over log_level.
+
 EXAMPLES:
     sbc
     sbc --config /etc/sbc/sbc.toml
     sbc check-config config/examples/production.toml
+    RUST_LOG=info,sbc::sip=info sbc --config sbc.toml
+    kill -HUP $(pidof sbc)        # reload
+    systemctl reload sbc          # the same, with ops/systemd/sbc.service
 
 The config reference is config/README.md; a commented example is config/examples/production.toml.
 ";
@@ -95,8 +108,7 @@ fn main() -> ExitCode {
                 }
             };
             init_logging(&cfg);
-            let source = file.as_deref().unwrap_or("embedded default config");
-            match run(Arc::new(cfg), source) {
+            match run(Arc::new(cfg), file.as_deref()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");
@@ -111,7 +123,11 @@ fn init_logging(cfg: &Config) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(cfg.general.log_level.as_str()));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colours only on a terminal: journald and log files get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
     if matches!(cfg.general.log_format, sbc_config::LogFormat::Json) {
         builder.json().init();
     } else {
@@ -129,7 +145,8 @@ enum RunError {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn run(cfg: Arc<Config>, source: &str) -> Result<(), RunError> {
+async fn run(cfg: Arc<Config>, file: Option<&str>) -> Result<(), RunError> {
+    let source = file.unwrap_or("embedded default config");
     tracing::info!("sbc {} starting on {source}", env!("CARGO_PKG_VERSION"));
     let driver = Driver::start(cfg.clone(), random_seed()).await?;
     let admin = AdminServer::bind(&cfg, driver.metrics())
@@ -139,21 +156,59 @@ async fn run(cfg: Arc<Config>, source: &str) -> Result<(), RunError> {
         tracing::info!("admin on http://{addr} (/metrics, /health, /ready, /api/v1/)");
     }
     tokio::spawn(admin.run());
-    tracing::info!("ready; Ctrl-C or SIGTERM stops");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = sigterm() => {}
-        () = driver.run() => {}
-    }
-    tracing::info!("stopping");
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tokio::spawn(signals(tx, file.map(str::to_owned)));
+    tracing::info!("ready; SIGHUP reloads, SIGTERM drains and stops");
+    driver.run_with(rx).await;
     Ok(())
 }
 
-async fn sigterm() {
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut s) => {
-            s.recv().await;
+/// Turns SIGHUP into a reload of `file` (validated here, off the SIP task) and SIGTERM or
+/// Ctrl-C into a shutdown.
+async fn signals(tx: tokio::sync::mpsc::Sender<Control>, file: Option<String>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers: SIGHUP and SIGTERM will not work");
+        // Keep the channel open: dropping it would stop the driver.
+        std::future::pending::<()>().await;
+        return;
+    };
+    loop {
+        let control = tokio::select! {
+            _ = term.recv() => Some(Control::Shutdown),
+            _ = tokio::signal::ctrl_c() => Some(Control::Shutdown),
+            _ = hup.recv() => {
+                let file = file.clone();
+                tokio::task::spawn_blocking(move || reload(file.as_deref()))
+                    .await
+                    .ok()
+                    .flatten()
+            }
+        };
+        if let Some(c) = control {
+            if tx.send(c).await.is_err() {
+                return;
+            }
         }
-        Err(_) => std::future::pending().await,
+    }
+}
+
+/// Reads and validates `file` for a reload; `None` (with the error logged) keeps the running
+/// config.
+fn reload(file: Option<&str>) -> Option<Control> {
+    let Some(file) = file else {
+        tracing::warn!("SIGHUP ignored: running on the embedded default config, no file to reload");
+        return None;
+    };
+    tracing::info!("SIGHUP: reloading {file}");
+    match Config::load(file) {
+        Ok(cfg) => Some(Control::Reload(Arc::new(cfg))),
+        Err(e) => {
+            tracing::error!("reload refused, the running config is kept: {e}");
+            None
+        }
     }
 }

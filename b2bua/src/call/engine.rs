@@ -20,6 +20,7 @@ use std::time::Instant;
 
 mod control;
 mod early;
+mod record;
 mod refer;
 mod retry;
 mod timers;
@@ -470,6 +471,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         self.b_call_ids.insert(b_call_id.clone(), key);
         targets.tx = Some(b_tx);
         self.track_session_timer(key, &invite);
+        let detail = record::detail(&invite, &b_invite, media.session);
         self.calls.insert(
             key,
             Call {
@@ -499,6 +501,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             call: key,
             a_call_id,
             b_call_id,
+            detail,
         });
     }
 

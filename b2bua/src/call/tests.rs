@@ -2732,4 +2732,5 @@ fn a_refresh_that_is_never_answered_ends_the_call() {
 }
 
 mod control;
+mod operations;
 mod retries;

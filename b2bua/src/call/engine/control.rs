@@ -310,10 +310,14 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 cancel_sent: false,
             },
         );
+        // Leg B and the media session come when party A answers; the record knows A so far.
+        let mut detail = Box::<crate::call::CallDetail>::default();
+        detail.legs[0] = super::record::parties(&self.dialing[&key].invite);
         self.event(CallEvent::Started {
             call: key,
             a_call_id,
             b_call_id: String::new(),
+            detail,
         });
         self.pump(now);
         Ok(key)

@@ -1,0 +1,121 @@
+//! The operator's side of the core (`engine/record.rs`): the parties a CDR names, the shutdown
+//! of live calls after a drain, and a configuration swap on reload.
+
+use super::*;
+
+#[test]
+fn started_names_both_legs_parties_and_the_media_session() {
+    let mut net = Net::new();
+    let a_inv = invite_a(70);
+    net.send_a(a_inv.clone());
+    let b_inv = net.one_b();
+    let Some(CallEvent::Started {
+        a_call_id,
+        b_call_id,
+        detail,
+        ..
+    }) = net.events.first()
+    else {
+        panic!("{:?}", net.events)
+    };
+    assert_eq!(Some(a_call_id.as_str()), a_inv.call_id());
+    assert_eq!(Some(b_call_id.as_str()), b_inv.call_id());
+    assert_eq!(detail.legs[0].call_id, *a_call_id);
+    assert_eq!(detail.legs[1].call_id, *b_call_id);
+    assert_eq!(
+        Some(detail.legs[0].from.as_str()),
+        a_inv.from().map(|f| f.uri)
+    );
+    assert_eq!(Some(detail.legs[0].to.as_str()), a_inv.to().map(|t| t.uri));
+    assert_eq!(
+        Some(detail.legs[1].from.as_str()),
+        b_inv.from().map(|f| f.uri)
+    );
+    assert_eq!(Some(detail.legs[1].to.as_str()), b_inv.to().map(|t| t.uri));
+    assert_eq!(detail.media_session, Some(1));
+    assert!(net.sbc.has_call_id(a_call_id));
+    assert!(
+        !net.sbc.has_call_id(b_call_id),
+        "only leg A's Call-ID names a new call"
+    );
+}
+
+#[test]
+fn shutdown_byes_both_legs_of_answered_calls_with_a_reason() {
+    let mut net = Net::new();
+    let call = answered_call(&mut net);
+    net.send_a(from_a(Method::Ack, &call.a_ok, 1, "z9hG4bKa2", None));
+    net.b();
+    net.ops();
+    assert_eq!(net.sbc.shut_down_calls(net.now), 1);
+    net.drain();
+    let (bye_a, bye_b) = (net.one_a(), net.one_b());
+    for bye in [&bye_a, &bye_b] {
+        assert_eq!(bye.method(), Some(&Method::Bye));
+        assert_eq!(
+            bye.header(&HeaderName::Reason),
+            Some("SIP;cause=503;text=\"SBC shutting down\"")
+        );
+    }
+    assert_eq!(bye_b.call_id(), call.b_invite.call_id());
+    assert!(matches!(net.ops()[..], [Op::Delete(1)]));
+    assert!(matches!(
+        net.events.last(),
+        Some(CallEvent::Ended {
+            reason: EndReason::Shutdown,
+            ..
+        })
+    ));
+    assert_eq!(net.sbc.call_count(), 0);
+    assert_eq!(net.sbc.shut_down_calls(net.now), 0);
+}
+
+#[test]
+fn shutdown_cancels_calls_still_ringing() {
+    let mut net = Net::new();
+    net.send_a(invite_a(70));
+    net.a();
+    let b_inv = net.one_b();
+    net.send_b(reply_b(&b_inv, 180, None));
+    net.a();
+    assert_eq!(net.sbc.shut_down_calls(net.now), 1);
+    net.drain();
+    let cancel = net.one_b();
+    assert_eq!(cancel.method(), Some(&Method::Cancel));
+    assert_eq!(cancel.call_id(), b_inv.call_id());
+    // B answers the CANCEL and 487s the INVITE: A gets the 487, the call ends as cancelled.
+    net.send_b(reply_b(&cancel, 200, None));
+    net.send_b(reply_b(&b_inv, 487, None));
+    assert!(net.a().iter().any(|m| m.status() == Some(487)));
+    assert!(matches!(
+        net.events.last(),
+        Some(CallEvent::Ended {
+            reason: EndReason::Cancelled,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_new_call_config_applies_its_limits_to_the_next_invite() {
+    let mut net = Net::new();
+    net.send_a(invite_a(70));
+    net.a();
+    net.b();
+    net.sbc.set_call_config(CallConfig {
+        max_calls: 1,
+        retry_after_s: 7,
+        ..CallConfig::default()
+    });
+    let mut second = invite_a(70);
+    second.set_header(HeaderName::CallId, "second-call@198.51.100.10");
+    second.set_header(
+        HeaderName::Via,
+        format!("SIP/2.0/UDP {PHONE_A};branch=z9hG4bKsecond"),
+    );
+    net.send_a(second);
+    let rsp = net.a().pop().expect("an answer");
+    assert_eq!(rsp.status(), Some(503));
+    assert_eq!(rsp.header(&HeaderName::RetryAfter), Some("7"));
+    assert!(net.b().is_empty());
+}
