@@ -101,6 +101,9 @@ FIGURES (per forwarder; the window is [warm-up end, warm-up end + duration)):
     cpu_ratio                 baseline cpu_ns_per_packet / this cpu_ns_per_packet (> 1: cheaper)
     baseline_ratio            pps_ratio with --rate max, cpu_ratio with a paced rate (the figure
                               that matters at that load; > 1 is better; 1.0 for the baseline)
+    foreign_cpu_pct           share of all CPUs used by OTHER processes and kernel threads during
+                              the window (/proc/stat user+nice+system minus this process): above a
+                              few % something else competed with the run; do not trust its tails
     JSON also has: rate, payload, workers, duration_s, sent, forwarder_received, forwarded,
     delivered, streams_flowing (streams with at least one packet delivered in the window),
     stream_delivered_min/max (fairness: fewest and most packets delivered for one stream),
@@ -409,6 +412,48 @@ impl Histogram {
             }
         }
         None
+    }
+}
+
+/// Clock ticks per second of /proc/stat and /proc/self/stat (USER_HZ, 100 on Linux).
+const CLK_TCK: f64 = 100.0;
+
+/// CPU time of the whole machine and of this process, to tell how much else ran during a run.
+#[derive(Clone, Copy, Debug)]
+struct CpuTicks {
+    /// user + nice + system of all CPUs (/proc/stat), ticks; irq and softirq left out, as the
+    /// packet path's softirq time may be accounted there rather than to this process.
+    busy: u64,
+    /// utime + stime of this process (/proc/self/stat), ticks.
+    ours: u64,
+    /// CPUs in /proc/stat.
+    cpus: usize,
+}
+
+impl CpuTicks {
+    fn now() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let all = stat.lines().next()?;
+        let f: Vec<u64> = all
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let busy = f.first()? + f.get(1)? + f.get(2)?;
+        let cpus = stat
+            .lines()
+            .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+            .count();
+        let me = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
+        let rest = me.get(me.rfind(')')? + 2..)?;
+        let v: Vec<&str> = rest.split_whitespace().collect();
+        let ours = v.get(11)?.parse::<u64>().ok()? + v.get(12)?.parse::<u64>().ok()?;
+        Some(Self {
+            busy,
+            ours,
+            cpus: cpus.max(1),
+        })
     }
 }
 
@@ -1207,6 +1252,8 @@ struct RunResult {
     streams_flowing: usize,
     /// Fewest and most window packets delivered for one stream.
     stream_min_max: (u64, u64),
+    /// Share of all CPUs' time used by other processes and kernel threads in the window, %.
+    foreign_cpu_pct: Option<f64>,
     pinned: String,
 }
 
@@ -1305,7 +1352,9 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
         running.snapshot()
     };
     let before = wait_until(&mut running, clock.t0 + opts.warmup);
+    let cpu_before = CpuTicks::now();
     let after = wait_until(&mut running, clock.t0 + opts.warmup + opts.duration);
+    let cpu_after = CpuTicks::now();
     let gen = join(gen_thread, "generator");
     std::thread::sleep(DRAIN);
     stop_sink.store(true, Ordering::Relaxed);
@@ -1316,6 +1365,14 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
     stopped?;
 
     let secs = opts.duration.as_secs_f64();
+    let foreign_cpu_pct = match (cpu_before, cpu_after) {
+        (Some(b), Some(a)) => {
+            let foreign =
+                a.busy.saturating_sub(b.busy) as f64 - a.ours.saturating_sub(b.ours) as f64;
+            Some((100.0 * foreign / (a.cpus as f64 * secs * CLK_TCK)).max(0.0))
+        }
+        _ => None,
+    };
     let forwarded = after.forwarded.saturating_sub(before.forwarded);
     let cpu = after.cpu_ns.saturating_sub(before.cpu_ns);
     let per = |x: u64| (forwarded > 0).then(|| x as f64 / forwarded as f64);
@@ -1348,6 +1405,7 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
         forwarded,
         delivered: sink_res.delivered,
         streams_flowing: sink_res.per_stream.iter().filter(|&&c| c > 0).count(),
+        foreign_cpu_pct,
         stream_min_max: (
             sink_res.per_stream.iter().copied().min().unwrap_or(0),
             sink_res.per_stream.iter().copied().max().unwrap_or(0),
@@ -1415,7 +1473,7 @@ fn json_line(opts: &Options, r: &RunResult, base: &RunResult) -> String {
 \"offered_pps\":{},\"forwarded_pps\":{},\"loss_pct\":{},\
 \"latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{},\"p999\":{},\"over_1ms_pct\":{}}},\"relay_cpu_ns_per_packet\":{},\
 \"baseline_ratio\":{},\"pps_ratio\":{},\"cpu_ratio\":{},\"syscalls_per_packet\":{},\
-\"unstamped\":{},\"generator_late_us\":{{\"p50\":{},\"p99\":{}}},\"sink\":{},\"sent\":{},\"forwarder_received\":{},\"forwarded\":{},\"delivered\":{},\"streams_flowing\":{},\"stream_delivered_min\":{},\"stream_delivered_max\":{},\
+\"unstamped\":{},\"generator_late_us\":{{\"p50\":{},\"p99\":{}}},\"sink\":{},\"foreign_cpu_pct\":{},\"sent\":{},\"forwarder_received\":{},\"forwarded\":{},\"delivered\":{},\"streams_flowing\":{},\"stream_delivered_min\":{},\"stream_delivered_max\":{},\
 \"forwarder_pinned\":{}}}",
         json_str(&r.backend),
         r.streams,
@@ -1444,6 +1502,7 @@ fn json_line(opts: &Options, r: &RunResult, base: &RunResult) -> String {
             (_, SinkMode::Poll) => "poll",
             (_, SinkMode::Epoll) => "epoll",
         }),
+        json_num(r.foreign_cpu_pct, 1),
         r.sent,
         r.forwarder_received,
         r.forwarded,
