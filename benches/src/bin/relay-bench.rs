@@ -50,8 +50,8 @@ receive stamp (CLOCK_REALTIME, taken when the forwarder's send enters loopback d
 matter, so at paced rates it runs in SCHED_IDLE and never delays the generator (normal priority)
 between stamping a packet and sending it. The generator sleeps until the next packet is due and
 stamps each packet itself; `generator_late_us` shows how far behind schedule it ran. What remains
-in the tail is the forwarder and the machine (on this VM, stalls of 0.5-5 ms hit about 1 % of
-packets of any forwarder, the baseline included). An NTP step during a run spoils that run.
+in the tail is the forwarder and the machine (on the dev VM, its stalls put 0.6-10 % of the
+packets of any forwarder, the baseline included, over 1 ms). An NTP step spoils that run.
 
 USAGE:
     relay-bench [OPTIONS]
