@@ -211,6 +211,8 @@ pub fn relay_config(cfg: &Config, seed: u64) -> RelayConfig {
             })
             .collect(),
         workers: usize::from(cfg.relay.workers),
+        worker_cpus: Vec::new(),
+        recv_buffer: sbc_relay::api::DEFAULT_RECV_BUFFER,
         backend: match cfg.relay.io_backend {
             IoBackend::Auto => BackendKind::Auto,
             IoBackend::IoUring => BackendKind::IoUring,

@@ -26,6 +26,8 @@ const COMMAND_RING: usize = 4096;
 const EVENT_RING: usize = 16_384;
 /// Ports tried per leg before giving up when the OS refuses a bind (port taken by someone else).
 const BIND_ATTEMPTS: usize = 8;
+/// The media sockets' receive buffer when the configuration does not say otherwise.
+pub const DEFAULT_RECV_BUFFER: usize = 256 * 1024;
 
 /// One local address the relay allocates media ports on (e.g. customer side, core side).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +49,13 @@ pub struct RelayConfig {
     pub interfaces: Vec<InterfaceConfig>,
     /// Worker threads (0: one per core).
     pub workers: usize,
+    /// CPUs the worker threads are pinned to: worker `i` runs on `worker_cpus[i % len]`
+    /// (empty: not pinned, the threads may run anywhere the process may).
+    pub worker_cpus: Vec<usize>,
+    /// `SO_RCVBUF` of each media socket in bytes (the kernel doubles it and caps it at
+    /// `net.core.rmem_max`; 0 keeps the system default). Under overload a smaller buffer drops
+    /// stale media sooner instead of queueing it: it bounds the latency an overload adds.
+    pub recv_buffer: usize,
     /// IO backend.
     pub backend: BackendKind,
     /// io_uring tuning (buffer ring size, wait batching); ignored by the mmsg backend.
@@ -247,6 +256,7 @@ pub struct Relay {
     closed: std::collections::VecDeque<SessionId>,
     next_session: SessionId,
     backend: &'static str,
+    recv_buffer: usize,
 }
 
 impl Relay {
@@ -269,6 +279,16 @@ impl Relay {
         } else {
             cfg.workers
         };
+        let allowed = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
+            .map_err(std::io::Error::from)?;
+        for &c in &cfg.worker_cpus {
+            if !allowed.is_set(c).unwrap_or(false) {
+                return Err(RelayError::Io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("worker_cpus: CPU {c} is not one this process may run on"),
+                )));
+            }
+        }
         let mut workers = Vec::new();
         let mut backend_name = "";
         for w in 0..n {
@@ -290,9 +310,17 @@ impl Relay {
                     stats_interval: cfg.stats_interval,
                 },
             );
+            let cpu = (!cfg.worker_cpus.is_empty())
+                .then(|| cfg.worker_cpus.get(w % cfg.worker_cpus.len()).copied())
+                .flatten();
             let thread = std::thread::Builder::new()
                 .name(format!("relay-{w}"))
-                .spawn(move || worker.run())?;
+                .spawn(move || {
+                    if let Some(c) = cpu {
+                        pin_current_thread(c);
+                    }
+                    worker.run();
+                })?;
             workers.push(WorkerHandle {
                 commands: cprod,
                 events: econs,
@@ -313,6 +341,7 @@ impl Relay {
             closed: std::collections::VecDeque::new(),
             next_session: 1,
             backend: backend_name,
+            recv_buffer: cfg.recv_buffer,
         })
     }
 
@@ -431,7 +460,7 @@ impl Relay {
                 source,
             })?;
             let ip = iface.cfg.address;
-            match bind_pair(ip, port, spec.rtcp_mux) {
+            match bind_pair(ip, port, spec.rtcp_mux, self.recv_buffer) {
                 Ok((sockets, local)) => return Ok((iface_idx, port, sockets, local)),
                 Err(e) => {
                     // Someone else holds the port: keep it out of circulation for now by releasing
@@ -678,13 +707,18 @@ impl Drop for Relay {
 }
 
 /// Binds the RTP socket (and RTCP on port + 1 unless muxed), non-blocking.
-fn bind_pair(ip: IpAddr, port: u16, mux: bool) -> std::io::Result<(LegSocketsOwned, LocalLeg)> {
-    let rtp = bind_one(SocketAddr::new(ip, port))?;
+fn bind_pair(
+    ip: IpAddr,
+    port: u16,
+    mux: bool,
+    recv_buffer: usize,
+) -> std::io::Result<(LegSocketsOwned, LocalLeg)> {
+    let rtp = bind_one(SocketAddr::new(ip, port), recv_buffer)?;
     let rtcp = if mux {
         None
     } else {
         let p = rtcp_port(port).ok_or_else(|| std::io::Error::other("no RTCP port"))?;
-        Some(bind_one(SocketAddr::new(ip, p))?)
+        Some(bind_one(SocketAddr::new(ip, p), recv_buffer)?)
     };
     // The sockets are bound to exactly these addresses: no getsockname needed.
     let local = LocalLeg {
@@ -696,7 +730,7 @@ fn bind_pair(ip: IpAddr, port: u16, mux: bool) -> std::io::Result<(LegSocketsOwn
     Ok((LegSocketsOwned { rtp, rtcp }, local))
 }
 
-fn bind_one(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+fn bind_one(addr: SocketAddr, recv_buffer: usize) -> std::io::Result<UdpSocket> {
     let domain = socket2::Domain::for_address(addr);
     // Non-blocking (and close-on-exec, which socket2 always sets) from socket(2) itself: two
     // fcntl calls fewer per socket, four sockets per call.
@@ -708,9 +742,24 @@ fn bind_one(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     if addr.is_ipv6() {
         s.set_only_v6(true)?;
     }
-    let _ = s.set_recv_buffer_size(256 * 1024);
+    if recv_buffer > 0 {
+        // Best effort: the kernel caps it at net.core.rmem_max.
+        let _ = s.set_recv_buffer_size(recv_buffer);
+    }
     s.bind(&addr.into())?;
     Ok(s.into())
+}
+
+/// Pins the calling worker thread to `cpu` (checked against the allowed set at start); a failure
+/// leaves it unpinned, which costs performance, not correctness.
+fn pin_current_thread(cpu: usize) {
+    let mut set = nix::sched::CpuSet::new();
+    let pinned = set
+        .set(cpu)
+        .and_then(|()| nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set));
+    if let Err(e) = pinned {
+        tracing::warn!("relay worker: cannot pin to CPU {cpu}: {e}");
+    }
 }
 
 /// Wakes a worker by writing to its eventfd.

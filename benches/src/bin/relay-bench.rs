@@ -9,18 +9,18 @@ use nix::errno::Errno;
 use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
-use nix::sys::socket::{
-    recvmmsg, sendmmsg, setsockopt, sockopt, MsgFlags, MultiHeaders, SockaddrIn,
-};
+use nix::sys::socket::{sendmmsg, setsockopt, sockopt, MsgFlags, MultiHeaders};
 use nix::time::{clock_gettime, ClockId};
 use nix::unistd::Pid;
-use sbc_relay::api::{InterfaceConfig, LegSpec, Relay, RelayConfig, RelayError};
+use sbc_relay::api::{
+    InterfaceConfig, LegSpec, Relay, RelayConfig, RelayError, DEFAULT_RECV_BUFFER,
+};
 use sbc_relay::forward::LegSignal;
 use sbc_relay::io::uring::UringConfig;
 use sbc_relay::io::BackendKind;
 use sbc_relay::latch::LatchConfig;
 use std::fmt::Write as _;
-use std::io::{ErrorKind, IoSlice, IoSliceMut};
+use std::io::{ErrorKind, IoSlice};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::process::ExitCode;
@@ -38,11 +38,20 @@ each selected IO backend (in-process, on 127.0.0.1 only), and prints one result 
 Each stream: generator socket --RTP--> relay leg A (interface customer, 127.0.0.1:20000-29999)
              relay leg B (interface core, 127.0.0.1:30000-39999) --RTP--> sink socket
 Packets: 12-byte RTP header (v2, PT 0, per-stream SSRC, sequence numbers) + payload whose first
-8 bytes are the send time (ns on a monotonic clock shared by generator and sink).
-The generator (one socket per stream) and the sink (epoll + recvmmsg over all sink sockets, a
-per-stream counter and a log-linear latency histogram) run in two threads of this process.
+8 bytes are the send time (CLOCK_REALTIME ns, read just before that packet's own send).
+The generator (one socket per stream) and the sink (recvmmsg over all sink sockets, a per-stream
+counter and a log-linear latency histogram) run in two threads of this process, on one CPU.
 Baseline: one thread, epoll_wait, then for each ready leg-A socket one recv_from and one send_to
 out of its leg-B socket (one packet per syscall), over its own sockets.
+
+LATENCY METHOD: every sink socket has SO_TIMESTAMPNS, so each datagram carries the kernel's
+receive stamp (CLOCK_REALTIME, taken when the forwarder's send enters loopback delivery); latency
+= that stamp - the send time in the payload. When the sink thread gets round to reading does not
+matter, so at paced rates it runs in SCHED_IDLE and never delays the generator (normal priority)
+between stamping a packet and sending it. The generator sleeps until the next packet is due and
+stamps each packet itself; `generator_late_us` shows how far behind schedule it ran. What remains
+in the tail is the forwarder and the machine (on the dev VM, its stalls put 0.6-10 % of the
+packets of any forwarder, the baseline included, over 1 ms). An NTP step spoils that run.
 
 USAGE:
     relay-bench [OPTIONS]
@@ -52,19 +61,29 @@ OPTIONS:
     --duration SECS      measured seconds, after the warm-up [default: 10, 0.2..=600]
     --warmup SECS        warm-up seconds, not counted (latching happens here) [default: 1, 0..=60]
     --rate R             `max` (as fast as the generator can send: one thread round-robins the
-                         streams with sendmmsg batches of 16, in SCHED_IDLE so the sink on the
-                         same CPU always drains first), or packets per second per stream, paced
-                         evenly over all streams [default: 50, i.e. one packet per 20 ms]
+                         streams with sendmmsg batches of 16 stamped once per batch, in SCHED_IDLE
+                         so the sink (epoll, normal priority) on the same CPU always drains first;
+                         latency there is the standing queue of an overloaded forwarder), or
+                         packets per second per stream, paced evenly over all streams
+                         [default: 50, i.e. one packet per 20 ms]
     --pps-per-stream N   same as --rate N
     --payload BYTES      RTP payload bytes after the 12-byte header [default: 160, 8..=1400]
-    --uring-buffers N    io_uring provided-buffer ring size, a power of two [default: 1024]
-    --uring-batch N      completions an io_uring wait tries to gather [default: 64]
-    --uring-min-wait-us N  how long an io_uring wait holds out for the batch [default: 500]
+    --uring-buffers N    io_uring provided-buffer ring size, a power of two [default: the relay's]
+    --uring-batch N      completions an io_uring wait tries to gather [default: the relay's]
+    --uring-min-wait-us N  how long an io_uring wait holds out for the batch [default: the relay's]
+    --recv-buffer BYTES  SO_RCVBUF of the relay's and the baseline's sockets (0: system default)
+                         [default: 262144]
+    --sink S             paced rates only: `poll` (the sink polls every socket in SCHED_IDLE, so
+                         no receiver is ever asleep and the forwarder's sends wake nobody, as with
+                         a real network peer) or `epoll` (the sink sleeps in epoll_wait in
+                         SCHED_IDLE; each send that finds it asleep pays a cross-CPU wake-up on
+                         the forwarder's CPU time, a loopback artefact) [default: poll]
     --workers N          relay worker threads [default: 1, 1..=64]
     --backend B          io_uring | mmsg | all [default: all]; the baseline always runs
-    --pin / --no-pin     pin the forwarder (relay workers or baseline thread) to the first allowed
-                         CPU (the first N with --workers N) and generator+sink to the next one
-                         [default: on when at least workers+1 CPUs are allowed]
+    --pin / --no-pin     pin the forwarder (relay workers through RelayConfig::worker_cpus, or the
+                         baseline thread) to the first allowed CPU (the first N with --workers N)
+                         and generator+sink to the next one [default: on when at least workers+1
+                         CPUs are allowed]
     --json               one JSON object per line per forwarder instead of the table
     -h, --help           this text
 
@@ -72,8 +91,9 @@ FIGURES (per forwarder; the window is [warm-up end, warm-up end + duration)):
     offered_pps               packets the generator sent with a send time in the window / duration
     forwarded_pps             of those, packets that reached the sinks / duration
     loss_pct                  100 * (1 - delivered / offered) (at --rate max this is overload loss)
-    latency_us p50/p99/p999   sink receive time - send time, over delivered packets (histogram
-                              buckets of 1/16 octave: values are exact to about 6 %)
+    latency_us p50/p90/p99/p999  kernel receive stamp at the sink - send time, over delivered
+                              packets (see LATENCY METHOD; histogram buckets of 1/16 octave:
+                              values are exact to about 6 %); over_1ms_pct: share above 1 ms
     relay_cpu_ns_per_packet   forwarder CPU time in the window / packets it forwarded in the window
                               (relay: deltas of metrics().cpu_ns and forwarded_packets, i.e. the
                               worker threads' CLOCK_THREAD_CPUTIME_ID; baseline: its own thread's)
@@ -81,8 +101,14 @@ FIGURES (per forwarder; the window is [warm-up end, warm-up end + duration)):
     cpu_ratio                 baseline cpu_ns_per_packet / this cpu_ns_per_packet (> 1: cheaper)
     baseline_ratio            pps_ratio with --rate max, cpu_ratio with a paced rate (the figure
                               that matters at that load; > 1 is better; 1.0 for the baseline)
+    foreign_cpu_pct           share of all CPUs used by OTHER processes and kernel threads during
+                              the window (/proc/stat user+nice+system minus this process): above a
+                              few % something else competed with the run; do not trust its tails
     JSON also has: rate, payload, workers, duration_s, sent, forwarder_received, forwarded,
-    delivered, streams_flowing, syscalls_per_packet, forwarder_pinned, pps_ratio, cpu_ratio.
+    delivered, streams_flowing (streams with at least one packet delivered in the window),
+    stream_delivered_min/max (fairness: fewest and most packets delivered for one stream),
+    syscalls_per_packet, unstamped (packets timed in user space for want of a kernel stamp),
+    generator_late_us p50/p99 (paced), sink, forwarder_pinned, pps_ratio, cpu_ratio.
 
 EXAMPLES:
     relay-bench                                        # 1000 streams x 50 pps, baseline + both backends
@@ -114,6 +140,16 @@ enum Rate {
     PerStream(u32),
 }
 
+/// How the sink waits for datagrams at paced rates (at `--rate max` it always uses epoll).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SinkMode {
+    /// `SCHED_IDLE`, polling every socket: no receiver is ever woken by the forwarder's sends.
+    Poll,
+    /// `SCHED_IDLE`, sleeping in epoll: each send that finds the sink asleep wakes it, and the
+    /// forwarder pays for that wake-up (a loopback artefact a real network peer does not cause).
+    Epoll,
+}
+
 /// Command-line options.
 #[derive(Clone, Debug)]
 struct Options {
@@ -126,6 +162,8 @@ struct Options {
     pin: Option<bool>,
     backends: Vec<BackendKind>,
     json: bool,
+    sink: SinkMode,
+    recv_buffer: usize,
     uring: UringConfig,
 }
 
@@ -161,6 +199,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         pin: None,
         backends: vec![BackendKind::IoUring, BackendKind::Mmsg],
         json: false,
+        sink: SinkMode::Poll,
+        recv_buffer: DEFAULT_RECV_BUFFER,
         uring: UringConfig::default(),
     };
     let mut it = args.into_iter();
@@ -219,6 +259,14 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
             "--uring-min-wait-us" => {
                 o.uring.min_wait = Duration::from_micros(parse_int(&name, v, 0, 100_000)?);
             }
+            "--sink" => {
+                o.sink = match v {
+                    "poll" => SinkMode::Poll,
+                    "epoll" => SinkMode::Epoll,
+                    _ => return Err(format!("--sink: {v:?} is not poll or epoll")),
+                }
+            }
+            "--recv-buffer" => o.recv_buffer = parse_int(&name, v, 0, 64 << 20)? as usize,
             "--workers" => o.workers = parse_int(&name, v, 1, 64)? as usize,
             "--backend" => {
                 o.backends = match v {
@@ -246,16 +294,43 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
 // ---------------------------------------------------------------------------------------------
 // Clock, CPU time, histogram
 
-/// The monotonic clock generator and sink share: nanoseconds since a common start.
+/// The clock generator and sink share: `CLOCK_REALTIME` nanoseconds since a common start.
+///
+/// Realtime, not monotonic, because it is the clock the kernel stamps received datagrams with
+/// (`SO_TIMESTAMPNS`); a clock step (NTP) during a run would spoil that run's latencies.
 #[derive(Clone, Copy, Debug)]
 struct Clock {
+    /// When the run started, for the main thread's sleeps.
     t0: Instant,
+    /// The same moment on `CLOCK_REALTIME`, ns since the epoch.
+    t0_real_ns: u64,
 }
 
 impl Clock {
-    fn now_ns(self) -> u64 {
-        u64::try_from(self.t0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    fn start() -> Self {
+        Self {
+            t0: Instant::now(),
+            t0_real_ns: realtime_ns(),
+        }
     }
+
+    /// Now, ns since the start.
+    fn now_ns(self) -> u64 {
+        realtime_ns().saturating_sub(self.t0_real_ns)
+    }
+
+    /// A kernel receive stamp (`CLOCK_REALTIME`, ns since the epoch) as ns since the start.
+    fn since_start(self, real_ns: u64) -> u64 {
+        real_ns.saturating_sub(self.t0_real_ns)
+    }
+}
+
+/// `CLOCK_REALTIME` now, ns since the epoch (vDSO: no system call).
+fn realtime_ns() -> u64 {
+    clock_gettime(ClockId::CLOCK_REALTIME).map_or(0, |t| {
+        u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000_000
+            + u64::try_from(t.tv_nsec()).unwrap_or(0)
+    })
 }
 
 /// CPU time of the calling thread, ns (CLOCK_THREAD_CPUTIME_ID, as the relay's workers report).
@@ -314,6 +389,15 @@ impl Histogram {
         }
     }
 
+    /// Percentage of recorded values above `ns` (to the bucket resolution); `None` when empty.
+    fn percent_above(&self, ns: u64) -> Option<f64> {
+        if self.total == 0 {
+            return None;
+        }
+        let above: u64 = self.counts.iter().skip(Self::index(ns) + 1).sum();
+        Some(100.0 * above as f64 / self.total as f64)
+    }
+
     /// The value at quantile `q` (0..=1), ns; `None` when empty.
     fn quantile(&self, q: f64) -> Option<f64> {
         if self.total == 0 {
@@ -328,6 +412,48 @@ impl Histogram {
             }
         }
         None
+    }
+}
+
+/// Clock ticks per second of /proc/stat and /proc/self/stat (USER_HZ, 100 on Linux).
+const CLK_TCK: f64 = 100.0;
+
+/// CPU time of the whole machine and of this process, to tell how much else ran during a run.
+#[derive(Clone, Copy, Debug)]
+struct CpuTicks {
+    /// user + nice + system of all CPUs (/proc/stat), ticks; irq and softirq left out, as the
+    /// packet path's softirq time may be accounted there rather than to this process.
+    busy: u64,
+    /// utime + stime of this process (/proc/self/stat), ticks.
+    ours: u64,
+    /// CPUs in /proc/stat.
+    cpus: usize,
+}
+
+impl CpuTicks {
+    fn now() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let all = stat.lines().next()?;
+        let f: Vec<u64> = all
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let busy = f.first()? + f.get(1)? + f.get(2)?;
+        let cpus = stat
+            .lines()
+            .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+            .count();
+        let me = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
+        let rest = me.get(me.rfind(')')? + 2..)?;
+        let v: Vec<&str> = rest.split_whitespace().collect();
+        let ours = v.get(11)?.parse::<u64>().ok()? + v.get(12)?.parse::<u64>().ok()?;
+        Some(Self {
+            busy,
+            ours,
+            cpus: cpus.max(1),
+        })
     }
 }
 
@@ -422,8 +548,10 @@ fn bind_local(rcvbuf: usize, sndbuf: usize) -> Result<UdpSocket, String> {
         UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
     s.set_nonblocking(true)
         .map_err(|e| format!("set_nonblocking: {e}"))?;
-    // Best effort: the kernel caps these at net.core.{r,w}mem_max.
-    let _ = setsockopt(&s, sockopt::RcvBuf, &rcvbuf);
+    // Best effort: the kernel caps these at net.core.{r,w}mem_max (0: keep the default).
+    if rcvbuf > 0 {
+        let _ = setsockopt(&s, sockopt::RcvBuf, &rcvbuf);
+    }
     let _ = setsockopt(&s, sockopt::SndBuf, &sndbuf);
     Ok(s)
 }
@@ -542,7 +670,7 @@ impl Drop for Running {
     }
 }
 
-fn relay_config(opts: &Options, kind: BackendKind) -> RelayConfig {
+fn relay_config(opts: &Options, kind: BackendKind, pin: Option<&PinPlan>) -> RelayConfig {
     let iface = |name: &str, port_min: u16| InterfaceConfig {
         name: name.to_owned(),
         address: Ipv4Addr::LOCALHOST.into(),
@@ -552,6 +680,8 @@ fn relay_config(opts: &Options, kind: BackendKind) -> RelayConfig {
     RelayConfig {
         interfaces: vec![iface("customer", 20_000), iface("core", 30_000)],
         workers: opts.workers,
+        worker_cpus: pin.map(|p| p.forwarder.clone()).unwrap_or_default(),
+        recv_buffer: opts.recv_buffer,
         backend: kind,
         uring: opts.uring,
         latch: LatchConfig::default(),
@@ -569,7 +699,7 @@ fn backend_label(kind: BackendKind) -> &'static str {
     }
 }
 
-/// Starts the relay (workers pinned by inheritance when `pin` is given), adds one session with one
+/// Starts the relay (workers pinned through `RelayConfig::worker_cpus` when `pin` is given), adds one session with one
 /// stream per generator/sink pair, and waits until every worker owns its streams. Returns the relay
 /// and each stream's leg-A address (where the generator sends).
 fn start_relay(
@@ -580,21 +710,9 @@ fn start_relay(
     pin: Option<&PinPlan>,
 ) -> Result<(Relay, Vec<SocketAddr>), String> {
     let label = backend_label(kind);
-    let cfg = relay_config(opts, kind);
-    // The relay API has no CPU hook: threads inherit their creator's affinity, so pin this thread
-    // while `Relay::start` spawns the workers, then restore it.
-    let started = if let Some(p) = pin {
-        let orig =
-            sched_getaffinity(Pid::from_raw(0)).map_err(|e| format!("sched_getaffinity: {e}"))?;
-        pin_current(&p.forwarder)?;
-        let r = Relay::start(cfg);
-        sched_setaffinity(Pid::from_raw(0), &orig)
-            .map_err(|e| format!("restoring affinity: {e}"))?;
-        r
-    } else {
-        Relay::start(cfg)
-    };
-    let mut relay = started.map_err(|e| format!("starting the relay with backend {label}: {e}"))?;
+    let cfg = relay_config(opts, kind, pin);
+    let mut relay =
+        Relay::start(cfg).map_err(|e| format!("starting the relay with backend {label}: {e}"))?;
     let mut leg_a = Vec::with_capacity(gens.len());
     for (&g, &s) in gens.iter().zip(sinks) {
         let leg = |interface: &str, remote: SocketAddr| LegSpec {
@@ -642,9 +760,11 @@ fn start_relay(
 fn start_baseline(
     sinks: &[SocketAddr],
     pin: Option<&PinPlan>,
+    recv_buffer: usize,
 ) -> Result<(Running, Vec<SocketAddr>), String> {
-    let a = bind_many(sinks.len(), 256 * 1024, 256 * 1024)?;
-    let b = bind_many(sinks.len(), 256 * 1024, 256 * 1024)?;
+    // Same receive buffer as the relay's sockets, so both queue alike under overload.
+    let a = bind_many(sinks.len(), recv_buffer, 256 * 1024)?;
+    let b = bind_many(sinks.len(), recv_buffer, 256 * 1024)?;
     let leg_a = addrs(&a)?;
     let epoll =
         Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|e| format!("epoll_create: {e}"))?;
@@ -731,6 +851,7 @@ struct Load {
     clock: Clock,
     rate: Rate,
     payload: usize,
+    sink: SinkMode,
     window_start: u64,
     window_end: u64,
 }
@@ -748,12 +869,23 @@ fn fill_packet(buf: &mut [u8], i: usize, seq: u16, send_ns: u64) {
 }
 
 /// Generator totals.
-#[derive(Clone, Copy, Debug, Default)]
 struct GenResult {
+    /// Paced: how late each window packet went out against its schedule, ns.
+    late: Histogram,
     /// Packets accepted by the kernel with a send time in the window.
     in_window: u64,
     /// Sends refused (buffer full and the like).
     refused: u64,
+}
+
+impl GenResult {
+    fn new() -> Self {
+        Self {
+            late: Histogram::new(),
+            in_window: 0,
+            refused: 0,
+        }
+    }
 }
 
 fn generator(socks: &[UdpSocket], load: Load) -> GenResult {
@@ -764,6 +896,8 @@ fn generator(socks: &[UdpSocket], load: Load) -> GenResult {
             set_idle_priority();
             generate_max(socks, load)
         }
+        // Paced: normal priority, and the sink is in SCHED_IDLE, so nothing on this CPU runs
+        // between a packet's time stamp and its send.
         Rate::PerStream(pps) => generate_paced(socks, load, pps),
     }
 }
@@ -784,7 +918,7 @@ fn generate_max(socks: &[UdpSocket], load: Load) -> GenResult {
     let mut seqs = vec![0u16; socks.len()];
     let mut hdrs = MultiHeaders::<()>::preallocate(BATCH, None);
     let no_addrs = [None::<()>; BATCH];
-    let mut res = GenResult::default();
+    let mut res = GenResult::new();
     'run: loop {
         for (i, (s, seq)) in socks.iter().zip(seqs.iter_mut()).enumerate() {
             let now = load.clock.now_ns();
@@ -823,7 +957,7 @@ fn generate_paced(socks: &[UdpSocket], load: Load, pps: u32) -> GenResult {
     let n = socks.len() as u64;
     let total = u128::from(n * u64::from(pps)).max(1);
     let mut buf = vec![0u8; 12 + load.payload];
-    let mut res = GenResult::default();
+    let mut res = GenResult::new();
     let mut k: u64 = 0;
     loop {
         let now = load.clock.now_ns();
@@ -837,13 +971,19 @@ fn generate_paced(socks: &[UdpSocket], load: Load, pps: u32) -> GenResult {
             let t = load.clock.now_ns();
             fill_packet(&mut buf, i, (k / n) as u16, t);
             match s.send(&buf) {
-                Ok(_) if t >= load.window_start && t < load.window_end => res.in_window += 1,
+                Ok(_) if t >= load.window_start && t < load.window_end => {
+                    res.in_window += 1;
+                    let due = u64::try_from(u128::from(k) * 1_000_000_000 / total).unwrap_or(0);
+                    res.late.record(t.saturating_sub(due));
+                }
                 Ok(_) => {}
                 Err(_) => res.refused += 1,
             }
             k += 1;
         }
-        let next = u64::try_from(u128::from(k) * 1_000_000_000 / total).unwrap_or(u64::MAX);
+        // Packet k falls due once floor(now * total / 1e9) > k, i.e. at ceil((k + 1) * 1e9 / total).
+        let next = ((u128::from(k) + 1) * 1_000_000_000).div_ceil(total);
+        let next = u64::try_from(next).unwrap_or(u64::MAX);
         let now = load.clock.now_ns();
         if next > now {
             std::thread::sleep(Duration::from_nanos((next - now).min(5_000_000)));
@@ -860,13 +1000,123 @@ struct SinkResult {
     per_stream: Vec<u64>,
     /// One-way latency of those packets, ns.
     latency: Histogram,
+    /// Of the delivered packets, those without a kernel receive stamp (timed in user space).
+    unstamped: u64,
+    /// Datagrams read, in the window or not.
+    seen: u64,
+}
+
+/// Control-message room per datagram: one `SCM_TIMESTAMPNS` (`CMSG_SPACE(16)` = 32) with slack.
+const CMSG_ROOM: usize = 64;
+
+/// One `recvmmsg` batch with a kernel receive-time control message per datagram.
+///
+/// Hand-rolled rather than nix's `MultiHeaders` because the kernel rewrites each `msg_controllen`
+/// and nix does not restore it between calls, so one datagram without a stamp would truncate the
+/// control data of every later one received into that slot.
+struct RxBatch {
+    bufs: Box<[[u8; RX_BUF]; RX_BATCH]>,
+    iovs: Box<[nix::libc::iovec; RX_BATCH]>,
+    cmsgs: Box<[[u64; CMSG_ROOM / 8]; RX_BATCH]>,
+    hdrs: Box<[nix::libc::mmsghdr; RX_BATCH]>,
+}
+
+// SAFETY: the raw pointers in `iovs`/`hdrs` point only into the boxes this value owns.
+#[allow(unsafe_code)]
+unsafe impl Send for RxBatch {}
+
+#[allow(unsafe_code)] // recvmmsg with control messages, and reading the SCM_TIMESTAMPNS cmsg
+impl RxBatch {
+    fn new() -> Self {
+        let mut me = Self {
+            bufs: Box::new([[0u8; RX_BUF]; RX_BATCH]),
+            iovs: Box::new(
+                [nix::libc::iovec {
+                    iov_base: std::ptr::null_mut(),
+                    iov_len: 0,
+                }; RX_BATCH],
+            ),
+            cmsgs: Box::new([[0u64; CMSG_ROOM / 8]; RX_BATCH]),
+            // SAFETY: mmsghdr is a plain C struct of integers and raw pointers; all-zero is valid.
+            hdrs: Box::new(unsafe { std::mem::zeroed() }),
+        };
+        for i in 0..RX_BATCH {
+            me.iovs[i] = nix::libc::iovec {
+                iov_base: me.bufs[i].as_mut_ptr().cast(),
+                iov_len: RX_BUF,
+            };
+            let h = &mut me.hdrs[i].msg_hdr;
+            h.msg_iov = std::ptr::from_mut(&mut me.iovs[i]);
+            h.msg_iovlen = 1;
+            h.msg_control = me.cmsgs[i].as_mut_ptr().cast();
+        }
+        me
+    }
+
+    /// Receives up to [`RX_BATCH`] datagrams from `fd` without blocking; returns how many.
+    fn recv(&mut self, fd: std::os::fd::RawFd) -> Result<usize, Errno> {
+        for h in self.hdrs.iter_mut() {
+            h.msg_hdr.msg_controllen = CMSG_ROOM as _;
+            h.msg_hdr.msg_flags = 0;
+            h.msg_len = 0;
+        }
+        // SAFETY: every header points at its own iovec, buffer and control area, all owned by
+        // `self` and alive for the call; the kernel writes at most the lengths given.
+        let n = unsafe {
+            nix::libc::recvmmsg(
+                fd,
+                self.hdrs.as_mut_ptr(),
+                RX_BATCH as _,
+                nix::libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        Errno::result(n).map(|n| usize::try_from(n).unwrap_or(0))
+    }
+
+    /// Datagram `i` of the last batch: its bytes and its kernel receive time (`CLOCK_REALTIME` ns).
+    fn get(&self, i: usize) -> (&[u8], Option<u64>) {
+        let Some(h) = self.hdrs.get(i) else {
+            return (&[], None);
+        };
+        let len = (h.msg_len as usize).min(RX_BUF);
+        let data = self.bufs.get(i).map_or(&[][..], |b| &b[..len]);
+        let mut stamp = None;
+        let m = &h.msg_hdr;
+        // SAFETY: `m` is a msghdr the kernel just filled: its control pointer and (rewritten)
+        // length describe our control area, so the CMSG_* walk stays inside it.
+        unsafe {
+            let mut c = nix::libc::CMSG_FIRSTHDR(m);
+            while !c.is_null() {
+                if (*c).cmsg_level == nix::libc::SOL_SOCKET
+                    && (*c).cmsg_type == nix::libc::SCM_TIMESTAMPNS
+                {
+                    let ts = std::ptr::read_unaligned(
+                        nix::libc::CMSG_DATA(c).cast::<nix::libc::timespec>(),
+                    );
+                    stamp = Some(
+                        u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000
+                            + u64::try_from(ts.tv_nsec).unwrap_or(0),
+                    );
+                }
+                c = nix::libc::CMSG_NXTHDR(m, c);
+            }
+        }
+        (data, stamp)
+    }
 }
 
 /// Receives on every sink socket (epoll + recvmmsg) until `stop`, counting window packets.
+///
+/// Latency is measured against the kernel's receive stamp of each datagram (`SO_TIMESTAMPNS`),
+/// not against when this thread got round to reading it, so the sink's own scheduling (it runs
+/// in `SCHED_IDLE` at paced rates) does not show up in the figures.
 fn sink(socks: &[UdpSocket], load: Load, stop: &AtomicBool) -> Result<SinkResult, String> {
     let epoll =
         Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|e| format!("epoll_create: {e}"))?;
     for (i, s) in socks.iter().enumerate() {
+        setsockopt(s, sockopt::ReceiveTimestampns, &true)
+            .map_err(|e| format!("sink SO_TIMESTAMPNS: {e}"))?;
         epoll
             .add(s, EpollEvent::new(EpollFlags::EPOLLIN, i as u64))
             .map_err(|e| format!("sink epoll_ctl: {e}"))?;
@@ -875,11 +1125,25 @@ fn sink(socks: &[UdpSocket], load: Load, stop: &AtomicBool) -> Result<SinkResult
         delivered: 0,
         per_stream: vec![0; socks.len()],
         latency: Histogram::new(),
+        unstamped: 0,
+        seen: 0,
     };
+    let mut rx = RxBatch::new();
+    if matches!(load.rate, Rate::PerStream(_)) {
+        // Paced: the generator (normal priority, same CPU) must never wait for the sink between
+        // stamping a packet and sending it; the kernel stamps what the sink reads late.
+        set_idle_priority();
+    }
+    if matches!(load.rate, Rate::PerStream(_)) && load.sink == SinkMode::Poll {
+        // Poll instead of sleeping in epoll: nobody sleeps on a sink socket, so the forwarder's
+        // sends do not pay for waking a receiver (they would not on a real network either).
+        while !stop.load(Ordering::Relaxed) {
+            for (i, s) in socks.iter().enumerate() {
+                drain_sink_socket(s, i, &mut rx, load, &mut out)?;
+            }
+        }
+    }
     let mut events = vec![EpollEvent::empty(); 256];
-    let mut bufs: Box<[[u8; RX_BUF]; RX_BATCH]> = Box::new([[0u8; RX_BUF]; RX_BATCH]);
-    let mut hdrs = MultiHeaders::<SockaddrIn>::preallocate(RX_BATCH, None);
-    let mut lens = [0usize; RX_BATCH];
     while !stop.load(Ordering::Relaxed) {
         let n = match epoll.wait(&mut events, 20u16) {
             Ok(n) => n,
@@ -888,53 +1152,67 @@ fn sink(socks: &[UdpSocket], load: Load, stop: &AtomicBool) -> Result<SinkResult
         };
         for ev in events.iter().take(n) {
             let i = ev.data() as usize;
-            let Some(s) = socks.get(i) else { continue };
-            loop {
-                let got = {
-                    let mut iovs: [[IoSliceMut<'_>; 1]; RX_BATCH] =
-                        bufs.each_mut().map(|b| [IoSliceMut::new(b)]);
-                    match recvmmsg(
-                        s.as_raw_fd(),
-                        &mut hdrs,
-                        iovs.iter_mut(),
-                        MsgFlags::MSG_DONTWAIT,
-                        None,
-                    ) {
-                        Ok(r) => {
-                            let mut c = 0;
-                            for (m, l) in r.zip(lens.iter_mut()) {
-                                *l = m.bytes;
-                                c += 1;
-                            }
-                            c
-                        }
-                        Err(Errno::EAGAIN | Errno::EINTR) => 0,
-                        Err(e) => return Err(format!("sink recvmmsg: {e}")),
-                    }
-                };
-                let now = load.clock.now_ns();
-                for (b, &len) in bufs.iter().zip(lens.iter()).take(got) {
-                    if len < 20 {
-                        continue;
-                    }
-                    let mut ts = [0u8; 8];
-                    ts.copy_from_slice(&b[12..20]);
-                    let sent = u64::from_le_bytes(ts);
-                    if sent >= load.window_start && sent < load.window_end {
-                        out.delivered += 1;
-                        if let Some(c) = out.per_stream.get_mut(i) {
-                            *c += 1;
-                        }
-                        out.latency.record(now.saturating_sub(sent));
-                    }
-                }
-                if got < RX_BATCH {
-                    break;
-                }
+            if let Some(s) = socks.get(i) {
+                drain_sink_socket(s, i, &mut rx, load, &mut out)?;
             }
         }
     }
+    // Whatever is still queued (a sink in SCHED_IDLE may be behind): the kernel stamped it on
+    // arrival, so reading it late changes no figure. Sweep until a whole pass finds nothing.
+    loop {
+        let before = out.seen;
+        for (i, s) in socks.iter().enumerate() {
+            drain_sink_socket(s, i, &mut rx, load, &mut out)?;
+        }
+        if out.seen == before {
+            break;
+        }
+    }
     Ok(out)
+}
+
+/// Reads sink socket `i` (stream `i`) until it would block, recording window packets.
+fn drain_sink_socket(
+    s: &UdpSocket,
+    i: usize,
+    rx: &mut RxBatch,
+    load: Load,
+    out: &mut SinkResult,
+) -> Result<(), String> {
+    loop {
+        let got = match rx.recv(s.as_raw_fd()) {
+            Ok(c) => c,
+            Err(Errno::EAGAIN | Errno::EINTR) => 0,
+            Err(e) => return Err(format!("sink recvmmsg: {e}")),
+        };
+        out.seen += got as u64;
+        let mut user_now = None;
+        for k in 0..got {
+            let (b, stamp) = rx.get(k);
+            let Some(ts) = b.get(12..20) else { continue };
+            let mut t = [0u8; 8];
+            t.copy_from_slice(ts);
+            let sent = u64::from_le_bytes(t);
+            if sent < load.window_start || sent >= load.window_end {
+                continue;
+            }
+            out.delivered += 1;
+            if let Some(c) = out.per_stream.get_mut(i) {
+                *c += 1;
+            }
+            let at = match stamp {
+                Some(real) => load.clock.since_start(real),
+                None => {
+                    out.unstamped += 1;
+                    *user_now.get_or_insert_with(|| load.clock.now_ns())
+                }
+            };
+            out.latency.record(at.saturating_sub(sent));
+        }
+        if got < RX_BATCH {
+            return Ok(());
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -958,6 +1236,13 @@ struct RunResult {
     p50_us: Option<f64>,
     p99_us: Option<f64>,
     p999_us: Option<f64>,
+    p90_us: Option<f64>,
+    /// Percentage of delivered window packets later than 1 ms.
+    over_1ms_pct: Option<f64>,
+    /// Delivered window packets timed in user space for want of a kernel stamp.
+    unstamped: u64,
+    /// Paced: how late the generator sent packets against their schedule, p50 and p99, µs.
+    gen_late_us: (Option<f64>, Option<f64>),
     cpu_ns_per_packet: Option<f64>,
     syscalls_per_packet: Option<f64>,
     sent: u64,
@@ -965,6 +1250,10 @@ struct RunResult {
     forwarded: u64,
     delivered: u64,
     streams_flowing: usize,
+    /// Fewest and most window packets delivered for one stream.
+    stream_min_max: (u64, u64),
+    /// Share of all CPUs' time used by other processes and kernel threads in the window, %.
+    foreign_cpu_pct: Option<f64>,
     pinned: String,
 }
 
@@ -980,7 +1269,7 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
     let gen_addrs = addrs(&gens)?;
     let (mut running, leg_a, label) = match fwd {
         Forwarder::Baseline => {
-            let (r, a) = start_baseline(&sink_addrs, pin)?;
+            let (r, a) = start_baseline(&sink_addrs, pin, opts.recv_buffer)?;
             (r, a, "baseline".to_owned())
         }
         Forwarder::Relay(kind) => {
@@ -1001,20 +1290,21 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
             let want = cpu_list(&p.forwarder);
             let seen = threads_affinity("relay-");
             if !seen.is_empty() && seen.iter().all(|s| *s == want) {
-                format!("relay workers cpu {want} (inherited)")
+                format!("relay workers cpu {want} (worker_cpus)")
             } else {
                 format!("no (relay workers allowed on {})", seen.join(" / "))
             }
         }
     };
 
-    let clock = Clock { t0: Instant::now() };
+    let clock = Clock::start();
     let warm = u64::try_from(opts.warmup.as_nanos()).unwrap_or(u64::MAX);
     let dur = u64::try_from(opts.duration.as_nanos()).unwrap_or(u64::MAX);
     let load = Load {
         clock,
         rate: opts.rate,
         payload: opts.payload,
+        sink: opts.sink,
         window_start: warm,
         window_end: warm.saturating_add(dur),
     };
@@ -1062,7 +1352,9 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
         running.snapshot()
     };
     let before = wait_until(&mut running, clock.t0 + opts.warmup);
+    let cpu_before = CpuTicks::now();
     let after = wait_until(&mut running, clock.t0 + opts.warmup + opts.duration);
+    let cpu_after = CpuTicks::now();
     let gen = join(gen_thread, "generator");
     std::thread::sleep(DRAIN);
     stop_sink.store(true, Ordering::Relaxed);
@@ -1073,6 +1365,14 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
     stopped?;
 
     let secs = opts.duration.as_secs_f64();
+    let foreign_cpu_pct = match (cpu_before, cpu_after) {
+        (Some(b), Some(a)) => {
+            let foreign =
+                a.busy.saturating_sub(b.busy) as f64 - a.ours.saturating_sub(b.ours) as f64;
+            Some((100.0 * foreign / (a.cpus as f64 * secs * CLK_TCK)).max(0.0))
+        }
+        _ => None,
+    };
     let forwarded = after.forwarded.saturating_sub(before.forwarded);
     let cpu = after.cpu_ns.saturating_sub(before.cpu_ns);
     let per = |x: u64| (forwarded > 0).then(|| x as f64 / forwarded as f64);
@@ -1091,6 +1391,13 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
         p50_us: q(0.5),
         p99_us: q(0.99),
         p999_us: q(0.999),
+        p90_us: q(0.9),
+        over_1ms_pct: sink_res.latency.percent_above(1_000_000),
+        unstamped: sink_res.unstamped,
+        gen_late_us: (
+            gen.late.quantile(0.5).map(|ns| ns / 1000.0),
+            gen.late.quantile(0.99).map(|ns| ns / 1000.0),
+        ),
         cpu_ns_per_packet: per(cpu),
         syscalls_per_packet: per(after.syscalls.saturating_sub(before.syscalls)),
         sent: gen.in_window,
@@ -1098,6 +1405,11 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
         forwarded,
         delivered: sink_res.delivered,
         streams_flowing: sink_res.per_stream.iter().filter(|&&c| c > 0).count(),
+        foreign_cpu_pct,
+        stream_min_max: (
+            sink_res.per_stream.iter().copied().min().unwrap_or(0),
+            sink_res.per_stream.iter().copied().max().unwrap_or(0),
+        ),
         pinned,
     })
 }
@@ -1159,9 +1471,9 @@ fn json_line(opts: &Options, r: &RunResult, base: &RunResult) -> String {
     format!(
         "{{\"backend\":{},\"streams\":{},\"rate\":{},\"payload\":{},\"workers\":{},\"duration_s\":{},\
 \"offered_pps\":{},\"forwarded_pps\":{},\"loss_pct\":{},\
-\"latency_us\":{{\"p50\":{},\"p99\":{},\"p999\":{}}},\"relay_cpu_ns_per_packet\":{},\
+\"latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{},\"p999\":{},\"over_1ms_pct\":{}}},\"relay_cpu_ns_per_packet\":{},\
 \"baseline_ratio\":{},\"pps_ratio\":{},\"cpu_ratio\":{},\"syscalls_per_packet\":{},\
-\"sent\":{},\"forwarder_received\":{},\"forwarded\":{},\"delivered\":{},\"streams_flowing\":{},\
+\"unstamped\":{},\"generator_late_us\":{{\"p50\":{},\"p99\":{}}},\"sink\":{},\"foreign_cpu_pct\":{},\"sent\":{},\"forwarder_received\":{},\"forwarded\":{},\"delivered\":{},\"streams_flowing\":{},\"stream_delivered_min\":{},\"stream_delivered_max\":{},\
 \"forwarder_pinned\":{}}}",
         json_str(&r.backend),
         r.streams,
@@ -1173,18 +1485,31 @@ fn json_line(opts: &Options, r: &RunResult, base: &RunResult) -> String {
         json_num(Some(r.forwarded_pps), 1),
         json_num(Some(r.loss_pct), 4),
         json_num(r.p50_us, 1),
+        json_num(r.p90_us, 1),
         json_num(r.p99_us, 1),
         json_num(r.p999_us, 1),
+        json_num(r.over_1ms_pct, 3),
         json_num(r.cpu_ns_per_packet, 1),
         json_num(headline, 3),
         json_num(pps, 3),
         json_num(cpu, 3),
         json_num(r.syscalls_per_packet, 4),
+        r.unstamped,
+        json_num(r.gen_late_us.0, 1),
+        json_num(r.gen_late_us.1, 1),
+        json_str(match (opts.rate, opts.sink) {
+            (Rate::Max, _) => "epoll",
+            (_, SinkMode::Poll) => "poll",
+            (_, SinkMode::Epoll) => "epoll",
+        }),
+        json_num(r.foreign_cpu_pct, 1),
         r.sent,
         r.forwarder_received,
         r.forwarded,
         r.delivered,
         r.streams_flowing,
+        r.stream_min_max.0,
+        r.stream_min_max.1,
         json_str(&r.pinned),
     )
 }
