@@ -17,10 +17,13 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod auth;
 pub mod call;
 pub mod dialog;
 pub mod driver;
+pub mod nat;
 pub mod stateless;
+pub mod throttle;
 pub mod transaction;
 
 use sbc_common::sip::Limits;

@@ -621,11 +621,13 @@ pub struct Limits {
     pub source_rate_per_s: u32,
     /// Burst size of that per-source token bucket.
     pub source_burst: u32,
-    /// Failed authentications from one source IP before it is blocked; 0 disables the throttle.
+    /// Failed authentications from one source IP, or for one user, before it is blocked; each
+    /// failure before that doubles a back-off (1 s, 2 s, 4 s, ...) answered 503 with
+    /// Retry-After; 0 disables the throttle.
     pub auth_fail_max: u32,
     /// Window in seconds over which failures are counted.
     pub auth_fail_window_s: u32,
-    /// Seconds a source stays blocked (its requests are dropped silently).
+    /// Seconds a source or user stays blocked (its authentication attempts are answered 403).
     pub auth_block_s: u32,
     /// Longest call in seconds before the SBC hangs it up with BYE; 0 = no limit.
     pub max_call_duration_s: u32,
