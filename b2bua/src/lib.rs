@@ -22,6 +22,7 @@ pub mod call;
 pub mod dialog;
 pub mod driver;
 pub mod nat;
+pub mod registrar;
 pub mod stateless;
 pub mod throttle;
 pub mod transaction;

@@ -448,7 +448,8 @@ pub struct Realm {
     /// Whether the SBC challenges this realm's customers against `[[user]]` credentials.
     #[serde(default = "default_true")]
     pub auth_required: bool,
-    /// Expires granted to customers (short, so NAT bindings stay fresh).
+    /// Expires granted to customers: to every customer in `forward` mode, and to customers
+    /// behind NAT in `local` mode (short, so NAT bindings stay fresh).
     #[serde(default = "default_customer_expires")]
     pub customer_expires_s: u32,
     /// Expires requested from the core registrar; customer refreshes in between are absorbed.
@@ -457,7 +458,7 @@ pub struct Realm {
     /// Shortest Expires accepted from a customer (shorter → 423 Interval Too Brief).
     #[serde(default = "default_min_expires")]
     pub min_expires_s: u32,
-    /// Longest Expires a customer may ask for; longer requests are cut to `customer_expires_s`.
+    /// Longest Expires the local registrar grants; longer requests are cut to it.
     #[serde(default = "default_max_expires")]
     pub max_expires_s: u32,
     /// Seconds between OPTIONS keepalives to registered contacts; 0 disables them.
