@@ -19,8 +19,13 @@
 //! connection), not the Contact it claims, so requests to the customer go back through its NAT
 //! (RFC 5626 §5.3). Timer scans are linear in the number of bindings.
 
+pub mod cache;
 #[cfg(test)]
 mod tests;
+
+pub use cache::{
+    CacheAction, CacheConfig, CacheCounters, CacheOutput, CachedTarget, RegistrationCache,
+};
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
