@@ -11,6 +11,12 @@
 //! B2BUA core: two legs per call with fresh identifiers, topology hiding, SDP anchored in the relay
 //! (basic call, busy, CANCEL, BYE, re-INVITE hold/resume so far), and [`driver`], which runs the
 //! call core and the relay over the configured UDP sockets with routes from the `[[route]]` table.
+//!
+//! For customers behind NAT (sans-IO, not yet wired into [`driver`]): [`registrar`], the RFC 3261
+//! §10.3 location service with RFC 5626 flows and keepalives, and the forward-mode registration
+//! cache; [`auth`], digest challenges and verification; [`throttle`], per-source rate limits and
+//! failed-authentication back-off; [`nat`], NAT detection and Contact fix-up; and [`customers`],
+//! the front door composing them per `[[realm]]`.
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
@@ -19,6 +25,7 @@
 
 pub mod auth;
 pub mod call;
+pub mod customers;
 pub mod dialog;
 pub mod driver;
 pub mod nat;
