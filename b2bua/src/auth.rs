@@ -858,6 +858,59 @@ secret = "0123456789abcdef0123456789abcdef"
         ));
     }
 
+    /// RFC 7616 §3.9.1: the example credentials (MD5 and SHA-256) verify through the server
+    /// path; their nonce is not one of ours, so the right digest earns `stale=true` and a wrong
+    /// password a plain failure.
+    #[test]
+    fn rfc7616_vectors_verify_through_the_authenticator() {
+        let mut cfg = sbc_config::Config::embedded().unwrap();
+        let mut realm = config("").realms.remove(0);
+        realm.domain = "http-auth@example.org".into();
+        cfg.realms = vec![realm];
+        let user = |password: &str| sbc_config::User {
+            username: "Mufasa".into(),
+            realm: "http-auth@example.org".into(),
+            password: Some(sbc_config::Secret::new(password)),
+            ha1: None,
+            algorithm: None,
+        };
+        let request = |alg: Algorithm, response: &str| {
+            let mut m = Message::request(Method::from_token("GET").unwrap(), "/dir/index.html");
+            m.push_header(
+                HeaderName::ProxyAuthorization,
+                format!(
+                    "Digest username=\"Mufasa\", realm=\"http-auth@example.org\", uri=\"/dir/index.html\", algorithm={}, nonce=\"7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v\", nc=00000001, cnonce=\"f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ\", qop=auth, response=\"{response}\", opaque=\"FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS\"",
+                    alg.name()
+                ),
+            );
+            m
+        };
+        for (alg, response) in [
+            (Algorithm::Md5, "8ca523f5e9506fed4657c9700eebdbec"),
+            (
+                Algorithm::Sha256,
+                "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1",
+            ),
+        ] {
+            for (password, stale, failed) in [
+                ("Circle of Life", true, false),
+                ("Circle Of Life", false, true),
+            ] {
+                cfg.users = vec![user(password)];
+                let mut a = Authenticator::new(&cfg, b"k", 1);
+                assert_eq!(
+                    a.authenticate(NOW, &request(alg, response), "http-auth@example.org"),
+                    AuthOutcome::Challenge {
+                        stale,
+                        failed,
+                        username: Some("Mufasa".into())
+                    },
+                    "{alg:?} {password}"
+                );
+            }
+        }
+    }
+
     trait IntoOwned {
         fn into_owned_for_test(self) -> Challenge<'static>;
     }

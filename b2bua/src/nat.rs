@@ -8,7 +8,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use sbc_common::sip::via::parse_host_ip;
-use sbc_common::sip::{Message, Via};
+use sbc_common::sip::{split_list, HeaderName, Message, Via};
 
 use crate::transaction::{Dest, Transport};
 
@@ -154,6 +154,62 @@ pub fn detect(req: &Message, flow: &Flow) -> NatSigns {
         private_sdp: req.has_sdp() && sdp_has_private_address(req.body()),
         private_source: is_private(flow.source.ip()),
     }
+}
+
+/// Stamps the top Via of a received request with where it really came from: `received` when
+/// the sent-by host is not the source IP (RFC 3261 §18.2.1) or `rport` was asked for, and the
+/// source port in `rport` (RFC 3581 §4), so responses go back through the NAT. Returns whether
+/// the Via changed; a request without a readable top Via is left alone.
+pub fn stamp_via(req: &mut Message, source: SocketAddr) -> bool {
+    let Some(pos) = req
+        .headers()
+        .iter()
+        .position(|h| *h.name() == HeaderName::Via)
+    else {
+        return false;
+    };
+    let Some(header) = req.headers().get(pos) else {
+        return false;
+    };
+    let mut values = split_list(header.value());
+    let Some(first) = values.next() else {
+        return false;
+    };
+    let Ok(via) = Via::parse(first) else {
+        return false;
+    };
+    let wants_rport = via.rport().is_some();
+    let differs = via.host_ip() != Some(source.ip());
+    if !wants_rport && !differs {
+        return false;
+    }
+    let head = first.split(';').next().unwrap_or(first).trim_end();
+    let mut out = String::with_capacity(first.len() + 40);
+    out.push_str(head);
+    for (name, value) in via.params.iter() {
+        if name.eq_ignore_ascii_case("received") || name.eq_ignore_ascii_case("rport") {
+            continue;
+        }
+        out.push(';');
+        out.push_str(name);
+        if let Some(v) = value {
+            out.push('=');
+            out.push_str(v);
+        }
+    }
+    out.push_str(";received=");
+    out.push_str(&source.ip().to_string());
+    if wants_rport {
+        out.push_str(";rport=");
+        out.push_str(&source.port().to_string());
+    }
+    for rest in values {
+        out.push_str(", ");
+        out.push_str(rest);
+    }
+    req.remove_first(&HeaderName::Via);
+    req.insert_header(pos, HeaderName::Via, out);
+    true
 }
 
 /// The parts of a `sip:`/`sips:` URI the fix-up needs, borrowed from it.
@@ -320,6 +376,47 @@ mod tests {
         assert!(uri_is_private("sip:[fd00::1]"));
         assert!(!uri_is_private("sip:alice@192.0.2.4"));
         assert!(!uri_is_private("sip:alice@pc.example.com"));
+    }
+
+    #[test]
+    fn via_stamped_with_received_and_rport() {
+        let msg = |vias: &str| {
+            Message::parse(
+                Bytes::from(format!(
+                    "OPTIONS sip:sbc.example.com SIP/2.0\r\n{vias}From: <sip:a@example.com>;tag=1\r\nTo: <sip:sbc.example.com>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+                )),
+                &Limits::default(),
+            )
+            .unwrap()
+        };
+        let src: SocketAddr = "203.0.113.7:40123".parse().unwrap();
+        let mut m = msg("Via: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK1;rport, SIP/2.0/UDP 10.9.9.9\r\nVia: SIP/2.0/UDP 10.1.1.1\r\n");
+        assert!(stamp_via(&mut m, src));
+        let vias: Vec<&str> = m.values(&HeaderName::Via).collect();
+        assert_eq!(
+            vias,
+            [
+                "SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK1;received=203.0.113.7;rport=40123",
+                "SIP/2.0/UDP 10.9.9.9",
+                "SIP/2.0/UDP 10.1.1.1"
+            ]
+        );
+        let top = m.via().unwrap();
+        assert_eq!(top.rport(), Some(Some(40123)));
+        assert_eq!(top.received(), Some("203.0.113.7"));
+        // Without rport only received is added, and only when the host differs.
+        let mut m = msg("Via: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bK1\r\n");
+        assert!(stamp_via(&mut m, src));
+        assert_eq!(
+            m.header(&HeaderName::Via),
+            Some("SIP/2.0/UDP 10.0.0.2;branch=z9hG4bK1;received=203.0.113.7")
+        );
+        let mut m = msg("Via: SIP/2.0/UDP 203.0.113.7:40123;branch=z9hG4bK1\r\n");
+        assert!(!stamp_via(&mut m, src));
+        // rport with the same host still gets both (RFC 3581 §4).
+        let mut m = msg("Via: SIP/2.0/UDP 203.0.113.7;branch=z9hG4bK1;rport\r\n");
+        assert!(stamp_via(&mut m, src));
+        assert_eq!(m.via().unwrap().rport(), Some(Some(40123)));
     }
 
     #[test]
