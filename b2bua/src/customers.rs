@@ -104,6 +104,16 @@ pub enum CustomersOutput {
     },
 }
 
+/// Which binding a keepalive result is for: a local registrar's binding or a forward-mode
+/// cache's binding token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeepaliveRef {
+    /// A binding of a local realm ([`RegistrarOutput::Keepalive`]).
+    Binding(crate::registrar::BindingId),
+    /// A binding token of a forward realm ([`CacheOutput::Keepalive`]).
+    Token(String),
+}
+
 #[derive(Debug)]
 enum Keeper {
     Local(Registrar),
@@ -334,7 +344,7 @@ impl Customers {
                 registrar,
                 transport,
                 interface,
-            } => match cache.handle_customer_register(now, req, flow) {
+            } => match cache.handle_customer_register(now, req, flow, behind_nat) {
                 CacheAction::Absorb(m) | CacheAction::Reject(m) => RegisterAction::Respond(m),
                 CacheAction::Forward(request) => RegisterAction::Forward {
                     request,
@@ -467,25 +477,33 @@ impl Customers {
         })
     }
 
-    /// Reports a keepalive answer for a binding of a local realm.
-    pub fn handle_keepalive_answer(&mut self, realm: &str, binding: crate::registrar::BindingId) {
-        if let Some(RealmState {
-            keeper: Keeper::Local(r),
-            ..
-        }) = self.realms.get_mut(&realm.to_ascii_lowercase())
-        {
-            r.handle_keepalive_answer(binding);
+    /// Reports a keepalive answer (any response to the OPTIONS, or the CRLF pong) for the
+    /// binding a [`CustomersOutput`] keepalive named.
+    pub fn handle_keepalive_answer(&mut self, realm: &str, binding: &KeepaliveRef) {
+        let Some(s) = self.realms.get_mut(&realm.to_ascii_lowercase()) else {
+            return;
+        };
+        match (&mut s.keeper, binding) {
+            (Keeper::Local(r), KeepaliveRef::Binding(id)) => r.handle_keepalive_answer(*id),
+            (Keeper::Forward { cache, .. }, KeepaliveRef::Token(t)) => {
+                cache.handle_keepalive_answer(t);
+            }
+            _ => {}
         }
     }
 
-    /// Reports a failed keepalive for a binding of a local realm.
-    pub fn handle_keepalive_failure(&mut self, realm: &str, binding: crate::registrar::BindingId) {
-        if let Some(RealmState {
-            keeper: Keeper::Local(r),
-            ..
-        }) = self.realms.get_mut(&realm.to_ascii_lowercase())
-        {
-            r.handle_keepalive_failure(binding);
+    /// Reports a failed keepalive (transaction timeout, transport error) for the binding a
+    /// [`CustomersOutput`] keepalive named.
+    pub fn handle_keepalive_failure(&mut self, realm: &str, binding: &KeepaliveRef) {
+        let Some(s) = self.realms.get_mut(&realm.to_ascii_lowercase()) else {
+            return;
+        };
+        match (&mut s.keeper, binding) {
+            (Keeper::Local(r), KeepaliveRef::Binding(id)) => r.handle_keepalive_failure(*id),
+            (Keeper::Forward { cache, .. }, KeepaliveRef::Token(t)) => {
+                cache.handle_keepalive_failure(t);
+            }
+            _ => {}
         }
     }
 

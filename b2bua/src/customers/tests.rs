@@ -16,6 +16,7 @@ fn config(limits: &str) -> Config {
 [[realm]]
 domain = "example.com"
 mode = "local"
+customer_expires_s = 300
 keepalive_interval_s = 30
 keepalive_failures = 2
 
@@ -114,11 +115,11 @@ fn local_realm_challenge_then_register_then_inbound_lookup_and_keepalive() {
         natted(),
     ));
     assert_eq!(ok.status(), Some(200));
-    // Behind NAT (private Contact, Via differs): customer_expires_s (60) granted.
+    // Behind NAT (private Contact, Via differs): customer_expires_s (300) granted.
     let Some(Ok(Contact::Addr(a))) = ok.contacts().next() else {
         panic!("no contact")
     };
-    assert_eq!(a.expires(), Some(60));
+    assert_eq!(a.expires(), Some(300));
     // A call from the core to alice goes to her public flow with her Contact as Request-URI.
     let InboundRoute::Targets(groups) = c.route_inbound(t0, "sip:alice@EXAMPLE.com") else {
         panic!("not routed")
@@ -138,12 +139,19 @@ fn local_realm_challenge_then_register_then_inbound_lookup_and_keepalive() {
         c.route_inbound(t0, "sip:bob@elsewhere.example"),
         InboundRoute::Unknown
     );
-    // Keepalives: OPTIONS at 30 s, unanswered twice, binding removed at 90 s.
+    // Keepalives: OPTIONS at 30 s, answered; then unanswered at 60 and 90 s, so with
+    // keepalive_failures = 2 the binding goes at 120 s.
     assert_eq!(c.poll_timeout(), Some(t0 + 30 * S));
     c.handle_timer(t0 + 30 * S);
     let Some(CustomersOutput::Registrar {
         realm,
-        output: RegistrarOutput::Keepalive { kind, flow, .. },
+        output:
+            RegistrarOutput::Keepalive {
+                binding,
+                kind,
+                flow,
+                ..
+            },
     }) = c.poll_output()
     else {
         panic!("keepalive expected")
@@ -152,18 +160,28 @@ fn local_realm_challenge_then_register_then_inbound_lookup_and_keepalive() {
         (realm.as_str(), kind, flow),
         ("example.com", KeepaliveKind::Options, natted())
     );
-    c.handle_timer(t0 + 60 * S);
-    c.handle_timer(t0 + 90 * S);
+    c.handle_keepalive_answer(&realm, &KeepaliveRef::Binding(binding));
+    for t in [60, 90] {
+        c.handle_timer(t0 + t * S);
+    }
+    assert!(matches!(
+        c.route_inbound(t0 + 90 * S, "sip:alice@example.com"),
+        InboundRoute::Targets(_)
+    ));
+    c.handle_timer(t0 + 120 * S);
     let outs: Vec<_> = std::iter::from_fn(|| c.poll_output()).collect();
     assert!(outs.iter().any(|o| matches!(
         o,
         CustomersOutput::Registrar {
-            output: RegistrarOutput::Removed { .. },
+            output: RegistrarOutput::Removed {
+                reason: crate::registrar::RemovalReason::KeepaliveFailed,
+                ..
+            },
             ..
         }
     )));
     assert_eq!(
-        c.route_inbound(t0 + 90 * S, "sip:alice@example.com"),
+        c.route_inbound(t0 + 120 * S, "sip:alice@example.com"),
         InboundRoute::NotRegistered
     );
 }

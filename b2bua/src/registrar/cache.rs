@@ -19,8 +19,9 @@
 //!
 //! Not done here: when a customer stops refreshing, its binding at the core is left to expire
 //! there (the SBC cannot answer the core's challenge for an unregister of its own); inbound
-//! requests for the lapsed binding find nothing. Keepalives for forward-mode bindings are not
-//! scheduled (the short customer expiry keeps the pinhole open).
+//! requests for the lapsed binding find nothing. Customers behind NAT get the same keepalives as
+//! in local mode (OPTIONS over UDP, double CRLF over TCP), and a binding whose keepalives go
+//! unanswered `keepalive_failures` times in a row leaves the cache.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -30,7 +31,8 @@ use sbc_common::sip::uri::Uri;
 use sbc_common::sip::{Contact, HeaderName, Message, NameAddr};
 use sbc_config::Realm;
 
-use super::{aor_of, DEFAULT_EXPIRES};
+use super::keepalive::{KeepaliveState, KeepaliveStep};
+use super::{aor_of, KeepaliveKind, DEFAULT_EXPIRES};
 use crate::nat::Flow;
 use crate::Map;
 
@@ -51,6 +53,10 @@ pub struct CacheConfig {
     pub core_expires: u32,
     /// The shortest non-zero expiry accepted from a customer (`min_expires_s`, else 423).
     pub min_expires: u32,
+    /// Interval of keepalives to customers behind NAT; zero turns them off.
+    pub keepalive_interval: Duration,
+    /// Unanswered keepalives in a row after which a binding leaves the cache.
+    pub keepalive_failures: u32,
 }
 
 impl CacheConfig {
@@ -60,6 +66,8 @@ impl CacheConfig {
             customer_expires: realm.customer_expires_s,
             core_expires: realm.core_expires_s,
             min_expires: realm.min_expires_s,
+            keepalive_interval: Duration::from_secs(u64::from(realm.keepalive_interval_s)),
+            keepalive_failures: realm.keepalive_failures.max(1),
         }
     }
 }
@@ -81,6 +89,26 @@ pub enum CacheOutput {
     /// A customer binding was not refreshed in time and left the cache; the core keeps its copy
     /// until its own expiry.
     Lapsed {
+        /// The address-of-record.
+        aor: String,
+        /// The binding token.
+        token: String,
+    },
+    /// Send a keepalive to this customer, then report the result with
+    /// [`RegistrationCache::handle_keepalive_answer`] or
+    /// [`RegistrationCache::handle_keepalive_failure`].
+    Keepalive {
+        /// The binding token.
+        token: String,
+        /// The customer's Contact URI (the Request-URI of an OPTIONS ping).
+        contact: String,
+        /// Where to send it.
+        flow: Flow,
+        /// OPTIONS over UDP, double CRLF over TCP/TLS.
+        kind: KeepaliveKind,
+    },
+    /// A binding's keepalives went unanswered too often and it left the cache.
+    KeepaliveFailed {
         /// The address-of-record.
         aor: String,
         /// The binding token.
@@ -114,6 +142,10 @@ pub struct CacheCounters {
     pub challenges_relayed: u64,
     /// Bindings that lapsed for lack of refresh.
     pub lapsed: u64,
+    /// Keepalives asked for.
+    pub keepalives_sent: u64,
+    /// Bindings removed after failed keepalives.
+    pub keepalive_removed: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -125,6 +157,7 @@ struct Entry {
     cseq: u32,
     core_expires_at: Instant,
     customer_expires_at: Instant,
+    keepalive: Option<KeepaliveState>,
 }
 
 /// One Contact of a forwarded REGISTER.
@@ -143,6 +176,7 @@ struct Pending {
     flow: Flow,
     planned: Vec<Planned>,
     star: bool,
+    behind_nat: bool,
     sent_at: Instant,
 }
 
@@ -199,14 +233,16 @@ impl RegistrationCache {
     }
 
     /// Decides what to do with a customer's (already admitted) REGISTER arriving on `flow`
-    /// at `now`: answer from the cache, forward to the core, or reject (RFC 3261 §10.3).
+    /// at `now`: answer from the cache, forward to the core, or reject (RFC 3261 §10.3);
+    /// `behind_nat` turns keepalives on for the binding.
     pub fn handle_customer_register(
         &mut self,
         now: Instant,
         req: &Message,
         flow: Flow,
+        behind_nat: bool,
     ) -> CacheAction {
-        match self.decide(now, req, flow) {
+        match self.decide(now, req, flow, behind_nat) {
             Ok(action) => action,
             Err((code, reason)) => {
                 self.counters.rejected += 1;
@@ -225,6 +261,7 @@ impl RegistrationCache {
         now: Instant,
         req: &Message,
         flow: Flow,
+        behind_nat: bool,
     ) -> Result<CacheAction, (u16, &'static str)> {
         let to = req.to().ok_or((400, "Bad To Header"))?;
         let aor = aor_of(to.uri).ok_or((400, "Bad Address-of-Record"))?;
@@ -302,6 +339,7 @@ impl RegistrationCache {
                 flow,
                 planned,
                 star,
+                behind_nat,
                 sent_at: now,
             },
         );
@@ -349,6 +387,10 @@ impl RegistrationCache {
             if let Some(entry) = self.entries.get_mut(&token) {
                 entry.cseq = cseq;
                 entry.customer_expires_at = now + Duration::from_secs(u64::from(grant));
+                // The refresh came on the flow: it is alive.
+                if let Some(k) = entry.keepalive.as_mut() {
+                    k.answered();
+                }
             }
         }
         Some(self.customer_ok(now, req, aor))
@@ -465,6 +507,8 @@ impl RegistrationCache {
                 cseq,
                 core_expires_at: now + Duration::from_secs(u64::from(core_grant)),
                 customer_expires_at: now + Duration::from_secs(u64::from(customer)),
+                keepalive: (pending.behind_nat && !self.cfg.keepalive_interval.is_zero())
+                    .then(|| KeepaliveState::new(now, self.cfg.keepalive_interval)),
             };
             self.by_contact
                 .insert((pending.aor.clone(), p.contact.clone()), p.token.clone());
@@ -528,15 +572,81 @@ impl RegistrationCache {
                     .push_back(CacheOutput::Lapsed { aor: e.aor, token });
             }
         }
+        let interval = self.cfg.keepalive_interval;
+        let max_misses = self.cfg.keepalive_failures;
+        let mut dead = Vec::new();
+        for (token, e) in &mut self.entries {
+            let Some(k) = e.keepalive.as_mut() else {
+                continue;
+            };
+            let mut missed = false;
+            match k.on_timer(now, interval, max_misses, &mut missed) {
+                KeepaliveStep::Wait => {}
+                KeepaliveStep::Remove => dead.push(token.clone()),
+                KeepaliveStep::Send => {
+                    self.counters.keepalives_sent += 1;
+                    self.outputs.push_back(CacheOutput::Keepalive {
+                        token: token.clone(),
+                        contact: e.contact.clone(),
+                        flow: e.flow,
+                        kind: KeepaliveKind::for_flow(&e.flow),
+                    });
+                }
+            }
+        }
+        for token in dead {
+            self.keepalive_dead(&token);
+        }
         self.pending
             .retain(|_, p| now.saturating_duration_since(p.sent_at) < PENDING_TIMEOUT);
     }
 
+    fn keepalive_dead(&mut self, token: &str) {
+        if let Some(e) = self.remove(token) {
+            self.counters.keepalive_removed += 1;
+            self.outputs.push_back(CacheOutput::KeepaliveFailed {
+                aor: e.aor,
+                token: token.to_owned(),
+            });
+        }
+    }
+
+    /// The customer answered a keepalive: misses start again from zero.
+    pub fn handle_keepalive_answer(&mut self, token: &str) {
+        if let Some(k) = self
+            .entries
+            .get_mut(token)
+            .and_then(|e| e.keepalive.as_mut())
+        {
+            k.answered();
+        }
+    }
+
+    /// A keepalive failed for sure (timeout, transport error): one miss now, and the binding
+    /// leaves the cache at `keepalive_failures` misses.
+    pub fn handle_keepalive_failure(&mut self, token: &str) {
+        let max_misses = self.cfg.keepalive_failures;
+        let gone = self
+            .entries
+            .get_mut(token)
+            .and_then(|e| e.keepalive.as_mut())
+            .is_some_and(|k| k.failed(max_misses));
+        if gone {
+            self.keepalive_dead(token);
+        }
+    }
+
     /// The next instant [`RegistrationCache::handle_timer`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let entries = self.entries.values().map(|e| e.customer_expires_at);
-        let pending = self.pending.values().map(|p| p.sent_at + PENDING_TIMEOUT);
-        entries.chain(pending).min()
+        let entries = self
+            .entries
+            .values()
+            .flat_map(|e| [Some(e.customer_expires_at), e.keepalive.map(|k| k.next_at)]);
+        let pending = self
+            .pending
+            .values()
+            .map(|p| Some(p.sent_at + PENDING_TIMEOUT));
+        entries.chain(pending).flatten().min()
     }
 
     /// The next report, oldest first.
@@ -562,12 +672,21 @@ mod tests {
     const S: Duration = Duration::from_secs(1);
     const SBC: &str = "192.0.2.1:5080";
 
+    impl RegistrationCache {
+        /// A REGISTER from a customer not behind NAT.
+        fn customer_register(&mut self, now: Instant, req: &Message, flow: Flow) -> CacheAction {
+            self.handle_customer_register(now, req, flow, false)
+        }
+    }
+
     fn cache() -> RegistrationCache {
         RegistrationCache::new(
             CacheConfig {
                 customer_expires: 60,
                 core_expires: 3600,
                 min_expires: 30,
+                keepalive_interval: Duration::from_secs(30),
+                keepalive_failures: 2,
             },
             SBC,
             0x5eed,
@@ -629,7 +748,7 @@ mod tests {
 
     /// Registers alice at t0 and returns the binding token.
     fn registered(c: &mut RegistrationCache, t0: Instant) -> String {
-        let fwd = forwarded(c.handle_customer_register(t0, &register("c1", 1, CONTACT), flow()));
+        let fwd = forwarded(c.customer_register(t0, &register("c1", 1, CONTACT), flow()));
         let token = Uri::parse(&contact_list(&fwd)[0].0)
             .unwrap()
             .user()
@@ -651,7 +770,7 @@ mod tests {
             1,
             &format!("{CONTACT}Authorization: Digest username=\"alice\"\r\n"),
         );
-        let fwd = forwarded(c.handle_customer_register(t0, &req, flow()));
+        let fwd = forwarded(c.customer_register(t0, &req, flow()));
         assert!(
             !fwd.has(&HeaderName::Via),
             "the SBC's transaction adds its own Via"
@@ -708,7 +827,7 @@ mod tests {
         for k in 1..=71u32 {
             let t = t0 + k * 50 * S;
             c.handle_timer(t - S);
-            match c.handle_customer_register(t, &register("c1", 1 + k, CONTACT), flow()) {
+            match c.customer_register(t, &register("c1", 1 + k, CONTACT), flow()) {
                 CacheAction::Absorb(rsp) => {
                     assert_eq!(rsp.status(), Some(200));
                     assert_eq!(contact_list(&rsp)[0].1, Some(60));
@@ -735,7 +854,7 @@ mod tests {
         // After the forwarded refresh the next ones are absorbed again.
         let t = t0 + 72 * 50 * S;
         assert!(matches!(
-            c.handle_customer_register(t, &register("c1", 73, CONTACT), flow()),
+            c.customer_register(t, &register("c1", 73, CONTACT), flow()),
             CacheAction::Absorb(_)
         ));
     }
@@ -744,24 +863,24 @@ mod tests {
     fn a_shorter_core_grant_shortens_the_absorbing_period() {
         let t0 = Instant::now();
         let mut c = cache();
-        let fwd = forwarded(c.handle_customer_register(t0, &register("c1", 1, CONTACT), flow()));
+        let fwd = forwarded(c.customer_register(t0, &register("c1", 1, CONTACT), flow()));
         c.handle_core_response(t0, &core_answer(&fwd, 200, Some(200), ""))
             .unwrap();
         // 200 - 50 = 150 > 60 + 32: absorbed; 200 - 100 = 100 > 92: absorbed;
         // 200 - 110 = 90: forwarded.
         for (t, cseq) in [(50, 2), (100, 3)] {
             assert!(matches!(
-                c.handle_customer_register(t0 + t * S, &register("c1", cseq, CONTACT), flow()),
+                c.customer_register(t0 + t * S, &register("c1", cseq, CONTACT), flow()),
                 CacheAction::Absorb(_)
             ));
         }
         assert!(matches!(
-            c.handle_customer_register(t0 + 110 * S, &register("c1", 4, CONTACT), flow()),
+            c.customer_register(t0 + 110 * S, &register("c1", 4, CONTACT), flow()),
             CacheAction::Forward(_)
         ));
         // A core grant below the customer expiry is passed on as is.
         let mut c = cache();
-        let fwd = forwarded(c.handle_customer_register(t0, &register("c1", 1, CONTACT), flow()));
+        let fwd = forwarded(c.customer_register(t0, &register("c1", 1, CONTACT), flow()));
         let rsp = c
             .handle_core_response(t0, &core_answer(&fwd, 200, Some(40), ""))
             .unwrap();
@@ -796,10 +915,7 @@ mod tests {
             (register("c1", 2, ""), flow(), "a query"),
         ] {
             assert!(
-                matches!(
-                    c.handle_customer_register(t, &req, f),
-                    CacheAction::Forward(_)
-                ),
+                matches!(c.customer_register(t, &req, f), CacheAction::Forward(_)),
                 "{why}"
             );
         }
@@ -810,7 +926,7 @@ mod tests {
     fn core_challenge_is_relayed_down_and_credentials_up() {
         let t0 = Instant::now();
         let mut c = cache();
-        let fwd = forwarded(c.handle_customer_register(t0, &register("c1", 1, CONTACT), flow()));
+        let fwd = forwarded(c.customer_register(t0, &register("c1", 1, CONTACT), flow()));
         let challenge =
             "Digest realm=\"core.example\", nonce=\"abc\", algorithm=SHA-256, qop=\"auth\"";
         let rsp = c
@@ -829,7 +945,7 @@ mod tests {
         assert_eq!(rsp.via().unwrap().host, "10.0.0.2");
         assert!(c.is_empty(), "nothing cached before the core accepts");
         let creds = "Digest username=\"alice\", realm=\"core.example\", nonce=\"abc\", uri=\"sip:example.com\", response=\"00\"";
-        let fwd = forwarded(c.handle_customer_register(
+        let fwd = forwarded(c.customer_register(
             t0 + S,
             &register("c1", 2, &format!("{CONTACT}Authorization: {creds}\r\n")),
             flow(),
@@ -886,7 +1002,7 @@ mod tests {
         let t0 = Instant::now();
         let mut c = cache();
         let token = registered(&mut c, t0);
-        let fwd = forwarded(c.handle_customer_register(
+        let fwd = forwarded(c.customer_register(
             t0 + S,
             &register(
                 "c1",
@@ -906,7 +1022,7 @@ mod tests {
         assert!(c.is_empty());
         // Contact: * with Expires: 0 clears every binding of the AOR.
         registered(&mut c, t0 + 2 * S);
-        let fwd = forwarded(c.handle_customer_register(
+        let fwd = forwarded(c.customer_register(
             t0 + 3 * S,
             &register("c1", 9, "Expires: 0\r\nContact: *\r\n"),
             flow(),
@@ -928,7 +1044,7 @@ mod tests {
             ("Expires: never\r\nContact: <sip:alice@10.0.0.2>\r\n", 400),
         ] {
             let CacheAction::Reject(rsp) =
-                c.handle_customer_register(t0, &register("c1", 1, headers), flow())
+                c.customer_register(t0, &register("c1", 1, headers), flow())
             else {
                 panic!("{headers:?} not rejected")
             };
@@ -945,7 +1061,7 @@ mod tests {
     fn unanswered_forwards_are_forgotten() {
         let t0 = Instant::now();
         let mut c = cache();
-        let fwd = forwarded(c.handle_customer_register(t0, &register("c1", 1, CONTACT), flow()));
+        let fwd = forwarded(c.customer_register(t0, &register("c1", 1, CONTACT), flow()));
         assert_eq!(c.poll_timeout(), Some(t0 + PENDING_TIMEOUT));
         c.handle_timer(t0 + PENDING_TIMEOUT);
         assert!(c
@@ -955,5 +1071,67 @@ mod tests {
             )
             .is_none());
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn natted_customers_get_keepalives_and_dead_flows_leave_the_cache() {
+        let t0 = Instant::now();
+        let mut c = cache();
+        let fwd =
+            forwarded(c.handle_customer_register(t0, &register("c1", 1, CONTACT), flow(), true));
+        c.handle_core_response(t0, &core_answer(&fwd, 200, Some(3600), ""))
+            .unwrap();
+        let token = Uri::parse(&contact_list(&fwd)[0].0)
+            .unwrap()
+            .user()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            c.poll_timeout(),
+            Some(t0 + 30 * S),
+            "keepalive before expiry"
+        );
+        c.handle_timer(t0 + 30 * S);
+        assert_eq!(
+            c.poll_output(),
+            Some(CacheOutput::Keepalive {
+                token: token.clone(),
+                contact: "sip:alice@10.0.0.2:5060;ob".into(),
+                flow: flow(),
+                kind: KeepaliveKind::Options
+            })
+        );
+        // An absorbed refresh proves the flow; then two explicit failures remove the binding.
+        assert!(matches!(
+            c.handle_customer_register(t0 + 40 * S, &register("c1", 2, CONTACT), flow(), true),
+            CacheAction::Absorb(_)
+        ));
+        c.handle_keepalive_failure(&token);
+        assert_eq!(c.len(), 1);
+        c.handle_keepalive_answer(&token);
+        c.handle_keepalive_failure(&token);
+        assert_eq!(c.len(), 1, "the answer reset the count");
+        c.handle_keepalive_failure(&token);
+        assert!(c.is_empty());
+        assert_eq!(
+            c.poll_output(),
+            Some(CacheOutput::KeepaliveFailed {
+                aor: "sip:alice@example.com".into(),
+                token: token.clone()
+            })
+        );
+        assert_eq!(
+            c.lookup_request_uri(t0 + 41 * S, &format!("sip:{token}@{SBC}")),
+            None
+        );
+        assert_eq!(c.counters().keepalive_removed, 1);
+        // Customers not behind NAT get none.
+        let mut c = cache();
+        registered(&mut c, t0);
+        assert_eq!(
+            c.poll_timeout(),
+            Some(t0 + 60 * S),
+            "only the customer expiry"
+        );
     }
 }

@@ -20,8 +20,11 @@
 //! (RFC 5626 §5.3). Timer scans are linear in the number of bindings.
 
 pub mod cache;
+mod keepalive;
 #[cfg(test)]
 mod tests;
+
+use keepalive::{KeepaliveState, KeepaliveStep};
 
 pub use cache::{
     CacheAction, CacheConfig, CacheCounters, CacheOutput, CachedTarget, RegistrationCache,
@@ -98,11 +101,14 @@ pub enum KeepaliveKind {
     DoubleCrlf,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct KeepaliveState {
-    next_at: Instant,
-    outstanding: bool,
-    misses: u32,
+impl KeepaliveKind {
+    /// OPTIONS for UDP flows, double CRLF for TCP/TLS flows (RFC 5626 §3.5.1).
+    pub fn for_flow(flow: &Flow) -> Self {
+        match flow.transport {
+            Transport::Udp => Self::Options,
+            Transport::Tcp | Transport::Tls => Self::DoubleCrlf,
+        }
+    }
 }
 
 /// One contact registered for an address-of-record (RFC 3261 §10.3, RFC 5626 §6).
@@ -426,12 +432,8 @@ impl Registrar {
         flow: Flow,
         behind_nat: bool,
     ) {
-        let keepalive =
-            (behind_nat && !self.cfg.keepalive_interval.is_zero()).then(|| KeepaliveState {
-                next_at: now + self.cfg.keepalive_interval,
-                outstanding: false,
-                misses: 0,
-            });
+        let keepalive = (behind_nat && !self.cfg.keepalive_interval.is_zero())
+            .then(|| KeepaliveState::new(now, self.cfg.keepalive_interval));
         let list = self.aors.entry(aor.to_owned()).or_default();
         let pos = list.iter().position(|b| same_binding(b, &ch));
         if ch.expires == 0 {
@@ -578,29 +580,26 @@ impl Registrar {
                 let Some(k) = b.keepalive.as_mut() else {
                     return true;
                 };
-                if k.next_at > now {
-                    return true;
-                }
-                if k.outstanding {
-                    k.misses += 1;
+                let mut missed = false;
+                let step = k.on_timer(now, interval, max_misses, &mut missed);
+                if missed {
                     self.counters.keepalive_misses += 1;
-                    if k.misses >= max_misses {
+                }
+                match step {
+                    KeepaliveStep::Wait => return true,
+                    KeepaliveStep::Remove => {
                         removed.push((b.id, aor.clone(), RemovalReason::KeepaliveFailed));
                         return false;
                     }
+                    KeepaliveStep::Send => {}
                 }
-                k.outstanding = true;
-                k.next_at = now + interval;
                 self.counters.keepalives_sent += 1;
                 self.outputs.push_back(RegistrarOutput::Keepalive {
                     binding: b.id,
                     aor: aor.clone(),
                     contact: b.contact.clone(),
                     flow: b.flow,
-                    kind: match b.flow.transport {
-                        Transport::Udp => KeepaliveKind::Options,
-                        Transport::Tcp | Transport::Tls => KeepaliveKind::DoubleCrlf,
-                    },
+                    kind: KeepaliveKind::for_flow(&b.flow),
                 });
                 true
             });
@@ -634,8 +633,7 @@ impl Registrar {
     /// count starts again from zero.
     pub fn handle_keepalive_answer(&mut self, id: BindingId) {
         if let Some(k) = self.binding_mut(id).and_then(|b| b.keepalive.as_mut()) {
-            k.outstanding = false;
-            k.misses = 0;
+            k.answered();
         }
     }
 
@@ -646,9 +644,7 @@ impl Registrar {
         let Some(k) = self.binding_mut(id).and_then(|b| b.keepalive.as_mut()) else {
             return;
         };
-        k.outstanding = false;
-        k.misses += 1;
-        let gone = k.misses >= max_misses;
+        let gone = k.failed(max_misses);
         self.counters.keepalive_misses += 1;
         if gone {
             self.remove(id, RemovalReason::KeepaliveFailed);
