@@ -12,6 +12,20 @@
 //!   request from core ─► route_inbound ────► targets (contact + flow), in fork order
 //!   clock ─────────────► handle_timer / poll_timeout / poll_output (keepalives, removals)
 //! ```
+//!
+//! Wiring into the driver (not done yet): build one `Customers` from the configuration with
+//! `[auth] secret` (or random bytes) and a random seed; for each request read on the customer
+//! interface, [`nat::stamp_via`] it with the source address, build its [`Flow`] (source,
+//! transport, connection id), then call `handle_register` for REGISTER or `admit` for the rest
+//! (dialog-creating requests go on to the call engine only on `Proceed`, with their Contact
+//! rewritten by [`nat::contact_for_flow`] when [`nat::detect`] says the customer is behind NAT).
+//! Send `Forward` requests through a client transaction on `interface` and hand its final
+//! response to `handle_core_response`. For requests arriving on the core side, `route_inbound`
+//! gives the customer targets; send to each target's flow with its contact as Request-URI. Call
+//! `handle_timer` at `poll_timeout`, send the keepalives `poll_output` asks for (OPTIONS via a
+//! client transaction, or `\r\n\r\n` on the TCP connection) and report each result with
+//! `handle_keepalive_answer` / `handle_keepalive_failure`; report closed connections with
+//! `handle_flow_closed`. `now_unix` is the wall clock in seconds, for nonces.
 
 use std::net::SocketAddr;
 use std::time::Instant;

@@ -3,8 +3,8 @@
 //! answered 403 (RFC 3261 §21.4.4, §21.5.4; `[limits]` in the configuration).
 //!
 //! Both tables are keyed by attacker-controlled values (source addresses, usernames), so they use
-//! the seeded [`Map`] and are bounded: idle entries are dropped by `purge`, and once a table is
-//! full, new keys are refused a slot rather than growing it.
+//! the crate's seeded `Map` (foldhash) and are bounded: idle entries are dropped by `purge`, and
+//! once a table is full, new keys are refused a slot rather than growing it.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
