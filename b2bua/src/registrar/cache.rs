@@ -493,7 +493,9 @@ impl RegistrationCache {
                 .iter()
                 .find(|(t, _)| *t == p.token)
                 .map(|&(_, e)| e)
-                .unwrap_or(0);
+                .unwrap_or(0)
+                // A registrar may shorten the expiry, not lengthen it (RFC 3261 §10.3 step 7).
+                .min(self.cfg.core_expires);
             if p.requested == 0 || core_grant == 0 {
                 self.remove(&p.token);
                 continue;
@@ -1133,5 +1135,38 @@ mod tests {
             Some(t0 + 60 * S),
             "only the customer expiry"
         );
+    }
+
+    #[test]
+    fn hostile_values_never_panic() {
+        let t0 = Instant::now();
+        let mut c = cache();
+        for headers in [
+            "Contact: <sip:a@[::1]>;expires=4294967295\r\n",
+            "Expires: 4294967296\r\nContact: <sip:a@10.0.0.1>\r\n",
+            "Contact: <sip:a@10.0.0.1>;expires=-1\r\n",
+            "Contact: <sip:a@10.0.0.1>;q=7\r\n",
+            "Contact: *;expires=0\r\n",
+            "Contact: <>\r\n",
+            "Contact: ,,,\r\n",
+            "Contact: <sip:a@10.0.0.1>;+sip.instance=\"<>\";reg-id=99999999999\r\n",
+        ] {
+            let req = register("c1", 1, headers);
+            match c.customer_register(t0, &req, flow()) {
+                CacheAction::Reject(r) | CacheAction::Absorb(r) => {
+                    assert!(matches!(r.status(), Some(200 | 400 | 423)), "{headers:?}");
+                }
+                CacheAction::Forward(fwd) => {
+                    // Even a core granting absurd expiries is clamped to what was asked.
+                    let rsp =
+                        c.handle_core_response(t0, &core_answer(&fwd, 200, Some(u32::MAX), ""));
+                    assert_eq!(rsp.and_then(|r| r.status()), Some(200), "{headers:?}");
+                }
+            }
+        }
+        assert!(!c.is_empty());
+        for token in c.entries.keys() {
+            assert!(c.core_expires_at(token).unwrap() <= t0 + 3600 * S);
+        }
     }
 }

@@ -605,3 +605,29 @@ fn q_values_are_written_back_canonically() {
     assert_eq!(format_q(0), "0.0");
     assert_eq!(format_q(50), "0.05");
 }
+
+#[test]
+fn hostile_values_never_panic() {
+    let t0 = Instant::now();
+    let mut r = Registrar::new(cfg());
+    for headers in [
+        "Contact: <sip:a@[::1]>;expires=4294967295\r\n",
+        "Expires: 4294967296\r\nContact: <sip:a@10.0.0.1>\r\n",
+        "Contact: <sip:a@10.0.0.1>;expires=-1\r\n",
+        "Contact: <sip:a@10.0.0.1>;q=7\r\n",
+        "Contact: *;expires=0\r\n",
+        "Contact: <>\r\n",
+        "Contact: ,,,\r\n",
+        "Supported: outbound\r\nContact: <sip:a@10.0.0.1>;+sip.instance=\"<>\";reg-id=99999999999\r\n",
+        "Supported: outbound\r\nContact: <sip:a@10.0.0.1>;reg-id=1\r\n",
+    ] {
+        let rsp = r.handle_register(t0, &register("c1", 1, headers), flow(), true);
+        assert!(
+            matches!(rsp.status(), Some(200 | 400 | 423)),
+            "{headers:?}: {rsp:?}"
+        );
+    }
+    // Whatever was bound expires within max_expires.
+    r.handle_timer(t0 + 7200 * S);
+    assert_eq!(r.binding_count(), 0);
+}
