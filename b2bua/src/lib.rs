@@ -15,6 +15,12 @@
 //! recording into [`metrics`], which [`admin`] serves over HTTP with health, readiness and the
 //! management API, writing call detail records through [`cdr`] and, when asked, logging SIP
 //! messages through [`message_log`].
+//!
+//! For customers behind NAT (sans-IO, not yet wired into [`driver`]): [`registrar`], the RFC 3261
+//! §10.3 location service with RFC 5626 flows and keepalives, and the forward-mode registration
+//! cache; [`auth`], digest challenges and verification; [`throttle`], per-source rate limits and
+//! failed-authentication back-off; [`nat`], NAT detection and Contact fix-up; and [`customers`],
+//! the front door composing them per `[[realm]]`.
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
@@ -22,14 +28,19 @@
 )]
 
 pub mod admin;
+pub mod auth;
 pub mod call;
 pub mod cdr;
+pub mod customers;
 pub mod dialog;
 pub mod driver;
 pub mod management;
 pub mod message_log;
 pub mod metrics;
+pub mod nat;
+pub mod registrar;
 pub mod stateless;
+pub mod throttle;
 pub mod transaction;
 pub mod transport;
 

@@ -56,7 +56,7 @@ pub fn handle_datagram(data: Bytes, limits: &Limits, server: &str) -> Reply {
 
 /// Adds a To tag derived from the Call-ID and CSeq when the request had none, so retransmissions
 /// get the same tag (RFC 3261 §8.2.6.2).
-fn add_to_tag(rsp: &mut Message) {
+pub(crate) fn add_to_tag(rsp: &mut Message) {
     let Some(to) = rsp.header(&HeaderName::To) else {
         return;
     };

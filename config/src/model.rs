@@ -487,7 +487,8 @@ pub struct Realm {
     /// Whether the SBC challenges this realm's customers against `[[user]]` credentials.
     #[serde(default = "default_true")]
     pub auth_required: bool,
-    /// Expires granted to customers (short, so NAT bindings stay fresh).
+    /// Expires granted to customers: to every customer in `forward` mode, and to customers
+    /// behind NAT in `local` mode (short, so NAT bindings stay fresh).
     #[serde(default = "default_customer_expires")]
     pub customer_expires_s: u32,
     /// Expires requested from the core registrar; customer refreshes in between are absorbed.
@@ -496,7 +497,7 @@ pub struct Realm {
     /// Shortest Expires accepted from a customer (shorter → 423 Interval Too Brief).
     #[serde(default = "default_min_expires")]
     pub min_expires_s: u32,
-    /// Longest Expires a customer may ask for; longer requests are cut to `customer_expires_s`.
+    /// Longest Expires the local registrar grants; longer requests are cut to it.
     #[serde(default = "default_max_expires")]
     pub max_expires_s: u32,
     /// Seconds between OPTIONS keepalives to registered contacts; 0 disables them.
@@ -660,11 +661,13 @@ pub struct Limits {
     pub source_rate_per_s: u32,
     /// Burst size of that per-source token bucket.
     pub source_burst: u32,
-    /// Failed authentications from one source IP before it is blocked; 0 disables the throttle.
+    /// Failed authentications from one source IP, or for one user, before it is blocked; each
+    /// failure before that doubles a back-off (1 s, 2 s, 4 s, ...) answered 503 with
+    /// Retry-After; 0 disables the throttle.
     pub auth_fail_max: u32,
     /// Window in seconds over which failures are counted.
     pub auth_fail_window_s: u32,
-    /// Seconds a source stays blocked (its requests are dropped silently).
+    /// Seconds a source or user stays blocked (its authentication attempts are answered 403).
     pub auth_block_s: u32,
     /// Longest call in seconds before the SBC hangs it up with BYE; 0 = no limit.
     pub max_call_duration_s: u32,
