@@ -39,6 +39,11 @@ pub const SBC_CORE_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
 /// The core host's address (registrar / UAS side).
 pub const CORE_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 2);
 
+/// The source ports the NAT picks from, at random for each new mapping: disjoint from the
+/// customers' ephemeral ports (Linux default 32768–60999), so a translated port never equals the
+/// private one by chance.
+pub const NAT_PORTS: std::ops::RangeInclusive<u16> = 1024..=32767;
+
 /// The most customer hosts one topology builds (addresses 10.77.1.10 and up).
 pub const MAX_CUSTOMERS: usize = 100;
 
@@ -287,6 +292,8 @@ impl Topology {
             "table ip sbcnat {{\n\
              \tchain postrouting {{\n\
              \t\ttype nat hook postrouting priority srcnat; policy accept;\n\
+             \t\toifname \"wan\" ip saddr {CUSTOMER_LAN} meta l4proto {{ tcp, udp }} \
+             masquerade to :{nat_lo}-{nat_hi} fully-random\n\
              \t\toifname \"wan\" ip saddr {CUSTOMER_LAN} masquerade fully-random\n\
              \t}}\n\
              \tchain forward {{\n\
@@ -294,7 +301,9 @@ impl Topology {
              \t\tct state established,related accept\n\
              \t\tiifname \"br-lan\" oifname \"wan\" accept\n\
              \t}}\n\
-             }}\n"
+             }}\n",
+            nat_lo = NAT_PORTS.start(),
+            nat_hi = NAT_PORTS.end(),
         );
         let nft = self.tools.nft.clone();
         let mut child = self

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use sbc_common::sip::uri::Uri;
 use sbc_common::sip::{Contact, HeaderName, Message, Method};
 use sbc_tests::netns::{
-    customer_ip, topology_or_skip, Topology, CORE_IP, NAT_WAN_IP, PREFIX, SBC_CORE_IP,
+    customer_ip, topology_or_skip, Topology, CORE_IP, NAT_PORTS, NAT_WAN_IP, PREFIX, SBC_CORE_IP,
     SBC_CUSTOMER_IP,
 };
 use sbc_tests::{sdp_audio_addr, Sbc, TestUa};
@@ -27,6 +27,8 @@ const A_RTP: RangeInclusive<u16> = 46000..=46999;
 const B_RTP: RangeInclusive<u16> = 47000..=47999;
 const WAIT: Duration = Duration::from_secs(5);
 const SIP_PORT: u16 = 5060;
+/// The customer hosts' fixed port in the NAT sanity test, outside [`NAT_PORTS`].
+const PRIVATE_PORT: u16 = 45060;
 const SSRC_A: u32 = 0xa1a1_a1a1;
 const SSRC_B: u32 = 0xb2b2_b2b2;
 
@@ -115,6 +117,35 @@ fn in_dialog(method: Method, seq: u32, a: &TestUa, call: &Call, branch: &str) ->
     m.push_header(
         HeaderName::CallId,
         call.invite.call_id().unwrap().to_owned(),
+    );
+    m.push_header(HeaderName::CSeq, format!("{seq} {name}"));
+    m.set_body(Bytes::new(), None);
+    m
+}
+
+/// A request in the core's dialog with the SBC (RFC 3261 §12.2.1.1).
+fn from_core(method: Method, seq: u32, call: &Call, branch: &str) -> Message {
+    let name = method.as_str().to_owned();
+    let mut m = Message::request(method, contact_uri(&call.b_invite));
+    m.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/UDP {};branch={branch};rport", call.b.addr()),
+    );
+    m.push_header(HeaderName::MaxForwards, "70");
+    m.push_header(
+        HeaderName::From,
+        format!(
+            "{};tag=nat-b-tag",
+            call.b_invite.header(&HeaderName::To).unwrap()
+        ),
+    );
+    m.push_header(
+        HeaderName::To,
+        call.b_invite.header(&HeaderName::From).unwrap().to_owned(),
+    );
+    m.push_header(
+        HeaderName::CallId,
+        call.b_invite.call_id().unwrap().to_owned(),
     );
     m.push_header(HeaderName::CSeq, format!("{seq} {name}"));
     m.set_body(Bytes::new(), None);
@@ -293,7 +324,7 @@ fn nat_rewrites_source_ports_and_hides_the_private_subnet() {
     let hosts: Vec<UdpSocket> = (0..2)
         .map(|i| {
             let s = topo.enter(topo.customer(i), || {
-                UdpSocket::bind((customer_ip(i), SIP_PORT)).unwrap()
+                UdpSocket::bind((customer_ip(i), PRIVATE_PORT)).unwrap()
             });
             s.set_read_timeout(Some(Duration::from_millis(500)))
                 .unwrap();
@@ -311,10 +342,9 @@ fn nat_rewrites_source_ports_and_hides_the_private_subnet() {
         let (n, from) = echo.recv_from(&mut buf).expect("datagram through the NAT");
         assert_eq!(&buf[..n], format!("ping{i}").as_bytes());
         assert_eq!(from.ip(), IpAddr::from(NAT_WAN_IP), "source not translated");
-        assert_ne!(
-            from.port(),
-            SIP_PORT,
-            "the NAT kept the private port: not fully-random"
+        assert!(
+            NAT_PORTS.contains(&from.port()),
+            "the NAT kept the private port {PRIVATE_PORT}: got {from}"
         );
         echo.send_to(b"pong", from).unwrap();
         let (n, back) = host
@@ -326,7 +356,10 @@ fn nat_rewrites_source_ports_and_hides_the_private_subnet() {
     assert_ne!(mapped[0], mapped[1], "two hosts share one mapping");
 
     // The SBC's namespace has no route to the private LAN.
-    let direct = echo.send_to(b"direct", SocketAddr::new(customer_ip(0).into(), SIP_PORT));
+    let direct = echo.send_to(
+        b"direct",
+        SocketAddr::new(customer_ip(0).into(), PRIVATE_PORT),
+    );
     assert!(
         direct.is_err(),
         "the private subnet is routable from the SBC's namespace"
@@ -474,4 +507,92 @@ fn after_the_nat_forgets_its_mappings_strict_latching_keeps_the_old_one() {
         "media reached the customer through a flushed mapping"
     );
     hang_up(&call, 2, "z9hG4bKnat5");
+}
+
+/// `request` (already addressed) goes from `sender` to the SBC, arrives at `receiver` with the
+/// same method and body, is answered 200 there, and the 200 gets back to `sender`.
+fn relay_and_answer(
+    request: &Message,
+    (sender, to_sbc): (&TestUa, SocketAddr),
+    (receiver, from_sbc): (&TestUa, SocketAddr),
+    extra_200: &[(HeaderName, String)],
+) -> Message {
+    let method = request.method().unwrap().clone();
+    sender.send(to_sbc, request);
+    let (got, from) = receiver
+        .recv_until(WAIT, |m| m.method() == Some(&method))
+        .unwrap_or_else(|| panic!("{} not relayed", method.as_str()));
+    assert_eq!(
+        from,
+        from_sbc,
+        "{} came from the wrong socket",
+        method.as_str()
+    );
+    assert_eq!(
+        got.body(),
+        request.body(),
+        "{} body changed",
+        method.as_str()
+    );
+    let mut ok = Message::response_to(&got, 200, "OK");
+    for (name, value) in extra_200 {
+        ok.push_header(name.clone(), value.clone());
+    }
+    receiver.send(from, &ok);
+    sender
+        .recv_until(WAIT, |m| is_response(m, 200, method.as_str()))
+        .unwrap_or_else(|| panic!("no 200 to {} back at the sender", method.as_str()));
+    got
+}
+
+#[test]
+fn in_dialog_message_subscribe_notify_and_bye_cross_the_nat_both_ways() {
+    let Some(call) = answered_call("in_dialog_requests_cross_the_nat", "strict") else {
+        return;
+    };
+    let customer = (&call.a, contact_addr(&call.a_ok));
+    let core = (&call.b, sbc_b());
+    let (to_customer, to_core) = ((&call.a, sbc_a()), (&call.b, sbc_b()));
+
+    // MESSAGE (RFC 3428) each way inside the call. The core's reaches the customer although
+    // the customer's Contact names its private address: the SBC sends to the INVITE's flow.
+    let mut up = in_dialog(Method::Message, 2, &call.a, &call, "z9hG4bKnatm1");
+    up.set_body(Bytes::from_static(b"hello core"), Some("text/plain"));
+    relay_and_answer(&up, customer, to_core, &[]);
+    let mut down = from_core(Method::Message, 1, &call, "z9hG4bKnatm2");
+    down.set_body(Bytes::from_static(b"hello customer"), Some("text/plain"));
+    let got = relay_and_answer(&down, core, to_customer, &[]);
+    assert_eq!(got.call_id(), call.invite.call_id());
+
+    // SUBSCRIBE from the customer, NOTIFY back to it through the NAT (RFC 6665).
+    let mut sub = in_dialog(Method::Subscribe, 3, &call.a, &call, "z9hG4bKnats1");
+    sub.push_header(HeaderName::Event, "dialog");
+    sub.push_header(HeaderName::Expires, "600");
+    relay_and_answer(
+        &sub,
+        customer,
+        to_core,
+        &[
+            (HeaderName::Expires, "600".to_owned()),
+            (HeaderName::Contact, format!("<sip:bob@{}>", call.b.addr())),
+        ],
+    );
+    let mut notify = from_core(Method::Notify, 2, &call, "z9hG4bKnatn1");
+    notify.push_header(HeaderName::Event, "dialog");
+    notify.push_header(HeaderName::SubscriptionState, "active;expires=600");
+    notify.set_body(
+        Bytes::from_static(b"<dialog-info xmlns=\"urn:ietf:params:xml:ns:dialog-info\" version=\"0\" state=\"full\" entity=\"sip:bob@example.com\"/>"),
+        Some("application/dialog-info+xml"),
+    );
+    let got = relay_and_answer(&notify, core, to_customer, &[]);
+    assert_eq!(got.header(&HeaderName::Event), Some("dialog"));
+
+    // The core hangs up; the BYE, too, finds the customer behind the NAT.
+    let bye = from_core(Method::Bye, 3, &call, "z9hG4bKnatb1");
+    relay_and_answer(&bye, core, to_customer, &[]);
+    let mut sbc = call.sbc;
+    assert!(
+        sbc.wait_log("call ended", WAIT),
+        "no 'call ended' in the log"
+    );
 }
