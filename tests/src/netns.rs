@@ -166,7 +166,8 @@ pub struct Topology {
     created: Vec<String>,
 }
 
-/// Deletes namespaces left by earlier runs whose process is gone (a crashed or killed test).
+/// Deletes namespaces left by earlier runs whose process is gone (a crashed or killed test),
+/// after killing what still runs inside them.
 pub fn sweep_stale(ip: &Path) {
     let Ok(dir) = std::fs::read_dir("/run/netns") else {
         return;
@@ -180,6 +181,20 @@ pub fn sweep_stale(ip: &Path) {
             continue;
         };
         if !Path::new(&format!("/proc/{pid}")).exists() {
+            // Processes the dead run left inside (an `sbc` whose test was killed) would keep
+            // the namespace alive after it is unnamed; stop them by pid first.
+            let pids = Command::new(ip)
+                .args(["netns", "pids", &name])
+                .stderr(Stdio::null())
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            for orphan in pids.split_whitespace().filter(|p| p.parse::<u32>().is_ok()) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", orphan])
+                    .stderr(Stdio::null())
+                    .status();
+            }
             let _ = Command::new(ip)
                 .args(["netns", "delete", &name])
                 .stderr(Stdio::null())
@@ -195,7 +210,9 @@ impl Topology {
             return Err(NetnsError::TooManyCustomers(customers));
         }
         let tools = prerequisites()?;
-        sweep_stale(&tools.ip);
+        // Once per process: every build after the first returns only once it is done.
+        static SWEEP: std::sync::Once = std::sync::Once::new();
+        SWEEP.call_once(|| sweep_stale(&tools.ip));
         let run = format!(
             "{PREFIX}{}-{}",
             std::process::id(),

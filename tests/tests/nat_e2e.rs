@@ -13,12 +13,14 @@ use bytes::Bytes;
 use sbc_common::sip::uri::Uri;
 use sbc_common::sip::{Contact, HeaderName, Message, Method};
 use sbc_tests::netns::{
-    customer_ip, topology_or_skip, Topology, CORE_IP, NAT_PORTS, NAT_WAN_IP, PREFIX, SBC_CORE_IP,
-    SBC_CUSTOMER_IP,
+    customer_ip, sweep_stale, topology_or_skip, Topology, CORE_IP, NAT_PORTS, NAT_WAN_IP, PREFIX,
+    SBC_CORE_IP, SBC_CUSTOMER_IP,
 };
 use sbc_tests::{sdp_audio_addr, Sbc, TestUa};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::ops::RangeInclusive;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -379,8 +381,22 @@ fn nat_rewrites_source_ports_and_hides_the_private_subnet() {
     assert_ne!(from, mapped[0], "the NAT reused the flushed mapping");
 }
 
+/// Waits (bounded) until process `pid` has joined the network namespace with inode `ns_inode`
+/// (`ip netns exec` switches before it execs the program).
+fn wait_in_namespace(pid: u32, ns_inode: u64) {
+    let proc_ns = format!("/proc/{pid}/ns/net");
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::fs::metadata(&proc_ns).map(|m| m.ino()).ok() != Some(ns_inode) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process {pid} never joined namespace inode {ns_inode}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
-fn topology_deletes_its_namespaces_and_sweeps_stale_ones() {
+fn topology_runs_children_inside_deletes_its_namespaces_and_sweeps_stale_ones() {
     let Some(first) = topology_or_skip("topology_cleanup", 1) else {
         return;
     };
@@ -395,6 +411,15 @@ fn topology_deletes_its_namespaces_and_sweeps_stale_ones() {
         .status()
         .unwrap()
         .success());
+    // ... with a process still running inside, as an `sbc` whose test was killed would be.
+    let mut orphan = Command::new(&ip)
+        .args(["netns", "exec", &stale, "sleep", "30"])
+        .spawn()
+        .unwrap();
+    let stale_inode = std::fs::metadata(Path::new("/run/netns").join(&stale))
+        .unwrap()
+        .ino();
+    wait_in_namespace(orphan.id(), stale_inode);
     let names: Vec<String> = [first.customer(0), first.nat(), first.sbc(), first.core()]
         .map(str::to_owned)
         .to_vec();
@@ -404,6 +429,14 @@ fn topology_deletes_its_namespaces_and_sweeps_stale_ones() {
             "{ns} not created"
         );
     }
+    // A child spawned in a namespace lives in it (its net namespace is the one `ip netns` names).
+    let ns_inode = std::fs::metadata(Path::new("/run/netns").join(first.sbc()))
+        .unwrap()
+        .ino();
+    let mut child = first.spawn(first.sbc(), "sleep", &["30"]).unwrap();
+    wait_in_namespace(child.0.id(), ns_inode);
+    assert!(child.0.try_wait().unwrap().is_none());
+    drop(child);
     drop(first);
     for ns in &names {
         assert!(
@@ -411,16 +444,31 @@ fn topology_deletes_its_namespaces_and_sweeps_stale_ones() {
             "{ns} left behind"
         );
     }
-    let second = Topology::build(0).unwrap();
+    // Topology::build sweeps once per process (already done for `first`); sweep again here.
+    sweep_stale(&ip);
     let swept = !Path::new("/run/netns").join(&stale).exists();
     if !swept {
         let _ = Command::new(&ip).args(["netns", "delete", &stale]).status();
+    }
+    let orphan_end = std::time::Instant::now() + WAIT;
+    let mut orphan_status = orphan.try_wait().unwrap();
+    while orphan_status.is_none() && std::time::Instant::now() < orphan_end {
+        std::thread::sleep(Duration::from_millis(10));
+        orphan_status = orphan.try_wait().unwrap();
+    }
+    if orphan_status.is_none() {
+        let _ = orphan.kill();
+        let _ = orphan.wait();
     }
     assert!(
         swept,
         "stale namespace {stale} of dead pid {dead_pid} not swept"
     );
-    drop(second);
+    assert_eq!(
+        orphan_status.and_then(|s| s.signal()),
+        Some(9),
+        "the process inside the stale namespace was not killed by the sweep"
+    );
 }
 
 #[test]
