@@ -4,10 +4,13 @@
 //! `conntrack`; without them these tests fail when `CI` is set and skip loudly otherwise.
 //!
 //! What the SBC can do today is checked here: a call from the customer whose SDP carries its
-//! private address gets two-way RTP through the relay by latching (symmetric RTP, RFC 4961), SIP
-//! responses find their way back through the NAT (RFC 3581 `rport`), and after the NAT forgets
-//! its mappings the relay follows the customer's stream to the new one under `handover`
-//! latching.
+//! private address gets two-way RTP through the relay by latching (symmetric RTP, RFC 4961); SIP
+//! responses find their way back through the NAT, with or without `rport` (RFC 3581); in-dialog
+//! MESSAGE, SUBSCRIBE/NOTIFY and BYE cross the NAT both ways (the SBC sends to the flow the
+//! INVITE came in on, not the private Contact); after the NAT forgets its mappings the relay
+//! follows the customer's stream to the new one under `handover` latching and keeps the dead one
+//! under `strict`. Registration through the NAT, calls from the core to a registered customer
+//! and keepalives need the registrar, which is not wired into the `sbc` yet.
 
 use bytes::Bytes;
 use sbc_common::sip::uri::Uri;
@@ -105,7 +108,7 @@ fn in_dialog(method: Method, seq: u32, a: &TestUa, call: &Call, branch: &str) ->
     let mut m = Message::request(method, contact_uri(&call.a_ok));
     m.push_header(
         HeaderName::Via,
-        format!("SIP/2.0/UDP {};branch={branch};rport", a.addr()),
+        format!("SIP/2.0/UDP {};branch={branch}{}", a.addr(), call.via_rport),
     );
     m.push_header(HeaderName::MaxForwards, "70");
     m.push_header(
@@ -165,12 +168,14 @@ struct Call {
     b_invite: Message,
     relay_a: SocketAddr,
     relay_b: SocketAddr,
+    /// `;rport` when the customer asks for symmetric response routing (RFC 3581), else empty.
+    via_rport: &'static str,
     topo: Topology,
 }
 
 /// Builds the network, starts the SBC in its namespace and runs INVITE / 180 / 200 / ACK from
 /// the customer (private Via, Contact and SDP) to the core UA; `None` when the test is skipped.
-fn answered_call(test: &str, latching: &str) -> Option<Call> {
+fn answered_call(test: &str, latching: &str, via_rport: &'static str) -> Option<Call> {
     let topo = topology_or_skip(test, 1)?;
     let a = topo.enter(topo.customer(0), || TestUa::bind(customer_ip(0).into()));
     let b = topo.enter(topo.core(), || TestUa::bind(CORE_IP.into()));
@@ -189,7 +194,7 @@ fn answered_call(test: &str, latching: &str) -> Option<Call> {
     let mut invite = Message::request(Method::Invite, "sip:bob@example.com");
     invite.push_header(
         HeaderName::Via,
-        format!("SIP/2.0/UDP {};branch=z9hG4bKnat1;rport", a.addr()),
+        format!("SIP/2.0/UDP {};branch=z9hG4bKnat1{via_rport}", a.addr()),
     );
     invite.push_header(HeaderName::MaxForwards, "70");
     invite.push_header(
@@ -272,6 +277,7 @@ fn answered_call(test: &str, latching: &str) -> Option<Call> {
         b_invite,
         relay_a,
         relay_b,
+        via_rport,
         topo,
     };
     let ack = in_dialog(Method::Ack, 1, &call.a, &call, "z9hG4bKnat2");
@@ -473,7 +479,7 @@ fn topology_runs_children_inside_deletes_its_namespaces_and_sweeps_stale_ones() 
 
 #[test]
 fn customer_behind_nat_calls_core_and_media_flows_both_ways_by_latching() {
-    let Some(call) = answered_call("customer_behind_nat_calls_core", "strict") else {
+    let Some(call) = answered_call("customer_behind_nat_calls_core", "strict", ";rport") else {
         return;
     };
     // The customer's SDP said 10.77.1.10, unreachable from the SBC: audio reaches it only
@@ -508,7 +514,7 @@ fn customer_behind_nat_calls_core_and_media_flows_both_ways_by_latching() {
 
 #[test]
 fn after_the_nat_forgets_its_mappings_handover_latching_follows_the_customer() {
-    let Some(call) = answered_call("nat_rebinding_handover", "handover") else {
+    let Some(call) = answered_call("nat_rebinding_handover", "handover", ";rport") else {
         return;
     };
     let ((n_b, _), (n_a, _)) = media_both_ways(&call, 0);
@@ -537,7 +543,7 @@ fn after_the_nat_forgets_its_mappings_handover_latching_follows_the_customer() {
 
 #[test]
 fn after_the_nat_forgets_its_mappings_strict_latching_keeps_the_old_one() {
-    let Some(call) = answered_call("nat_rebinding_strict", "strict") else {
+    let Some(call) = answered_call("nat_rebinding_strict", "strict", ";rport") else {
         return;
     };
     let ((n_b, _), (n_a, _)) = media_both_ways(&call, 0);
@@ -595,7 +601,7 @@ fn relay_and_answer(
 
 #[test]
 fn in_dialog_message_subscribe_notify_and_bye_cross_the_nat_both_ways() {
-    let Some(call) = answered_call("in_dialog_requests_cross_the_nat", "strict") else {
+    let Some(call) = answered_call("in_dialog_requests_cross_the_nat", "strict", ";rport") else {
         return;
     };
     let customer = (&call.a, contact_addr(&call.a_ok));
@@ -643,4 +649,18 @@ fn in_dialog_message_subscribe_notify_and_bye_cross_the_nat_both_ways() {
         sbc.wait_log("call ended", WAIT),
         "no 'call ended' in the log"
     );
+}
+
+#[test]
+fn a_customer_that_does_not_ask_for_rport_still_gets_its_responses_through_the_nat() {
+    // Many phones behind NAT omit `rport`; RFC 3261 §18.2.2 would then send responses to the
+    // Via's private port. The SBC answers on the flow the request came in on (the source
+    // address and port), so the call still completes through the NAT.
+    let Some(call) = answered_call("customer_without_rport", "strict", "") else {
+        return;
+    };
+    assert!(call.invite.via().unwrap().rport().is_none());
+    let ((n_b, _), (n_a, _)) = media_both_ways(&call, 0);
+    assert!(n_b >= 15 && n_a >= 15, "media: {n_b} / {n_a}");
+    hang_up(&call, 2, "z9hG4bKnat6");
 }
