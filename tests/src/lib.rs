@@ -2,7 +2,9 @@
 //! loopback ports, and stop the process when the test ends.
 #![forbid(unsafe_code)]
 
-use std::net::{SocketAddr, UdpSocket};
+pub mod netns;
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -49,6 +51,16 @@ pub struct Sbc {
 impl Sbc {
     /// Starts `sbc --config <file>` with the given config text, logging to a temp file.
     pub fn start(config: &str) -> Self {
+        Self::spawn(config, Command::new(sbc_binary()))
+    }
+
+    /// Starts `sbc --config <file>` inside network namespace `ns` (`ip netns exec`, which execs
+    /// the binary, so killing the child kills the SBC).
+    pub fn start_in_netns(topology: &netns::Topology, ns: &str, config: &str) -> Self {
+        Self::spawn(config, topology.command(ns, sbc_binary()))
+    }
+
+    fn spawn(config: &str, mut command: Command) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "sbc-test-{}-{}",
             std::process::id(),
@@ -58,7 +70,7 @@ impl Sbc {
         let cfg = dir.join("sbc.toml");
         std::fs::write(&cfg, config).expect("write config");
         let log = dir.join("sbc.log");
-        let child = Command::new(sbc_binary())
+        let child = command
             .arg("--config")
             .arg(&cfg)
             .stdout(Stdio::from(std::fs::File::create(&log).expect("log")))
@@ -122,9 +134,15 @@ impl Default for TestUa {
 impl TestUa {
     /// A UA on two fresh 127.0.0.1 sockets.
     pub fn new() -> Self {
+        Self::bind(IpAddr::from([127, 0, 0, 1]))
+    }
+
+    /// A UA on two fresh sockets bound to `ip` (inside [`netns::Topology::enter`], an address
+    /// of that namespace).
+    pub fn bind(ip: IpAddr) -> Self {
         Self {
-            sip: UdpSocket::bind("127.0.0.1:0").expect("bind sip"),
-            rtp: UdpSocket::bind("127.0.0.1:0").expect("bind rtp"),
+            sip: UdpSocket::bind((ip, 0)).expect("bind sip"),
+            rtp: UdpSocket::bind((ip, 0)).expect("bind rtp"),
         }
     }
 
@@ -189,7 +207,12 @@ impl TestUa {
 
     /// Sends `count` 172-byte PCMU RTP packets (RFC 3550 §5.1) to `to`, 5 ms apart.
     pub fn send_rtp(&self, to: SocketAddr, ssrc: u32, count: u16) {
-        for seq in 0..count {
+        self.send_rtp_from(to, ssrc, 0, count);
+    }
+
+    /// Like [`Self::send_rtp`], numbering the packets from `first_seq` on (a stream that goes on).
+    pub fn send_rtp_from(&self, to: SocketAddr, ssrc: u32, first_seq: u16, count: u16) {
+        for seq in (0..count).map(|i| first_seq.wrapping_add(i)) {
             let mut pkt = vec![0x80, 0x00];
             pkt.extend_from_slice(&seq.to_be_bytes());
             pkt.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
@@ -237,7 +260,7 @@ pub fn sdp_audio_addr(body: &[u8]) -> Option<SocketAddr> {
     let mut port = None;
     for line in text.lines() {
         if let Some(c) = line.strip_prefix("c=IN IP4 ") {
-            ip = ip.or_else(|| c.trim().parse::<std::net::IpAddr>().ok());
+            ip = ip.or_else(|| c.trim().parse::<IpAddr>().ok());
         } else if let Some(m) = line.strip_prefix("m=audio ") {
             port = m.split_whitespace().next()?.parse::<u16>().ok();
             break;
