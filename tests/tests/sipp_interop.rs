@@ -2,9 +2,12 @@
 //! `sbc` binary to a SIPp UAS on loopback, with RTP played by the UAC (a cut of SIPp's
 //! `g711a.pcap`) and echoed by the UAS (`-rtp_echo`) through the relay. Every call must succeed,
 //! and the relay must latch both legs of every call (its `media latched` debug log), which it only
-//! does after RTP has arrived from the UAC and from the UAS echo.
+//! does after RTP has arrived from the UAC and from the UAS echo; the relay's Prometheus counters
+//! (`/metrics`) must show those latches and the packets forwarded both ways.
 
-use sbc_tests::{free_udp_port, sipp_binary, ChildGuard, Sbc};
+use sbc_tests::{
+    free_tcp_port, free_udp_port, http_get, metric_value, sipp_binary, ChildGuard, Sbc,
+};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,7 +19,7 @@ const LIMIT: u32 = 50;
 const PCAP_PACKETS: usize = 40;
 const SIPP_PCAP: &str = "/usr/share/sip-tester/g711a.pcap";
 
-fn config(customer: u16, core: u16, uas: u16) -> String {
+fn config(customer: u16, core: u16, uas: u16, admin: u16) -> String {
     format!(
         r#"[general]
 log_level = "debug"
@@ -47,7 +50,6 @@ to_interface = "core"
 [admin]
 listen = "127.0.0.1:{admin}"
 "#,
-        admin = free_udp_port()
     )
 }
 
@@ -129,7 +131,8 @@ fn sipp_uac_sbc_sipp_uas_300_calls_with_rtp() {
 
     let (customer, core, uas_port) = (free_udp_port(), free_udp_port(), free_udp_port());
     let (uas_media, uac_media) = (free_udp_port(), free_udp_port());
-    let mut sbc = Sbc::start(&config(customer, core, uas_port));
+    let admin = free_tcp_port();
+    let mut sbc = Sbc::start(&config(customer, core, uas_port, admin));
     assert!(
         sbc.wait_log("ready", Duration::from_secs(10)),
         "sbc did not start: {}",
@@ -237,7 +240,35 @@ fn sipp_uac_sbc_sipp_uas_300_calls_with_rtp() {
         "media latched per leg (customer, core) in {}",
         log.display()
     );
-    eprintln!("{CALLS} calls through sbc with SIPp in {elapsed:?}");
+    // The same, from the relay's counters: two latches per call, and RTP forwarded both ways
+    // (the UAC plays PCAP_PACKETS per call and the UAS echoes them; allow for a few lost).
+    let metrics = http_get(
+        format!("127.0.0.1:{admin}").parse().expect("admin addr"),
+        "/metrics",
+        None,
+    )
+    .expect("/metrics answers");
+    let series = |name: &str| {
+        metrics
+            .body
+            .lines()
+            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let latches = metric_value(&metrics.body, "sbc_relay_latch_events_total").unwrap_or(0.0);
+    let forwarded = series("sbc_relay_forwarded_packets_total");
+    assert!(
+        latches >= (2 * CALLS) as f64,
+        "relay latch events {latches} < {}",
+        2 * CALLS
+    );
+    assert!(
+        forwarded >= (2 * CALLS * PCAP_PACKETS) as f64 * 0.9,
+        "relay forwarded {forwarded} packets, expected about {}",
+        2 * CALLS * PCAP_PACKETS
+    );
+    eprintln!("{CALLS} calls through sbc with SIPp in {elapsed:?}: {latches} latches, {forwarded} packets forwarded");
     assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
