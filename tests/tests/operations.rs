@@ -376,12 +376,14 @@ fn cdr_lines_for_answered_busy_and_cancelled_calls() {
         answered["b"]["to"].as_str(),
         call.b_invite.to().map(|t| t.uri)
     );
-    // Per-stream media: what A sent came in on leg a and went out on leg b, and back.
+    // Per-stream media: what A sent came in on leg a and what B received went out on leg b, and
+    // back. (A packet that reaches the relay before the worker has applied B's answer has
+    // nowhere to go yet; on a loaded machine that happens, so the counts out are the phones'.)
     let m = &answered["media"][0];
     assert_eq!(m["a"]["packets_in"], 20, "{m}");
-    assert_eq!(m["b"]["packets_out"], 20, "{m}");
+    assert_eq!(m["b"]["packets_out"], n_b, "{m}");
     assert_eq!(m["b"]["packets_in"], 10, "{m}");
-    assert_eq!(m["a"]["packets_out"], 10, "{m}");
+    assert_eq!(m["a"]["packets_out"], n_a, "{m}");
     assert_eq!(m["a"]["lost"], 0, "{m}");
     // RFC 3550 A.1: the sequence base is set once the source is validated (first or second
     // packet).
