@@ -629,6 +629,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         source: Dest,
     ) {
         let Ok((id, verdict)) = self.dialogs.handle_request(&req) else {
+            if self.notify_before_answer(&req) {
+                return self.on_in_dialog(now, tx, req, method, source);
+            }
             return self.reply(now, tx, &req, 481, "Call/Transaction Does Not Exist");
         };
         if let Some(rsp) = verdict.response(&req, self.ids.retry_after()) {

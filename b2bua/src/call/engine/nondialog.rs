@@ -16,9 +16,12 @@
 //! Subscription-State: terminated has been answered, when a relayed request in it fails (408,
 //! 481 or no answer), or, forgotten silently, 32 s after its last granted expiry.
 //!
-//! Limitations: only the first route is tried (no failover); a NOTIFY arriving before the
-//! SUBSCRIBE's 2xx (RFC 6665 §4.1.2.4, possible over UDP) matches no dialog yet and gets 481,
-//! which ends that subscription at the notifier; a forked SUBSCRIBE keeps only the first 2xx.
+//! A NOTIFY that overtakes the SUBSCRIBE's 2xx (RFC 6665 §4.1.2.4, possible over UDP) creates
+//! both dialogs as the 2xx would and is relayed at once; the 2xx then finds them in place.
+//!
+//! Limitations: only the first route is tried (no failover); a forked SUBSCRIBE keeps only the
+//! first dialog (a NOTIFY from a second notifier gets 481); an expired subscription is
+//! forgotten without a NOTIFY to the subscriber.
 
 use super::{B2bua, TxRole};
 use crate::call::headers::{contact, host, rehost_party, uri_user, via};
@@ -106,6 +109,8 @@ pub(super) struct NonDialog {
     pending: Map<TxId, Pending>,
     subs: Map<CallKey, Subscription>,
     by_dialog: Map<DialogId, (CallKey, Leg)>,
+    /// Leg B's SUBSCRIBE Call-IDs, for a NOTIFY that overtakes the 2xx.
+    by_b_call: Map<String, CallKey>,
     /// Subscription expiries, lazily deleted (a refreshed one is skipped).
     expiries: BinaryHeap<Reverse<(Instant, CallKey)>>,
 }
@@ -161,6 +166,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         self.by_tx.insert(client, (key, TxRole::NonDialog));
         let kind = if subscribe {
             let a_tag = self.ids.tag();
+            if let Some(id) = out.call_id() {
+                self.nondialog.by_b_call.insert(id.to_owned(), key);
+            }
             self.nondialog.subs.insert(
                 key,
                 Subscription {
@@ -354,6 +362,10 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Ok(ResponseOutcome::Created(b_id) | ResponseOutcome::Matched(b_id)) = outcome else {
             return None;
         };
+        if let [Some(a_id), Some(_)] = &sub.dialogs {
+            // A NOTIFY that overtook this 2xx created both dialogs already.
+            return Some((a_id.clone(), b_id));
+        }
         let a = Dialog::uas_from_request(
             &sub.a_request,
             &sub.a_tag,
@@ -370,6 +382,43 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         self.nondialog.by_dialog.insert(a_id.clone(), (key, Leg::A));
         self.nondialog.by_dialog.insert(b_id.clone(), (key, Leg::B));
         Some((a_id, b_id))
+    }
+
+    /// A NOTIFY in no known dialog that answers a SUBSCRIBE whose 2xx has not arrived yet
+    /// (its Call-ID and To tag are leg B's SUBSCRIBE's): it creates leg B's dialog as the 2xx
+    /// would, and leg A's with it, so it can be relayed (RFC 6665 §4.1.2.4); `false` when it
+    /// answers no such SUBSCRIBE.
+    pub(super) fn notify_before_answer(&mut self, req: &Message) -> bool {
+        if req.method() != Some(&Method::Notify) {
+            return false;
+        }
+        let Some(&key) = req.call_id().and_then(|c| self.nondialog.by_b_call.get(c)) else {
+            return false;
+        };
+        let Some(sub) = self.nondialog.subs.get(&key) else {
+            return false;
+        };
+        let ours = sub.b_request.from().and_then(|f| f.tag());
+        if sub.dialogs[Leg::B.index()].is_some() || req.to().and_then(|t| t.tag()) != ours {
+            return false;
+        }
+        // The dialog the 2xx would have created: the notifier's tag and Contact, and its
+        // Record-Route reversed as a UAC reads a response's (RFC 3261 §12.1.2).
+        let mut as_2xx = Message::response_to(&sub.b_request, 200, "OK");
+        if let Some(from) = req.header(&HeaderName::From) {
+            as_2xx.set_header(HeaderName::To, from.to_owned());
+        }
+        for c in req.values(&HeaderName::Contact) {
+            as_2xx.push_header(HeaderName::Contact, c.to_owned());
+        }
+        let rr: Vec<String> = req
+            .values(&HeaderName::RecordRoute)
+            .map(str::to_owned)
+            .collect();
+        for r in rr.into_iter().rev() {
+            as_2xx.push_header(HeaderName::RecordRoute, r);
+        }
+        self.create_sub_dialogs(key, &as_2xx).is_some()
     }
 
     /// Keeps subscription `key` until the expiry its SUBSCRIBE `req` was granted in `rsp` (or
@@ -498,6 +547,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Some(sub) = self.nondialog.subs.remove(&key) else {
             return;
         };
+        if let Some(id) = sub.b_request.call_id() {
+            self.nondialog.by_b_call.remove(id);
+        }
         for id in sub.dialogs.into_iter().flatten() {
             self.nondialog.by_dialog.remove(&id);
             let _ = self.dialogs.terminate(&id, TerminateReason::Local);

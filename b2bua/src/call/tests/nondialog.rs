@@ -457,3 +457,46 @@ fn leg_a_peer_follows_the_source_of_an_ack() {
     assert_eq!(*to, dest(PHONE_A_REBOUND));
     assert_eq!(bye.method(), Some(&Method::Bye));
 }
+
+#[test]
+fn a_notify_overtaking_the_subscribe_2xx_creates_the_dialogs_and_is_relayed() {
+    let mut net = Net::new();
+    let mut sub = ood_a(Method::Subscribe, "z9hG4bKs6", "sub-6@a.example.com");
+    sub.push_header(HeaderName::Event, "message-summary");
+    sub.push_header(HeaderName::Expires, "600");
+    net.send_a(sub);
+    let b_sub = net.one_b();
+    // B's NOTIFY arrives before its 200 (RFC 6665 §4.1.2.4).
+    let mut early = notify_b(&b_sub, 1, "z9hG4bKn6", "active;expires=600");
+    early.set_header(HeaderName::Event, "message-summary");
+    net.send_b(early);
+    let a_notify = net.one_a();
+    assert_eq!(a_notify.method(), Some(&Method::Notify));
+    assert_eq!(a_notify.call_id(), Some("sub-6@a.example.com"));
+    assert_eq!(a_notify.to().unwrap().tag(), Some("atag"));
+    assert_eq!(a_notify.header(&HeaderName::Event), Some("message-summary"));
+    assert_hides_b(&a_notify);
+    assert_eq!(net.sbc.dialog_count(), 2);
+    net.send_a(reply_a(&a_notify, 200, None));
+    assert_eq!(net.one_b().status(), Some(200));
+    // The 200 then reaches A in the same dialog the NOTIFY used.
+    net.send_b(reply_b(&b_sub, 200, None));
+    let a_ok = net.one_a();
+    assert_eq!(a_ok.status(), Some(200));
+    assert_eq!(a_ok.to().unwrap().tag(), a_notify.from().unwrap().tag());
+    assert_eq!(
+        (net.sbc.subscription_count(), net.sbc.dialog_count()),
+        (1, 2)
+    );
+    // And the subscription goes on: a second NOTIFY crosses in the same dialogs.
+    net.send_b(notify_b(&b_sub, 2, "z9hG4bKn7", "terminated"));
+    let last = net.one_a();
+    assert_eq!(last.call_id(), Some("sub-6@a.example.com"));
+    assert_eq!(last.cseq().unwrap().seq, a_notify.cseq().unwrap().seq + 1);
+    net.send_a(reply_a(&last, 200, None));
+    assert_eq!(net.one_b().status(), Some(200));
+    assert_eq!(
+        (net.sbc.subscription_count(), net.sbc.dialog_count()),
+        (0, 0)
+    );
+}
