@@ -69,8 +69,8 @@ const DEFAULT_EXPIRES_S: u32 = 3600;
 /// What a relayed request's answer goes back to.
 #[derive(Debug)]
 enum Kind {
-    /// An out-of-dialog MESSAGE or PUBLISH.
-    Standalone,
+    /// An out-of-dialog MESSAGE or PUBLISH, sent on leg B with this Call-ID.
+    Standalone { b_call_id: String },
     /// The SUBSCRIBE that creates subscription `key`.
     Creating(CallKey),
     /// A request inside subscription `key` from leg `from`; `terminates` for a NOTIFY with
@@ -109,7 +109,8 @@ pub(super) struct NonDialog {
     pending: Map<TxId, Pending>,
     subs: Map<CallKey, Subscription>,
     by_dialog: Map<DialogId, (CallKey, Leg)>,
-    /// Leg B's SUBSCRIBE Call-IDs, for a NOTIFY that overtakes the 2xx.
+    /// Leg B's Call-IDs: a SUBSCRIBE's, for a NOTIFY that overtakes the 2xx, and every
+    /// request still waiting for its answer, to spot one coming back to us (a routing loop).
     by_b_call: Map<String, CallKey>,
     /// Subscription expiries, lazily deleted (a refreshed one is skipped).
     expiries: BinaryHeap<Reverse<(Instant, CallKey)>>,
@@ -142,6 +143,14 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         if req.from().is_none() || req.to().is_none() {
             return self.reply(now, tx, &req, 400, "Missing From or To");
         }
+        let looped = req.call_id().is_some_and(|id| {
+            self.nondialog.by_b_call.contains_key(id) || self.b_call_ids.contains_key(id)
+        });
+        if looped {
+            // One of our own leg-B requests came back: the routes form a loop (RFC 3261 §16.3
+            // item 4).
+            return self.reply(now, tx, &req, 482, "Loop Detected");
+        }
         let subscribe = method == Method::Subscribe;
         if subscribe && req.contacts().next().is_none() {
             return self.reply(now, tx, &req, 400, "Missing Contact");
@@ -164,11 +173,12 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let key = CallKey(self.next_call);
         self.next_call += 1;
         self.by_tx.insert(client, (key, TxRole::NonDialog));
+        let b_call_id = out.call_id().map(str::to_owned);
+        if let Some(id) = &b_call_id {
+            self.nondialog.by_b_call.insert(id.clone(), key);
+        }
         let kind = if subscribe {
             let a_tag = self.ids.tag();
-            if let Some(id) = out.call_id() {
-                self.nondialog.by_b_call.insert(id.to_owned(), key);
-            }
             self.nondialog.subs.insert(
                 key,
                 Subscription {
@@ -183,7 +193,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             );
             Kind::Creating(key)
         } else {
-            Kind::Standalone
+            Kind::Standalone {
+                b_call_id: b_call_id.unwrap_or_default(),
+            }
         };
         self.nondialog.pending.insert(
             client,
@@ -260,7 +272,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             .and_then(|r| Some((r.status()?, r.reason().unwrap_or_default().to_owned())))
             .unwrap_or_else(|| (408, "Request Timeout".to_owned()));
         match kind {
-            Kind::Standalone => {
+            Kind::Standalone { b_call_id } => {
+                self.nondialog.by_b_call.remove(&b_call_id);
                 let mut out = self.tagged_response(&request, code, &reason);
                 if let Some(r) = rsp {
                     self.cfg.headers.copy(r, &mut out);

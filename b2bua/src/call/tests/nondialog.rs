@@ -500,3 +500,19 @@ fn a_notify_overtaking_the_subscribe_2xx_creates_the_dialogs_and_is_relayed() {
         (0, 0)
     );
 }
+
+#[test]
+fn our_own_leg_b_message_coming_back_is_a_loop() {
+    let mut net = Net::new();
+    net.send_a(ood_a(Method::Message, "z9hG4bKm9", "msg-9@a.example.com"));
+    let b = net.one_b();
+    // The next hop routes it straight back to the SBC's customer side.
+    net.send_a(b.clone());
+    let rsp = net.one_a();
+    assert_eq!(rsp.status(), Some(482));
+    assert_eq!(rsp.call_id(), b.call_id());
+    assert!(net.b().is_empty());
+    // Once answered, the Call-ID is forgotten.
+    net.send_b(reply_b(&b, 200, None));
+    assert_eq!(net.one_a().status(), Some(200));
+}
