@@ -19,13 +19,17 @@
 //! A NOTIFY that overtakes the SUBSCRIBE's 2xx (RFC 6665 §4.1.2.4, possible over UDP) creates
 //! both dialogs as the 2xx would and is relayed at once; the 2xx then finds them in place.
 //!
-//! Limitations: only the first route is tried (no failover); a forked SUBSCRIBE keeps only the
+//! An out-of-dialog request fails over through its targets like an INVITE: a final status in
+//! the current target's `failover_on` (408 for a timeout) sends it, with a fresh Call-ID, to
+//! the next one; forwarding and redirects are not followed.
+//!
+//! Limitations: a forked SUBSCRIBE keeps only the
 //! first dialog (a NOTIFY from a second notifier gets 481); an expired subscription is
 //! forgotten without a NOTIFY to the subscriber.
 
 use super::{B2bua, TxRole};
 use crate::call::headers::{contact, host, rehost_party, uri_user, via};
-use crate::call::{CallKey, Leg, MediaAnchor, Route, Router, Side};
+use crate::call::{CallKey, Leg, MediaAnchor, Route, Router, Side, Target};
 use crate::dialog::{Dialog, DialogEvent, DialogId, ResponseOutcome, TerminateReason};
 use crate::transaction::{Dest, TxId};
 use crate::Map;
@@ -88,6 +92,10 @@ struct Pending {
     server: TxId,
     request: Message,
     kind: Kind,
+    /// The finals that move an out-of-dialog request to its next target, and those targets
+    /// (RFC 3261 §16.6, §16.7).
+    failover_on: Vec<u16>,
+    rest: Vec<Target>,
 }
 
 /// One subscription: its two dialogs (leg A UAS, leg B UAC) once the 2xx came (RFC 6665 §4).
@@ -163,7 +171,11 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             Ok(t) => t,
             Err(rej) => return self.reply(now, tx, &req, rej.code, rej.reason),
         };
-        let Some(route) = targets.into_iter().next().map(|t| t.route) else {
+        let mut targets = targets.into_iter();
+        let Some(Target {
+            route, failover_on, ..
+        }) = targets.next()
+        else {
             return self.reply(now, tx, &req, 404, "Not Found");
         };
         let out = self.build_b_request(&req, &method, &route, max_forwards - 1);
@@ -203,6 +215,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 server: tx,
                 request: req,
                 kind,
+                failover_on,
+                rest: targets.collect(),
             },
         );
     }
@@ -260,17 +274,22 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     /// Answers the request relayed on client transaction `client` with `rsp`, or 408 without
     /// one.
     fn answer_pending(&mut self, now: Instant, client: TxId, rsp: Option<&Message>) {
-        let Some(Pending {
-            server,
-            request,
-            kind,
-        }) = self.nondialog.pending.remove(&client)
-        else {
+        let Some(mut pending) = self.nondialog.pending.remove(&client) else {
             return;
         };
         let (code, reason) = rsp
             .and_then(|r| Some((r.status()?, r.reason().unwrap_or_default().to_owned())))
             .unwrap_or_else(|| (408, "Request Timeout".to_owned()));
+        if let Some(next) = self.next_attempt(now, client, &mut pending, code) {
+            self.nondialog.pending.insert(next, pending);
+            return;
+        }
+        let Pending {
+            server,
+            request,
+            kind,
+            ..
+        } = pending;
         match kind {
             Kind::Standalone { b_call_id } => {
                 self.nondialog.by_b_call.remove(&b_call_id);
@@ -316,6 +335,55 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 }
             }
         }
+    }
+
+    /// Sends the out-of-dialog request of `p`, whose attempt on `client` failed with `code`, to
+    /// its next target when its current one fails over on that code (RFC 3261 §16.6, §16.7; a
+    /// timeout counts as 408); the new client transaction, or `None` to answer with `code`.
+    fn next_attempt(
+        &mut self,
+        now: Instant,
+        client: TxId,
+        p: &mut Pending,
+        code: u16,
+    ) -> Option<TxId> {
+        if matches!(p.kind, Kind::InDialog { .. }) || !p.failover_on.contains(&code) {
+            return None;
+        }
+        let key = self.by_tx.get(&client).map(|(k, _)| *k)?;
+        let method = p.request.method()?.clone();
+        let max_forwards = p.request.max_forwards().unwrap_or(70).saturating_sub(1);
+        while !p.rest.is_empty() {
+            let target = p.rest.remove(0);
+            let route = target.route;
+            let out = self.build_b_request(&p.request, &method, &route, max_forwards);
+            let Ok(next) = self.tx.send_request(now, out.clone(), route.next_hop) else {
+                continue;
+            };
+            self.by_tx.insert(next, (key, TxRole::NonDialog));
+            let new_id = out.call_id().unwrap_or_default().to_owned();
+            self.nondialog.by_b_call.insert(new_id.clone(), key);
+            match &mut p.kind {
+                Kind::Standalone { b_call_id } => {
+                    self.nondialog.by_b_call.remove(b_call_id);
+                    *b_call_id = new_id;
+                }
+                Kind::Creating(key) => {
+                    if let Some(sub) = self.nondialog.subs.get_mut(key) {
+                        if let Some(old) = sub.b_request.call_id() {
+                            self.nondialog.by_b_call.remove(old);
+                        }
+                        sub.sides = [route.a_side, route.b_side];
+                        sub.peers[Leg::B.index()] = route.next_hop;
+                        sub.b_request = out;
+                    }
+                }
+                Kind::InDialog { .. } => {}
+            }
+            p.failover_on = target.failover_on;
+            return Some(next);
+        }
+        None
     }
 
     /// The final answer to the SUBSCRIBE that creates subscription `key`: a 2xx creates leg
@@ -541,6 +609,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                     from: leg,
                     terminates,
                 },
+                failover_on: Vec::new(),
+                rest: Vec::new(),
             },
         );
     }

@@ -516,3 +516,69 @@ fn our_own_leg_b_message_coming_back_is_a_loop() {
     net.send_b(reply_b(&b, 200, None));
     assert_eq!(net.one_a().status(), Some(200));
 }
+
+/// Two targets: phone B, failing over on 503 and 408, then phone C.
+struct TwoTargets;
+
+impl Router for TwoTargets {
+    fn route(&mut self, m: &Message, d: Dest) -> Result<Route, Rejection> {
+        route(m, d)
+    }
+
+    fn targets(&mut self, m: &Message, d: Dest) -> Result<Vec<Target>, Rejection> {
+        let first = route(m, d)?;
+        let mut second = first.clone();
+        second.next_hop = dest(PHONE_C);
+        Ok(vec![
+            Target {
+                failover_on: vec![503, 408],
+                ..Target::new(first)
+            },
+            Target::new(second),
+        ])
+    }
+}
+
+#[test]
+fn out_of_dialog_requests_fail_over_to_the_next_target() {
+    let mut net = Net::with_router(CallConfig::default(), TwoTargets);
+    // MESSAGE: B answers 503, C gets a fresh copy and its 200 reaches A.
+    net.send_a(ood_a(Method::Message, "z9hG4bKf1", "fo-1@a.example.com"));
+    let b = net.one_b();
+    net.send_b(reply_b(&b, 503, None));
+    assert!(net.a().is_empty(), "no answer to A while a target is left");
+    let c = std::mem::take(&mut net.to_c);
+    let [c] = c.as_slice() else { panic!("{c:?}") };
+    assert_eq!(c.method(), Some(&Method::Message));
+    assert_eq!(c.uri(), Some("sip:bob@10.0.0.30:5060"));
+    assert_ne!(c.call_id(), b.call_id());
+    let ok = reply_b(c, 200, None);
+    net.feed(ok, PHONE_C);
+    assert_eq!(net.one_a().status(), Some(200));
+
+    // SUBSCRIBE: B never answers (408), the subscription is made with C instead.
+    let mut sub = ood_a(Method::Subscribe, "z9hG4bKf2", "fo-2@a.example.com");
+    sub.push_header(HeaderName::Event, "presence");
+    net.send_a(sub);
+    let _ = net.one_b();
+    net.advance(33_000);
+    net.b();
+    assert!(net.a().is_empty());
+    let c = std::mem::take(&mut net.to_c);
+    let c_sub = c.first().expect("SUBSCRIBE at C").clone();
+    assert_eq!(c_sub.method(), Some(&Method::Subscribe));
+    net.feed(reply_b(&c_sub, 200, None), PHONE_C);
+    assert_eq!(net.one_a().status(), Some(200));
+    assert_eq!(
+        (net.sbc.subscription_count(), net.sbc.dialog_count()),
+        (1, 2)
+    );
+    // C's NOTIFY reaches A; A's answer goes back to C, not B.
+    net.feed(notify_b(&c_sub, 1, "z9hG4bKf3", "active"), PHONE_C);
+    let n = net.one_a();
+    assert_eq!(n.call_id(), Some("fo-2@a.example.com"));
+    net.send_a(reply_a(&n, 200, None));
+    let c = std::mem::take(&mut net.to_c);
+    assert_eq!(c.last().and_then(Message::status), Some(200));
+    assert!(net.b().is_empty());
+}
