@@ -325,13 +325,11 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                     self.arm_expiry(now, key, &request, rsp);
                 }
                 let _ = self.tx.send_response(now, server, &out);
-                if terminates || !ok {
+                if terminates || matches!(code, 408 | 481) {
                     // RFC 6665 §4.1.2.3, §4.2.2: the subscription is over once the terminating
-                    // NOTIFY is answered, or when a request in it fails.
-                    let keep = (300..400).contains(&code) || matches!(code, 401 | 407 | 423 | 491);
-                    if terminates || !keep {
-                        self.end_subscription(key);
-                    }
+                    // NOTIFY is answered, or when a request in it times out or finds no
+                    // subscription; other failures are relayed and the subscription stays.
+                    self.end_subscription(key);
                 }
             }
         }
@@ -398,11 +396,16 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         rsp: Option<&Message>,
         code: u16,
     ) {
-        let reason = rsp.and_then(Message::reason).unwrap_or("Request Timeout");
+        let mut reason = rsp.and_then(Message::reason).unwrap_or("Request Timeout");
+        let mut code = code;
         let created = match rsp.filter(|_| (200..300).contains(&code)) {
             Some(r) => self.create_sub_dialogs(key, r),
             None => None,
         };
+        if (200..300).contains(&code) && created.is_none() {
+            // A 2xx that cannot make a dialog (no To tag or Contact; RFC 6665 §4.1.2.1).
+            (code, reason) = (502, "Bad Gateway: Unusable 2xx To SUBSCRIBE");
+        }
         let Some(sub) = self.nondialog.subs.get(&key) else {
             return;
         };
@@ -420,7 +423,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 out
             }
         };
-        if let Some(r) = rsp {
+        if let Some(r) = rsp.filter(|r| r.status() == Some(code)) {
             self.cfg.headers.copy(r, &mut out);
             cross(r, &mut out, ANSWER_HEADERS);
             copy_body(r, &mut out);

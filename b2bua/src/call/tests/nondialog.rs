@@ -582,3 +582,47 @@ fn out_of_dialog_requests_fail_over_to_the_next_target() {
     assert_eq!(c.last().and_then(Message::status), Some(200));
     assert!(net.b().is_empty());
 }
+
+#[test]
+fn a_notify_refused_with_500_is_relayed_and_the_subscription_stays() {
+    let mut net = Net::new();
+    let (b_sub, _) = subscribed(&mut net);
+    net.send_b(notify_b(&b_sub, 1, "z9hG4bKn8", "active"));
+    let n = net.one_a();
+    net.send_a(reply_a(&n, 500, None));
+    assert_eq!(net.one_b().status(), Some(500));
+    assert_eq!(
+        (net.sbc.subscription_count(), net.sbc.dialog_count()),
+        (1, 2)
+    );
+    // A 481 from A does end it, both dialogs with it.
+    net.send_b(notify_b(&b_sub, 2, "z9hG4bKn9", "active"));
+    let n = net.one_a();
+    net.send_a(reply_a(&n, 481, None));
+    assert_eq!(net.one_b().status(), Some(481));
+    assert_eq!(
+        (net.sbc.subscription_count(), net.sbc.dialog_count()),
+        (0, 0)
+    );
+}
+
+#[test]
+fn a_subscribe_2xx_without_a_to_tag_gets_a_502_to_a() {
+    let mut net = Net::new();
+    let mut sub = ood_a(Method::Subscribe, "z9hG4bKs7", "sub-7@a.example.com");
+    sub.push_header(HeaderName::Event, "presence");
+    net.send_a(sub);
+    let b_sub = net.one_b();
+    let mut untagged = Message::response_to(&b_sub, 200, "OK");
+    untagged.push_header(HeaderName::Contact, "<sip:bob@10.0.0.20:5060>");
+    untagged.push_header(HeaderName::Expires, "600");
+    net.send_b(untagged);
+    let rsp = net.one_a();
+    assert_eq!(rsp.status(), Some(502));
+    assert_eq!(rsp.header(&HeaderName::Expires), None);
+    assert!(rsp.to().unwrap().tag().is_some());
+    assert_eq!(
+        (net.sbc.subscription_count(), net.sbc.dialog_count()),
+        (0, 0)
+    );
+}
