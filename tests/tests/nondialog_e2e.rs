@@ -1,6 +1,7 @@
 //! Requests outside calls through the real `sbc` binary on loopback: an out-of-dialog MESSAGE
 //! (RFC 3428) and a SUBSCRIBE/NOTIFY subscription (RFC 6665) from phone A to phone B, with
-//! topology hiding both ways.
+//! topology hiding both ways; and, in a call, leg A's requests following A's latest source
+//! address (a NAT rebinding, RFC 3581 §4).
 
 use bytes::Bytes;
 use sbc_common::sip::uri::Uri;
@@ -218,4 +219,92 @@ fn subscribe_and_notifies_cross_until_the_subscription_terminates() {
         assert_eq!(b_ok.status(), Some(200));
         assert_eq!(b_ok.cseq().unwrap().seq, seq);
     }
+}
+
+#[test]
+fn after_a_rebinds_the_sbcs_bye_follows_its_latest_in_dialog_request() {
+    let s = start();
+    // Phone A's NAT gives it a new mapping mid-call: `moved` stands in for it.
+    let moved = TestUa::new();
+    let mut invite = from_a(&s.a, Method::Invite, "ood-call@127.0.0.1", "z9hG4bKoodi1");
+    invite.set_body(Bytes::from(s.a.sdp("alice")), Some("application/sdp"));
+    s.a.send(s.sbc_a, &invite);
+    let (b_inv, from) =
+        s.b.recv_until(WAIT, |m| m.method() == Some(&Method::Invite))
+            .expect("INVITE at B");
+    let mut ok = answer_b(&s.b, &b_inv, 200);
+    ok.set_body(Bytes::from(s.b.sdp("bob")), Some("application/sdp"));
+    s.b.send(from, &ok);
+    let (a_ok, _) =
+        s.a.recv_until(WAIT, |m| {
+            m.status() == Some(200) && m.cseq().is_some_and(|c| c.method == "INVITE")
+        })
+        .expect("200 at A");
+    let in_dialog = |ua: &TestUa, method: Method, seq: u32, branch: &str| {
+        let name = method.as_str().to_owned();
+        let Some(Ok(Contact::Addr(c))) = a_ok.contacts().next() else {
+            panic!("no Contact in the 200")
+        };
+        let mut m = Message::request(method, c.uri.to_owned());
+        m.push_header(
+            HeaderName::Via,
+            format!("SIP/2.0/UDP {};branch={branch};rport", ua.addr()),
+        );
+        m.push_header(HeaderName::MaxForwards, "70");
+        m.push_header(
+            HeaderName::From,
+            invite.header(&HeaderName::From).unwrap().to_owned(),
+        );
+        m.push_header(
+            HeaderName::To,
+            a_ok.header(&HeaderName::To).unwrap().to_owned(),
+        );
+        m.push_header(HeaderName::CallId, "ood-call@127.0.0.1");
+        m.push_header(HeaderName::CSeq, format!("{seq} {name}"));
+        m.set_body(Bytes::new(), None);
+        m
+    };
+    s.a.send(s.sbc_a, &in_dialog(&s.a, Method::Ack, 1, "z9hG4bKoodi2"));
+    s.b.recv_until(WAIT, |m| m.method() == Some(&Method::Ack))
+        .expect("ACK at B");
+
+    // An INFO from the new mapping; its 200 comes back there.
+    moved.send(s.sbc_a, &in_dialog(&moved, Method::Info, 2, "z9hG4bKoodi3"));
+    let (b_info, from) =
+        s.b.recv_until(WAIT, |m| m.method() == Some(&Method::Info))
+            .expect("INFO at B");
+    s.b.send(from, &Message::response_to(&b_info, 200, "OK"));
+    moved
+        .recv_until(WAIT, |m| m.status() == Some(200))
+        .expect("200 to INFO at the new mapping");
+
+    // B hangs up: the SBC's BYE to A goes to the new mapping.
+    let mut bye = Message::request(Method::Bye, format!("sip:{}", s.sbc_b));
+    bye.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/UDP {};branch=z9hG4bKoodi4;rport", s.b.addr()),
+    );
+    bye.push_header(HeaderName::MaxForwards, "70");
+    bye.push_header(
+        HeaderName::From,
+        format!("{};tag=ood-b-tag", b_inv.header(&HeaderName::To).unwrap()),
+    );
+    bye.push_header(
+        HeaderName::To,
+        b_inv.header(&HeaderName::From).unwrap().to_owned(),
+    );
+    bye.push_header(HeaderName::CallId, b_inv.call_id().unwrap().to_owned());
+    bye.push_header(HeaderName::CSeq, "1 BYE");
+    s.b.send(s.sbc_b, &bye);
+    let (a_bye, from) = moved
+        .recv_until(WAIT, |m| m.method() == Some(&Method::Bye))
+        .expect("BYE at A's new mapping");
+    assert_eq!(from, s.sbc_a);
+    assert_eq!(a_bye.call_id(), Some("ood-call@127.0.0.1"));
+    assert!(
+        s.a.recv_until(Duration::from_millis(200), |m| m.method()
+            == Some(&Method::Bye))
+            .is_none(),
+        "the BYE went to the stale mapping"
+    );
 }
