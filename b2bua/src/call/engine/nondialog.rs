@@ -567,7 +567,11 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         }
         let method = req.method().cloned();
         let Some(method @ (Method::Subscribe | Method::Notify)) = method else {
-            return self.reply(now, tx, &req, 405, "Method Not Allowed In Subscription");
+            // RFC 3261 §21.4.6: a 405 lists what is allowed.
+            let mut rsp = Message::response_to(&req, 405, "Method Not Allowed In Subscription");
+            rsp.push_header(HeaderName::Allow, "SUBSCRIBE, NOTIFY");
+            let _ = self.tx.send_response(now, tx, &rsp);
+            return;
         };
         let other = leg.other();
         let Some(sub) = self.nondialog.subs.get(&key) else {

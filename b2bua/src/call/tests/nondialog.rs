@@ -626,3 +626,15 @@ fn a_subscribe_2xx_without_a_to_tag_gets_a_502_to_a() {
         (0, 0)
     );
 }
+
+#[test]
+fn other_methods_in_a_subscription_get_405_with_allow() {
+    let mut net = Net::new();
+    let (_, a_ok) = subscribed(&mut net);
+    net.send_a(from_a(Method::Info, &a_ok, 2, "z9hG4bKs8", None));
+    let rsp = net.one_a();
+    assert_eq!(rsp.status(), Some(405));
+    assert_eq!(rsp.header(&HeaderName::Allow), Some("SUBSCRIBE, NOTIFY"));
+    assert!(net.b().is_empty());
+    assert_eq!(net.sbc.subscription_count(), 1);
+}
