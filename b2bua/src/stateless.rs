@@ -6,7 +6,7 @@ use sbc_common::sip::{HeaderName, Limits, Message, Method};
 
 /// The methods the SBC lists in Allow (RFC 3261 §20.5).
 pub const ALLOW: &str =
-    "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO, REFER, NOTIFY, SUBSCRIBE, MESSAGE";
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO, REFER, NOTIFY, SUBSCRIBE, MESSAGE, PUBLISH";
 /// The option tags the SBC lists in Supported (RFC 3261 §20.37).
 pub const SUPPORTED: &str = "100rel, timer, replaces, path, outbound";
 /// The body types the SBC accepts (RFC 3261 §20.1).

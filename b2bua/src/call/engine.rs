@@ -20,6 +20,7 @@ use std::time::Instant;
 
 mod control;
 mod early;
+mod nondialog;
 mod record;
 mod refer;
 mod retry;
@@ -49,6 +50,9 @@ enum TxRole {
     Refresh(Leg),
     /// The click-to-dial INVITE the SBC sent to party A (client side, `engine/control.rs`).
     Dial,
+    /// An out-of-dialog MESSAGE, PUBLISH or SUBSCRIBE, or a request in a subscription, the
+    /// SBC relayed (client side, `engine/nondialog.rs`).
+    NonDialog,
     /// Anything else the SBC sent (CANCEL, BYE): responses are only absorbed.
     Other,
 }
@@ -153,6 +157,8 @@ pub struct B2bua<M, R> {
     out: VecDeque<CallOutput>,
     /// Click-to-dial calls still waiting for party A's answer.
     dialing: Map<CallKey, control::Dialing>,
+    /// Out-of-dialog requests and subscriptions (`engine/nondialog.rs`).
+    nondialog: nondialog::NonDialog,
 }
 
 impl<M: MediaAnchor, R: Router> B2bua<M, R> {
@@ -178,6 +184,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             deferred: VecDeque::new(),
             out: VecDeque::new(),
             dialing: Map::default(),
+            nondialog: nondialog::NonDialog::default(),
         }
     }
 
@@ -274,6 +281,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         }
         self.fire_no_answer(now);
         self.fire_session_timers(now);
+        self.expire_subscriptions(now);
+        self.pump(now);
     }
 
     /// The next output to act on, in order; `None` when drained (RFC 3261 §17).
@@ -290,6 +299,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             max_duration,
             self.next_no_answer(),
             self.session.next_due(),
+            self.nondialog.next_due(),
         ]
         .into_iter()
         .flatten()
@@ -325,9 +335,15 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         match event {
             TxEvent::Request { tx, msg, source } => self.on_request(now, tx, msg, source),
             TxEvent::Response { tx, msg } => self.on_response(now, tx, &msg),
-            TxEvent::Ack { msg, .. } | TxEvent::StrayAck { msg, .. } => {
+            TxEvent::Ack { msg, .. } => {
                 // Unknown dialogs and stale ACKs need no answer (RFC 3261 §17.2.3).
                 let _ = self.dialogs.handle_request(&msg);
+            }
+            TxEvent::StrayAck { msg, source } => {
+                // The ACK for a 2xx: leg A's peer follows where it came from (RFC 3581 §4).
+                if let Ok((id, _)) = self.dialogs.handle_request(&msg) {
+                    self.follow_source(&id, source);
+                }
             }
             TxEvent::StrayResponse { msg } => {
                 // A 2xx retransmitted after timer M: the dialog re-sends its ACK (§13.2.2.4).
@@ -346,7 +362,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
 
     fn on_dialog_event(&mut self, now: Instant, id: &DialogId, event: DialogEvent) {
         let Some(&(key, leg)) = self.by_dialog.get(id) else {
-            return;
+            return self.on_subscription_dialog_event(id, &event);
         };
         match event {
             DialogEvent::AckNeeded { cseq } => {
@@ -390,10 +406,16 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return self.on_cancel(now, tx, &msg);
         }
         if msg.to().is_some_and(|t| t.tag().is_some()) {
-            return self.on_in_dialog(now, tx, msg, &method);
+            return self.on_in_dialog(now, tx, msg, &method, source);
         }
         if method == Method::Invite {
             return self.on_invite(now, tx, msg, source);
+        }
+        if matches!(
+            method,
+            Method::Message | Method::Publish | Method::Subscribe
+        ) {
+            return self.on_out_of_dialog(now, tx, msg, source);
         }
         // OPTIONS and the methods not built yet: the stateless answers (RFC 3261 §11).
         if let Reply::Send(rsp) =
@@ -598,17 +620,31 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
 
     /// A request with a To tag: the dialog's verdict first, then BYE, re-INVITE, or 501
     /// (RFC 3261 §12.2.2).
-    fn on_in_dialog(&mut self, now: Instant, tx: TxId, req: Message, method: &Method) {
+    fn on_in_dialog(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: Message,
+        method: &Method,
+        source: Dest,
+    ) {
         let Ok((id, verdict)) = self.dialogs.handle_request(&req) else {
+            if self.notify_before_answer(&req) {
+                return self.on_in_dialog(now, tx, req, method, source);
+            }
             return self.reply(now, tx, &req, 481, "Call/Transaction Does Not Exist");
         };
         if let Some(rsp) = verdict.response(&req, self.ids.retry_after()) {
             let _ = self.tx.send_response(now, tx, &rsp);
             return;
         }
+        if self.is_subscription_dialog(&id) {
+            return self.on_subscription_request(now, tx, req, &id, source);
+        }
         let Some(&(key, leg)) = self.by_dialog.get(&id) else {
             return self.reply(now, tx, &req, 481, "Call/Transaction Does Not Exist");
         };
+        self.follow_source(&id, source);
         if self.session_refresh_in(now, tx, &req, key, leg, &id) {
             return;
         }
@@ -829,6 +865,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                     self.answer_relayed(now, tx, Some(rsp), (500, "Server Internal Error"));
                 }
             }
+            TxRole::NonDialog => self.on_non_dialog_response(now, tx, rsp),
             TxRole::AInvite | TxRole::ReinviteIn | TxRole::RelayIn | TxRole::Other => {
                 // A BYE's or CANCEL's answer: the BYE's dialog is gone already (RFC 3261
                 // §15.1.1), and a 200 to CANCEL must not reach the early dialog, which the
@@ -1113,6 +1150,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 self.answer_relayed(now, tx, None, (408, "Request Timeout"));
             }
             TxRole::Dial => self.on_dial_failure(key),
+            TxRole::NonDialog => self.on_non_dialog_failure(now, tx),
             TxRole::Refresh(_) => {
                 // RFC 4028 §10: a refresh that times out ends the session.
                 self.hang_up(now, key, EndReason::SessionExpired, 408);
@@ -1158,6 +1196,22 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     }
 
     // ----- helpers -------------------------------------------------------------------------
+
+    /// A request or ACK that matched leg A's dialog `id` came from `source`: later requests to
+    /// leg A go there, following the customer's current NAT mapping (symmetric response
+    /// routing, RFC 3581 §4, RFC 5626 §5.3 spirit). Leg B's peer stays the routed next hop.
+    fn follow_source(&mut self, id: &DialogId, source: Dest) {
+        let Some(&(key, Leg::A)) = self.by_dialog.get(id) else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if call.peers[Leg::A.index()] != source {
+            call.peers[Leg::A.index()] = source;
+            let _ = self.dialogs.set_peer(id, source);
+        }
+    }
 
     /// Sends the ACK for the 2xx leg `leg` is waiting to have ACKed (RFC 3261 §13.2.2.4).
     fn send_pending_ack(&mut self, key: CallKey, leg: Leg, body: Option<Bytes>) {

@@ -39,6 +39,13 @@
 //! both legs when a leg's session expires. In-dialog REFER (RFC 3515) and SUBSCRIBE/NOTIFY
 //! (RFC 6665) are relayed like INFO, with Event, Subscription-State, Refer-To (a Replaces in it
 //! mapped to the far leg of the call it names) and Referred-By crossing.
+//!
+//! Outside calls (`engine/nondialog.rs`): out-of-dialog MESSAGE (RFC 3428) and PUBLISH
+//! (RFC 3903) are routed like INVITEs and re-originated on leg B with the same topology hiding,
+//! and an out-of-dialog SUBSCRIBE creates a subscription dialog on each leg whose NOTIFYs and
+//! refreshes cross until a terminating NOTIFY (RFC 6665). A request or ACK from leg A in its
+//! dialog moves leg A's peer to its source, so the SBC's later requests follow a customer's new
+//! NAT mapping (RFC 3581 §4).
 
 mod codes;
 mod engine;

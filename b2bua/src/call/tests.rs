@@ -145,6 +145,9 @@ struct Net {
     to_a: Vec<Message>,
     to_b: Vec<Message>,
     to_c: Vec<Message>,
+    /// Messages sent to addresses a test added to `elsewhere` (a phone's new NAT mapping).
+    to_elsewhere: Vec<(Dest, Message)>,
+    elsewhere: Vec<Dest>,
     events: Vec<CallEvent>,
 }
 
@@ -164,6 +167,8 @@ impl Net {
             to_a: Vec::new(),
             to_b: Vec::new(),
             to_c: Vec::new(),
+            to_elsewhere: Vec::new(),
+            elsewhere: Vec::new(),
             events: Vec::new(),
         }
     }
@@ -199,6 +204,8 @@ impl Net {
                         self.to_b.push(msg);
                     } else if t.dest == dest(PHONE_C) {
                         self.to_c.push(msg);
+                    } else if self.elsewhere.contains(&t.dest) {
+                        self.to_elsewhere.push((t.dest, msg));
                     } else {
                         panic!("sent to {:?}", t.dest);
                     }
@@ -2732,5 +2739,6 @@ fn a_refresh_that_is_never_answered_ends_the_call() {
 }
 
 mod control;
+mod nondialog;
 mod operations;
 mod retries;
