@@ -13,7 +13,7 @@
 //!   clock ─────────────► handle_timer / poll_timeout / poll_output (keepalives, removals)
 //! ```
 //!
-//! Wiring into the driver (not done yet): build one `Customers` from the configuration with
+//! Wiring into the driver (`driver/front_door.rs` does this): build one `Customers` from the configuration with
 //! `[auth] secret` (or random bytes) and a random seed; for each request read on the customer
 //! interface, [`nat::stamp_via`] it with the source address, build its [`Flow`] (source,
 //! transport, connection id), then call `handle_register` for REGISTER or `admit` for the rest
