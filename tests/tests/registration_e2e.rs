@@ -23,6 +23,11 @@ struct Setup {
 }
 
 fn start(core_ua: SocketAddr, limits: &str) -> Setup {
+    start_with(core_ua, limits, "")
+}
+
+/// Starts the SBC with `realm` appended to the `[[realm]]` section.
+fn start_with(core_ua: SocketAddr, limits: &str, realm: &str) -> Setup {
     let (customer, core, admin) = (free_udp_port(), free_udp_port(), free_udp_port());
     let text = format!(
         r#"[[interface]]
@@ -52,7 +57,7 @@ to_interface = "core"
 domain = "example.com"
 mode = "local"
 auth_required = true
-
+{realm}
 [[user]]
 username = "alice"
 realm = "example.com"
@@ -353,4 +358,35 @@ fn wrong_password_fails_then_is_throttled() {
     assert!(throttled.header(&HeaderName::RetryAfter).is_some());
     assert!(metric(s.admin, "sbc_auth_failures_total") >= 1.0);
     assert_eq!(metric(s.admin, "sbc_registrations_active"), 0.0);
+}
+
+#[test]
+fn keepalives_reach_the_flow_and_unanswered_ones_remove_the_binding() {
+    let core_ua = TestUa::new();
+    let ua = TestUa::new();
+    // One-second keepalives, two misses allowed.
+    let s = start_with(
+        core_ua.addr(),
+        "",
+        "keepalive_interval_s = 1\nkeepalive_failures = 2\n",
+    );
+    registered(&s, &ua);
+    assert_eq!(metric(s.admin, "sbc_registrations_active"), 1.0);
+    // The first OPTIONS ping arrives at the flow, for the registered Contact; it is answered.
+    let (ping, from) = ua
+        .recv_until(WAIT, |m| m.method() == Some(&Method::Options))
+        .expect("OPTIONS keepalive at the customer's flow");
+    assert_eq!(from, s.customer);
+    assert_eq!(ping.uri(), Some(PRIVATE_CONTACT));
+    ua.send(from, &Message::response_to(&ping, 200, "OK"));
+    assert_eq!(metric(s.admin, "sbc_registrations_active"), 1.0);
+    // Then the customer goes silent: the binding is removed after two misses.
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
+    while metric(s.admin, "sbc_registrations_active") != 0.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "binding still held after unanswered keepalives"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

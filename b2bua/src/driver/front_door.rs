@@ -19,8 +19,9 @@
 //! - A call from the core to a registered address-of-record goes to the contacts one after the
 //!   other in fork order (q), each sent to its binding's flow with the Contact as Request-URI,
 //!   moving on to the next on any failure; parallel forking is not done.
-//! - Keepalives: OPTIONS over UDP sent statelessly, any response to its branch is an answer,
-//!   none within 64·T1 a failure; over TCP a double CRLF whose successful write counts as an
+//! - Keepalives: OPTIONS over UDP sent statelessly, any response to its branch is an answer
+//!   (one still unanswered when the next is due is a miss, counted by the registrar or cache;
+//!   the branch is forgotten after 64·T1); over TCP a double CRLF whose successful write counts as an
 //!   answer (a dead connection is noticed when it closes, which removes its bindings).
 
 use super::{Driver, Ingress};
@@ -480,10 +481,10 @@ impl Driver {
             .filter(|(_, (_, until))| *until <= now)
             .map(|(b, _)| b.clone())
             .collect();
+        // An unanswered ping is counted as a miss by the registrar itself when the next one is
+        // due; here it is only forgotten.
         for b in lapsed {
-            if let Some((Pending::Ping { realm, binding }, _)) = self.front_pending.remove(&b) {
-                self.customers.handle_keepalive_failure(&realm, &binding);
-            }
+            self.front_pending.remove(&b);
         }
         self.record_customers();
     }
