@@ -23,10 +23,13 @@ struct Setup {
 }
 
 fn start(core_ua: SocketAddr, limits: &str) -> Setup {
-    start_with(core_ua, limits, "")
+    start_with(core_ua, limits, LOCAL)
 }
 
-/// Starts the SBC with `realm` appended to the `[[realm]]` section.
+/// A local realm with digest authentication.
+const LOCAL: &str = "mode = \"local\"\nauth_required = true\n";
+
+/// Starts the SBC with `realm` as the `[[realm]]` section's keys after `domain`.
 fn start_with(core_ua: SocketAddr, limits: &str, realm: &str) -> Setup {
     let (customer, core, admin) = (free_udp_port(), free_udp_port(), free_udp_port());
     let text = format!(
@@ -55,8 +58,6 @@ to_interface = "core"
 
 [[realm]]
 domain = "example.com"
-mode = "local"
-auth_required = true
 {realm}
 [[user]]
 username = "alice"
@@ -368,7 +369,7 @@ fn keepalives_reach_the_flow_and_unanswered_ones_remove_the_binding() {
     let s = start_with(
         core_ua.addr(),
         "",
-        "keepalive_interval_s = 1\nkeepalive_failures = 2\n",
+        &format!("{LOCAL}keepalive_interval_s = 1\nkeepalive_failures = 2\n"),
     );
     registered(&s, &ua);
     assert_eq!(metric(s.admin, "sbc_registrations_active"), 1.0);
@@ -389,4 +390,80 @@ fn keepalives_reach_the_flow_and_unanswered_ones_remove_the_binding() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+#[test]
+fn forward_mode_relays_to_the_core_registrar_absorbs_refreshes_and_routes_the_binding() {
+    let core_ua = TestUa::new();
+    let registrar = TestUa::new();
+    let ua = TestUa::new();
+    let realm = format!(
+        "mode = \"forward\"\nauth_required = false\nregistrar = \"{}\"\nregistrar_interface = \"core\"\ncustomer_expires_s = 60\ncore_expires_s = 3600\n",
+        registrar.addr()
+    );
+    let s = start_with(core_ua.addr(), "", &realm);
+
+    ua.send(s.customer, &register(&ua, 1, "z9hG4bKfwd1"));
+    let (fwd, from) = registrar
+        .recv_until(WAIT, |m| m.method() == Some(&Method::Register))
+        .expect("REGISTER at the core registrar");
+    assert_eq!(from, s.core, "forwarded from the registrar interface");
+    let raw = String::from_utf8_lossy(&fwd.to_bytes()).into_owned();
+    assert!(!raw.contains("10.99.0.5"), "private address leaked:\n{raw}");
+    let contact = fwd
+        .header(&HeaderName::Contact)
+        .expect("Contact")
+        .to_owned();
+    let binding = contact
+        .trim_start_matches('<')
+        .split(['>', ';'])
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(binding.ends_with(&s.core.to_string()), "{binding}");
+    let mut ok = Message::response_to(&fwd, 200, "OK");
+    ok.set_header(
+        HeaderName::To,
+        format!("{};tag=reg-core", fwd.header(&HeaderName::To).unwrap()),
+    );
+    ok.push_header(HeaderName::Contact, format!("<{binding}>;expires=3600"));
+    registrar.send(from, &ok);
+    let customer_ok = status_of(&ua, "REGISTER");
+    assert_eq!(customer_ok.status(), Some(200), "{customer_ok:?}");
+    assert!(customer_ok
+        .header(&HeaderName::Contact)
+        .is_some_and(|c| c.contains(PRIVATE_CONTACT)));
+    assert_eq!(metric(s.admin, "sbc_registrations_active"), 1.0);
+
+    // A refresh is answered from the cache; the registrar sees nothing.
+    ua.send(s.customer, &register(&ua, 2, "z9hG4bKfwd2"));
+    assert_eq!(status_of(&ua, "REGISTER").status(), Some(200));
+    assert!(registrar.recv(Duration::from_millis(300)).is_none());
+    assert_eq!(
+        metric(s.admin, "sbc_registration_refreshes_absorbed_total"),
+        1.0
+    );
+
+    // The core calls the binding address: the customer gets it at its flow.
+    let mut invite = Message::request(Method::Invite, binding.clone());
+    invite.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/UDP {};branch=z9hG4bKfwdinv;rport", core_ua.addr()),
+    );
+    invite.push_header(HeaderName::MaxForwards, "70");
+    invite.push_header(HeaderName::From, "<sip:carol@core.example>;tag=core-f");
+    invite.push_header(HeaderName::To, "<sip:alice@example.com>");
+    invite.push_header(HeaderName::CallId, "reg-e2e-fwd-call");
+    invite.push_header(HeaderName::CSeq, "1 INVITE");
+    invite.push_header(
+        HeaderName::Contact,
+        format!("<sip:carol@{}>", core_ua.addr()),
+    );
+    invite.set_body(Bytes::from(core_ua.sdp("carol")), Some("application/sdp"));
+    core_ua.send(s.core, &invite);
+    let (c_invite, from) = ua
+        .recv_until(WAIT, |m| m.method() == Some(&Method::Invite))
+        .expect("INVITE for the binding at the customer's flow");
+    assert_eq!(from, s.customer);
+    assert_eq!(c_invite.uri(), Some(PRIVATE_CONTACT));
 }
