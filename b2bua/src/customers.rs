@@ -145,6 +145,23 @@ struct RealmState {
     keeper: Keeper,
 }
 
+/// One binding as the management API lists it (RFC 3261 §10.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistrationView {
+    /// The realm's domain as configured.
+    pub realm: String,
+    /// The canonical address-of-record.
+    pub aor: String,
+    /// The Contact the customer registered.
+    pub contact: String,
+    /// The flow requests to it go to.
+    pub flow: Flow,
+    /// Seconds until it lapses unless refreshed.
+    pub expires_in_s: u64,
+    /// The binding address the core knows it by (forward mode), if any.
+    pub token: Option<String>,
+}
+
 /// Counters of the front door, for metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CustomersCounters {
@@ -519,6 +536,60 @@ impl Customers {
             }
             _ => {}
         }
+    }
+
+    /// Every binding of every realm, for the management API.
+    pub fn registrations(&self, now: Instant) -> Vec<RegistrationView> {
+        let mut out = Vec::new();
+        for s in self.realms.values() {
+            match &s.keeper {
+                Keeper::Local(r) => {
+                    out.extend(
+                        r.all_bindings(now)
+                            .into_iter()
+                            .map(|(aor, b)| RegistrationView {
+                                realm: s.domain.clone(),
+                                aor: aor.to_owned(),
+                                contact: b.contact.clone(),
+                                flow: b.flow,
+                                expires_in_s: b.expires_at.saturating_duration_since(now).as_secs(),
+                                token: None,
+                            }),
+                    );
+                }
+                Keeper::Forward { cache, .. } => {
+                    out.extend(
+                        cache
+                            .all_bindings(now)
+                            .into_iter()
+                            .map(|(token, t, until)| RegistrationView {
+                                realm: s.domain.clone(),
+                                aor: t.aor,
+                                contact: t.contact,
+                                flow: t.flow,
+                                expires_in_s: until.saturating_duration_since(now).as_secs(),
+                                token: Some(token),
+                            }),
+                    );
+                }
+            }
+        }
+        out.sort_by(|a, b| (&a.aor, &a.contact).cmp(&(&b.aor, &b.contact)));
+        out
+    }
+
+    /// Removes every binding of `aor` (any form [`aor_of`] accepts); returns how many went.
+    pub fn remove_registration(&mut self, aor: &str) -> usize {
+        let Some(aor) = aor_of(aor) else {
+            return 0;
+        };
+        self.realms
+            .values_mut()
+            .map(|s| match &mut s.keeper {
+                Keeper::Local(r) => r.remove_aor(&aor),
+                Keeper::Forward { cache, .. } => cache.remove_aor(&aor),
+            })
+            .sum()
     }
 
     /// Reports that a TCP/TLS connection closed, removing the bindings that used it.

@@ -758,9 +758,7 @@ impl Driver {
                     self.poll_relay();
                     self.expire(Instant::now());
                 }
-                Wake::Command(cmd) => {
-                    crate::management::execute(&mut self.core, &self.cfg, Instant::now(), cmd);
-                }
+                Wake::Command(cmd) => self.on_command(Instant::now(), cmd),
                 Wake::Control(Some(Control::Reload(cfg))) => self.reload(cfg),
                 Wake::Control(Some(Control::Shutdown)) => self.shutdown(Instant::now()),
                 Wake::Control(None) => {

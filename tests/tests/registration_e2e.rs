@@ -6,11 +6,12 @@
 use bytes::Bytes;
 use sbc_common::digest::{ha1, ha2, response, Challenge, NonceCount, Qop};
 use sbc_common::sip::{HeaderName, Message, Method};
-use sbc_tests::{free_udp_port, http_get, metric_value, sdp_audio_addr, Sbc, TestUa};
+use sbc_tests::{free_udp_port, http_get, http_request, metric_value, sdp_audio_addr, Sbc, TestUa};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(5);
+const TOKEN: &str = "registration-e2e-token-0123456789";
 /// The Contact the customer registers: a private address nothing listens on, so a request
 /// that reaches the customer can only have gone to its flow.
 const PRIVATE_CONTACT: &str = "sip:alice@10.99.0.5:5062";
@@ -69,6 +70,7 @@ password = "wonderland"
 
 [admin]
 listen = "127.0.0.1:{admin}"
+token = "{TOKEN}"
 "#
     );
     let mut sbc = Sbc::start(&text);
@@ -466,4 +468,52 @@ fn forward_mode_relays_to_the_core_registrar_absorbs_refreshes_and_routes_the_bi
         .expect("INVITE for the binding at the customer's flow");
     assert_eq!(from, s.customer);
     assert_eq!(c_invite.uri(), Some(PRIVATE_CONTACT));
+}
+
+/// A management API request; the status and the JSON body.
+fn api(admin: SocketAddr, method: &str, path: &str) -> (u16, serde_json::Value) {
+    let auth = format!("Bearer {TOKEN}");
+    let rsp = http_request(admin, method, path, Some(&auth), None).expect("admin answers");
+    let v = serde_json::from_str(&rsp.body).unwrap_or_else(|e| panic!("{e}: {}", rsp.body));
+    (rsp.status, v)
+}
+
+#[test]
+fn management_api_lists_and_removes_registrations() {
+    let core_ua = TestUa::new();
+    let ua = TestUa::new();
+    let s = start(core_ua.addr(), "");
+    let (status, v) = api(s.admin, "GET", "/api/v1/registrations");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["registrations"], serde_json::json!([]));
+    registered(&s, &ua);
+    let (status, v) = api(s.admin, "GET", "/api/v1/registrations");
+    assert_eq!(status, 200, "{v}");
+    let regs = v["registrations"].as_array().expect("array");
+    assert_eq!(regs.len(), 1, "{v}");
+    let r = &regs[0];
+    assert_eq!(r["aor"], "sip:alice@example.com");
+    assert_eq!(r["realm"], "example.com");
+    assert_eq!(r["contact"], PRIVATE_CONTACT);
+    assert_eq!(r["flow"]["transport"], "udp");
+    assert_eq!(r["flow"]["source"], ua.addr().to_string());
+    let expires = r["expires_s"].as_u64().expect("expires_s");
+    assert!((1..=300).contains(&expires), "{r}");
+
+    let (status, v) = api(
+        s.admin,
+        "DELETE",
+        "/api/v1/registrations/sip%3Aalice%40example.com",
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["removed"], 1);
+    let (_, v) = api(s.admin, "GET", "/api/v1/registrations");
+    assert_eq!(v["registrations"], serde_json::json!([]));
+    assert_eq!(metric(s.admin, "sbc_registrations_active"), 0.0);
+    let (status, _) = api(
+        s.admin,
+        "DELETE",
+        "/api/v1/registrations/sip%3Aalice%40example.com",
+    );
+    assert_eq!(status, 404);
 }

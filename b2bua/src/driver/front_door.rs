@@ -106,7 +106,55 @@ fn branch_of(msg: &Message) -> Option<String> {
     msg.via().and_then(|v| v.branch().map(str::to_owned))
 }
 
+/// One binding as the management API shows it (`docs/admin-api.yaml`, `Registration`).
+fn registration_json(r: &crate::customers::RegistrationView) -> serde_json::Value {
+    let transport = match r.flow.transport {
+        Transport::Udp => "udp",
+        Transport::Tcp => "tcp",
+        Transport::Tls => "tls",
+    };
+    serde_json::json!({
+        "realm": r.realm,
+        "aor": r.aor,
+        "contact": r.contact,
+        "flow": {
+            "transport": transport,
+            "source": r.flow.source.to_string(),
+            "connection": r.flow.connection,
+        },
+        "expires_s": r.expires_in_s,
+        "binding": r.token,
+    })
+}
+
 impl Driver {
+    /// Runs a management command: registrations here, the rest on the call core.
+    pub(super) fn on_command(&mut self, now: Instant, cmd: crate::management::Command) {
+        use crate::management::{Command, CommandError};
+        match cmd {
+            Command::ListRegistrations { reply } => {
+                let list = self
+                    .customers
+                    .registrations(now)
+                    .iter()
+                    .map(registration_json)
+                    .collect();
+                let _ = reply.send(list);
+            }
+            Command::RemoveRegistration { aor, reply } => {
+                let n = self.customers.remove_registration(&aor);
+                tracing::info!(%aor, bindings = n, "registration removed by the management API");
+                self.record_customers();
+                let _ = reply.send(if n == 0 {
+                    Err(CommandError::NoSuchRegistration)
+                } else {
+                    Ok(n)
+                });
+            }
+            cmd => crate::management::execute(&mut self.core, &self.cfg, now, cmd),
+        }
+    }
+
     /// Sends a reply on the path its request came on.
     async fn reply(&mut self, peer: Peer, rsp: &Message) {
         let mut rsp = rsp.clone();
