@@ -4,9 +4,11 @@
 //! media through the relay; the registration metrics move.
 
 use bytes::Bytes;
-use sbc_common::digest::{ha1, ha2, response, Challenge, NonceCount, Qop};
 use sbc_common::sip::{HeaderName, Message, Method};
-use sbc_tests::{free_udp_port, http_get, http_request, metric_value, sdp_audio_addr, Sbc, TestUa};
+use sbc_tests::{
+    digest_authorization, free_udp_port, http_get, http_request, metric_value, sdp_audio_addr, Sbc,
+    TestUa,
+};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -92,33 +94,10 @@ fn metric(admin: SocketAddr, series: &str) -> f64 {
     metric_value(&rsp.body, series).unwrap_or_else(|| panic!("{series} missing"))
 }
 
-/// The Authorization value answering the first usable challenge of `rsp` in `header`
-/// (RFC 7616 §3.4, qop=auth).
+/// The Authorization value answering the first usable challenge of `rsp` in `header` for alice.
 fn answer(rsp: &Message, header: &HeaderName, method: &str, uri: &str, password: &str) -> String {
-    let ch = rsp
-        .headers()
-        .iter()
-        .filter(|h| h.name() == header)
-        .find_map(|h| Challenge::parse(h.value()).ok())
-        .unwrap_or_else(|| panic!("no usable {header:?} in {rsp:?}"));
-    let alg = ch.algorithm();
-    let key = ha1(alg, "alice", &ch.realm, password);
-    let cnonce = "e2ecnonce";
-    let nc = NonceCount::new(1);
-    let h2 = ha2(alg, method, uri, Some(Qop::Auth), b"");
-    let digest = response(alg, &key, &ch.nonce, Some((Qop::Auth, nc, cnonce)), &h2);
-    let mut v = format!(
-        "Digest username=\"alice\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", response=\"{}\", algorithm={}, qop=auth, nc={}, cnonce=\"{cnonce}\"",
-        ch.realm,
-        ch.nonce,
-        digest.as_str(),
-        alg.name(),
-        nc.as_str()
-    );
-    if let Some(o) = &ch.opaque {
-        v.push_str(&format!(", opaque=\"{o}\""));
-    }
-    v
+    digest_authorization(rsp, header, method, uri, "alice", password)
+        .unwrap_or_else(|| panic!("no usable {header:?} in {rsp:?}"))
 }
 
 fn register(ua: &TestUa, cseq: u32, branch: &str) -> Message {
