@@ -142,7 +142,49 @@ enum Keeper {
 #[derive(Debug)]
 struct RealmState {
     domain: String,
+    /// The realm's configuration, to tell on reload whether it changed.
+    settings: sbc_config::Realm,
     keeper: Keeper,
+}
+
+/// A realm's state as configured: a local registrar, or a forward-mode cache whose binding
+/// addresses name the SBC's address towards the core registrar.
+fn realm_state(cfg: &Config, r: &sbc_config::Realm, index: usize, seed: u64) -> RealmState {
+    let keeper = match (r.mode, r.registrar) {
+        (RealmMode::Forward, Some(registrar)) => {
+            let interface = r.registrar_interface.clone();
+            let transport = match r.registrar_transport {
+                sbc_config::Transport::Udp => Transport::Udp,
+                sbc_config::Transport::Tcp => Transport::Tcp,
+            };
+            // The binding addresses name the SBC's own address towards the core.
+            let sbc_addr = interface
+                .as_deref()
+                .and_then(|n| cfg.interface(n))
+                .and_then(|itf| {
+                    itf.listen_for(r.registrar_transport)
+                        .map(|l| itf.signalling_addr(l))
+                });
+            let host = sbc_addr.map_or_else(|| "127.0.0.1".to_owned(), |a| a.to_string());
+            Keeper::Forward {
+                cache: RegistrationCache::new(
+                    CacheConfig::from_realm(r),
+                    &host,
+                    seed.wrapping_add(index as u64),
+                ),
+                registrar,
+                transport,
+                interface,
+            }
+        }
+        // Validation refuses forward mode without a registrar; act as registrar then.
+        _ => Keeper::Local(Registrar::new(RegistrarConfig::from_realm(r))),
+    };
+    RealmState {
+        domain: r.domain.clone(),
+        settings: r.clone(),
+        keeper,
+    }
 }
 
 /// One binding as the management API lists it (RFC 3261 §10.3).
@@ -189,43 +231,7 @@ impl Customers {
     pub fn new(cfg: &Config, nonce_secret: &[u8], seed: u64) -> Self {
         let mut realms = Map::default();
         for (i, r) in cfg.realms.iter().enumerate() {
-            let keeper = match (r.mode, r.registrar) {
-                (RealmMode::Forward, Some(registrar)) => {
-                    let interface = r.registrar_interface.clone();
-                    let transport = match r.registrar_transport {
-                        sbc_config::Transport::Udp => Transport::Udp,
-                        sbc_config::Transport::Tcp => Transport::Tcp,
-                    };
-                    // The binding addresses name the SBC's own address towards the core.
-                    let sbc_addr = interface
-                        .as_deref()
-                        .and_then(|n| cfg.interface(n))
-                        .and_then(|itf| {
-                            itf.listen_for(r.registrar_transport)
-                                .map(|l| itf.signalling_addr(l))
-                        });
-                    let host = sbc_addr.map_or_else(|| "127.0.0.1".to_owned(), |a| a.to_string());
-                    Keeper::Forward {
-                        cache: RegistrationCache::new(
-                            CacheConfig::from_realm(r),
-                            &host,
-                            seed.wrapping_add(i as u64),
-                        ),
-                        registrar,
-                        transport,
-                        interface,
-                    }
-                }
-                // Validation refuses forward mode without a registrar; act as registrar then.
-                _ => Keeper::Local(Registrar::new(RegistrarConfig::from_realm(r))),
-            };
-            realms.insert(
-                r.domain.to_ascii_lowercase(),
-                RealmState {
-                    domain: r.domain.clone(),
-                    keeper,
-                },
-            );
+            realms.insert(r.domain.to_ascii_lowercase(), realm_state(cfg, r, i, seed));
         }
         Self {
             realms,
@@ -234,6 +240,47 @@ impl Customers {
             throttle: AuthThrottle::new(AuthThrottleConfig::from_config(&cfg.limits)),
             counters: CustomersCounters::default(),
         }
+    }
+
+    /// Takes a reloaded configuration: users and `[auth]` apply at once (with the same nonce
+    /// secret, so outstanding nonces stay valid); a realm whose settings did not change keeps
+    /// its bindings, a changed or new one starts empty, a removed one is dropped; the rate limit
+    /// and throttle start afresh only when `[limits]` changed. Returns the domains whose
+    /// bindings were dropped.
+    pub fn reload(
+        &mut self,
+        cfg: &Config,
+        nonce_secret: &[u8],
+        seed: u64,
+        limits_changed: bool,
+    ) -> Vec<String> {
+        let mut old = std::mem::take(&mut self.realms);
+        let mut gone = Vec::new();
+        for (i, r) in cfg.realms.iter().enumerate() {
+            let key = r.domain.to_ascii_lowercase();
+            let state = match old.remove(&key) {
+                Some(s) if s.settings == *r => s,
+                Some(s) => {
+                    gone.push(s);
+                    realm_state(cfg, r, i, seed)
+                }
+                None => realm_state(cfg, r, i, seed),
+            };
+            self.realms.insert(key, state);
+        }
+        gone.extend(old.into_values());
+        self.auth = Authenticator::new(cfg, nonce_secret, seed);
+        if limits_changed {
+            self.rate = RateLimiter::from_config(&cfg.limits);
+            self.throttle = AuthThrottle::new(AuthThrottleConfig::from_config(&cfg.limits));
+        }
+        gone.into_iter()
+            .filter(|s| match &s.keeper {
+                Keeper::Local(r) => r.binding_count() > 0,
+                Keeper::Forward { cache, .. } => !cache.is_empty(),
+            })
+            .map(|s| s.domain)
+            .collect()
     }
 
     /// The front door's counters.

@@ -534,6 +534,8 @@ pub struct Driver {
     front_timeout: Duration,
     front_seq: u64,
     front_salt: u64,
+    /// The digest nonce key (`[auth] secret`, or random at start), kept across reloads.
+    front_secret: Vec<u8>,
 }
 
 /// A live call as the driver follows it.
@@ -638,6 +640,7 @@ impl Driver {
                     .collect::<Vec<u8>>()
             });
         let customers = Customers::new(&cfg, &secret, seed.rotate_left(7));
+        let front_secret = secret;
         let cfg_for_front = cfg.clone();
         let cdr = match &cfg.admin.cdr_path {
             Some(path) => {
@@ -684,6 +687,7 @@ impl Driver {
             front_timeout: cfg_for_front.sip.t1() * 64,
             front_seq: 0,
             front_salt: seed.rotate_left(17),
+            front_secret,
         })
     }
 
@@ -883,6 +887,17 @@ impl Driver {
             return;
         }
         let cfg = Arc::new(eff);
+        let limits_changed = cfg.limits != self.cfg.limits;
+        let dropped =
+            self.customers
+                .reload(&cfg, &self.front_secret, random_seed(), limits_changed);
+        if !dropped.is_empty() {
+            tracing::warn!(
+                "realm settings changed: the bindings of {} were dropped",
+                dropped.join(", ")
+            );
+        }
+        self.customer_ifaces = front_door::customer_interfaces(&cfg);
         self.core.router_mut().set_config(cfg.clone());
         self.core.set_call_config(call_config(&cfg));
         self.limits = crate::limits(&cfg);
@@ -909,6 +924,7 @@ impl Driver {
             tracing::warn!("changes to {} need a restart: not applied", kept.join(", "));
         }
         self.cfg = cfg;
+        self.record_customers();
     }
 
     async fn on_datagram(&mut self, i: usize, data: Bytes, from: SocketAddr) {

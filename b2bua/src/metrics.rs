@@ -556,16 +556,17 @@ impl Recorder {
         let m = &self.metrics.registrations;
         m.active.set(i64::try_from(now.active).unwrap_or(i64::MAX));
         let last = self.registrations_last;
-        m.refreshes_absorbed.inc_by(
-            now.refreshes_absorbed
-                .saturating_sub(last.refreshes_absorbed),
-        );
+        // A total below the last one was restarted (a reload rebuilt its source): all of it is
+        // new.
+        let new = |now: u64, last: u64| if now >= last { now - last } else { now };
+        m.refreshes_absorbed
+            .inc_by(new(now.refreshes_absorbed, last.refreshes_absorbed));
         m.auth_challenges
-            .inc_by(now.auth_challenges.saturating_sub(last.auth_challenges));
+            .inc_by(new(now.auth_challenges, last.auth_challenges));
         m.auth_failures
-            .inc_by(now.auth_failures.saturating_sub(last.auth_failures));
+            .inc_by(new(now.auth_failures, last.auth_failures));
         m.rate_limited
-            .inc_by(now.rate_limited.saturating_sub(last.rate_limited));
+            .inc_by(new(now.rate_limited, last.rate_limited));
         self.registrations_last = now;
     }
 

@@ -428,3 +428,61 @@ fn invites_get_407_then_proceed() {
         Admission::Proceed { username: None }
     );
 }
+
+#[test]
+fn reload_keeps_unchanged_realms_bindings_applies_new_passwords_and_drops_changed_realms() {
+    let t0 = Instant::now();
+    let secret = b"0123456789abcdef0123456789abcdef";
+    let mut c = customers("");
+    let ch =
+        respond(c.handle_register(t0, NOW, &register("alice", "example.com", 1, ""), natted()));
+    let creds = answer(&ch, "alice", "wonderland", "REGISTER", "sip:example.com");
+    let ok = respond(c.handle_register(
+        t0,
+        NOW,
+        &register(
+            "alice",
+            "example.com",
+            2,
+            &format!("Authorization: {creds}\r\n"),
+        ),
+        natted(),
+    ));
+    assert_eq!(ok.status(), Some(200));
+    assert_eq!(c.registrations(t0).len(), 1);
+
+    // Same realms, alice's password changed: the binding stays, the new password applies.
+    let mut cfg = config("");
+    if let Some(u) = cfg.users.iter_mut().find(|u| u.username == "alice") {
+        u.password = Some(sbc_config::Secret::new("looking-glass"));
+    }
+    assert!(c.reload(&cfg, secret, 7, false).is_empty());
+    assert_eq!(c.registrations(t0).len(), 1);
+    let ch =
+        respond(c.handle_register(t0, NOW, &register("alice", "example.com", 3, ""), natted()));
+    let old = answer(&ch, "alice", "wonderland", "REGISTER", "sip:example.com");
+    let refused = respond(c.handle_register(
+        t0,
+        NOW,
+        &register(
+            "alice",
+            "example.com",
+            4,
+            &format!("Authorization: {old}\r\n"),
+        ),
+        natted(),
+    ));
+    assert_eq!(
+        refused.status(),
+        Some(401),
+        "the old password no longer works"
+    );
+
+    // The realm's settings change: its bindings are dropped and reported.
+    cfg.realms[0].customer_expires_s = 120;
+    assert_eq!(
+        c.reload(&cfg, secret, 8, false),
+        vec!["example.com".to_owned()]
+    );
+    assert!(c.registrations(t0).is_empty());
+}
