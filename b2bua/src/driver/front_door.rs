@@ -3,9 +3,9 @@
 //! registered customers, and keepalives to registered flows (RFC 3261 §10.3, §16.5, §22;
 //! RFC 3581; RFC 5626).
 //!
-//! Which interfaces are the customer side: every interface that is neither a `[[route]]`'s
-//! `to_interface` nor a forward realm's `registrar_interface`. Requests arriving elsewhere are
-//! from the core.
+//! Which interfaces are the customer side: those with `customers = true` when any interface
+//! sets the key, else every interface that is neither a `[[route]]`'s `to_interface` nor a
+//! forward realm's `registrar_interface`. Requests arriving elsewhere are from the core.
 //!
 //! Choices made here:
 //! - Forward mode sends the rewritten REGISTER statelessly (one transmission, no
@@ -18,7 +18,8 @@
 //!   trunks) as before.
 //! - A call from the core to a registered address-of-record goes to the contacts one after the
 //!   other in fork order (q), each sent to its binding's flow with the Contact as Request-URI,
-//!   moving on to the next on any failure; parallel forking is not done.
+//!   moving on to the next on any failure; parallel forking is not done. An address of a realm
+//!   with nobody registered goes by the `[[route]]` table when a route matches, else gets 480.
 //! - Keepalives: OPTIONS over UDP sent statelessly, any response to its branch is an answer
 //!   (one still unanswered when the next is due is a miss, counted by the registrar or cache;
 //!   the branch is forgotten after 64·T1); over TCP a double CRLF whose successful write counts as an
@@ -87,8 +88,15 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Whether interface `index` of `cfg` faces customers (see the module docs).
+/// Whether each interface of `cfg` faces customers (see the module docs).
 pub(super) fn customer_interfaces(cfg: &sbc_config::Config) -> Vec<bool> {
+    if cfg.interfaces.iter().any(|i| i.customers.is_some()) {
+        return cfg
+            .interfaces
+            .iter()
+            .map(|i| i.customers == Some(true))
+            .collect();
+    }
     cfg.interfaces
         .iter()
         .map(|i| {
@@ -317,6 +325,9 @@ impl Driver {
         let uri = msg.uri().unwrap_or_default().to_owned();
         match self.customers.route_inbound(now, &uri) {
             InboundRoute::Unknown => Verdict::Core(msg),
+            InboundRoute::NotRegistered if self.has_route(&uri, ingress, peer) => {
+                Verdict::Core(msg)
+            }
             InboundRoute::NotRegistered => {
                 let mut rsp = Message::response_to(&msg, 480, "Temporarily Unavailable");
                 crate::stateless::add_to_tag(&mut rsp);
@@ -356,6 +367,30 @@ impl Driver {
                 Verdict::Core(msg)
             }
         }
+    }
+
+    /// Whether a `[[route]]` from the ingress interface matches `uri` from this peer: a realm
+    /// address nobody registered still goes where the route table says, if it says anything.
+    fn has_route(&self, uri: &str, ingress: Ingress, peer: Peer) -> bool {
+        let Some(iface) = self.cfg.interfaces.get(ingress.interface) else {
+            return false;
+        };
+        let source = match peer {
+            Peer::Udp(_, from) | Peer::Tcp(_, from) => from.ip(),
+        };
+        let parsed = sbc_common::sip::uri::Uri::parse(uri).ok();
+        let user = parsed
+            .as_ref()
+            .and_then(sbc_common::sip::uri::Uri::user_unescaped)
+            .unwrap_or_default();
+        let domain = parsed
+            .as_ref()
+            .and_then(sbc_common::sip::uri::Uri::host)
+            .map_or("", |h| h.as_str());
+        !self
+            .cfg
+            .matching_routes(&iface.name, source, &user, domain)
+            .is_empty()
     }
 
     /// The call target for a registered contact: leg B leaves from the socket the binding's
@@ -624,5 +659,49 @@ impl Driver {
                 auth_failures: auth.failures(),
                 rate_limited: self.customers.counters().rate_limited,
             });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::customer_interfaces;
+
+    const BASE: &str = r#"
+[[interface]]
+name = "customer"
+listen = [{ transport = "udp", address = "127.0.0.1:5060" }]
+
+[[interface]]
+name = "core"
+listen = [{ transport = "udp", address = "127.0.0.1:5080" }]
+rtp_port_min = 30000
+rtp_port_max = 30999
+
+[[route]]
+name = "out"
+from_interface = "customer"
+next_hop = "127.0.0.1:5090"
+to_interface = "core"
+"#;
+
+    fn parse(text: &str) -> sbc_config::Config {
+        sbc_config::Config::from_toml_str(text, "t.toml").unwrap()
+    }
+
+    #[test]
+    fn customer_side_is_what_routes_do_not_lead_to_unless_the_interfaces_say() {
+        assert_eq!(customer_interfaces(&parse(BASE)), [true, false]);
+        // An inbound route towards the customer side makes the guess useless...
+        let both = format!(
+            "{BASE}\n[[route]]\nname = \"in\"\nfrom_interface = \"core\"\nnext_hop = \"127.0.0.1:5070\"\nto_interface = \"customer\"\n"
+        );
+        assert_eq!(customer_interfaces(&parse(&both)), [false, false]);
+        // ...so the interface says it.
+        let marked = both.replacen(
+            "name = \"customer\"\n",
+            "name = \"customer\"\ncustomers = true\n",
+            1,
+        );
+        assert_eq!(customer_interfaces(&parse(&marked)), [true, false]);
     }
 }
