@@ -496,3 +496,26 @@ fn management_api_lists_and_removes_registrations() {
     );
     assert_eq!(status, 404);
 }
+
+#[test]
+fn a_flood_of_registers_from_one_source_is_rate_limited() {
+    let core_ua = TestUa::new();
+    let ua = TestUa::new();
+    let s = start(core_ua.addr(), "source_rate_per_s = 1\nsource_burst = 3");
+    // Ten REGISTERs at once: the burst is answered (401), the rest dropped silently (UDP).
+    for i in 0..10u32 {
+        ua.send(
+            s.customer,
+            &register(&ua, 10 + i, &format!("z9hG4bKflood{i}")),
+        );
+    }
+    let mut answered = 0;
+    while ua.recv(Duration::from_millis(500)).is_some() {
+        answered += 1;
+    }
+    assert!((1..=4).contains(&answered), "{answered} of 10 answered");
+    assert!(
+        metric(s.admin, "sbc_rate_limited_requests_total") >= 6.0,
+        "rate limit not counted"
+    );
+}
