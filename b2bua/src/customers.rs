@@ -642,8 +642,11 @@ impl Customers {
     /// Reports that a TCP/TLS connection closed, removing the bindings that used it.
     pub fn handle_flow_closed(&mut self, connection: u64) {
         for s in self.realms.values_mut() {
-            if let Keeper::Local(r) = &mut s.keeper {
-                r.handle_flow_closed(connection);
+            match &mut s.keeper {
+                Keeper::Local(r) => r.handle_flow_closed(connection),
+                Keeper::Forward { cache, .. } => {
+                    cache.handle_flow_closed(connection);
+                }
             }
         }
     }

@@ -588,6 +588,22 @@ impl RegistrationCache {
         tokens.len()
     }
 
+    /// A TCP/TLS connection closed: the customers registered over it are unreachable, so their
+    /// cached bindings go (RFC 5626 §5.3; the core keeps its copy until its own expiry, and
+    /// calls to those binding addresses get 480); returns how many went.
+    pub fn handle_flow_closed(&mut self, connection: u64) -> usize {
+        let tokens: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.flow.connection == Some(connection))
+            .map(|(t, _)| t.clone())
+            .collect();
+        for t in &tokens {
+            self.remove(t);
+        }
+        tokens.len()
+    }
+
     /// The core-side expiry of the binding behind a token, for monitoring and tests.
     pub fn core_expires_at(&self, token: &str) -> Option<Instant> {
         self.entries.get(token).map(|e| e.core_expires_at)
