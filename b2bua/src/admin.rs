@@ -18,7 +18,8 @@
 //! | `POST /api/v1/calls` | bearer token | click-to-dial: 201 with the new call's id |
 //! | `GET /api/v1/calls/{id}` | bearer token | one call |
 //! | `DELETE /api/v1/calls/{id}` | bearer token | terminate: BYE on both legs (202) |
-//! | `/api/v1/registrations` | bearer token | 501: the registrar is not built yet |
+//! | `/api/v1/registrations` | bearer token | GET: customer bindings (AOR, contact, flow, expires) |
+//! | `/api/v1/registrations/{aor}` | bearer token | DELETE: remove every binding of the AOR |
 //!
 //! "Open" routes need no credentials (Prometheus and orchestrator probes usually send none; the
 //! listener is loopback or a management network, which the config check enforces by requiring a
@@ -30,8 +31,8 @@
 //!
 //! The call endpoints send a [`Command`] to the driver task over a channel and await its reply
 //! (at most [`COMMAND_TIMEOUT`]), as only the driver owns the call core
-//! ([`crate::management`]); without a driver attached they answer 503. Registrations are not
-//! built yet: their endpoints answer 501 rather than pretend.
+//! ([`crate::management`]); without a driver attached they answer 503. The registration
+//! endpoints work the same way (the driver owns the registrations).
 
 use crate::management::{Command, CommandError, CommandSender, Target};
 use crate::metrics::{Metrics, TEXT_CONTENT_TYPE};
@@ -288,13 +289,13 @@ pub async fn route(state: &AdminState, req: &Request) -> Response {
             "/api/v1/status" if read => status(state),
             "/api/v1/status" => not_allowed(),
             "/api/v1/calls" => calls(state, req).await,
-            "/api/v1/registrations" => Response::error(
-                501,
-                "registrations are not built yet: the SBC has no registrar",
-            ),
+            "/api/v1/registrations" => registrations(state, req).await,
             p => match p.strip_prefix("/api/v1/calls/") {
                 Some(id) => call(state, req, id).await,
-                None => Response::error(404, "no such endpoint"),
+                None => match p.strip_prefix("/api/v1/registrations/") {
+                    Some(aor) => registration(state, req, aor).await,
+                    None => Response::error(404, "no such endpoint"),
+                },
             },
         };
     }
@@ -400,6 +401,59 @@ async fn call(state: &AdminState, req: &Request, id: &str) -> Response {
         },
         _ => Response::error(405, "method not allowed").with_header("Allow", "GET, HEAD, DELETE"),
     }
+}
+
+/// `GET /api/v1/registrations`: every customer binding (RFC 3261 §10.3).
+async fn registrations(state: &AdminState, req: &Request) -> Response {
+    match req.method.as_str() {
+        "GET" | "HEAD" => match state
+            .ask(|reply| Command::ListRegistrations { reply })
+            .await
+        {
+            Some(list) => Response::json(200, &serde_json::json!({ "registrations": list })),
+            None => no_driver(),
+        },
+        _ => Response::error(405, "method not allowed").with_header("Allow", "GET, HEAD"),
+    }
+}
+
+/// `DELETE /api/v1/registrations/{aor}`: removes every binding of the (percent-encoded)
+/// address-of-record.
+async fn registration(state: &AdminState, req: &Request, aor: &str) -> Response {
+    if req.method != "DELETE" {
+        return Response::error(405, "method not allowed").with_header("Allow", "DELETE");
+    }
+    let Some(aor) = percent_decode(aor).filter(|a| a.starts_with("sip:") && a.contains('@')) else {
+        return Response::error(400, "the address-of-record must be a sip: URI with a user");
+    };
+    match state
+        .ask(|reply| Command::RemoveRegistration {
+            aor: aor.clone(),
+            reply,
+        })
+        .await
+    {
+        Some(Ok(n)) => Response::json(200, &serde_json::json!({ "aor": aor, "removed": n })),
+        Some(Err(e)) => command_error(&e),
+        None => no_driver(),
+    }
+}
+
+/// Decodes `%XX` escapes of a path segment (RFC 3986 §2.1); `None` for a bad escape or
+/// non-UTF-8 result.
+fn percent_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hi = char::from(bytes.next()?).to_digit(16)?;
+            let lo = char::from(bytes.next()?).to_digit(16)?;
+            out.push(u8::try_from(hi * 16 + lo).ok()?);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Reads a click-to-dial body: `{"a": {"user", "route"}, "b": {"user", "route"}}`.
@@ -793,9 +847,24 @@ mod tests {
                 "method not allowed",
             ),
             (
+                with_body("POST", "/api/v1/registrations", ""),
+                405,
+                "method not allowed",
+            ),
+            (
+                with_body("DELETE", "/api/v1/registrations/alice", ""),
+                400,
+                "sip: URI",
+            ),
+            (
+                with_body("DELETE", "/api/v1/registrations/sip:bob@x%zz", ""),
+                400,
+                "sip: URI",
+            ),
+            (
                 with_body("GET", "/api/v1/registrations", ""),
-                501,
-                "not built yet",
+                503,
+                "unavailable",
             ),
             // Well-formed, but no driver is attached to these unit tests.
             (with_body("GET", "/api/v1/calls", ""), 503, "unavailable"),
@@ -843,6 +912,14 @@ mod tests {
                         ));
                         let _ = reply.send(Ok(9));
                     }
+                    Command::ListRegistrations { reply } => {
+                        seen.push("registrations".to_owned());
+                        let _ = reply.send(Vec::new());
+                    }
+                    Command::RemoveRegistration { aor, reply } => {
+                        seen.push(format!("unregister {aor}"));
+                        let _ = reply.send(Err(CommandError::NoSuchRegistration));
+                    }
                 }
             }
             seen
@@ -868,10 +945,31 @@ mod tests {
         let created = route(&s, &post).await;
         assert_eq!(created.status, 201);
         assert_eq!(header(&created, "Location"), Some("/api/v1/calls/9"));
+        let regs = route(&s, &with_body("GET", "/api/v1/registrations", "")).await;
+        assert_eq!(regs.status, 200);
+        let v: serde_json::Value = serde_json::from_slice(&regs.body).unwrap();
+        assert_eq!(v["registrations"], serde_json::json!([]));
+        let gone = route(
+            &s,
+            &with_body(
+                "DELETE",
+                "/api/v1/registrations/sip%3Aalice%40example.com",
+                "",
+            ),
+        )
+        .await;
+        assert_eq!(gone.status, 404);
         drop(s);
         assert_eq!(
             driver.await.unwrap(),
-            ["list", "get 5", "terminate 4", "originate alice@ra bob@rb"]
+            [
+                "list",
+                "get 5",
+                "terminate 4",
+                "originate alice@ra bob@rb",
+                "registrations",
+                "unregister sip:alice@example.com"
+            ]
         );
     }
 

@@ -13,7 +13,7 @@
 //!   clock ─────────────► handle_timer / poll_timeout / poll_output (keepalives, removals)
 //! ```
 //!
-//! Wiring into the driver (not done yet): build one `Customers` from the configuration with
+//! Wiring into the driver (`driver/front_door.rs` does this): build one `Customers` from the configuration with
 //! `[auth] secret` (or random bytes) and a random seed; for each request read on the customer
 //! interface, [`nat::stamp_via`] it with the source address, build its [`Flow`] (source,
 //! transport, connection id), then call `handle_register` for REGISTER or `admit` for the rest
@@ -142,7 +142,66 @@ enum Keeper {
 #[derive(Debug)]
 struct RealmState {
     domain: String,
+    /// The realm's configuration, to tell on reload whether it changed.
+    settings: sbc_config::Realm,
     keeper: Keeper,
+}
+
+/// A realm's state as configured: a local registrar, or a forward-mode cache whose binding
+/// addresses name the SBC's address towards the core registrar.
+fn realm_state(cfg: &Config, r: &sbc_config::Realm, index: usize, seed: u64) -> RealmState {
+    let keeper = match (r.mode, r.registrar) {
+        (RealmMode::Forward, Some(registrar)) => {
+            let interface = r.registrar_interface.clone();
+            let transport = match r.registrar_transport {
+                sbc_config::Transport::Udp => Transport::Udp,
+                sbc_config::Transport::Tcp => Transport::Tcp,
+            };
+            // The binding addresses name the SBC's own address towards the core.
+            let sbc_addr = interface
+                .as_deref()
+                .and_then(|n| cfg.interface(n))
+                .and_then(|itf| {
+                    itf.listen_for(r.registrar_transport)
+                        .map(|l| itf.signalling_addr(l))
+                });
+            let host = sbc_addr.map_or_else(|| "127.0.0.1".to_owned(), |a| a.to_string());
+            Keeper::Forward {
+                cache: RegistrationCache::new(
+                    CacheConfig::from_realm(r),
+                    &host,
+                    seed.wrapping_add(index as u64),
+                ),
+                registrar,
+                transport,
+                interface,
+            }
+        }
+        // Validation refuses forward mode without a registrar; act as registrar then.
+        _ => Keeper::Local(Registrar::new(RegistrarConfig::from_realm(r))),
+    };
+    RealmState {
+        domain: r.domain.clone(),
+        settings: r.clone(),
+        keeper,
+    }
+}
+
+/// One binding as the management API lists it (RFC 3261 §10.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistrationView {
+    /// The realm's domain as configured.
+    pub realm: String,
+    /// The canonical address-of-record.
+    pub aor: String,
+    /// The Contact the customer registered.
+    pub contact: String,
+    /// The flow requests to it go to.
+    pub flow: Flow,
+    /// Seconds until it lapses unless refreshed.
+    pub expires_in_s: u64,
+    /// The binding address the core knows it by (forward mode), if any.
+    pub token: Option<String>,
 }
 
 /// Counters of the front door, for metrics.
@@ -172,43 +231,7 @@ impl Customers {
     pub fn new(cfg: &Config, nonce_secret: &[u8], seed: u64) -> Self {
         let mut realms = Map::default();
         for (i, r) in cfg.realms.iter().enumerate() {
-            let keeper = match (r.mode, r.registrar) {
-                (RealmMode::Forward, Some(registrar)) => {
-                    let interface = r.registrar_interface.clone();
-                    let transport = match r.registrar_transport {
-                        sbc_config::Transport::Udp => Transport::Udp,
-                        sbc_config::Transport::Tcp => Transport::Tcp,
-                    };
-                    // The binding addresses name the SBC's own address towards the core.
-                    let sbc_addr = interface
-                        .as_deref()
-                        .and_then(|n| cfg.interface(n))
-                        .and_then(|itf| {
-                            itf.listen_for(r.registrar_transport)
-                                .map(|l| itf.signalling_addr(l))
-                        });
-                    let host = sbc_addr.map_or_else(|| "127.0.0.1".to_owned(), |a| a.to_string());
-                    Keeper::Forward {
-                        cache: RegistrationCache::new(
-                            CacheConfig::from_realm(r),
-                            &host,
-                            seed.wrapping_add(i as u64),
-                        ),
-                        registrar,
-                        transport,
-                        interface,
-                    }
-                }
-                // Validation refuses forward mode without a registrar; act as registrar then.
-                _ => Keeper::Local(Registrar::new(RegistrarConfig::from_realm(r))),
-            };
-            realms.insert(
-                r.domain.to_ascii_lowercase(),
-                RealmState {
-                    domain: r.domain.clone(),
-                    keeper,
-                },
-            );
+            realms.insert(r.domain.to_ascii_lowercase(), realm_state(cfg, r, i, seed));
         }
         Self {
             realms,
@@ -217,6 +240,47 @@ impl Customers {
             throttle: AuthThrottle::new(AuthThrottleConfig::from_config(&cfg.limits)),
             counters: CustomersCounters::default(),
         }
+    }
+
+    /// Takes a reloaded configuration: users and `[auth]` apply at once (with the same nonce
+    /// secret, so outstanding nonces stay valid); a realm whose settings did not change keeps
+    /// its bindings, a changed or new one starts empty, a removed one is dropped; the rate limit
+    /// and throttle start afresh only when `[limits]` changed. Returns the domains whose
+    /// bindings were dropped.
+    pub fn reload(
+        &mut self,
+        cfg: &Config,
+        nonce_secret: &[u8],
+        seed: u64,
+        limits_changed: bool,
+    ) -> Vec<String> {
+        let mut old = std::mem::take(&mut self.realms);
+        let mut gone = Vec::new();
+        for (i, r) in cfg.realms.iter().enumerate() {
+            let key = r.domain.to_ascii_lowercase();
+            let state = match old.remove(&key) {
+                Some(s) if s.settings == *r => s,
+                Some(s) => {
+                    gone.push(s);
+                    realm_state(cfg, r, i, seed)
+                }
+                None => realm_state(cfg, r, i, seed),
+            };
+            self.realms.insert(key, state);
+        }
+        gone.extend(old.into_values());
+        self.auth = Authenticator::new(cfg, nonce_secret, seed);
+        if limits_changed {
+            self.rate = RateLimiter::from_config(&cfg.limits);
+            self.throttle = AuthThrottle::new(AuthThrottleConfig::from_config(&cfg.limits));
+        }
+        gone.into_iter()
+            .filter(|s| match &s.keeper {
+                Keeper::Local(r) => r.binding_count() > 0,
+                Keeper::Forward { cache, .. } => !cache.is_empty(),
+            })
+            .map(|s| s.domain)
+            .collect()
     }
 
     /// The front door's counters.
@@ -521,11 +585,68 @@ impl Customers {
         }
     }
 
+    /// Every binding of every realm, for the management API.
+    pub fn registrations(&self, now: Instant) -> Vec<RegistrationView> {
+        let mut out = Vec::new();
+        for s in self.realms.values() {
+            match &s.keeper {
+                Keeper::Local(r) => {
+                    out.extend(
+                        r.all_bindings(now)
+                            .into_iter()
+                            .map(|(aor, b)| RegistrationView {
+                                realm: s.domain.clone(),
+                                aor: aor.to_owned(),
+                                contact: b.contact.clone(),
+                                flow: b.flow,
+                                expires_in_s: b.expires_at.saturating_duration_since(now).as_secs(),
+                                token: None,
+                            }),
+                    );
+                }
+                Keeper::Forward { cache, .. } => {
+                    out.extend(
+                        cache
+                            .all_bindings(now)
+                            .into_iter()
+                            .map(|(token, t, until)| RegistrationView {
+                                realm: s.domain.clone(),
+                                aor: t.aor,
+                                contact: t.contact,
+                                flow: t.flow,
+                                expires_in_s: until.saturating_duration_since(now).as_secs(),
+                                token: Some(token),
+                            }),
+                    );
+                }
+            }
+        }
+        out.sort_by(|a, b| (&a.aor, &a.contact).cmp(&(&b.aor, &b.contact)));
+        out
+    }
+
+    /// Removes every binding of `aor` (any form [`aor_of`] accepts); returns how many went.
+    pub fn remove_registration(&mut self, aor: &str) -> usize {
+        let Some(aor) = aor_of(aor) else {
+            return 0;
+        };
+        self.realms
+            .values_mut()
+            .map(|s| match &mut s.keeper {
+                Keeper::Local(r) => r.remove_aor(&aor),
+                Keeper::Forward { cache, .. } => cache.remove_aor(&aor),
+            })
+            .sum()
+    }
+
     /// Reports that a TCP/TLS connection closed, removing the bindings that used it.
     pub fn handle_flow_closed(&mut self, connection: u64) {
         for s in self.realms.values_mut() {
-            if let Keeper::Local(r) = &mut s.keeper {
-                r.handle_flow_closed(connection);
+            match &mut s.keeper {
+                Keeper::Local(r) => r.handle_flow_closed(connection),
+                Keeper::Forward { cache, .. } => {
+                    cache.handle_flow_closed(connection);
+                }
             }
         }
     }

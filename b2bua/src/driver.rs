@@ -51,6 +51,7 @@ use crate::call::{
     SessionTimerConfig, Side, Target, DEFAULT_COPIED_HEADERS,
 };
 use crate::cdr::{CallRecord, CdrError, CdrWriter, MEDIA_WAIT};
+use crate::customers::Customers;
 use crate::management::{Command, CommandSender};
 use crate::message_log::{redact, MessageLog};
 use crate::metrics::{Metrics, MetricsError, Recorder};
@@ -78,6 +79,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
+mod front_door;
 mod stream;
 
 use stream::{Note, Outgoing};
@@ -275,12 +277,19 @@ pub struct ConfigRouter {
     cfg: Arc<Config>,
     /// Set by the driver before each message it feeds the core.
     ingress: Option<Ingress>,
+    /// Registered customer contacts the next INVITE goes to instead of the route table, set by
+    /// the front door for a call from the core to a registered address-of-record.
+    customer_targets: Option<Vec<Target>>,
 }
 
 impl ConfigRouter {
     /// A router over `cfg`'s routes.
     pub fn new(cfg: Arc<Config>) -> Self {
-        Self { cfg, ingress: None }
+        Self {
+            cfg,
+            ingress: None,
+            customer_targets: None,
+        }
     }
 
     /// Routes the next INVITEs with `cfg`'s routes (a reload); its interfaces must be the
@@ -292,6 +301,14 @@ impl ConfigRouter {
     /// Says where the next message fed to the core arrived; the INVITE's leg A is that socket.
     pub fn set_ingress(&mut self, ingress: Ingress) {
         self.ingress = Some(ingress);
+        self.customer_targets = None;
+    }
+
+    /// Sends the next INVITE fed to the core to these registered customer contacts, in order
+    /// (RFC 3261 §16.5, RFC 5626 §5.3), instead of the route table; cleared by
+    /// [`ConfigRouter::set_ingress`].
+    pub fn set_customer_targets(&mut self, targets: Vec<Target>) {
+        self.customer_targets = Some(targets);
     }
 }
 
@@ -410,6 +427,9 @@ impl Router for ConfigRouter {
     }
 
     fn targets(&mut self, invite: &Message, source: Dest) -> Result<Vec<Target>, Rejection> {
+        if let Some(targets) = self.customer_targets.take().filter(|t| !t.is_empty()) {
+            return Ok(targets);
+        }
         let ingress = self.ingress.ok_or(NOT_FOUND)?;
         let from = self
             .cfg
@@ -503,6 +523,19 @@ pub struct Driver {
     /// Rate limit of SIP message logging, when on.
     message_log: Option<MessageLog>,
     stage: Stage,
+    /// Registration, authentication and admission state of the customer side.
+    customers: Customers,
+    /// Which interfaces face customers (see `driver/front_door.rs`).
+    customer_ifaces: Vec<bool>,
+    /// Requests the front door sent (forwarded REGISTERs, OPTIONS keepalives) by branch,
+    /// with when to give up.
+    front_pending: HashMap<String, (front_door::Pending, Instant)>,
+    /// How long the front door waits for an answer: 64·T1 (RFC 3261 §17.1.2.2 timer F).
+    front_timeout: Duration,
+    front_seq: u64,
+    front_salt: u64,
+    /// The digest nonce key (`[auth] secret`, or random at start), kept across reloads.
+    front_secret: Vec<u8>,
 }
 
 /// A live call as the driver follows it.
@@ -596,6 +629,19 @@ impl Driver {
             .filter(|r| r.transport == sbc_config::Transport::Udp && r.large_requests_over_tcp)
             .map(|r| r.next_hop)
             .collect();
+        let secret = cfg
+            .auth
+            .secret
+            .as_ref()
+            .map(|s| s.expose().as_bytes().to_vec())
+            .unwrap_or_else(|| {
+                (0..4)
+                    .flat_map(|_| random_seed().to_le_bytes())
+                    .collect::<Vec<u8>>()
+            });
+        let customers = Customers::new(&cfg, &secret, seed.rotate_left(7));
+        let front_secret = secret;
+        let cfg_for_front = cfg.clone();
         let cdr = match &cfg.admin.cdr_path {
             Some(path) => {
                 let w = CdrWriter::open(path, cfg.admin.cdr_rotate_bytes)?;
@@ -635,6 +681,13 @@ impl Driver {
             by_call_id: HashMap::new(),
             pending_cdrs: HashMap::new(),
             stage: Stage::Serving,
+            customers,
+            customer_ifaces: front_door::customer_interfaces(&cfg_for_front),
+            front_pending: HashMap::new(),
+            front_timeout: cfg_for_front.sip.t1() * 64,
+            front_seq: 0,
+            front_salt: seed.rotate_left(17),
+            front_secret,
         })
     }
 
@@ -664,7 +717,10 @@ impl Driver {
         self.recorder.metrics().set_ready(true);
         let mut control_open = true;
         loop {
-            let deadline = self.core.poll_timeout();
+            let deadline = [self.core.poll_timeout(), self.front_door_deadline()]
+                .into_iter()
+                .flatten()
+                .min();
             let wake = {
                 let timer = async {
                     match deadline {
@@ -697,14 +753,16 @@ impl Driver {
                 Wake::Stream(Some(note)) => self.on_note(note).await,
                 // The loop holds a sender itself, so the channel never closes.
                 Wake::Stream(None) => {}
-                Wake::Timer => self.core.handle_timer(Instant::now()),
+                Wake::Timer => {
+                    let now = Instant::now();
+                    self.core.handle_timer(now);
+                    self.front_door_timer(now).await;
+                }
                 Wake::Relay => {
                     self.poll_relay();
                     self.expire(Instant::now());
                 }
-                Wake::Command(cmd) => {
-                    crate::management::execute(&mut self.core, &self.cfg, Instant::now(), cmd);
-                }
+                Wake::Command(cmd) => self.on_command(Instant::now(), cmd),
                 Wake::Control(Some(Control::Reload(cfg))) => self.reload(cfg),
                 Wake::Control(Some(Control::Shutdown)) => self.shutdown(Instant::now()),
                 Wake::Control(None) => {
@@ -829,6 +887,17 @@ impl Driver {
             return;
         }
         let cfg = Arc::new(eff);
+        let limits_changed = cfg.limits != self.cfg.limits;
+        let dropped =
+            self.customers
+                .reload(&cfg, &self.front_secret, random_seed(), limits_changed);
+        if !dropped.is_empty() {
+            tracing::warn!(
+                "realm settings changed: the bindings of {} were dropped",
+                dropped.join(", ")
+            );
+        }
+        self.customer_ifaces = front_door::customer_interfaces(&cfg);
         self.core.router_mut().set_config(cfg.clone());
         self.core.set_call_config(call_config(&cfg));
         self.limits = crate::limits(&cfg);
@@ -855,6 +924,7 @@ impl Driver {
             tracing::warn!("changes to {} need a restart: not applied", kept.join(", "));
         }
         self.cfg = cfg;
+        self.record_customers();
     }
 
     async fn on_datagram(&mut self, i: usize, data: Bytes, from: SocketAddr) {
@@ -887,6 +957,9 @@ impl Driver {
         };
         self.recorder.received(&msg);
         self.log_message("received from", from, &data);
+        if !msg.is_request() && self.front_door_response(Instant::now(), &msg).await {
+            return;
+        }
         if msg.method() == Some(&Method::Options) && msg.to().is_some_and(|t| t.tag().is_none()) {
             // Out-of-dialog OPTIONS (trunk keep-alives, probes) are answered statelessly, as a
             // stateless UAS may (RFC 3261 §8.2.7, §11): no transaction state per ping, and a
@@ -904,13 +977,21 @@ impl Driver {
         }
         stamp_received(&mut msg, from);
         self.core.router_mut().set_ingress(ingress);
+        let now = Instant::now();
+        let msg = match self
+            .front_door(now, msg, front_door::Peer::Udp(i, from), ingress)
+            .await
+        {
+            front_door::Verdict::Core(m) => m,
+            front_door::Verdict::Done => return,
+        };
         let source = Dest {
             addr: from,
             transport: Transport::Udp,
         };
         let span = self.span_of(&msg);
         let _in_call = span.enter();
-        if let Err(e) = self.core.handle_message(Instant::now(), msg, source) {
+        if let Err(e) = self.core.handle_message(now, msg, source) {
             tracing::debug!(%from, "message refused: {e}");
         }
     }
@@ -989,11 +1070,13 @@ impl Driver {
                     Err(e) => tracing::warn!(%remote, "tcp connection refused: {e}"),
                 }
             }
-            Note::Message { flow, bytes } => self.on_stream_message(now, flow, bytes),
+            Note::Message { flow, bytes } => self.on_stream_message(now, flow, bytes).await,
             Note::KeepAlive { flow } => self.flows.touch(flow, now),
             Note::Closed { flow, unsent, why } => {
                 self.conns.remove(&flow);
                 let closed = self.flows.close(flow);
+                self.customers.handle_flow_closed(flow.0);
+                self.record_customers();
                 if let Some(f) = closed {
                     tracing::debug!(remote = %f.remote, flow = flow.0, "tcp connection closed: {why}");
                 }
@@ -1041,7 +1124,7 @@ impl Driver {
 
     /// A framed message from a flow: parsed, answered statelessly (OPTIONS) or fed to the core
     /// with the flow as its source (RFC 3261 §18.3, §18.2.1).
-    fn on_stream_message(&mut self, now: Instant, flow: FlowId, bytes: Bytes) {
+    async fn on_stream_message(&mut self, now: Instant, flow: FlowId, bytes: Bytes) {
         let Some(f) = self.flows.get(flow).copied() else {
             return;
         };
@@ -1065,6 +1148,9 @@ impl Driver {
             };
         self.recorder.received(&msg);
         self.log_message("received from", from, &bytes);
+        if !msg.is_request() && self.front_door_response(now, &msg).await {
+            return;
+        }
         if msg.method() == Some(&Method::Options) && msg.to().is_some_and(|t| t.tag().is_none()) {
             match handle_datagram(bytes, &self.limits, &self.server) {
                 Reply::Send(rsp) => {
@@ -1080,11 +1166,19 @@ impl Driver {
             return;
         }
         stamp_received(&mut msg, from);
-        self.core.router_mut().set_ingress(Ingress {
+        let ingress = Ingress {
             interface: f.interface,
             local: f.local,
             transport: f.transport,
-        });
+        };
+        self.core.router_mut().set_ingress(ingress);
+        let msg = match self
+            .front_door(now, msg, front_door::Peer::Tcp(flow, from), ingress)
+            .await
+        {
+            front_door::Verdict::Core(m) => m,
+            front_door::Verdict::Done => return,
+        };
         let source = Dest {
             addr: from,
             transport: f.transport,

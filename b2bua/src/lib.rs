@@ -16,7 +16,7 @@
 //! management API, writing call detail records through [`cdr`] and, when asked, logging SIP
 //! messages through [`message_log`].
 //!
-//! For customers behind NAT (sans-IO, not yet wired into [`driver`]): [`registrar`], the RFC 3261
+//! For customers behind NAT (sans-IO, wired in by the driver's front door): [`registrar`], the RFC 3261
 //! §10.3 location service with RFC 5626 flows and keepalives, and the forward-mode registration
 //! cache; [`auth`], digest challenges and verification; [`throttle`], per-source rate limits and
 //! failed-authentication back-off; [`nat`], NAT detection and Contact fix-up; and [`customers`],

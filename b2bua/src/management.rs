@@ -45,13 +45,16 @@ pub enum CommandError {
     /// The call core could not send the INVITE (500).
     #[error("could not send the INVITE")]
     Send,
+    /// No binding has this address-of-record (404).
+    #[error("no such registration")]
+    NoSuchRegistration,
 }
 
 impl CommandError {
     /// The HTTP status for this error (RFC 9110 §15).
     pub fn status(&self) -> u16 {
         match self {
-            Self::NoSuchCall => 404,
+            Self::NoSuchCall | Self::NoSuchRegistration => 404,
             Self::Invalid(_) => 400,
             Self::Busy => 503,
             Self::Send => 500,
@@ -101,6 +104,18 @@ pub enum Command {
         /// The new call's id.
         reply: oneshot::Sender<Result<u64, CommandError>>,
     },
+    /// Every customer binding as JSON objects (see `docs/admin-api.yaml`, `Registration`).
+    ListRegistrations {
+        /// The answer.
+        reply: oneshot::Sender<Vec<serde_json::Value>>,
+    },
+    /// Remove every binding of an address-of-record (RFC 3261 §10.3 step 6, as `Contact: *`).
+    RemoveRegistration {
+        /// The address-of-record, e.g. `sip:alice@example.com`.
+        aor: String,
+        /// How many bindings went; [`CommandError::NoSuchRegistration`] when none.
+        reply: oneshot::Sender<Result<usize, CommandError>>,
+    },
 }
 
 /// The admin side of the command channel.
@@ -140,6 +155,13 @@ pub fn execute<R: Router>(core: &mut B2bua<Relay, R>, cfg: &Config, now: Instant
                 Ok(core.originate(now, a, b)?.0)
             });
             let _ = reply.send(result);
+        }
+        // Answered by the driver, which owns the registrations.
+        Command::ListRegistrations { reply } => {
+            let _ = reply.send(Vec::new());
+        }
+        Command::RemoveRegistration { reply, .. } => {
+            let _ = reply.send(Err(CommandError::NoSuchRegistration));
         }
     }
 }

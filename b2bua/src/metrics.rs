@@ -9,10 +9,10 @@
 //! `docs/operations.md`; every series a label can take is created at start, at zero, so
 //! dashboards and alerts see it before the first event.
 //!
-//! Not built yet, exported at zero so dashboards need no change later: registrations
-//! (`sbc_registrations_active`, `sbc_registration_refreshes_absorbed_total`), digest
-//! authentication (`sbc_auth_challenges_total`, `sbc_auth_failures_total`) and rate limiting
-//! (`sbc_rate_limited_requests_total`).
+//! The customer front door's numbers: registrations (`sbc_registrations_active`,
+//! `sbc_registration_refreshes_absorbed_total`), digest authentication
+//! (`sbc_auth_challenges_total`, `sbc_auth_failures_total`) and rate limiting
+//! (`sbc_rate_limited_requests_total`), set by [`Recorder::registrations`].
 
 use crate::call::{CallEvent, CallKey, EndReason};
 use prometheus::core::{AtomicU64, GenericCounter};
@@ -197,6 +197,7 @@ struct RelayHandles {
 /// atomics, so the SIP task records and the admin server encodes without waiting on each other.
 #[derive(Debug)]
 pub struct Metrics {
+    registrations: RegistrationHandles,
     registry: Registry,
     requests_received: ByMethod,
     requests_sent: ByMethod,
@@ -245,6 +246,31 @@ fn gauge(r: &Registry, name: &str, help: &str) -> Result<IntGauge, MetricsError>
     let g = IntGauge::new(name, help)?;
     r.register(Box::new(g.clone()))?;
     Ok(g)
+}
+
+/// The registration and authentication series.
+#[derive(Debug)]
+struct RegistrationHandles {
+    active: IntGauge,
+    refreshes_absorbed: IntCounter,
+    auth_challenges: IntCounter,
+    auth_failures: IntCounter,
+    rate_limited: IntCounter,
+}
+
+/// The front door's totals so far, as the driver reads them (RFC 3261 §10.3, §22).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RegistrationNumbers {
+    /// Bindings held now.
+    pub active: usize,
+    /// Refreshes answered from the forward-mode cache since start.
+    pub refreshes_absorbed: u64,
+    /// Digest challenges sent since start.
+    pub auth_challenges: u64,
+    /// Digest failures since start.
+    pub auth_failures: u64,
+    /// Requests refused by the rate limit since start.
+    pub rate_limited: u64,
 }
 
 impl Metrics {
@@ -320,32 +346,33 @@ impl Metrics {
         let setup_provisional = setup.with_label_values(&["provisional"]);
         let setup_answer = setup.with_label_values(&["answer"]);
 
-        // Not built yet: exported at zero (see the module docs).
-        gauge(
-            &r,
-            "sbc_registrations_active",
-            "Registrations held (registrar not built yet: always 0).",
-        )?;
-        counter(
-            &r,
-            "sbc_registration_refreshes_absorbed_total",
-            "REGISTER refreshes answered from the cache (not built yet: always 0).",
-        )?;
-        counter(
-            &r,
-            "sbc_auth_challenges_total",
-            "Digest challenges sent (not built yet: always 0).",
-        )?;
-        counter(
-            &r,
-            "sbc_auth_failures_total",
-            "Digest authentication failures (not built yet: always 0).",
-        )?;
-        counter(
-            &r,
-            "sbc_rate_limited_requests_total",
-            "Requests refused by rate limiting (not built yet: always 0).",
-        )?;
+        let registrations = RegistrationHandles {
+            active: gauge(
+                &r,
+                "sbc_registrations_active",
+                "Customer bindings held (local registrars and forward-mode caches).",
+            )?,
+            refreshes_absorbed: counter(
+                &r,
+                "sbc_registration_refreshes_absorbed_total",
+                "REGISTER refreshes answered from the forward-mode cache.",
+            )?,
+            auth_challenges: counter(
+                &r,
+                "sbc_auth_challenges_total",
+                "Digest challenges sent (401 and 407).",
+            )?,
+            auth_failures: counter(
+                &r,
+                "sbc_auth_failures_total",
+                "Digest authentication failures (wrong credentials, unknown users).",
+            )?,
+            rate_limited: counter(
+                &r,
+                "sbc_rate_limited_requests_total",
+                "Customer requests dropped or refused by the per-source rate limit.",
+            )?,
+        };
 
         let relay = RelayHandles {
             sessions: gauge(
@@ -422,6 +449,7 @@ impl Metrics {
             )?,
         };
         Ok(Self {
+            registrations,
             registry: r,
             requests_received,
             requests_sent,
@@ -493,6 +521,7 @@ pub struct Recorder {
     metrics: Arc<Metrics>,
     calls: HashMap<CallKey, CallTiming>,
     relay_last: RelayMetrics,
+    registrations_last: RegistrationNumbers,
 }
 
 impl Recorder {
@@ -502,6 +531,7 @@ impl Recorder {
             metrics,
             calls: HashMap::new(),
             relay_last: RelayMetrics::default(),
+            registrations_last: RegistrationNumbers::default(),
         }
     }
 
@@ -518,6 +548,26 @@ impl Recorder {
             (None, Some(status)) => m.responses_received.inc(status),
             (None, None) => {}
         }
+    }
+
+    /// Records the front door's totals: the gauge is set, the counters move by what is new
+    /// since the last call (RFC 3261 §10.3, §22).
+    pub fn registrations(&mut self, now: RegistrationNumbers) {
+        let m = &self.metrics.registrations;
+        m.active.set(i64::try_from(now.active).unwrap_or(i64::MAX));
+        let last = self.registrations_last;
+        // A total below the last one was restarted (a reload rebuilt its source): all of it is
+        // new.
+        let new = |now: u64, last: u64| if now >= last { now - last } else { now };
+        m.refreshes_absorbed
+            .inc_by(new(now.refreshes_absorbed, last.refreshes_absorbed));
+        m.auth_challenges
+            .inc_by(new(now.auth_challenges, last.auth_challenges));
+        m.auth_failures
+            .inc_by(new(now.auth_failures, last.auth_failures));
+        m.rate_limited
+            .inc_by(new(now.rate_limited, last.rate_limited));
+        self.registrations_last = now;
     }
 
     /// Counts a datagram that did not parse as SIP.

@@ -168,6 +168,11 @@ pub struct Interface {
     /// Highest port of the range (odd, so the range holds whole RTP/RTCP pairs).
     #[serde(default = "default_rtp_port_max")]
     pub rtp_port_max: u16,
+    /// Whether customers of the `[[realm]]`s come in here (admission, digest challenges);
+    /// unset: every interface that is no route's `to_interface` and no realm's
+    /// `registrar_interface` (RFC 3261 §22).
+    #[serde(default)]
+    pub customers: Option<bool>,
 }
 
 fn default_rtp_port_min() -> u16 {

@@ -416,3 +416,39 @@ pub fn promtool_binary() -> Option<PathBuf> {
     }
     found
 }
+
+/// The `Authorization`/`Proxy-Authorization` value answering the first usable Digest challenge
+/// of `rsp` in header `header` for `username`/`password` (RFC 7616 §3.4, qop=auth, nc=1).
+pub fn digest_authorization(
+    rsp: &sbc_common::sip::Message,
+    header: &sbc_common::sip::HeaderName,
+    method: &str,
+    uri: &str,
+    username: &str,
+    password: &str,
+) -> Option<String> {
+    use sbc_common::digest::{ha1, ha2, response, Challenge, NonceCount, Qop};
+    let ch = rsp
+        .headers()
+        .iter()
+        .filter(|h| h.name() == header)
+        .find_map(|h| Challenge::parse(h.value()).ok())?;
+    let alg = ch.algorithm();
+    let key = ha1(alg, username, &ch.realm, password);
+    let cnonce = "e2ecnonce";
+    let nc = NonceCount::new(1);
+    let h2 = ha2(alg, method, uri, Some(Qop::Auth), b"");
+    let digest = response(alg, &key, &ch.nonce, Some((Qop::Auth, nc, cnonce)), &h2);
+    let mut v = format!(
+        "Digest username=\"{username}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", response=\"{}\", algorithm={}, qop=auth, nc={}, cnonce=\"{cnonce}\"",
+        ch.realm,
+        ch.nonce,
+        digest.as_str(),
+        alg.name(),
+        nc.as_str()
+    );
+    if let Some(o) = &ch.opaque {
+        v.push_str(&format!(", opaque=\"{o}\""));
+    }
+    Some(v)
+}

@@ -9,8 +9,9 @@
 //! MESSAGE, SUBSCRIBE/NOTIFY and BYE cross the NAT both ways (the SBC sends to the flow the
 //! INVITE came in on, not the private Contact); after the NAT forgets its mappings the relay
 //! follows the customer's stream to the new one under `handover` latching and keeps the dead one
-//! under `strict`. Registration through the NAT, calls from the core to a registered customer
-//! and keepalives need the registrar, which is not wired into the `sbc` yet.
+//! under `strict`. A customer registers through the NAT with digest authentication, the core
+//! calls it at its NAT mapping (never its private Contact) with media both ways, and after the
+//! NAT forgets its mappings the customer's next REGISTER makes it reachable again.
 
 use bytes::Bytes;
 use sbc_common::sip::uri::Uri;
@@ -663,4 +664,141 @@ fn a_customer_that_does_not_ask_for_rport_still_gets_its_responses_through_the_n
     let ((n_b, _), (n_a, _)) = media_both_ways(&call, 0);
     assert!(n_b >= 15 && n_a >= 15, "media: {n_b} / {n_a}");
     hang_up(&call, 2, "z9hG4bKnat6");
+}
+
+/// The SBC's config with a local realm `example.com` that requires digest authentication and
+/// has one user, alice.
+fn config_with_realm(core_ua: SocketAddr) -> String {
+    format!(
+        "{}\n[[realm]]\ndomain = \"example.com\"\nmode = \"local\"\nauth_required = true\n\n[[user]]\nusername = \"alice\"\nrealm = \"example.com\"\npassword = \"wonderland\"\n",
+        config(core_ua, "handover")
+    )
+}
+
+/// Registers alice from behind the NAT with digest (401, then REGISTER with Authorization,
+/// 200); the Contact and Via name only the private address. CSeq numbers `cseq`, `cseq + 1`.
+fn register_through_nat(a: &TestUa, cseq: u32) {
+    let register = |seq: u32| {
+        let mut m = Message::request(Method::Register, "sip:example.com");
+        m.push_header(
+            HeaderName::Via,
+            format!("SIP/2.0/UDP {};branch=z9hG4bKnatreg{seq};rport", a.addr()),
+        );
+        m.push_header(HeaderName::MaxForwards, "70");
+        m.push_header(HeaderName::From, "<sip:alice@example.com>;tag=natreg");
+        m.push_header(HeaderName::To, "<sip:alice@example.com>");
+        m.push_header(HeaderName::CallId, "nat-reg@10.77.1.10");
+        m.push_header(HeaderName::CSeq, format!("{seq} REGISTER"));
+        m.push_header(HeaderName::Contact, format!("<sip:alice@{}>", a.addr()));
+        m.push_header(HeaderName::Expires, "300");
+        m.set_body(Bytes::new(), None);
+        m
+    };
+    let final_to = |m: &Message| {
+        m.status().is_some_and(|s| s >= 200) && m.cseq().is_some_and(|c| c.method == "REGISTER")
+    };
+    a.send(sbc_a(), &register(cseq));
+    let (challenge, _) = a
+        .recv_until(WAIT, final_to)
+        .expect("answer to REGISTER through the NAT");
+    assert_eq!(challenge.status(), Some(401), "{challenge:?}");
+    let mut again = register(cseq + 1);
+    again.push_header(
+        HeaderName::Authorization,
+        sbc_tests::digest_authorization(
+            &challenge,
+            &HeaderName::WwwAuthenticate,
+            "REGISTER",
+            "sip:example.com",
+            "alice",
+            "wonderland",
+        )
+        .expect("a usable challenge"),
+    );
+    a.send(sbc_a(), &again);
+    let (ok, _) = a
+        .recv_until(WAIT, final_to)
+        .expect("answer to the authenticated REGISTER");
+    assert_eq!(ok.status(), Some(200), "{ok:?}");
+}
+
+/// The core calls alice; returns the INVITE the customer got behind the NAT, after answering it
+/// and checking the core got the 200.
+fn core_calls_customer(a: &TestUa, b: &TestUa, call_id: &str) -> (Message, Message) {
+    let mut invite = Message::request(Method::Invite, "sip:alice@example.com");
+    invite.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/UDP {};branch=z9hG4bK{call_id};rport", b.addr()),
+    );
+    invite.push_header(HeaderName::MaxForwards, "70");
+    invite.push_header(HeaderName::From, "<sip:carol@core.example>;tag=core-nat");
+    invite.push_header(HeaderName::To, "<sip:alice@example.com>");
+    invite.push_header(HeaderName::CallId, call_id);
+    invite.push_header(HeaderName::CSeq, "1 INVITE");
+    invite.push_header(HeaderName::Contact, format!("<sip:carol@{}>", b.addr()));
+    invite.set_body(Bytes::from(b.sdp("carol")), Some("application/sdp"));
+    b.send(sbc_b(), &invite);
+    let (a_invite, from) = a
+        .recv_until(WAIT, |m| m.method() == Some(&Method::Invite))
+        .expect("the core's INVITE at the customer behind the NAT");
+    assert_eq!(from, sbc_a());
+    assert_eq!(
+        a_invite.uri().map(str::to_owned),
+        Some(format!("sip:alice@{}", a.addr())),
+        "Request-URI is the registered Contact"
+    );
+    let mut ok = Message::response_to(&a_invite, 200, "OK");
+    ok.set_header(
+        HeaderName::To,
+        format!(
+            "{};tag=alice-nat",
+            a_invite.header(&HeaderName::To).unwrap()
+        ),
+    );
+    ok.push_header(HeaderName::Contact, format!("<sip:alice@{}>", a.addr()));
+    ok.set_body(Bytes::from(a.sdp("alice")), Some("application/sdp"));
+    a.send(from, &ok);
+    let (b_ok, _) = b
+        .recv_until(WAIT, |m| is_response(m, 200, "INVITE"))
+        .expect("the customer's 200 at the core");
+    (a_invite, b_ok)
+}
+
+#[test]
+fn customer_registers_through_the_nat_and_the_core_reaches_it_again_after_the_nat_forgets() {
+    let Some(topo) = topology_or_skip("registers_through_the_nat", 1) else {
+        return;
+    };
+    let a = topo.enter(topo.customer(0), || TestUa::bind(customer_ip(0).into()));
+    let b = topo.enter(topo.core(), || TestUa::bind(CORE_IP.into()));
+    let mut sbc = Sbc::start_in_netns(&topo, topo.sbc(), &config_with_realm(b.addr()));
+    assert!(
+        sbc.wait_log("ready", Duration::from_secs(10)),
+        "sbc did not start: {}",
+        std::fs::read_to_string(&sbc.log).unwrap_or_default()
+    );
+
+    register_through_nat(&a, 1);
+    let (a_invite, b_ok) = core_calls_customer(&a, &b, "nat-core-call-1");
+    // Media: the customer speaks first (the relay latches onto its NAT mapping), then the core.
+    let relay_a = sdp_audio_addr(a_invite.body()).expect("SDP offer to the customer");
+    let relay_b = sdp_audio_addr(b_ok.body()).expect("SDP answer to the core");
+    a.send_rtp(relay_a, SSRC_A, 20);
+    let (n, _) = b.count_rtp(SSRC_A, 20, Duration::from_secs(2));
+    assert!(n >= 15, "core got {n} of 20 RTP packets from the customer");
+    b.send_rtp(relay_b, SSRC_B, 20);
+    let (n, _) = a.count_rtp(SSRC_B, 20, Duration::from_secs(2));
+    assert!(
+        n >= 15,
+        "customer got {n} of 20 RTP packets through the NAT"
+    );
+
+    // The NAT forgets; the customer's next REGISTER comes from a new mapping and the core
+    // reaches it there.
+    topo.flush_nat_conntrack().expect("flush conntrack");
+    register_through_nat(&a, 3);
+    core_calls_customer(&a, &b, "nat-core-call-2");
+    assert!(sbc.child.try_wait().unwrap().is_none(), "sbc exited");
+    drop(sbc);
+    drop(topo);
 }

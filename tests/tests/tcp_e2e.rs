@@ -652,3 +652,102 @@ fn a_large_invite_without_a_tcp_address_on_the_interface_stays_on_udp_and_is_ret
     assert_eq!(again.to_bytes(), first.to_bytes());
     assert!(accept_within(&listener, Duration::from_millis(100)).is_none());
 }
+
+/// A local realm `example.com` with digest authentication and one user, alice.
+const REALM: &str = "\n[[realm]]\ndomain = \"example.com\"\nmode = \"local\"\nauth_required = true\n\n[[user]]\nusername = \"alice\"\nrealm = \"example.com\"\npassword = \"wonderland\"\n";
+
+/// A REGISTER for alice over TCP naming a private Contact.
+fn tcp_register(local: SocketAddr, seq: u32) -> Message {
+    let mut m = Message::request(Method::Register, "sip:example.com");
+    m.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/TCP 10.99.0.7:5062;branch=z9hG4bKtreg{seq};rport"),
+    );
+    m.push_header(HeaderName::MaxForwards, "70");
+    m.push_header(HeaderName::From, "<sip:alice@example.com>;tag=treg");
+    m.push_header(HeaderName::To, "<sip:alice@example.com>");
+    m.push_header(HeaderName::CallId, format!("treg-{}", local.port()));
+    m.push_header(HeaderName::CSeq, format!("{seq} REGISTER"));
+    m.push_header(
+        HeaderName::Contact,
+        "<sip:alice@10.99.0.7:5062;transport=tcp>",
+    );
+    m.push_header(HeaderName::Expires, "300");
+    m.set_body(Bytes::new(), None);
+    m
+}
+
+/// The core (UDP) calls alice at the SBC's core side.
+fn call_alice(b: &TestUa, core: u16, call_id: &str) {
+    let mut inv = Message::request(Method::Invite, "sip:alice@example.com");
+    inv.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/UDP {};branch=z9hG4bK{call_id};rport", b.addr()),
+    );
+    inv.push_header(HeaderName::MaxForwards, "70");
+    inv.push_header(HeaderName::From, "<sip:carol@core.example>;tag=tcore");
+    inv.push_header(HeaderName::To, "<sip:alice@example.com>");
+    inv.push_header(HeaderName::CallId, call_id);
+    inv.push_header(HeaderName::CSeq, "1 INVITE");
+    inv.push_header(HeaderName::Contact, format!("<sip:carol@{}>", b.addr()));
+    inv.set_body(Bytes::from(b.sdp("carol")), Some("application/sdp"));
+    b.send(addr(core), &inv);
+}
+
+#[test]
+fn a_customer_registered_over_tcp_gets_calls_on_its_connection_until_it_closes() {
+    let (customer, core) = (free_udp_port(), free_udp_port());
+    let b = TestUa::new();
+    let _sbc = start(&config(customer, core, b.addr(), "udp", REALM));
+    let mut a = TcpPeer::connect(addr(customer));
+    let local = a.local();
+    let final_register = |m: &Message| {
+        m.status().is_some_and(|s| s >= 200) && m.cseq().is_some_and(|c| c.method == "REGISTER")
+    };
+    a.send(&tcp_register(local, 1));
+    let challenge = a
+        .recv_until(WAIT, final_register)
+        .expect("answer on the connection");
+    assert_eq!(challenge.status(), Some(401), "{challenge:?}");
+    let mut again = tcp_register(local, 2);
+    again.push_header(
+        HeaderName::Authorization,
+        sbc_tests::digest_authorization(
+            &challenge,
+            &HeaderName::WwwAuthenticate,
+            "REGISTER",
+            "sip:example.com",
+            "alice",
+            "wonderland",
+        )
+        .expect("a usable challenge"),
+    );
+    a.send(&again);
+    let ok = a
+        .recv_until(WAIT, final_register)
+        .expect("answer on the connection");
+    assert_eq!(ok.status(), Some(200), "{ok:?}");
+
+    // The core's call comes down the customer's own connection, to the registered Contact.
+    call_alice(&b, core, "tcp-reg-call-1");
+    let inv = a
+        .recv_until(WAIT, |m| is_request(m, &Method::Invite))
+        .expect("INVITE on the registered connection");
+    assert_eq!(inv.uri(), Some("sip:alice@10.99.0.7:5062;transport=tcp"));
+    assert!(
+        inv.via()
+            .is_some_and(|v| v.transport.eq_ignore_ascii_case("TCP")),
+        "{inv:?}"
+    );
+
+    // The connection closes: the binding goes with it (RFC 5626 §5.3), so the next call is 480.
+    drop(a);
+    std::thread::sleep(Duration::from_millis(300));
+    call_alice(&b, core, "tcp-reg-call-2");
+    let (rsp, _) = b
+        .recv_until(WAIT, |m| {
+            m.status().is_some_and(|s| s >= 200) && m.call_id() == Some("tcp-reg-call-2")
+        })
+        .expect("final answer to the second call");
+    assert_eq!(rsp.status(), Some(480), "{rsp:?}");
+}

@@ -428,3 +428,106 @@ fn invites_get_407_then_proceed() {
         Admission::Proceed { username: None }
     );
 }
+
+#[test]
+fn reload_keeps_unchanged_realms_bindings_applies_new_passwords_and_drops_changed_realms() {
+    let t0 = Instant::now();
+    let secret = b"0123456789abcdef0123456789abcdef";
+    let mut c = customers("");
+    let ch =
+        respond(c.handle_register(t0, NOW, &register("alice", "example.com", 1, ""), natted()));
+    let creds = answer(&ch, "alice", "wonderland", "REGISTER", "sip:example.com");
+    let ok = respond(c.handle_register(
+        t0,
+        NOW,
+        &register(
+            "alice",
+            "example.com",
+            2,
+            &format!("Authorization: {creds}\r\n"),
+        ),
+        natted(),
+    ));
+    assert_eq!(ok.status(), Some(200));
+    assert_eq!(c.registrations(t0).len(), 1);
+
+    // Same realms, alice's password changed: the binding stays, the new password applies.
+    let mut cfg = config("");
+    if let Some(u) = cfg.users.iter_mut().find(|u| u.username == "alice") {
+        u.password = Some(sbc_config::Secret::new("looking-glass"));
+    }
+    assert!(c.reload(&cfg, secret, 7, false).is_empty());
+    assert_eq!(c.registrations(t0).len(), 1);
+    let ch =
+        respond(c.handle_register(t0, NOW, &register("alice", "example.com", 3, ""), natted()));
+    let old = answer(&ch, "alice", "wonderland", "REGISTER", "sip:example.com");
+    let refused = respond(c.handle_register(
+        t0,
+        NOW,
+        &register(
+            "alice",
+            "example.com",
+            4,
+            &format!("Authorization: {old}\r\n"),
+        ),
+        natted(),
+    ));
+    assert_eq!(
+        refused.status(),
+        Some(401),
+        "the old password no longer works"
+    );
+
+    // The realm's settings change: its bindings are dropped and reported.
+    cfg.realms[0].customer_expires_s = 120;
+    assert_eq!(
+        c.reload(&cfg, secret, 8, false),
+        vec!["example.com".to_owned()]
+    );
+    assert!(c.registrations(t0).is_empty());
+}
+
+#[test]
+fn a_closed_connection_removes_forward_mode_bindings_made_over_it() {
+    let t0 = Instant::now();
+    let mut c = customers("");
+    let flow = Flow::tcp("203.0.113.9:41000".parse().unwrap(), 77);
+    let RegisterAction::Forward { request, .. } =
+        c.handle_register(t0, NOW, &register("carol", "fwd.example.net", 1, ""), flow)
+    else {
+        panic!("not forwarded")
+    };
+    let contact = request.header(&HeaderName::Contact).unwrap().to_owned();
+    let uri = contact
+        .trim_start_matches('<')
+        .split('>')
+        .next()
+        .unwrap()
+        .to_owned();
+    let core_ok = Message::parse(
+        Bytes::from(format!(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKx\r\nFrom: <sip:carol@fwd.example.net>;tag=f1\r\nTo: <sip:carol@fwd.example.net>;tag=c\r\nCall-ID: reg-carol\r\nCSeq: 1 REGISTER\r\nContact: <{uri}>;expires=3600\r\nContent-Length: 0\r\n\r\n"
+        )),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        c.handle_core_response(t0, &core_ok)
+            .and_then(|m| m.status()),
+        Some(200)
+    );
+    assert_eq!(c.registrations(t0).len(), 1);
+    // Another connection closing changes nothing; this one removes the binding.
+    c.handle_flow_closed(78);
+    assert_eq!(c.registrations(t0).len(), 1);
+    c.handle_flow_closed(77);
+    assert!(c.registrations(t0).is_empty());
+    assert!(!matches!(
+        c.route_inbound(t0, &uri),
+        InboundRoute::Targets(_)
+    ));
+    assert_eq!(
+        c.route_inbound(t0, "sip:carol@fwd.example.net"),
+        InboundRoute::NotRegistered
+    );
+}

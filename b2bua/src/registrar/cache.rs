@@ -553,6 +553,57 @@ impl RegistrationCache {
         out
     }
 
+    /// Every binding held, with its token and when the customer's registration lapses, for
+    /// the management API.
+    pub fn all_bindings(&self, now: Instant) -> Vec<(String, CachedTarget, Instant)> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.customer_expires_at > now)
+            .map(|(token, e)| {
+                (
+                    token.clone(),
+                    CachedTarget {
+                        aor: e.aor.clone(),
+                        contact: e.contact.clone(),
+                        flow: e.flow,
+                    },
+                    e.customer_expires_at,
+                )
+            })
+            .collect()
+    }
+
+    /// Forgets every cached binding of `aor` (calls to its binding addresses get 480 from
+    /// then on; the core registrar keeps its copy until its own expiry); returns how many went.
+    pub fn remove_aor(&mut self, aor: &str) -> usize {
+        let tokens: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.aor == aor)
+            .map(|(t, _)| t.clone())
+            .collect();
+        for t in &tokens {
+            self.remove(t);
+        }
+        tokens.len()
+    }
+
+    /// A TCP/TLS connection closed: the customers registered over it are unreachable, so their
+    /// cached bindings go (RFC 5626 §5.3; the core keeps its copy until its own expiry, and
+    /// calls to those binding addresses get 480); returns how many went.
+    pub fn handle_flow_closed(&mut self, connection: u64) -> usize {
+        let tokens: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.flow.connection == Some(connection))
+            .map(|(t, _)| t.clone())
+            .collect();
+        for t in &tokens {
+            self.remove(t);
+        }
+        tokens.len()
+    }
+
     /// The core-side expiry of the binding behind a token, for monitoring and tests.
     pub fn core_expires_at(&self, token: &str) -> Option<Instant> {
         self.entries.get(token).map(|e| e.core_expires_at)

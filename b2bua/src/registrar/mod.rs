@@ -519,6 +519,31 @@ impl Registrar {
             .unwrap_or_default()
     }
 
+    /// Every live binding with its address-of-record, for the management API (RFC 3261 §10.3).
+    pub fn all_bindings(&self, now: Instant) -> Vec<(&str, &Binding)> {
+        self.aors
+            .iter()
+            .flat_map(|(aor, l)| {
+                l.iter()
+                    .filter(move |b| b.expires_at > now)
+                    .map(move |b| (aor.as_str(), b))
+            })
+            .collect()
+    }
+
+    /// Removes every binding of `aor` (an administrative unregistration, as a REGISTER with
+    /// `Contact: *` would, RFC 3261 §10.3 step 6); returns how many went.
+    pub fn remove_aor(&mut self, aor: &str) -> usize {
+        let Some(list) = self.aors.remove(aor) else {
+            return 0;
+        };
+        for b in &list {
+            self.index.remove(&b.id);
+        }
+        self.counters.unregistered += list.len() as u64;
+        list.len()
+    }
+
     /// Number of bindings held, across all addresses-of-record.
     pub fn binding_count(&self) -> usize {
         self.index.len()

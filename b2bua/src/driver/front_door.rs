@@ -1,0 +1,707 @@
+//! The customer side's front door in the driver: REGISTER to [`Customers`], admission of
+//! out-of-dialog requests (digest challenge, rate limit, throttle), calls from the core to
+//! registered customers, and keepalives to registered flows (RFC 3261 §10.3, §16.5, §22;
+//! RFC 3581; RFC 5626).
+//!
+//! Which interfaces are the customer side: those with `customers = true` when any interface
+//! sets the key, else every interface that is neither a `[[route]]`'s `to_interface` nor a
+//! forward realm's `registrar_interface`. Requests arriving elsewhere are from the core.
+//!
+//! Choices made here:
+//! - Forward mode sends the rewritten REGISTER statelessly (one transmission, no
+//!   retransmission by the SBC: the customer's own retransmissions are forwarded again) from the
+//!   registrar interface, with a Via branch of its own; the registrar's response is recognised by
+//!   that branch and handed to [`Customers::handle_core_response`]; the customer's response
+//!   goes back to its Via (`received`/`rport`).
+//! - Admission applies to out-of-dialog requests on the customer side whose From domain is a
+//!   configured realm; other domains keep being routed by the `[[route]]` table (source-IP
+//!   trunks) as before.
+//! - A call from the core to a registered address-of-record goes to the contacts one after the
+//!   other in fork order (q), each sent to its binding's flow with the Contact as Request-URI,
+//!   moving on to the next on any failure; parallel forking is not done. An address of a realm
+//!   with nobody registered goes by the `[[route]]` table when a route matches, else gets 480.
+//! - Keepalives: OPTIONS over UDP sent statelessly, any response to its branch is an answer
+//!   (one still unanswered when the next is due is a miss, counted by the registrar or cache;
+//!   the branch is forgotten after 64·T1); over TCP a double CRLF whose successful write counts as an
+//!   answer (a dead connection is noticed when it closes, which removes its bindings).
+
+use super::{Driver, Ingress};
+use crate::call::{Route, Side, Target};
+use crate::customers::{Admission, CustomersOutput, InboundRoute, KeepaliveRef, RegisterAction};
+use crate::nat::Flow;
+use crate::registrar::{CacheOutput, KeepaliveKind, RegistrarOutput};
+use crate::transaction::{Dest, Transmit, Transport};
+use crate::transport::via::response_target;
+use crate::transport::FlowId;
+use bytes::Bytes;
+use sbc_common::sip::{HeaderName, Message, Method};
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime};
+
+/// Prefix of the Via branches of requests the front door sends itself.
+const BRANCH_PREFIX: &str = "z9hG4bK-sbcfd";
+
+/// Where a message came from, to answer it on the same path (RFC 3261 §18.2.2).
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Peer {
+    /// A UDP listener and the source address.
+    Udp(usize, SocketAddr),
+    /// A TCP flow and its remote address.
+    Tcp(FlowId, SocketAddr),
+}
+
+impl Peer {
+    fn flow(self) -> Flow {
+        match self {
+            Self::Udp(_, from) => Flow::udp(from),
+            Self::Tcp(id, from) => Flow::tcp(from, id.0),
+        }
+    }
+}
+
+/// What the driver does with a request after the front door looked at it.
+pub(super) enum Verdict {
+    /// Feed it to the call core.
+    Core(Message),
+    /// It was answered or dropped here.
+    Done,
+}
+
+/// A request the front door sent and waits an answer for.
+#[derive(Debug)]
+pub(super) enum Pending {
+    /// A REGISTER forwarded to a core registrar.
+    Register,
+    /// An OPTIONS keepalive.
+    Ping {
+        /// The realm of the binding.
+        realm: String,
+        /// The binding.
+        binding: KeepaliveRef,
+    },
+}
+
+/// The wall clock in seconds, for nonces.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Whether each interface of `cfg` faces customers (see the module docs).
+pub(super) fn customer_interfaces(cfg: &sbc_config::Config) -> Vec<bool> {
+    if cfg.interfaces.iter().any(|i| i.customers.is_some()) {
+        return cfg
+            .interfaces
+            .iter()
+            .map(|i| i.customers == Some(true))
+            .collect();
+    }
+    cfg.interfaces
+        .iter()
+        .map(|i| {
+            !cfg.routes.iter().any(|r| r.to_interface == i.name)
+                && !cfg
+                    .realms
+                    .iter()
+                    .any(|r| r.registrar_interface.as_deref() == Some(i.name.as_str()))
+        })
+        .collect()
+}
+
+/// The top Via's branch of a message.
+fn branch_of(msg: &Message) -> Option<String> {
+    msg.via().and_then(|v| v.branch().map(str::to_owned))
+}
+
+/// One binding as the management API shows it (`docs/admin-api.yaml`, `Registration`).
+fn registration_json(r: &crate::customers::RegistrationView) -> serde_json::Value {
+    let transport = match r.flow.transport {
+        Transport::Udp => "udp",
+        Transport::Tcp => "tcp",
+        Transport::Tls => "tls",
+    };
+    serde_json::json!({
+        "realm": r.realm,
+        "aor": r.aor,
+        "contact": r.contact,
+        "flow": {
+            "transport": transport,
+            "source": r.flow.source.to_string(),
+            "connection": r.flow.connection,
+        },
+        "expires_s": r.expires_in_s,
+        "binding": r.token,
+    })
+}
+
+impl Driver {
+    /// Runs a management command: registrations here, the rest on the call core.
+    pub(super) fn on_command(&mut self, now: Instant, cmd: crate::management::Command) {
+        use crate::management::{Command, CommandError};
+        match cmd {
+            Command::ListRegistrations { reply } => {
+                let list = self
+                    .customers
+                    .registrations(now)
+                    .iter()
+                    .map(registration_json)
+                    .collect();
+                let _ = reply.send(list);
+            }
+            Command::RemoveRegistration { aor, reply } => {
+                let n = self.customers.remove_registration(&aor);
+                tracing::info!(%aor, bindings = n, "registration removed by the management API");
+                self.record_customers();
+                let _ = reply.send(if n == 0 {
+                    Err(CommandError::NoSuchRegistration)
+                } else {
+                    Ok(n)
+                });
+            }
+            cmd => crate::management::execute(&mut self.core, &self.cfg, now, cmd),
+        }
+    }
+
+    /// Sends a reply on the path its request came on.
+    async fn reply(&mut self, peer: Peer, rsp: &Message) {
+        let mut rsp = rsp.clone();
+        if rsp.header(&HeaderName::Server).is_none() {
+            rsp.push_header(HeaderName::Server, self.server.clone());
+        }
+        let bytes = rsp.to_bytes();
+        match peer {
+            Peer::Udp(i, from) => self.send(i, from, &bytes).await,
+            Peer::Tcp(flow, _) => {
+                self.write(flow, bytes, None);
+            }
+        }
+    }
+
+    /// Sends a request or response over `dest`'s transport (RFC 3261 §18).
+    pub(super) async fn transmit(&mut self, now: Instant, t: Transmit) {
+        match t.dest.transport {
+            Transport::Udp => self.send_udp(now, t).await,
+            Transport::Tcp => {
+                let out = super::Outgoing {
+                    bytes: t.bytes,
+                    tx: t.tx,
+                    udp_fallback: None,
+                };
+                self.send_stream(now, t.dest.addr, out).await;
+            }
+            Transport::Tls => tracing::warn!(dest = %t.dest.addr, "dropped: TLS is not built yet"),
+        }
+    }
+
+    /// A response to a request the front door sent (by its branch): handled here, `true`;
+    /// anything else is for the call core.
+    pub(super) async fn front_door_response(&mut self, now: Instant, rsp: &Message) -> bool {
+        let Some(branch) = branch_of(rsp).filter(|b| b.starts_with(BRANCH_PREFIX)) else {
+            return false;
+        };
+        let status = rsp.status().unwrap_or(0);
+        let Some((pending, _)) = self.front_pending.get(&branch) else {
+            return true;
+        };
+        match pending {
+            Pending::Ping { realm, binding } => {
+                let (realm, binding) = (realm.clone(), binding.clone());
+                self.front_pending.remove(&branch);
+                self.customers.handle_keepalive_answer(&realm, &binding);
+            }
+            Pending::Register => {
+                if status >= 200 {
+                    self.front_pending.remove(&branch);
+                }
+                if let Some(out) = self.customers.handle_core_response(now, rsp) {
+                    self.send_to_customer(now, &out).await;
+                }
+            }
+        }
+        self.record_customers();
+        true
+    }
+
+    /// Sends a response for a customer to its Via (received/rport), on the transport of its
+    /// Via (RFC 3261 §18.2.2, RFC 3581 §4).
+    async fn send_to_customer(&mut self, now: Instant, rsp: &Message) {
+        let Some(target) = response_target(rsp) else {
+            tracing::debug!("customer response without a usable Via dropped");
+            return;
+        };
+        let tcp = rsp
+            .via()
+            .is_some_and(|v| v.transport.eq_ignore_ascii_case("TCP"));
+        let mut rsp = rsp.clone();
+        rsp.push_header(HeaderName::Server, self.server.clone());
+        let t = Transmit {
+            dest: Dest {
+                addr: target,
+                transport: if tcp { Transport::Tcp } else { Transport::Udp },
+            },
+            bytes: rsp.to_bytes(),
+            tx: None,
+        };
+        self.transmit(now, t).await;
+    }
+
+    /// Looks at a (Via-stamped) request before the call core: REGISTER, admission on the
+    /// customer side, calls from the core to registered customers.
+    pub(super) async fn front_door(
+        &mut self,
+        now: Instant,
+        msg: Message,
+        peer: Peer,
+        ingress: Ingress,
+    ) -> Verdict {
+        if self.cfg.realms.is_empty() {
+            return Verdict::Core(msg);
+        }
+        let customer_side = self
+            .customer_ifaces
+            .get(ingress.interface)
+            .copied()
+            .unwrap_or(false);
+        let method = msg.method().cloned();
+        let out_of_dialog = msg.to().is_some_and(|t| t.tag().is_none());
+        if method == Some(Method::Register) {
+            let action = self
+                .customers
+                .handle_register(now, unix_now(), &msg, peer.flow());
+            match action {
+                RegisterAction::Respond(rsp) => self.reply(peer, &rsp).await,
+                RegisterAction::Drop => {}
+                RegisterAction::Forward {
+                    request,
+                    registrar,
+                    transport,
+                    interface,
+                } => {
+                    self.forward_register(now, request, registrar, transport, interface)
+                        .await;
+                }
+            }
+            self.record_customers();
+            return Verdict::Done;
+        }
+        let known = msg.call_id().is_some_and(|c| self.core.has_call_id(c));
+        if !out_of_dialog || known || matches!(method, Some(Method::Ack | Method::Cancel) | None) {
+            return Verdict::Core(msg);
+        }
+        if customer_side {
+            let realm_from = msg
+                .from()
+                .and_then(|f| sbc_common::sip::uri::Uri::parse(f.uri).ok())
+                .and_then(|u| u.host().map(|h| h.as_str().to_ascii_lowercase()))
+                .is_some_and(|d| {
+                    self.cfg
+                        .realms
+                        .iter()
+                        .any(|r| r.domain.eq_ignore_ascii_case(&d))
+                });
+            if !realm_from {
+                return Verdict::Core(msg);
+            }
+            let verdict = self.customers.admit(now, unix_now(), &msg, peer.flow());
+            self.record_customers();
+            return match verdict {
+                Admission::Proceed { username } => {
+                    if let Some(u) = username {
+                        tracing::debug!(user = %u, "customer authenticated");
+                    }
+                    Verdict::Core(msg)
+                }
+                Admission::Respond(rsp) => {
+                    self.reply(peer, &rsp).await;
+                    Verdict::Done
+                }
+                Admission::Drop => Verdict::Done,
+            };
+        }
+        if method != Some(Method::Invite) {
+            return Verdict::Core(msg);
+        }
+        let uri = msg.uri().unwrap_or_default().to_owned();
+        match self.customers.route_inbound(now, &uri) {
+            InboundRoute::Unknown => Verdict::Core(msg),
+            InboundRoute::NotRegistered if self.has_route(&uri, ingress, peer) => {
+                Verdict::Core(msg)
+            }
+            InboundRoute::NotRegistered => {
+                let mut rsp = Message::response_to(&msg, 480, "Temporarily Unavailable");
+                crate::stateless::add_to_tag(&mut rsp);
+                self.reply(peer, &rsp).await;
+                Verdict::Done
+            }
+            InboundRoute::Targets(groups) => {
+                let a_side = Side {
+                    sip: Dest {
+                        addr: ingress.local,
+                        transport: ingress.transport,
+                    },
+                    media_interface: self
+                        .cfg
+                        .interfaces
+                        .get(ingress.interface)
+                        .map(|i| i.name.clone())
+                        .unwrap_or_default(),
+                    media_advertised: self
+                        .cfg
+                        .interfaces
+                        .get(ingress.interface)
+                        .and_then(|i| i.advertised),
+                };
+                let targets: Vec<Target> = groups
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| self.customer_target(&a_side, &t.contact, t.flow))
+                    .collect();
+                if targets.is_empty() {
+                    let mut rsp = Message::response_to(&msg, 480, "Temporarily Unavailable");
+                    crate::stateless::add_to_tag(&mut rsp);
+                    self.reply(peer, &rsp).await;
+                    return Verdict::Done;
+                }
+                self.core.router_mut().set_customer_targets(targets);
+                Verdict::Core(msg)
+            }
+        }
+    }
+
+    /// Whether a `[[route]]` from the ingress interface matches `uri` from this peer: a realm
+    /// address nobody registered still goes where the route table says, if it says anything.
+    fn has_route(&self, uri: &str, ingress: Ingress, peer: Peer) -> bool {
+        let Some(iface) = self.cfg.interfaces.get(ingress.interface) else {
+            return false;
+        };
+        let source = match peer {
+            Peer::Udp(_, from) | Peer::Tcp(_, from) => from.ip(),
+        };
+        let parsed = sbc_common::sip::uri::Uri::parse(uri).ok();
+        let user = parsed
+            .as_ref()
+            .and_then(sbc_common::sip::uri::Uri::user_unescaped)
+            .unwrap_or_default();
+        let domain = parsed
+            .as_ref()
+            .and_then(sbc_common::sip::uri::Uri::host)
+            .map_or("", |h| h.as_str());
+        !self
+            .cfg
+            .matching_routes(&iface.name, source, &user, domain)
+            .is_empty()
+    }
+
+    /// The call target for a registered contact: leg B leaves from the socket the binding's
+    /// REGISTER arrived on, to its flow, with the Contact as Request-URI (RFC 5626 §5.3).
+    fn customer_target(&self, a_side: &Side, contact: &str, flow: Flow) -> Option<Target> {
+        let (local, interface) = match flow.transport {
+            Transport::Udp => {
+                let i = self.udp_peers.get(&flow.source).copied().or_else(|| {
+                    self.listeners.iter().position(|l| {
+                        self.customer_ifaces
+                            .get(l.interface)
+                            .copied()
+                            .unwrap_or(false)
+                            && l.signalling.is_ipv4() == flow.source.is_ipv4()
+                    })
+                })?;
+                let l = self.listeners.get(i)?;
+                (l.signalling, l.interface)
+            }
+            Transport::Tcp | Transport::Tls => {
+                let f = self
+                    .flows
+                    .find(Transport::Tcp, flow.source)
+                    .and_then(|id| self.flows.get(id).copied())?;
+                (f.local, f.interface)
+            }
+        };
+        let iface = self.cfg.interfaces.get(interface)?;
+        let route = Route {
+            a_side: a_side.clone(),
+            b_side: Side {
+                sip: Dest {
+                    addr: local,
+                    transport: flow.transport,
+                },
+                media_interface: iface.name.clone(),
+                media_advertised: iface.advertised,
+            },
+            next_hop: flow.dest(),
+            request_uri: Some(contact.to_owned()),
+        };
+        let mut target = Target::new(route);
+        target.name = format!("registered {contact}");
+        // Any failure of one contact moves on to the next (sequential forking, §16.6).
+        target.failover_on = (300..700).collect();
+        Some(target)
+    }
+
+    /// The signalling address of interface `name` (or any, when unset) on `transport`, in
+    /// `to`'s IP family.
+    fn local_for(
+        &self,
+        name: Option<&str>,
+        transport: Transport,
+        to: SocketAddr,
+    ) -> Option<SocketAddr> {
+        let idx = name.and_then(|n| self.cfg.interfaces.iter().position(|i| i.name == n));
+        let fits = |iface: usize, addr: SocketAddr| {
+            idx.is_none_or(|x| x == iface) && addr.is_ipv4() == to.is_ipv4()
+        };
+        match transport {
+            Transport::Udp => self
+                .listeners
+                .iter()
+                .find(|l| fits(l.interface, l.signalling))
+                .map(|l| l.signalling),
+            Transport::Tcp | Transport::Tls => self
+                .tcp
+                .iter()
+                .find(|e| fits(e.interface, e.signalling))
+                .map(|e| e.signalling),
+        }
+    }
+
+    /// A new branch of the front door's own.
+    fn front_branch(&mut self) -> String {
+        self.front_seq = self.front_seq.wrapping_add(1);
+        format!("{BRANCH_PREFIX}{:x}.{:x}", self.front_salt, self.front_seq)
+    }
+
+    /// Sends a customer's rewritten REGISTER to the core registrar (see the module docs).
+    async fn forward_register(
+        &mut self,
+        now: Instant,
+        mut request: Message,
+        registrar: SocketAddr,
+        transport: Transport,
+        interface: Option<String>,
+    ) {
+        let Some(local) = self.local_for(interface.as_deref(), transport, registrar) else {
+            tracing::warn!(%registrar, "no listen address towards the registrar: REGISTER dropped");
+            return;
+        };
+        let branch = self.front_branch();
+        let proto = if transport == Transport::Udp {
+            "UDP"
+        } else {
+            "TCP"
+        };
+        request.insert_header(
+            0,
+            HeaderName::Via,
+            format!("SIP/2.0/{proto} {local};branch={branch};rport"),
+        );
+        self.front_pending
+            .insert(branch, (Pending::Register, now + self.front_timeout));
+        let t = Transmit {
+            dest: Dest {
+                addr: registrar,
+                transport,
+            },
+            bytes: request.to_bytes(),
+            tx: None,
+        };
+        self.transmit(now, t).await;
+    }
+
+    /// Runs the registration timers and sends what they ask for.
+    pub(super) async fn front_door_timer(&mut self, now: Instant) {
+        if self.customers.poll_timeout().is_some_and(|d| d <= now) {
+            self.customers.handle_timer(now);
+        }
+        while let Some(out) = self.customers.poll_output() {
+            match out {
+                CustomersOutput::Registrar {
+                    realm,
+                    output:
+                        RegistrarOutput::Keepalive {
+                            binding,
+                            contact,
+                            flow,
+                            kind,
+                            ..
+                        },
+                } => {
+                    self.keepalive(
+                        now,
+                        realm,
+                        KeepaliveRef::Binding(binding),
+                        &contact,
+                        flow,
+                        kind,
+                    )
+                    .await;
+                }
+                CustomersOutput::Registrar {
+                    realm,
+                    output: RegistrarOutput::Removed { aor, reason, .. },
+                } => tracing::info!(%realm, %aor, ?reason, "binding removed"),
+                CustomersOutput::Cache {
+                    realm,
+                    output:
+                        CacheOutput::Keepalive {
+                            token,
+                            contact,
+                            flow,
+                            kind,
+                        },
+                } => {
+                    self.keepalive(now, realm, KeepaliveRef::Token(token), &contact, flow, kind)
+                        .await;
+                }
+                CustomersOutput::Cache { realm, output } => {
+                    tracing::info!(%realm, ?output, "cached binding removed");
+                }
+            }
+        }
+        let lapsed: Vec<String> = self
+            .front_pending
+            .iter()
+            .filter(|(_, (_, until))| *until <= now)
+            .map(|(b, _)| b.clone())
+            .collect();
+        // An unanswered ping is counted as a miss by the registrar itself when the next one is
+        // due; here it is only forgotten.
+        for b in lapsed {
+            self.front_pending.remove(&b);
+        }
+        self.record_customers();
+    }
+
+    /// Sends one keepalive on a binding's flow (RFC 5626 §3.5.1, §4.4.1).
+    async fn keepalive(
+        &mut self,
+        now: Instant,
+        realm: String,
+        binding: KeepaliveRef,
+        contact: &str,
+        flow: Flow,
+        kind: KeepaliveKind,
+    ) {
+        match kind {
+            KeepaliveKind::DoubleCrlf => {
+                let sent = self
+                    .flows
+                    .find(Transport::Tcp, flow.source)
+                    .is_some_and(|id| self.write(id, Bytes::from_static(b"\r\n\r\n"), None));
+                if sent {
+                    self.customers.handle_keepalive_answer(&realm, &binding);
+                } else {
+                    self.customers.handle_keepalive_failure(&realm, &binding);
+                }
+            }
+            KeepaliveKind::Options => {
+                let Some(i) = self.udp_peers.get(&flow.source).copied().or_else(|| {
+                    self.listeners
+                        .iter()
+                        .position(|l| l.signalling.is_ipv4() == flow.source.is_ipv4())
+                }) else {
+                    self.customers.handle_keepalive_failure(&realm, &binding);
+                    return;
+                };
+                let Some(local) = self.listeners.get(i).map(|l| l.signalling) else {
+                    return;
+                };
+                let branch = self.front_branch();
+                let text = format!(
+                    "OPTIONS {contact} SIP/2.0\r\n\
+                     Via: SIP/2.0/UDP {local};branch={branch};rport\r\n\
+                     Max-Forwards: 70\r\n\
+                     From: <sip:keepalive@{local}>;tag={branch}\r\n\
+                     To: <{contact}>\r\n\
+                     Call-ID: {branch}@{local}\r\n\
+                     CSeq: 1 OPTIONS\r\n\
+                     Server: {}\r\n\
+                     Content-Length: 0\r\n\r\n",
+                    self.server
+                );
+                self.front_pending.insert(
+                    branch,
+                    (Pending::Ping { realm, binding }, now + self.front_timeout),
+                );
+                self.send(i, flow.source, text.as_bytes()).await;
+            }
+        }
+    }
+
+    /// The next instant the front door has timer work.
+    pub(super) fn front_door_deadline(&self) -> Option<Instant> {
+        let pending = self.front_pending.values().map(|(_, until)| *until).min();
+        [self.customers.poll_timeout(), pending]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Moves the registration and authentication numbers into the metrics.
+    pub(super) fn record_customers(&mut self) {
+        let mut active = 0usize;
+        let mut absorbed = 0u64;
+        for r in &self.cfg.realms {
+            if let Some(reg) = self.customers.registrar(&r.domain) {
+                active += reg.binding_count();
+            }
+            if let Some(cache) = self.customers.cache(&r.domain) {
+                active += cache.len();
+                absorbed += cache.counters().absorbed;
+            }
+        }
+        let auth = self.customers.authenticator();
+        self.recorder
+            .registrations(crate::metrics::RegistrationNumbers {
+                active,
+                refreshes_absorbed: absorbed,
+                auth_challenges: auth.challenges(),
+                auth_failures: auth.failures(),
+                rate_limited: self.customers.counters().rate_limited,
+            });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::customer_interfaces;
+
+    const BASE: &str = r#"
+[[interface]]
+name = "customer"
+listen = [{ transport = "udp", address = "127.0.0.1:5060" }]
+
+[[interface]]
+name = "core"
+listen = [{ transport = "udp", address = "127.0.0.1:5080" }]
+rtp_port_min = 30000
+rtp_port_max = 30999
+
+[[route]]
+name = "out"
+from_interface = "customer"
+next_hop = "127.0.0.1:5090"
+to_interface = "core"
+"#;
+
+    fn parse(text: &str) -> sbc_config::Config {
+        sbc_config::Config::from_toml_str(text, "t.toml").unwrap()
+    }
+
+    #[test]
+    fn customer_side_is_what_routes_do_not_lead_to_unless_the_interfaces_say() {
+        assert_eq!(customer_interfaces(&parse(BASE)), [true, false]);
+        // An inbound route towards the customer side makes the guess useless...
+        let both = format!(
+            "{BASE}\n[[route]]\nname = \"in\"\nfrom_interface = \"core\"\nnext_hop = \"127.0.0.1:5070\"\nto_interface = \"customer\"\n"
+        );
+        assert_eq!(customer_interfaces(&parse(&both)), [false, false]);
+        // ...so the interface says it.
+        let marked = both.replacen(
+            "name = \"customer\"\n",
+            "name = \"customer\"\ncustomers = true\n",
+            1,
+        );
+        assert_eq!(customer_interfaces(&parse(&marked)), [true, false]);
+    }
+}

@@ -1,0 +1,521 @@
+//! Customers registering through the real `sbc` binary on loopback (RFC 3261 §10, §22): digest
+//! challenge and answer, wrong passwords throttled, INVITEs from customers challenged with 407,
+//! and calls from the core delivered to the customer's flow (never its private Contact) with
+//! media through the relay; the registration metrics move.
+
+use bytes::Bytes;
+use sbc_common::sip::{HeaderName, Message, Method};
+use sbc_tests::{
+    digest_authorization, free_udp_port, http_get, http_request, metric_value, sdp_audio_addr, Sbc,
+    TestUa,
+};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(5);
+const TOKEN: &str = "registration-e2e-token-0123456789";
+/// The Contact the customer registers: a private address nothing listens on, so a request
+/// that reaches the customer can only have gone to its flow.
+const PRIVATE_CONTACT: &str = "sip:alice@10.99.0.5:5062";
+
+struct Setup {
+    sbc: Sbc,
+    customer: SocketAddr,
+    core: SocketAddr,
+    admin: SocketAddr,
+}
+
+fn start(core_ua: SocketAddr, limits: &str) -> Setup {
+    start_with(core_ua, limits, LOCAL)
+}
+
+/// A local realm with digest authentication.
+const LOCAL: &str = "mode = \"local\"\nauth_required = true\n";
+
+/// Starts the SBC with `realm` as the `[[realm]]` section's keys after `domain`.
+fn start_with(core_ua: SocketAddr, limits: &str, realm: &str) -> Setup {
+    let (customer, core, admin) = (free_udp_port(), free_udp_port(), free_udp_port());
+    let text = format!(
+        r#"[[interface]]
+name = "customer"
+listen = [{{ transport = "udp", address = "127.0.0.1:{customer}" }}]
+media_address = "127.0.0.1"
+rtp_port_min = 48000
+rtp_port_max = 48999
+
+[[interface]]
+name = "core"
+listen = [{{ transport = "udp", address = "127.0.0.1:{core}" }}]
+media_address = "127.0.0.1"
+rtp_port_min = 49000
+rtp_port_max = 49999
+
+[relay]
+workers = 1
+
+[[route]]
+name = "customer-to-core"
+from_interface = "customer"
+next_hop = "{core_ua}"
+to_interface = "core"
+
+[[realm]]
+domain = "example.com"
+{realm}
+[[user]]
+username = "alice"
+realm = "example.com"
+password = "wonderland"
+
+[limits]
+{limits}
+
+[admin]
+listen = "127.0.0.1:{admin}"
+token = "{TOKEN}"
+"#
+    );
+    let mut sbc = Sbc::start(&text);
+    assert!(
+        sbc.wait_log("ready", Duration::from_secs(10)),
+        "sbc did not start: {}",
+        std::fs::read_to_string(&sbc.log).unwrap_or_default()
+    );
+    Setup {
+        sbc,
+        customer: format!("127.0.0.1:{customer}").parse().unwrap(),
+        core: format!("127.0.0.1:{core}").parse().unwrap(),
+        admin: format!("127.0.0.1:{admin}").parse().unwrap(),
+    }
+}
+
+fn metric(admin: SocketAddr, series: &str) -> f64 {
+    let rsp = http_get(admin, "/metrics", None).expect("GET /metrics");
+    metric_value(&rsp.body, series).unwrap_or_else(|| panic!("{series} missing"))
+}
+
+/// The Authorization value answering the first usable challenge of `rsp` in `header` for alice.
+fn answer(rsp: &Message, header: &HeaderName, method: &str, uri: &str, password: &str) -> String {
+    digest_authorization(rsp, header, method, uri, "alice", password)
+        .unwrap_or_else(|| panic!("no usable {header:?} in {rsp:?}"))
+}
+
+fn register(ua: &TestUa, cseq: u32, branch: &str) -> Message {
+    let mut m = Message::request(Method::Register, "sip:example.com");
+    m.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/UDP 10.99.0.5:5062;branch={branch};rport"),
+    );
+    m.push_header(HeaderName::MaxForwards, "70");
+    m.push_header(HeaderName::From, "<sip:alice@example.com>;tag=reg-a");
+    m.push_header(HeaderName::To, "<sip:alice@example.com>");
+    m.push_header(HeaderName::CallId, format!("reg-{}", ua.addr().port()));
+    m.push_header(HeaderName::CSeq, format!("{cseq} REGISTER"));
+    m.push_header(HeaderName::Contact, format!("<{PRIVATE_CONTACT}>"));
+    m.push_header(HeaderName::Expires, "300");
+    m.set_body(Bytes::new(), None);
+    m
+}
+
+fn status_of(ua: &TestUa, method: &str) -> Message {
+    ua.recv_until(WAIT, |m| {
+        m.status().is_some_and(|s| s >= 200) && m.cseq().is_some_and(|c| c.method == method)
+    })
+    .map(|(m, _)| m)
+    .unwrap_or_else(|| panic!("no final response to {method}"))
+}
+
+/// Registers alice with digest from `ua` (401 → REGISTER with Authorization → 200).
+fn registered(s: &Setup, ua: &TestUa) {
+    ua.send(s.customer, &register(ua, 1, "z9hG4bKreg1"));
+    let challenge = status_of(ua, "REGISTER");
+    assert_eq!(challenge.status(), Some(401), "{challenge:?}");
+    let mut again = register(ua, 2, "z9hG4bKreg2");
+    again.push_header(
+        HeaderName::Authorization,
+        answer(
+            &challenge,
+            &HeaderName::WwwAuthenticate,
+            "REGISTER",
+            "sip:example.com",
+            "wonderland",
+        ),
+    );
+    ua.send(s.customer, &again);
+    let ok = status_of(ua, "REGISTER");
+    assert_eq!(ok.status(), Some(200), "{ok:?}");
+    let contact = ok.header(&HeaderName::Contact).expect("Contact in the 200");
+    assert!(contact.contains(PRIVATE_CONTACT), "{contact}");
+    assert!(contact.contains("expires="), "{contact}");
+}
+
+#[test]
+fn registered_customer_receives_the_core_call_at_its_flow_with_media() {
+    let core_ua = TestUa::new();
+    let customer_ua = TestUa::new();
+    let s = start(core_ua.addr(), "");
+    assert_eq!(metric(s.admin, "sbc_registrations_active"), 0.0);
+    registered(&s, &customer_ua);
+    assert_eq!(metric(s.admin, "sbc_registrations_active"), 1.0);
+    assert!(metric(s.admin, "sbc_auth_challenges_total") >= 1.0);
+
+    // Core → SBC: INVITE for the registered address-of-record.
+    let mut invite = Message::request(Method::Invite, "sip:alice@example.com");
+    invite.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/UDP {};branch=z9hG4bKcore1;rport", core_ua.addr()),
+    );
+    invite.push_header(HeaderName::MaxForwards, "70");
+    invite.push_header(HeaderName::From, "<sip:carol@core.example>;tag=core-a");
+    invite.push_header(HeaderName::To, "<sip:alice@example.com>");
+    invite.push_header(HeaderName::CallId, "reg-e2e-core-call");
+    invite.push_header(HeaderName::CSeq, "1 INVITE");
+    invite.push_header(
+        HeaderName::Contact,
+        format!("<sip:carol@{}>", core_ua.addr()),
+    );
+    invite.set_body(Bytes::from(core_ua.sdp("carol")), Some("application/sdp"));
+    core_ua.send(s.core, &invite);
+
+    // SBC → customer: at the flow the REGISTER came from, Request-URI the registered Contact.
+    let (c_invite, from) = customer_ua
+        .recv_until(WAIT, |m| m.method() == Some(&Method::Invite))
+        .expect("INVITE at the registered customer's flow");
+    assert_eq!(from, s.customer, "leg B leaves from the customer socket");
+    assert_eq!(c_invite.uri(), Some(PRIVATE_CONTACT));
+    let relay_c = sdp_audio_addr(c_invite.body()).expect("SDP offer to the customer");
+    assert!((48000..=48999).contains(&relay_c.port()), "{relay_c}");
+
+    // Customer answers; the core gets the 200.
+    let to = format!("{};tag=cust-b", c_invite.header(&HeaderName::To).unwrap());
+    let mut ok = Message::response_to(&c_invite, 200, "OK");
+    ok.set_header(HeaderName::To, to);
+    ok.push_header(HeaderName::Contact, format!("<{PRIVATE_CONTACT}>"));
+    ok.set_body(
+        Bytes::from(customer_ua.sdp("alice")),
+        Some("application/sdp"),
+    );
+    customer_ua.send(from, &ok);
+    let (core_ok, _) = core_ua
+        .recv_until(WAIT, |m| {
+            m.status() == Some(200) && m.cseq().is_some_and(|c| c.method == "INVITE")
+        })
+        .expect("200 at the core");
+    let relay_k = sdp_audio_addr(core_ok.body()).expect("SDP answer to the core");
+
+    // Core → SBC: ACK; SBC → customer: ACK at the flow.
+    let mut ack = Message::request(Method::Ack, format!("sip:x@{}", s.core));
+    ack.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/UDP {};branch=z9hG4bKcore2;rport", core_ua.addr()),
+    );
+    ack.push_header(HeaderName::MaxForwards, "70");
+    ack.push_header(HeaderName::From, "<sip:carol@core.example>;tag=core-a");
+    ack.push_header(
+        HeaderName::To,
+        core_ok.header(&HeaderName::To).unwrap().to_owned(),
+    );
+    ack.push_header(HeaderName::CallId, "reg-e2e-core-call");
+    ack.push_header(HeaderName::CSeq, "1 ACK");
+    ack.set_body(Bytes::new(), None);
+    core_ua.send(s.core, &ack);
+    customer_ua
+        .recv_until(WAIT, |m| m.method() == Some(&Method::Ack))
+        .expect("ACK at the customer's flow");
+
+    // RTP both ways through the relay.
+    core_ua.send_rtp(relay_k, 0x0c0c_0c0c, 20);
+    let (n, _) = customer_ua.count_rtp(0x0c0c_0c0c, 20, Duration::from_secs(3));
+    assert!(n >= 15, "customer got {n} of 20 RTP packets");
+    customer_ua.send_rtp(relay_c, 0x0d0d_0d0d, 20);
+    let (n, _) = core_ua.count_rtp(0x0d0d_0d0d, 20, Duration::from_secs(3));
+    assert!(n >= 15, "core got {n} of 20 RTP packets");
+    drop(s.sbc);
+}
+
+#[test]
+fn call_to_an_unregistered_customer_gets_480() {
+    let core_ua = TestUa::new();
+    let s = start(core_ua.addr(), "");
+    let mut invite = Message::request(Method::Invite, "sip:alice@example.com");
+    invite.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/UDP {};branch=z9hG4bKcore480;rport", core_ua.addr()),
+    );
+    invite.push_header(HeaderName::MaxForwards, "70");
+    invite.push_header(HeaderName::From, "<sip:carol@core.example>;tag=core-x");
+    invite.push_header(HeaderName::To, "<sip:alice@example.com>");
+    invite.push_header(HeaderName::CallId, "reg-e2e-480");
+    invite.push_header(HeaderName::CSeq, "1 INVITE");
+    invite.set_body(Bytes::from(core_ua.sdp("carol")), Some("application/sdp"));
+    core_ua.send(s.core, &invite);
+    let rsp = status_of(&core_ua, "INVITE");
+    assert_eq!(rsp.status(), Some(480), "{rsp:?}");
+}
+
+#[test]
+fn customer_invite_is_challenged_407_then_reaches_the_core() {
+    let core_ua = TestUa::new();
+    let ua = TestUa::new();
+    let s = start(core_ua.addr(), "");
+    let invite = |cseq: u32, branch: &str| {
+        let mut m = Message::request(Method::Invite, "sip:bob@core.example");
+        m.push_header(
+            HeaderName::Via,
+            format!("SIP/2.0/UDP {};branch={branch};rport", ua.addr()),
+        );
+        m.push_header(HeaderName::MaxForwards, "70");
+        m.push_header(HeaderName::From, "<sip:alice@example.com>;tag=inv-a");
+        m.push_header(HeaderName::To, "<sip:bob@core.example>");
+        m.push_header(HeaderName::CallId, "reg-e2e-407");
+        m.push_header(HeaderName::CSeq, format!("{cseq} INVITE"));
+        m.push_header(HeaderName::Contact, format!("<sip:alice@{}>", ua.addr()));
+        m.set_body(Bytes::from(ua.sdp("alice")), Some("application/sdp"));
+        m
+    };
+    ua.send(s.customer, &invite(1, "z9hG4bKinv1"));
+    let challenge = status_of(&ua, "INVITE");
+    assert_eq!(challenge.status(), Some(407), "{challenge:?}");
+    assert!(
+        core_ua.recv(Duration::from_millis(300)).is_none(),
+        "nothing reaches the core before authentication"
+    );
+    let mut again = invite(2, "z9hG4bKinv2");
+    again.push_header(
+        HeaderName::ProxyAuthorization,
+        answer(
+            &challenge,
+            &HeaderName::ProxyAuthenticate,
+            "INVITE",
+            "sip:bob@core.example",
+            "wonderland",
+        ),
+    );
+    ua.send(s.customer, &again);
+    let (k_invite, from) = core_ua
+        .recv_until(WAIT, |m| m.method() == Some(&Method::Invite))
+        .expect("authenticated INVITE at the core");
+    assert_eq!(from, s.core);
+    assert!(k_invite.header(&HeaderName::ProxyAuthorization).is_none());
+    assert!(metric(s.admin, "sbc_auth_challenges_total") >= 1.0);
+}
+
+#[test]
+fn wrong_password_fails_then_is_throttled() {
+    let core_ua = TestUa::new();
+    let ua = TestUa::new();
+    let s = start(core_ua.addr(), "auth_fail_max = 3");
+    ua.send(s.customer, &register(&ua, 1, "z9hG4bKbad1"));
+    let challenge = status_of(&ua, "REGISTER");
+    assert_eq!(challenge.status(), Some(401));
+    let mut bad = register(&ua, 2, "z9hG4bKbad2");
+    bad.push_header(
+        HeaderName::Authorization,
+        answer(
+            &challenge,
+            &HeaderName::WwwAuthenticate,
+            "REGISTER",
+            "sip:example.com",
+            "not-the-password",
+        ),
+    );
+    ua.send(s.customer, &bad);
+    let refused = status_of(&ua, "REGISTER");
+    assert_eq!(refused.status(), Some(401), "{refused:?}");
+    // A second try at once falls in the back-off: 503 with Retry-After.
+    let mut bad2 = register(&ua, 3, "z9hG4bKbad3");
+    bad2.push_header(
+        HeaderName::Authorization,
+        answer(
+            &refused,
+            &HeaderName::WwwAuthenticate,
+            "REGISTER",
+            "sip:example.com",
+            "not-the-password",
+        ),
+    );
+    ua.send(s.customer, &bad2);
+    let throttled = status_of(&ua, "REGISTER");
+    assert_eq!(throttled.status(), Some(503), "{throttled:?}");
+    assert!(throttled.header(&HeaderName::RetryAfter).is_some());
+    assert!(metric(s.admin, "sbc_auth_failures_total") >= 1.0);
+    assert_eq!(metric(s.admin, "sbc_registrations_active"), 0.0);
+}
+
+#[test]
+fn keepalives_reach_the_flow_and_unanswered_ones_remove_the_binding() {
+    let core_ua = TestUa::new();
+    let ua = TestUa::new();
+    // One-second keepalives, two misses allowed.
+    let s = start_with(
+        core_ua.addr(),
+        "",
+        &format!("{LOCAL}keepalive_interval_s = 1\nkeepalive_failures = 2\n"),
+    );
+    registered(&s, &ua);
+    assert_eq!(metric(s.admin, "sbc_registrations_active"), 1.0);
+    // The first OPTIONS ping arrives at the flow, for the registered Contact; it is answered.
+    let (ping, from) = ua
+        .recv_until(WAIT, |m| m.method() == Some(&Method::Options))
+        .expect("OPTIONS keepalive at the customer's flow");
+    assert_eq!(from, s.customer);
+    assert_eq!(ping.uri(), Some(PRIVATE_CONTACT));
+    ua.send(from, &Message::response_to(&ping, 200, "OK"));
+    assert_eq!(metric(s.admin, "sbc_registrations_active"), 1.0);
+    // Then the customer goes silent: the binding is removed after two misses.
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
+    while metric(s.admin, "sbc_registrations_active") != 0.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "binding still held after unanswered keepalives"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn forward_mode_relays_to_the_core_registrar_absorbs_refreshes_and_routes_the_binding() {
+    let core_ua = TestUa::new();
+    let registrar = TestUa::new();
+    let ua = TestUa::new();
+    let realm = format!(
+        "mode = \"forward\"\nauth_required = false\nregistrar = \"{}\"\nregistrar_interface = \"core\"\ncustomer_expires_s = 60\ncore_expires_s = 3600\n",
+        registrar.addr()
+    );
+    let s = start_with(core_ua.addr(), "", &realm);
+
+    ua.send(s.customer, &register(&ua, 1, "z9hG4bKfwd1"));
+    let (fwd, from) = registrar
+        .recv_until(WAIT, |m| m.method() == Some(&Method::Register))
+        .expect("REGISTER at the core registrar");
+    assert_eq!(from, s.core, "forwarded from the registrar interface");
+    let raw = String::from_utf8_lossy(&fwd.to_bytes()).into_owned();
+    assert!(!raw.contains("10.99.0.5"), "private address leaked:\n{raw}");
+    let contact = fwd
+        .header(&HeaderName::Contact)
+        .expect("Contact")
+        .to_owned();
+    let binding = contact
+        .trim_start_matches('<')
+        .split(['>', ';'])
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(binding.ends_with(&s.core.to_string()), "{binding}");
+    let mut ok = Message::response_to(&fwd, 200, "OK");
+    ok.set_header(
+        HeaderName::To,
+        format!("{};tag=reg-core", fwd.header(&HeaderName::To).unwrap()),
+    );
+    ok.push_header(HeaderName::Contact, format!("<{binding}>;expires=3600"));
+    registrar.send(from, &ok);
+    let customer_ok = status_of(&ua, "REGISTER");
+    assert_eq!(customer_ok.status(), Some(200), "{customer_ok:?}");
+    assert!(customer_ok
+        .header(&HeaderName::Contact)
+        .is_some_and(|c| c.contains(PRIVATE_CONTACT)));
+    assert_eq!(metric(s.admin, "sbc_registrations_active"), 1.0);
+
+    // A refresh is answered from the cache; the registrar sees nothing.
+    ua.send(s.customer, &register(&ua, 2, "z9hG4bKfwd2"));
+    assert_eq!(status_of(&ua, "REGISTER").status(), Some(200));
+    assert!(registrar.recv(Duration::from_millis(300)).is_none());
+    assert_eq!(
+        metric(s.admin, "sbc_registration_refreshes_absorbed_total"),
+        1.0
+    );
+
+    // The core calls the binding address: the customer gets it at its flow.
+    let mut invite = Message::request(Method::Invite, binding.clone());
+    invite.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/UDP {};branch=z9hG4bKfwdinv;rport", core_ua.addr()),
+    );
+    invite.push_header(HeaderName::MaxForwards, "70");
+    invite.push_header(HeaderName::From, "<sip:carol@core.example>;tag=core-f");
+    invite.push_header(HeaderName::To, "<sip:alice@example.com>");
+    invite.push_header(HeaderName::CallId, "reg-e2e-fwd-call");
+    invite.push_header(HeaderName::CSeq, "1 INVITE");
+    invite.push_header(
+        HeaderName::Contact,
+        format!("<sip:carol@{}>", core_ua.addr()),
+    );
+    invite.set_body(Bytes::from(core_ua.sdp("carol")), Some("application/sdp"));
+    core_ua.send(s.core, &invite);
+    let (c_invite, from) = ua
+        .recv_until(WAIT, |m| m.method() == Some(&Method::Invite))
+        .expect("INVITE for the binding at the customer's flow");
+    assert_eq!(from, s.customer);
+    assert_eq!(c_invite.uri(), Some(PRIVATE_CONTACT));
+}
+
+/// A management API request; the status and the JSON body.
+fn api(admin: SocketAddr, method: &str, path: &str) -> (u16, serde_json::Value) {
+    let auth = format!("Bearer {TOKEN}");
+    let rsp = http_request(admin, method, path, Some(&auth), None).expect("admin answers");
+    let v = serde_json::from_str(&rsp.body).unwrap_or_else(|e| panic!("{e}: {}", rsp.body));
+    (rsp.status, v)
+}
+
+#[test]
+fn management_api_lists_and_removes_registrations() {
+    let core_ua = TestUa::new();
+    let ua = TestUa::new();
+    let s = start(core_ua.addr(), "");
+    let (status, v) = api(s.admin, "GET", "/api/v1/registrations");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["registrations"], serde_json::json!([]));
+    registered(&s, &ua);
+    let (status, v) = api(s.admin, "GET", "/api/v1/registrations");
+    assert_eq!(status, 200, "{v}");
+    let regs = v["registrations"].as_array().expect("array");
+    assert_eq!(regs.len(), 1, "{v}");
+    let r = &regs[0];
+    assert_eq!(r["aor"], "sip:alice@example.com");
+    assert_eq!(r["realm"], "example.com");
+    assert_eq!(r["contact"], PRIVATE_CONTACT);
+    assert_eq!(r["flow"]["transport"], "udp");
+    assert_eq!(r["flow"]["source"], ua.addr().to_string());
+    let expires = r["expires_s"].as_u64().expect("expires_s");
+    assert!((1..=300).contains(&expires), "{r}");
+
+    let (status, v) = api(
+        s.admin,
+        "DELETE",
+        "/api/v1/registrations/sip%3Aalice%40example.com",
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["removed"], 1);
+    let (_, v) = api(s.admin, "GET", "/api/v1/registrations");
+    assert_eq!(v["registrations"], serde_json::json!([]));
+    assert_eq!(metric(s.admin, "sbc_registrations_active"), 0.0);
+    let (status, _) = api(
+        s.admin,
+        "DELETE",
+        "/api/v1/registrations/sip%3Aalice%40example.com",
+    );
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn a_flood_of_registers_from_one_source_is_rate_limited() {
+    let core_ua = TestUa::new();
+    let ua = TestUa::new();
+    let s = start(core_ua.addr(), "source_rate_per_s = 1\nsource_burst = 3");
+    // Ten REGISTERs at once: the burst is answered (401), the rest dropped silently (UDP).
+    for i in 0..10u32 {
+        ua.send(
+            s.customer,
+            &register(&ua, 10 + i, &format!("z9hG4bKflood{i}")),
+        );
+    }
+    let mut answered = 0;
+    while ua.recv(Duration::from_millis(500)).is_some() {
+        answered += 1;
+    }
+    assert!((1..=4).contains(&answered), "{answered} of 10 answered");
+    assert!(
+        metric(s.admin, "sbc_rate_limited_requests_total") >= 6.0,
+        "rate limit not counted"
+    );
+}
