@@ -519,3 +519,118 @@ fn a_flood_of_registers_from_one_source_is_rate_limited() {
         "rate limit not counted"
     );
 }
+
+/// A request from the core UA to alice's AOR, out of dialog.
+fn from_core(core_ua: &TestUa, method: Method, branch: &str, call_id: &str) -> Message {
+    let mut m = Message::request(method.clone(), "sip:alice@example.com");
+    m.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/UDP {};branch={branch};rport", core_ua.addr()),
+    );
+    m.push_header(HeaderName::MaxForwards, "70");
+    m.push_header(HeaderName::From, "<sip:carol@core.example>;tag=core-m");
+    m.push_header(HeaderName::To, "<sip:alice@example.com>");
+    m.push_header(HeaderName::CallId, call_id.to_owned());
+    m.push_header(HeaderName::CSeq, format!("1 {method}"));
+    m
+}
+
+#[test]
+fn a_message_and_a_subscription_reach_the_registered_customer_at_its_flow() {
+    let core_ua = TestUa::new();
+    let s = start(core_ua.addr(), "");
+    let alice = TestUa::new();
+    registered(&s, &alice);
+
+    // MESSAGE from the core to alice's AOR: delivered to the flow the REGISTER came from, with
+    // its registered Contact as Request-URI, and her 200 goes back to the core.
+    let mut message = from_core(&core_ua, Method::Message, "z9hG4bKcm1", "reg-e2e-message");
+    message.set_body(Bytes::from_static(b"hello alice"), Some("text/plain"));
+    core_ua.send(s.core, &message);
+    let (at_alice, from) = alice
+        .recv_until(WAIT, |m| m.method() == Some(&Method::Message))
+        .expect("MESSAGE at the registered flow");
+    assert_eq!(from, s.customer);
+    assert_eq!(at_alice.uri(), Some(PRIVATE_CONTACT));
+    assert_eq!(at_alice.body().as_ref(), b"hello alice");
+    assert_ne!(
+        at_alice.call_id(),
+        Some("reg-e2e-message"),
+        "Call-ID hidden"
+    );
+    let mut ok = Message::response_to(&at_alice, 200, "OK");
+    ok.set_header(
+        HeaderName::To,
+        format!("{};tag=alice-m", at_alice.header(&HeaderName::To).unwrap()),
+    );
+    alice.send(from, &ok);
+    assert_eq!(status_of(&core_ua, "MESSAGE").status(), Some(200));
+
+    // SUBSCRIBE from the core to alice (presence): her 200 creates the subscription, and her
+    // NOTIFY reaches the core in its dialog.
+    let mut sub = from_core(&core_ua, Method::Subscribe, "z9hG4bKcs1", "reg-e2e-sub");
+    sub.push_header(HeaderName::Event, "presence");
+    sub.push_header(HeaderName::Expires, "300");
+    sub.push_header(
+        HeaderName::Contact,
+        format!("<sip:carol@{}>", core_ua.addr()),
+    );
+    sub.set_body(Bytes::new(), None);
+    core_ua.send(s.core, &sub);
+    let (a_sub, from) = alice
+        .recv_until(WAIT, |m| m.method() == Some(&Method::Subscribe))
+        .expect("SUBSCRIBE at the registered flow");
+    assert_eq!(from, s.customer);
+    assert_eq!(a_sub.uri(), Some(PRIVATE_CONTACT));
+    let mut ok = Message::response_to(&a_sub, 200, "OK");
+    ok.set_header(
+        HeaderName::To,
+        format!("{};tag=alice-s", a_sub.header(&HeaderName::To).unwrap()),
+    );
+    ok.push_header(HeaderName::Contact, format!("<{PRIVATE_CONTACT}>"));
+    ok.push_header(HeaderName::Expires, "300");
+    alice.send(from, &ok);
+    assert_eq!(status_of(&core_ua, "SUBSCRIBE").status(), Some(200));
+    let sbc_contact = a_sub
+        .contacts()
+        .next()
+        .and_then(Result::ok)
+        .map(|c| match c {
+            sbc_common::sip::Contact::Addr(a) => a.uri.to_owned(),
+            sbc_common::sip::Contact::Star => String::new(),
+        })
+        .expect("the SBC's Contact in the SUBSCRIBE");
+    let mut notify = Message::request(Method::Notify, sbc_contact);
+    notify.push_header(
+        HeaderName::Via,
+        "SIP/2.0/UDP 10.99.0.5:5062;branch=z9hG4bKan1;rport".to_owned(),
+    );
+    notify.push_header(HeaderName::MaxForwards, "70");
+    notify.push_header(
+        HeaderName::From,
+        format!("{};tag=alice-s", a_sub.header(&HeaderName::To).unwrap()),
+    );
+    notify.push_header(
+        HeaderName::To,
+        a_sub.header(&HeaderName::From).unwrap().to_owned(),
+    );
+    notify.push_header(HeaderName::CallId, a_sub.call_id().unwrap().to_owned());
+    notify.push_header(HeaderName::CSeq, "1 NOTIFY");
+    notify.push_header(HeaderName::Contact, format!("<{PRIVATE_CONTACT}>"));
+    notify.push_header(HeaderName::Event, "presence");
+    notify.push_header(HeaderName::SubscriptionState, "active;expires=300");
+    notify.set_body(
+        Bytes::from_static(b"<presence/>"),
+        Some("application/pidf+xml"),
+    );
+    alice.send(s.customer, &notify);
+    let (at_core, from) = core_ua
+        .recv_until(WAIT, |m| m.method() == Some(&Method::Notify))
+        .expect("NOTIFY at the core");
+    assert_eq!(from, s.core);
+    assert_eq!(at_core.call_id(), Some("reg-e2e-sub"));
+    assert_eq!(at_core.body().as_ref(), b"<presence/>");
+    assert!(!String::from_utf8_lossy(&at_core.to_bytes()).contains("10.99.0.5"));
+    core_ua.send(from, &Message::response_to(&at_core, 200, "OK"));
+    assert_eq!(status_of(&alice, "NOTIFY").status(), Some(200));
+}

@@ -319,7 +319,12 @@ impl Driver {
                 Admission::Drop => Verdict::Done,
             };
         }
-        if method != Some(Method::Invite) {
+        // Requests that start something at a customer (a call, a message, a subscription, a
+        // publication) go to its registered flows (RFC 3261 §10, RFC 3428, RFC 6665).
+        if !matches!(
+            method,
+            Some(Method::Invite | Method::Message | Method::Subscribe | Method::Publish)
+        ) {
             return Verdict::Core(msg);
         }
         let uri = msg.uri().unwrap_or_default().to_owned();
