@@ -802,3 +802,165 @@ fn customer_registers_through_the_nat_and_the_core_reaches_it_again_after_the_na
     drop(sbc);
     drop(topo);
 }
+
+/// An out-of-dialog request from alice behind the NAT to carol at the core, digest-authenticated
+/// on the 407 the SBC answers first; returns it as the core received it, with its source.
+fn customer_request_to_core(
+    a: &TestUa,
+    b: &TestUa,
+    method: Method,
+    call_id: &str,
+    decorate: impl Fn(&mut Message),
+) -> (Message, SocketAddr) {
+    let uri = "sip:carol@core.example";
+    let request = |seq: u32| {
+        let mut m = Message::request(method.clone(), uri);
+        m.push_header(
+            HeaderName::Via,
+            format!(
+                "SIP/2.0/UDP {};branch=z9hG4bK{call_id}{seq};rport",
+                a.addr()
+            ),
+        );
+        m.push_header(HeaderName::MaxForwards, "70");
+        m.push_header(HeaderName::From, "<sip:alice@example.com>;tag=nat-ood");
+        m.push_header(HeaderName::To, format!("<{uri}>"));
+        m.push_header(HeaderName::CallId, call_id.to_owned());
+        m.push_header(HeaderName::CSeq, format!("{seq} {method}"));
+        decorate(&mut m);
+        m
+    };
+    a.send(sbc_a(), &request(1));
+    let (challenge, _) = a
+        .recv_until(WAIT, |m| is_response(m, 407, method.as_str()))
+        .expect("407 to the customer's request");
+    let mut again = request(2);
+    again.push_header(
+        HeaderName::ProxyAuthorization,
+        sbc_tests::digest_authorization(
+            &challenge,
+            &HeaderName::ProxyAuthenticate,
+            method.as_str(),
+            uri,
+            "alice",
+            "wonderland",
+        )
+        .expect("a usable challenge"),
+    );
+    a.send(sbc_a(), &again);
+    b.recv_until(WAIT, |m| m.method() == Some(&method))
+        .expect("the customer's request at the core")
+}
+
+#[test]
+fn out_of_dialog_message_and_subscribe_notify_cross_the_nat_both_ways() {
+    let Some(topo) = topology_or_skip("ood_cross_the_nat", 1) else {
+        return;
+    };
+    let a = topo.enter(topo.customer(0), || TestUa::bind(customer_ip(0).into()));
+    let b = topo.enter(topo.core(), || TestUa::bind(CORE_IP.into()));
+    let mut sbc = Sbc::start_in_netns(&topo, topo.sbc(), &config_with_realm(b.addr()));
+    assert!(
+        sbc.wait_log("ready", Duration::from_secs(10)),
+        "sbc did not start: {}",
+        std::fs::read_to_string(&sbc.log).unwrap_or_default()
+    );
+    register_through_nat(&a, 1);
+    let private = a.addr().ip().to_string();
+
+    // Core → customer: a MESSAGE to alice's AOR reaches her through the NAT at her registered
+    // flow; her 200 comes back.
+    let mut message = Message::request(Method::Message, "sip:alice@example.com");
+    message.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/UDP {};branch=z9hG4bKnatm1;rport", b.addr()),
+    );
+    message.push_header(HeaderName::MaxForwards, "70");
+    message.push_header(HeaderName::From, "<sip:carol@core.example>;tag=core-m");
+    message.push_header(HeaderName::To, "<sip:alice@example.com>");
+    message.push_header(HeaderName::CallId, "nat-ood-m1");
+    message.push_header(HeaderName::CSeq, "1 MESSAGE");
+    message.set_body(Bytes::from_static(b"to alice"), Some("text/plain"));
+    b.send(sbc_b(), &message);
+    let (at_a, from) = a
+        .recv_until(WAIT, |m| m.method() == Some(&Method::Message))
+        .expect("the core's MESSAGE at the customer behind the NAT");
+    assert_eq!(from, sbc_a());
+    assert_eq!(at_a.body().as_ref(), b"to alice");
+    let mut ok = Message::response_to(&at_a, 200, "OK");
+    ok.set_header(
+        HeaderName::To,
+        format!("{};tag=alice-m", at_a.header(&HeaderName::To).unwrap()),
+    );
+    a.send(from, &ok);
+    b.recv_until(WAIT, |m| is_response(m, 200, "MESSAGE"))
+        .expect("the customer's 200 to MESSAGE at the core");
+
+    // Customer → core: a MESSAGE (after the 407) reaches the core with no private address.
+    let (at_b, from) = customer_request_to_core(&a, &b, Method::Message, "natoodm2", |m| {
+        m.set_body(Bytes::from_static(b"to carol"), Some("text/plain"));
+    });
+    assert_eq!(at_b.body().as_ref(), b"to carol");
+    assert!(!String::from_utf8_lossy(&at_b.to_bytes()).contains(&private));
+    b.send(from, &Message::response_to(&at_b, 200, "OK"));
+    a.recv_until(WAIT, |m| is_response(m, 200, "MESSAGE"))
+        .expect("200 to MESSAGE back through the NAT");
+
+    // Customer → core: SUBSCRIBE (presence); the core's 200 and then its NOTIFY reach the
+    // customer through the NAT in the subscription's dialog.
+    let (sub, from) = customer_request_to_core(&a, &b, Method::Subscribe, "natoods1", |m| {
+        m.push_header(HeaderName::Event, "presence");
+        m.push_header(HeaderName::Expires, "300");
+        m.push_header(HeaderName::Contact, format!("<sip:alice@{}>", a.addr()));
+        m.set_body(Bytes::new(), None);
+    });
+    assert!(!String::from_utf8_lossy(&sub.to_bytes()).contains(&private));
+    let mut ok = Message::response_to(&sub, 200, "OK");
+    ok.set_header(
+        HeaderName::To,
+        format!("{};tag=carol-s", sub.header(&HeaderName::To).unwrap()),
+    );
+    ok.push_header(HeaderName::Contact, format!("<sip:carol@{}>", b.addr()));
+    ok.push_header(HeaderName::Expires, "300");
+    b.send(from, &ok);
+    let (a_ok, _) = a
+        .recv_until(WAIT, |m| is_response(m, 200, "SUBSCRIBE"))
+        .expect("200 to SUBSCRIBE through the NAT");
+    let mut notify = Message::request(Method::Notify, contact_uri(&sub));
+    notify.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/UDP {};branch=z9hG4bKnatn1;rport", b.addr()),
+    );
+    notify.push_header(HeaderName::MaxForwards, "70");
+    notify.push_header(
+        HeaderName::From,
+        format!("{};tag=carol-s", sub.header(&HeaderName::To).unwrap()),
+    );
+    notify.push_header(
+        HeaderName::To,
+        sub.header(&HeaderName::From).unwrap().to_owned(),
+    );
+    notify.push_header(HeaderName::CallId, sub.call_id().unwrap().to_owned());
+    notify.push_header(HeaderName::CSeq, "1 NOTIFY");
+    notify.push_header(HeaderName::Contact, format!("<sip:carol@{}>", b.addr()));
+    notify.push_header(HeaderName::Event, "presence");
+    notify.push_header(HeaderName::SubscriptionState, "active;expires=300");
+    notify.set_body(
+        Bytes::from_static(b"<presence/>"),
+        Some("application/pidf+xml"),
+    );
+    b.send(sbc_b(), &notify);
+    let (a_notify, from) = a
+        .recv_until(WAIT, |m| m.method() == Some(&Method::Notify))
+        .expect("NOTIFY at the customer behind the NAT");
+    assert_eq!(from, sbc_a());
+    assert_eq!(a_notify.call_id(), Some("natoods1"));
+    assert_eq!(a_notify.to().unwrap().tag(), a_ok.from().unwrap().tag());
+    assert_eq!(a_notify.body().as_ref(), b"<presence/>");
+    a.send(from, &Message::response_to(&a_notify, 200, "OK"));
+    b.recv_until(WAIT, |m| is_response(m, 200, "NOTIFY"))
+        .expect("the customer's 200 to NOTIFY at the core");
+    assert!(sbc.child.try_wait().unwrap().is_none(), "sbc exited");
+    drop(sbc);
+    drop(topo);
+}
