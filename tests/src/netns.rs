@@ -418,6 +418,19 @@ impl Topology {
         self.exec_ok(&self.nat, &conntrack, &["-F"]).map(drop)
     }
 
+    /// Sets how long the NAT keeps an idle UDP mapping, one-way and two-way alike (the
+    /// namespace's own `nf_conntrack_udp_timeout` and `_stream`), so that a mapping with no
+    /// traffic times out within `seconds` as a home router's would (RFC 4787 §4.3).
+    pub fn set_nat_udp_timeout(&self, seconds: u32) -> Result<(), NetnsError> {
+        for key in [
+            "net.netfilter.nf_conntrack_udp_timeout",
+            "net.netfilter.nf_conntrack_udp_timeout_stream",
+        ] {
+            self.exec_ok(&self.nat, "sysctl", &["-w", &format!("{key}={seconds}")])?;
+        }
+        Ok(())
+    }
+
     /// The NAT's current UDP mappings as `conntrack -L` prints them (for failure messages).
     pub fn nat_mappings(&self) -> String {
         let conntrack = self.tools.conntrack.to_string_lossy().into_owned();

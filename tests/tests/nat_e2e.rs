@@ -11,7 +11,10 @@
 //! follows the customer's stream to the new one under `handover` latching and keeps the dead one
 //! under `strict`. A customer registers through the NAT with digest authentication, the core
 //! calls it at its NAT mapping (never its private Contact) with media both ways, and after the
-//! NAT forgets its mappings the customer's next REGISTER makes it reachable again.
+//! NAT forgets its mappings the customer's next REGISTER makes it reachable again. With the NAT's
+//! UDP timeout cut to a few seconds, the SBC's OPTIONS keepalives alone keep a registered
+//! customer reachable long past it; without them the mapping times out and the core's INVITE is
+//! lost, and a customer that stops answering them loses its binding (480 to the core).
 
 use bytes::Bytes;
 use sbc_common::sip::uri::Uri;
@@ -669,8 +672,14 @@ fn a_customer_that_does_not_ask_for_rport_still_gets_its_responses_through_the_n
 /// The SBC's config with a local realm `example.com` that requires digest authentication and
 /// has one user, alice.
 fn config_with_realm(core_ua: SocketAddr) -> String {
+    config_with_realm_keepalives(core_ua, 30)
+}
+
+/// [`config_with_realm`] with OPTIONS keepalives to alice behind the NAT every `interval_s`
+/// seconds (0: none), three unanswered in a row removing her binding.
+fn config_with_realm_keepalives(core_ua: SocketAddr, interval_s: u32) -> String {
     format!(
-        "{}\n[[realm]]\ndomain = \"example.com\"\nmode = \"local\"\nauth_required = true\n\n[[user]]\nusername = \"alice\"\nrealm = \"example.com\"\npassword = \"wonderland\"\n",
+        "{}\n[[realm]]\ndomain = \"example.com\"\nmode = \"local\"\nauth_required = true\nkeepalive_interval_s = {interval_s}\nkeepalive_failures = 3\n\n[[user]]\nusername = \"alice\"\nrealm = \"example.com\"\npassword = \"wonderland\"\n",
         config(core_ua, "handover")
     )
 }
@@ -799,6 +808,190 @@ fn customer_registers_through_the_nat_and_the_core_reaches_it_again_after_the_na
     register_through_nat(&a, 3);
     core_calls_customer(&a, &b, "nat-core-call-2");
     assert!(sbc.child.try_wait().unwrap().is_none(), "sbc exited");
+    drop(sbc);
+    drop(topo);
+}
+
+/// How long the NAT keeps an idle UDP mapping in the keepalive tests, in seconds.
+const NAT_UDP_TIMEOUT_S: u32 = 3;
+/// How long the keepalive tests leave alice without any REGISTER: twice the NAT's timeout.
+const IDLE: Duration = Duration::from_secs(2 * NAT_UDP_TIMEOUT_S as u64);
+
+/// The NAT (with short UDP timeouts), the core UA, alice registered through the NAT, and the SBC
+/// sending her keepalives every `keepalive_s` seconds; `None` when the test is skipped. Drop the
+/// `Sbc` before the `Topology`.
+fn registered_with_short_nat_timeout(
+    test: &str,
+    keepalive_s: u32,
+) -> Option<(Topology, TestUa, TestUa, Sbc)> {
+    let topo = topology_or_skip(test, 1)?;
+    topo.set_nat_udp_timeout(NAT_UDP_TIMEOUT_S)
+        .expect("NAT UDP conntrack timeouts");
+    let a = topo.enter(topo.customer(0), || TestUa::bind(customer_ip(0).into()));
+    let b = topo.enter(topo.core(), || TestUa::bind(CORE_IP.into()));
+    let mut sbc = Sbc::start_in_netns(
+        &topo,
+        topo.sbc(),
+        &config_with_realm_keepalives(b.addr(), keepalive_s),
+    );
+    assert!(
+        sbc.wait_log("ready", Duration::from_secs(10)),
+        "sbc did not start: {}",
+        std::fs::read_to_string(&sbc.log).unwrap_or_default()
+    );
+    register_through_nat(&a, 1);
+    Some((topo, a, b, sbc))
+}
+
+/// Whether the NAT holds a UDP mapping for alice's private SIP socket.
+fn nat_maps(topo: &Topology, a: &TestUa) -> bool {
+    let private = a.addr();
+    topo.nat_mappings().lines().any(|l| {
+        l.contains(&format!("src={} ", private.ip()))
+            && l.contains(&format!("sport={} ", private.port()))
+    })
+}
+
+#[test]
+fn keepalives_to_a_registered_customer_keep_its_nat_mapping_alive_without_re_register() {
+    let Some((topo, a, b, mut sbc)) = registered_with_short_nat_timeout("keepalive_keeps_nat", 1)
+    else {
+        return;
+    };
+    // Alice never registers again; she only answers the SBC's OPTIONS (RFC 3261 §11.2), which
+    // arrive through her NAT mapping and keep it from timing out.
+    let end = std::time::Instant::now() + IDLE;
+    let mut pings = 0;
+    while let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
+        let Some((options, from)) = a.recv_until(left, |m| m.method() == Some(&Method::Options))
+        else {
+            break;
+        };
+        assert_eq!(from, sbc_a());
+        assert_eq!(
+            options.uri().map(str::to_owned),
+            Some(format!("sip:alice@{}", a.addr())),
+            "the keepalive is addressed to the registered Contact"
+        );
+        a.send(from, &Message::response_to(&options, 200, "OK"));
+        pings += 1;
+    }
+    assert!(
+        pings >= 4,
+        "{pings} keepalives in {IDLE:?} at a 1 s interval; sbc log:\n{}",
+        std::fs::read_to_string(&sbc.log).unwrap_or_default()
+    );
+    assert!(
+        nat_maps(&topo, &a),
+        "the NAT dropped alice's mapping despite the keepalives:\n{}",
+        topo.nat_mappings()
+    );
+    // Long past the NAT's idle timeout, the core still reaches alice at her registered flow.
+    core_calls_customer(&a, &b, "nat-keepalive-call");
+    let log = std::fs::read_to_string(&sbc.log).unwrap_or_default();
+    assert!(!log.contains("binding removed"), "{log}");
+    assert!(sbc.child.try_wait().unwrap().is_none(), "sbc exited");
+    drop(sbc);
+    drop(topo);
+}
+
+#[test]
+fn without_keepalives_or_re_register_the_nat_forgets_the_customer_and_the_core_cannot_reach_it() {
+    // The control for the test above: keepalives off, everything else the same.
+    let Some((topo, a, b, sbc)) = registered_with_short_nat_timeout("no_keepalive_nat_forgets", 0)
+    else {
+        return;
+    };
+    assert!(
+        a.recv(IDLE).is_none(),
+        "alice got traffic with keepalives off"
+    );
+    assert!(
+        !nat_maps(&topo, &a),
+        "the NAT still maps alice after {IDLE:?} idle:\n{}",
+        topo.nat_mappings()
+    );
+    // The SBC still has the binding and sends the INVITE to the flow, which leads nowhere now.
+    let mut invite = Message::request(Method::Invite, "sip:alice@example.com");
+    invite.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/UDP {};branch=z9hG4bKnatlost;rport", b.addr()),
+    );
+    invite.push_header(HeaderName::MaxForwards, "70");
+    invite.push_header(HeaderName::From, "<sip:carol@core.example>;tag=core-lost");
+    invite.push_header(HeaderName::To, "<sip:alice@example.com>");
+    invite.push_header(HeaderName::CallId, "nat-lost-call");
+    invite.push_header(HeaderName::CSeq, "1 INVITE");
+    invite.push_header(HeaderName::Contact, format!("<sip:carol@{}>", b.addr()));
+    invite.set_body(Bytes::from(b.sdp("carol")), Some("application/sdp"));
+    b.send(sbc_b(), &invite);
+    assert!(
+        a.recv(WAIT).is_none(),
+        "the core's INVITE reached alice through a mapping the NAT had forgotten"
+    );
+    // The binding stays until it expires (no keepalive tells the SBC otherwise), so the core
+    // gets no final answer yet: the SBC is still retransmitting to the lost flow.
+    let final_answer = b.recv_until(Duration::from_millis(200), |m| {
+        m.status().is_some_and(|s| s >= 200)
+    });
+    assert!(
+        final_answer.is_none(),
+        "the core got a final answer while the SBC still tries the lost flow: {final_answer:?}"
+    );
+    drop(sbc);
+    drop(topo);
+}
+
+#[test]
+fn a_customer_that_stops_answering_keepalives_is_removed_and_the_core_gets_480() {
+    let Some((topo, a, b, mut sbc)) = registered_with_short_nat_timeout("keepalive_unanswered", 1)
+    else {
+        return;
+    };
+    // Alice stays silent: the keepalives still refresh her NAT mapping (they travel through it),
+    // but the SBC counts each unanswered one, and at the third miss her binding goes.
+    let end = std::time::Instant::now() + IDLE;
+    let mut pings = 0;
+    while let Some((_, from)) = a.recv_until(
+        end.saturating_duration_since(std::time::Instant::now()),
+        |m| m.method() == Some(&Method::Options),
+    ) {
+        assert_eq!(from, sbc_a());
+        pings += 1;
+    }
+    assert!(
+        sbc.wait_log("binding removed", Duration::from_secs(1)),
+        "alice's binding was not removed after {pings} unanswered keepalives; sbc log:\n{}",
+        std::fs::read_to_string(&sbc.log).unwrap_or_default()
+    );
+    assert_eq!(
+        pings, 3,
+        "keepalives sent before the third miss removed the binding"
+    );
+    // With nobody registered and no route from the core, the INVITE gets 480 (RFC 3261
+    // §21.4.18) and never reaches alice.
+    let mut invite = Message::request(Method::Invite, "sip:alice@example.com");
+    invite.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/UDP {};branch=z9hG4bKnatgone;rport", b.addr()),
+    );
+    invite.push_header(HeaderName::MaxForwards, "70");
+    invite.push_header(HeaderName::From, "<sip:carol@core.example>;tag=core-gone");
+    invite.push_header(HeaderName::To, "<sip:alice@example.com>");
+    invite.push_header(HeaderName::CallId, "nat-gone-call");
+    invite.push_header(HeaderName::CSeq, "1 INVITE");
+    invite.set_body(Bytes::new(), None);
+    b.send(sbc_b(), &invite);
+    let (rsp, _) = b
+        .recv_until(WAIT, |m| m.status().is_some_and(|s| s >= 200))
+        .expect("a final answer at the core");
+    assert_eq!(rsp.status(), Some(480), "{rsp:?}");
+    assert!(
+        a.recv_until(Duration::from_millis(500), |m| m.method()
+            == Some(&Method::Invite))
+            .is_none(),
+        "the INVITE reached alice after her binding was removed"
+    );
     drop(sbc);
     drop(topo);
 }
