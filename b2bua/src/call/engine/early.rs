@@ -395,6 +395,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         b_rseq: u32,
         from: Option<(&Message, Option<(Bytes, String)>)>,
     ) -> Option<TxId> {
+        // The fork may be another parallel branch's than the current one.
+        self.select_branch_by_tag(key, &b.local_tag);
         let call = self.calls.get(&key)?;
         let invite_cseq = call.b_invite.cseq().map_or(1, |c| c.seq);
         let via = via(&call.sides[Leg::B.index()], &self.ids.branch());
