@@ -4,6 +4,10 @@
 //!
 //! Every target is a route the [`Router`](super::Router) chose from configuration: a redirect's
 //! Contacts are routed like new requests from leg A's side, never sent to the host they name.
+//!
+//! Targets form groups: a target with [`Target::parallel_with_next`] is sent together with the
+//! next one (parallel forking, `engine/fork.rs`); the set moves to the next group once the
+//! whole group failed, by the failure rules of the group member that failed last.
 
 use super::{CallKey, Route, Side};
 use crate::transaction::{Dest, TxId};

@@ -399,3 +399,44 @@ fn a_prack_goes_to_the_branch_of_its_early_dialog() {
         Some(format!("1 {} INVITE", c_inv.cseq().unwrap().seq).as_str())
     );
 }
+
+/// The B-side RTP address of the last relay update in `ops`.
+fn last_b_remote(ops: &[Op]) -> Option<SocketAddr> {
+    ops.iter().rev().find_map(|op| match op {
+        Op::Update(_, _, [_, Some(sig)]) => sig.remote_rtp,
+        _ => None,
+    })
+}
+
+#[test]
+fn the_relay_follows_the_latest_early_sdp_then_the_winners_answer() {
+    let mut net = two_phones();
+    let (_, b_inv, c_inv) = start(&mut net);
+    let carol_sdp = sdp("carol", 1, "10.0.0.30", 31000, "sendrecv");
+    net.send_feed_c(from_carol(&c_inv, 183, Some(&carol_sdp)));
+    let early_c = net.one_a();
+    assert_eq!(early_c.status(), Some(183));
+    assert_eq!(
+        last_b_remote(&net.ops()),
+        Some("10.0.0.30:31000".parse().unwrap())
+    );
+    net.send_b(from_bob(&b_inv, 183, Some(&sdp_b(1, "sendrecv"))));
+    let early_b = net.one_a();
+    assert_eq!(
+        last_b_remote(&net.ops()),
+        Some("10.0.0.20:30000".parse().unwrap()),
+        "the latest early SDP wins"
+    );
+    // Leg A sees one answer address whichever branch it came from: the relay's.
+    assert_eq!(media_of(&early_c).0, media_of(&early_b).0);
+    assert_eq!(media_of(&early_c).1, media_of(&early_b).1);
+    let carol_answer = sdp("carol", 2, "10.0.0.30", 31000, "sendrecv");
+    net.send_feed_c(from_carol(&c_inv, 200, Some(&carol_answer)));
+    assert_eq!(net.one_a().status(), Some(200));
+    assert_eq!(
+        last_b_remote(&net.ops()),
+        Some("10.0.0.30:31000".parse().unwrap()),
+        "the winner's answer programs the relay"
+    );
+    assert_cancels(&net.one_b(), &b_inv);
+}
