@@ -316,6 +316,31 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         }
     }
 
+    /// Ends the early dialogs of a failed parallel branch, whose INVITE had From tag `tag`, on
+    /// both legs, so a reliable 18x A never PRACKed stops being retransmitted and cannot end
+    /// the call (RFC 3261 §12.3, RFC 3262 §3). Its forks stay listed, like a failed attempt's.
+    pub(super) fn drop_branch_forks(&mut self, key: CallKey, tag: &str) {
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        let ids: Vec<DialogId> = call
+            .early
+            .forks
+            .iter()
+            .filter(|f| f.b.local_tag == tag)
+            .flat_map(|f| [f.a.clone(), f.b.clone()])
+            .collect();
+        for id in ids {
+            if self
+                .dialogs
+                .get(&id)
+                .is_some_and(|d| d.state() == crate::dialog::DialogState::Early)
+            {
+                let _ = self.dialogs.terminate(&id, TerminateReason::Local);
+            }
+        }
+    }
+
     /// Ends the early dialogs an ended call leaves on both legs (RFC 3261 §12.3).
     pub(super) fn drop_forks(&mut self, early: &Early) {
         for f in &early.forks {

@@ -202,6 +202,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             call.dialogs[Leg::B.index()] = None;
         }
         let next = call.siblings.remove(0);
+        self.drop_branch_forks(key, &tag);
         self.dialogs
             .terminate_early(&call_id, &tag, TerminateReason::Rejected);
         let _ = self.make_current(key, next);

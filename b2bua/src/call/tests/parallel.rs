@@ -440,3 +440,36 @@ fn the_relay_follows_the_latest_early_sdp_then_the_winners_answer() {
     );
     assert_cancels(&net.one_b(), &b_inv);
 }
+
+#[test]
+fn an_unpracked_reliable_18x_of_a_failed_branch_does_not_end_the_call() {
+    let mut net = two_phones();
+    net.send_a(invite_a_100rel(HeaderName::Supported));
+    assert_eq!(net.one_a().status(), Some(100));
+    let b_inv = net.one_b();
+    let c_inv = one_c(&mut net);
+    net.send_b(fork_reply(
+        &b_inv,
+        183,
+        "btag",
+        "sip:u@10.0.0.20:5060",
+        Some(777),
+        Some(&sdp_b(7, "sendrecv")),
+    ));
+    assert!(net.one_a().rseq().is_some());
+    // B fails before A PRACKs: its early dialog on leg A is abandoned with it.
+    net.send_b(from_bob(&b_inv, 486, None));
+    net.b();
+    net.send_feed_c(from_carol(&c_inv, 180, None));
+    assert_eq!(net.one_a().status(), Some(180));
+    for _ in 0..80 {
+        net.advance(500);
+    }
+    assert!(
+        net.a().is_empty(),
+        "no 183 retransmission, no 5xx for a missing PRACK"
+    );
+    assert_eq!(net.sbc.call_count(), 1);
+    net.send_feed_c(from_carol(&c_inv, 200, Some(&sdp_b(1, "sendrecv"))));
+    assert_eq!(net.one_a().status(), Some(200));
+}
