@@ -9,8 +9,9 @@
 //! on another makes it current first, so provisionals, PRACKs and the answer use its dialog
 //! and its flow. A branch's failure is remembered while others still run; the last failure of
 //! the group decides with the best of them (6xx first, else the lowest class, first received
-//! among equals). The relay interface is the first target's: the group's targets should share
-//! it (the registered contacts of one customer side do).
+//! among equals; a 422 counts as a plain failure while other branches run). The relay
+//! interface is the first target's: the group's targets should share it (the registered
+//! contacts of one customer side do).
 
 use super::{B2bua, Phase, TxRole};
 use crate::call::target::{Retired, Target};
@@ -49,12 +50,15 @@ pub(super) enum Verdict {
     Timeout,
 }
 
-/// How good a final status is for leg A: lower is better (RFC 3261 §16.7 step 6).
+/// How good a final status is for leg A: lower is better, a 6xx best, then by class, with the
+/// codes that only mean something on leg B counted as the 500 A would get (RFC 3261 §16.7
+/// step 6).
 fn rank(status: u16) -> u16 {
-    if status >= 600 {
+    let (code, _) = crate::call::codes::for_leg_a(status, "");
+    if code >= 600 {
         0
     } else {
-        status / 100
+        code / 100
     }
 }
 
@@ -161,9 +165,11 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Some(call) = self.calls.get_mut(&key) else {
             return Verdict::Own;
         };
+        // A 422 is renegotiated with its target only when no other branch runs: the session
+        // timer offer is the call's, one for all branches (RFC 4028 §7.4).
         if call.targets.tx != Some(tx)
             || status < 300
-            || status == 422
+            || (status == 422 && call.siblings.is_empty())
             || call.phase != Phase::Proceeding
             || call.cancelling
         {

@@ -232,6 +232,34 @@ fn when_every_branch_fails_a_gets_the_best_response() {
     assert_eq!(both_fail(486, 603), 603, "a 6xx wins");
     assert_eq!(both_fail(603, 302), 603, "a 6xx wins");
     assert_eq!(both_fail(503, 500), 500, "503 is mapped, like a lone one");
+    assert_eq!(
+        both_fail(503, 486),
+        486,
+        "503 counts as the 500 A would get"
+    );
+    assert_eq!(both_fail(481, 404), 404, "a leg-B-only 4xx counts as 500");
+}
+
+#[test]
+fn a_422_while_another_branch_rings_drops_that_branch() {
+    let mut net = Net::with_router(
+        timer_config(90),
+        Fixed(vec![to(PHONE_B, true, &[]), to(PHONE_C, false, &[])]),
+    );
+    let (_, b_inv, c_inv) = start(&mut net);
+    let mut too_brief = from_bob(&b_inv, 422, None);
+    too_brief.push_header(HeaderName::MinSe, "600");
+    net.send_b(too_brief);
+    assert_eq!(
+        net.one_b().method(),
+        Some(&Method::Ack),
+        "no new INVITE to B"
+    );
+    assert!(net.a().is_empty());
+    net.send_feed_c(from_carol(&c_inv, 486, None));
+    to_c(&mut net);
+    assert_eq!(net.one_a().status(), Some(486), "C's 486 beats B's 422");
+    assert_eq!(net.sbc.call_count(), 0);
 }
 
 #[test]
