@@ -702,6 +702,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         leg: Leg,
         id: &DialogId,
     ) {
+        self.follow_fork(key, leg, id);
         let Some(call) = self.calls.get(&key) else {
             return self.reply_in_dialog(now, tx, &req, id, 481, "Call/Transaction Does Not Exist");
         };

@@ -184,6 +184,27 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         }
     }
 
+    /// A request in early dialog `id` on `leg` goes to the fork it belongs to: the mapped
+    /// dialog on the other leg becomes the call's current one, and on leg B the fork's parallel
+    /// branch (its flow) too (RFC 3261 §12.2, RFC 3311 §5.1).
+    pub(super) fn follow_fork(&mut self, key: CallKey, leg: Leg, id: &DialogId) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if call.phase != Phase::Proceeding {
+            return;
+        }
+        let fork = match leg {
+            Leg::A => call.early.by_a(id),
+            Leg::B => call.early.by_b(id),
+        };
+        let Some((a, b)) = fork.map(|f| (f.a.clone(), f.b.clone())) else {
+            return;
+        };
+        call.dialogs = [Some(a), Some(b.clone())];
+        self.select_branch_by_tag(key, &b.local_tag);
+    }
+
     /// A further A dialog with tag `tag` for a new fork (RFC 3261 §12.1.1).
     fn a_fork_dialog(&mut self, key: CallKey, tag: &str, status: u16) -> Option<DialogId> {
         let call = self.calls.get(&key)?;

@@ -501,3 +501,31 @@ fn an_unpracked_reliable_18x_of_a_failed_branch_does_not_end_the_call() {
     net.send_feed_c(from_carol(&c_inv, 200, Some(&sdp_b(1, "sendrecv"))));
     assert_eq!(net.one_a().status(), Some(200));
 }
+
+#[test]
+fn a_request_in_an_early_dialog_goes_to_that_dialogs_branch() {
+    let mut net = two_phones();
+    let (_, b_inv, c_inv) = start(&mut net);
+    net.send_b(from_bob(&b_inv, 183, None));
+    let early_b = net.one_a();
+    net.send_feed_c(from_carol(&c_inv, 180, None));
+    let early_c = net.one_a();
+    // A's INFO in B's early dialog, sent after C's 180: it goes to B, in B's dialog.
+    net.send_a(from_a(Method::Info, &early_b, 2, "z9hG4bKi1", None));
+    let info = net.one_b();
+    assert!(to_c(&mut net).is_empty());
+    assert_eq!(info.method(), Some(&Method::Info));
+    assert_eq!(info.to().unwrap().tag(), Some("btag"));
+    assert_eq!(info.from().unwrap().tag(), b_inv.from().unwrap().tag());
+    net.send_b(from_bob(&info, 200, None));
+    let ok = net.one_a();
+    assert_eq!(
+        (ok.status(), ok.cseq().unwrap().method),
+        (Some(200), "INFO")
+    );
+    // And one in C's to C.
+    net.send_a(from_a(Method::Info, &early_c, 3, "z9hG4bKi2", None));
+    let info = one_c(&mut net);
+    assert_eq!(info.to().unwrap().tag(), Some("ctag"));
+    assert!(net.b().is_empty());
+}
