@@ -1,7 +1,8 @@
 //! Customers registering through the real `sbc` binary on loopback (RFC 3261 §10, §22): digest
 //! challenge and answer, wrong passwords throttled, INVITEs from customers challenged with 407,
 //! and calls from the core delivered to the customer's flow (never its private Contact) with
-//! media through the relay; the registration metrics move.
+//! media through the relay, ringing every registered contact at once (`fork_mode =
+//! "parallel"`); the registration metrics move.
 
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Message, Method};
