@@ -380,6 +380,7 @@ impl ConfigRouter {
             } else {
                 0
             },
+            parallel_with_next: false,
         })
     }
 

@@ -1,7 +1,8 @@
 //! Customers registering through the real `sbc` binary on loopback (RFC 3261 §10, §22): digest
 //! challenge and answer, wrong passwords throttled, INVITEs from customers challenged with 407,
 //! and calls from the core delivered to the customer's flow (never its private Contact) with
-//! media through the relay; the registration metrics move.
+//! media through the relay, ringing every registered contact at once (`fork_mode =
+//! "parallel"`); the registration metrics move.
 
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Message, Method};
@@ -101,6 +102,11 @@ fn answer(rsp: &Message, header: &HeaderName, method: &str, uri: &str, password:
 }
 
 fn register(ua: &TestUa, cseq: u32, branch: &str) -> Message {
+    register_contact(ua, cseq, branch, PRIVATE_CONTACT)
+}
+
+/// A REGISTER from `ua` (its own Call-ID) binding `contact` for alice.
+fn register_contact(ua: &TestUa, cseq: u32, branch: &str, contact: &str) -> Message {
     let mut m = Message::request(Method::Register, "sip:example.com");
     m.push_header(
         HeaderName::Via,
@@ -111,7 +117,7 @@ fn register(ua: &TestUa, cseq: u32, branch: &str) -> Message {
     m.push_header(HeaderName::To, "<sip:alice@example.com>");
     m.push_header(HeaderName::CallId, format!("reg-{}", ua.addr().port()));
     m.push_header(HeaderName::CSeq, format!("{cseq} REGISTER"));
-    m.push_header(HeaderName::Contact, format!("<{PRIVATE_CONTACT}>"));
+    m.push_header(HeaderName::Contact, format!("<{contact}>"));
     m.push_header(HeaderName::Expires, "300");
     m.set_body(Bytes::new(), None);
     m
@@ -127,10 +133,18 @@ fn status_of(ua: &TestUa, method: &str) -> Message {
 
 /// Registers alice with digest from `ua` (401 → REGISTER with Authorization → 200).
 fn registered(s: &Setup, ua: &TestUa) {
-    ua.send(s.customer, &register(ua, 1, "z9hG4bKreg1"));
+    registered_as(s, ua, PRIVATE_CONTACT);
+}
+
+/// Registers `contact` for alice with digest from `ua`.
+fn registered_as(s: &Setup, ua: &TestUa, contact_uri: &str) {
+    ua.send(
+        s.customer,
+        &register_contact(ua, 1, "z9hG4bKreg1", contact_uri),
+    );
     let challenge = status_of(ua, "REGISTER");
     assert_eq!(challenge.status(), Some(401), "{challenge:?}");
-    let mut again = register(ua, 2, "z9hG4bKreg2");
+    let mut again = register_contact(ua, 2, "z9hG4bKreg2", contact_uri);
     again.push_header(
         HeaderName::Authorization,
         answer(
@@ -144,9 +158,17 @@ fn registered(s: &Setup, ua: &TestUa) {
     ua.send(s.customer, &again);
     let ok = status_of(ua, "REGISTER");
     assert_eq!(ok.status(), Some(200), "{ok:?}");
-    let contact = ok.header(&HeaderName::Contact).expect("Contact in the 200");
-    assert!(contact.contains(PRIVATE_CONTACT), "{contact}");
-    assert!(contact.contains("expires="), "{contact}");
+    // Every binding of alice is listed: this one among them, with its expiry.
+    let contacts: Vec<String> = ok
+        .headers_named(&HeaderName::Contact)
+        .map(|h| h.value().to_owned())
+        .collect();
+    assert!(
+        contacts
+            .iter()
+            .any(|c| c.contains(contact_uri) && c.contains("expires=")),
+        "{contacts:?}"
+    );
 }
 
 #[test]
@@ -230,6 +252,143 @@ fn registered_customer_receives_the_core_call_at_its_flow_with_media() {
     customer_ua.send_rtp(relay_c, 0x0d0d_0d0d, 20);
     let (n, _) = core_ua.count_rtp(0x0d0d_0d0d, 20, Duration::from_secs(3));
     assert!(n >= 15, "core got {n} of 20 RTP packets");
+    drop(s.sbc);
+}
+
+/// A customer's response to `req` with To tag `tag`, Contact `contact` and `body` as SDP.
+fn customer_response(
+    req: &Message,
+    code: u16,
+    tag: &str,
+    contact: &str,
+    body: Option<String>,
+) -> Message {
+    let mut rsp = Message::response_to(req, code, "");
+    if req.to().is_some_and(|t| t.tag().is_none()) {
+        let to = format!("{};tag={tag}", req.header(&HeaderName::To).unwrap());
+        rsp.set_header(HeaderName::To, to);
+    }
+    if (101..300).contains(&code) {
+        rsp.push_header(HeaderName::Contact, format!("<{contact}>"));
+    }
+    match body {
+        Some(b) => rsp.set_body(Bytes::from(b), Some("application/sdp")),
+        None => rsp.set_body(Bytes::new(), None),
+    }
+    rsp
+}
+
+#[test]
+fn a_core_call_rings_both_registered_contacts_and_the_first_answer_wins() {
+    const DESK: &str = "sip:alice@10.99.0.5:5062";
+    const MOBILE: &str = "sip:alice@10.99.0.6:5062";
+    let core_ua = TestUa::new();
+    let desk = TestUa::new();
+    let mobile = TestUa::new();
+    let s = start_with(
+        core_ua.addr(),
+        "",
+        "mode = \"local\"\nauth_required = true\nfork_mode = \"parallel\"\n",
+    );
+    registered_as(&s, &desk, DESK);
+    registered_as(&s, &mobile, MOBILE);
+    assert_eq!(metric(s.admin, "sbc_registrations_active"), 2.0);
+
+    let mut invite = Message::request(Method::Invite, "sip:alice@example.com");
+    invite.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/UDP {};branch=z9hG4bKfork1;rport", core_ua.addr()),
+    );
+    invite.push_header(HeaderName::MaxForwards, "70");
+    invite.push_header(HeaderName::From, "<sip:carol@core.example>;tag=core-f");
+    invite.push_header(HeaderName::To, "<sip:alice@example.com>");
+    invite.push_header(HeaderName::CallId, "reg-e2e-fork-call");
+    invite.push_header(HeaderName::CSeq, "1 INVITE");
+    invite.push_header(
+        HeaderName::Contact,
+        format!("<sip:carol@{}>", core_ua.addr()),
+    );
+    invite.set_body(Bytes::from(core_ua.sdp("carol")), Some("application/sdp"));
+    core_ua.send(s.core, &invite);
+
+    // Both contacts ring, each at its own flow, before either answers.
+    let is_invite = |m: &Message| m.method() == Some(&Method::Invite);
+    let (d_invite, d_from) = desk
+        .recv_until(WAIT, is_invite)
+        .expect("INVITE at the desk");
+    let (m_invite, m_from) = mobile
+        .recv_until(WAIT, is_invite)
+        .expect("INVITE at the mobile too");
+    assert_eq!((d_from, m_from), (s.customer, s.customer));
+    assert_eq!(d_invite.uri(), Some(DESK));
+    assert_eq!(m_invite.uri(), Some(MOBILE));
+    assert_eq!(d_invite.call_id(), m_invite.call_id());
+    let relay = sdp_audio_addr(d_invite.body()).expect("SDP offer to the desk");
+    assert_eq!(
+        sdp_audio_addr(m_invite.body()),
+        Some(relay),
+        "one anchor for both branches"
+    );
+
+    // The desk rings, the mobile answers: the core gets the 200, the desk a CANCEL.
+    desk.send(
+        d_from,
+        &customer_response(&d_invite, 180, "desk", DESK, None),
+    );
+    core_ua
+        .recv_until(WAIT, |m| m.status() == Some(180))
+        .expect("180 at the core");
+    let answer_sdp = Some(mobile.sdp("alice"));
+    mobile.send(
+        m_from,
+        &customer_response(&m_invite, 200, "mobile", MOBILE, answer_sdp),
+    );
+    let (core_ok, _) = core_ua
+        .recv_until(WAIT, |m| {
+            m.status() == Some(200) && m.cseq().is_some_and(|c| c.method == "INVITE")
+        })
+        .expect("200 at the core");
+    let (cancel, _) = desk
+        .recv_until(WAIT, |m| m.method() == Some(&Method::Cancel))
+        .expect("CANCEL at the desk");
+    assert_eq!(
+        cancel.header(&HeaderName::Via),
+        d_invite.header(&HeaderName::Via)
+    );
+    desk.send(d_from, &customer_response(&cancel, 200, "desk", DESK, None));
+    desk.send(
+        d_from,
+        &customer_response(&d_invite, 487, "desk", DESK, None),
+    );
+    desk.recv_until(WAIT, |m| m.method() == Some(&Method::Ack))
+        .expect("the desk's 487 is ACKed");
+
+    // The core's ACK reaches the mobile only.
+    let mut ack = Message::request(Method::Ack, format!("sip:x@{}", s.core));
+    ack.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/UDP {};branch=z9hG4bKfork2;rport", core_ua.addr()),
+    );
+    ack.push_header(HeaderName::MaxForwards, "70");
+    ack.push_header(HeaderName::From, "<sip:carol@core.example>;tag=core-f");
+    ack.push_header(
+        HeaderName::To,
+        core_ok.header(&HeaderName::To).unwrap().to_owned(),
+    );
+    ack.push_header(HeaderName::CallId, "reg-e2e-fork-call");
+    ack.push_header(HeaderName::CSeq, "1 ACK");
+    ack.set_body(Bytes::new(), None);
+    core_ua.send(s.core, &ack);
+    let (m_ack, _) = mobile
+        .recv_until(WAIT, |m| m.method() == Some(&Method::Ack))
+        .expect("ACK at the mobile");
+    assert!(m_ack.to().and_then(|t| t.tag()) == Some("mobile"));
+    assert!(
+        desk.recv_until(Duration::from_millis(300), |m| m.method()
+            == Some(&Method::Ack))
+            .is_none(),
+        "nothing more for the desk"
+    );
     drop(s.sbc);
 }
 

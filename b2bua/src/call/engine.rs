@@ -20,6 +20,7 @@ use std::time::Instant;
 
 mod control;
 mod early;
+mod fork;
 mod nondialog;
 mod record;
 mod refer;
@@ -114,6 +115,11 @@ struct Call {
     early: early::Early,
     /// Leg B's targets: the one being tried and the ones left (see [`retry`]).
     targets: TargetSet,
+    /// The other running INVITEs of the current parallel group (see [`fork`]).
+    siblings: Vec<fork::Branch>,
+    /// The best final failure of the current parallel group so far, with the response unless
+    /// it was a timeout (RFC 3261 §16.7 step 6).
+    best: Option<(u16, Option<Message>)>,
     /// When the call started and when it was answered, for the management API.
     started: Instant,
     answered_at: Option<Instant>,
@@ -513,11 +519,14 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 media: Some(media),
                 early: early::Early::default(),
                 targets,
+                siblings: Vec::new(),
+                best: None,
                 started: now,
                 answered_at: None,
                 originated: false,
             },
         );
+        self.start_siblings(now, key);
         self.arm_no_answer(now, key);
         self.event(CallEvent::Started {
             call: key,
@@ -596,7 +605,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return;
         }
         call.cancelling = true;
-        if call.b_provisional {
+        let provisional = call.b_provisional;
+        self.cancel_siblings(now, key);
+        if provisional {
             self.send_cancel(now, key);
         }
     }
@@ -691,6 +702,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         leg: Leg,
         id: &DialogId,
     ) {
+        self.follow_fork(key, leg, id);
         let Some(call) = self.calls.get(&key) else {
             return self.reply_in_dialog(now, tx, &req, id, 481, "Call/Transaction Does Not Exist");
         };
@@ -853,9 +865,27 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         };
         match role {
             TxRole::BInvite => {
-                if !self.retry_on_final(now, key, tx, rsp) {
-                    self.on_b_invite_response(now, key, rsp);
+                self.select_branch(key, tx);
+                let status = rsp.status().unwrap_or(0);
+                if status >= 300 {
+                    match self.branch_failed(key, tx, Some(rsp)) {
+                        fork::Verdict::Absorbed => return,
+                        fork::Verdict::Best(best) => {
+                            return self.on_b_invite_final(now, key, tx, &best)
+                        }
+                        fork::Verdict::Timeout => return self.on_b_invite_timeout(now, key, tx),
+                        fork::Verdict::Own => {}
+                    }
+                } else if status >= 200
+                    && self
+                        .calls
+                        .get(&key)
+                        .is_some_and(|c| c.targets.tx == Some(tx))
+                {
+                    // The first 2xx of a parallel group wins (RFC 3261 §16.7 step 5).
+                    self.cancel_siblings(now, key);
                 }
+                self.on_b_invite_final(now, key, tx, rsp);
             }
             TxRole::ReinviteOut => self.on_reinvite_response(now, key, rsp),
             TxRole::Refresh(leg) => self.on_refresh_response(now, key, leg, rsp),
@@ -871,6 +901,14 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 // §15.1.1), and a 200 to CANCEL must not reach the early dialog, which the
                 // dialog layer would confirm on any 2xx (RFC 3261 §9.1).
             }
+        }
+    }
+
+    /// A response `rsp` on leg B's INVITE transaction `tx`: the next target on a failure that
+    /// calls for one, else handled as the call's answer (RFC 3261 §16.7).
+    fn on_b_invite_final(&mut self, now: Instant, key: CallKey, tx: TxId, rsp: &Message) {
+        if !self.retry_on_final(now, key, tx, rsp) {
+            self.on_b_invite_response(now, key, rsp);
         }
     }
 
@@ -1156,22 +1194,14 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 self.hang_up(now, key, EndReason::SessionExpired, 408);
             }
             TxRole::BInvite => {
-                if self.retry_on_timeout(now, key, tx) {
-                    return;
+                self.select_branch(key, tx);
+                match self.branch_failed(key, tx, None) {
+                    fork::Verdict::Absorbed => {}
+                    fork::Verdict::Best(best) => self.on_b_invite_final(now, key, tx, &best),
+                    fork::Verdict::Timeout | fork::Verdict::Own => {
+                        self.on_b_invite_timeout(now, key, tx);
+                    }
                 }
-                let Some(call) = self.calls.get(&key) else {
-                    return;
-                };
-                if call.phase != Phase::Proceeding {
-                    return;
-                }
-                let (code, reason, why) = if call.cancelling {
-                    (487, "Request Terminated", EndReason::Cancelled)
-                } else {
-                    (408, "Request Timeout", EndReason::Timeout)
-                };
-                self.final_to_a(now, key, code, reason, None);
-                self.end_call(now, key, why, code, None);
             }
             TxRole::ReinviteOut => {
                 let Some(call) = self.calls.get_mut(&key) else {
@@ -1193,6 +1223,27 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             }
             TxRole::AInvite | TxRole::ReinviteIn | TxRole::RelayIn | TxRole::Other => {}
         }
+    }
+
+    /// Timer B or a transport failure decides leg B's INVITE `tx`: the next target if there is
+    /// one, else leg A gets 408 (487 when cancelling) and the call ends (RFC 3261 §17.1.1.2).
+    fn on_b_invite_timeout(&mut self, now: Instant, key: CallKey, tx: TxId) {
+        if self.retry_on_timeout(now, key, tx) {
+            return;
+        }
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        if call.phase != Phase::Proceeding {
+            return;
+        }
+        let (code, reason, why) = if call.cancelling {
+            (487, "Request Terminated", EndReason::Cancelled)
+        } else {
+            (408, "Request Timeout", EndReason::Timeout)
+        };
+        self.final_to_a(now, key, code, reason, None);
+        self.end_call(now, key, why, code, None);
     }
 
     // ----- helpers -------------------------------------------------------------------------
@@ -1259,6 +1310,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         for leg in [Leg::A, Leg::B] {
             self.send_pending_ack(key, leg, None);
         }
+        self.cancel_siblings(now, key);
         let Some(mut call) = self.calls.remove(&key) else {
             return;
         };

@@ -146,7 +146,8 @@ pub trait Router {
     fn route(&mut self, invite: &Message, source: Dest) -> Result<Route, Rejection>;
 
     /// Every target for the INVITE, in the order to try them, with what to do when each fails;
-    /// never empty when `Ok` (RFC 3261 §16.6).
+    /// targets chained by [`Target::parallel_with_next`] are one group rung at once; never
+    /// empty when `Ok` (RFC 3261 §16.6).
     fn targets(&mut self, invite: &Message, source: Dest) -> Result<Vec<Target>, Rejection> {
         self.route(invite, source).map(|r| vec![Target::new(r)])
     }

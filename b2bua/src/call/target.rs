@@ -4,6 +4,10 @@
 //!
 //! Every target is a route the [`Router`](super::Router) chose from configuration: a redirect's
 //! Contacts are routed like new requests from leg A's side, never sent to the host they name.
+//!
+//! Targets form groups: a target with [`Target::parallel_with_next`] is sent together with the
+//! next one (parallel forking, `engine/fork.rs`); the set moves to the next group once the
+//! whole group failed, by the failure rules of the group member that failed last.
 
 use super::{CallKey, Route, Side};
 use crate::transaction::{Dest, TxId};
@@ -34,6 +38,10 @@ pub struct Target {
     /// A 3xx to this target is followed while the call has followed fewer redirects than
     /// this; 0 relays every 3xx.
     pub max_redirects: u8,
+    /// The next target is tried at the same time as this one, in one parallel fork group;
+    /// the group's first 2xx wins and the next group is tried only once every member failed
+    /// (RFC 3261 §16.6, §16.7).
+    pub parallel_with_next: bool,
 }
 
 impl Target {
@@ -48,6 +56,7 @@ impl Target {
             forward: None,
             no_answer: None,
             max_redirects: 0,
+            parallel_with_next: false,
         }
     }
 }
@@ -63,10 +72,13 @@ pub(super) enum Failure {
     NoAnswer,
 }
 
-/// A call's targets: the one being tried and the ones left (RFC 3261 §16.6).
+/// A call's targets: the one being tried, the rest of its parallel group, and the ones left
+/// (RFC 3261 §16.6).
 #[derive(Debug)]
 pub(super) struct TargetSet {
     current: Target,
+    /// The current target's parallel group siblings not yet sent (RFC 3261 §16.6).
+    group: Vec<Target>,
     pending: VecDeque<Target>,
     /// INVITEs sent so far, bounded by [`MAX_ATTEMPTS`].
     attempts: usize,
@@ -82,13 +94,40 @@ impl TargetSet {
         let mut pending = VecDeque::from(targets);
         let current = pending.pop_front()?;
         pending.truncate(MAX_ATTEMPTS - 1);
-        Some(Self {
+        let mut set = Self {
             current,
+            group: Vec::new(),
             pending,
             attempts: 1,
             redirects: 0,
             tx: None,
-        })
+        };
+        set.take_group();
+        Some(set)
+    }
+
+    /// Moves the current target's parallel siblings out of the pending ones.
+    fn take_group(&mut self) {
+        let mut last = self.current.parallel_with_next;
+        while last && self.attempts < MAX_ATTEMPTS {
+            let Some(next) = self.pending.pop_front() else {
+                break;
+            };
+            last = next.parallel_with_next;
+            self.attempts += 1;
+            self.group.push(next);
+        }
+    }
+
+    /// Takes the current group's targets still to be sent alongside the current one.
+    pub(super) fn take_siblings(&mut self) -> Vec<Target> {
+        std::mem::take(&mut self.group)
+    }
+
+    /// Makes `target`, a sibling of the current one in its parallel group, current, and
+    /// returns the one it replaces.
+    pub(super) fn swap_current(&mut self, target: Target) -> Target {
+        std::mem::replace(&mut self.current, target)
     }
 
     /// The target of the current attempt.
@@ -115,6 +154,7 @@ impl TargetSet {
             return false;
         }
         self.redirects += 1;
+        self.group.clear();
         self.pending = targets.into();
         self.advance()
     }
@@ -162,6 +202,8 @@ impl TargetSet {
         self.current = next;
         self.attempts += 1;
         self.tx = None;
+        self.group.clear();
+        self.take_group();
         true
     }
 }
@@ -301,6 +343,39 @@ mod tests {
             tries += 1;
         }
         assert_eq!(tries, MAX_ATTEMPTS);
+    }
+
+    #[test]
+    fn parallel_groups_are_sent_together_and_tried_in_turn() {
+        let grouped = |name: &str, parallel: bool| Target {
+            parallel_with_next: parallel,
+            ..target(name, &[486], &[])
+        };
+        let mut set = TargetSet::new(vec![
+            grouped("a1", true),
+            grouped("a2", true),
+            grouped("a3", false),
+            grouped("b1", false),
+            grouped("c1", true),
+            grouped("c2", false),
+        ])
+        .unwrap();
+        assert_eq!(set.current().name, "a1");
+        let names = |v: Vec<Target>| v.into_iter().map(|t| t.name).collect::<Vec<_>>();
+        assert_eq!(names(set.take_siblings()), ["a2", "a3"]);
+        assert!(set.take_siblings().is_empty(), "taken once");
+        assert_eq!(set.attempt(), 3, "each branch is an attempt");
+        assert!(set.after(Failure::Status(486)));
+        assert_eq!(set.current().name, "b1");
+        assert!(set.take_siblings().is_empty(), "a group of one");
+        assert!(set.after(Failure::Status(486)));
+        assert_eq!(set.current().name, "c1");
+        let old = set.swap_current(grouped("c2", false));
+        assert_eq!(
+            (old.name.as_str(), set.current().name.as_str()),
+            ("c1", "c2")
+        );
+        assert!(!set.after(Failure::Status(486)), "no group left");
     }
 
     #[test]

@@ -2741,4 +2741,5 @@ fn a_refresh_that_is_never_answered_ends_the_call() {
 mod control;
 mod nondialog;
 mod operations;
+mod parallel;
 mod retries;

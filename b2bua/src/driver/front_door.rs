@@ -16,9 +16,10 @@
 //! - Admission applies to out-of-dialog requests on the customer side whose From domain is a
 //!   configured realm; other domains keep being routed by the `[[route]]` table (source-IP
 //!   trunks) as before.
-//! - A call from the core to a registered address-of-record goes to the contacts one after the
-//!   other in fork order (q), each sent to its binding's flow with the Contact as Request-URI,
-//!   moving on to the next on any failure; parallel forking is not done. An address of a realm
+//! - A call from the core to a registered address-of-record goes to the registrar's fork
+//!   groups in order: every contact of one group at once (parallel forking, the first 2xx wins
+//!   and the others are cancelled), the next group once all of them failed; each sent to its
+//!   binding's flow with the Contact as Request-URI. An address of a realm
 //!   with nobody registered goes by the `[[route]]` table when a route matches, else gets 480.
 //! - Keepalives: OPTIONS over UDP sent statelessly, any response to its branch is an answer
 //!   (one still unanswered when the next is due is a miss, counted by the registrar or cache;
@@ -357,11 +358,20 @@ impl Driver {
                         .get(ingress.interface)
                         .and_then(|i| i.advertised),
                 };
-                let targets: Vec<Target> = groups
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|t| self.customer_target(&a_side, &t.contact, t.flow))
-                    .collect();
+                // One fork group of the registrar is one parallel group of targets: each one
+                // but the group's last is tried at the same time as the next (RFC 3261 §16.6).
+                let mut targets: Vec<Target> = Vec::new();
+                for group in groups {
+                    let mut members: Vec<Target> = group
+                        .into_iter()
+                        .filter_map(|t| self.customer_target(&a_side, &t.contact, t.flow))
+                        .collect();
+                    let last = members.len().saturating_sub(1);
+                    for (i, t) in members.iter_mut().enumerate() {
+                        t.parallel_with_next = i < last;
+                    }
+                    targets.extend(members);
+                }
                 if targets.is_empty() {
                     let mut rsp = Message::response_to(&msg, 480, "Temporarily Unavailable");
                     crate::stateless::add_to_tag(&mut rsp);
@@ -439,7 +449,8 @@ impl Driver {
         };
         let mut target = Target::new(route);
         target.name = format!("registered {contact}");
-        // Any failure of one contact moves on to the next (sequential forking, §16.6).
+        // Any failure of one contact (of a whole parallel group) moves on to the next group
+        // (sequential forking, §16.6).
         target.failover_on = (300..700).collect();
         Some(target)
     }

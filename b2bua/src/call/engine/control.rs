@@ -467,6 +467,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 reinvite: None,
                 media: Some(media),
                 early: super::early::Early::default(),
+                siblings: Vec::new(),
+                best: None,
                 targets,
                 started: d.started,
                 answered_at: None,

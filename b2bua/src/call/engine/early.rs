@@ -184,6 +184,27 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         }
     }
 
+    /// A request in early dialog `id` on `leg` goes to the fork it belongs to: the mapped
+    /// dialog on the other leg becomes the call's current one, and on leg B the fork's parallel
+    /// branch (its flow) too (RFC 3261 §12.2, RFC 3311 §5.1).
+    pub(super) fn follow_fork(&mut self, key: CallKey, leg: Leg, id: &DialogId) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if call.phase != Phase::Proceeding {
+            return;
+        }
+        let fork = match leg {
+            Leg::A => call.early.by_a(id),
+            Leg::B => call.early.by_b(id),
+        };
+        let Some((a, b)) = fork.map(|f| (f.a.clone(), f.b.clone())) else {
+            return;
+        };
+        call.dialogs = [Some(a), Some(b.clone())];
+        self.select_branch_by_tag(key, &b.local_tag);
+    }
+
     /// A further A dialog with tag `tag` for a new fork (RFC 3261 §12.1.1).
     fn a_fork_dialog(&mut self, key: CallKey, tag: &str, status: u16) -> Option<DialogId> {
         let call = self.calls.get(&key)?;
@@ -316,6 +337,31 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         }
     }
 
+    /// Ends the early dialogs of a failed parallel branch, whose INVITE had From tag `tag`, on
+    /// both legs, so a reliable 18x A never PRACKed stops being retransmitted and cannot end
+    /// the call (RFC 3261 §12.3, RFC 3262 §3). Its forks stay listed, like a failed attempt's.
+    pub(super) fn drop_branch_forks(&mut self, key: CallKey, tag: &str) {
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        let ids: Vec<DialogId> = call
+            .early
+            .forks
+            .iter()
+            .filter(|f| f.b.local_tag == tag)
+            .flat_map(|f| [f.a.clone(), f.b.clone()])
+            .collect();
+        for id in ids {
+            if self
+                .dialogs
+                .get(&id)
+                .is_some_and(|d| d.state() == crate::dialog::DialogState::Early)
+            {
+                let _ = self.dialogs.terminate(&id, TerminateReason::Local);
+            }
+        }
+    }
+
     /// Ends the early dialogs an ended call leaves on both legs (RFC 3261 §12.3).
     pub(super) fn drop_forks(&mut self, early: &Early) {
         for f in &early.forks {
@@ -395,6 +441,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         b_rseq: u32,
         from: Option<(&Message, Option<(Bytes, String)>)>,
     ) -> Option<TxId> {
+        // The fork may be another parallel branch's than the current one.
+        self.select_branch_by_tag(key, &b.local_tag);
         let call = self.calls.get(&key)?;
         let invite_cseq = call.b_invite.cseq().map_or(1, |c| c.seq);
         let via = via(&call.sides[Leg::B.index()], &self.ids.branch());

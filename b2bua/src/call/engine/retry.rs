@@ -238,6 +238,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             call.cancel_sent = false;
             call.targets.tx = Some(b_tx);
         }
+        self.start_siblings(now, key);
         self.arm_no_answer(now, key);
         self.event(CallEvent::Rerouted {
             call: key,
@@ -306,6 +307,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     /// Moves the current attempt's INVITE to the retired ones and cancels it: now if it had a
     /// provisional, else on its first one (RFC 3261 §9.1).
     fn retire_attempt(&mut self, now: Instant, key: CallKey) {
+        self.cancel_siblings(now, key);
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -329,7 +331,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     }
 
     /// Sends the CANCEL of retired INVITE `tx` (RFC 3261 §9.1).
-    fn cancel_retired(&mut self, now: Instant, tx: TxId) {
+    pub(super) fn cancel_retired(&mut self, now: Instant, tx: TxId) {
         let Some(r) = self.retired.get_mut(&tx) else {
             return;
         };
