@@ -793,3 +793,36 @@ fn a_message_and_a_subscription_reach_the_registered_customer_at_its_flow() {
     core_ua.send(from, &Message::response_to(&at_core, 200, "OK"));
     assert_eq!(status_of(&alice, "NOTIFY").status(), Some(200));
 }
+
+#[test]
+fn a_customer_request_outside_every_realm_from_an_untrusted_source_is_refused() {
+    let core_ua = TestUa::new();
+    let s = start(core_ua.addr(), "");
+    let mallory = TestUa::new();
+    // A foreign From domain must not skip the realm's authentication (toll fraud): the route
+    // trusts no source address, so the SBC refuses it and nothing reaches the core.
+    let mut invite = Message::request(Method::Invite, "sip:carol@core.example");
+    invite.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/UDP {};branch=z9hG4bKforeign;rport", mallory.addr()),
+    );
+    invite.push_header(HeaderName::MaxForwards, "70");
+    invite.push_header(HeaderName::From, "<sip:mallory@evil.example>;tag=m1");
+    invite.push_header(HeaderName::To, "<sip:carol@core.example>");
+    invite.push_header(HeaderName::CallId, "reg-e2e-foreign");
+    invite.push_header(HeaderName::CSeq, "1 INVITE");
+    invite.push_header(
+        HeaderName::Contact,
+        format!("<sip:mallory@{}>", mallory.addr()),
+    );
+    invite.set_body(Bytes::from(mallory.sdp("mallory")), Some("application/sdp"));
+    mallory.send(s.customer, &invite);
+    let rsp = status_of(&mallory, "INVITE");
+    assert_eq!(rsp.status(), Some(403), "{rsp:?}");
+    assert!(
+        core_ua
+            .recv_until(Duration::from_millis(500), |m| m.method().is_some())
+            .is_none(),
+        "nothing may reach the core"
+    );
+}

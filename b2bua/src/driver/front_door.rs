@@ -302,7 +302,20 @@ impl Driver {
                         .any(|r| r.domain.eq_ignore_ascii_case(&d))
                 });
             if !realm_from {
-                return Verdict::Core(msg);
+                // Only a source a route trusts by address (`from_addresses`: a PBX or trunk) may
+                // skip the realm's authentication; anyone else on the customer side naming a
+                // foreign domain would otherwise reach the core unauthenticated (toll fraud).
+                if self.trusted_source(ingress, peer) {
+                    return Verdict::Core(msg);
+                }
+                tracing::info!(
+                    from = msg.header(&HeaderName::From).unwrap_or_default(),
+                    "refused: customer request outside every realm from an untrusted source"
+                );
+                let mut rsp = Message::response_to(&msg, 403, "Forbidden");
+                crate::stateless::add_to_tag(&mut rsp);
+                self.reply(peer, &rsp).await;
+                return Verdict::Done;
             }
             let verdict = self.customers.admit(now, unix_now(), &msg, peer.flow());
             self.record_customers();
@@ -382,6 +395,21 @@ impl Driver {
                 Verdict::Core(msg)
             }
         }
+    }
+
+    /// Whether a `[[route]]` from the ingress interface names this peer's address in its
+    /// `from_addresses` (a trunk or PBX trusted by address rather than by digest).
+    fn trusted_source(&self, ingress: Ingress, peer: Peer) -> bool {
+        let Some(iface) = self.cfg.interfaces.get(ingress.interface) else {
+            return false;
+        };
+        let source = match peer {
+            Peer::Udp(_, from) | Peer::Tcp(_, from) => from.ip(),
+        };
+        self.cfg.routes.iter().any(|r| {
+            r.from_interface == iface.name
+                && r.from_addresses.iter().any(|net| net.contains(source))
+        })
     }
 
     /// Whether a `[[route]]` from the ingress interface matches `uri` from this peer: a realm
