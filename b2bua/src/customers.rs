@@ -15,7 +15,7 @@
 //!
 //! Wiring into the driver (`driver/front_door.rs` does this): build one `Customers` from the configuration with
 //! `[auth] secret` (or random bytes) and a random seed; for each request read on the customer
-//! interface, [`nat::stamp_via`] it with the source address, build its [`Flow`] (source,
+//! interface, [`crate::transport::via::stamp_received`] it with the source address, build its [`Flow`] (source,
 //! transport, connection id), then call `handle_register` for REGISTER or `admit` for the rest
 //! (dialog-creating requests go on to the call engine only on `Proceed`, with their Contact
 //! rewritten by [`nat::contact_for_flow`] when [`nat::detect`] says the customer is behind NAT).

@@ -8,7 +8,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use sbc_common::sip::via::parse_host_ip;
-use sbc_common::sip::{split_list, HeaderName, Message, Via};
+use sbc_common::sip::{Message, Via};
 
 use crate::transaction::{Dest, Transport};
 
@@ -156,62 +156,6 @@ pub fn detect(req: &Message, flow: &Flow) -> NatSigns {
     }
 }
 
-/// Stamps the top Via of a received request with where it really came from: `received` when
-/// the sent-by host is not the source IP (RFC 3261 §18.2.1) or `rport` was asked for, and the
-/// source port in `rport` (RFC 3581 §4), so responses go back through the NAT. Returns whether
-/// the Via changed; a request without a readable top Via is left alone.
-pub fn stamp_via(req: &mut Message, source: SocketAddr) -> bool {
-    let Some(pos) = req
-        .headers()
-        .iter()
-        .position(|h| *h.name() == HeaderName::Via)
-    else {
-        return false;
-    };
-    let Some(header) = req.headers().get(pos) else {
-        return false;
-    };
-    let mut values = split_list(header.value());
-    let Some(first) = values.next() else {
-        return false;
-    };
-    let Ok(via) = Via::parse(first) else {
-        return false;
-    };
-    let wants_rport = via.rport().is_some();
-    let differs = via.host_ip() != Some(source.ip());
-    if !wants_rport && !differs {
-        return false;
-    }
-    let head = first.split(';').next().unwrap_or(first).trim_end();
-    let mut out = String::with_capacity(first.len() + 40);
-    out.push_str(head);
-    for (name, value) in via.params.iter() {
-        if name.eq_ignore_ascii_case("received") || name.eq_ignore_ascii_case("rport") {
-            continue;
-        }
-        out.push(';');
-        out.push_str(name);
-        if let Some(v) = value {
-            out.push('=');
-            out.push_str(v);
-        }
-    }
-    out.push_str(";received=");
-    out.push_str(&source.ip().to_string());
-    if wants_rport {
-        out.push_str(";rport=");
-        out.push_str(&source.port().to_string());
-    }
-    for rest in values {
-        out.push_str(", ");
-        out.push_str(rest);
-    }
-    req.remove_first(&HeaderName::Via);
-    req.insert_header(pos, HeaderName::Via, out);
-    true
-}
-
 /// The parts of a `sip:`/`sips:` URI the fix-up needs, borrowed from it.
 struct UriParts<'a> {
     /// Everything up to and including `:` and any `user@`.
@@ -280,6 +224,7 @@ pub fn contact_for_flow(uri: &str, flow: &Flow) -> Option<String> {
 mod tests {
     use super::*;
     use bytes::Bytes;
+    use sbc_common::sip::HeaderName;
     use sbc_common::sip::Limits;
 
     fn ip(s: &str) -> IpAddr {
@@ -380,6 +325,8 @@ mod tests {
 
     #[test]
     fn via_stamped_with_received_and_rport() {
+        // The driver stamps with the transport layer's function; its NAT rules are checked here.
+        use crate::transport::via::stamp_received as stamp_via;
         let msg = |vias: &str| {
             Message::parse(
                 Bytes::from(format!(
