@@ -268,6 +268,31 @@ const UNAVAILABLE: Rejection = Rejection {
     reason: "Service Unavailable",
 };
 
+/// The side a request leaves from on config route `r`, and its next hop: `r`'s `to_interface`
+/// listening on the route's transport in the next hop's IP family (RFC 3261 §18.1.1); `None`
+/// when it has no such listener.
+pub fn outbound_side(cfg: &Config, r: &sbc_config::Route) -> Option<(Side, Dest)> {
+    let to = cfg.interface(&r.to_interface)?;
+    let out = to
+        .listen
+        .iter()
+        .find(|l| l.transport == r.transport && l.address.is_ipv4() == r.next_hop.is_ipv4())?;
+    let transport = transport_of(r.transport);
+    let side = Side {
+        sip: Dest {
+            addr: to.signalling_addr(out.address),
+            transport,
+        },
+        media_interface: to.name.clone(),
+        media_advertised: to.advertised,
+    };
+    let next_hop = Dest {
+        addr: r.next_hop,
+        transport,
+    };
+    Some((side, next_hop))
+}
+
 /// The `[[route]]` table as a [`Router`]: every matching route by priority whose `to_interface`
 /// listens on the route's transport in the next hop's IP family, each with its failover,
 /// forwarding, no-answer and redirect settings; no match is 404
@@ -322,30 +347,15 @@ impl ConfigRouter {
         local: Dest,
         r: &sbc_config::Route,
     ) -> Option<Route> {
-        let to = self.cfg.interface(&r.to_interface)?;
-        let out = to
-            .listen
-            .iter()
-            .find(|l| l.transport == r.transport && l.address.is_ipv4() == r.next_hop.is_ipv4())?;
-        let transport = transport_of(r.transport);
+        let (b_side, next_hop) = outbound_side(&self.cfg, r)?;
         Some(Route {
             a_side: Side {
                 sip: local,
                 media_interface: from.name.clone(),
                 media_advertised: from.advertised,
             },
-            b_side: Side {
-                sip: Dest {
-                    addr: to.signalling_addr(out.address),
-                    transport,
-                },
-                media_interface: to.name.clone(),
-                media_advertised: to.advertised,
-            },
-            next_hop: Dest {
-                addr: r.next_hop,
-                transport,
-            },
+            b_side,
+            next_hop,
             request_uri: None,
         })
     }

@@ -9,8 +9,8 @@
 //! `to_interface` is the SBC's side towards the party and its `next_hop` the destination, so the
 //! API can only reach what the configuration already routes to, never a host given in a request.
 
-use crate::call::{B2bua, CallKey, CallSnapshot, ControlError, Party, Router, Side};
-use crate::transaction::{Dest, Transport};
+use crate::call::{B2bua, CallKey, CallSnapshot, ControlError, Party, Router};
+use crate::transaction::Transport;
 use sbc_config::Config;
 use sbc_relay::api::Relay;
 use sbc_relay::forward::LegStats;
@@ -181,31 +181,16 @@ fn party(cfg: &Config, t: &Target) -> Result<Party, CommandError> {
     let to = cfg
         .interface(&route.to_interface)
         .ok_or_else(|| CommandError::Invalid(format!("route {:?} has no interface", t.route)))?;
-    let out = to
-        .listen
-        .iter()
-        .find(|l| {
-            l.transport == sbc_config::Transport::Udp
-                && l.address.is_ipv4() == route.next_hop.is_ipv4()
-        })
-        .ok_or_else(|| {
-            CommandError::Invalid(format!(
-                "interface {:?} has no UDP listener for route {:?}",
-                to.name, t.route
-            ))
-        })?;
-    let udp = |addr| Dest {
-        addr,
-        transport: Transport::Udp,
-    };
+    let (side, next_hop) = crate::driver::outbound_side(cfg, route).ok_or_else(|| {
+        CommandError::Invalid(format!(
+            "interface {:?} has no UDP listener for route {:?}",
+            to.name, t.route
+        ))
+    })?;
     Ok(Party {
         user: t.user.clone(),
-        side: Side {
-            sip: udp(to.signalling_addr(out.address)),
-            media_interface: to.name.clone(),
-            media_advertised: to.advertised,
-        },
-        next_hop: udp(route.next_hop),
+        side,
+        next_hop,
     })
 }
 
