@@ -148,27 +148,6 @@ fn valid_user(user: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,/".contains(&b))
 }
 
-/// A CANCEL for `invite`: its Request-URI, top Via, From, To, Call-ID and CSeq number
-/// (RFC 3261 §9.1).
-fn cancel_for(invite: &Message) -> Message {
-    let mut cancel = Message::request(Method::Cancel, invite.uri().unwrap_or_default().to_owned());
-    for name in [
-        HeaderName::Via,
-        HeaderName::From,
-        HeaderName::To,
-        HeaderName::CallId,
-    ] {
-        if let Some(v) = invite.header(&name) {
-            cancel.push_header(name, v.to_owned());
-        }
-    }
-    cancel.insert_header(1, HeaderName::MaxForwards, "70");
-    let seq = invite.cseq().map_or(1, |c| c.seq);
-    cancel.push_header(HeaderName::CSeq, format!("{seq} CANCEL"));
-    cancel.set_body(Bytes::new(), None);
-    cancel
-}
-
 impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     /// A snapshot of every live call, click-to-dial calls still dialling included, ordered by
     /// key (RFC 7092 §2).
@@ -329,7 +308,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return;
         };
         d.cancel_sent = true;
-        let cancel = cancel_for(&d.invite);
+        let cancel = super::retry::cancel_for(&d.invite);
         let dest = d.a.next_hop;
         if let Ok(t) = self.tx.send_request(now, cancel, dest) {
             self.by_tx.insert(t, (key, TxRole::Other));
