@@ -536,6 +536,37 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         });
     }
 
+    /// The head every request the SBC originates on leg B shares: Request-URI (the route's, or
+    /// A's user at the next hop), the SBC's Via, Max-Forwards, From and To re-hosted with a fresh
+    /// From tag, a fresh Call-ID and CSeq (RFC 3261 §8.1.1, RFC 5853 §3.1).
+    fn b_request_head(
+        &mut self,
+        req: &Message,
+        method: &Method,
+        route: &Route,
+        max_forwards: u32,
+    ) -> Message {
+        let next = route.next_hop.addr.to_string();
+        let ruri =
+            route
+                .request_uri
+                .clone()
+                .unwrap_or_else(|| match req.uri().and_then(uri_user) {
+                    Some(user) => format!("sip:{user}@{next}"),
+                    None => format!("sip:{next}"),
+                });
+        let b = &route.b_side;
+        let mut msg = Message::request(method.clone(), ruri);
+        msg.push_header(HeaderName::Via, via(b, &self.ids.branch()));
+        msg.push_header(HeaderName::MaxForwards, max_forwards.to_string());
+        let from = rehost_party(req.from(), &host(b.sip.addr));
+        msg.push_header(HeaderName::From, format!("{from};tag={}", self.ids.tag()));
+        msg.push_header(HeaderName::To, rehost_party(req.to(), &next));
+        msg.push_header(HeaderName::CallId, self.ids.call_id());
+        msg.push_header(HeaderName::CSeq, format!("{} {method}", self.ids.cseq()));
+        msg
+    }
+
     /// Leg B's INVITE: fresh Call-ID, tag, branch and CSeq, Request-URI on the next hop, the
     /// SBC's Via and Contact, From/To users kept on the SBC's and the next hop's host,
     /// Max-Forwards one less, whitelisted headers only (RFC 3261 §8.1.1, RFC 5853 §3.1).
@@ -546,24 +577,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         max_forwards: u32,
         body: Bytes,
     ) -> Message {
-        let next = route.next_hop.addr.to_string();
-        let ruri =
-            route
-                .request_uri
-                .clone()
-                .unwrap_or_else(|| match invite.uri().and_then(uri_user) {
-                    Some(user) => format!("sip:{user}@{next}"),
-                    None => format!("sip:{next}"),
-                });
+        let mut msg = self.b_request_head(invite, &Method::Invite, route, max_forwards);
         let b = &route.b_side;
-        let mut msg = Message::request(Method::Invite, ruri);
-        msg.push_header(HeaderName::Via, via(b, &self.ids.branch()));
-        msg.push_header(HeaderName::MaxForwards, max_forwards.to_string());
-        let from = rehost_party(invite.from(), &host(b.sip.addr));
-        msg.push_header(HeaderName::From, format!("{from};tag={}", self.ids.tag()));
-        msg.push_header(HeaderName::To, rehost_party(invite.to(), &next));
-        msg.push_header(HeaderName::CallId, self.ids.call_id());
-        msg.push_header(HeaderName::CSeq, format!("{} INVITE", self.ids.cseq()));
         msg.push_header(HeaderName::Contact, contact(b));
         self.cfg.headers.copy(invite, &mut msg);
         early::advertise_100rel(invite, &mut msg);

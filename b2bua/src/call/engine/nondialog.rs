@@ -28,7 +28,7 @@
 //! forgotten without a NOTIFY to the subscriber.
 
 use super::{B2bua, TxRole};
-use crate::call::headers::{contact, host, rehost_party, uri_user, via};
+use crate::call::headers::{contact, via};
 use crate::call::{CallKey, Leg, MediaAnchor, Route, Router, Side, Target};
 use crate::dialog::{Dialog, DialogEvent, DialogId, ResponseOutcome, TerminateReason};
 use crate::transaction::{Dest, TxId};
@@ -231,24 +231,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         route: &Route,
         max_forwards: u32,
     ) -> Message {
-        let next = route.next_hop.addr.to_string();
-        let ruri =
-            route
-                .request_uri
-                .clone()
-                .unwrap_or_else(|| match req.uri().and_then(uri_user) {
-                    Some(user) => format!("sip:{user}@{next}"),
-                    None => format!("sip:{next}"),
-                });
+        let mut msg = self.b_request_head(req, method, route, max_forwards);
         let b = &route.b_side;
-        let mut msg = Message::request(method.clone(), ruri);
-        msg.push_header(HeaderName::Via, via(b, &self.ids.branch()));
-        msg.push_header(HeaderName::MaxForwards, max_forwards.to_string());
-        let from = rehost_party(req.from(), &host(b.sip.addr));
-        msg.push_header(HeaderName::From, format!("{from};tag={}", self.ids.tag()));
-        msg.push_header(HeaderName::To, rehost_party(req.to(), &next));
-        msg.push_header(HeaderName::CallId, self.ids.call_id());
-        msg.push_header(HeaderName::CSeq, format!("{} {method}", self.ids.cseq()));
         if *method == Method::Subscribe {
             msg.push_header(HeaderName::Contact, contact(b));
         }
