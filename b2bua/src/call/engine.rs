@@ -997,16 +997,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 self.event(CallEvent::Answered { call: key });
             }
             _ => {
-                let (b_call_id, b_tag) = (
-                    call.b_invite.call_id().unwrap_or_default().to_owned(),
-                    call.b_invite
-                        .from()
-                        .and_then(|f| f.tag())
-                        .unwrap_or_default()
-                        .to_owned(),
-                );
                 self.dialogs
-                    .terminate_early(&b_call_id, &b_tag, TerminateReason::Rejected);
+                    .terminate_early_of(&call.b_invite, TerminateReason::Rejected);
                 let (code, reason, why) = if call.cancelling {
                     (487, "Request Terminated", EndReason::Cancelled)
                 } else {

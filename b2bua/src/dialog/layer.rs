@@ -252,6 +252,14 @@ impl DialogLayer {
         Ok(())
     }
 
+    /// Ends every early dialog the request `invite` (ours, as sent) created: its Call-ID and
+    /// From tag name them (RFC 3261 §12.3, §13.2.2.3).
+    pub fn terminate_early_of(&mut self, invite: &Message, reason: TerminateReason) {
+        let call_id = invite.call_id().unwrap_or_default();
+        let tag = invite.from().and_then(|f| f.tag()).unwrap_or_default();
+        self.terminate_early(call_id, tag, reason);
+    }
+
     /// Ends every early dialog of the INVITE with this Call-ID and local tag, e.g. on its
     /// non-2xx final or once another fork is chosen (RFC 3261 §12.3, §13.2.2.3).
     pub fn terminate_early(&mut self, call_id: &str, local_tag: &str, reason: TerminateReason) {

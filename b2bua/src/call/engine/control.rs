@@ -342,10 +342,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 let Some(d) = self.dialing.remove(&key) else {
                     return;
                 };
-                let call_id = d.invite.call_id().unwrap_or_default();
-                let tag = d.invite.from().and_then(|f| f.tag()).unwrap_or_default();
                 self.dialogs
-                    .terminate_early(call_id, tag, TerminateReason::Rejected);
+                    .terminate_early_of(&d.invite, TerminateReason::Rejected);
                 let reason = if d.cancelling {
                     EndReason::Admin
                 } else {

@@ -387,15 +387,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 }
             }
             _ => {
-                let call_id = r.invite.call_id().unwrap_or_default().to_owned();
-                let tag = r
-                    .invite
-                    .from()
-                    .and_then(|f| f.tag())
-                    .unwrap_or_default()
-                    .to_owned();
                 self.dialogs
-                    .terminate_early(&call_id, &tag, TerminateReason::Rejected);
+                    .terminate_early_of(&r.invite, TerminateReason::Rejected);
             }
         }
     }

@@ -103,16 +103,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         }
         let (offered, our_min) = timers.b_offer;
         let theirs = rsp.min_se().unwrap_or(0);
-        let (call_id, tag) = (
-            call.b_invite.call_id().unwrap_or_default().to_owned(),
-            call.b_invite
-                .from()
-                .and_then(|f| f.tag())
-                .unwrap_or_default()
-                .to_owned(),
-        );
         self.dialogs
-            .terminate_early(&call_id, &tag, TerminateReason::Rejected);
+            .terminate_early_of(&call.b_invite, TerminateReason::Rejected);
         let retry =
             timers.retries_422 < MAX_422_RETRIES && theirs > offered && theirs <= MAX_MIN_SE;
         let seq = call.b_invite.cseq().map_or(1, |c| c.seq).checked_add(1);
