@@ -750,15 +750,21 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Ok(client) = self.tx.send_request(now, out, dest) else {
             return self.reply_in_dialog(now, tx, &req, id, 500, "Server Internal Error");
         };
-        self.by_tx.insert(tx, (key, TxRole::RelayIn));
+        self.track_relayed(tx, client, req, key, leg);
+    }
+
+    /// Remembers that request `req`, received from `from` on server transaction `server`, went
+    /// to the other leg on client transaction `client`, so its answer finds its way back.
+    fn track_relayed(&mut self, server: TxId, client: TxId, req: Message, key: CallKey, from: Leg) {
+        self.by_tx.insert(server, (key, TxRole::RelayIn));
         self.by_tx.insert(client, (key, TxRole::RelayOut));
         self.relays.insert(
             client,
             Relayed {
-                server: tx,
+                server,
                 request: req,
                 key,
-                from: leg,
+                from,
             },
         );
     }

@@ -31,7 +31,7 @@
 //! requires `100rel` (B was told to require it too), and UPDATE in early dialogs.
 
 use super::super::headers::{contact, via};
-use super::{B2bua, CallKey, Leg, Phase, Relayed, TxRole};
+use super::{B2bua, CallKey, Leg, Phase, TxRole};
 use crate::call::{EndReason, MediaAnchor, Router};
 use crate::dialog::{reliable_rseq, Dialog, DialogId, TerminateReason};
 use crate::transaction::TxId;
@@ -418,17 +418,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Some(client) = self.send_prack(now, key, &b, b_rseq, Some((&req, body))) else {
             return self.reply(now, tx, &req, 481, "Call/Transaction Does Not Exist");
         };
-        self.by_tx.insert(tx, (key, TxRole::RelayIn));
-        self.by_tx.insert(client, (key, TxRole::RelayOut));
-        self.relays.insert(
-            client,
-            Relayed {
-                server: tx,
-                request: req,
-                key,
-                from: Leg::A,
-            },
-        );
+        self.track_relayed(tx, client, req, key, Leg::A);
     }
 
     /// Sends a PRACK for B's reliable provisional `b_rseq` in fork `b`: relaying A's (`from`,
