@@ -7,7 +7,7 @@ use crate::forward::{
 };
 use crate::io::{Backend, BackendStats};
 use crate::latch::LatchConfig;
-use ringbuf::traits::{Consumer, Producer};
+use ringbuf::traits::{Consumer, Observer, Producer};
 use ringbuf::{HeapCons, HeapProd};
 use std::collections::{HashMap, VecDeque};
 use std::net::UdpSocket;
@@ -139,6 +139,28 @@ pub struct WorkerConfig {
 /// The state a worker thread runs on.
 pub struct Worker {
     backend: Box<dyn Backend>,
+    core: Core,
+}
+
+/// A change to the backend's socket set that waits for the end of the current loop turn (the
+/// backend is busy inside a turn, and commands may be applied there).
+enum IoChange {
+    /// Register a stream's sockets, with their tokens.
+    Register(StreamId),
+    /// Deregister a removed stream's sockets, then close them and report the removal.
+    Deregister {
+        /// The removed stream.
+        id: StreamId,
+        /// Its sockets, closed only after the backend let go of them.
+        sockets: Box<[LegSocketsOwned; 2]>,
+        /// Its final statistics.
+        stats: Box<[LegStats; 2]>,
+    },
+}
+
+/// Everything of a worker but its backend: the forwarder, the rings and the stream bookkeeping.
+/// Kept apart so the packet handler, which runs inside a backend turn, can apply commands.
+struct Core {
     commands: HeapCons<Command>,
     events: HeapProd<WorkerEvent>,
     backlog: VecDeque<WorkerEvent>,
@@ -148,6 +170,10 @@ pub struct Worker {
     sockets: HashMap<u32, Box<[LegSocketsOwned; 2]>>,
     streams_by_session: HashMap<u64, Vec<StreamId>>,
     inactive_reported: HashMap<u64, Instant>,
+    /// Socket registrations and removals applied to the forwarder, waiting for the backend.
+    io_changes: Vec<IoChange>,
+    /// A [`Command::Shutdown`] was taken from the ring.
+    shutdown: bool,
 }
 
 impl Worker {
@@ -161,58 +187,138 @@ impl Worker {
     ) -> Self {
         Self {
             backend,
-            commands,
-            events,
-            backlog: VecDeque::new(),
-            metrics,
-            cfg,
-            fwd: Forwarder::new(cfg.latch),
-            sockets: HashMap::new(),
-            streams_by_session: HashMap::new(),
-            inactive_reported: HashMap::new(),
+            core: Core {
+                commands,
+                events,
+                backlog: VecDeque::new(),
+                metrics,
+                cfg,
+                fwd: Forwarder::new(cfg.latch),
+                sockets: HashMap::new(),
+                streams_by_session: HashMap::new(),
+                inactive_reported: HashMap::new(),
+                io_changes: Vec::new(),
+                shutdown: false,
+            },
         }
     }
 
     /// Runs the loop until a [`Command::Shutdown`].
     pub fn run(mut self) {
-        let mut next_check = Instant::now() + self.check_period();
-        loop {
-            if self.apply_commands() {
-                break;
-            }
+        let mut next_check = Instant::now() + self.core.check_period();
+        while !self.core.shutdown {
             let now = Instant::now();
             let timeout = next_check
                 .saturating_duration_since(now)
                 .min(Duration::from_millis(50));
-            let fwd = &mut self.fwd;
-            let mut turn_now: Option<Instant> = None;
-            let result = self.backend.turn(timeout, &mut |token, from, data| {
-                // One clock read per turn: the time the wait returned.
-                let t = *turn_now.get_or_insert_with(Instant::now);
-                fwd.on_packet(t, token, from, data).ok()
-            });
-            if let Err(e) = result {
-                tracing::warn!("relay worker turn failed: {e}");
-            }
-            while let Some(e) = self.fwd.poll_event() {
-                let session = match e {
-                    ForwardEvent::Latched { id, .. } | ForwardEvent::SourceRejected { id, .. } => {
-                        self.fwd.session_of(id).unwrap_or(0)
-                    }
-                };
-                self.emit(WorkerEvent::Media { session, event: e });
-            }
+            self.turn(timeout);
             let now = Instant::now();
             if now >= next_check {
-                self.periodic(now);
-                next_check = now + self.check_period();
+                self.core.periodic(now);
+                next_check = now + self.core.check_period();
             }
-            self.flush_backlog();
+            self.core.flush_backlog();
             self.publish();
         }
         // Dropping `self` closes every socket.
     }
 
+    /// One loop turn: pending commands, one backend turn (waiting up to `timeout`), then the
+    /// socket changes and events it produced.
+    ///
+    /// A command queued while the backend waits or drains is applied before the next packet is
+    /// handled, inside the turn: the control plane queues a stream's new remote address before
+    /// its SIP answer goes out, so the first packet the answer provokes must already see it.
+    fn turn(&mut self, timeout: Duration) {
+        self.core.apply_commands(Instant::now());
+        self.apply_io_changes();
+        if self.core.shutdown {
+            return;
+        }
+        let core = &mut self.core;
+        let mut turn_now: Option<Instant> = None;
+        let result = self.backend.turn(timeout, &mut |token, from, data| {
+            // One clock read per turn: the time the wait returned.
+            let t = *turn_now.get_or_insert_with(Instant::now);
+            if !core.commands.is_empty() {
+                core.apply_commands(t);
+            }
+            core.fwd.on_packet(t, token, from, data).ok()
+        });
+        if let Err(e) = result {
+            tracing::warn!("relay worker turn failed: {e}");
+        }
+        self.apply_io_changes();
+        while let Some(e) = self.core.fwd.poll_event() {
+            let session = match e {
+                ForwardEvent::Latched { id, .. } | ForwardEvent::SourceRejected { id, .. } => {
+                    self.core.fwd.session_of(id).unwrap_or(0)
+                }
+            };
+            self.core.emit(WorkerEvent::Media { session, event: e });
+        }
+    }
+
+    /// Registers the sockets of streams added and deregisters (then closes) those of streams
+    /// removed since the last call, in command order.
+    fn apply_io_changes(&mut self) {
+        for change in std::mem::take(&mut self.core.io_changes) {
+            match change {
+                IoChange::Register(id) => {
+                    let Some(sockets) = self.core.sockets.get(&id.slot) else {
+                        continue;
+                    };
+                    for (leg, s) in sockets.iter().enumerate() {
+                        let regs = [
+                            Some((s.rtp.as_raw_fd(), SocketRole::Rtp { leg })),
+                            s.rtcp
+                                .as_ref()
+                                .map(|r| (r.as_raw_fd(), SocketRole::Rtcp { leg })),
+                        ];
+                        for (fd, role) in regs.into_iter().flatten() {
+                            if let Err(e) = self.backend.register(fd, id.token(role)) {
+                                tracing::warn!("relay: cannot register socket: {e}");
+                            }
+                        }
+                    }
+                }
+                IoChange::Deregister { id, sockets, stats } => {
+                    for s in sockets.iter() {
+                        let _ = self.backend.deregister(s.rtp.as_raw_fd());
+                        if let Some(r) = &s.rtcp {
+                            let _ = self.backend.deregister(r.as_raw_fd());
+                        }
+                    }
+                    drop(sockets); // closes them: the ports may be bound again
+                    self.core.emit(WorkerEvent::Removed { id, stats: *stats });
+                }
+            }
+        }
+    }
+
+    fn publish(&self) {
+        let c = &self.core;
+        let m = &c.metrics;
+        let t = c.fwd.totals();
+        let b: BackendStats = self.backend.stats();
+        m.forwarded_packets
+            .store(t.forwarded_packets, Ordering::Relaxed);
+        m.forwarded_bytes
+            .store(t.forwarded_bytes, Ordering::Relaxed);
+        for (slot, v) in m.drops.iter().zip(t.drops) {
+            slot.store(v, Ordering::Relaxed);
+        }
+        m.latch_events.store(t.latch_events, Ordering::Relaxed);
+        m.turns.store(b.turns, Ordering::Relaxed);
+        m.received.store(b.received, Ordering::Relaxed);
+        m.syscalls.store(b.syscalls, Ordering::Relaxed);
+        m.send_errors.store(b.send_errors, Ordering::Relaxed);
+        m.streams.store(c.sockets.len() as u64, Ordering::Relaxed);
+        m.cpu_ns.store(thread_cpu_ns(), Ordering::Relaxed);
+    }
+}
+
+impl Core {
     fn check_period(&self) -> Duration {
         let mut p = Duration::from_millis(500);
         if !self.cfg.stats_interval.is_zero() {
@@ -221,33 +327,37 @@ impl Worker {
         p
     }
 
-    /// Applies queued commands; returns true on shutdown.
-    fn apply_commands(&mut self) -> bool {
+    /// Applies queued commands to the forwarder (socket changes wait in `io_changes`); stops at
+    /// a shutdown.
+    fn apply_commands(&mut self, now: Instant) {
         for _ in 0..COMMANDS_PER_TURN {
+            if self.shutdown {
+                return;
+            }
             let Some(cmd) = self.commands.try_pop() else {
-                return false;
+                return;
             };
             match cmd {
-                Command::Shutdown => return true,
+                Command::Shutdown => self.shutdown = true,
                 Command::AddStream {
                     id,
                     session,
                     sockets,
                     signals,
-                } => self.add_stream(id, session, sockets, signals),
+                } => self.add_stream(now, id, session, sockets, signals),
                 Command::UpdateStream { id, signals } => {
-                    if self.fwd.update_stream(Instant::now(), id, signals).is_err() {
+                    if self.fwd.update_stream(now, id, signals).is_err() {
                         self.emit(WorkerEvent::CommandFailed { id });
                     }
                 }
                 Command::RemoveStream { id } => self.remove_stream(id),
             }
         }
-        false
     }
 
     fn add_stream(
         &mut self,
+        now: Instant,
         id: StreamId,
         session: u64,
         sockets: Box<[LegSocketsOwned; 2]>,
@@ -263,28 +373,12 @@ impl Worker {
                 signals[i],
             )
         });
-        if self
-            .fwd
-            .add_stream(Instant::now(), id, session, legs)
-            .is_err()
-        {
+        if self.fwd.add_stream(now, id, session, legs).is_err() {
             self.emit(WorkerEvent::CommandFailed { id });
             return;
         }
-        for (leg, s) in sockets.iter().enumerate() {
-            let regs = [
-                Some((s.rtp.as_raw_fd(), SocketRole::Rtp { leg })),
-                s.rtcp
-                    .as_ref()
-                    .map(|r| (r.as_raw_fd(), SocketRole::Rtcp { leg })),
-            ];
-            for (fd, role) in regs.into_iter().flatten() {
-                if let Err(e) = self.backend.register(fd, id.token(role)) {
-                    tracing::warn!("relay: cannot register socket: {e}");
-                }
-            }
-        }
         self.sockets.insert(id.slot, sockets);
+        self.io_changes.push(IoChange::Register(id));
         self.streams_by_session.entry(session).or_default().push(id);
     }
 
@@ -293,12 +387,13 @@ impl Worker {
         match self.fwd.remove_stream(id) {
             Ok(stats) => {
                 if let Some(sockets) = self.sockets.remove(&id.slot) {
-                    for s in sockets.iter() {
-                        let _ = self.backend.deregister(s.rtp.as_raw_fd());
-                        if let Some(r) = &s.rtcp {
-                            let _ = self.backend.deregister(r.as_raw_fd());
-                        }
-                    }
+                    self.io_changes.push(IoChange::Deregister {
+                        id,
+                        sockets,
+                        stats: Box::new(stats),
+                    });
+                } else {
+                    self.emit(WorkerEvent::Removed { id, stats });
                 }
                 if let Some(session) = session {
                     if let Some(list) = self.streams_by_session.get_mut(&session) {
@@ -309,7 +404,6 @@ impl Worker {
                         }
                     }
                 }
-                self.emit(WorkerEvent::Removed { id, stats });
             }
             Err(_) => self.emit(WorkerEvent::CommandFailed { id }),
         }
@@ -383,27 +477,6 @@ impl Worker {
             }
         }
     }
-
-    fn publish(&self) {
-        let m = &self.metrics;
-        let t = self.fwd.totals();
-        let b: BackendStats = self.backend.stats();
-        m.forwarded_packets
-            .store(t.forwarded_packets, Ordering::Relaxed);
-        m.forwarded_bytes
-            .store(t.forwarded_bytes, Ordering::Relaxed);
-        for (slot, v) in m.drops.iter().zip(t.drops) {
-            slot.store(v, Ordering::Relaxed);
-        }
-        m.latch_events.store(t.latch_events, Ordering::Relaxed);
-        m.turns.store(b.turns, Ordering::Relaxed);
-        m.received.store(b.received, Ordering::Relaxed);
-        m.syscalls.store(b.syscalls, Ordering::Relaxed);
-        m.send_errors.store(b.send_errors, Ordering::Relaxed);
-        m.streams
-            .store(self.sockets.len() as u64, Ordering::Relaxed);
-        m.cpu_ns.store(thread_cpu_ns(), Ordering::Relaxed);
-    }
 }
 
 /// CPU time of the calling thread in nanoseconds (CLOCK_THREAD_CPUTIME_ID).
@@ -415,4 +488,230 @@ pub fn thread_cpu_ns() -> u64 {
                 + u64::try_from(t.tv_nsec()).unwrap_or(0)
         })
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::Forward;
+    use ringbuf::traits::Split;
+    use ringbuf::HeapRb;
+    use std::net::SocketAddr;
+    use std::os::fd::RawFd;
+    use std::sync::Mutex;
+
+    /// What the scripted backend saw and did.
+    #[derive(Default)]
+    struct Log {
+        registered: Vec<RawFd>,
+        deregistered: Vec<RawFd>,
+        forwards: Vec<Option<Forward>>,
+    }
+
+    /// A backend driven by the test: each turn first runs `before_packets` (standing in for the
+    /// control plane, which runs concurrently with the worker's wait), then hands the handler the
+    /// scripted datagrams.
+    struct Scripted {
+        log: Arc<Mutex<Log>>,
+        #[allow(clippy::type_complexity)]
+        turns: VecDeque<(Box<dyn FnOnce() + Send>, Vec<(RawFd, SocketAddr, Vec<u8>)>)>,
+        tokens: HashMap<RawFd, u64>,
+    }
+
+    impl Backend for Scripted {
+        fn name(&self) -> &'static str {
+            "scripted"
+        }
+        fn register(&mut self, fd: RawFd, token: u64) -> std::io::Result<()> {
+            self.tokens.insert(fd, token);
+            self.log.lock().unwrap().registered.push(fd);
+            Ok(())
+        }
+        fn deregister(&mut self, fd: RawFd) -> std::io::Result<()> {
+            self.tokens.remove(&fd);
+            self.log.lock().unwrap().deregistered.push(fd);
+            Ok(())
+        }
+        fn turn(
+            &mut self,
+            _timeout: Duration,
+            handler: &mut crate::io::Handler<'_>,
+        ) -> std::io::Result<usize> {
+            let Some((before, packets)) = self.turns.pop_front() else {
+                return Ok(0);
+            };
+            before();
+            let n = packets.len();
+            for (fd, from, data) in packets {
+                let token = self.tokens[&fd];
+                let f = handler(token, from, &data);
+                self.log.lock().unwrap().forwards.push(f);
+            }
+            Ok(n)
+        }
+        fn wake_fd(&self) -> RawFd {
+            -1
+        }
+        fn stats(&self) -> BackendStats {
+            BackendStats::default()
+        }
+    }
+
+    fn rtp(seq: u16) -> Vec<u8> {
+        let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 160, 0x11, 0x22, 0x33, 0x44];
+        p[2..4].copy_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&[0u8; 160]);
+        p
+    }
+
+    fn sockets() -> Box<[LegSocketsOwned; 2]> {
+        let leg = || LegSocketsOwned {
+            rtp: UdpSocket::bind("127.0.0.1:0").unwrap(),
+            rtcp: Some(UdpSocket::bind("127.0.0.1:0").unwrap()),
+        };
+        Box::new([leg(), leg()])
+    }
+
+    #[test]
+    fn a_command_queued_during_a_turn_is_applied_before_the_next_packet_is_handled() {
+        let (prod, cons) = HeapRb::<Command>::new(16).split();
+        let prod = Arc::new(Mutex::new(prod));
+        let (eprod, _econs) = HeapRb::<WorkerEvent>::new(16).split();
+        let log = Arc::new(Mutex::new(Log::default()));
+        let a_phone: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        let b_phone: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let socks = sockets();
+        let a_rtp = socks[0].rtp.as_raw_fd();
+        let b_rtp = socks[1].rtp.as_raw_fd();
+        let id = StreamId { slot: 0, gen: 1 };
+        let p2 = prod.clone();
+        let backend = Scripted {
+            log: log.clone(),
+            turns: VecDeque::from([
+                // Turn 1: the stream is added (applied before the turn); nothing arrives.
+                (Box::new(|| {}) as Box<dyn FnOnce() + Send>, vec![]),
+                // Turn 2: while the worker waits, the control plane learns B's address from the
+                // answer and queues it, then the answer makes A's phone send its first packet.
+                (
+                    Box::new(move || {
+                        let b = LegSignal {
+                            remote_rtp: Some(b_phone),
+                            ..LegSignal::default()
+                        };
+                        assert!(p2
+                            .lock()
+                            .unwrap()
+                            .try_push(Command::UpdateStream {
+                                id,
+                                signals: [None, Some(b)],
+                            })
+                            .is_ok());
+                    }),
+                    vec![(a_rtp, a_phone, rtp(1))],
+                ),
+            ]),
+            tokens: HashMap::new(),
+        };
+        let mut w = Worker::new(
+            Box::new(backend),
+            cons,
+            eprod,
+            Arc::new(WorkerMetrics::default()),
+            WorkerConfig {
+                latch: LatchConfig::default(),
+                inactivity_timeout: Duration::ZERO,
+                stats_interval: Duration::ZERO,
+            },
+        );
+        let a = LegSignal {
+            remote_rtp: Some(a_phone),
+            ..LegSignal::default()
+        };
+        assert!(prod
+            .lock()
+            .unwrap()
+            .try_push(Command::AddStream {
+                id,
+                session: 7,
+                sockets: socks,
+                signals: [a, LegSignal::default()],
+            })
+            .is_ok());
+        w.turn(Duration::ZERO);
+        assert_eq!(log.lock().unwrap().registered.len(), 4);
+        w.turn(Duration::ZERO);
+        let forwards = log.lock().unwrap().forwards.clone();
+        assert_eq!(
+            forwards,
+            vec![Some(Forward {
+                fd: b_rtp,
+                to: b_phone
+            })],
+            "the first packet after the answer goes to the answer's address"
+        );
+    }
+
+    #[test]
+    fn a_stream_removed_inside_a_turn_is_deregistered_before_its_removal_is_reported() {
+        let (mut prod, cons) = HeapRb::<Command>::new(16).split();
+        let (eprod, mut econs) = HeapRb::<WorkerEvent>::new(16).split();
+        let log = Arc::new(Mutex::new(Log::default()));
+        let a_phone: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        let socks = sockets();
+        let a_rtp = socks[0].rtp.as_raw_fd();
+        let id = StreamId { slot: 0, gen: 1 };
+        let prod_cell = Arc::new(Mutex::new(None::<HeapProd<Command>>));
+        let cell2 = prod_cell.clone();
+        let backend = Scripted {
+            log: log.clone(),
+            turns: VecDeque::from([
+                (Box::new(|| {}) as Box<dyn FnOnce() + Send>, vec![]),
+                (
+                    Box::new(move || {
+                        let mut g = cell2.lock().unwrap();
+                        let p = g.as_mut().unwrap();
+                        assert!(p.try_push(Command::RemoveStream { id }).is_ok());
+                    }),
+                    vec![(a_rtp, a_phone, rtp(1))],
+                ),
+            ]),
+            tokens: HashMap::new(),
+        };
+        let mut w = Worker::new(
+            Box::new(backend),
+            cons,
+            eprod,
+            Arc::new(WorkerMetrics::default()),
+            WorkerConfig {
+                latch: LatchConfig::default(),
+                inactivity_timeout: Duration::ZERO,
+                stats_interval: Duration::ZERO,
+            },
+        );
+        let a = LegSignal {
+            remote_rtp: Some(a_phone),
+            ..LegSignal::default()
+        };
+        assert!(prod
+            .try_push(Command::AddStream {
+                id,
+                session: 7,
+                sockets: socks,
+                signals: [a, LegSignal::default()],
+            })
+            .is_ok());
+        *prod_cell.lock().unwrap() = Some(prod);
+        w.turn(Duration::ZERO);
+        w.turn(Duration::ZERO);
+        let l = log.lock().unwrap();
+        // The packet after the removal finds no stream; the sockets were let go of after the
+        // turn, and only then was the removal (ports free again) reported.
+        assert_eq!(l.forwards, vec![None]);
+        assert_eq!(l.deregistered.len(), 4);
+        let removed = std::iter::from_fn(|| econs.try_pop())
+            .filter(|e| matches!(e, WorkerEvent::Removed { id: r, .. } if *r == id))
+            .count();
+        assert_eq!(removed, 1);
+        assert!(w.core.sockets.is_empty());
+    }
 }
