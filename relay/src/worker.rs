@@ -495,7 +495,7 @@ mod tests {
     use super::*;
     use crate::io::Forward;
     use ringbuf::traits::Split;
-    use ringbuf::HeapRb;
+    use ringbuf::{HeapCons, HeapRb};
     use std::net::SocketAddr;
     use std::os::fd::RawFd;
     use std::sync::Mutex;
@@ -572,41 +572,30 @@ mod tests {
         Box::new([leg(), leg()])
     }
 
-    #[test]
-    fn a_command_queued_during_a_turn_is_applied_before_the_next_packet_is_handled() {
+    const A_PHONE: &str = "127.0.0.1:4000";
+    const ID: StreamId = StreamId { slot: 0, gen: 1 };
+
+    /// A worker on a scripted backend, run for two turns. Turn 1 adds one stream (leg A's phone
+    /// at [`A_PHONE`] in its SDP, leg B not signalled yet). In turn 2 `control` queues commands
+    /// while the worker waits, as the control plane does concurrently, then A's phone sends one
+    /// RTP packet. Returns what the backend saw, the event ring, the worker and leg B's RTP fd.
+    fn two_turns(
+        control: impl FnOnce(&mut HeapProd<Command>) + Send + 'static,
+    ) -> (Arc<Mutex<Log>>, HeapCons<WorkerEvent>, Worker, RawFd) {
         let (prod, cons) = HeapRb::<Command>::new(16).split();
         let prod = Arc::new(Mutex::new(prod));
-        let (eprod, _econs) = HeapRb::<WorkerEvent>::new(16).split();
+        let (eprod, econs) = HeapRb::<WorkerEvent>::new(16).split();
         let log = Arc::new(Mutex::new(Log::default()));
-        let a_phone: SocketAddr = "127.0.0.1:4000".parse().unwrap();
-        let b_phone: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let a_phone: SocketAddr = A_PHONE.parse().unwrap();
         let socks = sockets();
-        let a_rtp = socks[0].rtp.as_raw_fd();
-        let b_rtp = socks[1].rtp.as_raw_fd();
-        let id = StreamId { slot: 0, gen: 1 };
+        let (a_rtp, b_rtp) = (socks[0].rtp.as_raw_fd(), socks[1].rtp.as_raw_fd());
         let p2 = prod.clone();
         let backend = Scripted {
             log: log.clone(),
             turns: VecDeque::from([
-                // Turn 1: the stream is added (applied before the turn); nothing arrives.
                 (Box::new(|| {}) as Box<dyn FnOnce() + Send>, vec![]),
-                // Turn 2: while the worker waits, the control plane learns B's address from the
-                // answer and queues it, then the answer makes A's phone send its first packet.
                 (
-                    Box::new(move || {
-                        let b = LegSignal {
-                            remote_rtp: Some(b_phone),
-                            ..LegSignal::default()
-                        };
-                        assert!(p2
-                            .lock()
-                            .unwrap()
-                            .try_push(Command::UpdateStream {
-                                id,
-                                signals: [None, Some(b)],
-                            })
-                            .is_ok());
-                    }),
+                    Box::new(move || control(&mut p2.lock().unwrap())),
                     vec![(a_rtp, a_phone, rtp(1))],
                 ),
             ]),
@@ -631,7 +620,7 @@ mod tests {
             .lock()
             .unwrap()
             .try_push(Command::AddStream {
-                id,
+                id: ID,
                 session: 7,
                 sockets: socks,
                 signals: [a, LegSignal::default()],
@@ -640,9 +629,27 @@ mod tests {
         w.turn(Duration::ZERO);
         assert_eq!(log.lock().unwrap().registered.len(), 4);
         w.turn(Duration::ZERO);
-        let forwards = log.lock().unwrap().forwards.clone();
+        (log, econs, w, b_rtp)
+    }
+
+    #[test]
+    fn a_command_queued_during_a_turn_is_applied_before_the_next_packet_is_handled() {
+        let b_phone: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        // The control plane learns B's address from the answer and queues it; the answer then
+        // makes A's phone send its first packet.
+        let (log, _events, _w, b_rtp) = two_turns(move |p| {
+            let b = LegSignal {
+                remote_rtp: Some(b_phone),
+                ..LegSignal::default()
+            };
+            let update = Command::UpdateStream {
+                id: ID,
+                signals: [None, Some(b)],
+            };
+            assert!(p.try_push(update).is_ok());
+        });
         assert_eq!(
-            forwards,
+            log.lock().unwrap().forwards,
             vec![Some(Forward {
                 fd: b_rtp,
                 to: b_phone
@@ -653,63 +660,16 @@ mod tests {
 
     #[test]
     fn a_stream_removed_inside_a_turn_is_deregistered_before_its_removal_is_reported() {
-        let (mut prod, cons) = HeapRb::<Command>::new(16).split();
-        let (eprod, mut econs) = HeapRb::<WorkerEvent>::new(16).split();
-        let log = Arc::new(Mutex::new(Log::default()));
-        let a_phone: SocketAddr = "127.0.0.1:4000".parse().unwrap();
-        let socks = sockets();
-        let a_rtp = socks[0].rtp.as_raw_fd();
-        let id = StreamId { slot: 0, gen: 1 };
-        let prod_cell = Arc::new(Mutex::new(None::<HeapProd<Command>>));
-        let cell2 = prod_cell.clone();
-        let backend = Scripted {
-            log: log.clone(),
-            turns: VecDeque::from([
-                (Box::new(|| {}) as Box<dyn FnOnce() + Send>, vec![]),
-                (
-                    Box::new(move || {
-                        let mut g = cell2.lock().unwrap();
-                        let p = g.as_mut().unwrap();
-                        assert!(p.try_push(Command::RemoveStream { id }).is_ok());
-                    }),
-                    vec![(a_rtp, a_phone, rtp(1))],
-                ),
-            ]),
-            tokens: HashMap::new(),
-        };
-        let mut w = Worker::new(
-            Box::new(backend),
-            cons,
-            eprod,
-            Arc::new(WorkerMetrics::default()),
-            WorkerConfig {
-                latch: LatchConfig::default(),
-                inactivity_timeout: Duration::ZERO,
-                stats_interval: Duration::ZERO,
-            },
-        );
-        let a = LegSignal {
-            remote_rtp: Some(a_phone),
-            ..LegSignal::default()
-        };
-        assert!(prod
-            .try_push(Command::AddStream {
-                id,
-                session: 7,
-                sockets: socks,
-                signals: [a, LegSignal::default()],
-            })
-            .is_ok());
-        *prod_cell.lock().unwrap() = Some(prod);
-        w.turn(Duration::ZERO);
-        w.turn(Duration::ZERO);
+        let (log, mut events, w, _) = two_turns(|p| {
+            assert!(p.try_push(Command::RemoveStream { id: ID }).is_ok());
+        });
         let l = log.lock().unwrap();
         // The packet after the removal finds no stream; the sockets were let go of after the
         // turn, and only then was the removal (ports free again) reported.
         assert_eq!(l.forwards, vec![None]);
         assert_eq!(l.deregistered.len(), 4);
-        let removed = std::iter::from_fn(|| econs.try_pop())
-            .filter(|e| matches!(e, WorkerEvent::Removed { id: r, .. } if *r == id))
+        let removed = std::iter::from_fn(|| events.try_pop())
+            .filter(|e| matches!(e, WorkerEvent::Removed { id, .. } if *id == ID))
             .count();
         assert_eq!(removed, 1);
         assert!(w.core.sockets.is_empty());
