@@ -2,6 +2,8 @@
 //! loopback ports, and stop the process when the test ends.
 #![forbid(unsafe_code)]
 
+pub mod config;
+pub mod message;
 pub mod netns;
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};

@@ -4,11 +4,12 @@
 //! has, and the management API's bearer token (RFC 6750).
 
 use bytes::Bytes;
-use sbc_common::sip::uri::Uri;
-use sbc_common::sip::{Contact, HeaderName, Message, Method};
+use sbc_common::sip::{HeaderName, Message, Method};
+use sbc_tests::config::SbcConfig;
+use sbc_tests::message::{contact_addr, contact_uri, dialog_request, udp_via};
 use sbc_tests::{
-    free_tcp_port, free_udp_port, http_get, metric_names, metric_value, promtool_binary,
-    sdp_audio_addr, Sbc, TestUa,
+    free_udp_port, http_get, metric_names, metric_value, promtool_binary, sdp_audio_addr, Sbc,
+    TestUa,
 };
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -30,43 +31,13 @@ struct Setup {
 }
 
 fn start(phone_b: SocketAddr) -> Setup {
-    let (customer, core, admin) = (free_udp_port(), free_udp_port(), free_tcp_port());
-    let text = format!(
-        r#"[general]
-node_name = "e2e-node"
-
-[[interface]]
-name = "customer"
-listen = [{{ transport = "udp", address = "127.0.0.1:{customer}" }}]
-media_address = "127.0.0.1"
-rtp_port_min = {a_min}
-rtp_port_max = {a_max}
-
-[[interface]]
-name = "core"
-listen = [{{ transport = "udp", address = "127.0.0.1:{core}" }}]
-media_address = "127.0.0.1"
-rtp_port_min = {b_min}
-rtp_port_max = {b_max}
-
-[relay]
-workers = 1
-
-[[route]]
-name = "customer-to-core"
-from_interface = "customer"
-next_hop = "{phone_b}"
-to_interface = "core"
-
-[admin]
-listen = "127.0.0.1:{admin}"
-token = "{TOKEN}"
-"#,
-        a_min = A_RTP.start(),
-        a_max = A_RTP.end(),
-        b_min = B_RTP.start(),
-        b_max = B_RTP.end(),
-    );
+    let (customer, core) = (free_udp_port(), free_udp_port());
+    let mut config =
+        SbcConfig::loopback(customer, core, A_RTP, B_RTP).route("customer-to-core", phone_b, "");
+    config.general = "node_name = \"e2e-node\"".into();
+    config.admin_token = Some(TOKEN.into());
+    let admin = config.admin;
+    let text = config.render();
     let mut sbc = Sbc::start(&text);
     assert!(
         sbc.wait_log("ready", Duration::from_secs(10)),
@@ -77,7 +48,7 @@ token = "{TOKEN}"
         sbc,
         sbc_a: format!("127.0.0.1:{customer}").parse().unwrap(),
         sbc_b: format!("127.0.0.1:{core}").parse().unwrap(),
-        admin: format!("127.0.0.1:{admin}").parse().unwrap(),
+        admin,
     }
 }
 
@@ -105,38 +76,10 @@ fn scrape_until(admin: SocketAddr, done: impl Fn(&str) -> bool) -> String {
     }
 }
 
-fn contact_addr(m: &Message) -> SocketAddr {
-    let Some(Ok(Contact::Addr(c))) = m.contacts().next() else {
-        panic!("no Contact in {m:?}")
-    };
-    let uri = Uri::parse(c.uri).unwrap();
-    SocketAddr::new(uri.ip().unwrap(), uri.port().unwrap_or(5060))
-}
-
-/// A request in A's dialog (RFC 3261 §12.2.1.1).
+/// A request in A's dialog, built from the INVITE and the SBC's 2xx (RFC 3261 §12.2.1.1).
 fn in_dialog(method: Method, seq: u32, a: &TestUa, invite: &Message, ok: &Message) -> Message {
-    let name = method.as_str().to_owned();
-    let Some(Ok(Contact::Addr(c))) = ok.contacts().next() else {
-        panic!("no Contact in {ok:?}")
-    };
-    let mut m = Message::request(method, c.uri);
-    m.push_header(
-        HeaderName::Via,
-        format!("SIP/2.0/UDP {};branch=z9hG4bKadm{seq};rport", a.addr()),
-    );
-    m.push_header(HeaderName::MaxForwards, "70");
-    m.push_header(
-        HeaderName::From,
-        invite.header(&HeaderName::From).unwrap().to_owned(),
-    );
-    m.push_header(
-        HeaderName::To,
-        ok.header(&HeaderName::To).unwrap().to_owned(),
-    );
-    m.push_header(HeaderName::CallId, invite.call_id().unwrap().to_owned());
-    m.push_header(HeaderName::CSeq, format!("{seq} {name}"));
-    m.set_body(Bytes::new(), None);
-    m
+    let via = udp_via(a.addr(), &format!("z9hG4bKadm{seq}"));
+    dialog_request(method, contact_uri(ok), seq, via, invite, ok)
 }
 
 /// One whole call A → SBC → B: INVITE, 180, 200, ACK, 20 RTP packets each way through the

@@ -2,8 +2,11 @@
 //! INVITE / 180 / 200 / ACK, RTP both ways through the relay, BYE (RFC 3665 §3.1).
 
 use bytes::Bytes;
-use sbc_common::sip::uri::Uri;
-use sbc_common::sip::{Contact, HeaderName, Message, Method};
+use sbc_common::sip::{HeaderName, Message, Method};
+use sbc_tests::config::SbcConfig;
+use sbc_tests::message::{
+    contact_addr, contact_uri, dialog_request, is_request, is_response, udp_via,
+};
 use sbc_tests::{free_udp_port, sdp_audio_addr, Sbc, TestUa};
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
@@ -14,63 +17,9 @@ const B_RTP: RangeInclusive<u16> = 47000..=47999;
 const WAIT: Duration = Duration::from_secs(5);
 
 fn config(customer: u16, core: u16, phone_b: SocketAddr) -> String {
-    format!(
-        r#"[[interface]]
-name = "customer"
-listen = [{{ transport = "udp", address = "127.0.0.1:{customer}" }}]
-media_address = "127.0.0.1"
-rtp_port_min = {a_min}
-rtp_port_max = {a_max}
-
-[[interface]]
-name = "core"
-listen = [{{ transport = "udp", address = "127.0.0.1:{core}" }}]
-media_address = "127.0.0.1"
-rtp_port_min = {b_min}
-rtp_port_max = {b_max}
-
-[relay]
-workers = 1
-
-[[route]]
-name = "customer-to-core"
-from_interface = "customer"
-next_hop = "{phone_b}"
-to_interface = "core"
-
-[admin]
-listen = "127.0.0.1:{admin}"
-"#,
-        a_min = A_RTP.start(),
-        a_max = A_RTP.end(),
-        b_min = B_RTP.start(),
-        b_max = B_RTP.end(),
-        admin = free_udp_port()
-    )
-}
-
-fn is_request(m: &Message, method: &Method) -> bool {
-    m.method() == Some(method)
-}
-
-fn is_response(m: &Message, code: u16, method: &str) -> bool {
-    m.status() == Some(code) && m.cseq().is_some_and(|c| c.method == method)
-}
-
-/// The address of the first Contact's SIP URI.
-fn contact_addr(m: &Message) -> SocketAddr {
-    let Some(Ok(Contact::Addr(c))) = m.contacts().next() else {
-        panic!("no Contact in {m:?}")
-    };
-    let uri = Uri::parse(c.uri).unwrap();
-    SocketAddr::new(uri.ip().unwrap(), uri.port().unwrap_or(5060))
-}
-
-fn contact_uri(m: &Message) -> String {
-    let Some(Ok(Contact::Addr(c))) = m.contacts().next() else {
-        panic!("no Contact in {m:?}")
-    };
-    c.uri.to_owned()
+    SbcConfig::loopback(customer, core, A_RTP, B_RTP)
+        .route("customer-to-core", phone_b, "")
+        .render()
 }
 
 /// A request in A's dialog, built from the INVITE and the SBC's 2xx (RFC 3261 §12.2.1.1).
@@ -82,25 +31,8 @@ fn in_dialog(
     ok: &Message,
     branch: &str,
 ) -> Message {
-    let name = method.as_str().to_owned();
-    let mut m = Message::request(method, contact_uri(ok));
-    m.push_header(
-        HeaderName::Via,
-        format!("SIP/2.0/UDP {};branch={branch};rport", a.addr()),
-    );
-    m.push_header(HeaderName::MaxForwards, "70");
-    m.push_header(
-        HeaderName::From,
-        invite.header(&HeaderName::From).unwrap().to_owned(),
-    );
-    m.push_header(
-        HeaderName::To,
-        ok.header(&HeaderName::To).unwrap().to_owned(),
-    );
-    m.push_header(HeaderName::CallId, invite.call_id().unwrap().to_owned());
-    m.push_header(HeaderName::CSeq, format!("{seq} {name}"));
-    m.set_body(Bytes::new(), None);
-    m
+    let via = udp_via(a.addr(), branch);
+    dialog_request(method, contact_uri(ok), seq, via, invite, ok)
 }
 
 /// An answered call: the SBC, both phones and what each saw.

@@ -2,8 +2,9 @@
 //! SIGHUP with a good and a bad config; SIGTERM draining with a live call.
 
 use bytes::Bytes;
-use sbc_common::sip::uri::Uri;
-use sbc_common::sip::{Contact, HeaderName, Message, Method};
+use sbc_common::sip::{HeaderName, Message, Method};
+use sbc_tests::config::SbcConfig;
+use sbc_tests::message::{contact_addr, contact_uri, dialog_request, is_response, udp_via};
 use sbc_tests::{free_udp_port, sdp_audio_addr, Sbc, TestUa};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -27,45 +28,14 @@ fn config(
     cdr: Option<&Path>,
 ) -> String {
     let (a_min, b_min) = rtp_ranges(slot);
-    let cdr = cdr
-        .map(|p| format!("cdr_path = \"{}\"\n", p.display()))
-        .unwrap_or_default();
-    format!(
-        r#"[general]
-node_name = "ops-test"
-{general}
-
-[[interface]]
-name = "customer"
-listen = [{{ transport = "udp", address = "127.0.0.1:{customer}" }}]
-media_address = "127.0.0.1"
-rtp_port_min = {a_min}
-rtp_port_max = {a_max}
-
-[[interface]]
-name = "core"
-listen = [{{ transport = "udp", address = "127.0.0.1:{core}" }}]
-media_address = "127.0.0.1"
-rtp_port_min = {b_min}
-rtp_port_max = {b_max}
-
-[relay]
-workers = 1
-stats_interval_ms = 200
-
-[[route]]
-name = "customer-to-core"
-from_interface = "customer"
-next_hop = "{next_hop}"
-to_interface = "core"
-
-[admin]
-listen = "127.0.0.1:{admin}"
-{cdr}"#,
-        a_max = a_min + 299,
-        b_max = b_min + 299,
-        admin = free_udp_port()
-    )
+    let mut c = SbcConfig::loopback(customer, core, a_min..=a_min + 299, b_min..=b_min + 299)
+        .route("customer-to-core", next_hop, "");
+    c.general = format!("node_name = \"ops-test\"\n{general}");
+    c.relay = "stats_interval_ms = 200".into();
+    if let Some(p) = cdr {
+        c.admin_lines = format!("cdr_path = \"{}\"", p.display());
+    }
+    c.render()
 }
 
 /// A started SBC and its two SIP addresses.
@@ -124,25 +94,6 @@ impl Node {
     }
 }
 
-fn is_response(m: &Message, code: u16, method: &str) -> bool {
-    m.status() == Some(code) && m.cseq().is_some_and(|c| c.method == method)
-}
-
-fn contact_addr(m: &Message) -> SocketAddr {
-    let Some(Ok(Contact::Addr(c))) = m.contacts().next() else {
-        panic!("no Contact in {m:?}")
-    };
-    let uri = Uri::parse(c.uri).unwrap();
-    SocketAddr::new(uri.ip().unwrap(), uri.port().unwrap_or(5060))
-}
-
-fn contact_uri(m: &Message) -> String {
-    let Some(Ok(Contact::Addr(c))) = m.contacts().next() else {
-        panic!("no Contact in {m:?}")
-    };
-    c.uri.to_owned()
-}
-
 /// Phone A's INVITE with an SDP offer.
 fn invite(a: &TestUa, call_id: &str) -> Message {
     let mut m = Message::request(Method::Invite, "sip:bob@example.com");
@@ -166,35 +117,18 @@ fn invite(a: &TestUa, call_id: &str) -> Message {
 /// A request in A's dialog (RFC 3261 §12.2.1.1); an ACK for a non-2xx copies the INVITE's
 /// branch and goes to the SBC (RFC 3261 §17.1.1.3).
 fn in_dialog(method: Method, seq: u32, a: &TestUa, invite: &Message, rsp: &Message) -> Message {
-    let name = method.as_str().to_owned();
-    let target = if rsp.status().is_some_and(|s| s < 300) {
-        contact_uri(rsp)
+    let answered = rsp.status().is_some_and(|s| s < 300);
+    let (target, branch) = if answered {
+        (
+            contact_uri(rsp),
+            format!("z9hG4bK-{}-{seq}", method.as_str()),
+        )
     } else {
-        invite.uri().unwrap().to_owned()
+        // The ACK of a non-2xx final response is part of the INVITE transaction (§17.1.1.3).
+        let branch = invite.via().unwrap().branch().unwrap().to_owned();
+        (invite.uri().unwrap().to_owned(), branch)
     };
-    let branch = if rsp.status().is_some_and(|s| s >= 300) {
-        invite.via().unwrap().branch().unwrap().to_owned()
-    } else {
-        format!("z9hG4bK-{name}-{seq}")
-    };
-    let mut m = Message::request(method, target);
-    m.push_header(
-        HeaderName::Via,
-        format!("SIP/2.0/UDP {};branch={branch};rport", a.addr()),
-    );
-    m.push_header(HeaderName::MaxForwards, "70");
-    m.push_header(
-        HeaderName::From,
-        invite.header(&HeaderName::From).unwrap().to_owned(),
-    );
-    m.push_header(
-        HeaderName::To,
-        rsp.header(&HeaderName::To).unwrap().to_owned(),
-    );
-    m.push_header(HeaderName::CallId, invite.call_id().unwrap().to_owned());
-    m.push_header(HeaderName::CSeq, format!("{seq} {name}"));
-    m.set_body(Bytes::new(), None);
-    m
+    dialog_request(method, target, seq, udp_via(a.addr(), &branch), invite, rsp)
 }
 
 /// Phone B's answer to `req` with its tag and Contact (and SDP for a 200 to INVITE).
