@@ -2,24 +2,46 @@
 //! interface, one relay worker, routes from customer to core, and an admin listener.
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
+
+/// One SIP interface of the test SBC: where it listens, its media address and RTP ports.
+#[derive(Clone, Debug)]
+pub struct Iface {
+    /// (transport, address) pairs it listens on.
+    pub listen: Vec<(&'static str, SocketAddr)>,
+    /// The relay's address on this side.
+    pub media: IpAddr,
+    /// The relay's RTP ports on this side.
+    pub rtp: RangeInclusive<u16>,
+}
+
+impl Iface {
+    /// Listens on UDP at `addr`, media on the same IP.
+    pub fn udp(addr: SocketAddr, rtp: RangeInclusive<u16>) -> Self {
+        Self {
+            listen: vec![("udp", addr)],
+            media: addr.ip(),
+            rtp,
+        }
+    }
+
+    /// Also listens with `transport` at `addr`.
+    pub fn and(mut self, transport: &'static str, addr: SocketAddr) -> Self {
+        self.listen.push((transport, addr));
+        self
+    }
+}
 
 /// An SBC configuration for a test, rendered to TOML by [`SbcConfig::render`].
 #[derive(Clone, Debug)]
 pub struct SbcConfig {
     /// Lines under `[general]` (none: no such section).
     pub general: String,
-    /// SIP address of the `customer` interface (also its media address).
-    pub customer: SocketAddr,
-    /// SIP address of the `core` interface (also its media address).
-    pub core: SocketAddr,
-    /// Transports both interfaces listen on, each on the interface's address.
-    pub transports: Vec<&'static str>,
-    /// RTP ports of the `customer` interface.
-    pub customer_rtp: RangeInclusive<u16>,
-    /// RTP ports of the `core` interface.
-    pub core_rtp: RangeInclusive<u16>,
+    /// The `customer` interface.
+    pub customer: Iface,
+    /// The `core` interface.
+    pub core: Iface,
     /// Lines under `[relay]` after `workers = 1`.
     pub relay: String,
     /// `[[route]]` tables, in order.
@@ -43,13 +65,18 @@ impl SbcConfig {
         customer_rtp: RangeInclusive<u16>,
         core_rtp: RangeInclusive<u16>,
     ) -> Self {
+        Self::with(
+            Iface::udp(customer, customer_rtp),
+            Iface::udp(core, core_rtp),
+        )
+    }
+
+    /// The given interfaces, no routes, an admin listener on a free loopback port.
+    pub fn with(customer: Iface, core: Iface) -> Self {
         Self {
             general: String::new(),
             customer,
             core,
-            transports: vec!["udp"],
-            customer_rtp,
-            core_rtp,
             relay: String::new(),
             routes: Vec::new(),
             admin: SocketAddr::from(([127, 0, 0, 1], crate::free_tcp_port())),
@@ -90,22 +117,19 @@ impl SbcConfig {
         if !self.general.is_empty() {
             let _ = writeln!(t, "[general]\n{}\n", self.general.trim_end());
         }
-        for (name, addr, rtp) in [
-            ("customer", self.customer, &self.customer_rtp),
-            ("core", self.core, &self.core_rtp),
-        ] {
-            let listen: Vec<String> = self
-                .transports
+        for (name, i) in [("customer", &self.customer), ("core", &self.core)] {
+            let listen: Vec<String> = i
+                .listen
                 .iter()
-                .map(|tr| format!("{{ transport = \"{tr}\", address = \"{addr}\" }}"))
+                .map(|(tr, addr)| format!("{{ transport = \"{tr}\", address = \"{addr}\" }}"))
                 .collect();
             let _ = writeln!(
                 t,
                 "[[interface]]\nname = \"{name}\"\nlisten = [{}]\nmedia_address = \"{}\"\nrtp_port_min = {}\nrtp_port_max = {}\n",
                 listen.join(", "),
-                addr.ip(),
-                rtp.start(),
-                rtp.end()
+                i.media,
+                i.rtp.start(),
+                i.rtp.end()
             );
         }
         let _ = writeln!(t, "[relay]\nworkers = 1\n{}", self.relay.trim_end());
@@ -140,7 +164,7 @@ mod tests {
             )
             .route("backup", "127.0.0.1:5092".parse().unwrap(), "priority = 20");
         c.general = "node_name = \"t\"".into();
-        c.transports = vec!["udp", "tcp"];
+        c.customer = c.customer.and("tcp", "[::1]:5060".parse().unwrap());
         c.relay = "stats_interval_ms = 200".into();
         c.admin_token = Some("secret-token-123456".into());
         c.admin_lines = "cdr_path = \"/tmp/cdr.jsonl\"".into();

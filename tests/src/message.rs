@@ -72,3 +72,27 @@ pub fn tagged_response(req: &Message, code: u16, tag: &str) -> Message {
     }
     r
 }
+
+/// A request from the callee of `invite` in the dialog it answered (RFC 3261 §12.2.1.1):
+/// Request-URI the INVITE's Contact, From `local` (the callee's To with its tag), To the INVITE's
+/// From, Call-ID of the INVITE, CSeq `seq`, no body.
+pub fn callee_request(
+    method: Method,
+    seq: u32,
+    via: String,
+    invite: &Message,
+    local: &str,
+) -> Message {
+    let name = method.as_str().to_owned();
+    let mut m = Message::request(method, contact_uri(invite));
+    m.push_header(HeaderName::Via, via);
+    m.push_header(HeaderName::MaxForwards, "70");
+    m.push_header(HeaderName::From, local.to_owned());
+    let to = invite.header(&HeaderName::From).expect("INVITE has From");
+    m.push_header(HeaderName::To, to.to_owned());
+    let call_id = invite.call_id().expect("INVITE has Call-ID");
+    m.push_header(HeaderName::CallId, call_id.to_owned());
+    m.push_header(HeaderName::CSeq, format!("{seq} {name}"));
+    m.set_body(Bytes::new(), None);
+    m
+}

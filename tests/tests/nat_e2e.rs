@@ -17,8 +17,11 @@
 //! lost, and a customer that stops answering them loses its binding (480 to the core).
 
 use bytes::Bytes;
-use sbc_common::sip::uri::Uri;
-use sbc_common::sip::{Contact, HeaderName, Message, Method};
+use sbc_common::sip::{HeaderName, Message, Method};
+use sbc_tests::config::SbcConfig;
+use sbc_tests::message::{
+    callee_request, contact_addr, contact_uri, dialog_request, is_response, udp_via,
+};
 use sbc_tests::netns::{
     customer_ip, sweep_stale, topology_or_skip, Topology, CORE_IP, NAT_PORTS, NAT_WAN_IP, PREFIX,
     SBC_CORE_IP, SBC_CUSTOMER_IP,
@@ -53,112 +56,35 @@ fn sbc_b() -> SocketAddr {
 /// subnet, every customer call routed to `core_ua`. The namespaces are private, so fixed ports
 /// cannot collide with anything.
 fn config(core_ua: SocketAddr, latching: &str) -> String {
-    format!(
-        r#"[[interface]]
-name = "customer"
-listen = [{{ transport = "udp", address = "{SBC_CUSTOMER_IP}:{SIP_PORT}" }}]
-media_address = "{SBC_CUSTOMER_IP}"
-rtp_port_min = {a_min}
-rtp_port_max = {a_max}
-
-[[interface]]
-name = "core"
-listen = [{{ transport = "udp", address = "{SBC_CORE_IP}:{SIP_PORT}" }}]
-media_address = "{SBC_CORE_IP}"
-rtp_port_min = {b_min}
-rtp_port_max = {b_max}
-
-[relay]
-workers = 1
-latching = "{latching}"
-
-[[route]]
-name = "customer-to-core"
-from_interface = "customer"
-next_hop = "{core_ua}"
-to_interface = "core"
-
-[admin]
-listen = "127.0.0.1:9090"
-"#,
-        a_min = A_RTP.start(),
-        a_max = A_RTP.end(),
-        b_min = B_RTP.start(),
-        b_max = B_RTP.end(),
-    )
-}
-
-fn is_response(m: &Message, code: u16, method: &str) -> bool {
-    m.status() == Some(code) && m.cseq().is_some_and(|c| c.method == method)
-}
-
-fn contact_uri(m: &Message) -> String {
-    let Some(Ok(Contact::Addr(c))) = m.contacts().next() else {
-        panic!("no Contact in {m:?}")
-    };
-    c.uri.to_owned()
-}
-
-fn contact_addr(m: &Message) -> SocketAddr {
-    let text = contact_uri(m);
-    let uri = Uri::parse(&text).unwrap();
-    SocketAddr::new(uri.ip().unwrap(), uri.port().unwrap_or(5060))
+    let mut c =
+        SbcConfig::new(sbc_a(), sbc_b(), A_RTP, B_RTP).route("customer-to-core", core_ua, "");
+    c.relay = format!("latching = \"{latching}\"");
+    c.admin = "127.0.0.1:9090".parse().unwrap();
+    c.render()
 }
 
 /// A request in the customer's dialog (RFC 3261 §12.2.1.1); Via names the private address, as
 /// a UA behind NAT that knows nothing of it writes it.
 fn in_dialog(method: Method, seq: u32, a: &TestUa, call: &Call, branch: &str) -> Message {
-    let name = method.as_str().to_owned();
-    let mut m = Message::request(method, contact_uri(&call.a_ok));
-    m.push_header(
-        HeaderName::Via,
-        format!("SIP/2.0/UDP {};branch={branch}{}", a.addr(), call.via_rport),
-    );
-    m.push_header(HeaderName::MaxForwards, "70");
-    m.push_header(
-        HeaderName::From,
-        call.invite.header(&HeaderName::From).unwrap().to_owned(),
-    );
-    m.push_header(
-        HeaderName::To,
-        call.a_ok.header(&HeaderName::To).unwrap().to_owned(),
-    );
-    m.push_header(
-        HeaderName::CallId,
-        call.invite.call_id().unwrap().to_owned(),
-    );
-    m.push_header(HeaderName::CSeq, format!("{seq} {name}"));
-    m.set_body(Bytes::new(), None);
-    m
+    let via = format!("SIP/2.0/UDP {};branch={branch}{}", a.addr(), call.via_rport);
+    dialog_request(
+        method,
+        contact_uri(&call.a_ok),
+        seq,
+        via,
+        &call.invite,
+        &call.a_ok,
+    )
 }
 
 /// A request in the core's dialog with the SBC (RFC 3261 §12.2.1.1).
 fn from_core(method: Method, seq: u32, call: &Call, branch: &str) -> Message {
-    let name = method.as_str().to_owned();
-    let mut m = Message::request(method, contact_uri(&call.b_invite));
-    m.push_header(
-        HeaderName::Via,
-        format!("SIP/2.0/UDP {};branch={branch};rport", call.b.addr()),
+    let local = format!(
+        "{};tag=nat-b-tag",
+        call.b_invite.header(&HeaderName::To).unwrap()
     );
-    m.push_header(HeaderName::MaxForwards, "70");
-    m.push_header(
-        HeaderName::From,
-        format!(
-            "{};tag=nat-b-tag",
-            call.b_invite.header(&HeaderName::To).unwrap()
-        ),
-    );
-    m.push_header(
-        HeaderName::To,
-        call.b_invite.header(&HeaderName::From).unwrap().to_owned(),
-    );
-    m.push_header(
-        HeaderName::CallId,
-        call.b_invite.call_id().unwrap().to_owned(),
-    );
-    m.push_header(HeaderName::CSeq, format!("{seq} {name}"));
-    m.set_body(Bytes::new(), None);
-    m
+    let via = udp_via(call.b.addr(), branch);
+    callee_request(method, seq, via, &call.b_invite, &local)
 }
 
 /// An answered call from the customer behind the NAT to the core UA. Field order is drop order:

@@ -3,8 +3,11 @@
 //! requests from UDP to TCP (and back to UDP when refused), stream size limits and keep-alives.
 
 use bytes::Bytes;
-use sbc_common::sip::uri::Uri;
-use sbc_common::sip::{Contact, Frame, HeaderName, Limits, Message, Method, StreamFramer};
+use sbc_common::sip::{Frame, HeaderName, Limits, Message, Method, StreamFramer};
+use sbc_tests::config::{Iface, SbcConfig};
+use sbc_tests::message::{
+    callee_request, contact_addr, contact_uri, dialog_request, is_request, is_response,
+};
 use sbc_tests::{free_udp_port, Sbc, TestUa};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -127,49 +130,38 @@ fn accept_within(listener: &TcpListener, timeout: Duration) -> Option<TcpStream>
     None
 }
 
-/// Customer side: UDP and TCP on `customer`; core side: UDP and TCP on `core`; one route to
-/// `next_hop` over `transport`; `extra` goes at the end.
-fn config(customer: u16, core: u16, next_hop: SocketAddr, transport: &str, extra: &str) -> String {
-    format!(
-        r#"[[interface]]
-name = "customer"
-listen = [
-    {{ transport = "udp", address = "127.0.0.1:{customer}" }},
-    {{ transport = "tcp", address = "127.0.0.1:{customer}" }},
-]
-media_address = "127.0.0.1"
-rtp_port_min = {a_min}
-rtp_port_max = {a_max}
-
-[[interface]]
-name = "core"
-listen = [
-    {{ transport = "udp", address = "127.0.0.1:{core}" }},
-    {{ transport = "tcp", address = "127.0.0.1:{core}" }},
-]
-media_address = "127.0.0.1"
-rtp_port_min = {b_min}
-rtp_port_max = {b_max}
-
-[relay]
-workers = 1
-
-[[route]]
-name = "customer-to-core"
-from_interface = "customer"
-next_hop = "{next_hop}"
-transport = "{transport}"
-to_interface = "core"
-
-[admin]
-listen = "127.0.0.1:{admin}"
-{extra}"#,
-        a_min = A_RTP.start(),
-        a_max = A_RTP.end(),
-        b_min = B_RTP.start(),
-        b_max = B_RTP.end(),
-        admin = free_udp_port()
+/// Both interfaces on UDP and TCP at the same loopback port, a route to `next_hop` with
+/// `route_lines` (its transport and so on).
+fn sbc_config(customer: u16, core: u16, next_hop: SocketAddr, route_lines: &str) -> SbcConfig {
+    let iface = |port, rtp| Iface::udp(addr(port), rtp).and("tcp", addr(port));
+    SbcConfig::with(iface(customer, A_RTP), iface(core, B_RTP)).route(
+        "customer-to-core",
+        next_hop,
+        route_lines,
     )
+}
+
+/// [`sbc_config`] rendered, with `extra` tables appended.
+fn config(customer: u16, core: u16, next_hop: SocketAddr, transport: &str, extra: &str) -> String {
+    let mut c = sbc_config(
+        customer,
+        core,
+        next_hop,
+        &format!("transport = \"{transport}\""),
+    );
+    c.extra = extra.to_owned();
+    c.render()
+}
+
+/// A request in A's dialog (RFC 3261 §12.2.1.1) with the given Via.
+fn in_dialog(method: Method, seq: u32, via: &str, invite: &Message, ok: &Message) -> Message {
+    dialog_request(method, contact_uri(ok), seq, via.to_owned(), invite, ok)
+}
+
+/// A request from B in the dialog its 2xx `ok` to `b_invite` made (RFC 3261 §12.2.1.1).
+fn from_b(method: Method, seq: u32, via: &str, b_invite: &Message, ok: &Message) -> Message {
+    let local = ok.header(&HeaderName::To).unwrap();
+    callee_request(method, seq, via.to_owned(), b_invite, local)
 }
 
 fn start(text: &str) -> Sbc {
@@ -184,27 +176,6 @@ fn start(text: &str) -> Sbc {
 
 fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
-}
-
-fn is_request(m: &Message, method: &Method) -> bool {
-    m.method() == Some(method)
-}
-
-fn is_response(m: &Message, code: u16, method: &str) -> bool {
-    m.status() == Some(code) && m.cseq().is_some_and(|c| c.method == method)
-}
-
-fn contact_uri(m: &Message) -> String {
-    let Some(Ok(Contact::Addr(c))) = m.contacts().next() else {
-        panic!("no Contact in {m:?}")
-    };
-    c.uri.to_owned()
-}
-
-fn contact_addr(m: &Message) -> SocketAddr {
-    let uri = Uri::parse(&contact_uri(m)).unwrap().ip().unwrap();
-    let port = Uri::parse(&contact_uri(m)).unwrap().port().unwrap_or(5060);
-    SocketAddr::new(uri, port)
 }
 
 /// An INVITE from `via_transport` `local` with an offer for `media`'s RTP socket.
@@ -229,26 +200,6 @@ fn invite(via_transport: &str, local: SocketAddr, media: &TestUa, call_id: &str)
     m
 }
 
-/// A request in the dialog of `invite` (sent by us) and `ok` (its 2xx) (RFC 3261 §12.2.1.1).
-fn in_dialog(method: Method, seq: u32, via: &str, invite: &Message, ok: &Message) -> Message {
-    let name = method.as_str().to_owned();
-    let mut m = Message::request(method, contact_uri(ok));
-    m.push_header(HeaderName::Via, via.to_owned());
-    m.push_header(HeaderName::MaxForwards, "70");
-    m.push_header(
-        HeaderName::From,
-        invite.header(&HeaderName::From).unwrap().to_owned(),
-    );
-    m.push_header(
-        HeaderName::To,
-        ok.header(&HeaderName::To).unwrap().to_owned(),
-    );
-    m.push_header(HeaderName::CallId, invite.call_id().unwrap().to_owned());
-    m.push_header(HeaderName::CSeq, format!("{seq} {name}"));
-    m.set_body(Bytes::new(), None);
-    m
-}
-
 /// B's answer to an INVITE it received: `code` with a To tag and, for 2xx, `contact` and SDP.
 fn answer(req: &Message, code: u16, contact: &str, media: &TestUa) -> Message {
     let mut r = Message::response_to(req, code, "");
@@ -261,26 +212,6 @@ fn answer(req: &Message, code: u16, contact: &str, media: &TestUa) -> Message {
         r.set_body(Bytes::from(media.sdp("bob")), Some("application/sdp"));
     }
     r
-}
-
-/// A request from B in the dialog of the INVITE it received and answered with `ok`.
-fn from_b(method: Method, seq: u32, via: &str, b_invite: &Message, ok: &Message) -> Message {
-    let name = method.as_str().to_owned();
-    let mut m = Message::request(method, contact_uri(b_invite));
-    m.push_header(HeaderName::Via, via.to_owned());
-    m.push_header(HeaderName::MaxForwards, "70");
-    m.push_header(
-        HeaderName::From,
-        ok.header(&HeaderName::To).unwrap().to_owned(),
-    );
-    m.push_header(
-        HeaderName::To,
-        b_invite.header(&HeaderName::From).unwrap().to_owned(),
-    );
-    m.push_header(HeaderName::CallId, b_invite.call_id().unwrap().to_owned());
-    m.push_header(HeaderName::CSeq, format!("{seq} {name}"));
-    m.set_body(Bytes::new(), None);
-    m
 }
 
 #[test]
@@ -475,11 +406,8 @@ fn a_large_invite_stays_on_udp_when_the_route_says_so() {
     let (customer, core) = (free_udp_port(), free_udp_port());
     let b = TestUa::new();
     let listener = TcpListener::bind(b.addr()).unwrap();
-    let text = config(customer, core, b.addr(), "udp", "").replace(
-        "transport = \"udp\"\nto_interface",
-        "transport = \"udp\"\nlarge_requests_over_tcp = false\nto_interface",
-    );
-    assert!(text.contains("large_requests_over_tcp = false"));
+    let route = "transport = \"udp\"\nlarge_requests_over_tcp = false";
+    let text = sbc_config(customer, core, b.addr(), route).render();
     let _sbc = start(&text);
     let a = TestUa::new();
     a.send(addr(customer), &large_invite(&a, "tcp-call-5"));
@@ -519,11 +447,9 @@ fn an_oversized_message_on_tcp_gets_413_and_the_connection_closes() {
 fn options_over_tcp_on_ipv6_is_answered_on_the_connection() {
     let (customer, core) = (free_udp_port(), free_udp_port());
     let b = TestUa::new();
-    let text = config(customer, core, b.addr(), "udp", "").replace(
-        &format!("{{ transport = \"tcp\", address = \"127.0.0.1:{customer}\" }},"),
-        &format!("{{ transport = \"tcp\", address = \"[::1]:{customer}\" }},"),
-    );
-    assert!(text.contains("[::1]"));
+    let mut c = sbc_config(customer, core, b.addr(), "transport = \"udp\"");
+    c.customer.listen[1] = ("tcp", format!("[::1]:{customer}").parse().unwrap());
+    let text = c.render();
     let _sbc = start(&text);
     let sbc: SocketAddr = format!("[::1]:{customer}").parse().unwrap();
     let mut a = TcpPeer::connect(sbc);
@@ -633,11 +559,9 @@ fn a_large_invite_without_a_tcp_address_on_the_interface_stays_on_udp_and_is_ret
     let (customer, core) = (free_udp_port(), free_udp_port());
     let b = TestUa::new();
     let listener = TcpListener::bind(b.addr()).unwrap();
-    let text = config(customer, core, b.addr(), "udp", "").replace(
-        &format!("    {{ transport = \"tcp\", address = \"127.0.0.1:{core}\" }},\n"),
-        "",
-    );
-    assert_eq!(text.matches("transport = \"tcp\"").count(), 1, "{text}");
+    let mut c = sbc_config(customer, core, b.addr(), "transport = \"udp\"");
+    c.core.listen.truncate(1); // UDP only on the core side
+    let text = c.render();
     let _sbc = start(&text);
     let a = TestUa::new();
     a.send(addr(customer), &large_invite(&a, "tcp-call-8"));
