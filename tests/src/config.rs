@@ -99,9 +99,21 @@ impl SbcConfig {
 
     /// Adds a route from customer to core named `name` towards `next_hop`, with `extra` lines
     /// (transport, priority, failover codes...).
-    pub fn route(mut self, name: &str, next_hop: SocketAddr, extra: &str) -> Self {
+    pub fn route(self, name: &str, next_hop: SocketAddr, extra: &str) -> Self {
+        self.route_between(name, ("customer", "core"), next_hop, extra)
+    }
+
+    /// Adds a route named `name` from interface `from` to interface `to` (the pair) towards
+    /// `next_hop`, with `extra` lines.
+    pub fn route_between(
+        mut self,
+        name: &str,
+        (from, to): (&str, &str),
+        next_hop: SocketAddr,
+        extra: &str,
+    ) -> Self {
         let mut r = format!(
-            "[[route]]\nname = \"{name}\"\nfrom_interface = \"customer\"\nnext_hop = \"{next_hop}\"\nto_interface = \"core\"\n"
+            "[[route]]\nname = \"{name}\"\nfrom_interface = \"{from}\"\nnext_hop = \"{next_hop}\"\nto_interface = \"{to}\"\n"
         );
         r.push_str(extra);
         if !r.ends_with('\n') {

@@ -56,6 +56,19 @@ impl Sbc {
         Self::spawn(config, Command::new(sbc_binary()))
     }
 
+    /// [`Sbc::start`], then waits (up to 10 s) for its "ready" log line; panics with the log if
+    /// it does not come (the config was refused or the process died).
+    pub fn start_ready(config: &str) -> Self {
+        let mut sbc = Self::start(config);
+        assert!(
+            sbc.wait_log("ready", Duration::from_secs(10)),
+            "sbc did not start: {}\n{}",
+            std::fs::read_to_string(&sbc.log).unwrap_or_default(),
+            std::fs::read_to_string(sbc.log.with_extension("err")).unwrap_or_default()
+        );
+        sbc
+    }
+
     /// Starts `sbc --config <file>` inside network namespace `ns` (`ip netns exec`, which execs
     /// the binary, so killing the child kills the SBC).
     pub fn start_in_netns(topology: &netns::Topology, ns: &str, config: &str) -> Self {

@@ -5,8 +5,9 @@
 //! talk through the relay), and the bearer token and input checks (RFC 6750).
 
 use bytes::Bytes;
-use sbc_common::sip::uri::Uri;
-use sbc_common::sip::{Contact, HeaderName, Message, Method};
+use sbc_common::sip::{HeaderName, Message, Method};
+use sbc_tests::config::SbcConfig;
+use sbc_tests::message::{callee_request, contact_addr, contact_uri, dialog_request, udp_via};
 use sbc_tests::{free_tcp_port, free_udp_port, http_request, sdp_audio_addr, Sbc, TestUa};
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -37,53 +38,19 @@ struct Setup {
 fn start(slot: u16, phone_a: SocketAddr, phone_b: SocketAddr) -> Setup {
     let (a_rtp, b_rtp) = rtp_ranges(slot);
     let (customer, core, admin) = (free_udp_port(), free_udp_port(), free_tcp_port());
-    let text = format!(
-        r#"[[interface]]
-name = "customer"
-listen = [{{ transport = "udp", address = "127.0.0.1:{customer}" }}]
-media_address = "127.0.0.1"
-rtp_port_min = {a_min}
-rtp_port_max = {a_max}
-
-[[interface]]
-name = "core"
-listen = [{{ transport = "udp", address = "127.0.0.1:{core}" }}]
-media_address = "127.0.0.1"
-rtp_port_min = {b_min}
-rtp_port_max = {b_max}
-
-[relay]
-workers = 1
-stats_interval_ms = 100
-
-[[route]]
-name = "to-bob"
-from_interface = "customer"
-next_hop = "{phone_b}"
-to_interface = "core"
-
-[[route]]
-name = "to-alice"
-from_interface = "core"
-request_user = "alice"
-next_hop = "{phone_a}"
-to_interface = "customer"
-
-[admin]
-listen = "127.0.0.1:{admin}"
-token = "{TOKEN}"
-"#,
-        a_min = a_rtp.start(),
-        a_max = a_rtp.end(),
-        b_min = b_rtp.start(),
-        b_max = b_rtp.end(),
-    );
-    let mut sbc = Sbc::start(&text);
-    assert!(
-        sbc.wait_log("ready", Duration::from_secs(10)),
-        "sbc did not start: {}",
-        std::fs::read_to_string(&sbc.log).unwrap_or_default()
-    );
+    let mut c = SbcConfig::loopback(customer, core, a_rtp.clone(), b_rtp.clone())
+        .route("to-bob", phone_b, "")
+        .route_between(
+            "to-alice",
+            ("core", "customer"),
+            phone_a,
+            "request_user = \"alice\"",
+        );
+    c.relay = "stats_interval_ms = 100".into();
+    c.admin = SocketAddr::from(([127, 0, 0, 1], admin));
+    c.admin_token = Some(TOKEN.into());
+    let text = c.render();
+    let sbc = Sbc::start_ready(&text);
     Setup {
         _sbc: sbc,
         sbc_a: format!("127.0.0.1:{customer}").parse().unwrap(),
@@ -123,39 +90,12 @@ fn call_until(s: &Setup, done: impl Fn(&Value) -> bool) -> Value {
     }
 }
 
-fn contact_addr(m: &Message) -> SocketAddr {
-    let Some(Ok(Contact::Addr(c))) = m.contacts().next() else {
-        panic!("no Contact in {m:?}")
-    };
-    let uri = Uri::parse(c.uri).unwrap();
-    SocketAddr::new(uri.ip().unwrap(), uri.port().unwrap_or(5060))
-}
-
 /// A request from the UA that received `req` (the SBC's INVITE to it), in that dialog: the
 /// SBC's From becomes the To, the UA's tagged To the From (RFC 3261 §12.2.1.1).
 fn from_callee(method: Method, ua: &TestUa, req: &Message, to_tag: &str, seq: u32) -> Message {
-    let name = method.as_str().to_owned();
-    let Some(Ok(Contact::Addr(c))) = req.contacts().next() else {
-        panic!("no Contact in {req:?}")
-    };
-    let mut m = Message::request(method, c.uri);
-    m.push_header(
-        HeaderName::Via,
-        format!("SIP/2.0/UDP {};branch=z9hG4bKapi{seq}{to_tag}", ua.addr()),
-    );
-    m.push_header(HeaderName::MaxForwards, "70");
-    m.push_header(
-        HeaderName::From,
-        format!("{};tag={to_tag}", req.header(&HeaderName::To).unwrap()),
-    );
-    m.push_header(
-        HeaderName::To,
-        req.header(&HeaderName::From).unwrap().to_owned(),
-    );
-    m.push_header(HeaderName::CallId, req.call_id().unwrap().to_owned());
-    m.push_header(HeaderName::CSeq, format!("{seq} {name}"));
-    m.set_body(Bytes::new(), None);
-    m
+    let local = format!("{};tag={to_tag}", req.header(&HeaderName::To).unwrap());
+    let via = format!("SIP/2.0/UDP {};branch=z9hG4bKapi{seq}{to_tag}", ua.addr());
+    callee_request(method, seq, via, req, &local)
 }
 
 /// The UA's answer to the SBC's INVITE `req`, with its To tag, Contact and optional SDP.
@@ -212,25 +152,8 @@ fn establish(s: &Setup, a: &TestUa, b: &TestUa) -> Call {
         })
         .expect("200 at A");
     let relay_a = sdp_audio_addr(a_ok.body()).expect("SDP at A");
-    let mut ack = Message::request(Method::Ack, {
-        let Some(Ok(Contact::Addr(c))) = a_ok.contacts().next() else {
-            panic!("no Contact")
-        };
-        c.uri.to_owned()
-    });
-    ack.push_header(
-        HeaderName::Via,
-        format!("SIP/2.0/UDP {};branch=z9hG4bKapi1;rport", a.addr()),
-    );
-    ack.push_header(HeaderName::MaxForwards, "70");
-    ack.push_header(HeaderName::From, "<sip:alice@example.com>;tag=api-a");
-    ack.push_header(
-        HeaderName::To,
-        a_ok.header(&HeaderName::To).unwrap().to_owned(),
-    );
-    ack.push_header(HeaderName::CallId, "admin-api-call@127.0.0.1");
-    ack.push_header(HeaderName::CSeq, "1 ACK");
-    ack.set_body(Bytes::new(), None);
+    let via = udp_via(a.addr(), "z9hG4bKapi1");
+    let ack = dialog_request(Method::Ack, contact_uri(&a_ok), 1, via, &invite, &a_ok);
     a.send(contact_addr(&a_ok), &ack);
     b.recv_until(WAIT, |m| m.method() == Some(&Method::Ack))
         .expect("ACK at B");

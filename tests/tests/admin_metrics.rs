@@ -38,12 +38,7 @@ fn start(phone_b: SocketAddr) -> Setup {
     config.admin_token = Some(TOKEN.into());
     let admin = config.admin;
     let text = config.render();
-    let mut sbc = Sbc::start(&text);
-    assert!(
-        sbc.wait_log("ready", Duration::from_secs(10)),
-        "sbc did not start: {}",
-        std::fs::read_to_string(&sbc.log).unwrap_or_default()
-    );
+    let sbc = Sbc::start_ready(&text);
     Setup {
         sbc,
         sbc_a: format!("127.0.0.1:{customer}").parse().unwrap(),

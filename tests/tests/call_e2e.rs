@@ -56,12 +56,7 @@ fn answered_call(extra: &str) -> Call {
     let (a, b) = (TestUa::new(), TestUa::new());
     let text =
         config(customer, core, b.addr()).replace("workers = 1\n", &format!("workers = 1\n{extra}"));
-    let mut sbc = Sbc::start(&text);
-    assert!(
-        sbc.wait_log("ready", Duration::from_secs(10)),
-        "sbc did not start: {}",
-        std::fs::read_to_string(&sbc.log).unwrap_or_default()
-    );
+    let sbc = Sbc::start_ready(&text);
     let sbc_a: SocketAddr = format!("127.0.0.1:{customer}").parse().unwrap();
     let sbc_b: SocketAddr = format!("127.0.0.1:{core}").parse().unwrap();
 

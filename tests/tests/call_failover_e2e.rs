@@ -66,12 +66,7 @@ fn answer(req: &Message, code: u16, tag: &str, contact: SocketAddr) -> Message {
 fn a_503_on_the_first_route_fails_over_to_the_second() {
     let (customer, core) = (free_udp_port(), free_udp_port());
     let (a, b1, b2) = (TestUa::new(), TestUa::new(), TestUa::new());
-    let mut sbc = Sbc::start(&config(customer, core, b1.addr(), b2.addr()));
-    assert!(
-        sbc.wait_log("ready", Duration::from_secs(10)),
-        "sbc did not start: {}",
-        std::fs::read_to_string(&sbc.log).unwrap_or_default()
-    );
+    let _sbc = Sbc::start_ready(&config(customer, core, b1.addr(), b2.addr()));
     let sbc_a: SocketAddr = format!("127.0.0.1:{customer}").parse().unwrap();
 
     let mut invite = Message::request(Method::Invite, "sip:bob@example.com");

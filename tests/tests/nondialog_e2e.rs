@@ -56,12 +56,7 @@ struct Setup {
 fn start() -> Setup {
     let (customer, core) = (free_udp_port(), free_udp_port());
     let (a, b) = (TestUa::new(), TestUa::new());
-    let mut sbc = Sbc::start(&config(customer, core, b.addr()));
-    assert!(
-        sbc.wait_log("ready", Duration::from_secs(10)),
-        "sbc did not start: {}",
-        std::fs::read_to_string(&sbc.log).unwrap_or_default()
-    );
+    let sbc = Sbc::start_ready(&config(customer, core, b.addr()));
     Setup {
         _sbc: sbc,
         a,

@@ -48,12 +48,7 @@ struct Node {
 impl Node {
     fn start(text: impl FnOnce(u16, u16) -> String) -> Self {
         let (customer, core) = (free_udp_port(), free_udp_port());
-        let mut sbc = Sbc::start(&text(customer, core));
-        assert!(
-            sbc.wait_log("ready", Duration::from_secs(10)),
-            "sbc did not start: {}",
-            std::fs::read_to_string(&sbc.log).unwrap_or_default()
-        );
+        let sbc = Sbc::start_ready(&text(customer, core));
         Self {
             sbc,
             sbc_a: format!("127.0.0.1:{customer}").parse().unwrap(),

@@ -6,6 +6,7 @@
 
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Message, Method};
+use sbc_tests::config::SbcConfig;
 use sbc_tests::{
     digest_authorization, free_udp_port, http_get, http_request, metric_value, sdp_audio_addr, Sbc,
     TestUa,
@@ -36,52 +37,18 @@ const LOCAL: &str = "mode = \"local\"\nauth_required = true\n";
 /// Starts the SBC with `realm` as the `[[realm]]` section's keys after `domain`.
 fn start_with(core_ua: SocketAddr, limits: &str, realm: &str) -> Setup {
     let (customer, core, admin) = (free_udp_port(), free_udp_port(), free_udp_port());
-    let text = format!(
-        r#"[[interface]]
-name = "customer"
-listen = [{{ transport = "udp", address = "127.0.0.1:{customer}" }}]
-media_address = "127.0.0.1"
-rtp_port_min = 48000
-rtp_port_max = 48999
-
-[[interface]]
-name = "core"
-listen = [{{ transport = "udp", address = "127.0.0.1:{core}" }}]
-media_address = "127.0.0.1"
-rtp_port_min = 49000
-rtp_port_max = 49999
-
-[relay]
-workers = 1
-
-[[route]]
-name = "customer-to-core"
-from_interface = "customer"
-next_hop = "{core_ua}"
-to_interface = "core"
-
-[[realm]]
-domain = "example.com"
-{realm}
-[[user]]
-username = "alice"
-realm = "example.com"
-password = "wonderland"
-
-[limits]
-{limits}
-
-[admin]
-listen = "127.0.0.1:{admin}"
-token = "{TOKEN}"
-"#
+    let mut c = SbcConfig::loopback(customer, core, 48000..=48999, 49000..=49999).route(
+        "customer-to-core",
+        core_ua,
+        "",
     );
-    let mut sbc = Sbc::start(&text);
-    assert!(
-        sbc.wait_log("ready", Duration::from_secs(10)),
-        "sbc did not start: {}",
-        std::fs::read_to_string(&sbc.log).unwrap_or_default()
+    c.admin = SocketAddr::from(([127, 0, 0, 1], admin));
+    c.admin_token = Some(TOKEN.into());
+    c.extra = format!(
+        "[[realm]]\ndomain = \"example.com\"\n{realm}\n[[user]]\nusername = \"alice\"\nrealm = \"example.com\"\npassword = \"wonderland\"\n\n[limits]\n{limits}\n"
     );
+    let text = c.render();
+    let sbc = Sbc::start_ready(&text);
     Setup {
         sbc,
         customer: format!("127.0.0.1:{customer}").parse().unwrap(),

@@ -132,12 +132,7 @@ fn sipp_uac_sbc_sipp_uas_300_calls_with_rtp() {
     let (customer, core, uas_port) = (free_udp_port(), free_udp_port(), free_udp_port());
     let (uas_media, uac_media) = (free_udp_port(), free_udp_port());
     let admin = free_tcp_port();
-    let mut sbc = Sbc::start(&config(customer, core, uas_port, admin));
-    assert!(
-        sbc.wait_log("ready", Duration::from_secs(10)),
-        "sbc did not start: {}",
-        std::fs::read_to_string(&sbc.log).unwrap_or_default()
-    );
+    let sbc = Sbc::start_ready(&config(customer, core, uas_port, admin));
 
     let uas_log = std::fs::File::create(dir.join("uas.out")).expect("uas log");
     let _uas = ChildGuard(

@@ -164,16 +164,6 @@ fn from_b(method: Method, seq: u32, via: &str, b_invite: &Message, ok: &Message)
     callee_request(method, seq, via.to_owned(), b_invite, local)
 }
 
-fn start(text: &str) -> Sbc {
-    let mut sbc = Sbc::start(text);
-    assert!(
-        sbc.wait_log("ready", Duration::from_secs(10)),
-        "sbc did not start: {}",
-        std::fs::read_to_string(&sbc.log).unwrap_or_default()
-    );
-    sbc
-}
-
 fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
@@ -218,7 +208,7 @@ fn answer(req: &Message, code: u16, contact: &str, media: &TestUa) -> Message {
 fn call_from_a_tcp_phone_to_a_udp_core_keeps_to_one_connection() {
     let (customer, core) = (free_udp_port(), free_udp_port());
     let b = TestUa::new();
-    let _sbc = start(&config(customer, core, b.addr(), "udp", ""));
+    let _sbc = Sbc::start_ready(&config(customer, core, b.addr(), "udp", ""));
     let media_a = TestUa::new();
     let mut a = TcpPeer::connect(addr(customer));
     let a_local = a.local();
@@ -284,7 +274,7 @@ fn call_to_a_tcp_next_hop_reuses_the_connection_for_the_dialog() {
     let (customer, core) = (free_udp_port(), free_udp_port());
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let b_addr = listener.local_addr().unwrap();
-    let _sbc = start(&config(customer, core, b_addr, "tcp", ""));
+    let _sbc = Sbc::start_ready(&config(customer, core, b_addr, "tcp", ""));
     let (a, media_b) = (TestUa::new(), TestUa::new());
 
     let inv = invite("UDP", a.addr(), &a, "tcp-call-2");
@@ -349,7 +339,7 @@ fn a_large_invite_goes_to_the_udp_next_hop_over_tcp() {
     let b = TestUa::new();
     // The next hop listens on TCP at its UDP port too.
     let listener = TcpListener::bind(b.addr()).unwrap();
-    let _sbc = start(&config(customer, core, b.addr(), "udp", ""));
+    let _sbc = Sbc::start_ready(&config(customer, core, b.addr(), "udp", ""));
     let a = TestUa::new();
     a.send(addr(customer), &large_invite(&a, "tcp-call-3"));
 
@@ -390,7 +380,7 @@ fn a_large_invite_falls_back_to_udp_when_tcp_is_refused() {
     let (customer, core) = (free_udp_port(), free_udp_port());
     // Nothing listens on TCP at B's port: the connection is refused.
     let b = TestUa::new();
-    let _sbc = start(&config(customer, core, b.addr(), "udp", ""));
+    let _sbc = Sbc::start_ready(&config(customer, core, b.addr(), "udp", ""));
     let a = TestUa::new();
     a.send(addr(customer), &large_invite(&a, "tcp-call-4"));
     let (b_invite, from) = b
@@ -408,7 +398,7 @@ fn a_large_invite_stays_on_udp_when_the_route_says_so() {
     let listener = TcpListener::bind(b.addr()).unwrap();
     let route = "transport = \"udp\"\nlarge_requests_over_tcp = false";
     let text = sbc_config(customer, core, b.addr(), route).render();
-    let _sbc = start(&text);
+    let _sbc = Sbc::start_ready(&text);
     let a = TestUa::new();
     a.send(addr(customer), &large_invite(&a, "tcp-call-5"));
     let (b_invite, _) = b
@@ -423,7 +413,7 @@ fn an_oversized_message_on_tcp_gets_413_and_the_connection_closes() {
     let (customer, core) = (free_udp_port(), free_udp_port());
     let b = TestUa::new();
     let extra = "[sip]\nmax_message_bytes = 2048\nmax_header_bytes = 1024\n";
-    let _sbc = start(&config(customer, core, b.addr(), "udp", extra));
+    let _sbc = Sbc::start_ready(&config(customer, core, b.addr(), "udp", extra));
     let mut a = TcpPeer::connect(addr(customer));
 
     // A keep-alive is answered (RFC 5626 §4.4.1) and the connection stays usable.
@@ -450,7 +440,7 @@ fn options_over_tcp_on_ipv6_is_answered_on_the_connection() {
     let mut c = sbc_config(customer, core, b.addr(), "transport = \"udp\"");
     c.customer.listen[1] = ("tcp", format!("[::1]:{customer}").parse().unwrap());
     let text = c.render();
-    let _sbc = start(&text);
+    let _sbc = Sbc::start_ready(&text);
     let sbc: SocketAddr = format!("[::1]:{customer}").parse().unwrap();
     let mut a = TcpPeer::connect(sbc);
     let mut m = Message::request(Method::Options, format!("sip:{sbc}"));
@@ -478,7 +468,7 @@ fn a_refused_tcp_next_hop_fails_the_call_at_once() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let _sbc = start(&config(customer, core, nobody, "tcp", ""));
+    let _sbc = Sbc::start_ready(&config(customer, core, nobody, "tcp", ""));
     let a = TestUa::new();
     let sent = Instant::now();
     a.send(addr(customer), &invite("UDP", a.addr(), &a, "tcp-call-6"));
@@ -499,7 +489,7 @@ fn an_idle_connection_is_closed_and_keepalives_count_as_traffic() {
     let (customer, core) = (free_udp_port(), free_udp_port());
     let b = TestUa::new();
     let extra = "[sip]\ntcp_idle_timeout_s = 1\n";
-    let _sbc = start(&config(customer, core, b.addr(), "udp", extra));
+    let _sbc = Sbc::start_ready(&config(customer, core, b.addr(), "udp", extra));
     let mut busy = TcpPeer::connect(addr(customer));
     let mut quiet = TcpPeer::connect(addr(customer));
     // Keep-alives every 250 ms keep one connection for 1.5 s; the other is closed.
@@ -524,7 +514,7 @@ fn an_idle_connection_is_closed_and_keepalives_count_as_traffic() {
 fn a_response_whose_connection_closed_goes_to_a_new_one_at_the_via_sent_by() {
     let (customer, core) = (free_udp_port(), free_udp_port());
     let b = TestUa::new();
-    let _sbc = start(&config(customer, core, b.addr(), "udp", ""));
+    let _sbc = Sbc::start_ready(&config(customer, core, b.addr(), "udp", ""));
     // A listens for the SBC's new connection at its Via sent-by (no rport: RFC 3261 §18.2.2).
     let a_listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let a_addr = a_listener.local_addr().unwrap();
@@ -562,7 +552,7 @@ fn a_large_invite_without_a_tcp_address_on_the_interface_stays_on_udp_and_is_ret
     let mut c = sbc_config(customer, core, b.addr(), "transport = \"udp\"");
     c.core.listen.truncate(1); // UDP only on the core side
     let text = c.render();
-    let _sbc = start(&text);
+    let _sbc = Sbc::start_ready(&text);
     let a = TestUa::new();
     a.send(addr(customer), &large_invite(&a, "tcp-call-8"));
     let (first, _) = b
@@ -622,7 +612,7 @@ fn call_alice(b: &TestUa, core: u16, call_id: &str) {
 fn a_customer_registered_over_tcp_gets_calls_on_its_connection_until_it_closes() {
     let (customer, core) = (free_udp_port(), free_udp_port());
     let b = TestUa::new();
-    let _sbc = start(&config(customer, core, b.addr(), "udp", REALM));
+    let _sbc = Sbc::start_ready(&config(customer, core, b.addr(), "udp", REALM));
     let mut a = TcpPeer::connect(addr(customer));
     let local = a.local();
     let final_register = |m: &Message| {
