@@ -4,52 +4,12 @@
 
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Message, Method};
+use sbc_tests::config::SbcConfig;
 use sbc_tests::{free_udp_port, Sbc, TestUa};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(5);
-
-fn config(customer: u16, core: u16, first: SocketAddr, second: SocketAddr) -> String {
-    format!(
-        r#"[[interface]]
-name = "customer"
-listen = [{{ transport = "udp", address = "127.0.0.1:{customer}" }}]
-media_address = "127.0.0.1"
-rtp_port_min = 44000
-rtp_port_max = 44999
-
-[[interface]]
-name = "core"
-listen = [{{ transport = "udp", address = "127.0.0.1:{core}" }}]
-media_address = "127.0.0.1"
-rtp_port_min = 45000
-rtp_port_max = 45999
-
-[relay]
-workers = 1
-
-[[route]]
-name = "primary"
-from_interface = "customer"
-next_hop = "{first}"
-to_interface = "core"
-priority = 10
-failover_on = [503]
-
-[[route]]
-name = "backup"
-from_interface = "customer"
-next_hop = "{second}"
-to_interface = "core"
-priority = 20
-
-[admin]
-listen = "127.0.0.1:{admin}"
-"#,
-        admin = free_udp_port()
-    )
-}
 
 /// `req`'s response from a phone with To tag `tag`.
 fn answer(req: &Message, code: u16, tag: &str, contact: SocketAddr) -> Message {
@@ -60,6 +20,13 @@ fn answer(req: &Message, code: u16, tag: &str, contact: SocketAddr) -> Message {
         r.push_header(HeaderName::Contact, format!("<sip:bob@{contact}>"));
     }
     r
+}
+
+fn config(customer: u16, core: u16, first: SocketAddr, second: SocketAddr) -> String {
+    SbcConfig::loopback(customer, core, 44000..=44999, 45000..=45999)
+        .route("primary", first, "priority = 10\nfailover_on = [503]")
+        .route("backup", second, "priority = 20")
+        .render()
 }
 
 #[test]

@@ -4,45 +4,14 @@
 //! address (a NAT rebinding, RFC 3581 §4).
 
 use bytes::Bytes;
-use sbc_common::sip::uri::Uri;
-use sbc_common::sip::{Contact, HeaderName, Message, Method};
+use sbc_common::sip::{HeaderName, Message, Method};
+use sbc_tests::config::SbcConfig;
+use sbc_tests::message::{contact_addr, contact_uri, dialog_request, udp_via};
 use sbc_tests::{free_udp_port, Sbc, TestUa};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(5);
-
-fn config(customer: u16, core: u16, phone_b: SocketAddr) -> String {
-    format!(
-        r#"[[interface]]
-name = "customer"
-listen = [{{ transport = "udp", address = "127.0.0.1:{customer}" }}]
-media_address = "127.0.0.1"
-rtp_port_min = 48000
-rtp_port_max = 48999
-
-[[interface]]
-name = "core"
-listen = [{{ transport = "udp", address = "127.0.0.1:{core}" }}]
-media_address = "127.0.0.1"
-rtp_port_min = 49000
-rtp_port_max = 49999
-
-[relay]
-workers = 1
-
-[[route]]
-name = "customer-to-core"
-from_interface = "customer"
-next_hop = "{phone_b}"
-to_interface = "core"
-
-[admin]
-listen = "127.0.0.1:{admin}"
-"#,
-        admin = free_udp_port()
-    )
-}
 
 /// The SBC and both phones.
 struct Setup {
@@ -51,6 +20,12 @@ struct Setup {
     b: TestUa,
     sbc_a: SocketAddr,
     sbc_b: SocketAddr,
+}
+
+fn config(customer: u16, core: u16, phone_b: SocketAddr) -> String {
+    SbcConfig::loopback(customer, core, 48000..=48999, 49000..=49999)
+        .route("customer-to-core", phone_b, "")
+        .render()
 }
 
 fn start() -> Setup {
@@ -88,14 +63,6 @@ fn from_a(a: &TestUa, method: Method, call_id: &str, branch: &str) -> Message {
 
 fn raw(m: &Message) -> String {
     String::from_utf8_lossy(&m.to_bytes()).into_owned()
-}
-
-fn contact_addr(m: &Message) -> SocketAddr {
-    let Some(Ok(Contact::Addr(c))) = m.contacts().next() else {
-        panic!("no Contact in {m:?}")
-    };
-    let uri = Uri::parse(c.uri).unwrap();
-    SocketAddr::new(uri.ip().unwrap(), uri.port().unwrap_or(5060))
 }
 
 /// Phone B's answer to `req`, with its tag and Contact.
@@ -236,28 +203,8 @@ fn after_a_rebinds_the_sbcs_bye_follows_its_latest_in_dialog_request() {
         })
         .expect("200 at A");
     let in_dialog = |ua: &TestUa, method: Method, seq: u32, branch: &str| {
-        let name = method.as_str().to_owned();
-        let Some(Ok(Contact::Addr(c))) = a_ok.contacts().next() else {
-            panic!("no Contact in the 200")
-        };
-        let mut m = Message::request(method, c.uri.to_owned());
-        m.push_header(
-            HeaderName::Via,
-            format!("SIP/2.0/UDP {};branch={branch};rport", ua.addr()),
-        );
-        m.push_header(HeaderName::MaxForwards, "70");
-        m.push_header(
-            HeaderName::From,
-            invite.header(&HeaderName::From).unwrap().to_owned(),
-        );
-        m.push_header(
-            HeaderName::To,
-            a_ok.header(&HeaderName::To).unwrap().to_owned(),
-        );
-        m.push_header(HeaderName::CallId, "ood-call@127.0.0.1");
-        m.push_header(HeaderName::CSeq, format!("{seq} {name}"));
-        m.set_body(Bytes::new(), None);
-        m
+        let via = udp_via(ua.addr(), branch);
+        dialog_request(method, contact_uri(&a_ok), seq, via, &invite, &a_ok)
     };
     s.a.send(s.sbc_a, &in_dialog(&s.a, Method::Ack, 1, "z9hG4bKoodi2"));
     s.b.recv_until(WAIT, |m| m.method() == Some(&Method::Ack))

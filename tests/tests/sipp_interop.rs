@@ -5,9 +5,11 @@
 //! does after RTP has arrived from the UAC and from the UAS echo; the relay's Prometheus counters
 //! (`/metrics`) must show those latches and the packets forwarded both ways.
 
+use sbc_tests::config::SbcConfig;
 use sbc_tests::{
     free_tcp_port, free_udp_port, http_get, metric_value, sipp_binary, ChildGuard, Sbc,
 };
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,40 +20,6 @@ const LIMIT: u32 = 50;
 /// RTP packets kept from `g711a.pcap` (30 ms apart: about 1.2 s, shorter than the UAC's pause).
 const PCAP_PACKETS: usize = 40;
 const SIPP_PCAP: &str = "/usr/share/sip-tester/g711a.pcap";
-
-fn config(customer: u16, core: u16, uas: u16, admin: u16) -> String {
-    format!(
-        r#"[general]
-log_level = "debug"
-
-[[interface]]
-name = "customer"
-listen = [{{ transport = "udp", address = "127.0.0.1:{customer}" }}]
-media_address = "127.0.0.1"
-rtp_port_min = 48000
-rtp_port_max = 48999
-
-[[interface]]
-name = "core"
-listen = [{{ transport = "udp", address = "127.0.0.1:{core}" }}]
-media_address = "127.0.0.1"
-rtp_port_min = 49000
-rtp_port_max = 49999
-
-[relay]
-workers = 1
-
-[[route]]
-name = "customer-to-core"
-from_interface = "customer"
-next_hop = "127.0.0.1:{uas}"
-to_interface = "core"
-
-[admin]
-listen = "127.0.0.1:{admin}"
-"#,
-    )
-}
 
 /// Writes the first `packets` records of SIPp's `g711a.pcap` to `to` (pcap: 24-byte global
 /// header, then 16-byte record headers with the captured length at bytes 8..12).
@@ -114,6 +82,17 @@ fn strip_ansi(line: &str) -> String {
         }
     }
     out
+}
+
+fn config(customer: u16, core: u16, uas: u16, admin: u16) -> String {
+    let mut c = SbcConfig::loopback(customer, core, 48000..=48999, 49000..=49999).route(
+        "customer-to-core",
+        SocketAddr::from(([127, 0, 0, 1], uas)),
+        "",
+    );
+    c.general = "log_level = \"debug\"".into();
+    c.admin = SocketAddr::from(([127, 0, 0, 1], admin));
+    c.render()
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! datagram in each direction (≈14 %); calls still complete through retransmissions on both sides
 //! (SIPp's, and the sbc's transaction and dialog timers). Signalling only, on 127.0.0.1.
 
+use sbc_tests::config::SbcConfig;
 use sbc_tests::{free_udp_port, sipp_binary, ChildGuard, Sbc};
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
@@ -95,35 +96,13 @@ impl Drop for LossyProxy {
 }
 
 fn config(customer: u16, core: u16, uas: u16) -> String {
-    format!(
-        r#"[[interface]]
-name = "customer"
-listen = [{{ transport = "udp", address = "127.0.0.1:{customer}" }}]
-media_address = "127.0.0.1"
-rtp_port_min = 46000
-rtp_port_max = 46999
-
-[[interface]]
-name = "core"
-listen = [{{ transport = "udp", address = "127.0.0.1:{core}" }}]
-media_address = "127.0.0.1"
-rtp_port_min = 47000
-rtp_port_max = 47999
-
-[relay]
-workers = 1
-
-[[route]]
-name = "customer-to-core"
-from_interface = "customer"
-next_hop = "127.0.0.1:{uas}"
-to_interface = "core"
-
-[admin]
-listen = "127.0.0.1:{admin}"
-"#,
-        admin = free_udp_port()
-    )
+    SbcConfig::loopback(customer, core, 46000..=46999, 47000..=47999)
+        .route(
+            "customer-to-core",
+            SocketAddr::from(([127, 0, 0, 1], uas)),
+            "",
+        )
+        .render()
 }
 
 #[test]

@@ -4,7 +4,9 @@
 //! the SBC to answer on the UAC's connection and to keep the dialog with the UAS on the one it
 //! opened.
 
+use sbc_tests::config::{Iface, SbcConfig};
 use sbc_tests::{free_udp_port, sipp_binary, ChildGuard, Sbc};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,36 +14,18 @@ const CALLS: usize = 100;
 const RATE: u32 = 25;
 
 fn config(customer: u16, core: u16, uas: u16) -> String {
-    format!(
-        r#"[[interface]]
-name = "customer"
-listen = [{{ transport = "tcp", address = "127.0.0.1:{customer}" }}]
-media_address = "127.0.0.1"
-rtp_port_min = 48000
-rtp_port_max = 48999
-
-[[interface]]
-name = "core"
-listen = [{{ transport = "tcp", address = "127.0.0.1:{core}" }}]
-media_address = "127.0.0.1"
-rtp_port_min = 49000
-rtp_port_max = 49999
-
-[relay]
-workers = 1
-
-[[route]]
-name = "customer-to-core"
-from_interface = "customer"
-next_hop = "127.0.0.1:{uas}"
-transport = "tcp"
-to_interface = "core"
-
-[admin]
-listen = "127.0.0.1:{admin}"
-"#,
-        admin = free_udp_port()
-    )
+    let tcp = |port: u16, rtp| {
+        let mut i = Iface::udp(SocketAddr::from(([127, 0, 0, 1], port)), rtp);
+        i.listen[0].0 = "tcp";
+        i
+    };
+    SbcConfig::with(tcp(customer, 48000..=48999), tcp(core, 49000..=49999))
+        .route(
+            "customer-to-core",
+            SocketAddr::from(([127, 0, 0, 1], uas)),
+            "transport = \"tcp\"",
+        )
+        .render()
 }
 
 #[test]
