@@ -1,6 +1,7 @@
 //! The io_uring backend: one multishot `RecvMsg` per socket into a provided buffer ring, one
-//! `SendMsg` per forward straight from the receive buffer, all of a turn's sends in one submit, and
-//! a batched wait (`min_wait`) so low packet rates coalesce into few system calls.
+//! `Send` with a destination address per forward straight from the receive buffer, all of a turn's
+//! sends in one submit, and a batched wait (`min_wait`) so low packet rates coalesce into few
+//! system calls.
 //!
 //! Every `user_data` carries its kind in the top 8 bits (`KIND_SHIFT`): receive completions
 //! carry the socket's slot index and generation (so completions still in flight for a removed
@@ -121,14 +122,6 @@ struct BufEntry {
     resv: u16,
 }
 
-/// The send state of one buffer id; stays untouched while that buffer's send is in flight.
-#[repr(C)]
-struct SendSlot {
-    msg: libc::msghdr,
-    iov: libc::iovec,
-    addr: RawAddr,
-}
-
 /// One registered socket.
 #[derive(Clone, Copy)]
 struct Slot {
@@ -151,7 +144,9 @@ pub struct UringBackend {
     buf_ring: Region,
     br_tail: u16,
     recv_msg: Box<libc::msghdr>,
-    sends: Box<[SendSlot]>,
+    /// Destination address of each buffer id's send; stays untouched while that send is in
+    /// flight (the kernel reads it when it issues the send).
+    send_to: Box<[RawAddr]>,
     wake: OwnedFd,
     wake_buf: Box<u64>,
     slots: Vec<Slot>,
@@ -172,7 +167,7 @@ pub struct UringBackend {
     stats: BackendStats,
 }
 
-// SAFETY: the raw pointers inside the msghdrs/iovecs and mappings point only into memory this
+// SAFETY: the raw pointers inside the receive msghdr and the mappings point only into memory this
 // backend owns; the ring is driven only by the thread that owns the backend (see module docs).
 unsafe impl Send for UringBackend {}
 
@@ -232,16 +227,7 @@ impl UringBackend {
             buf_ring,
             br_tail: 0,
             recv_msg: Box::new(zero_msghdr()),
-            sends: (0..n)
-                .map(|_| SendSlot {
-                    msg: zero_msghdr(),
-                    iov: libc::iovec {
-                        iov_base: std::ptr::null_mut(),
-                        iov_len: 0,
-                    },
-                    addr: RawAddr::ZERO,
-                })
-                .collect(),
+            send_to: vec![RawAddr::ZERO; usize::from(n)].into_boxed_slice(),
             wake: new_eventfd()?,
             wake_buf: Box::new(0),
             slots: Vec::new(),
@@ -501,29 +487,29 @@ impl UringBackend {
 
     /// Queues a send of `len` bytes at `data` (inside buffer `bid`) per `fwd`; if it cannot be
     /// queued the datagram is counted as a send error and its buffer goes straight back.
+    ///
+    /// A plain `Send` with a destination address, not `SendMsg`: the kernel then copies only the
+    /// address, not a `msghdr` and an iovec, per packet.
     fn send(&mut self, bid: u16, fwd: Forward, data: *const u8, len: usize) {
-        let s = &mut self.sends[usize::from(bid)];
-        let name_len = sockaddr_write(&fwd.to, &mut s.addr);
-        s.iov = libc::iovec {
-            iov_base: data.cast_mut().cast(),
-            iov_len: len,
-        };
-        s.msg = zero_msghdr();
-        s.msg.msg_name = std::ptr::from_mut(&mut s.addr).cast();
-        s.msg.msg_namelen = name_len;
-        s.msg.msg_iov = std::ptr::from_mut(&mut s.iov);
-        s.msg.msg_iovlen = 1;
+        let addr = &mut self.send_to[usize::from(bid)];
+        let addr_len = sockaddr_write(&fwd.to, addr);
+        let addr_ptr = std::ptr::from_ref(&*addr).cast::<libc::sockaddr>();
+        // Datagrams are at most MAX_DATAGRAM bytes, so the length always fits.
+        let len = u32::try_from(len).unwrap_or(u32::MAX);
         let fixed = usize::try_from(fwd.fd)
             .ok()
             .and_then(|i| self.fixed_of_fd.get(i).copied())
             .unwrap_or(NOT_FIXED);
         let e = if fixed == NOT_FIXED {
-            opcode::SendMsg::new(Fd(fwd.fd), &s.msg).build()
+            opcode::Send::new(Fd(fwd.fd), data, len)
         } else {
-            opcode::SendMsg::new(Fixed(fixed), &s.msg).build()
+            opcode::Send::new(Fixed(fixed), data, len)
         }
+        .dest_addr(addr_ptr)
+        .dest_addr_len(addr_len)
+        .build()
         .user_data((KIND_SEND << KIND_SHIFT) | u64::from(bid));
-        // SAFETY: send slot `bid` and buffer `bid` belong to this send until its completion
+        // SAFETY: address slot `bid` and buffer `bid` belong to this send until its completion
         // returns the buffer: the buffer id is not reused before then.
         if unsafe { self.push(&e) }.is_err() {
             self.stats.send_errors += 1;
