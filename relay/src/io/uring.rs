@@ -69,8 +69,9 @@ pub struct UringConfig {
     pub buffers: u16,
     /// Most completions a wait gathers before returning (1 disables batching).
     pub wait_batch: u32,
-    /// The batching window: a wait asks for about as many datagrams as arrived per window lately
-    /// (at most `wait_batch`), so it is woken by the datagram that completes the batch.
+    /// The batching window: a wait asks for about as many receive wake-ups (at RTP rates:
+    /// datagrams) as came per window lately (at most `wait_batch`), so it is woken by the
+    /// datagram that completes the batch.
     pub min_wait: Duration,
 }
 
@@ -173,8 +174,12 @@ pub struct UringBackend {
     cqes: Box<[(u64, i32, u32)]>,
     enabled: bool,
     wake_armed: bool,
-    /// Datagrams per `min_wait` window lately (moving average over turns).
+    /// Receive wake-ups per `min_wait` window lately (moving average over turns).
     per_window: f64,
+    /// Receive wake-ups seen since the last wait (see [`UringBackend::on_recv`]).
+    wakeups: usize,
+    /// Slot of the last receive completion, to tell a socket's next datagram from a new wake-up.
+    last_recv: usize,
     /// When the previous turn's wait returned.
     last_wait: Option<Instant>,
     /// The batch the last wait asked for.
@@ -254,6 +259,8 @@ impl UringBackend {
             enabled: false,
             wake_armed: false,
             per_window: 0.0,
+            wakeups: 0,
+            last_recv: usize::MAX,
             last_wait: None,
             last_batch: 1,
             stats: BackendStats::default(),
@@ -385,8 +392,9 @@ impl UringBackend {
 
     /// Waits up to `timeout` for a batch of completions (submitting everything queued).
     ///
-    /// The batch is the number of datagrams that arrived per `min_wait` window lately, so the
-    /// wait normally ends when the datagram completing it arrives (woken by the sender's side)
+    /// The batch is the number of receive wake-ups (sockets turning readable; one per datagram
+    /// at RTP rates) per `min_wait` window lately, so the wait normally ends when the datagram
+    /// completing it arrives (woken by the sender's side)
     /// rather than by a timer, which costs a VM far more (see [`BATCH_BACKSTOP`]). Should the
     /// batch not fill, the wait ends after [`BATCH_BACKSTOP`]; at low rates (a batch of one) any
     /// datagram ends it.
@@ -431,7 +439,8 @@ impl UringBackend {
         }
     }
 
-    /// Updates the datagrams-per-window estimate with a turn that received `got` datagrams.
+    /// Updates the wake-ups-per-window estimate with a wait after which `got` receive wake-ups
+    /// were handled.
     ///
     /// A moving average while batches fill; a batch that did not fill (the rate fell, the wait
     /// ran to its backstop) sets the estimate to what was seen, so only one wait runs long.
@@ -498,6 +507,13 @@ impl UringBackend {
     /// Handles one receive completion; returns 1 if it delivered a datagram to the handler.
     fn on_recv(&mut self, ud: u64, res: i32, flags: u32, handler: &mut Handler<'_>) -> usize {
         let idx = (ud & 0xffff_ffff) as usize;
+        // The kernel counts a wait's batch in receive wake-ups (one per socket that became
+        // readable), each posting that socket's queued datagrams back to back: a run of
+        // completions from one slot is one wake-up.
+        if idx != self.last_recv {
+            self.wakeups += 1;
+            self.last_recv = idx;
+        }
         let generation = ((ud >> 32) as u32) & GEN_MASK;
         let bid = cqueue::buffer_select(flags);
         let slot = match self.slots.get(idx) {
@@ -723,9 +739,10 @@ impl Backend for UringBackend {
         let mut got = self.drain(handler);
         self.rearm_all()?;
         self.wait(if got > 0 { Duration::ZERO } else { timeout })?;
-        let fresh = self.drain(handler);
-        self.learn_rate(fresh);
-        got += fresh;
+        self.wakeups = 0;
+        self.last_recv = usize::MAX;
+        got += self.drain(handler);
+        self.learn_rate(self.wakeups);
         // This turn's sends (and any re-arms) go out in one submit.
         if !self.ring.submission().is_empty() {
             self.stats.syscalls += 1;
