@@ -69,8 +69,9 @@ OPTIONS:
     --pps-per-stream N   same as --rate N
     --payload BYTES      RTP payload bytes after the 12-byte header [default: 160, 8..=1400]
     --uring-buffers N    io_uring provided-buffer ring size, a power of two [default: the relay's]
-    --uring-batch N      completions an io_uring wait tries to gather [default: the relay's]
-    --uring-min-wait-us N  how long an io_uring wait holds out for the batch [default: the relay's]
+    --uring-batch N      most completions an io_uring wait gathers [default: the relay's]
+    --uring-min-wait-us N  io_uring batching window: a wait asks for about as many datagrams as
+                         arrived per window lately [default: the relay's]
     --recv-buffer BYTES  SO_RCVBUF of the relay's and the baseline's sockets (0: system default)
                          [default: 262144]
     --sink S             paced rates only: `poll` (the sink polls every socket in SCHED_IDLE, so
