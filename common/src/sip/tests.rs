@@ -290,3 +290,56 @@ fn garbage_never_panics() {
         }
     }
 }
+
+#[test]
+fn views_read_after_header_edits_see_the_edit() {
+    let mut m = parse(INVITE).unwrap();
+    // Read every cached view once, then edit each header they come from.
+    assert_eq!(m.via().unwrap().host, "pc33.atlanta.example.com");
+    assert_eq!(m.from().unwrap().tag(), Some("1928301774"));
+    assert_eq!(m.to().unwrap().tag(), None);
+    assert_eq!(m.cseq().unwrap().seq, 314159);
+
+    m.insert_header(
+        0,
+        HeaderName::Via,
+        "SIP/2.0/TCP sbc.example.com;branch=z9hG4bKtop",
+    );
+    assert_eq!(m.via().unwrap().host, "sbc.example.com");
+    assert_eq!(m.vias().count(), 2);
+    m.set_header(HeaderName::To, "Bob <sip:bob@biloxi.example.com>;tag=b1");
+    assert_eq!(m.to().unwrap().tag(), Some("b1"));
+    m.set_header(HeaderName::CSeq, "7 INVITE");
+    assert_eq!(m.cseq().unwrap().seq, 7);
+    m.remove_first(&HeaderName::Via);
+    assert_eq!(m.via().unwrap().host, "pc33.atlanta.example.com");
+    m.retain_headers(|h| *h.name() != HeaderName::From);
+    assert!(m.from().is_none());
+    m.push_header(HeaderName::From, "<sip:carol@example.com>;tag=c");
+    assert_eq!(m.from().unwrap().tag(), Some("c"));
+    assert_eq!(m.remove_headers(&HeaderName::Via), 1);
+    assert!(m.via().is_none());
+    assert_eq!(m.vias().count(), 0);
+
+    // A clone keeps answering from its own headers.
+    let c = m.clone();
+    m.set_header(HeaderName::From, "<sip:dave@example.com>;tag=d");
+    assert_eq!(c.from().unwrap().tag(), Some("c"));
+    assert_eq!(m.from().unwrap().tag(), Some("d"));
+}
+
+#[test]
+fn a_bad_top_via_reads_as_none_and_fails_the_check() {
+    let mut m = parse(INVITE).unwrap();
+    assert!(m.via().is_some());
+    m.insert_header(0, HeaderName::Via, "SIP/2.0/UDP host:99999");
+    assert!(m.via().is_none());
+    assert!(matches!(m.vias().next(), Some(Err(_))));
+    assert_eq!(
+        m.check(),
+        Err(ParseErrorKind::BadHeader(HeaderError::new(
+            "Via",
+            "bad sent-by"
+        )))
+    );
+}
