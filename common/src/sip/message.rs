@@ -677,14 +677,12 @@ fn lines(head: &str) -> impl Iterator<Item = Line<'_>> {
 /// Finds where the header section ends: returns (end of last header line incl. its terminator,
 /// start of body).
 fn find_head_end(data: &[u8]) -> Option<(usize, usize)> {
-    let mut i = 0;
-    while let Some(off) = data.get(i..)?.iter().position(|&b| b == b'\n') {
-        let nl = i + off;
+    for nl in memchr::memchr_iter(b'\n', data) {
         let after = nl + 1;
         match data.get(after) {
             Some(b'\n') => return Some((after, after + 1)),
             Some(b'\r') if data.get(after + 1) == Some(&b'\n') => return Some((after, after + 2)),
-            _ => i = after,
+            _ => {}
         }
     }
     None

@@ -134,21 +134,24 @@ fn split_param(item: &str) -> (&str, Option<&str>) {
 
 /// The offset of the `;` ending the parameter that starts `s`, skipping quoted strings.
 fn param_end(s: &str) -> usize {
-    let mut in_q = false;
-    let mut esc = false;
-    for (i, b) in s.bytes().enumerate() {
-        if in_q {
-            if esc {
-                esc = false;
-            } else if b == b'\\' {
-                esc = true;
-            } else if b == b'"' {
-                in_q = false;
+    let b = s.as_bytes();
+    let mut i = 0;
+    while let Some(off) = b.get(i..).and_then(|r| memchr::memchr2(b';', b'"', r)) {
+        let at = i + off;
+        if b.get(at) == Some(&b';') {
+            return at;
+        }
+        // A quoted string: continue after its closing quote; an open one runs to the end.
+        let mut j = at + 1;
+        loop {
+            match b.get(j..).and_then(|r| memchr::memchr2(b'"', b'\\', r)) {
+                None => return s.len(),
+                Some(q) if b.get(j + q) == Some(&b'"') => {
+                    i = j + q + 1;
+                    break;
+                }
+                Some(q) => j += q + 2,
             }
-        } else if b == b'"' {
-            in_q = true;
-        } else if b == b';' {
-            return i;
         }
     }
     s.len()
@@ -241,6 +244,34 @@ mod tests {
         assert!(Params::new(";a=\"unterminated").validate().is_err());
         assert!(Params::new("junk").validate().is_err());
         assert!(Params::new(";maddr=[2001:db8::1]").validate().is_ok());
+    }
+
+    /// The byte-at-a-time scan `param_end` replaced, kept as the reference.
+    fn reference_param_end(s: &str) -> usize {
+        let (mut in_q, mut esc) = (false, false);
+        for (i, b) in s.bytes().enumerate() {
+            if in_q {
+                if esc {
+                    esc = false;
+                } else if b == b'\\' {
+                    esc = true;
+                } else if b == b'"' {
+                    in_q = false;
+                }
+            } else if b == b'"' {
+                in_q = true;
+            } else if b == b';' {
+                return i;
+            }
+        }
+        s.len()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn param_end_matches_the_byte_scan(s in "[;\"\\\\a =]{0,24}") {
+            proptest::prop_assert_eq!(param_end(&s), reference_param_end(&s));
+        }
     }
 
     #[test]
