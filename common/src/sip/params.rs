@@ -58,11 +58,7 @@ impl<'a> Params<'a> {
                     if quoted_end(v) != Some(v.len()) {
                         return Err("bad quoted parameter value");
                     }
-                } else if v.is_empty()
-                    || !v
-                        .bytes()
-                        .all(|b| super::method::is_token_byte(b) || b"[]:%".contains(&b))
-                {
+                } else if v.is_empty() || !v.bytes().all(is_value_byte) {
                     return Err("bad parameter value");
                 }
             }
@@ -98,6 +94,30 @@ impl<'a> Iterator for ParamIter<'a> {
         }
     }
 }
+
+/// Whether `b` may appear in an unquoted parameter value: token bytes and `[`, `]`, `:` for
+/// IPv6 references (RFC 3261 §25.1 `gen-value`, `host`).
+fn is_value_byte(b: u8) -> bool {
+    VALUE_BYTES.get(usize::from(b)).copied().unwrap_or(false)
+}
+
+/// Lookup table for [`is_value_byte`].
+static VALUE_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        // RFC 3261 §25.1 token bytes, then the host bytes.
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            )
+            || matches!(b, b'[' | b']' | b':');
+        i += 1;
+    }
+    t
+};
 
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
@@ -271,6 +291,14 @@ mod tests {
         #[test]
         fn param_end_matches_the_byte_scan(s in "[;\"\\\\a =]{0,24}") {
             proptest::prop_assert_eq!(param_end(&s), reference_param_end(&s));
+        }
+    }
+
+    #[test]
+    fn value_bytes_are_token_and_host_bytes() {
+        for b in 0..=255u8 {
+            let old = crate::sip::method::is_token_byte(b) || b"[]:%".contains(&b);
+            assert_eq!(is_value_byte(b), old, "byte {b}");
         }
     }
 
