@@ -17,7 +17,7 @@ pub(crate) fn parse(input: Bytes) -> Result<Sdp, SdpError> {
 
     while !rest.is_empty() {
         number += 1;
-        let (len, ending, consumed) = match rest.iter().position(|&b| b == b'\n') {
+        let (len, ending, consumed) = match memchr::memchr(b'\n', &rest) {
             Some(i) if i > 0 && rest.get(i - 1) == Some(&b'\r') => (i - 1, LineEnding::CrLf, i + 1),
             Some(i) => (i, LineEnding::Lf, i + 1),
             None => (rest.len(), LineEnding::Missing, rest.len()),
@@ -101,7 +101,7 @@ pub(crate) fn parse(input: Bytes) -> Result<Sdp, SdpError> {
 /// Every line is blank or `<letter>=...`, without NUL or a CR inside.
 fn check_line(line: &Line, number: usize) -> Result<(), SdpError> {
     let raw = line.as_bytes();
-    if raw.iter().any(|&b| b == 0 || b == b'\r') {
+    if memchr::memchr2(0, b'\r', raw).is_some() {
         return Err(SdpError::IllegalCharacter { line: number });
     }
     if line.kind_byte().is_none() && !raw.iter().all(|&b| b == b' ' || b == b'\t') {

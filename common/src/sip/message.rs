@@ -1025,7 +1025,7 @@ fn validate(msg: &Message) -> Result<(), ParseErrorKind> {
         return Err(K::BadHeader(e));
     }
     let call_id = once(HeaderName::CallId, "Call-ID")?;
-    if call_id.is_empty() || call_id.contains(char::is_whitespace) {
+    if call_id.is_empty() || has_whitespace(call_id) {
         return Err(K::BadHeader(HeaderError::new("Call-ID", "bad value")));
     }
     once(HeaderName::CSeq, "CSeq")?;
@@ -1062,6 +1062,17 @@ fn validate(msg: &Message) -> Result<(), ParseErrorKind> {
         }
     }
     Ok(())
+}
+
+/// Whether `s` contains a character with the Unicode White_Space property, byte-wise for ASCII.
+pub(super) fn has_whitespace(s: &str) -> bool {
+    if s.is_ascii() {
+        // The ASCII White_Space characters: HT, LF, VT, FF, CR and SP.
+        s.bytes()
+            .any(|b| matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' '))
+    } else {
+        s.contains(char::is_whitespace)
+    }
 }
 
 /// Checks a header value against the typed parser for its name, for callers that want eager

@@ -343,3 +343,15 @@ fn a_bad_top_via_reads_as_none_and_fails_the_check() {
         )))
     );
 }
+
+#[test]
+fn whitespace_in_call_id_is_found_as_char_is_whitespace_finds_it() {
+    for c in (0u32..0x3100).filter_map(char::from_u32) {
+        let s = format!("a{c}b");
+        assert_eq!(
+            message::has_whitespace(&s),
+            s.contains(char::is_whitespace),
+            "{c:?}"
+        );
+    }
+}
