@@ -999,10 +999,38 @@ fn validate(msg: &Message) -> Result<(), ParseErrorKind> {
             return Err(K::BadUri);
         }
     }
-    let once = |name: HeaderName, label: &'static str| -> Result<&str, ParseErrorKind> {
-        let mut it = msg.headers.iter().filter(|h| *h.name() == name);
-        let first = it.next().ok_or(K::MissingHeader(label))?;
-        if it.next().is_some() {
+    // One pass over the headers for the ones that may appear once: (first index, seen twice).
+    const FROM: usize = 0;
+    const TO: usize = 1;
+    const CALL_ID: usize = 2;
+    const CSEQ: usize = 3;
+    const MAX_FORWARDS: usize = 4;
+    const EXPIRES: usize = 5;
+    let mut seen: [(Option<usize>, bool); 6] = [(None, false); 6];
+    for (i, h) in msg.headers.iter().enumerate() {
+        let k = match h.name() {
+            HeaderName::From => FROM,
+            HeaderName::To => TO,
+            HeaderName::CallId => CALL_ID,
+            HeaderName::CSeq => CSEQ,
+            HeaderName::MaxForwards => MAX_FORWARDS,
+            HeaderName::Expires => EXPIRES,
+            _ => continue,
+        };
+        if let Some((first, twice)) = seen.get_mut(k) {
+            match first {
+                Some(_) => *twice = true,
+                None => *first = Some(i),
+            }
+        }
+    }
+    let present = |k: usize| seen.get(k).is_some_and(|(first, _)| first.is_some());
+    let once = |k: usize, label: &'static str| -> Result<&str, ParseErrorKind> {
+        let (first, twice) = seen.get(k).copied().unwrap_or((None, false));
+        let first = first
+            .and_then(|i| msg.headers.get(i))
+            .ok_or(K::MissingHeader(label))?;
+        if twice {
             return Err(K::DuplicateHeader(label));
         }
         Ok(first.value())
@@ -1016,19 +1044,19 @@ fn validate(msg: &Message) -> Result<(), ParseErrorKind> {
     if n == 0 {
         return Err(K::MissingHeader("Via"));
     }
-    once(HeaderName::From, "From")?;
+    once(FROM, "From")?;
     if let Some(Err(e)) = msg.parsed_from() {
         return Err(K::BadHeader(e));
     }
-    once(HeaderName::To, "To")?;
+    once(TO, "To")?;
     if let Some(Err(e)) = msg.parsed_to() {
         return Err(K::BadHeader(e));
     }
-    let call_id = once(HeaderName::CallId, "Call-ID")?;
+    let call_id = once(CALL_ID, "Call-ID")?;
     if call_id.is_empty() || has_whitespace(call_id) {
         return Err(K::BadHeader(HeaderError::new("Call-ID", "bad value")));
     }
-    once(HeaderName::CSeq, "CSeq")?;
+    once(CSEQ, "CSeq")?;
     let cseq = msg
         .parsed_cseq()
         .ok_or(K::MissingHeader("CSeq"))?
@@ -1038,8 +1066,8 @@ fn validate(msg: &Message) -> Result<(), ParseErrorKind> {
             return Err(K::CSeqMismatch);
         }
     }
-    if msg.has(&HeaderName::MaxForwards) {
-        let mf = once(HeaderName::MaxForwards, "Max-Forwards")?;
+    if present(MAX_FORWARDS) {
+        let mf = once(MAX_FORWARDS, "Max-Forwards")?;
         if parse_u32(mf).is_none_or(|v| v > 255) {
             return Err(K::BadHeader(HeaderError::new(
                 "Max-Forwards",
@@ -1047,8 +1075,8 @@ fn validate(msg: &Message) -> Result<(), ParseErrorKind> {
             )));
         }
     }
-    if msg.has(&HeaderName::Expires) {
-        let v = once(HeaderName::Expires, "Expires")?;
+    if present(EXPIRES) {
+        let v = once(EXPIRES, "Expires")?;
         if parse_delta_seconds(v).is_none() {
             return Err(K::BadHeader(HeaderError::new(
                 "Expires",

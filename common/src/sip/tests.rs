@@ -355,3 +355,38 @@ fn whitespace_in_call_id_is_found_as_char_is_whitespace_finds_it() {
         );
     }
 }
+
+#[test]
+fn check_reports_the_first_problem_in_header_order() {
+    let k = |text: String| parse(&text).unwrap_err().kind;
+    assert_eq!(
+        k(INVITE.replace(
+            "Max-Forwards: 70\r\n",
+            "Max-Forwards: 70\r\nMax-Forwards: 69\r\n"
+        )),
+        ParseErrorKind::DuplicateHeader("Max-Forwards")
+    );
+    assert_eq!(
+        k(INVITE.replace("Max-Forwards: 70\r\n", "Max-Forwards: 300\r\n")),
+        ParseErrorKind::BadHeader(HeaderError::new("Max-Forwards", "not a number 0-255"))
+    );
+    assert_eq!(
+        k(INVITE.replace("Max-Forwards: 70\r\n", "Expires: 1\r\nExpires: 2\r\n")),
+        ParseErrorKind::DuplicateHeader("Expires")
+    );
+    // A bad From is reported before a duplicate Max-Forwards further down the list of checks.
+    assert_eq!(
+        k(INVITE
+            .replace(
+                "Max-Forwards: 70\r\n",
+                "Max-Forwards: 70\r\nMax-Forwards: 69\r\n"
+            )
+            .replace(
+                "From: Alice <sip:alice@atlanta.example.com>",
+                "From: Alice sip:alice"
+            )),
+        ParseErrorKind::BadHeader(HeaderError::new("From", "bad URI"))
+    );
+    // Without Max-Forwards or Expires there is nothing to check about them.
+    assert!(parse(&INVITE.replace("Max-Forwards: 70\r\n", "")).is_ok());
+}
