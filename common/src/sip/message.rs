@@ -9,6 +9,7 @@ use super::fields::{
 use super::header::{split_list, Header, HeaderName};
 use super::method::Method;
 use super::name_addr::{Contact, NameAddr};
+use super::params::{find_byte, split_once_byte};
 use super::status::reason_phrase;
 use super::via::Via;
 use super::view_cache::{Cached, NameAddrAt, Slot, ViewCache};
@@ -920,14 +921,14 @@ fn parse_start_line(
     let err = |k| Err(ParseError::new(k));
     if let Some(rest) = line.strip_prefix("SIP/") {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
-        let (version, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+        let (version, rest) = split_once_byte(rest, b' ').unwrap_or((rest, ""));
         if !is_version(version) {
             return err(K::BadStartLine("bad SIP version"));
         }
         if version != "2.0" {
             return err(K::VersionNotSupported);
         }
-        let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+        let (code, reason) = split_once_byte(rest, b' ').unwrap_or((rest, ""));
         let code = match code.parse::<u16>() {
             Ok(c) if (100..=699).contains(&c) && code.len() == 3 => c,
             _ => return err(K::BadStartLine("bad status code")),
@@ -938,10 +939,7 @@ fn parse_start_line(
         });
     }
     // Request-Line = Method SP Request-URI SP SIP-Version
-    let mut parts = line.split(' ');
-    let (Some(method), Some(uri), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let Some((method, uri, version)) = request_line_parts(line) else {
         return err(K::BadStartLine(
             "expected Method SP Request-URI SP SIP-Version",
         ));
@@ -980,6 +978,17 @@ fn parse_start_line(
         method,
         uri: head.slice_ref(uri),
     })
+}
+
+/// The three parts of a request line split on its exactly two spaces, as
+/// `line.split(' ')` yielding exactly three items.
+pub(super) fn request_line_parts(line: &str) -> Option<(&str, &str, &str)> {
+    let (method, rest) = split_once_byte(line, b' ')?;
+    let (uri, version) = split_once_byte(rest, b' ')?;
+    if find_byte(version, b' ').is_some() {
+        return None;
+    }
+    Some((method, uri, version))
 }
 
 fn is_version(v: &str) -> bool {

@@ -141,6 +141,14 @@ pub(crate) fn find_byte(s: &str, b: u8) -> Option<usize> {
     memchr::memchr(b, s.as_bytes())
 }
 
+/// `s.split_once(b as char)` for an ASCII byte `b`, found with memchr rather than the `char`
+/// searcher (these splits run on every URI and start line read).
+pub(crate) fn split_once_byte(s: &str, b: u8) -> Option<(&str, &str)> {
+    let i = find_byte(s, b)?;
+    // `b` is ASCII, so both offsets are char boundaries.
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
 /// Splits one `name[=value]` item, trimming white space around both parts.
 fn split_param(item: &str) -> (&str, Option<&str>) {
     // The `=` follows a short name: a plain scan beats memchr's set-up here.

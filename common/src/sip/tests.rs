@@ -390,3 +390,15 @@ fn check_reports_the_first_problem_in_header_order() {
     // Without Max-Forwards or Expires there is nothing to check about them.
     assert!(parse(&INVITE.replace("Max-Forwards: 70\r\n", "")).is_ok());
 }
+
+proptest::proptest! {
+    #[test]
+    fn request_line_parts_split_like_split_on_spaces(line in "[A :/.]{0,12}") {
+        let mut parts = line.split(' ');
+        let old = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(m), Some(u), Some(v), None) => Some((m, u, v)),
+            _ => None,
+        };
+        proptest::prop_assert_eq!(message::request_line_parts(&line), old);
+    }
+}
