@@ -1659,21 +1659,43 @@ fn recv_any<'a>(
 /// The first via-parm of a serialized message's top Via, read without parsing the whole
 /// message (RFC 3261 §20.42).
 fn top_via_text(bytes: &[u8]) -> Option<&str> {
-    let end = bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or(bytes.len());
-    let head = std::str::from_utf8(bytes.get(..end)?).ok()?;
-    for line in head.split("\r\n").skip(1) {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
+    // Line by line up to the Via (normally the second line), not over the whole message: this
+    // runs for every datagram sent.
+    let mut rest = bytes;
+    let mut first = true;
+    loop {
+        let (line, next) = match find_crlf(rest) {
+            Some(i) => (rest.get(..i)?, rest.get(i + 2..)),
+            None => (rest, None),
         };
-        let name = name.trim();
-        if name.eq_ignore_ascii_case("via") || name.eq_ignore_ascii_case("v") {
-            return value.split(',').next();
+        if !first && line.is_empty() {
+            // The blank line ending the header section.
+            return None;
         }
+        let line = std::str::from_utf8(line).ok()?;
+        if !first {
+            if let Some((name, value)) = line.split_once(':') {
+                let name = name.trim();
+                if name.eq_ignore_ascii_case("via") || name.eq_ignore_ascii_case("v") {
+                    return value.split(',').next();
+                }
+            }
+        }
+        first = false;
+        rest = next?;
     }
-    None
+}
+
+/// The offset of the first CRLF in `b`.
+fn find_crlf(b: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    loop {
+        let i = from + b.get(from..)?.iter().position(|&c| c == b'\r')?;
+        if b.get(i + 1) == Some(&b'\n') {
+            return Some(i);
+        }
+        from = i + 1;
+    }
 }
 
 /// The sent-by of a serialized request's top Via as an address (default port 5060), read
@@ -1963,6 +1985,13 @@ to_interface = "core"
         assert_eq!(top_via_sent_by(b"BYE sip:a@x SIP/2.0\r\n\r\n"), None);
         assert_eq!(top_via_branch(req).as_deref(), Some("z9hG4bKx"));
         assert_eq!(top_via_branch(b"BYE sip:a@x SIP/2.0\r\n\r\n"), None);
+        // A Via-like line in the body is not a header.
+        let body_via =
+            b"BYE sip:a@x SIP/2.0\r\nMax-Forwards: 70\r\n\r\nVia: SIP/2.0/UDP 10.0.0.9:1\r\n";
+        assert_eq!(top_via_sent_by(body_via), None);
+        // A header line with a lone CR in it is still one line.
+        let cr = b"BYE sip:a@x SIP/2.0\r\nX-A: a\rb\r\nVia: SIP/2.0/UDP 10.0.0.9:1\r\n\r\n";
+        assert_eq!(top_via_sent_by(cr), "10.0.0.9:1".parse().ok());
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub mod cdr;
 pub mod customers;
 pub mod dialog;
 pub mod driver;
+mod hostport;
 pub mod management;
 pub mod message_log;
 pub mod metrics;

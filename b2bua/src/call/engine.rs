@@ -546,24 +546,33 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         route: &Route,
         max_forwards: u32,
     ) -> Message {
-        let next = route.next_hop.addr.to_string();
-        let ruri =
-            route
-                .request_uri
-                .clone()
-                .unwrap_or_else(|| match req.uri().and_then(uri_user) {
-                    Some(user) => format!("sip:{user}@{next}"),
-                    None => format!("sip:{next}"),
-                });
+        let mut next = String::with_capacity(48);
+        crate::hostport::push_socket_addr(&mut next, route.next_hop.addr);
+        let ruri = route.request_uri.clone().unwrap_or_else(|| {
+            let mut s = String::with_capacity(next.len() + 40);
+            s.push_str("sip:");
+            if let Some(user) = req.uri().and_then(uri_user) {
+                s.push_str(user);
+                s.push('@');
+            }
+            s.push_str(&next);
+            s
+        });
         let b = &route.b_side;
         let mut msg = Message::request(method.clone(), ruri);
         msg.push_header(HeaderName::Via, via(b, &self.ids.branch()));
         msg.push_header(HeaderName::MaxForwards, max_forwards.to_string());
-        let from = rehost_party(req.from(), &host(b.sip.addr));
-        msg.push_header(HeaderName::From, format!("{from};tag={}", self.ids.tag()));
+        let mut from = rehost_party(req.from(), &host(b.sip.addr));
+        from.push_str(";tag=");
+        from.push_str(&self.ids.tag());
+        msg.push_header(HeaderName::From, from);
         msg.push_header(HeaderName::To, rehost_party(req.to(), &next));
         msg.push_header(HeaderName::CallId, self.ids.call_id());
-        msg.push_header(HeaderName::CSeq, format!("{} {method}", self.ids.cseq()));
+        let mut cseq = String::with_capacity(24);
+        crate::hostport::push_u64(&mut cseq, u64::from(self.ids.cseq()));
+        cseq.push(' ');
+        cseq.push_str(method.as_str());
+        msg.push_header(HeaderName::CSeq, cseq);
         msg
     }
 

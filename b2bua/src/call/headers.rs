@@ -2,9 +2,10 @@
 //! copy, and the SBC's own Via, Contact, From and To (RFC 3261 §8.1.1, RFC 5853 §3.1).
 
 use super::Side;
+use crate::hostport::{push_ip, push_socket_addr};
 use sbc_common::sip::uri::Uri;
 use sbc_common::sip::{HeaderName, Message, NameAddr};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// The headers copied from one leg to the other by default: end-to-end capability and
 /// informational headers only (RFC 3261 §20, RFC 5853 §3.1).
@@ -99,32 +100,47 @@ impl HeaderPolicy {
                 }
                 continue;
             }
-            to.push_header(h.name().clone(), h.value().to_owned());
+            to.push_header(h.name().clone(), h.value_bytes().clone());
         }
     }
 }
 
 /// The SBC's Via on `side` with `branch` and rport (RFC 3261 §8.1.1.7, RFC 3581 §3).
 pub(super) fn via(side: &Side, branch: &str) -> String {
-    format!(
-        "SIP/2.0/{} {};branch={branch};rport",
-        side.sip.transport.via_token(),
-        side.sip.addr
-    )
+    let mut s = String::with_capacity(96);
+    s.push_str("SIP/2.0/");
+    s.push_str(side.sip.transport.via_token());
+    s.push(' ');
+    push_socket_addr(&mut s, side.sip.addr);
+    s.push_str(";branch=");
+    s.push_str(branch);
+    s.push_str(";rport");
+    s
 }
 
 /// The SBC's Contact on `side`: its own address, so the peer never learns the other leg's
 /// (RFC 3261 §8.1.1.8, RFC 5853 §3.1).
 pub(super) fn contact(side: &Side) -> String {
-    format!("<{}>", side.sip.transport.uri(side.sip.addr))
+    let uri = side.sip.transport.uri(side.sip.addr);
+    let mut s = String::with_capacity(uri.len() + 2);
+    s.push('<');
+    s.push_str(&uri);
+    s.push('>');
+    s
 }
 
 /// The host part for an address: an IPv6 literal in brackets (RFC 3261 §25.1).
 pub(super) fn host(addr: SocketAddr) -> String {
+    let mut s = String::with_capacity(48);
     match addr {
-        SocketAddr::V4(a) => a.ip().to_string(),
-        SocketAddr::V6(a) => format!("[{}]", a.ip()),
+        SocketAddr::V4(a) => push_ip(&mut s, IpAddr::V4(*a.ip())),
+        SocketAddr::V6(a) => {
+            s.push('[');
+            push_ip(&mut s, IpAddr::V6(*a.ip()));
+            s.push(']');
+        }
     }
+    s
 }
 
 /// The user part of a SIP URI, if any (RFC 3261 §19.1.1).
@@ -135,12 +151,17 @@ pub(super) fn uri_user(uri: &str) -> Option<&str> {
 /// A From/To value keeping `party`'s display name and user but with `hostport` as host, so the
 /// other leg never sees this leg's domain or addresses (RFC 3261 §20.20, §20.39, RFC 5853 §3.1).
 pub(super) fn rehost_party(party: Option<NameAddr<'_>>, hostport: &str) -> String {
-    let display = party
-        .and_then(|p| p.display)
-        .map(|d| format!("{d} "))
-        .unwrap_or_default();
-    match party.and_then(|p| uri_user(p.uri)) {
-        Some(user) => format!("{display}<sip:{user}@{hostport}>"),
-        None => format!("{display}<sip:{hostport}>"),
+    let mut s = String::with_capacity(hostport.len() + 64);
+    if let Some(d) = party.and_then(|p| p.display) {
+        s.push_str(d);
+        s.push(' ');
     }
+    s.push_str("<sip:");
+    if let Some(user) = party.and_then(|p| uri_user(p.uri)) {
+        s.push_str(user);
+        s.push('@');
+    }
+    s.push_str(hostport);
+    s.push('>');
+    s
 }

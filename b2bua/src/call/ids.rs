@@ -1,6 +1,8 @@
 //! The seeded generator of Call-IDs, tags, branches and initial CSeq numbers (RFC 3261 §8.1.1.4,
 //! §8.1.1.5, §8.1.1.7, §19.3); the driver seeds it, tests pass a constant.
 
+use crate::hostport::push_hex16;
+
 /// Call-ID, tag, branch and CSeq generator on splitmix64, seeded by the caller so that runs are
 /// reproducible (RFC 3261 §8.1.1.4, §19.3).
 #[derive(Clone, Debug)]
@@ -25,17 +27,25 @@ impl IdGen {
 
     /// A fresh Call-ID of 128 random bits in hex (RFC 3261 §8.1.1.4).
     pub fn call_id(&mut self) -> String {
-        format!("{:016x}{:016x}", self.next_u64(), self.next_u64())
+        let mut s = String::with_capacity(32);
+        push_hex16(&mut s, self.next_u64());
+        push_hex16(&mut s, self.next_u64());
+        s
     }
 
     /// A fresh tag of 64 random bits in hex (RFC 3261 §19.3).
     pub fn tag(&mut self) -> String {
-        format!("{:016x}", self.next_u64())
+        let mut s = String::with_capacity(16);
+        push_hex16(&mut s, self.next_u64());
+        s
     }
 
     /// A fresh RFC 3261 branch: the magic cookie and 64 random bits (RFC 3261 §8.1.1.7).
     pub fn branch(&mut self) -> String {
-        format!("z9hG4bK{:016x}", self.next_u64())
+        let mut s = String::with_capacity(23);
+        s.push_str("z9hG4bK");
+        push_hex16(&mut s, self.next_u64());
+        s
     }
 
     /// A fresh initial CSeq number in 1..=65536, far below 2^31 (RFC 3261 §8.1.1.5).

@@ -80,10 +80,12 @@ pub fn relay_direction(d: sdp::Direction) -> Direction {
 pub fn leg_signal(m: &Media<'_>, policy: LatchPolicy) -> LegSignal {
     let conn = m.connection();
     let ip = conn.and_then(|c| c.ip);
-    let live = !m.is_rejected();
+    // One read of the m= line for the port and the rejected flag (port 0).
+    let port = m.port();
+    let live = port != 0;
     let remote_rtp = ip
         .filter(|ip| !ip.is_unspecified() && live)
-        .map(|ip| SocketAddr::new(ip, m.port()));
+        .map(|ip| SocketAddr::new(ip, port));
     let remote_rtcp = m
         .rtcp()
         .and_then(|r| Some(SocketAddr::new(r.ip().or(ip)?, r.port)))

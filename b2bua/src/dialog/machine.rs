@@ -222,7 +222,7 @@ impl Dialog {
             role: Role::Uas,
             state,
             ended: None,
-            local_party: format!("{to_value};tag={local_tag}"),
+            local_party: [to_value, ";tag=", local_tag].concat(),
             remote_party: from_value.to_owned(),
             local_cseq,
             remote_cseq: Some(cseq.seq),
@@ -753,7 +753,10 @@ impl Dialog {
     /// The common part of every request we send in the dialog (RFC 3261 §12.2.1.1).
     fn build(&self, method: Method, seq: u32, via: Option<&str>, contact: bool) -> Message {
         let target = self.route_set.target(&self.remote_target);
-        let cseq = format!("{seq} {method}");
+        let mut cseq = String::with_capacity(24);
+        crate::hostport::push_u64(&mut cseq, u64::from(seq));
+        cseq.push(' ');
+        cseq.push_str(method.as_str());
         let mut msg = Message::request(method, target.request_uri);
         if let Some(via) = via {
             msg.push_header(HeaderName::Via, via.to_owned());

@@ -49,11 +49,16 @@ impl Transport {
     /// The SIP URI naming `addr` on this transport, as the SBC writes it in Contact: `sip:`,
     /// with `;transport=tcp` over TCP, `sips:` over TLS (RFC 3261 §19.1.1, §26.2.2).
     pub fn uri(self, addr: SocketAddr) -> String {
-        match self {
-            Self::Udp => format!("sip:{addr}"),
-            Self::Tcp => format!("sip:{addr};transport=tcp"),
-            Self::Tls => format!("sips:{addr}"),
+        let mut s = String::with_capacity(64);
+        s.push_str(match self {
+            Self::Udp | Self::Tcp => "sip:",
+            Self::Tls => "sips:",
+        });
+        crate::hostport::push_socket_addr(&mut s, addr);
+        if let Self::Tcp = self {
+            s.push_str(";transport=tcp");
         }
+        s
     }
 }
 

@@ -17,9 +17,13 @@ pub(crate) fn parse(input: Bytes) -> Result<Sdp, SdpError> {
 
     while !rest.is_empty() {
         number += 1;
-        let (len, ending, consumed) = match rest.iter().position(|&b| b == b'\n') {
-            Some(i) if i > 0 && rest.get(i - 1) == Some(&b'\r') => (i - 1, LineEnding::CrLf, i + 1),
-            Some(i) => (i, LineEnding::Lf, i + 1),
+        // One scan finds the line's end and any NUL or CR inside it (illegal, RFC 4566 §5).
+        let (len, ending, consumed) = match memchr::memchr3(b'\n', b'\r', 0, &rest) {
+            Some(i) => match rest.get(i) {
+                Some(b'\n') => (i, LineEnding::Lf, i + 1),
+                Some(b'\r') if rest.get(i + 1) == Some(&b'\n') => (i, LineEnding::CrLf, i + 2),
+                _ => return Err(SdpError::IllegalCharacter { line: number }),
+            },
             None => (rest.len(), LineEnding::Missing, rest.len()),
         };
         // `consumed <= rest.len()` and `len <= consumed` by construction: neither call panics.
@@ -98,12 +102,9 @@ pub(crate) fn parse(input: Bytes) -> Result<Sdp, SdpError> {
     Ok(Sdp { session, media })
 }
 
-/// Every line is blank or `<letter>=...`, without NUL or a CR inside.
+/// Every line is blank or `<letter>=...` (the line split has already refused NUL and CR).
 fn check_line(line: &Line, number: usize) -> Result<(), SdpError> {
     let raw = line.as_bytes();
-    if raw.iter().any(|&b| b == 0 || b == b'\r') {
-        return Err(SdpError::IllegalCharacter { line: number });
-    }
     if line.kind_byte().is_none() && !raw.iter().all(|&b| b == b' ' || b == b'\t') {
         return Err(SdpError::MalformedLine { line: number });
     }

@@ -474,6 +474,22 @@ fn refuses_garbage_with_a_reason() {
             SdpError::IllegalCharacter { line: 4 },
         ),
         (
+            format!("{ok_head}a=x\r\r\n").into_bytes(),
+            SdpError::IllegalCharacter { line: 4 },
+        ),
+        (
+            format!("{ok_head}a=x\r").into_bytes(),
+            SdpError::IllegalCharacter { line: 4 },
+        ),
+        (
+            format!("{ok_head}a=x\0").into_bytes(),
+            SdpError::IllegalCharacter { line: 4 },
+        ),
+        (
+            format!("{ok_head}a=x\n\0\r\n").into_bytes(),
+            SdpError::IllegalCharacter { line: 5 },
+        ),
+        (
             format!("{ok_head}c=IN IP4\n").into_bytes(),
             SdpError::BadConnection { line: 4 },
         ),

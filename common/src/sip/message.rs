@@ -9,10 +9,13 @@ use super::fields::{
 use super::header::{split_list, Header, HeaderName};
 use super::method::Method;
 use super::name_addr::{Contact, NameAddr};
+use super::params::{find_byte, split_once_byte};
 use super::status::reason_phrase;
 use super::via::Via;
+use super::view_cache::{Cached, NameAddrAt, Slot, ViewCache};
 use bytes::Bytes;
 use bytestring::ByteString;
+use std::cell::OnceCell;
 use std::fmt;
 
 /// Size limits applied while parsing, from configuration (`[sip]` section).
@@ -72,6 +75,9 @@ pub struct Message {
     headers: Vec<Header>,
     separator_raw: Option<ByteString>,
     body: Bytes,
+    /// The top Via, From, To and CSeq as parsed on first read; cleared by every header edit.
+    /// Boxed on first use so that a message stays small to move.
+    views: OnceCell<Box<ViewCache>>,
 }
 
 impl Message {
@@ -124,6 +130,7 @@ impl Message {
             headers: Vec::new(),
             separator_raw: None,
             body: Bytes::new(),
+            views: OnceCell::new(),
         }
     }
 
@@ -269,6 +276,7 @@ impl Message {
 
     /// Appends a header after all others.
     pub fn push_header(&mut self, name: HeaderName, value: impl Into<ByteString>) {
+        self.clear_views();
         self.headers.push(Header::new(name, value));
     }
 
@@ -276,12 +284,14 @@ impl Message {
     /// top Via must be.
     pub fn insert_header(&mut self, index: usize, name: HeaderName, value: impl Into<ByteString>) {
         let index = index.min(self.headers.len());
+        self.clear_views();
         self.headers.insert(index, Header::new(name, value));
     }
 
     /// Replaces the first header with this name in place and removes the others, or appends one.
     pub fn set_header(&mut self, name: HeaderName, value: impl Into<ByteString>) {
         let value = value.into();
+        self.clear_views();
         match self.headers.iter().position(|h| *h.name() == name) {
             Some(i) => {
                 if let Some(slot) = self.headers.get_mut(i) {
@@ -300,6 +310,7 @@ impl Message {
     /// Removes every header with this name and returns how many there were.
     pub fn remove_headers(&mut self, name: &HeaderName) -> usize {
         let before = self.headers.len();
+        self.clear_views();
         self.headers.retain(|h| h.name() != name);
         before - self.headers.len()
     }
@@ -307,11 +318,13 @@ impl Message {
     /// Removes the first header with this name and returns it.
     pub fn remove_first(&mut self, name: &HeaderName) -> Option<Header> {
         let i = self.headers.iter().position(|h| h.name() == name)?;
+        self.clear_views();
         Some(self.headers.remove(i))
     }
 
     /// Keeps only the headers for which `keep` returns true.
     pub fn retain_headers(&mut self, keep: impl FnMut(&Header) -> bool) {
+        self.clear_views();
         self.headers.retain(keep);
     }
 
@@ -375,24 +388,109 @@ impl Message {
 
     /// The topmost Via (RFC 3261 §20.42).
     pub fn via(&self) -> Option<Via<'_>> {
-        self.vias().next().and_then(Result::ok)
+        self.top_via().and_then(Result::ok)
     }
 
     /// Every Via value, top first.
     pub fn vias(&self) -> impl Iterator<Item = Result<Via<'_>, HeaderError>> {
-        self.values(&HeaderName::Via).map(Via::parse)
+        self.values(&HeaderName::Via)
+            .enumerate()
+            .map(|(n, v)| match n {
+                0 => self.top_via().unwrap_or_else(|| Via::parse(v)),
+                _ => Via::parse(v),
+            })
+    }
+
+    /// The view cache, allocated on first use.
+    fn views(&self) -> &ViewCache {
+        self.views.get_or_init(Box::default)
+    }
+
+    /// Forgets the cached views (every header edit calls this), keeping their allocation.
+    fn clear_views(&mut self) {
+        if let Some(v) = self.views.get_mut() {
+            v.clear();
+        }
+    }
+
+    /// The value of header `i`.
+    fn value_at(&self, i: usize) -> Option<&str> {
+        self.headers.get(i).map(Header::value)
+    }
+
+    /// The topmost Via value parsed, read from the view cache: `None` without a Via.
+    fn top_via(&self) -> Option<Result<Via<'_>, HeaderError>> {
+        let find = || {
+            self.headers
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| *h.name() == HeaderName::Via)
+                .find_map(|(i, h)| h.values().next().map(|v| (i, Via::parse(v))))
+        };
+        match ViewCache::read(&self.views().via, |i| self.value_at(i), find) {
+            Cached::View(v) => Some(Ok(v)),
+            Cached::Bad(e) => Some(Err(e)),
+            Cached::Absent => None,
+            Cached::Parse => find().map(|(_, r)| r),
+        }
+    }
+
+    /// The first header named `name` parsed as a name-addr, read from the view cache `slot`.
+    fn name_addr(
+        &self,
+        slot: &OnceCell<Slot<NameAddrAt>>,
+        name: HeaderName,
+        label: &'static str,
+    ) -> Option<Result<NameAddr<'_>, HeaderError>> {
+        let find = || {
+            let i = self.headers.iter().position(|h| *h.name() == name)?;
+            let v = self.value_at(i)?;
+            Some((i, NameAddr::parse_named(v, label)))
+        };
+        match ViewCache::read(slot, |i| self.value_at(i), find) {
+            Cached::View(v) => Some(Ok(v)),
+            Cached::Bad(e) => Some(Err(e)),
+            Cached::Absent => None,
+            Cached::Parse => find().map(|(_, r)| r),
+        }
+    }
+
+    /// The From header parsed, or why it does not parse: `None` without a From.
+    fn parsed_from(&self) -> Option<Result<NameAddr<'_>, HeaderError>> {
+        self.name_addr(&self.views().from, HeaderName::From, "From")
+    }
+
+    /// The To header parsed, or why it does not parse: `None` without a To.
+    fn parsed_to(&self) -> Option<Result<NameAddr<'_>, HeaderError>> {
+        self.name_addr(&self.views().to, HeaderName::To, "To")
+    }
+
+    /// The CSeq header parsed, or why it does not parse: `None` without a CSeq.
+    fn parsed_cseq(&self) -> Option<Result<CSeq<'_>, HeaderError>> {
+        let find = || {
+            let i = self
+                .headers
+                .iter()
+                .position(|h| *h.name() == HeaderName::CSeq)?;
+            let v = self.value_at(i)?;
+            Some((i, CSeq::parse(v)))
+        };
+        match ViewCache::read(&self.views().cseq, |i| self.value_at(i), find) {
+            Cached::View(v) => Some(Ok(v)),
+            Cached::Bad(e) => Some(Err(e)),
+            Cached::Absent => None,
+            Cached::Parse => find().map(|(_, r)| r),
+        }
     }
 
     /// The From header (RFC 3261 §20.20).
     pub fn from(&self) -> Option<NameAddr<'_>> {
-        self.header(&HeaderName::From)
-            .and_then(|v| NameAddr::parse_named(v, "From").ok())
+        self.parsed_from().and_then(Result::ok)
     }
 
     /// The To header (RFC 3261 §20.39).
     pub fn to(&self) -> Option<NameAddr<'_>> {
-        self.header(&HeaderName::To)
-            .and_then(|v| NameAddr::parse_named(v, "To").ok())
+        self.parsed_to().and_then(Result::ok)
     }
 
     /// The Call-ID (RFC 3261 §20.8).
@@ -402,8 +500,7 @@ impl Message {
 
     /// The CSeq (RFC 3261 §20.16).
     pub fn cseq(&self) -> Option<CSeq<'_>> {
-        self.header(&HeaderName::CSeq)
-            .and_then(|v| CSeq::parse(v).ok())
+        self.parsed_cseq().and_then(Result::ok)
     }
 
     /// Max-Forwards (RFC 3261 §20.22).
@@ -581,14 +678,12 @@ fn lines(head: &str) -> impl Iterator<Item = Line<'_>> {
 /// Finds where the header section ends: returns (end of last header line incl. its terminator,
 /// start of body).
 fn find_head_end(data: &[u8]) -> Option<(usize, usize)> {
-    let mut i = 0;
-    while let Some(off) = data.get(i..)?.iter().position(|&b| b == b'\n') {
-        let nl = i + off;
+    for nl in memchr::memchr_iter(b'\n', data) {
         let after = nl + 1;
         match data.get(after) {
             Some(b'\n') => return Some((after, after + 1)),
             Some(b'\r') if data.get(after + 1) == Some(&b'\n') => return Some((after, after + 2)),
-            _ => i = after,
+            _ => {}
         }
     }
     None
@@ -624,6 +719,7 @@ fn parse(data: Bytes, limits: &Limits, stream: bool) -> Result<Message, ParseErr
         headers: Vec::new(),
         separator_raw: Some(separator),
         body: Bytes::new(),
+        views: OnceCell::new(),
     };
 
     // Header lines, joining folded continuation lines (RFC 3261 §7.3.1).
@@ -726,7 +822,11 @@ fn check_mandatory(msg: &Message) -> Result<(), ParseErrorKind> {
     if id.is_empty() || id.bytes().any(|b| b.is_ascii_whitespace()) {
         return Err(K::BadHeader(HeaderError::new("Call-ID", "bad value")));
     }
-    let cseq = CSeq::parse(value(cseq, "CSeq")?).map_err(K::BadHeader)?;
+    value(cseq, "CSeq")?;
+    let cseq = msg
+        .parsed_cseq()
+        .ok_or(K::MissingHeader("CSeq"))?
+        .map_err(K::BadHeader)?;
     if let Some(m) = msg.method() {
         if cseq.method != m.as_str() {
             return Err(K::CSeqMismatch);
@@ -821,14 +921,14 @@ fn parse_start_line(
     let err = |k| Err(ParseError::new(k));
     if let Some(rest) = line.strip_prefix("SIP/") {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
-        let (version, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+        let (version, rest) = split_once_byte(rest, b' ').unwrap_or((rest, ""));
         if !is_version(version) {
             return err(K::BadStartLine("bad SIP version"));
         }
         if version != "2.0" {
             return err(K::VersionNotSupported);
         }
-        let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+        let (code, reason) = split_once_byte(rest, b' ').unwrap_or((rest, ""));
         let code = match code.parse::<u16>() {
             Ok(c) if (100..=699).contains(&c) && code.len() == 3 => c,
             _ => return err(K::BadStartLine("bad status code")),
@@ -839,10 +939,7 @@ fn parse_start_line(
         });
     }
     // Request-Line = Method SP Request-URI SP SIP-Version
-    let mut parts = line.split(' ');
-    let (Some(method), Some(uri), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let Some((method, uri, version)) = request_line_parts(line) else {
         return err(K::BadStartLine(
             "expected Method SP Request-URI SP SIP-Version",
         ));
@@ -883,6 +980,17 @@ fn parse_start_line(
     })
 }
 
+/// The three parts of a request line split on its exactly two spaces, as
+/// `line.split(' ')` yielding exactly three items.
+pub(super) fn request_line_parts(line: &str) -> Option<(&str, &str, &str)> {
+    let (method, rest) = split_once_byte(line, b' ')?;
+    let (uri, version) = split_once_byte(rest, b' ')?;
+    if find_byte(version, b' ').is_some() {
+        return None;
+    }
+    Some((method, uri, version))
+}
+
 fn is_version(v: &str) -> bool {
     v.split_once('.').is_some_and(|(a, b)| {
         !a.is_empty()
@@ -900,10 +1008,38 @@ fn validate(msg: &Message) -> Result<(), ParseErrorKind> {
             return Err(K::BadUri);
         }
     }
-    let once = |name: HeaderName, label: &'static str| -> Result<&str, ParseErrorKind> {
-        let mut it = msg.headers.iter().filter(|h| *h.name() == name);
-        let first = it.next().ok_or(K::MissingHeader(label))?;
-        if it.next().is_some() {
+    // One pass over the headers for the ones that may appear once: (first index, seen twice).
+    const FROM: usize = 0;
+    const TO: usize = 1;
+    const CALL_ID: usize = 2;
+    const CSEQ: usize = 3;
+    const MAX_FORWARDS: usize = 4;
+    const EXPIRES: usize = 5;
+    let mut seen: [(Option<usize>, bool); 6] = [(None, false); 6];
+    for (i, h) in msg.headers.iter().enumerate() {
+        let k = match h.name() {
+            HeaderName::From => FROM,
+            HeaderName::To => TO,
+            HeaderName::CallId => CALL_ID,
+            HeaderName::CSeq => CSEQ,
+            HeaderName::MaxForwards => MAX_FORWARDS,
+            HeaderName::Expires => EXPIRES,
+            _ => continue,
+        };
+        if let Some((first, twice)) = seen.get_mut(k) {
+            match first {
+                Some(_) => *twice = true,
+                None => *first = Some(i),
+            }
+        }
+    }
+    let present = |k: usize| seen.get(k).is_some_and(|(first, _)| first.is_some());
+    let once = |k: usize, label: &'static str| -> Result<&str, ParseErrorKind> {
+        let (first, twice) = seen.get(k).copied().unwrap_or((None, false));
+        let first = first
+            .and_then(|i| msg.headers.get(i))
+            .ok_or(K::MissingHeader(label))?;
+        if twice {
             return Err(K::DuplicateHeader(label));
         }
         Ok(first.value())
@@ -917,20 +1053,30 @@ fn validate(msg: &Message) -> Result<(), ParseErrorKind> {
     if n == 0 {
         return Err(K::MissingHeader("Via"));
     }
-    NameAddr::parse_named(once(HeaderName::From, "From")?, "From").map_err(K::BadHeader)?;
-    NameAddr::parse_named(once(HeaderName::To, "To")?, "To").map_err(K::BadHeader)?;
-    let call_id = once(HeaderName::CallId, "Call-ID")?;
-    if call_id.is_empty() || call_id.contains(char::is_whitespace) {
+    once(FROM, "From")?;
+    if let Some(Err(e)) = msg.parsed_from() {
+        return Err(K::BadHeader(e));
+    }
+    once(TO, "To")?;
+    if let Some(Err(e)) = msg.parsed_to() {
+        return Err(K::BadHeader(e));
+    }
+    let call_id = once(CALL_ID, "Call-ID")?;
+    if call_id.is_empty() || has_whitespace(call_id) {
         return Err(K::BadHeader(HeaderError::new("Call-ID", "bad value")));
     }
-    let cseq = CSeq::parse(once(HeaderName::CSeq, "CSeq")?).map_err(K::BadHeader)?;
+    once(CSEQ, "CSeq")?;
+    let cseq = msg
+        .parsed_cseq()
+        .ok_or(K::MissingHeader("CSeq"))?
+        .map_err(K::BadHeader)?;
     if let Some(m) = msg.method() {
         if cseq.method != m.as_str() {
             return Err(K::CSeqMismatch);
         }
     }
-    if msg.has(&HeaderName::MaxForwards) {
-        let mf = once(HeaderName::MaxForwards, "Max-Forwards")?;
+    if present(MAX_FORWARDS) {
+        let mf = once(MAX_FORWARDS, "Max-Forwards")?;
         if parse_u32(mf).is_none_or(|v| v > 255) {
             return Err(K::BadHeader(HeaderError::new(
                 "Max-Forwards",
@@ -938,8 +1084,8 @@ fn validate(msg: &Message) -> Result<(), ParseErrorKind> {
             )));
         }
     }
-    if msg.has(&HeaderName::Expires) {
-        let v = once(HeaderName::Expires, "Expires")?;
+    if present(EXPIRES) {
+        let v = once(EXPIRES, "Expires")?;
         if parse_delta_seconds(v).is_none() {
             return Err(K::BadHeader(HeaderError::new(
                 "Expires",
@@ -953,6 +1099,17 @@ fn validate(msg: &Message) -> Result<(), ParseErrorKind> {
         }
     }
     Ok(())
+}
+
+/// Whether `s` contains a character with the Unicode White_Space property, byte-wise for ASCII.
+pub(super) fn has_whitespace(s: &str) -> bool {
+    if s.is_ascii() {
+        // The ASCII White_Space characters: HT, LF, VT, FF, CR and SP.
+        s.bytes()
+            .any(|b| matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' '))
+    } else {
+        s.contains(char::is_whitespace)
+    }
 }
 
 /// Checks a header value against the typed parser for its name, for callers that want eager

@@ -15,6 +15,7 @@ pub mod params;
 pub mod status;
 pub mod uri;
 pub mod via;
+mod view_cache;
 
 pub use error::{ParseError, ParseErrorKind};
 pub use fields::{

@@ -58,11 +58,7 @@ impl<'a> Params<'a> {
                     if quoted_end(v) != Some(v.len()) {
                         return Err("bad quoted parameter value");
                     }
-                } else if v.is_empty()
-                    || !v
-                        .bytes()
-                        .all(|b| super::method::is_token_byte(b) || b"[]:%".contains(&b))
-                {
+                } else if v.is_empty() || !v.bytes().all(is_value_byte) {
                     return Err("bad parameter value");
                 }
             }
@@ -99,6 +95,30 @@ impl<'a> Iterator for ParamIter<'a> {
     }
 }
 
+/// Whether `b` may appear in an unquoted parameter value: token bytes and `[`, `]`, `:` for
+/// IPv6 references (RFC 3261 §25.1 `gen-value`, `host`).
+fn is_value_byte(b: u8) -> bool {
+    VALUE_BYTES.get(usize::from(b)).copied().unwrap_or(false)
+}
+
+/// Lookup table for [`is_value_byte`].
+static VALUE_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        // RFC 3261 §25.1 token bytes, then the host bytes.
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            )
+            || matches!(b, b'[' | b']' | b':');
+        i += 1;
+    }
+    t
+};
+
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
@@ -121,9 +141,18 @@ pub(crate) fn find_byte(s: &str, b: u8) -> Option<usize> {
     memchr::memchr(b, s.as_bytes())
 }
 
+/// `s.split_once(b as char)` for an ASCII byte `b`, found with memchr rather than the `char`
+/// searcher (these splits run on every URI and start line read).
+pub(crate) fn split_once_byte(s: &str, b: u8) -> Option<(&str, &str)> {
+    let i = find_byte(s, b)?;
+    // `b` is ASCII, so both offsets are char boundaries.
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
 /// Splits one `name[=value]` item, trimming white space around both parts.
 fn split_param(item: &str) -> (&str, Option<&str>) {
-    match find_byte(item, b'=') {
+    // The `=` follows a short name: a plain scan beats memchr's set-up here.
+    match item.bytes().position(|b| b == b'=') {
         Some(i) => (
             trim_ws(item.get(..i).unwrap_or_default()),
             Some(trim_ws(item.get(i + 1..).unwrap_or_default())),
@@ -134,21 +163,24 @@ fn split_param(item: &str) -> (&str, Option<&str>) {
 
 /// The offset of the `;` ending the parameter that starts `s`, skipping quoted strings.
 fn param_end(s: &str) -> usize {
-    let mut in_q = false;
-    let mut esc = false;
-    for (i, b) in s.bytes().enumerate() {
-        if in_q {
-            if esc {
-                esc = false;
-            } else if b == b'\\' {
-                esc = true;
-            } else if b == b'"' {
-                in_q = false;
+    let b = s.as_bytes();
+    let mut i = 0;
+    while let Some(off) = b.get(i..).and_then(|r| memchr::memchr2(b';', b'"', r)) {
+        let at = i + off;
+        if b.get(at) == Some(&b';') {
+            return at;
+        }
+        // A quoted string: continue after its closing quote; an open one runs to the end.
+        let mut j = at + 1;
+        loop {
+            match b.get(j..).and_then(|r| memchr::memchr2(b'"', b'\\', r)) {
+                None => return s.len(),
+                Some(q) if b.get(j + q) == Some(&b'"') => {
+                    i = j + q + 1;
+                    break;
+                }
+                Some(q) => j += q + 2,
             }
-        } else if b == b'"' {
-            in_q = true;
-        } else if b == b';' {
-            return i;
         }
     }
     s.len()
@@ -241,6 +273,42 @@ mod tests {
         assert!(Params::new(";a=\"unterminated").validate().is_err());
         assert!(Params::new("junk").validate().is_err());
         assert!(Params::new(";maddr=[2001:db8::1]").validate().is_ok());
+    }
+
+    /// The byte-at-a-time scan `param_end` replaced, kept as the reference.
+    fn reference_param_end(s: &str) -> usize {
+        let (mut in_q, mut esc) = (false, false);
+        for (i, b) in s.bytes().enumerate() {
+            if in_q {
+                if esc {
+                    esc = false;
+                } else if b == b'\\' {
+                    esc = true;
+                } else if b == b'"' {
+                    in_q = false;
+                }
+            } else if b == b'"' {
+                in_q = true;
+            } else if b == b';' {
+                return i;
+            }
+        }
+        s.len()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn param_end_matches_the_byte_scan(s in "[;\"\\\\a =]{0,24}") {
+            proptest::prop_assert_eq!(param_end(&s), reference_param_end(&s));
+        }
+    }
+
+    #[test]
+    fn value_bytes_are_token_and_host_bytes() {
+        for b in 0..=255u8 {
+            let old = crate::sip::method::is_token_byte(b) || b"[]:%".contains(&b);
+            assert_eq!(is_value_byte(b), old, "byte {b}");
+        }
     }
 
     #[test]

@@ -290,3 +290,115 @@ fn garbage_never_panics() {
         }
     }
 }
+
+#[test]
+fn views_read_after_header_edits_see_the_edit() {
+    let mut m = parse(INVITE).unwrap();
+    // Read every cached view once, then edit each header they come from.
+    assert_eq!(m.via().unwrap().host, "pc33.atlanta.example.com");
+    assert_eq!(m.from().unwrap().tag(), Some("1928301774"));
+    assert_eq!(m.to().unwrap().tag(), None);
+    assert_eq!(m.cseq().unwrap().seq, 314159);
+
+    m.insert_header(
+        0,
+        HeaderName::Via,
+        "SIP/2.0/TCP sbc.example.com;branch=z9hG4bKtop",
+    );
+    assert_eq!(m.via().unwrap().host, "sbc.example.com");
+    assert_eq!(m.vias().count(), 2);
+    m.set_header(HeaderName::To, "Bob <sip:bob@biloxi.example.com>;tag=b1");
+    assert_eq!(m.to().unwrap().tag(), Some("b1"));
+    m.set_header(HeaderName::CSeq, "7 INVITE");
+    assert_eq!(m.cseq().unwrap().seq, 7);
+    m.remove_first(&HeaderName::Via);
+    assert_eq!(m.via().unwrap().host, "pc33.atlanta.example.com");
+    m.retain_headers(|h| *h.name() != HeaderName::From);
+    assert!(m.from().is_none());
+    m.push_header(HeaderName::From, "<sip:carol@example.com>;tag=c");
+    assert_eq!(m.from().unwrap().tag(), Some("c"));
+    assert_eq!(m.remove_headers(&HeaderName::Via), 1);
+    assert!(m.via().is_none());
+    assert_eq!(m.vias().count(), 0);
+
+    // A clone keeps answering from its own headers.
+    let c = m.clone();
+    m.set_header(HeaderName::From, "<sip:dave@example.com>;tag=d");
+    assert_eq!(c.from().unwrap().tag(), Some("c"));
+    assert_eq!(m.from().unwrap().tag(), Some("d"));
+}
+
+#[test]
+fn a_bad_top_via_reads_as_none_and_fails_the_check() {
+    let mut m = parse(INVITE).unwrap();
+    assert!(m.via().is_some());
+    m.insert_header(0, HeaderName::Via, "SIP/2.0/UDP host:99999");
+    assert!(m.via().is_none());
+    assert!(matches!(m.vias().next(), Some(Err(_))));
+    assert_eq!(
+        m.check(),
+        Err(ParseErrorKind::BadHeader(HeaderError::new(
+            "Via",
+            "bad sent-by"
+        )))
+    );
+}
+
+#[test]
+fn whitespace_in_call_id_is_found_as_char_is_whitespace_finds_it() {
+    for c in (0u32..0x3100).filter_map(char::from_u32) {
+        let s = format!("a{c}b");
+        assert_eq!(
+            message::has_whitespace(&s),
+            s.contains(char::is_whitespace),
+            "{c:?}"
+        );
+    }
+}
+
+#[test]
+fn check_reports_the_first_problem_in_header_order() {
+    let k = |text: String| parse(&text).unwrap_err().kind;
+    assert_eq!(
+        k(INVITE.replace(
+            "Max-Forwards: 70\r\n",
+            "Max-Forwards: 70\r\nMax-Forwards: 69\r\n"
+        )),
+        ParseErrorKind::DuplicateHeader("Max-Forwards")
+    );
+    assert_eq!(
+        k(INVITE.replace("Max-Forwards: 70\r\n", "Max-Forwards: 300\r\n")),
+        ParseErrorKind::BadHeader(HeaderError::new("Max-Forwards", "not a number 0-255"))
+    );
+    assert_eq!(
+        k(INVITE.replace("Max-Forwards: 70\r\n", "Expires: 1\r\nExpires: 2\r\n")),
+        ParseErrorKind::DuplicateHeader("Expires")
+    );
+    // A bad From is reported before a duplicate Max-Forwards further down the list of checks.
+    assert_eq!(
+        k(INVITE
+            .replace(
+                "Max-Forwards: 70\r\n",
+                "Max-Forwards: 70\r\nMax-Forwards: 69\r\n"
+            )
+            .replace(
+                "From: Alice <sip:alice@atlanta.example.com>",
+                "From: Alice sip:alice"
+            )),
+        ParseErrorKind::BadHeader(HeaderError::new("From", "bad URI"))
+    );
+    // Without Max-Forwards or Expires there is nothing to check about them.
+    assert!(parse(&INVITE.replace("Max-Forwards: 70\r\n", "")).is_ok());
+}
+
+proptest::proptest! {
+    #[test]
+    fn request_line_parts_split_like_split_on_spaces(line in "[A :/.]{0,12}") {
+        let mut parts = line.split(' ');
+        let old = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(m), Some(u), Some(v), None) => Some((m, u, v)),
+            _ => None,
+        };
+        proptest::prop_assert_eq!(message::request_line_parts(&line), old);
+    }
+}

@@ -19,6 +19,7 @@
 //!   comparison (quadratic in the parameter count) stays cheap on hostile input.
 //! - Duplicate parameter names are accepted; lookups and comparison use the first one.
 
+use super::params::split_once_byte;
 use std::borrow::Cow;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -533,9 +534,8 @@ fn check_hostname(s: &str) -> Result<(), UriError> {
         });
     }
     let body = s.strip_suffix('.').unwrap_or(s);
-    let mut top = "";
-    for label in body.split('.') {
-        let b = label.as_bytes();
+    let mut top: &[u8] = b"";
+    for b in body.as_bytes().split(|&c| c == b'.') {
         match (b.first(), b.last()) {
             (Some(f), Some(l)) if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric() => {}
             (None, _) | (_, None) => return Err(UriError::BadHostname("empty label")),
@@ -545,9 +545,9 @@ fn check_hostname(s: &str) -> Result<(), UriError> {
                 ))
             }
         }
-        top = label;
+        top = b;
     }
-    if top.as_bytes().first().is_some_and(u8::is_ascii_alphabetic) {
+    if top.first().is_some_and(u8::is_ascii_alphabetic) {
         Ok(())
     } else {
         Err(UriError::BadHostname("top label must start with a letter"))
@@ -889,7 +889,7 @@ impl<'a> Uri<'a> {
         if s.is_empty() {
             return Err(UriError::Empty);
         }
-        let (scheme_text, rest) = s.split_once(':').ok_or(UriError::MissingScheme)?;
+        let (scheme_text, rest) = split_once_byte(s, b':').ok_or(UriError::MissingScheme)?;
         check_scheme(scheme_text)?;
         let scheme = Scheme::from_name(scheme_text);
         let mut uri = Self {
@@ -934,9 +934,9 @@ impl<'a> Uri<'a> {
     }
 
     fn parse_sip(&mut self, rest: &'a str) -> Result<(), UriError> {
-        let after = match rest.split_once('@') {
+        let after = match split_once_byte(rest, b'@') {
             Some((userinfo, after)) => {
-                let (user, password) = match userinfo.split_once(':') {
+                let (user, password) = match split_once_byte(userinfo, b':') {
                     Some((u, p)) => (u, Some(p)),
                     None => (userinfo, None),
                 };
@@ -953,14 +953,14 @@ impl<'a> Uri<'a> {
             }
             None => rest,
         };
-        let (before_headers, headers) = match after.split_once('?') {
+        let (before_headers, headers) = match split_once_byte(after, b'?') {
             Some((b, h)) => {
                 check_headers(h)?;
                 (b, h)
             }
             None => (after, ""),
         };
-        let (hostport, params) = match before_headers.split_once(';') {
+        let (hostport, params) = match split_once_byte(before_headers, b';') {
             Some((hp, p)) => {
                 check_sip_params(p)?;
                 (hp, p)

@@ -29,17 +29,23 @@ impl<'a> Via<'a> {
     pub fn parse(s: &'a str) -> Result<Self, HeaderError> {
         let err = |reason| HeaderError::new("Via", reason);
         let s = trim_ws(s);
-        let (proto, rest) = split_proto(s).ok_or_else(|| err("missing sent-protocol"))?;
-        let mut parts = proto.splitn(3, '/').map(trim_ws);
-        let protocol = parts.next().unwrap_or("");
-        let version = parts.next().unwrap_or("");
-        let transport = parts.next().unwrap_or("");
-        if !super::method::is_token(protocol)
-            || !super::method::is_token(version)
-            || !super::method::is_token(transport)
-        {
-            return Err(err("bad sent-protocol"));
-        }
+        let (protocol, version, transport, rest) = match canonical_proto(s) {
+            Some(found) => found,
+            None => {
+                let (proto, rest) = split_proto(s).ok_or_else(|| err("missing sent-protocol"))?;
+                let mut parts = proto.splitn(3, '/').map(trim_ws);
+                let protocol = parts.next().unwrap_or("");
+                let version = parts.next().unwrap_or("");
+                let transport = parts.next().unwrap_or("");
+                if !super::method::is_token(protocol)
+                    || !super::method::is_token(version)
+                    || !super::method::is_token(transport)
+                {
+                    return Err(err("bad sent-protocol"));
+                }
+                (protocol, version, transport, rest)
+            }
+        };
         let rest = trim_ws_start(rest);
         let (sent_by, params) = match find_byte(rest, b';') {
             Some(i) => rest.split_at_checked(i).unwrap_or((rest, "")),
@@ -96,6 +102,22 @@ impl<'a> Via<'a> {
     }
 }
 
+/// The sent-protocol as nearly every Via writes it, `SIP/2.0/<transport>` then white space:
+/// (protocol, version, transport, rest), what the general path below finds for it, without its
+/// passes over the text. `None` for any other spelling.
+fn canonical_proto(s: &str) -> Option<(&str, &str, &str, &str)> {
+    let after = s.strip_prefix("SIP/2.0/")?;
+    let n = after
+        .bytes()
+        .take_while(|&b| super::method::is_token_byte(b))
+        .count();
+    if n == 0 || !matches!(after.as_bytes().get(n), Some(b' ' | b'\t')) {
+        return None;
+    }
+    let (transport, rest) = after.split_at_checked(n)?;
+    Some((s.get(..3)?, s.get(4..7)?, transport, rest))
+}
+
 /// Splits `SIP / 2.0 / UDP host...` into the protocol part and the rest, allowing LWS around `/`.
 fn split_proto(s: &str) -> Option<(&str, &str)> {
     let mut slashes = 0;
@@ -122,6 +144,17 @@ fn split_proto(s: &str) -> Option<(&str, &str)> {
 
 /// Splits `host[:port]` with IPv6 references in brackets (RFC 3261 §25.1 `hostport`).
 pub fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
+    if s.is_empty() {
+        return None;
+    }
+    if let Some(found) = plain_host_port(s) {
+        return Some(found);
+    }
+    split_host_port_general(s)
+}
+
+/// [`split_host_port`] for any spelling.
+fn split_host_port_general(s: &str) -> Option<(&str, Option<u16>)> {
     if s.is_empty() {
         return None;
     }
@@ -153,6 +186,34 @@ pub fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
         None => None,
     };
     Some((host, port))
+}
+
+/// `name-or-ipv4[:digits]` in one pass over the bytes, as [`split_host_port`] reads it; `None`
+/// when anything else is there (brackets, white space, a bad host or port) and the general path
+/// must decide.
+fn plain_host_port(s: &str) -> Option<(&str, Option<u16>)> {
+    let b = s.as_bytes();
+    let colon = b.iter().rposition(|&c| c == b':');
+    let host_end = colon.unwrap_or(b.len());
+    let host = s.get(..host_end)?;
+    if host.is_empty()
+        || !host
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
+    {
+        return None;
+    }
+    let Some(colon) = colon else {
+        return Some((host, None));
+    };
+    let digits = b.get(colon + 1..)?;
+    if digits.is_empty() || digits.len() > 5 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let port = digits
+        .iter()
+        .fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'));
+    Some((host, Some(u16::try_from(port).ok()?)))
 }
 
 /// Whether `host` is a hostname, IPv4 address or bracketed IPv6 reference (RFC 3261 §25.1).
@@ -211,6 +272,49 @@ mod tests {
         assert_eq!(v.ttl(), Some(16));
         let v = Via::parse("SIP/2.0/UDP [2001:db8::10]").unwrap();
         assert_eq!(v.port, None);
+    }
+
+    /// The general sent-protocol path the canonical one short-cuts.
+    fn general_proto(s: &str) -> Option<(&str, &str, &str, &str)> {
+        let (proto, rest) = split_proto(s)?;
+        let mut parts = proto.splitn(3, '/').map(trim_ws);
+        Some((parts.next()?, parts.next()?, parts.next()?, rest))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn canonical_proto_agrees_with_the_general_path(
+            s in "(SIP/2\\.0/|SIP/2\\.0 /|SIP/)[A-Za-z/ \t]{0,6}[ \t;a-z0-9.:]{0,8}"
+        ) {
+            if let Some(fast) = canonical_proto(&s) {
+                proptest::prop_assert_eq!(Some(fast), general_proto(&s));
+            }
+        }
+
+        #[test]
+        fn plain_host_port_agrees_with_the_general_path(s in "[a-z0-9.\\-\\[\\]: ]{0,12}") {
+            if let Some(fast) = plain_host_port(&s) {
+                proptest::prop_assert_eq!(Some(fast), split_host_port_general(&s));
+            }
+            proptest::prop_assert_eq!(split_host_port(&s), split_host_port_general(&s));
+        }
+    }
+
+    #[test]
+    fn canonical_and_general_spellings_read_the_same() {
+        let a = Via::parse("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1").unwrap();
+        let b = Via::parse("SIP / 2.0 / UDP 127.0.0.1:5060 ;branch=z9hG4bK1");
+        assert_eq!(
+            b.map(|v| (v.protocol, v.version, v.transport)),
+            Ok(("SIP", "2.0", "UDP"))
+        );
+        assert_eq!((a.host, a.port), ("127.0.0.1", Some(5060)));
+        assert_eq!(
+            split_host_port("host:000005060"),
+            Some(("host", Some(5060)))
+        );
+        assert_eq!(split_host_port("host:65536"), None);
+        assert_eq!(split_host_port("[::1]:5"), Some(("[::1]", Some(5))));
     }
 
     #[test]
