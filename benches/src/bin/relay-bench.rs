@@ -671,15 +671,37 @@ impl Drop for Running {
     }
 }
 
+/// The relay's port ranges (customer side, core side) on 127.0.0.1.
+const RELAY_PORTS: [std::ops::RangeInclusive<u16>; 2] = [20_000..=29_999, 30_000..=39_999];
+
+/// Waits, at most `limit`, until every port of [`RELAY_PORTS`] can be bound again; returns how
+/// many still cannot. A relay phase that just ended can hold some of its sockets for a moment
+/// after its workers return (an io_uring ring's teardown finishes in the kernel, asynchronously),
+/// and every phase draws its ports in the same seeded order, so the next phase would meet them.
+fn wait_relay_ports_free(limit: Duration) -> usize {
+    let end = Instant::now() + limit;
+    let mut busy: Vec<u16> = RELAY_PORTS.iter().flat_map(|r| r.clone()).collect();
+    loop {
+        busy.retain(|&p| UdpSocket::bind((Ipv4Addr::LOCALHOST, p)).is_err());
+        if busy.is_empty() || Instant::now() >= end {
+            return busy.len();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn relay_config(opts: &Options, kind: BackendKind, pin: Option<&PinPlan>) -> RelayConfig {
-    let iface = |name: &str, port_min: u16| InterfaceConfig {
+    let iface = |name: &str, ports: &std::ops::RangeInclusive<u16>| InterfaceConfig {
         name: name.to_owned(),
         address: Ipv4Addr::LOCALHOST.into(),
-        port_min,
-        port_max: port_min + 9_999,
+        port_min: *ports.start(),
+        port_max: *ports.end(),
     };
     RelayConfig {
-        interfaces: vec![iface("customer", 20_000), iface("core", 30_000)],
+        interfaces: vec![
+            iface("customer", &RELAY_PORTS[0]),
+            iface("core", &RELAY_PORTS[1]),
+        ],
         workers: opts.workers,
         worker_cpus: pin.map(|p| p.forwarder.clone()).unwrap_or_default(),
         recv_buffer: opts.recv_buffer,
@@ -711,6 +733,10 @@ fn start_relay(
     pin: Option<&PinPlan>,
 ) -> Result<(Relay, Vec<SocketAddr>), String> {
     let label = backend_label(kind);
+    let busy = wait_relay_ports_free(Duration::from_secs(3));
+    if busy > 0 {
+        eprintln!("relay-bench: {busy} relay ports still in use after 3 s; starting anyway");
+    }
     let cfg = relay_config(opts, kind, pin);
     let mut relay =
         Relay::start(cfg).map_err(|e| format!("starting the relay with backend {label}: {e}"))?;
