@@ -98,26 +98,8 @@ impl<'a> Iterator for ParamIter<'a> {
 /// Whether `b` may appear in an unquoted parameter value: token bytes and `[`, `]`, `:` for
 /// IPv6 references (RFC 3261 §25.1 `gen-value`, `host`).
 fn is_value_byte(b: u8) -> bool {
-    VALUE_BYTES.get(usize::from(b)).copied().unwrap_or(false)
+    crate::sip::method::is_token_byte(b) || matches!(b, b'[' | b']' | b':')
 }
-
-/// Lookup table for [`is_value_byte`].
-static VALUE_BYTES: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        // RFC 3261 §25.1 token bytes, then the host bytes.
-        t[i] = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-            )
-            || matches!(b, b'[' | b']' | b':');
-        i += 1;
-    }
-    t
-};
 
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
