@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Message, Method};
 use sbc_tests::config::SbcConfig;
-use sbc_tests::message::{contact_addr, contact_uri, dialog_request, udp_via};
+use sbc_tests::message::{contact_addr, contact_uri, dialog_request, tagged_response, udp_via};
 use sbc_tests::{free_udp_port, Sbc, TestUa};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -67,11 +67,7 @@ fn raw(m: &Message) -> String {
 
 /// Phone B's answer to `req`, with its tag and Contact.
 fn answer_b(b: &TestUa, req: &Message, code: u16) -> Message {
-    let mut r = Message::response_to(req, code, "OK");
-    if req.to().unwrap().tag().is_none() {
-        let to = req.header(&HeaderName::To).unwrap();
-        r.set_header(HeaderName::To, format!("{to};tag=ood-b-tag"));
-    }
+    let mut r = tagged_response(req, code, "ood-b-tag");
     r.push_header(HeaderName::Contact, format!("<sip:bob@{}>", b.addr()));
     r
 }

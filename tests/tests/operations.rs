@@ -4,7 +4,9 @@
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Message, Method};
 use sbc_tests::config::SbcConfig;
-use sbc_tests::message::{contact_addr, contact_uri, dialog_request, is_response, udp_via};
+use sbc_tests::message::{
+    contact_addr, contact_uri, dialog_request, is_response, tagged_response, udp_via,
+};
 use sbc_tests::{free_udp_port, sdp_audio_addr, Sbc, TestUa};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -128,11 +130,7 @@ fn in_dialog(method: Method, seq: u32, a: &TestUa, invite: &Message, rsp: &Messa
 
 /// Phone B's answer to `req` with its tag and Contact (and SDP for a 200 to INVITE).
 fn answer(b: &TestUa, req: &Message, code: u16) -> Message {
-    let mut r = Message::response_to(req, code, "");
-    if req.to().is_some_and(|t| t.tag().is_none()) {
-        let to = format!("{};tag=ops-b", req.header(&HeaderName::To).unwrap());
-        r.set_header(HeaderName::To, to);
-    }
+    let mut r = tagged_response(req, code, "ops-b");
     r.push_header(HeaderName::Contact, format!("<sip:bob@{}>", b.addr()));
     if code == 200 && req.method() == Some(&Method::Invite) {
         r.set_body(Bytes::from(b.sdp("bob")), Some("application/sdp"));
