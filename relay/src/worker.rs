@@ -262,7 +262,9 @@ impl Worker {
     /// Registers the sockets of streams added and deregisters (then closes) those of streams
     /// removed since the last call, in command order.
     fn apply_io_changes(&mut self) {
-        for change in std::mem::take(&mut self.core.io_changes) {
+        // Taken out (the loop needs `self`) and put back empty, keeping its capacity.
+        let mut changes = std::mem::take(&mut self.core.io_changes);
+        for change in changes.drain(..) {
             match change {
                 IoChange::Register(id) => {
                     let Some(sockets) = self.core.sockets.get(&id.slot) else {
@@ -294,6 +296,7 @@ impl Worker {
                 }
             }
         }
+        self.core.io_changes = changes;
     }
 
     fn publish(&self) {
