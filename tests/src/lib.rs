@@ -307,6 +307,40 @@ pub fn sipp_binary() -> PathBuf {
         })
 }
 
+/// A fresh scratch directory for one test's files: `<tmp>/<prefix>-<pid>-<n>`.
+pub fn test_dir(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        free_udp_port()
+    ));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    dir
+}
+
+/// SIPp ([`sipp_binary`]) to run in `dir`, its stdin closed.
+pub fn sipp_in(dir: &std::path::Path) -> Command {
+    let mut c = Command::new(sipp_binary());
+    c.current_dir(dir).stdin(Stdio::null());
+    c
+}
+
+/// Spawns `cmd` with stdout and stderr to the file `log` (`None`: discarded); the child is killed
+/// when the guard drops.
+pub fn spawn_logged(cmd: &mut Command, log: Option<&std::path::Path>) -> ChildGuard {
+    match log {
+        Some(path) => {
+            let f = std::fs::File::create(path).expect("log file");
+            cmd.stdout(Stdio::from(f.try_clone().expect("clone")))
+                .stderr(Stdio::from(f));
+        }
+        None => {
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        }
+    }
+    ChildGuard(cmd.spawn().expect("spawn"))
+}
+
 /// A free TCP port on 127.0.0.1 outside [`RTP_TEST_PORTS`], for the admin HTTP endpoint.
 pub fn free_tcp_port() -> u16 {
     for _ in 0..10_000 {

@@ -7,11 +7,10 @@
 
 use sbc_tests::config::SbcConfig;
 use sbc_tests::{
-    free_tcp_port, free_udp_port, http_get, metric_value, sipp_binary, ChildGuard, Sbc,
+    free_tcp_port, free_udp_port, http_get, metric_value, sipp_in, spawn_logged, test_dir, Sbc,
 };
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CALLS: usize = 300;
@@ -97,14 +96,8 @@ fn config(customer: u16, core: u16, uas: u16, admin: u16) -> String {
 
 #[test]
 fn sipp_uac_sbc_sipp_uas_300_calls_with_rtp() {
-    let sipp = sipp_binary();
     let started = Instant::now();
-    let dir = std::env::temp_dir().join(format!(
-        "sbc-sipp-{}-{}",
-        std::process::id(),
-        free_udp_port()
-    ));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let dir = test_dir("sbc-sipp");
     cut_pcap(&dir.join("audio.pcap"), PCAP_PACKETS);
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("sipp/uac.xml");
 
@@ -113,29 +106,21 @@ fn sipp_uac_sbc_sipp_uas_300_calls_with_rtp() {
     let admin = free_tcp_port();
     let sbc = Sbc::start_ready(&config(customer, core, uas_port, admin));
 
-    let uas_log = std::fs::File::create(dir.join("uas.out")).expect("uas log");
-    let _uas = ChildGuard(
-        Command::new(&sipp)
-            .current_dir(&dir)
+    let _uas = spawn_logged(
+        sipp_in(&dir)
             .args(["-sn", "uas", "-rtp_echo", "-nostdin"])
             .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
             .args(["-p", &uas_port.to_string(), "-mp", &uas_media.to_string()])
             .args(["-m", &CALLS.to_string()])
-            .args(["-trace_err", "-error_file", "uas_errors.log"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(uas_log.try_clone().expect("clone")))
-            .stderr(Stdio::from(uas_log))
-            .spawn()
-            .expect("spawn sipp uas"),
+            .args(["-trace_err", "-error_file", "uas_errors.log"]),
+        Some(&dir.join("uas.out")),
     );
     // SIPp binds its socket straight away; give it a moment before the first INVITE.
     std::thread::sleep(Duration::from_millis(300));
 
     let stats = dir.join("uac_stats.csv");
-    let uac_out = std::fs::File::create(dir.join("uac.out")).expect("uac log");
-    let mut uac = ChildGuard(
-        Command::new(&sipp)
-            .current_dir(&dir)
+    let mut uac = spawn_logged(
+        sipp_in(&dir)
             .arg(format!("127.0.0.1:{customer}"))
             .arg("-sf")
             .arg(&scenario)
@@ -157,12 +142,8 @@ fn sipp_uac_sbc_sipp_uas_300_calls_with_rtp() {
             .args(["-timeout", "60s", "-timeout_error", "-nostdin"])
             .args(["-trace_stat", "-stf", "uac_stats.csv", "-fd", "1"])
             .args(["-trace_err", "-error_file", "uac_errors.log"])
-            .args(["-trace_screen", "-screen_file", "uac_screen.log"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(uac_out.try_clone().expect("clone")))
-            .stderr(Stdio::from(uac_out))
-            .spawn()
-            .expect("spawn sipp uac"),
+            .args(["-trace_screen", "-screen_file", "uac_screen.log"]),
+        Some(&dir.join("uac.out")),
     );
     let status = uac.0.wait().expect("wait for sipp uac");
     let elapsed = started.elapsed();

@@ -3,9 +3,8 @@
 //! (SIPp's, and the sbc's transaction and dialog timers). Signalling only, on 127.0.0.1.
 
 use sbc_tests::config::SbcConfig;
-use sbc_tests::{free_udp_port, sipp_binary, ChildGuard, Sbc};
+use sbc_tests::{free_udp_port, sipp_in, spawn_logged, test_dir, Sbc};
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -107,42 +106,26 @@ fn config(customer: u16, core: u16, uas: u16) -> String {
 
 #[test]
 fn calls_complete_through_retransmissions_when_signalling_is_lossy() {
-    let sipp = sipp_binary();
     let started = Instant::now();
-    let dir = std::env::temp_dir().join(format!(
-        "sbc-lossy-{}-{}",
-        std::process::id(),
-        free_udp_port()
-    ));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let dir = test_dir("sbc-lossy");
     let (customer, core, uas_port) = (free_udp_port(), free_udp_port(), free_udp_port());
-    let mut sbc = Sbc::start(&config(customer, core, uas_port));
-    assert!(
-        sbc.wait_log("ready", Duration::from_secs(10)),
-        "sbc did not start"
-    );
+    let _sbc = Sbc::start_ready(&config(customer, core, uas_port));
     let proxy = LossyProxy::start(format!("127.0.0.1:{customer}").parse().expect("addr"));
 
-    let _uas = ChildGuard(
-        Command::new(&sipp)
-            .current_dir(&dir)
+    let _uas = spawn_logged(
+        sipp_in(&dir)
             .args(["-sn", "uas", "-nostdin", "-i", "127.0.0.1"])
             .args([
                 "-p",
                 &uas_port.to_string(),
                 "-mp",
                 &free_udp_port().to_string(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn sipp uas"),
+            ]),
+        None,
     );
     std::thread::sleep(Duration::from_millis(300));
-    let mut uac = ChildGuard(
-        Command::new(&sipp)
-            .current_dir(&dir)
+    let mut uac = spawn_logged(
+        sipp_in(&dir)
             .arg(proxy.front.to_string())
             .args(["-sn", "uac", "-nostdin", "-i", "127.0.0.1"])
             .args([
@@ -154,12 +137,8 @@ fn calls_complete_through_retransmissions_when_signalling_is_lossy() {
             .args(["-m", &CALLS.to_string(), "-r", "10", "-l", "30"])
             .args(["-timeout", "80s", "-timeout_error"])
             .args(["-trace_stat", "-stf", "uac_stats.csv", "-fd", "1"])
-            .args(["-trace_err", "-error_file", "uac_errors.log"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn sipp uac"),
+            .args(["-trace_err", "-error_file", "uac_errors.log"]),
+        None,
     );
     let status = uac.0.wait().expect("wait for sipp uac");
     let csv = std::fs::read_to_string(dir.join("uac_stats.csv")).unwrap_or_default();

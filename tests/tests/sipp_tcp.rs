@@ -5,9 +5,8 @@
 //! opened.
 
 use sbc_tests::config::{Iface, SbcConfig};
-use sbc_tests::{free_udp_port, sipp_binary, ChildGuard, Sbc};
+use sbc_tests::{free_udp_port, sipp_in, spawn_logged, test_dir, Sbc};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CALLS: usize = 100;
@@ -30,49 +29,31 @@ fn config(customer: u16, core: u16, uas: u16) -> String {
 
 #[test]
 fn sipp_uac_sbc_sipp_uas_over_tcp() {
-    let sipp = sipp_binary();
     let started = Instant::now();
-    let dir = std::env::temp_dir().join(format!(
-        "sbc-sipp-tcp-{}-{}",
-        std::process::id(),
-        free_udp_port()
-    ));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let dir = test_dir("sbc-sipp-tcp");
     let (customer, core, uas_port) = (free_udp_port(), free_udp_port(), free_udp_port());
     let sbc = Sbc::start_ready(&config(customer, core, uas_port));
 
-    let uas_log = std::fs::File::create(dir.join("uas.out")).expect("uas log");
-    let _uas = ChildGuard(
-        Command::new(&sipp)
-            .current_dir(&dir)
+    let _uas = spawn_logged(
+        sipp_in(&dir)
             .args(["-sn", "uas", "-t", "t1", "-nostdin"])
             .args(["-i", "127.0.0.1", "-p", &uas_port.to_string()])
             .args(["-m", &CALLS.to_string()])
-            .args(["-trace_err", "-error_file", "uas_errors.log"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(uas_log.try_clone().expect("clone")))
-            .stderr(Stdio::from(uas_log))
-            .spawn()
-            .expect("spawn sipp uas"),
+            .args(["-trace_err", "-error_file", "uas_errors.log"]),
+        Some(&dir.join("uas.out")),
     );
     std::thread::sleep(Duration::from_millis(300));
 
-    let uac_out = std::fs::File::create(dir.join("uac.out")).expect("uac log");
-    let mut uac = ChildGuard(
-        Command::new(&sipp)
-            .current_dir(&dir)
+    let mut uac = spawn_logged(
+        sipp_in(&dir)
             .arg(format!("127.0.0.1:{customer}"))
             .args(["-sn", "uac", "-t", "t1"])
             .args(["-i", "127.0.0.1", "-p", &free_udp_port().to_string()])
             .args(["-m", &CALLS.to_string(), "-r", &RATE.to_string()])
             .args(["-timeout", "40s", "-timeout_error", "-nostdin"])
             .args(["-trace_err", "-error_file", "uac_errors.log"])
-            .args(["-trace_screen", "-screen_file", "uac_screen.log"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(uac_out.try_clone().expect("clone")))
-            .stderr(Stdio::from(uac_out))
-            .spawn()
-            .expect("spawn sipp uac"),
+            .args(["-trace_screen", "-screen_file", "uac_screen.log"]),
+        Some(&dir.join("uac.out")),
     );
     let status = uac.0.wait().expect("wait for sipp uac");
     let show = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
