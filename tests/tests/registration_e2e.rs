@@ -7,6 +7,7 @@
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Message, Method};
 use sbc_tests::config::SbcConfig;
+use sbc_tests::message::udp_via;
 use sbc_tests::{
     digest_authorization, free_udp_port, http_get, http_request, metric_value, sdp_audio_addr, Sbc,
     TestUa,
@@ -149,21 +150,13 @@ fn registered_customer_receives_the_core_call_at_its_flow_with_media() {
     assert!(metric(s.admin, "sbc_auth_challenges_total") >= 1.0);
 
     // Core → SBC: INVITE for the registered address-of-record.
-    let mut invite = Message::request(Method::Invite, "sip:alice@example.com");
-    invite.push_header(
-        HeaderName::Via,
-        format!("SIP/2.0/UDP {};branch=z9hG4bKcore1;rport", core_ua.addr()),
+    let invite = core_invite(
+        &core_ua,
+        "sip:alice@example.com",
+        "z9hG4bKcore1",
+        "core-a",
+        "reg-e2e-core-call",
     );
-    invite.push_header(HeaderName::MaxForwards, "70");
-    invite.push_header(HeaderName::From, "<sip:carol@core.example>;tag=core-a");
-    invite.push_header(HeaderName::To, "<sip:alice@example.com>");
-    invite.push_header(HeaderName::CallId, "reg-e2e-core-call");
-    invite.push_header(HeaderName::CSeq, "1 INVITE");
-    invite.push_header(
-        HeaderName::Contact,
-        format!("<sip:carol@{}>", core_ua.addr()),
-    );
-    invite.set_body(Bytes::from(core_ua.sdp("carol")), Some("application/sdp"));
     core_ua.send(s.core, &invite);
 
     // SBC → customer: at the flow the REGISTER came from, Request-URI the registered Contact.
@@ -261,21 +254,13 @@ fn a_core_call_rings_both_registered_contacts_and_the_first_answer_wins() {
     registered_as(&s, &mobile, MOBILE);
     assert_eq!(metric(s.admin, "sbc_registrations_active"), 2.0);
 
-    let mut invite = Message::request(Method::Invite, "sip:alice@example.com");
-    invite.push_header(
-        HeaderName::Via,
-        format!("SIP/2.0/UDP {};branch=z9hG4bKfork1;rport", core_ua.addr()),
+    let invite = core_invite(
+        &core_ua,
+        "sip:alice@example.com",
+        "z9hG4bKfork1",
+        "core-f",
+        "reg-e2e-fork-call",
     );
-    invite.push_header(HeaderName::MaxForwards, "70");
-    invite.push_header(HeaderName::From, "<sip:carol@core.example>;tag=core-f");
-    invite.push_header(HeaderName::To, "<sip:alice@example.com>");
-    invite.push_header(HeaderName::CallId, "reg-e2e-fork-call");
-    invite.push_header(HeaderName::CSeq, "1 INVITE");
-    invite.push_header(
-        HeaderName::Contact,
-        format!("<sip:carol@{}>", core_ua.addr()),
-    );
-    invite.set_body(Bytes::from(core_ua.sdp("carol")), Some("application/sdp"));
     core_ua.send(s.core, &invite);
 
     // Both contacts ring, each at its own flow, before either answers.
@@ -363,17 +348,13 @@ fn a_core_call_rings_both_registered_contacts_and_the_first_answer_wins() {
 fn call_to_an_unregistered_customer_gets_480() {
     let core_ua = TestUa::new();
     let s = start(core_ua.addr(), "");
-    let mut invite = Message::request(Method::Invite, "sip:alice@example.com");
-    invite.push_header(
-        HeaderName::Via,
-        format!("SIP/2.0/UDP {};branch=z9hG4bKcore480;rport", core_ua.addr()),
+    let invite = core_invite(
+        &core_ua,
+        "sip:alice@example.com",
+        "z9hG4bKcore480",
+        "core-x",
+        "reg-e2e-480",
     );
-    invite.push_header(HeaderName::MaxForwards, "70");
-    invite.push_header(HeaderName::From, "<sip:carol@core.example>;tag=core-x");
-    invite.push_header(HeaderName::To, "<sip:alice@example.com>");
-    invite.push_header(HeaderName::CallId, "reg-e2e-480");
-    invite.push_header(HeaderName::CSeq, "1 INVITE");
-    invite.set_body(Bytes::from(core_ua.sdp("carol")), Some("application/sdp"));
     core_ua.send(s.core, &invite);
     let rsp = status_of(&core_ua, "INVITE");
     assert_eq!(rsp.status(), Some(480), "{rsp:?}");
@@ -552,21 +533,13 @@ fn forward_mode_relays_to_the_core_registrar_absorbs_refreshes_and_routes_the_bi
     );
 
     // The core calls the binding address: the customer gets it at its flow.
-    let mut invite = Message::request(Method::Invite, binding.clone());
-    invite.push_header(
-        HeaderName::Via,
-        format!("SIP/2.0/UDP {};branch=z9hG4bKfwdinv;rport", core_ua.addr()),
+    let invite = core_invite(
+        &core_ua,
+        &binding,
+        "z9hG4bKfwdinv",
+        "core-f",
+        "reg-e2e-fwd-call",
     );
-    invite.push_header(HeaderName::MaxForwards, "70");
-    invite.push_header(HeaderName::From, "<sip:carol@core.example>;tag=core-f");
-    invite.push_header(HeaderName::To, "<sip:alice@example.com>");
-    invite.push_header(HeaderName::CallId, "reg-e2e-fwd-call");
-    invite.push_header(HeaderName::CSeq, "1 INVITE");
-    invite.push_header(
-        HeaderName::Contact,
-        format!("<sip:carol@{}>", core_ua.addr()),
-    );
-    invite.set_body(Bytes::from(core_ua.sdp("carol")), Some("application/sdp"));
     core_ua.send(s.core, &invite);
     let (c_invite, from) = ua
         .recv_until(WAIT, |m| m.method() == Some(&Method::Invite))
@@ -644,6 +617,26 @@ fn a_flood_of_registers_from_one_source_is_rate_limited() {
         metric(s.admin, "sbc_rate_limited_requests_total") >= 6.0,
         "rate limit not counted"
     );
+}
+
+/// The core's INVITE with an SDP offer to `uri`, from carol (tag `tag`), To alice.
+fn core_invite(core_ua: &TestUa, uri: &str, branch: &str, tag: &str, call_id: &str) -> Message {
+    let mut m = Message::request(Method::Invite, uri.to_owned());
+    m.push_header(HeaderName::Via, udp_via(core_ua.addr(), branch));
+    m.push_header(HeaderName::MaxForwards, "70");
+    m.push_header(
+        HeaderName::From,
+        format!("<sip:carol@core.example>;tag={tag}"),
+    );
+    m.push_header(HeaderName::To, "<sip:alice@example.com>");
+    m.push_header(HeaderName::CallId, call_id.to_owned());
+    m.push_header(HeaderName::CSeq, "1 INVITE");
+    m.push_header(
+        HeaderName::Contact,
+        format!("<sip:carol@{}>", core_ua.addr()),
+    );
+    m.set_body(Bytes::from(core_ua.sdp("carol")), Some("application/sdp"));
+    m
 }
 
 /// A request from the core UA to alice's AOR, out of dialog.
