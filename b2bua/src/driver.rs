@@ -61,6 +61,7 @@ use crate::transport::via::{response_target, set_top_via_transport, stamp_receiv
 use crate::transport::{
     too_large_for_udp, Carrier, FlowId, FlowLimits, FlowTable, StreamInput, Switchover,
 };
+use crate::Map;
 use bytes::Bytes;
 use sbc_common::sip::uri::Uri;
 use sbc_common::sip::{HeaderName, Limits, Message, Method, Via};
@@ -69,7 +70,6 @@ use sbc_relay::api::{InterfaceConfig, Relay, RelayConfig, RelayError, RelayEvent
 use sbc_relay::io::uring::UringConfig;
 use sbc_relay::io::BackendKind;
 use sbc_relay::latch::{LatchConfig, LatchPolicy};
-use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
@@ -491,23 +491,23 @@ pub struct Driver {
     core: B2bua<Relay, ConfigRouter>,
     listeners: Vec<Listener>,
     /// Signalling address → listener, for requests by their top Via.
-    by_signalling: HashMap<SocketAddr, usize>,
+    by_signalling: Map<SocketAddr, usize>,
     /// Peer address → the UDP listener it last sent to, for responses.
-    udp_peers: HashMap<SocketAddr, usize>,
+    udp_peers: Map<SocketAddr, usize>,
     /// TCP listen addresses.
     tcp: Vec<TcpEndpoint>,
     /// Signalling address → TCP endpoint, for requests by their top Via.
-    tcp_by_signalling: HashMap<SocketAddr, usize>,
+    tcp_by_signalling: Map<SocketAddr, usize>,
     /// Peer address → the TCP endpoint it last connected to, to reopen a flow for a response.
-    tcp_peers: HashMap<SocketAddr, usize>,
+    tcp_peers: Map<SocketAddr, usize>,
     /// Open TCP flows.
     flows: FlowTable,
     /// Each flow's write queue; dropping it closes the connection.
-    conns: HashMap<FlowId, mpsc::Sender<Outgoing>>,
+    conns: Map<FlowId, mpsc::Sender<Outgoing>>,
     notes_tx: mpsc::Sender<Note>,
     notes_rx: mpsc::Receiver<Note>,
     /// UDP next hops of routes with `large_requests_over_tcp` (RFC 3261 §18.1.1).
-    large_over_tcp: HashSet<SocketAddr>,
+    large_over_tcp: std::collections::HashSet<SocketAddr, foldhash::quality::RandomState>,
     /// Requests moved from UDP to TCP for their size (RFC 3261 §18.1.1).
     switchover: Switchover,
     hasher: std::collections::hash_map::RandomState,
@@ -526,11 +526,11 @@ pub struct Driver {
     /// The CDR writer thread, when `[admin] cdr_path` is set.
     cdr: Option<CdrWriter>,
     /// Live calls: their record so far and their log span.
-    calls: HashMap<CallKey, Tracked>,
+    calls: Map<CallKey, Tracked>,
     /// Both legs' Call-IDs of live calls, to log a message inside its call's span.
-    by_call_id: HashMap<String, CallKey>,
+    by_call_id: Map<String, CallKey>,
     /// Ended calls waiting for their relay session's final statistics, with a deadline.
-    pending_cdrs: HashMap<SessionId, (CallRecord, Instant)>,
+    pending_cdrs: Map<SessionId, (CallRecord, Instant)>,
     /// Rate limit of SIP message logging, when on.
     message_log: Option<MessageLog>,
     stage: Stage,
@@ -540,7 +540,7 @@ pub struct Driver {
     customer_ifaces: Vec<bool>,
     /// Requests the front door sent (forwarded REGISTERs, OPTIONS keepalives) by branch,
     /// with when to give up.
-    front_pending: HashMap<String, (front_door::Pending, Instant)>,
+    front_pending: Map<String, (front_door::Pending, Instant)>,
     /// How long the front door waits for an answer: 64·T1 (RFC 3261 §17.1.2.2 timer F).
     front_timeout: Duration,
     front_seq: u64,
@@ -571,9 +571,9 @@ impl Driver {
     /// Binds every UDP and TCP listen address of `cfg` and starts the relay, logging each.
     pub async fn start(cfg: Arc<Config>, seed: u64) -> Result<Self, DriverError> {
         let mut listeners = Vec::new();
-        let mut by_signalling = HashMap::new();
+        let mut by_signalling = Map::default();
         let mut tcp = Vec::new();
-        let mut tcp_by_signalling = HashMap::new();
+        let mut tcp_by_signalling = Map::default();
         let (notes_tx, notes_rx) = mpsc::channel(NOTE_QUEUE);
         for (index, iface) in cfg.interfaces.iter().enumerate() {
             for l in &iface.listen {
@@ -665,12 +665,12 @@ impl Driver {
             core,
             listeners,
             by_signalling,
-            udp_peers: HashMap::new(),
+            udp_peers: Map::default(),
             tcp,
             tcp_by_signalling,
-            tcp_peers: HashMap::new(),
+            tcp_peers: Map::default(),
             flows: FlowTable::new(flow_limits(&cfg)),
-            conns: HashMap::new(),
+            conns: Map::default(),
             notes_tx,
             notes_rx,
             large_over_tcp,
@@ -688,13 +688,13 @@ impl Driver {
                 .then(|| MessageLog::new(cfg.general.log_sip_rate_per_s)),
             cfg,
             cdr,
-            calls: HashMap::new(),
-            by_call_id: HashMap::new(),
-            pending_cdrs: HashMap::new(),
+            calls: Map::default(),
+            by_call_id: Map::default(),
+            pending_cdrs: Map::default(),
             stage: Stage::Serving,
             customers,
             customer_ifaces: front_door::customer_interfaces(&cfg_for_front),
-            front_pending: HashMap::new(),
+            front_pending: Map::default(),
             front_timeout: cfg_for_front.sip.t1() * 64,
             front_seq: 0,
             front_salt: seed.rotate_left(17),

@@ -15,6 +15,7 @@
 //! (`sbc_rate_limited_requests_total`), set by [`Recorder::registrations`].
 
 use crate::call::{CallEvent, CallKey, EndReason};
+use crate::Map;
 use prometheus::core::{AtomicU64, GenericCounter};
 use prometheus::{
     Counter, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -23,7 +24,6 @@ use prometheus::{
 use sbc_common::sip::{Message, Method};
 use sbc_relay::api::RelayMetrics;
 use sbc_relay::forward::DropReason;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -519,7 +519,7 @@ struct CallTiming {
 #[derive(Debug)]
 pub struct Recorder {
     metrics: Arc<Metrics>,
-    calls: HashMap<CallKey, CallTiming>,
+    calls: Map<CallKey, CallTiming>,
     relay_last: RelayMetrics,
     registrations_last: RegistrationNumbers,
 }
@@ -529,7 +529,7 @@ impl Recorder {
     pub fn new(metrics: Arc<Metrics>) -> Self {
         Self {
             metrics,
-            calls: HashMap::new(),
+            calls: Map::default(),
             relay_last: RelayMetrics::default(),
             registrations_last: RegistrationNumbers::default(),
         }

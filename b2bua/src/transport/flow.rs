@@ -2,7 +2,7 @@
 //! peer, how many come from one source, and which have gone idle. Time is passed in.
 
 use super::Transport;
-use std::collections::HashMap;
+use crate::Map;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -72,9 +72,9 @@ struct Entry {
 #[derive(Debug)]
 pub struct FlowTable {
     limits: FlowLimits,
-    flows: HashMap<FlowId, Entry>,
-    by_remote: HashMap<(Transport, SocketAddr), FlowId>,
-    inbound_per_ip: HashMap<IpAddr, usize>,
+    flows: Map<FlowId, Entry>,
+    by_remote: Map<(Transport, SocketAddr), FlowId>,
+    inbound_per_ip: Map<IpAddr, usize>,
     next_id: u64,
 }
 
@@ -83,9 +83,9 @@ impl FlowTable {
     pub fn new(limits: FlowLimits) -> Self {
         Self {
             limits,
-            flows: HashMap::new(),
-            by_remote: HashMap::new(),
-            inbound_per_ip: HashMap::new(),
+            flows: Map::default(),
+            by_remote: Map::default(),
+            inbound_per_ip: Map::default(),
             next_id: 1,
         }
     }
