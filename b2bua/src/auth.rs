@@ -432,6 +432,18 @@ secret = "0123456789abcdef0123456789abcdef"
         Message::parse(Bytes::from(text), &Limits::default()).unwrap()
     }
 
+    /// Answers a REGISTER's challenge with SHA-256 as `user` with `password`.
+    fn register_answer(ch: &Message, user: &str, password: &str) -> String {
+        answer(
+            ch,
+            Algorithm::Sha256,
+            user,
+            password,
+            "REGISTER",
+            "sip:example.com",
+        )
+    }
+
     /// Answers the challenge with `alg` as a phone would.
     fn answer(
         ch: &Message,
@@ -580,14 +592,7 @@ secret = "0123456789abcdef0123456789abcdef"
         let ch = a
             .challenge(NOW, &register(""), "example.com", false)
             .unwrap();
-        let creds = answer(
-            &ch,
-            Algorithm::Sha256,
-            "alice",
-            "wonderland",
-            "REGISTER",
-            "sip:example.com",
-        );
+        let creds = register_answer(&ch, "alice", "wonderland");
         let req = register(&format!("Authorization: {creds}\r\n"));
         // Default nonce lifetime 300 s.
         assert!(matches!(
@@ -608,14 +613,7 @@ secret = "0123456789abcdef0123456789abcdef"
             .values(&HeaderName::WwwAuthenticate)
             .all(|v| Challenge::parse(v).unwrap().stale));
         // A stale nonce with a wrong password is a plain failure, not stale.
-        let bad = answer(
-            &ch,
-            Algorithm::Sha256,
-            "alice",
-            "nope",
-            "REGISTER",
-            "sip:example.com",
-        );
+        let bad = register_answer(&ch, "alice", "nope");
         let req = register(&format!("Authorization: {bad}\r\n"));
         assert!(matches!(
             a.authenticate(NOW + 10_000, &req, "example.com"),
@@ -634,14 +632,7 @@ secret = "0123456789abcdef0123456789abcdef"
         let other = Authenticator::new(&config(""), b"another secret entirely, 32 bytes", 1)
             .challenge(NOW, &register(""), "example.com", false)
             .unwrap();
-        let creds = answer(
-            &other,
-            Algorithm::Sha256,
-            "alice",
-            "wonderland",
-            "REGISTER",
-            "sip:example.com",
-        );
+        let creds = register_answer(&other, "alice", "wonderland");
         let req = register(&format!("Authorization: {creds}\r\n"));
         assert!(matches!(
             a.authenticate(NOW, &req, "example.com"),
@@ -670,22 +661,8 @@ secret = "0123456789abcdef0123456789abcdef"
         let ch = a
             .challenge(NOW, &register(""), "example.com", false)
             .unwrap();
-        let wrong = answer(
-            &ch,
-            Algorithm::Sha256,
-            "alice",
-            "guess",
-            "REGISTER",
-            "sip:example.com",
-        );
-        let unknown = answer(
-            &ch,
-            Algorithm::Sha256,
-            "mallory",
-            "guess",
-            "REGISTER",
-            "sip:example.com",
-        );
+        let wrong = register_answer(&ch, "alice", "guess");
+        let unknown = register_answer(&ch, "mallory", "guess");
         // Same request apart from the username, so the same Call-ID and tags.
         let req_wrong = register(&format!("Authorization: {wrong}\r\n"));
         let req_unknown = register(&format!("Authorization: {unknown}\r\n"));
@@ -723,14 +700,7 @@ secret = "0123456789abcdef0123456789abcdef"
             .challenge(NOW, &register(""), "example.com", false)
             .unwrap();
         // md5only may not use SHA-256 even with the right password.
-        let sha = answer(
-            &ch,
-            Algorithm::Sha256,
-            "md5only",
-            "x",
-            "REGISTER",
-            "sip:example.com",
-        );
+        let sha = register_answer(&ch, "md5only", "x");
         assert!(matches!(
             a.authenticate(
                 NOW,
@@ -823,14 +793,7 @@ secret = "0123456789abcdef0123456789abcdef"
         let ch = a
             .challenge(NOW, &register(""), "example.com", false)
             .unwrap();
-        let sha = answer(
-            &ch,
-            Algorithm::Sha256,
-            "carol",
-            "s3cret",
-            "REGISTER",
-            "sip:example.com",
-        );
+        let sha = register_answer(&ch, "carol", "s3cret");
         assert!(matches!(
             a.authenticate(
                 NOW,
