@@ -91,6 +91,21 @@ impl Node {
     }
 }
 
+/// A call from `a` that `b` answers 486 Busy Here (`what` names the INVITE's arrival at B in
+/// a failure); A acknowledges the 486.
+fn busy_call(sbc_a: SocketAddr, a: &TestUa, b: &TestUa, call_id: &str, what: &str) {
+    let inv = invite(a, call_id);
+    a.send(sbc_a, &inv);
+    let (b_inv, from) = b
+        .recv_until(WAIT, |m| m.method() == Some(&Method::Invite))
+        .expect(what);
+    b.send(from, &answer(b, &b_inv, 486));
+    let (busy, _) = a
+        .recv_until(WAIT, |m| is_response(m, 486, "INVITE"))
+        .expect("486 at A");
+    a.send(sbc_a, &in_dialog(Method::Ack, 1, a, &inv, &busy));
+}
+
 /// Phone A's INVITE with an SDP offer.
 fn invite(a: &TestUa, call_id: &str) -> Message {
     let mut m = Message::request(Method::Invite, "sip:bob@example.com");
@@ -233,16 +248,7 @@ fn cdr_lines_for_answered_busy_and_cancelled_calls() {
         .expect("200 to BYE");
 
     // 2: busy.
-    let inv = invite(&a, "ops-busy");
-    a.send(node.sbc_a, &inv);
-    let (b_inv, from) = b
-        .recv_until(WAIT, |m| m.method() == Some(&Method::Invite))
-        .expect("INVITE at B");
-    b.send(from, &answer(&b, &b_inv, 486));
-    let (busy, _) = a
-        .recv_until(WAIT, |m| is_response(m, 486, "INVITE"))
-        .expect("486 at A");
-    a.send(node.sbc_a, &in_dialog(Method::Ack, 1, &a, &inv, &busy));
+    busy_call(node.sbc_a, &a, &b, "ops-busy", "INVITE at B");
 
     // 3: cancelled while ringing.
     let inv = invite(&a, "ops-cancel");
@@ -410,16 +416,13 @@ fn sighup_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
     );
     assert_eq!(log.matches("config reloaded").count(), 1);
     let a3 = TestUa::new();
-    let inv = invite(&a3, "ops-after-bad-reload");
-    a3.send(node.sbc_a, &inv);
-    let (b_inv, from) = b2
-        .recv_until(WAIT, |m| m.method() == Some(&Method::Invite))
-        .expect("the good reload's route still works");
-    b2.send(from, &answer(&b2, &b_inv, 486));
-    let (busy, _) = a3
-        .recv_until(WAIT, |m| is_response(m, 486, "INVITE"))
-        .expect("486");
-    a3.send(node.sbc_a, &in_dialog(Method::Ack, 1, &a3, &inv, &busy));
+    busy_call(
+        node.sbc_a,
+        &a3,
+        &b2,
+        "ops-after-bad-reload",
+        "the good reload's route still works",
+    );
 
     // The call from before both reloads is still up: A's BYE reaches B1 in its dialog.
     let bye = in_dialog(Method::Bye, 2, &a, &live.invite, &live.a_ok);
