@@ -214,6 +214,8 @@ pub fn relay_config(cfg: &Config, seed: u64) -> RelayConfig {
             .collect(),
         workers: usize::from(cfg.relay.workers),
         worker_cpus: Vec::new(),
+        worker_rt_priority: (cfg.relay.realtime_priority > 0)
+            .then_some(cfg.relay.realtime_priority),
         recv_buffer: sbc_relay::api::DEFAULT_RECV_BUFFER,
         backend: match cfg.relay.io_backend {
             IoBackend::Auto => BackendKind::Auto,
@@ -2002,6 +2004,12 @@ to_interface = "core"
         assert_eq!(rc.interfaces[1].name, "core");
         assert_eq!(rc.interfaces[1].port_min, 30000);
         assert_eq!(rc.inactivity_timeout, Duration::from_secs(60));
+        assert_eq!(rc.worker_rt_priority, None, "0 keeps the normal scheduler");
+        let rt = Config::from_toml_str(
+            &format!("{CONFIG}\n[relay]\nrealtime_priority = 12\n"),
+            "t.toml",
+        );
+        assert_eq!(relay_config(&rt.unwrap(), 7).worker_rt_priority, Some(12));
         let cc = call_config(&cfg);
         assert_eq!(cc.timers.t1, Duration::from_millis(500));
         assert!(cc.server.starts_with("sbc/"));

@@ -332,6 +332,9 @@ pub struct Relay {
     pub learning_window_packets: u32,
     /// Interval of per-stream statistics snapshots in milliseconds; 0 disables them.
     pub stats_interval_ms: u32,
+    /// `SCHED_FIFO` priority (1..=99) of the forwarding threads, so daemons and housekeeping
+    /// threads cannot hold media up; 0 keeps the normal scheduler.
+    pub realtime_priority: u8,
 }
 
 impl Default for Relay {
@@ -343,6 +346,7 @@ impl Default for Relay {
             inactivity_timeout_s: 60,
             learning_window_packets: 3,
             stats_interval_ms: 1000,
+            realtime_priority: 0,
         }
     }
 }

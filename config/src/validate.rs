@@ -361,6 +361,15 @@ fn relay(cfg: &Config) -> Check {
     if r.workers > 1024 {
         return fail(p.key("workers"), format!("{} is over 1024", r.workers));
     }
+    if r.realtime_priority > 99 {
+        return fail(
+            p.key("realtime_priority"),
+            format!(
+                "{} is over 99 (SCHED_FIFO priorities are 1..=99; 0 keeps the normal scheduler)",
+                r.realtime_priority
+            ),
+        );
+    }
     if r.inactivity_timeout_s == 0 {
         return fail(p.key("inactivity_timeout_s"), "must be above 0");
     }
@@ -1091,6 +1100,12 @@ password = "alice-password"
         assert_eq!((field.as_str(), l), ("relay.io_backend", Some(26)));
         let text = format!("{BASE}\n[relay]\nlearning_window_packets = 0\n");
         assert_eq!(err(&text).0, "relay.learning_window_packets");
+        let text = format!("{BASE}\n[relay]\nrealtime_priority = 100\n");
+        let (field, l, msg) = err(&text);
+        assert_eq!((field.as_str(), l), ("relay.realtime_priority", Some(26)));
+        assert!(msg.contains("100 is over 99"), "{msg}");
+        let text = format!("{BASE}\n[relay]\nrealtime_priority = 300\n");
+        assert_eq!(err(&text).0, "relay.realtime_priority");
     }
 
     #[test]

@@ -52,6 +52,11 @@ pub struct RelayConfig {
     /// CPUs the worker threads are pinned to: worker `i` runs on `worker_cpus[i % len]`
     /// (empty: not pinned, the threads may run anywhere the process may).
     pub worker_cpus: Vec<usize>,
+    /// Real-time priority of the worker threads: `Some(p)` runs them under `SCHED_FIFO` at `p`
+    /// (1..=99), so housekeeping threads and daemons cannot delay the media they have in hand
+    /// (needs `CAP_SYS_NICE` or an `RLIMIT_RTPRIO` of at least `p`); `None` keeps the normal
+    /// scheduler.
+    pub worker_rt_priority: Option<u8>,
     /// `SO_RCVBUF` of each media socket in bytes (the kernel doubles it and caps it at
     /// `net.core.rmem_max`; 0 keeps the system default). Under overload a smaller buffer drops
     /// stale media sooner instead of queueing it: it bounds the latency an overload adds.
@@ -104,6 +109,17 @@ pub enum RelayError {
     /// The worker's command ring is full; try again later.
     #[error("relay worker busy")]
     Busy,
+    /// A worker thread could not take the configured real-time priority.
+    #[error(
+        "relay worker: cannot run under SCHED_FIFO at priority {priority}: {source} (needs \
+         CAP_SYS_NICE or an RLIMIT_RTPRIO of at least {priority})"
+    )]
+    Priority {
+        /// The priority asked for.
+        priority: u8,
+        /// What `sched_setscheduler` said.
+        source: std::io::Error,
+    },
     /// A socket or thread could not be created.
     #[error("relay io: {0}")]
     Io(#[from] std::io::Error),
@@ -292,46 +308,16 @@ impl Relay {
         let mut workers = Vec::new();
         let mut backend_name = "";
         for w in 0..n {
-            let backend = open_backend(cfg.backend, cfg.uring)?;
-            backend_name = backend.name();
-            // Dup the eventfd so the control plane can wake the worker.
-            let wake = crate::io::dup_wake_fd(backend.as_ref())?;
-            let (cprod, ccons) = HeapRb::<Command>::new(COMMAND_RING).split();
-            let (eprod, econs) = HeapRb::<WorkerEvent>::new(EVENT_RING).split();
-            let metrics = Arc::new(WorkerMetrics::default());
-            let worker = Worker::new(
-                backend,
-                ccons,
-                eprod,
-                metrics.clone(),
-                WorkerConfig {
-                    latch: cfg.latch,
-                    inactivity_timeout: cfg.inactivity_timeout,
-                    stats_interval: cfg.stats_interval,
-                },
-            );
-            let cpu = (!cfg.worker_cpus.is_empty())
-                .then(|| cfg.worker_cpus.get(w % cfg.worker_cpus.len()).copied())
-                .flatten();
-            let thread = std::thread::Builder::new()
-                .name(format!("relay-{w}"))
-                .spawn(move || {
-                    if let Some(c) = cpu {
-                        pin_current_thread(c);
-                    }
-                    worker.run();
-                })?;
-            workers.push(WorkerHandle {
-                commands: cprod,
-                events: econs,
-                wake,
-                thread: Some(thread),
-                metrics,
-                free_slots: Vec::new(),
-                next_slot: 0,
-                gens: Vec::new(),
-                slots: HashMap::new(),
-            });
+            match spawn_worker(&cfg, w) {
+                Ok((handle, name)) => {
+                    backend_name = name;
+                    workers.push(handle);
+                }
+                Err(e) => {
+                    stop_workers(&mut workers);
+                    return Err(e);
+                }
+            }
         }
         Ok(Self {
             interfaces,
@@ -688,21 +674,92 @@ impl Relay {
     }
 
     fn stop(&mut self) {
-        for w in &mut self.workers {
-            let _ = w.commands.try_push(Command::Shutdown);
-            wake(&w.wake);
-        }
-        for w in &mut self.workers {
-            if let Some(t) = w.thread.take() {
-                let _ = t.join();
-            }
-        }
+        stop_workers(&mut self.workers);
     }
 }
 
 impl Drop for Relay {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Opens worker `w`'s backend and rings and starts its thread (pinned and at the configured
+/// priority); returns its handle and the backend's name.
+fn spawn_worker(cfg: &RelayConfig, w: usize) -> Result<(WorkerHandle, &'static str), RelayError> {
+    let backend = open_backend(cfg.backend, cfg.uring)?;
+    let backend_name = backend.name();
+    // Dup the eventfd so the control plane can wake the worker.
+    let wake = crate::io::dup_wake_fd(backend.as_ref())?;
+    let (cprod, ccons) = HeapRb::<Command>::new(COMMAND_RING).split();
+    let (eprod, econs) = HeapRb::<WorkerEvent>::new(EVENT_RING).split();
+    let metrics = Arc::new(WorkerMetrics::default());
+    let worker = Worker::new(
+        backend,
+        ccons,
+        eprod,
+        metrics.clone(),
+        WorkerConfig {
+            latch: cfg.latch,
+            inactivity_timeout: cfg.inactivity_timeout,
+            stats_interval: cfg.stats_interval,
+        },
+    );
+    let cpu = (!cfg.worker_cpus.is_empty())
+        .then(|| cfg.worker_cpus.get(w % cfg.worker_cpus.len()).copied())
+        .flatten();
+    let rt = cfg.worker_rt_priority;
+    // The thread says whether it took its priority before it runs the worker, so a
+    // refusal is the caller's error now rather than a worker silently at normal priority.
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), RelayError>>(1);
+    let thread = std::thread::Builder::new()
+        .name(format!("relay-{w}"))
+        .spawn(move || {
+            if let Some(c) = cpu {
+                pin_current_thread(c);
+            }
+            let ready = match rt {
+                Some(priority) => set_fifo_priority(priority)
+                    .map_err(|source| RelayError::Priority { priority, source }),
+                None => Ok(()),
+            };
+            let ok = ready.is_ok();
+            let _ = ready_tx.send(ready);
+            if ok {
+                worker.run();
+            }
+        })?;
+    let ready = ready_rx
+        .recv()
+        .unwrap_or_else(|_| Err(RelayError::Io(std::io::Error::other("relay worker died"))));
+    if let Err(e) = ready {
+        let _ = thread.join();
+        return Err(e);
+    }
+    let handle = WorkerHandle {
+        commands: cprod,
+        events: econs,
+        wake,
+        thread: Some(thread),
+        metrics,
+        free_slots: Vec::new(),
+        next_slot: 0,
+        gens: Vec::new(),
+        slots: HashMap::new(),
+    };
+    Ok((handle, backend_name))
+}
+
+/// Asks every worker to stop and joins its thread.
+fn stop_workers(workers: &mut [WorkerHandle]) {
+    for w in workers.iter_mut() {
+        let _ = w.commands.try_push(Command::Shutdown);
+        wake(&w.wake);
+    }
+    for w in workers.iter_mut() {
+        if let Some(t) = w.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -759,6 +816,29 @@ fn pin_current_thread(cpu: usize) {
         .and_then(|()| nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set));
     if let Err(e) = pinned {
         tracing::warn!("relay worker: cannot pin to CPU {cpu}: {e}");
+    }
+}
+
+/// Puts the calling thread under the real-time `SCHED_FIFO` policy at `priority` (1..=99), as
+/// [`RelayConfig::worker_rt_priority`] does for the workers (sched(7)).
+#[allow(unsafe_code)] // nix has no sched_setscheduler wrapper
+pub fn set_fifo_priority(priority: u8) -> std::io::Result<()> {
+    if !(1..=99).contains(&priority) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "SCHED_FIFO priorities are 1..=99",
+        ));
+    }
+    let param = libc::sched_param {
+        sched_priority: i32::from(priority),
+    };
+    // SAFETY: pid 0 names the calling thread; `param` is an initialised sched_param that lives
+    // across the call and the kernel only reads it.
+    let r = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 

@@ -87,6 +87,7 @@ fn auto_falls_back_to_mmsg_when_seccomp_forbids_io_uring_and_media_flows() {
             ],
             workers: 1,
             worker_cpus: Vec::new(),
+            worker_rt_priority: None,
             recv_buffer: sbc_relay::api::DEFAULT_RECV_BUFFER,
             backend: BackendKind::Auto,
             uring: UringConfig::default(),

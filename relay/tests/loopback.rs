@@ -40,6 +40,7 @@ fn relay_with(kind: BackendKind, inactivity: Duration, base: u16, uring: UringCo
         ],
         workers: 1,
         worker_cpus: Vec::new(),
+        worker_rt_priority: None,
         recv_buffer: sbc_relay::api::DEFAULT_RECV_BUFFER,
         backend: kind,
         uring,

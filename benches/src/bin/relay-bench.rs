@@ -13,7 +13,8 @@ use nix::sys::socket::{sendmmsg, setsockopt, sockopt, MsgFlags, MultiHeaders};
 use nix::time::{clock_gettime, ClockId};
 use nix::unistd::Pid;
 use sbc_relay::api::{
-    InterfaceConfig, LegSpec, Relay, RelayConfig, RelayError, DEFAULT_RECV_BUFFER,
+    set_fifo_priority, InterfaceConfig, LegSpec, Relay, RelayConfig, RelayError,
+    DEFAULT_RECV_BUFFER,
 };
 use sbc_relay::forward::LegSignal;
 use sbc_relay::io::uring::UringConfig;
@@ -79,6 +80,13 @@ OPTIONS:
                          a real network peer) or `epoll` (the sink sleeps in epoll_wait in
                          SCHED_IDLE; each send that finds it asleep pays a cross-CPU wake-up on
                          the forwarder's CPU time, a loopback artefact) [default: poll]
+    --rt-priority N      run the forwarder threads (relay workers through
+                         RelayConfig::worker_rt_priority, and the baseline thread) and, at paced
+                         rates, the generator under SCHED_FIFO at N (1..=99; 0: the normal
+                         scheduler), as `[relay] realtime_priority` does in the SBC; needs
+                         CAP_SYS_NICE. On a shared VM it keeps daemons from delaying media by
+                         a time slice (2-3 ms on the dev VM), which is most of the tail
+                         [default: 0]
     --workers N          relay worker threads [default: 1, 1..=64]
     --backend B          io_uring | mmsg | all [default: all]; the baseline always runs
     --pin / --no-pin     pin the forwarder (relay workers through RelayConfig::worker_cpus, or the
@@ -109,7 +117,8 @@ FIGURES (per forwarder; the window is [warm-up end, warm-up end + duration)):
     delivered, streams_flowing (streams with at least one packet delivered in the window),
     stream_delivered_min/max (fairness: fewest and most packets delivered for one stream),
     syscalls_per_packet, unstamped (packets timed in user space for want of a kernel stamp),
-    generator_late_us p50/p99 (paced), sink, forwarder_pinned, pps_ratio, cpu_ratio.
+    generator_late_us p50/p99 (paced), sink, forwarder_pinned, rt_priority (null: normal
+    scheduler), pps_ratio, cpu_ratio.
 
 EXAMPLES:
     relay-bench                                        # 1000 streams x 50 pps, baseline + both backends
@@ -166,6 +175,8 @@ struct Options {
     sink: SinkMode,
     recv_buffer: usize,
     uring: UringConfig,
+    /// `SCHED_FIFO` priority of the forwarder threads and of the paced generator.
+    rt_priority: Option<u8>,
 }
 
 fn parse_secs(name: &str, v: &str, min: f64, max: f64) -> Result<Duration, String> {
@@ -203,6 +214,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         sink: SinkMode::Poll,
         recv_buffer: DEFAULT_RECV_BUFFER,
         uring: UringConfig::default(),
+        rt_priority: None,
     };
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -268,6 +280,12 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                 }
             }
             "--recv-buffer" => o.recv_buffer = parse_int(&name, v, 0, 64 << 20)? as usize,
+            "--rt-priority" => {
+                o.rt_priority = match parse_int(&name, v, 0, 99)? {
+                    0 => None,
+                    p => Some(p as u8),
+                }
+            }
             "--workers" => o.workers = parse_int(&name, v, 1, 64)? as usize,
             "--backend" => {
                 o.backends = match v {
@@ -704,6 +722,7 @@ fn relay_config(opts: &Options, kind: BackendKind, pin: Option<&PinPlan>) -> Rel
         ],
         workers: opts.workers,
         worker_cpus: pin.map(|p| p.forwarder.clone()).unwrap_or_default(),
+        worker_rt_priority: opts.rt_priority,
         recv_buffer: opts.recv_buffer,
         backend: kind,
         uring: opts.uring,
@@ -788,6 +807,7 @@ fn start_baseline(
     sinks: &[SocketAddr],
     pin: Option<&PinPlan>,
     recv_buffer: usize,
+    rt_priority: Option<u8>,
 ) -> Result<(Running, Vec<SocketAddr>), String> {
     // Same receive buffer as the relay's sockets, so both queue alike under overload.
     let a = bind_many(sinks.len(), recv_buffer, 256 * 1024)?;
@@ -810,6 +830,9 @@ fn start_baseline(
         .spawn(move || {
             if let Some(c) = cpus {
                 pin_current(&c)?;
+            }
+            if let Some(p) = rt_priority {
+                set_fifo_priority(p).map_err(|e| format!("baseline: SCHED_FIFO {p}: {e}"))?;
             }
             baseline_loop(&epoll, &a, &b, &sinks, &stop2, &stats2)
         })
@@ -1296,7 +1319,7 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
     let gen_addrs = addrs(&gens)?;
     let (mut running, leg_a, label) = match fwd {
         Forwarder::Baseline => {
-            let (r, a) = start_baseline(&sink_addrs, pin, opts.recv_buffer)?;
+            let (r, a) = start_baseline(&sink_addrs, pin, opts.recv_buffer, opts.rt_priority)?;
             (r, a, "baseline".to_owned())
         }
         Forwarder::Relay(kind) => {
@@ -1350,11 +1373,17 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
             })
             .map_err(|e| format!("spawning the sink: {e}"))?
     };
+    let gen_rt = opts.rt_priority.filter(|_| opts.rate != Rate::Max);
     let gen_thread = std::thread::Builder::new()
         .name("bench-gen".to_owned())
         .spawn(move || {
             if let Some(c) = load_cpu {
                 pin_current(&c)?;
+            }
+            // Paced, the generator runs at the forwarder's priority so that no other thread runs
+            // between a packet's time stamp and its send (at max rate it stays in SCHED_IDLE).
+            if let Some(p) = gen_rt {
+                set_fifo_priority(p).map_err(|e| format!("generator: SCHED_FIFO {p}: {e}"))?;
             }
             Ok::<_, String>(generator(&gens, load))
         });
@@ -1501,7 +1530,7 @@ fn json_line(opts: &Options, r: &RunResult, base: &RunResult) -> String {
 \"latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{},\"p999\":{},\"over_1ms_pct\":{}}},\"relay_cpu_ns_per_packet\":{},\
 \"baseline_ratio\":{},\"pps_ratio\":{},\"cpu_ratio\":{},\"syscalls_per_packet\":{},\
 \"unstamped\":{},\"generator_late_us\":{{\"p50\":{},\"p99\":{}}},\"sink\":{},\"foreign_cpu_pct\":{},\"sent\":{},\"forwarder_received\":{},\"forwarded\":{},\"delivered\":{},\"streams_flowing\":{},\"stream_delivered_min\":{},\"stream_delivered_max\":{},\
-\"forwarder_pinned\":{}}}",
+\"forwarder_pinned\":{},\"rt_priority\":{}}}",
         json_str(&r.backend),
         r.streams,
         rate,
@@ -1538,6 +1567,7 @@ fn json_line(opts: &Options, r: &RunResult, base: &RunResult) -> String {
         r.stream_min_max.0,
         r.stream_min_max.1,
         json_str(&r.pinned),
+        opts.rt_priority.map_or_else(|| "null".to_owned(), |p| p.to_string()),
     )
 }
 
@@ -1592,6 +1622,17 @@ fn print_table(opts: &Options, results: &[RunResult]) {
             }
         }
     );
+    match opts.rt_priority {
+        Some(p) => println!(
+            "forwarder threads{} under SCHED_FIFO at priority {p}",
+            if opts.rate == Rate::Max {
+                ""
+            } else {
+                " and generator"
+            }
+        ),
+        None => println!("normal scheduler (no --rt-priority)"),
+    }
     for r in results {
         println!(
             "{:<9} pinned: {}; sent {} forwarder rx {} forwarded {} delivered {}; streams flowing {}/{}",

@@ -1,0 +1,224 @@
+//! Real-time priority of the worker threads (`RelayConfig::worker_rt_priority`): the workers run
+//! under `SCHED_FIFO` at the configured priority, and a priority the system refuses is a clear
+//! error from `Relay::start`, never a worker silently left at normal priority.
+//!
+//! Its own test binary: it looks at every thread named `relay-*` in the process.
+
+#![allow(unsafe_code)] // sched_setscheduler and a seccomp filter are raw libc calls
+
+use sbc_relay::api::{InterfaceConfig, LegSpec, Relay, RelayConfig, RelayError};
+use sbc_relay::forward::LegSignal;
+use sbc_relay::io::uring::UringConfig;
+use sbc_relay::io::BackendKind;
+use sbc_relay::latch::LatchConfig;
+use std::net::UdpSocket;
+use std::time::Duration;
+
+fn config(base: u16, rt: Option<u8>) -> RelayConfig {
+    RelayConfig {
+        interfaces: vec![
+            InterfaceConfig {
+                name: "customer".into(),
+                address: "127.0.0.1".parse().unwrap(),
+                port_min: base,
+                port_max: base + 99,
+            },
+            InterfaceConfig {
+                name: "core".into(),
+                address: "127.0.0.1".parse().unwrap(),
+                port_min: base + 100,
+                port_max: base + 199,
+            },
+        ],
+        workers: 2,
+        worker_cpus: Vec::new(),
+        worker_rt_priority: rt,
+        recv_buffer: sbc_relay::api::DEFAULT_RECV_BUFFER,
+        backend: BackendKind::Auto,
+        uring: UringConfig::default(),
+        latch: LatchConfig::default(),
+        inactivity_timeout: Duration::ZERO,
+        stats_interval: Duration::ZERO,
+        seed: u64::from(base),
+    }
+}
+
+/// (policy, rt_priority) of every thread of this process named `relay-*`, from
+/// /proc/self/task/*/stat (fields 41 and 40, proc(5)).
+fn relay_threads() -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = t.unwrap().path();
+        let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
+            continue; // the thread ended meanwhile
+        };
+        if !comm.starts_with("relay-") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+        // Fields after the parenthesised command name start at field 3 (state).
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let f: Vec<&str> = rest.split(' ').collect();
+        out.push((f[41 - 3].parse().unwrap(), f[40 - 3].parse().unwrap()));
+    }
+    out
+}
+
+/// Whether this process may put a thread under SCHED_FIFO at `priority` (tried on a scratch
+/// thread, which then ends).
+fn fifo_allowed(priority: i32) -> bool {
+    std::thread::spawn(move || {
+        let p = libc::sched_param {
+            sched_priority: priority,
+        };
+        // SAFETY: pid 0 is the calling (scratch) thread; `p` outlives the call.
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &p) == 0 }
+    })
+    .join()
+    .unwrap()
+}
+
+/// Makes `sched_setscheduler(2)` fail with EPERM for the calling thread and the threads it starts.
+fn forbid_sched_setscheduler_in_this_thread() {
+    let stmt = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let mut prog = [
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0), // A = seccomp_data.nr
+        libc::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 1,
+            k: libc::SYS_sched_setscheduler as u32,
+        },
+        stmt(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+        ),
+        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_mut_ptr(),
+    };
+    // SAFETY: plain prctl calls; `fprog` points at `prog`, alive for the call (the kernel copies it).
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        assert_eq!(
+            libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &raw const fprog,
+                0,
+                0
+            ),
+            0
+        );
+    }
+}
+
+/// One test: both parts count the process's `relay-*` threads, so they must not overlap.
+#[test]
+fn workers_run_under_sched_fifo_at_the_configured_priority_and_a_refusal_fails_start() {
+    a_refused_priority_fails_start_with_the_priority_and_leaves_no_worker_running();
+    workers_run_under_sched_fifo_at_the_configured_priority();
+}
+
+fn workers_run_under_sched_fifo_at_the_configured_priority() {
+    // Without the option the workers keep the normal scheduler (SCHED_OTHER = 0).
+    let r = Relay::start(config(28_000, None)).expect("relay starts");
+    let threads = relay_threads();
+    assert_eq!(threads.len(), 2, "two workers: {threads:?}");
+    assert!(
+        threads.iter().all(|&(policy, _)| policy == 0),
+        "{threads:?}"
+    );
+    drop(r);
+
+    if !fifo_allowed(7) {
+        // An unprivileged run: the refusal is the caller's error, and no worker is left behind.
+        let err = Relay::start(config(28_200, Some(7)))
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(err, RelayError::Priority { priority: 7, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("CAP_SYS_NICE"), "{err}");
+        assert!(relay_threads().is_empty());
+        return;
+    }
+    let mut r = Relay::start(config(28_200, Some(7))).expect("relay starts at priority 7");
+    let threads = relay_threads();
+    assert_eq!(threads.len(), 2, "two workers: {threads:?}");
+    assert!(
+        threads.iter().all(|&t| t == (1, 7)),
+        "every worker under SCHED_FIFO (1) at 7: {threads:?}"
+    );
+    // Media still flows through a real-time worker.
+    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    b.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let leg = |iface: &str, s: &UdpSocket| LegSpec {
+        interface: iface.into(),
+        rtcp_mux: false,
+        signal: LegSignal {
+            remote_rtp: Some(s.local_addr().unwrap()),
+            ..LegSignal::default()
+        },
+    };
+    let s = r.create_session();
+    let (_, [local_a, _]) = r
+        .add_stream(s, [leg("customer", &a), leg("core", &b)])
+        .unwrap();
+    let mut p = vec![0u8; 172];
+    p[0] = 0x80;
+    p[8..12].copy_from_slice(&0x1234_5678u32.to_be_bytes());
+    a.send_to(&p, local_a.rtp).unwrap();
+    let mut buf = [0u8; 2048];
+    assert_eq!(b.recv_from(&mut buf).unwrap().0, 172);
+    r.shutdown();
+    assert!(relay_threads().is_empty(), "workers joined");
+}
+
+fn a_refused_priority_fails_start_with_the_priority_and_leaves_no_worker_running() {
+    // A thread whose sched_setscheduler is forbidden (as a container without CAP_SYS_NICE would
+    // refuse it, even to root); its workers inherit the filter.
+    std::thread::spawn(|| {
+        forbid_sched_setscheduler_in_this_thread();
+        let err = Relay::start(config(28_400, Some(5)))
+            .err()
+            .expect("refused");
+        let RelayError::Priority { priority, source } = &err else {
+            panic!("not a priority error: {err}");
+        };
+        assert_eq!(*priority, 5);
+        assert_eq!(source.raw_os_error(), Some(libc::EPERM));
+        assert!(
+            err.to_string().contains("SCHED_FIFO at priority 5"),
+            "{err}"
+        );
+        // Out-of-range priorities are refused before any system call.
+        let err = Relay::start(config(28_400, Some(0)))
+            .err()
+            .expect("0 refused");
+        assert!(
+            matches!(err, RelayError::Priority { priority: 0, .. }),
+            "{err}"
+        );
+        let err = Relay::start(config(28_400, Some(100)))
+            .err()
+            .expect("100 refused");
+        assert!(
+            matches!(err, RelayError::Priority { priority: 100, .. }),
+            "{err}"
+        );
+    })
+    .join()
+    .unwrap();
+    assert!(relay_threads().is_empty(), "no worker left running");
+}
