@@ -804,6 +804,10 @@ fn bind_one(addr: SocketAddr, recv_buffer: usize) -> std::io::Result<UdpSocket> 
         let _ = s.set_recv_buffer_size(recv_buffer);
     }
     s.bind(&addr.into())?;
+    // Only now, so the bind above fails on a port anyone holds (another process, a socket not
+    // closed yet) instead of joining it: from here on the leg's own connected twin may share
+    // the port once the leg has a steady peer (crate::twin).
+    s.set_reuse_port(true)?;
     Ok(s.into())
 }
 
@@ -847,4 +851,37 @@ fn wake(fd: &OwnedFd) {
     let one: u64 = 1;
     // A failed wake only delays the command until the worker's next timeout.
     let _ = nix::unistd::write(fd, &one.to_ne_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leg_socket_never_joins_a_port_someone_holds_but_its_twin_may_join_it() {
+        // Another socket (same user, SO_REUSEPORT) holds a port: the relay's bind is refused,
+        // so the pool moves on instead of sharing that port's traffic.
+        let other =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+        other.set_reuse_port(true).unwrap();
+        other
+            .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+            .unwrap();
+        let held = other.local_addr().unwrap().as_socket().unwrap();
+        assert!(bind_one(held, 0).is_err());
+        // A port the relay bound itself takes its connected twin afterwards.
+        let leg = bind_one("127.0.0.1:0".parse().unwrap(), 64 * 1024).unwrap();
+        let local = leg.local_addr().unwrap();
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let rcv = socket2::SockRef::from(&leg).recv_buffer_size().unwrap();
+        let twin = crate::twin::open_twin(local, rcv, peer.local_addr().unwrap()).unwrap();
+        assert_eq!(twin.socket.local_addr().unwrap(), local);
+        assert_eq!(
+            socket2::SockRef::from(&twin.socket)
+                .recv_buffer_size()
+                .unwrap(),
+            rcv,
+            "the twin queues like its leg"
+        );
+    }
 }

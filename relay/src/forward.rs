@@ -332,19 +332,18 @@ impl Leg {
     /// Where RTCP for this leg's peer goes, and out of which socket.
     fn rtcp_out(&self) -> Option<Forward> {
         match self.sockets.rtcp {
-            Some(fd) => self.rtcp_latch.send_target().map(|to| Forward { fd, to }),
-            None => self.rtp_latch.send_target().map(|to| Forward {
-                fd: self.sockets.rtp,
-                to,
-            }),
+            Some(fd) => self.rtcp_latch.send_target().map(|to| Forward::to(fd, to)),
+            None => self
+                .rtp_latch
+                .send_target()
+                .map(|to| Forward::to(self.sockets.rtp, to)),
         }
     }
 
     fn rtp_out(&self) -> Option<Forward> {
-        self.rtp_latch.send_target().map(|to| Forward {
-            fd: self.sockets.rtp,
-            to,
-        })
+        self.rtp_latch
+            .send_target()
+            .map(|to| Forward::to(self.sockets.rtp, to))
     }
 }
 
@@ -781,21 +780,9 @@ mod tests {
     fn media_flows_both_ways_to_the_sdp_addresses() {
         let (mut f, t0) = setup(signal("192.0.2.1:4000"), signal("198.51.100.2:5000"), false);
         let v = f.on_packet(t0, a_rtp(), addr("192.0.2.1:4000"), &rtp(1, 0xa, 0));
-        assert_eq!(
-            v,
-            Ok(Forward {
-                fd: B_RTP,
-                to: addr("198.51.100.2:5000")
-            })
-        );
+        assert_eq!(v, Ok(Forward::to(B_RTP, addr("198.51.100.2:5000"))));
         let v = f.on_packet(t0, b_rtp(), addr("198.51.100.2:5000"), &rtp(1, 0xb, 0));
-        assert_eq!(
-            v,
-            Ok(Forward {
-                fd: A_RTP,
-                to: addr("192.0.2.1:4000")
-            })
-        );
+        assert_eq!(v, Ok(Forward::to(A_RTP, addr("192.0.2.1:4000"))));
         let [a, b] = f.stream_stats(ID).unwrap();
         assert_eq!(
             (a.packets_in, a.packets_out, b.packets_in, b.packets_out),
@@ -861,13 +848,7 @@ mod tests {
         let (mut f, t0) = setup(signal("192.0.2.1:4000"), signal("198.51.100.2:5000"), false);
         let token = ID.token(SocketRole::Rtcp { leg: 0 });
         let v = f.on_packet(t0, token, addr("192.0.2.1:4001"), &sr(0xa, 1 << 40));
-        assert_eq!(
-            v,
-            Ok(Forward {
-                fd: B_RTCP,
-                to: addr("198.51.100.2:5001")
-            })
-        );
+        assert_eq!(v, Ok(Forward::to(B_RTCP, addr("198.51.100.2:5001"))));
         // RTP arriving on an RTCP port is junk.
         assert_eq!(
             f.on_packet(t0, token, addr("192.0.2.1:4001"), &rtp(1, 0xa, 0)),
@@ -880,32 +861,14 @@ mod tests {
         let (mut f, t0) = setup(signal("192.0.2.1:4000"), signal("198.51.100.2:5000"), true);
         // RTCP on A's single (muxed) port goes out of B's RTCP socket to B's RTCP address.
         let v = f.on_packet(t0, a_rtp(), addr("192.0.2.1:4000"), &sr(0xa, 1 << 40));
-        assert_eq!(
-            v,
-            Ok(Forward {
-                fd: B_RTCP,
-                to: addr("198.51.100.2:5001")
-            })
-        );
+        assert_eq!(v, Ok(Forward::to(B_RTCP, addr("198.51.100.2:5001"))));
         // RTP on the same port still goes RTP to RTP.
         let v = f.on_packet(t0, a_rtp(), addr("192.0.2.1:4000"), &rtp(1, 0xa, 0));
-        assert_eq!(
-            v,
-            Ok(Forward {
-                fd: B_RTP,
-                to: addr("198.51.100.2:5000")
-            })
-        );
+        assert_eq!(v, Ok(Forward::to(B_RTP, addr("198.51.100.2:5000"))));
         // B's RTCP comes back out of A's muxed port to A's RTP address.
         let token = ID.token(SocketRole::Rtcp { leg: 1 });
         let v = f.on_packet(t0, token, addr("198.51.100.2:5001"), &sr(0xb, 1 << 40));
-        assert_eq!(
-            v,
-            Ok(Forward {
-                fd: A_RTP,
-                to: addr("192.0.2.1:4000")
-            })
-        );
+        assert_eq!(v, Ok(Forward::to(A_RTP, addr("192.0.2.1:4000"))));
     }
 
     #[test]

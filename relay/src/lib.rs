@@ -11,6 +11,7 @@
 //! - [`forward`]: the pure per-packet decision and per-leg statistics.
 //! - [`latch`]: symmetric-RTP latching policies (RTP-bleed defence).
 //! - [`ports`]: the per-interface RTP/RTCP port pool.
+//! - [`twin`]: connected twins of leg sockets (no route lookup per send, kernel-side steering).
 //! - [`worker`]: the worker loop and the command/event rings.
 //! - [`io`]: the io_uring and epoll + recvmmsg/sendmmsg backends (the only `unsafe` code).
 #![cfg_attr(
@@ -23,4 +24,5 @@ pub mod forward;
 pub mod io;
 pub mod latch;
 pub mod ports;
+pub mod twin;
 pub mod worker;

@@ -7,6 +7,7 @@ use crate::forward::{
 };
 use crate::io::{Backend, BackendStats};
 use crate::latch::LatchConfig;
+use crate::twin::Twins;
 use ringbuf::traits::{Consumer, Observer, Producer};
 use ringbuf::{HeapCons, HeapProd};
 use std::collections::{HashMap, VecDeque};
@@ -172,6 +173,8 @@ struct Core {
     inactive_reported: HashMap<u64, Instant>,
     /// Socket registrations and removals applied to the forwarder, waiting for the backend.
     io_changes: Vec<IoChange>,
+    /// Connected twins of the leg sockets.
+    twins: Twins,
     /// A [`Command::Shutdown`] was taken from the ring.
     shutdown: bool,
 }
@@ -198,6 +201,7 @@ impl Worker {
                 streams_by_session: HashMap::new(),
                 inactive_reported: HashMap::new(),
                 io_changes: Vec::new(),
+                twins: Twins::new(),
                 shutdown: false,
             },
         }
@@ -243,12 +247,14 @@ impl Worker {
             if !core.commands.is_empty() {
                 core.apply_commands(t);
             }
-            core.fwd.on_packet(t, token, from, data).ok()
+            let f = core.fwd.on_packet(t, token, from, data).ok()?;
+            Some(core.twins.route(f))
         });
         if let Err(e) = result {
             tracing::warn!("relay worker turn failed: {e}");
         }
         self.apply_io_changes();
+        self.apply_twins();
         while let Some(e) = self.core.fwd.poll_event() {
             let session = match e {
                 ForwardEvent::Latched { id, .. } | ForwardEvent::SourceRejected { id, .. } => {
@@ -272,23 +278,28 @@ impl Worker {
                     };
                     for (leg, s) in sockets.iter().enumerate() {
                         let regs = [
-                            Some((s.rtp.as_raw_fd(), SocketRole::Rtp { leg })),
-                            s.rtcp
-                                .as_ref()
-                                .map(|r| (r.as_raw_fd(), SocketRole::Rtcp { leg })),
+                            Some((&s.rtp, SocketRole::Rtp { leg })),
+                            s.rtcp.as_ref().map(|r| (r, SocketRole::Rtcp { leg })),
                         ];
-                        for (fd, role) in regs.into_iter().flatten() {
-                            if let Err(e) = self.backend.register(fd, id.token(role)) {
-                                tracing::warn!("relay: cannot register socket: {e}");
+                        for (sock, role) in regs.into_iter().flatten() {
+                            let token = id.token(role);
+                            match self.backend.register(sock.as_raw_fd(), token) {
+                                Ok(()) => self.core.twins.on_register(sock, token),
+                                Err(e) => tracing::warn!("relay: cannot register socket: {e}"),
                             }
                         }
                     }
                 }
                 IoChange::Deregister { id, sockets, stats } => {
                     for s in sockets.iter() {
-                        let _ = self.backend.deregister(s.rtp.as_raw_fd());
-                        if let Some(r) = &s.rtcp {
-                            let _ = self.backend.deregister(r.as_raw_fd());
+                        for fd in std::iter::once(s.rtp.as_raw_fd())
+                            .chain(s.rtcp.as_ref().map(AsRawFd::as_raw_fd))
+                        {
+                            if let Some(twin) = self.core.twins.on_deregister(fd) {
+                                let _ = self.backend.deregister(twin.socket.as_raw_fd());
+                                drop(twin); // closed before the leg socket: the port is free
+                            }
+                            let _ = self.backend.deregister(fd);
                         }
                     }
                     drop(sockets); // closes them: the ports may be bound again
@@ -297,6 +308,26 @@ impl Worker {
             }
         }
         self.core.io_changes = changes;
+    }
+
+    /// Opens or re-targets the connected twins the last turn asked for ([`crate::twin`]) and
+    /// registers new ones under their leg socket's token. A twin that cannot be opened leaves
+    /// its leg on the unconnected socket, which works the same, only slower.
+    fn apply_twins(&mut self) {
+        for p in self.core.twins.take_pending() {
+            let (fd, to, token, is_new) = (p.fd, p.to, p.token, p.twin.is_none());
+            let mut result = p.connect();
+            if let (true, Ok(twin)) = (is_new, &result) {
+                if let Err(e) = self.backend.register(twin.socket.as_raw_fd(), token) {
+                    tracing::debug!("relay: cannot register a connected twin: {e}");
+                    result = Err(None);
+                }
+            }
+            if let Err(None) = &result {
+                tracing::debug!("relay: no connected twin for a leg socket sending to {to}");
+            }
+            self.core.twins.settle(fd, to, result);
+        }
     }
 
     fn publish(&self) {
@@ -653,10 +684,7 @@ mod tests {
         });
         assert_eq!(
             log.lock().unwrap().forwards,
-            vec![Some(Forward {
-                fd: b_rtp,
-                to: b_phone
-            })],
+            vec![Some(Forward::to(b_rtp, b_phone))],
             "the first packet after the answer goes to the answer's address"
         );
     }

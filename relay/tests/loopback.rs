@@ -5,7 +5,7 @@ use sbc_relay::api::{InterfaceConfig, LegSpec, Relay, RelayConfig, RelayEvent};
 use sbc_relay::forward::LegSignal;
 use sbc_relay::io::uring::UringConfig;
 use sbc_relay::io::BackendKind;
-use sbc_relay::latch::LatchConfig;
+use sbc_relay::latch::{LatchConfig, LatchPolicy};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -380,6 +380,130 @@ fn every_stream_gets_through_during_an_overload_that_exhausts_the_buffers() {
             min * 10 >= max,
             "{kind:?}: unfair during overload: per-stream forwarded {got:?}"
         );
+        r.shutdown();
+    });
+}
+
+/// Remote addresses of the connected UDP sockets bound to local port `port` on 127.0.0.1, from
+/// /proc/net/udp (the kernel's own table: what a connected twin really is).
+fn connected_to(port: u16) -> Vec<SocketAddr> {
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap();
+    let parse = |hex: &str| {
+        let (ip, p) = hex.split_once(':').unwrap();
+        let ip = u32::from_str_radix(ip, 16).unwrap();
+        // The address is printed as the native-endian u32 of the network-order bytes.
+        let ip = std::net::Ipv4Addr::from(ip.to_ne_bytes());
+        SocketAddr::new(ip.into(), u16::from_str_radix(p, 16).unwrap())
+    };
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (local, remote) = (parse(f[1]), parse(f[2]));
+            (local.port() == port && remote.port() != 0).then_some(remote)
+        })
+        .collect()
+}
+
+/// Sends `n` packets from `from` to `to`, one per millisecond (so the worker takes several turns).
+fn paced(from: &UdpSocket, to: SocketAddr, seqs: std::ops::Range<u16>, ssrc: u32) {
+    for i in seqs {
+        from.send_to(&rtp(i, ssrc), to).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_steady_peer_gets_a_connected_twin_and_latching_decides_as_before() {
+    both(|kind| {
+        let mut r = relay(kind, Duration::ZERO, 26_000);
+        let (a, b) = (peer("127.0.0.1"), peer("127.0.0.1"));
+        let s = r.create_session();
+        let handover = |iface: &str, remote: SocketAddr| {
+            let mut l = spec(iface, remote);
+            l.signal.policy = LatchPolicy::Handover;
+            l
+        };
+        let (_, local) = r
+            .add_stream(
+                s,
+                [
+                    handover("customer", a.local_addr().unwrap()),
+                    handover("core", b.local_addr().unwrap()),
+                ],
+            )
+            .unwrap();
+        let (pa, pb) = (local[0].rtp.port(), local[1].rtp.port());
+        assert!(connected_to(pa).is_empty() && connected_to(pb).is_empty());
+        for i in 0..40u16 {
+            a.send_to(&rtp(i, 0xa), local[0].rtp).unwrap();
+            b.send_to(&rtp(i, 0xb), local[1].rtp).unwrap();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(drain(&b, 40), (40, Some(39)), "{kind:?} A->B");
+        assert_eq!(drain(&a, 40), (40, Some(39)), "{kind:?} B->A");
+        // Each leg sent to one peer 40 times: its RTP port has a twin connected to that peer.
+        assert_eq!(connected_to(pa), vec![a.local_addr().unwrap()], "{kind:?}");
+        assert_eq!(connected_to(pb), vec![b.local_addr().unwrap()], "{kind:?}");
+        // Media keeps flowing through the twins, from the relay's own port.
+        paced(&a, local[0].rtp, 40..45, 0xa);
+        paced(&b, local[1].rtp, 40..45, 0xb);
+        let mut buf = [0u8; 2048];
+        let (_, from) = b.recv_from(&mut buf).unwrap();
+        assert_eq!(
+            from, local[1].rtp,
+            "{kind:?}: B hears the relay's leg-B port"
+        );
+        assert_eq!(drain(&b, 4), (4, Some(44)));
+        assert_eq!(drain(&a, 5), (5, Some(44)));
+        // An attacker (new SSRC) still lands on the unconnected socket and is dropped.
+        let evil = peer("127.0.0.1");
+        paced(&evil, local[0].rtp, 0..20, 0xe);
+        assert_eq!(drain(&b, 1).0, 0, "{kind:?}: attacker packet reached B");
+        // A's NAT rebinds: the same SSRC continues from a new source. The relay re-latches,
+        // B's media goes to the new source and leg A's twin follows it there.
+        let a2 = peer("127.0.0.1");
+        paced(&a2, local[0].rtp, 45..50, 0xa);
+        assert_eq!(
+            drain(&b, 5),
+            (5, Some(49)),
+            "{kind:?}: media after the rebinding"
+        );
+        paced(&b, local[1].rtp, 45..85, 0xb);
+        assert_eq!(
+            drain(&a2, 40),
+            (40, Some(84)),
+            "{kind:?}: B->A goes to the new source"
+        );
+        assert_eq!(drain(&a, 1).0, 0, "{kind:?}: nothing to the old binding");
+        assert_eq!(connected_to(pa), vec![a2.local_addr().unwrap()], "{kind:?}");
+        paced(&a2, local[0].rtp, 50..55, 0xa);
+        assert_eq!(
+            drain(&b, 5),
+            (5, Some(54)),
+            "{kind:?}: A->B through the moved twin"
+        );
+        // The drops were counted as rejected sources (the attacker's 20).
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline && r.metrics().drops[3] < 20 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(r.metrics().drops[3] >= 20, "{kind:?}: {:?}", r.metrics());
+        // Deleting the session closes the twins with their legs: the ports bind again.
+        r.delete_session(s).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut closed = false;
+        while Instant::now() < deadline && !closed {
+            while let Some(e) = r.poll_event() {
+                closed |= e == RelayEvent::Closed { session: s };
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(closed, "{kind:?}: no Closed event");
+        assert!(connected_to(pa).is_empty() && connected_to(pb).is_empty());
+        UdpSocket::bind(local[0].rtp).expect("leg A's port free again");
+        UdpSocket::bind(local[1].rtp).expect("leg B's port free again");
         r.shutdown();
     });
 }

@@ -209,7 +209,12 @@ impl MmsgBackend {
                 got += 1;
                 let off = i * MAX_DATAGRAM;
                 if let Some(fwd) = handler(slot.token, from, &self.bufs[off..off + len]) {
-                    let to_len = sockaddr_write(&fwd.to, &mut self.dst[i]);
+                    // A connected socket sends without an address (length 0: no msg_name).
+                    let to_len = if fwd.connected {
+                        0
+                    } else {
+                        sockaddr_write(&fwd.to, &mut self.dst[i])
+                    };
                     self.queue.push(Queued {
                         fd: fwd.fd,
                         idx: i as u32,
@@ -246,7 +251,11 @@ impl MmsgBackend {
         for k in 0..count {
             let q = self.queue[k];
             let h = &mut self.msgs[k].msg_hdr;
-            h.msg_name = std::ptr::from_mut(&mut self.dst[q.idx as usize]).cast();
+            h.msg_name = if q.to_len == 0 {
+                std::ptr::null_mut()
+            } else {
+                std::ptr::from_mut(&mut self.dst[q.idx as usize]).cast()
+            };
             h.msg_namelen = q.to_len;
             h.msg_iov = std::ptr::from_mut(&mut self.iovs[k]);
             h.msg_iovlen = 1;

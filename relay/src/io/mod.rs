@@ -33,6 +33,20 @@ pub struct Forward {
     pub fd: RawFd,
     /// The destination address.
     pub to: SocketAddr,
+    /// `fd` is connected to `to` (a [`crate::twin`] socket): send without an address, so the
+    /// kernel uses the socket's cached route. The forwarder always leaves it `false`.
+    pub connected: bool,
+}
+
+impl Forward {
+    /// A datagram to send out of the unconnected socket `fd` to `to`.
+    pub fn to(fd: RawFd, to: SocketAddr) -> Self {
+        Self {
+            fd,
+            to,
+            connected: false,
+        }
+    }
 }
 
 /// The per-packet decision the worker plugs into a backend: given the receiving socket's token, the

@@ -104,10 +104,7 @@ fn forward_in_order(kind: BackendKind) {
     let (b_fd, sink_addr, peer_addr) = (b.as_raw_fd(), addr(&sink), addr(&peer));
     let mut h = |token: u64, from: SocketAddr, _: &[u8]| {
         assert_eq!(from, peer_addr);
-        (token == 1).then_some(Forward {
-            fd: b_fd,
-            to: sink_addr,
-        })
+        (token == 1).then_some(Forward::to(b_fd, sink_addr))
     };
     for seq in 0..200 {
         peer.send_to(&packet(0, seq), addr(&a)).unwrap();
@@ -138,14 +135,8 @@ fn both_directions(kind: BackendKind) {
     be.register(b.as_raw_fd(), 20).unwrap();
     let (a_fd, b_fd, pa_addr, pb_addr) = (a.as_raw_fd(), b.as_raw_fd(), addr(&pa), addr(&pb));
     let mut h = |token: u64, _: SocketAddr, _: &[u8]| match token {
-        10 => Some(Forward {
-            fd: b_fd,
-            to: pb_addr,
-        }),
-        20 => Some(Forward {
-            fd: a_fd,
-            to: pa_addr,
-        }),
+        10 => Some(Forward::to(b_fd, pb_addr)),
+        20 => Some(Forward::to(a_fd, pa_addr)),
         _ => None,
     };
     for seq in 0..200 {
@@ -190,10 +181,7 @@ fn overload(kind: BackendKind) {
     let (out_fd, sink_addr) = (out.as_raw_fd(), addr(&sink));
     let mut h = |token: u64, _: SocketAddr, p: &[u8]| {
         assert_eq!(u64::from(parse(p).0), token);
-        Some(Forward {
-            fd: out_fd,
-            to: sink_addr,
-        })
+        Some(Forward::to(out_fd, sink_addr))
     };
     let mut got = vec![Vec::new()];
     let mut total = 0usize;
@@ -315,10 +303,7 @@ fn deregister(kind: BackendKind) {
     {
         let mut h = |token: u64, _: SocketAddr, _: &[u8]| {
             seen.push(token);
-            Some(Forward {
-                fd: out_fd,
-                to: sink_addr,
-            })
+            Some(Forward::to(out_fd, sink_addr))
         };
         for seq in 0..10 {
             peer.send_to(&packet(1, seq), addr(&a)).unwrap();
@@ -348,10 +333,7 @@ fn deregister(kind: BackendKind) {
     be.register(c.as_raw_fd(), 7).unwrap();
     let mut h = |token: u64, _: SocketAddr, _: &[u8]| {
         assert_eq!(token, 7);
-        Some(Forward {
-            fd: out_fd,
-            to: sink_addr,
-        })
+        Some(Forward::to(out_fd, sink_addr))
     };
     for seq in 0..5 {
         peer.send_to(&packet(7, seq), addr(&c)).unwrap();
@@ -376,10 +358,7 @@ fn drop_no_leak(kind: BackendKind) {
     let (out_fd, sink_addr) = (out.as_raw_fd(), addr(&sink));
     const DROPPED: u32 = 3000;
     let mut h = |_: u64, _: SocketAddr, p: &[u8]| {
-        (parse(p).1 >= DROPPED).then_some(Forward {
-            fd: out_fd,
-            to: sink_addr,
-        })
+        (parse(p).1 >= DROPPED).then_some(Forward::to(out_fd, sink_addr))
     };
     let mut got = vec![Vec::new()];
     for chunk in 0..DROPPED / 500 {
@@ -455,12 +434,7 @@ fn moves_to_worker(kind: BackendKind) {
         let (a, out, sink, peer) = (udp(true), udp(true), udp(true), udp(false));
         be.register(a.as_raw_fd(), 3).unwrap();
         let (out_fd, sink_addr) = (out.as_raw_fd(), addr(&sink));
-        let mut h = |_: u64, _: SocketAddr, _: &[u8]| {
-            Some(Forward {
-                fd: out_fd,
-                to: sink_addr,
-            })
-        };
+        let mut h = |_: u64, _: SocketAddr, _: &[u8]| Some(Forward::to(out_fd, sink_addr));
         for seq in 0..20 {
             peer.send_to(&packet(3, seq), addr(&a)).unwrap();
         }

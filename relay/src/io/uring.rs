@@ -570,11 +570,18 @@ impl UringBackend {
     /// queued the datagram is counted as a send error and its buffer goes straight back.
     ///
     /// A plain `Send` with a destination address, not `SendMsg`: the kernel then copies only the
-    /// address, not a `msghdr` and an iovec, per packet.
+    /// address, not a `msghdr` and an iovec, per packet; on a connected socket not even that.
     fn send(&mut self, bid: u16, fwd: Forward, data: *const u8, len: usize) {
         let addr = &mut self.send_to[usize::from(bid)];
-        let addr_len = sockaddr_write(&fwd.to, addr);
-        let addr_ptr = std::ptr::from_ref(&*addr).cast::<libc::sockaddr>();
+        let (addr_ptr, addr_len) = if fwd.connected {
+            (std::ptr::null(), 0)
+        } else {
+            let addr_len = sockaddr_write(&fwd.to, addr);
+            (
+                std::ptr::from_ref(&*addr).cast::<libc::sockaddr>(),
+                addr_len,
+            )
+        };
         // Datagrams are at most MAX_DATAGRAM bytes, so the length always fits.
         let len = u32::try_from(len).unwrap_or(u32::MAX);
         let fixed = usize::try_from(fwd.fd)
