@@ -73,6 +73,9 @@ OPTIONS:
     --uring-batch N      most completions an io_uring wait gathers [default: the relay's]
     --uring-min-wait-us N  io_uring batching window: a wait asks for about as many datagrams as
                          arrived per window lately [default: the relay's]
+    --uring-max-hold-us N  longest an io_uring wait holds a datagram back while its batch fills
+                         (then it returns with what came; Linux 6.12+, else the 5 ms backstop
+                         bounds it; 0: backstop only) [default: the relay's]
     --recv-buffer BYTES  SO_RCVBUF of the relay's and the baseline's sockets (0: system default)
                          [default: 262144]
     --sink S             paced rates only: `poll` (the sink polls every socket in SCHED_IDLE, so
@@ -269,6 +272,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                 o.uring.buffers = n as u16;
             }
             "--uring-batch" => o.uring.wait_batch = parse_int(&name, v, 1, 4096)? as u32,
+            "--uring-max-hold-us" => {
+                o.uring.max_hold = Duration::from_micros(parse_int(&name, v, 0, 100_000)?);
+            }
             "--uring-min-wait-us" => {
                 o.uring.min_wait = Duration::from_micros(parse_int(&name, v, 0, 100_000)?);
             }

@@ -491,3 +491,79 @@ fn sockaddr_round_trips() {
     assert_eq!(sockaddr_from_bytes(&[0u8; 16]), None);
     assert_eq!(sockaddr_from_bytes(&[2u8]), None);
 }
+
+/// How long a lone datagram waited in the backend: 32 sockets get one datagram each per 500 µs
+/// for 40 ms (the rate the batching wait learns), then the sender pauses 2 ms and sends one more.
+/// Returns the median over 7 trials of (handed to the handler - sent) for that last datagram.
+fn lone_datagram_hold(max_hold: Duration) -> Duration {
+    const SOCKETS: usize = 32;
+    let cfg = UringConfig {
+        max_hold,
+        ..UringConfig::default()
+    };
+    let mut be = UringBackend::with_config(cfg).unwrap();
+    let rx: Vec<UdpSocket> = (0..SOCKETS).map(|_| udp(true)).collect();
+    for (i, s) in rx.iter().enumerate() {
+        be.register(s.as_raw_fd(), i as u64).unwrap();
+    }
+    let to: Vec<SocketAddr> = rx.iter().map(addr).collect();
+    let mut trials = Vec::new();
+    for trial in 0..7u32 {
+        let to = to.clone();
+        let sender = std::thread::spawn(move || {
+            let tx = udp(false);
+            for k in 0..80 {
+                for a in &to {
+                    tx.send_to(&packet(1, k), a).unwrap();
+                }
+                std::thread::sleep(Duration::from_micros(500));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+            let sent = Instant::now();
+            tx.send_to(&packet(2, trial), to[0]).unwrap();
+            sent
+        });
+        let seen: std::cell::Cell<Option<Instant>> = std::cell::Cell::new(None);
+        let mut h = |_t: u64, _f: SocketAddr, p: &[u8]| {
+            if parse(p) == (2, trial) {
+                seen.set(Some(Instant::now()));
+            }
+            None
+        };
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while seen.get().is_none() && Instant::now() < deadline {
+            be.turn(Duration::from_millis(50), &mut h).unwrap();
+        }
+        let seen = seen.get();
+        let sent = sender.join().unwrap();
+        let seen = seen.expect("the lone datagram arrives");
+        trials.push(seen.saturating_duration_since(sent));
+    }
+    trials.sort();
+    trials[3]
+}
+
+#[test]
+fn after_the_rate_drops_a_batching_wait_holds_a_datagram_max_hold_not_the_backstop() {
+    let probe = UringBackend::with_config(UringConfig::default()).unwrap();
+    if !probe.bounds_hold() {
+        eprintln!("kernel without IORING_FEAT_MIN_TIMEOUT (6.12): max_hold cannot apply; skipped");
+        return;
+    }
+    drop(probe);
+    // The wait that was running when the rate dropped asked for a batch of ~28 and gets one
+    // datagram: without a hold bound it runs to the 5 ms backstop (the datagram came about
+    // 2 ms in, so it waits ~3 ms more), with the default bound it returns as soon as the
+    // datagram comes.
+    let unbounded = lone_datagram_hold(Duration::ZERO);
+    let bounded = lone_datagram_hold(UringConfig::default().max_hold);
+    eprintln!("lone datagram held: unbounded {unbounded:?}, bounded {bounded:?}");
+    assert!(
+        unbounded >= bounded + Duration::from_micros(500),
+        "unbounded {unbounded:?} vs bounded {bounded:?}: the scenario did not hold the datagram"
+    );
+    assert!(
+        bounded <= Duration::from_millis(1),
+        "bounded {bounded:?} (unbounded {unbounded:?})"
+    );
+}
