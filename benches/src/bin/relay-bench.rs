@@ -1168,14 +1168,22 @@ impl RxBatch {
 /// not against when this thread got round to reading it, so the sink's own scheduling (it runs
 /// in `SCHED_IDLE` at paced rates) does not show up in the figures.
 fn sink(socks: &[UdpSocket], load: Load, stop: &AtomicBool) -> Result<SinkResult, String> {
-    let epoll =
-        Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|e| format!("epoll_create: {e}"))?;
-    for (i, s) in socks.iter().enumerate() {
+    for s in socks {
         setsockopt(s, sockopt::ReceiveTimestampns, &true)
             .map_err(|e| format!("sink SO_TIMESTAMPNS: {e}"))?;
-        epoll
-            .add(s, EpollEvent::new(EpollFlags::EPOLLIN, i as u64))
-            .map_err(|e| format!("sink epoll_ctl: {e}"))?;
+    }
+    let polling = matches!(load.rate, Rate::PerStream(_)) && load.sink == SinkMode::Poll;
+    let epoll =
+        Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|e| format!("epoll_create: {e}"))?;
+    if !polling {
+        // Only when the sink sleeps in epoll: a registration hangs a callback on the socket's
+        // wait queue, and every datagram delivered to it would run that callback (on the
+        // forwarder's CPU, charged to the forwarder) even with nobody waiting.
+        for (i, s) in socks.iter().enumerate() {
+            epoll
+                .add(s, EpollEvent::new(EpollFlags::EPOLLIN, i as u64))
+                .map_err(|e| format!("sink epoll_ctl: {e}"))?;
+        }
     }
     let mut out = SinkResult {
         delivered: 0,
@@ -1190,7 +1198,7 @@ fn sink(socks: &[UdpSocket], load: Load, stop: &AtomicBool) -> Result<SinkResult
         // stamping a packet and sending it; the kernel stamps what the sink reads late.
         set_idle_priority();
     }
-    if matches!(load.rate, Rate::PerStream(_)) && load.sink == SinkMode::Poll {
+    if polling {
         // Poll instead of sleeping in epoll: nobody sleeps on a sink socket, so the forwarder's
         // sends do not pay for waking a receiver (they would not on a real network either).
         while !stop.load(Ordering::Relaxed) {
