@@ -747,16 +747,23 @@ fn backend_label(kind: BackendKind) -> &'static str {
     }
 }
 
+/// Each stream's forwarder addresses: leg A (where the generator sends) and leg B (where the
+/// sink hears from).
+struct Legs {
+    a: Vec<SocketAddr>,
+    b: Vec<SocketAddr>,
+}
+
 /// Starts the relay (workers pinned through `RelayConfig::worker_cpus` when `pin` is given), adds one session with one
 /// stream per generator/sink pair, and waits until every worker owns its streams. Returns the relay
-/// and each stream's leg-A address (where the generator sends).
+/// and each stream's leg addresses.
 fn start_relay(
     opts: &Options,
     kind: BackendKind,
     gens: &[SocketAddr],
     sinks: &[SocketAddr],
     pin: Option<&PinPlan>,
-) -> Result<(Relay, Vec<SocketAddr>), String> {
+) -> Result<(Relay, Legs), String> {
     let label = backend_label(kind);
     let busy = wait_relay_ports_free(Duration::from_secs(3));
     if busy > 0 {
@@ -766,6 +773,7 @@ fn start_relay(
     let mut relay =
         Relay::start(cfg).map_err(|e| format!("starting the relay with backend {label}: {e}"))?;
     let mut leg_a = Vec::with_capacity(gens.len());
+    let mut leg_b = Vec::with_capacity(gens.len());
     for (&g, &s) in gens.iter().zip(sinks) {
         let leg = |interface: &str, remote: SocketAddr| LegSpec {
             interface: interface.to_owned(),
@@ -788,6 +796,7 @@ fn start_relay(
             }
         };
         leg_a.push(local[0].rtp);
+        leg_b.push(local[1].rtp);
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -805,20 +814,23 @@ fn start_relay(
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    Ok((relay, leg_a))
+    Ok((relay, Legs { a: leg_a, b: leg_b }))
 }
 
-/// Starts the naive forwarder over its own sockets; returns it and each stream's leg-A address.
+/// Starts the naive forwarder over its own sockets; returns it and each stream's leg addresses.
 fn start_baseline(
     sinks: &[SocketAddr],
     pin: Option<&PinPlan>,
     recv_buffer: usize,
     rt_priority: Option<u8>,
-) -> Result<(Running, Vec<SocketAddr>), String> {
+) -> Result<(Running, Legs), String> {
     // Same receive buffer as the relay's sockets, so both queue alike under overload.
     let a = bind_many(sinks.len(), recv_buffer, 256 * 1024)?;
     let b = bind_many(sinks.len(), recv_buffer, 256 * 1024)?;
-    let leg_a = addrs(&a)?;
+    let legs = Legs {
+        a: addrs(&a)?,
+        b: addrs(&b)?,
+    };
     let epoll =
         Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|e| format!("epoll_create: {e}"))?;
     for (i, s) in a.iter().enumerate() {
@@ -849,7 +861,7 @@ fn start_baseline(
             stats,
             thread: Some(thread),
         },
-        leg_a,
+        legs,
     ))
 }
 
@@ -1331,7 +1343,7 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
     let gens = bind_many(n, 64 * 1024, 1 << 20)?;
     let sink_addrs = addrs(&sinks)?;
     let gen_addrs = addrs(&gens)?;
-    let (mut running, leg_a, label) = match fwd {
+    let (mut running, legs, label) = match fwd {
         Forwarder::Baseline => {
             let (r, a) = start_baseline(&sink_addrs, pin, opts.recv_buffer, opts.rt_priority)?;
             (r, a, "baseline".to_owned())
@@ -1342,8 +1354,16 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
             (Running::Relay(r), a, name)
         }
     };
-    for (g, a) in gens.iter().zip(&leg_a) {
+    for (g, a) in gens.iter().zip(&legs.a) {
         g.connect(a).map_err(|e| format!("connect {a}: {e}"))?;
+    }
+    // Each sink takes datagrams from its stream's leg-B address only, as a phone doing
+    // symmetric RTP would: a forwarder sending from any other port shows as loss. (It also
+    // spares the forwarder's CPU the unconnected-socket lookup of the sink's receive path,
+    // which on loopback runs there; every forwarder alike.)
+    for (k, b) in sinks.iter().zip(&legs.b) {
+        k.connect(b)
+            .map_err(|e| format!("connect sink to {b}: {e}"))?;
     }
     let pinned = match (pin, fwd) {
         (None, _) => "no".to_owned(),
