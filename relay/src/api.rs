@@ -823,6 +823,17 @@ fn pin_current_thread(cpu: usize) {
     }
 }
 
+/// Raises this process's soft `RLIMIT_NOFILE` to its hard limit (each stream holds four to
+/// eight sockets: RTP and RTCP per leg, and their connected twins); returns (before, after).
+pub fn raise_open_file_limit() -> std::io::Result<(u64, u64)> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(std::io::Error::from)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).map_err(std::io::Error::from)?;
+    }
+    Ok((soft, hard.max(soft)))
+}
+
 /// Puts the calling thread under the real-time `SCHED_FIFO` policy at `priority` (1..=99), as
 /// [`RelayConfig::worker_rt_priority`] does for the workers (sched(7)).
 #[allow(unsafe_code)] // nix has no sched_setscheduler wrapper
@@ -856,6 +867,16 @@ fn wake(fd: &OwnedFd) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_open_file_limit_is_raised_to_the_hard_limit() {
+        use nix::sys::resource::{getrlimit, Resource};
+        let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        let (before, after) = raise_open_file_limit().unwrap();
+        assert!(before <= after);
+        assert_eq!(after, hard);
+        assert_eq!(getrlimit(Resource::RLIMIT_NOFILE).unwrap(), (hard, hard));
+    }
 
     #[test]
     fn a_leg_socket_never_joins_a_port_someone_holds_but_its_twin_may_join_it() {

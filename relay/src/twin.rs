@@ -54,11 +54,20 @@ struct Entry {
 }
 
 /// The twin table of one worker.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Twins {
     by_fd: Vec<Entry>,
     /// Leg sockets whose twin should be opened or re-targeted to their `last_to`.
     pending: Vec<RawFd>,
+    /// A twin whose descriptor number reaches this is closed again: descriptors are handed out
+    /// lowest first, so this keeps the last quarter of `RLIMIT_NOFILE` for legs and signalling.
+    fd_ceiling: RawFd,
+}
+
+impl Default for Twins {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Twins {
@@ -67,6 +76,7 @@ impl Twins {
         Self {
             by_fd: Vec::new(),
             pending: Vec::with_capacity(PER_TURN),
+            fd_ceiling: fd_ceiling(),
         }
     }
 
@@ -148,6 +158,7 @@ impl Twins {
             e.queued = false;
             if let (true, Some(to), Some(local)) = (e.live, e.last_to, e.local) {
                 out.push(Pending {
+                    fd_ceiling: self.fd_ceiling,
                     fd,
                     token: e.token,
                     local,
@@ -181,9 +192,18 @@ impl Twins {
     }
 }
 
+/// Three quarters of the soft `RLIMIT_NOFILE` (as a descriptor number).
+fn fd_ceiling() -> RawFd {
+    let soft = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _)| soft);
+    RawFd::try_from(soft / 4 * 3).unwrap_or(RawFd::MAX)
+}
+
 /// A leg socket waiting for its twin to be opened or re-targeted.
 #[derive(Debug)]
 pub struct Pending {
+    /// See [`Twins`]: a new twin at or above this descriptor number is not kept.
+    fd_ceiling: RawFd,
     /// The leg socket.
     pub fd: RawFd,
     /// Its backend token (the twin is registered under the same).
@@ -203,7 +223,12 @@ impl Pending {
     pub fn connect(self) -> Result<Twin, Option<Twin>> {
         match self.twin {
             Some(t) => retarget(t, self.to),
-            None => open_twin(self.local, self.recv_buffer, self.to).map_err(|_| None),
+            None => match open_twin(self.local, self.recv_buffer, self.to) {
+                // Too many descriptors open: the leg keeps working on its unconnected socket.
+                Ok(t) if t.socket.as_raw_fd() >= self.fd_ceiling => Err(None),
+                Ok(t) => Ok(t),
+                Err(_) => Err(None),
+            },
         }
     }
 }
@@ -381,5 +406,23 @@ mod tests {
         assert!(t.on_deregister(fd).is_some());
         assert_eq!(t.open(), 0);
         assert_eq!(t.route(Forward::to(fd, p2)), Forward::to(fd, p2));
+
+        // Near the descriptor limit no twin is kept: the leg stays on its unconnected socket.
+        let mut t = Twins {
+            fd_ceiling: 3,
+            ..Twins::new()
+        };
+        t.on_register(&leg, 7);
+        for _ in 0..STREAK {
+            t.route(Forward::to(fd, p1));
+        }
+        for p in t.take_pending() {
+            let (fd, to) = (p.fd, p.to);
+            let r = p.connect();
+            assert!(matches!(r, Err(None)), "refused at the ceiling");
+            t.settle(fd, to, r);
+        }
+        assert_eq!(t.open(), 0);
+        assert!(!t.route(Forward::to(fd, p1)).connected);
     }
 }

@@ -108,6 +108,13 @@ fn main() -> ExitCode {
                 }
             };
             init_logging(&cfg);
+            match sbc_relay::api::raise_open_file_limit() {
+                Ok((before, after)) if before < after => {
+                    tracing::info!("open file limit raised from {before} to {after}");
+                }
+                Ok((_, limit)) => tracing::info!("open file limit {limit}"),
+                Err(e) => tracing::warn!("cannot raise the open file limit: {e}"),
+            }
             match run(Arc::new(cfg), file.as_deref()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -1683,8 +1683,9 @@ fn print_table(opts: &Options, results: &[RunResult]) {
 }
 
 fn run(opts: &Options) -> Result<(), String> {
-    // Per stream: 4 relay ports + generator + sink (+ 2 baseline sockets), plus slack.
-    ensure_fds(opts.streams as u64 * 6 + 256)?;
+    // Per stream: 4 relay ports, up to 4 connected twins (relay::twin; they stay under three
+    // quarters of the limit), generator + sink (+ 2 baseline sockets), plus slack.
+    ensure_fds(opts.streams as u64 * 10 + 256)?;
     let pin = plan_pinning(opts)?;
     if !opts.json {
         println!(
