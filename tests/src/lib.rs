@@ -75,6 +75,12 @@ impl Sbc {
         Self::spawn(config, topology.command(ns, sbc_binary()))
     }
 
+    /// Starts `command` (which runs the sbc binary, e.g. under `setpriv`) with `--config <file>`
+    /// appended, logging to a temp file.
+    pub fn start_command(config: &str, command: Command) -> Self {
+        Self::spawn(config, command)
+    }
+
     fn spawn(config: &str, mut command: Command) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "sbc-test-{}-{}",

@@ -130,3 +130,62 @@ fn answers_options_and_rejects_bad_requests_with_a_reason() {
     assert!(udp_exchange(to, options("").as_bytes()).is_some());
     assert!(sbc.child.try_wait().unwrap().is_none(), "sbc exited");
 }
+
+/// (policy, rt_priority) of the process's threads named `relay-*` (proc(5) stat fields 41, 40).
+fn relay_thread_policies(pid: u32) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = t.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if !comm.starts_with("relay-") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+        let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        out.push((f[41 - 3].parse().unwrap(), f[40 - 3].parse().unwrap()));
+    }
+    out
+}
+
+#[test]
+fn realtime_priority_puts_the_relay_workers_under_sched_fifo_and_a_refusal_stops_the_start() {
+    let text = format!(
+        "{}\n[relay]\nworkers = 2\nrealtime_priority = 5\n",
+        config(free_udp_port(), free_udp_port())
+    );
+    let allowed = Command::new("chrt")
+        .args(["-f", "5", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    // Refused: without CAP_SYS_NICE and with an RLIMIT_RTPRIO of 0 (what an unprivileged service
+    // without LimitRTPRIO= gets), the SBC does not start and says why.
+    let mut refused = Command::new("prlimit");
+    refused
+        .args(["--rtprio=0:0", "setpriv", "--bounding-set=-sys_nice"])
+        .arg(sbc_binary());
+    let mut sbc = Sbc::start_command(&text, refused);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = sbc.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "sbc kept running");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let log = std::fs::read_to_string(&sbc.log).unwrap_or_default()
+        + &std::fs::read_to_string(sbc.log.with_extension("err")).unwrap_or_default();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("cannot run under SCHED_FIFO at priority 5") && log.contains("RLIMIT_RTPRIO"),
+        "{log}"
+    );
+    assert!(!log.contains("ready"), "{log}");
+    if !allowed {
+        eprintln!("this process may not use SCHED_FIFO 5: the running case is not checked");
+        return;
+    }
+    // Allowed: both workers run under SCHED_FIFO (1) at 5.
+    let sbc = Sbc::start_ready(&text);
+    let threads = relay_thread_policies(sbc.child.id());
+    assert_eq!(threads, vec![(1, 5), (1, 5)], "relay workers");
+}
