@@ -181,6 +181,7 @@ impl ByClass {
 struct RelayHandles {
     sessions: IntGauge,
     streams: IntGauge,
+    twins: IntGauge,
     forwarded_packets: IntCounterVec,
     forwarded_bytes: IntCounterVec,
     received_packets: IntCounterVec,
@@ -381,6 +382,11 @@ impl Metrics {
                 "Relay sessions (calls with media).",
             )?,
             streams: gauge(&r, "sbc_relay_streams_active", "Relay media streams.")?,
+            twins: gauge(
+                &r,
+                "sbc_relay_connected_twins",
+                "Leg sockets sending to a steady peer through a connected twin socket.",
+            )?,
             forwarded_packets: counter_vec(
                 &r,
                 "sbc_relay_forwarded_packets_total",
@@ -689,6 +695,7 @@ impl Recorder {
         h.cpu_seconds.inc_by(cpu_ns as f64 / 1e9);
         h.sessions.set(n(now.sessions));
         h.streams.set(n(now.streams));
+        h.twins.set(n(now.twins));
         for (iface, in_use, free) in &now.ports {
             let n = |x: usize| i64::try_from(x).unwrap_or(i64::MAX);
             h.ports_in_use.with_label_values(&[iface]).set(n(*in_use));
@@ -858,6 +865,7 @@ mod tests {
             cpu_ns: 1_500_000_000,
             sessions: 1,
             streams: 2,
+            twins: 3,
             ports: vec![("core".into(), 4, 996)],
             ..RelayMetrics::default()
         };
@@ -885,6 +893,7 @@ mod tests {
         assert_eq!(v("sbc_relay_worker_cpu_seconds_total"), Some(1.5));
         assert_eq!(v("sbc_relay_sessions_active"), Some(0.0));
         assert_eq!(v("sbc_relay_streams_active"), Some(2.0));
+        assert_eq!(v("sbc_relay_connected_twins"), Some(3.0));
         assert_eq!(v("sbc_relay_ports_in_use{interface=\"core\"}"), Some(4.0));
         assert_eq!(v("sbc_relay_ports_free{interface=\"core\"}"), Some(996.0));
     }

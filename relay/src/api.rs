@@ -215,6 +215,8 @@ pub struct RelayMetrics {
     pub sessions: u64,
     /// Streams active.
     pub streams: u64,
+    /// Connected twins open (leg sockets sending to a steady peer through a connected socket).
+    pub twins: u64,
     /// Per interface: (name, ports in use, ports free).
     pub ports: Vec<(String, usize, usize)>,
 }
@@ -659,6 +661,7 @@ impl Relay {
             m.received += x.received.load(Ordering::Relaxed);
             m.syscalls += x.syscalls.load(Ordering::Relaxed);
             m.streams += x.streams.load(Ordering::Relaxed);
+            m.twins += x.twins.load(Ordering::Relaxed);
         }
         m.ports = self
             .interfaces

@@ -62,6 +62,8 @@ pub struct Twins {
     /// A twin whose descriptor number reaches this is closed again: descriptors are handed out
     /// lowest first, so this keeps the last quarter of `RLIMIT_NOFILE` for legs and signalling.
     fd_ceiling: RawFd,
+    /// Twins open now.
+    open: usize,
 }
 
 impl Default for Twins {
@@ -77,6 +79,7 @@ impl Twins {
             by_fd: Vec::new(),
             pending: Vec::with_capacity(PER_TURN),
             fd_ceiling: fd_ceiling(),
+            open: 0,
         }
     }
 
@@ -87,6 +90,9 @@ impl Twins {
         let Ok(i) = usize::try_from(fd) else { return };
         if self.by_fd.len() <= i {
             self.by_fd.resize_with(i + 1, Entry::default);
+        }
+        if self.by_fd[i].twin.is_some() {
+            self.open = self.open.saturating_sub(1);
         }
         self.by_fd[i] = Entry {
             live: true,
@@ -105,6 +111,9 @@ impl Twins {
             .and_then(|i| self.by_fd.get_mut(i))?;
         let twin = e.twin.take();
         *e = Entry::default();
+        if twin.is_some() {
+            self.open = self.open.saturating_sub(1);
+        }
         twin
     }
 
@@ -157,6 +166,9 @@ impl Twins {
             };
             e.queued = false;
             if let (true, Some(to), Some(local)) = (e.live, e.last_to, e.local) {
+                if e.twin.is_some() {
+                    self.open = self.open.saturating_sub(1); // back in settle()
+                }
                 out.push(Pending {
                     fd_ceiling: self.fd_ceiling,
                     fd,
@@ -184,11 +196,14 @@ impl Twins {
                 e.refused = Some(to);
             }
         }
+        if e.twin.is_some() {
+            self.open += 1;
+        }
     }
 
     /// Twins currently open.
     pub fn open(&self) -> usize {
-        self.by_fd.iter().filter(|e| e.twin.is_some()).count()
+        self.open
     }
 }
 

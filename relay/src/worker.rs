@@ -122,6 +122,8 @@ pub struct WorkerMetrics {
     pub send_errors: AtomicU64,
     /// CPU time used by the worker thread, in nanoseconds.
     pub cpu_ns: AtomicU64,
+    /// Connected twins open ([`crate::twin`]).
+    pub twins: AtomicU64,
     /// Events dropped because the event ring stayed full.
     pub events_dropped: AtomicU64,
 }
@@ -349,6 +351,7 @@ impl Worker {
         m.send_errors.store(b.send_errors, Ordering::Relaxed);
         m.streams.store(c.sockets.len() as u64, Ordering::Relaxed);
         m.cpu_ns.store(thread_cpu_ns(), Ordering::Relaxed);
+        m.twins.store(c.twins.open() as u64, Ordering::Relaxed);
     }
 }
 

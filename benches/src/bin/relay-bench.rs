@@ -121,7 +121,8 @@ FIGURES (per forwarder; the window is [warm-up end, warm-up end + duration)):
     stream_delivered_min/max (fairness: fewest and most packets delivered for one stream),
     syscalls_per_packet, unstamped (packets timed in user space for want of a kernel stamp),
     generator_late_us p50/p99 (paced), sink, forwarder_pinned, rt_priority (null: normal
-    scheduler), pps_ratio, cpu_ratio.
+    scheduler), connected_twins (relay: leg sockets sending through a connected twin at the
+    window's end; about one per stream here, leg B's RTP), pps_ratio, cpu_ratio.
 
 EXAMPLES:
     relay-bench                                        # 1000 streams x 50 pps, baseline + both backends
@@ -619,6 +620,8 @@ struct FwdSnap {
     received: u64,
     forwarded: u64,
     syscalls: u64,
+    /// Relay: connected twins open.
+    twins: Option<u64>,
 }
 
 /// Counters the baseline thread publishes after each loop turn.
@@ -651,6 +654,7 @@ impl Running {
                     received: m.received,
                     forwarded: m.forwarded_packets,
                     syscalls: m.syscalls,
+                    twins: Some(m.twins),
                 }
             }
             Self::Baseline { stats, .. } => FwdSnap {
@@ -658,6 +662,7 @@ impl Running {
                 received: stats.received.load(Ordering::Relaxed),
                 forwarded: stats.forwarded.load(Ordering::Relaxed),
                 syscalls: stats.syscalls.load(Ordering::Relaxed),
+                twins: None,
             },
         }
     }
@@ -1331,6 +1336,8 @@ struct RunResult {
     /// Share of all CPUs' time used by other processes and kernel threads in the window, %.
     foreign_cpu_pct: Option<f64>,
     pinned: String,
+    /// Relay: connected twins open at the window's end.
+    twins: Option<u64>,
 }
 
 fn join<T>(h: JoinHandle<T>, what: &str) -> Result<T, String> {
@@ -1501,6 +1508,7 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
             sink_res.per_stream.iter().copied().max().unwrap_or(0),
         ),
         pinned,
+        twins: after.twins,
     })
 }
 
@@ -1564,7 +1572,7 @@ fn json_line(opts: &Options, r: &RunResult, base: &RunResult) -> String {
 \"latency_us\":{{\"p50\":{},\"p90\":{},\"p99\":{},\"p999\":{},\"over_1ms_pct\":{}}},\"relay_cpu_ns_per_packet\":{},\
 \"baseline_ratio\":{},\"pps_ratio\":{},\"cpu_ratio\":{},\"syscalls_per_packet\":{},\
 \"unstamped\":{},\"generator_late_us\":{{\"p50\":{},\"p99\":{}}},\"sink\":{},\"foreign_cpu_pct\":{},\"sent\":{},\"forwarder_received\":{},\"forwarded\":{},\"delivered\":{},\"streams_flowing\":{},\"stream_delivered_min\":{},\"stream_delivered_max\":{},\
-\"forwarder_pinned\":{},\"rt_priority\":{}}}",
+\"forwarder_pinned\":{},\"rt_priority\":{},\"connected_twins\":{}}}",
         json_str(&r.backend),
         r.streams,
         rate,
@@ -1602,6 +1610,7 @@ fn json_line(opts: &Options, r: &RunResult, base: &RunResult) -> String {
         r.stream_min_max.1,
         json_str(&r.pinned),
         opts.rt_priority.map_or_else(|| "null".to_owned(), |p| p.to_string()),
+        r.twins.map_or_else(|| "null".to_owned(), |t| t.to_string()),
     )
 }
 
