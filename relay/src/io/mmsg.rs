@@ -1,6 +1,10 @@
 //! The portable backend: level-triggered epoll, `recvmmsg` in bounded chunks per ready socket, and
 //! one `sendmmsg` per outgoing socket per flush.
 //!
+//! At RTP rates a socket holds one datagram when it turns readable, so batching comes from
+//! waiting: while many sockets turn readable per [`WINDOW`], a turn sleeps out the window and
+//! then serves everything ready with one `epoll_wait` (see `MmsgBackend::coalesced_wait`).
+//!
 //! All buffers, iovecs, `mmsghdr`s and socket addresses live in fixed pools allocated by
 //! [`MmsgBackend::new`]; a received datagram is sent from the very buffer it was received into.
 //! A socket that still has data after [`MAX_PER_SOCKET_PER_TURN`] datagrams simply stays readable
@@ -9,7 +13,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{
     new_eventfd, sockaddr_from_bytes, sockaddr_write, Backend, BackendStats, Handler, RawAddr,
@@ -22,6 +26,12 @@ const POOL: usize = 1024;
 const EPOLL_BATCH: usize = 256;
 /// The epoll data marking the wake eventfd (never a slot key: slot keys have generation bits).
 const WAKE_KEY: u64 = u64::MAX;
+/// The coalescing window: while at least [`COALESCE_FROM`] sockets turned readable per window
+/// lately, a turn first sleeps until a window has passed since the previous wait returned, then
+/// collects everything ready at once, instead of waking for the first readable socket.
+pub const WINDOW: Duration = Duration::from_micros(500);
+/// Readable sockets per [`WINDOW`] from which coalescing pays for its timer wake-up.
+const COALESCE_FROM: f64 = 4.0;
 
 /// One registered socket.
 #[derive(Clone, Copy)]
@@ -56,6 +66,12 @@ pub struct MmsgBackend {
     msgs: Box<[libc::mmsghdr]>,
     queue: Vec<Queued>,
     used: usize,
+    /// Sockets turning readable per [`WINDOW`] lately (moving average over turns).
+    per_window: f64,
+    /// When the previous wait returned.
+    last_wait: Option<Instant>,
+    /// The coalescing window ([`WINDOW`]; zero: never coalesce).
+    window: Duration,
     stats: BackendStats,
 }
 
@@ -88,6 +104,12 @@ fn zero_mmsghdr() -> libc::mmsghdr {
 impl MmsgBackend {
     /// Creates the epoll instance, the wake eventfd and all buffer pools.
     pub fn new() -> io::Result<Self> {
+        Self::with_window(WINDOW)
+    }
+
+    /// [`MmsgBackend::new`] with another coalescing window (zero: every wait ends at the first
+    /// readable socket).
+    pub fn with_window(window: Duration) -> io::Result<Self> {
         // SAFETY: epoll_create1 takes no pointers; the result is checked.
         let epfd = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
         // SAFETY: `epfd` is a fresh descriptor owned by nobody else.
@@ -124,6 +146,9 @@ impl MmsgBackend {
             msgs: vec![zero_mmsghdr(); POOL].into_boxed_slice(),
             queue: Vec::with_capacity(POOL),
             used: 0,
+            per_window: 0.0,
+            last_wait: None,
+            window,
             stats: BackendStats::default(),
         })
     }
@@ -140,6 +165,57 @@ impl MmsgBackend {
             )
         };
         self.stats.syscalls += 1;
+    }
+
+    /// One `epoll_wait` into `events`; returns the number of events.
+    fn epoll_wait(&mut self, timeout: Duration) -> io::Result<usize> {
+        // SAFETY: `events` holds EPOLL_BATCH writable epoll_events.
+        let n = unsafe {
+            libc::epoll_wait(
+                self.epoll.as_raw_fd(),
+                self.events.as_mut_ptr(),
+                EPOLL_BATCH as libc::c_int,
+                epoll_timeout_ms(timeout),
+            )
+        };
+        self.stats.syscalls += 1;
+        usize::try_from(cvt(n)?).map_err(io::Error::other)
+    }
+
+    /// Waits up to `timeout` for readable sockets. While sockets turn readable at a rate worth
+    /// batching ([`COALESCE_FROM`] per [`WINDOW`]), it first sleeps out the rest of the window
+    /// and then takes what is ready, so one wake-up serves many sockets; a datagram is held at
+    /// most about one window (a command from the control plane too: the wake eventfd is read
+    /// after the sleep). Otherwise (low rates) the first readable socket ends the wait.
+    fn coalesced_wait(&mut self, timeout: Duration) -> io::Result<usize> {
+        let start = Instant::now();
+        let mut n = 0;
+        let mut waited = false;
+        if !timeout.is_zero() && !self.window.is_zero() && self.per_window >= COALESCE_FROM {
+            if let Some(last) = self.last_wait {
+                let due = last + self.window.min(timeout);
+                if due > start {
+                    std::thread::sleep(due - start);
+                    self.stats.syscalls += 1;
+                }
+            }
+            n = self.epoll_wait(Duration::ZERO)?;
+            waited = n > 0;
+        }
+        if !waited {
+            // Nothing yet (or not batching): wait for the first readable socket as usual.
+            n = self.epoll_wait(timeout.saturating_sub(start.elapsed()))?;
+        }
+        let now = Instant::now();
+        if let Some(last) = self.last_wait.replace(now) {
+            let dt = now.duration_since(last).as_secs_f64();
+            if dt > 0.0 {
+                // A socket's event is one wake-up's worth of datagrams at RTP rates.
+                let seen = n as f64 * self.window.as_secs_f64() / dt;
+                self.per_window = 0.75 * self.per_window + 0.25 * seen;
+            }
+        }
+        Ok(n)
     }
 
     /// Reads up to [`MAX_PER_SOCKET_PER_TURN`] datagrams from `slot`, handling each.
@@ -382,26 +458,13 @@ impl Backend for MmsgBackend {
 
     fn turn(&mut self, timeout: Duration, handler: &mut Handler<'_>) -> io::Result<usize> {
         self.stats.turns += 1;
-        // SAFETY: `events` holds EPOLL_BATCH writable epoll_events.
-        let n = unsafe {
-            libc::epoll_wait(
-                self.epoll.as_raw_fd(),
-                self.events.as_mut_ptr(),
-                EPOLL_BATCH as libc::c_int,
-                epoll_timeout_ms(timeout),
-            )
+        let n = match self.coalesced_wait(timeout) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(0),
+            Err(e) => return Err(e),
         };
-        self.stats.syscalls += 1;
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::Interrupted {
-                Ok(0)
-            } else {
-                Err(e)
-            };
-        }
         let mut got = 0;
-        for e in 0..n as usize {
+        for e in 0..n {
             let key = self.events[e].u64;
             if key == WAKE_KEY {
                 self.drain_wake();

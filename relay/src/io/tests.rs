@@ -567,3 +567,72 @@ fn after_the_rate_drops_a_batching_wait_holds_a_datagram_max_hold_not_the_backst
         "bounded {bounded:?} (unbounded {unbounded:?})"
     );
 }
+
+/// The mmsg backend under 32 sockets at one datagram each per 500 µs for 40 ms, then 3 ms of
+/// silence and one lone datagram: returns (turns run while the steady datagrams came, datagrams
+/// received, how long the lone one waited from its send until the handler saw it).
+fn mmsg_steady_then_lone(window: Duration) -> (u64, usize, Duration) {
+    const SOCKETS: usize = 32;
+    let mut be = super::mmsg::MmsgBackend::with_window(window).unwrap();
+    let rx: Vec<UdpSocket> = (0..SOCKETS).map(|_| udp(true)).collect();
+    for (i, s) in rx.iter().enumerate() {
+        be.register(s.as_raw_fd(), i as u64).unwrap();
+    }
+    let to: Vec<SocketAddr> = rx.iter().map(addr).collect();
+    let sender = std::thread::spawn(move || {
+        let tx = udp(false);
+        for k in 0..80 {
+            for a in &to {
+                tx.send_to(&packet(1, k), a).unwrap();
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        std::thread::sleep(Duration::from_millis(3));
+        let sent = Instant::now();
+        tx.send_to(&packet(2, 0), to[0]).unwrap();
+        sent
+    });
+    let steady = std::cell::Cell::new(0usize);
+    let seen: std::cell::Cell<Option<Instant>> = std::cell::Cell::new(None);
+    let mut h = |_t: u64, _f: SocketAddr, p: &[u8]| {
+        match parse(p).0 {
+            1 => steady.set(steady.get() + 1),
+            _ => seen.set(Some(Instant::now())),
+        }
+        None
+    };
+    let mut steady_turns = 0;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while seen.get().is_none() && Instant::now() < deadline {
+        be.turn(Duration::from_millis(50), &mut h).unwrap();
+        if steady.get() < 80 * SOCKETS {
+            steady_turns += 1;
+        }
+    }
+    let sent = sender.join().unwrap();
+    let held = seen
+        .get()
+        .expect("the lone datagram arrives")
+        .saturating_duration_since(sent);
+    (steady_turns, steady.get(), held)
+}
+
+#[test]
+fn mmsg_serves_many_sockets_per_wake_up_at_a_steady_rate_and_a_lone_datagram_is_not_held() {
+    let (turns, got, _) = mmsg_steady_then_lone(Duration::ZERO);
+    assert_eq!(got, 80 * 32);
+    let (co_turns, co_got, held) = mmsg_steady_then_lone(super::mmsg::WINDOW);
+    assert_eq!(co_got, 80 * 32);
+    eprintln!(
+        "turns for 2560 datagrams: {turns} without coalescing, {co_turns} with; lone held {held:?}"
+    );
+    // About one turn per 500 µs burst of 32 (80 bursts), against several per burst when each
+    // wait ends at the first readable socket.
+    assert!(co_turns <= 240, "coalesced: {co_turns} turns");
+    assert!(co_turns * 2 <= turns, "{co_turns} vs {turns} turns");
+    // After 3 ms of silence the rate estimate has dropped: the lone datagram ends the wait.
+    assert!(
+        held <= Duration::from_millis(1),
+        "lone datagram held {held:?}"
+    );
+}
