@@ -31,7 +31,7 @@ const WAKE_KEY: u64 = u64::MAX;
 /// collects everything ready at once, instead of waking for the first readable socket.
 pub const WINDOW: Duration = Duration::from_micros(500);
 /// Readable sockets per [`WINDOW`] from which coalescing pays for its timer wake-up.
-const COALESCE_FROM: f64 = 4.0;
+pub const COALESCE_FROM: f64 = 4.0;
 
 /// One registered socket.
 #[derive(Clone, Copy)]
