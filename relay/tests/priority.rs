@@ -6,12 +6,12 @@
 
 #![allow(unsafe_code)] // sched_setscheduler and a seccomp filter are raw libc calls
 
-use sbc_relay::api::{InterfaceConfig, LegSpec, Relay, RelayConfig, RelayError};
-use sbc_relay::forward::LegSignal;
+mod common;
+
+use sbc_relay::api::{InterfaceConfig, Relay, RelayConfig, RelayError};
 use sbc_relay::io::uring::UringConfig;
 use sbc_relay::io::BackendKind;
 use sbc_relay::latch::LatchConfig;
-use std::net::UdpSocket;
 use std::time::Duration;
 
 fn config(base: u16, rt: Option<u8>) -> RelayConfig {
@@ -78,48 +78,6 @@ fn fifo_allowed(priority: i32) -> bool {
     .unwrap()
 }
 
-/// Makes `sched_setscheduler(2)` fail with EPERM for the calling thread and the threads it starts.
-fn forbid_sched_setscheduler_in_this_thread() {
-    let stmt = |code: u32, k: u32| libc::sock_filter {
-        code: code as u16,
-        jt: 0,
-        jf: 0,
-        k,
-    };
-    let mut prog = [
-        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0), // A = seccomp_data.nr
-        libc::sock_filter {
-            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
-            jt: 0,
-            jf: 1,
-            k: libc::SYS_sched_setscheduler as u32,
-        },
-        stmt(
-            libc::BPF_RET | libc::BPF_K,
-            libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
-        ),
-        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
-    ];
-    let fprog = libc::sock_fprog {
-        len: prog.len() as u16,
-        filter: prog.as_mut_ptr(),
-    };
-    // SAFETY: plain prctl calls; `fprog` points at `prog`, alive for the call (the kernel copies it).
-    unsafe {
-        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
-        assert_eq!(
-            libc::prctl(
-                libc::PR_SET_SECCOMP,
-                libc::SECCOMP_MODE_FILTER,
-                &raw const fprog,
-                0,
-                0
-            ),
-            0
-        );
-    }
-}
-
 /// One test: both parts count the process's `relay-*` threads, so they must not overlap.
 #[test]
 fn workers_run_under_sched_fifo_at_the_configured_priority_and_a_refusal_fails_start() {
@@ -159,28 +117,7 @@ fn workers_run_under_sched_fifo_at_the_configured_priority() {
         "every worker under SCHED_FIFO (1) at 7: {threads:?}"
     );
     // Media still flows through a real-time worker.
-    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let b = UdpSocket::bind("127.0.0.1:0").unwrap();
-    b.set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    let leg = |iface: &str, s: &UdpSocket| LegSpec {
-        interface: iface.into(),
-        rtcp_mux: false,
-        signal: LegSignal {
-            remote_rtp: Some(s.local_addr().unwrap()),
-            ..LegSignal::default()
-        },
-    };
-    let s = r.create_session();
-    let (_, [local_a, _]) = r
-        .add_stream(s, [leg("customer", &a), leg("core", &b)])
-        .unwrap();
-    let mut p = vec![0u8; 172];
-    p[0] = 0x80;
-    p[8..12].copy_from_slice(&0x1234_5678u32.to_be_bytes());
-    a.send_to(&p, local_a.rtp).unwrap();
-    let mut buf = [0u8; 2048];
-    assert_eq!(b.recv_from(&mut buf).unwrap().0, 172);
+    assert_eq!(common::packets_across(&mut r, 5), 5);
     r.shutdown();
     assert!(relay_threads().is_empty(), "workers joined");
 }
@@ -189,7 +126,7 @@ fn a_refused_priority_fails_start_with_the_priority_and_leaves_no_worker_running
     // A thread whose sched_setscheduler is forbidden (as a container without CAP_SYS_NICE would
     // refuse it, even to root); its workers inherit the filter.
     std::thread::spawn(|| {
-        forbid_sched_setscheduler_in_this_thread();
+        common::forbid_in_this_thread(libc::SYS_sched_setscheduler);
         let err = Relay::start(config(28_400, Some(5)))
             .err()
             .expect("refused");

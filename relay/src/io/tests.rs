@@ -492,6 +492,38 @@ fn sockaddr_round_trips() {
     assert_eq!(sockaddr_from_bytes(&[2u8]), None);
 }
 
+/// `n` receiving sockets registered with `be` under tokens 0..n; returns them and their addresses.
+fn receivers(be: &mut dyn Backend, n: usize) -> (Vec<UdpSocket>, Vec<SocketAddr>) {
+    let rx: Vec<UdpSocket> = (0..n).map(|_| udp(true)).collect();
+    for (i, s) in rx.iter().enumerate() {
+        be.register(s.as_raw_fd(), i as u64).unwrap();
+    }
+    let to = rx.iter().map(addr).collect();
+    (rx, to)
+}
+
+/// A sender thread: one datagram (tag 1) to each of `to` every 500 µs, 80 times, then `pause`,
+/// then one lone datagram (tag 2, sequence `lone`) to `to[0]`; returns when that one was sent.
+fn steady_then_lone(
+    to: Vec<SocketAddr>,
+    pause: Duration,
+    lone: u32,
+) -> std::thread::JoinHandle<Instant> {
+    std::thread::spawn(move || {
+        let tx = udp(false);
+        for k in 0..80 {
+            for a in &to {
+                tx.send_to(&packet(1, k), a).unwrap();
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        std::thread::sleep(pause);
+        let sent = Instant::now();
+        tx.send_to(&packet(2, lone), to[0]).unwrap();
+        sent
+    })
+}
+
 /// How long a lone datagram waited in the backend: 32 sockets get one datagram each per 500 µs
 /// for 40 ms (the rate the batching wait learns), then the sender pauses 2 ms and sends one more.
 /// Returns the median over 7 trials of (handed to the handler - sent) for that last datagram.
@@ -502,27 +534,10 @@ fn lone_datagram_hold(max_hold: Duration) -> Duration {
         ..UringConfig::default()
     };
     let mut be = UringBackend::with_config(cfg).unwrap();
-    let rx: Vec<UdpSocket> = (0..SOCKETS).map(|_| udp(true)).collect();
-    for (i, s) in rx.iter().enumerate() {
-        be.register(s.as_raw_fd(), i as u64).unwrap();
-    }
-    let to: Vec<SocketAddr> = rx.iter().map(addr).collect();
+    let (_rx, to) = receivers(&mut be, SOCKETS);
     let mut trials = Vec::new();
     for trial in 0..7u32 {
-        let to = to.clone();
-        let sender = std::thread::spawn(move || {
-            let tx = udp(false);
-            for k in 0..80 {
-                for a in &to {
-                    tx.send_to(&packet(1, k), a).unwrap();
-                }
-                std::thread::sleep(Duration::from_micros(500));
-            }
-            std::thread::sleep(Duration::from_millis(2));
-            let sent = Instant::now();
-            tx.send_to(&packet(2, trial), to[0]).unwrap();
-            sent
-        });
+        let sender = steady_then_lone(to.clone(), Duration::from_millis(2), trial);
         let seen: std::cell::Cell<Option<Instant>> = std::cell::Cell::new(None);
         let mut h = |_t: u64, _f: SocketAddr, p: &[u8]| {
             if parse(p) == (2, trial) {
@@ -574,24 +589,8 @@ fn after_the_rate_drops_a_batching_wait_holds_a_datagram_max_hold_not_the_backst
 fn mmsg_steady_then_lone(window: Duration) -> (u64, usize, Duration) {
     const SOCKETS: usize = 32;
     let mut be = super::mmsg::MmsgBackend::with_window(window).unwrap();
-    let rx: Vec<UdpSocket> = (0..SOCKETS).map(|_| udp(true)).collect();
-    for (i, s) in rx.iter().enumerate() {
-        be.register(s.as_raw_fd(), i as u64).unwrap();
-    }
-    let to: Vec<SocketAddr> = rx.iter().map(addr).collect();
-    let sender = std::thread::spawn(move || {
-        let tx = udp(false);
-        for k in 0..80 {
-            for a in &to {
-                tx.send_to(&packet(1, k), a).unwrap();
-            }
-            std::thread::sleep(Duration::from_micros(500));
-        }
-        std::thread::sleep(Duration::from_millis(3));
-        let sent = Instant::now();
-        tx.send_to(&packet(2, 0), to[0]).unwrap();
-        sent
-    });
+    let (_rx, to) = receivers(&mut be, SOCKETS);
+    let sender = steady_then_lone(to, Duration::from_millis(3), 0);
     let steady = std::cell::Cell::new(0usize);
     let seen: std::cell::Cell<Option<Instant>> = std::cell::Cell::new(None);
     let mut h = |_t: u64, _f: SocketAddr, p: &[u8]| {
