@@ -10,6 +10,11 @@
 //! the forwarder drops, counts or re-latches it as before: a twin changes no decision, received
 //! datagrams keep their real source and the twin is registered under its leg socket's token.
 //!
+//! The price of a connected socket: the kernel reports ICMP errors to it. After a port
+//! unreachable from the peer (or one forged by someone who knows the peer's address and port and
+//! the relay's), the next send fails once with `ECONNREFUSED` (a counted send error: that datagram
+//! is lost) and the twin's receive is re-armed. An unconnected socket ignores such errors.
+//!
 //! [`Twins`] is the bookkeeping the packet path consults ([`Twins::route`]: one table lookup per
 //! forwarded datagram, no allocation, no system call); the worker creates, re-targets and closes
 //! the sockets between backend turns ([`Twins::take_pending`], [`open_twin`], [`retarget`]).
