@@ -806,11 +806,9 @@ fn bind_one(addr: SocketAddr, recv_buffer: usize) -> std::io::Result<UdpSocket> 
         // Best effort: the kernel caps it at net.core.rmem_max.
         let _ = s.set_recv_buffer_size(recv_buffer);
     }
+    // Exclusive: the bind fails on a port anyone holds (another process, a socket not closed
+    // yet). The worker sets SO_REUSEPORT later, when the leg gets a connected twin (crate::twin).
     s.bind(&addr.into())?;
-    // Only now, so the bind above fails on a port anyone holds (another process, a socket not
-    // closed yet) instead of joining it: from here on the leg's own connected twin may share
-    // the port once the leg has a steady peer (crate::twin).
-    s.set_reuse_port(true)?;
     Ok(s.into())
 }
 
@@ -893,8 +891,16 @@ mod tests {
             .unwrap();
         let held = other.local_addr().unwrap().as_socket().unwrap();
         assert!(bind_one(held, 0).is_err());
-        // A port the relay bound itself takes its connected twin afterwards.
+        // A port the relay bound itself takes its connected twin once the worker has set
+        // SO_REUSEPORT on the leg (crate::twin::share_port).
         let leg = bind_one("127.0.0.1:0".parse().unwrap(), 64 * 1024).unwrap();
+        let peer0 = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let local0 = leg.local_addr().unwrap();
+        assert!(
+            crate::twin::open_twin(local0, 0, peer0.local_addr().unwrap()).is_err(),
+            "no sharing before share_port"
+        );
+        crate::twin::share_port(&leg).unwrap();
         let local = leg.local_addr().unwrap();
         let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
         let rcv = socket2::SockRef::from(&leg).recv_buffer_size().unwrap();

@@ -1,7 +1,7 @@
 //! Connected twins of leg sockets: once a leg socket keeps sending to one address, a second socket
-//! bound to the same local address and port (`SO_REUSEPORT`, which every media socket sets right
-//! after its exclusive bind) and `connect()`ed to that address takes over the sends to it and the
-//! datagrams from it.
+//! bound to the same local address and port (`SO_REUSEPORT`, which the worker sets on the leg
+//! socket only then: until it has a twin, a leg's port is exclusive) and `connect()`ed to that
+//! address takes over the sends to it and the datagrams from it.
 //!
 //! Sending on a connected UDP socket skips the route lookup and the address copy the kernel does
 //! for every `sendto`, and the kernel steers the peer's datagrams to the connected socket (it
@@ -278,6 +278,12 @@ pub fn open_twin(local: SocketAddr, recv_buffer: usize, to: SocketAddr) -> std::
     })
 }
 
+/// Lets a leg socket share its port with its twin (`SO_REUSEPORT`; the twin sets it too). Set
+/// after the leg's bind, so the leg never joined a port someone else held.
+pub fn share_port(leg: &UdpSocket) -> std::io::Result<()> {
+    socket2::SockRef::from(leg).set_reuse_port(true)
+}
+
 /// Connects an existing twin to a new destination (connect(2) on a connected UDP socket moves it).
 pub fn retarget(mut twin: Twin, to: SocketAddr) -> Result<Twin, Option<Twin>> {
     match socket2::SockRef::from(&twin.socket).connect(&to.into()) {
@@ -370,8 +376,8 @@ mod tests {
         // else (without the flag, or before it was set) could have joined its port.
         let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
         s.bind(&addr("127.0.0.1:0").into()).unwrap();
-        s.set_reuse_port(true).unwrap();
         let leg: UdpSocket = s.into();
+        share_port(&leg).unwrap();
         let fd = leg.as_raw_fd();
         t.on_register(&leg, 6);
         for _ in 0..STREAK {

@@ -318,7 +318,13 @@ impl Worker {
     fn apply_twins(&mut self) {
         for p in self.core.twins.take_pending() {
             let (fd, to, token, is_new) = (p.fd, p.to, p.token, p.twin.is_none());
-            let mut result = p.connect();
+            // The leg socket shares its port from its first twin on.
+            let shared = !is_new
+                || self
+                    .core
+                    .leg_socket(token)
+                    .is_some_and(|leg| crate::twin::share_port(leg).is_ok());
+            let mut result = if shared { p.connect() } else { Err(p.twin) };
             if let (true, Ok(twin)) = (is_new, &result) {
                 if let Err(e) = self.backend.register(twin.socket.as_raw_fd(), token) {
                     tracing::debug!("relay: cannot register a connected twin: {e}");
@@ -356,6 +362,16 @@ impl Worker {
 }
 
 impl Core {
+    /// The leg socket registered under `token`.
+    fn leg_socket(&self, token: u64) -> Option<&UdpSocket> {
+        let (id, role) = StreamId::from_token(token);
+        let legs = self.sockets.get(&id.slot)?;
+        match role {
+            SocketRole::Rtp { leg } => legs.get(leg).map(|l| &l.rtp),
+            SocketRole::Rtcp { leg } => legs.get(leg).and_then(|l| l.rtcp.as_ref()),
+        }
+    }
+
     fn check_period(&self) -> Duration {
         let mut p = Duration::from_millis(500);
         if !self.cfg.stats_interval.is_zero() {
