@@ -8,38 +8,12 @@
 
 mod common;
 
-use sbc_relay::api::{InterfaceConfig, Relay, RelayConfig, RelayError};
-use sbc_relay::io::uring::UringConfig;
-use sbc_relay::io::BackendKind;
-use sbc_relay::latch::LatchConfig;
-use std::time::Duration;
+use sbc_relay::api::{Relay, RelayConfig, RelayError};
 
 fn config(base: u16, rt: Option<u8>) -> RelayConfig {
     RelayConfig {
-        interfaces: vec![
-            InterfaceConfig {
-                name: "customer".into(),
-                address: "127.0.0.1".parse().unwrap(),
-                port_min: base,
-                port_max: base + 99,
-            },
-            InterfaceConfig {
-                name: "core".into(),
-                address: "127.0.0.1".parse().unwrap(),
-                port_min: base + 100,
-                port_max: base + 199,
-            },
-        ],
-        workers: 2,
-        worker_cpus: Vec::new(),
         worker_rt_priority: rt,
-        recv_buffer: sbc_relay::api::DEFAULT_RECV_BUFFER,
-        backend: BackendKind::Auto,
-        uring: UringConfig::default(),
-        latch: LatchConfig::default(),
-        inactivity_timeout: Duration::ZERO,
-        stats_interval: Duration::ZERO,
-        seed: u64::from(base),
+        ..common::config(base, 2)
     }
 }
 

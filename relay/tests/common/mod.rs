@@ -1,9 +1,37 @@
-//! Helpers of the relay's integration tests: a seccomp refusal, one stream carrying media.
+//! Helpers of the relay's integration tests: a configuration, a seccomp refusal, one stream
+//! carrying media.
 
-use sbc_relay::api::{LegSpec, Relay};
+use sbc_relay::api::{InterfaceConfig, LegSpec, Relay, RelayConfig};
 use sbc_relay::forward::LegSignal;
+use sbc_relay::io::uring::UringConfig;
+use sbc_relay::io::BackendKind;
+use sbc_relay::latch::LatchConfig;
 use std::net::UdpSocket;
 use std::time::Duration;
+
+/// A relay configuration with interfaces `customer` (ports `base`..`base`+99) and `core`
+/// (the next 100) on 127.0.0.1, `workers` workers on the automatic backend, no timers.
+pub(crate) fn config(base: u16, workers: usize) -> RelayConfig {
+    let iface = |name: &str, min: u16| InterfaceConfig {
+        name: name.into(),
+        address: "127.0.0.1".parse().unwrap(),
+        port_min: min,
+        port_max: min + 99,
+    };
+    RelayConfig {
+        interfaces: vec![iface("customer", base), iface("core", base + 100)],
+        workers,
+        worker_cpus: Vec::new(),
+        worker_rt_priority: None,
+        recv_buffer: sbc_relay::api::DEFAULT_RECV_BUFFER,
+        backend: BackendKind::Auto,
+        uring: UringConfig::default(),
+        latch: LatchConfig::default(),
+        inactivity_timeout: Duration::ZERO,
+        stats_interval: Duration::ZERO,
+        seed: u64::from(base),
+    }
+}
 
 /// Makes system call `nr` fail with EPERM for the calling thread and the threads it starts
 /// afterwards (seccomp filters are per thread and inherited), as a container profile does.
