@@ -189,16 +189,20 @@ impl Twins {
     }
 
     /// Hands back a leg socket's twin after the caller opened or re-targeted it: `Ok` is the twin
-    /// now connected to `to`; `Err` keeps the old twin (if any) and never tries `to` again.
-    pub fn settle(&mut self, fd: RawFd, to: SocketAddr, result: Result<Twin, Option<Twin>>) {
-        let Some(e) = usize::try_from(fd).ok().and_then(|i| self.by_fd.get_mut(i)) else {
+    /// now connected to the destination; `Err` keeps the old twin (if any) and never tries that
+    /// destination again.
+    pub fn settle(&mut self, s: Settled) {
+        let Some(e) = usize::try_from(s.fd)
+            .ok()
+            .and_then(|i| self.by_fd.get_mut(i))
+        else {
             return;
         };
-        match result {
+        match s.result {
             Ok(t) => e.twin = Some(t),
             Err(old) => {
                 e.twin = old;
-                e.refused = Some(to);
+                e.refused = Some(s.to);
             }
         }
         if e.twin.is_some() {
@@ -239,9 +243,9 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// Opens the twin, or re-targets the current one; `Err` carries the current twin back.
-    pub fn connect(self) -> Result<Twin, Option<Twin>> {
-        match self.twin {
+    /// Opens the twin, or re-targets the current one; a failure carries the current twin back.
+    pub fn connect(mut self) -> Settled {
+        let result = match self.twin.take() {
             Some(t) => retarget(t, self.to),
             None => match open_twin(self.local, self.recv_buffer, self.to) {
                 // Too many descriptors open: the leg keeps working on its unconnected socket.
@@ -249,8 +253,29 @@ impl Pending {
                 Ok(t) => Ok(t),
                 Err(_) => Err(None),
             },
+        };
+        self.settled(result)
+    }
+
+    /// This work item's outcome, to hand back with [`Twins::settle`].
+    pub fn settled(&self, result: Result<Twin, Option<Twin>>) -> Settled {
+        Settled {
+            fd: self.fd,
+            to: self.to,
+            result,
         }
     }
+}
+
+/// The outcome of a [`Pending`] item, for [`Twins::settle`].
+#[derive(Debug)]
+pub struct Settled {
+    /// The leg socket.
+    pub fd: RawFd,
+    /// The destination the twin was to connect to.
+    pub to: SocketAddr,
+    /// The twin now connected there, or the failure carrying the previous twin back.
+    pub result: Result<Twin, Option<Twin>>,
 }
 
 /// Opens a twin of a leg socket bound to `local`: a non-blocking UDP socket with `SO_REUSEPORT`
@@ -301,6 +326,13 @@ mod tests {
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()
+    }
+
+    /// Routes [`STREAK`] datagrams out of leg socket `fd` to `to`.
+    fn streak(t: &mut Twins, fd: RawFd, to: SocketAddr) {
+        for _ in 0..STREAK {
+            t.route(Forward::to(fd, to));
+        }
     }
 
     #[test]
@@ -356,16 +388,13 @@ mod tests {
         let (p1, p2) = (peer1.local_addr().unwrap(), peer2.local_addr().unwrap());
         let mut t = Twins::new();
         t.on_register(&leg, 5);
-        for _ in 0..STREAK {
-            t.route(Forward::to(fd, p1));
-        }
+        streak(&mut t, fd, p1);
         // The leg socket was bound without SO_REUSEPORT: the twin cannot share its port, and
         // the destination is not tried again.
         for p in t.take_pending() {
-            let (fd, to) = (p.fd, p.to);
-            let r = p.connect();
-            assert!(r.is_err());
-            t.settle(fd, to, r);
+            let s = p.connect();
+            assert!(s.result.is_err());
+            t.settle(s);
         }
         for _ in 0..STREAK * 2 {
             assert_eq!(t.route(Forward::to(fd, p1)), Forward::to(fd, p1));
@@ -380,14 +409,11 @@ mod tests {
         share_port(&leg).unwrap();
         let fd = leg.as_raw_fd();
         t.on_register(&leg, 6);
-        for _ in 0..STREAK {
-            t.route(Forward::to(fd, p1));
-        }
+        streak(&mut t, fd, p1);
         for p in t.take_pending() {
             assert_eq!(p.token, 6);
             assert!(p.twin.is_none());
-            let (fd, to) = (p.fd, p.to);
-            t.settle(fd, to, p.connect());
+            t.settle(p.connect());
         }
         assert_eq!(t.open(), 1);
         let f = t.route(Forward::to(fd, p1));
@@ -419,8 +445,7 @@ mod tests {
         }
         for p in t.take_pending() {
             assert!(p.twin.is_some(), "the twin to re-target");
-            let (fd, to) = (p.fd, p.to);
-            t.settle(fd, to, p.connect());
+            t.settle(p.connect());
         }
         let f = t.route(Forward::to(fd, p2));
         assert!(
@@ -439,14 +464,11 @@ mod tests {
             ..Twins::new()
         };
         t.on_register(&leg, 7);
-        for _ in 0..STREAK {
-            t.route(Forward::to(fd, p1));
-        }
+        streak(&mut t, fd, p1);
         for p in t.take_pending() {
-            let (fd, to) = (p.fd, p.to);
-            let r = p.connect();
-            assert!(matches!(r, Err(None)), "refused at the ceiling");
-            t.settle(fd, to, r);
+            let s = p.connect();
+            assert!(matches!(s.result, Err(None)), "refused at the ceiling");
+            t.settle(s);
         }
         assert_eq!(t.open(), 0);
         assert!(!t.route(Forward::to(fd, p1)).connected);

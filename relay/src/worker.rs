@@ -317,24 +317,31 @@ impl Worker {
     /// its leg on the unconnected socket, which works the same, only slower.
     fn apply_twins(&mut self) {
         for p in self.core.twins.take_pending() {
-            let (fd, to, token, is_new) = (p.fd, p.to, p.token, p.twin.is_none());
+            let (token, is_new) = (p.token, p.twin.is_none());
             // The leg socket shares its port from its first twin on.
             let shared = !is_new
                 || self
                     .core
                     .leg_socket(token)
                     .is_some_and(|leg| crate::twin::share_port(leg).is_ok());
-            let mut result = if shared { p.connect() } else { Err(p.twin) };
-            if let (true, Ok(twin)) = (is_new, &result) {
+            let mut s = if shared {
+                p.connect()
+            } else {
+                p.settled(Err(None))
+            };
+            if let (true, Ok(twin)) = (is_new, &s.result) {
                 if let Err(e) = self.backend.register(twin.socket.as_raw_fd(), token) {
                     tracing::debug!("relay: cannot register a connected twin: {e}");
-                    result = Err(None);
+                    s.result = Err(None);
                 }
             }
-            if let Err(None) = &result {
-                tracing::debug!("relay: no connected twin for a leg socket sending to {to}");
+            if let Err(None) = &s.result {
+                tracing::debug!(
+                    "relay: no connected twin for a leg socket sending to {}",
+                    s.to
+                );
             }
-            self.core.twins.settle(fd, to, result);
+            self.core.twins.settle(s);
         }
     }
 
