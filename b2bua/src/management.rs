@@ -9,10 +9,9 @@
 //! `to_interface` is the SBC's side towards the party and its `next_hop` the destination, so the
 //! API can only reach what the configuration already routes to, never a host given in a request.
 
-use crate::call::{B2bua, CallKey, CallSnapshot, ControlError, Party, Router};
+use crate::call::{B2bua, CallKey, CallSnapshot, ControlError, MediaRelay, Party, Router};
 use crate::transaction::Transport;
 use sbc_config::Config;
-use sbc_relay::api::Relay;
 use sbc_relay::forward::LegStats;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
@@ -127,7 +126,12 @@ pub fn channel() -> (CommandSender, mpsc::Receiver<Command>) {
 }
 
 /// Runs `cmd` on the call core and answers it; the caller then drains the core's output.
-pub fn execute<R: Router>(core: &mut B2bua<Relay, R>, cfg: &Config, now: Instant, cmd: Command) {
+pub fn execute<M: MediaRelay, R: Router>(
+    core: &mut B2bua<M, R>,
+    cfg: &Config,
+    now: Instant,
+    cmd: Command,
+) {
     match cmd {
         Command::ListCalls { reply } => {
             let calls = core
@@ -181,7 +185,7 @@ fn party(cfg: &Config, t: &Target) -> Result<Party, CommandError> {
     let to = cfg
         .interface(&route.to_interface)
         .ok_or_else(|| CommandError::Invalid(format!("route {:?} has no interface", t.route)))?;
-    let (side, next_hop) = crate::driver::outbound_side(cfg, route).ok_or_else(|| {
+    let (side, next_hop) = crate::routing::outbound_side(cfg, route).ok_or_else(|| {
         CommandError::Invalid(format!(
             "interface {:?} has no UDP listener for route {:?}",
             to.name, t.route
@@ -195,7 +199,7 @@ fn party(cfg: &Config, t: &Target) -> Result<Party, CommandError> {
 }
 
 /// A call as the API's JSON `Call` object, with each stream's latest relay statistics.
-pub fn call_json(relay: &Relay, now: Instant, c: &CallSnapshot) -> serde_json::Value {
+pub fn call_json<M: MediaRelay>(relay: &M, now: Instant, c: &CallSnapshot) -> serde_json::Value {
     let stats = c.media_session.and_then(|s| relay.session_stats(s));
     let leg = |i: usize| {
         let l = &c.legs[i];

@@ -46,10 +46,7 @@ impl Flow {
     /// Where to send requests for this flow: back to the source, on the same transport
     /// (RFC 5626 §5.3, RFC 3581 §4).
     pub fn dest(&self) -> Dest {
-        Dest {
-            addr: self.source,
-            transport: self.transport,
-        }
+        Dest::new(self.source, self.transport)
     }
 }
 

@@ -35,19 +35,25 @@ pub fn handle_datagram(data: Bytes, limits: &Limits, server: &str) -> Reply {
             }
         }
     };
+    answer(&msg, server)
+}
+
+/// The stateless answer to a message already parsed and checked: 200 with capabilities to
+/// OPTIONS, 501 to other methods, nothing for ACK and responses (RFC 3261 §8.2, §11).
+pub fn answer(msg: &Message, server: &str) -> Reply {
     let Some(method) = msg.method() else {
         return Reply::Drop("response without a transaction");
     };
     let mut rsp = match method {
         Method::Ack => return Reply::Drop("ACK needs no answer"),
         Method::Options => {
-            let mut r = Message::response_to(&msg, 200, "OK");
+            let mut r = Message::response_to(msg, 200, "OK");
             r.push_header(HeaderName::Allow, ALLOW);
             r.push_header(HeaderName::Accept, ACCEPT);
             r.push_header(HeaderName::Supported, SUPPORTED);
             r
         }
-        _ => Message::response_to(&msg, 501, "Not Implemented"),
+        _ => Message::response_to(msg, 501, "Not Implemented"),
     };
     add_to_tag(&mut rsp);
     rsp.push_header(HeaderName::Server, server.to_owned());

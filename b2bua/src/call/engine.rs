@@ -5,7 +5,7 @@ use super::headers::{contact, host, rehost_party, uri_user, via};
 use super::media::MediaState;
 use super::{
     CallConfig, CallError, CallEvent, CallKey, CallOutput, EndReason, Leg, MediaAnchor, Route,
-    Router, Side,
+    Router, Side, Target,
 };
 use crate::dialog::TerminateReason;
 use crate::dialog::{Dialog, DialogEvent, DialogId, DialogLayer, DialogOutput, ResponseOutcome};
@@ -13,7 +13,7 @@ use crate::stateless::{self, Reply};
 use crate::transaction::{Dest, Output, TransactionLayer, TxEvent, TxId};
 use crate::Map;
 use bytes::Bytes;
-use sbc_common::sip::{HeaderName, Limits, Message, Method};
+use sbc_common::sip::{HeaderName, Message, Method};
 use sbc_relay::api::SessionId;
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -204,8 +204,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         &mut self.media
     }
 
-    /// The router behind the core, e.g. for the driver to tell it which interface the message
-    /// it is about to feed arrived on (RFC 3261 §16.5).
+    /// The router behind the core, e.g. to give it a reloaded route table (RFC 3261 §16.5).
     pub fn router_mut(&mut self) -> &mut R {
         &mut self.router
     }
@@ -246,19 +245,44 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         self.dialogs.len()
     }
 
-    /// Feeds one parsed message that arrived from `source` (RFC 3261 §17.1.3, §17.2.3).
+    /// Feeds one parsed message that arrived from `source` (its `local` names the SBC's
+    /// address it arrived at, which the [`Router`] routes a new request by; RFC 3261 §17.1.3,
+    /// §17.2.3).
     pub fn handle_message(
         &mut self,
         now: Instant,
         msg: Message,
         source: Dest,
     ) -> Result<(), CallError> {
+        self.handle_routed(now, msg, source, None)
+    }
+
+    /// Feeds a new request that goes to `targets` instead of the router's choice, such as a
+    /// call to a registered customer's contacts (RFC 3261 §16.5, RFC 5626 §5.3); a
+    /// retransmission or in-dialog request ignores them.
+    pub fn handle_message_to(
+        &mut self,
+        now: Instant,
+        msg: Message,
+        source: Dest,
+        targets: Vec<Target>,
+    ) -> Result<(), CallError> {
+        self.handle_routed(now, msg, source, Some(targets))
+    }
+
+    fn handle_routed(
+        &mut self,
+        now: Instant,
+        msg: Message,
+        source: Dest,
+        mut preset: Option<Vec<Target>>,
+    ) -> Result<(), CallError> {
         let result = if msg.is_request() {
             self.tx.handle_request(now, msg, source)
         } else {
             self.tx.handle_response(now, msg)
         };
-        self.pump(now);
+        self.pump_routed(now, &mut preset);
         result.map_err(CallError::from)
     }
 
@@ -314,10 +338,19 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
 
     /// Drains both layers, acting on their events, until neither has anything left.
     fn pump(&mut self, now: Instant) {
+        self.pump_routed(now, &mut None);
+    }
+
+    /// [`B2bua::pump`], handing `preset` targets to the new request the transaction layer
+    /// passes up, if any.
+    fn pump_routed(&mut self, now: Instant, preset: &mut Option<Vec<Target>>) {
         loop {
             if let Some(o) = self.tx.poll_output() {
                 match o {
                     Output::Transmit(t) => self.out.push_back(CallOutput::Transmit(t)),
+                    Output::Event(TxEvent::Request { tx, msg, source }) => {
+                        self.on_request(now, tx, msg, source, preset.take());
+                    }
                     Output::Event(e) => self.on_tx_event(now, e),
                 }
                 continue;
@@ -339,7 +372,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
 
     fn on_tx_event(&mut self, now: Instant, event: TxEvent) {
         match event {
-            TxEvent::Request { tx, msg, source } => self.on_request(now, tx, msg, source),
+            TxEvent::Request { tx, msg, source } => self.on_request(now, tx, msg, source, None),
             TxEvent::Response { tx, msg } => self.on_response(now, tx, &msg),
             TxEvent::Ack { msg, .. } => {
                 // Unknown dialogs and stale ACKs need no answer (RFC 3261 §17.2.3).
@@ -404,7 +437,14 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
 
     // ----- requests ------------------------------------------------------------------------
 
-    fn on_request(&mut self, now: Instant, tx: TxId, msg: Message, source: Dest) {
+    fn on_request(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        msg: Message,
+        source: Dest,
+        preset: Option<Vec<Target>>,
+    ) {
         let Some(method) = msg.method().cloned() else {
             return;
         };
@@ -415,25 +455,30 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return self.on_in_dialog(now, tx, msg, &method, source);
         }
         if method == Method::Invite {
-            return self.on_invite(now, tx, msg, source);
+            return self.on_invite(now, tx, msg, source, preset);
         }
         if matches!(
             method,
             Method::Message | Method::Publish | Method::Subscribe
         ) {
-            return self.on_out_of_dialog(now, tx, msg, source);
+            return self.on_out_of_dialog(now, tx, msg, source, preset);
         }
         // OPTIONS and the methods not built yet: the stateless answers (RFC 3261 §11).
-        if let Reply::Send(rsp) =
-            stateless::handle_datagram(msg.to_bytes(), &Limits::default(), &self.cfg.server)
-        {
+        if let Reply::Send(rsp) = stateless::answer(&msg, &self.cfg.server) {
             let _ = self.tx.send_response(now, tx, &rsp);
         }
     }
 
     /// A new INVITE on leg A: checks, routing, relay session, leg B's INVITE (RFC 3261 §8.2,
     /// §16.6 step 3, RFC 5853 §3.1).
-    fn on_invite(&mut self, now: Instant, tx: TxId, invite: Message, source: Dest) {
+    fn on_invite(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        invite: Message,
+        source: Dest,
+        preset: Option<Vec<Target>>,
+    ) {
         let max_forwards = invite.max_forwards().unwrap_or(70);
         if max_forwards == 0 {
             return self.reply(now, tx, &invite, 483, "Too Many Hops");
@@ -458,7 +503,11 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         if self.refuse_session_interval(now, tx, &invite, None) {
             return;
         }
-        let targets = match self.router.targets(&invite, source) {
+        let routed = match preset.filter(|t| !t.is_empty()) {
+            Some(t) => Ok(t),
+            None => self.router.targets(&invite, source),
+        };
+        let targets = match routed {
             Ok(t) => t,
             Err(rej) => return self.reply(now, tx, &invite, rej.code, rej.reason),
         };

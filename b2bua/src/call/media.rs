@@ -5,8 +5,8 @@
 use super::{CallError, Leg, Side};
 use bytes::Bytes;
 use sbc_common::sdp::{self, Media, Sdp};
-use sbc_relay::api::{LegSpec, LocalLeg, Relay, RelayError, SessionId};
-use sbc_relay::forward::{Direction, LegSignal};
+use sbc_relay::api::{LegSpec, LocalLeg, Relay, RelayError, RelayEvent, RelayMetrics, SessionId};
+use sbc_relay::forward::{Direction, LegSignal, LegStats};
 use sbc_relay::latch::LatchPolicy;
 use std::net::{IpAddr, SocketAddr};
 
@@ -61,6 +61,41 @@ impl MediaAnchor for Relay {
 
     fn delete_session(&mut self, session: SessionId) -> Result<(), RelayError> {
         Relay::delete_session(self, session)
+    }
+}
+
+/// What the endpoint needs of the relay beyond [`MediaAnchor`]: its events (inactivity,
+/// latching, closed sessions), statistics and counters, so the endpoint runs on the real
+/// relay and on a fake alike.
+pub trait MediaRelay: MediaAnchor {
+    /// The next event the relay's workers reported, if any.
+    fn poll_event(&mut self) -> Option<RelayEvent>;
+
+    /// The final statistics of a closed session, once.
+    fn take_final_stats(&mut self, session: SessionId) -> Option<Vec<[LegStats; 2]>>;
+
+    /// The latest statistics of a live session's streams.
+    fn session_stats(&self, session: SessionId) -> Option<&[[LegStats; 2]]>;
+
+    /// The relay's totals for Prometheus.
+    fn metrics(&self) -> RelayMetrics;
+}
+
+impl MediaRelay for Relay {
+    fn poll_event(&mut self) -> Option<RelayEvent> {
+        Relay::poll_event(self)
+    }
+
+    fn take_final_stats(&mut self, session: SessionId) -> Option<Vec<[LegStats; 2]>> {
+        Relay::take_final_stats(self, session)
+    }
+
+    fn session_stats(&self, session: SessionId) -> Option<&[[LegStats; 2]]> {
+        Relay::session_stats(self, session)
+    }
+
+    fn metrics(&self) -> RelayMetrics {
+        Relay::metrics(self)
     }
 }
 

@@ -63,7 +63,7 @@ pub use engine::{
 };
 pub use headers::{HeaderPolicy, DEFAULT_COPIED_HEADERS};
 pub use ids::IdGen;
-pub use media::{leg_signal, relay_direction, MediaAnchor};
+pub use media::{leg_signal, relay_direction, MediaAnchor, MediaRelay};
 pub use session_timer::SessionTimerConfig;
 pub use target::{Target, MAX_ATTEMPTS};
 

@@ -252,10 +252,7 @@ mod tests {
     use crate::transaction::Transport;
 
     fn target(name: &str, failover_on: &[u16], forward_codes: &[u16]) -> Target {
-        let dest = Dest {
-            addr: "127.0.0.1:5060".parse().unwrap(),
-            transport: Transport::Udp,
-        };
+        let dest = Dest::new("127.0.0.1:5060".parse().unwrap(), Transport::Udp);
         let side = Side {
             sip: dest,
             media_interface: "x".into(),

@@ -18,10 +18,7 @@ const PHONE_B: &str = "10.0.0.20:5060";
 const PHONE_C: &str = "10.0.0.30:5060";
 
 fn dest(s: &str) -> Dest {
-    Dest {
-        addr: s.parse().unwrap(),
-        transport: Transport::Udp,
-    }
+    Dest::new(s.parse().unwrap(), Transport::Udp)
 }
 
 /// What the fake relay was asked to do.

@@ -111,10 +111,7 @@ pub fn literal_dest(uri: &str) -> Option<Dest> {
         Some(_) | None if uri.is_secure() => Transport::Tls,
         Some(_) | None => Transport::Udp,
     };
-    Some(Dest {
-        addr: SocketAddr::new(ip, port),
-        transport,
-    })
+    Some(Dest::new(SocketAddr::new(ip, port), transport))
 }
 
 /// Every Record-Route element of `msg` as trimmed text, top first; unparsable ones are skipped

@@ -21,10 +21,7 @@ fn parse(text: &str) -> Message {
 }
 
 fn udp(last: u8) -> Dest {
-    Dest {
-        addr: SocketAddr::from(([192, 0, 2, last], 5060)),
-        transport: Transport::Udp,
-    }
+    Dest::new(SocketAddr::from(([192, 0, 2, last], 5060)), Transport::Udp)
 }
 
 fn drain(layer: &mut DialogLayer) -> Vec<DialogOutput> {
@@ -901,10 +898,7 @@ fn layer_reports_unknown_and_duplicate_dialogs() {
 
 #[test]
 fn secure_flag_needs_tls_and_a_sips_request_uri() {
-    let tls = Dest {
-        addr: SocketAddr::from(([192, 0, 2, 10], 5061)),
-        transport: Transport::Tls,
-    };
+    let tls = Dest::new(SocketAddr::from(([192, 0, 2, 10], 5061)), Transport::Tls);
     let mut sips_invite = alice_invite();
     sips_invite.set_uri("sips:bob@sbc.example.com");
     let mk = |req: &Message, peer| {

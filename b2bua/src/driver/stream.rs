@@ -4,7 +4,7 @@
 //! which they talk to through [`Note`]s. The connection task is generic over the byte stream, so
 //! a TLS stream runs in it unchanged.
 
-use crate::transaction::TxId;
+use crate::endpoint::Outgoing;
 use crate::transport::{FlowId, StreamEvent, StreamInput};
 use bytes::Bytes;
 use std::net::{IpAddr, SocketAddr};
@@ -26,19 +26,6 @@ pub(super) const WRITE_QUEUE: usize = 256;
 
 /// How long one message may take to write; a peer that stops reading loses the connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Bytes queued for a connection, with what to do if they never leave (RFC 3261 §18.1.1,
-/// §17.1.4).
-#[derive(Debug)]
-pub(super) struct Outgoing {
-    /// The serialized message.
-    pub(super) bytes: Bytes,
-    /// The transaction that sent it, told of a transport error if the bytes are not written.
-    pub(super) tx: Option<TxId>,
-    /// For a request moved from UDP because of its size: where and what to send over UDP if the
-    /// connection cannot be opened (RFC 3261 §18.1.1).
-    pub(super) udp_fallback: Option<(SocketAddr, Bytes)>,
-}
 
 /// What a connection task tells the driver's loop.
 #[derive(Debug)]

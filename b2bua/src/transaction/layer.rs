@@ -8,68 +8,13 @@ use super::server_invite::{ServerInvite, ServerInviteState};
 use super::server_non_invite::{ServerNonInvite, ServerNonInviteState};
 use super::timers::{Timer, TimerConfig};
 use super::{Effect, TransactionError};
+pub use crate::transport::{Dest, Transport};
 use crate::Map;
 use bytes::Bytes;
 use sbc_common::sip::{Message, Method};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::net::SocketAddr;
 use std::time::Instant;
-
-/// The transport a message travels on; TCP and TLS are reliable (RFC 3261 §17.1.1.2, §18).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Transport {
-    /// UDP: unreliable, so requests and INVITE finals are retransmitted (RFC 3261 §18).
-    Udp,
-    /// TCP: reliable (RFC 3261 §18).
-    Tcp,
-    /// TLS over TCP: reliable (RFC 3261 §26.2).
-    Tls,
-}
-
-impl Transport {
-    /// Whether the transport is reliable, which turns off timers A, E, G and zeroes D, I, J, K
-    /// (RFC 3261 §17).
-    pub fn is_reliable(self) -> bool {
-        match self {
-            Self::Udp => false,
-            Self::Tcp | Self::Tls => true,
-        }
-    }
-
-    /// The transport token written in a Via header (RFC 3261 §18, §20.42).
-    pub fn via_token(self) -> &'static str {
-        match self {
-            Self::Udp => "UDP",
-            Self::Tcp => "TCP",
-            Self::Tls => "TLS",
-        }
-    }
-
-    /// The SIP URI naming `addr` on this transport, as the SBC writes it in Contact: `sip:`,
-    /// with `;transport=tcp` over TCP, `sips:` over TLS (RFC 3261 §19.1.1, §26.2.2).
-    pub fn uri(self, addr: SocketAddr) -> String {
-        let mut s = String::with_capacity(64);
-        s.push_str(match self {
-            Self::Udp | Self::Tcp => "sip:",
-            Self::Tls => "sips:",
-        });
-        crate::hostport::push_socket_addr(&mut s, addr);
-        if let Self::Tcp = self {
-            s.push_str(";transport=tcp");
-        }
-        s
-    }
-}
-
-/// Where a message goes or came from; the layer never picks it, the caller does (RFC 3261 §18).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Dest {
-    /// The peer's address.
-    pub addr: SocketAddr,
-    /// The transport to use.
-    pub transport: Transport,
-}
 
 /// A transaction's handle, unique for the layer's lifetime (RFC 3261 §17).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

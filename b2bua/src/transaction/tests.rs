@@ -86,17 +86,11 @@ pub(super) fn response(req: &Message, code: u16, to_tag: Option<&str>) -> Messag
 }
 
 fn udp() -> Dest {
-    Dest {
-        addr: SocketAddr::from(([192, 0, 2, 10], 5060)),
-        transport: Transport::Udp,
-    }
+    Dest::new(SocketAddr::from(([192, 0, 2, 10], 5060)), Transport::Udp)
 }
 
 fn tcp() -> Dest {
-    Dest {
-        addr: SocketAddr::from(([192, 0, 2, 11], 5060)),
-        transport: Transport::Tcp,
-    }
+    Dest::new(SocketAddr::from(([192, 0, 2, 11], 5060)), Transport::Tcp)
 }
 
 fn drain(layer: &mut TransactionLayer) -> Vec<Output> {
@@ -731,10 +725,7 @@ fn retransmission_from_a_new_port_is_answered_there() {
     l.send_response(at(t0, 100), tx, &ok).expect("sent");
     drain(&mut l);
     // The client's NAT rebinds: the retransmission arrives from another port.
-    let moved = Dest {
-        addr: "192.0.2.9:40000".parse().expect("addr"),
-        transport: Transport::Udp,
-    };
+    let moved = Dest::new("192.0.2.9:40000".parse().expect("addr"), Transport::Udp);
     l.handle_request(at(t0, 600), req, moved).expect("ok");
     let outs = drain(&mut l);
     assert_eq!(transmits(&outs)[0].dest, moved);

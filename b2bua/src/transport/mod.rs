@@ -26,10 +26,90 @@ mod stream;
 mod switchover;
 pub mod via;
 
-pub use crate::transaction::Transport;
 pub use flow::{Flow, FlowError, FlowId, FlowLimits, FlowTable};
 pub use stream::{StreamEvent, StreamInput};
 pub use switchover::{Carrier, Switchover};
+
+use std::net::SocketAddr;
+
+/// The transport a message travels on; TCP and TLS are reliable (RFC 3261 §17.1.1.2, §18).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// UDP: unreliable, so requests and INVITE finals are retransmitted (RFC 3261 §18).
+    Udp,
+    /// TCP: reliable (RFC 3261 §18).
+    Tcp,
+    /// TLS over TCP: reliable (RFC 3261 §26.2).
+    Tls,
+}
+
+impl Transport {
+    /// Whether the transport is reliable, which turns off timers A, E, G and zeroes D, I, J, K
+    /// (RFC 3261 §17).
+    pub fn is_reliable(self) -> bool {
+        match self {
+            Self::Udp => false,
+            Self::Tcp | Self::Tls => true,
+        }
+    }
+
+    /// The transport token written in a Via header (RFC 3261 §18, §20.42).
+    pub fn via_token(self) -> &'static str {
+        match self {
+            Self::Udp => "UDP",
+            Self::Tcp => "TCP",
+            Self::Tls => "TLS",
+        }
+    }
+
+    /// The SIP URI naming `addr` on this transport, as the SBC writes it in Contact: `sip:`,
+    /// with `;transport=tcp` over TCP, `sips:` over TLS (RFC 3261 §19.1.1, §26.2.2).
+    pub fn uri(self, addr: SocketAddr) -> String {
+        let mut s = String::with_capacity(64);
+        s.push_str(match self {
+            Self::Udp | Self::Tcp => "sip:",
+            Self::Tls => "sips:",
+        });
+        crate::hostport::push_socket_addr(&mut s, addr);
+        if let Self::Tcp = self {
+            s.push_str(";transport=tcp");
+        }
+        s
+    }
+}
+
+/// Where a message goes or came from: the peer's address, the transport, and the SBC's own
+/// signalling address it leaves from or arrived at, so an output names its egress and IO never
+/// re-derives it from the bytes (RFC 3261 §18.1.1, §18.2.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Dest {
+    /// The peer's address.
+    pub addr: SocketAddr,
+    /// The transport to use.
+    pub transport: Transport,
+    /// The SBC's signalling address on this path (as written in Via and Contact); `None` lets
+    /// the endpoint pick any socket of the transport in the peer's IP family.
+    pub local: Option<SocketAddr>,
+}
+
+impl Dest {
+    /// A path to `addr` over `transport` from no particular local address.
+    pub fn new(addr: SocketAddr, transport: Transport) -> Self {
+        Self {
+            addr,
+            transport,
+            local: None,
+        }
+    }
+
+    /// The same path, leaving from (or arrived at) the SBC's signalling address `local`.
+    pub fn from_local(self, local: SocketAddr) -> Self {
+        Self {
+            local: Some(local),
+            ..self
+        }
+    }
+}
 
 /// Requests larger than this that would go over UDP go over a congestion-controlled transport
 /// instead when the path MTU is unknown (RFC 3261 §18.1.1).
@@ -47,8 +127,8 @@ mod tests {
 
     #[test]
     fn each_transport_names_itself_in_via_and_contact() {
-        let v4: std::net::SocketAddr = "192.0.2.1:5080".parse().unwrap();
-        let v6: std::net::SocketAddr = "[2001:db8::1]:5061".parse().unwrap();
+        let v4: SocketAddr = "192.0.2.1:5080".parse().unwrap();
+        let v6: SocketAddr = "[2001:db8::1]:5061".parse().unwrap();
         assert_eq!(Transport::Udp.via_token(), "UDP");
         assert_eq!(Transport::Tcp.via_token(), "TCP");
         assert_eq!(Transport::Tls.via_token(), "TLS");

@@ -140,7 +140,14 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
 
     /// An out-of-dialog MESSAGE, PUBLISH or SUBSCRIBE from `source`: checked, routed and
     /// re-originated on leg B (RFC 3428 §7, RFC 3903 §6, RFC 6665 §4.1.1).
-    pub(super) fn on_out_of_dialog(&mut self, now: Instant, tx: TxId, req: Message, source: Dest) {
+    pub(super) fn on_out_of_dialog(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: Message,
+        source: Dest,
+        preset: Option<Vec<Target>>,
+    ) {
         let Some(method) = req.method().cloned() else {
             return;
         };
@@ -167,7 +174,11 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             // RFC 6665 §8.2.1, RFC 3903 §4: Event is mandatory.
             return self.reply(now, tx, &req, 400, "Missing Event Header");
         }
-        let targets = match self.router.targets(&req, source) {
+        let routed = match preset.filter(|t| !t.is_empty()) {
+            Some(t) => Ok(t),
+            None => self.router.targets(&req, source),
+        };
+        let targets = match routed {
             Ok(t) => t,
             Err(rej) => return self.reply(now, tx, &req, rej.code, rej.reason),
         };

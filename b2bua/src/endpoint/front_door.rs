@@ -1,4 +1,4 @@
-//! The customer side's front door in the driver: REGISTER to [`Customers`], admission of
+//! The customer side's front door of the endpoint: REGISTER to [`Customers`], admission of
 //! out-of-dialog requests (digest challenge, rate limit, throttle), calls from the core to
 //! registered customers, and keepalives to registered flows (RFC 3261 §10.3, §16.5, §22;
 //! RFC 3581; RFC 5626).
@@ -26,46 +26,89 @@
 //!   the branch is forgotten after 64·T1); over TCP a double CRLF whose successful write counts as an
 //!   answer (a dead connection is noticed when it closes, which removes its bindings).
 
-use super::{Driver, Ingress};
-use crate::call::{Route, Side, Target};
-use crate::customers::{Admission, CustomersOutput, InboundRoute, KeepaliveRef, RegisterAction};
+use super::{Endpoint, Ingress, Path};
+use crate::call::{MediaRelay, Route, Side, Target};
+use crate::customers::{
+    Admission, Customers, CustomersOutput, InboundRoute, KeepaliveRef, RegisterAction,
+};
 use crate::nat::Flow;
 use crate::registrar::{CacheOutput, KeepaliveKind, RegistrarOutput};
 use crate::transaction::{Dest, Transmit, Transport};
 use crate::transport::via::response_target;
-use crate::transport::FlowId;
+use crate::Map;
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Message, Method};
+use sbc_config::Config;
 use std::net::SocketAddr;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Prefix of the Via branches of requests the front door sends itself.
 const BRANCH_PREFIX: &str = "z9hG4bK-sbcfd";
 
-/// Where a message came from, to answer it on the same path (RFC 3261 §18.2.2).
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Peer {
-    /// A UDP listener and the source address.
-    Udp(usize, SocketAddr),
-    /// A TCP flow and its remote address.
-    Tcp(FlowId, SocketAddr),
-}
-
-impl Peer {
+impl Ingress {
+    /// The NAT flow of this arrival (RFC 5626 §3.2).
     fn flow(self) -> Flow {
-        match self {
-            Self::Udp(_, from) => Flow::udp(from),
-            Self::Tcp(id, from) => Flow::tcp(from, id.0),
+        match self.path {
+            Path::Udp(_) => Flow::udp(self.source),
+            Path::Flow(id, _) => Flow::tcp(self.source, id.0),
         }
     }
 }
 
-/// What the driver does with a request after the front door looked at it.
+/// What the endpoint does with a request after the front door looked at it.
 pub(super) enum Verdict {
-    /// Feed it to the call core.
+    /// Feed it to the call core, routed by the route table.
     Core(Message),
+    /// Feed it to the call core, to these targets (registered contacts).
+    Targets(Message, Vec<Target>),
     /// It was answered or dropped here.
     Done,
+}
+
+/// The front door's state: the customer side's registrations, authentication and admission,
+/// and the requests it sent itself.
+#[derive(Debug)]
+pub(super) struct FrontDoor {
+    /// Registration, authentication and admission state of the customer side.
+    pub(super) customers: Customers,
+    /// Which interfaces face customers.
+    customer_ifaces: Vec<bool>,
+    /// Requests the front door sent (forwarded REGISTERs, OPTIONS keepalives) by branch,
+    /// with when to give up.
+    pending: Map<String, (Pending, Instant)>,
+    /// How long the front door waits for an answer: 64·T1 (RFC 3261 §17.1.2.2 timer F).
+    timeout: Duration,
+    seq: u64,
+    salt: u64,
+    /// The digest nonce key (`[auth] secret`, or random at start), kept across reloads.
+    secret: Vec<u8>,
+}
+
+impl FrontDoor {
+    pub(super) fn new(cfg: &Config, customers: Customers, secret: Vec<u8>, seed: u64) -> Self {
+        Self {
+            customers,
+            customer_ifaces: customer_interfaces(cfg),
+            pending: Map::default(),
+            timeout: cfg.sip.t1() * 64,
+            seq: 0,
+            salt: seed.rotate_left(17),
+            secret,
+        }
+    }
+
+    /// Takes a reloaded configuration; returns the realms whose bindings were dropped.
+    pub(super) fn reload(&mut self, cfg: &Config, seed: u64, limits_changed: bool) -> Vec<String> {
+        self.customer_ifaces = customer_interfaces(cfg);
+        self.customers
+            .reload(cfg, &self.secret, seed, limits_changed)
+    }
+
+    /// A new branch of the front door's own.
+    fn branch(&mut self) -> String {
+        self.seq = self.seq.wrapping_add(1);
+        format!("{BRANCH_PREFIX}{:x}.{:x}", self.salt, self.seq)
+    }
 }
 
 /// A request the front door sent and waits an answer for.
@@ -82,15 +125,8 @@ pub(super) enum Pending {
     },
 }
 
-/// The wall clock in seconds, for nonces.
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Whether each interface of `cfg` faces customers (see the module docs).
-pub(super) fn customer_interfaces(cfg: &sbc_config::Config) -> Vec<bool> {
+pub(super) fn customer_interfaces(cfg: &Config) -> Vec<bool> {
     if cfg.interfaces.iter().any(|i| i.customers.is_some()) {
         return cfg
             .interfaces
@@ -116,7 +152,7 @@ fn branch_of(msg: &Message) -> Option<String> {
 }
 
 /// One binding as the management API shows it (`docs/admin-api.yaml`, `Registration`).
-fn registration_json(r: &crate::customers::RegistrationView) -> serde_json::Value {
+pub(super) fn registration_json(r: &crate::customers::RegistrationView) -> serde_json::Value {
     let transport = match r.flow.transport {
         Transport::Udp => "udp",
         Transport::Tcp => "tcp",
@@ -136,87 +172,31 @@ fn registration_json(r: &crate::customers::RegistrationView) -> serde_json::Valu
     })
 }
 
-impl Driver {
-    /// Runs a management command: registrations here, the rest on the call core.
-    pub(super) fn on_command(&mut self, now: Instant, cmd: crate::management::Command) {
-        use crate::management::{Command, CommandError};
-        match cmd {
-            Command::ListRegistrations { reply } => {
-                let list = self
-                    .customers
-                    .registrations(now)
-                    .iter()
-                    .map(registration_json)
-                    .collect();
-                let _ = reply.send(list);
-            }
-            Command::RemoveRegistration { aor, reply } => {
-                let n = self.customers.remove_registration(&aor);
-                tracing::info!(%aor, bindings = n, "registration removed by the management API");
-                self.record_customers();
-                let _ = reply.send(if n == 0 {
-                    Err(CommandError::NoSuchRegistration)
-                } else {
-                    Ok(n)
-                });
-            }
-            cmd => crate::management::execute(&mut self.core, &self.cfg, now, cmd),
-        }
-    }
-
-    /// Sends a reply on the path its request came on.
-    async fn reply(&mut self, peer: Peer, rsp: &Message) {
-        let mut rsp = rsp.clone();
-        if rsp.header(&HeaderName::Server).is_none() {
-            rsp.push_header(HeaderName::Server, self.server.clone());
-        }
-        let bytes = rsp.to_bytes();
-        match peer {
-            Peer::Udp(i, from) => self.send(i, from, &bytes).await,
-            Peer::Tcp(flow, _) => {
-                self.write(flow, bytes, None);
-            }
-        }
-    }
-
-    /// Sends a request or response over `dest`'s transport (RFC 3261 §18).
-    pub(super) async fn transmit(&mut self, now: Instant, t: Transmit) {
-        match t.dest.transport {
-            Transport::Udp => self.send_udp(now, t).await,
-            Transport::Tcp => {
-                let out = super::Outgoing {
-                    bytes: t.bytes,
-                    tx: t.tx,
-                    udp_fallback: None,
-                };
-                self.send_stream(now, t.dest.addr, out).await;
-            }
-            Transport::Tls => tracing::warn!(dest = %t.dest.addr, "dropped: TLS is not built yet"),
-        }
-    }
-
+impl<M: MediaRelay> Endpoint<M> {
     /// A response to a request the front door sent (by its branch): handled here, `true`;
     /// anything else is for the call core.
-    pub(super) async fn front_door_response(&mut self, now: Instant, rsp: &Message) -> bool {
+    pub(super) fn front_door_response(&mut self, now: Instant, rsp: &Message) -> bool {
         let Some(branch) = branch_of(rsp).filter(|b| b.starts_with(BRANCH_PREFIX)) else {
             return false;
         };
         let status = rsp.status().unwrap_or(0);
-        let Some((pending, _)) = self.front_pending.get(&branch) else {
+        let Some((pending, _)) = self.front.pending.get(&branch) else {
             return true;
         };
         match pending {
             Pending::Ping { realm, binding } => {
                 let (realm, binding) = (realm.clone(), binding.clone());
-                self.front_pending.remove(&branch);
-                self.customers.handle_keepalive_answer(&realm, &binding);
+                self.front.pending.remove(&branch);
+                self.front
+                    .customers
+                    .handle_keepalive_answer(&realm, &binding);
             }
             Pending::Register => {
                 if status >= 200 {
-                    self.front_pending.remove(&branch);
+                    self.front.pending.remove(&branch);
                 }
-                if let Some(out) = self.customers.handle_core_response(now, rsp) {
-                    self.send_to_customer(now, &out).await;
+                if let Some(out) = self.front.customers.handle_core_response(now, rsp) {
+                    self.send_to_customer(now, out);
                 }
             }
         }
@@ -226,40 +206,32 @@ impl Driver {
 
     /// Sends a response for a customer to its Via (received/rport), on the transport of its
     /// Via (RFC 3261 §18.2.2, RFC 3581 §4).
-    async fn send_to_customer(&mut self, now: Instant, rsp: &Message) {
-        let Some(target) = response_target(rsp) else {
+    fn send_to_customer(&mut self, now: Instant, mut rsp: Message) {
+        let Some(target) = response_target(&rsp) else {
             tracing::debug!("customer response without a usable Via dropped");
             return;
         };
         let tcp = rsp
             .via()
             .is_some_and(|v| v.transport.eq_ignore_ascii_case("TCP"));
-        let mut rsp = rsp.clone();
         rsp.push_header(HeaderName::Server, self.server.clone());
+        let transport = if tcp { Transport::Tcp } else { Transport::Udp };
         let t = Transmit {
-            dest: Dest {
-                addr: target,
-                transport: if tcp { Transport::Tcp } else { Transport::Udp },
-            },
+            dest: Dest::new(target, transport),
             bytes: rsp.to_bytes(),
             tx: None,
         };
-        self.transmit(now, t).await;
+        self.transmit(now, t);
     }
 
     /// Looks at a (Via-stamped) request before the call core: REGISTER, admission on the
     /// customer side, calls from the core to registered customers.
-    pub(super) async fn front_door(
-        &mut self,
-        now: Instant,
-        msg: Message,
-        peer: Peer,
-        ingress: Ingress,
-    ) -> Verdict {
+    pub(super) fn front_door(&mut self, now: Instant, msg: Message, ingress: Ingress) -> Verdict {
         if self.cfg.realms.is_empty() {
             return Verdict::Core(msg);
         }
         let customer_side = self
+            .front
             .customer_ifaces
             .get(ingress.interface)
             .copied()
@@ -267,11 +239,13 @@ impl Driver {
         let method = msg.method().cloned();
         let out_of_dialog = msg.to().is_some_and(|t| t.tag().is_none());
         if method == Some(Method::Register) {
+            let unix = self.unix(now);
             let action = self
+                .front
                 .customers
-                .handle_register(now, unix_now(), &msg, peer.flow());
+                .handle_register(now, unix, &msg, ingress.flow());
             match action {
-                RegisterAction::Respond(rsp) => self.reply(peer, &rsp).await,
+                RegisterAction::Respond(rsp) => self.reply(now, ingress, rsp),
                 RegisterAction::Drop => {}
                 RegisterAction::Forward {
                     request,
@@ -279,8 +253,7 @@ impl Driver {
                     transport,
                     interface,
                 } => {
-                    self.forward_register(now, request, registrar, transport, interface)
-                        .await;
+                    self.forward_register(now, request, registrar, transport, interface);
                 }
             }
             self.record_customers();
@@ -305,7 +278,7 @@ impl Driver {
                 // Only a source a route trusts by address (`from_addresses`: a PBX or trunk) may
                 // skip the realm's authentication; anyone else on the customer side naming a
                 // foreign domain would otherwise reach the core unauthenticated (toll fraud).
-                if self.trusted_source(ingress, peer) {
+                if self.trusted_source(ingress) {
                     return Verdict::Core(msg);
                 }
                 tracing::info!(
@@ -314,10 +287,11 @@ impl Driver {
                 );
                 let mut rsp = Message::response_to(&msg, 403, "Forbidden");
                 crate::stateless::add_to_tag(&mut rsp);
-                self.reply(peer, &rsp).await;
+                self.reply(now, ingress, rsp);
                 return Verdict::Done;
             }
-            let verdict = self.customers.admit(now, unix_now(), &msg, peer.flow());
+            let unix = self.unix(now);
+            let verdict = self.front.customers.admit(now, unix, &msg, ingress.flow());
             self.record_customers();
             return match verdict {
                 Admission::Proceed { username } => {
@@ -327,7 +301,7 @@ impl Driver {
                     Verdict::Core(msg)
                 }
                 Admission::Respond(rsp) => {
-                    self.reply(peer, &rsp).await;
+                    self.reply(now, ingress, rsp);
                     Verdict::Done
                 }
                 Admission::Drop => Verdict::Done,
@@ -342,23 +316,18 @@ impl Driver {
             return Verdict::Core(msg);
         }
         let uri = msg.uri().unwrap_or_default().to_owned();
-        match self.customers.route_inbound(now, &uri) {
+        match self.front.customers.route_inbound(now, &uri) {
             InboundRoute::Unknown => Verdict::Core(msg),
-            InboundRoute::NotRegistered if self.has_route(&uri, ingress, peer) => {
-                Verdict::Core(msg)
-            }
+            InboundRoute::NotRegistered if self.has_route(&uri, ingress) => Verdict::Core(msg),
             InboundRoute::NotRegistered => {
                 let mut rsp = Message::response_to(&msg, 480, "Temporarily Unavailable");
                 crate::stateless::add_to_tag(&mut rsp);
-                self.reply(peer, &rsp).await;
+                self.reply(now, ingress, rsp);
                 Verdict::Done
             }
             InboundRoute::Targets(groups) => {
                 let a_side = Side {
-                    sip: Dest {
-                        addr: ingress.local,
-                        transport: ingress.transport,
-                    },
+                    sip: Dest::new(ingress.local, ingress.dest().transport),
                     media_interface: self
                         .cfg
                         .interfaces
@@ -388,24 +357,21 @@ impl Driver {
                 if targets.is_empty() {
                     let mut rsp = Message::response_to(&msg, 480, "Temporarily Unavailable");
                     crate::stateless::add_to_tag(&mut rsp);
-                    self.reply(peer, &rsp).await;
+                    self.reply(now, ingress, rsp);
                     return Verdict::Done;
                 }
-                self.core.router_mut().set_customer_targets(targets);
-                Verdict::Core(msg)
+                Verdict::Targets(msg, targets)
             }
         }
     }
 
     /// Whether a `[[route]]` from the ingress interface names this peer's address in its
     /// `from_addresses` (a trunk or PBX trusted by address rather than by digest).
-    fn trusted_source(&self, ingress: Ingress, peer: Peer) -> bool {
+    fn trusted_source(&self, ingress: Ingress) -> bool {
         let Some(iface) = self.cfg.interfaces.get(ingress.interface) else {
             return false;
         };
-        let source = match peer {
-            Peer::Udp(_, from) | Peer::Tcp(_, from) => from.ip(),
-        };
+        let source = ingress.source.ip();
         self.cfg.routes.iter().any(|r| {
             r.from_interface == iface.name
                 && r.from_addresses.iter().any(|net| net.contains(source))
@@ -414,13 +380,11 @@ impl Driver {
 
     /// Whether a `[[route]]` from the ingress interface matches `uri` from this peer: a realm
     /// address nobody registered still goes where the route table says, if it says anything.
-    fn has_route(&self, uri: &str, ingress: Ingress, peer: Peer) -> bool {
+    fn has_route(&self, uri: &str, ingress: Ingress) -> bool {
         let Some(iface) = self.cfg.interfaces.get(ingress.interface) else {
             return false;
         };
-        let source = match peer {
-            Peer::Udp(_, from) | Peer::Tcp(_, from) => from.ip(),
-        };
+        let source = ingress.source.ip();
         let parsed = sbc_common::sip::uri::Uri::parse(uri).ok();
         let user = parsed
             .as_ref()
@@ -442,15 +406,16 @@ impl Driver {
         let (local, interface) = match flow.transport {
             Transport::Udp => {
                 let i = self.udp_peers.get(&flow.source).copied().or_else(|| {
-                    self.listeners.iter().position(|l| {
-                        self.customer_ifaces
+                    self.sockets.udp.iter().position(|l| {
+                        self.front
+                            .customer_ifaces
                             .get(l.interface)
                             .copied()
                             .unwrap_or(false)
                             && l.signalling.is_ipv4() == flow.source.is_ipv4()
                     })
                 })?;
-                let l = self.listeners.get(i)?;
+                let l = self.sockets.udp.get(i)?;
                 (l.signalling, l.interface)
             }
             Transport::Tcp | Transport::Tls => {
@@ -465,14 +430,11 @@ impl Driver {
         let route = Route {
             a_side: a_side.clone(),
             b_side: Side {
-                sip: Dest {
-                    addr: local,
-                    transport: flow.transport,
-                },
+                sip: Dest::new(local, flow.transport),
                 media_interface: iface.name.clone(),
                 media_advertised: iface.advertised,
             },
-            next_hop: flow.dest(),
+            next_hop: flow.dest().from_local(local),
             request_uri: Some(contact.to_owned()),
         };
         let mut target = Target::new(route);
@@ -495,28 +457,18 @@ impl Driver {
         let fits = |iface: usize, addr: SocketAddr| {
             idx.is_none_or(|x| x == iface) && addr.is_ipv4() == to.is_ipv4()
         };
-        match transport {
-            Transport::Udp => self
-                .listeners
-                .iter()
-                .find(|l| fits(l.interface, l.signalling))
-                .map(|l| l.signalling),
-            Transport::Tcp | Transport::Tls => self
-                .tcp
-                .iter()
-                .find(|e| fits(e.interface, e.signalling))
-                .map(|e| e.signalling),
-        }
-    }
-
-    /// A new branch of the front door's own.
-    fn front_branch(&mut self) -> String {
-        self.front_seq = self.front_seq.wrapping_add(1);
-        format!("{BRANCH_PREFIX}{:x}.{:x}", self.front_salt, self.front_seq)
+        let sockets = match transport {
+            Transport::Udp => &self.sockets.udp,
+            Transport::Tcp | Transport::Tls => &self.sockets.tcp,
+        };
+        sockets
+            .iter()
+            .find(|s| fits(s.interface, s.signalling))
+            .map(|s| s.signalling)
     }
 
     /// Sends a customer's rewritten REGISTER to the core registrar (see the module docs).
-    async fn forward_register(
+    fn forward_register(
         &mut self,
         now: Instant,
         mut request: Message,
@@ -528,36 +480,35 @@ impl Driver {
             tracing::warn!(%registrar, "no listen address towards the registrar: REGISTER dropped");
             return;
         };
-        let branch = self.front_branch();
-        let proto = if transport == Transport::Udp {
-            "UDP"
-        } else {
-            "TCP"
-        };
+        let branch = self.front.branch();
+        let proto = transport.via_token();
         request.insert_header(
             0,
             HeaderName::Via,
             format!("SIP/2.0/{proto} {local};branch={branch};rport"),
         );
-        self.front_pending
-            .insert(branch, (Pending::Register, now + self.front_timeout));
+        self.front
+            .pending
+            .insert(branch, (Pending::Register, now + self.front.timeout));
         let t = Transmit {
-            dest: Dest {
-                addr: registrar,
-                transport,
-            },
+            dest: Dest::new(registrar, transport).from_local(local),
             bytes: request.to_bytes(),
             tx: None,
         };
-        self.transmit(now, t).await;
+        self.transmit(now, t);
     }
 
     /// Runs the registration timers and sends what they ask for.
-    pub(super) async fn front_door_timer(&mut self, now: Instant) {
-        if self.customers.poll_timeout().is_some_and(|d| d <= now) {
-            self.customers.handle_timer(now);
+    pub(super) fn front_door_timer(&mut self, now: Instant) {
+        if self
+            .front
+            .customers
+            .poll_timeout()
+            .is_some_and(|d| d <= now)
+        {
+            self.front.customers.handle_timer(now);
         }
-        while let Some(out) = self.customers.poll_output() {
+        while let Some(out) = self.front.customers.poll_output() {
             match out {
                 CustomersOutput::Registrar {
                     realm,
@@ -577,8 +528,7 @@ impl Driver {
                         &contact,
                         flow,
                         kind,
-                    )
-                    .await;
+                    );
                 }
                 CustomersOutput::Registrar {
                     realm,
@@ -594,8 +544,7 @@ impl Driver {
                             kind,
                         },
                 } => {
-                    self.keepalive(now, realm, KeepaliveRef::Token(token), &contact, flow, kind)
-                        .await;
+                    self.keepalive(now, realm, KeepaliveRef::Token(token), &contact, flow, kind);
                 }
                 CustomersOutput::Cache { realm, output } => {
                     tracing::info!(%realm, ?output, "cached binding removed");
@@ -603,7 +552,8 @@ impl Driver {
             }
         }
         let lapsed: Vec<String> = self
-            .front_pending
+            .front
+            .pending
             .iter()
             .filter(|(_, (_, until))| *until <= now)
             .map(|(b, _)| b.clone())
@@ -611,13 +561,13 @@ impl Driver {
         // An unanswered ping is counted as a miss by the registrar itself when the next one is
         // due; here it is only forgotten.
         for b in lapsed {
-            self.front_pending.remove(&b);
+            self.front.pending.remove(&b);
         }
         self.record_customers();
     }
 
     /// Sends one keepalive on a binding's flow (RFC 5626 §3.5.1, §4.4.1).
-    async fn keepalive(
+    fn keepalive(
         &mut self,
         now: Instant,
         realm: String,
@@ -627,30 +577,40 @@ impl Driver {
         kind: KeepaliveKind,
     ) {
         match kind {
-            KeepaliveKind::DoubleCrlf => {
-                let sent = self
-                    .flows
-                    .find(Transport::Tcp, flow.source)
-                    .is_some_and(|id| self.write(id, Bytes::from_static(b"\r\n\r\n"), None));
-                if sent {
-                    self.customers.handle_keepalive_answer(&realm, &binding);
-                } else {
-                    self.customers.handle_keepalive_failure(&realm, &binding);
+            KeepaliveKind::DoubleCrlf => match self.flows.find(Transport::Tcp, flow.source) {
+                Some(id) => {
+                    let out = super::Outgoing {
+                        bytes: Bytes::from_static(b"\r\n\r\n"),
+                        tx: None,
+                        udp_fallback: None,
+                    };
+                    self.flows.touch(id, now);
+                    self.out.push_back(super::Output::Stream { flow: id, out });
+                    self.front
+                        .customers
+                        .handle_keepalive_answer(&realm, &binding);
                 }
-            }
+                None => self
+                    .front
+                    .customers
+                    .handle_keepalive_failure(&realm, &binding),
+            },
             KeepaliveKind::Options => {
                 let Some(i) = self.udp_peers.get(&flow.source).copied().or_else(|| {
-                    self.listeners
+                    self.sockets
+                        .udp
                         .iter()
                         .position(|l| l.signalling.is_ipv4() == flow.source.is_ipv4())
                 }) else {
-                    self.customers.handle_keepalive_failure(&realm, &binding);
+                    self.front
+                        .customers
+                        .handle_keepalive_failure(&realm, &binding);
                     return;
                 };
-                let Some(local) = self.listeners.get(i).map(|l| l.signalling) else {
+                let Some(local) = self.sockets.udp.get(i).map(|l| l.signalling) else {
                     return;
                 };
-                let branch = self.front_branch();
+                let branch = self.front.branch();
                 let text = format!(
                     "OPTIONS {contact} SIP/2.0\r\n\
                      Via: SIP/2.0/UDP {local};branch={branch};rport\r\n\
@@ -663,19 +623,19 @@ impl Driver {
                      Content-Length: 0\r\n\r\n",
                     self.server
                 );
-                self.front_pending.insert(
+                self.front.pending.insert(
                     branch,
-                    (Pending::Ping { realm, binding }, now + self.front_timeout),
+                    (Pending::Ping { realm, binding }, now + self.front.timeout),
                 );
-                self.send(i, flow.source, text.as_bytes()).await;
+                self.send_datagram(now, i, flow.source, Bytes::from(text));
             }
         }
     }
 
     /// The next instant the front door has timer work.
     pub(super) fn front_door_deadline(&self) -> Option<Instant> {
-        let pending = self.front_pending.values().map(|(_, until)| *until).min();
-        [self.customers.poll_timeout(), pending]
+        let pending = self.front.pending.values().map(|(_, until)| *until).min();
+        [self.front.customers.poll_timeout(), pending]
             .into_iter()
             .flatten()
             .min()
@@ -686,22 +646,22 @@ impl Driver {
         let mut active = 0usize;
         let mut absorbed = 0u64;
         for r in &self.cfg.realms {
-            if let Some(reg) = self.customers.registrar(&r.domain) {
+            if let Some(reg) = self.front.customers.registrar(&r.domain) {
                 active += reg.binding_count();
             }
-            if let Some(cache) = self.customers.cache(&r.domain) {
+            if let Some(cache) = self.front.customers.cache(&r.domain) {
                 active += cache.len();
                 absorbed += cache.counters().absorbed;
             }
         }
-        let auth = self.customers.authenticator();
+        let auth = self.front.customers.authenticator();
         self.recorder
             .registrations(crate::metrics::RegistrationNumbers {
                 active,
                 refreshes_absorbed: absorbed,
                 auth_challenges: auth.challenges(),
                 auth_failures: auth.failures(),
-                rate_limited: self.customers.counters().rate_limited,
+                rate_limited: self.front.customers.counters().rate_limited,
             });
     }
 }
