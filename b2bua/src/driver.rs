@@ -1,4 +1,4 @@
-//! The driver: with [`crate::admin`], the one place besides the binary with sockets and clocks.
+//! The driver: with [`crate::ops::admin`], the one place besides the binary with sockets and clocks.
 //! It binds the [`Endpoint`]'s listen addresses, starts the relay the endpoint's call core
 //! programs, and runs one tokio task that feeds the endpoint inputs stamped with `now` and
 //! executes its outputs; stream connections run in tasks of their own (`driver/stream.rs`) that
@@ -15,11 +15,11 @@
 //! ```
 
 use crate::call::CallConfig;
-use crate::cdr::{CdrError, CdrWriter};
 use crate::endpoint::{Endpoint, Input, Outgoing, Output};
-use crate::management::{Command, CommandSender};
-use crate::metrics::{Metrics, MetricsError};
-use crate::transport::FlowId;
+use crate::ops::cdr::{CdrError, CdrWriter};
+use crate::ops::management::{Command, CommandSender};
+use crate::ops::metrics::{Metrics, MetricsError};
+use crate::stack::transport::FlowId;
 use crate::Map;
 use bytes::Bytes;
 use sbc_config::Config;
@@ -202,7 +202,7 @@ impl Driver {
             notes_tx,
             notes_rx,
             next_poll: 0,
-            commands: crate::management::channel(),
+            commands: crate::ops::management::channel(),
             cdr,
         })
     }

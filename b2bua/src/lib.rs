@@ -1,51 +1,40 @@
-//! The SIP back-to-back user agent: the SBC's control plane.
+//! The SIP back-to-back user agent: the SBC's control plane. The folders are its layers, each
+//! sans-IO except the driver and the admin server:
 //!
-//! This crate is built sans-IO: the modules here are pure functions and state machines fed
-//! messages and time; [`driver`], [`admin`] (the HTTP endpoint) and `src/bin/sbc.rs` are the
-//! only places with sockets and clocks.
+//! ```text
+//!   driver (sockets, tasks, clock) ── Input ──► endpoint ── Output ──► driver
+//!                                                 │  ingress, egress, lifecycle, records
+//!                 ┌───────────────────────────────┼─────────────────────┐
+//!        edge (front door: realms,          routing (the           ops (management,
+//!        registrar, auth, throttle, NAT)    [[route]] table)       metrics, CDR, SIP log)
+//!                                                 │
+//!                                    call (the B2BUA core: two legs per call, SDP anchored
+//!                                          in the relay, failover, forking, session timers)
+//!                                                 │
+//!                     stack (transaction, dialog, transport, stateless answers)
+//! ```
 //!
-//! Built so far: [`stateless`], the answers the SBC gives without any call state (OPTIONS, 400 for
-//! unreadable requests, 501 for what is not built yet), and [`transaction`], the RFC 3261 §17
-//! transaction layer on virtual time, and [`dialog`], the RFC 3261 §12/§13 dialog layer (route
-//! sets, in-dialog requests, 2xx retransmission until ACK, ACK for 2xx, forking), and [`call`], the
-//! B2BUA core: two legs per call with fresh identifiers, topology hiding, SDP anchored in the relay
-//! (basic call, busy, CANCEL, BYE, re-INVITE hold/resume so far), and [`transport`], the RFC 3261
-//! §18 flow bookkeeping and stream framing, and [`driver`], which runs the call core and the relay
-//! over the configured UDP sockets and TCP connections with routes from the `[[route]]` table,
-//! recording into [`metrics`], which [`admin`] serves over HTTP with health, readiness and the
-//! management API, writing call detail records through [`cdr`] and, when asked, logging SIP
-//! messages through [`message_log`].
-//!
-//! For customers behind NAT (sans-IO, wired in by the driver's front door): [`registrar`], the RFC 3261
-//! §10.3 location service with RFC 5626 flows and keepalives, and the forward-mode registration
-//! cache; [`auth`], digest challenges and verification; [`throttle`], per-source rate limits and
-//! failed-authentication back-off; [`nat`], NAT detection and Contact fix-up; and [`customers`],
-//! the front door composing them per `[[realm]]`.
+//! - [`stack`]: the RFC 3261 SIP stack on virtual time.
+//! - [`call`]: the B2BUA core: fresh identifiers per leg, topology hiding, SDP anchored in the
+//!   relay, CANCEL, BYE, re-INVITE, PRACK, UPDATE, REFER, out-of-dialog requests.
+//! - [`edge`]: the customer side: registrations, digest, throttles, NAT.
+//! - [`routing`]: the `[[route]]` table as the call core's router; never the Request-URI host.
+//! - [`endpoint`]: the sans-IO top owning every decision between the sockets and the core.
+//! - [`driver`]: sockets, connection tasks and the clock; feeds the endpoint, executes outputs.
+//! - [`ops`]: the admin HTTP server, Prometheus metrics, CDRs, the management commands.
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-pub mod admin;
-pub mod auth;
 pub mod call;
-pub mod cdr;
-pub mod customers;
-pub mod dialog;
 pub mod driver;
+pub mod edge;
 pub mod endpoint;
-mod hostport;
-pub mod management;
-pub mod message_log;
-pub mod metrics;
-pub mod nat;
-pub mod registrar;
+pub mod ops;
 pub mod routing;
-pub mod stateless;
-pub mod throttle;
-pub mod transaction;
-pub mod transport;
+pub mod stack;
 
 use sbc_common::sip::Limits;
 

@@ -7,7 +7,7 @@
 //! §16.5: no open relay).
 
 use crate::call::{Rejection, Route, Router, Side, Target};
-use crate::transaction::{Dest, Transport};
+use crate::stack::transaction::{Dest, Transport};
 use crate::Map;
 use sbc_common::sip::uri::Uri;
 use sbc_common::sip::Message;

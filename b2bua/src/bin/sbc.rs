@@ -1,8 +1,8 @@
 //! The `sbc` binary: command line, configuration and logging; the sockets, the call core and
 //! the relay run in [`sbc_b2bua::driver`].
 
-use sbc_b2bua::admin::{AdminError, AdminServer};
 use sbc_b2bua::driver::{random_seed, Control, Driver, DriverError};
+use sbc_b2bua::ops::admin::{AdminError, AdminServer};
 use sbc_config::Config;
 use std::process::ExitCode;
 use std::sync::Arc;

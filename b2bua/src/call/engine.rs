@@ -7,10 +7,12 @@ use super::{
     CallConfig, CallError, CallEvent, CallKey, CallOutput, EndReason, Leg, MediaAnchor, Route,
     Router, Side, Target,
 };
-use crate::dialog::TerminateReason;
-use crate::dialog::{Dialog, DialogEvent, DialogId, DialogLayer, DialogOutput, ResponseOutcome};
-use crate::stateless::{self, Reply};
-use crate::transaction::{Dest, Output, TransactionLayer, TxEvent, TxId};
+use crate::stack::dialog::TerminateReason;
+use crate::stack::dialog::{
+    Dialog, DialogEvent, DialogId, DialogLayer, DialogOutput, ResponseOutcome,
+};
+use crate::stack::stateless::{self, Reply};
+use crate::stack::transaction::{Dest, Output, TransactionLayer, TxEvent, TxId};
 use crate::Map;
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Message, Method};
@@ -596,7 +598,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         max_forwards: u32,
     ) -> Message {
         let mut next = String::with_capacity(48);
-        crate::hostport::push_socket_addr(&mut next, route.next_hop.addr);
+        crate::stack::hostport::push_socket_addr(&mut next, route.next_hop.addr);
         let ruri = route.request_uri.clone().unwrap_or_else(|| {
             let mut s = String::with_capacity(next.len() + 40);
             s.push_str("sip:");
@@ -618,7 +620,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         msg.push_header(HeaderName::To, rehost_party(req.to(), &next));
         msg.push_header(HeaderName::CallId, self.ids.call_id());
         let mut cseq = String::with_capacity(24);
-        crate::hostport::push_u64(&mut cseq, u64::from(self.ids.cseq()));
+        crate::stack::hostport::push_u64(&mut cseq, u64::from(self.ids.cseq()));
         cseq.push(' ');
         cseq.push_str(method.as_str());
         msg.push_header(HeaderName::CSeq, cseq);
@@ -1396,7 +1398,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             let confirmed = self
                 .dialogs
                 .get(&id)
-                .is_some_and(|d| d.state() == crate::dialog::DialogState::Confirmed);
+                .is_some_and(|d| d.state() == crate::stack::dialog::DialogState::Confirmed);
             if confirmed && Some(leg) != except {
                 let via = via(&call.sides[leg.index()], &self.ids.branch());
                 if let Ok(mut bye) = self.dialogs.new_request(&id, Method::Bye, Some(&via)) {

@@ -2,7 +2,7 @@
 //! copy, and the SBC's own Via, Contact, From and To (RFC 3261 §8.1.1, RFC 5853 §3.1).
 
 use super::Side;
-use crate::hostport::{push_ip, push_socket_addr};
+use crate::stack::hostport::{push_ip, push_socket_addr};
 use sbc_common::sip::uri::Uri;
 use sbc_common::sip::{HeaderName, Message, NameAddr};
 use std::net::{IpAddr, SocketAddr};

@@ -1,7 +1,7 @@
 //! The seeded generator of Call-IDs, tags, branches and initial CSeq numbers (RFC 3261 §8.1.1.4,
 //! §8.1.1.5, §8.1.1.7, §19.3); the driver seeds it, tests pass a constant.
 
-use crate::hostport::push_hex16;
+use crate::stack::hostport::push_hex16;
 
 /// Call-ID, tag, branch and CSeq generator on splitmix64, seeded by the caller so that runs are
 /// reproducible (RFC 3261 §8.1.1.4, §19.3).

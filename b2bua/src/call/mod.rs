@@ -6,8 +6,8 @@
 //! the From/To users and display names, the whitelisted headers of [`HeaderPolicy`] and the SDP,
 //! rewritten so that media flows through the relay ([`MediaAnchor`]).
 //!
-//! [`B2bua`] owns a [`TransactionLayer`](crate::transaction::TransactionLayer) and a
-//! [`DialogLayer`](crate::dialog::DialogLayer) and is driven like them: one `handle_*` call, then
+//! [`B2bua`] owns a [`TransactionLayer`](crate::stack::transaction::TransactionLayer) and a
+//! [`DialogLayer`](crate::stack::dialog::DialogLayer) and is driven like them: one `handle_*` call, then
 //! drain [`B2bua::poll_output`] and sleep until [`B2bua::poll_timeout`]:
 //!
 //! ```text
@@ -67,7 +67,7 @@ pub use media::{leg_signal, relay_direction, MediaAnchor, MediaRelay};
 pub use session_timer::SessionTimerConfig;
 pub use target::{Target, MAX_ATTEMPTS};
 
-use crate::transaction::{Dest, TimerConfig, Transmit};
+use crate::stack::transaction::{Dest, TimerConfig, Transmit};
 use sbc_common::sdp::SdpError;
 use sbc_common::sip::Message;
 use sbc_relay::api::RelayError;
@@ -344,7 +344,7 @@ pub enum CallOutput {
 pub enum CallError {
     /// The transaction layer refused the message (RFC 3261 §17).
     #[error(transparent)]
-    Transaction(#[from] crate::transaction::TransactionError),
+    Transaction(#[from] crate::stack::transaction::TransactionError),
     /// The SDP could not be read (RFC 4566).
     #[error("SDP: {0}")]
     Sdp(SdpError),

@@ -10,7 +10,7 @@
 //! whole group failed, by the failure rules of the group member that failed last.
 
 use super::{CallKey, Route, Side};
-use crate::transaction::{Dest, TxId};
+use crate::stack::transaction::{Dest, TxId};
 use sbc_common::sip::uri::Uri;
 use sbc_common::sip::{Contact, Message};
 use std::collections::VecDeque;
@@ -249,7 +249,7 @@ pub(super) struct Retired {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transaction::Transport;
+    use crate::stack::transaction::Transport;
 
     fn target(name: &str, failover_on: &[u16], forward_codes: &[u16]) -> Target {
         let dest = Dest::new("127.0.0.1:5060".parse().unwrap(), Transport::Udp);

@@ -2,7 +2,7 @@
 //! messages out, and the relay calls a fake records (RFC 3665 §3, RFC 3261 §9, §14, §15).
 
 use super::*;
-use crate::transaction::Transport;
+use crate::stack::transaction::Transport;
 use sbc_common::sdp::Sdp;
 use sbc_common::sip::{HeaderName, Limits, Message, Method};
 use sbc_relay::api::{LegSpec, LocalLeg, SessionId};
@@ -940,7 +940,10 @@ fn options_and_stray_requests_get_stateless_or_481_answers() {
     net.send_a(with_sdp(options, None));
     let ok = net.one_a();
     assert_eq!(ok.status(), Some(200));
-    assert_eq!(ok.header(&HeaderName::Allow), Some(crate::stateless::ALLOW));
+    assert_eq!(
+        ok.header(&HeaderName::Allow),
+        Some(crate::stack::stateless::ALLOW)
+    );
     assert_eq!(net.sbc.call_count(), 0);
     let bye = request(
         Method::Bye,

@@ -1,11 +1,11 @@
 //! The driver's stream connections (RFC 3261 §18): one tokio task per connection, accepted or
 //! opened, reading frames with [`StreamInput`] and writing what the driver queues for it. The
-//! tasks only move bytes; every decision (which flow, limits, idle) stays in the driver's loop,
+//! tasks only move bytes; every decision (which flow, limits, idle) stays in the endpoint,
 //! which they talk to through [`Note`]s. The connection task is generic over the byte stream, so
 //! a TLS stream runs in it unchanged.
 
 use crate::endpoint::Outgoing;
-use crate::transport::{FlowId, StreamEvent, StreamInput};
+use crate::stack::transport::{FlowId, StreamEvent, StreamInput};
 use bytes::Bytes;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;

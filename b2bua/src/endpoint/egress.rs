@@ -5,9 +5,9 @@
 
 use super::{Endpoint, Outgoing, Output};
 use crate::call::{CallOutput, MediaRelay};
-use crate::transaction::{Dest, Transmit, Transport};
-use crate::transport::via::{response_target, set_top_via_transport};
-use crate::transport::{too_large_for_udp, Carrier, FlowId};
+use crate::stack::transaction::{Dest, Transmit, Transport};
+use crate::stack::transport::via::{response_target, set_top_via_transport};
+use crate::stack::transport::{too_large_for_udp, Carrier, FlowId};
 use bytes::Bytes;
 use sbc_common::sip::{Message, Via};
 use std::hash::{BuildHasher, Hasher};

@@ -28,13 +28,13 @@
 
 use super::{Endpoint, Ingress, Path};
 use crate::call::{MediaRelay, Route, Side, Target};
-use crate::customers::{
+use crate::edge::customers::{
     Admission, Customers, CustomersOutput, InboundRoute, KeepaliveRef, RegisterAction,
 };
-use crate::nat::Flow;
-use crate::registrar::{CacheOutput, KeepaliveKind, RegistrarOutput};
-use crate::transaction::{Dest, Transmit, Transport};
-use crate::transport::via::response_target;
+use crate::edge::nat::Flow;
+use crate::edge::registrar::{CacheOutput, KeepaliveKind, RegistrarOutput};
+use crate::stack::transaction::{Dest, Transmit, Transport};
+use crate::stack::transport::via::response_target;
 use crate::Map;
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Message, Method};
@@ -152,7 +152,7 @@ fn branch_of(msg: &Message) -> Option<String> {
 }
 
 /// One binding as the management API shows it (`docs/admin-api.yaml`, `Registration`).
-pub(super) fn registration_json(r: &crate::customers::RegistrationView) -> serde_json::Value {
+pub(super) fn registration_json(r: &crate::edge::customers::RegistrationView) -> serde_json::Value {
     let transport = match r.flow.transport {
         Transport::Udp => "udp",
         Transport::Tcp => "tcp",
@@ -286,7 +286,7 @@ impl<M: MediaRelay> Endpoint<M> {
                     "refused: customer request outside every realm from an untrusted source"
                 );
                 let mut rsp = Message::response_to(&msg, 403, "Forbidden");
-                crate::stateless::add_to_tag(&mut rsp);
+                crate::stack::stateless::add_to_tag(&mut rsp);
                 self.reply(now, ingress, rsp);
                 return Verdict::Done;
             }
@@ -321,7 +321,7 @@ impl<M: MediaRelay> Endpoint<M> {
             InboundRoute::NotRegistered if self.has_route(&uri, ingress) => Verdict::Core(msg),
             InboundRoute::NotRegistered => {
                 let mut rsp = Message::response_to(&msg, 480, "Temporarily Unavailable");
-                crate::stateless::add_to_tag(&mut rsp);
+                crate::stack::stateless::add_to_tag(&mut rsp);
                 self.reply(now, ingress, rsp);
                 Verdict::Done
             }
@@ -356,7 +356,7 @@ impl<M: MediaRelay> Endpoint<M> {
                 }
                 if targets.is_empty() {
                     let mut rsp = Message::response_to(&msg, 480, "Temporarily Unavailable");
-                    crate::stateless::add_to_tag(&mut rsp);
+                    crate::stack::stateless::add_to_tag(&mut rsp);
                     self.reply(now, ingress, rsp);
                     return Verdict::Done;
                 }
@@ -656,7 +656,7 @@ impl<M: MediaRelay> Endpoint<M> {
         }
         let auth = self.front.customers.authenticator();
         self.recorder
-            .registrations(crate::metrics::RegistrationNumbers {
+            .registrations(crate::ops::metrics::RegistrationNumbers {
                 active,
                 refreshes_absorbed: absorbed,
                 auth_challenges: auth.challenges(),

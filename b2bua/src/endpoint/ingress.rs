@@ -7,9 +7,9 @@
 use super::front_door::Verdict;
 use super::{remember, Endpoint, Ingress, Outgoing, Output, Path};
 use crate::call::MediaRelay;
-use crate::stateless::{self, Reply};
-use crate::transport::via::stamp_received;
-use crate::transport::FlowId;
+use crate::stack::stateless::{self, Reply};
+use crate::stack::transport::via::stamp_received;
+use crate::stack::transport::FlowId;
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Message, Method, ParseError};
 use std::net::SocketAddr;

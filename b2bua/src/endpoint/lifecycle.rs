@@ -5,7 +5,7 @@
 
 use super::{large_over_tcp, message_log, Endpoint, Output};
 use crate::call::MediaRelay;
-use crate::cdr::MEDIA_WAIT;
+use crate::ops::cdr::MEDIA_WAIT;
 use sbc_config::Config;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -42,14 +42,14 @@ pub mod settings;
 mod tests;
 
 use crate::call::{B2bua, MediaRelay};
-use crate::cdr::CallRecord;
-use crate::customers::Customers;
-use crate::management::Command;
-use crate::message_log::{redact, MessageLog};
-use crate::metrics::{Metrics, MetricsError, Recorder};
+use crate::edge::customers::Customers;
+use crate::ops::cdr::CallRecord;
+use crate::ops::management::Command;
+use crate::ops::message_log::{redact, MessageLog};
+use crate::ops::metrics::{Metrics, MetricsError, Recorder};
 use crate::routing::ConfigRouter;
-use crate::transaction::{Dest, TxId};
-use crate::transport::{FlowId, FlowTable, StreamInput, Switchover};
+use crate::stack::transaction::{Dest, TxId};
+use crate::stack::transport::{FlowId, FlowTable, StreamInput, Switchover};
 use crate::Map;
 use bytes::Bytes;
 use sbc_common::sip::Limits;
@@ -238,14 +238,14 @@ pub(crate) enum Path {
     /// UDP socket index.
     Udp(usize),
     /// A stream flow and its transport.
-    Flow(FlowId, crate::transaction::Transport),
+    Flow(FlowId, crate::stack::transaction::Transport),
 }
 
 impl Ingress {
     /// The path back to the sender, naming the local address it arrived at.
     pub(crate) fn dest(self) -> Dest {
         let transport = match self.path {
-            Path::Udp(_) => crate::transaction::Transport::Udp,
+            Path::Udp(_) => crate::stack::transaction::Transport::Udp,
             Path::Flow(_, t) => t,
         };
         Dest::new(self.source, transport).from_local(self.local)
@@ -373,7 +373,7 @@ impl<M: MediaRelay> Endpoint<M> {
         let ep = *self.sockets.tcp.get(listener)?;
         match self.flows.open(
             now,
-            crate::transaction::Transport::Tcp,
+            crate::stack::transaction::Transport::Tcp,
             ep.signalling,
             remote,
             ep.interface,

@@ -1,10 +1,10 @@
 //! Operations inputs: management API commands (registrations here, calls in
-//! [`crate::management`]) and the relay's events (inactivity hangs answered calls up, closed
+//! [`crate::ops::management`]) and the relay's events (inactivity hangs answered calls up, closed
 //! sessions complete their CDRs).
 
 use super::{records, Endpoint, Output};
 use crate::call::MediaRelay;
-use crate::management::{Command, CommandError};
+use crate::ops::management::{Command, CommandError};
 use sbc_relay::api::RelayEvent;
 use std::time::Instant;
 
@@ -32,7 +32,7 @@ impl<M: MediaRelay> Endpoint<M> {
                     Ok(n)
                 });
             }
-            cmd => crate::management::execute(&mut self.core, &self.cfg, now, cmd),
+            cmd => crate::ops::management::execute(&mut self.core, &self.cfg, now, cmd),
         }
     }
 

@@ -4,7 +4,7 @@
 //! had no media session), at most [`MEDIA_WAIT`] after the end.
 
 use crate::call::{CallEvent, CallKey, MediaRelay};
-use crate::cdr::{CallRecord, MEDIA_WAIT};
+use crate::ops::cdr::{CallRecord, MEDIA_WAIT};
 use crate::Map;
 use sbc_common::sip::Message;
 use sbc_config::Config;

@@ -2,8 +2,8 @@
 //! limits and the Server header.
 
 use crate::call::{CallConfig, HeaderPolicy, SessionTimerConfig, DEFAULT_COPIED_HEADERS};
-use crate::transaction::TimerConfig;
-use crate::transport::FlowLimits;
+use crate::stack::transaction::TimerConfig;
+use crate::stack::transport::FlowLimits;
 use sbc_config::{Config, IoBackend, Latching};
 use sbc_relay::api::{InterfaceConfig, RelayConfig};
 use sbc_relay::io::uring::UringConfig;

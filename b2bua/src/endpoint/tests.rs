@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::call::MediaAnchor;
-use crate::management::Command;
+use crate::ops::management::Command;
 use sbc_common::digest::{self, AnswerParams, Challenge, Credentials};
 use sbc_common::sip::{HeaderName, Message};
 use sbc_relay::api::{LegSpec, LocalLeg, RelayError, RelayEvent, RelayMetrics, SessionId};
@@ -410,7 +410,7 @@ fn drain_refuses_new_calls_with_503_lets_live_ones_end_and_then_stops() {
     net.udp(0, PHONE, std::str::from_utf8(&ok.to_bytes()).unwrap());
     assert_eq!(net.ep.core().call_count(), 0);
     // Closing waits for the last media statistics, at most MEDIA_WAIT, then stops.
-    net.advance(crate::cdr::MEDIA_WAIT + Duration::from_secs(1));
+    net.advance(crate::ops::cdr::MEDIA_WAIT + Duration::from_secs(1));
     net.feed(Input::Timer);
     assert!(net.ep.is_stopped());
 }

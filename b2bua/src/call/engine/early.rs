@@ -33,8 +33,8 @@
 use super::super::headers::{contact, via};
 use super::{B2bua, CallKey, Leg, Phase, TxRole};
 use crate::call::{EndReason, MediaAnchor, Router};
-use crate::dialog::{reliable_rseq, Dialog, DialogId, TerminateReason};
-use crate::transaction::TxId;
+use crate::stack::dialog::{reliable_rseq, Dialog, DialogId, TerminateReason};
+use crate::stack::transaction::TxId;
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Message, Method};
 use std::time::Instant;
@@ -355,7 +355,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             if self
                 .dialogs
                 .get(&id)
-                .is_some_and(|d| d.state() == crate::dialog::DialogState::Early)
+                .is_some_and(|d| d.state() == crate::stack::dialog::DialogState::Early)
             {
                 let _ = self.dialogs.terminate(&id, TerminateReason::Local);
             }
@@ -369,7 +369,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 if self
                     .dialogs
                     .get(id)
-                    .is_some_and(|d| d.state() == crate::dialog::DialogState::Early)
+                    .is_some_and(|d| d.state() == crate::stack::dialog::DialogState::Early)
                 {
                     let _ = self.dialogs.terminate(id, TerminateReason::Local);
                 }

@@ -16,8 +16,8 @@
 use super::{B2bua, Phase, TxRole};
 use crate::call::target::{Retired, Target};
 use crate::call::{CallKey, Leg, MediaAnchor, Router, Side};
-use crate::dialog::TerminateReason;
-use crate::transaction::{Dest, TxId};
+use crate::stack::dialog::TerminateReason;
+use crate::stack::transaction::{Dest, TxId};
 use sbc_common::sip::{HeaderName, Message};
 use std::time::Instant;
 

@@ -30,8 +30,8 @@
 use super::{B2bua, TxRole};
 use crate::call::headers::{contact, via};
 use crate::call::{CallKey, Leg, MediaAnchor, Route, Router, Side, Target};
-use crate::dialog::{Dialog, DialogEvent, DialogId, ResponseOutcome, TerminateReason};
-use crate::transaction::{Dest, TxId};
+use crate::stack::dialog::{Dialog, DialogEvent, DialogId, ResponseOutcome, TerminateReason};
+use crate::stack::transaction::{Dest, TxId};
 use crate::Map;
 use sbc_common::sip::{HeaderName, Message, Method};
 use std::cmp::Reverse;

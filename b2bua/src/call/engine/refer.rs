@@ -13,7 +13,7 @@
 use super::B2bua;
 use crate::call::headers::{contact, host, rehost_party};
 use crate::call::{CallKey, Leg, MediaAnchor, Router};
-use crate::dialog::DialogId;
+use crate::stack::dialog::DialogId;
 use sbc_common::sip::uri::{escape_header, percent_decode, Uri};
 use sbc_common::sip::{HeaderName, Message, Method, NameAddr, Replaces};
 use std::time::Instant;

@@ -16,8 +16,8 @@ use crate::call::session_timer::{
     self, LegTimer, PeerTimer, RefreshSide, MAX_422_RETRIES, MAX_MIN_SE,
 };
 use crate::call::{CallKey, EndReason, Leg, MediaAnchor, Router};
-use crate::dialog::{DialogId, TerminateReason};
-use crate::transaction::TxId;
+use crate::stack::dialog::{DialogId, TerminateReason};
+use crate::stack::transaction::TxId;
 use bytes::Bytes;
 use sbc_common::sdp::Sdp;
 use sbc_common::sip::{HeaderName, Message, Method};

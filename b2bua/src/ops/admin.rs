@@ -30,12 +30,12 @@
 //! is off and answers 403.
 //!
 //! The call endpoints send a [`Command`] to the driver task over a channel and await its reply
-//! (at most [`COMMAND_TIMEOUT`]), as only the driver owns the call core
-//! ([`crate::management`]); without a driver attached they answer 503. The registration
-//! endpoints work the same way (the driver owns the registrations).
+//! (at most [`COMMAND_TIMEOUT`]), as only the driver's endpoint owns the call core
+//! ([`crate::ops::management`]); without a driver attached they answer 503. The registration
+//! endpoints work the same way (the endpoint owns the registrations).
 
-use crate::management::{Command, CommandError, CommandSender, Target};
-use crate::metrics::{Metrics, TEXT_CONTENT_TYPE};
+use crate::ops::management::{Command, CommandError, CommandSender, Target};
+use crate::ops::metrics::{Metrics, TEXT_CONTENT_TYPE};
 use sbc_config::{Config, Secret};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -886,7 +886,7 @@ mod tests {
 
     #[tokio::test]
     async fn call_endpoints_relay_the_driver_answers() {
-        let (tx, mut rx) = crate::management::channel();
+        let (tx, mut rx) = crate::ops::management::channel();
         let s = state(Some(TOKEN)).with_commands(tx);
         // A stand-in for the driver task that answers each command kind once.
         let driver = tokio::spawn(async move {

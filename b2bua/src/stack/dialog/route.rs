@@ -1,7 +1,7 @@
 //! Route sets and request targeting: loose and strict routing for requests inside a dialog
 //! (RFC 3261 §12.1.1, §12.1.2, §12.2.1.1), and the default next hop (RFC 3261 §8.1.2).
 
-use crate::transaction::{Dest, Transport};
+use crate::stack::transaction::{Dest, Transport};
 use sbc_common::sip::uri::Uri;
 use sbc_common::sip::{HeaderName, Message, NameAddr};
 use std::net::SocketAddr;

@@ -1,8 +1,9 @@
-//! The management API's call commands, sent by [`crate::admin`] over a channel and executed on
-//! the driver task, the only owner of the call core and the relay (RFC 7092 §2, RFC 3725 §4.1).
+//! The management API's call commands, sent by [`crate::ops::admin`] over a channel and executed on
+//! the driver task and executed by its endpoint, the only owner of the call core and the relay (RFC 7092
+//! §2, RFC 3725 §4.1).
 //!
 //! ```text
-//!   admin task ── Command ──► driver task: execute(core, cmd) ── reply (oneshot) ──► admin task
+//!   admin task ── Command ──► driver task ─► Endpoint: execute(core, cmd) ── reply (oneshot) ──► admin task
 //! ```
 //!
 //! A click-to-dial party is named by a Request-URI user and a `[[route]]` name: the route's
@@ -10,7 +11,7 @@
 //! API can only reach what the configuration already routes to, never a host given in a request.
 
 use crate::call::{B2bua, CallKey, CallSnapshot, ControlError, MediaRelay, Party, Router};
-use crate::transaction::Transport;
+use crate::stack::transaction::Transport;
 use sbc_config::Config;
 use sbc_relay::forward::LegStats;
 use std::time::Instant;
@@ -160,7 +161,7 @@ pub fn execute<M: MediaRelay, R: Router>(
             });
             let _ = reply.send(result);
         }
-        // Answered by the driver, which owns the registrations.
+        // Answered by the endpoint, which owns the registrations.
         Command::ListRegistrations { reply } => {
             let _ = reply.send(Vec::new());
         }

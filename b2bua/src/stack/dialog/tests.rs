@@ -1,7 +1,7 @@
 //! Dialog tests on virtual time, messages written as text and parsed (RFC 3261 §12, §13, §15).
 
 use super::*;
-use crate::transaction::{TimerConfig, Transport};
+use crate::stack::transaction::{TimerConfig, Transport};
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Limits, Method};
 use std::net::SocketAddr;

@@ -38,8 +38,8 @@ use sbc_common::sip::uri::{Scheme, Uri};
 use sbc_common::sip::{Contact, HeaderName, Message, NameAddr};
 use sbc_config::{ForkMode, Realm};
 
-use crate::nat::Flow;
-use crate::transaction::Transport;
+use crate::edge::nat::Flow;
+use crate::stack::transaction::Transport;
 use crate::Map;
 
 /// The expiry a contact gets when neither its `expires` parameter nor an Expires header gives
@@ -315,7 +315,7 @@ impl Registrar {
                 if code == 423 {
                     rsp.push_header(HeaderName::MinExpires, self.cfg.min_expires.to_string());
                 }
-                crate::stateless::add_to_tag(&mut rsp);
+                crate::stack::stateless::add_to_tag(&mut rsp);
                 rsp
             }
         }
@@ -507,7 +507,7 @@ impl Registrar {
         if outbound {
             rsp.push_header(HeaderName::Require, "outbound");
         }
-        crate::stateless::add_to_tag(&mut rsp);
+        crate::stack::stateless::add_to_tag(&mut rsp);
         rsp
     }
 

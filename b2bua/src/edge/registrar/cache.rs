@@ -33,7 +33,7 @@ use sbc_config::Realm;
 
 use super::keepalive::{KeepaliveState, KeepaliveStep};
 use super::{aor_of, KeepaliveKind, DEFAULT_EXPIRES};
-use crate::nat::Flow;
+use crate::edge::nat::Flow;
 use crate::Map;
 
 /// How long before the core binding runs out a refresh is forwarded instead of absorbed, on top
@@ -250,7 +250,7 @@ impl RegistrationCache {
                 if code == 423 {
                     rsp.push_header(HeaderName::MinExpires, self.cfg.min_expires.to_string());
                 }
-                crate::stateless::add_to_tag(&mut rsp);
+                crate::stack::stateless::add_to_tag(&mut rsp);
                 CacheAction::Reject(rsp)
             }
         }
@@ -412,7 +412,7 @@ impl RegistrationCache {
             let _ = write!(value, ";expires={secs}");
             rsp.push_header(HeaderName::Contact, value);
         }
-        crate::stateless::add_to_tag(&mut rsp);
+        crate::stack::stateless::add_to_tag(&mut rsp);
         rsp
     }
 
@@ -451,7 +451,7 @@ impl RegistrationCache {
                 out.push_header(name.clone(), v.to_owned());
             }
         }
-        crate::stateless::add_to_tag(&mut out);
+        crate::stack::stateless::add_to_tag(&mut out);
         Some(out)
     }
 

@@ -15,7 +15,7 @@
 //!
 //! Wiring into the driver (`driver/front_door.rs` does this): build one `Customers` from the configuration with
 //! `[auth] secret` (or random bytes) and a random seed; for each request read on the customer
-//! interface, [`crate::transport::via::stamp_received`] it with the source address, build its [`Flow`] (source,
+//! interface, [`crate::stack::transport::via::stamp_received`] it with the source address, build its [`Flow`] (source,
 //! transport, connection id), then call `handle_register` for REGISTER or `admit` for the rest
 //! (dialog-creating requests go on to the call engine only on `Proceed`, with their Contact
 //! rewritten by [`nat::contact_for_flow`] when [`nat::detect`] says the customer is behind NAT).
@@ -34,14 +34,14 @@ use sbc_common::sip::uri::Uri;
 use sbc_common::sip::{HeaderName, Message};
 use sbc_config::{Config, RealmMode};
 
-use crate::auth::{AuthOutcome, Authenticator};
-use crate::nat::{self, Flow};
-use crate::registrar::{
+use crate::edge::auth::{AuthOutcome, Authenticator};
+use crate::edge::nat::{self, Flow};
+use crate::edge::registrar::{
     aor_of, CacheAction, CacheConfig, CacheOutput, Registrar, RegistrarConfig, RegistrarOutput,
     RegistrationCache,
 };
-use crate::throttle::{AuthThrottle, AuthThrottleConfig, RateLimiter, RateVerdict};
-use crate::transaction::Transport;
+use crate::edge::throttle::{AuthThrottle, AuthThrottleConfig, RateLimiter, RateVerdict};
+use crate::stack::transaction::Transport;
 use crate::Map;
 
 /// What to do with a customer's REGISTER.
@@ -123,7 +123,7 @@ pub enum CustomersOutput {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeepaliveRef {
     /// A binding of a local realm ([`RegistrarOutput::Keepalive`]).
-    Binding(crate::registrar::BindingId),
+    Binding(crate::edge::registrar::BindingId),
     /// A binding token of a forward realm ([`CacheOutput::Keepalive`]).
     Token(String),
 }
@@ -335,7 +335,7 @@ impl Customers {
             }
             let mut rsp = Message::response_to(req, 503, "Service Unavailable");
             rsp.push_header(HeaderName::RetryAfter, "1");
-            crate::stateless::add_to_tag(&mut rsp);
+            crate::stack::stateless::add_to_tag(&mut rsp);
             return Admission::Respond(rsp);
         }
         let claimed = claimed_username(req);
@@ -673,7 +673,7 @@ fn aor_user(aor: &str) -> Option<&str> {
 
 fn simple(req: &Message, code: u16, reason: &str) -> Message {
     let mut rsp = Message::response_to(req, code, reason);
-    crate::stateless::add_to_tag(&mut rsp);
+    crate::stack::stateless::add_to_tag(&mut rsp);
     rsp
 }
 

@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use sbc_common::sip::via::parse_host_ip;
 use sbc_common::sip::{Message, Via};
 
-use crate::transaction::{Dest, Transport};
+use crate::stack::transaction::{Dest, Transport};
 
 /// The path a customer's request really took: source address, transport and, for TCP/TLS, the
 /// connection it arrived on (RFC 5626 §3.1 "flow").
@@ -20,7 +20,7 @@ pub struct Flow {
     pub source: SocketAddr,
     /// The transport the request arrived on.
     pub transport: Transport,
-    /// The driver's id for the TCP/TLS connection, `None` for UDP.
+    /// The endpoint's flow id of the TCP/TLS connection, `None` for UDP.
     pub connection: Option<u64>,
 }
 
@@ -323,7 +323,7 @@ mod tests {
     #[test]
     fn via_stamped_with_received_and_rport() {
         // The driver stamps with the transport layer's function; its NAT rules are checked here.
-        use crate::transport::via::stamp_received as stamp_via;
+        use crate::stack::transport::via::stamp_received as stamp_via;
         let msg = |vias: &str| {
             Message::parse(
                 Bytes::from(format!(

@@ -317,7 +317,7 @@ impl Authenticator {
         self.salt = self.salt.wrapping_add(1);
         let nonce = ra.issuer.issue(now_unix, self.salt);
         let mut rsp = Message::response_to(req, kind.status(), kind.reason());
-        crate::stateless::add_to_tag(&mut rsp);
+        crate::stack::stateless::add_to_tag(&mut rsp);
         for &alg in &self.algorithms {
             let ch = Challenge {
                 realm: Cow::Borrowed(&ra.name),

@@ -1,7 +1,7 @@
 //! Call detail records: one JSON object per finished call, one per line, appended to
 //! `[admin] cdr_path` by a writer thread, so the SIP task never waits on the disk.
 //!
-//! The driver builds a [`CallRecord`] from the call core's events ([`CallEvent`]) and the relay's
+//! The endpoint builds a [`CallRecord`] from the call core's events ([`CallEvent`]) and the relay's
 //! final per-stream statistics (RFC 3550 §6.4: packets, loss, interarrival jitter) and hands it
 //! to [`CdrWriter::write`], which only tries a bounded channel: when the writer is behind and the
 //! channel is full the record is dropped, counted ([`CdrWriter::dropped`]) and a warning logged.
@@ -27,7 +27,7 @@
 //! RTP the peer sent (RFC 3550 A.3, A.8).
 
 use crate::call::{CallEvent, EndReason, Leg, LegParties};
-use crate::metrics::Outcome;
+use crate::ops::metrics::Outcome;
 use sbc_relay::forward::LegStats;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -299,7 +299,7 @@ impl CdrFile {
     }
 }
 
-/// The handle the driver writes CDRs through; the file is written by its own thread.
+/// The handle the driver writes the endpoint's CDRs through; the file is written by its own thread.
 #[derive(Debug)]
 pub struct CdrWriter {
     tx: Option<SyncSender<CallRecord>>,

@@ -1,7 +1,7 @@
 //! The front door end to end on virtual time: rate limit, throttle, digest, registrar, cache.
 
 use super::*;
-use crate::registrar::KeepaliveKind;
+use crate::edge::registrar::KeepaliveKind;
 use bytes::Bytes;
 use sbc_common::digest::{self, AnswerParams, Challenge, Credentials};
 use sbc_common::sip::{Contact, Limits};
@@ -174,7 +174,7 @@ fn local_realm_challenge_then_register_then_inbound_lookup_and_keepalive() {
         o,
         CustomersOutput::Registrar {
             output: RegistrarOutput::Removed {
-                reason: crate::registrar::RemovalReason::KeepaliveFailed,
+                reason: crate::edge::registrar::RemovalReason::KeepaliveFailed,
                 ..
             },
             ..

@@ -8,7 +8,7 @@ use super::server_invite::{ServerInvite, ServerInviteState};
 use super::server_non_invite::{ServerNonInvite, ServerNonInviteState};
 use super::timers::{Timer, TimerConfig};
 use super::{Effect, TransactionError};
-pub use crate::transport::{Dest, Transport};
+pub use crate::stack::transport::{Dest, Transport};
 use crate::Map;
 use bytes::Bytes;
 use sbc_common::sip::{Message, Method};

@@ -36,7 +36,7 @@ pub use layer::{DialogLayer, ResponseOutcome};
 pub use machine::{is_target_refresh, reliable_rseq, Dialog, RequestVerdict};
 pub use route::{literal_dest, next_hop_uri, RequestTarget, RouteSet};
 
-use crate::transaction::Dest;
+use crate::stack::transaction::Dest;
 use sbc_common::sip::Message;
 use std::fmt;
 

@@ -1,6 +1,6 @@
 //! Prometheus metrics: one [`Metrics`] owning a [`Registry`] and every metric handle, shared
 //! (`Arc`, all atomics) between the SIP task that records and the admin server that encodes, and
-//! one [`Recorder`] owned by the driver that turns what the driver sees (messages in and out,
+//! one [`Recorder`] owned by the endpoint that turns what the endpoint sees (messages in and out,
 //! [`CallEvent`]s, the relay's totals) into metric updates.
 //!
 //! Names follow the Prometheus conventions: base units (`_seconds`, `_bytes`), `_total` on
@@ -259,7 +259,7 @@ struct RegistrationHandles {
     rate_limited: IntCounter,
 }
 
-/// The front door's totals so far, as the driver reads them (RFC 3261 §10.3, §22).
+/// The front door's totals so far, as the endpoint reads them (RFC 3261 §10.3, §22).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RegistrationNumbers {
     /// Bindings held now.
@@ -512,7 +512,7 @@ impl Metrics {
     }
 }
 
-/// What the driver remembers of a live call for the setup-time histograms.
+/// What the endpoint remembers of a live call for the setup-time histograms.
 #[derive(Clone, Copy, Debug)]
 struct CallTiming {
     invite: Instant,
@@ -520,7 +520,7 @@ struct CallTiming {
     answered: bool,
 }
 
-/// The driver's side of the metrics: records into a shared [`Metrics`], keeping the per-call
+/// The endpoint's side of the metrics: records into a shared [`Metrics`], keeping the per-call
 /// start times and the relay's last totals that need no sharing (RFC 3261 §13 call setup).
 #[derive(Debug)]
 pub struct Recorder {

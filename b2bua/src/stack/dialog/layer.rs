@@ -9,7 +9,7 @@
 
 use super::machine::{Dialog, RequestVerdict};
 use super::{DialogError, DialogEvent, DialogId, DialogOutput, DialogState, TerminateReason};
-use crate::transaction::{Dest, TimerConfig};
+use crate::stack::transaction::{Dest, TimerConfig};
 use crate::Map;
 use bytes::Bytes;
 use sbc_common::sip::{Message, Method};

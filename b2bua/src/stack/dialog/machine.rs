@@ -3,7 +3,7 @@
 
 use super::route::RouteSet;
 use super::{DialogError, DialogEvent, DialogId, DialogOutput, DialogState, Role, TerminateReason};
-use crate::transaction::{Dest, TimerConfig, Transport};
+use crate::stack::transaction::{Dest, TimerConfig, Transport};
 use bytes::Bytes;
 use sbc_common::sip::uri::Uri;
 use sbc_common::sip::{Contact, HeaderName, Message, Method};
@@ -754,7 +754,7 @@ impl Dialog {
     fn build(&self, method: Method, seq: u32, via: Option<&str>, contact: bool) -> Message {
         let target = self.route_set.target(&self.remote_target);
         let mut cseq = String::with_capacity(24);
-        crate::hostport::push_u64(&mut cseq, u64::from(seq));
+        crate::stack::hostport::push_u64(&mut cseq, u64::from(seq));
         cseq.push(' ');
         cseq.push_str(method.as_str());
         let mut msg = Message::request(method, target.request_uri);

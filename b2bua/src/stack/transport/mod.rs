@@ -5,7 +5,7 @@
 //! peer's address and a [`FlowId`]. The [`FlowTable`] indexes flows the way RFC 3261 §18 asks —
 //! by the far end's address, port and transport — so that responses go back on the connection
 //! their request came in on (§18.2.2) and later requests to the same peer reuse it (§18). The
-//! call, dialog and transaction layers only ever see a [`crate::transaction::Dest`] (transport and
+//! call, dialog and transaction layers only ever see a [`crate::stack::transaction::Dest`] (transport and
 //! peer address); the driver turns that into a flow here. [`StreamInput`] cuts a stream into
 //! messages (Content-Length framing, RFC 5626 keep-alives, size limits with a 413/400 reply).
 //! [`Switchover`] decides which requests move from UDP to TCP for their size and keeps a moved
@@ -70,7 +70,7 @@ impl Transport {
             Self::Udp | Self::Tcp => "sip:",
             Self::Tls => "sips:",
         });
-        crate::hostport::push_socket_addr(&mut s, addr);
+        crate::stack::hostport::push_socket_addr(&mut s, addr);
         if let Self::Tcp = self {
             s.push_str(";transport=tcp");
         }

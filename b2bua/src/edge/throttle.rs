@@ -160,7 +160,7 @@ impl AuthVerdict {
             let secs = if secs < 1.0 { 1 } else { secs as u64 };
             rsp.push_header(HeaderName::RetryAfter, secs.to_string());
         }
-        crate::stateless::add_to_tag(&mut rsp);
+        crate::stack::stateless::add_to_tag(&mut rsp);
         Some(rsp)
     }
 }
