@@ -1,12 +1,12 @@
-//! The transport layer (RFC 3261 §18), sans-IO: what the driver needs to run SIP over
+//! The transport layer (RFC 3261 §18), sans-IO: what the endpoint needs to run SIP over
 //! connection-oriented transports next to UDP.
 //!
 //! A [`Flow`] is one connection: its [`Transport`] kind, the SBC's local signalling address, the
 //! peer's address and a [`FlowId`]. The [`FlowTable`] indexes flows the way RFC 3261 §18 asks —
 //! by the far end's address, port and transport — so that responses go back on the connection
 //! their request came in on (§18.2.2) and later requests to the same peer reuse it (§18). The
-//! call, dialog and transaction layers only ever see a [`crate::stack::transaction::Dest`] (transport and
-//! peer address); the driver turns that into a flow here. [`StreamInput`] cuts a stream into
+//! call, dialog and transaction layers only ever see a [`Dest`] (transport, peer address and
+//! the SBC's local address of the path); the endpoint turns that into a socket or a flow here. [`StreamInput`] cuts a stream into
 //! messages (Content-Length framing, RFC 5626 keep-alives, size limits with a 413/400 reply).
 //! [`Switchover`] decides which requests move from UDP to TCP for their size and keeps a moved
 //! request's CANCEL, non-2xx ACK and retransmissions with it (§18.1.1). [`via`] holds the Via
