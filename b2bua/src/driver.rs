@@ -8,7 +8,7 @@
 //!   UDP sockets ───────────────► Input::Datagram ──┐
 //!   stream tasks (framed) ─────► Input::Stream ────┤
 //!   sleep_until(poll_timeout) ─► Input::Timer ─────┼─► Endpoint::handle ─► poll_output:
-//!   every 100 ms ──────────────► Input::Relay ─────┤     Udp → send_to on that socket
+//!   relay notifier, 1 s tick ──► Input::Relay ─────┤     Udp → send_to on that socket
 //!   admin commands, signals ───► Input::Command, ──┘     Stream → the flow's write queue
 //!                                Reload, Shutdown        Connect/Close → stream tasks
 //!                                                        Cdr → the CDR writer thread
@@ -24,6 +24,7 @@ use crate::Map;
 use bytes::Bytes;
 use sbc_config::Config;
 use sbc_relay::api::{Relay, RelayError};
+use sbc_relay::notify::Notifier;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,9 +40,10 @@ use stream::Note;
 pub use crate::endpoint::{relay_config, server_name, CLOSE_GRACE};
 pub use crate::routing::{outbound_side, transport_of, ConfigRouter};
 
-/// How often the relay's events (inactivity, latching, RTP bleed) are collected and idle flows
-/// closed.
-pub const RELAY_POLL: Duration = Duration::from_millis(100);
+/// How often the housekeeping tick runs: relay counters and statistics into the metrics, CDRs
+/// whose media statistics are late, idle flows. Relay events that need action wake the loop
+/// through the relay's notifier at once.
+pub const HOUSEKEEPING: Duration = Duration::from_secs(1);
 
 /// The largest UDP datagram read.
 const RECV_BUFFER: usize = 65_536;
@@ -107,6 +109,9 @@ pub fn random_seed() -> u64 {
 /// write queues and the CDR writer (RFC 3261 §18).
 pub struct Driver {
     endpoint: Endpoint<Relay>,
+    /// The relay's wake-up, and its socket that turns readable when the relay queued an event
+    /// the endpoint must act on.
+    relay_events: (Notifier, tokio::net::UnixDatagram),
     udp: Vec<UdpSocket>,
     /// Each flow's write queue; dropping it closes the connection.
     conns: Map<FlowId, mpsc::Sender<Outgoing>>,
@@ -135,6 +140,12 @@ impl Driver {
     pub async fn start(cfg: Arc<Config>, seed: u64) -> Result<Self, DriverError> {
         let relay_cfg = relay_config(&cfg, seed.rotate_left(32));
         let relay = Relay::start(relay_cfg.clone())?;
+        let notifier = relay.notifier();
+        let socket = notifier
+            .socket()
+            .and_then(tokio::net::UnixDatagram::from_std)
+            .map_err(RelayError::Io)?;
+        let relay_events = (notifier, socket);
         for i in &relay_cfg.interfaces {
             tracing::info!(
                 interface = %i.name,
@@ -197,6 +208,7 @@ impl Driver {
         };
         Ok(Self {
             endpoint,
+            relay_events,
             udp,
             conns: Map::default(),
             notes_tx,
@@ -228,7 +240,7 @@ impl Driver {
     /// flushed when it returns.
     pub async fn run_with(mut self, mut control: mpsc::Receiver<Control>) {
         let mut buf = vec![0u8; RECV_BUFFER];
-        let mut relay_tick = tokio::time::interval(RELAY_POLL);
+        let mut relay_tick = tokio::time::interval(HOUSEKEEPING);
         relay_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.endpoint.metrics().set_ready(true);
         let mut control_open = true;
@@ -251,6 +263,15 @@ impl Driver {
                     note = self.notes_rx.recv() => Wake::Stream(note),
                     () = timer => Wake::Timer,
                     _ = relay_tick.tick() => Wake::Relay,
+                    r = self.relay_events.1.readable() => {
+                        if r.is_ok() {
+                            // Consume the wake-ups, re-arm, then the endpoint drains the events.
+                            let mut b = [0u8; 8];
+                            while self.relay_events.1.try_recv(&mut b).is_ok() {}
+                            self.relay_events.0.disarm();
+                        }
+                        Wake::Relay
+                    }
                     Some(cmd) = self.commands.1.recv() => Wake::Command(cmd),
                     c = control.recv(), if control_open => Wake::Control(c),
                 }

@@ -9,6 +9,7 @@ use crate::forward::{ForwardEvent, LegSignal, LegStats, StreamId};
 use crate::io::uring::UringConfig;
 use crate::io::{open_backend, BackendKind};
 use crate::latch::LatchConfig;
+use crate::notify::{Notifier, Notify};
 use crate::ports::{rtcp_port, PortError, PortPool};
 use crate::worker::{Command, LegSocketsOwned, Worker, WorkerConfig, WorkerEvent, WorkerMetrics};
 use ringbuf::traits::{Consumer, Producer, Split};
@@ -275,6 +276,8 @@ pub struct Relay {
     next_session: SessionId,
     backend: &'static str,
     recv_buffer: usize,
+    /// The eventfd the workers wake the control plane with.
+    notify: Arc<Notify>,
 }
 
 impl Relay {
@@ -309,8 +312,9 @@ impl Relay {
         }
         let mut workers = Vec::new();
         let mut backend_name = "";
+        let notify = Notify::new()?;
         for w in 0..n {
-            match spawn_worker(&cfg, w) {
+            match spawn_worker(&cfg, w, &notify) {
                 Ok((handle, name)) => {
                     backend_name = name;
                     workers.push(handle);
@@ -330,7 +334,14 @@ impl Relay {
             next_session: 1,
             backend: backend_name,
             recv_buffer: cfg.recv_buffer,
+            notify,
         })
+    }
+
+    /// The workers' wake-up: readable when an event waits in [`Relay::poll_event`]; clear it
+    /// before draining the events (statistics alone never make it readable).
+    pub fn notifier(&self) -> Notifier {
+        Notifier(self.notify.clone())
     }
 
     /// The backend the workers run.
@@ -521,6 +532,7 @@ impl Relay {
         );
         if open == 0 {
             self.closed.push_back(session);
+            self.notify.signal();
         }
         let w = self
             .workers
@@ -689,7 +701,11 @@ impl Drop for Relay {
 
 /// Opens worker `w`'s backend and rings and starts its thread (pinned and at the configured
 /// priority); returns its handle and the backend's name.
-fn spawn_worker(cfg: &RelayConfig, w: usize) -> Result<(WorkerHandle, &'static str), RelayError> {
+fn spawn_worker(
+    cfg: &RelayConfig,
+    w: usize,
+    notify: &Arc<Notify>,
+) -> Result<(WorkerHandle, &'static str), RelayError> {
     let backend = open_backend(cfg.backend, cfg.uring)?;
     let backend_name = backend.name();
     // Dup the eventfd so the control plane can wake the worker.
@@ -701,6 +717,7 @@ fn spawn_worker(cfg: &RelayConfig, w: usize) -> Result<(WorkerHandle, &'static s
         backend,
         ccons,
         eprod,
+        notify.clone(),
         metrics.clone(),
         WorkerConfig {
             latch: cfg.latch,

@@ -13,6 +13,7 @@
 //! - [`ports`]: the per-interface RTP/RTCP port pool.
 //! - [`twin`]: connected twins of leg sockets (no route lookup per send, kernel-side steering).
 //! - [`worker`]: the worker loop and the command/event rings.
+//! - [`notify`]: the eventfd the workers wake the control plane with when they queue an event.
 //! - [`io`]: the io_uring and epoll + recvmmsg/sendmmsg backends (the only `unsafe` code).
 #![cfg_attr(
     not(test),
@@ -23,6 +24,7 @@ pub mod api;
 pub mod forward;
 pub mod io;
 pub mod latch;
+pub mod notify;
 pub mod ports;
 pub mod twin;
 pub mod worker;

@@ -7,6 +7,7 @@ use crate::forward::{
 };
 use crate::io::{Backend, BackendStats};
 use crate::latch::LatchConfig;
+use crate::notify::Notify;
 use crate::twin::Twins;
 use ringbuf::traits::{Consumer, Observer, Producer};
 use ringbuf::{HeapCons, HeapProd};
@@ -167,6 +168,8 @@ struct Core {
     commands: HeapCons<Command>,
     events: HeapProd<WorkerEvent>,
     backlog: VecDeque<WorkerEvent>,
+    /// Wakes the control plane when an event it must act on is queued.
+    notify: Arc<Notify>,
     metrics: Arc<WorkerMetrics>,
     cfg: WorkerConfig,
     fwd: Forwarder,
@@ -182,11 +185,12 @@ struct Core {
 }
 
 impl Worker {
-    /// A worker over a backend and its two rings.
+    /// A worker over a backend and its two rings; `notify` wakes the control plane for events.
     pub fn new(
         backend: Box<dyn Backend>,
         commands: HeapCons<Command>,
         events: HeapProd<WorkerEvent>,
+        notify: Arc<Notify>,
         metrics: Arc<WorkerMetrics>,
         cfg: WorkerConfig,
     ) -> Self {
@@ -196,6 +200,7 @@ impl Worker {
                 commands,
                 events,
                 backlog: VecDeque::new(),
+                notify,
                 metrics,
                 cfg,
                 fwd: Forwarder::new(cfg.latch),
@@ -519,22 +524,38 @@ impl Core {
             self.backlog.push_back(e);
             return;
         }
-        if let Err(e) = self.events.try_push(e) {
-            // The control plane is behind: keep the event (rare; allocation only here).
-            if self.backlog.len() < 65_536 {
-                self.backlog.push_back(e);
-            } else {
-                self.metrics.events_dropped.fetch_add(1, Ordering::Relaxed);
+        let urgent = !matches!(e, WorkerEvent::Stats { .. });
+        match self.events.try_push(e) {
+            Ok(()) => {
+                if urgent {
+                    self.notify.signal();
+                }
             }
+            Err(e) => self.keep(e),
+        }
+    }
+
+    /// Keeps an event the ring had no room for.
+    fn keep(&mut self, e: WorkerEvent) {
+        // The control plane is behind: keep the event (rare; allocation only here).
+        if self.backlog.len() < 65_536 {
+            self.backlog.push_back(e);
+        } else {
+            self.metrics.events_dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     fn flush_backlog(&mut self) {
+        let mut pushed = false;
         while let Some(e) = self.backlog.pop_front() {
             if let Err(e) = self.events.try_push(e) {
                 self.backlog.push_front(e);
                 break;
             }
+            pushed = true;
+        }
+        if pushed {
+            self.notify.signal();
         }
     }
 }
@@ -665,6 +686,7 @@ mod tests {
             Box::new(backend),
             cons,
             eprod,
+            Notify::new().unwrap(),
             Arc::new(WorkerMetrics::default()),
             WorkerConfig {
                 latch: LatchConfig::default(),

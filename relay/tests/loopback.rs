@@ -507,3 +507,93 @@ fn a_steady_peer_gets_a_connected_twin_and_latching_decides_as_before() {
         r.shutdown();
     });
 }
+
+/// Whether the notifier is woken within `wait` (consuming the wake-up and re-arming it).
+fn woken(n: &sbc_relay::notify::Notifier, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    loop {
+        if n.clear() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn events_wake_the_control_plane_through_the_notifier_and_statistics_alone_do_not() {
+    both(|kind| {
+        let base = if kind == BackendKind::IoUring {
+            33_000
+        } else {
+            34_000
+        };
+        let mut r = relay(kind, Duration::from_millis(400), base);
+        let n = r.notifier();
+        let (a, b) = (peer("127.0.0.1"), peer("127.0.0.1"));
+        let s = r.create_session();
+        let (_, local) = r
+            .add_stream(
+                s,
+                [
+                    spec("customer", a.local_addr().unwrap()),
+                    spec("core", b.local_addr().unwrap()),
+                ],
+            )
+            .unwrap();
+        n.clear();
+        // The first packet latches leg A: an event the B2BUA hears of at once.
+        a.send_to(&rtp(1, 0xa), local[0].rtp).unwrap();
+        assert!(
+            woken(&n, Duration::from_secs(2)),
+            "{kind:?}: latching woke nobody"
+        );
+        let mut latched = false;
+        while let Some(e) = r.poll_event() {
+            latched |= matches!(e, RelayEvent::Latched { session, .. } if session == s);
+        }
+        assert!(latched, "{kind:?}");
+        // Steady media: statistics every 100 ms, and nothing to wake the B2BUA for.
+        for seq in 2..15 {
+            a.send_to(&rtp(seq, 0xa), local[0].rtp).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            !woken(&n, Duration::ZERO),
+            "{kind:?}: statistics woke the B2BUA"
+        );
+        // They were queued all the same, and are read with the next drain.
+        while r.poll_event().is_some() {}
+        assert!(r.session_stats(s).is_some_and(|st| st[0][0].packets_in > 1));
+        // Silence: the inactivity event wakes it.
+        assert!(
+            woken(&n, Duration::from_secs(3)),
+            "{kind:?}: no wake-up for inactivity"
+        );
+        let mut inactive = false;
+        while let Some(e) = r.poll_event() {
+            inactive |= matches!(e, RelayEvent::Inactive { session, .. } if session == s);
+        }
+        assert!(inactive, "{kind:?}");
+        // Deleting the session: Closed wakes it once the worker closed the sockets.
+        r.delete_session(s).unwrap();
+        assert!(
+            woken(&n, Duration::from_secs(2)),
+            "{kind:?}: no wake-up for Closed"
+        );
+        let mut closed = false;
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !closed && Instant::now() < deadline {
+            while let Some(e) = r.poll_event() {
+                closed |= e == RelayEvent::Closed { session: s };
+            }
+            if !closed {
+                woken(&n, Duration::from_millis(100));
+            }
+        }
+        assert!(closed, "{kind:?}");
+        r.shutdown();
+    });
+}
