@@ -531,8 +531,10 @@ impl Relay {
             },
         );
         if open == 0 {
+            // Nothing for a worker to close: Closed is ready at the caller's next poll, and no
+            // worker is woken (a call without media costs the relay no system call).
             self.closed.push_back(session);
-            self.notify.signal();
+            return Ok(());
         }
         let w = self
             .workers

@@ -416,6 +416,12 @@ impl<M: MediaRelay> Endpoint<M> {
             Input::Shutdown => self.shutdown(now),
         }
         self.flush(now);
+        if !self.records.is_settled() {
+            // A call that ended without media streams has its relay session closed at once:
+            // its CDR need not wait for a wake-up.
+            self.drain_relay_events(now);
+            self.flush(now);
+        }
         self.advance(now);
         self.flush(now);
     }

@@ -36,13 +36,19 @@ impl<M: MediaRelay> Endpoint<M> {
         }
     }
 
-    /// Drains the relay's events and counters: inactivity hangs answered calls up, closed
-    /// sessions complete their CDRs, the rest is logged.
+    /// The housekeeping tick or a relay wake-up: counters, late CDRs, and the relay's events
+    /// (inactivity hangs answered calls up, closed sessions complete their CDRs, the rest is
+    /// logged).
     pub(super) fn on_relay(&mut self, now: Instant) {
         self.recorder.relay(&self.core.media().metrics());
         for record in self.records.overdue(now) {
             self.out.push_back(Output::Cdr(Box::new(record)));
         }
+        self.drain_relay_events(now);
+    }
+
+    /// Acts on every event the relay has queued.
+    pub(super) fn drain_relay_events(&mut self, now: Instant) {
         while let Some(event) = self.core.media_mut().poll_event() {
             match event {
                 RelayEvent::Closed { session } => {
