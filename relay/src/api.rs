@@ -93,10 +93,10 @@ pub enum RelayError {
     },
     /// No session with this id.
     #[error("no relay session {0}")]
-    UnknownSession(u64),
+    UnknownSession(SessionId),
     /// No stream with this index in the session.
     #[error("relay session {0} has no stream {1}")]
-    UnknownStream(u64, usize),
+    UnknownStream(SessionId, usize),
     /// No port of the interface could be bound (each attempt's port was taken by another process).
     #[error("media interface {interface:?}: cannot bind a port (last tried {port}): {source}")]
     Bind {
@@ -126,8 +126,15 @@ pub enum RelayError {
     Io(#[from] std::io::Error),
 }
 
-/// A call's media session handle.
-pub type SessionId = u64;
+/// A call's media session handle, the key of the relay's session tables.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub u64);
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// What the caller needs to describe one leg of a stream.
 #[derive(Clone, Debug)]
@@ -331,7 +338,7 @@ impl Relay {
             sessions: HashMap::new(),
             closing: HashMap::new(),
             closed: std::collections::VecDeque::new(),
-            next_session: 1,
+            next_session: SessionId(1),
             backend: backend_name,
             recv_buffer: cfg.recv_buffer,
             notify,
@@ -352,8 +359,8 @@ impl Relay {
     /// Creates a media session for a call; its streams all live on one worker.
     pub fn create_session(&mut self) -> SessionId {
         let id = self.next_session;
-        self.next_session += 1;
-        let worker = (id as usize) % self.workers.len().max(1);
+        self.next_session.0 += 1;
+        let worker = (id.0 as usize) % self.workers.len().max(1);
         self.sessions.insert(
             id,
             Session {

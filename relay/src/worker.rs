@@ -2,6 +2,7 @@
 //! the packet path, and talks to the control plane only through two lock-free SPSC rings (commands
 //! in, events out) plus an eventfd that wakes it.
 
+use crate::api::SessionId;
 use crate::forward::{
     ForwardEvent, Forwarder, LegSignal, LegSockets, LegStats, SocketRole, StreamId,
 };
@@ -38,7 +39,7 @@ pub enum Command {
         /// The stream's id in this worker.
         id: StreamId,
         /// The call it belongs to.
-        session: u64,
+        session: SessionId,
         /// Sockets of leg A and leg B.
         sockets: Box<[LegSocketsOwned; 2]>,
         /// Signalling of leg A and leg B.
@@ -66,7 +67,7 @@ pub enum WorkerEvent {
     /// A latch or source-rejected event from the forwarder.
     Media {
         /// The call.
-        session: u64,
+        session: SessionId,
         /// What happened.
         event: ForwardEvent,
     },
@@ -85,14 +86,14 @@ pub enum WorkerEvent {
     /// No accepted packet on any stream of the call for the inactivity timeout.
     Inactive {
         /// The call.
-        session: u64,
+        session: SessionId,
         /// How long it has been quiet.
         idle: Duration,
     },
     /// Periodic statistics of one stream.
     Stats {
         /// The call.
-        session: u64,
+        session: SessionId,
         /// The stream.
         id: StreamId,
         /// Both legs.
@@ -174,8 +175,8 @@ struct Core {
     cfg: WorkerConfig,
     fwd: Forwarder,
     sockets: HashMap<u32, Box<[LegSocketsOwned; 2]>>,
-    streams_by_session: HashMap<u64, Vec<StreamId>>,
-    inactive_reported: HashMap<u64, Instant>,
+    streams_by_session: HashMap<SessionId, Vec<StreamId>>,
+    inactive_reported: HashMap<SessionId, Instant>,
     /// Socket registrations and removals applied to the forwarder, waiting for the backend.
     io_changes: Vec<IoChange>,
     /// Connected twins of the leg sockets.
@@ -265,7 +266,7 @@ impl Worker {
         while let Some(e) = self.core.fwd.poll_event() {
             let session = match e {
                 ForwardEvent::Latched { id, .. } | ForwardEvent::SourceRejected { id, .. } => {
-                    self.core.fwd.session_of(id).unwrap_or(0)
+                    self.core.fwd.session_of(id).map_or(SessionId(0), SessionId)
                 }
             };
             self.core.emit(WorkerEvent::Media { session, event: e });
@@ -424,7 +425,7 @@ impl Core {
         &mut self,
         now: Instant,
         id: StreamId,
-        session: u64,
+        session: SessionId,
         sockets: Box<[LegSocketsOwned; 2]>,
         signals: [LegSignal; 2],
     ) {
@@ -438,7 +439,7 @@ impl Core {
                 signals[i],
             )
         });
-        if self.fwd.add_stream(now, id, session, legs).is_err() {
+        if self.fwd.add_stream(now, id, session.0, legs).is_err() {
             self.emit(WorkerEvent::CommandFailed { id });
             return;
         }
@@ -448,7 +449,7 @@ impl Core {
     }
 
     fn remove_stream(&mut self, id: StreamId) {
-        let session = self.fwd.session_of(id);
+        let session = self.fwd.session_of(id).map(SessionId);
         match self.fwd.remove_stream(id) {
             Ok(stats) => {
                 if let Some(sockets) = self.sockets.remove(&id.slot) {
@@ -703,7 +704,7 @@ mod tests {
             .unwrap()
             .try_push(Command::AddStream {
                 id: ID,
-                session: 7,
+                session: SessionId(7),
                 sockets: socks,
                 signals: [a, LegSignal::default()],
             })

@@ -11,6 +11,7 @@ use crate::stack::dialog::TerminateReason;
 use crate::stack::dialog::{
     Dialog, DialogEvent, DialogId, DialogLayer, DialogOutput, ResponseOutcome,
 };
+use crate::stack::ids::CallId;
 use crate::stack::stateless::{self, Reply};
 use crate::stack::transaction::{Dest, Output, TransactionLayer, TxEvent, TxId};
 use crate::Map;
@@ -146,7 +147,7 @@ pub struct B2bua<M, R> {
     next_call: u64,
     calls: Map<CallKey, Call>,
     /// The Call-IDs of our leg-B INVITEs: one coming back to us is a routing loop.
-    b_call_ids: Map<String, CallKey>,
+    b_call_ids: Map<CallId, CallKey>,
     /// Relayed in-dialog requests: our client transaction -> (the server transaction it came
     /// in on, the received request, to answer it from).
     relays: Map<TxId, Relayed>,
@@ -547,7 +548,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let b_call_id = b_invite.call_id().unwrap_or_default().to_owned();
         self.by_tx.insert(tx, (key, TxRole::AInvite));
         self.by_tx.insert(b_tx, (key, TxRole::BInvite));
-        self.b_call_ids.insert(b_call_id.clone(), key);
+        self.b_call_ids.insert(b_call_id.as_str().into(), key);
         targets.tx = Some(b_tx);
         self.track_session_timer(key, &invite);
         let detail = record::detail(&invite, &b_invite, media.session);

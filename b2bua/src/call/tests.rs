@@ -48,7 +48,7 @@ impl FakeAnchor {
 
 impl MediaAnchor for FakeAnchor {
     fn create_session(&mut self) -> SessionId {
-        self.next_session += 1;
+        self.next_session.0 += 1;
         self.ops.push(Op::Create(self.next_session));
         self.next_session
     }
@@ -410,8 +410,8 @@ fn answered_call(net: &mut Net) -> Answered {
     assert_eq!(trying.status(), Some(100));
     let b_invite = net.one_b();
     let ops = net.ops();
-    assert!(matches!(ops[0], Op::Create(1)));
-    let Op::Add(1, legs) = &ops[1] else {
+    assert!(matches!(ops[0], Op::Create(SessionId(1))));
+    let Op::Add(SessionId(1), legs) = &ops[1] else {
         panic!("{ops:?}")
     };
     assert_eq!(legs[0].interface, "public");
@@ -459,7 +459,7 @@ fn answered_call(net: &mut Net) -> Answered {
         )
     );
     let ops = net.ops();
-    let [Op::Update(1, 0, [None, Some(sig)])] = ops.as_slice() else {
+    let [Op::Update(SessionId(1), 0, [None, Some(sig)])] = ops.as_slice() else {
         panic!("{ops:?}")
     };
     assert_eq!(sig.remote_rtp, Some("10.0.0.20:30000".parse().unwrap()));
@@ -566,7 +566,7 @@ fn successful_call_then_bye_from_a() {
     assert_eq!(bye.call_id(), call.b_invite.call_id());
     assert_eq!(bye.to().unwrap().tag(), Some("btag"));
     assert!(bye.cseq().unwrap().seq > call.b_invite.cseq().unwrap().seq);
-    assert!(matches!(net.ops()[..], [Op::Delete(1)]));
+    assert!(matches!(net.ops()[..], [Op::Delete(SessionId(1))]));
     assert!(matches!(
         net.events.last(),
         Some(CallEvent::Ended {
@@ -596,7 +596,7 @@ fn successful_call_then_bye_from_b() {
     assert_eq!(bye.to().unwrap().tag(), Some("atag"));
     assert_eq!(bye.from().unwrap().tag(), call.a_ok.to().unwrap().tag());
     assert_eq!(bye.uri(), Some("sip:alice@198.51.100.10:5060"));
-    assert!(matches!(net.ops()[..], [Op::Delete(1)]));
+    assert!(matches!(net.ops()[..], [Op::Delete(SessionId(1))]));
     assert!(matches!(
         net.events.last(),
         Some(CallEvent::Ended {
@@ -626,7 +626,7 @@ fn busy_is_relayed_with_its_code() {
     let ack = net.one_b();
     assert_eq!(ack.method(), Some(&Method::Ack));
     assert_eq!(top_branch(&ack), top_branch(&b_inv));
-    assert!(matches!(net.ops()[..], [Op::Delete(1)]));
+    assert!(matches!(net.ops()[..], [Op::Delete(SessionId(1))]));
     assert!(matches!(
         net.events.last(),
         Some(CallEvent::Ended {
@@ -704,7 +704,7 @@ fn cancel_is_relayed_and_a_gets_487() {
         (Some(487), "INVITE")
     );
     assert_eq!(net.one_b().method(), Some(&Method::Ack));
-    assert!(matches!(net.ops()[..], [Op::Delete(1)]));
+    assert!(matches!(net.ops()[..], [Op::Delete(SessionId(1))]));
     assert!(matches!(
         net.events.last(),
         Some(CallEvent::Ended {
@@ -746,7 +746,7 @@ fn cancel_waits_for_a_provisional_and_loses_the_race_to_200() {
     let methods: Vec<_> = to_b.iter().map(|m| m.method().cloned()).collect();
     assert_eq!(methods, [Some(Method::Ack), Some(Method::Bye)]);
     assert_eq!(net.one_a().status(), Some(487));
-    assert!(matches!(net.ops()[..], [Op::Delete(1)]));
+    assert!(matches!(net.ops()[..], [Op::Delete(SessionId(1))]));
     assert!(matches!(
         net.events.last(),
         Some(CallEvent::Ended {
@@ -801,7 +801,7 @@ fn reinvite_hold_and_resume_are_relayed_with_the_relay_updated() {
         )
     );
     let ops = net.ops();
-    let [Op::Update(1, 0, [Some(sig), None])] = ops.as_slice() else {
+    let [Op::Update(SessionId(1), 0, [Some(sig), None])] = ops.as_slice() else {
         panic!("{ops:?}")
     };
     assert_eq!(sig.direction, Direction::SendOnly);
@@ -821,7 +821,7 @@ fn reinvite_hold_and_resume_are_relayed_with_the_relay_updated() {
         )
     );
     let ops = net.ops();
-    let [Op::Update(1, 0, [None, Some(sig)])] = ops.as_slice() else {
+    let [Op::Update(SessionId(1), 0, [None, Some(sig)])] = ops.as_slice() else {
         panic!("{ops:?}")
     };
     assert_eq!(sig.direction, Direction::RecvOnly);
@@ -846,7 +846,7 @@ fn reinvite_hold_and_resume_are_relayed_with_the_relay_updated() {
     assert_eq!(media_of(&re2).2, "sendrecv");
     assert_eq!(media_of(&re2).3, Some(3));
     let ops = net.ops();
-    let [Op::Update(1, 0, [Some(sig), None])] = ops.as_slice() else {
+    let [Op::Update(SessionId(1), 0, [Some(sig), None])] = ops.as_slice() else {
         panic!("{ops:?}")
     };
     assert_eq!(sig.direction, Direction::SendRecv);
@@ -884,7 +884,7 @@ fn hold_from_b_reaches_a() {
         )
     );
     let ops = net.ops();
-    let [Op::Update(1, 0, [None, Some(sig)])] = ops.as_slice() else {
+    let [Op::Update(SessionId(1), 0, [None, Some(sig)])] = ops.as_slice() else {
         panic!("{ops:?}")
     };
     assert_eq!(sig.direction, Direction::Inactive);
@@ -921,7 +921,7 @@ fn unacked_2xx_to_a_ends_the_call() {
     let methods: Vec<_> = to_b.iter().map(|m| m.method().cloned()).collect();
     assert_eq!(methods, [Some(Method::Ack), Some(Method::Bye)]);
     assert!(net.a().iter().any(|m| m.method() == Some(&Method::Bye)));
-    assert!(matches!(net.ops()[..], [Op::Delete(1)]));
+    assert!(matches!(net.ops()[..], [Op::Delete(SessionId(1))]));
     assert!(matches!(
         net.events.last(),
         Some(CallEvent::Ended {
@@ -970,7 +970,7 @@ fn media_timeout_hangs_up_answered_calls_only() {
     let b_inv = net.one_b();
     net.ops();
     // Ringing: no media yet is normal, the call stays.
-    assert!(!net.sbc.handle_media_timeout(net.now, 1));
+    assert!(!net.sbc.handle_media_timeout(net.now, SessionId(1)));
     net.send_b(reply_b(&b_inv, 180, None));
     net.a();
     net.send_b(reply_b(&b_inv, 487, None));
@@ -980,10 +980,10 @@ fn media_timeout_hangs_up_answered_calls_only() {
     let mut net = Net::new();
     let call = answered_call(&mut net);
     assert!(
-        !net.sbc.handle_media_timeout(net.now, 99),
+        !net.sbc.handle_media_timeout(net.now, SessionId(99)),
         "unknown session"
     );
-    assert!(net.sbc.handle_media_timeout(net.now, 1));
+    assert!(net.sbc.handle_media_timeout(net.now, SessionId(1)));
     net.drain();
     let bye_a = net.one_a();
     let bye_b = net.one_b();
@@ -991,7 +991,7 @@ fn media_timeout_hangs_up_answered_calls_only() {
     assert_eq!(bye_a.call_id(), call.a_ok.call_id());
     assert_eq!(bye_b.method(), Some(&Method::Bye));
     assert_eq!(bye_b.call_id(), call.b_invite.call_id());
-    assert!(matches!(net.ops()[..], [Op::Delete(1)]));
+    assert!(matches!(net.ops()[..], [Op::Delete(SessionId(1))]));
     assert!(matches!(
         net.events.last(),
         Some(CallEvent::Ended {
@@ -1152,7 +1152,7 @@ fn update_with_an_offer_is_relayed_and_anchored_like_a_reinvite() {
         ("10.0.0.1", 20002, "sendonly")
     );
     let ops = net.ops();
-    let [Op::Update(1, 0, [Some(sig), None])] = ops.as_slice() else {
+    let [Op::Update(SessionId(1), 0, [Some(sig), None])] = ops.as_slice() else {
         panic!("{ops:?}")
     };
     assert_eq!(sig.direction, Direction::SendOnly);
@@ -1169,7 +1169,7 @@ fn update_with_an_offer_is_relayed_and_anchored_like_a_reinvite() {
         ("203.0.113.1", 20000, "recvonly")
     );
     let ops = net.ops();
-    let [Op::Update(1, 0, [None, Some(sig)])] = ops.as_slice() else {
+    let [Op::Update(SessionId(1), 0, [None, Some(sig)])] = ops.as_slice() else {
         panic!("{ops:?}")
     };
     assert_eq!(sig.direction, Direction::RecvOnly);
@@ -1185,7 +1185,7 @@ fn delayed_offer_offer_in_the_200_answer_in_the_ack() {
     let b_invite = net.one_b();
     assert!(b_invite.body().is_empty(), "no offer to forward");
     assert_eq!(b_invite.content_type(), None);
-    assert!(matches!(net.ops()[..], [Op::Create(1)]));
+    assert!(matches!(net.ops()[..], [Op::Create(SessionId(1))]));
     // B makes the offer in its 200: anchored, relayed to A on A's side.
     net.send_b(reply_b(&b_invite, 200, Some(&sdp_b(3, "sendrecv"))));
     let a_ok = net.one_a();
@@ -1193,7 +1193,7 @@ fn delayed_offer_offer_in_the_200_answer_in_the_ack() {
     let (ip, port, ..) = media_of(&a_ok);
     assert_eq!((ip.as_str(), port), ("203.0.113.1", 20000));
     let ops = net.ops();
-    let [Op::Add(1, legs)] = ops.as_slice() else {
+    let [Op::Add(SessionId(1), legs)] = ops.as_slice() else {
         panic!("{ops:?}")
     };
     assert_eq!(
@@ -1218,7 +1218,7 @@ fn delayed_offer_offer_in_the_200_answer_in_the_ack() {
     let (ip, port, ..) = media_of(&ack);
     assert_eq!((ip.as_str(), port), ("10.0.0.1", 20002));
     let ops = net.ops();
-    let [Op::Update(1, 0, [Some(sig), None])] = ops.as_slice() else {
+    let [Op::Update(SessionId(1), 0, [Some(sig), None])] = ops.as_slice() else {
         panic!("{ops:?}")
     };
     assert_eq!(sig.remote_rtp, Some("198.51.100.10:49170".parse().unwrap()));
@@ -1272,7 +1272,7 @@ fn max_call_duration_ends_the_call_with_bye_and_reason_on_both_legs() {
         })
     ));
     assert_eq!(net.sbc.call_count(), 0);
-    assert!(matches!(net.ops()[..], [Op::Delete(1)]));
+    assert!(matches!(net.ops()[..], [Op::Delete(SessionId(1))]));
 }
 
 #[test]
@@ -1429,7 +1429,7 @@ fn reliable_183_with_sdp_prack_and_answer_are_relayed_with_rseq_and_rack_mapped(
         )
     );
     let ops = net.ops();
-    let [Op::Update(1, 0, [None, Some(sig)])] = ops.as_slice() else {
+    let [Op::Update(SessionId(1), 0, [None, Some(sig)])] = ops.as_slice() else {
         panic!("{ops:?}")
     };
     assert_eq!(sig.remote_rtp, Some("10.0.0.20:30000".parse().unwrap()));
@@ -1507,7 +1507,7 @@ fn delayed_offer_in_a_reliable_183_is_answered_in_the_pracks() {
     let a_183 = net.one_a();
     assert_eq!(media_of(&a_183).0, "203.0.113.1");
     let ops = net.ops();
-    let [Op::Add(1, legs)] = ops.as_slice() else {
+    let [Op::Add(SessionId(1), legs)] = ops.as_slice() else {
         panic!("{ops:?}")
     };
     assert_eq!(
@@ -1526,7 +1526,7 @@ fn delayed_offer_in_a_reliable_183_is_answered_in_the_pracks() {
     let (ip, port, ..) = media_of(&b_prack);
     assert_eq!((ip.as_str(), port), ("10.0.0.1", 20002));
     let ops = net.ops();
-    let [Op::Update(1, 0, [Some(sig), None])] = ops.as_slice() else {
+    let [Op::Update(SessionId(1), 0, [Some(sig), None])] = ops.as_slice() else {
         panic!("{ops:?}")
     };
     assert_eq!(sig.remote_rtp, Some("198.51.100.10:49170".parse().unwrap()));
@@ -1608,7 +1608,7 @@ fn reliable_provisional_never_pracked_gets_a_5xx_at_64_t1_and_b_is_cancelled() {
     assert_eq!(final_at, Some(32_000));
     let cancel = net.one_b();
     assert_eq!(cancel.method(), Some(&Method::Cancel));
-    assert!(matches!(net.ops()[..], [Op::Delete(1)]));
+    assert!(matches!(net.ops()[..], [Op::Delete(SessionId(1))]));
     assert!(matches!(
         net.events.last(),
         Some(CallEvent::Ended {
@@ -1714,7 +1714,7 @@ fn two_forks_get_two_early_dialogs_on_a_and_the_first_2xx_wins_in_its_own() {
         .ops()
         .iter()
         .filter_map(|op| match op {
-            Op::Update(1, 0, [None, Some(sig)]) => sig.remote_rtp,
+            Op::Update(SessionId(1), 0, [None, Some(sig)]) => sig.remote_rtp,
             _ => None,
         })
         .collect();
@@ -1736,7 +1736,7 @@ fn two_forks_get_two_early_dialogs_on_a_and_the_first_2xx_wins_in_its_own() {
     assert_eq!(a_ok.to().unwrap().tag(), Some(tag2.as_str()));
     assert_eq!(a_ok.body(), a_183_f2.body());
     let ops = net.ops();
-    let [Op::Update(1, 0, [None, Some(sig)])] = ops.as_slice() else {
+    let [Op::Update(SessionId(1), 0, [None, Some(sig)])] = ops.as_slice() else {
         panic!("{ops:?}")
     };
     assert_eq!(sig.remote_rtp, Some("10.0.0.21:31000".parse().unwrap()));
@@ -1911,7 +1911,7 @@ fn reinvite_without_sdp_gets_the_offer_in_the_200_and_the_answer_in_the_ack() {
         )
     );
     let ops = net.ops();
-    let [Op::Update(1, 0, [None, Some(sig)])] = ops.as_slice() else {
+    let [Op::Update(SessionId(1), 0, [None, Some(sig)])] = ops.as_slice() else {
         panic!("{ops:?}")
     };
     assert_eq!(sig.direction, Direction::SendOnly);
@@ -1940,7 +1940,7 @@ fn reinvite_without_sdp_gets_the_offer_in_the_200_and_the_answer_in_the_ack() {
         )
     );
     let ops = net.ops();
-    let [Op::Update(1, 0, [Some(sig), None])] = ops.as_slice() else {
+    let [Op::Update(SessionId(1), 0, [Some(sig), None])] = ops.as_slice() else {
         panic!("{ops:?}")
     };
     assert_eq!(sig.direction, Direction::RecvOnly);
@@ -1981,7 +1981,9 @@ fn reinvite_adding_then_removing_video_adds_a_relay_stream_and_keeps_port_zero()
     let re = net.one_b();
     assert_eq!(ports_of(&re), vec![20002, 20006]);
     let ops = net.ops();
-    let [Op::Update(1, 0, [Some(_), None]), Op::Add(1, legs)] = ops.as_slice() else {
+    let [Op::Update(SessionId(1), 0, [Some(_), None]), Op::Add(SessionId(1), legs)] =
+        ops.as_slice()
+    else {
         panic!("{ops:?}")
     };
     assert_eq!(
@@ -1994,7 +1996,8 @@ fn reinvite_adding_then_removing_video_adds_a_relay_stream_and_keeps_port_zero()
     let ok = net.one_a();
     assert_eq!(ports_of(&ok), vec![20000, 20004]);
     let ops = net.ops();
-    let [Op::Update(1, 0, [None, Some(_)]), Op::Update(1, 1, [None, Some(video)])] = ops.as_slice()
+    let [Op::Update(SessionId(1), 0, [None, Some(_)]), Op::Update(SessionId(1), 1, [None, Some(video)])] =
+        ops.as_slice()
     else {
         panic!("{ops:?}")
     };
@@ -2015,7 +2018,8 @@ fn reinvite_adding_then_removing_video_adds_a_relay_stream_and_keeps_port_zero()
     let re = net.one_b();
     assert_eq!(ports_of(&re), vec![20002, 0]);
     let ops = net.ops();
-    let [Op::Update(1, 0, [Some(_), None]), Op::Update(1, 1, [Some(video), None])] = ops.as_slice()
+    let [Op::Update(SessionId(1), 0, [Some(_), None]), Op::Update(SessionId(1), 1, [Some(video), None])] =
+        ops.as_slice()
     else {
         panic!("{ops:?}")
     };
@@ -2110,7 +2114,7 @@ fn assert_session_expired(net: &mut Net) {
             ..
         })
     ));
-    assert!(matches!(net.ops()[..], [Op::Delete(1)]));
+    assert!(matches!(net.ops()[..], [Op::Delete(SessionId(1))]));
     assert_eq!(net.sbc.call_count(), 0);
 }
 

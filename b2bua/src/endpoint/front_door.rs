@@ -33,6 +33,7 @@ use crate::edge::customers::{
 };
 use crate::edge::nat::Flow;
 use crate::edge::registrar::{CacheOutput, KeepaliveKind, RegistrarOutput};
+use crate::stack::ids::Branch;
 use crate::stack::transaction::{Dest, Transmit, Transport};
 use crate::stack::transport::via::response_target;
 use crate::Map;
@@ -75,7 +76,7 @@ pub(super) struct FrontDoor {
     customer_ifaces: Vec<bool>,
     /// Requests the front door sent (forwarded REGISTERs, OPTIONS keepalives) by branch,
     /// with when to give up.
-    pending: Map<String, (Pending, Instant)>,
+    pending: Map<Branch, (Pending, Instant)>,
     /// How long the front door waits for an answer: 64·T1 (RFC 3261 §17.1.2.2 timer F).
     timeout: Duration,
     seq: u64,
@@ -180,20 +181,20 @@ impl<M: MediaRelay> Endpoint<M> {
             return false;
         };
         let status = rsp.status().unwrap_or(0);
-        let Some((pending, _)) = self.front.pending.get(&branch) else {
+        let Some((pending, _)) = self.front.pending.get(branch.as_str()) else {
             return true;
         };
         match pending {
             Pending::Ping { realm, binding } => {
                 let (realm, binding) = (realm.clone(), binding.clone());
-                self.front.pending.remove(&branch);
+                self.front.pending.remove(branch.as_str());
                 self.front
                     .customers
                     .handle_keepalive_answer(&realm, &binding);
             }
             Pending::Register => {
                 if status >= 200 {
-                    self.front.pending.remove(&branch);
+                    self.front.pending.remove(branch.as_str());
                 }
                 if let Some(out) = self.front.customers.handle_core_response(now, rsp) {
                     self.send_to_customer(now, out);
@@ -489,7 +490,7 @@ impl<M: MediaRelay> Endpoint<M> {
         );
         self.front
             .pending
-            .insert(branch, (Pending::Register, now + self.front.timeout));
+            .insert(branch.into(), (Pending::Register, now + self.front.timeout));
         let t = Transmit {
             dest: Dest::new(registrar, transport).from_local(local),
             bytes: request.to_bytes(),
@@ -551,7 +552,7 @@ impl<M: MediaRelay> Endpoint<M> {
                 }
             }
         }
-        let lapsed: Vec<String> = self
+        let lapsed: Vec<Branch> = self
             .front
             .pending
             .iter()
@@ -561,7 +562,7 @@ impl<M: MediaRelay> Endpoint<M> {
         // An unanswered ping is counted as a miss by the registrar itself when the next one is
         // due; here it is only forgotten.
         for b in lapsed {
-            self.front.pending.remove(&b);
+            self.front.pending.remove(b.as_str());
         }
         self.record_customers();
     }
@@ -624,7 +625,7 @@ impl<M: MediaRelay> Endpoint<M> {
                     self.server
                 );
                 self.front.pending.insert(
-                    branch,
+                    branch.into(),
                     (Pending::Ping { realm, binding }, now + self.front.timeout),
                 );
                 self.send_datagram(now, i, flow.source, Bytes::from(text));

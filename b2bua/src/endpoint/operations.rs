@@ -59,9 +59,13 @@ impl<M: MediaRelay> Endpoint<M> {
                 }
                 RelayEvent::Inactive { session, idle } => {
                     if self.core.handle_media_timeout(now, session) {
-                        tracing::info!(session, ?idle, "no media: call hung up");
+                        tracing::info!(session = session.0, ?idle, "no media: call hung up");
                     } else {
-                        tracing::debug!(session, ?idle, "no media on a call not answered yet");
+                        tracing::debug!(
+                            session = session.0,
+                            ?idle,
+                            "no media on a call not answered yet"
+                        );
                     }
                 }
                 e @ (RelayEvent::Latched { .. } | RelayEvent::SourceRejected { .. }) => {

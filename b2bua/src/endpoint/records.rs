@@ -5,6 +5,7 @@
 
 use crate::call::{CallEvent, CallKey, MediaRelay};
 use crate::ops::cdr::{CallRecord, MEDIA_WAIT};
+use crate::stack::ids::CallId;
 use crate::Map;
 use sbc_common::sip::Message;
 use sbc_config::Config;
@@ -27,7 +28,7 @@ pub(super) struct Records {
     enabled: bool,
     calls: Map<CallKey, Tracked>,
     /// Both legs' Call-IDs of live calls, to log a message inside its call's span.
-    by_call_id: Map<String, CallKey>,
+    by_call_id: Map<CallId, CallKey>,
     /// Ended calls waiting for their relay session's final statistics, with a deadline.
     pending: Map<SessionId, (CallRecord, Instant)>,
 }
@@ -79,8 +80,8 @@ impl Records {
         {
             let span = tracing::info_span!("call", id = key.0, a_call_id = %a_call_id, b_call_id = %b_call_id);
             if let Some(record) = CallRecord::started(&self.node, e, wall) {
-                self.by_call_id.insert(a_call_id.clone(), key);
-                self.by_call_id.insert(b_call_id.clone(), key);
+                self.by_call_id.insert(a_call_id.as_str().into(), key);
+                self.by_call_id.insert(b_call_id.as_str().into(), key);
                 self.calls.insert(
                     key,
                     Tracked {
@@ -106,7 +107,7 @@ impl Records {
             CallEvent::Ended { reason, code, .. } => {
                 let mut t = self.calls.remove(&key)?;
                 for leg in &t.record.legs {
-                    self.by_call_id.remove(&leg.call_id);
+                    self.by_call_id.remove(leg.call_id.as_str());
                 }
                 t.record.end = wall;
                 t.record.reason = *reason;
@@ -193,7 +194,7 @@ pub(super) fn log_relay_event(event: &RelayEvent) {
             stream,
             leg,
             peer,
-        } => tracing::debug!(session, stream, leg, %peer, "media latched"),
+        } => tracing::debug!(session = session.0, stream, leg, %peer, "media latched"),
         RelayEvent::SourceRejected {
             session,
             stream,
@@ -202,7 +203,7 @@ pub(super) fn log_relay_event(event: &RelayEvent) {
             count,
         } => {
             if count.is_power_of_two() {
-                tracing::warn!(session, stream, leg, %from, count, "media from a foreign source dropped");
+                tracing::warn!(session = session.0, stream, leg, %from, count, "media from a foreign source dropped");
             }
         }
         RelayEvent::Closed { .. } | RelayEvent::Inactive { .. } => {}

@@ -76,7 +76,7 @@ struct FakeRelay {
 
 impl MediaAnchor for FakeRelay {
     fn create_session(&mut self) -> SessionId {
-        self.next_session += 1;
+        self.next_session.0 += 1;
         self.next_session
     }
 

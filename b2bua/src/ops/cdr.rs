@@ -438,7 +438,7 @@ mod tests {
                         to: "sip:bob@192.0.2.2".into(),
                     },
                 ],
-                media_session: Some(1),
+                media_session: Some(sbc_relay::api::SessionId(1)),
             }),
         };
         CallRecord::started("node-1", &ev, t0).unwrap()

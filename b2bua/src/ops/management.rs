@@ -235,7 +235,7 @@ pub fn call_json<M: MediaRelay>(relay: &M, now: Instant, c: &CallSnapshot) -> se
         "age_seconds": secs(c.started),
         "duration_seconds": c.answered.map_or(0.0, secs),
         "legs": { "a": leg(0), "b": leg(1) },
-        "media_session": c.media_session,
+        "media_session": c.media_session.map(|s| s.0),
         "streams": streams,
     })
 }

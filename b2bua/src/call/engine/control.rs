@@ -467,7 +467,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             call.targets.tx = Some(b_tx);
         }
         if let Some(id) = b_invite.call_id() {
-            self.b_call_ids.insert(id.to_owned(), key);
+            self.b_call_ids.insert(id.into(), key);
         }
     }
 

@@ -203,7 +203,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             .to_owned();
         if call.dialogs[Leg::B.index()]
             .as_ref()
-            .is_some_and(|d| d.local_tag == tag)
+            .is_some_and(|d| *d.local_tag == *tag)
         {
             call.dialogs[Leg::B.index()] = None;
         }

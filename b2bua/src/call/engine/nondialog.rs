@@ -31,6 +31,7 @@ use super::{B2bua, TxRole};
 use crate::call::headers::{contact, via};
 use crate::call::{CallKey, Leg, MediaAnchor, Route, Router, Side, Target};
 use crate::stack::dialog::{Dialog, DialogEvent, DialogId, ResponseOutcome, TerminateReason};
+use crate::stack::ids::CallId;
 use crate::stack::transaction::{Dest, TxId};
 use crate::Map;
 use sbc_common::sip::{HeaderName, Message, Method};
@@ -119,7 +120,7 @@ pub(super) struct NonDialog {
     by_dialog: Map<DialogId, (CallKey, Leg)>,
     /// Leg B's Call-IDs: a SUBSCRIBE's, for a NOTIFY that overtakes the 2xx, and every
     /// request still waiting for its answer, to spot one coming back to us (a routing loop).
-    by_b_call: Map<String, CallKey>,
+    by_b_call: Map<CallId, CallKey>,
     /// Subscription expiries, lazily deleted (a refreshed one is skipped).
     expiries: BinaryHeap<Reverse<(Instant, CallKey)>>,
 }
@@ -198,7 +199,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         self.by_tx.insert(client, (key, TxRole::NonDialog));
         let b_call_id = out.call_id().map(str::to_owned);
         if let Some(id) = &b_call_id {
-            self.nondialog.by_b_call.insert(id.clone(), key);
+            self.nondialog.by_b_call.insert(id.as_str().into(), key);
         }
         let kind = if subscribe {
             let a_tag = self.ids.tag();
@@ -287,7 +288,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         } = pending;
         match kind {
             Kind::Standalone { b_call_id } => {
-                self.nondialog.by_b_call.remove(&b_call_id);
+                self.nondialog.by_b_call.remove(b_call_id.as_str());
                 let mut out = self.tagged_response(&request, code, &reason);
                 if let Some(r) = rsp {
                     self.cfg.headers.copy(r, &mut out);
@@ -355,10 +356,10 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             };
             self.by_tx.insert(next, (key, TxRole::NonDialog));
             let new_id = out.call_id().unwrap_or_default().to_owned();
-            self.nondialog.by_b_call.insert(new_id.clone(), key);
+            self.nondialog.by_b_call.insert(new_id.as_str().into(), key);
             match &mut p.kind {
                 Kind::Standalone { b_call_id } => {
-                    self.nondialog.by_b_call.remove(b_call_id);
+                    self.nondialog.by_b_call.remove(b_call_id.as_str());
                     *b_call_id = new_id;
                 }
                 Kind::Creating(key) => {

@@ -128,9 +128,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         // The referrer's dialog with the SBC, as the referrer writes it: the to-tag is the
         // SBC's (our local tag), the from-tag the referrer's (RFC 3891 §3).
         let id = DialogId {
-            call_id: named.call_id.to_owned(),
-            local_tag: named.to_tag.to_owned(),
-            remote_tag: named.from_tag.to_owned(),
+            call_id: named.call_id.into(),
+            local_tag: named.to_tag.into(),
+            remote_tag: named.from_tag.into(),
         };
         let unknown = (403, "Replaces Names No Dialog Of This SBC");
         let &(call, leg) = self.by_dialog.get(&id).ok_or(unknown)?;

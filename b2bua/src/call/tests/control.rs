@@ -59,7 +59,7 @@ fn the_snapshot_shows_an_answered_call_and_terminate_byes_both_legs_with_a_reaso
         (c.legs[0].local, c.legs[1].local),
         (dest(SBC_A), dest(SBC_B))
     );
-    assert_eq!(c.media_session, Some(1));
+    assert_eq!(c.media_session, Some(SessionId(1)));
     assert_eq!(c.streams.len(), 1);
     assert_eq!(c.streams[0].local[0], "203.0.113.1:20000".parse().unwrap());
     assert_eq!(c.streams[0].local[1], "10.0.0.1:20002".parse().unwrap());
@@ -82,7 +82,10 @@ fn the_snapshot_shows_an_answered_call_and_terminate_byes_both_legs_with_a_reaso
     }
     assert_eq!(bye_a.call_id(), Some("a-call-1@a.example.com"));
     assert_eq!(bye_b.call_id(), call.b_invite.call_id());
-    assert!(net.ops().iter().any(|o| matches!(o, Op::Delete(1))));
+    assert!(net
+        .ops()
+        .iter()
+        .any(|o| matches!(o, Op::Delete(SessionId(1)))));
     assert!(matches!(
         net.events.last(),
         Some(CallEvent::Ended {
@@ -159,7 +162,7 @@ fn click_to_dial_calls_a_then_b_and_b_answer_reaches_a_in_the_ack() {
         "A's offer via the relay"
     );
     let ops = net.ops();
-    let [Op::Create(1), Op::Add(1, legs)] = ops.as_slice() else {
+    let [Op::Create(SessionId(1)), Op::Add(SessionId(1), legs)] = ops.as_slice() else {
         panic!("{ops:?}")
     };
     assert_eq!(
@@ -189,7 +192,7 @@ fn click_to_dial_calls_a_then_b_and_b_answer_reaches_a_in_the_ack() {
     assert_eq!(ack_b.call_id(), b_inv.call_id());
     assert!(ack_b.body().is_empty());
     let ops = net.ops();
-    let [Op::Update(1, 0, [None, Some(sig)])] = ops.as_slice() else {
+    let [Op::Update(SessionId(1), 0, [None, Some(sig)])] = ops.as_slice() else {
         panic!("{ops:?}")
     };
     assert_eq!(sig.remote_rtp, Some("10.0.0.20:30000".parse().unwrap()));
@@ -256,7 +259,10 @@ fn click_to_dial_refused_by_b_acks_and_byes_a() {
     let v = net.a();
     let methods: Vec<_> = v.iter().map(|m| m.method().cloned()).collect();
     assert_eq!(methods, [Some(Method::Ack), Some(Method::Bye)]);
-    assert!(net.ops().iter().any(|o| matches!(o, Op::Delete(1))));
+    assert!(net
+        .ops()
+        .iter()
+        .any(|o| matches!(o, Op::Delete(SessionId(1)))));
     assert_eq!(net.sbc.call_count(), 0);
 }
 

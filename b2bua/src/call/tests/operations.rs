@@ -32,7 +32,7 @@ fn started_names_both_legs_parties_and_the_media_session() {
         b_inv.from().map(|f| f.uri)
     );
     assert_eq!(Some(detail.legs[1].to.as_str()), b_inv.to().map(|t| t.uri));
-    assert_eq!(detail.media_session, Some(1));
+    assert_eq!(detail.media_session, Some(SessionId(1)));
     assert!(net.sbc.has_call_id(a_call_id));
     assert!(
         !net.sbc.has_call_id(b_call_id),
@@ -58,7 +58,7 @@ fn shutdown_byes_both_legs_of_answered_calls_with_a_reason() {
         );
     }
     assert_eq!(bye_b.call_id(), call.b_invite.call_id());
-    assert!(matches!(net.ops()[..], [Op::Delete(1)]));
+    assert!(matches!(net.ops()[..], [Op::Delete(SessionId(1))]));
     assert!(matches!(
         net.events.last(),
         Some(CallEvent::Ended {

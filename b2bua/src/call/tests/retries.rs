@@ -378,7 +378,7 @@ fn failover_on_503_tries_the_next_route_with_the_media_reset() {
     assert_next_attempt(&b_inv, &c_inv);
     // What B said is forgotten by the relay until C answers.
     let ops = net.ops();
-    let [Op::Update(1, 0, [None, Some(sig)])] = ops.as_slice() else {
+    let [Op::Update(SessionId(1), 0, [None, Some(sig)])] = ops.as_slice() else {
         panic!("{ops:?}")
     };
     assert_eq!(sig.remote_rtp, None);
@@ -451,7 +451,7 @@ fn when_every_route_fails_a_gets_the_last_failure() {
         (v[0].status(), v[0].reason()),
         (Some(480), Some("Trunk Full"))
     );
-    assert!(matches!(net.ops()[..], [Op::Delete(1)]));
+    assert!(matches!(net.ops()[..], [Op::Delete(SessionId(1))]));
     assert_eq!(net.sbc.dialog_count(), 0);
     // Both routes answer 503: A gets 500, not the SBC's own overload signal (RFC 3261 §16.7).
     let mut net = net_of_two_failures(503, "Trunk Full");
@@ -583,7 +583,9 @@ fn failover_to_another_relay_interface_anchors_the_offer_in_a_new_session() {
     net.b();
     let c_inv = net.one_c();
     let ops = net.ops();
-    let [Op::Delete(1), Op::Create(2), Op::Add(2, legs)] = ops.as_slice() else {
+    let [Op::Delete(SessionId(1)), Op::Create(SessionId(2)), Op::Add(SessionId(2), legs)] =
+        ops.as_slice()
+    else {
         panic!("{ops:?}")
     };
     assert_eq!(
@@ -598,7 +600,7 @@ fn failover_to_another_relay_interface_anchors_the_offer_in_a_new_session() {
     assert_ne!(media_of(&c_inv).1, media_of(&b_inv).1);
     net.send_c(reply_c(&c_inv, 503, None));
     assert_eq!(net.one_a().status(), Some(500), "503 reaches A as 500");
-    assert!(matches!(net.ops()[..], [Op::Delete(2)]));
+    assert!(matches!(net.ops()[..], [Op::Delete(SessionId(2))]));
 }
 
 #[test]

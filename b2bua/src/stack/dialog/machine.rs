@@ -214,10 +214,10 @@ impl Dialog {
         let from_value = req.header(&HeaderName::From).unwrap_or_default().trim();
         Ok(Self {
             id: DialogId {
-                call_id: call_id.to_owned(),
-                local_tag: local_tag.to_owned(),
+                call_id: call_id.into(),
+                local_tag: local_tag.into(),
                 // RFC 2543 peers may omit the From tag: the remote tag is then null (§12.1.1).
-                remote_tag: from.tag().unwrap_or_default().to_owned(),
+                remote_tag: from.tag().unwrap_or_default().into(),
             },
             role: Role::Uas,
             state,
@@ -767,7 +767,7 @@ impl Dialog {
         }
         msg.push_header(HeaderName::To, self.remote_party.clone());
         msg.push_header(HeaderName::From, self.local_party.clone());
-        msg.push_header(HeaderName::CallId, self.id.call_id.clone());
+        msg.push_header(HeaderName::CallId, self.id.call_id.as_str());
         msg.push_header(HeaderName::CSeq, cseq);
         if contact {
             msg.push_header(HeaderName::Contact, self.local_contact.clone());

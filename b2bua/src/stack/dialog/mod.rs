@@ -36,6 +36,7 @@ pub use layer::{DialogLayer, ResponseOutcome};
 pub use machine::{is_target_refresh, reliable_rseq, Dialog, RequestVerdict};
 pub use route::{literal_dest, next_hop_uri, RequestTarget, RouteSet};
 
+use crate::stack::ids::{CallId, Tag};
 use crate::stack::transaction::Dest;
 use sbc_common::sip::Message;
 use std::fmt;
@@ -45,11 +46,11 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DialogId {
     /// The Call-ID (RFC 3261 §20.8).
-    pub call_id: String,
+    pub call_id: CallId,
     /// Our tag: From tag in our requests, To tag in requests we receive.
-    pub local_tag: String,
+    pub local_tag: Tag,
     /// The peer's tag.
-    pub remote_tag: String,
+    pub remote_tag: Tag,
 }
 
 impl DialogId {
@@ -57,9 +58,9 @@ impl DialogId {
     /// (remote, empty for RFC 2543 peers) (RFC 3261 §12.2.2); `None` without a To tag.
     pub fn for_incoming_request(req: &Message) -> Option<Self> {
         Some(Self {
-            call_id: req.call_id()?.to_owned(),
-            local_tag: req.to()?.tag()?.to_owned(),
-            remote_tag: req.from()?.tag().unwrap_or_default().to_owned(),
+            call_id: req.call_id()?.into(),
+            local_tag: req.to()?.tag()?.into(),
+            remote_tag: req.from()?.tag().unwrap_or_default().into(),
         })
     }
 
@@ -67,9 +68,9 @@ impl DialogId {
     /// To tag (remote) (RFC 3261 §12.1.2, §12.2.1.2); `None` without a To tag.
     pub fn for_response(rsp: &Message) -> Option<Self> {
         Some(Self {
-            call_id: rsp.call_id()?.to_owned(),
-            local_tag: rsp.from()?.tag()?.to_owned(),
-            remote_tag: rsp.to()?.tag()?.to_owned(),
+            call_id: rsp.call_id()?.into(),
+            local_tag: rsp.from()?.tag()?.into(),
+            remote_tag: rsp.to()?.tag()?.into(),
         })
     }
 }

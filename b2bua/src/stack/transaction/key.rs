@@ -2,6 +2,7 @@
 //! their server transaction (RFC 3261 §17.2.3, with the RFC 2543 fallback).
 
 use super::TransactionError;
+use crate::stack::ids::{Branch, CallId, Tag};
 use sbc_common::sip::{HeaderName, Message, Method};
 
 /// The key of any transaction in the layer's map (RFC 3261 §17.1.3, §17.2.3).
@@ -17,7 +18,7 @@ pub enum TxKey {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ClientKey {
     /// The branch parameter of the top Via, as sent.
-    pub branch: String,
+    pub branch: Branch,
     /// The method of the request that created the transaction (CANCEL is its own; RFC 3261 §9.1).
     pub method: Method,
 }
@@ -44,7 +45,7 @@ impl ClientKey {
             ));
         }
         Ok(Self {
-            branch: branch.to_owned(),
+            branch: branch.into(),
             method: method.clone(),
         })
     }
@@ -58,7 +59,7 @@ impl ClientKey {
             .and_then(|c| c.method())
             .ok_or(TransactionError::Malformed("CSeq"))?;
         Ok(Self {
-            branch: branch.to_owned(),
+            branch: branch.into(),
             method,
         })
     }
@@ -77,7 +78,7 @@ pub enum ServerKey {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Rfc3261Key {
     /// The top Via branch.
-    pub branch: String,
+    pub branch: Branch,
     /// The top Via sent-by host, lower-cased.
     pub host: String,
     /// The top Via sent-by port, if written.
@@ -92,11 +93,11 @@ pub struct Rfc2543Key {
     /// The Request-URI as written.
     pub request_uri: String,
     /// The From tag.
-    pub from_tag: Option<String>,
+    pub from_tag: Option<Tag>,
     /// The To tag of the request (an ACK is looked up with its tag and with none; see the layer).
-    pub to_tag: Option<String>,
+    pub to_tag: Option<Tag>,
     /// The Call-ID.
-    pub call_id: String,
+    pub call_id: CallId,
     /// The CSeq number.
     pub cseq: u32,
     /// The method of the request that creates the transaction (INVITE for an ACK).
@@ -125,7 +126,7 @@ impl ServerKey {
         };
         if let (true, Some(branch)) = (via.is_rfc3261(), via.branch()) {
             return Ok(Self::Rfc3261(Rfc3261Key {
-                branch: branch.to_owned(),
+                branch: branch.into(),
                 host: via.host.to_ascii_lowercase(),
                 port: via.port,
                 method,
@@ -137,12 +138,12 @@ impl ServerKey {
             .ok_or(TransactionError::Malformed("top Via"))?;
         Ok(Self::Rfc2543(Rfc2543Key {
             request_uri: req.uri().unwrap_or_default().to_owned(),
-            from_tag: req.from().and_then(|f| f.tag()).map(str::to_owned),
-            to_tag: req.to().and_then(|t| t.tag()).map(str::to_owned),
+            from_tag: req.from().and_then(|f| f.tag()).map(Tag::from),
+            to_tag: req.to().and_then(|t| t.tag()).map(Tag::from),
             call_id: req
                 .call_id()
                 .ok_or(TransactionError::Malformed("Call-ID"))?
-                .to_owned(),
+                .into(),
             cseq: cseq.seq,
             method,
             top_via: top_via.trim().to_owned(),

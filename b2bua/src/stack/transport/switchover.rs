@@ -3,6 +3,7 @@
 //! same transport. Time is passed in.
 
 use super::too_large_for_udp;
+use crate::stack::ids::Branch;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -30,7 +31,7 @@ struct Moved {
 /// The requests moved to TCP, by top Via branch (RFC 3261 §18.1.1).
 #[derive(Debug)]
 pub struct Switchover {
-    moved: HashMap<String, Moved>,
+    moved: HashMap<Branch, Moved>,
     ttl: Duration,
     max_entries: usize,
 }
@@ -83,7 +84,7 @@ impl Switchover {
             }
         }
         self.moved.insert(
-            branch.to_owned(),
+            branch.into(),
             Moved {
                 sent: vec![fingerprint],
                 fell_back: false,
