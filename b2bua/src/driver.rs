@@ -45,6 +45,9 @@ pub use crate::routing::{outbound_side, transport_of, ConfigRouter};
 /// through the relay's notifier at once.
 pub const HOUSEKEEPING: Duration = Duration::from_secs(1);
 
+/// How long after the relay's notifier fires its events are drained, in one go.
+pub const RELAY_BATCH: Duration = Duration::from_millis(20);
+
 /// The largest UDP datagram read.
 const RECV_BUFFER: usize = 65_536;
 
@@ -244,11 +247,19 @@ impl Driver {
         relay_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.endpoint.metrics().set_ready(true);
         let mut control_open = true;
+        // After the relay's notifier fires, its events are taken RELAY_BATCH later in one drain
+        // (the workers send nothing more until then), so a busy relay costs a wake-up per window
+        // rather than one per event.
+        let mut relay_due: Option<Instant> = None;
         while !self.endpoint.is_stopped() {
-            let deadline = [self.endpoint.poll_timeout(), self.endpoint.stage_deadline()]
-                .into_iter()
-                .flatten()
-                .min();
+            let deadline = [
+                self.endpoint.poll_timeout(),
+                self.endpoint.stage_deadline(),
+                relay_due,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let wake = {
                 let timer = async {
                     match deadline {
@@ -263,18 +274,37 @@ impl Driver {
                     note = self.notes_rx.recv() => Wake::Stream(note),
                     () = timer => Wake::Timer,
                     _ = relay_tick.tick() => Wake::Relay,
-                    r = self.relay_events.1.readable() => {
+                    r = self.relay_events.1.readable(), if relay_due.is_none() => {
                         if r.is_ok() {
-                            // Consume the wake-ups, re-arm, then the endpoint drains the events.
+                            // Consume the wake-ups now; disarm and drain when the window ends.
                             let mut b = [0u8; 8];
                             while self.relay_events.1.try_recv(&mut b).is_ok() {}
-                            self.relay_events.0.disarm();
                         }
-                        Wake::Relay
+                        relay_due = Some(Instant::now() + RELAY_BATCH);
+                        continue;
                     }
                     Some(cmd) = self.commands.1.recv() => Wake::Command(cmd),
                     c = control.recv(), if control_open => Wake::Control(c),
                 }
+            };
+            let wake = match (wake, relay_due) {
+                (Wake::Timer | Wake::Relay, Some(due)) if Instant::now() >= due => {
+                    relay_due = None;
+                    self.relay_events.0.disarm();
+                    if self
+                        .endpoint
+                        .poll_timeout()
+                        .is_some_and(|t| t <= Instant::now())
+                    {
+                        // Both are due: the relay's events now, the timers on the next turn.
+                        self.endpoint.handle(Instant::now(), Input::Relay);
+                        self.execute().await;
+                        Wake::Timer
+                    } else {
+                        Wake::Relay
+                    }
+                }
+                (wake, _) => wake,
             };
             let input = match wake {
                 Wake::Datagram(i, r) => {
