@@ -53,7 +53,8 @@ wait_http() {
 }
 
 # metric PORT NAME: value of an unlabelled metric from /metrics (empty if absent).
-metric() { curl -s -m 2 "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n {print $2; exit}'; }
+# (awk reads to the end: exiting at the match would make curl fail with EPIPE under pipefail.)
+metric() { curl -s -m 2 "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n && v == "" {v = $2} END {print v}'; }
 
 # sipp_col CSV NAME: value of column NAME in the last line of a SIPp -trace_stat CSV.
 sipp_col() {

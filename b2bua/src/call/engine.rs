@@ -145,7 +145,8 @@ pub struct B2bua<M, R> {
     media: M,
     router: R,
     next_call: u64,
-    calls: Map<CallKey, Call>,
+    /// Boxed: a call is over 2 kB, and the table's spare slots should not be.
+    calls: Map<CallKey, Box<Call>>,
     /// The Call-IDs of our leg-B INVITEs: one coming back to us is a routing loop.
     b_call_ids: Map<CallId, CallKey>,
     /// Relayed in-dialog requests: our client transaction -> (the server transaction it came
@@ -554,7 +555,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let detail = record::detail(&invite, &b_invite, media.session);
         self.calls.insert(
             key,
-            Call {
+            Box::new(Call {
                 phase: Phase::Proceeding,
                 cancelling: false,
                 cancel_sent: false,
@@ -576,7 +577,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 started: now,
                 answered_at: None,
                 originated: false,
-            },
+            }),
         );
         self.start_siblings(now, key);
         self.arm_no_answer(now, key);

@@ -426,7 +426,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         };
         self.calls.insert(
             key,
-            Call {
+            Box::new(Call {
                 phase: Phase::Proceeding,
                 cancelling: false,
                 cancel_sent: false,
@@ -450,7 +450,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 started: d.started,
                 answered_at: None,
                 originated: true,
-            },
+            }),
         );
         if d.cancelling {
             return self.end_call(now, key, EndReason::Admin, 200, None);

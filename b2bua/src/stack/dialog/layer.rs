@@ -46,7 +46,8 @@ struct Entry {
 #[derive(Debug)]
 pub struct DialogLayer {
     timers: TimerConfig,
-    dialogs: Map<DialogId, Entry>,
+    /// Boxed: an entry is over 1 kB, and the table's spare slots should not be.
+    dialogs: Map<DialogId, Box<Entry>>,
     heap: BinaryHeap<Reverse<(Instant, DialogId, u64)>>,
     out: VecDeque<DialogOutput>,
     scratch: Vec<DialogOutput>,
@@ -94,11 +95,11 @@ impl DialogLayer {
         }
         self.dialogs.insert(
             id.clone(),
-            Entry {
+            Box::new(Entry {
                 dialog,
                 armed: None,
                 generation: 0,
-            },
+            }),
         );
         self.rearm(&id);
         Ok(id)

@@ -196,7 +196,8 @@ struct Entry {
 pub struct TransactionLayer {
     cfg: TimerConfig,
     next_id: u64,
-    txs: Map<TxId, Entry>,
+    /// Boxed, so the table's spare slots stay small.
+    txs: Map<TxId, Box<Entry>>,
     keys: Map<TxKey, TxId>,
     heap: BinaryHeap<Reverse<(Instant, TxId, u64)>>,
     out: VecDeque<Output>,
@@ -489,14 +490,14 @@ impl TransactionLayer {
         self.keys.insert(key.clone(), id);
         self.txs.insert(
             id,
-            Entry {
+            Box::new(Entry {
                 key,
                 peer,
                 machine,
                 armed: None,
                 generation: 0,
                 response_to_tag: None,
-            },
+            }),
         );
     }
 
