@@ -100,34 +100,19 @@ pub fn flow_limits(cfg: &Config) -> FlowLimits {
 mod tests {
     use super::*;
 
+    /// Two interfaces, each with its media range; routes play no part here.
     const CONFIG: &str = r#"
 [[interface]]
 name = "customer"
 listen = [{ transport = "udp", address = "127.0.0.1:5060" }]
-media_address = "127.0.0.1"
 rtp_port_min = 20000
 rtp_port_max = 20999
 
 [[interface]]
 name = "core"
 listen = [{ transport = "udp", address = "127.0.0.1:5080" }]
-media_address = "127.0.0.1"
 rtp_port_min = 30000
 rtp_port_max = 30999
-
-[[route]]
-name = "emergency"
-from_interface = "customer"
-request_user = "911"
-next_hop = "127.0.0.1:5091"
-to_interface = "core"
-priority = 10
-
-[[route]]
-name = "default"
-from_interface = "customer"
-next_hop = "127.0.0.1:5090"
-to_interface = "core"
 "#;
 
     #[test]
