@@ -22,14 +22,18 @@ use crate::ops::metrics::{Metrics, MetricsError};
 use crate::stack::transport::FlowId;
 use crate::Map;
 use bytes::Bytes;
+use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
 use sbc_config::Config;
 use sbc_relay::api::{Relay, RelayError};
 use sbc_relay::notify::Notifier;
 use std::future::Future;
+use std::io::IoSliceMut;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
+use tokio::io::Interest;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
@@ -50,6 +54,9 @@ pub const RELAY_BATCH: Duration = Duration::from_millis(20);
 
 /// The largest UDP datagram read.
 const RECV_BUFFER: usize = 65_536;
+
+/// Datagrams taken from a socket with one system call at most.
+const RECV_BATCH: usize = 8;
 
 /// Notes from connection tasks queued before they wait for the loop.
 const NOTE_QUEUE: usize = 1024;
@@ -130,7 +137,7 @@ pub struct Driver {
 
 /// What woke the loop.
 enum Wake {
-    Datagram(usize, std::io::Result<(usize, SocketAddr)>),
+    Datagram(usize),
     Stream(Option<Note>),
     Timer,
     Relay,
@@ -242,7 +249,7 @@ impl Driver {
     /// drained the calls (or `control` is closed, which is taken as a shutdown); the CDRs are
     /// flushed when it returns.
     pub async fn run_with(mut self, mut control: mpsc::Receiver<Control>) {
-        let mut buf = vec![0u8; RECV_BUFFER];
+        let mut batch = RecvBatch::new();
         let mut relay_tick = tokio::time::interval(HOUSEKEEPING);
         relay_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.endpoint.metrics().set_ready(true);
@@ -270,7 +277,7 @@ impl Driver {
                     }
                 };
                 tokio::select! {
-                    (i, r) = recv_any(&self.udp, &mut buf, self.next_poll) => Wake::Datagram(i, r),
+                    i = readable_any(&self.udp, self.next_poll) => Wake::Datagram(i),
                     note = self.notes_rx.recv() => Wake::Stream(note),
                     () = timer => Wake::Timer,
                     _ = relay_tick.tick() => Wake::Relay,
@@ -307,21 +314,28 @@ impl Driver {
                 (wake, _) => wake,
             };
             let input = match wake {
-                Wake::Datagram(i, r) => {
+                Wake::Datagram(i) => {
                     self.next_poll = i.wrapping_add(1);
-                    match r {
-                        Ok((n, source)) => Input::Datagram {
+                    let Some(sock) = self.udp.get(i) else {
+                        continue;
+                    };
+                    if let Err(e) = batch.recv(sock) {
+                        // ICMP errors for earlier sends surface here on Linux; the socket is
+                        // fine.
+                        tracing::debug!("udp receive: {e}");
+                    }
+                    // Every datagram of the batch, then the outputs of all of them.
+                    let now = Instant::now();
+                    for (bytes, source) in batch.datagrams() {
+                        let input = Input::Datagram {
                             socket: i,
                             source,
-                            bytes: Bytes::copy_from_slice(buf.get(..n).unwrap_or_default()),
-                        },
-                        Err(e) => {
-                            // ICMP errors for earlier sends surface here on Linux; the socket
-                            // is fine.
-                            tracing::debug!("udp receive: {e}");
-                            continue;
-                        }
+                            bytes,
+                        };
+                        self.endpoint.handle(now, input);
                     }
+                    self.execute().await;
+                    continue;
                 }
                 Wake::Stream(Some(note)) => match self.on_note(note) {
                     Some(input) => input,
@@ -426,13 +440,9 @@ impl Driver {
     }
 }
 
-/// Waits for a datagram on any socket, trying them from `start` round-robin; yields the
-/// socket's index and what its `recv_from` returned (length, source).
-fn recv_any<'a>(
-    sockets: &'a [UdpSocket],
-    buf: &'a mut [u8],
-    start: usize,
-) -> impl Future<Output = (usize, std::io::Result<(usize, SocketAddr)>)> + 'a {
+/// Waits until any UDP socket is readable, trying them from `start` round-robin; yields its
+/// index.
+fn readable_any(sockets: &[UdpSocket], start: usize) -> impl Future<Output = usize> + '_ {
     std::future::poll_fn(move |cx| {
         let n = sockets.len();
         for k in 0..n {
@@ -440,12 +450,84 @@ fn recv_any<'a>(
             let Some(s) = sockets.get(i) else {
                 continue;
             };
-            let mut rb = tokio::io::ReadBuf::new(&mut *buf);
-            if let Poll::Ready(r) = s.poll_recv_from(cx, &mut rb) {
-                let len = rb.filled().len();
-                return Poll::Ready((i, r.map(|from| (len, from))));
+            if let Poll::Ready(r) = s.poll_recv_ready(cx) {
+                if let Err(e) = r {
+                    tracing::debug!("udp readiness: {e}");
+                }
+                return Poll::Ready(i);
             }
         }
         Poll::Pending
     })
+}
+
+/// Datagrams taken from a UDP socket with one `recvmmsg` (RFC 3261 §18: one message each).
+struct RecvBatch {
+    /// One buffer per datagram slot.
+    bufs: Vec<Vec<u8>>,
+    /// (length, source) of the datagrams of the last batch.
+    got: Vec<(usize, SocketAddr)>,
+    headers: MultiHeaders<SockaddrStorage>,
+}
+
+impl RecvBatch {
+    fn new() -> Self {
+        Self {
+            bufs: (0..RECV_BATCH).map(|_| vec![0u8; RECV_BUFFER]).collect(),
+            got: Vec::with_capacity(RECV_BATCH),
+            headers: MultiHeaders::preallocate(RECV_BATCH, None),
+        }
+    }
+
+    /// Takes what `sock` holds, up to [`RECV_BATCH`] datagrams, without blocking. A short batch
+    /// means the socket is drained, so its readiness is cleared without one more (empty)
+    /// receive; the datagrams are in `got` either way.
+    fn recv(&mut self, sock: &UdpSocket) -> std::io::Result<()> {
+        self.got.clear();
+        let fd = sock.as_raw_fd();
+        let r = sock.try_io(Interest::READABLE, || {
+            let mut iovs: Vec<[IoSliceMut<'_>; 1]> = self
+                .bufs
+                .iter_mut()
+                .map(|b| [IoSliceMut::new(b.as_mut_slice())])
+                .collect();
+            let results = recvmmsg(
+                fd,
+                &mut self.headers,
+                iovs.iter_mut(),
+                MsgFlags::MSG_DONTWAIT,
+                None,
+            )
+            .map_err(std::io::Error::from)?;
+            for m in results {
+                let from =
+                    m.address
+                        .and_then(|a| match (a.as_sockaddr_in(), a.as_sockaddr_in6()) {
+                            (Some(v4), _) => Some(SocketAddr::V4((*v4).into())),
+                            (_, Some(v6)) => Some(SocketAddr::V6((*v6).into())),
+                            _ => None,
+                        });
+                if let Some(from) = from {
+                    self.got.push((m.bytes, from));
+                }
+            }
+            if self.got.len() < RECV_BATCH {
+                // Drained: report it so tokio clears the readiness now.
+                return Err(std::io::ErrorKind::WouldBlock.into());
+            }
+            Ok(())
+        });
+        match r {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+            r => r,
+        }
+    }
+
+    /// The datagrams of the last batch: (bytes, source).
+    fn datagrams(&self) -> impl Iterator<Item = (Bytes, SocketAddr)> + '_ {
+        self.got
+            .iter()
+            .zip(&self.bufs)
+            .map(|(&(n, from), b)| (Bytes::copy_from_slice(b.get(..n).unwrap_or_default()), from))
+    }
 }
