@@ -640,3 +640,43 @@ fn idle_flows_are_closed_by_the_housekeeping_tick() {
     net.advance(Duration::from_secs(31));
     assert_eq!(net.feed(Input::Relay), [Output::Close { flow }]);
 }
+
+#[test]
+fn a_finished_call_leaves_no_transaction_dialog_or_call_behind_once_its_timers_ran() {
+    let mut net = Net::new("");
+    let (b_invite, ok) = answered_call(&mut net, "gone1", false);
+    // Leg A ACKs the 200; the SBC ACKs leg B's.
+    let ack = format!(
+        "ACK sip:b@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKack1\r\nMax-Forwards: 70\r\nFrom: {}\r\nTo: {}\r\nCall-ID: gone1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+        ok.header(&HeaderName::From).unwrap(),
+        ok.header(&HeaderName::To).unwrap(),
+    );
+    net.udp(0, PHONE, &ack);
+    // The caller hangs up; the UAS answers leg B's BYE.
+    let bye = ack
+        .replace("ACK sip:", "BYE sip:")
+        .replace("CSeq: 1 ACK", "CSeq: 2 BYE")
+        .replace("z9hG4bKack1", "z9hG4bKbye1");
+    let outs = net.udp(0, PHONE, &bye);
+    let (_, _, b_bye) = find(&outs, "BYE");
+    assert_eq!(b_bye.call_id(), b_invite.call_id());
+    let ok_bye = Message::response_to(&b_bye, 200, "OK");
+    net.udp(1, UAS, std::str::from_utf8(&ok_bye.to_bytes()).unwrap());
+    assert_eq!(net.ep.core().call_count(), 0);
+    // Every timer the call left (2xx retransmission, J, K, L, M, D) runs out within 64·T1, woken
+    // only when the endpoint asks, as the driver does.
+    let end = net.now + Duration::from_secs(80);
+    while let Some(at) = net.ep.poll_timeout().filter(|t| *t <= end) {
+        net.now = net.now.max(at);
+        net.feed(Input::Timer);
+    }
+    let core = net.ep.core();
+    assert_eq!(
+        (
+            core.transaction_count(),
+            core.dialog_count(),
+            core.call_count()
+        ),
+        (0, 0, 0)
+    );
+}
