@@ -303,7 +303,7 @@ impl Driver {
                         .poll_timeout()
                         .is_some_and(|t| t <= Instant::now())
                     {
-                        // Both are due: the relay's events now, the timers on the next turn.
+                        // Both are due: the relay's events first, then the timers.
                         self.endpoint.handle(Instant::now(), Input::Relay);
                         self.execute().await;
                         Wake::Timer
