@@ -25,9 +25,10 @@ pub enum ClientInviteState {
 #[derive(Clone, Debug)]
 pub struct ClientInvite {
     state: ClientInviteState,
-    /// The INVITE, needed to build the ACK for a non-2xx response (RFC 3261 §17.1.1.3).
-    invite: Message,
-    /// The INVITE as sent, for timer A retransmissions.
+    /// The INVITE, needed to build the ACK for a non-2xx response (RFC 3261 §17.1.1.3); let go
+    /// at the final response, so a transaction in Accepted or Completed holds no request.
+    invite: Option<Message>,
+    /// The INVITE as sent, for timer A retransmissions; emptied at the first response.
     bytes: Bytes,
     /// The ACK sent for the non-2xx final, re-sent for each retransmission of it.
     ack: Option<Bytes>,
@@ -57,7 +58,7 @@ impl ClientInvite {
         out.push(Effect::Send(bytes.clone()));
         Self {
             state: ClientInviteState::Calling,
-            invite,
+            invite: Some(invite),
             bytes,
             ack: None,
             reliable,
@@ -72,9 +73,9 @@ impl ClientInvite {
         self.state
     }
 
-    /// The INVITE that created the transaction (RFC 3261 §17.1.1).
-    pub fn request(&self) -> &Message {
-        &self.invite
+    /// The INVITE that created the transaction, until its final response (RFC 3261 §17.1.1).
+    pub fn request(&self) -> Option<&Message> {
+        self.invite.as_ref()
     }
 
     /// When [`ClientInvite::on_timer`] must next be called (RFC 3261 §17.1.1.2).
@@ -94,6 +95,8 @@ impl ClientInvite {
         };
         match self.state {
             ClientInviteState::Calling | ClientInviteState::Proceeding => {
+                // No more timer A retransmissions once anything came back.
+                self.bytes = Bytes::new();
                 if code < 200 {
                     // Timer B covers Calling only (RFC 3261 Figure 5); Proceeding waits on the TU.
                     self.timers.stop(Timer::A);
@@ -101,15 +104,18 @@ impl ClientInvite {
                     self.state = ClientInviteState::Proceeding;
                     out.push(Effect::Response(rsp));
                 } else if code < 300 {
+                    self.invite = None;
                     self.timers.stop_all();
                     self.timers.start(Timer::M, now, self.cfg.t1_x64());
                     self.state = ClientInviteState::Accepted;
                     out.push(Effect::Response(rsp));
                 } else {
                     self.timers.stop_all();
-                    let ack = build_ack(&self.invite, &rsp).to_bytes();
-                    out.push(Effect::Send(ack.clone()));
-                    self.ack = Some(ack);
+                    if let Some(invite) = self.invite.take() {
+                        let ack = build_ack(&invite, &rsp).to_bytes();
+                        out.push(Effect::Send(ack.clone()));
+                        self.ack = Some(ack);
+                    }
                     out.push(Effect::Response(rsp));
                     self.state = ClientInviteState::Completed;
                     let d = self.cfg.timer_d(self.reliable);
@@ -294,7 +300,7 @@ mod tests {
     fn provisional_stops_a_and_b_and_goes_up() {
         let (mut tx, t0, _) = start(false);
         let mut out = Vec::new();
-        let inv = tx.request().clone();
+        let inv = tx.request().unwrap().clone();
         tx.on_response(at(t0, 100), response(&inv, 180, Some("b1")), &mut out);
         assert_eq!(tx.state(), ClientInviteState::Proceeding);
         assert_eq!(out, [Effect::Response(response(&inv, 180, Some("b1")))]);
@@ -308,10 +314,31 @@ mod tests {
     }
 
     #[test]
+    fn a_final_response_lets_go_of_the_request_and_the_ack_still_follows_retransmissions() {
+        for code in [200, 486] {
+            let (mut tx, t0, _) = start(false);
+            let mut out = Vec::new();
+            let inv = tx.request().unwrap().clone();
+            tx.on_response(at(t0, 100), response(&inv, code, Some("t")), &mut out);
+            assert!(
+                tx.request().is_none(),
+                "{code}: request kept after the final"
+            );
+            out.clear();
+            tx.on_response(at(t0, 600), response(&inv, code, Some("t")), &mut out);
+            if code == 486 {
+                // The retransmitted non-2xx is ACKed again from the ACK kept as bytes.
+                assert_eq!(sent(&out).len(), 1);
+                assert_eq!(parse_bytes(&sent(&out)[0]).method(), Some(&Method::Ack));
+            }
+        }
+    }
+
+    #[test]
     fn non_2xx_final_sends_ack_with_rfc3261_17_1_1_3_headers() {
         let (mut tx, t0, _) = start(false);
         let mut out = Vec::new();
-        let inv = tx.request().clone();
+        let inv = tx.request().unwrap().clone();
         let rsp = response(&inv, 486, Some("busy7"));
         tx.on_response(at(t0, 300), rsp.clone(), &mut out);
         assert_eq!(tx.state(), ClientInviteState::Completed);
@@ -340,7 +367,7 @@ mod tests {
     fn completed_absorbs_retransmitted_finals_with_ack_then_d_terminates() {
         let (mut tx, t0, _) = start(false);
         let mut out = Vec::new();
-        let inv = tx.request().clone();
+        let inv = tx.request().unwrap().clone();
         tx.on_response(at(t0, 100), response(&inv, 180, Some("x")), &mut out);
         tx.on_response(at(t0, 300), response(&inv, 603, Some("x")), &mut out);
         let first_ack = sent(&out)[0].clone();
@@ -364,7 +391,7 @@ mod tests {
         for code in [302, 404, 503, 600] {
             let (mut tx, t0, _) = start(false);
             let mut out = Vec::new();
-            let inv = tx.request().clone();
+            let inv = tx.request().unwrap().clone();
             tx.on_response(at(t0, 10), response(&inv, code, Some("t")), &mut out);
             assert_eq!(tx.state(), ClientInviteState::Completed, "{code}");
             assert_eq!(sent(&out).len(), 1);
@@ -375,7 +402,7 @@ mod tests {
     fn two_xx_enters_accepted_with_m_and_passes_retransmissions_up() {
         let (mut tx, t0, _) = start(false);
         let mut out = Vec::new();
-        let inv = tx.request().clone();
+        let inv = tx.request().unwrap().clone();
         let ok = response(&inv, 200, Some("ok1"));
         tx.on_response(at(t0, 1000), ok.clone(), &mut out);
         assert_eq!(tx.state(), ClientInviteState::Accepted);
@@ -405,7 +432,7 @@ mod tests {
     fn two_xx_from_proceeding_enters_accepted() {
         let (mut tx, t0, _) = start(false);
         let mut out = Vec::new();
-        let inv = tx.request().clone();
+        let inv = tx.request().unwrap().clone();
         tx.on_response(at(t0, 100), response(&inv, 100, None), &mut out);
         tx.on_response(at(t0, 200), response(&inv, 200, Some("a")), &mut out);
         assert_eq!(tx.state(), ClientInviteState::Accepted);
@@ -418,7 +445,7 @@ mod tests {
         assert_eq!(tx.timer(Timer::A), None);
         assert_eq!(tx.timer(Timer::B), Some(at(t0, 32_000)));
         let mut out = Vec::new();
-        let inv = tx.request().clone();
+        let inv = tx.request().unwrap().clone();
         tx.on_response(at(t0, 50), response(&inv, 404, Some("n")), &mut out);
         assert_eq!(tx.state(), ClientInviteState::Terminated);
         assert_eq!(sent(&out).len(), 1, "ACK still sent");
@@ -449,7 +476,7 @@ mod tests {
     fn transport_error_in_accepted_only_informs() {
         let (mut tx, t0, _) = start(false);
         let mut out = Vec::new();
-        let inv = tx.request().clone();
+        let inv = tx.request().unwrap().clone();
         tx.on_response(at(t0, 10), response(&inv, 200, Some("a")), &mut out);
         out.clear();
         tx.on_transport_error(&mut out);
@@ -461,7 +488,7 @@ mod tests {
     fn transport_error_in_completed_terminates() {
         let (mut tx, t0, _) = start(false);
         let mut out = Vec::new();
-        let inv = tx.request().clone();
+        let inv = tx.request().unwrap().clone();
         tx.on_response(at(t0, 10), response(&inv, 500, Some("a")), &mut out);
         out.clear();
         tx.on_transport_error(&mut out);
