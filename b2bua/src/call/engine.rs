@@ -1056,6 +1056,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             200..=299 => {
                 call.phase = Phase::Answered;
                 call.answered_at = Some(now);
+                call.targets.settle();
                 if let Some(limit) = self.cfg.max_call_duration {
                     if let Some(at) = now.checked_add(limit) {
                         self.deadlines.push(std::cmp::Reverse((at, key)));

@@ -94,6 +94,8 @@ impl TargetSet {
         let mut pending = VecDeque::from(targets);
         let current = pending.pop_front()?;
         pending.truncate(MAX_ATTEMPTS - 1);
+        // The router's buffer is kept only while it holds targets still to try.
+        pending.shrink_to_fit();
         let mut set = Self {
             current,
             group: Vec::new(),
@@ -117,6 +119,13 @@ impl TargetSet {
             self.attempts += 1;
             self.group.push(next);
         }
+    }
+
+    /// Forgets the targets not tried: the call was answered, so nothing fails over any more
+    /// (RFC 3261 §16.6).
+    pub(super) fn settle(&mut self) {
+        self.group = Vec::new();
+        self.pending = VecDeque::new();
     }
 
     /// Takes the current group's targets still to be sent alongside the current one.
