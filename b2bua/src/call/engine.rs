@@ -1060,6 +1060,13 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 if let Some(limit) = self.cfg.max_call_duration {
                     if let Some(at) = now.checked_add(limit) {
                         self.deadlines.push(std::cmp::Reverse((at, key)));
+                        if self.deadlines.len() > 2 * self.calls.len() + 64 {
+                            // Ended calls' deadlines (hours away) would pile up with the
+                            // call rate: keep the live calls' only.
+                            let calls = &self.calls;
+                            self.deadlines
+                                .retain(|std::cmp::Reverse((_, k))| calls.contains_key(k));
+                        }
                     }
                 }
                 self.relay_to_a(now, key, rsp);

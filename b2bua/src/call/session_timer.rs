@@ -378,6 +378,7 @@ impl SessionTimers {
         };
         self.queue.push(Reverse((timer.due(), key, leg.index())));
         call.legs[leg.index()] = Some(timer);
+        self.prune();
     }
 
     /// Changes leg `leg`'s timer with `f` and queues its new due time.
@@ -391,6 +392,18 @@ impl SessionTimers {
         };
         f(timer);
         self.queue.push(Reverse((timer.due(), key, leg.index())));
+        self.prune();
+    }
+
+    /// Drops the stale entries once they outnumber the live ones: entries of ended calls would
+    /// otherwise stay until their due time (half an hour by default), and the queue would grow
+    /// with the call rate rather than with the calls up.
+    fn prune(&mut self) {
+        if self.queue.len() > 4 * self.calls.len() + 64 {
+            let calls = &self.calls;
+            self.queue
+                .retain(|Reverse((at, key, leg))| is_current(calls, *at, *key, *leg));
+        }
     }
 
     /// Forgets an ended call.
@@ -428,11 +441,16 @@ impl SessionTimers {
     }
 
     fn is_current(&self, at: Instant, key: CallKey, leg: usize) -> bool {
-        self.calls
-            .get(&key)
-            .and_then(|c| c.legs.get(leg)?.as_ref())
-            .is_some_and(|t| t.due() == at)
+        is_current(&self.calls, at, key, leg)
     }
+}
+
+/// Whether a queue entry is leg `leg` of call `key`'s running timer, due at `at`.
+fn is_current(calls: &Map<CallKey, CallTimers>, at: Instant, key: CallKey, leg: usize) -> bool {
+    calls
+        .get(&key)
+        .and_then(|c| c.legs.get(leg)?.as_ref())
+        .is_some_and(|t| t.due() == at)
 }
 
 #[cfg(test)]
@@ -536,5 +554,30 @@ mod tests {
         );
         q.forget(key);
         assert_eq!(q.next_due(), None);
+    }
+
+    #[test]
+    fn the_queue_grows_with_the_calls_up_not_with_the_calls_made() {
+        let now = Instant::now();
+        let mut q = SessionTimers::default();
+        let peer = PeerTimer::read(&msg("")).unwrap();
+        for n in 0..10_000 {
+            let key = CallKey(n);
+            q.start(key, peer.clone(), (1800, 90));
+            q.set_leg(key, Leg::B, LegTimer::as_uac(&peer, 1800, now, None));
+            // Each call ends long before its timer is due.
+            q.forget(key);
+        }
+        assert!(q.queue.len() <= 64 + 4, "{} entries", q.queue.len());
+        // A live call's entry survives the pruning.
+        let key = CallKey(99_999);
+        q.start(key, peer.clone(), (1800, 90));
+        q.set_leg(key, Leg::B, LegTimer::as_uac(&peer, 200, now, None));
+        for n in 0..200 {
+            q.start(CallKey(n), peer.clone(), (1800, 90));
+            q.set_leg(CallKey(n), Leg::B, LegTimer::as_uac(&peer, 1800, now, None));
+            q.forget(CallKey(n));
+        }
+        assert_eq!(q.next_due(), Some(now + Duration::from_secs(100)));
     }
 }
