@@ -563,7 +563,7 @@ mod tests {
         let peer = PeerTimer::read(&msg("")).unwrap();
         for n in 0..10_000 {
             let key = CallKey(n);
-            q.start(key, peer.clone(), (1800, 90));
+            q.start(key, peer, (1800, 90));
             q.set_leg(key, Leg::B, LegTimer::as_uac(&peer, 1800, now, None));
             // Each call ends long before its timer is due.
             q.forget(key);
@@ -571,10 +571,10 @@ mod tests {
         assert!(q.queue.len() <= 64 + 4, "{} entries", q.queue.len());
         // A live call's entry survives the pruning.
         let key = CallKey(99_999);
-        q.start(key, peer.clone(), (1800, 90));
+        q.start(key, peer, (1800, 90));
         q.set_leg(key, Leg::B, LegTimer::as_uac(&peer, 200, now, None));
         for n in 0..200 {
-            q.start(CallKey(n), peer.clone(), (1800, 90));
+            q.start(CallKey(n), peer, (1800, 90));
             q.set_leg(CallKey(n), Leg::B, LegTimer::as_uac(&peer, 1800, now, None));
             q.forget(CallKey(n));
         }
