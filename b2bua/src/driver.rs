@@ -464,7 +464,7 @@ fn readable_any(sockets: &[UdpSocket], start: usize) -> impl Future<Output = usi
 /// Datagrams taken from a UDP socket with one `recvmmsg` (RFC 3261 §18: one message each).
 struct RecvBatch {
     /// One buffer per datagram slot.
-    bufs: Vec<Vec<u8>>,
+    bufs: [Vec<u8>; RECV_BATCH],
     /// (length, source) of the datagrams of the last batch.
     got: Vec<(usize, SocketAddr)>,
     headers: MultiHeaders<SockaddrStorage>,
@@ -473,7 +473,7 @@ struct RecvBatch {
 impl RecvBatch {
     fn new() -> Self {
         Self {
-            bufs: (0..RECV_BATCH).map(|_| vec![0u8; RECV_BUFFER]).collect(),
+            bufs: std::array::from_fn(|_| vec![0u8; RECV_BUFFER]),
             got: Vec::with_capacity(RECV_BATCH),
             headers: MultiHeaders::preallocate(RECV_BATCH, None),
         }
@@ -486,11 +486,11 @@ impl RecvBatch {
         self.got.clear();
         let fd = sock.as_raw_fd();
         let r = sock.try_io(Interest::READABLE, || {
-            let mut iovs: Vec<[IoSliceMut<'_>; 1]> = self
+            // On the stack: no allocation per receive.
+            let mut iovs = self
                 .bufs
-                .iter_mut()
-                .map(|b| [IoSliceMut::new(b.as_mut_slice())])
-                .collect();
+                .each_mut()
+                .map(|b| [IoSliceMut::new(b.as_mut_slice())]);
             let results = recvmmsg(
                 fd,
                 &mut self.headers,

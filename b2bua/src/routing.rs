@@ -217,7 +217,8 @@ mod tests {
     use bytes::Bytes;
     use sbc_common::sip::Limits;
 
-    const CONFIG: &str = r#"
+    /// The customer and core interfaces every test table routes between.
+    const INTERFACES: &str = r#"
 [[interface]]
 name = "customer"
 listen = [{ transport = "udp", address = "127.0.0.1:5060" }]
@@ -231,7 +232,10 @@ listen = [{ transport = "udp", address = "127.0.0.1:5080" }]
 media_address = "127.0.0.1"
 rtp_port_min = 30000
 rtp_port_max = 30999
+"#;
 
+    /// Two routes from the customer side: 911 first, everything else second.
+    const ROUTES: &str = r#"
 [[route]]
 name = "emergency"
 from_interface = "customer"
@@ -255,7 +259,7 @@ to_interface = "core"
     }
 
     fn router() -> ConfigRouter {
-        let cfg = Config::from_toml_str(CONFIG, "t.toml").unwrap();
+        let cfg = Config::from_toml_str(&format!("{INTERFACES}{ROUTES}"), "t.toml").unwrap();
         ConfigRouter::new(Arc::new(cfg))
     }
 
@@ -289,7 +293,7 @@ to_interface = "core"
 
     #[test]
     fn a_tcp_route_leaves_from_the_tcp_listener_and_leg_a_keeps_its_transport() {
-        let text = CONFIG
+        let text = format!("{INTERFACES}{ROUTES}")
             .replace(
                 r#"listen = [{ transport = "udp", address = "127.0.0.1:5080" }]"#,
                 r#"listen = [{ transport = "udp", address = "127.0.0.1:5080" }, { transport = "tcp", address = "127.0.0.1:5081" }]"#,
@@ -331,21 +335,8 @@ to_interface = "core"
         assert_eq!(err.code, 404);
     }
 
-    const RETRY_CONFIG: &str = r#"
-[[interface]]
-name = "customer"
-listen = [{ transport = "udp", address = "127.0.0.1:5060" }]
-media_address = "127.0.0.1"
-rtp_port_min = 20000
-rtp_port_max = 20999
-
-[[interface]]
-name = "core"
-listen = [{ transport = "udp", address = "127.0.0.1:5080" }]
-media_address = "127.0.0.1"
-rtp_port_min = 30000
-rtp_port_max = 30999
-
+    /// Routes with failover, forwarding, no-answer and redirect settings.
+    const RETRY_ROUTES: &str = r#"
 [[route]]
 name = "primary"
 from_interface = "customer"
@@ -383,7 +374,7 @@ to_interface = "core"
 "#;
 
     fn retry_router() -> ConfigRouter {
-        let cfg = Config::from_toml_str(RETRY_CONFIG, "t.toml").unwrap();
+        let cfg = Config::from_toml_str(&format!("{INTERFACES}{RETRY_ROUTES}"), "t.toml").unwrap();
         ConfigRouter::new(Arc::new(cfg))
     }
 
