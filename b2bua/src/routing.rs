@@ -111,6 +111,7 @@ impl ConfigRouter {
             b_side,
             next_hop,
             request_uri: None,
+            to_uri: None,
         })
     }
 

@@ -518,6 +518,9 @@ pub struct Realm {
     /// How calls to an address-of-record with several contacts are forked.
     #[serde(default)]
     pub fork_mode: ForkMode,
+    /// Digest algorithms offered to this realm's users, in order; `None`: `[auth] algorithms`.
+    #[serde(default)]
+    pub algorithms: Option<Vec<DigestAlgorithm>>,
 }
 
 fn default_true() -> bool {
@@ -670,13 +673,21 @@ pub struct Limits {
     pub source_rate_per_s: u32,
     /// Burst size of that per-source token bucket.
     pub source_burst: u32,
-    /// Failed authentications from one source IP, or for one user, before it is blocked; each
+    /// Failed authentications for one user from one source IP before that pair is blocked; each
     /// failure before that doubles a back-off (1 s, 2 s, 4 s, ...) answered 503 with
-    /// Retry-After; 0 disables the throttle.
+    /// Retry-After; 0 disables the whole authentication throttle.
     pub auth_fail_max: u32,
+    /// Failed authentications for one user from all sources together before the user is blocked
+    /// everywhere (guessing spread over many addresses); 0 = no such limit.
+    pub auth_fail_user_max: u32,
+    /// Failed authentications naming unknown users from one source IP before that source's
+    /// requests for unknown users are blocked (username enumeration); known users behind the same
+    /// address are not affected; 0 = no such limit.
+    pub auth_fail_source_max: u32,
     /// Window in seconds over which failures are counted.
     pub auth_fail_window_s: u32,
-    /// Seconds a source or user stays blocked (its authentication attempts are answered 403).
+    /// Seconds a blocked user, source-and-user pair or source stays blocked (its authentication
+    /// attempts are answered 403).
     pub auth_block_s: u32,
     /// Longest call in seconds before the SBC hangs it up with BYE; 0 = no limit.
     pub max_call_duration_s: u32,
@@ -690,6 +701,8 @@ impl Default for Limits {
             source_rate_per_s: 50,
             source_burst: 100,
             auth_fail_max: 5,
+            auth_fail_user_max: 20,
+            auth_fail_source_max: 100,
             auth_fail_window_s: 60,
             auth_block_s: 300,
             max_call_duration_s: 0,

@@ -520,6 +520,9 @@ fn realms(cfg: &Config) -> Check {
         if !domains.insert(r.domain.to_ascii_lowercase()) {
             return fail(p.key("domain"), format!("duplicate realm {:?}", r.domain));
         }
+        if let Some(algs) = &r.algorithms {
+            algorithm_list(algs, &p.key("algorithms"))?;
+        }
         match r.mode {
             RealmMode::Forward => {
                 let Some(registrar) = r.registrar else {
@@ -672,10 +675,19 @@ fn users(cfg: &Config) -> Check {
             }
         }
         if let Some(a) = u.effective_algorithm() {
-            if !cfg.auth.algorithms.contains(&a) {
+            let realm_list = cfg
+                .realms
+                .iter()
+                .find(|r| r.domain.eq_ignore_ascii_case(&u.realm))
+                .and_then(|r| r.algorithms.as_ref());
+            let (offered, whence) = match realm_list {
+                Some(list) => (list, "its realm's algorithms"),
+                None => (&cfg.auth.algorithms, "auth.algorithms"),
+            };
+            if !offered.contains(&a) {
                 return fail(
                     p.key("algorithm"),
-                    format!("{} is not offered in auth.algorithms", a.as_str()),
+                    format!("{} is not offered in {whence}", a.as_str()),
                 );
             }
         }
@@ -701,16 +713,18 @@ fn auth(cfg: &Config) -> Check {
             );
         }
     }
-    if a.algorithms.is_empty() {
-        return fail(p.key("algorithms"), "must offer at least one algorithm");
+    algorithm_list(&a.algorithms, &p.key("algorithms"))
+}
+
+/// A list of digest algorithms to offer: at least one, none twice.
+fn algorithm_list(algs: &[DigestAlgorithm], p: &FieldPath) -> Check {
+    if algs.is_empty() {
+        return fail(p.clone(), "must offer at least one algorithm");
     }
     let mut seen = HashSet::new();
-    for (i, alg) in a.algorithms.iter().enumerate() {
+    for (i, alg) in algs.iter().enumerate() {
         if !seen.insert(*alg) {
-            return fail(
-                p.key("algorithms").at(i),
-                format!("{} is listed twice", alg.as_str()),
-            );
+            return fail(p.at(i), format!("{} is listed twice", alg.as_str()));
         }
     }
     Ok(())

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod message;
 pub mod netns;
+pub mod tcp;
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;

@@ -3,132 +3,20 @@
 //! requests from UDP to TCP (and back to UDP when refused), stream size limits and keep-alives.
 
 use bytes::Bytes;
-use sbc_common::sip::{Frame, HeaderName, Limits, Message, Method, StreamFramer};
+use sbc_common::sip::{Frame, HeaderName, Message, Method};
 use sbc_tests::config::{Iface, SbcConfig};
 use sbc_tests::message::{
     callee_request, contact_addr, contact_uri, dialog_request, is_request, is_response,
 };
+use sbc_tests::tcp::{accept_within, TcpPeer};
 use sbc_tests::{free_udp_port, Sbc, TestUa};
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
 const A_RTP: RangeInclusive<u16> = 44000..=44999;
 const B_RTP: RangeInclusive<u16> = 45000..=45999;
 const WAIT: Duration = Duration::from_secs(5);
-
-/// One SIP peer on a TCP connection, framing what it reads by Content-Length (RFC 3261 §18.3).
-struct TcpPeer {
-    stream: TcpStream,
-    framer: StreamFramer,
-}
-
-impl TcpPeer {
-    fn connect(to: SocketAddr) -> Self {
-        Self::from_stream(TcpStream::connect_timeout(&to, WAIT).expect("connect to the sbc"))
-    }
-
-    fn from_stream(stream: TcpStream) -> Self {
-        stream.set_nonblocking(false).expect("blocking");
-        Self {
-            stream,
-            framer: StreamFramer::new(1 << 20),
-        }
-    }
-
-    fn local(&self) -> SocketAddr {
-        self.stream.local_addr().expect("local addr")
-    }
-
-    fn send(&mut self, m: &Message) {
-        self.send_raw(&m.to_bytes());
-    }
-
-    fn send_raw(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("write");
-    }
-
-    /// The next frame (message or keep-alive) within `timeout`; `None` on timeout or when the
-    /// connection closes.
-    fn recv_frame(&mut self, timeout: Duration) -> Option<Frame> {
-        let end = Instant::now() + timeout;
-        let mut buf = [0u8; 16384];
-        loop {
-            if let Some(f) = self.framer.poll().expect("framing") {
-                return Some(f);
-            }
-            let left = end.checked_duration_since(Instant::now())?;
-            if left.is_zero() {
-                return None;
-            }
-            self.stream.set_read_timeout(Some(left)).ok()?;
-            match self.stream.read(&mut buf) {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => self.framer.push(&buf[..n]),
-            }
-        }
-    }
-
-    fn recv(&mut self, timeout: Duration) -> Option<Message> {
-        let end = Instant::now() + timeout;
-        loop {
-            let left = end.checked_duration_since(Instant::now())?;
-            if let Frame::Message(b) = self.recv_frame(left)? {
-                return Some(Message::parse(b, &Limits::default()).expect("parse"));
-            }
-        }
-    }
-
-    fn recv_until(
-        &mut self,
-        timeout: Duration,
-        mut want: impl FnMut(&Message) -> bool,
-    ) -> Option<Message> {
-        let end = Instant::now() + timeout;
-        loop {
-            let left = end.checked_duration_since(Instant::now())?;
-            let m = self.recv(left)?;
-            if want(&m) {
-                return Some(m);
-            }
-        }
-    }
-
-    /// Whether the far end closes the connection within `timeout`.
-    fn closed_within(&mut self, timeout: Duration) -> bool {
-        let end = Instant::now() + timeout;
-        let mut buf = [0u8; 4096];
-        while let Some(left) = end.checked_duration_since(Instant::now()) {
-            if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
-                break;
-            }
-            match self.stream.read(&mut buf) {
-                Ok(0) => return true,
-                Ok(_) => {}
-                Err(e) if e.kind() == ErrorKind::ConnectionReset => return true,
-                Err(_) => return false,
-            }
-        }
-        false
-    }
-}
-
-/// The next connection on `listener` within `timeout`.
-fn accept_within(listener: &TcpListener, timeout: Duration) -> Option<TcpStream> {
-    listener.set_nonblocking(true).expect("nonblocking");
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        match listener.accept() {
-            Ok((s, _)) => return Some(s),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(e) => panic!("accept: {e}"),
-        }
-    }
-    None
-}
 
 /// Both interfaces on UDP and TCP at the same loopback port, a route to `next_hop` with
 /// `route_lines` (its transport and so on).

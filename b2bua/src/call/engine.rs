@@ -1,7 +1,7 @@
 //! The B2BUA engine: calls, the two legs' dialogs and transactions, and the flows between them
 //! (RFC 3261 §9, §13, §14, §15, RFC 3264 §8, RFC 7092).
 
-use super::headers::{contact, host, rehost_party, uri_user, via};
+use super::headers::{contact, host, party_at, rehost_party, uri_user, via};
 use super::media::MediaState;
 use super::{
     CallConfig, CallError, CallEvent, CallKey, CallOutput, EndReason, Leg, MediaAnchor, Route,
@@ -468,7 +468,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return self.on_out_of_dialog(now, tx, msg, source, preset);
         }
         // OPTIONS and the methods not built yet: the stateless answers (RFC 3261 §11).
-        if let Reply::Send(rsp) = stateless::answer(&msg, &self.cfg.server) {
+        if let Reply::Send(rsp) = stateless::answer(&msg, self.cfg.server.as_deref()) {
             let _ = self.tx.send_response(now, tx, &rsp);
         }
     }
@@ -590,8 +590,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     }
 
     /// The head every request the SBC originates on leg B shares: Request-URI (the route's, or
-    /// A's user at the next hop), the SBC's Via, Max-Forwards, From and To re-hosted with a fresh
-    /// From tag, a fresh Call-ID and CSeq (RFC 3261 §8.1.1, RFC 5853 §3.1).
+    /// A's user at the next hop), the SBC's Via, Max-Forwards capped at `[sip] max_forwards`,
+    /// From and To re-hosted with a fresh From tag, a fresh Call-ID and CSeq (RFC 3261 §8.1.1,
+    /// RFC 5853 §3.1).
     fn b_request_head(
         &mut self,
         req: &Message,
@@ -614,12 +615,17 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let b = &route.b_side;
         let mut msg = Message::request(method.clone(), ruri);
         msg.push_header(HeaderName::Via, via(b, &self.ids.branch()));
+        let max_forwards = max_forwards.min(self.cfg.max_forwards);
         msg.push_header(HeaderName::MaxForwards, max_forwards.to_string());
         let mut from = rehost_party(req.from(), &host(b.sip.addr));
         from.push_str(";tag=");
         from.push_str(&self.ids.tag());
         msg.push_header(HeaderName::From, from);
-        msg.push_header(HeaderName::To, rehost_party(req.to(), &next));
+        let to = match &route.to_uri {
+            Some(uri) => party_at(req.to(), uri),
+            None => rehost_party(req.to(), &next),
+        };
+        msg.push_header(HeaderName::To, to);
         msg.push_header(HeaderName::CallId, self.ids.call_id());
         let mut cseq = String::with_capacity(24);
         crate::stack::hostport::push_u64(&mut cseq, u64::from(self.ids.cseq()));

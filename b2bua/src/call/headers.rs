@@ -148,6 +148,20 @@ pub(super) fn uri_user(uri: &str) -> Option<&str> {
     Uri::parse(uri).ok().and_then(|u| u.user())
 }
 
+/// `party`'s display name (if any) with `uri` in angle brackets, for a To that names the
+/// address-of-record called (RFC 3261 §8.1.1.2).
+pub(super) fn party_at(party: Option<NameAddr<'_>>, uri: &str) -> String {
+    let mut s = String::with_capacity(uri.len() + 32);
+    if let Some(d) = party.and_then(|p| p.display) {
+        s.push_str(d);
+        s.push(' ');
+    }
+    s.push('<');
+    s.push_str(uri);
+    s.push('>');
+    s
+}
+
 /// A From/To value keeping `party`'s display name and user but with `hostport` as host, so the
 /// other leg never sees this leg's domain or addresses (RFC 3261 §20.20, §20.39, RFC 5853 §3.1).
 pub(super) fn rehost_party(party: Option<NameAddr<'_>>, hostport: &str) -> String {

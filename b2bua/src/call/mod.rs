@@ -126,6 +126,9 @@ pub struct Route {
     pub next_hop: Dest,
     /// Leg B's Request-URI; `None` means `sip:<A's Request-URI user>@<next hop>`.
     pub request_uri: Option<String>,
+    /// Leg B's To URI, such as the address-of-record called when the next hop is a registered
+    /// contact (RFC 3261 §8.1.1.2); `None` means A's To user on the next hop's host.
+    pub to_uri: Option<String>,
 }
 
 /// A routing refusal, answered to leg A with this status (RFC 3261 §8.2, §21.4).
@@ -179,8 +182,11 @@ pub struct CallConfig {
     pub latch: LatchPolicy,
     /// T1/T2/T4 for both layers (RFC 3261 Appendix A).
     pub timers: TimerConfig,
-    /// The Server header of stateless answers (RFC 3261 §20.35).
-    pub server: String,
+    /// The Server header of stateless answers, if any (RFC 3261 §20.35).
+    pub server: Option<String>,
+    /// Max-Forwards on requests the SBC starts, and the cap on the value it passes on (RFC 3261
+    /// §8.1.1.6, §16.6 item 3).
+    pub max_forwards: u32,
     /// Most calls at once; a new INVITE beyond it gets 503 with Retry-After (0: no limit).
     pub max_calls: usize,
     /// The Retry-After seconds sent with that 503 (RFC 3261 §20.33).
@@ -198,7 +204,8 @@ impl Default for CallConfig {
             headers: HeaderPolicy::default(),
             latch: LatchPolicy::Strict,
             timers: TimerConfig::default(),
-            server: "sbc".to_owned(),
+            server: None,
+            max_forwards: 70,
             max_calls: 0,
             retry_after_s: 30,
             max_call_duration: None,

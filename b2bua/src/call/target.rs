@@ -276,6 +276,7 @@ mod tests {
                 b_side: side,
                 next_hop: dest,
                 request_uri: None,
+                to_uri: None,
             })
         }
     }

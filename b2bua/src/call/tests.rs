@@ -132,6 +132,7 @@ fn route(_: &Message, _: Dest) -> Result<Route, Rejection> {
         },
         next_hop: dest(PHONE_B),
         request_uri: None,
+        to_uri: None,
     })
 }
 

@@ -85,15 +85,55 @@ pub enum AuthOutcome {
         /// The digest was right but the nonce expired or is not ours: `stale=true`
         /// (RFC 7616 §3.3).
         stale: bool,
-        /// Credentials were present and wrong (unknown user, wrong password, wrong realm,
-        /// uri or algorithm): count it for the throttle. `false` for a first request without
-        /// credentials and for stale nonces.
-        failed: bool,
+        /// Why the credentials present were refused; `None` for a first request without
+        /// credentials and for stale nonces. Only [`AuthFailure::counts`] failures feed the
+        /// throttle.
+        failure: Option<AuthFailure>,
         /// The username the credentials named, for the per-user throttle.
         username: Option<String>,
+        /// The algorithm the credentials used, for the log.
+        algorithm: Option<Algorithm>,
     },
     /// The credentials header cannot be parsed: answer 400 (RFC 3261 §21.4.1).
     Malformed,
+}
+
+/// Why credentials were refused, for the log and the throttle (RFC 3261 §22.3, RFC 7616 §3.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No such user in the realm.
+    UnknownUser,
+    /// The response does not match: a wrong password.
+    WrongPassword,
+    /// An algorithm this user has no secret for or the realm does not offer (RFC 8760 §2.4):
+    /// the client answered a challenge it should not have been given, not a wrong password.
+    Algorithm,
+    /// The digest `uri` is not the Request-URI (RFC 2617 §3.2.2.5).
+    WrongUri,
+    /// No `qop=auth`, which every challenge asks for (RFC 7616 §3.4).
+    Qop,
+    /// Right credentials on an expired nonce or one not issued here (RFC 7616 §3.3).
+    StaleNonce,
+}
+
+impl AuthFailure {
+    /// Whether the failure is a guess at a password (unknown user or wrong password), which the
+    /// throttle counts; algorithm, uri, qop and nonce problems are client or timing issues.
+    pub fn counts(self) -> bool {
+        matches!(self, Self::UnknownUser | Self::WrongPassword)
+    }
+
+    /// A short name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnknownUser => "unknown user",
+            Self::WrongPassword => "wrong password",
+            Self::Algorithm => "algorithm not usable by this user",
+            Self::WrongUri => "uri is not the Request-URI",
+            Self::Qop => "qop=auth missing",
+            Self::StaleNonce => "stale nonce",
+        }
+    }
 }
 
 /// A user's secret as configured (RFC 7616 §3.4.2).
@@ -107,6 +147,11 @@ struct UserSecret {
 }
 
 impl UserSecret {
+    /// Whether this user has a secret usable with `alg`.
+    fn can_use(&self, alg: Algorithm) -> bool {
+        self.for_algorithm(alg).is_some()
+    }
+
     /// The secret usable with `alg`, if any.
     fn for_algorithm(&self, alg: Algorithm) -> Option<digest::Secret<'_>> {
         if self.only.is_some_and(|only| only != alg) {
@@ -135,6 +180,8 @@ struct RealmAuth {
     required: bool,
     issuer: NonceIssuer,
     users: Map<String, UserSecret>,
+    /// The algorithms challenged with, in order: the realm's `algorithms`, else `[auth]`'s.
+    algorithms: Vec<Algorithm>,
 }
 
 /// The digest authenticator of all customer realms (RFC 3261 §22, RFC 7616).
@@ -144,7 +191,6 @@ struct RealmAuth {
 #[derive(Debug)]
 pub struct Authenticator {
     realms: Map<String, RealmAuth>,
-    algorithms: Vec<Algorithm>,
     salt: u64,
     challenges: u64,
     successes: u64,
@@ -181,6 +227,13 @@ impl Authenticator {
                         u64::from(cfg.auth.nonce_lifetime_s),
                     ),
                     users: Map::default(),
+                    algorithms: r
+                        .algorithms
+                        .as_ref()
+                        .unwrap_or(&cfg.auth.algorithms)
+                        .iter()
+                        .map(|&a| algorithm_of(a))
+                        .collect(),
                 },
             );
         }
@@ -204,12 +257,6 @@ impl Authenticator {
         }
         Self {
             realms,
-            algorithms: cfg
-                .auth
-                .algorithms
-                .iter()
-                .map(|&a| algorithm_of(a))
-                .collect(),
             salt: salt_seed,
             challenges: 0,
             successes: 0,
@@ -252,19 +299,19 @@ impl Authenticator {
         let Some(creds) = creds else {
             return AuthOutcome::Challenge {
                 stale: false,
-                failed: false,
+                failure: None,
                 username: None,
+                algorithm: None,
             };
         };
         let username = creds.username.to_string();
         let alg = creds.algorithm();
-        let policy_ok = self.algorithms.contains(&alg)
-            && creds.qop == Some(digest::Qop::Auth)
-            && uri_matches(&creds.uri, req.uri().unwrap_or(""));
         let user = ra.users.get(username.as_str());
-        let secret = user.and_then(|u| u.for_algorithm(alg));
+        let secret = user
+            .filter(|_| ra.algorithms.contains(&alg))
+            .and_then(|u| u.for_algorithm(alg));
         // Unknown users (and users without a secret for this algorithm) are checked against a
-        // decoy, so both paths hash the same amount and end in the same answer.
+        // decoy, so both paths hash the same amount.
         let digest_ok = match secret {
             Some(s) => digest::verify(&creds, method.as_str(), s, req.body()),
             None => {
@@ -277,12 +324,26 @@ impl Authenticator {
                 false
             }
         };
-        if !(policy_ok && digest_ok) {
+        let failure = if user.is_none() {
+            Some(AuthFailure::UnknownUser)
+        } else if secret.is_none() {
+            Some(AuthFailure::Algorithm)
+        } else if !digest_ok {
+            Some(AuthFailure::WrongPassword)
+        } else if creds.qop != Some(digest::Qop::Auth) {
+            Some(AuthFailure::Qop)
+        } else if !uri_matches(&creds.uri, req.uri().unwrap_or("")) {
+            Some(AuthFailure::WrongUri)
+        } else {
+            None
+        };
+        if failure.is_some() {
             self.failures += 1;
             return AuthOutcome::Challenge {
                 stale: false,
-                failed: true,
+                failure,
                 username: Some(username),
+                algorithm: Some(alg),
             };
         }
         match ra.issuer.check(&creds.nonce, now_unix) {
@@ -294,17 +355,28 @@ impl Authenticator {
                 self.stale += 1;
                 AuthOutcome::Challenge {
                     stale: true,
-                    failed: false,
+                    failure: Some(AuthFailure::StaleNonce),
                     username: Some(username),
+                    algorithm: Some(alg),
                 }
             }
         }
     }
 
+    /// Whether `realm` has a user called `username`, for the throttle's unknown-user limit.
+    pub fn knows(&self, realm: &str, username: &str) -> bool {
+        self.realms
+            .get(&realm.to_ascii_lowercase())
+            .is_some_and(|ra| ra.users.contains_key(username))
+    }
+
     /// Builds the 401 (REGISTER) or 407 challenge to `req` for `realm`: one
-    /// `WWW-Authenticate`/`Proxy-Authenticate` per configured algorithm, in order, each with the
+    /// `WWW-Authenticate`/`Proxy-Authenticate` per algorithm, in the realm's order, each with the
     /// realm, a fresh nonce, `algorithm` and `qop="auth"`, plus `stale=true` when asked
-    /// (RFC 3261 §22.1, RFC 7616 §3.3, RFC 8760 §2.4). `None` for an unknown realm or a response.
+    /// (RFC 3261 §22.1, RFC 7616 §3.3, RFC 8760 §2.4). A known user (named by the request's
+    /// credentials, else its To user for REGISTER or From user otherwise) is offered only the
+    /// algorithms it can pass, since a phone answers the first one it supports (RFC 8760 §2.4).
+    /// `None` for an unknown realm or a response.
     pub fn challenge(
         &mut self,
         now_unix: u64,
@@ -314,11 +386,21 @@ impl Authenticator {
     ) -> Option<Message> {
         let kind = AuthKind::for_method(req.method()?);
         let ra = self.realms.get(&realm.to_ascii_lowercase())?;
+        let user = challenged_user(req).and_then(|u| ra.users.get(u.as_ref()));
+        let usable: Vec<Algorithm> = match user {
+            Some(u) if ra.algorithms.iter().any(|&a| u.can_use(a)) => ra
+                .algorithms
+                .iter()
+                .copied()
+                .filter(|&a| u.can_use(a))
+                .collect(),
+            _ => ra.algorithms.clone(),
+        };
         self.salt = self.salt.wrapping_add(1);
         let nonce = ra.issuer.issue(now_unix, self.salt);
         let mut rsp = Message::response_to(req, kind.status(), kind.reason());
         crate::stack::stateless::add_to_tag(&mut rsp);
-        for &alg in &self.algorithms {
+        for alg in usable {
             let ch = Challenge {
                 realm: Cow::Borrowed(&ra.name),
                 domain: None,
@@ -360,6 +442,25 @@ impl Authenticator {
     pub fn stale(&self) -> u64 {
         self.stale
     }
+}
+
+/// The username a challenge is for: the credentials' username if the request carries any, else
+/// the To user of a REGISTER (its address-of-record) or the From user of another request.
+fn challenged_user(req: &Message) -> Option<Cow<'_, str>> {
+    let from_credentials = [HeaderName::Authorization, HeaderName::ProxyAuthorization]
+        .iter()
+        .flat_map(|h| req.values(h))
+        .find_map(|v| Credentials::parse(v).ok())
+        .map(|c| Cow::Owned(c.username.into_owned()));
+    from_credentials.or_else(|| {
+        let party = if req.method() == Some(&Method::Register) {
+            req.to()
+        } else {
+            req.from()
+        };
+        let uri = Uri::parse(party?.uri).ok()?;
+        uri.user_unescaped().map(|u| Cow::Owned(u.into_owned()))
+    })
 }
 
 /// Whether the credentials' `uri` names the Request-URI (RFC 2617 §3.2.2.5): equal text, or
@@ -488,8 +589,9 @@ secret = "0123456789abcdef0123456789abcdef"
             a.authenticate(NOW, &req, "example.com"),
             AuthOutcome::Challenge {
                 stale: false,
-                failed: false,
-                username: None
+                failure: None,
+                username: None,
+                algorithm: None
             }
         );
         let ch = a.challenge(NOW, &req, "example.com", false).unwrap();
@@ -568,7 +670,7 @@ secret = "0123456789abcdef0123456789abcdef"
         let wrong_header = invite(&format!("Authorization: {creds}\r\n"));
         assert!(matches!(
             a.authenticate(NOW, &wrong_header, "example.com"),
-            AuthOutcome::Challenge { failed: false, .. }
+            AuthOutcome::Challenge { failure: None, .. }
         ));
         // Credentials computed for another Request-URI fail.
         let other = answer(
@@ -582,7 +684,10 @@ secret = "0123456789abcdef0123456789abcdef"
         let req = invite(&format!("Proxy-Authorization: {other}\r\n"));
         assert!(matches!(
             a.authenticate(NOW, &req, "example.com"),
-            AuthOutcome::Challenge { failed: true, .. }
+            AuthOutcome::Challenge {
+                failure: Some(AuthFailure::WrongUri),
+                ..
+            }
         ));
     }
 
@@ -604,8 +709,9 @@ secret = "0123456789abcdef0123456789abcdef"
             out,
             AuthOutcome::Challenge {
                 stale: true,
-                failed: false,
-                username: Some("alice".into())
+                failure: Some(AuthFailure::StaleNonce),
+                username: Some("alice".into()),
+                algorithm: Some(Algorithm::Sha256)
             }
         );
         let ch = a.challenge(NOW + 301, &req, "example.com", true).unwrap();
@@ -619,7 +725,7 @@ secret = "0123456789abcdef0123456789abcdef"
             a.authenticate(NOW + 10_000, &req, "example.com"),
             AuthOutcome::Challenge {
                 stale: false,
-                failed: true,
+                failure: Some(AuthFailure::WrongPassword),
                 ..
             }
         ));
@@ -672,16 +778,18 @@ secret = "0123456789abcdef0123456789abcdef"
             out_wrong,
             AuthOutcome::Challenge {
                 stale: false,
-                failed: true,
-                username: Some("alice".into())
+                failure: Some(AuthFailure::WrongPassword),
+                username: Some("alice".into()),
+                algorithm: Some(Algorithm::Sha256)
             }
         );
         assert_eq!(
             out_unknown,
             AuthOutcome::Challenge {
                 stale: false,
-                failed: true,
-                username: Some("mallory".into())
+                failure: Some(AuthFailure::UnknownUser),
+                username: Some("mallory".into()),
+                algorithm: Some(Algorithm::Sha256)
             }
         );
         let rsp_wrong = a.challenge(NOW, &req_wrong, "example.com", false).unwrap();
@@ -699,7 +807,8 @@ secret = "0123456789abcdef0123456789abcdef"
         let ch = a
             .challenge(NOW, &register(""), "example.com", false)
             .unwrap();
-        // md5only may not use SHA-256 even with the right password.
+        // md5only may not use SHA-256 even with the right password: an algorithm mismatch,
+        // which is not a password guess.
         let sha = register_answer(&ch, "md5only", "x");
         assert!(matches!(
             a.authenticate(
@@ -707,7 +816,10 @@ secret = "0123456789abcdef0123456789abcdef"
                 &register(&format!("Authorization: {sha}\r\n")),
                 "example.com"
             ),
-            AuthOutcome::Challenge { failed: true, .. }
+            AuthOutcome::Challenge {
+                failure: Some(AuthFailure::Algorithm),
+                ..
+            }
         ));
         let md5 = answer(
             &ch,
@@ -751,7 +863,10 @@ secret = "0123456789abcdef0123456789abcdef"
                 &register(&format!("Authorization: {creds}\r\n")),
                 "example.com"
             ),
-            AuthOutcome::Challenge { failed: true, .. }
+            AuthOutcome::Challenge {
+                failure: Some(AuthFailure::Qop),
+                ..
+            }
         ));
         // Garbage credentials are a 400, credentials for another realm are ignored.
         assert_eq!(
@@ -769,7 +884,7 @@ secret = "0123456789abcdef0123456789abcdef"
                 &register(&format!("Authorization: {foreign}\r\n")),
                 "example.com"
             ),
-            AuthOutcome::Challenge { failed: false, .. }
+            AuthOutcome::Challenge { failure: None, .. }
         ));
         // A realm without auth_required and an unknown realm need nothing.
         assert_eq!(
@@ -780,6 +895,91 @@ secret = "0123456789abcdef0123456789abcdef"
             a.authenticate(NOW, &register(""), "unknown.example"),
             AuthOutcome::NotRequired
         );
+    }
+
+    /// The algorithms in a challenge's headers, in order.
+    fn offered(ch: &Message) -> Vec<Algorithm> {
+        ch.values(&HeaderName::WwwAuthenticate)
+            .map(|v| Challenge::parse(v).unwrap().algorithm())
+            .collect()
+    }
+
+    #[test]
+    fn each_user_is_challenged_only_with_the_algorithms_it_can_pass() {
+        let ha1 = digest::ha1(Algorithm::Md5, "dave", "Example.com", "pw");
+        let mut a = Authenticator::new(
+            &config(&format!(
+                "[[user]]\nusername = \"dave\"\nrealm = \"example.com\"\nha1 = \"{}\"\n",
+                ha1.as_str()
+            )),
+            b"k",
+            1,
+        );
+        let for_user = |user: &str| {
+            let text = format!(
+                "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1\r\nFrom: <sip:{user}@example.com>;tag=1\r\nTo: <sip:{user}@example.com>\r\nCall-ID: reg1\r\nCSeq: 1 REGISTER\r\nContact: <sip:{user}@192.0.2.1>\r\nContent-Length: 0\r\n\r\n"
+            );
+            Message::parse(Bytes::from(text), &Limits::default()).unwrap()
+        };
+        // A user with a password gets every algorithm; an MD5-restricted user and one with a
+        // 32-digit HA1 get MD5 only, so a SHA-256 phone answers with MD5 (RFC 8760 §2.4); an
+        // unknown name gets the realm's list.
+        for (user, want) in [
+            ("alice", vec![Algorithm::Sha256, Algorithm::Md5]),
+            ("md5only", vec![Algorithm::Md5]),
+            ("dave", vec![Algorithm::Md5]),
+            ("nobody", vec![Algorithm::Sha256, Algorithm::Md5]),
+        ] {
+            let ch = a
+                .challenge(NOW, &for_user(user), "example.com", false)
+                .unwrap();
+            assert_eq!(offered(&ch), want, "{user}");
+        }
+        // The MD5 answer to that challenge authenticates.
+        let ch = a
+            .challenge(NOW, &for_user("dave"), "example.com", false)
+            .unwrap();
+        let md5 = answer(
+            &ch,
+            Algorithm::Md5,
+            "dave",
+            "pw",
+            "REGISTER",
+            "sip:example.com",
+        );
+        let mut req = for_user("dave");
+        req.push_header(HeaderName::Authorization, md5);
+        assert!(matches!(
+            a.authenticate(NOW, &req, "example.com"),
+            AuthOutcome::Authenticated { .. }
+        ));
+    }
+
+    #[test]
+    fn a_realm_can_offer_its_own_algorithms() {
+        let mut cfg = config("");
+        cfg.realms[0].algorithms = Some(vec![sbc_config::DigestAlgorithm::Md5]);
+        let mut a = Authenticator::new(&cfg, b"k", 1);
+        let ch = a
+            .challenge(NOW, &register(""), "example.com", false)
+            .unwrap();
+        assert_eq!(offered(&ch), [Algorithm::Md5]);
+        // SHA-256 credentials are an algorithm mismatch there even for a password user.
+        let full = Authenticator::new(&config(""), b"k", 1)
+            .challenge(NOW, &register(""), "example.com", false)
+            .unwrap();
+        let sha = register_answer(&full, "alice", "wonderland");
+        assert!(matches!(
+            a.authenticate(
+                NOW,
+                &register(&format!("Authorization: {sha}\r\n")),
+                "example.com"
+            ),
+            AuthOutcome::Challenge {
+                failure: Some(AuthFailure::Algorithm),
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -817,7 +1017,10 @@ secret = "0123456789abcdef0123456789abcdef"
                 &register(&format!("Authorization: {md5}\r\n")),
                 "example.com"
             ),
-            AuthOutcome::Challenge { failed: true, .. }
+            AuthOutcome::Challenge {
+                failure: Some(AuthFailure::Algorithm),
+                ..
+            }
         ));
     }
 
@@ -855,9 +1058,9 @@ secret = "0123456789abcdef0123456789abcdef"
                 "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1",
             ),
         ] {
-            for (password, stale, failed) in [
-                ("Circle of Life", true, false),
-                ("Circle Of Life", false, true),
+            for (password, stale, failure) in [
+                ("Circle of Life", true, AuthFailure::StaleNonce),
+                ("Circle Of Life", false, AuthFailure::WrongPassword),
             ] {
                 cfg.users = vec![user(password)];
                 let mut a = Authenticator::new(&cfg, b"k", 1);
@@ -865,8 +1068,9 @@ secret = "0123456789abcdef0123456789abcdef"
                     a.authenticate(NOW, &request(alg, response), "http-auth@example.org"),
                     AuthOutcome::Challenge {
                         stale,
-                        failed,
-                        username: Some("Mufasa".into())
+                        failure: Some(failure),
+                        username: Some("Mufasa".into()),
+                        algorithm: Some(alg)
                     },
                     "{alg:?} {password}"
                 );

@@ -34,13 +34,16 @@ use sbc_common::sip::uri::Uri;
 use sbc_common::sip::{HeaderName, Message};
 use sbc_config::{Config, RealmMode};
 
+use crate::edge::auth::AuthFailure;
 use crate::edge::auth::{AuthOutcome, Authenticator};
 use crate::edge::nat::{self, Flow};
 use crate::edge::registrar::{
     aor_of, CacheAction, CacheConfig, CacheOutput, Registrar, RegistrarConfig, RegistrarOutput,
     RegistrationCache,
 };
-use crate::edge::throttle::{AuthThrottle, AuthThrottleConfig, RateLimiter, RateVerdict};
+use crate::edge::throttle::{
+    AuthThrottle, AuthThrottleConfig, Claimed, LogBudget, RateLimiter, RateVerdict,
+};
 use crate::stack::transaction::Transport;
 use crate::Map;
 
@@ -93,6 +96,8 @@ pub enum InboundRoute {
 /// One customer contact to send a request to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InboundTarget {
+    /// The address-of-record called, for the To header (RFC 3261 §8.1.1.2, §10.2.1).
+    pub aor: String,
     /// The Request-URI: the Contact the customer registered.
     pub contact: String,
     /// Where to send it: the flow the registration came on.
@@ -223,7 +228,12 @@ pub struct Customers {
     rate: RateLimiter,
     throttle: AuthThrottle,
     counters: CustomersCounters,
+    /// Lines about refused credentials and blocks, a few per second at most.
+    auth_log: LogBudget,
 }
+
+/// Log lines per second about authentication failures and blocks.
+const AUTH_LOG_PER_S: u32 = 5;
 
 impl Customers {
     /// Builds the state from the configuration; `nonce_secret` is `[auth] secret` (or random
@@ -239,6 +249,7 @@ impl Customers {
             rate: RateLimiter::from_config(&cfg.limits),
             throttle: AuthThrottle::new(AuthThrottleConfig::from_config(&cfg.limits)),
             counters: CustomersCounters::default(),
+            auth_log: LogBudget::new(AUTH_LOG_PER_S),
         }
     }
 
@@ -339,30 +350,32 @@ impl Customers {
             return Admission::Respond(rsp);
         }
         let claimed = claimed_username(req);
-        let user = claimed.as_deref().map(|u| (domain, u));
-        let verdict = self.throttle.check(now, flow.source.ip(), user);
+        let source = flow.source.ip();
+        let user = claimed.as_deref().map(|name| Claimed {
+            realm: domain,
+            name,
+            known: self.auth.knows(domain, name),
+        });
+        let verdict = self.throttle.check(now, source, user);
         if let Some(rsp) = verdict.response(now, req) {
             return Admission::Respond(rsp);
         }
         match self.auth.authenticate(now_unix, req, domain) {
             AuthOutcome::NotRequired => Admission::Proceed { username: None },
             AuthOutcome::Authenticated { username } => {
-                self.throttle.record_success((domain, &username));
+                self.throttle.record_success(source, domain, &username);
                 Admission::Proceed {
                     username: Some(username),
                 }
             }
             AuthOutcome::Challenge {
                 stale,
-                failed,
+                failure,
                 username,
+                algorithm,
             } => {
-                if failed {
-                    self.throttle.record_failure(
-                        now,
-                        flow.source.ip(),
-                        username.as_deref().map(|u| (domain, u)),
-                    );
+                if let Some(why) = failure {
+                    self.refused(now, source, domain, username.as_deref(), algorithm, why);
                 }
                 match self.auth.challenge(now_unix, req, domain, stale) {
                     Some(rsp) => Admission::Respond(rsp),
@@ -371,6 +384,57 @@ impl Customers {
             }
             AuthOutcome::Malformed => {
                 Admission::Respond(simple(req, 400, "Bad Authorization Header"))
+            }
+        }
+    }
+
+    /// Credentials refused for `why`: counted against the throttle when they were a password
+    /// guess, and one rate-limited log line naming the user, realm, algorithm and reason (never
+    /// the response or a secret), plus one per block that started.
+    fn refused(
+        &mut self,
+        now: Instant,
+        source: std::net::IpAddr,
+        realm: &str,
+        username: Option<&str>,
+        algorithm: Option<sbc_common::digest::Algorithm>,
+        why: AuthFailure,
+    ) {
+        let blocks = if why.counts() {
+            let user = username.map(|name| Claimed {
+                realm,
+                name,
+                known: why != AuthFailure::UnknownUser,
+            });
+            self.throttle.record_failure(now, source, user)
+        } else {
+            Vec::new()
+        };
+        let user = username.unwrap_or("");
+        let algorithm = algorithm.map_or("", |a| a.name());
+        if let Some(suppressed) = self.auth_log.admit(now) {
+            tracing::info!(
+                %source,
+                user,
+                realm,
+                algorithm,
+                reason = why.as_str(),
+                suppressed,
+                "digest authentication refused"
+            );
+        }
+        for b in blocks {
+            if let Some(suppressed) = self.auth_log.admit(now) {
+                let secs = b.until.saturating_duration_since(now).as_secs();
+                tracing::warn!(
+                    %source,
+                    user,
+                    realm,
+                    key = b.key.as_str(),
+                    block_s = secs,
+                    suppressed,
+                    "authentication blocked after repeated failures"
+                );
             }
         }
     }
@@ -391,8 +455,10 @@ impl Customers {
         };
         let key = domain.to_ascii_lowercase();
         if !self.realms.contains_key(&key) {
+            // Not our domain: refused, not "unknown method" nor "no such user" (RFC 3261 §10.3
+            // step 1, §21.4.4).
             self.counters.unknown_realm += 1;
-            return RegisterAction::Respond(simple(req, 404, "Domain Not Served"));
+            return RegisterAction::Respond(simple(req, 403, "Domain Not Served"));
         }
         let username = match self.gate(now, now_unix, req, &flow, &domain) {
             Admission::Proceed { username } => username,
@@ -464,6 +530,7 @@ impl Customers {
             if let Keeper::Forward { cache, .. } = &s.keeper {
                 if let Some(t) = cache.lookup_request_uri(now, request_uri) {
                     return InboundRoute::Targets(vec![vec![InboundTarget {
+                        aor: t.aor,
                         contact: t.contact,
                         flow: t.flow,
                     }]]);
@@ -486,6 +553,7 @@ impl Customers {
                 .map(|g| {
                     g.into_iter()
                         .map(|t| InboundTarget {
+                            aor: aor.clone(),
                             contact: t.contact,
                             flow: t.flow,
                         })
@@ -497,6 +565,7 @@ impl Customers {
                     .lookup_aor(now, &aor)
                     .into_iter()
                     .map(|t| InboundTarget {
+                        aor: t.aor,
                         contact: t.contact,
                         flow: t.flow,
                     })

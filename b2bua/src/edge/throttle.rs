@@ -1,6 +1,7 @@
 //! Abuse throttles on virtual time: a per-source request rate limit (token bucket) and
-//! failed-authentication back-off per source address and per user, ending in a block window
-//! answered 403 (RFC 3261 §21.4.4, §21.5.4; `[limits]` in the configuration).
+//! failed-authentication back-off per (source, user), per user and, for unknown users, per
+//! source, ending in a block window answered 403 (RFC 3261 §21.4.4, §21.5.4; `[limits]` in the
+//! configuration).
 //!
 //! Both tables are keyed by attacker-controlled values (source addresses, usernames), so they use
 //! the crate's seeded `Map` (foldhash) and are bounded: idle entries are dropped by `purge`, and
@@ -194,8 +195,14 @@ impl Failures {
 /// Settings of the authentication throttle (`[limits] auth_fail_*`, `auth_block_s`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AuthThrottleConfig {
-    /// Failures within `window` that start a block; 0 turns the throttle off.
+    /// Failures for one user from one source within `window` that block that pair; 0 turns the
+    /// whole throttle off.
     pub max_failures: u32,
+    /// Failures for one user from all sources that block the user everywhere; 0: no limit.
+    pub user_max_failures: u32,
+    /// Failures naming unknown users from one source that block the source for unknown users;
+    /// 0: no limit.
+    pub source_max_failures: u32,
     /// The window failures are counted in, from the first failure.
     pub window: Duration,
     /// How long a block lasts.
@@ -209,6 +216,8 @@ impl AuthThrottleConfig {
     pub fn from_config(limits: &sbc_config::Limits) -> Self {
         Self {
             max_failures: limits.auth_fail_max,
+            user_max_failures: limits.auth_fail_user_max,
+            source_max_failures: limits.auth_fail_source_max,
             window: Duration::from_secs(u64::from(limits.auth_fail_window_s)),
             block: Duration::from_secs(u64::from(limits.auth_block_s)),
             first_backoff: Duration::from_secs(1),
@@ -216,17 +225,54 @@ impl AuthThrottleConfig {
     }
 }
 
-/// Failed-authentication throttle per source address and per user (`realm` + username): each
-/// failure within the window doubles a back-off (1 s, 2 s, 4 s, ...), and the `max_failures`-th
-/// starts a block. Unknown users are tracked exactly like known ones, so the throttle does not
-/// reveal which usernames exist.
+/// What a block or back-off is keyed by, for the log and `sbc_auth_blocks_total{key}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThrottleKey {
+    /// One username from one source address: a phone retrying a wrong password.
+    SourceUser,
+    /// One username from every source: guessing spread over many addresses.
+    User,
+    /// Unknown usernames from one source address: enumeration.
+    Source,
+}
+
+impl ThrottleKey {
+    /// Every key, in the order of [`AuthThrottle::blocks`].
+    pub const ALL: [Self; 3] = [Self::SourceUser, Self::User, Self::Source];
+
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SourceUser => "source_user",
+            Self::User => "user",
+            Self::Source => "source",
+        }
+    }
+}
+
+/// A block that a failure just started, for one log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockStarted {
+    /// What is blocked.
+    pub key: ThrottleKey,
+    /// Until when.
+    pub until: Instant,
+}
+
+/// Failed-authentication throttle. A failure counts against three keys: the pair (source,
+/// user), the user across all sources, and, for unknown users only, the source. Each failure
+/// within the window doubles that key's back-off (1 s, 2 s, 4 s, ...), and reaching the key's
+/// limit starts a block. Keying by user rather than by address means one customer retrying a
+/// wrong password never locks out the others behind the same NAT (an office, a carrier-grade
+/// NAT); the per-source key only refuses further unknown usernames from an enumerating source.
 #[derive(Debug)]
 pub struct AuthThrottle {
     cfg: AuthThrottleConfig,
-    sources: Map<IpAddr, Failures>,
+    source_users: Map<(IpAddr, String), Failures>,
     users: Map<String, Failures>,
+    sources: Map<IpAddr, Failures>,
     failures: u64,
-    blocks: u64,
+    blocks: [u64; 3],
     refused_backoff: u64,
     refused_blocked: u64,
 }
@@ -235,47 +281,60 @@ pub struct AuthThrottle {
 /// names sharing the same first bytes).
 const MAX_USER_KEY: usize = 128;
 
+/// A user a request names: its realm, its username and whether the realm has it.
+#[derive(Clone, Copy, Debug)]
+pub struct Claimed<'a> {
+    /// The realm (domain).
+    pub realm: &'a str,
+    /// The digest username.
+    pub name: &'a str,
+    /// Whether the realm has such a user.
+    pub known: bool,
+}
+
 impl AuthThrottle {
     /// A throttle with these settings.
     pub fn new(cfg: AuthThrottleConfig) -> Self {
         Self {
             cfg,
-            sources: Map::default(),
+            source_users: Map::default(),
             users: Map::default(),
+            sources: Map::default(),
             failures: 0,
-            blocks: 0,
+            blocks: [0; 3],
             refused_backoff: 0,
             refused_blocked: 0,
         }
     }
 
-    /// Whether a request from `source` for `user` (if it names one) may try to authenticate;
-    /// the stricter of the source's and the user's state wins. Refusals are counted.
+    /// Whether a request from `source` naming `user` (if any) may try to authenticate: the
+    /// stricter of its (source, user) and user states, plus the source's state when the user is
+    /// unknown. A request naming nobody (no credentials yet) is always let through to its
+    /// challenge. Refusals are counted.
     pub fn check(
         &mut self,
         now: Instant,
         source: IpAddr,
-        user: Option<(&str, &str)>,
+        user: Option<Claimed<'_>>,
     ) -> AuthVerdict {
         if self.cfg.max_failures == 0 {
             return AuthVerdict::Allow;
         }
-        let by_source = self
-            .sources
-            .get(&source)
-            .map_or(AuthVerdict::Allow, |f| f.verdict(now));
-        let by_user = user
-            .and_then(|(realm, name)| self.users.get(&user_key(realm, name)))
-            .map_or(AuthVerdict::Allow, |f| f.verdict(now));
-        let verdict = match (by_source, by_user) {
-            (b @ AuthVerdict::Blocked { .. }, _) | (_, b @ AuthVerdict::Blocked { .. }) => b,
-            (AuthVerdict::BackOff { until: a }, AuthVerdict::BackOff { until: b }) => {
-                AuthVerdict::BackOff { until: a.max(b) }
+        let mut verdict = AuthVerdict::Allow;
+        if let Some(u) = user {
+            let key = user_key(u.realm, u.name);
+            if let Some(f) = self.users.get(&key) {
+                verdict = stricter(verdict, f.verdict(now));
             }
-            (b @ AuthVerdict::BackOff { .. }, AuthVerdict::Allow)
-            | (AuthVerdict::Allow, b @ AuthVerdict::BackOff { .. }) => b,
-            (AuthVerdict::Allow, AuthVerdict::Allow) => AuthVerdict::Allow,
-        };
+            if let Some(f) = self.source_users.get(&(source, key)) {
+                verdict = stricter(verdict, f.verdict(now));
+            }
+        }
+        if user.is_some_and(|u| !u.known) {
+            if let Some(f) = self.sources.get(&source) {
+                verdict = stricter(verdict, f.verdict(now));
+            }
+        }
         match verdict {
             AuthVerdict::Allow => {}
             AuthVerdict::BackOff { .. } => self.refused_backoff += 1,
@@ -284,45 +343,74 @@ impl AuthThrottle {
         verdict
     }
 
-    /// Records a failed authentication (wrong password or unknown user, alike) from `source`
-    /// for `user` (`realm`, username).
-    pub fn record_failure(&mut self, now: Instant, source: IpAddr, user: Option<(&str, &str)>) {
+    /// Records a failed password guess (wrong password or unknown user) from `source` for
+    /// `user`; returns the blocks it started.
+    pub fn record_failure(
+        &mut self,
+        now: Instant,
+        source: IpAddr,
+        user: Option<Claimed<'_>>,
+    ) -> Vec<BlockStarted> {
+        let mut started = Vec::new();
         if self.cfg.max_failures == 0 {
-            return;
+            return started;
         }
         self.failures += 1;
-        if !self.sources.contains_key(&source) && self.sources.len() >= MAX_ENTRIES {
-            self.purge(now);
-        }
-        if self.sources.contains_key(&source) || self.sources.len() < MAX_ENTRIES {
-            let f = self.sources.entry(source).or_insert_with(|| fresh(now));
-            if bump(&self.cfg, f, now) {
-                self.blocks += 1;
+        let cfg = self.cfg;
+        if let Some(u) = user {
+            let key = user_key(u.realm, u.name);
+            if let Some(until) = count(
+                &mut self.source_users,
+                (source, key.clone()),
+                now,
+                &cfg,
+                cfg.max_failures,
+            ) {
+                started.push(BlockStarted {
+                    key: ThrottleKey::SourceUser,
+                    until,
+                });
+            }
+            if let Some(until) = count(&mut self.users, key, now, &cfg, cfg.user_max_failures) {
+                started.push(BlockStarted {
+                    key: ThrottleKey::User,
+                    until,
+                });
             }
         }
-        if let Some((realm, name)) = user {
-            let key = user_key(realm, name);
-            if !self.users.contains_key(&key) && self.users.len() >= MAX_ENTRIES {
-                self.purge(now);
-            }
-            if self.users.contains_key(&key) || self.users.len() < MAX_ENTRIES {
-                let f = self.users.entry(key).or_insert_with(|| fresh(now));
-                if bump(&self.cfg, f, now) {
-                    self.blocks += 1;
-                }
+        if !user.is_some_and(|u| u.known) {
+            if let Some(until) = count(
+                &mut self.sources,
+                source,
+                now,
+                &cfg,
+                cfg.source_max_failures,
+            ) {
+                started.push(BlockStarted {
+                    key: ThrottleKey::Source,
+                    until,
+                });
             }
         }
+        for b in &started {
+            self.blocks[b.key as usize] += 1;
+        }
+        started
     }
 
-    /// Records a successful authentication: the user's failures are forgiven (the source's are
-    /// not, so one good account cannot launder a source's guessing).
-    pub fn record_success(&mut self, user: (&str, &str)) {
-        self.users.remove(&user_key(user.0, user.1));
+    /// Records a successful authentication of `user` from `source`: that user's failures are
+    /// forgiven (the source's unknown-user count is not, so one good account cannot launder a
+    /// source's enumeration).
+    pub fn record_success(&mut self, source: IpAddr, realm: &str, name: &str) {
+        let key = user_key(realm, name);
+        self.source_users.remove(&(source, key.clone()));
+        self.users.remove(&key);
     }
 
     /// Drops entries with no back-off or block running and an elapsed window.
     pub fn purge(&mut self, now: Instant) {
         let window = self.cfg.window;
+        self.source_users.retain(|_, f| !f.idle(now, window));
         self.sources.retain(|_, f| !f.idle(now, window));
         self.users.retain(|_, f| !f.idle(now, window));
     }
@@ -332,8 +420,8 @@ impl AuthThrottle {
         self.failures
     }
 
-    /// Blocks started, per source and per user (for metrics).
-    pub fn blocks(&self) -> u64 {
+    /// Blocks started, by key in [`ThrottleKey::ALL`] order (for metrics).
+    pub fn blocks(&self) -> [u64; 3] {
         self.blocks
     }
 
@@ -347,10 +435,49 @@ impl AuthThrottle {
         self.refused_blocked
     }
 
-    /// Entries tracked: (sources, users).
-    pub fn tracked(&self) -> (usize, usize) {
-        (self.sources.len(), self.users.len())
+    /// Entries tracked: (source-user pairs, users, sources).
+    pub fn tracked(&self) -> (usize, usize, usize) {
+        (
+            self.source_users.len(),
+            self.users.len(),
+            self.sources.len(),
+        )
     }
+}
+
+/// The stricter of two verdicts: a block over a back-off, the later end among equals.
+fn stricter(a: AuthVerdict, b: AuthVerdict) -> AuthVerdict {
+    use AuthVerdict::{Allow, BackOff, Blocked};
+    match (a, b) {
+        (Blocked { until: x }, Blocked { until: y }) => Blocked { until: x.max(y) },
+        (v @ Blocked { .. }, _) | (_, v @ Blocked { .. }) => v,
+        (BackOff { until: x }, BackOff { until: y }) => BackOff { until: x.max(y) },
+        (v @ BackOff { .. }, Allow) | (Allow, v @ BackOff { .. }) => v,
+        (Allow, Allow) => Allow,
+    }
+}
+
+/// Counts one failure against `key` in `table` when `limit` is set, purging a full table first
+/// and refusing a new slot when it stays full; returns the end of a block it started.
+fn count<K: std::hash::Hash + Eq>(
+    table: &mut Map<K, Failures>,
+    key: K,
+    now: Instant,
+    cfg: &AuthThrottleConfig,
+    limit: u32,
+) -> Option<Instant> {
+    if limit == 0 {
+        return None;
+    }
+    if !table.contains_key(&key) && table.len() >= MAX_ENTRIES {
+        let window = cfg.window;
+        table.retain(|_, f| !f.idle(now, window));
+        if table.len() >= MAX_ENTRIES {
+            return None;
+        }
+    }
+    let f = table.entry(key).or_insert_with(|| fresh(now));
+    bump(cfg, limit, f, now).then(|| now + cfg.block)
 }
 
 fn fresh(now: Instant) -> Failures {
@@ -362,8 +489,8 @@ fn fresh(now: Instant) -> Failures {
     }
 }
 
-/// Counts one failure; returns whether it started a block.
-fn bump(cfg: &AuthThrottleConfig, f: &mut Failures, now: Instant) -> bool {
+/// Counts one failure against a key whose limit is `limit`; returns whether it started a block.
+fn bump(cfg: &AuthThrottleConfig, limit: u32, f: &mut Failures, now: Instant) -> bool {
     if f.blocked_until.is_some_and(|u| now < u) {
         return false;
     }
@@ -371,7 +498,7 @@ fn bump(cfg: &AuthThrottleConfig, f: &mut Failures, now: Instant) -> bool {
         *f = fresh(now);
     }
     f.count += 1;
-    if f.count >= cfg.max_failures {
+    if f.count >= limit {
         f.blocked_until = Some(now + cfg.block);
         f.backoff_until = None;
         true
@@ -392,6 +519,45 @@ fn user_key(realm: &str, name: &str) -> String {
     key.push('\0');
     key.push_str(name.get(..end).unwrap_or(""));
     key
+}
+
+/// A budget of log lines per second, so an attack cannot flood the log: `admit` says whether
+/// a line may be written now and how many were held back since the last one.
+#[derive(Debug)]
+pub struct LogBudget {
+    per_s: u32,
+    second: Option<Instant>,
+    used: u32,
+    suppressed: u64,
+}
+
+impl LogBudget {
+    /// At most `per_s` lines per second.
+    pub fn new(per_s: u32) -> Self {
+        Self {
+            per_s,
+            second: None,
+            used: 0,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(lines held back since the last admitted one)` when a line may be written at `now`.
+    pub fn admit(&mut self, now: Instant) -> Option<u64> {
+        if self
+            .second
+            .is_none_or(|s| now.saturating_duration_since(s) >= Duration::from_secs(1))
+        {
+            self.second = Some(now);
+            self.used = 0;
+        }
+        if self.used >= self.per_s {
+            self.suppressed += 1;
+            return None;
+        }
+        self.used += 1;
+        Some(std::mem::take(&mut self.suppressed))
+    }
 }
 
 #[cfg(test)]
@@ -446,23 +612,41 @@ mod tests {
     fn throttle() -> AuthThrottle {
         AuthThrottle::new(AuthThrottleConfig {
             max_failures: 5,
+            user_max_failures: 8,
+            source_max_failures: 20,
             window: 60 * S,
             block: 300 * S,
             first_backoff: S,
         })
     }
 
+    fn known(name: &str) -> Option<Claimed<'_>> {
+        Some(Claimed {
+            realm: "example.com",
+            name,
+            known: true,
+        })
+    }
+
+    fn unknown(name: &str) -> Option<Claimed<'_>> {
+        Some(Claimed {
+            realm: "example.com",
+            name,
+            known: false,
+        })
+    }
+
     #[test]
-    fn backoff_doubles_then_blocks_then_expires() {
+    fn backoff_doubles_then_blocks_the_source_and_user_pair_only() {
         let t0 = Instant::now();
         let mut th = throttle();
-        let user = Some(("example.com", "alice"));
-        assert_eq!(th.check(t0, src(1), user), AuthVerdict::Allow);
+        let alice = known("alice");
+        assert_eq!(th.check(t0, src(1), alice), AuthVerdict::Allow);
         let mut t = t0;
         for (n, expect) in [(1u32, 1u32), (2, 2), (3, 4), (4, 8)] {
-            th.record_failure(t, src(1), user);
+            assert!(th.record_failure(t, src(1), alice).is_empty());
             assert_eq!(
-                th.check(t, src(1), user),
+                th.check(t, src(1), alice),
                 AuthVerdict::BackOff {
                     until: t + expect * S
                 },
@@ -470,92 +654,129 @@ mod tests {
             );
             // Still backing off just before the end, allowed at the end.
             assert!(matches!(
-                th.check(t + expect * S - Duration::from_millis(1), src(1), user),
+                th.check(t + expect * S - Duration::from_millis(1), src(1), alice),
                 AuthVerdict::BackOff { .. }
             ));
             t += expect * S;
-            assert_eq!(th.check(t, src(1), user), AuthVerdict::Allow);
+            assert_eq!(th.check(t, src(1), alice), AuthVerdict::Allow);
         }
-        th.record_failure(t, src(1), user);
+        let started = th.record_failure(t, src(1), alice);
         let until = t + 300 * S;
-        assert_eq!(th.check(t, src(1), user), AuthVerdict::Blocked { until });
-        // The block covers the source for any user, and the user from any source.
-        assert_eq!(th.check(t, src(1), None), AuthVerdict::Blocked { until });
-        assert_eq!(th.check(t, src(9), user), AuthVerdict::Blocked { until });
         assert_eq!(
-            th.check(t, src(9), Some(("example.com", "bob"))),
-            AuthVerdict::Allow
+            started,
+            [BlockStarted {
+                key: ThrottleKey::SourceUser,
+                until
+            }]
         );
+        assert_eq!(th.check(t, src(1), alice), AuthVerdict::Blocked { until });
+        // Everyone else behind the same address goes on: bob, and a request naming nobody.
+        assert_eq!(th.check(t, src(1), known("bob")), AuthVerdict::Allow);
+        assert_eq!(th.check(t, src(1), None), AuthVerdict::Allow);
+        // Alice from elsewhere is backing off (5 failures of her 8 across sources), not blocked.
+        assert!(matches!(
+            th.check(t, src(9), alice),
+            AuthVerdict::BackOff { .. }
+        ));
         // Failures during a block do not extend it.
-        th.record_failure(t + 10 * S, src(1), user);
+        th.record_failure(t + 10 * S, src(1), alice);
         assert_eq!(
-            th.check(until - S, src(1), user),
+            th.check(until - S, src(1), alice),
             AuthVerdict::Blocked { until }
         );
-        assert_eq!(th.check(until, src(1), user), AuthVerdict::Allow);
-        assert_eq!(th.blocks(), 2, "one per source, one per user");
-        // After the block, counting starts afresh: one failure is a 1 s back-off again.
-        th.record_failure(until, src(1), user);
-        assert_eq!(
-            th.check(until, src(1), user),
-            AuthVerdict::BackOff { until: until + S }
-        );
-        assert!(th.refused_blocked() >= 4);
+        assert_eq!(th.check(until, src(1), alice), AuthVerdict::Allow);
+        assert_eq!(th.blocks(), [1, 0, 0]);
+        assert!(th.refused_blocked() >= 2);
         assert!(th.refused_backoff() >= 8);
+    }
+
+    #[test]
+    fn guessing_one_user_from_many_sources_blocks_the_user() {
+        let t0 = Instant::now();
+        let mut th = throttle();
+        let alice = known("alice");
+        let mut started = Vec::new();
+        for i in 0..8u8 {
+            started.extend(th.record_failure(t0, src(10 + i), alice));
+        }
+        let until = t0 + 300 * S;
+        assert_eq!(
+            started,
+            [BlockStarted {
+                key: ThrottleKey::User,
+                until
+            }]
+        );
+        assert_eq!(th.check(t0, src(99), alice), AuthVerdict::Blocked { until });
+        assert_eq!(th.check(t0, src(10), known("bob")), AuthVerdict::Allow);
+    }
+
+    #[test]
+    fn unknown_users_from_one_source_block_only_unknown_users_from_it() {
+        let t0 = Instant::now();
+        let mut th = throttle();
+        let mut started = Vec::new();
+        for i in 0..20 {
+            started.extend(th.record_failure(t0, src(1), unknown(&format!("u{i}"))));
+        }
+        let until = t0 + 300 * S;
+        assert_eq!(
+            started,
+            [BlockStarted {
+                key: ThrottleKey::Source,
+                until
+            }]
+        );
+        assert_eq!(
+            th.check(t0, src(1), unknown("u99")),
+            AuthVerdict::Blocked { until }
+        );
+        // Requests without credentials get their challenge, and the known customers behind that
+        // address are not locked out.
+        assert_eq!(th.check(t0, src(1), None), AuthVerdict::Allow);
+        assert_eq!(th.check(t0, src(1), known("alice")), AuthVerdict::Allow);
+        assert_eq!(th.check(t0, src(2), unknown("u99")), AuthVerdict::Allow);
     }
 
     #[test]
     fn failures_outside_the_window_are_forgotten() {
         let t0 = Instant::now();
         let mut th = throttle();
+        let alice = known("alice");
         for i in 0..4 {
-            th.record_failure(t0 + i * 20 * S, src(1), None);
+            th.record_failure(t0 + i * 20 * S, src(1), alice);
         }
         // 4 failures but spread over 60 s: the window restarted at the 4th.
         assert!(matches!(
-            th.check(t0 + 60 * S, src(1), None),
+            th.check(t0 + 60 * S, src(1), alice),
             AuthVerdict::BackOff { .. }
         ));
-        th.record_failure(t0 + 61 * S, src(1), None);
-        assert!(matches!(
-            th.check(t0 + 61 * S, src(1), None),
-            AuthVerdict::BackOff { .. }
-        ));
+        assert!(th.record_failure(t0 + 61 * S, src(1), alice).is_empty());
         th.purge(t0 + 200 * S);
-        assert_eq!(th.tracked(), (0, 0));
+        assert_eq!(th.tracked(), (0, 0, 0));
     }
 
     #[test]
-    fn success_forgives_the_user_not_the_source() {
+    fn success_forgives_the_user_not_the_sources_unknown_names() {
         let t0 = Instant::now();
         let mut th = throttle();
-        let user = Some(("example.com", "alice"));
-        th.record_failure(t0, src(1), user);
-        th.record_success(("EXAMPLE.com", "alice"));
-        assert_eq!(th.check(t0, src(2), user), AuthVerdict::Allow);
+        th.record_failure(t0, src(1), known("alice"));
+        th.record_failure(t0, src(1), unknown("mallory"));
+        th.record_success(src(1), "EXAMPLE.com", "alice");
+        assert_eq!(th.check(t0, src(1), known("alice")), AuthVerdict::Allow);
         assert!(matches!(
-            th.check(t0, src(1), None),
+            th.check(t0, src(1), unknown("eve")),
             AuthVerdict::BackOff { .. }
         ));
     }
 
     #[test]
-    fn unknown_and_known_users_are_throttled_alike() {
+    fn long_usernames_are_cut_in_keys() {
         let t0 = Instant::now();
-        let mut a = throttle();
-        let mut b = throttle();
-        for i in 0..5 {
-            a.record_failure(t0 + i * S, src(1), Some(("example.com", "alice")));
-            b.record_failure(t0 + i * S, src(1), Some(("example.com", "no-such-user")));
-        }
-        assert_eq!(
-            a.check(t0 + 5 * S, src(1), Some(("example.com", "alice"))),
-            b.check(t0 + 5 * S, src(1), Some(("example.com", "no-such-user")))
-        );
-        // Absurdly long usernames are cut, not stored whole.
+        let mut th = throttle();
         let long = "x".repeat(10_000);
-        a.record_failure(t0, src(3), Some(("example.com", &long)));
-        assert!(a
+        th.record_failure(t0, src(3), unknown(&long));
+        assert!(th
             .users
             .keys()
             .all(|k| k.len() <= "example.com".len() + 1 + MAX_USER_KEY));
@@ -566,15 +787,25 @@ mod tests {
         let t0 = Instant::now();
         let mut th = AuthThrottle::new(AuthThrottleConfig {
             max_failures: 0,
-            window: 60 * S,
-            block: 300 * S,
-            first_backoff: S,
+            ..throttle().cfg
         });
         for _ in 0..100 {
-            th.record_failure(t0, src(1), None);
+            th.record_failure(t0, src(1), known("alice"));
         }
-        assert_eq!(th.check(t0, src(1), None), AuthVerdict::Allow);
+        assert_eq!(th.check(t0, src(1), known("alice")), AuthVerdict::Allow);
         assert_eq!(th.failures(), 0);
+    }
+
+    #[test]
+    fn the_log_budget_admits_a_few_lines_a_second_and_counts_the_rest() {
+        let t0 = Instant::now();
+        let mut b = LogBudget::new(2);
+        assert_eq!(b.admit(t0), Some(0));
+        assert_eq!(b.admit(t0), Some(0));
+        assert_eq!(b.admit(t0), None);
+        assert_eq!(b.admit(t0 + Duration::from_millis(999)), None);
+        assert_eq!(b.admit(t0 + S), Some(2), "two held back");
+        assert_eq!(b.admit(t0 + S), Some(0));
     }
 
     #[test]

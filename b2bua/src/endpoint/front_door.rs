@@ -34,6 +34,7 @@ use crate::edge::customers::{
 use crate::edge::nat::Flow;
 use crate::edge::registrar::{CacheOutput, KeepaliveKind, RegistrarOutput};
 use crate::stack::ids::Branch;
+use crate::stack::stateless;
 use crate::stack::transaction::{Dest, Transmit, Transport};
 use crate::stack::transport::via::response_target;
 use crate::Map;
@@ -215,7 +216,7 @@ impl<M: MediaRelay> Endpoint<M> {
         let tcp = rsp
             .via()
             .is_some_and(|v| v.transport.eq_ignore_ascii_case("TCP"));
-        rsp.push_header(HeaderName::Server, self.server.clone());
+        stateless::stamp_server(&mut rsp, self.server.as_deref());
         let transport = if tcp { Transport::Tcp } else { Transport::Udp };
         let t = Transmit {
             dest: Dest::new(target, transport),
@@ -287,7 +288,7 @@ impl<M: MediaRelay> Endpoint<M> {
                     "refused: customer request outside every realm from an untrusted source"
                 );
                 let mut rsp = Message::response_to(&msg, 403, "Forbidden");
-                crate::stack::stateless::add_to_tag(&mut rsp);
+                stateless::add_to_tag(&mut rsp);
                 self.reply(now, ingress, rsp);
                 return Verdict::Done;
             }
@@ -322,7 +323,7 @@ impl<M: MediaRelay> Endpoint<M> {
             InboundRoute::NotRegistered if self.has_route(&uri, ingress) => Verdict::Core(msg),
             InboundRoute::NotRegistered => {
                 let mut rsp = Message::response_to(&msg, 480, "Temporarily Unavailable");
-                crate::stack::stateless::add_to_tag(&mut rsp);
+                stateless::add_to_tag(&mut rsp);
                 self.reply(now, ingress, rsp);
                 Verdict::Done
             }
@@ -347,7 +348,7 @@ impl<M: MediaRelay> Endpoint<M> {
                 for group in groups {
                     let mut members: Vec<Target> = group
                         .into_iter()
-                        .filter_map(|t| self.customer_target(&a_side, &t.contact, t.flow))
+                        .filter_map(|t| self.customer_target(&a_side, &t.aor, &t.contact, t.flow))
                         .collect();
                     let last = members.len().saturating_sub(1);
                     for (i, t) in members.iter_mut().enumerate() {
@@ -357,7 +358,7 @@ impl<M: MediaRelay> Endpoint<M> {
                 }
                 if targets.is_empty() {
                     let mut rsp = Message::response_to(&msg, 480, "Temporarily Unavailable");
-                    crate::stack::stateless::add_to_tag(&mut rsp);
+                    stateless::add_to_tag(&mut rsp);
                     self.reply(now, ingress, rsp);
                     return Verdict::Done;
                 }
@@ -402,8 +403,15 @@ impl<M: MediaRelay> Endpoint<M> {
     }
 
     /// The call target for a registered contact: leg B leaves from the socket the binding's
-    /// REGISTER arrived on, to its flow, with the Contact as Request-URI (RFC 5626 §5.3).
-    fn customer_target(&self, a_side: &Side, contact: &str, flow: Flow) -> Option<Target> {
+    /// REGISTER arrived on, to its flow, with the Contact as Request-URI and the address-of-record
+    /// in To (RFC 3261 §8.1.1.2, RFC 5626 §5.3).
+    fn customer_target(
+        &self,
+        a_side: &Side,
+        aor: &str,
+        contact: &str,
+        flow: Flow,
+    ) -> Option<Target> {
         let (local, interface) = match flow.transport {
             Transport::Udp => {
                 let i = self.udp_peers.get(&flow.source).copied().or_else(|| {
@@ -437,6 +445,7 @@ impl<M: MediaRelay> Endpoint<M> {
             },
             next_hop: flow.dest().from_local(local),
             request_uri: Some(contact.to_owned()),
+            to_uri: Some(aor.to_owned()),
         };
         let mut target = Target::new(route);
         target.name = format!("registered {contact}");
@@ -620,9 +629,12 @@ impl<M: MediaRelay> Endpoint<M> {
                      To: <{contact}>\r\n\
                      Call-ID: {branch}@{local}\r\n\
                      CSeq: 1 OPTIONS\r\n\
-                     Server: {}\r\n\
+                     {user_agent}\
                      Content-Length: 0\r\n\r\n",
-                    self.server
+                    user_agent = match &self.server {
+                        Some(s) => format!("User-Agent: {s}\r\n"),
+                        None => String::new(),
+                    }
                 );
                 self.front.pending.insert(
                     branch.into(),
@@ -663,6 +675,7 @@ impl<M: MediaRelay> Endpoint<M> {
                 auth_challenges: auth.challenges(),
                 auth_failures: auth.failures(),
                 rate_limited: self.front.customers.counters().rate_limited,
+                auth_blocks: self.front.customers.auth_throttle().blocks(),
             });
     }
 }

@@ -87,7 +87,7 @@ impl<M: MediaRelay> Endpoint<M> {
             // Out-of-dialog OPTIONS (trunk keep-alives, probes) are answered statelessly, as a
             // stateless UAS may (RFC 3261 §8.2.7, §11): no transaction state per ping, and a
             // prober reusing a branch from a new port still gets its answer.
-            match stateless::answer(&msg, &self.server) {
+            match stateless::answer(&msg, self.server.as_deref()) {
                 Reply::Send(rsp) => self.reply(now, ingress, rsp),
                 Reply::Drop(why) => tracing::debug!(%from, "dropped: {why}"),
             }
@@ -118,9 +118,7 @@ impl<M: MediaRelay> Endpoint<M> {
 
     /// Sends a stateless reply on the path its request came on, with the Server header.
     pub(super) fn reply(&mut self, now: Instant, ingress: Ingress, mut rsp: Message) {
-        if rsp.header(&HeaderName::Server).is_none() {
-            rsp.push_header(HeaderName::Server, self.server.clone());
-        }
+        stateless::stamp_server(&mut rsp, self.server.as_deref());
         let bytes = rsp.to_bytes();
         match ingress.path {
             Path::Udp(socket) => self.send_datagram(now, socket, ingress.source, bytes),

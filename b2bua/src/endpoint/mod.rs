@@ -270,7 +270,7 @@ pub struct Endpoint<M: MediaRelay> {
     large_over_tcp: std::collections::HashSet<SocketAddr, foldhash::quality::RandomState>,
     switchover: Switchover,
     limits: Limits,
-    server: String,
+    server: Option<String>,
     recorder: Recorder,
     message_log: Option<MessageLog>,
     records: records::Records,
@@ -364,7 +364,7 @@ impl<M: MediaRelay> Endpoint<M> {
     /// A framer for a new stream connection: the message size limit and the Server header of
     /// its 413/400 replies.
     pub fn stream_input(&self) -> StreamInput {
-        StreamInput::new(self.cfg.sip.max_message_bytes, &self.server)
+        StreamInput::new(self.cfg.sip.max_message_bytes, self.server.as_deref())
     }
 
     /// A connection accepted on TCP listener `listener` from `remote`: its new flow, or `None`

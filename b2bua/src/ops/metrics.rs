@@ -256,6 +256,7 @@ struct RegistrationHandles {
     refreshes_absorbed: IntCounter,
     auth_challenges: IntCounter,
     auth_failures: IntCounter,
+    auth_blocks: IntCounterVec,
     rate_limited: IntCounter,
 }
 
@@ -272,6 +273,8 @@ pub struct RegistrationNumbers {
     pub auth_failures: u64,
     /// Requests refused by the rate limit since start.
     pub rate_limited: u64,
+    /// Authentication blocks started since start, by key (source_user, user, source).
+    pub auth_blocks: [u64; 3],
 }
 
 impl Metrics {
@@ -367,6 +370,14 @@ impl Metrics {
                 &r,
                 "sbc_auth_failures_total",
                 "Digest authentication failures (wrong credentials, unknown users).",
+            )?,
+            auth_blocks: counter_vec(
+                &r,
+                "sbc_auth_blocks_total",
+                "Authentication blocks started, by what was blocked: key=\"source_user\" (one \
+                 username from one address), \"user\" (one username everywhere), \"source\" \
+                 (unknown usernames from one address).",
+                "key",
             )?,
             rate_limited: counter(
                 &r,
@@ -573,6 +584,11 @@ impl Recorder {
             .inc_by(new(now.auth_failures, last.auth_failures));
         m.rate_limited
             .inc_by(new(now.rate_limited, last.rate_limited));
+        for (i, key) in crate::edge::throttle::ThrottleKey::ALL.iter().enumerate() {
+            m.auth_blocks
+                .with_label_values(&[key.as_str()])
+                .inc_by(new(now.auth_blocks[i], last.auth_blocks[i]));
+        }
         self.registrations_last = now;
     }
 

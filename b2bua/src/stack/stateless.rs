@@ -21,14 +21,15 @@ pub enum Reply {
     Drop(&'static str),
 }
 
-/// Reads a datagram and decides the stateless answer; `server` goes into the Server header.
-pub fn handle_datagram(data: Bytes, limits: &Limits, server: &str) -> Reply {
+/// Reads a datagram and decides the stateless answer; `server`, when given, goes into the Server
+/// header.
+pub fn handle_datagram(data: Bytes, limits: &Limits, server: Option<&str>) -> Reply {
     let msg = match Message::parse_checked(data, limits) {
         Ok(m) => m,
         Err(e) => {
             return match e.reply() {
                 Some(mut r) => {
-                    r.push_header(HeaderName::Server, server.to_owned());
+                    stamp_server(&mut r, server);
                     Reply::Send(r)
                 }
                 None => Reply::Drop("unreadable message that cannot be answered"),
@@ -39,8 +40,9 @@ pub fn handle_datagram(data: Bytes, limits: &Limits, server: &str) -> Reply {
 }
 
 /// The stateless answer to a message already parsed and checked: 200 with capabilities to
-/// OPTIONS, 501 to other methods, nothing for ACK and responses (RFC 3261 §8.2, §11).
-pub fn answer(msg: &Message, server: &str) -> Reply {
+/// OPTIONS, 403 to REGISTER (no realm of ours), 501 to other methods, nothing for ACK and responses
+/// (RFC 3261 §8.2, §10.3, §11).
+pub fn answer(msg: &Message, server: Option<&str>) -> Reply {
     let Some(method) = msg.method() else {
         return Reply::Drop("response without a transaction");
     };
@@ -53,11 +55,24 @@ pub fn answer(msg: &Message, server: &str) -> Reply {
             r.push_header(HeaderName::Supported, SUPPORTED);
             r
         }
+        // The SBC registers customers only for its realms; a REGISTER that reaches here names
+        // no realm (RFC 3261 §10.3 step 1): refused, not "unknown method".
+        Method::Register => Message::response_to(msg, 403, "Domain Not Served"),
         _ => Message::response_to(msg, 501, "Not Implemented"),
     };
     add_to_tag(&mut rsp);
-    rsp.push_header(HeaderName::Server, server.to_owned());
+    stamp_server(&mut rsp, server);
     Reply::Send(rsp)
+}
+
+/// Adds the Server header to a response the SBC generates, when a product name is configured
+/// and the response has none yet (RFC 3261 §20.35).
+pub fn stamp_server(rsp: &mut Message, server: Option<&str>) {
+    if let Some(s) = server {
+        if !rsp.has(&HeaderName::Server) {
+            rsp.push_header(HeaderName::Server, s.to_owned());
+        }
+    }
 }
 
 /// Adds a To tag derived from the Call-ID and CSeq when the request had none, so retransmissions
@@ -94,7 +109,8 @@ mod tests {
 
     #[test]
     fn options_gets_200_with_capabilities() {
-        let Reply::Send(r) = handle_datagram(req("OPTIONS"), &Limits::default(), "sbc") else {
+        let Reply::Send(r) = handle_datagram(req("OPTIONS"), &Limits::default(), Some("sbc"))
+        else {
             panic!("no reply")
         };
         assert_eq!(r.status(), Some(200));
@@ -110,7 +126,8 @@ mod tests {
         let bad = String::from_utf8(req("OPTIONS").to_vec())
             .unwrap()
             .replace("Max-Forwards: 70", "Max-Forwards: lots");
-        let Reply::Send(r) = handle_datagram(Bytes::from(bad), &Limits::default(), "sbc") else {
+        let Reply::Send(r) = handle_datagram(Bytes::from(bad), &Limits::default(), Some("sbc"))
+        else {
             panic!("no reply")
         };
         assert_eq!(r.status(), Some(400));
@@ -123,14 +140,18 @@ mod tests {
     #[test]
     fn ack_and_junk_are_dropped_and_other_methods_get_501() {
         assert!(matches!(
-            handle_datagram(req("ACK"), &Limits::default(), "sbc"),
+            handle_datagram(req("ACK"), &Limits::default(), Some("sbc")),
             Reply::Drop(_)
         ));
         assert!(matches!(
-            handle_datagram(Bytes::from_static(b"garbage"), &Limits::default(), "sbc"),
+            handle_datagram(
+                Bytes::from_static(b"garbage"),
+                &Limits::default(),
+                Some("sbc")
+            ),
             Reply::Drop(_)
         ));
-        let Reply::Send(r) = handle_datagram(req("INVITE"), &Limits::default(), "sbc") else {
+        let Reply::Send(r) = handle_datagram(req("INVITE"), &Limits::default(), Some("sbc")) else {
             panic!("no reply")
         };
         assert_eq!(r.status(), Some(501));

@@ -345,7 +345,9 @@ impl Message {
         self.set_header(HeaderName::ContentLength, len);
     }
 
-    /// Writes the message; an unchanged parsed message is written byte-identical.
+    /// Writes the message; an unchanged parsed message is written byte-identical, except that a
+    /// message without Content-Length gets one, since every message on a stream needs it and a
+    /// sender should always include it (RFC 3261 §18.3, §20.14).
     pub fn write_to(&self, out: &mut Vec<u8>) {
         match &self.start_raw {
             Some(raw) => out.extend_from_slice(raw.as_bytes()),
@@ -367,8 +369,15 @@ impl Message {
                 out.extend_from_slice(b"\r\n");
             }
         }
+        let mut framed = false;
         for h in &self.headers {
+            framed |= *h.name() == HeaderName::ContentLength;
             h.write_to(out);
+        }
+        if !framed {
+            out.extend_from_slice(b"Content-Length: ");
+            out.extend_from_slice(self.body.len().to_string().as_bytes());
+            out.extend_from_slice(b"\r\n");
         }
         match &self.separator_raw {
             Some(raw) => out.extend_from_slice(raw.as_bytes()),

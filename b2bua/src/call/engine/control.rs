@@ -411,6 +411,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             b_side: d.b.side.clone(),
             next_hop: d.b.next_hop,
             request_uri: None,
+            to_uri: None,
         };
         let b_invite = self.build_b_invite(&as_if, &route, 70, offer.clone().unwrap_or_default());
         let a_cseq = d.invite.cseq().map_or(1, |c| c.seq);

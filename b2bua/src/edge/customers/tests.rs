@@ -127,6 +127,7 @@ fn local_realm_challenge_then_register_then_inbound_lookup_and_keepalive() {
     assert_eq!(
         groups,
         vec![vec![InboundTarget {
+            aor: "sip:alice@example.com".into(),
             contact: "sip:alice@10.0.0.2:5060".into(),
             flow: natted()
         }]]
@@ -208,9 +209,10 @@ fn a_user_may_only_register_its_own_aor() {
     assert_eq!(rsp.status(), Some(403));
     assert_eq!(c.counters().forbidden_aor, 1);
     assert_eq!(c.registrar("example.com").unwrap().binding_count(), 0);
-    // Unknown domains are not served.
+    // Unknown domains are not served: 403 with a reason, not 404 or 501.
     let rsp = respond(c.handle_register(t0, NOW, &register("x", "other.example", 1, ""), natted()));
-    assert_eq!(rsp.status(), Some(404));
+    assert_eq!(rsp.status(), Some(403));
+    assert_eq!(rsp.reason(), Some("Domain Not Served"));
 }
 
 #[test]
@@ -371,6 +373,7 @@ fn forward_realm_goes_to_the_core_and_inbound_finds_the_customer() {
     assert_eq!(
         c.route_inbound(t0 + S, &uri),
         InboundRoute::Targets(vec![vec![InboundTarget {
+            aor: "sip:carol@fwd.example.net".into(),
             contact: "sip:carol@10.0.0.2:5060".into(),
             flow: natted()
         }]])

@@ -26,17 +26,17 @@ pub enum StreamEvent {
 pub struct StreamInput {
     framer: StreamFramer,
     closed: bool,
-    server: String,
+    server: Option<String>,
 }
 
 impl StreamInput {
     /// A reader refusing messages over `max_message` bytes; `server` is the Server header of the
     /// replies it builds (RFC 3261 §20.35).
-    pub fn new(max_message: usize, server: &str) -> Self {
+    pub fn new(max_message: usize, server: Option<&str>) -> Self {
         Self {
             framer: StreamFramer::new(max_message),
             closed: false,
-            server: server.to_owned(),
+            server: server.map(str::to_owned),
         }
     }
 
@@ -56,7 +56,7 @@ impl StreamInput {
                 Err(error) => {
                     self.closed = true;
                     let reply = error_reply(self.framer.pending(), error).map(|mut r| {
-                        r.push_header(sbc_common::sip::HeaderName::Server, self.server.clone());
+                        crate::stack::stateless::stamp_server(&mut r, self.server.as_deref());
                         r.to_bytes()
                     });
                     out.push(StreamEvent::Close { error, reply });
@@ -138,7 +138,7 @@ mod tests {
         stream.extend_from_slice(b"\r\n");
         stream.extend_from_slice(msg.as_bytes());
         let (a, b) = stream.split_at(50);
-        let mut input = StreamInput::new(4096, "sbc");
+        let mut input = StreamInput::new(4096, Some("sbc"));
         let out = push_all(&mut input, &[a, b]);
         let m = Bytes::from(msg);
         assert_eq!(
@@ -156,7 +156,7 @@ mod tests {
     #[test]
     fn an_oversized_request_gets_413_and_closes_the_stream() {
         let msg = format!("{HEAD}Content-Length: 5000\r\n\r\n");
-        let mut input = StreamInput::new(1024, "sbc/test");
+        let mut input = StreamInput::new(1024, Some("sbc/test"));
         let out = push_all(&mut input, &[msg.as_bytes()]);
         assert_eq!(out.len(), 1);
         assert!(matches!(
@@ -182,11 +182,11 @@ mod tests {
 
     #[test]
     fn a_missing_content_length_gets_400_and_garbage_gets_no_reply() {
-        let mut input = StreamInput::new(4096, "sbc");
+        let mut input = StreamInput::new(4096, Some("sbc"));
         let out = push_all(&mut input, &[format!("{HEAD}\r\n").as_bytes()]);
         let r = reply_of(&out[0]);
         assert_eq!(r.status(), Some(400));
-        let mut input = StreamInput::new(64, "sbc");
+        let mut input = StreamInput::new(64, Some("sbc"));
         let out = push_all(&mut input, &[&[b'x'; 100]]);
         assert_eq!(
             out,
