@@ -1,0 +1,161 @@
+//! Real phones against the real `sbc` on loopback: pjsip (pjsua2, `tests/peers/pjsua2_ua.py`)
+//! registers with digest, calls through the SBC to a pjsip UA on the core side over TCP, and
+//! sends INFO and MESSAGE in the call and MESSAGE outside it. pjsip frames TCP by Content-Length
+//! alone and picks SHA-256 when offered, which is how outsiders found two defects: relayed
+//! answers without Content-Length, and MD5-only users challenged with SHA-256 first.
+//!
+//! Needs the venv `.ci/deps` makes (`.venv` with pjsua2-python); without it these tests fail
+//! when `CI` is set and skip loudly otherwise.
+
+use sbc_tests::config::{Iface, SbcConfig};
+use sbc_tests::{free_udp_port, http_get, metric_value, Sbc};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// The venv's Python when it can import pjsua2; `None` (after saying so loudly) when it cannot
+/// and `CI` is unset; a panic when `CI` is set.
+fn python_with_pjsua2(test: &str) -> Option<PathBuf> {
+    let python = repo().join(".venv/bin/python");
+    let ok = Command::new(&python)
+        .args(["-c", "import pjsua2"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(python);
+    }
+    let why = format!(
+        "{test}: {} cannot import pjsua2; run `bash .ci/deps`",
+        python.display()
+    );
+    assert!(std::env::var_os("CI").is_none(), "{why}");
+    eprintln!("SKIPPED {why}");
+    None
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Customer and core interfaces on UDP and TCP, a TCP route to the core UA at `core_ua`, realm
+/// example.com with alice (password, any algorithm) and bob (`algorithm = "MD5"`, as in
+/// config/examples/production.toml).
+fn config(customer: u16, core: u16, core_ua: u16) -> SbcConfig {
+    let iface = |port, rtp| Iface::udp(addr(port), rtp).and("tcp", addr(port));
+    let mut c = SbcConfig::with(iface(customer, 46000..=46999), iface(core, 47000..=47999)).route(
+        "customer-to-core",
+        addr(core_ua),
+        "transport = \"tcp\"",
+    );
+    c.extra = "[[realm]]\ndomain = \"example.com\"\nmode = \"local\"\nauth_required = true\n\n\
+               [[user]]\nusername = \"alice\"\nrealm = \"example.com\"\npassword = \"wonderland\"\n\n\
+               [[user]]\nusername = \"bob\"\nrealm = \"example.com\"\npassword = \"builder\"\n\
+               algorithm = \"MD5\"\n"
+        .to_owned();
+    c
+}
+
+/// Runs the pjsua2 phone (`args` after the script) and returns its `key value` outcome lines.
+fn run_phone(python: &PathBuf, args: &[&str]) -> BTreeMap<String, String> {
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg(python)
+        .arg(repo().join("tests/peers/pjsua2_ua.py"))
+        .args(args)
+        .output()
+        .expect("run pjsua2_ua.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let outcomes: BTreeMap<String, String> = stdout
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    assert!(
+        stdout.lines().any(|l| l == "done"),
+        "pjsua2 did not finish: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    outcomes
+}
+
+fn metric(admin: SocketAddr, series: &str) -> f64 {
+    let rsp = http_get(admin, "/metrics", None).expect("GET /metrics");
+    metric_value(&rsp.body, series).unwrap_or_else(|| panic!("{series} missing"))
+}
+
+/// A pjsip phone on TCP registers, calls the core's pjsip UA through the SBC, and every request
+/// it sends gets its 200: pjsip drops a TCP message without Content-Length, so the SBC's 200s
+/// to INFO and MESSAGE (in the call and outside it) must carry it.
+#[test]
+fn a_pjsip_phone_on_tcp_calls_and_gets_every_answer() {
+    let Some(python) = python_with_pjsua2("a_pjsip_phone_on_tcp_calls_and_gets_every_answer")
+    else {
+        return;
+    };
+    let (customer, core, core_ua) = (free_udp_port(), free_udp_port(), free_udp_port());
+    let c = config(customer, core, core_ua);
+    let _sbc = Sbc::start_ready(&c.render());
+    let (sbc_port, core_port) = (customer.to_string(), core_ua.to_string());
+    let out = run_phone(
+        &python,
+        &[&sbc_port, &core_port, "tcp", "alice", "wonderland"],
+    );
+    let want = [
+        ("register", "200"),
+        ("call", "CONFIRMED"),
+        ("info", "200"),
+        ("message", "200"),
+        ("ood_message", "200"),
+    ];
+    for (k, v) in want {
+        assert_eq!(out.get(k).map(String::as_str), Some(v), "{k}: {out:?}");
+    }
+}
+
+/// bob may use MD5 only. pjsip answers the first algorithm it supports, SHA-256 when offered
+/// first (RFC 8760 §2.4): the SBC must challenge bob with MD5 alone, so he registers at once,
+/// over UDP and TCP, with no failure counted against him or his address.
+#[test]
+fn an_md5_only_user_registers_from_a_phone_that_prefers_sha256() {
+    let Some(python) =
+        python_with_pjsua2("an_md5_only_user_registers_from_a_phone_that_prefers_sha256")
+    else {
+        return;
+    };
+    let (customer, core, core_ua) = (free_udp_port(), free_udp_port(), free_udp_port());
+    let c = config(customer, core, core_ua);
+    let _sbc = Sbc::start_ready(&c.render());
+    let sbc_port = customer.to_string();
+    for transport in ["udp", "tcp"] {
+        let core_port = free_udp_port().to_string();
+        let out = run_phone(
+            &python,
+            &[
+                &sbc_port,
+                &core_port,
+                transport,
+                "bob",
+                "builder",
+                "--no-call",
+            ],
+        );
+        assert_eq!(
+            out.get("register").map(String::as_str),
+            Some("200"),
+            "{transport}: {out:?}"
+        );
+    }
+    assert_eq!(metric(c.admin, "sbc_auth_failures_total"), 0.0);
+    // The sbc is still up and answers.
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(http_get(c.admin, "/ready", None).is_some());
+}
