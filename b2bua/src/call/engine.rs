@@ -501,8 +501,18 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             let _ = self.tx.send_response(now, tx, &rsp);
             return;
         }
-        if invite.contacts().next().is_none() || invite.from().is_none() || invite.to().is_none() {
-            return self.reply(now, tx, &invite, 400, "Missing Contact, From or To");
+        // No Contact is accepted from RFC 2543 peers (RFC 3261 §8.2): the dialog then reaches
+        // A at its From URI, and in practice at the flow it came on.
+        if invite.from().is_none() || invite.to().is_none() {
+            return self.reply(now, tx, &invite, 400, "Missing From or To");
+        }
+        if !invite.body().is_empty() && !invite.has_sdp() {
+            // A body the relay cannot anchor (multipart bodies were cut to their SDP part on
+            // arrival): refused, saying what is accepted (RFC 3261 §21.4.13).
+            let mut rsp = self.tagged_response(&invite, 415, "Unsupported Media Type");
+            rsp.push_header(HeaderName::Accept, stateless::ACCEPT);
+            let _ = self.tx.send_response(now, tx, &rsp);
+            return;
         }
         if self.refuse_session_interval(now, tx, &invite, None) {
             return;

@@ -164,7 +164,16 @@ pub(super) fn party_at(party: Option<NameAddr<'_>>, uri: &str) -> String {
 
 /// A From/To value keeping `party`'s display name and user but with `hostport` as host, so the
 /// other leg never sees this leg's domain or addresses (RFC 3261 §20.20, §20.39, RFC 5853 §3.1).
+///
+/// A URI of another scheme (`tel:`, or any registered one) names no host to hide: it is kept as
+/// it came (RFC 3261 §8.1.1.2, §8.1.1.3; RFC 4475 §3.3.3).
 pub(super) fn rehost_party(party: Option<NameAddr<'_>>, hostport: &str) -> String {
+    if let Some(p) = party {
+        let scheme = p.uri.split_once(':').map_or("", |(s, _)| s);
+        if !scheme.eq_ignore_ascii_case("sip") && !scheme.eq_ignore_ascii_case("sips") {
+            return party_at(party, p.uri);
+        }
+    }
     let mut s = String::with_capacity(hostport.len() + 64);
     if let Some(d) = party.and_then(|p| p.display) {
         s.push_str(d);

@@ -450,6 +450,9 @@ impl Customers {
         req: &Message,
         flow: Flow,
     ) -> RegisterAction {
+        if !crate::stack::stateless::sip_address_of_record(req) {
+            return RegisterAction::Respond(simple(req, 416, "Unsupported URI Scheme"));
+        }
         let Some(domain) = req.to().and_then(|to| uri_host(to.uri)) else {
             return RegisterAction::Respond(simple(req, 400, "Bad To Header"));
         };

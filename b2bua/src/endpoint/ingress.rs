@@ -82,6 +82,11 @@ impl<M: MediaRelay> Endpoint<M> {
         if !msg.is_request() && self.front_door_response(now, &msg) {
             return;
         }
+        if let Some(rsp) = stateless::bad_extension(&msg, self.server.as_deref()) {
+            tracing::debug!(%from, "refused: unsupported extension");
+            self.reply(now, ingress, rsp);
+            return;
+        }
         let out_of_dialog = msg.to().is_some_and(|t| t.tag().is_none());
         if out_of_dialog && msg.method() == Some(&Method::Options) {
             // Out-of-dialog OPTIONS (trunk keep-alives, probes) are answered statelessly, as a
@@ -99,6 +104,11 @@ impl<M: MediaRelay> Endpoint<M> {
             return;
         }
         stamp_received(&mut msg, from);
+        // A multipart body (SIP-I/SIP-T) carries the session in one part: the SBC anchors that
+        // and drops the rest, as topology hiding would anyway (RFC 5621 §3).
+        if let Some(sdp) = sbc_common::sip::multipart::sdp_part(&msg) {
+            msg.set_body(sdp, Some("application/sdp"));
+        }
         let (msg, targets) = match self.front_door(now, msg, ingress) {
             Verdict::Core(m) => (m, None),
             Verdict::Targets(m, targets) => (m, Some(targets)),

@@ -9,8 +9,9 @@ pub const ALLOW: &str =
     "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO, REFER, NOTIFY, SUBSCRIBE, MESSAGE, PUBLISH";
 /// The option tags the SBC lists in Supported (RFC 3261 §20.37).
 pub const SUPPORTED: &str = "100rel, timer, replaces, path, outbound";
-/// The body types the SBC accepts (RFC 3261 §20.1).
-pub const ACCEPT: &str = "application/sdp";
+/// The body types the SBC accepts: SDP, alone or as a part of a multipart body (RFC 3261 §20.1,
+/// RFC 5621).
+pub const ACCEPT: &str = "application/sdp, multipart/mixed";
 
 /// What to do with one received datagram.
 #[derive(Debug)]
@@ -55,6 +56,11 @@ pub fn answer(msg: &Message, server: Option<&str>) -> Reply {
             r.push_header(HeaderName::Supported, SUPPORTED);
             r
         }
+        // An address-of-record that is no SIP URI cannot be bound (RFC 3261 §10.3 step 3, RFC
+        // 4475 §3.3.3).
+        Method::Register if !sip_address_of_record(msg) => {
+            Message::response_to(msg, 416, "Unsupported URI Scheme")
+        }
         // The SBC registers customers only for its realms; a REGISTER that reaches here names
         // no realm (RFC 3261 §10.3 step 1): refused, not "unknown method".
         Method::Register => Message::response_to(msg, 403, "Domain Not Served"),
@@ -63,6 +69,40 @@ pub fn answer(msg: &Message, server: Option<&str>) -> Reply {
     add_to_tag(&mut rsp);
     stamp_server(&mut rsp, server);
     Reply::Send(rsp)
+}
+
+/// Whether a REGISTER's To (its address-of-record) is a SIP or SIPS URI (RFC 3261 §10.2).
+pub fn sip_address_of_record(msg: &Message) -> bool {
+    msg.to().is_some_and(|to| {
+        let scheme = to.uri.split_once(':').map_or("", |(s, _)| s);
+        scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips")
+    })
+}
+
+/// The 420 Bad Extension a request gets when its Require or Proxy-Require names option tags the
+/// SBC does not support, listing them in Unsupported; ACK and CANCEL are never refused this way
+/// (RFC 3261 §8.2.2.3, §16.3 item 6, §20.40). `None` when every tag is supported.
+pub fn bad_extension(msg: &Message, server: Option<&str>) -> Option<Message> {
+    if matches!(msg.method()?, Method::Ack | Method::Cancel) {
+        return None;
+    }
+    let supported = |t: &str| SUPPORTED.split(", ").any(|s| s.eq_ignore_ascii_case(t));
+    let mut unsupported: Vec<&str> = Vec::new();
+    for h in &[HeaderName::Require, HeaderName::ProxyRequire] {
+        for t in msg.tokens(h) {
+            if !supported(t) && !unsupported.iter().any(|u| u.eq_ignore_ascii_case(t)) {
+                unsupported.push(t);
+            }
+        }
+    }
+    if unsupported.is_empty() {
+        return None;
+    }
+    let mut rsp = Message::response_to(msg, 420, "Bad Extension");
+    rsp.push_header(HeaderName::Unsupported, unsupported.join(", "));
+    add_to_tag(&mut rsp);
+    stamp_server(&mut rsp, server);
+    Some(rsp)
 }
 
 /// Adds the Server header to a response the SBC generates, when a product name is configured

@@ -100,16 +100,18 @@ impl ParseError {
         self.kind.to_string()
     }
 
-    /// Whether enough of the message was read to answer it: a request with Via, From, To, Call-ID
-    /// and CSeq that parse (RFC 3261 §8.2.6.2).
+    /// Whether enough of the message was read to answer it: a request with a Via that parses
+    /// (where the answer goes) and From, To, Call-ID and CSeq present, which the answer copies as
+    /// they are even when one of them is the malformed part (RFC 3261 §8.2.6.2; RFC 4475
+    /// §3.1.2.13 expects a 400 to a To with spaces inside its brackets).
     pub fn can_reply(&self) -> bool {
+        use super::HeaderName as H;
         self.partial.as_deref().is_some_and(|m| {
             m.is_request()
                 && m.via().is_some()
-                && m.from().is_some()
-                && m.to().is_some()
-                && m.call_id().is_some()
-                && m.cseq().is_some()
+                && [H::From, H::To, H::CallId, H::CSeq]
+                    .iter()
+                    .all(|h| m.has(h))
         })
     }
 

@@ -971,17 +971,13 @@ fn parse_start_line(
     if rest.is_empty() || scheme.is_empty() {
         return err(K::BadUri);
     }
-    if !(scheme.eq_ignore_ascii_case("sip")
-        || scheme.eq_ignore_ascii_case("sips")
-        || scheme.eq_ignore_ascii_case("tel"))
+    // Any scheme that is a valid token parses; `check` refuses the ones the SBC does not serve
+    // with 416, once the headers a reply needs are parsed (RFC 3261 §8.2.2.1).
+    if !scheme
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
     {
-        if !scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-        {
-            return err(K::BadUri);
-        }
-        return err(K::UnsupportedScheme);
+        return err(K::BadUri);
     }
     Ok(StartLine::Request {
         method,
@@ -1013,6 +1009,13 @@ fn is_version(v: &str) -> bool {
 fn validate(msg: &Message) -> Result<(), ParseErrorKind> {
     use ParseErrorKind as K;
     if let Some(uri) = msg.uri() {
+        let scheme = uri.split_once(':').map_or("", |(s, _)| s);
+        if !["sip", "sips", "tel"]
+            .iter()
+            .any(|s| scheme.eq_ignore_ascii_case(s))
+        {
+            return Err(K::UnsupportedScheme);
+        }
         if super::uri::Uri::parse(uri).is_err() {
             return Err(K::BadUri);
         }

@@ -10,6 +10,7 @@ pub mod framing;
 pub mod header;
 pub mod message;
 pub mod method;
+pub mod multipart;
 pub mod name_addr;
 pub mod params;
 pub mod status;

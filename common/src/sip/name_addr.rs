@@ -51,7 +51,9 @@ impl<'a> NameAddr<'a> {
         let (uri, bracketed, params) = if let Some(r) = rest.strip_prefix('<') {
             let gt = find_byte(r, b'>').ok_or_else(|| err("missing '>'"))?;
             let (uri, tail) = r.split_at_checked(gt).ok_or_else(|| err("bad address"))?;
-            (trim_ws(uri), true, tail.get(1..).unwrap_or(""))
+            // LAQUOT addr-spec RAQUOT: no whitespace inside the brackets (RFC 3261 §25.1;
+            // RFC 4475 §3.1.2.13 wants 400 for it).
+            (uri, true, tail.get(1..).unwrap_or(""))
         } else {
             match find_byte(rest, b';') {
                 Some(i) => {

@@ -431,6 +431,25 @@ pub struct Host<'a> {
     kind: HostKind,
 }
 
+/// Parses an IPv6 address, also accepting the form RFC 3261's ABNF allows by mistake: three
+/// colons before an embedded IPv4 address (`2001:db8:::192.0.2.1`), which RFC 5118 §4.10 asks
+/// receivers to accept and senders never to generate (the SBC writes addresses through
+/// [`Ipv6Addr`]'s display, which never does).
+pub fn parse_ipv6_liberal(s: &str) -> Option<Ipv6Addr> {
+    if let Ok(a) = s.parse::<Ipv6Addr>() {
+        return Some(a);
+    }
+    let (head, v4) = s.rsplit_once(":::")?;
+    if head.contains("::") || !v4.contains('.') {
+        return None;
+    }
+    let mut fixed = String::with_capacity(s.len());
+    fixed.push_str(head);
+    fixed.push_str("::");
+    fixed.push_str(v4);
+    fixed.parse().ok()
+}
+
 impl<'a> Host<'a> {
     /// Parses a `hostname`, `IPv4address` or bracketed `IPv6reference` (RFC 3261 §25.1, RFC 5118).
     pub fn parse(s: &'a str) -> Result<Self, UriError> {
@@ -441,9 +460,7 @@ impl<'a> Host<'a> {
             let inner = inner
                 .strip_suffix(']')
                 .ok_or(UriError::BadIpv6("missing ']'"))?;
-            let addr = inner
-                .parse::<Ipv6Addr>()
-                .map_err(|_| UriError::BadIpv6("not an IPv6 address"))?;
+            let addr = parse_ipv6_liberal(inner).ok_or(UriError::BadIpv6("not an IPv6 address"))?;
             HostKind::Ipv6(addr)
         } else if s.contains(']') {
             return Err(UriError::BadIpv6("']' without '['"));
@@ -1879,10 +1896,20 @@ mod tests {
         assert_eq!(u.ip(), "::ffff:192.0.2.10".parse().ok());
         assert_eq!(u.transport(), Some("udp"));
         assert!(p("sip:[2001:db8::192.0.2.1]").ip().is_some());
+        // The three-colon form the ABNF bug allows is accepted (RFC 5118 §4.10: receivers
+        // should be liberal) as the same address; the SBC never writes it.
+        let liberal = p("sip:user@[2001:db8:::192.0.2.1]");
+        assert_eq!(liberal.ip(), p("sip:user@[2001:db8::192.0.2.1]").ip());
+        assert_eq!(
+            liberal.ip().unwrap().to_string(),
+            "2001:db8::c000:201",
+            "written back in the standard form"
+        );
         assert!(matches!(
-            err("sip:[2001:db8:::192.0.2.1]"),
+            err("sip:[2001:db8::::192.0.2.1]"),
             UriError::BadIpv6(_)
         ));
+        assert!(matches!(err("sip:[2001:db8:::1]"), UriError::BadIpv6(_)));
         // §4.2 invalid: no brackets, or unbalanced.
         assert!(matches!(err("sip:[2001:db8::10"), UriError::BadIpv6(_)));
         assert!(matches!(err("sip:user@2001:db8::10"), UriError::BadIpv6(_)));

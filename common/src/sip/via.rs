@@ -219,7 +219,7 @@ fn plain_host_port(s: &str) -> Option<(&str, Option<u16>)> {
 /// Whether `host` is a hostname, IPv4 address or bracketed IPv6 reference (RFC 3261 §25.1).
 pub fn valid_host(host: &str) -> bool {
     if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return inner.parse::<std::net::Ipv6Addr>().is_ok();
+        return super::uri::parse_ipv6_liberal(inner).is_some();
     }
     !host.is_empty()
         && host
@@ -229,11 +229,10 @@ pub fn valid_host(host: &str) -> bool {
 
 /// Parses a host as an IP address, accepting bracketed IPv6 references.
 pub fn parse_host_ip(host: &str) -> Option<IpAddr> {
-    let h = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    h.parse().ok()
+    match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(inner) => super::uri::parse_ipv6_liberal(inner).map(IpAddr::V6),
+        None => host.parse().ok(),
+    }
 }
 
 #[cfg(test)]

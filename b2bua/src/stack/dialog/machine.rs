@@ -209,7 +209,11 @@ impl Dialog {
         let from = req.from().ok_or(DialogError::Malformed("From"))?;
         let call_id = req.call_id().ok_or(DialogError::Malformed("Call-ID"))?;
         let cseq = req.cseq().ok_or(DialogError::Malformed("CSeq"))?;
-        let remote_target = contact_uri(req).ok_or(DialogError::Malformed("Contact"))?;
+        // An RFC 2543 UAC may send no Contact: its From URI is then where it is reached
+        // (RFC 3261 §8.2 backward compatibility).
+        let remote_target = contact_uri(req)
+            .or_else(|| (req.contacts().next().is_none()).then(|| from.uri.to_owned()))
+            .ok_or(DialogError::Malformed("Contact"))?;
         let to_value = req.header(&HeaderName::To).unwrap_or_default().trim();
         let from_value = req.header(&HeaderName::From).unwrap_or_default().trim();
         Ok(Self {
