@@ -439,6 +439,13 @@ pub struct Route {
     /// Most redirects followed for one call.
     #[serde(default = "default_max_redirects")]
     pub max_redirects: u8,
+    /// Most calls up at once on this route (its first choice); more get 503 with Retry-After;
+    /// 0 = no cap.
+    #[serde(default)]
+    pub max_calls: u32,
+    /// Most new calls per second on this route (bursts up to twice that); 0 = no cap.
+    #[serde(default)]
+    pub call_rate_per_s: u32,
 }
 
 fn default_priority() -> u32 {
@@ -669,7 +676,8 @@ pub struct Limits {
     pub max_calls: u32,
     /// Retry-After seconds on those 503s.
     pub retry_after_s: u32,
-    /// Sustained requests per second accepted from one source IP; 0 disables the limiter.
+    /// Sustained requests per second accepted from one source IP on any interface, unless a
+    /// route trusts it; 0 disables the limiter.
     pub source_rate_per_s: u32,
     /// Burst size of that per-source token bucket.
     pub source_burst: u32,
@@ -691,6 +699,15 @@ pub struct Limits {
     pub auth_block_s: u32,
     /// Longest call in seconds before the SBC hangs it up with BYE; 0 = no limit.
     pub max_call_duration_s: u32,
+    /// Calls up at once from one source IP a route does not trust; 0 = no cap.
+    pub calls_per_source: u32,
+    /// New calls per second from one source IP a route does not trust (bursts up to twice
+    /// that); 0 = no cap.
+    pub call_rate_per_source: u32,
+    /// Calls up at once for one authenticated user; 0 = no cap.
+    pub calls_per_user: u32,
+    /// New calls per second for one authenticated user (bursts up to twice that); 0 = no cap.
+    pub call_rate_per_user: u32,
 }
 
 impl Default for Limits {
@@ -706,6 +723,10 @@ impl Default for Limits {
             auth_fail_window_s: 60,
             auth_block_s: 300,
             max_call_duration_s: 0,
+            calls_per_source: 100,
+            call_rate_per_source: 20,
+            calls_per_user: 0,
+            call_rate_per_user: 0,
         }
     }
 }

@@ -314,6 +314,30 @@ pub fn sipp_binary() -> PathBuf {
         })
 }
 
+/// The last row of SIPp's `-trace_stat` CSV as (column name, value) pairs.
+pub fn last_stats(csv: &std::path::Path) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(csv).unwrap_or_else(|e| panic!("{}: {e}", csv.display()));
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header = lines.next().expect("stat header");
+    let last = lines.next_back().expect("stat row");
+    header
+        .split(';')
+        .map(str::to_owned)
+        .zip(last.split(';').map(str::to_owned))
+        .collect()
+}
+
+/// The value of column `name` in [`last_stats`]' row (panics when missing or not a number).
+pub fn stat(stats: &[(String, String)], name: &str) -> u64 {
+    let (_, v) = stats
+        .iter()
+        .find(|(k, _)| k == name)
+        .unwrap_or_else(|| panic!("no {name} in the stat file: {stats:?}"));
+    v.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{name} = {v:?}: {e}"))
+}
+
 /// A fresh scratch directory for one test's files: `<tmp>/<prefix>-<pid>-<n>`.
 pub fn test_dir(prefix: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(

@@ -599,7 +599,8 @@ fn management_api_lists_and_removes_registrations() {
 #[test]
 fn a_flood_of_registers_from_one_source_is_rate_limited() {
     let core_ua = TestUa::new();
-    let ua = TestUa::new();
+    // Not 127.0.0.1: that is the core's address, a trusted peer the rate limit does not apply to.
+    let ua = TestUa::bind(std::net::IpAddr::from([127, 0, 0, 2]));
     let s = start(core_ua.addr(), "source_rate_per_s = 1\nsource_burst = 3");
     // Ten REGISTERs at once: the burst is answered (401), the rest dropped silently (UDP).
     for i in 0..10u32 {

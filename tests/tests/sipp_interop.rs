@@ -7,7 +7,8 @@
 
 use sbc_tests::config::SbcConfig;
 use sbc_tests::{
-    free_tcp_port, free_udp_port, http_get, metric_value, sipp_in, spawn_logged, test_dir, Sbc,
+    free_tcp_port, free_udp_port, http_get, last_stats, metric_value, sipp_in, spawn_logged, stat,
+    test_dir, Sbc,
 };
 use std::net::SocketAddr;
 use std::path::Path;
@@ -39,29 +40,6 @@ fn cut_pcap(to: &Path, packets: usize) {
         assert!(end <= data.len(), "{SIPP_PCAP}: truncated record");
     }
     std::fs::write(to, &data[..end]).expect("write pcap");
-}
-
-/// The last row of SIPp's `-trace_stat` CSV as (column name, value) pairs.
-fn last_stats(csv: &Path) -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(csv).unwrap_or_else(|e| panic!("{}: {e}", csv.display()));
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let header = lines.next().expect("stat header");
-    let last = lines.next_back().expect("stat row");
-    header
-        .split(';')
-        .map(str::to_owned)
-        .zip(last.split(';').map(str::to_owned))
-        .collect()
-}
-
-fn stat(stats: &[(String, String)], name: &str) -> u64 {
-    let (_, v) = stats
-        .iter()
-        .find(|(k, _)| k == name)
-        .unwrap_or_else(|| panic!("no {name} in the stat file: {stats:?}"));
-    v.trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("{name} = {v:?}: {e}"))
 }
 
 /// `line` without ANSI colour sequences (`ESC [ ... m`), which the log has between field names and

@@ -330,7 +330,25 @@ impl Customers {
         }
     }
 
-    /// The rate limit, throttle and digest checks shared by REGISTER and other requests.
+    /// The per-source request rate limit (`[limits] source_rate_per_s`), which the endpoint
+    /// applies to every request from a source no route trusts, on every interface, before any
+    /// other work: `None` to go on; over the rate, [`Admission::Drop`] on UDP (a flood gets no
+    /// answers) or 503 with Retry-After on a connection (RFC 3261 §21.5.4).
+    pub fn rate_limit(&mut self, now: Instant, req: &Message, flow: &Flow) -> Option<Admission> {
+        if self.rate.check(now, flow.source.ip()) == RateVerdict::Allow {
+            return None;
+        }
+        self.counters.rate_limited += 1;
+        if !flow.transport.is_reliable() {
+            return Some(Admission::Drop);
+        }
+        let mut rsp = Message::response_to(req, 503, "Service Unavailable");
+        rsp.push_header(HeaderName::RetryAfter, "1");
+        crate::stack::stateless::add_to_tag(&mut rsp);
+        Some(Admission::Respond(rsp))
+    }
+
+    /// The throttle and digest checks shared by REGISTER and other requests.
     fn gate(
         &mut self,
         now: Instant,
@@ -339,16 +357,6 @@ impl Customers {
         flow: &Flow,
         domain: &str,
     ) -> Admission {
-        if self.rate.check(now, flow.source.ip()) == RateVerdict::Exceeded {
-            self.counters.rate_limited += 1;
-            if !flow.transport.is_reliable() {
-                return Admission::Drop;
-            }
-            let mut rsp = Message::response_to(req, 503, "Service Unavailable");
-            rsp.push_header(HeaderName::RetryAfter, "1");
-            crate::stack::stateless::add_to_tag(&mut rsp);
-            return Admission::Respond(rsp);
-        }
         let claimed = claimed_username(req);
         let source = flow.source.ip();
         let user = claimed.as_deref().map(|name| Claimed {

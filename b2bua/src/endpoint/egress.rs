@@ -21,6 +21,7 @@ impl<M: MediaRelay> Endpoint<M> {
             match out {
                 CallOutput::Transmit(t) => self.transmit(now, t),
                 CallOutput::Event(e) => {
+                    self.admission_event(&e);
                     self.recorder.call_event(now, &e);
                     let wall = self.wall(now);
                     if let Some(record) = self.records.track(&e, now, wall) {

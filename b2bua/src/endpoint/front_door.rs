@@ -49,7 +49,7 @@ const BRANCH_PREFIX: &str = "z9hG4bK-sbcfd";
 
 impl Ingress {
     /// The NAT flow of this arrival (RFC 5626 §3.2).
-    fn flow(self) -> Flow {
+    pub(super) fn flow(self) -> Flow {
         match self.path {
             Path::Udp(_) => Flow::udp(self.source),
             Path::Flow(id, _) => Flow::tcp(self.source, id.0),
@@ -61,6 +61,8 @@ impl Ingress {
 pub(super) enum Verdict {
     /// Feed it to the call core, routed by the route table.
     Core(Message),
+    /// Feed it to the call core, routed by the route table; it was authenticated as this user.
+    Caller(Message, String),
     /// Feed it to the call core, to these targets (registered contacts).
     Targets(Message, Vec<Target>),
     /// It was answered or dropped here.
@@ -296,12 +298,13 @@ impl<M: MediaRelay> Endpoint<M> {
             let verdict = self.front.customers.admit(now, unix, &msg, ingress.flow());
             self.record_customers();
             return match verdict {
-                Admission::Proceed { username } => {
-                    if let Some(u) = username {
+                Admission::Proceed { username } => match username {
+                    Some(u) => {
                         tracing::debug!(user = %u, "customer authenticated");
+                        Verdict::Caller(msg, u)
                     }
-                    Verdict::Core(msg)
-                }
+                    None => Verdict::Core(msg),
+                },
                 Admission::Respond(rsp) => {
                     self.reply(now, ingress, rsp);
                     Verdict::Done

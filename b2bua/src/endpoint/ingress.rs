@@ -79,6 +79,9 @@ impl<M: MediaRelay> Endpoint<M> {
         };
         self.recorder.received(&msg);
         self.log_message(now, "received from", from, bytes);
+        if self.over_source_rate(now, &msg, ingress) {
+            return;
+        }
         if !msg.is_request() && self.front_door_response(now, &msg) {
             return;
         }
@@ -109,10 +112,15 @@ impl<M: MediaRelay> Endpoint<M> {
         if let Some(sdp) = sbc_common::sip::multipart::sdp_part(&msg) {
             msg.set_body(sdp, Some("application/sdp"));
         }
-        let (msg, targets) = match self.front_door(now, msg, ingress) {
-            Verdict::Core(m) => (m, None),
-            Verdict::Targets(m, targets) => (m, Some(targets)),
+        let (msg, targets, user) = match self.front_door(now, msg, ingress) {
+            Verdict::Core(m) => (m, None, None),
+            Verdict::Caller(m, user) => (m, None, Some(user)),
+            Verdict::Targets(m, targets) => (m, Some(targets), None),
             Verdict::Done => return,
+        };
+        let Ok(ticket) = self.admit_call(now, &msg, ingress, user.as_deref(), targets.is_some())
+        else {
+            return;
         };
         let span = self.records.span_of(&msg);
         let _in_call = span.enter();
@@ -123,6 +131,9 @@ impl<M: MediaRelay> Endpoint<M> {
         };
         if let Err(e) = result {
             tracing::debug!(%from, "message refused: {e}");
+        }
+        if let Some(call_id) = ticket {
+            self.settle_admission(&call_id);
         }
     }
 

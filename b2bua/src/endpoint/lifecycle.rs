@@ -144,6 +144,7 @@ impl<M: MediaRelay> Endpoint<M> {
             .wrapping_mul(0x9e37_79b9_7f4a_7c15)
             .wrapping_add(1);
         let dropped = self.front.reload(&cfg, self.seed, limits_changed);
+        self.gate.reload(&cfg);
         if !dropped.is_empty() {
             tracing::warn!(
                 "realm settings changed: the bindings of {} were dropped",

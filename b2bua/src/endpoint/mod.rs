@@ -30,6 +30,7 @@
 //! Time: one monotonic `now` per input; wall-clock stamps (CDRs, digest nonces) are derived from
 //! it and the wall time given at construction, so tests run on virtual time throughout.
 
+mod admission;
 mod egress;
 mod front_door;
 mod ingress;
@@ -276,6 +277,8 @@ pub struct Endpoint<M: MediaRelay> {
     records: records::Records,
     stage: lifecycle::Stage,
     front: front_door::FrontDoor,
+    /// Trusted peers, the per-source rate limit's scope and call admission caps.
+    gate: admission::Gate,
     /// The instant and wall time the endpoint started, to stamp CDRs and nonces from `now`.
     epoch: (Instant, SystemTime),
     /// Seeds later random draws (reloads).
@@ -339,6 +342,7 @@ impl<M: MediaRelay> Endpoint<M> {
             records: records::Records::new(&cfg),
             stage: lifecycle::Stage::Serving,
             front,
+            gate: admission::Gate::new(&cfg),
             epoch: (now, wall),
             seed,
             cfg,
@@ -406,6 +410,7 @@ impl<M: MediaRelay> Endpoint<M> {
             Input::Timer => {
                 self.core.handle_timer(now);
                 self.front_door_timer(now);
+                self.gate.housekeeping(now);
             }
             Input::Relay => {
                 self.on_relay(now);

@@ -205,6 +205,7 @@ pub struct Metrics {
     responses_received: ByClass,
     responses_sent: ByClass,
     unreadable: IntCounter,
+    admission_refused: IntCounterVec,
     transactions_active: IntGauge,
     dialogs_active: IntGauge,
     calls_active: IntGauge,
@@ -324,6 +325,13 @@ impl Metrics {
             &r,
             "sbc_sip_unreadable_messages_total",
             "Datagrams received that did not parse as SIP.",
+        )?;
+        let admission_refused = counter_vec(
+            &r,
+            "sbc_admission_refused_total",
+            "New calls refused with 503 by an admission cap: limit=source_calls, source_rate, \
+             user_calls, user_rate, route_calls or route_rate.",
+            "limit",
         )?;
         let transactions_active = gauge(
             &r,
@@ -473,6 +481,7 @@ impl Metrics {
             responses_received,
             responses_sent,
             unreadable,
+            admission_refused,
             transactions_active,
             dialogs_active,
             calls_active,
@@ -539,6 +548,7 @@ pub struct Recorder {
     calls: Map<CallKey, CallTiming>,
     relay_last: RelayMetrics,
     registrations_last: RegistrationNumbers,
+    admission_last: [u64; 6],
 }
 
 impl Recorder {
@@ -549,6 +559,7 @@ impl Recorder {
             calls: Map::default(),
             relay_last: RelayMetrics::default(),
             registrations_last: RegistrationNumbers::default(),
+            admission_last: [0; 6],
         }
     }
 
@@ -590,6 +601,21 @@ impl Recorder {
                 .inc_by(new(now.auth_blocks[i], last.auth_blocks[i]));
         }
         self.registrations_last = now;
+    }
+
+    /// Moves the admission refusal totals (in `edge::admission::Refusal::ALL` order) into
+    /// `sbc_admission_refused_total`.
+    pub fn admission(&mut self, now: &[u64; 6]) {
+        for (i, refusal) in crate::edge::admission::Refusal::ALL.iter().enumerate() {
+            let new = now[i].saturating_sub(self.admission_last[i]);
+            if new > 0 {
+                self.metrics
+                    .admission_refused
+                    .with_label_values(&[refusal.as_str()])
+                    .inc_by(new);
+            }
+        }
+        self.admission_last = *now;
     }
 
     /// Counts a datagram that did not parse as SIP.

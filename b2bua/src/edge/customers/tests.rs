@@ -307,21 +307,24 @@ fn source_rate_limit_drops_udp_and_answers_503_on_tcp() {
     let mut c = customers("source_rate_per_s = 2\nsource_burst = 2\n");
     let req = register("alice", "example.com", 1, "");
     for _ in 0..2 {
-        assert!(matches!(
-            c.handle_register(t0, NOW, &req, natted()),
-            RegisterAction::Respond(_)
-        ));
+        assert!(c.rate_limit(t0, &req, &natted()).is_none());
     }
-    assert_eq!(
-        c.handle_register(t0, NOW, &req, natted()),
-        RegisterAction::Drop
-    );
+    assert!(matches!(
+        c.rate_limit(t0, &req, &natted()),
+        Some(Admission::Drop)
+    ));
     let tcp = Flow::tcp("203.0.113.5:40000".parse().unwrap(), 1);
-    let rsp = respond(c.handle_register(t0, NOW, &req, tcp));
+    let Some(Admission::Respond(rsp)) = c.rate_limit(t0, &req, &tcp) else {
+        panic!("503 expected on TCP")
+    };
     assert_eq!(rsp.status(), Some(503));
+    assert_eq!(rsp.header(&HeaderName::RetryAfter), Some("1"));
     assert_eq!(c.counters().rate_limited, 2);
     assert_eq!(c.rate_limiter().exceeded(), 2);
-    // Half a second later one more fits.
+    // Half a second later one more fits; the REGISTER itself is not charged again.
+    assert!(c
+        .rate_limit(t0 + Duration::from_millis(500), &req, &natted())
+        .is_none());
     assert!(matches!(
         c.handle_register(t0 + Duration::from_millis(500), NOW, &req, natted()),
         RegisterAction::Respond(_)
