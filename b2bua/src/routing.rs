@@ -112,6 +112,7 @@ impl ConfigRouter {
             next_hop,
             request_uri: None,
             to_uri: None,
+            pass_bodies: r.pass_bodies,
         })
     }
 

@@ -446,6 +446,10 @@ pub struct Route {
     /// Most new calls per second on this route (bursts up to twice that); 0 = no cap.
     #[serde(default)]
     pub call_rate_per_s: u32,
+    /// Whether INVITE bodies that are not SDP (so cannot be anchored) pass through unchanged,
+    /// with the answers' bodies back, instead of being refused with 415.
+    #[serde(default)]
+    pub pass_bodies: bool,
 }
 
 fn default_priority() -> u32 {

@@ -154,3 +154,52 @@ fn the_sbc_answers_each_torture_message_as_the_rfcs_ask() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(checked >= 12, "only {checked} vectors");
 }
+
+/// On a route with `pass_bodies = true`, RFC 4475's INVITE with an unknown body type is relayed
+/// with its body as it came (no 415), and the far end's answer body comes back the same way.
+#[test]
+fn a_route_that_passes_bodies_relays_an_unknown_body_type() {
+    let (customer, core) = (free_udp_port(), free_udp_port());
+    let far = TestUa::new();
+    let c = SbcConfig::loopback(customer, core, 46000..=46999, 47000..=47999).route(
+        "customer-to-core",
+        far.addr(),
+        "pass_bodies = true",
+    );
+    let _sbc = Sbc::start_ready(&c.render());
+    let sbc = SocketAddr::from(([127, 0, 0, 1], customer));
+    let phone = TestUa::new();
+    let data = std::fs::read(dir().join("rfc4475-invut.sip")).expect("invut");
+    phone
+        .sip
+        .send_to(&via_to(&data, phone.addr()), sbc)
+        .expect("send");
+    let (at_far, from) = far
+        .recv_until(Duration::from_secs(5), |m| {
+            m.method() == Some(&Method::Invite)
+        })
+        .expect("INVITE at the far end");
+    assert_eq!(
+        at_far.header(&HeaderName::ContentType),
+        Some("application/unknownformat")
+    );
+    let original = Message::parse(Bytes::from(data), &Limits::default()).unwrap();
+    assert_eq!(at_far.body(), original.body());
+    let mut ok = far_answer(&at_far, &far);
+    ok.set_body(
+        Bytes::from_static(b"<audio><pcmu port=\"5004\"/></audio>\r\n"),
+        Some("application/unknownformat"),
+    );
+    far.send(from, &ok);
+    let (answer, _) = phone
+        .recv_until(Duration::from_secs(5), |m| m.status() == Some(200))
+        .expect("200 at the phone");
+    assert_eq!(
+        answer.header(&HeaderName::ContentType),
+        Some("application/unknownformat")
+    );
+    assert_eq!(
+        answer.body().as_ref(),
+        b"<audio><pcmu port=\"5004\"/></audio>\r\n"
+    );
+}

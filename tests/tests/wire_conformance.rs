@@ -445,6 +445,25 @@ fn max_forwards_is_capped_at_the_configured_value() {
         b.send(addr(core), &b_answer(&at_b, 486, "", None));
         final_response(&a, "INVITE");
     }
+    // In the dialog too: A's BYE with 70 reaches B with the cap, not the dialog layer's 70.
+    let inv = invite("UDP", a.addr(), "wire-mf-dialog", Some(&a));
+    a.send(addr(customer), &inv);
+    let (at_b, _) = b
+        .recv_until(WAIT, |m| is_request(m, &Method::Invite))
+        .expect("INVITE at B");
+    let b_contact = format!("<sip:bob@{}>", b.addr());
+    b.send(addr(core), &b_answer(&at_b, 200, &b_contact, Some(&b)));
+    let ok = final_response(&a, "INVITE");
+    let a_via = |br: &str| format!("SIP/2.0/UDP {};branch=z9hG4bK-{br};rport", a.addr());
+    let in_dialog =
+        |m: Method, seq, br: &str| dialog_request(m, contact_uri(&ok), seq, a_via(br), &inv, &ok);
+    a.send(addr(customer), &in_dialog(Method::Ack, 1, "mfack"));
+    a.send(addr(customer), &in_dialog(Method::Bye, 2, "mfbye"));
+    let (bye, _) = b
+        .recv_until(WAIT, |m| is_request(m, &Method::Bye))
+        .expect("BYE at B");
+    assert_eq!(bye.max_forwards(), Some(20), "{bye:?}");
+    b.send(addr(core), &Message::response_to(&bye, 200, "OK"));
 }
 
 /// A REGISTER for a domain that is no realm is refused with 403 and a reason, with realms

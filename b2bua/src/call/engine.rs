@@ -176,7 +176,11 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     pub fn new(cfg: CallConfig, seed: u64, media: M, router: R) -> Self {
         Self {
             tx: TransactionLayer::new(cfg.timers),
-            dialogs: DialogLayer::new(cfg.timers),
+            dialogs: {
+                let mut d = DialogLayer::new(cfg.timers);
+                d.set_max_forwards(cfg.max_forwards);
+                d
+            },
             cfg,
             ids: super::IdGen::new(seed),
             media,
@@ -506,14 +510,6 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         if invite.from().is_none() || invite.to().is_none() {
             return self.reply(now, tx, &invite, 400, "Missing From or To");
         }
-        if !invite.body().is_empty() && !invite.has_sdp() {
-            // A body the relay cannot anchor (multipart bodies were cut to their SDP part on
-            // arrival): refused, saying what is accepted (RFC 3261 §21.4.13).
-            let mut rsp = self.tagged_response(&invite, 415, "Unsupported Media Type");
-            rsp.push_header(HeaderName::Accept, stateless::ACCEPT);
-            let _ = self.tx.send_response(now, tx, &rsp);
-            return;
-        }
         if self.refuse_session_interval(now, tx, &invite, None) {
             return;
         }
@@ -529,6 +525,14 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return self.reply(now, tx, &invite, 404, "Not Found");
         };
         let route = targets.current().route.clone();
+        if opaque_body(&invite) && !route.pass_bodies {
+            // A body the relay cannot anchor (multipart bodies were cut to their SDP part on
+            // arrival): refused, saying what is accepted (RFC 3261 §21.4.13).
+            let mut rsp = self.tagged_response(&invite, 415, "Unsupported Media Type");
+            rsp.push_header(HeaderName::Accept, stateless::ACCEPT);
+            let _ = self.tx.send_response(now, tx, &rsp);
+            return;
+        }
         let key = CallKey(self.next_call);
         self.next_call += 1;
         let sides = [route.a_side.clone(), route.b_side.clone()];
@@ -661,8 +665,14 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         self.cfg.headers.copy(invite, &mut msg);
         early::advertise_100rel(invite, &mut msg);
         self.offer_session_timer(&mut msg);
-        let content_type = (!body.is_empty()).then_some("application/sdp");
-        msg.set_body(body, content_type);
+        if opaque_body(invite) {
+            // Only on a route with `pass_bodies`: the body goes as it came, unanchored.
+            let ct = invite.header(&HeaderName::ContentType).map(str::to_owned);
+            msg.set_body(invite.body().clone(), ct.as_deref());
+        } else {
+            let content_type = (!body.is_empty()).then_some("application/sdp");
+            msg.set_body(body, content_type);
+        }
         msg
     }
 
@@ -1149,6 +1159,10 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                     content_type = Some("application/sdp");
                 }
             }
+        } else if opaque_body(&call.a_invite) && opaque_body(rsp) {
+            // A call on a `pass_bodies` route: B's answer body goes back as it came.
+            body = rsp.body().clone();
+            content_type = rsp.header(&HeaderName::ContentType);
         }
         out.set_body(body, content_type);
         let a_tx = call.a_tx;
@@ -1507,4 +1521,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     fn event(&mut self, event: CallEvent) {
         self.out.push_back(CallOutput::Event(event));
     }
+}
+
+/// Whether `msg` has a body that is not SDP, which the relay cannot anchor (RFC 3261 §21.4.13).
+fn opaque_body(msg: &Message) -> bool {
+    !msg.body().is_empty() && !msg.has_sdp()
 }

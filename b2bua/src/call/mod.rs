@@ -129,6 +129,10 @@ pub struct Route {
     /// Leg B's To URI, such as the address-of-record called when the next hop is a registered
     /// contact (RFC 3261 §8.1.1.2); `None` means A's To user on the next hop's host.
     pub to_uri: Option<String>,
+    /// Whether an INVITE body the relay cannot anchor (not SDP) is passed to leg B as it is,
+    /// and leg B's answers' bodies back, instead of refused with 415 (`[[route]]
+    /// pass_bodies`); media is then not relayed.
+    pub pass_bodies: bool,
 }
 
 /// A routing refusal, answered to leg A with this status (RFC 3261 §8.2, §21.4).

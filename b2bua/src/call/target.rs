@@ -277,6 +277,7 @@ mod tests {
                 next_hop: dest,
                 request_uri: None,
                 to_uri: None,
+                pass_bodies: false,
             })
         }
     }

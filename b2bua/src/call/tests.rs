@@ -133,6 +133,7 @@ fn route(_: &Message, _: Dest) -> Result<Route, Rejection> {
         next_hop: dest(PHONE_B),
         request_uri: None,
         to_uri: None,
+        pass_bodies: false,
     })
 }
 

@@ -449,6 +449,7 @@ impl<M: MediaRelay> Endpoint<M> {
             next_hop: flow.dest().from_local(local),
             request_uri: Some(contact.to_owned()),
             to_uri: Some(aor.to_owned()),
+            pass_bodies: false,
         };
         let mut target = Target::new(route);
         target.name = format!("registered {contact}");

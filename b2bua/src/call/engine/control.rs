@@ -252,7 +252,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let next = a.next_hop.addr.to_string();
         let mut invite = Message::request(Method::Invite, format!("sip:{}@{next}", a.user));
         invite.push_header(HeaderName::Via, via(&a.side, &self.ids.branch()));
-        invite.push_header(HeaderName::MaxForwards, "70");
+        invite.push_header(HeaderName::MaxForwards, self.cfg.max_forwards.to_string());
         invite.push_header(
             HeaderName::From,
             format!(
@@ -412,6 +412,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             next_hop: d.b.next_hop,
             request_uri: None,
             to_uri: None,
+            pass_bodies: false,
         };
         let b_invite = self.build_b_invite(&as_if, &route, 70, offer.clone().unwrap_or_default());
         let a_cseq = d.invite.cseq().map_or(1, |c| c.seq);

@@ -35,6 +35,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     /// Appendix A), since live transactions run on them.
     pub fn set_call_config(&mut self, cfg: CallConfig) {
         let timers = self.cfg.timers;
+        self.dialogs.set_max_forwards(cfg.max_forwards);
         self.cfg = cfg;
         self.cfg.timers = timers;
     }

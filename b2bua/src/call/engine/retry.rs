@@ -38,7 +38,9 @@ pub(super) fn cancel_for(invite: &Message) -> Message {
             cancel.push_header(name, v.to_owned());
         }
     }
-    cancel.insert_header(1, HeaderName::MaxForwards, "70");
+    // The INVITE's Max-Forwards, already within `[sip] max_forwards`.
+    let max_forwards = invite.header(&HeaderName::MaxForwards).unwrap_or("70");
+    cancel.insert_header(1, HeaderName::MaxForwards, max_forwards.to_owned());
     let seq = invite.cseq().map_or(1, |c| c.seq);
     cancel.push_header(HeaderName::CSeq, format!("{seq} CANCEL"));
     cancel.set_body(Bytes::new(), None);

@@ -12,7 +12,7 @@ use super::{DialogError, DialogEvent, DialogId, DialogOutput, DialogState, Termi
 use crate::stack::transaction::{Dest, TimerConfig};
 use crate::Map;
 use bytes::Bytes;
-use sbc_common::sip::{Message, Method};
+use sbc_common::sip::{HeaderName, Message, Method};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
@@ -46,6 +46,8 @@ struct Entry {
 #[derive(Debug)]
 pub struct DialogLayer {
     timers: TimerConfig,
+    /// Max-Forwards of the requests the dialogs send (RFC 3261 §8.1.1.6).
+    max_forwards: u32,
     /// Boxed: an entry is over 1 kB, and the table's spare slots should not be.
     dialogs: Map<DialogId, Box<Entry>>,
     heap: BinaryHeap<Reverse<(Instant, DialogId, u64)>>,
@@ -64,11 +66,18 @@ impl DialogLayer {
     pub fn new(timers: TimerConfig) -> Self {
         Self {
             timers,
+            max_forwards: 70,
             dialogs: Map::default(),
             heap: BinaryHeap::new(),
             out: VecDeque::new(),
             scratch: Vec::new(),
         }
+    }
+
+    /// Sets the Max-Forwards of the requests the dialogs send (`[sip] max_forwards`; RFC 3261
+    /// §8.1.1.6).
+    pub fn set_max_forwards(&mut self, max_forwards: u32) {
+        self.max_forwards = max_forwards;
     }
 
     /// How many dialogs are live (RFC 3261 §12).
@@ -212,6 +221,12 @@ impl DialogLayer {
         let id = self.lookup(Some(id.clone()))?;
         let mut result = Err(DialogError::UnknownDialog(id.clone()));
         self.step(&id, |d, _| result = d.new_request(method, via));
+        // Each dialog writes 70 (RFC 3261 §8.1.1.6's recommendation); another cap replaces it.
+        if self.max_forwards != 70 {
+            if let Ok(m) = &mut result {
+                m.set_header(HeaderName::MaxForwards, self.max_forwards.to_string());
+            }
+        }
         result
     }
 
