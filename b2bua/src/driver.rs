@@ -19,6 +19,7 @@ use crate::endpoint::{Endpoint, Input, Outgoing, Output};
 use crate::ops::cdr::{CdrError, CdrWriter};
 use crate::ops::management::{Command, CommandSender};
 use crate::ops::metrics::{Metrics, MetricsError};
+use crate::stack::transaction::Transport;
 use crate::stack::transport::FlowId;
 use crate::Map;
 use bytes::Bytes;
@@ -38,6 +39,9 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
 mod stream;
+mod tls;
+
+pub use tls::TlsSetupError;
 
 use stream::Note;
 
@@ -101,6 +105,10 @@ pub enum DriverError {
     /// The CDR file could not be opened.
     #[error(transparent)]
     Cdr(#[from] CdrError),
+    /// A TLS certificate, key or CA file does not work (a key that does not match its
+    /// certificate, say).
+    #[error("tls: {0}")]
+    Tls(#[from] TlsSetupError),
 }
 
 /// The call core's settings from the configuration (see [`crate::endpoint::call_config`]).
@@ -133,6 +141,8 @@ pub struct Driver {
     commands: (CommandSender, mpsc::Receiver<Command>),
     /// The CDR writer thread, when `[admin] cdr_path` is set.
     cdr: Option<CdrWriter>,
+    /// TLS acceptors by stream listener, connectors by route.
+    tls: tls::Tls,
 }
 
 /// What woke the loop.
@@ -197,6 +207,13 @@ impl Driver {
             tracing::info!(interface = %name(s.interface), "listening on udp {}", s.bound);
             udp.push(sock);
         }
+        let listeners: Vec<(usize, bool)> = endpoint
+            .sockets()
+            .tcp
+            .iter()
+            .map(|s| (s.interface, s.transport == Transport::Tls))
+            .collect();
+        let tls = tls::Tls::new(&cfg, &listeners)?;
         for (index, s) in endpoint.sockets().tcp.iter().enumerate() {
             let listener =
                 TcpListener::bind(s.bound)
@@ -205,7 +222,12 @@ impl Driver {
                         addr: s.bound,
                         source,
                     })?;
-            tracing::info!(interface = %name(s.interface), "listening on tcp {}", s.bound);
+            let kind = if s.transport == Transport::Tls {
+                "tls"
+            } else {
+                "tcp"
+            };
+            tracing::info!(interface = %name(s.interface), "listening on {kind} {}", s.bound);
             stream::spawn_accept(listener, index, notes_tx.clone());
         }
         let cdr = match &cfg.admin.cdr_path {
@@ -226,6 +248,7 @@ impl Driver {
             next_poll: 0,
             commands: crate::ops::management::channel(),
             cdr,
+            tls,
         })
     }
 
@@ -378,7 +401,24 @@ impl Driver {
                 let (tx, rx) = mpsc::channel(stream::WRITE_QUEUE);
                 self.conns.insert(id, tx);
                 let input = self.endpoint.stream_input();
-                stream::spawn_connection(id, stream, rx, self.notes_tx.clone(), input);
+                let notes = self.notes_tx.clone();
+                match self.tls.acceptors.get(listener).cloned().flatten() {
+                    Some(acceptor) => {
+                        let local = self
+                            .endpoint
+                            .sockets()
+                            .tcp
+                            .get(listener)
+                            .map_or_else(String::new, |s| s.bound.to_string());
+                        let server = stream::TlsServerSide {
+                            acceptor,
+                            listener: local,
+                            metrics: self.endpoint.metrics(),
+                        };
+                        stream::spawn_tls_accept(id, stream, server, rx, notes, input);
+                    }
+                    None => stream::spawn_connection(id, stream, rx, notes, input),
+                }
                 None
             }
             Note::Message { flow, bytes } => Some(Input::Stream { flow, bytes }),
@@ -420,11 +460,27 @@ impl Driver {
                             .handle(Instant::now(), Input::Unsent { flow, out });
                     }
                 }
-                Output::Connect { flow, bind, remote } => {
+                Output::Connect {
+                    flow,
+                    bind,
+                    remote,
+                    tls,
+                } => {
                     let (tx, rx) = mpsc::channel(stream::WRITE_QUEUE);
                     self.conns.insert(flow, tx);
                     let input = self.endpoint.stream_input();
-                    stream::spawn_connect(flow, bind, remote, rx, self.notes_tx.clone(), input);
+                    let tls = tls
+                        .and_then(|r| self.tls.connectors.get(r).cloned().flatten())
+                        .map(|(c, name)| (c, name, self.endpoint.metrics()));
+                    stream::spawn_connect(
+                        flow,
+                        bind,
+                        remote,
+                        tls,
+                        rx,
+                        self.notes_tx.clone(),
+                        input,
+                    );
                 }
                 Output::Close { flow } => {
                     // Dropping the queue ends the connection task.

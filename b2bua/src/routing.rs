@@ -31,6 +31,7 @@ pub fn transport_of(t: sbc_config::Transport) -> Transport {
     match t {
         sbc_config::Transport::Udp => Transport::Udp,
         sbc_config::Transport::Tcp => Transport::Tcp,
+        sbc_config::Transport::Tls => Transport::Tls,
     }
 }
 

@@ -21,6 +21,7 @@
 mod error;
 mod locate;
 mod model;
+pub mod tls;
 mod types;
 mod validate;
 

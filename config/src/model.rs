@@ -136,6 +136,8 @@ pub enum Transport {
     Udp,
     /// TCP streams.
     Tcp,
+    /// TLS over TCP (RFC 3261 §26.2.1).
+    Tls,
 }
 
 impl Transport {
@@ -144,7 +146,13 @@ impl Transport {
         match self {
             Self::Udp => "udp",
             Self::Tcp => "tcp",
+            Self::Tls => "tls",
         }
+    }
+
+    /// Whether it runs over a TCP connection (TCP and TLS share the TCP port space).
+    pub fn is_stream(self) -> bool {
+        matches!(self, Self::Tcp | Self::Tls)
     }
 }
 
@@ -173,6 +181,9 @@ pub struct Interface {
     /// `registrar_interface` (RFC 3261 §22).
     #[serde(default)]
     pub customers: Option<bool>,
+    /// The certificate, key and client CA of the interface's `tls` listeners.
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsServer>,
 }
 
 fn default_rtp_port_min() -> u16 {
@@ -218,7 +229,7 @@ impl Interface {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Listen {
-    /// `udp` or `tcp`.
+    /// `udp`, `tcp` or `tls`.
     pub transport: Transport,
     /// `ip:port` to bind (IPv6 as `[addr]:port`).
     #[serde(deserialize_with = "de::socket_addr")]
@@ -450,6 +461,10 @@ pub struct Route {
     /// with the answers' bodies back, instead of being refused with 415.
     #[serde(default)]
     pub pass_bodies: bool,
+    /// How the next hop of a `transport = "tls"` route is verified, and the client certificate
+    /// presented to it.
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsClient>,
 }
 
 fn default_priority() -> u32 {

@@ -17,9 +17,9 @@ pub(crate) struct Problem {
     pub(crate) message: String,
 }
 
-type Check = Result<(), Problem>;
+pub(crate) type Check = Result<(), Problem>;
 
-fn fail<T>(path: FieldPath, message: impl Into<String>) -> Result<T, Problem> {
+pub(crate) fn fail<T>(path: FieldPath, message: impl Into<String>) -> Result<T, Problem> {
     Err(Problem {
         path,
         message: message.into(),
@@ -64,6 +64,7 @@ pub(crate) fn validate(cfg: &Config) -> Check {
     users(cfg)?;
     auth(cfg)?;
     limits(cfg)?;
+    crate::tls::check(cfg)?;
     admin(cfg)
 }
 
@@ -153,7 +154,7 @@ fn interfaces(cfg: &Config) -> Check {
                 );
             }
             for (t, other, op) in &sockets {
-                if *t == l.transport
+                if t.is_stream() == l.transport.is_stream()
                     && other.port() == l.address.port()
                     && ips_overlap(other.ip(), ip)
                 {
@@ -795,7 +796,7 @@ fn admin(cfg: &Config) -> Check {
     }
     for ifc in &cfg.interfaces {
         for l in &ifc.listen {
-            if l.transport == Transport::Tcp
+            if l.transport.is_stream()
                 && l.address.port() == a.listen.port()
                 && ips_overlap(l.address.ip(), ip)
             {

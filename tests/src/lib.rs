@@ -6,6 +6,7 @@ pub mod config;
 pub mod message;
 pub mod netns;
 pub mod tcp;
+pub mod tls;
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;

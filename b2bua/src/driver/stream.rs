@@ -4,14 +4,19 @@
 //! which they talk to through [`Note`]s. The connection task is generic over the byte stream, so
 //! a TLS stream runs in it unchanged.
 
+use super::tls::{reason, HANDSHAKE_TIMEOUT};
 use crate::endpoint::Outgoing;
+use crate::ops::metrics::Metrics;
 use crate::stack::transport::{FlowId, StreamEvent, StreamInput};
 use bytes::Bytes;
+use rustls::pki_types::ServerName;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// How long opening a connection may take before it counts as failed (RFC 3261 §18.1.1 then
 /// falls back to UDP where it may).
@@ -102,25 +107,93 @@ pub(super) fn spawn_connection<S>(
     tokio::spawn(serve(flow, stream, queue, notes, input));
 }
 
-/// Opens a TCP connection from `bind` (port chosen by the OS) to `remote`, then runs it; a
+/// What an accepted TLS connection needs: the listener's acceptor, its address for the
+/// metrics, and the metrics.
+pub(super) struct TlsServerSide {
+    pub(super) acceptor: TlsAcceptor,
+    pub(super) listener: String,
+    pub(super) metrics: Arc<Metrics>,
+}
+
+/// Runs an accepted connection of a TLS listener: the server handshake (within
+/// [`HANDSHAKE_TIMEOUT`]), then the connection; a failed handshake closes the flow, counted by
+/// reason in `metrics`.
+pub(super) fn spawn_tls_accept(
+    flow: FlowId,
+    stream: TcpStream,
+    server: TlsServerSide,
+    queue: mpsc::Receiver<Outgoing>,
+    notes: mpsc::Sender<Note>,
+    input: StreamInput,
+) {
+    let TlsServerSide {
+        acceptor,
+        listener,
+        metrics,
+    } = server;
+    tokio::spawn(async move {
+        let remote = stream.peer_addr().ok();
+        let shake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+        match shake.unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())) {
+            Ok(tls) => {
+                metrics.tls_connected(&listener);
+                serve(flow, tls, queue, notes, input).await;
+            }
+            Err(e) => {
+                let why = reason(&e);
+                metrics.tls_handshake_failed(why);
+                tracing::info!(?remote, %listener, reason = why, "tls handshake failed: {e}");
+                let why = format!("tls handshake: {why}: {e}");
+                let _ = notes
+                    .send(Note::Closed {
+                        flow,
+                        unsent: Vec::new(),
+                        why,
+                    })
+                    .await;
+            }
+        }
+    });
+}
+
+/// Opens a TCP connection from `bind` (port chosen by the OS) to `remote`, then, with `tls`, the
+/// client handshake verifying the peer under the given name (RFC 5922 §7.2), then runs it; a
 /// failure closes the flow with everything queued unsent.
 pub(super) fn spawn_connect(
     flow: FlowId,
     bind: IpAddr,
     remote: SocketAddr,
+    tls: Option<(TlsConnector, ServerName<'static>, Arc<Metrics>)>,
     mut queue: mpsc::Receiver<Outgoing>,
     notes: mpsc::Sender<Note>,
     input: StreamInput,
 ) {
     tokio::spawn(async move {
-        match connect(bind, remote).await {
-            Ok(stream) => serve(flow, stream, queue, notes, input).await,
-            Err(e) => {
-                let unsent = drain(&mut queue);
-                let why = format!("connect to {remote}: {e}");
-                let _ = notes.send(Note::Closed { flow, unsent, why }).await;
-            }
-        }
+        let why = match connect(bind, remote).await {
+            Ok(stream) => match tls {
+                None => return serve(flow, stream, queue, notes, input).await,
+                Some((connector, name, metrics)) => {
+                    let shake =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, stream))
+                            .await;
+                    match shake.unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())) {
+                        Ok(s) => {
+                            metrics.tls_connected("outbound");
+                            return serve(flow, s, queue, notes, input).await;
+                        }
+                        Err(e) => {
+                            let why = reason(&e);
+                            metrics.tls_handshake_failed(why);
+                            tracing::warn!(%remote, reason = why, "tls handshake failed: {e}");
+                            format!("tls handshake with {remote}: {why}: {e}")
+                        }
+                    }
+                }
+            },
+            Err(e) => format!("connect to {remote}: {e}"),
+        };
+        let unsent = drain(&mut queue);
+        let _ = notes.send(Note::Closed { flow, unsent, why }).await;
     });
 }
 

@@ -161,6 +161,7 @@ fn realm_state(cfg: &Config, r: &sbc_config::Realm, index: usize, seed: u64) -> 
             let transport = match r.registrar_transport {
                 sbc_config::Transport::Udp => Transport::Udp,
                 sbc_config::Transport::Tcp => Transport::Tcp,
+                sbc_config::Transport::Tls => Transport::Tls,
             };
             // The binding addresses name the SBC's own address towards the core.
             let sbc_addr = interface

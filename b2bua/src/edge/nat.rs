@@ -36,9 +36,14 @@ impl Flow {
 
     /// A TCP flow from `source` on connection `connection` (RFC 5626 §3.1).
     pub fn tcp(source: SocketAddr, connection: u64) -> Self {
+        Self::stream(source, Transport::Tcp, connection)
+    }
+
+    /// A TCP or TLS flow from `source` on connection `connection` (RFC 5626 §3.1).
+    pub fn stream(source: SocketAddr, transport: Transport, connection: u64) -> Self {
         Self {
             source,
-            transport: Transport::Tcp,
+            transport,
             connection: Some(connection),
         }
     }

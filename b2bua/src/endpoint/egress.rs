@@ -42,7 +42,7 @@ impl<M: MediaRelay> Endpoint<M> {
     pub(super) fn transmit(&mut self, now: Instant, t: Transmit) {
         match t.dest.transport {
             Transport::Udp => self.send_udp(now, t),
-            Transport::Tcp => {
+            Transport::Tcp | Transport::Tls => {
                 let out = Outgoing {
                     bytes: t.bytes,
                     tx: t.tx,
@@ -50,7 +50,6 @@ impl<M: MediaRelay> Endpoint<M> {
                 };
                 self.send_stream(now, t.dest, out);
             }
-            Transport::Tls => tracing::warn!(dest = %t.dest.addr, "dropped: TLS is not built yet"),
         }
     }
 
@@ -149,11 +148,14 @@ impl<M: MediaRelay> Endpoint<M> {
     /// §4), else on a new connection from the TCP listen address of `dest`'s local address, or
     /// the first in its IP family (§18.1.1).
     pub(super) fn send_stream(&mut self, now: Instant, dest: Dest, out: Outgoing) {
-        if let Some(id) = self.flows.find(Transport::Tcp, dest.addr) {
+        let transport = dest.transport;
+        if let Some(id) = self.flows.find(transport, dest.addr) {
             return self.write(now, id, out);
         }
         let is_response = out.bytes.starts_with(b"SIP/");
-        let same_family = |s: &super::Socket, a: SocketAddr| s.bound.is_ipv4() == a.is_ipv4();
+        let same_family = |s: &super::Socket, a: SocketAddr| {
+            s.bound.is_ipv4() == a.is_ipv4() && s.transport == transport
+        };
         let (target, endpoint) = if is_response {
             // Rare: the connection the request came on is gone; the Via says where to reopen.
             let target = Message::parse(out.bytes.clone(), &self.limits)
@@ -180,33 +182,45 @@ impl<M: MediaRelay> Endpoint<M> {
             (dest.addr, ep)
         };
         if target != dest.addr {
-            if let Some(id) = self.flows.find(Transport::Tcp, target) {
+            if let Some(id) = self.flows.find(transport, target) {
                 return self.write(now, id, out);
             }
         }
+        // TLS needs to know whom it talks to: only next hops of TLS routes are dialled (a
+        // customer's TLS connection that is gone cannot be reopened to it).
+        let tls = match transport {
+            Transport::Tls => {
+                let route = self.cfg.routes.iter().position(|r| {
+                    r.transport == sbc_config::Transport::Tls && r.next_hop == target
+                });
+                if route.is_none() {
+                    tracing::warn!(%target, "dropped: no TLS route to open a connection to");
+                    return self.on_unsent(now, out);
+                }
+                route
+            }
+            _ => None,
+        };
         let Some(ep) = endpoint.and_then(|i| self.sockets.tcp.get(i)).copied() else {
             tracing::warn!(%target, "dropped: no tcp listen address to send from");
             return self.on_unsent(now, out);
         };
-        let id = match self.flows.open(
-            now,
-            Transport::Tcp,
-            ep.signalling,
-            target,
-            ep.interface,
-            true,
-        ) {
+        let id = match self
+            .flows
+            .open(now, transport, ep.signalling, target, ep.interface, true)
+        {
             Ok(id) => id,
             Err(e) => {
                 tracing::warn!(%target, "no tcp connection opened: {e}");
                 return self.on_unsent(now, out);
             }
         };
-        tracing::debug!(%target, flow = id.0, "opening tcp connection");
+        tracing::debug!(%target, flow = id.0, ?transport, "opening connection");
         self.out.push_back(Output::Connect {
             flow: id,
             bind: ep.bound.ip(),
             remote: target,
+            tls,
         });
         self.write(now, id, out);
     }
@@ -257,7 +271,7 @@ impl<M: MediaRelay> Endpoint<M> {
             // not retried, so a refused peer cannot make a loop.
             match closed {
                 Some(f) if !f.outbound && out.bytes.starts_with(b"SIP/") => {
-                    self.send_stream(now, Dest::new(f.remote, Transport::Tcp), out);
+                    self.send_stream(now, Dest::new(f.remote, f.transport), out);
                 }
                 _ => self.on_unsent(now, out),
             }

@@ -52,7 +52,7 @@ impl Ingress {
     pub(super) fn flow(self) -> Flow {
         match self.path {
             Path::Udp(_) => Flow::udp(self.source),
-            Path::Flow(id, _) => Flow::tcp(self.source, id.0),
+            Path::Flow(id, transport) => Flow::stream(self.source, transport, id.0),
         }
     }
 }
@@ -215,11 +215,13 @@ impl<M: MediaRelay> Endpoint<M> {
             tracing::debug!("customer response without a usable Via dropped");
             return;
         };
-        let tcp = rsp
-            .via()
-            .is_some_and(|v| v.transport.eq_ignore_ascii_case("TCP"));
+        let token = rsp.via().map(|v| v.transport.to_ascii_uppercase());
         stateless::stamp_server(&mut rsp, self.server.as_deref());
-        let transport = if tcp { Transport::Tcp } else { Transport::Udp };
+        let transport = match token.as_deref() {
+            Some("TCP") => Transport::Tcp,
+            Some("TLS") => Transport::Tls,
+            _ => Transport::Udp,
+        };
         let t = Transmit {
             dest: Dest::new(target, transport),
             bytes: rsp.to_bytes(),
@@ -433,7 +435,7 @@ impl<M: MediaRelay> Endpoint<M> {
             Transport::Tcp | Transport::Tls => {
                 let f = self
                     .flows
-                    .find(Transport::Tcp, flow.source)
+                    .find(flow.transport, flow.source)
                     .and_then(|id| self.flows.get(id).copied())?;
                 (f.local, f.interface)
             }
@@ -477,6 +479,7 @@ impl<M: MediaRelay> Endpoint<M> {
         };
         sockets
             .iter()
+            .filter(|s| s.transport == transport)
             .find(|s| fits(s.interface, s.signalling))
             .map(|s| s.signalling)
     }
@@ -591,7 +594,7 @@ impl<M: MediaRelay> Endpoint<M> {
         kind: KeepaliveKind,
     ) {
         match kind {
-            KeepaliveKind::DoubleCrlf => match self.flows.find(Transport::Tcp, flow.source) {
+            KeepaliveKind::DoubleCrlf => match self.flows.find(flow.transport, flow.source) {
                 Some(id) => {
                     let out = super::Outgoing {
                         bytes: Bytes::from_static(b"\r\n\r\n"),

@@ -49,7 +49,7 @@ use crate::ops::management::Command;
 use crate::ops::message_log::{redact, MessageLog};
 use crate::ops::metrics::{Metrics, MetricsError, Recorder};
 use crate::routing::ConfigRouter;
-use crate::stack::transaction::{Dest, TxId};
+use crate::stack::transaction::{Dest, Transport, TxId};
 use crate::stack::transport::{FlowId, FlowTable, StreamInput, Switchover};
 use crate::Map;
 use bytes::Bytes;
@@ -80,15 +80,18 @@ pub struct Socket {
     pub signalling: SocketAddr,
     /// Index into `Config::interfaces`.
     pub interface: usize,
+    /// UDP for datagram sockets; TCP or TLS for listeners.
+    pub transport: Transport,
 }
 
 /// Every listen address of the configuration by transport, in file order: the driver binds
-/// `udp[i]` as UDP socket `i` and `tcp[j]` as TCP listener `j`.
+/// `udp[i]` as UDP socket `i` and `tcp[j]` as stream listener `j` (TCP, or TLS over TCP when its
+/// `transport` says so).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Sockets {
     /// UDP sockets.
     pub udp: Vec<Socket>,
-    /// TCP listeners.
+    /// Stream listeners: TCP and TLS.
     pub tcp: Vec<Socket>,
 }
 
@@ -98,14 +101,16 @@ impl Sockets {
         let mut s = Self::default();
         for (interface, iface) in cfg.interfaces.iter().enumerate() {
             for l in &iface.listen {
+                let transport = crate::routing::transport_of(l.transport);
                 let socket = Socket {
                     bound: l.address,
                     signalling: iface.signalling_addr(l.address),
                     interface,
+                    transport,
                 };
-                match l.transport {
-                    sbc_config::Transport::Udp => s.udp.push(socket),
-                    sbc_config::Transport::Tcp => s.tcp.push(socket),
+                match transport {
+                    Transport::Udp => s.udp.push(socket),
+                    Transport::Tcp | Transport::Tls => s.tcp.push(socket),
                 }
             }
         }
@@ -210,6 +215,9 @@ pub enum Output {
         bind: IpAddr,
         /// The peer.
         remote: SocketAddr,
+        /// For TLS: the index into `Config::routes` whose `[route.tls]` says how to verify the
+        /// peer (server name, CA) and which client certificate to present (RFC 5922 §7.2).
+        tls: Option<usize>,
     },
     /// Close a flow's connection (idle, or given up on).
     Close {
@@ -239,14 +247,14 @@ pub(crate) enum Path {
     /// UDP socket index.
     Udp(usize),
     /// A stream flow and its transport.
-    Flow(FlowId, crate::stack::transaction::Transport),
+    Flow(FlowId, Transport),
 }
 
 impl Ingress {
     /// The path back to the sender, naming the local address it arrived at.
     pub(crate) fn dest(self) -> Dest {
         let transport = match self.path {
-            Path::Udp(_) => crate::stack::transaction::Transport::Udp,
+            Path::Udp(_) => Transport::Udp,
             Path::Flow(_, t) => t,
         };
         Dest::new(self.source, transport).from_local(self.local)
@@ -377,7 +385,7 @@ impl<M: MediaRelay> Endpoint<M> {
         let ep = *self.sockets.tcp.get(listener)?;
         match self.flows.open(
             now,
-            crate::stack::transaction::Transport::Tcp,
+            ep.transport,
             ep.signalling,
             remote,
             ep.interface,

@@ -206,6 +206,8 @@ pub struct Metrics {
     responses_sent: ByClass,
     unreadable: IntCounter,
     admission_refused: IntCounterVec,
+    tls_connections: IntCounterVec,
+    tls_failures: IntCounterVec,
     transactions_active: IntGauge,
     dialogs_active: IntGauge,
     calls_active: IntGauge,
@@ -332,6 +334,20 @@ impl Metrics {
             "New calls refused with 503 by an admission cap: limit=source_calls, source_rate, \
              user_calls, user_rate, route_calls or route_rate.",
             "limit",
+        )?;
+        let tls_connections = counter_vec(
+            &r,
+            "sbc_tls_connections_total",
+            "TLS connections established, by local listen address (accepted) or `outbound`.",
+            "listener",
+        )?;
+        let tls_failures = counter_vec(
+            &r,
+            "sbc_tls_handshake_failures_total",
+            "TLS handshakes that failed, by reason: not_tls (plaintext or garbage), timeout, eof, \
+             no_client_certificate, unknown_issuer, certificate_name, expired, bad_certificate, \
+             alert, incompatible, io, other.",
+            "reason",
         )?;
         let transactions_active = gauge(
             &r,
@@ -482,6 +498,8 @@ impl Metrics {
             responses_sent,
             unreadable,
             admission_refused,
+            tls_connections,
+            tls_failures,
             transactions_active,
             dialogs_active,
             calls_active,
@@ -524,6 +542,16 @@ impl Metrics {
             self.transactions_active.get(),
             self.dialogs_active.get(),
         )
+    }
+
+    /// Counts a TLS connection established on `listener` (a listen address, or `outbound`).
+    pub fn tls_connected(&self, listener: &str) {
+        self.tls_connections.with_label_values(&[listener]).inc();
+    }
+
+    /// Counts a failed TLS handshake by `reason`.
+    pub fn tls_handshake_failed(&self, reason: &str) {
+        self.tls_failures.with_label_values(&[reason]).inc();
     }
 
     /// Relay sessions and streams as last recorded.

@@ -1,0 +1,228 @@
+//! TLS settings (RFC 3261 §26.2.1, RFC 5922, RFC 5246/8446): an interface's certificate and key
+//! for its `tls` listeners (and the CA its clients must be signed by, for mutual TLS), and a
+//! route's server name, CA bundle and client certificate. The PEM files are read and checked
+//! here, so a bad file is refused with its field before the SBC starts or reloads; the SIP
+//! stack reads them again through [`read_certificates`] and [`read_private_key`].
+
+use std::path::{Path, PathBuf};
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use serde::Deserialize;
+
+use crate::locate::FieldPath;
+use crate::model::{Config, Transport};
+use crate::validate::{fail, Check};
+
+/// `[interface.tls]`: what the interface's `tls` listeners present and require.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsServer {
+    /// PEM file with the certificate chain, leaf first.
+    pub certificate: PathBuf,
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1).
+    pub private_key: PathBuf,
+    /// PEM file of CA certificates: when set, clients must present a certificate signed by one
+    /// (mutual TLS, for trunks that authenticate by certificate).
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+}
+
+/// `[route.tls]`: how the SBC checks the next hop of a `transport = "tls"` route and what it
+/// presents to it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsClient {
+    /// The name the next hop's certificate must carry (SNI and RFC 5922 §7.2 identity check):
+    /// a DNS name or an IP address.
+    pub server_name: String,
+    /// PEM file of the CA certificates to verify the next hop with; absent: the system's roots.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// PEM file with a client certificate chain for mutual TLS (with `private_key`).
+    #[serde(default)]
+    pub certificate: Option<PathBuf>,
+    /// PEM file with the client certificate's private key.
+    #[serde(default)]
+    pub private_key: Option<PathBuf>,
+}
+
+/// Every certificate in the PEM file at `path`, or why not (unreadable, none inside).
+pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&data)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: not PEM certificates: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no CERTIFICATE block", path.display()));
+    }
+    Ok(certs)
+}
+
+/// The private key in the PEM file at `path`, or why not.
+pub fn read_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    PrivateKeyDer::from_pem_slice(&data)
+        .map_err(|e| format!("{}: no usable private key: {e}", path.display()))
+}
+
+/// The TLS checks: listeners need their interface's certificate and key, routes over TLS need
+/// a server name, and every file named must hold what it should.
+pub(crate) fn check(cfg: &Config) -> Check {
+    for (i, ifc) in cfg.interfaces.iter().enumerate() {
+        let p = FieldPath::new("interface").at(i);
+        let tls_listen = ifc
+            .listen
+            .iter()
+            .position(|l| l.transport == Transport::Tls);
+        match (&ifc.tls, tls_listen) {
+            (None, Some(j)) => {
+                return fail(
+                    p.key("listen").at(j).key("transport"),
+                    "a tls listener needs [interface.tls] with certificate and private_key",
+                )
+            }
+            (Some(t), _) => {
+                let tp = p.key("tls");
+                read_certificates(&t.certificate).or_else(|e| fail(tp.key("certificate"), e))?;
+                read_private_key(&t.private_key).or_else(|e| fail(tp.key("private_key"), e))?;
+                if let Some(ca) = &t.client_ca {
+                    read_certificates(ca).or_else(|e| fail(tp.key("client_ca"), e))?;
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    for (i, r) in cfg.routes.iter().enumerate() {
+        let p = FieldPath::new("route").at(i);
+        let Some(t) = &r.tls else {
+            if r.transport == Transport::Tls {
+                return fail(
+                    p.key("transport"),
+                    "transport = \"tls\" needs [route.tls] with server_name (the name the next hop's certificate carries)",
+                );
+            }
+            continue;
+        };
+        let tp = p.key("tls");
+        if r.transport != Transport::Tls {
+            return fail(tp, "only used with transport = \"tls\"");
+        }
+        if ServerName::try_from(t.server_name.as_str()).is_err() {
+            return fail(
+                tp.key("server_name"),
+                format!("{:?} is not a DNS name or IP address", t.server_name),
+            );
+        }
+        if let Some(ca) = &t.ca {
+            read_certificates(ca).or_else(|e| fail(tp.key("ca"), e))?;
+        }
+        match (&t.certificate, &t.private_key) {
+            (Some(c), Some(k)) => {
+                read_certificates(c).or_else(|e| fail(tp.key("certificate"), e))?;
+                read_private_key(k).or_else(|e| fail(tp.key("private_key"), e))?;
+            }
+            (Some(_), None) => return fail(tp.key("private_key"), "needed with certificate"),
+            (None, Some(_)) => return fail(tp.key("certificate"), "needed with private_key"),
+            (None, None) => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Config, ConfigError};
+    use std::path::PathBuf;
+
+    /// `config/testdata/tls`: a self-signed P-256 certificate for `config.test` (valid until
+    /// 2126) and its key, copied to a fresh directory: (dir, cert path, key path).
+    fn files(name: &str) -> (PathBuf, PathBuf, PathBuf) {
+        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/tls");
+        let dir =
+            std::env::temp_dir().join(format!("sbc-config-tls-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::copy(src.join("cert.pem"), &c).unwrap();
+        std::fs::copy(src.join("key.pem"), &k).unwrap();
+        (dir, c, k)
+    }
+
+    fn config(listen: &str, tls: &str, route: &str) -> String {
+        format!(
+            "[[interface]]\nname = \"customer\"\nlisten = [{listen}]\nrtp_port_min = 20000\nrtp_port_max = 20999\n{tls}\n\
+             [[interface]]\nname = \"core\"\nlisten = [{{ transport = \"udp\", address = \"127.0.0.1:5080\" }}]\nrtp_port_min = 30000\nrtp_port_max = 30999\n\n\
+             [[route]]\nname = \"a\"\nfrom_interface = \"core\"\nnext_hop = \"127.0.0.1:5091\"\nto_interface = \"customer\"\n{route}\n"
+        )
+    }
+
+    fn err(text: &str) -> (String, Option<usize>, String) {
+        let e: ConfigError = Config::from_toml_str(text, "t.toml").unwrap_err();
+        (
+            e.field().unwrap_or_default().to_owned(),
+            e.line(),
+            e.to_string(),
+        )
+    }
+
+    const TLS_LISTEN: &str = "{ transport = \"udp\", address = \"127.0.0.1:5060\" }, { transport = \"tls\", address = \"127.0.0.1:5061\" }";
+
+    #[test]
+    fn a_tls_listener_with_its_certificate_and_key_loads() {
+        let (_, c, k) = files("ok");
+        let tls = format!("[interface.tls]\ncertificate = {c:?}\nprivate_key = {k:?}\n");
+        let cfg = Config::from_toml_str(&config(TLS_LISTEN, &tls, ""), "t.toml").unwrap();
+        assert!(cfg.interfaces[0].tls.is_some());
+    }
+
+    #[test]
+    fn tls_errors_name_the_field_and_the_file() {
+        let (dir, c, k) = files("bad");
+        // A tls listener without [interface.tls].
+        let (field, line, _) = err(&config(TLS_LISTEN, "", ""));
+        assert_eq!(field, "interface.customer.listen[1].transport");
+        assert_eq!(line, Some(3));
+        // A missing file, and a key file in place of the certificate.
+        let missing = dir.join("nope.pem");
+        let tls = format!("[interface.tls]\ncertificate = {missing:?}\nprivate_key = {k:?}\n");
+        let (field, line, msg) = err(&config(TLS_LISTEN, &tls, ""));
+        assert_eq!(field, "interface.customer.tls.certificate");
+        assert_eq!(line, Some(7));
+        assert!(
+            msg.contains("nope.pem") && msg.contains("cannot read"),
+            "{msg}"
+        );
+        let tls = format!("[interface.tls]\ncertificate = {k:?}\nprivate_key = {k:?}\n");
+        let (field, _, msg) = err(&config(TLS_LISTEN, &tls, ""));
+        assert_eq!(field, "interface.customer.tls.certificate");
+        assert!(msg.contains("no CERTIFICATE"), "{msg}");
+        let tls = format!("[interface.tls]\ncertificate = {c:?}\nprivate_key = {c:?}\n");
+        let (field, _, msg) = err(&config(TLS_LISTEN, &tls, ""));
+        assert_eq!(field, "interface.customer.tls.private_key");
+        assert!(msg.contains("no usable private key"), "{msg}");
+    }
+
+    #[test]
+    fn a_tls_route_needs_a_server_name_and_both_halves_of_a_client_certificate() {
+        let (_, c, k) = files("route");
+        let tls = format!("[interface.tls]\ncertificate = {c:?}\nprivate_key = {k:?}\n");
+        let (field, _, msg) = err(&config(TLS_LISTEN, &tls, "transport = \"tls\""));
+        assert_eq!(field, "route[0].transport");
+        assert!(msg.contains("server_name"), "{msg}");
+        let route = "transport = \"tls\"\n[route.tls]\nserver_name = \"not a name!\"";
+        assert_eq!(
+            err(&config(TLS_LISTEN, &tls, route)).0,
+            "route[0].tls.server_name"
+        );
+        let route = format!("transport = \"tls\"\n[route.tls]\nserver_name = \"trunk.example.net\"\ncertificate = {c:?}");
+        assert_eq!(
+            err(&config(TLS_LISTEN, &tls, &route)).0,
+            "route[0].tls.private_key"
+        );
+        let route = "[route.tls]\nserver_name = \"trunk.example.net\"";
+        assert_eq!(err(&config(TLS_LISTEN, &tls, route)).0, "route[0].tls");
+        let route =
+            format!("transport = \"tls\"\n[route.tls]\nserver_name = \"192.0.2.7\"\nca = {c:?}");
+        Config::from_toml_str(&config(TLS_LISTEN, &tls, &route), "t.toml").unwrap();
+    }
+}

@@ -1,0 +1,312 @@
+//! SIP over TLS through the real `sbc` binary on loopback (RFC 3261 §18, §26.2.1; RFC 5922): a
+//! phone on a TLS connection to the customer side verifying the SBC's certificate, a TLS trunk
+//! on the core side that the SBC verifies under the route's server name, a trunk with the wrong
+//! name refused, plaintext on the TLS port dropped and counted, and `openssl s_client` seeing
+//! TLS 1.2 and 1.3 and the served chain. Certificates come from a throw-away CA made with the
+//! `openssl` command.
+
+use bytes::Bytes;
+use sbc_common::sip::{HeaderName, Message, Method};
+use sbc_tests::config::{Iface, SbcConfig};
+use sbc_tests::message::{contact_uri, dialog_request, is_request, is_response};
+use sbc_tests::tls::{server_config, Pki, TlsPeer};
+use sbc_tests::{free_tcp_port, free_udp_port, http_get, metric_value, test_dir, Sbc, TestUa};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+struct Setup {
+    sbc: Sbc,
+    admin: SocketAddr,
+    pki: Pki,
+    /// The customer side's TLS listener.
+    customer_tls: SocketAddr,
+}
+
+/// Both interfaces on UDP and TLS (the SBC's certificate for `sbc.test`), a TLS route to
+/// `trunk` whose certificate must name `trunk_name`.
+fn start(test: &str, trunk: SocketAddr, trunk_name: &str) -> Setup {
+    let dir = test_dir(test);
+    let pki = Pki::new(&dir);
+    let (cert, key) = pki.issue("sbc.test");
+    let (customer, core) = (free_udp_port(), free_udp_port());
+    let (customer_tls, core_tls) = (free_tcp_port(), free_tcp_port());
+    let mut c = SbcConfig::with(
+        Iface::udp(addr(customer), 46000..=46999).and("tls", addr(customer_tls)),
+        Iface::udp(addr(core), 47000..=47999).and("tls", addr(core_tls)),
+    )
+    .route(
+        "customer-to-core",
+        trunk,
+        &format!(
+            "transport = \"tls\"\n[route.tls]\nserver_name = \"{trunk_name}\"\nca = \"{}\"\n",
+            pki.ca.display()
+        ),
+    );
+    c.admin = addr(free_tcp_port());
+    let tls = format!(
+        "[interface.tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    // Each interface's [interface.tls] goes right after its table.
+    let text = c
+        .render()
+        .replace(
+            "rtp_port_max = 46999\n",
+            &format!("rtp_port_max = 46999\n{tls}"),
+        )
+        .replace(
+            "rtp_port_max = 47999\n",
+            &format!("rtp_port_max = 47999\n{tls}"),
+        );
+    let sbc = Sbc::start_ready(&text);
+    Setup {
+        sbc,
+        admin: c.admin,
+        pki,
+        customer_tls: addr(customer_tls),
+    }
+}
+
+fn metric(admin: SocketAddr, series: &str) -> f64 {
+    let rsp = http_get(admin, "/metrics", None).expect("GET /metrics");
+    metric_value(&rsp.body, series).unwrap_or(0.0)
+}
+
+/// An INVITE from a TLS phone at `local` with an SDP offer for `media`.
+fn invite(local: SocketAddr, media: &TestUa, call_id: &str) -> Message {
+    let mut m = Message::request(Method::Invite, "sip:bob@example.com");
+    m.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/TLS {local};branch=z9hG4bK-{call_id};rport"),
+    );
+    m.push_header(HeaderName::MaxForwards, "70");
+    m.push_header(HeaderName::From, "<sip:alice@example.com>;tag=tls-a");
+    m.push_header(HeaderName::To, "<sip:bob@example.com>");
+    m.push_header(HeaderName::CallId, call_id);
+    m.push_header(HeaderName::CSeq, "1 INVITE");
+    m.push_header(
+        HeaderName::Contact,
+        format!("<sip:alice@{local};transport=tls>"),
+    );
+    m.set_body(Bytes::from(media.sdp("alice")), Some("application/sdp"));
+    m
+}
+
+#[test]
+fn a_tls_phone_calls_a_tls_trunk_that_the_sbc_verifies_by_name() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let trunk_addr = listener.local_addr().unwrap();
+    let s = start("sbc-tls-call", trunk_addr, "trunk.test");
+    let (trunk_cert, trunk_key) = s.pki.issue("trunk.test");
+    let media_a = TestUa::new();
+    let media_b = TestUa::new();
+
+    let mut phone = TlsPeer::connect(s.customer_tls, "sbc.test", s.pki.client())
+        .expect("the phone's handshake with the SBC");
+    let local = phone.local();
+    let inv = invite(local, &media_a, "tls-call-1");
+    phone.send(&inv);
+
+    let mut trunk = TlsPeer::accept(&listener, server_config(&trunk_cert, &trunk_key), WAIT)
+        .expect("the SBC's TLS connection to the trunk");
+    let b_inv = trunk
+        .recv_until(WAIT, |m| is_request(m, &Method::Invite))
+        .expect("INVITE at the trunk");
+    let via = b_inv.via().unwrap();
+    assert_eq!(
+        via.transport, "TLS",
+        "RFC 3261 §26.2.1: the SBC's Via says TLS"
+    );
+    let contact = contact_uri(&b_inv);
+    assert!(
+        contact.starts_with("sips:") || contact.contains("transport=tls"),
+        "a Contact reachable over TLS: {contact}"
+    );
+    let mut ok = Message::response_to(&b_inv, 200, "OK");
+    ok.set_header(
+        HeaderName::To,
+        format!("{};tag=tls-b", b_inv.header(&HeaderName::To).unwrap()),
+    );
+    ok.push_header(
+        HeaderName::Contact,
+        format!("<sip:bob@{trunk_addr};transport=tls>"),
+    );
+    ok.set_body(Bytes::from(media_b.sdp("bob")), Some("application/sdp"));
+    trunk.send(&ok);
+
+    let a_ok = phone
+        .recv_until(WAIT, |m| is_response(m, 200, "INVITE"))
+        .expect("200 at the phone over TLS");
+    let a_via = |br: &str| format!("SIP/2.0/TLS {local};branch=z9hG4bK-{br};rport");
+    let in_dialog = |m: Method, seq, br: &str| {
+        dialog_request(m, contact_uri(&a_ok), seq, a_via(br), &inv, &a_ok)
+    };
+    phone.send(&in_dialog(Method::Ack, 1, "tls-ack"));
+    trunk
+        .recv_until(WAIT, |m| is_request(m, &Method::Ack))
+        .expect("ACK on the trunk's connection");
+    phone.send(&in_dialog(Method::Bye, 2, "tls-bye"));
+    let bye = trunk
+        .recv_until(WAIT, |m| is_request(m, &Method::Bye))
+        .expect("BYE on the same TLS connection");
+    trunk.send(&Message::response_to(&bye, 200, "OK"));
+    phone
+        .recv_until(WAIT, |m| is_response(m, 200, "BYE"))
+        .expect("200 to BYE at the phone");
+    // One connection each way, both counted; nothing failed.
+    assert!(
+        TlsPeer::accept(
+            &listener,
+            server_config(&trunk_cert, &trunk_key),
+            Duration::from_millis(300)
+        )
+        .is_err(),
+        "the SBC opened a second connection to the trunk"
+    );
+    assert_eq!(
+        metric(s.admin, "sbc_tls_connections_total{listener=\"outbound\"}"),
+        1.0
+    );
+    let accepted = format!(
+        "sbc_tls_connections_total{{listener=\"{}\"}}",
+        s.customer_tls
+    );
+    assert_eq!(metric(s.admin, &accepted), 1.0);
+    drop(s.sbc);
+}
+
+#[test]
+fn a_trunk_whose_certificate_names_another_host_is_refused() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let trunk_addr = listener.local_addr().unwrap();
+    // The route expects "trunk.test"; the trunk presents "impostor.test", signed by the same CA.
+    let mut s = start("sbc-tls-name", trunk_addr, "trunk.test");
+    let (cert, key) = s.pki.issue("impostor.test");
+    let media_a = TestUa::new();
+    let mut phone = TlsPeer::connect(s.customer_tls, "sbc.test", s.pki.client()).expect("phone");
+    phone.send(&invite(phone.local(), &media_a, "tls-call-2"));
+    // The trunk side accepts TCP and offers its certificate; the SBC must refuse it.
+    let refused = TlsPeer::accept(&listener, server_config(&cert, &key), WAIT);
+    assert!(
+        refused.is_err(),
+        "the SBC accepted a certificate for the wrong name"
+    );
+    let failure = phone
+        .recv_until(Duration::from_secs(10), |m| {
+            m.status().is_some_and(|c| c >= 300) && m.cseq().is_some_and(|c| c.method == "INVITE")
+        })
+        .expect("a failure for the call at the phone");
+    assert!(
+        matches!(failure.status(), Some(408 | 500 | 503)),
+        "{failure:?}"
+    );
+    assert!(s.sbc.wait_log("tls handshake failed", WAIT));
+    assert!(
+        metric(
+            s.admin,
+            "sbc_tls_handshake_failures_total{reason=\"certificate_name\"}"
+        ) >= 1.0
+    );
+}
+
+#[test]
+fn plaintext_on_the_tls_port_is_dropped_and_counted_and_tls_still_works() {
+    let s = start("sbc-tls-plain", addr(free_tcp_port()), "trunk.test");
+    let mut tcp = TcpStream::connect(s.customer_tls).unwrap();
+    tcp.write_all(b"OPTIONS sip:sbc.test SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKplain\r\nMax-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:sbc.test>\r\nCall-ID: plain\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    let mut buf = [0u8; 512];
+    let n = tcp.read(&mut buf).unwrap_or(0);
+    assert!(
+        !String::from_utf8_lossy(&buf[..n]).contains("SIP/2.0"),
+        "plaintext SIP answered on the TLS port"
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    while metric(
+        s.admin,
+        "sbc_tls_handshake_failures_total{reason=\"not_tls\"}",
+    ) < 1.0
+    {
+        assert!(std::time::Instant::now() < deadline, "not counted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The listener still serves TLS.
+    let mut phone = TlsPeer::connect(s.customer_tls, "sbc.test", s.pki.client()).expect("phone");
+    let mut opt = Message::request(Method::Options, "sip:sbc.test");
+    opt.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/TLS {};branch=z9hG4bKtlsopt;rport", phone.local()),
+    );
+    opt.push_header(HeaderName::MaxForwards, "70");
+    opt.push_header(HeaderName::From, "<sip:a@example.com>;tag=2");
+    opt.push_header(HeaderName::To, "<sip:sbc.test>");
+    opt.push_header(HeaderName::CallId, "tls-options");
+    opt.push_header(HeaderName::CSeq, "1 OPTIONS");
+    opt.set_body(Bytes::new(), None);
+    phone.send(&opt);
+    let ok = phone
+        .recv_until(WAIT, |m| is_response(m, 200, "OPTIONS"))
+        .expect("200 to OPTIONS over TLS");
+    assert_eq!(ok.call_id(), Some("tls-options"));
+}
+
+/// `openssl s_client` against the TLS listener: `version` is `-tls1_2` or `-tls1_3`.
+fn s_client(to: SocketAddr, ca: &Path, version: &str) -> String {
+    let out = std::process::Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &to.to_string(),
+            "-servername",
+            "sbc.test",
+        ])
+        .args([
+            "-CAfile",
+            &ca.display().to_string(),
+            "-verify_return_error",
+            "-showcerts",
+            version,
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run openssl s_client");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn openssl_sees_tls_1_2_and_1_3_and_the_served_chain() {
+    let s = start("sbc-tls-openssl", addr(free_tcp_port()), "trunk.test");
+    for (flag, name) in [("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")] {
+        let out = s_client(s.customer_tls, &s.pki.ca, flag);
+        assert!(out.contains("Verify return code: 0 (ok)"), "{flag}: {out}");
+        assert!(out.contains(name), "{flag}: {out}");
+        assert!(
+            out.contains("CN = sbc.test") || out.contains("CN=sbc.test"),
+            "{out}"
+        );
+    }
+    let out = std::process::Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &s.customer_tls.to_string(),
+            "-tls1_1",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("no peer certificate available"),
+        "TLS 1.1 accepted: {text}"
+    );
+}
