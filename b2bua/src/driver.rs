@@ -369,7 +369,10 @@ impl Driver {
                 Wake::Timer => Input::Timer,
                 Wake::Relay => Input::Relay,
                 Wake::Command(cmd) => Input::Command(cmd),
-                Wake::Control(Some(Control::Reload(cfg))) => Input::Reload(cfg),
+                Wake::Control(Some(Control::Reload(cfg))) => {
+                    self.reload_tls(&cfg);
+                    Input::Reload(cfg)
+                }
                 Wake::Control(Some(Control::Shutdown)) => Input::Shutdown,
                 Wake::Control(None) => {
                     control_open = false;
@@ -385,6 +388,28 @@ impl Driver {
             tracing::info!(dropped, "CDRs flushed");
         }
         tracing::info!("stopped");
+    }
+
+    /// New certificates, keys and CAs from a reloaded configuration for the connections opened
+    /// from now on; live connections keep theirs. Files that do not work together keep the old
+    /// ones, with a log line naming the field.
+    fn reload_tls(&mut self, cfg: &Config) {
+        let listeners: Vec<(usize, bool)> = self
+            .endpoint
+            .sockets()
+            .tcp
+            .iter()
+            .map(|s| (s.interface, s.transport == Transport::Tls))
+            .collect();
+        match tls::Tls::new(cfg, &listeners) {
+            Ok(t) => {
+                if !t.is_empty() {
+                    tracing::info!("tls certificates and keys reloaded for new connections");
+                }
+                self.tls = t;
+            }
+            Err(e) => tracing::error!("reload: tls kept as it was: {e}"),
+        }
     }
 
     /// A connection task's note as an endpoint input; accepted connections are admitted (or

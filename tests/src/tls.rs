@@ -105,15 +105,45 @@ impl Pki {
 
     /// A client configuration trusting this CA only.
     pub fn client(&self) -> Arc<ClientConfig> {
+        Arc::new(
+            ClientConfig::builder()
+                .with_root_certificates(self.roots())
+                .with_no_client_auth(),
+        )
+    }
+
+    /// A client configuration trusting this CA and presenting `cert` with `key` (mutual TLS).
+    pub fn client_with(&self, cert: &Path, key: &Path) -> Arc<ClientConfig> {
+        let key = PrivateKeyDer::from_pem_file(key).expect("key");
+        Arc::new(
+            ClientConfig::builder()
+                .with_root_certificates(self.roots())
+                .with_client_auth_cert(certs(cert), key)
+                .expect("client certificate"),
+        )
+    }
+
+    /// A server configuration presenting `cert` with `key` that requires a client certificate
+    /// signed by this CA.
+    pub fn server_requiring_clients(&self, cert: &Path, key: &Path) -> Arc<ServerConfig> {
+        let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(self.roots()))
+            .build()
+            .expect("client verifier");
+        let key = PrivateKeyDer::from_pem_file(key).expect("key");
+        Arc::new(
+            ServerConfig::builder()
+                .with_client_cert_verifier(verifier)
+                .with_single_cert(certs(cert), key)
+                .expect("server config"),
+        )
+    }
+
+    fn roots(&self) -> RootCertStore {
         let mut roots = RootCertStore::empty();
         for c in certs(&self.ca) {
             roots.add(c).expect("CA certificate");
         }
-        Arc::new(
-            ClientConfig::builder()
-                .with_root_certificates(roots)
-                .with_no_client_auth(),
-        )
+        roots
     }
 }
 
@@ -215,6 +245,15 @@ where
             conn.complete_io(sock)?;
         }
         Ok(())
+    }
+
+    /// The certificate the peer presented (its leaf), DER.
+    pub fn peer_leaf(&self) -> Option<Vec<u8>> {
+        self.stream
+            .conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| c.as_ref().to_vec())
     }
 
     /// The negotiated protocol version, e.g. `TLSv1_3`.

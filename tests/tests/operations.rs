@@ -521,6 +521,12 @@ fn json_logs_carry_the_call_span_and_sip_messages_without_credentials() {
         HeaderName::Authorization,
         "Digest username=\"alice\", realm=\"example.com\", nonce=\"n1\", uri=\"sip:bob@example.com\", response=\"5ecre7d19e57c0ffee5ecre7d19e57c0\"",
     );
+    // An SDES key in the offer (RFC 4568): never to be logged either.
+    let sdp = format!(
+        "{}a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:S3cr3tK3yS3cr3tK3yS3cr3tK3yS3cr3tK3yS3cr|2^31\r\n",
+        String::from_utf8_lossy(inv.body())
+    );
+    inv.set_body(Bytes::from(sdp), Some("application/sdp"));
     a.send(node.sbc_a, &inv);
     let (b_inv, from) = b
         .recv_until(WAIT, |m| m.method() == Some(&Method::Invite))
@@ -536,6 +542,11 @@ fn json_logs_carry_the_call_span_and_sip_messages_without_credentials() {
     assert!(
         !log.contains("5ecre7d19e57c0ffee"),
         "a digest response was logged:\n{log}"
+    );
+    assert!(!log.contains("S3cr3tK3y"), "an SDES key was logged:\n{log}");
+    assert!(
+        log.contains("inline:<redacted>"),
+        "the crypto line was not logged redacted"
     );
     let lines: Vec<serde_json::Value> = log
         .lines()

@@ -24,17 +24,33 @@ fn addr(port: u16) -> SocketAddr {
 
 struct Setup {
     sbc: Sbc,
+    /// The SBC's certificate file (rewritten by the SIGHUP test).
+    cert: std::path::PathBuf,
     admin: SocketAddr,
     pki: Pki,
     /// The customer side's TLS listener.
     customer_tls: SocketAddr,
+    /// The core side's TLS listener.
+    core_tls: SocketAddr,
+    /// The core side's UDP socket.
+    core_udp: SocketAddr,
 }
 
 /// Both interfaces on UDP and TLS (the SBC's certificate for `sbc.test`), a TLS route to
 /// `trunk` whose certificate must name `trunk_name`.
 fn start(test: &str, trunk: SocketAddr, trunk_name: &str) -> Setup {
     let dir = test_dir(test);
-    let pki = Pki::new(&dir);
+    start_with(Pki::new(&dir), trunk, trunk_name, ("", "", ""))
+}
+
+/// [`start`] with lines added to the core interface's `[interface.tls]` and the route's
+/// `[route.tls]` (client CA, client certificate), and `extra` tables (realms, users).
+fn start_with(
+    pki: Pki,
+    trunk: SocketAddr,
+    trunk_name: &str,
+    (core_tls_lines, route_tls_lines, extra): (&str, &str, &str),
+) -> Setup {
     let (cert, key) = pki.issue("sbc.test");
     let (customer, core) = (free_udp_port(), free_udp_port());
     let (customer_tls, core_tls) = (free_tcp_port(), free_tcp_port());
@@ -46,11 +62,12 @@ fn start(test: &str, trunk: SocketAddr, trunk_name: &str) -> Setup {
         "customer-to-core",
         trunk,
         &format!(
-            "transport = \"tls\"\n[route.tls]\nserver_name = \"{trunk_name}\"\nca = \"{}\"\n",
+            "transport = \"tls\"\n[route.tls]\nserver_name = \"{trunk_name}\"\nca = \"{}\"\n{route_tls_lines}",
             pki.ca.display()
         ),
     );
     c.admin = addr(free_tcp_port());
+    extra.clone_into(&mut c.extra);
     let tls = format!(
         "[interface.tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\n",
         cert.display(),
@@ -65,14 +82,17 @@ fn start(test: &str, trunk: SocketAddr, trunk_name: &str) -> Setup {
         )
         .replace(
             "rtp_port_max = 47999\n",
-            &format!("rtp_port_max = 47999\n{tls}"),
+            &format!("rtp_port_max = 47999\n{tls}{core_tls_lines}"),
         );
     let sbc = Sbc::start_ready(&text);
     Setup {
         sbc,
+        cert,
         admin: c.admin,
         pki,
         customer_tls: addr(customer_tls),
+        core_tls: addr(core_tls),
+        core_udp: addr(core),
     }
 }
 
@@ -309,4 +329,243 @@ fn openssl_sees_tls_1_2_and_1_3_and_the_served_chain() {
         text.contains("no peer certificate available"),
         "TLS 1.1 accepted: {text}"
     );
+}
+
+/// An OPTIONS over `phone`'s TLS connection, answered 200 by the SBC.
+fn options_ok(phone: &mut TlsPeer<rustls::ClientConnection>, call_id: &str) -> bool {
+    let mut opt = Message::request(Method::Options, "sip:sbc.test");
+    opt.push_header(
+        HeaderName::Via,
+        format!(
+            "SIP/2.0/TLS {};branch=z9hG4bK{call_id};rport",
+            phone.local()
+        ),
+    );
+    opt.push_header(HeaderName::MaxForwards, "70");
+    opt.push_header(HeaderName::From, "<sip:a@example.com>;tag=o");
+    opt.push_header(HeaderName::To, "<sip:sbc.test>");
+    opt.push_header(HeaderName::CallId, call_id);
+    opt.push_header(HeaderName::CSeq, "1 OPTIONS");
+    opt.set_body(Bytes::new(), None);
+    phone.send(&opt);
+    phone
+        .recv_until(WAIT, |m| is_response(m, 200, "OPTIONS"))
+        .is_some_and(|m| m.call_id() == Some(call_id))
+}
+
+/// The DER of the first certificate in a PEM file.
+fn leaf_of(pem: &Path) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_file_iter(pem)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .as_ref()
+        .to_vec()
+}
+
+#[test]
+fn sighup_swaps_the_certificate_for_new_connections_and_old_ones_go_on() {
+    let s = start("sbc-tls-hup", addr(free_tcp_port()), "trunk.test");
+    let mut old = TlsPeer::connect(s.customer_tls, "sbc.test", s.pki.client()).expect("old");
+    let first = leaf_of(&s.cert);
+    assert_eq!(old.peer_leaf().as_deref(), Some(first.as_slice()));
+    // A new key and certificate in the same files, then SIGHUP.
+    s.pki.issue("sbc.test");
+    let second = leaf_of(&s.cert);
+    assert_ne!(first, second);
+    let ok = std::process::Command::new("kill")
+        .args(["-s", "HUP", &s.sbc.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let deadline = std::time::Instant::now() + WAIT;
+    let fresh = loop {
+        let p = TlsPeer::connect(s.customer_tls, "sbc.test", s.pki.client()).expect("new");
+        if p.peer_leaf().as_deref() == Some(second.as_slice()) {
+            break p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still the old certificate"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    drop(fresh);
+    // The connection made before the reload still works, on its old certificate.
+    assert!(options_ok(&mut old, "tls-hup-old"));
+    assert_eq!(old.peer_leaf().as_deref(), Some(first.as_slice()));
+}
+
+/// Mutual TLS both ways: the core listener requires trunks to present a certificate from the
+/// CA (none, or one from another CA, is refused and counted); the route presents the SBC's own
+/// client certificate to a trunk that requires one.
+#[test]
+fn mutual_tls_refuses_trunks_without_a_trusted_certificate_and_presents_one_to_the_trunk() {
+    let dir = test_dir("sbc-mtls");
+    let pki = Pki::new(&dir);
+    let (client_cert, client_key) = pki.issue("sbc-client.test");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let trunk_addr = listener.local_addr().unwrap();
+    let core_tls = format!("client_ca = \"{}\"\n", pki.ca.display());
+    let route_tls = format!(
+        "certificate = \"{}\"\nprivate_key = \"{}\"\n",
+        client_cert.display(),
+        client_key.display()
+    );
+    let s = start_with(pki, trunk_addr, "trunk.test", (&core_tls, &route_tls, ""));
+    // A trunk with no certificate: refused (TLS 1.3 reports it on the first read, so the test
+    // tries one request).
+    let served = TlsPeer::connect(s.core_tls, "sbc.test", s.pki.client())
+        .map(|mut p| options_ok(&mut p, "mtls-none"))
+        .unwrap_or(false);
+    assert!(!served, "a trunk without a certificate was served");
+    // One signed by another CA: refused too.
+    let other = Pki::new(&test_dir("sbc-mtls-other"));
+    let (rogue, rogue_key) = other.issue("rogue.test");
+    let served = TlsPeer::connect(
+        s.core_tls,
+        "sbc.test",
+        other_client(&s.pki, &rogue, &rogue_key),
+    )
+    .map(|mut p| options_ok(&mut p, "mtls-rogue"))
+    .unwrap_or(false);
+    assert!(!served, "a trunk with an untrusted certificate was served");
+    // A trunk with a certificate from the CA is served.
+    let (trunk_cert, trunk_key) = s.pki.issue("trunk.test");
+    let mut good = TlsPeer::connect(
+        s.core_tls,
+        "sbc.test",
+        s.pki.client_with(&trunk_cert, &trunk_key),
+    )
+    .expect("a trusted trunk's handshake");
+    assert!(options_ok(&mut good, "mtls-good"));
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let failures = [
+            "no_client_certificate",
+            "unknown_issuer",
+            "bad_certificate",
+            "alert",
+        ]
+        .iter()
+        .map(|r| {
+            metric(
+                s.admin,
+                &format!("sbc_tls_handshake_failures_total{{reason=\"{r}\"}}"),
+            )
+        })
+        .sum::<f64>();
+        if failures >= 2.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "refusals not counted: {failures}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Outbound: the trunk requires a client certificate; the SBC presents its own.
+    let media = TestUa::new();
+    let mut phone = TlsPeer::connect(s.customer_tls, "sbc.test", s.pki.client()).expect("phone");
+    phone.send(&invite(phone.local(), &media, "mtls-call"));
+    let mut trunk = TlsPeer::accept(
+        &listener,
+        s.pki.server_requiring_clients(&trunk_cert, &trunk_key),
+        WAIT,
+    )
+    .expect("the SBC's handshake with a trunk requiring its certificate");
+    assert_eq!(trunk.peer_leaf(), Some(leaf_of(&client_cert)));
+    trunk
+        .recv_until(WAIT, |m| is_request(m, &Method::Invite))
+        .expect("INVITE at the trunk");
+}
+
+/// A client configuration trusting `pki`'s CA and presenting `cert` (from some other CA).
+fn other_client(pki: &Pki, cert: &Path, key: &Path) -> std::sync::Arc<rustls::ClientConfig> {
+    pki.client_with(cert, key)
+}
+
+/// A customer registered over TLS gets the core's call on that TLS connection, with the
+/// registered Contact as Request-URI and a TLS Via (RFC 5626 §5.3).
+#[test]
+fn a_customer_registered_over_tls_is_called_on_its_tls_connection() {
+    let core_ua = TestUa::new();
+    let dir = test_dir("sbc-tls-reg");
+    let realm = "[[realm]]\ndomain = \"example.com\"\nmode = \"local\"\nauth_required = true\n\n\
+                 [[user]]\nusername = \"alice\"\nrealm = \"example.com\"\npassword = \"wonderland\"\n";
+    let s = start_with(
+        Pki::new(&dir),
+        core_ua.addr(),
+        "trunk.test",
+        ("", "", realm),
+    );
+    let mut phone = TlsPeer::connect(s.customer_tls, "sbc.test", s.pki.client()).expect("phone");
+    let register = |seq: u32, auth: Option<String>| {
+        let mut m = Message::request(Method::Register, "sip:example.com");
+        m.push_header(
+            HeaderName::Via,
+            format!("SIP/2.0/TLS 10.0.0.9:5061;branch=z9hG4bKtlsreg{seq};rport"),
+        );
+        m.push_header(HeaderName::MaxForwards, "70");
+        m.push_header(HeaderName::From, "<sip:alice@example.com>;tag=treg");
+        m.push_header(HeaderName::To, "<sip:alice@example.com>");
+        m.push_header(HeaderName::CallId, "tls-reg");
+        m.push_header(HeaderName::CSeq, format!("{seq} REGISTER"));
+        m.push_header(
+            HeaderName::Contact,
+            "<sip:alice@10.0.0.9:5061;transport=tls>",
+        );
+        m.push_header(HeaderName::Expires, "300");
+        if let Some(a) = auth {
+            m.push_header(HeaderName::Authorization, a);
+        }
+        m.set_body(Bytes::new(), None);
+        m
+    };
+    phone.send(&register(1, None));
+    let challenge = phone
+        .recv_until(WAIT, |m| is_response(m, 401, "REGISTER"))
+        .expect("401 over TLS");
+    let auth = sbc_tests::digest_authorization(
+        &challenge,
+        &HeaderName::WwwAuthenticate,
+        "REGISTER",
+        "sip:example.com",
+        "alice",
+        "wonderland",
+    );
+    phone.send(&register(2, auth));
+    phone
+        .recv_until(WAIT, |m| is_response(m, 200, "REGISTER"))
+        .expect("200 to the REGISTER over TLS");
+    // The core calls alice: the INVITE comes down the phone's TLS connection.
+    let mut inv = Message::request(Method::Invite, "sip:alice@example.com");
+    inv.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/UDP {};branch=z9hG4bKtlscore;rport", core_ua.addr()),
+    );
+    inv.push_header(HeaderName::MaxForwards, "70");
+    inv.push_header(HeaderName::From, "<sip:carol@core.example>;tag=core");
+    inv.push_header(HeaderName::To, "<sip:alice@example.com>");
+    inv.push_header(HeaderName::CallId, "tls-core-call");
+    inv.push_header(HeaderName::CSeq, "1 INVITE");
+    inv.push_header(
+        HeaderName::Contact,
+        format!("<sip:carol@{}>", core_ua.addr()),
+    );
+    inv.set_body(Bytes::from(core_ua.sdp("carol")), Some("application/sdp"));
+    core_ua.send(s.core_udp, &inv);
+    let at_phone = phone
+        .recv_until(WAIT, |m| is_request(m, &Method::Invite))
+        .expect("the core's INVITE on the customer's TLS connection");
+    assert_eq!(
+        at_phone.uri(),
+        Some("sip:alice@10.0.0.9:5061;transport=tls")
+    );
+    let via = at_phone.via().unwrap();
+    assert_eq!(via.transport, "TLS");
 }

@@ -517,10 +517,22 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             Some(t) => Ok(t),
             None => self.router.targets(&invite, source),
         };
-        let targets = match routed {
+        let mut targets = match routed {
             Ok(t) => t,
             Err(rej) => return self.reply(now, tx, &invite, rej.code, rej.reason),
         };
+        if invite
+            .uri()
+            .is_some_and(|u| u.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("sips:")))
+        {
+            // A SIPS Request-URI asks for TLS on every hop: never downgraded (RFC 3261 §26.2.2,
+            // RFC 5630 §3.1.2).
+            targets
+                .retain(|t| t.route.next_hop.transport == crate::stack::transport::Transport::Tls);
+            if targets.is_empty() {
+                return self.reply(now, tx, &invite, 480, "No TLS Route For SIPS");
+            }
+        }
         let Some(mut targets) = TargetSet::new(targets) else {
             return self.reply(now, tx, &invite, 404, "Not Found");
         };

@@ -772,6 +772,20 @@ fn max_forwards_zero_is_refused_with_483() {
 }
 
 #[test]
+fn a_sips_request_uri_never_leaves_over_a_route_without_tls() {
+    let mut net = Net::new();
+    let mut inv = invite_a(70);
+    inv.set_uri("sips:bob@example.com");
+    net.send_a(inv);
+    let v = net.a();
+    let last = v.last().expect("an answer");
+    assert_eq!(last.status(), Some(480));
+    assert_eq!(last.reason(), Some("No TLS Route For SIPS"));
+    assert!(net.b().is_empty(), "nothing sent on the UDP route");
+    assert_eq!(net.sbc.call_count(), 0);
+}
+
+#[test]
 fn reinvite_hold_and_resume_are_relayed_with_the_relay_updated() {
     let mut net = Net::new();
     let call = answered_call(&mut net);

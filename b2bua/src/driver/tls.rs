@@ -89,6 +89,11 @@ impl Tls {
             connectors,
         })
     }
+
+    /// Whether no listener or route uses TLS.
+    pub(super) fn is_empty(&self) -> bool {
+        self.acceptors.iter().all(Option::is_none) && self.connectors.iter().all(Option::is_none)
+    }
 }
 
 fn acceptor(t: &TlsServer) -> Result<TlsAcceptor, String> {

@@ -10,9 +10,51 @@ use std::time::Instant;
 const SECRET_HEADERS: &[&str] = &["authorization", "proxy-authorization"];
 
 /// `text` with the value of every Authorization and Proxy-Authorization header (and its folded
-/// continuation lines) replaced by `<redacted>`, keeping the scheme name; borrowed when there was
-/// nothing to hide.
+/// continuation lines) replaced by `<redacted>`, keeping the scheme name, and the key material of
+/// every SDES `a=crypto` attribute (`inline:<key||salt>`, RFC 4568 §9.1) and MIKEY `a=key-mgmt`
+/// line replaced too; borrowed when there was nothing to hide.
 pub fn redact(text: &str) -> Cow<'_, str> {
+    match redact_headers(text) {
+        Cow::Borrowed(t) => redact_keys(t),
+        Cow::Owned(t) => Cow::Owned(redact_keys(&t).into_owned()),
+    }
+}
+
+/// SDES and MIKEY key material in SDP (anywhere in the body, multipart parts included) replaced
+/// by `<redacted>`: `inline:KEY|2^31|1:1` becomes `inline:<redacted>|2^31|1:1`.
+fn redact_keys(text: &str) -> Cow<'_, str> {
+    let body_start = text.find("\r\n\r\n").map_or(text.len(), |i| i + 4);
+    let body = text.get(body_start..).unwrap_or("");
+    if !body.contains("inline:") && !body.contains("a=key-mgmt:") {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    out.push_str(text.get(..body_start).unwrap_or(""));
+    for line in body.split_inclusive('\n') {
+        if line.starts_with("a=key-mgmt:") {
+            let (proto, _) = line
+                .split_once(' ')
+                .unwrap_or_else(|| (line.trim_end(), ""));
+            out.push_str(proto);
+            out.push_str(" <redacted>");
+            out.push_str(if line.ends_with("\r\n") { "\r\n" } else { "\n" });
+            continue;
+        }
+        let mut rest = line;
+        while let Some(i) = rest.find("inline:") {
+            out.push_str(&rest[..i + 7]);
+            rest = &rest[i + 7..];
+            // The key runs to the lifetime/MKI separator, the next key parameter or the end.
+            let end = rest.find(['|', ';', ' ', '\r', '\n']).unwrap_or(rest.len());
+            out.push_str("<redacted>");
+            rest = &rest[end..];
+        }
+        out.push_str(rest);
+    }
+    Cow::Owned(out)
+}
+
+fn redact_headers(text: &str) -> Cow<'_, str> {
     let head_end = text.find("\r\n\r\n").unwrap_or(text.len());
     let head = text.get(..head_end).unwrap_or(text);
     let secret_line = |line: &str| {
@@ -99,6 +141,27 @@ impl MessageLog {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn sdes_and_mikey_keys_are_redacted_from_bodies() {
+        let key = "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
+        let text = format!(
+            "INVITE sip:b@example.com SIP/2.0\r\nVia: SIP/2.0/TLS 192.0.2.1;branch=z9hG4bK1\r\nContent-Type: application/sdp\r\n\r\nv=0\r\nm=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key}|2^20|1:4\r\na=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:{key}\r\na=key-mgmt:mikey AQAFgM0XflABAAAAAAAAAAAAAAsAyO\r\n"
+        );
+        let out = redact(&text);
+        assert!(!out.contains(key), "{out}");
+        assert!(!out.contains("AQAFgM0Xfl"), "{out}");
+        assert!(out.contains("inline:<redacted>|2^20|1:4\r\n"), "{out}");
+        assert!(
+            out.contains("AES_CM_128_HMAC_SHA1_32 inline:<redacted>\r\n"),
+            "{out}"
+        );
+        assert!(out.contains("a=key-mgmt:mikey <redacted>\r\n"), "{out}");
+        assert!(out.contains("m=audio 4000 RTP/SAVP 0\r\n"));
+        // Headers and bodies without keys are left alone (and not copied).
+        let plain = "OPTIONS sip:a@example.com SIP/2.0\r\n\r\nv=0\r\n";
+        assert!(matches!(redact(plain), Cow::Borrowed(_)));
+    }
 
     #[test]
     fn digest_credentials_are_redacted_and_nothing_else() {
