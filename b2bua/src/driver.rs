@@ -143,6 +143,8 @@ pub struct Driver {
     cdr: Option<CdrWriter>,
     /// TLS acceptors by stream listener, connectors by route.
     tls: tls::Tls,
+    /// Each configured certificate's notAfter, for `sbc_tls_certificate_expiry_seconds`.
+    expiries: Vec<(String, i64)>,
 }
 
 /// What woke the loop.
@@ -249,6 +251,7 @@ impl Driver {
             commands: crate::ops::management::channel(),
             cdr,
             tls,
+            expiries: tls::certificate_expiries(&cfg),
         })
     }
 
@@ -367,7 +370,10 @@ impl Driver {
                 // The loop holds a sender itself, so the channel never closes.
                 Wake::Stream(None) => continue,
                 Wake::Timer => Input::Timer,
-                Wake::Relay => Input::Relay,
+                Wake::Relay => {
+                    self.record_expiries();
+                    Input::Relay
+                }
                 Wake::Command(cmd) => Input::Command(cmd),
                 Wake::Control(Some(Control::Reload(cfg))) => {
                     self.reload_tls(&cfg);
@@ -390,6 +396,20 @@ impl Driver {
         tracing::info!("stopped");
     }
 
+    /// Seconds until each configured certificate expires, into the metrics.
+    fn record_expiries(&self) {
+        if self.expiries.is_empty() {
+            return;
+        }
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let metrics = self.endpoint.metrics();
+        for (label, not_after) in &self.expiries {
+            metrics.tls_certificate_expiry(label, not_after.saturating_sub(now));
+        }
+    }
+
     /// New certificates, keys and CAs from a reloaded configuration for the connections opened
     /// from now on; live connections keep theirs. Files that do not work together keep the old
     /// ones, with a log line naming the field.
@@ -407,6 +427,7 @@ impl Driver {
                     tracing::info!("tls certificates and keys reloaded for new connections");
                 }
                 self.tls = t;
+                self.expiries = tls::certificate_expiries(cfg);
             }
             Err(e) => tracing::error!("reload: tls kept as it was: {e}"),
         }

@@ -314,6 +314,20 @@ fn openssl_sees_tls_1_2_and_1_3_and_the_served_chain() {
             "{out}"
         );
     }
+    // The certificates' remaining lifetime is exported (the test CA issues for one day).
+    let deadline = std::time::Instant::now() + WAIT;
+    for iface in ["customer", "core"] {
+        let series =
+            format!("sbc_tls_certificate_expiry_seconds{{certificate=\"interface.{iface}\"}}");
+        let left = loop {
+            let v = metric(s.admin, &series);
+            if v != 0.0 || std::time::Instant::now() > deadline {
+                break v;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!((80_000.0..=86_400.0).contains(&left), "{series} = {left}");
+    }
     let out = std::process::Command::new("openssl")
         .args([
             "s_client",

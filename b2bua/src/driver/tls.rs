@@ -152,6 +152,30 @@ fn connector(t: &TlsClient) -> Result<(TlsConnector, ServerName<'static>), Strin
     Ok((TlsConnector::from(Arc::new(config)), name))
 }
 
+/// The leaf certificate of every interface's `[interface.tls]` and every route's client
+/// certificate, as (metric label, notAfter in Unix seconds); unreadable ones are left out (the
+/// configuration check reads them first).
+pub(super) fn certificate_expiries(cfg: &Config) -> Vec<(String, i64)> {
+    let interfaces = cfg.interfaces.iter().filter_map(|i| {
+        Some((
+            format!("interface.{}", i.name),
+            i.tls.as_ref()?.certificate.clone(),
+        ))
+    });
+    let routes = cfg.routes.iter().filter_map(|r| {
+        let cert = r.tls.as_ref()?.certificate.clone()?;
+        Some((format!("route.{}", r.name), cert))
+    });
+    interfaces
+        .chain(routes)
+        .filter_map(|(label, path)| {
+            let der = read_certificates(&path).ok()?.into_iter().next()?;
+            let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+            Some((label, cert.validity().not_after.timestamp()))
+        })
+        .collect()
+}
+
 /// A short reason for a failed handshake, for logs and `sbc_tls_handshake_failures_total`.
 pub(super) fn reason(e: &std::io::Error) -> &'static str {
     if e.kind() == std::io::ErrorKind::TimedOut {

@@ -208,6 +208,7 @@ pub struct Metrics {
     admission_refused: IntCounterVec,
     tls_connections: IntCounterVec,
     tls_failures: IntCounterVec,
+    tls_expiry: IntGaugeVec,
     transactions_active: IntGauge,
     dialogs_active: IntGauge,
     calls_active: IntGauge,
@@ -348,6 +349,13 @@ impl Metrics {
              no_client_certificate, unknown_issuer, certificate_name, expired, bad_certificate, \
              alert, incompatible, io, other.",
             "reason",
+        )?;
+        let tls_expiry = gauge_vec(
+            &r,
+            "sbc_tls_certificate_expiry_seconds",
+            "Seconds until each configured certificate expires (negative: expired), by its \
+             place in the configuration (interface.NAME, route.NAME).",
+            "certificate",
         )?;
         let transactions_active = gauge(
             &r,
@@ -500,6 +508,7 @@ impl Metrics {
             admission_refused,
             tls_connections,
             tls_failures,
+            tls_expiry,
             transactions_active,
             dialogs_active,
             calls_active,
@@ -547,6 +556,11 @@ impl Metrics {
     /// Counts a TLS connection established on `listener` (a listen address, or `outbound`).
     pub fn tls_connected(&self, listener: &str) {
         self.tls_connections.with_label_values(&[listener]).inc();
+    }
+
+    /// Sets the seconds until the certificate at `label` expires.
+    pub fn tls_certificate_expiry(&self, label: &str, seconds: i64) {
+        self.tls_expiry.with_label_values(&[label]).set(seconds);
     }
 
     /// Counts a failed TLS handshake by `reason`.
