@@ -14,6 +14,7 @@
 //! - [`twin`]: connected twins of leg sockets (no route lookup per send, kernel-side steering).
 //! - [`worker`]: the worker loop and the command/event rings.
 //! - [`notify`]: the eventfd the workers wake the control plane with when they queue an event.
+//! - [`srtp`]: the SRTP/SRTCP transform (RFC 3711, AES-CM + HMAC-SHA1), in place, for SDES legs.
 //! - [`io`]: the io_uring and epoll + recvmmsg/sendmmsg backends (the only `unsafe` code).
 #![cfg_attr(
     not(test),
@@ -26,5 +27,6 @@ pub mod io;
 pub mod latch;
 pub mod notify;
 pub mod ports;
+pub mod srtp;
 pub mod twin;
 pub mod worker;
