@@ -104,7 +104,7 @@ pub(super) fn spawn_connection<S>(
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    tokio::spawn(serve(flow, stream, queue, notes, input));
+    tokio::spawn(serve(flow, stream, queue, notes, input, None));
 }
 
 /// What an accepted TLS connection needs: the listener's acceptor, its address for the
@@ -137,7 +137,7 @@ pub(super) fn spawn_tls_accept(
         match shake.unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())) {
             Ok(tls) => {
                 metrics.tls_connected(&listener);
-                serve(flow, tls, queue, notes, input).await;
+                serve(flow, tls, queue, notes, input, Some(metrics)).await;
             }
             Err(e) => {
                 let why = reason(&e);
@@ -171,7 +171,7 @@ pub(super) fn spawn_connect(
     tokio::spawn(async move {
         let why = match connect(bind, remote).await {
             Ok(stream) => match tls {
-                None => return serve(flow, stream, queue, notes, input).await,
+                None => return serve(flow, stream, queue, notes, input, None).await,
                 Some((connector, name, metrics)) => {
                     let shake =
                         tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, stream))
@@ -179,7 +179,7 @@ pub(super) fn spawn_connect(
                     match shake.unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())) {
                         Ok(s) => {
                             metrics.tls_connected("outbound");
-                            return serve(flow, s, queue, notes, input).await;
+                            return serve(flow, s, queue, notes, input, Some(metrics)).await;
                         }
                         Err(e) => {
                             let why = reason(&e);
@@ -234,12 +234,16 @@ async fn write<W: AsyncWrite + Unpin>(wr: &mut W, bytes: &[u8]) -> std::io::Resu
     }
 }
 
+/// Runs a connection until it ends. With `tls`, a TLS error before the peer sent anything (a
+/// TLS 1.3 peer refusing our certificate alerts only after the handshake) counts as a failed
+/// handshake.
 async fn serve<S>(
     flow: FlowId,
     stream: S,
     mut queue: mpsc::Receiver<Outgoing>,
     notes: mpsc::Sender<Note>,
     mut input: StreamInput,
+    tls: Option<Arc<Metrics>>,
 ) where
     S: AsyncRead + AsyncWrite,
 {
@@ -247,14 +251,29 @@ async fn serve<S>(
     let mut buf = vec![0u8; READ_CHUNK];
     let mut events = Vec::new();
     let mut unsent = Vec::new();
+    // Requests written since the peer last sent anything: if the connection dies before it
+    // answers (a TLS 1.3 server refusing our certificate only says so after the handshake), they
+    // are reported unsent so their transactions fail now instead of at timer B.
+    let mut unanswered: Vec<Outgoing> = Vec::new();
+    let mut by_us = false;
+    let mut heard = false;
     let why: String = 'conn: loop {
         tokio::select! {
             r = rd.read(&mut buf) => {
                 let n = match r {
                     Ok(0) => break 'conn "closed by the peer".into(),
                     Ok(n) => n,
-                    Err(e) => break 'conn e.to_string(),
+                    Err(e) => {
+                        if let Some(m) = tls.as_ref().filter(|_| !heard) {
+                            let why = reason(&e);
+                            m.tls_handshake_failed(why);
+                            tracing::warn!(flow = flow.0, reason = why, "tls peer refused the connection: {e}");
+                        }
+                        break 'conn e.to_string();
+                    }
                 };
+                heard = true;
+                unanswered.clear();
                 input.push(buf.get(..n).unwrap_or_default(), &mut events);
                 for ev in events.drain(..) {
                     match ev {
@@ -280,16 +299,24 @@ async fn serve<S>(
             }
             out = queue.recv() => {
                 let Some(out) = out else {
+                    by_us = true;
                     break 'conn "closed by the SBC".into();
                 };
                 if let Err(e) = write(&mut wr, &out.bytes).await {
                     unsent.push(out);
                     break 'conn e.to_string();
                 }
+                if out.tx.is_some() && !out.bytes.starts_with(b"SIP/") && unanswered.len() < 16 {
+                    unanswered.push(out);
+                }
             }
         }
     };
     let _ = wr.shutdown().await;
+    if !by_us {
+        unanswered.append(&mut unsent);
+        unsent = unanswered;
+    }
     unsent.extend(drain(&mut queue));
     let _ = notes.send(Note::Closed { flow, unsent, why }).await;
 }

@@ -1,0 +1,237 @@
+//! Kamailio (Debian `kamailio` + `kamailio-tls-modules`) as a mutual-TLS trunk behind the real
+//! `sbc`: the trunk's TLS listener requires a client certificate from the test CA. A call from a
+//! customer reaches it over TLS when the route presents the SBC's client certificate (Kamailio
+//! logs the certificate's name and answers 486), and fails at the handshake when the route
+//! presents none. Needs `kamailio` with its TLS module; without them these tests fail when `CI`
+//! is set and skip loudly otherwise.
+
+use bytes::Bytes;
+use sbc_common::sip::{HeaderName, Message, Method};
+use sbc_tests::config::{Iface, SbcConfig};
+use sbc_tests::message::is_response;
+use sbc_tests::tls::Pki;
+use sbc_tests::{
+    free_tcp_port, free_udp_port, http_get, metric_value, spawn_logged, test_dir, ChildGuard, Sbc,
+    TestUa,
+};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const TLS_MODULE: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so";
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Whether kamailio and its TLS module are installed; skips loudly (or fails under `CI`).
+fn kamailio_or_skip(test: &str) -> bool {
+    let ok = Command::new("kamailio").arg("-v").output().is_ok() && Path::new(TLS_MODULE).exists();
+    if !ok {
+        let why = format!(
+            "{test}: kamailio or {TLS_MODULE} missing (apt-get install -y kamailio kamailio-tls-modules)"
+        );
+        assert!(std::env::var_os("CI").is_none(), "{why}");
+        eprintln!("SKIPPED {why}");
+    }
+    ok
+}
+
+/// A running Kamailio, stopped with SIGTERM (its main process then ends its children; SIGKILL
+/// would orphan them) when dropped.
+struct Kamailio(ChildGuard);
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0 .0.id().to_string()])
+            .status();
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end {
+            if matches!(self.0 .0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Kamailio on 127.0.0.1:`port` over TLS only, presenting `trunk.test` and requiring a client
+/// certificate from the CA; it answers every INVITE 486 after logging who connected.
+fn start_kamailio(dir: &Path, pki: &Pki, port: u16) -> (Kamailio, PathBuf) {
+    let (cert, key) = pki.issue("trunk.test");
+    let tls_cfg = dir.join("kamailio-tls.cfg");
+    std::fs::write(
+        &tls_cfg,
+        format!(
+            "[server:default]\nmethod = TLSv1.2+\nverify_certificate = yes\nrequire_certificate = yes\nprivate_key = {}\ncertificate = {}\nca_list = {}\n",
+            key.display(),
+            cert.display(),
+            pki.ca.display()
+        ),
+    )
+    .unwrap();
+    let cfg = dir.join("kamailio.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"#!KAMAILIO
+debug=2
+log_stderror=yes
+children=1
+tcp_children=1
+enable_tls=yes
+listen=tls:127.0.0.1:{port}
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+loadmodule "tls.so"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "xlog.so"
+loadmodule "textops.so"
+modparam("tls", "config", "{}")
+request_route {{
+    if (is_method("ACK")) {{ exit; }}
+    if (is_method("INVITE")) {{
+        xlog("L_INFO", "TRUNK-INVITE proto=$pr peer=$tls_peer_subject_cn\n");
+        sl_send_reply("486", "Busy Here From Kamailio");
+        exit;
+    }}
+    sl_send_reply("200", "OK");
+}}
+"#,
+            tls_cfg.display()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("kamailio.log");
+    let child = Kamailio(spawn_logged(
+        Command::new("kamailio")
+            .arg("-f")
+            .arg(&cfg)
+            .args(["-DD", "-E", "-w"])
+            .arg(dir),
+        Some(&log),
+    ));
+    let end = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(addr(port)).is_err() {
+        assert!(
+            Instant::now() < end,
+            "kamailio did not start: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (child, log)
+}
+
+/// The SBC: customer side UDP, core side UDP + TLS, a TLS route to Kamailio verified as
+/// `trunk.test`, presenting `sbc-client.test` when `client_cert`.
+fn start_sbc(pki: &Pki, trunk: SocketAddr, client_cert: bool) -> (Sbc, SocketAddr, SocketAddr) {
+    let (cert, key) = pki.issue("sbc.test");
+    let (customer, core) = (free_udp_port(), free_udp_port());
+    let mut route = format!(
+        "transport = \"tls\"\n[route.tls]\nserver_name = \"trunk.test\"\nca = \"{}\"\n",
+        pki.ca.display()
+    );
+    if client_cert {
+        let (c, k) = pki.issue("sbc-client.test");
+        route.push_str(&format!(
+            "certificate = \"{}\"\nprivate_key = \"{}\"\n",
+            c.display(),
+            k.display()
+        ));
+    }
+    let mut c = SbcConfig::with(
+        Iface::udp(addr(customer), 46000..=46999),
+        Iface::udp(addr(core), 47000..=47999).and("tls", addr(free_tcp_port())),
+    )
+    .route("customer-to-trunk", trunk, &route);
+    c.admin = addr(free_tcp_port());
+    let tls = format!(
+        "[interface.tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    let text = c.render().replace(
+        "rtp_port_max = 47999\n",
+        &format!("rtp_port_max = 47999\n{tls}"),
+    );
+    (Sbc::start_ready(&text), addr(customer), c.admin)
+}
+
+fn invite(a: &TestUa, call_id: &str) -> Message {
+    let mut m = Message::request(Method::Invite, "sip:+15551234@example.com");
+    m.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/UDP {};branch=z9hG4bK{call_id};rport", a.addr()),
+    );
+    m.push_header(HeaderName::MaxForwards, "70");
+    m.push_header(HeaderName::From, "<sip:alice@example.com>;tag=kam");
+    m.push_header(HeaderName::To, "<sip:+15551234@example.com>");
+    m.push_header(HeaderName::CallId, call_id);
+    m.push_header(HeaderName::CSeq, "1 INVITE");
+    m.push_header(HeaderName::Contact, format!("<sip:alice@{}>", a.addr()));
+    m.set_body(Bytes::from(a.sdp("alice")), Some("application/sdp"));
+    m
+}
+
+fn final_status(a: &TestUa) -> Option<u16> {
+    a.recv_until(Duration::from_secs(15), |m| {
+        m.status().is_some_and(|s| s >= 200) && m.cseq().is_some_and(|c| c.method == "INVITE")
+    })
+    .and_then(|(m, _)| m.status())
+}
+
+#[test]
+fn a_call_reaches_a_kamailio_mutual_tls_trunk_with_the_sbcs_client_certificate() {
+    if !kamailio_or_skip("kamailio_mtls_call") {
+        return;
+    }
+    let dir = test_dir("sbc-kamailio-tls");
+    let pki = Pki::new(&dir);
+    let port = free_tcp_port();
+    let (_kamailio, log) = start_kamailio(&dir, &pki, port);
+    let (_sbc, customer, _) = start_sbc(&pki, addr(port), true);
+    let a = TestUa::new();
+    a.send(customer, &invite(&a, "kam-mtls-1"));
+    let (rsp, _) = a
+        .recv_until(Duration::from_secs(15), |m| is_response(m, 486, "INVITE"))
+        .expect("Kamailio's 486 relayed to the caller");
+    assert_eq!(rsp.status(), Some(486));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("TRUNK-INVITE proto=tls peer=sbc-client.test"),
+        "Kamailio did not see the SBC's certificate:\n{text}"
+    );
+}
+
+#[test]
+fn without_a_client_certificate_the_kamailio_trunk_refuses_the_sbc() {
+    if !kamailio_or_skip("kamailio_mtls_refused") {
+        return;
+    }
+    let dir = test_dir("sbc-kamailio-notls");
+    let pki = Pki::new(&dir);
+    let port = free_tcp_port();
+    let (_kamailio, log) = start_kamailio(&dir, &pki, port);
+    let (_sbc, customer, admin) = start_sbc(&pki, addr(port), false);
+    let a = TestUa::new();
+    a.send(customer, &invite(&a, "kam-mtls-2"));
+    let status = final_status(&a).expect("a final answer to the caller");
+    assert!((500..=599).contains(&status) || status == 408, "{status}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !text.contains("TRUNK-INVITE"),
+        "the INVITE got through:\n{text}"
+    );
+    assert!(text.contains("did not return a certificate"), "{text}");
+    let metrics = http_get(admin, "/metrics", None).expect("/metrics").body;
+    let failures: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("sbc_tls_handshake_failures_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(failures >= 1.0, "not counted:\n{metrics}");
+    let _ = metric_value(&metrics, "sbc_tls_connections_total");
+}
