@@ -38,6 +38,7 @@ use tokio::io::Interest;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
+mod send;
 mod stream;
 mod tls;
 
@@ -145,6 +146,8 @@ pub struct Driver {
     tls: tls::Tls,
     /// Each configured certificate's notAfter, for `sbc_tls_certificate_expiry_seconds`.
     expiries: Vec<(String, i64)>,
+    /// UDP datagrams of the current turn, sent per socket with `sendmmsg`.
+    sends: send::SendBatch,
 }
 
 /// What woke the loop.
@@ -252,6 +255,7 @@ impl Driver {
             cdr,
             tls,
             expiries: tls::certificate_expiries(&cfg),
+            sends: send::SendBatch::new(),
         })
     }
 
@@ -481,10 +485,9 @@ impl Driver {
         while let Some(out) = self.endpoint.poll_output() {
             match out {
                 Output::Udp { socket, to, bytes } => {
-                    if let Some(sock) = self.udp.get(socket) {
-                        if let Err(e) = sock.send_to(&bytes, to).await {
-                            tracing::warn!("udp send to {to}: {e}");
-                        }
+                    self.sends.push(socket, to, bytes);
+                    if self.sends.full() {
+                        self.sends.flush(&self.udp).await;
                     }
                 }
                 Output::Stream { flow, out } => {
@@ -539,6 +542,7 @@ impl Driver {
                 }
             }
         }
+        self.sends.flush(&self.udp).await;
     }
 }
 
