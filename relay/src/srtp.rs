@@ -1,17 +1,19 @@
-//! SRTP and SRTCP with AES-CM and HMAC-SHA1 (RFC 3711), the transform the relay will run on the
-//! packet path of a leg that negotiated SDES keys (RFC 4568): AES_CM_128_HMAC_SHA1_80 (the
-//! mandatory suite) and AES_CM_128_HMAC_SHA1_32.
+//! SRTP and SRTCP (RFC 3711), the transform the relay will run on the packet path of a leg that
+//! negotiated SDES keys (RFC 4568): AES_CM_128_HMAC_SHA1_80 (the mandatory suite),
+//! AES_CM_128_HMAC_SHA1_32, and AEAD_AES_128_GCM (RFC 7714).
 //!
 //! Everything works in place on the caller's buffer: no allocation, no lock and no log per
 //! packet; session keys are derived once per context (§4.3, key derivation rate 0) and every
 //! key byte is zeroized when the context is dropped. A packet that fails authentication or
 //! replays an index already seen is refused with the reason, never decrypted or forwarded.
 //!
-//! Not built yet: AEAD_AES_128_GCM (RFC 7714), MKI, key derivation rates above 0; the relay does
-//! not call this module yet.
+//! Not built yet: MKI, key derivation rates above 0, AES-256 suites; the relay does not call this
+//! module yet.
 
 use aes::cipher::{KeyIvInit, StreamCipher};
 use aes::Aes128;
+use aes_gcm::aead::AeadInPlace;
+use aes_gcm::{Aes128Gcm, KeyInit, Nonce, Tag};
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use subtle::ConstantTimeEq;
@@ -27,6 +29,8 @@ pub enum Suite {
     AesCm128HmacSha1_80,
     /// AES-128 counter mode, HMAC-SHA1 tag of 32 bits on SRTP (80 on SRTCP).
     AesCm128HmacSha1_32,
+    /// AES-128 in Galois/Counter Mode, a 16-byte tag, 12-byte salts (RFC 7714).
+    AeadAes128Gcm,
 }
 
 impl Suite {
@@ -35,6 +39,7 @@ impl Suite {
         match name {
             "AES_CM_128_HMAC_SHA1_80" => Some(Self::AesCm128HmacSha1_80),
             "AES_CM_128_HMAC_SHA1_32" => Some(Self::AesCm128HmacSha1_32),
+            "AEAD_AES_128_GCM" => Some(Self::AeadAes128Gcm),
             _ => None,
         }
     }
@@ -44,6 +49,7 @@ impl Suite {
         match self {
             Self::AesCm128HmacSha1_80 => "AES_CM_128_HMAC_SHA1_80",
             Self::AesCm128HmacSha1_32 => "AES_CM_128_HMAC_SHA1_32",
+            Self::AeadAes128Gcm => "AEAD_AES_128_GCM",
         }
     }
 
@@ -52,11 +58,26 @@ impl Suite {
         match self {
             Self::AesCm128HmacSha1_80 => 10,
             Self::AesCm128HmacSha1_32 => 4,
+            Self::AeadAes128Gcm => 16,
         }
     }
 
-    /// Bytes an SRTCP packet adds: the E flag and index (4) and an 80-bit tag (RFC 3711 §3.4).
-    pub const RTCP_OVERHEAD: usize = 4 + 10;
+    /// Bytes an SRTCP packet adds: the E flag and index (4) and the tag (80 bits for AES-CM,
+    /// RFC 3711 §3.4; 128 for GCM, RFC 7714 §9.3).
+    pub fn rtcp_overhead(self) -> usize {
+        match self {
+            Self::AesCm128HmacSha1_80 | Self::AesCm128HmacSha1_32 => 4 + 10,
+            Self::AeadAes128Gcm => 4 + 16,
+        }
+    }
+
+    /// Bytes of master salt: 14 for AES-CM, 12 for GCM (RFC 7714 §12).
+    pub fn salt_len(self) -> usize {
+        match self {
+            Self::AeadAes128Gcm => 12,
+            _ => 14,
+        }
+    }
 }
 
 /// A master key and salt (RFC 3711 §8.2): 16 + 14 bytes, as SDES carries them base64-encoded.
@@ -74,6 +95,17 @@ impl MasterKey {
         key.copy_from_slice(&bytes[..16]);
         salt.copy_from_slice(&bytes[16..]);
         Self { key, salt }
+    }
+
+    /// A master key from its 16 key bytes and 12 (GCM) or 14 (AES-CM) salt bytes; a 12-byte
+    /// salt is padded with zeros for the key derivation (RFC 7714 §12).
+    pub fn new(key: &[u8; 16], salt: &[u8]) -> Option<Self> {
+        if salt.len() != 12 && salt.len() != 14 {
+            return None;
+        }
+        let mut s = [0u8; 14];
+        s[..salt.len()].copy_from_slice(salt);
+        Some(Self { key: *key, salt: s })
     }
 }
 
@@ -144,7 +176,7 @@ impl SessionKeys {
     /// HMAC-SHA1 over `parts`, truncated into `tag`.
     fn tag(&self, parts: &[&[u8]], tag: &mut [u8]) {
         // Hmac over a fixed-size key: neither this nor finalize allocates.
-        let Ok(mut mac) = HmacSha1::new_from_slice(&self.auth) else {
+        let Ok(mut mac) = <HmacSha1 as Mac>::new_from_slice(&self.auth) else {
             return;
         };
         for p in parts {
@@ -166,6 +198,57 @@ fn kdf(master: &MasterKey, label: u8, out: &mut [u8]) {
     let mut c = Ctr::new(&master.key.into(), &iv.into());
     c.apply_keystream(out);
     iv.zeroize();
+}
+
+/// The session key and 12-byte salt of one direction under AEAD_AES_128_GCM (RFC 7714 §8, §11).
+#[derive(Zeroize, ZeroizeOnDrop)]
+struct GcmKeys {
+    key: [u8; 16],
+    salt: [u8; 12],
+}
+
+impl GcmKeys {
+    fn derive(master: &MasterKey, base: u8) -> Self {
+        let mut keys = Self {
+            key: [0; 16],
+            salt: [0; 12],
+        };
+        kdf(master, base, &mut keys.key);
+        kdf(master, base + 2, &mut keys.salt);
+        keys
+    }
+
+    fn cipher(&self) -> Aes128Gcm {
+        Aes128Gcm::new(&self.key.into())
+    }
+
+    /// The 12-byte IV of an SRTP packet: (0x0000 ‖ SSRC ‖ ROC ‖ SEQ) ⊕ salt (RFC 7714 §8.1).
+    fn rtp_iv(&self, ssrc: u32, index: u64) -> [u8; 12] {
+        let mut iv = [0u8; 12];
+        iv[2..6].copy_from_slice(&ssrc.to_be_bytes());
+        iv[6..12].copy_from_slice(&index.to_be_bytes()[2..]);
+        for (b, s) in iv.iter_mut().zip(&self.salt) {
+            *b ^= s;
+        }
+        iv
+    }
+
+    /// The IV of an SRTCP packet: (0x0000 ‖ SSRC ‖ 0x0000 ‖ 0 ‖ index) ⊕ salt (RFC 7714 §9.1).
+    fn rtcp_iv(&self, ssrc: u32, index: u32) -> [u8; 12] {
+        let mut iv = [0u8; 12];
+        iv[2..6].copy_from_slice(&ssrc.to_be_bytes());
+        iv[8..12].copy_from_slice(&index.to_be_bytes());
+        for (b, s) in iv.iter_mut().zip(&self.salt) {
+            *b ^= s;
+        }
+        iv
+    }
+}
+
+/// The keys of one direction: AES-CM with HMAC-SHA1, or GCM.
+enum Keys {
+    Cm { rtp: SessionKeys, rtcp: SessionKeys },
+    Gcm { rtp: GcmKeys, rtcp: GcmKeys },
 }
 
 /// What one SSRC's receiver or sender remembers: the rollover counter, the highest sequence
@@ -242,8 +325,7 @@ const MAX_SSRCS: usize = 4;
 /// counters and replay windows, and the SRTCP index (RFC 3711 §3.2).
 pub struct Context {
     suite: Suite,
-    rtp: SessionKeys,
-    rtcp: SessionKeys,
+    keys: Keys,
     streams: [Stream; MAX_SSRCS],
     rtcp_index: u32,
     rtcp_window: Stream,
@@ -271,10 +353,19 @@ fn rtp_header_len(pkt: &[u8]) -> Option<usize> {
 impl Context {
     /// A context for `suite` keyed by `master`.
     pub fn new(suite: Suite, master: &MasterKey) -> Self {
+        let keys = match suite {
+            Suite::AeadAes128Gcm => Keys::Gcm {
+                rtp: GcmKeys::derive(master, 0),
+                rtcp: GcmKeys::derive(master, 3),
+            },
+            _ => Keys::Cm {
+                rtp: SessionKeys::derive(master, 0),
+                rtcp: SessionKeys::derive(master, 3),
+            },
+        };
         Self {
             suite,
-            rtp: SessionKeys::derive(master, 0),
-            rtcp: SessionKeys::derive(master, 3),
+            keys,
             streams: [Stream::default(); MAX_SSRCS],
             rtcp_index: 0,
             rtcp_window: Stream::default(),
@@ -313,10 +404,23 @@ impl Context {
         let index = stream.estimate(seq);
         stream.accept(index);
         let roc = u32::try_from(index >> 16).unwrap_or(0);
-        self.rtp.crypt(ssrc, index, &mut buf[header..len]);
-        let (body, tag) = buf.split_at_mut(len);
-        self.rtp
-            .tag(&[body, &roc.to_be_bytes()], &mut tag[..tag_len]);
+        match &self.keys {
+            Keys::Cm { rtp, .. } => {
+                rtp.crypt(ssrc, index, &mut buf[header..len]);
+                let (body, tag) = buf.split_at_mut(len);
+                rtp.tag(&[body, &roc.to_be_bytes()], &mut tag[..tag_len]);
+            }
+            Keys::Gcm { rtp, .. } => {
+                let iv = rtp.rtp_iv(ssrc, index);
+                let (head, rest) = buf.split_at_mut(header);
+                let (payload, tag) = rest.split_at_mut(len - header);
+                let t = rtp
+                    .cipher()
+                    .encrypt_in_place_detached(Nonce::from_slice(&iv), head, payload)
+                    .map_err(|_| SrtpError::TooShort)?;
+                tag[..16].copy_from_slice(&t);
+            }
+        }
         Ok(len + tag_len)
     }
 
@@ -338,62 +442,126 @@ impl Context {
             return Err(SrtpError::Replayed);
         }
         let roc = u32::try_from(index >> 16).unwrap_or(0);
-        let mut expected = [0u8; 10];
-        let (body, tag) = buf.split_at_mut(len);
-        self.rtp
-            .tag(&[body, &roc.to_be_bytes()], &mut expected[..tag_len]);
-        if !bool::from(expected[..tag_len].ct_eq(&tag[..tag_len])) {
-            return Err(SrtpError::AuthFailed);
+        match &self.keys {
+            Keys::Cm { rtp, .. } => {
+                let mut expected = [0u8; 10];
+                let (body, tag) = buf.split_at_mut(len);
+                rtp.tag(&[body, &roc.to_be_bytes()], &mut expected[..tag_len]);
+                if !bool::from(expected[..tag_len].ct_eq(&tag[..tag_len])) {
+                    return Err(SrtpError::AuthFailed);
+                }
+                rtp.crypt(ssrc, index, &mut body[header..]);
+            }
+            Keys::Gcm { rtp, .. } => {
+                let iv = rtp.rtp_iv(ssrc, index);
+                let (head, rest) = buf.split_at_mut(header);
+                let (payload, tag) = rest.split_at_mut(len - header);
+                rtp.cipher()
+                    .decrypt_in_place_detached(
+                        Nonce::from_slice(&iv),
+                        head,
+                        payload,
+                        Tag::from_slice(&tag[..16]),
+                    )
+                    .map_err(|_| SrtpError::AuthFailed)?;
+            }
         }
-        self.rtp.crypt(ssrc, index, &mut body[header..]);
         self.stream(ssrc)?.accept(index);
         Ok(len)
     }
 
     /// Protects the RTCP compound packet in `buf[..len]` in place: all but the first 8 bytes
-    /// encrypted, E flag and SRTCP index appended, then the 80-bit tag (§3.4); returns the
-    /// SRTCP length. `buf` needs room for [`Suite::RTCP_OVERHEAD`] more bytes.
+    /// encrypted, the E flag and SRTCP index and the tag appended (RFC 3711 §3.4, RFC 7714 §9);
+    /// returns the SRTCP length. `buf` needs room for [`Suite::rtcp_overhead`] more bytes.
     pub fn protect_rtcp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, SrtpError> {
+        let overhead = self.suite.rtcp_overhead();
         if len < 8 {
             return Err(SrtpError::TooShort);
         }
-        if buf.len() < len + Suite::RTCP_OVERHEAD {
+        if buf.len() < len + overhead {
             return Err(SrtpError::NoRoom);
         }
         let ssrc = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
         let index = self.rtcp_index & 0x7fff_ffff;
         self.rtcp_index = (index + 1) & 0x7fff_ffff;
-        self.rtcp.crypt(ssrc, u64::from(index), &mut buf[8..len]);
-        buf[len..len + 4].copy_from_slice(&(index | 0x8000_0000).to_be_bytes());
-        let (body, tag) = buf.split_at_mut(len + 4);
-        self.rtcp.tag(&[body], &mut tag[..10]);
-        Ok(len + Suite::RTCP_OVERHEAD)
+        let e_index = (index | 0x8000_0000).to_be_bytes();
+        match &self.keys {
+            Keys::Cm { rtcp, .. } => {
+                rtcp.crypt(ssrc, u64::from(index), &mut buf[8..len]);
+                buf[len..len + 4].copy_from_slice(&e_index);
+                let (body, tag) = buf.split_at_mut(len + 4);
+                rtcp.tag(&[body], &mut tag[..10]);
+            }
+            Keys::Gcm { rtcp, .. } => {
+                // AAD: the first 8 bytes and E ‖ index; the tag precedes E ‖ index (§9.3).
+                let iv = rtcp.rtcp_iv(ssrc, index);
+                let mut aad = [0u8; 12];
+                aad[..8].copy_from_slice(&buf[..8]);
+                aad[8..].copy_from_slice(&e_index);
+                let t = rtcp
+                    .cipher()
+                    .encrypt_in_place_detached(Nonce::from_slice(&iv), &aad, &mut buf[8..len])
+                    .map_err(|_| SrtpError::TooShort)?;
+                buf[len..len + 16].copy_from_slice(&t);
+                buf[len + 16..len + 20].copy_from_slice(&e_index);
+            }
+        }
+        Ok(len + overhead)
     }
 
     /// Checks and decrypts the SRTCP packet `buf` in place; returns the RTCP length.
     pub fn unprotect_rtcp(&mut self, buf: &mut [u8]) -> Result<usize, SrtpError> {
         let len = buf
             .len()
-            .checked_sub(Suite::RTCP_OVERHEAD)
+            .checked_sub(self.suite.rtcp_overhead())
             .filter(|&l| l >= 8)
             .ok_or(SrtpError::TooShort)?;
-        let e_index = u32::from_be_bytes([buf[len], buf[len + 1], buf[len + 2], buf[len + 3]]);
-        let index = u64::from(e_index & 0x7fff_ffff);
+        let at = match self.keys {
+            Keys::Cm { .. } => len,
+            Keys::Gcm { .. } => len + 16,
+        };
+        let e_index = u32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]);
+        let index = e_index & 0x7fff_ffff;
         // The SRTCP index is explicit: the replay window follows it directly.
-        if !self.rtcp_window.fresh(index) {
+        if !self.rtcp_window.fresh(u64::from(index)) {
             return Err(SrtpError::Replayed);
         }
-        let mut expected = [0u8; 10];
-        let (body, tag) = buf.split_at_mut(len + 4);
-        self.rtcp.tag(&[body], &mut expected);
-        if !bool::from(expected.ct_eq(&tag[..10])) {
-            return Err(SrtpError::AuthFailed);
+        let ssrc = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+        let encrypted = e_index & 0x8000_0000 != 0;
+        match &self.keys {
+            Keys::Cm { rtcp, .. } => {
+                let mut expected = [0u8; 10];
+                let (body, tag) = buf.split_at_mut(len + 4);
+                rtcp.tag(&[body], &mut expected);
+                if !bool::from(expected.ct_eq(&tag[..10])) {
+                    return Err(SrtpError::AuthFailed);
+                }
+                if encrypted {
+                    rtcp.crypt(ssrc, u64::from(index), &mut body[8..len]);
+                }
+            }
+            Keys::Gcm { rtcp, .. } => {
+                if !encrypted {
+                    // RFC 7714 §9.2's unencrypted SRTCP is not offered by the SBC.
+                    return Err(SrtpError::AuthFailed);
+                }
+                let iv = rtcp.rtcp_iv(ssrc, index);
+                let mut aad = [0u8; 12];
+                aad[..8].copy_from_slice(&buf[..8]);
+                aad[8..].copy_from_slice(&e_index.to_be_bytes());
+                let mut tag = [0u8; 16];
+                tag.copy_from_slice(&buf[len..len + 16]);
+                rtcp.cipher()
+                    .decrypt_in_place_detached(
+                        Nonce::from_slice(&iv),
+                        &aad,
+                        &mut buf[8..len],
+                        Tag::from_slice(&tag),
+                    )
+                    .map_err(|_| SrtpError::AuthFailed)?;
+            }
         }
-        if e_index & 0x8000_0000 != 0 {
-            let ssrc = u32::from_be_bytes([body[4], body[5], body[6], body[7]]);
-            self.rtcp.crypt(ssrc, index, &mut body[8..len]);
-        }
-        self.rtcp_window.accept(index);
+        self.rtcp_window.accept(u64::from(index));
         Ok(len)
     }
 }
@@ -543,7 +711,7 @@ mod tests {
         let mut packets = Vec::new();
         for _ in 0..3 {
             let mut buf = plain.clone();
-            buf.resize(plain.len() + Suite::RTCP_OVERHEAD, 0);
+            buf.resize(plain.len() + Suite::AesCm128HmacSha1_80.rtcp_overhead(), 0);
             let n = tx.protect_rtcp(&mut buf, plain.len()).unwrap();
             assert_eq!(n, plain.len() + 14);
             assert_eq!(&buf[..8], &plain[..8], "the first 8 bytes stay in clear");
@@ -567,6 +735,82 @@ mod tests {
         );
     }
 
+    /// A GCM context with the session key and salt given directly, as RFC 7714 §16 does.
+    fn gcm_session(key: &str, salt: &str) -> Context {
+        let k = || GcmKeys {
+            key: hex(key).try_into().unwrap(),
+            salt: hex(salt).try_into().unwrap(),
+        };
+        Context {
+            suite: Suite::AeadAes128Gcm,
+            keys: Keys::Gcm {
+                rtp: k(),
+                rtcp: k(),
+            },
+            streams: [Stream::default(); MAX_SSRCS],
+            rtcp_index: 0,
+            rtcp_window: Stream::default(),
+        }
+    }
+
+    /// RFC 7714 §16.1.1: AEAD_AES_128_GCM, ROC 0, the packet "Gallia est omnis divisa in partes
+    /// tres".
+    #[test]
+    fn gcm_matches_rfc7714_16_1_1_and_refuses_tampering() {
+        let key = "000102030405060708090a0b0c0d0e0f";
+        let salt = "517569642070726f2071756f";
+        let plain = hex("8040f17b8041f8d35501a0b247616c6c696120657374206f6d6e69732064697669736120696e207061727465732074726573");
+        let expected = hex("8040f17b8041f8d35501a0b2f24de3a3fb34de6cacba861c9d7e4bcabe633bd50d294e6f42a5f47a51c7d19b36de3adf8833899d7f27beb16a9152cf765ee4390cce");
+        let mut tx = gcm_session(key, salt);
+        let mut buf = plain.clone();
+        buf.resize(plain.len() + 16, 0);
+        let n = tx.protect_rtp(&mut buf, plain.len()).unwrap();
+        assert_eq!(buf[..n].to_vec(), expected);
+        let mut rx = gcm_session(key, salt);
+        let mut p = expected.clone();
+        let n = rx.unprotect_rtp(&mut p).unwrap();
+        assert_eq!(p[..n].to_vec(), plain);
+        let mut again = expected.clone();
+        assert_eq!(rx.unprotect_rtp(&mut again), Err(SrtpError::Replayed));
+        // The header is authenticated too (AAD): a changed marker bit fails.
+        let mut forged = expected.clone();
+        forged[1] ^= 0x80;
+        let mut fresh = gcm_session(key, salt);
+        assert_eq!(fresh.unprotect_rtp(&mut forged), Err(SrtpError::AuthFailed));
+    }
+
+    #[test]
+    fn gcm_from_a_master_key_round_trips_rtp_and_rtcp() {
+        let key: [u8; 16] = hex(B3_KEY).try_into().unwrap();
+        let m = MasterKey::new(&key, &hex("517569642070726f2071756f")).unwrap();
+        let (mut tx, mut rx) = (
+            Context::new(Suite::AeadAes128Gcm, &m),
+            Context::new(Suite::AeadAes128Gcm, &m),
+        );
+        for seq in [65_534u16, 65_535, 0, 1] {
+            let mut p = protect(&mut tx, &rtp(seq, 9));
+            let n = rx.unprotect_rtp(&mut p).unwrap();
+            assert_eq!(p[..n].to_vec(), rtp(seq, 9));
+        }
+        let plain = hex("81c8000d4d6172734e5450314e545032525450200000042a0000e9304c756e61deadbeefdeadbeefdeadbeefdeadbeefdeadbeef");
+        let over = Suite::AeadAes128Gcm.rtcp_overhead();
+        let mut buf = plain.clone();
+        buf.resize(plain.len() + over, 0);
+        let n = tx.protect_rtcp(&mut buf, plain.len()).unwrap();
+        assert_eq!(n, plain.len() + 20);
+        assert_eq!(
+            &buf[n - 4..n],
+            &[0x80, 0, 0, 0],
+            "E flag and index after the tag"
+        );
+        let mut forged = buf.clone();
+        forged[n - 1] = 1;
+        assert_eq!(rx.unprotect_rtcp(&mut forged), Err(SrtpError::AuthFailed));
+        let len = rx.unprotect_rtcp(&mut buf).unwrap();
+        assert_eq!(buf[..len].to_vec(), plain);
+        assert!(MasterKey::new(&key, &[0; 13]).is_none());
+    }
+
     #[test]
     fn sdes_names_and_short_input() {
         assert_eq!(
@@ -574,6 +818,11 @@ mod tests {
             Some(Suite::AesCm128HmacSha1_32)
         );
         assert_eq!(Suite::from_sdes("F8_128_HMAC_SHA1_80"), None);
+        assert_eq!(
+            Suite::from_sdes("AEAD_AES_128_GCM"),
+            Some(Suite::AeadAes128Gcm)
+        );
+        assert_eq!(Suite::AeadAes128Gcm.salt_len(), 12);
         assert_eq!(
             Suite::AesCm128HmacSha1_80.sdes_name(),
             "AES_CM_128_HMAC_SHA1_80"
