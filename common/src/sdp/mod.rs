@@ -48,6 +48,7 @@
 //!
 //! Parsing never panics, whatever the input.
 
+pub mod crypto;
 mod error;
 mod fields;
 mod line;
