@@ -14,7 +14,9 @@ It prints one line per outcome, `key value`, for the Rust test to assert on:
   info <code> / message <code> / ood_message <code>   final status of each request
   done
 
-Usage: pjsua2_ua.py SBC_PORT CORE_PORT TRANSPORT USER PASSWORD [--no-call]
+Usage: pjsua2_ua.py SBC_PORT CORE_PORT TRANSPORT USER PASSWORD [--no-call] [--ca=FILE]
+  TRANSPORT: udp, tcp, or tls (the phone verifies the SBC's certificate against FILE; the core
+  UA then listens on UDP).
 Loopback only. Exits 0 whatever the outcomes (the test judges them), 2 on a usage error.
 """
 
@@ -117,7 +119,13 @@ def main():
         return 2
     sbc_port, core_port, transport, user, password = args
     call_too = "--no-call" not in sys.argv
-    tp_type = {"tcp": pj.PJSIP_TRANSPORT_TCP, "udp": pj.PJSIP_TRANSPORT_UDP}[transport]
+    tp_type = {
+        "tcp": pj.PJSIP_TRANSPORT_TCP,
+        "udp": pj.PJSIP_TRANSPORT_UDP,
+        "tls": pj.PJSIP_TRANSPORT_TLS,
+    }[transport]
+    ca = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--ca=")), None)
+    core_type = pj.PJSIP_TRANSPORT_UDP if transport == "tls" else tp_type
 
     ep = pj.Endpoint()
     ep.libCreate()
@@ -134,11 +142,15 @@ def main():
     tcfg = pj.TransportConfig()
     tcfg.boundAddress = "127.0.0.1"
     tcfg.port = 0
+    if transport == "tls":
+        tcfg.tlsConfig.CaListFile = ca or ""
+        tcfg.tlsConfig.verifyServer = True
+        tcfg.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD
     phone_tp = ep.transportCreate(tp_type, tcfg)
     core_cfg = pj.TransportConfig()
     core_cfg.boundAddress = "127.0.0.1"
     core_cfg.port = int(core_port)
-    core_tp = ep.transportCreate(tp_type, core_cfg)
+    core_tp = ep.transportCreate(core_type, core_cfg)
     ep.libStart()
 
     param = f";transport={transport}"

@@ -159,3 +159,56 @@ fn an_md5_only_user_registers_from_a_phone_that_prefers_sha256() {
     std::thread::sleep(Duration::from_millis(100));
     assert!(http_get(c.admin, "/ready", None).is_some());
 }
+
+/// The same pjsip phone over TLS 1.2, verifying the SBC's certificate: registers, calls the core
+/// (UDP) through the SBC and gets every answer on its TLS connection.
+#[test]
+fn a_pjsip_phone_on_tls_registers_and_calls() {
+    let Some(python) = python_with_pjsua2("a_pjsip_phone_on_tls_registers_and_calls") else {
+        return;
+    };
+    let dir = sbc_tests::test_dir("sbc-pjsua2-tls");
+    let pki = sbc_tests::tls::Pki::new(&dir);
+    let (cert, key) = pki.issue("sbc.test");
+    let (customer, core, core_ua) = (free_udp_port(), free_udp_port(), free_udp_port());
+    let tls_port = sbc_tests::free_tcp_port();
+    let mut c = SbcConfig::with(
+        Iface::udp(addr(customer), 46000..=46999).and("tls", addr(tls_port)),
+        Iface::udp(addr(core), 47000..=47999),
+    )
+    .route("customer-to-core", addr(core_ua), "");
+    c.extra = "[[realm]]\ndomain = \"example.com\"\nmode = \"local\"\nauth_required = true\n\n\
+               [[user]]\nusername = \"alice\"\nrealm = \"example.com\"\npassword = \"wonderland\"\n"
+        .to_owned();
+    let tls = format!(
+        "[interface.tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    let text = c.render().replace(
+        "rtp_port_max = 46999\n",
+        &format!("rtp_port_max = 46999\n{tls}"),
+    );
+    let _sbc = Sbc::start_ready(&text);
+    let ca = format!("--ca={}", pki.ca.display());
+    let out = run_phone(
+        &python,
+        &[
+            &tls_port.to_string(),
+            &core_ua.to_string(),
+            "tls",
+            "alice",
+            "wonderland",
+            &ca,
+        ],
+    );
+    for (k, v) in [
+        ("register", "200"),
+        ("call", "CONFIRMED"),
+        ("info", "200"),
+        ("message", "200"),
+        ("ood_message", "200"),
+    ] {
+        assert_eq!(out.get(k).map(String::as_str), Some(v), "{k}: {out:?}");
+    }
+}
