@@ -473,6 +473,7 @@ impl Driver {
             }
             Note::Message { flow, bytes } => Some(Input::Stream { flow, bytes }),
             Note::KeepAlive { flow } => Some(Input::KeepAlive { flow }),
+            Note::PeerNames { flow, names } => Some(Input::PeerNames { flow, names }),
             Note::Closed { flow, unsent, why } => {
                 self.conns.remove(&flow);
                 Some(Input::Closed { flow, unsent, why })

@@ -160,13 +160,14 @@ impl ConfigRouter {
         from: &sbc_config::Interface,
         local: Dest,
         source: Dest,
+        peer_names: &[String],
         uri: Option<&Uri<'_>>,
     ) -> Result<Vec<Target>, Rejection> {
         let user = uri.and_then(Uri::user_unescaped).unwrap_or_default();
         let domain = uri.and_then(Uri::host).map_or("", |h| h.as_str());
-        let routes = self
-            .cfg
-            .matching_routes(&from.name, source.addr.ip(), &user, domain);
+        let routes =
+            self.cfg
+                .matching_routes(&from.name, source.addr.ip(), peer_names, &user, domain);
         if routes.is_empty() {
             return Err(NOT_FOUND);
         }
@@ -178,6 +179,37 @@ impl ConfigRouter {
             return Err(UNAVAILABLE);
         }
         Ok(targets)
+    }
+}
+
+impl ConfigRouter {
+    /// [`Router::targets`] for a request from a peer whose verified client certificate names
+    /// `peer_names`: routes with `from_certificates` can match it too (RFC 5922 §7.3). `None`
+    /// when the peer names nothing such a route trusts, so ordinary routing applies.
+    pub fn targets_for_peer(
+        &self,
+        invite: &Message,
+        source: Dest,
+        peer_names: &[String],
+    ) -> Option<Vec<Target>> {
+        let local = source.local?;
+        let from = self
+            .by_address
+            .get(&local)
+            .and_then(|i| self.cfg.interfaces.get(*i))?;
+        let trusted = self.cfg.routes.iter().any(|r| {
+            r.from_interface == from.name
+                && r.from_certificates
+                    .iter()
+                    .any(|n| peer_names.iter().any(|p| p.eq_ignore_ascii_case(n)))
+        });
+        if !trusted {
+            return None;
+        }
+        let local = Dest::new(local, source.transport);
+        let uri = invite.uri().and_then(|u| Uri::parse(u).ok());
+        self.targets_for(from, local, source, peer_names, uri.as_ref())
+            .ok()
     }
 }
 
@@ -200,7 +232,7 @@ impl Router for ConfigRouter {
             .ok_or(NOT_FOUND)?;
         let local = Dest::new(local, source.transport);
         let uri = invite.uri().and_then(|u| Uri::parse(u).ok());
-        self.targets_for(from, local, source, uri.as_ref())
+        self.targets_for(from, local, source, &[], uri.as_ref())
     }
 
     fn reroute(&mut self, a_side: &Side, source: Dest, uri: &str) -> Vec<Target> {
@@ -210,7 +242,7 @@ impl Router for ConfigRouter {
             return Vec::new();
         };
         let uri = Uri::parse(uri).ok();
-        self.targets_for(from, a_side.sip, source, uri.as_ref())
+        self.targets_for(from, a_side.sip, source, &[], uri.as_ref())
             .unwrap_or_default()
     }
 }

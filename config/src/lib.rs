@@ -146,18 +146,20 @@ impl Config {
             .find(|u| u.username == username && u.realm.eq_ignore_ascii_case(domain))
     }
 
-    /// Routes matching a request, in the order to try them (priority, then file order).
+    /// Routes matching a request from `source` whose verified certificate (if any) names
+    /// `peer_names`, in the order to try them (priority, then file order).
     pub fn matching_routes(
         &self,
         interface: &str,
         source: IpAddr,
+        peer_names: &[String],
         user: &str,
         domain: &str,
     ) -> Vec<&Route> {
         let mut found: Vec<&Route> = self
             .routes
             .iter()
-            .filter(|r| r.matches(interface, source, user, domain))
+            .filter(|r| r.matches(interface, source, peer_names, user, domain))
             .collect();
         found.sort_by_key(|r| r.priority);
         found
@@ -220,7 +222,7 @@ mod tests {
             (route.from_interface.as_str(), route.to_interface.as_str()),
             ("customer", "core")
         );
-        let found = cfg.matching_routes("customer", "127.0.0.1".parse().unwrap(), "1000", "x");
+        let found = cfg.matching_routes("customer", "127.0.0.1".parse().unwrap(), &[], "1000", "x");
         assert_eq!(found.len(), 1);
         // Defaults of sections absent from the file.
         assert_eq!(cfg.sip, Sip::default());
@@ -269,7 +271,7 @@ mod tests {
         // Trunk calls: A (priority 10) then B (20); failover on 408/503.
         let trunk: IpAddr = "198.51.100.5".parse().unwrap();
         let names: Vec<&str> = cfg
-            .matching_routes("customer", trunk, "+4930123", "voice.example.com")
+            .matching_routes("customer", trunk, &[], "+4930123", "voice.example.com")
             .iter()
             .map(|r| r.name.as_str())
             .collect();
@@ -285,7 +287,7 @@ mod tests {
         // An untrusted source does not get the trunk routes; *98 reaches voicemail.
         let phone: IpAddr = "203.0.113.99".parse().unwrap();
         let names: Vec<&str> = cfg
-            .matching_routes("customer", phone, "*98", "voice.example.com")
+            .matching_routes("customer", phone, &[], "*98", "voice.example.com")
             .iter()
             .map(|r| r.name.as_str())
             .collect();

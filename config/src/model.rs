@@ -408,6 +408,11 @@ pub struct Route {
     /// Source prefixes allowed to use this route (e.g. trusted trunks); empty means any.
     #[serde(default)]
     pub from_addresses: Vec<IpNet>,
+    /// Names (DNS or IP) one of which a peer's verified client certificate must carry for this
+    /// route to match (mutual TLS on `from_interface`): a trunk trusted by certificate identity
+    /// rather than by address; empty means no such condition.
+    #[serde(default)]
+    pub from_certificates: Vec<String>,
     /// Request-URI user pattern (`+1*`); absent means any.
     #[serde(default)]
     pub request_user: Option<UserPattern>,
@@ -485,10 +490,22 @@ fn default_max_redirects() -> u8 {
 
 impl Route {
     /// Whether a request that arrived on `interface` from `source` for `user@domain` matches.
-    pub fn matches(&self, interface: &str, source: IpAddr, user: &str, domain: &str) -> bool {
+    pub fn matches(
+        &self,
+        interface: &str,
+        source: IpAddr,
+        peer_names: &[String],
+        user: &str,
+        domain: &str,
+    ) -> bool {
         self.from_interface == interface
             && (self.from_addresses.is_empty()
                 || self.from_addresses.iter().any(|net| net.contains(source)))
+            && (self.from_certificates.is_empty()
+                || self
+                    .from_certificates
+                    .iter()
+                    .any(|n| peer_names.iter().any(|p| p.eq_ignore_ascii_case(n))))
             && self.request_user.as_ref().is_none_or(|p| p.matches(user))
             && self
                 .request_domain

@@ -95,6 +95,29 @@ pub(crate) fn check(cfg: &Config) -> Check {
     }
     for (i, r) in cfg.routes.iter().enumerate() {
         let p = FieldPath::new("route").at(i);
+        if !r.from_certificates.is_empty() {
+            let verified = cfg.interface(&r.from_interface).is_some_and(|ifc| {
+                ifc.tls.as_ref().is_some_and(|t| t.client_ca.is_some())
+                    && ifc.listen.iter().any(|l| l.transport == Transport::Tls)
+            });
+            if !verified {
+                return fail(
+                    p.key("from_certificates"),
+                    "needs a tls listener with [interface.tls] client_ca on from_interface (certificates must be verified)",
+                );
+            }
+            if let Some((k, n)) = r
+                .from_certificates
+                .iter()
+                .enumerate()
+                .find(|(_, n)| ServerName::try_from(n.as_str()).is_err())
+            {
+                return fail(
+                    p.key("from_certificates").at(k),
+                    format!("{n:?} is not a DNS name or IP address"),
+                );
+            }
+        }
         let Some(t) = &r.tls else {
             if r.transport == Transport::Tls {
                 return fail(
@@ -200,6 +223,25 @@ mod tests {
         let (field, _, msg) = err(&config(TLS_LISTEN, &tls, ""));
         assert_eq!(field, "interface.customer.tls.private_key");
         assert!(msg.contains("no usable private key"), "{msg}");
+    }
+
+    #[test]
+    fn trusting_certificate_names_needs_verified_client_certificates() {
+        let (_, c, k) = files("names");
+        let route = "from_certificates = [\"trunk.example.net\"]";
+        // `from_interface` is "core" in `config`: it has no tls listener.
+        let tls = format!("[interface.tls]\ncertificate = {c:?}\nprivate_key = {k:?}\n");
+        let text = config(TLS_LISTEN, &tls, route)
+            .replace("from_interface = \"core\"", "from_interface = \"customer\"");
+        // The customer listener is TLS but requires no client certificate.
+        assert_eq!(err(&text).0, "route[0].from_certificates");
+        let tls = format!("{tls}client_ca = {c:?}\n");
+        let text = config(TLS_LISTEN, &tls, route)
+            .replace("from_interface = \"core\"", "from_interface = \"customer\"")
+            .replace("to_interface = \"customer\"", "to_interface = \"core\"");
+        Config::from_toml_str(&text, "t.toml").unwrap();
+        let bad = text.replace("trunk.example.net", "not a name!");
+        assert_eq!(err(&bad).0, "route[0].from_certificates[0]");
     }
 
     #[test]

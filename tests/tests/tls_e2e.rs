@@ -583,3 +583,55 @@ fn a_customer_registered_over_tls_is_called_on_its_tls_connection() {
     let via = at_phone.via().unwrap();
     assert_eq!(via.transport, "TLS");
 }
+
+/// A route may trust a trunk by the name in its verified client certificate instead of by its
+/// address: an INVITE from the trunk whose certificate names `trunk.test` takes that route; one
+/// from a peer with another certificate from the same CA matches no route (404).
+#[test]
+fn a_route_trusts_a_trunk_by_its_certificate_name() {
+    let dir = test_dir("sbc-tls-identity");
+    let pki = Pki::new(&dir);
+    let ua = TestUa::new();
+    let core_tls = format!("client_ca = \"{}\"\n", pki.ca.display());
+    let extra = format!(
+        "[[route]]\nname = \"trunk-in\"\nfrom_interface = \"core\"\nfrom_certificates = [\"trunk.test\"]\nnext_hop = \"{}\"\nto_interface = \"customer\"\n",
+        ua.addr()
+    );
+    let s = start_with(
+        pki,
+        addr(free_tcp_port()),
+        "trunk.test",
+        (&core_tls, "", &extra),
+    );
+    let media = TestUa::new();
+    for (name, call_id, routed) in [("trunk.test", "id-1", true), ("other.test", "id-2", false)] {
+        let (cert, key) = s.pki.issue(name);
+        let mut trunk = TlsPeer::connect(s.core_tls, "sbc.test", s.pki.client_with(&cert, &key))
+            .expect("a trusted CA's certificate is accepted");
+        trunk.send(&invite(trunk.local(), &media, call_id));
+        if routed {
+            let (at_ua, from) = ua
+                .recv_until(WAIT, |m| is_request(m, &Method::Invite))
+                .expect("the trunk's INVITE routed by its certificate");
+            assert!(at_ua.uri().unwrap().starts_with("sip:bob@"), "{at_ua:?}");
+            let mut busy = Message::response_to(&at_ua, 486, "Busy Here");
+            busy.set_header(
+                HeaderName::To,
+                format!("{};tag=ua", at_ua.header(&HeaderName::To).unwrap()),
+            );
+            ua.send(from, &busy);
+            trunk
+                .recv_until(WAIT, |m| is_response(m, 486, "INVITE"))
+                .expect("the 486 back on the trunk's connection");
+        } else {
+            let rsp = trunk
+                .recv_until(WAIT, |m| m.status().is_some_and(|c| c >= 300))
+                .expect("a refusal");
+            assert_eq!(rsp.status(), Some(404), "{rsp:?}");
+            let leaked = ua.recv_until(Duration::from_millis(300), |m| {
+                is_request(m, &Method::Invite)
+            });
+            assert!(leaked.is_none(), "routed anyway: {leaked:?}");
+        }
+    }
+}

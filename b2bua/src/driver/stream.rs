@@ -51,6 +51,13 @@ pub(super) enum Note {
         /// The framed message.
         bytes: Bytes,
     },
+    /// A TLS client presented a certificate that verified: its names.
+    PeerNames {
+        /// The flow.
+        flow: FlowId,
+        /// The certificate's DNS and IP names.
+        names: Vec<String>,
+    },
     /// An RFC 5626 keep-alive arrived (and was answered) on a flow.
     KeepAlive {
         /// The flow.
@@ -137,6 +144,16 @@ pub(super) fn spawn_tls_accept(
         match shake.unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())) {
             Ok(tls) => {
                 metrics.tls_connected(&listener);
+                let names = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .map(|leaf| super::tls::certificate_names(leaf.as_ref()))
+                    .unwrap_or_default();
+                if !names.is_empty() && notes.send(Note::PeerNames { flow, names }).await.is_err() {
+                    return;
+                }
                 serve(flow, tls, queue, notes, input, Some(metrics)).await;
             }
             Err(e) => {

@@ -176,6 +176,40 @@ pub(super) fn certificate_expiries(cfg: &Config) -> Vec<(String, i64)> {
         .collect()
 }
 
+/// The DNS and IP names of a verified certificate (DER): its subjectAltName entries, else its
+/// common name (RFC 5922 §7.1).
+pub(super) fn certificate_names(der: &[u8]) -> Vec<String> {
+    use x509_parser::extensions::GeneralName;
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            match n {
+                GeneralName::DNSName(d) => names.push((*d).to_owned()),
+                GeneralName::IPAddress(ip) => {
+                    let addr = match ip.len() {
+                        4 => <[u8; 4]>::try_from(*ip).ok().map(std::net::IpAddr::from),
+                        16 => <[u8; 16]>::try_from(*ip).ok().map(std::net::IpAddr::from),
+                        _ => None,
+                    };
+                    names.extend(addr.map(|a| a.to_string()));
+                }
+                _ => {}
+            }
+        }
+    }
+    if names.is_empty() {
+        names.extend(
+            cert.subject()
+                .iter_common_name()
+                .filter_map(|cn| cn.as_str().ok().map(str::to_owned)),
+        );
+    }
+    names
+}
+
 /// A short reason for a failed handshake, for logs and `sbc_tls_handshake_failures_total`.
 pub(super) fn reason(e: &std::io::Error) -> &'static str {
     if e.kind() == std::io::ErrorKind::TimedOut {

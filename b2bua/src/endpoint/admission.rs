@@ -25,6 +25,8 @@ const LOG_PER_S: u32 = 5;
 pub(super) struct Gate {
     trusted_nets: Vec<IpNet>,
     trusted_ips: HashSet<IpAddr>,
+    /// Certificate names routes trust (`from_certificates`).
+    trusted_names: Vec<String>,
     pub(super) calls: CallAdmission,
     log: LogBudget,
     retry_after_s: u32,
@@ -40,6 +42,7 @@ impl Gate {
         let mut g = Self {
             trusted_nets: Vec::new(),
             trusted_ips: HashSet::new(),
+            trusted_names: Vec::new(),
             calls: CallAdmission::from_config(cfg),
             log: LogBudget::new(LOG_PER_S),
             retry_after_s: cfg.limits.retry_after_s,
@@ -57,6 +60,11 @@ impl Gate {
     }
 
     fn trust(&mut self, cfg: &Config) {
+        self.trusted_names = cfg
+            .routes
+            .iter()
+            .flat_map(|r| r.from_certificates.iter().cloned())
+            .collect();
         self.trusted_nets = cfg
             .routes
             .iter()
@@ -83,6 +91,15 @@ impl Gate {
         self.next_purge = Some(now + PURGE_EVERY);
     }
 
+    /// Whether a verified certificate naming `names` is a peer a route trusts by identity.
+    pub(super) fn trusts_names(&self, names: &[String]) -> bool {
+        !names.is_empty()
+            && self
+                .trusted_names
+                .iter()
+                .any(|n| names.iter().any(|p| p.eq_ignore_ascii_case(n)))
+    }
+
     /// Whether `ip` is a peer the configuration names (see the module docs).
     pub(super) fn trusted(&self, ip: IpAddr) -> bool {
         self.trusted_ips.contains(&ip) || self.trusted_nets.iter().any(|n| n.contains(ip))
@@ -98,7 +115,10 @@ impl<M: MediaRelay> Endpoint<M> {
         msg: &Message,
         ingress: Ingress,
     ) -> bool {
-        if !msg.is_request() || self.gate.trusted(ingress.source.ip()) {
+        if !msg.is_request()
+            || self.gate.trusted(ingress.source.ip())
+            || self.gate.trusts_names(self.names_of(ingress))
+        {
             return false;
         }
         let verdict = self.front.customers.rate_limit(now, msg, &ingress.flow());
@@ -135,7 +155,8 @@ impl<M: MediaRelay> Endpoint<M> {
             return Ok(None);
         }
         let ip = ingress.source.ip();
-        let source = (!self.gate.trusted(ip)).then_some(ip);
+        let trusted = self.gate.trusted(ip) || self.gate.trusts_names(self.names_of(ingress));
+        let source = (!trusted).then_some(ip);
         let route = if registered {
             None
         } else {
@@ -193,7 +214,13 @@ impl<M: MediaRelay> Endpoint<M> {
         let user = uri.user_unescaped().unwrap_or_default();
         let domain = uri.host().map_or("", |h| h.as_str());
         self.cfg
-            .matching_routes(&iface.name, ingress.source.ip(), &user, domain)
+            .matching_routes(
+                &iface.name,
+                ingress.source.ip(),
+                self.names_of(ingress),
+                &user,
+                domain,
+            )
             .first()
             .map(|r| r.name.clone())
     }

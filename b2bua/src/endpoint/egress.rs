@@ -260,6 +260,7 @@ impl<M: MediaRelay> Endpoint<M> {
         why: &str,
     ) {
         let closed = self.flows.close(flow);
+        self.peer_names.remove(&flow);
         self.front.customers.handle_flow_closed(flow.0);
         self.record_customers();
         if let Some(f) = closed {

@@ -379,10 +379,23 @@ impl<M: MediaRelay> Endpoint<M> {
             return false;
         };
         let source = ingress.source.ip();
+        let names = self.names_of(ingress);
         self.cfg.routes.iter().any(|r| {
             r.from_interface == iface.name
-                && r.from_addresses.iter().any(|net| net.contains(source))
+                && (r.from_addresses.iter().any(|net| net.contains(source))
+                    || r.from_certificates
+                        .iter()
+                        .any(|n| names.iter().any(|p| p.eq_ignore_ascii_case(n))))
         })
+    }
+
+    /// The verified certificate names of the flow a request came on (none for UDP, TCP, or TLS
+    /// without a client certificate).
+    pub(super) fn names_of(&self, ingress: Ingress) -> &[String] {
+        match ingress.path {
+            Path::Flow(flow, _) => self.peer_names.get(&flow).map_or(&[], Vec::as_slice),
+            Path::Udp(_) => &[],
+        }
     }
 
     /// Whether a `[[route]]` from the ingress interface matches `uri` from this peer: a realm
@@ -403,7 +416,7 @@ impl<M: MediaRelay> Endpoint<M> {
             .map_or("", |h| h.as_str());
         !self
             .cfg
-            .matching_routes(&iface.name, source, &user, domain)
+            .matching_routes(&iface.name, source, self.names_of(ingress), &user, domain)
             .is_empty()
     }
 

@@ -118,6 +118,20 @@ impl<M: MediaRelay> Endpoint<M> {
             Verdict::Targets(m, targets) => (m, Some(targets), None),
             Verdict::Done => return,
         };
+        // A peer trusted by its certificate (mutual TLS) may use routes that require it.
+        let targets = match targets {
+            None if msg.to().is_some_and(|t| t.tag().is_none()) => {
+                let names = self.names_of(ingress).to_vec();
+                if names.is_empty() {
+                    None
+                } else {
+                    self.core
+                        .router_mut()
+                        .targets_for_peer(&msg, ingress.dest(), &names)
+                }
+            }
+            t => t,
+        };
         let Ok(ticket) = self.admit_call(now, &msg, ingress, user.as_deref(), targets.is_some())
         else {
             return;

@@ -156,6 +156,14 @@ pub enum Input {
         /// The flow.
         flow: FlowId,
     },
+    /// A TLS flow's peer presented a client certificate that verified: the DNS and IP names it
+    /// carries (subjectAltName, else its common name), for routes trusting peers by certificate.
+    PeerNames {
+        /// The flow.
+        flow: FlowId,
+        /// The names.
+        names: Vec<String>,
+    },
     /// The flow's connection closed; `unsent` were queued and never written.
     Closed {
         /// The flow.
@@ -287,6 +295,8 @@ pub struct Endpoint<M: MediaRelay> {
     front: front_door::FrontDoor,
     /// Trusted peers, the per-source rate limit's scope and call admission caps.
     gate: admission::Gate,
+    /// The verified certificate names of TLS flows whose peers presented one.
+    peer_names: Map<FlowId, Vec<String>>,
     /// The instant and wall time the endpoint started, to stamp CDRs and nonces from `now`.
     epoch: (Instant, SystemTime),
     /// Seeds later random draws (reloads).
@@ -351,6 +361,7 @@ impl<M: MediaRelay> Endpoint<M> {
             stage: lifecycle::Stage::Serving,
             front,
             gate: admission::Gate::new(&cfg),
+            peer_names: Map::default(),
             epoch: (now, wall),
             seed,
             cfg,
@@ -413,6 +424,11 @@ impl<M: MediaRelay> Endpoint<M> {
             } => self.on_datagram(now, socket, source, bytes),
             Input::Stream { flow, bytes } => self.on_stream_message(now, flow, bytes),
             Input::KeepAlive { flow } => self.flows.touch(flow, now),
+            Input::PeerNames { flow, names } => {
+                if self.flows.get(flow).is_some() {
+                    self.peer_names.insert(flow, names);
+                }
+            }
             Input::Closed { flow, unsent, why } => self.on_closed(now, flow, unsent, &why),
             Input::Unsent { flow, out } => self.on_write_failed(now, flow, out),
             Input::Timer => {
