@@ -7,7 +7,7 @@
 //! core). They are neither rate-limited nor capped per address; per-route caps still apply.
 
 use super::{Endpoint, Ingress};
-use crate::call::{CallEvent, MediaRelay};
+use crate::call::{CallEvent, MediaRelay, Target};
 use crate::edge::admission::CallAdmission;
 use crate::edge::customers::Admission;
 use crate::edge::throttle::LogBudget;
@@ -144,7 +144,7 @@ impl<M: MediaRelay> Endpoint<M> {
         msg: &Message,
         ingress: Ingress,
         user: Option<&str>,
-        registered: bool,
+        targets: Option<&[Target]>,
     ) -> Result<Option<String>, ()> {
         let new_invite =
             msg.method() == Some(&Method::Invite) && msg.to().is_some_and(|t| t.tag().is_none());
@@ -157,10 +157,10 @@ impl<M: MediaRelay> Endpoint<M> {
         let ip = ingress.source.ip();
         let trusted = self.gate.trusted(ip) || self.gate.trusts_names(self.names_of(ingress));
         let source = (!trusted).then_some(ip);
-        let route = if registered {
-            None
-        } else {
-            self.first_route(msg, ingress)
+        // The first target's route: a registered contact's name matches no route's caps.
+        let route = match targets {
+            Some(t) => t.first().map(|t| t.name.clone()),
+            None => self.first_route(msg, ingress),
         };
         match self
             .gate

@@ -132,7 +132,7 @@ impl<M: MediaRelay> Endpoint<M> {
             }
             t => t,
         };
-        let Ok(ticket) = self.admit_call(now, &msg, ingress, user.as_deref(), targets.is_some())
+        let Ok(ticket) = self.admit_call(now, &msg, ingress, user.as_deref(), targets.as_deref())
         else {
             return;
         };
