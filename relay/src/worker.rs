@@ -249,14 +249,15 @@ impl Worker {
         }
         let core = &mut self.core;
         let mut turn_now: Option<Instant> = None;
-        let result = self.backend.turn(timeout, &mut |token, from, data| {
+        let result = self.backend.turn(timeout, &mut |token, from, buf, len| {
             // One clock read per turn: the time the wait returned.
             let t = *turn_now.get_or_insert_with(Instant::now);
             if !core.commands.is_empty() {
                 core.apply_commands(t);
             }
+            let data = buf.get(..len)?;
             let f = core.fwd.on_packet(t, token, from, data).ok()?;
-            Some(core.twins.route(f))
+            Some((core.twins.route(f), len))
         });
         if let Err(e) = result {
             tracing::warn!("relay worker turn failed: {e}");
@@ -626,7 +627,13 @@ mod tests {
             let n = packets.len();
             for (fd, from, data) in packets {
                 let token = self.tokens[&fd];
-                let f = handler(token, from, &data);
+                let mut buf = data.clone();
+                let len = buf.len();
+                buf.resize(crate::io::MAX_DATAGRAM, 0);
+                let f = handler(token, from, &mut buf, len).map(|(f, n)| {
+                    assert_eq!(n, len, "plain forwarding keeps the length");
+                    f
+                });
                 self.log.lock().unwrap().forwards.push(f);
             }
             Ok(n)

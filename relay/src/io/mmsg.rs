@@ -284,7 +284,9 @@ impl MmsgBackend {
                 self.stats.received += 1;
                 got += 1;
                 let off = i * MAX_DATAGRAM;
-                if let Some(fwd) = handler(slot.token, from, &self.bufs[off..off + len]) {
+                let buf = &mut self.bufs[off..off + MAX_DATAGRAM];
+                if let Some((fwd, len)) = handler(slot.token, from, buf, len) {
+                    let len = len.min(MAX_DATAGRAM);
                     // A connected socket sends without an address (length 0: no msg_name).
                     let to_len = if fwd.connected {
                         0

@@ -50,8 +50,11 @@ impl Forward {
 }
 
 /// The per-packet decision the worker plugs into a backend: given the receiving socket's token, the
-/// source and the bytes, forward it somewhere or drop it (`None`).
-pub type Handler<'h> = dyn FnMut(u64, SocketAddr, &[u8]) -> Option<Forward> + 'h;
+/// source, the receive buffer and the datagram's length (`buf[..len]`; the rest of `buf` is room
+/// to grow in place, as SRTP's tag needs), forward `new_len` bytes of `buf` somewhere or drop it
+/// (`None`).
+pub type Handler<'h> =
+    dyn FnMut(u64, SocketAddr, &mut [u8], usize) -> Option<(Forward, usize)> + 'h;
 
 /// Counters a backend keeps about itself (single writer: the worker thread).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

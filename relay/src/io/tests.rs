@@ -96,16 +96,23 @@ fn pump(
     turns
 }
 
+/// A handler from a plain decision over the datagram's bytes, forwarding them unchanged.
+fn plain(
+    mut f: impl FnMut(u64, SocketAddr, &[u8]) -> Option<Forward>,
+) -> impl FnMut(u64, SocketAddr, &mut [u8], usize) -> Option<(Forward, usize)> {
+    move |token, from, buf, len| f(token, from, &buf[..len]).map(|fwd| (fwd, len))
+}
+
 fn forward_in_order(kind: BackendKind) {
     let mut be = open(kind, false);
     let (a, b, peer, sink) = (udp(true), udp(true), udp(false), udp(true));
     be.register(a.as_raw_fd(), 1).unwrap();
     be.register(b.as_raw_fd(), 2).unwrap();
     let (b_fd, sink_addr, peer_addr) = (b.as_raw_fd(), addr(&sink), addr(&peer));
-    let mut h = |token: u64, from: SocketAddr, _: &[u8]| {
+    let mut h = plain(|token: u64, from: SocketAddr, _: &[u8]| {
         assert_eq!(from, peer_addr);
         (token == 1).then_some(Forward::to(b_fd, sink_addr))
-    };
+    });
     for seq in 0..200 {
         peer.send_to(&packet(0, seq), addr(&a)).unwrap();
     }
@@ -134,11 +141,11 @@ fn both_directions(kind: BackendKind) {
     be.register(a.as_raw_fd(), 10).unwrap();
     be.register(b.as_raw_fd(), 20).unwrap();
     let (a_fd, b_fd, pa_addr, pb_addr) = (a.as_raw_fd(), b.as_raw_fd(), addr(&pa), addr(&pb));
-    let mut h = |token: u64, _: SocketAddr, _: &[u8]| match token {
+    let mut h = plain(|token: u64, _: SocketAddr, _: &[u8]| match token {
         10 => Some(Forward::to(b_fd, pb_addr)),
         20 => Some(Forward::to(a_fd, pa_addr)),
         _ => None,
-    };
+    });
     for seq in 0..200 {
         pa.send_to(&packet(1, seq), addr(&a)).unwrap();
         pb.send_to(&packet(2, seq), addr(&b)).unwrap();
@@ -179,10 +186,10 @@ fn overload(kind: BackendKind) {
         be.register(s.as_raw_fd(), i as u64).unwrap();
     }
     let (out_fd, sink_addr) = (out.as_raw_fd(), addr(&sink));
-    let mut h = |token: u64, _: SocketAddr, p: &[u8]| {
+    let mut h = plain(|token: u64, _: SocketAddr, p: &[u8]| {
         assert_eq!(u64::from(parse(p).0), token);
         Some(Forward::to(out_fd, sink_addr))
-    };
+    });
     let mut got = vec![Vec::new()];
     let mut total = 0usize;
     for round in 0..ROUNDS {
@@ -263,7 +270,7 @@ fn wake(kind: BackendKind) {
     let mut be = open(kind, false);
     let a = udp(true);
     be.register(a.as_raw_fd(), 1).unwrap();
-    let mut h = |_: u64, _: SocketAddr, _: &[u8]| None;
+    let mut h = plain(|_: u64, _: SocketAddr, _: &[u8]| None);
     // A quiet turn honours its timeout (no spinning).
     let t = Instant::now();
     assert_eq!(be.turn(Duration::from_millis(30), &mut h).unwrap(), 0);
@@ -301,10 +308,10 @@ fn deregister(kind: BackendKind) {
     let mut seen = Vec::new();
     let mut got = vec![Vec::new()];
     {
-        let mut h = |token: u64, _: SocketAddr, _: &[u8]| {
+        let mut h = plain(|token: u64, _: SocketAddr, _: &[u8]| {
             seen.push(token);
             Some(Forward::to(out_fd, sink_addr))
-        };
+        });
         for seq in 0..10 {
             peer.send_to(&packet(1, seq), addr(&a)).unwrap();
         }
@@ -331,10 +338,10 @@ fn deregister(kind: BackendKind) {
     drop(a); // closed; a new socket may reuse its fd number and the slot
     let c = udp(true);
     be.register(c.as_raw_fd(), 7).unwrap();
-    let mut h = |token: u64, _: SocketAddr, _: &[u8]| {
+    let mut h = plain(|token: u64, _: SocketAddr, _: &[u8]| {
         assert_eq!(token, 7);
         Some(Forward::to(out_fd, sink_addr))
-    };
+    });
     for seq in 0..5 {
         peer.send_to(&packet(7, seq), addr(&c)).unwrap();
     }
@@ -357,9 +364,9 @@ fn drop_no_leak(kind: BackendKind) {
     be.register(a.as_raw_fd(), 1).unwrap();
     let (out_fd, sink_addr) = (out.as_raw_fd(), addr(&sink));
     const DROPPED: u32 = 3000;
-    let mut h = |_: u64, _: SocketAddr, p: &[u8]| {
+    let mut h = plain(|_: u64, _: SocketAddr, p: &[u8]| {
         (parse(p).1 >= DROPPED).then_some(Forward::to(out_fd, sink_addr))
-    };
+    });
     let mut got = vec![Vec::new()];
     for chunk in 0..DROPPED / 500 {
         for seq in chunk * 500..(chunk + 1) * 500 {
@@ -434,7 +441,7 @@ fn moves_to_worker(kind: BackendKind) {
         let (a, out, sink, peer) = (udp(true), udp(true), udp(true), udp(false));
         be.register(a.as_raw_fd(), 3).unwrap();
         let (out_fd, sink_addr) = (out.as_raw_fd(), addr(&sink));
-        let mut h = |_: u64, _: SocketAddr, _: &[u8]| Some(Forward::to(out_fd, sink_addr));
+        let mut h = plain(|_: u64, _: SocketAddr, _: &[u8]| Some(Forward::to(out_fd, sink_addr)));
         for seq in 0..20 {
             peer.send_to(&packet(3, seq), addr(&a)).unwrap();
         }
@@ -539,12 +546,12 @@ fn lone_datagram_hold(max_hold: Duration) -> Duration {
     for trial in 0..7u32 {
         let sender = steady_then_lone(to.clone(), Duration::from_millis(2), trial);
         let seen: std::cell::Cell<Option<Instant>> = std::cell::Cell::new(None);
-        let mut h = |_t: u64, _f: SocketAddr, p: &[u8]| {
+        let mut h = plain(|_t: u64, _f: SocketAddr, p: &[u8]| {
             if parse(p) == (2, trial) {
                 seen.set(Some(Instant::now()));
             }
             None
-        };
+        });
         let deadline = Instant::now() + Duration::from_secs(2);
         while seen.get().is_none() && Instant::now() < deadline {
             be.turn(Duration::from_millis(50), &mut h).unwrap();
@@ -593,13 +600,13 @@ fn mmsg_steady_then_lone(window: Duration) -> (u64, usize, Duration) {
     let sender = steady_then_lone(to, Duration::from_millis(3), 0);
     let steady = std::cell::Cell::new(0usize);
     let seen: std::cell::Cell<Option<Instant>> = std::cell::Cell::new(None);
-    let mut h = |_t: u64, _f: SocketAddr, p: &[u8]| {
+    let mut h = plain(|_t: u64, _f: SocketAddr, p: &[u8]| {
         match parse(p).0 {
             1 => steady.set(steady.get() + 1),
             _ => seen.set(Some(Instant::now())),
         }
         None
-    };
+    });
     let mut steady_turns = 0;
     let deadline = Instant::now() + Duration::from_secs(3);
     while seen.get().is_none() && Instant::now() < deadline {
