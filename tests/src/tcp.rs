@@ -48,49 +48,25 @@ impl TcpPeer {
     /// The next frame (message or keep-alive) within `timeout`; `None` on timeout or when the
     /// connection closes.
     pub fn recv_frame(&mut self, timeout: Duration) -> Option<Frame> {
-        let end = Instant::now() + timeout;
-        let mut buf = [0u8; 16384];
-        loop {
-            if let Some(f) = self.framer.poll().expect("framing") {
-                return Some(f);
-            }
-            let left = end.checked_duration_since(Instant::now())?;
-            if left.is_zero() {
-                return None;
-            }
-            self.stream.set_read_timeout(Some(left)).ok()?;
-            match self.stream.read(&mut buf) {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => self.framer.push(&buf[..n]),
-            }
-        }
+        let stream = &mut self.stream;
+        next_frame(&mut self.framer, timeout, |left, buf| {
+            stream.set_read_timeout(Some(left))?;
+            stream.read(buf)
+        })
     }
 
     /// The next SIP message within `timeout`, keep-alives skipped.
     pub fn recv(&mut self, timeout: Duration) -> Option<Message> {
-        let end = Instant::now() + timeout;
-        loop {
-            let left = end.checked_duration_since(Instant::now())?;
-            if let Frame::Message(b) = self.recv_frame(left)? {
-                return Some(Message::parse(b, &Limits::default()).expect("parse"));
-            }
-        }
+        next_message(timeout, |left| self.recv_frame(left))
     }
 
     /// The next SIP message for which `want` holds, within `timeout`.
     pub fn recv_until(
         &mut self,
         timeout: Duration,
-        mut want: impl FnMut(&Message) -> bool,
+        want: impl FnMut(&Message) -> bool,
     ) -> Option<Message> {
-        let end = Instant::now() + timeout;
-        loop {
-            let left = end.checked_duration_since(Instant::now())?;
-            let m = self.recv(left)?;
-            if want(&m) {
-                return Some(m);
-            }
-        }
+        message_until(timeout, |left| self.recv(left), want)
     }
 
     /// Whether the far end closes the connection within `timeout`.
@@ -126,4 +102,58 @@ pub fn accept_within(listener: &TcpListener, timeout: Duration) -> Option<TcpStr
         }
     }
     None
+}
+
+/// The next frame `framer` cuts from what `read(time left, buffer)` gives, within `timeout`;
+/// `None` on timeout, close or a read error. Shared by the TCP and TLS peers.
+pub(crate) fn next_frame(
+    framer: &mut StreamFramer,
+    timeout: Duration,
+    mut read: impl FnMut(Duration, &mut [u8]) -> std::io::Result<usize>,
+) -> Option<Frame> {
+    let end = Instant::now() + timeout;
+    let mut buf = [0u8; 16384];
+    loop {
+        if let Some(f) = framer.poll().expect("framing") {
+            return Some(f);
+        }
+        let left = end.checked_duration_since(Instant::now())?;
+        if left.is_zero() {
+            return None;
+        }
+        match read(left, &mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => framer.push(&buf[..n]),
+        }
+    }
+}
+
+/// The next SIP message among the frames `frame(time left)` gives, keep-alives skipped.
+pub(crate) fn next_message(
+    timeout: Duration,
+    mut frame: impl FnMut(Duration) -> Option<Frame>,
+) -> Option<Message> {
+    let end = Instant::now() + timeout;
+    loop {
+        let left = end.checked_duration_since(Instant::now())?;
+        if let Frame::Message(b) = frame(left)? {
+            return Some(Message::parse(b, &Limits::default()).expect("parse"));
+        }
+    }
+}
+
+/// The next message `recv(time left)` gives for which `want` holds, within `timeout`.
+pub(crate) fn message_until(
+    timeout: Duration,
+    mut recv: impl FnMut(Duration) -> Option<Message>,
+    mut want: impl FnMut(&Message) -> bool,
+) -> Option<Message> {
+    let end = Instant::now() + timeout;
+    loop {
+        let left = end.checked_duration_since(Instant::now())?;
+        let m = recv(left)?;
+        if want(&m) {
+            return Some(m);
+        }
+    }
 }

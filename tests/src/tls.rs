@@ -2,11 +2,12 @@
 //! and a blocking SIP peer over rustls that frames what it reads by Content-Length (RFC 3261
 //! §18.3), as a TLS phone or trunk would.
 
+use crate::tcp::{message_until, next_frame, next_message};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
 use rustls::{ConnectionCommon, StreamOwned};
-use sbc_common::sip::{Frame, Limits, Message, StreamFramer};
+use sbc_common::sip::{Message, StreamFramer};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -269,38 +270,24 @@ where
 
     /// The next SIP message within `timeout` (keep-alives skipped); `None` on timeout or close.
     pub fn recv(&mut self, timeout: Duration) -> Option<Message> {
-        let end = Instant::now() + timeout;
-        let mut buf = [0u8; 16384];
-        loop {
-            if let Some(Frame::Message(b)) = self.framer.poll().expect("framing") {
-                return Some(Message::parse(b, &Limits::default()).expect("parse"));
-            }
-            let left = end.checked_duration_since(Instant::now())?;
-            self.stream
-                .sock
-                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
-                .ok()?;
-            match self.stream.read(&mut buf) {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => self.framer.push(&buf[..n]),
-            }
-        }
+        let (framer, stream) = (&mut self.framer, &mut self.stream);
+        next_message(timeout, |left| {
+            next_frame(framer, left, |left, buf| {
+                stream
+                    .sock
+                    .set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
+                stream.read(buf)
+            })
+        })
     }
 
     /// The next SIP message for which `want` holds, within `timeout`.
     pub fn recv_until(
         &mut self,
         timeout: Duration,
-        mut want: impl FnMut(&Message) -> bool,
+        want: impl FnMut(&Message) -> bool,
     ) -> Option<Message> {
-        let end = Instant::now() + timeout;
-        loop {
-            let left = end.checked_duration_since(Instant::now())?;
-            let m = self.recv(left)?;
-            if want(&m) {
-                return Some(m);
-            }
-        }
+        message_until(timeout, |left| self.recv(left), want)
     }
 
     /// The local address of the connection.

@@ -560,14 +560,12 @@ impl UringBackend {
             return 0;
         }
         let start = usize::from(bid) * BUF_SIZE;
-        // SAFETY: this completion hands buffer `bid` (inside the `bufs` mapping, BUF_SIZE bytes) to
-        // us, filled with `len` <= BUF_SIZE bytes; it is not back in the ring until `give_back`, so
-        // nothing else reads or writes it while this slice is alive (it is not used past the
-        // handler and the send setup).
+        // SAFETY: this completion hands buffer `bid` (BUF_SIZE bytes of `bufs`) to us; it is not
+        // back in the ring until `give_back`, so nothing else touches it while this slice lives
+        // (not past the handler and the send setup).
         let buf: &mut [u8] =
             unsafe { std::slice::from_raw_parts_mut(self.bufs.ptr.as_ptr().add(start), BUF_SIZE) };
-        let filled = len.min(BUF_SIZE);
-        let parsed = RecvMsgOut::parse(&buf[..filled], &self.recv_msg)
+        let parsed = RecvMsgOut::parse(&buf[..len.min(BUF_SIZE)], &self.recv_msg)
             .ok()
             .filter(|m| !m.is_payload_truncated() && !m.is_name_data_truncated());
         let Some(msg) = parsed else {
@@ -581,8 +579,7 @@ impl UringBackend {
             return 0;
         };
         let payload = msg.payload_data();
-        // Where the payload sits in the buffer; the rest of the buffer is room to grow in place.
-        let at = payload.as_ptr() as usize - buf.as_ptr() as usize;
+        let at = payload.as_ptr() as usize - buf.as_ptr() as usize; // the rest is headroom
         let plen = payload.len();
         self.stats.received += 1;
         let room = &mut buf[at..];
