@@ -77,7 +77,7 @@ pub fn raise_open_file_limit() -> std::io::Result<(u64, u64)> {
 }
 
 /// Puts the calling thread under the real-time `SCHED_FIFO` policy at `priority` (1..=99), as
-/// [`RelayConfig::worker_rt_priority`] does for the workers (sched(7)).
+/// [`RelayConfig::worker_rt_priority`](super::RelayConfig::worker_rt_priority) does for the workers (sched(7)).
 #[allow(unsafe_code)] // nix has no sched_setscheduler wrapper
 pub fn set_fifo_priority(priority: u8) -> std::io::Result<()> {
     if !(1..=99).contains(&priority) {
