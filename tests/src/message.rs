@@ -96,3 +96,38 @@ pub fn callee_request(
     m.set_body(Bytes::new(), None);
     m
 }
+
+/// An INVITE from alice at `local` over `transport` (`UDP`, `TCP` or `TLS`) to bob@example.com,
+/// with `tag` on From, a Contact naming the stream transport, and `sdp` as the offer when given.
+pub fn alice_invite(
+    transport: &str,
+    local: SocketAddr,
+    call_id: &str,
+    tag: &str,
+    sdp: Option<String>,
+) -> Message {
+    let mut m = Message::request(Method::Invite, "sip:bob@example.com");
+    m.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/{transport} {local};branch=z9hG4bK-{call_id};rport"),
+    );
+    m.push_header(HeaderName::MaxForwards, "70");
+    m.push_header(
+        HeaderName::From,
+        format!("<sip:alice@example.com>;tag={tag}"),
+    );
+    m.push_header(HeaderName::To, "<sip:bob@example.com>");
+    m.push_header(HeaderName::CallId, call_id);
+    m.push_header(HeaderName::CSeq, "1 INVITE");
+    let param = match transport {
+        "TCP" => ";transport=tcp",
+        "TLS" => ";transport=tls",
+        _ => "",
+    };
+    m.push_header(HeaderName::Contact, format!("<sip:alice@{local}{param}>"));
+    match sdp {
+        Some(sdp) => m.set_body(Bytes::from(sdp), Some("application/sdp")),
+        None => m.set_body(Bytes::new(), None),
+    }
+    m
+}

@@ -6,7 +6,8 @@ use bytes::Bytes;
 use sbc_common::sip::{Frame, HeaderName, Message, Method};
 use sbc_tests::config::{Iface, SbcConfig};
 use sbc_tests::message::{
-    callee_request, contact_addr, contact_uri, dialog_request, is_request, is_response,
+    alice_invite, callee_request, contact_addr, contact_uri, dialog_request, is_request,
+    is_response,
 };
 use sbc_tests::tcp::{accept_within, TcpPeer};
 use sbc_tests::{free_udp_port, Sbc, TestUa};
@@ -58,24 +59,13 @@ fn addr(port: u16) -> SocketAddr {
 
 /// An INVITE from `via_transport` `local` with an offer for `media`'s RTP socket.
 fn invite(via_transport: &str, local: SocketAddr, media: &TestUa, call_id: &str) -> Message {
-    let mut m = Message::request(Method::Invite, "sip:bob@example.com");
-    m.push_header(
-        HeaderName::Via,
-        format!("SIP/2.0/{via_transport} {local};branch=z9hG4bK-{call_id};rport"),
-    );
-    m.push_header(HeaderName::MaxForwards, "70");
-    m.push_header(HeaderName::From, "<sip:alice@example.com>;tag=tcp-a");
-    m.push_header(HeaderName::To, "<sip:bob@example.com>");
-    m.push_header(HeaderName::CallId, call_id);
-    m.push_header(HeaderName::CSeq, "1 INVITE");
-    let param = if via_transport == "TCP" {
-        ";transport=tcp"
-    } else {
-        ""
-    };
-    m.push_header(HeaderName::Contact, format!("<sip:alice@{local}{param}>"));
-    m.set_body(Bytes::from(media.sdp("alice")), Some("application/sdp"));
-    m
+    alice_invite(
+        via_transport,
+        local,
+        call_id,
+        "tcp-a",
+        Some(media.sdp("alice")),
+    )
 }
 
 /// B's answer to an INVITE it received: `code` with a To tag and, for 2xx, `contact` and SDP.

@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Message, Method};
 use sbc_tests::config::{Iface, SbcConfig};
-use sbc_tests::message::{contact_uri, dialog_request, is_request, is_response};
+use sbc_tests::message::{alice_invite, contact_uri, dialog_request, is_request, is_response};
 use sbc_tests::tls::{server_config, Pki, TlsPeer};
 use sbc_tests::{free_tcp_port, free_udp_port, http_get, metric_value, test_dir, Sbc, TestUa};
 use std::io::{Read, Write};
@@ -103,22 +103,7 @@ fn metric(admin: SocketAddr, series: &str) -> f64 {
 
 /// An INVITE from a TLS phone at `local` with an SDP offer for `media`.
 fn invite(local: SocketAddr, media: &TestUa, call_id: &str) -> Message {
-    let mut m = Message::request(Method::Invite, "sip:bob@example.com");
-    m.push_header(
-        HeaderName::Via,
-        format!("SIP/2.0/TLS {local};branch=z9hG4bK-{call_id};rport"),
-    );
-    m.push_header(HeaderName::MaxForwards, "70");
-    m.push_header(HeaderName::From, "<sip:alice@example.com>;tag=tls-a");
-    m.push_header(HeaderName::To, "<sip:bob@example.com>");
-    m.push_header(HeaderName::CallId, call_id);
-    m.push_header(HeaderName::CSeq, "1 INVITE");
-    m.push_header(
-        HeaderName::Contact,
-        format!("<sip:alice@{local};transport=tls>"),
-    );
-    m.set_body(Bytes::from(media.sdp("alice")), Some("application/sdp"));
-    m
+    alice_invite("TLS", local, call_id, "tls-a", Some(media.sdp("alice")))
 }
 
 #[test]

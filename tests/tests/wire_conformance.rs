@@ -7,7 +7,9 @@
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Message, Method};
 use sbc_tests::config::{Iface, SbcConfig};
-use sbc_tests::message::{callee_request, contact_uri, dialog_request, is_request, is_response};
+use sbc_tests::message::{
+    alice_invite, callee_request, contact_uri, dialog_request, is_request, is_response,
+};
 use sbc_tests::tcp::{accept_within, TcpPeer};
 use sbc_tests::{digest_authorization, free_udp_port, Sbc, TestUa};
 use std::net::{SocketAddr, TcpListener};
@@ -21,27 +23,13 @@ fn addr(port: u16) -> SocketAddr {
 
 /// An INVITE from `local` over `transport` for bob, with an SDP offer for `media` when given.
 fn invite(transport: &str, local: SocketAddr, call_id: &str, media: Option<&TestUa>) -> Message {
-    let mut m = Message::request(Method::Invite, "sip:bob@example.com");
-    m.push_header(
-        HeaderName::Via,
-        format!("SIP/2.0/{transport} {local};branch=z9hG4bK-{call_id};rport"),
-    );
-    m.push_header(HeaderName::MaxForwards, "70");
-    m.push_header(HeaderName::From, "<sip:alice@example.com>;tag=wire-a");
-    m.push_header(HeaderName::To, "<sip:bob@example.com>");
-    m.push_header(HeaderName::CallId, call_id);
-    m.push_header(HeaderName::CSeq, "1 INVITE");
-    let param = if transport == "TCP" {
-        ";transport=tcp"
-    } else {
-        ""
-    };
-    m.push_header(HeaderName::Contact, format!("<sip:alice@{local}{param}>"));
-    match media {
-        Some(ua) => m.set_body(Bytes::from(ua.sdp("alice")), Some("application/sdp")),
-        None => m.set_body(Bytes::new(), None),
-    }
-    m
+    alice_invite(
+        transport,
+        local,
+        call_id,
+        "wire-a",
+        media.map(|ua| ua.sdp("alice")),
+    )
 }
 
 /// `code` to `req` with B's To tag and, for 2xx to INVITE, B's Contact and SDP.
