@@ -5,7 +5,7 @@
 //! owns the call, and comes back as events from [`Relay::poll_event`]. Nothing here blocks on a
 //! worker: a full command ring is an error to the caller ([`RelayError::Busy`]).
 
-use crate::forward::{ForwardEvent, LegSignal, LegStats, StreamId};
+use crate::forward::{DropReason, ForwardEvent, LegSignal, LegStats, Rekey, StreamId};
 use crate::io::uring::UringConfig;
 use crate::io::{open_backend, BackendKind};
 use crate::latch::LatchConfig;
@@ -24,8 +24,30 @@ use std::time::Duration;
 use thiserror::Error;
 
 mod host;
+use crate::srtp::{Context, MasterKey, Suite};
 use host::{bind_pair, pin_current_thread, wake};
 pub use host::{raise_open_file_limit, set_fifo_priority};
+
+/// A change to one direction's SRTP key on a leg, as the control plane asks for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyChange {
+    /// Keep the current key (and its rollover counters and replay window).
+    Keep,
+    /// Plain RTP.
+    Plain,
+    /// A new SDES key (RFC 4568 §6.1).
+    Key(Suite, MasterKey),
+}
+
+impl KeyChange {
+    fn into_rekey(self) -> Rekey {
+        match self {
+            Self::Keep => Rekey::Keep,
+            Self::Plain => Rekey::Plain,
+            Self::Key(suite, master) => Rekey::Key(Box::new(Context::new(suite, &master))),
+        }
+    }
+}
 
 const COMMAND_RING: usize = 4096;
 const EVENT_RING: usize = 16_384;
@@ -212,7 +234,7 @@ pub struct RelayMetrics {
     /// Bytes forwarded.
     pub forwarded_bytes: u64,
     /// Drops by reason, in `DropReason::ALL` order.
-    pub drops: [u64; 6],
+    pub drops: [u64; DropReason::COUNT],
     /// Latch events.
     pub latch_events: u64,
     /// Worker loop turns.
@@ -518,6 +540,42 @@ impl Relay {
         w.commands
             .try_push(Command::UpdateStream { id, signals })
             .map_err(|_| RelayError::Busy)?;
+        wake(&w.wake);
+        Ok(())
+    }
+
+    /// New SRTP keys for leg `leg` (0 = A, 1 = B) of a stream: what its peer sends with
+    /// (`inbound`) and what the relay sends it with (`outbound`); the session keys are derived
+    /// here, off the packet path (RFC 3711 §4.3, RFC 4568 §7).
+    pub fn set_crypto(
+        &mut self,
+        session: SessionId,
+        stream: usize,
+        leg: usize,
+        inbound: KeyChange,
+        outbound: KeyChange,
+    ) -> Result<(), RelayError> {
+        let sess = self
+            .sessions
+            .get(&session)
+            .ok_or(RelayError::UnknownSession(session))?;
+        let id = sess
+            .streams
+            .get(stream)
+            .copied()
+            .flatten()
+            .ok_or(RelayError::UnknownStream(session, stream))?;
+        let w = self
+            .workers
+            .get_mut(sess.worker)
+            .ok_or(RelayError::UnknownSession(session))?;
+        let cmd = Command::SetCrypto {
+            id,
+            leg: leg & 1,
+            inbound: inbound.into_rekey(),
+            outbound: outbound.into_rekey(),
+        };
+        w.commands.try_push(cmd).map_err(|_| RelayError::Busy)?;
         wake(&w.wake);
         Ok(())
     }

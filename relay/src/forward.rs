@@ -6,12 +6,17 @@
 //! the verdict names the socket (a raw fd number the worker owns) and the destination. Nothing here
 //! allocates, locks or logs per packet; events (latched, rejected sources) go into a bounded queue.
 
+mod secure;
+
+pub use secure::Rekey;
+
 use crate::io::Forward;
 use crate::latch::{Latch, LatchConfig, LatchPolicy, LatchVerdict};
 use sbc_common::demux::{classify, PacketKind};
 use sbc_common::rtcp::{self, RtcpPacket};
 use sbc_common::rtp;
 use sbc_common::rtpstats::{Jitter, SeqTracker};
+use secure::LegCrypto;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
@@ -149,17 +154,29 @@ pub enum DropReason {
     Direction,
     /// The other leg has no destination yet.
     NoDestination,
+    /// An SRTP/SRTCP packet whose authentication tag did not verify (RFC 3711 §3.3, step 5).
+    SrtpAuth,
+    /// An SRTP/SRTCP packet replaying an index already seen (RFC 3711 §3.3.2).
+    SrtpReplay,
+    /// An SRTP limit: too many SSRCs on one key, or no room for the tag.
+    SrtpLimit,
 }
 
 impl DropReason {
+    /// How many reasons there are.
+    pub const COUNT: usize = 9;
+
     /// Every reason, in counter order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; Self::COUNT] = [
         Self::Stale,
         Self::Junk,
         Self::Stun,
         Self::SourceRejected,
         Self::Direction,
         Self::NoDestination,
+        Self::SrtpAuth,
+        Self::SrtpReplay,
+        Self::SrtpLimit,
     ];
 
     /// The reason as a metric label.
@@ -171,6 +188,9 @@ impl DropReason {
             Self::SourceRejected => "source_rejected",
             Self::Direction => "direction",
             Self::NoDestination => "no_destination",
+            Self::SrtpAuth => "srtp_auth",
+            Self::SrtpReplay => "srtp_replay",
+            Self::SrtpLimit => "srtp_limit",
         }
     }
 
@@ -206,7 +226,7 @@ pub struct LegStats {
     /// Bytes sent.
     pub bytes_out: u64,
     /// Drops of packets received on this leg, by [`DropReason`] (in `DropReason::ALL` order).
-    pub drops: [u64; 6],
+    pub drops: [u64; DropReason::COUNT],
     /// When the last accepted packet arrived.
     pub last_packet: Option<Instant>,
     /// The SSRC of the peer's RTP.
@@ -259,7 +279,7 @@ pub struct Totals {
     /// Bytes forwarded.
     pub forwarded_bytes: u64,
     /// Drops by reason (in `DropReason::ALL` order).
-    pub drops: [u64; 6],
+    pub drops: [u64; DropReason::COUNT],
     /// Latch and re-latch events.
     pub latch_events: u64,
     /// Events dropped because the event queue was full.
@@ -293,6 +313,8 @@ struct Leg {
     last_sr: Option<(u32, Instant)>,
     rejected: u64,
     origin: Instant,
+    /// SRTP keys of the leg, when it is secure.
+    crypto: LegCrypto,
 }
 
 impl Leg {
@@ -308,6 +330,7 @@ impl Leg {
             last_sr: None,
             rejected: 0,
             origin: now,
+            crypto: LegCrypto::default(),
         };
         leg.resignal(now, signal);
         leg
@@ -426,6 +449,24 @@ impl Forwarder {
         Ok(())
     }
 
+    /// New SRTP keys for leg `leg` (0 = A, 1 = B) of a stream: `inbound` checks and decrypts
+    /// what its peer sends, `outbound` encrypts what the relay sends it (RFC 3711, RFC 4568 §7).
+    pub fn set_crypto(
+        &mut self,
+        id: StreamId,
+        leg: usize,
+        inbound: Rekey,
+        outbound: Rekey,
+    ) -> Result<(), ForwardError> {
+        let stream = self.stream_mut(id)?;
+        let leg = stream
+            .legs
+            .get_mut(leg)
+            .ok_or(ForwardError::NoSuchStream(id))?;
+        leg.crypto.rekey(inbound, outbound);
+        Ok(())
+    }
+
     /// Removes a stream; later packets for it count as stale.
     pub fn remove_stream(&mut self, id: StreamId) -> Result<[LegStats; 2], ForwardError> {
         self.stream_mut(id)?;
@@ -491,14 +532,17 @@ impl Forwarder {
         }
     }
 
-    /// Decides what to do with one datagram received on the socket registered as `token`.
+    /// Decides what to do with the datagram `buf[..len]` received on the socket registered as
+    /// `token`: where it goes and how many bytes of `buf` to send. SRTP is undone and redone in
+    /// place, so `buf` should have room past `len` for an authentication tag.
     pub fn on_packet(
         &mut self,
         now: Instant,
         token: u64,
         from: SocketAddr,
-        data: &[u8],
-    ) -> Result<Forward, DropReason> {
+        buf: &mut [u8],
+        len: usize,
+    ) -> Result<(Forward, usize), DropReason> {
         let (id, role) = StreamId::from_token(token);
         let Some(stream) = self
             .streams
@@ -515,26 +559,29 @@ impl Forwarder {
         };
         let [a, b] = &mut stream.legs;
         let (src, dst) = if leg_in == 0 { (a, b) } else { (b, a) };
-        let verdict = decide(now, id, leg_in, on_rtcp_socket, src, dst, from, data);
+        let packet = Packet {
+            from,
+            on_rtcp_socket,
+            len,
+        };
+        let verdict = decide(now, id, leg_in, src, dst, packet, buf);
+        let len_in = len as u64;
+        src.stats.packets_in += 1;
+        src.stats.bytes_in += len_in;
         match verdict {
-            Ok((fwd, event)) => {
-                let len = data.len() as u64;
-                src.stats.packets_in += 1;
-                src.stats.bytes_in += len;
+            Ok((fwd, out, event)) => {
                 src.stats.last_packet = Some(now);
                 dst.stats.packets_out += 1;
-                dst.stats.bytes_out += len;
+                dst.stats.bytes_out += out as u64;
                 self.totals.forwarded_packets += 1;
-                self.totals.forwarded_bytes += len;
+                self.totals.forwarded_bytes += out as u64;
                 if let Some(e) = event {
                     self.totals.latch_events += 1;
                     Self::push_event(&mut self.events, &mut self.totals, e);
                 }
-                Ok(fwd)
+                Ok((fwd, out))
             }
             Err((reason, event)) => {
-                src.stats.packets_in += 1;
-                src.stats.bytes_in += data.len() as u64;
                 src.stats.drops[reason.index()] += 1;
                 self.totals.drops[reason.index()] += 1;
                 if let Some(e) = event {
@@ -549,21 +596,34 @@ impl Forwarder {
     }
 }
 
-type Decision = Result<(Forward, Option<ForwardEvent>), (DropReason, Option<ForwardEvent>)>;
+/// Where a datagram came from and how long it is.
+#[derive(Clone, Copy)]
+struct Packet {
+    from: SocketAddr,
+    on_rtcp_socket: bool,
+    len: usize,
+}
 
-/// The decision for one packet from `src`'s peer towards `dst`'s peer.
-#[allow(clippy::too_many_arguments)]
+type Decision = Result<(Forward, usize, Option<ForwardEvent>), (DropReason, Option<ForwardEvent>)>;
+
+/// The decision for one packet from `src`'s peer towards `dst`'s peer; an SRTP leg's packet is
+/// authenticated and decrypted before anything reads its payload or latches on its source, and
+/// encrypted for an SRTP destination last, once it is sure to leave.
 fn decide(
     now: Instant,
     id: StreamId,
     leg: usize,
-    on_rtcp_socket: bool,
     src: &mut Leg,
     dst: &mut Leg,
-    from: SocketAddr,
-    data: &[u8],
+    packet: Packet,
+    buf: &mut [u8],
 ) -> Decision {
-    let kind = classify(data);
+    let Packet {
+        from,
+        on_rtcp_socket,
+        len,
+    } = packet;
+    let kind = buf.get(..len).map_or(PacketKind::Unknown, classify);
     let is_rtcp = match kind {
         PacketKind::Stun => return Err((DropReason::Stun, None)),
         PacketKind::Rtcp => true,
@@ -572,6 +632,11 @@ fn decide(
         PacketKind::Rtp => false,
         _ => return Err((DropReason::Junk, None)),
     };
+    let len = src
+        .crypto
+        .unprotect(buf, len, is_rtcp)
+        .map_err(|r| (r, None))?;
+    let data = buf.get(..len).ok_or((DropReason::Junk, None))?;
     // Latching: RTP (and muxed RTCP) against the RTP latch, RTCP on its own port against its own.
     let (latch, ssrc, seq) = if is_rtcp {
         let l = if on_rtcp_socket {
@@ -612,20 +677,22 @@ fn decide(
             return Err((DropReason::SourceRejected, ev));
         }
     };
-    if is_rtcp {
+    let fwd = if is_rtcp {
         observe_rtcp(now, src, dst, data);
-        return match dst.rtcp_out() {
-            Some(f) => Ok((f, event)),
-            None => Err((DropReason::NoDestination, event)),
-        };
-    }
-    observe_rtp(now, src, data);
-    if !src.signal.direction.sends() || !dst.signal.direction.receives() {
-        return Err((DropReason::Direction, event));
-    }
-    match dst.rtp_out() {
-        Some(f) => Ok((f, event)),
-        None => Err((DropReason::NoDestination, event)),
+        dst.rtcp_out()
+    } else {
+        observe_rtp(now, src, data);
+        if !src.signal.direction.sends() || !dst.signal.direction.receives() {
+            return Err((DropReason::Direction, event));
+        }
+        dst.rtp_out()
+    };
+    let Some(fwd) = fwd else {
+        return Err((DropReason::NoDestination, event));
+    };
+    match dst.crypto.protect(buf, len, is_rtcp) {
+        Ok(out) => Ok((fwd, out, event)),
+        Err(r) => Err((r, event)),
     }
 }
 
@@ -681,400 +748,4 @@ fn observe_rtcp(now: Instant, src: &mut Leg, dst: &Leg, data: &[u8]) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    const A_RTP: RawFd = 10;
-    const A_RTCP: RawFd = 11;
-    const B_RTP: RawFd = 20;
-    const B_RTCP: RawFd = 21;
-
-    fn addr(s: &str) -> SocketAddr {
-        s.parse().unwrap()
-    }
-
-    fn rtp(seq: u16, ssrc: u32, ts: u32) -> Vec<u8> {
-        let mut p = vec![0u8; 12 + 160];
-        p[0] = 0x80;
-        p[1] = 0;
-        p[2..4].copy_from_slice(&seq.to_be_bytes());
-        p[4..8].copy_from_slice(&ts.to_be_bytes());
-        p[8..12].copy_from_slice(&ssrc.to_be_bytes());
-        p
-    }
-
-    /// An RTCP SR (no blocks) with the given NTP timestamp.
-    fn sr(ssrc: u32, ntp: u64) -> Vec<u8> {
-        let mut p = vec![0x80, 200, 0, 6];
-        p.extend_from_slice(&ssrc.to_be_bytes());
-        p.extend_from_slice(&ntp.to_be_bytes());
-        p.extend_from_slice(&[0; 12]);
-        p
-    }
-
-    /// An RTCP RR with one report block.
-    fn rr(ssrc: u32, fraction: u8, lost: u32, jitter: u32, lsr: u32, dlsr: u32) -> Vec<u8> {
-        let mut p = vec![0x81, 201, 0, 7];
-        p.extend_from_slice(&ssrc.to_be_bytes());
-        p.extend_from_slice(&0x1111_u32.to_be_bytes());
-        p.push(fraction);
-        p.extend_from_slice(&lost.to_be_bytes()[1..]);
-        p.extend_from_slice(&100u32.to_be_bytes());
-        p.extend_from_slice(&jitter.to_be_bytes());
-        p.extend_from_slice(&lsr.to_be_bytes());
-        p.extend_from_slice(&dlsr.to_be_bytes());
-        p
-    }
-
-    fn signal(remote: &str) -> LegSignal {
-        LegSignal {
-            remote_rtp: Some(addr(remote)),
-            ..LegSignal::default()
-        }
-    }
-
-    const ID: StreamId = StreamId { slot: 3, gen: 7 };
-
-    fn setup(a: LegSignal, b: LegSignal, a_mux: bool) -> (Forwarder, Instant) {
-        let t0 = Instant::now();
-        let mut f = Forwarder::new(LatchConfig::default());
-        let a_sock = LegSockets {
-            rtp: A_RTP,
-            rtcp: (!a_mux).then_some(A_RTCP),
-        };
-        let b_sock = LegSockets {
-            rtp: B_RTP,
-            rtcp: Some(B_RTCP),
-        };
-        f.add_stream(t0, ID, 99, [(a_sock, a), (b_sock, b)])
-            .unwrap();
-        (f, t0)
-    }
-
-    fn a_rtp() -> u64 {
-        ID.token(SocketRole::Rtp { leg: 0 })
-    }
-    fn b_rtp() -> u64 {
-        ID.token(SocketRole::Rtp { leg: 1 })
-    }
-
-    #[test]
-    fn tokens_round_trip() {
-        for role in [
-            SocketRole::Rtp { leg: 0 },
-            SocketRole::Rtcp { leg: 0 },
-            SocketRole::Rtp { leg: 1 },
-            SocketRole::Rtcp { leg: 1 },
-        ] {
-            let id = StreamId {
-                slot: 123_456,
-                gen: 0xab_cdef,
-            };
-            assert_eq!(StreamId::from_token(id.token(role)), (id, role));
-            assert!(id.token(role) < 1 << 56);
-        }
-    }
-
-    #[test]
-    fn media_flows_both_ways_to_the_sdp_addresses() {
-        let (mut f, t0) = setup(signal("192.0.2.1:4000"), signal("198.51.100.2:5000"), false);
-        let v = f.on_packet(t0, a_rtp(), addr("192.0.2.1:4000"), &rtp(1, 0xa, 0));
-        assert_eq!(v, Ok(Forward::to(B_RTP, addr("198.51.100.2:5000"))));
-        let v = f.on_packet(t0, b_rtp(), addr("198.51.100.2:5000"), &rtp(1, 0xb, 0));
-        assert_eq!(v, Ok(Forward::to(A_RTP, addr("192.0.2.1:4000"))));
-        let [a, b] = f.stream_stats(ID).unwrap();
-        assert_eq!(
-            (a.packets_in, a.packets_out, b.packets_in, b.packets_out),
-            (1, 1, 1, 1)
-        );
-        assert_eq!(f.totals().forwarded_packets, 2);
-        // Two latch events: each leg latched onto its exact SDP address.
-        assert!(matches!(
-            f.poll_event(),
-            Some(ForwardEvent::Latched { leg: 0, .. })
-        ));
-        assert!(matches!(
-            f.poll_event(),
-            Some(ForwardEvent::Latched { leg: 1, .. })
-        ));
-    }
-
-    #[test]
-    fn nat_rewritten_source_is_latched_and_answered_there() {
-        // A's SDP carries its private address; its packets come from the NAT's public mapping.
-        let (mut f, t0) = setup(signal("10.0.0.5:4000"), signal("198.51.100.2:5000"), false);
-        // Before A sends anything, B's media goes to A's SDP address.
-        let v = f.on_packet(t0, b_rtp(), addr("198.51.100.2:5000"), &rtp(1, 0xb, 0));
-        assert_eq!(v.unwrap().to, addr("10.0.0.5:4000"));
-        let nat = addr("203.0.113.7:61000");
-        assert!(f.on_packet(t0, a_rtp(), nat, &rtp(1, 0xa, 0)).is_ok());
-        let v = f.on_packet(t0, b_rtp(), addr("198.51.100.2:5000"), &rtp(2, 0xb, 160));
-        assert_eq!(v.unwrap().to, nat);
-        let [a, _] = f.stream_stats(ID).unwrap();
-        assert_eq!(a.peer, Some(nat));
-    }
-
-    #[test]
-    fn attacker_after_latch_never_reaches_a_peer() {
-        let (mut f, t0) = setup(signal("192.0.2.1:4000"), signal("198.51.100.2:5000"), false);
-        f.on_packet(t0, a_rtp(), addr("192.0.2.1:4000"), &rtp(1, 0xa, 0))
-            .unwrap();
-        while f.poll_event().is_some() {}
-        let evil = addr("192.0.2.66:4000");
-        for i in 0..8u16 {
-            let t = t0 + Duration::from_millis(20 * u64::from(i));
-            assert_eq!(
-                f.on_packet(t, a_rtp(), evil, &rtp(100 + i, 0xe, 0)),
-                Err(DropReason::SourceRejected)
-            );
-        }
-        let counts: Vec<u64> = std::iter::from_fn(|| f.poll_event())
-            .map(|e| match e {
-                ForwardEvent::SourceRejected { count, from, .. } => {
-                    assert_eq!(from, evil);
-                    count
-                }
-                other @ ForwardEvent::Latched { .. } => panic!("{other:?}"),
-            })
-            .collect();
-        assert_eq!(counts, [1, 2, 4, 8]);
-        let [a, _] = f.stream_stats(ID).unwrap();
-        assert_eq!(a.drops[DropReason::SourceRejected as usize], 8);
-    }
-
-    #[test]
-    fn rtcp_goes_between_the_rtcp_ports() {
-        let (mut f, t0) = setup(signal("192.0.2.1:4000"), signal("198.51.100.2:5000"), false);
-        let token = ID.token(SocketRole::Rtcp { leg: 0 });
-        let v = f.on_packet(t0, token, addr("192.0.2.1:4001"), &sr(0xa, 1 << 40));
-        assert_eq!(v, Ok(Forward::to(B_RTCP, addr("198.51.100.2:5001"))));
-        // RTP arriving on an RTCP port is junk.
-        assert_eq!(
-            f.on_packet(t0, token, addr("192.0.2.1:4001"), &rtp(1, 0xa, 0)),
-            Err(DropReason::Junk)
-        );
-    }
-
-    #[test]
-    fn rtcp_mux_leg_is_bridged_to_a_non_muxed_leg() {
-        let (mut f, t0) = setup(signal("192.0.2.1:4000"), signal("198.51.100.2:5000"), true);
-        // RTCP on A's single (muxed) port goes out of B's RTCP socket to B's RTCP address.
-        let v = f.on_packet(t0, a_rtp(), addr("192.0.2.1:4000"), &sr(0xa, 1 << 40));
-        assert_eq!(v, Ok(Forward::to(B_RTCP, addr("198.51.100.2:5001"))));
-        // RTP on the same port still goes RTP to RTP.
-        let v = f.on_packet(t0, a_rtp(), addr("192.0.2.1:4000"), &rtp(1, 0xa, 0));
-        assert_eq!(v, Ok(Forward::to(B_RTP, addr("198.51.100.2:5000"))));
-        // B's RTCP comes back out of A's muxed port to A's RTP address.
-        let token = ID.token(SocketRole::Rtcp { leg: 1 });
-        let v = f.on_packet(t0, token, addr("198.51.100.2:5001"), &sr(0xb, 1 << 40));
-        assert_eq!(v, Ok(Forward::to(A_RTP, addr("192.0.2.1:4000"))));
-    }
-
-    #[test]
-    fn direction_decides_what_is_forwarded_but_rtcp_always_flows() {
-        let hold = LegSignal {
-            direction: Direction::SendOnly,
-            ..signal("192.0.2.1:4000")
-        };
-        let held = LegSignal {
-            direction: Direction::RecvOnly,
-            ..signal("198.51.100.2:5000")
-        };
-        let (mut f, t0) = setup(hold, held, false);
-        // A (sendonly, playing music on hold) reaches B (recvonly).
-        assert!(f
-            .on_packet(t0, a_rtp(), addr("192.0.2.1:4000"), &rtp(1, 0xa, 0))
-            .is_ok());
-        // B's media towards A is blocked.
-        assert_eq!(
-            f.on_packet(t0, b_rtp(), addr("198.51.100.2:5000"), &rtp(1, 0xb, 0)),
-            Err(DropReason::Direction)
-        );
-        let token = ID.token(SocketRole::Rtcp { leg: 1 });
-        assert!(f
-            .on_packet(t0, token, addr("198.51.100.2:5001"), &sr(0xb, 1))
-            .is_ok());
-        // Resume: both sendrecv again.
-        f.update_stream(
-            t0,
-            ID,
-            [
-                Some(signal("192.0.2.1:4000")),
-                Some(signal("198.51.100.2:5000")),
-            ],
-        )
-        .unwrap();
-        assert!(f
-            .on_packet(t0, b_rtp(), addr("198.51.100.2:5000"), &rtp(2, 0xb, 160))
-            .is_ok());
-        // Inactive blocks both ways.
-        let inactive = LegSignal {
-            direction: Direction::Inactive,
-            ..signal("192.0.2.1:4000")
-        };
-        f.update_stream(t0, ID, [Some(inactive), None]).unwrap();
-        assert_eq!(
-            f.on_packet(t0, a_rtp(), addr("192.0.2.1:4000"), &rtp(3, 0xa, 320)),
-            Err(DropReason::Direction)
-        );
-        assert_eq!(
-            f.on_packet(t0, b_rtp(), addr("198.51.100.2:5000"), &rtp(3, 0xb, 320)),
-            Err(DropReason::Direction)
-        );
-    }
-
-    #[test]
-    fn resignalling_moves_the_destination() {
-        let (mut f, t0) = setup(signal("192.0.2.1:4000"), signal("198.51.100.2:5000"), false);
-        f.on_packet(t0, b_rtp(), addr("198.51.100.2:5000"), &rtp(1, 0xb, 0))
-            .unwrap();
-        // B re-INVITEs from a new address (e.g. call transferred to another phone).
-        f.update_stream(t0, ID, [None, Some(signal("198.51.100.9:7000"))])
-            .unwrap();
-        let v = f.on_packet(t0, a_rtp(), addr("192.0.2.1:4000"), &rtp(1, 0xa, 0));
-        assert_eq!(v.unwrap().to, addr("198.51.100.9:7000"));
-    }
-
-    #[test]
-    fn generation_guard_drops_packets_for_a_reused_slot() {
-        let (mut f, t0) = setup(signal("192.0.2.1:4000"), signal("198.51.100.2:5000"), false);
-        let old = a_rtp();
-        f.remove_stream(ID).unwrap();
-        assert_eq!(
-            f.on_packet(t0, old, addr("192.0.2.1:4000"), &rtp(1, 1, 0)),
-            Err(DropReason::Stale)
-        );
-        let new = StreamId {
-            slot: ID.slot,
-            gen: ID.gen + 1,
-        };
-        let legs = [
-            (
-                LegSockets {
-                    rtp: 30,
-                    rtcp: Some(31),
-                },
-                signal("192.0.2.1:4000"),
-            ),
-            (
-                LegSockets {
-                    rtp: 40,
-                    rtcp: Some(41),
-                },
-                signal("198.51.100.2:5000"),
-            ),
-        ];
-        f.add_stream(t0, new, 100, legs).unwrap();
-        assert_eq!(
-            f.add_stream(t0, new, 100, legs),
-            Err(ForwardError::SlotInUse(ID.slot))
-        );
-        assert_eq!(
-            f.on_packet(t0, old, addr("192.0.2.1:4000"), &rtp(1, 1, 0)),
-            Err(DropReason::Stale)
-        );
-        let v = f.on_packet(
-            t0,
-            new.token(SocketRole::Rtp { leg: 0 }),
-            addr("192.0.2.1:4000"),
-            &rtp(1, 1, 0),
-        );
-        assert_eq!(v.unwrap().fd, 40);
-        assert_eq!(
-            f.update_stream(t0, ID, [None, None]),
-            Err(ForwardError::NoSuchStream(ID))
-        );
-        assert_eq!(f.totals().drops[DropReason::Stale as usize], 2);
-    }
-
-    #[test]
-    fn stun_and_junk_are_counted_not_forwarded() {
-        let (mut f, t0) = setup(signal("192.0.2.1:4000"), signal("198.51.100.2:5000"), false);
-        let mut stun = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
-        stun.extend_from_slice(&[7; 12]);
-        assert_eq!(
-            f.on_packet(t0, a_rtp(), addr("192.0.2.1:4000"), &stun),
-            Err(DropReason::Stun)
-        );
-        for junk in [&b""[..], b"\x80", b"hello world, not rtp", &[0x40; 20]] {
-            assert_eq!(
-                f.on_packet(t0, a_rtp(), addr("192.0.2.1:4000"), junk),
-                Err(DropReason::Junk)
-            );
-        }
-        let [a, _] = f.stream_stats(ID).unwrap();
-        assert_eq!(a.drops[DropReason::Stun as usize], 1);
-        assert_eq!(a.drops[DropReason::Junk as usize], 4);
-        assert_eq!(
-            a.packets_out + f.stream_stats(ID).unwrap()[1].packets_out,
-            0
-        );
-    }
-
-    #[test]
-    fn loss_jitter_and_rtcp_reported_quality() {
-        let (mut f, t0) = setup(signal("192.0.2.1:4000"), signal("198.51.100.2:5000"), false);
-        // 20 ms packets with two lost (seq 5 and 6) and steady timing: loss 2, jitter 0.
-        for seq in (1u16..=20).filter(|s| *s != 5 && *s != 6) {
-            let t = t0 + Duration::from_millis(20 * u64::from(seq));
-            f.on_packet(
-                t,
-                a_rtp(),
-                addr("192.0.2.1:4000"),
-                &rtp(seq, 0xa, 160 * u32::from(seq)),
-            )
-            .unwrap();
-        }
-        let [a, _] = f.stream_stats(ID).unwrap();
-        assert_eq!(a.ssrc, Some(0xa));
-        // RFC 3550 A.1 probation: counting starts at the second packet, so 19 are expected.
-        assert_eq!((a.expected, a.lost), (19, 2));
-        assert_eq!(a.jitter, 0);
-        // A sends an SR; B answers with an RR referring to it, 100 ms later with DLSR 40 ms:
-        // the relay<->B round trip is 60 ms.
-        let ntp: u64 = 0x1234_5678_9abc_def0;
-        let t_sr = t0 + Duration::from_secs(1);
-        let a_rtcp = ID.token(SocketRole::Rtcp { leg: 0 });
-        f.on_packet(t_sr, a_rtcp, addr("192.0.2.1:4001"), &sr(0xa, ntp))
-            .unwrap();
-        let lsr = ((ntp >> 16) & 0xffff_ffff) as u32;
-        let dlsr = 65_536 * 40 / 1000;
-        let b_rtcp = ID.token(SocketRole::Rtcp { leg: 1 });
-        let t_rr = t_sr + Duration::from_millis(100);
-        f.on_packet(
-            t_rr,
-            b_rtcp,
-            addr("198.51.100.2:5001"),
-            &rr(0xb, 26, 3, 80, lsr, dlsr),
-        )
-        .unwrap();
-        let [_, b] = f.stream_stats(ID).unwrap();
-        assert_eq!(b.reported.fraction_lost, 26);
-        assert_eq!(b.reported.cumulative_lost, 3);
-        assert_eq!(b.reported.jitter, 80);
-        let rtt = b.reported.rtt_us.unwrap();
-        assert!((59_000..=61_000).contains(&rtt), "rtt {rtt}");
-    }
-
-    #[test]
-    fn last_activity_tracks_accepted_packets_only() {
-        let (mut f, t0) = setup(signal("192.0.2.1:4000"), signal("198.51.100.2:5000"), false);
-        assert_eq!(f.last_activity(ID), Some(t0));
-        let t1 = t0 + Duration::from_secs(5);
-        let _ = f.on_packet(t1, a_rtp(), addr("192.0.2.99:4000"), &rtp(1, 1, 0));
-        assert_eq!(
-            f.last_activity(ID),
-            Some(t0),
-            "a rejected packet is not activity"
-        );
-        f.on_packet(t1, a_rtp(), addr("192.0.2.1:4000"), &rtp(1, 1, 0))
-            .unwrap();
-        assert_eq!(f.last_activity(ID), Some(t1));
-        assert_eq!(f.session_of(ID), Some(99));
-        // New signalling (e.g. the answer after a long ring) restarts the idle clock.
-        let t2 = t1 + Duration::from_secs(30);
-        f.update_stream(t2, ID, [None, None]).unwrap();
-        assert_eq!(f.last_activity(ID), Some(t2));
-    }
-}
+mod tests;

@@ -4,7 +4,8 @@
 
 use crate::api::SessionId;
 use crate::forward::{
-    ForwardEvent, Forwarder, LegSignal, LegSockets, LegStats, SocketRole, StreamId,
+    DropReason, ForwardEvent, Forwarder, LegSignal, LegSockets, LegStats, Rekey, SocketRole,
+    StreamId,
 };
 use crate::io::{Backend, BackendStats};
 use crate::latch::LatchConfig;
@@ -51,6 +52,17 @@ pub enum Command {
         id: StreamId,
         /// New signalling per leg (`None`: unchanged).
         signals: [Option<LegSignal>; 2],
+    },
+    /// New SRTP keys for one leg of a stream (contexts derived by the control plane).
+    SetCrypto {
+        /// The stream.
+        id: StreamId,
+        /// 0 for leg A, 1 for leg B.
+        leg: usize,
+        /// The key the leg's peer sends with.
+        inbound: Rekey,
+        /// The key the relay sends to the peer with.
+        outbound: Rekey,
     },
     /// Stop relaying a stream and close its sockets.
     RemoveStream {
@@ -109,7 +121,7 @@ pub struct WorkerMetrics {
     /// Bytes forwarded.
     pub forwarded_bytes: AtomicU64,
     /// Drops by reason, in `DropReason::ALL` order.
-    pub drops: [AtomicU64; 6],
+    pub drops: [AtomicU64; DropReason::COUNT],
     /// Latch events.
     pub latch_events: AtomicU64,
     /// Loop turns.
@@ -255,9 +267,8 @@ impl Worker {
             if !core.commands.is_empty() {
                 core.apply_commands(t);
             }
-            let data = buf.get(..len)?;
-            let f = core.fwd.on_packet(t, token, from, data).ok()?;
-            Some((core.twins.route(f), len))
+            let (f, out) = core.fwd.on_packet(t, token, from, buf, len).ok()?;
+            Some((core.twins.route(f), out))
         });
         if let Err(e) = result {
             tracing::warn!("relay worker turn failed: {e}");
@@ -414,6 +425,16 @@ impl Core {
                 } => self.add_stream(now, id, session, sockets, signals),
                 Command::UpdateStream { id, signals } => {
                     if self.fwd.update_stream(now, id, signals).is_err() {
+                        self.emit(WorkerEvent::CommandFailed { id });
+                    }
+                }
+                Command::SetCrypto {
+                    id,
+                    leg,
+                    inbound,
+                    outbound,
+                } => {
+                    if self.fwd.set_crypto(id, leg, inbound, outbound).is_err() {
                         self.emit(WorkerEvent::CommandFailed { id });
                     }
                 }

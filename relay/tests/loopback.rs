@@ -597,3 +597,67 @@ fn events_wake_the_control_plane_through_the_notifier_and_statistics_alone_do_no
         r.shutdown();
     });
 }
+
+#[test]
+fn srtp_on_one_leg_is_terminated_by_the_workers_on_both_backends() {
+    use sbc_relay::api::KeyChange;
+    use sbc_relay::srtp::{Context, MasterKey, Suite};
+    let suite = Suite::AesCm128HmacSha1_80;
+    both(|kind| {
+        let mut r = relay(kind, Duration::ZERO, 27_000);
+        let (a, b) = (peer("127.0.0.1"), peer("127.0.0.1"));
+        let s = r.create_session();
+        let (stream, local) = r
+            .add_stream(
+                s,
+                [
+                    spec("customer", a.local_addr().unwrap()),
+                    spec("core", b.local_addr().unwrap()),
+                ],
+            )
+            .unwrap();
+        // Leg A is SRTP: A's phone sends with `phone`, the relay sends to it with `relay`.
+        let (phone, relay_key) = (MasterKey::random().unwrap(), MasterKey::random().unwrap());
+        assert_ne!(phone, relay_key);
+        r.set_crypto(
+            s,
+            stream,
+            0,
+            KeyChange::Key(suite, phone.clone()),
+            KeyChange::Key(suite, relay_key.clone()),
+        )
+        .unwrap();
+        let mut tx = Context::new(suite, &phone);
+        let mut rx = Context::new(suite, &relay_key);
+        let mut buf = [0u8; 2048];
+        for i in 0..20u16 {
+            let plain = rtp(i, 0xa);
+            buf[..plain.len()].copy_from_slice(&plain);
+            let n = tx.protect_rtp(&mut buf, plain.len()).unwrap();
+            a.send_to(&buf[..n], local[0].rtp).unwrap();
+            let (n, _) = b.recv_from(&mut buf).expect("B hears A");
+            assert_eq!(buf[..n], plain[..], "{kind:?}: B gets plain RTP");
+            let reply = rtp(i, 0xb);
+            b.send_to(&reply, local[1].rtp).unwrap();
+            let (n, _) = a.recv_from(&mut buf).expect("A hears B");
+            assert_eq!(n, reply.len() + 10, "{kind:?}: tag appended");
+            let n = rx.unprotect_rtp(&mut buf[..n]).unwrap();
+            assert_eq!(buf[..n], reply[..], "{kind:?}: A decrypts B's RTP");
+        }
+        // A forged packet goes nowhere and is counted.
+        let mut forged = buf;
+        let plain = rtp(99, 0xa);
+        forged[..plain.len()].copy_from_slice(&plain);
+        let n = Context::new(suite, &relay_key)
+            .protect_rtp(&mut forged, plain.len())
+            .unwrap();
+        a.send_to(&forged[..n], local[0].rtp).unwrap();
+        assert_eq!(drain(&b, 1).0, 0, "{kind:?}: forged packet reached B");
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline && r.metrics().drops[6] < 1 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(r.metrics().drops[6], 1, "srtp_auth drops");
+        r.shutdown();
+    });
+}

@@ -7,8 +7,7 @@
 //! key byte is zeroized when the context is dropped. A packet that fails authentication or
 //! replays an index already seen is refused with the reason, never decrypted or forwarded.
 //!
-//! Not built yet: MKI, key derivation rates above 0, AES-256 suites; the relay does not call this
-//! module yet.
+//! Not built yet: MKI, key derivation rates above 0, AES-256 suites.
 
 mod keys;
 mod replay;
@@ -108,6 +107,45 @@ impl MasterKey {
         Some(Self { key: *key, salt: s })
     }
 }
+
+impl MasterKey {
+    /// A fresh master key and salt from the operating system's CSPRNG (RFC 4568 §6.1: each
+    /// leg gets its own key); `None` only if the OS has no randomness to give.
+    pub fn random() -> Option<Self> {
+        let mut bytes = [0u8; 30];
+        getrandom::getrandom(&mut bytes).ok()?;
+        let key = Self::from_bytes(&bytes);
+        bytes.zeroize();
+        Some(key)
+    }
+
+    /// The key from an SDES inline value decoded for `suite`: 16 + 14 bytes for AES-CM,
+    /// 16 + 12 for GCM (RFC 4568 §6.2, RFC 7714 §12); `None` for another length.
+    pub fn from_sdes(suite: Suite, bytes: &[u8]) -> Option<Self> {
+        let key: &[u8; 16] = bytes.get(..16)?.try_into().ok()?;
+        let salt = bytes.get(16..)?;
+        (salt.len() == suite.salt_len())
+            .then(|| Self::new(key, salt))
+            .flatten()
+    }
+
+    /// The bytes SDES carries for `suite` (key then salt) into `out`; returns their length.
+    pub fn write_sdes(&self, suite: Suite, out: &mut [u8; 30]) -> usize {
+        let n = 16 + suite.salt_len();
+        out[..16].copy_from_slice(&self.key);
+        out[16..n].copy_from_slice(&self.salt[..suite.salt_len()]);
+        n
+    }
+}
+
+impl PartialEq for MasterKey {
+    /// Constant-time comparison, so re-keying checks leak nothing about the keys.
+    fn eq(&self, other: &Self) -> bool {
+        bool::from(self.key.ct_eq(&other.key) & self.salt.ct_eq(&other.salt))
+    }
+}
+
+impl Eq for MasterKey {}
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
