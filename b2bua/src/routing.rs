@@ -50,6 +50,7 @@ pub fn outbound_side(cfg: &Config, r: &sbc_config::Route) -> Option<(Side, Dest)
         sip: Dest::new(local, transport),
         media_interface: to.name.clone(),
         media_advertised: to.advertised,
+        srtp: r.srtp.unwrap_or(to.srtp),
     };
     Some((side, Dest::new(r.next_hop, transport).from_local(local)))
 }
@@ -108,6 +109,7 @@ impl ConfigRouter {
                 sip: local,
                 media_interface: from.name.clone(),
                 media_advertised: from.advertised,
+                srtp: from.srtp,
             },
             b_side,
             next_hop,
@@ -480,6 +482,7 @@ to_interface = "core"
             sip: udp("127.0.0.1:5080"),
             media_interface: "core".into(),
             media_advertised: None,
+            srtp: crate::call::SrtpPolicy::Off,
         };
         assert!(r
             .reroute(&core, udp("127.0.0.1:6000"), "sip:carol@127.0.0.1:9999")

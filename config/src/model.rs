@@ -184,6 +184,24 @@ pub struct Interface {
     /// The certificate, key and client CA of the interface's `tls` listeners.
     #[serde(default)]
     pub tls: Option<crate::tls::TlsServer>,
+    /// Whether legs on this side carry SRTP with SDES keys (RFC 3711, RFC 4568).
+    #[serde(default)]
+    pub srtp: SrtpPolicy,
+}
+
+/// Whether a leg's media is SRTP keyed by SDES, terminated by the relay (RFC 3711, RFC 4568).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SrtpPolicy {
+    /// Plain RTP: the SBC offers RTP/AVP without keys and refuses RTP/SAVP offers with 488.
+    #[default]
+    Off,
+    /// SRTP when the peer wants it: offers are RTP/AVP with `a=crypto` (best effort), and an
+    /// offer with or without keys is accepted.
+    Optional,
+    /// SRTP only: offers are RTP/SAVP with `a=crypto`, and an offer or answer without an
+    /// acceptable key is refused (488 with a Warning).
+    Required,
 }
 
 fn default_rtp_port_min() -> u16 {
@@ -466,6 +484,9 @@ pub struct Route {
     /// with the answers' bodies back, instead of being refused with 415.
     #[serde(default)]
     pub pass_bodies: bool,
+    /// The SRTP policy of the leg towards the next hop, instead of `to_interface`'s.
+    #[serde(default)]
+    pub srtp: Option<SrtpPolicy>,
     /// How the next hop of a `transport = "tls"` route is verified, and the client certificate
     /// presented to it.
     #[serde(default)]

@@ -3,6 +3,7 @@
 
 use super::headers::via;
 use super::media::MediaState;
+pub(super) use super::sdes::Exchange;
 use super::{
     CallConfig, CallError, CallEvent, CallKey, CallOutput, EndReason, Leg, MediaAnchor, Router,
     Side, Target,
@@ -424,7 +425,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             DialogEvent::Acked { ack } => {
                 // An ACK carrying SDP is the answer to an offer made in our 2xx (delayed offer).
                 let body = if ack.has_sdp() {
-                    self.relay_call_sdp(key, leg, ack.body()).ok()
+                    self.relay_call_sdp(key, leg, Exchange::Answer, ack.body())
+                        .ok()
                 } else {
                     None
                 };
@@ -596,6 +598,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         &mut self,
         key: CallKey,
         from: Leg,
+        kind: Exchange,
         body: &Bytes,
     ) -> Result<Bytes, CallError> {
         match self
@@ -603,7 +606,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             .get_mut(&key)
             .and_then(|c| c.media.as_mut().map(|m| (m, &c.sides)))
         {
-            Some((m, sides)) => m.relay_sdp(&mut self.media, sides, self.cfg.latch, from, body),
+            Some((m, sides)) => {
+                m.relay_sdp(&mut self.media, sides, self.cfg.latch, from, kind, body)
+            }
             None => Err(CallError::Sdp(sbc_common::sdp::SdpError::MissingOrigin)),
         }
     }
@@ -637,8 +642,40 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let _ = self.dialogs.handle_response_sent(now, id, &rsp);
     }
 
+    /// Refuses an in-dialog offer with 488, with a Warning when SRTP was the reason
+    /// (RFC 3261 §14.2, §21.4.26, RFC 4568 §7.1.2).
+    fn refuse_offer_in_dialog(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: &Message,
+        id: &DialogId,
+        err: &CallError,
+        side: &Side,
+    ) {
+        let mut rsp = Message::response_to(req, 488, "Not Acceptable Here");
+        if let Some(w) = srtp_warning(err, side) {
+            rsp.push_header(HeaderName::Warning, w);
+        }
+        let _ = self.tx.send_response(now, tx, &rsp);
+        let _ = self.dialogs.handle_response_sent(now, id, &rsp);
+    }
+
     fn event(&mut self, event: CallEvent) {
         self.out.push_back(CallOutput::Event(event));
+    }
+}
+
+/// The `Warning` value for an offer refused for SRTP reasons, naming the SBC on `side` as the
+/// warn-agent (RFC 3261 §20.43, RFC 4568 §7.1.2); `None` for other refusals.
+pub(super) fn srtp_warning(err: &CallError, side: &Side) -> Option<String> {
+    match err {
+        CallError::Srtp(text) => Some(format!(
+            "399 {}:{} \"{text}\"",
+            super::headers::host(side.sip.addr),
+            side.sip.addr.port()
+        )),
+        _ => None,
     }
 }
 

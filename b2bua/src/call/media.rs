@@ -2,12 +2,16 @@
 //! over [`sbc_relay::api::Relay`] and tests over a fake, and the SDP rewriting that points each
 //! leg at the relay (RFC 3264 §5, §6, §8, RFC 4566 §5.2, §5.7).
 
+use super::sdes::{Exchange, LegKeys};
 use super::{CallError, Leg, Side};
 use bytes::Bytes;
 use sbc_common::sdp::{self, Media, Sdp};
-use sbc_relay::api::{LegSpec, LocalLeg, Relay, RelayError, RelayEvent, RelayMetrics, SessionId};
+use sbc_relay::api::{
+    KeyChange, LegSpec, LocalLeg, Relay, RelayError, RelayEvent, RelayMetrics, SessionId,
+};
 use sbc_relay::forward::{Direction, LegSignal, LegStats};
 use sbc_relay::latch::LatchPolicy;
+use sbc_relay::srtp::MasterKey;
 use std::net::{IpAddr, SocketAddr};
 
 /// The relay operations of one call, synchronous so SDP can be rewritten at once; the driver
@@ -33,6 +37,21 @@ pub trait MediaAnchor {
         signals: [Option<LegSignal>; 2],
     ) -> Result<(), RelayError>;
 
+    /// New SRTP keys for leg `leg` of a stream: what its peer sends with and what the relay
+    /// sends it with (RFC 3711, RFC 4568 §7).
+    fn set_crypto(
+        &mut self,
+        session: SessionId,
+        stream: usize,
+        leg: Leg,
+        inbound: KeyChange,
+        outbound: KeyChange,
+    ) -> Result<(), RelayError>;
+
+    /// A fresh SRTP master key for one leg, from a cryptographically secure source
+    /// (RFC 4568 §6.1); `None` when there is none.
+    fn new_master_key(&mut self) -> Option<MasterKey>;
+
     /// Ends a session and frees its ports.
     fn delete_session(&mut self, session: SessionId) -> Result<(), RelayError>;
 }
@@ -57,6 +76,21 @@ impl MediaAnchor for Relay {
         signals: [Option<LegSignal>; 2],
     ) -> Result<(), RelayError> {
         Relay::update_stream(self, session, stream, signals)
+    }
+
+    fn set_crypto(
+        &mut self,
+        session: SessionId,
+        stream: usize,
+        leg: Leg,
+        inbound: KeyChange,
+        outbound: KeyChange,
+    ) -> Result<(), RelayError> {
+        Relay::set_crypto(self, session, stream, leg.index(), inbound, outbound)
+    }
+
+    fn new_master_key(&mut self) -> Option<MasterKey> {
+        MasterKey::random()
     }
 
     fn delete_session(&mut self, session: SessionId) -> Result<(), RelayError> {
@@ -167,6 +201,8 @@ pub(super) struct MediaState {
     /// The last SDP received from each leg and what the SBC sent for it on the other one, so a
     /// repeated SDP (18x then 200) is sent unchanged with the same version (RFC 3264 §8).
     last: [Option<(Bytes, Bytes)>; 2],
+    /// SDES keys by `m=` line position, per leg (RFC 4568).
+    keys: Vec<[LegKeys; 2]>,
 }
 
 impl MediaState {
@@ -182,6 +218,7 @@ impl MediaState {
             streams: Vec::new(),
             version: [None, None],
             last: [None, None],
+            keys: Vec::new(),
         }
     }
 
@@ -203,16 +240,25 @@ impl MediaState {
         }
     }
 
+    fn keys_mut(&mut self, line: usize, leg: Leg) -> &mut LegKeys {
+        if self.keys.len() <= line {
+            self.keys.resize_with(line + 1, Default::default);
+        }
+        &mut self.keys[line][leg.index()]
+    }
+
     /// Takes an offer or answer `body` received on leg `from`, programs the relay (new streams
-    /// for new `m=` lines, updates for known ones) and returns the SDP to send on the other leg:
-    /// `c=`, `m=` ports and `a=rtcp` on the relay's side of that leg, `o=` address the SBC's, and
-    /// `o=` version one above the last one sent there (RFC 3264 §5, §6, §8, RFC 4566 §5.2).
+    /// for new `m=` lines, updates for known ones, SRTP keys per leg) and returns the SDP to
+    /// send on the other leg: `c=`, `m=` ports and `a=rtcp` on the relay's side of that leg,
+    /// `o=` address the SBC's, `o=` version one above the last one sent there, and that leg's
+    /// own profile and SDES keys (RFC 3264 §5, §6, §8, RFC 4566 §5.2, RFC 4568 §7).
     pub(super) fn relay_sdp<M: MediaAnchor>(
         &mut self,
         anchor: &mut M,
         sides: &[Side; 2],
         policy: LatchPolicy,
         from: Leg,
+        kind: Exchange,
         body: &Bytes,
     ) -> Result<Bytes, CallError> {
         if let Some((raw, sent)) = &self.last[from.index()] {
@@ -222,6 +268,20 @@ impl MediaState {
         }
         let to = from.other();
         let mut sdp = Sdp::parse(body).map_err(CallError::Sdp)?;
+        // Keys first: a refused offer or answer leaves the relay as it was.
+        let mut rekeys: Vec<(usize, Leg, (KeyChange, KeyChange))> = Vec::new();
+        let incoming: Vec<(usize, bool)> =
+            sdp.media().map(|m| (m.index(), m.is_rejected())).collect();
+        for (i, rejected) in incoming {
+            let (Some(m), false) = (sdp.media_mut(i), rejected) else {
+                continue;
+            };
+            let srtp = sides[from.index()].srtp;
+            let keys = self.keys_mut(i, from);
+            if let Some(r) = keys.receive(srtp, kind, m).map_err(CallError::Srtp)? {
+                rekeys.push((i, from, r));
+            }
+        }
         let lines: Vec<(LegSignal, bool, bool)> = sdp
             .media()
             .map(|m| (leg_signal(&m, policy), m.is_rejected(), m.rtcp_mux()))
@@ -275,12 +335,34 @@ impl MediaState {
                 .unwrap_or_else(|| sides[to.index()].sip.addr.ip())
         });
         sdp.set_connection_address(ip);
-        for (m, local) in sdp.media_iter_mut().zip(&locals) {
-            if let Some(local) = local {
-                let rtp = local.rtp.port();
-                let rtcp = local.rtcp.map_or(rtp, |a| a.port());
-                m.set_transport(advertised.unwrap_or_else(|| local.rtp.ip()), rtp, rtcp);
+        let srtp = sides[to.index()].srtp;
+        let mut fresh = || anchor.new_master_key();
+        for (i, (m, local)) in sdp.media_iter_mut().zip(&locals).enumerate() {
+            let Some(local) = local else {
+                m.remove_attribute("crypto");
+                continue;
+            };
+            let rtp = local.rtp.port();
+            let rtcp = local.rtcp.map_or(rtp, |a| a.port());
+            m.set_transport(advertised.unwrap_or_else(|| local.rtp.ip()), rtp, rtcp);
+            let keys = self.keys_mut(i, to);
+            if let Some(r) = keys
+                .send(srtp, kind, m, &mut fresh)
+                .map_err(CallError::Srtp)?
+            {
+                rekeys.push((i, to, r));
             }
+        }
+        for (i, leg, (inbound, outbound)) in rekeys {
+            let Some(stream) = self.streams.get(i).copied().flatten() else {
+                continue;
+            };
+            if inbound == KeyChange::Keep && outbound == KeyChange::Keep {
+                continue;
+            }
+            anchor
+                .set_crypto(self.session, stream.index, leg, inbound, outbound)
+                .map_err(CallError::Relay)?;
         }
         sdp.set_origin_address(ip);
         let slot = &mut self.version[to.index()];

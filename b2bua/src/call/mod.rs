@@ -52,6 +52,7 @@ mod engine;
 mod headers;
 mod ids;
 mod media;
+mod sdes;
 mod session_timer;
 mod target;
 
@@ -70,6 +71,7 @@ pub use target::{Target, MAX_ATTEMPTS};
 use crate::stack::transaction::{Dest, TimerConfig, Transmit};
 use sbc_common::sdp::SdpError;
 use sbc_common::sip::Message;
+pub use sbc_config::SrtpPolicy;
 use sbc_relay::api::RelayError;
 use sbc_relay::latch::LatchPolicy;
 use std::net::IpAddr;
@@ -112,6 +114,8 @@ pub struct Side {
     /// The IP to write into this side's SDP instead of the relay's bind address, for an SBC
     /// behind 1:1 NAT (the interface's `advertised` address); `None` writes the bind address.
     pub media_advertised: Option<IpAddr>,
+    /// Whether this side's media legs are SRTP with SDES keys (RFC 3711, RFC 4568).
+    pub srtp: SrtpPolicy,
 }
 
 /// Where a new call goes, decided by the caller's routing (RFC 3263 comes later): both sides and
@@ -362,4 +366,7 @@ pub enum CallError {
     /// The relay refused a media operation.
     #[error("relay: {0}")]
     Relay(RelayError),
+    /// The SDES-SRTP negotiation of a leg failed (RFC 4568 §7): the text for a Warning.
+    #[error("SRTP: {0}")]
+    Srtp(&'static str),
 }

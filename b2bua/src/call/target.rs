@@ -266,6 +266,7 @@ mod tests {
             sip: dest,
             media_interface: "x".into(),
             media_advertised: None,
+            srtp: sbc_config::SrtpPolicy::Off,
         };
         Target {
             name: name.into(),

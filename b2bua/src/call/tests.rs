@@ -5,8 +5,9 @@ use super::*;
 use crate::stack::transaction::Transport;
 use sbc_common::sdp::Sdp;
 use sbc_common::sip::{HeaderName, Limits, Message, Method};
-use sbc_relay::api::{LegSpec, LocalLeg, SessionId};
+use sbc_relay::api::{KeyChange, LegSpec, LocalLeg, SessionId};
 use sbc_relay::forward::{Direction, LegSignal};
+use sbc_relay::srtp::MasterKey;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,7 @@ enum Op {
     Create(SessionId),
     Add(SessionId, [LegSpec; 2]),
     Update(SessionId, usize, [Option<LegSignal>; 2]),
+    Crypto(SessionId, usize, Leg, KeyChange, KeyChange),
     Delete(SessionId),
 }
 
@@ -38,6 +40,7 @@ struct FakeAnchor {
     next_session: SessionId,
     next_port: u16,
     streams: usize,
+    keys: u8,
 }
 
 impl FakeAnchor {
@@ -87,6 +90,25 @@ impl MediaAnchor for FakeAnchor {
         Ok(())
     }
 
+    fn set_crypto(
+        &mut self,
+        session: SessionId,
+        stream: usize,
+        leg: Leg,
+        inbound: KeyChange,
+        outbound: KeyChange,
+    ) -> Result<(), RelayError> {
+        self.ops
+            .push(Op::Crypto(session, stream, leg, inbound, outbound));
+        Ok(())
+    }
+
+    /// Keys 0x01.., 0x02.., ...: each byte the key's number.
+    fn new_master_key(&mut self) -> Option<MasterKey> {
+        self.keys += 1;
+        Some(MasterKey::from_bytes(&[self.keys; 30]))
+    }
+
     fn delete_session(&mut self, session: SessionId) -> Result<(), RelayError> {
         self.ops.push(Op::Delete(session));
         Ok(())
@@ -124,11 +146,13 @@ fn route(_: &Message, _: Dest) -> Result<Route, Rejection> {
             sip: dest(SBC_A),
             media_interface: "public".into(),
             media_advertised: None,
+            srtp: SrtpPolicy::Off,
         },
         b_side: Side {
             sip: dest(SBC_B),
             media_interface: "core".into(),
             media_advertised: None,
+            srtp: SrtpPolicy::Off,
         },
         next_hop: dest(PHONE_B),
         request_uri: None,
@@ -2763,3 +2787,4 @@ mod nondialog;
 mod operations;
 mod parallel;
 mod retries;
+mod srtp;

@@ -346,6 +346,12 @@ impl<M: MediaRelay> Endpoint<M> {
                         .interfaces
                         .get(ingress.interface)
                         .and_then(|i| i.advertised),
+                    srtp: self
+                        .cfg
+                        .interfaces
+                        .get(ingress.interface)
+                        .map(|i| i.srtp)
+                        .unwrap_or_default(),
                 };
                 // One fork group of the registrar is one parallel group of targets: each one
                 // but the group's last is tried at the same time as the next (RFC 3261 §16.6).
@@ -460,6 +466,7 @@ impl<M: MediaRelay> Endpoint<M> {
                 sip: Dest::new(local, flow.transport),
                 media_interface: iface.name.clone(),
                 media_advertised: iface.advertised,
+                srtp: iface.srtp,
             },
             next_hop: flow.dest().from_local(local),
             request_uri: Some(contact.to_owned()),

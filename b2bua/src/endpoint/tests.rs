@@ -115,6 +115,21 @@ impl MediaAnchor for FakeRelay {
         Ok(())
     }
 
+    fn set_crypto(
+        &mut self,
+        _: SessionId,
+        _: usize,
+        _: crate::call::Leg,
+        _: sbc_relay::api::KeyChange,
+        _: sbc_relay::api::KeyChange,
+    ) -> Result<(), RelayError> {
+        Ok(())
+    }
+
+    fn new_master_key(&mut self) -> Option<sbc_relay::srtp::MasterKey> {
+        Some(sbc_relay::srtp::MasterKey::from_bytes(&[7; 30]))
+    }
+
     fn delete_session(&mut self, session: SessionId) -> Result<(), RelayError> {
         self.deleted.push(session);
         Ok(())

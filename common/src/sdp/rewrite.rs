@@ -204,6 +204,24 @@ impl MediaDescription {
         true
     }
 
+    /// Replaces the `m=` line's transport protocol, e.g. `RTP/AVP` with `RTP/SAVP` on a leg
+    /// whose media the SBC encrypts (RFC 3711 §12, RFC 4568 §3.2). Returns false, changing
+    /// nothing, when the line does not parse or `proto` is not one token.
+    pub fn set_proto(&mut self, proto: &str) -> bool {
+        if proto.is_empty() || proto.bytes().any(|b| b.is_ascii_whitespace() || b < 0x20) {
+            return false;
+        }
+        let Some(value) = self.lines.first().and_then(Line::value) else {
+            return false;
+        };
+        let Ok(m) = MediaLine::parse(value) else {
+            return false;
+        };
+        let new = splice(value, m.proto.start, m.proto.end(), proto);
+        self.set_media_line(&new);
+        true
+    }
+
     /// Rejects or disables the stream: port 0, without a port count (RFC 3264 §6, §8.2).
     /// Formats and attributes are kept.
     pub fn reject(&mut self) {
@@ -346,6 +364,21 @@ fn names_payload_type(line: &Line, payload_types: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_transport_protocol_is_replaced_and_nothing_else() {
+        let text = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000/2 RTP/AVP 0 8\r\na=sendrecv\r\n";
+        let mut sdp = Sdp::from_bytes(bytes::Bytes::from_static(text.as_bytes())).unwrap();
+        let m = sdp.media_mut(0).unwrap();
+        assert!(m.set_proto("RTP/SAVP"));
+        assert!(!m.set_proto("RTP/ SAVP"));
+        assert!(!m.set_proto(""));
+        assert_eq!(m.proto(), "RTP/SAVP");
+        assert_eq!(
+            String::from_utf8(sdp.to_bytes().to_vec()).unwrap(),
+            text.replace("RTP/AVP", "RTP/SAVP")
+        );
+    }
 
     #[test]
     fn decimal_increment() {

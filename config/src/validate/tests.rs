@@ -457,3 +457,28 @@ fn route_codes_and_redirects() {
     let (field, l, _) = err(&text);
     assert_eq!((field.as_str(), l), ("route[1].next_hop_port", Some(24)));
 }
+
+#[test]
+fn srtp_policies_per_interface_and_route() {
+    let text = BASE.replace(
+        "rtp_port_max = 20999\n",
+        "rtp_port_max = 20999\nsrtp = \"required\"\n",
+    );
+    let text = text.replace(
+        "next_hop = \"127.0.0.1:5091\"\n",
+        "next_hop = \"127.0.0.1:5091\"\nsrtp = \"optional\"\n",
+    );
+    let cfg = load(&text).unwrap();
+    assert_eq!(cfg.interfaces[0].srtp, crate::SrtpPolicy::Required);
+    assert_eq!(cfg.interfaces[1].srtp, crate::SrtpPolicy::Off);
+    assert_eq!(cfg.routes[0].srtp, None);
+    assert_eq!(cfg.routes[1].srtp, Some(crate::SrtpPolicy::Optional));
+    let bad = text.replace("srtp = \"optional\"", "srtp = \"mandatory\"");
+    let (field, at, msg) = err(&bad);
+    assert_eq!(field, "route[1].srtp", "{msg}");
+    assert_eq!(at, line(&bad, "srtp = \"mandatory\""), "{msg}");
+    assert!(
+        msg.contains("mandatory") && msg.contains("required"),
+        "{msg}"
+    );
+}

@@ -12,6 +12,7 @@
 //! Not built: session timers on click-to-dial calls, and a valid SDP answer (all streams
 //! rejected) in A's ACK when B fails; A's ACK then carries no body and a BYE follows.
 
+use super::Exchange;
 use super::{B2bua, Call, Phase, TxRole};
 use crate::call::headers::{contact, host, via};
 use crate::call::media::MediaState;
@@ -393,7 +394,14 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let mut media = MediaState::new(self.media.create_session());
         let offer = if rsp.has_sdp() {
             media
-                .relay_sdp(&mut self.media, &sides, self.cfg.latch, Leg::A, rsp.body())
+                .relay_sdp(
+                    &mut self.media,
+                    &sides,
+                    self.cfg.latch,
+                    Leg::A,
+                    Exchange::Offer,
+                    rsp.body(),
+                )
                 .ok()
         } else {
             None
@@ -484,7 +492,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return true;
         }
         let answer = if rsp.has_sdp() {
-            self.relay_call_sdp(key, Leg::B, rsp.body()).ok()
+            self.relay_call_sdp(key, Leg::B, Exchange::Answer, rsp.body())
+                .ok()
         } else {
             None
         };

@@ -31,6 +31,7 @@
 //! requires `100rel` (B was told to require it too), and UPDATE in early dialogs.
 
 use super::super::headers::{contact, via};
+use super::Exchange;
 use super::{B2bua, CallKey, Leg, Phase, TxRole};
 use crate::call::{EndReason, MediaAnchor, Router};
 use crate::stack::dialog::{reliable_rseq, Dialog, DialogId, TerminateReason};
@@ -404,8 +405,15 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return;
         };
         let b = fork.b.clone();
+        // A PRACK answers an offer made in a reliable 18x to an INVITE without SDP; otherwise it
+        // carries a new offer (RFC 3262 §5).
+        let kind = if call.a_invite.has_sdp() {
+            Exchange::Offer
+        } else {
+            Exchange::Answer
+        };
         let body = if req.has_sdp() {
-            match self.relay_call_sdp(key, Leg::A, req.body()) {
+            match self.relay_call_sdp(key, Leg::A, kind, req.body()) {
                 Ok(b) => Some((b, "application/sdp".to_owned())),
                 Err(_) => return self.reply(now, tx, &req, 488, "Not Acceptable Here"),
             }

@@ -1,6 +1,7 @@
 //! Requests inside a call's dialogs: BYE, re-INVITE, in-dialog INFO/MESSAGE/UPDATE relayed to the
 //! other leg and their answers relayed back (RFC 3261 §12.2, §14, §15, RFC 6086, RFC 3311).
 
+use super::Exchange;
 use super::{B2bua, Phase, Reinvite, Relayed, TxRole};
 use crate::call::headers::via;
 use crate::call::{CallError, CallKey, EndReason, Leg, MediaAnchor, Router};
@@ -106,10 +107,16 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         }
         if req.has_sdp() {
             // An UPDATE carrying an offer (RFC 3311 §5.1): anchored like a re-INVITE's.
-            let Ok(body) = self.relay_call_sdp(key, leg, req.body()) else {
-                return self.reply_in_dialog(now, tx, &req, id, 488, "Not Acceptable Here");
-            };
-            out.set_body(body, Some("application/sdp"));
+            match self.relay_call_sdp(key, leg, Exchange::Offer, req.body()) {
+                Ok(body) => out.set_body(body, Some("application/sdp")),
+                Err(e) => {
+                    let side = self.calls.get(&key).map(|c| c.sides[leg.index()].clone());
+                    return match side {
+                        Some(side) => self.refuse_offer_in_dialog(now, tx, &req, id, &e, &side),
+                        None => self.reply_in_dialog(now, tx, &req, id, 488, "Not Acceptable Here"),
+                    };
+                }
+            }
         } else if !req.body().is_empty() {
             let ct = req.header(&HeaderName::ContentType).map(str::to_owned);
             out.set_body(req.body().clone(), ct.as_deref());
@@ -171,7 +178,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             self.cross_in_dialog_answer_headers(now, key, from, &req, r, &mut out);
             if r.has_sdp() {
                 // The answer to an UPDATE's offer, anchored for the leg the offer came from.
-                if let Ok(body) = self.relay_call_sdp(key, from.other(), r.body()) {
+                if let Ok(body) = self.relay_call_sdp(key, from.other(), Exchange::Answer, r.body())
+                {
                     out.set_body(body, Some("application/sdp"));
                 }
             } else if !r.body().is_empty() {
@@ -210,14 +218,18 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                     &call.sides,
                     self.cfg.latch,
                     leg,
+                    Exchange::Offer,
                     req.body(),
                 ),
                 None => Err(CallError::Sdp(sbc_common::sdp::SdpError::MissingOrigin)),
             };
-            let Ok(body) = body else {
-                return self.reply_in_dialog(now, tx, &req, id, 488, "Not Acceptable Here");
-            };
-            Some(body)
+            match body {
+                Ok(body) => Some(body),
+                Err(e) => {
+                    let side = call.sides[leg.index()].clone();
+                    return self.refuse_offer_in_dialog(now, tx, &req, id, &e, &side);
+                }
+            }
         } else {
             None
         };
@@ -284,6 +296,12 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                     &call.sides,
                     self.cfg.latch,
                     from,
+                    // A re-INVITE without SDP gets the offer in the 2xx (RFC 3261 §14.1).
+                    if re.request.has_sdp() {
+                        Exchange::Answer
+                    } else {
+                        Exchange::Offer
+                    },
                     rsp.body(),
                 ) {
                     body = b;

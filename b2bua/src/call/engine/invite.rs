@@ -1,7 +1,8 @@
 //! A new call: leg A's INVITE checked, routed and re-originated as leg B's, and CANCEL (RFC 3261
 //! §8.2, §9, §16.6, RFC 5853 §3.1).
 
-use super::{early, opaque_body, record, retry, B2bua, Call, Phase, TxRole};
+use super::Exchange;
+use super::{early, opaque_body, record, retry, srtp_warning, B2bua, Call, Phase, TxRole};
 use crate::call::headers::{contact, host, party_at, rehost_party, uri_user, via};
 use crate::call::media::MediaState;
 use crate::call::target::TargetSet;
@@ -93,14 +94,23 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 &sides,
                 self.cfg.latch,
                 Leg::A,
+                Exchange::Offer,
                 invite.body(),
             )
         } else {
             Ok(Bytes::new())
         };
-        let Ok(body) = body else {
-            let _ = self.media.delete_session(media.session);
-            return self.reply(now, tx, &invite, 488, "Not Acceptable Here");
+        let body = match body {
+            Ok(body) => body,
+            Err(e) => {
+                let _ = self.media.delete_session(media.session);
+                let mut rsp = self.tagged_response(&invite, 488, "Not Acceptable Here");
+                if let Some(w) = srtp_warning(&e, &sides[0]) {
+                    rsp.push_header(HeaderName::Warning, w);
+                }
+                let _ = self.tx.send_response(now, tx, &rsp);
+                return;
+            }
         };
         let b_invite = self.build_b_invite(&invite, &route, max_forwards - 1, body);
         let Ok(b_tx) = self.tx.send_request(now, b_invite.clone(), route.next_hop) else {

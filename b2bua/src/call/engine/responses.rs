@@ -2,6 +2,7 @@
 //! provisionals, the answer), re-INVITE answers, and transaction failures (RFC 3261 §13.2.2,
 //! §16.7, §17.1).
 
+use super::Exchange;
 use super::{fork, opaque_body, B2bua, Phase, TxRole};
 use crate::call::headers::contact;
 use crate::call::{CallEvent, CallKey, EndReason, Leg, MediaAnchor, Router};
@@ -105,6 +106,12 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 self.map_fork(key, &id, status);
             }
         }
+        let fresh_answer = (200..300).contains(&status)
+            && self
+                .calls
+                .get(&key)
+                .is_some_and(|c| c.phase != Phase::Answered && !c.cancelling);
+        let refused = fresh_answer && self.answer_refused(key, rsp);
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
@@ -123,6 +130,16 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             }
             200..=299 if call.phase == Phase::Answered => {
                 // A retransmission: the dialog layer handles its ACK (RFC 3261 §13.2.2.4).
+            }
+            200..=299 if refused => {
+                // B answered without the SRTP key its side requires (RFC 4568 §7.1.2): ACK and
+                // BYE leg B, 488 to A; no media ever flows unprotected.
+                call.phase = Phase::Answered;
+                let cseq = call.b_invite.cseq().map_or(1, |c| c.seq);
+                call.pending_ack[Leg::B.index()] = Some(cseq);
+                let except = (!call.originated).then_some(Leg::A);
+                self.final_to_a(now, key, 488, "Not Acceptable Here", None);
+                self.end_call(now, key, EndReason::Media, 488, except);
             }
             200..=299 if call.cancelling => {
                 // CANCEL lost the race (RFC 3261 §9.1): ACK and BYE leg B, 487 to A.
@@ -173,6 +190,22 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         }
     }
 
+    /// Whether B's 2xx carries an answer the SDES negotiation refuses (leg B requires SRTP and
+    /// the answer has no key for it); an answer that is accepted is anchored here, and found
+    /// again unchanged when the response is relayed.
+    fn answer_refused(&mut self, key: CallKey, rsp: &Message) -> bool {
+        let answers = self
+            .calls
+            .get(&key)
+            .is_some_and(|c| c.a_invite.has_sdp() && !c.originated);
+        answers
+            && rsp.has_sdp()
+            && matches!(
+                self.relay_call_sdp(key, Leg::B, Exchange::Answer, rsp.body()),
+                Err(crate::call::CallError::Srtp(_))
+            )
+    }
+
     /// Relays a 101–299 from leg B to leg A in A's dialog, created on the first one, with any
     /// SDP rewritten; a 2xx starts A's 2xx retransmission (RFC 3261 §12.1.1, §13.3.1.4).
     pub(super) fn relay_to_a(&mut self, now: Instant, key: CallKey, rsp: &Message) {
@@ -208,6 +241,12 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                     &call.sides,
                     self.cfg.latch,
                     Leg::B,
+                    // Without SDP in A's INVITE, B's answer carries the offer (RFC 3264 §4).
+                    if call.a_invite.has_sdp() {
+                        Exchange::Answer
+                    } else {
+                        Exchange::Offer
+                    },
                     rsp.body(),
                 ) {
                     body = b;

@@ -11,6 +11,7 @@
 //! the same relay streams when leg B stays on the same relay interface (what the last B said is
 //! forgotten), else on a new relay session.
 
+use super::Exchange;
 use super::{B2bua, Phase, TxRole};
 use crate::call::headers::via;
 use crate::call::media::MediaState;
@@ -209,6 +210,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                     &call.sides,
                     self.cfg.latch,
                     Leg::A,
+                    Exchange::Offer,
                     a_invite.body(),
                 )
                 .ok()

@@ -10,6 +10,7 @@ fn party(user: &str, sip: &str, iface: &str, next_hop: &str) -> Party {
             sip: dest(sip),
             media_interface: iface.into(),
             media_advertised: None,
+            srtp: SrtpPolicy::Off,
         },
         next_hop: dest(next_hop),
     }
