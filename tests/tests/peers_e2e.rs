@@ -212,3 +212,129 @@ fn a_pjsip_phone_on_tls_registers_and_calls() {
         assert_eq!(out.get(k).map(String::as_str), Some(v), "{k}: {out:?}");
     }
 }
+
+/// The tone powers a party heard, from a `*_hears f700 f1800` line.
+fn hears(out: &BTreeMap<String, String>, key: &str) -> (f64, f64) {
+    let v = out
+        .get(key)
+        .unwrap_or_else(|| panic!("{key} missing: {out:?}"));
+    let mut it = v.split_whitespace().map(|x| x.parse::<f64>().unwrap());
+    (it.next().unwrap(), it.next().unwrap())
+}
+
+#[test]
+fn a_pjsip_phone_with_srtp_over_tls_talks_to_a_plain_rtp_core_both_ways() {
+    let Some(python) =
+        python_with_pjsua2("a_pjsip_phone_with_srtp_over_tls_talks_to_a_plain_rtp_core_both_ways")
+    else {
+        return;
+    };
+    let dir = sbc_tests::test_dir("sbc-pjsua2-srtp");
+    let pki = sbc_tests::tls::Pki::new(&dir);
+    let (cert, key) = pki.issue("sbc.test");
+    let (customer, core, core_ua) = (free_udp_port(), free_udp_port(), free_udp_port());
+    let tls_port = sbc_tests::free_tcp_port();
+    let mut c = SbcConfig::with(
+        Iface::udp(addr(customer), 46000..=46999).and("tls", addr(tls_port)),
+        Iface::udp(addr(core), 47000..=47999),
+    )
+    .route("customer-to-core", addr(core_ua), "");
+    c.extra = "[[realm]]\ndomain = \"example.com\"\nmode = \"local\"\nauth_required = true\n\n\
+               [[user]]\nusername = \"alice\"\nrealm = \"example.com\"\npassword = \"wonderland\"\n"
+        .to_owned();
+    let customer_side = format!(
+        "rtp_port_max = 46999\nsrtp = \"required\"\n[interface.tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    c.general = "log_sip_messages = true\nlog_sip_rate_per_s = 10000\n".to_owned();
+    let text = c.render().replace("rtp_port_max = 46999\n", &customer_side);
+    let sbc = Sbc::start_ready(&text);
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg(&python)
+        .arg(repo().join("tests/peers/pjsua2_srtp.py"))
+        .args([
+            &tls_port.to_string(),
+            &core.to_string(),
+            &core_ua.to_string(),
+            "alice",
+            "wonderland",
+            pki.ca.to_str().unwrap(),
+            dir.to_str().unwrap(),
+        ])
+        .output()
+        .expect("run pjsua2_srtp.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let outcomes: BTreeMap<String, String> = stdout
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    assert!(
+        stdout.lines().any(|l| l == "done"),
+        "pjsua2 did not finish: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (k, v) in [
+        ("register", "200"),
+        ("out_call", "CONFIRMED"),
+        ("in_call", "CONFIRMED"),
+        ("out_srtp", "1"),
+        ("in_srtp", "1"),
+    ] {
+        assert_eq!(
+            outcomes.get(k).map(String::as_str),
+            Some(v),
+            "{k}: {outcomes:?}"
+        );
+    }
+    // Each end hears the other's tone, well above its own and above silence, in both calls.
+    eprintln!("pjsua2 SRTP call outcomes: {outcomes:?}");
+    for call in ["out", "in"] {
+        let (p700, p1800) = hears(&outcomes, &format!("{call}_core_hears"));
+        assert!(
+            p700 > 10.0 * p1800.max(1.0),
+            "{call}: the core does not hear the phone: {outcomes:?}"
+        );
+        let (p700, p1800) = hears(&outcomes, &format!("{call}_phone_hears"));
+        assert!(
+            p1800 > 10.0 * p700.max(1.0),
+            "{call}: the phone does not hear the core: {outcomes:?}"
+        );
+    }
+    // The phone's leg was SRTP, the core's plain: no key ever crossed, nothing failed to verify.
+    let log = std::fs::read_to_string(&sbc.log).unwrap_or_default();
+    let core_peer = format!("127.0.0.1:{core_ua}");
+    let sent_to_core: Vec<&str> = log
+        .split("sbc::sip")
+        .skip(1)
+        .filter(|m| m.lines().next().is_some_and(|l| l.contains(&core_peer)))
+        .collect();
+    assert!(
+        !sent_to_core.is_empty(),
+        "no message to the core in the log"
+    );
+    for m in &sent_to_core {
+        assert!(
+            !m.contains("a=crypto") && !m.contains("RTP/SAVP"),
+            "SRTP crossed to the core: {m}"
+        );
+    }
+    let admin = c.admin;
+    assert_eq!(
+        metric(
+            admin,
+            "sbc_relay_dropped_packets_total{reason=\"srtp_auth\"}"
+        ),
+        0.0
+    );
+    let body = http_get(admin, "/metrics", None).expect("GET /metrics").body;
+    let forwarded: f64 = body
+        .lines()
+        .filter(|l| l.starts_with("sbc_relay_forwarded_packets_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    // Two calls of 2.5 s, 50 packets a second each way.
+    assert!(forwarded > 400.0, "forwarded {forwarded}");
+}
