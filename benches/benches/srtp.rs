@@ -5,7 +5,11 @@
 //! copying the same packet, which is what plain forwarding does with its bytes.
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
+use sbc_relay::forward::{Forwarder, LegSignal, LegSockets, Rekey, SocketRole, StreamId};
+use sbc_relay::latch::LatchConfig;
 use sbc_relay::srtp::{Context, MasterKey, Suite};
+use std::net::SocketAddr;
+use std::time::Instant;
 
 fn rtp(seq: u16) -> Vec<u8> {
     let mut p = vec![0x80, 0x00];
@@ -69,5 +73,79 @@ fn srtp(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, srtp);
+/// The whole per-packet decision (`Forwarder::on_packet`: classify, latch, statistics, and the
+/// transform), plain A → plain B beside plain A → SRTP B (the relay encrypts for B) and SRTP B →
+/// plain A (the relay checks and decrypts B's packet), in one run.
+fn forward(c: &mut Criterion) {
+    let id = StreamId { slot: 0, gen: 1 };
+    let (a, b): (SocketAddr, SocketAddr) = (
+        "192.0.2.1:4000".parse().unwrap(),
+        "198.51.100.2:5000".parse().unwrap(),
+    );
+    let setup = |secure: bool| {
+        let mut f = Forwarder::new(LatchConfig::default());
+        let signal = |to| LegSignal {
+            remote_rtp: Some(to),
+            ..LegSignal::default()
+        };
+        let sockets = |fd| LegSockets {
+            rtp: fd,
+            rtcp: None,
+        };
+        f.add_stream(
+            Instant::now(),
+            id,
+            1,
+            [(sockets(10), signal(a)), (sockets(20), signal(b))],
+        )
+        .unwrap();
+        if secure {
+            let key = MasterKey::from_bytes(&[7u8; 30]);
+            let ctx = || Rekey::Key(Box::new(Context::new(Suite::AesCm128HmacSha1_80, &key)));
+            f.set_crypto(id, 1, ctx(), ctx()).unwrap();
+        }
+        f
+    };
+    let a_token = id.token(SocketRole::Rtp { leg: 0 });
+    let b_token = id.token(SocketRole::Rtp { leg: 1 });
+    let mut g = c.benchmark_group("forward");
+    let now = Instant::now();
+    let plain = rtp(1);
+    let mut buf = vec![0u8; 2048];
+    for (name, secure) in [("plain_to_plain_172", false), ("plain_to_srtp_172", true)] {
+        let mut f = setup(secure);
+        let mut seq = 0u16;
+        g.bench_function(name, |bch| {
+            bch.iter(|| {
+                seq = seq.wrapping_add(1);
+                buf[..plain.len()].copy_from_slice(&plain);
+                buf[2..4].copy_from_slice(&seq.to_be_bytes());
+                black_box(f.on_packet(now, a_token, a, &mut buf, plain.len()).unwrap())
+            })
+        });
+    }
+    let mut f = setup(true);
+    let mut sender = Context::new(
+        Suite::AesCm128HmacSha1_80,
+        &MasterKey::from_bytes(&[7u8; 30]),
+    );
+    let mut next = 0u16;
+    g.bench_function("srtp_to_plain_182", |bch| {
+        bch.iter_batched_ref(
+            || {
+                next = next.wrapping_add(1);
+                let mut p = rtp(next);
+                let n = p.len();
+                p.resize(2048, 0);
+                let len = sender.protect_rtp(&mut p, n).unwrap();
+                (p, len)
+            },
+            |(p, len)| black_box(f.on_packet(now, b_token, b, p, *len).unwrap()),
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, srtp, forward);
 criterion_main!(benches);

@@ -329,7 +329,9 @@ fn a_pjsip_phone_with_srtp_over_tls_talks_to_a_plain_rtp_core_both_ways() {
         ),
         0.0
     );
-    let body = http_get(admin, "/metrics", None).expect("GET /metrics").body;
+    let body = http_get(admin, "/metrics", None)
+        .expect("GET /metrics")
+        .body;
     let forwarded: f64 = body
         .lines()
         .filter(|l| l.starts_with("sbc_relay_forwarded_packets_total{"))
