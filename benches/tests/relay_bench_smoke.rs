@@ -1,8 +1,10 @@
 //! Smoke test of the `relay-bench` binary: a ~1 s run with 10 streams per forwarder (baseline and
-//! both relay backends) must move packets and print one JSON line per forwarder with every field.
+//! both relay backends, and `--srtp`) must move packets and print one JSON line per forwarder with
+//! every field.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const FIELDS: [&str; 12] = [
@@ -28,8 +30,15 @@ fn number(line: &str, key: &str) -> Option<f64> {
     rest[..end].parse().ok()
 }
 
-#[test]
-fn ten_streams_for_a_second_per_backend() {
+/// Runs relay-bench with 10 streams at 50 pps for 1 s (+ 0.3 s warm-up) and `extra` options;
+/// returns its stdout after asserting it exited 0 within 30 s.
+/// The relay's port ranges are fixed: one relay-bench at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn run(extra: &[&str]) -> String {
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut child = Command::new(env!("CARGO_BIN_EXE_relay-bench"))
         .args([
             "--streams",
@@ -40,10 +49,9 @@ fn ten_streams_for_a_second_per_backend() {
             "0.3",
             "--rate",
             "50",
-            "--backend",
-            "all",
             "--json",
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -79,17 +87,21 @@ fn ten_streams_for_a_second_per_backend() {
         status.success(),
         "exit {status}: stderr: {err}\nstdout: {out}"
     );
+    out
+}
 
+fn backend(line: &str) -> &str {
+    let start = line.find("\"backend\":\"").expect("backend") + 11;
+    let end = start + line[start..].find('"').expect("backend end");
+    &line[start..end]
+}
+
+#[test]
+fn ten_streams_for_a_second_per_backend() {
+    let out = run(&["--backend", "all"]);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "one line per forwarder: {out}");
-    let backends: Vec<&str> = lines
-        .iter()
-        .map(|l| {
-            let start = l.find("\"backend\":\"").expect("backend") + 11;
-            let end = start + l[start..].find('"').expect("backend end");
-            &l[start..end]
-        })
-        .collect();
+    let backends: Vec<&str> = lines.iter().map(|l| backend(l)).collect();
     assert_eq!(backends, ["baseline", "io_uring", "mmsg"]);
     for line in &lines {
         assert!(line.starts_with('{') && line.ends_with('}'), "{line}");
@@ -111,4 +123,20 @@ fn ten_streams_for_a_second_per_backend() {
         "{}",
         lines[0]
     );
+}
+
+#[test]
+fn srtp_runs_decrypt_every_packet_beside_the_plain_run() {
+    let out = run(&["--backend", "mmsg", "--srtp"]);
+    let lines: Vec<&str> = out.lines().collect();
+    let backends: Vec<&str> = lines.iter().map(|l| backend(l)).collect();
+    assert_eq!(backends, ["baseline", "mmsg", "mmsg+srtp"], "{out}");
+    let srtp = lines[2];
+    let offered = number(srtp, "offered_pps").expect("offered_pps");
+    let forwarded = number(srtp, "forwarded_pps").expect("forwarded_pps");
+    // Every packet the generator sealed must pass the relay's authentication to be forwarded.
+    assert!(offered > 250.0, "offered {offered}: {srtp}");
+    assert!(forwarded > 0.5 * offered, "forwarded {forwarded}: {srtp}");
+    assert_eq!(number(srtp, "streams_flowing"), Some(10.0), "{srtp}");
+    assert!(number(srtp, "relay_cpu_ns_per_packet").is_some(), "{srtp}");
 }

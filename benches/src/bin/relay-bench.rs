@@ -13,13 +13,14 @@ use nix::sys::socket::{sendmmsg, setsockopt, sockopt, MsgFlags, MultiHeaders};
 use nix::time::{clock_gettime, ClockId};
 use nix::unistd::Pid;
 use sbc_relay::api::{
-    set_fifo_priority, InterfaceConfig, LegSpec, Relay, RelayConfig, RelayError,
+    set_fifo_priority, InterfaceConfig, KeyChange, LegSpec, Relay, RelayConfig, RelayError,
     DEFAULT_RECV_BUFFER,
 };
 use sbc_relay::forward::LegSignal;
 use sbc_relay::io::uring::UringConfig;
 use sbc_relay::io::BackendKind;
 use sbc_relay::latch::LatchConfig;
+use sbc_relay::srtp::{Context, MasterKey, Suite};
 use std::fmt::Write as _;
 use std::io::{ErrorKind, IoSlice};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
@@ -96,6 +97,11 @@ OPTIONS:
                          baseline thread) to the first allowed CPU (the first N with --workers N)
                          and generator+sink to the next one [default: on when at least workers+1
                          CPUs are allowed]
+    --srtp               after each relay backend's plain run, run it again with SRTP
+                         terminated on leg A (SDES AES_CM_128_HMAC_SHA1_80): the generator
+                         encrypts each packet after stamping it, the relay authenticates and
+                         decrypts it and forwards plain RTP; the table then says how many ns of
+                         relay CPU per packet SRTP adds over the plain run of the same backend
     --json               one JSON object per line per forwarder instead of the table
     -h, --help           this text
 
@@ -181,6 +187,8 @@ struct Options {
     uring: UringConfig,
     /// `SCHED_FIFO` priority of the forwarder threads and of the paced generator.
     rt_priority: Option<u8>,
+    /// Whether each relay backend also runs with SRTP terminated on leg A.
+    srtp: bool,
 }
 
 fn parse_secs(name: &str, v: &str, min: f64, max: f64) -> Result<Duration, String> {
@@ -219,6 +227,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         recv_buffer: DEFAULT_RECV_BUFFER,
         uring: UringConfig::default(),
         rt_priority: None,
+        srtp: false,
     };
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -232,6 +241,11 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         };
         match name.as_str() {
             "-h" | "--help" => return Ok(None),
+            "--srtp" => {
+                flag(&inline)?;
+                o.srtp = true;
+                continue;
+            }
             "--json" => {
                 flag(&inline)?;
                 o.json = true;
@@ -768,6 +782,7 @@ fn start_relay(
     gens: &[SocketAddr],
     sinks: &[SocketAddr],
     pin: Option<&PinPlan>,
+    srtp: bool,
 ) -> Result<(Relay, Legs), String> {
     let label = backend_label(kind);
     let busy = wait_relay_ports_free(Duration::from_secs(3));
@@ -790,9 +805,9 @@ fn start_relay(
         };
         let session = relay.create_session();
         let deadline = Instant::now() + Duration::from_secs(5);
-        let local = loop {
+        let (stream, local) = loop {
             match relay.add_stream(session, [leg("customer", g), leg("core", s)]) {
-                Ok((_, local)) => break local,
+                Ok(added) => break added,
                 Err(RelayError::Busy) if Instant::now() < deadline => {
                     while relay.poll_event().is_some() {}
                     std::thread::sleep(Duration::from_millis(1));
@@ -800,6 +815,20 @@ fn start_relay(
                 Err(e) => return Err(format!("{label}: adding stream {}: {e}", leg_a.len())),
             }
         };
+        if srtp {
+            loop {
+                // Leg A's peer (the generator) sends SRTP; the relay sends it nothing.
+                let key = KeyChange::Key(SRTP_SUITE, MasterKey::from_bytes(&SRTP_KEY));
+                match relay.set_crypto(session, stream, 0, key, KeyChange::Plain) {
+                    Ok(()) => break,
+                    Err(RelayError::Busy) if Instant::now() < deadline => {
+                        while relay.poll_event().is_some() {}
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Err(e) => return Err(format!("{label}: keying stream {}: {e}", leg_a.len())),
+                }
+            }
+        }
         leg_a.push(local[0].rtp);
         leg_b.push(local[1].rtp);
     }
@@ -927,6 +956,31 @@ struct Load {
     sink: SinkMode,
     window_start: u64,
     window_end: u64,
+    /// Whether the generator sends SRTP (keyed by [`SRTP_KEY`]).
+    srtp: bool,
+}
+
+/// The SRTP suite and master key of `--srtp` runs (the generator's and the relay's leg A).
+const SRTP_SUITE: Suite = Suite::AesCm128HmacSha1_80;
+const SRTP_KEY: [u8; 30] = [0x5a; 30];
+
+/// One SRTP sender per stream (a context follows a few SSRCs; each stream has its own), or
+/// none for a plain run.
+fn srtp_senders(n: usize, srtp: bool) -> Vec<Context> {
+    let key = MasterKey::from_bytes(&SRTP_KEY);
+    if srtp {
+        (0..n).map(|_| Context::new(SRTP_SUITE, &key)).collect()
+    } else {
+        Vec::new()
+    }
+}
+
+/// Protects the packet `buf[..len]` of stream `i` when the run is SRTP; the length to send.
+fn seal(senders: &mut [Context], i: usize, buf: &mut [u8], len: usize) -> usize {
+    match senders.get_mut(i) {
+        Some(ctx) => ctx.protect_rtp(buf, len).unwrap_or(len),
+        None => len,
+    }
 }
 
 /// Writes an RTP packet for stream `i` into `buf` (header + payload; send time in payload[0..8]).
@@ -987,7 +1041,10 @@ fn set_idle_priority() {
 /// Round-robins the streams, one sendmmsg batch of [`BATCH`] packets per stream socket.
 fn generate_max(socks: &[UdpSocket], load: Load) -> GenResult {
     let len = 12 + load.payload;
-    let mut bufs: [Vec<u8>; BATCH] = std::array::from_fn(|_| vec![0u8; len]);
+    let mut senders = srtp_senders(socks.len(), load.srtp);
+    let mut bufs: [Vec<u8>; BATCH] =
+        std::array::from_fn(|_| vec![0u8; len + SRTP_SUITE.rtp_tag_len()]);
+    let mut lens = [len; BATCH];
     let mut seqs = vec![0u16; socks.len()];
     let mut hdrs = MultiHeaders::<()>::preallocate(BATCH, None);
     let no_addrs = [None::<()>; BATCH];
@@ -998,11 +1055,14 @@ fn generate_max(socks: &[UdpSocket], load: Load) -> GenResult {
             if now >= load.window_end {
                 break 'run;
             }
-            for (k, b) in bufs.iter_mut().enumerate() {
+            for (k, (b, l)) in bufs.iter_mut().zip(lens.iter_mut()).enumerate() {
                 fill_packet(b, i, seq.wrapping_add(k as u16), now);
+                *l = seal(&mut senders, i, b, len);
             }
-            let iovs: [[IoSlice<'_>; 1]; BATCH] =
-                std::array::from_fn(|k| [IoSlice::new(bufs.get(k).map_or(&[][..], Vec::as_slice))]);
+            let iovs: [[IoSlice<'_>; 1]; BATCH] = std::array::from_fn(|k| {
+                let b = bufs.get(k).map_or(&[][..], Vec::as_slice);
+                [IoSlice::new(b.get(..lens[k]).unwrap_or(b))]
+            });
             let sent = match sendmmsg(
                 s.as_raw_fd(),
                 &mut hdrs,
@@ -1029,7 +1089,9 @@ fn generate_max(socks: &[UdpSocket], load: Load) -> GenResult {
 fn generate_paced(socks: &[UdpSocket], load: Load, pps: u32) -> GenResult {
     let n = socks.len() as u64;
     let total = u128::from(n * u64::from(pps)).max(1);
-    let mut buf = vec![0u8; 12 + load.payload];
+    let len = 12 + load.payload;
+    let mut buf = vec![0u8; len + SRTP_SUITE.rtp_tag_len()];
+    let mut senders = srtp_senders(socks.len(), load.srtp);
     let mut res = GenResult::new();
     let mut k: u64 = 0;
     loop {
@@ -1043,7 +1105,8 @@ fn generate_paced(socks: &[UdpSocket], load: Load, pps: u32) -> GenResult {
             let Some(s) = socks.get(i) else { break };
             let t = load.clock.now_ns();
             fill_packet(&mut buf, i, (k / n) as u16, t);
-            match s.send(&buf) {
+            let sealed = seal(&mut senders, i, &mut buf, len);
+            match s.send(buf.get(..sealed).unwrap_or(&buf)) {
                 Ok(_) if t >= load.window_start && t < load.window_end => {
                     res.in_window += 1;
                     let due = u64::try_from(u128::from(k) * 1_000_000_000 / total).unwrap_or(0);
@@ -1303,7 +1366,8 @@ fn drain_sink_socket(
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Forwarder {
     Baseline,
-    Relay(BackendKind),
+    /// The relay with this backend; `true`: SRTP terminated on leg A.
+    Relay(BackendKind, bool),
 }
 
 /// The figures of one run.
@@ -1355,9 +1419,13 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
             let (r, a) = start_baseline(&sink_addrs, pin, opts.recv_buffer, opts.rt_priority)?;
             (r, a, "baseline".to_owned())
         }
-        Forwarder::Relay(kind) => {
-            let (r, a) = start_relay(opts, kind, &gen_addrs, &sink_addrs, pin)?;
-            let name = r.backend().to_owned();
+        Forwarder::Relay(kind, srtp) => {
+            let (r, a) = start_relay(opts, kind, &gen_addrs, &sink_addrs, pin, srtp)?;
+            let name = if srtp {
+                format!("{}+srtp", r.backend())
+            } else {
+                r.backend().to_owned()
+            };
             (Running::Relay(r), a, name)
         }
     };
@@ -1377,7 +1445,7 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
         (Some(p), Forwarder::Baseline) => {
             format!("baseline cpu {}", p.forwarder.first().copied().unwrap_or(0))
         }
-        (Some(p), Forwarder::Relay(_)) => {
+        (Some(p), Forwarder::Relay(..)) => {
             let want = cpu_list(&p.forwarder);
             let seen = threads_affinity("relay-");
             if !seen.is_empty() && seen.iter().all(|s| *s == want) {
@@ -1398,6 +1466,7 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
         sink: opts.sink,
         window_start: warm,
         window_end: warm.saturating_add(dur),
+        srtp: matches!(fwd, Forwarder::Relay(_, true)),
     };
     let load_cpu = pin.map(|p| vec![p.load]);
     let stop_sink = Arc::new(AtomicBool::new(false));
@@ -1621,7 +1690,7 @@ fn fmt_opt(v: Option<f64>, decimals: usize) -> String {
 fn print_table(opts: &Options, results: &[RunResult]) {
     let Some(base) = results.first() else { return };
     println!(
-        "{:<9} {:>7} {:>11} {:>11} {:>7} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9} {:>9}",
+        "{:<13} {:>7} {:>11} {:>11} {:>7} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9} {:>9}",
         "backend",
         "streams",
         "offered_pps",
@@ -1639,7 +1708,7 @@ fn print_table(opts: &Options, results: &[RunResult]) {
     for r in results {
         let (pps, cpu, headline) = ratios(r, base, opts.rate);
         println!(
-            "{:<9} {:>7} {:>11.0} {:>11.0} {:>7.3} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9} {:>9}",
+            "{:<13} {:>7} {:>11.0} {:>11.0} {:>7.3} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9} {:>9}",
             r.backend,
             r.streams,
             r.offered_pps,
@@ -1654,6 +1723,22 @@ fn print_table(opts: &Options, results: &[RunResult]) {
             fmt_opt(cpu, 2),
             fmt_opt(headline, 2),
         );
+    }
+    for r in results {
+        let Some(plain) = r.backend.strip_suffix("+srtp") else {
+            continue;
+        };
+        let Some(p) = results.iter().find(|p| p.backend == plain) else {
+            continue;
+        };
+        if let (Some(s), Some(c)) = (r.cpu_ns_per_packet, p.cpu_ns_per_packet) {
+            println!(
+                "{}: SRTP terminated on leg A adds {:.0} ns of relay CPU per packet over {plain} ({:.0} -> {s:.0}, same invocation)",
+                r.backend,
+                s - c,
+                c
+            );
+        }
     }
     println!();
     println!(
@@ -1678,7 +1763,7 @@ fn print_table(opts: &Options, results: &[RunResult]) {
     }
     for r in results {
         println!(
-            "{:<9} pinned: {}; sent {} forwarder rx {} forwarded {} delivered {}; streams flowing {}/{}",
+            "{:<13} pinned: {}; sent {} forwarder rx {} forwarded {} delivered {}; streams flowing {}/{}",
             r.backend,
             r.pinned,
             r.sent,
@@ -1716,8 +1801,12 @@ fn run(opts: &Options) -> Result<(), String> {
         }
     }
     let mut results: Vec<RunResult> = Vec::new();
-    let runs = std::iter::once(Forwarder::Baseline)
-        .chain(opts.backends.iter().map(|&k| Forwarder::Relay(k)));
+    let srtp_runs: &[bool] = if opts.srtp { &[false, true] } else { &[false] };
+    let runs = std::iter::once(Forwarder::Baseline).chain(
+        opts.backends
+            .iter()
+            .flat_map(|&k| srtp_runs.iter().map(move |&s| Forwarder::Relay(k, s))),
+    );
     for fwd in runs {
         let r = run_one(opts, fwd, pin.as_ref())?;
         if opts.json {
