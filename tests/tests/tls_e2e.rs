@@ -131,9 +131,10 @@ fn a_tls_phone_calls_a_tls_trunk_that_the_sbc_verifies_by_name() {
         via.transport, "TLS",
         "RFC 3261 §26.2.1: the SBC's Via says TLS"
     );
+    // RFC 5630: a SIP (not SIPS) dialog over TLS gets `sip:...;transport=tls`.
     let contact = contact_uri(&b_inv);
     assert!(
-        contact.starts_with("sips:") || contact.contains("transport=tls"),
+        contact.starts_with("sip:127.0.0.1:") && contact.ends_with(";transport=tls"),
         "a Contact reachable over TLS: {contact}"
     );
     let mut ok = Message::response_to(&b_inv, 200, "OK");
@@ -151,6 +152,11 @@ fn a_tls_phone_calls_a_tls_trunk_that_the_sbc_verifies_by_name() {
     let a_ok = phone
         .recv_until(WAIT, |m| is_response(m, 200, "INVITE"))
         .expect("200 at the phone over TLS");
+    assert_eq!(
+        contact_uri(&a_ok),
+        format!("sip:{};transport=tls", s.customer_tls),
+        "RFC 5630 §4.1: the answer to a sip: request over TLS"
+    );
     let a_via = |br: &str| format!("SIP/2.0/TLS {local};branch=z9hG4bK-{br};rport");
     let in_dialog = |m: Method, seq, br: &str| {
         dialog_request(m, contact_uri(&a_ok), seq, a_via(br), &inv, &a_ok)
@@ -167,6 +173,47 @@ fn a_tls_phone_calls_a_tls_trunk_that_the_sbc_verifies_by_name() {
     phone
         .recv_until(WAIT, |m| is_response(m, 200, "BYE"))
         .expect("200 to BYE at the phone");
+    // A SIPS request forms a SIPS dialog: the SBC's Contact in its answer is a SIPS URI
+    // (RFC 3261 §12.1.1, RFC 5630 §4.1).
+    let mut sips = invite(local, &media_a, "tls-call-2");
+    let uri = sips.uri().unwrap().replacen("sip:", "sips:", 1);
+    sips.set_uri(uri);
+    phone.send(&sips);
+    let b_inv = trunk
+        .recv_until(WAIT, |m| is_request(m, &Method::Invite))
+        .expect("the SIPS INVITE at the trunk");
+    let tagged = |code, reason| {
+        let mut r = Message::response_to(&b_inv, code, reason);
+        r.set_header(
+            HeaderName::To,
+            format!("{};tag=tls-b2", b_inv.header(&HeaderName::To).unwrap()),
+        );
+        r
+    };
+    let mut ringing = tagged(180, "Ringing");
+    ringing.push_header(HeaderName::Contact, format!("<sips:bob@{trunk_addr}>"));
+    trunk.send(&ringing);
+    let a_ringing = phone
+        .recv_until(WAIT, |m| is_response(m, 180, "INVITE"))
+        .expect("180 at the phone");
+    assert_eq!(contact_uri(&a_ringing), format!("sips:{}", s.customer_tls));
+    trunk.send(&tagged(486, "Busy Here"));
+    let busy = phone
+        .recv_until(WAIT, |m| is_response(m, 486, "INVITE"))
+        .expect("486 at the phone");
+    let mut ack = dialog_request(
+        Method::Ack,
+        sips.uri().unwrap().to_owned(),
+        1,
+        a_via("tls-ack2"),
+        &sips,
+        &busy,
+    );
+    ack.set_header(
+        HeaderName::Via,
+        sips.header(&HeaderName::Via).unwrap().to_owned(),
+    );
+    phone.send(&ack);
     // One connection each way, both counted; nothing failed.
     assert!(
         TlsPeer::accept(

@@ -129,6 +129,22 @@ pub(super) fn contact(side: &Side) -> String {
     s
 }
 
+/// The SBC's Contact on `side` answering `req`: a SIPS URI when `req`'s Request-URI is one, as
+/// the dialog it forms is then SIPS (RFC 3261 §12.1.1, RFC 5630 §4.1), else [`contact`].
+pub(super) fn contact_answering(side: &Side, req: &Message) -> String {
+    let sips = req
+        .uri()
+        .is_some_and(|u| u.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("sips:")));
+    if !sips {
+        return contact(side);
+    }
+    let mut s = String::with_capacity(64);
+    s.push('<');
+    s.push_str(&side.sip.transport.sips_uri(side.sip.addr));
+    s.push('>');
+    s
+}
+
 /// The host part for an address: an IPv6 literal in brackets (RFC 3261 §25.1).
 pub(super) fn host(addr: SocketAddr) -> String {
     let mut s = String::with_capacity(48);

@@ -30,7 +30,7 @@
 //! and B's PRACK only leaves once A's arrived. Not handled: converting B's unreliable 18x into reliable ones for an A that
 //! requires `100rel` (B was told to require it too), and UPDATE in early dialogs.
 
-use super::super::headers::{contact, via};
+use super::super::headers::{contact_answering, via};
 use super::Exchange;
 use super::{B2bua, CallKey, Leg, Phase, TxRole};
 use crate::call::{EndReason, MediaAnchor, Router};
@@ -212,7 +212,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let dialog = Dialog::uas_from_request(
             &call.a_invite,
             tag,
-            &contact(&call.sides[Leg::A.index()]),
+            &contact_answering(&call.sides[Leg::A.index()], &call.a_invite),
             self.ids.cseq(),
             call.peers[Leg::A.index()],
             status,

@@ -28,7 +28,7 @@
 //! forgotten without a NOTIFY to the subscriber.
 
 use super::{B2bua, TxRole};
-use crate::call::headers::{contact, via};
+use crate::call::headers::{contact, contact_answering, via};
 use crate::call::{CallKey, Leg, MediaAnchor, Route, Router, Side, Target};
 use crate::stack::dialog::{Dialog, DialogEvent, DialogId, ResponseOutcome, TerminateReason};
 use crate::stack::ids::CallId;
@@ -449,7 +449,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let a = Dialog::uas_from_request(
             &sub.a_request,
             &sub.a_tag,
-            &contact(&sub.sides[Leg::A.index()]),
+            &contact_answering(&sub.sides[Leg::A.index()], &sub.a_request),
             self.ids.cseq(),
             sub.peers[Leg::A.index()],
             200,

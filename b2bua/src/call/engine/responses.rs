@@ -4,7 +4,7 @@
 
 use super::Exchange;
 use super::{fork, opaque_body, B2bua, Phase, TxRole};
-use crate::call::headers::contact;
+use crate::call::headers::contact_answering;
 use crate::call::{CallEvent, CallKey, EndReason, Leg, MediaAnchor, Router};
 use crate::stack::dialog::{Dialog, DialogId, ResponseOutcome, TerminateReason};
 use crate::stack::transaction::TxId;
@@ -278,7 +278,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let dialog = Dialog::uas_from_request(
             &call.a_invite,
             &call.a_tag,
-            &contact(&call.sides[Leg::A.index()]),
+            &contact_answering(&call.sides[Leg::A.index()], &call.a_invite),
             self.ids.cseq(),
             call.peers[Leg::A.index()],
             status,

@@ -63,17 +63,27 @@ impl Transport {
     }
 
     /// The SIP URI naming `addr` on this transport, as the SBC writes it in Contact: `sip:`,
-    /// with `;transport=tcp` over TCP, `sips:` over TLS (RFC 3261 §19.1.1, §26.2.2).
+    /// with `;transport=tcp` over TCP and `;transport=tls` over TLS, so the peer comes back on
+    /// the same transport without the dialog becoming SIPS (RFC 3261 §19.1.1, RFC 5630 §3.1.3,
+    /// §4.1); [`Self::sips_uri`] for dialogs that are SIPS.
     pub fn uri(self, addr: SocketAddr) -> String {
         let mut s = String::with_capacity(64);
-        s.push_str(match self {
-            Self::Udp | Self::Tcp => "sip:",
-            Self::Tls => "sips:",
-        });
+        s.push_str("sip:");
         crate::stack::hostport::push_socket_addr(&mut s, addr);
-        if let Self::Tcp = self {
-            s.push_str(";transport=tcp");
+        match self {
+            Self::Udp => {}
+            Self::Tcp => s.push_str(";transport=tcp"),
+            Self::Tls => s.push_str(";transport=tls"),
         }
+        s
+    }
+
+    /// The SIPS URI naming `addr`, the Contact of a dialog whose request was SIPS (RFC 3261
+    /// §8.1.1.8, §12.1.1, RFC 5630 §4.1): TLS on every hop, so no transport parameter.
+    pub fn sips_uri(self, addr: SocketAddr) -> String {
+        let mut s = String::with_capacity(64);
+        s.push_str("sips:");
+        crate::stack::hostport::push_socket_addr(&mut s, addr);
         s
     }
 }
@@ -134,7 +144,11 @@ mod tests {
         assert_eq!(Transport::Tls.via_token(), "TLS");
         assert_eq!(Transport::Udp.uri(v4), "sip:192.0.2.1:5080");
         assert_eq!(Transport::Tcp.uri(v4), "sip:192.0.2.1:5080;transport=tcp");
-        assert_eq!(Transport::Tls.uri(v6), "sips:[2001:db8::1]:5061");
+        assert_eq!(
+            Transport::Tls.uri(v6),
+            "sip:[2001:db8::1]:5061;transport=tls"
+        );
+        assert_eq!(Transport::Tls.sips_uri(v6), "sips:[2001:db8::1]:5061");
     }
 
     #[test]
