@@ -520,7 +520,7 @@ impl Driver {
                     self.conns.insert(flow, tx);
                     let input = self.endpoint.stream_input();
                     let tls = tls
-                        .and_then(|r| self.tls.connectors.get(r).cloned().flatten())
+                        .and_then(|peer| self.tls.connector(peer))
                         .map(|(c, name)| (c, name, self.endpoint.metrics()));
                     stream::spawn_connect(
                         flow,

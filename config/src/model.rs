@@ -557,6 +557,10 @@ pub struct Realm {
     /// Interface REGISTERs leave on towards the registrar (mode `forward` only).
     #[serde(default)]
     pub registrar_interface: Option<String>,
+    /// How the registrar is verified over `registrar_transport = "tls"` (server name, CA) and
+    /// the client certificate presented to it, as `[route.tls]` does for a next hop.
+    #[serde(default)]
+    pub tls: Option<crate::tls::TlsClient>,
     /// Whether the SBC challenges this realm's customers against `[[user]]` credentials.
     #[serde(default = "default_true")]
     pub auth_required: bool,

@@ -11,7 +11,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde::Deserialize;
 
 use crate::locate::FieldPath;
-use crate::model::{Config, Transport};
+use crate::model::{Config, RealmMode, Transport};
 use crate::validate::{fail, Check};
 
 /// `[interface.tls]`: what the interface's `tls` listeners present and require.
@@ -131,24 +131,50 @@ pub(crate) fn check(cfg: &Config) -> Check {
         if r.transport != Transport::Tls {
             return fail(tp, "only used with transport = \"tls\"");
         }
-        if ServerName::try_from(t.server_name.as_str()).is_err() {
-            return fail(
-                tp.key("server_name"),
-                format!("{:?} is not a DNS name or IP address", t.server_name),
-            );
-        }
-        if let Some(ca) = &t.ca {
-            read_certificates(ca).or_else(|e| fail(tp.key("ca"), e))?;
-        }
-        match (&t.certificate, &t.private_key) {
-            (Some(c), Some(k)) => {
-                read_certificates(c).or_else(|e| fail(tp.key("certificate"), e))?;
-                read_private_key(k).or_else(|e| fail(tp.key("private_key"), e))?;
+        check_client(t, &tp)?;
+    }
+    for (i, r) in cfg.realms.iter().enumerate() {
+        let p = FieldPath::new("realm").at(i);
+        let tls_forward = r.mode == RealmMode::Forward && r.registrar_transport == Transport::Tls;
+        match (&r.tls, tls_forward) {
+            (None, true) => {
+                return fail(
+                    p.key("registrar_transport"),
+                    "registrar_transport = \"tls\" needs [realm.tls] with server_name (the name the registrar's certificate carries)",
+                )
             }
-            (Some(_), None) => return fail(tp.key("private_key"), "needed with certificate"),
-            (None, Some(_)) => return fail(tp.key("certificate"), "needed with private_key"),
-            (None, None) => {}
+            (Some(_), false) => {
+                return fail(
+                    p.key("tls"),
+                    "only used with mode = \"forward\" and registrar_transport = \"tls\"",
+                )
+            }
+            (Some(t), true) => check_client(t, &p.key("tls"))?,
+            (None, false) => {}
         }
+    }
+    Ok(())
+}
+
+/// Checks a `[route.tls]` or `[realm.tls]` at `tp`: the server name parses, the files read.
+fn check_client(t: &TlsClient, tp: &FieldPath) -> Check {
+    if ServerName::try_from(t.server_name.as_str()).is_err() {
+        return fail(
+            tp.key("server_name"),
+            format!("{:?} is not a DNS name or IP address", t.server_name),
+        );
+    }
+    if let Some(ca) = &t.ca {
+        read_certificates(ca).or_else(|e| fail(tp.key("ca"), e))?;
+    }
+    match (&t.certificate, &t.private_key) {
+        (Some(c), Some(k)) => {
+            read_certificates(c).or_else(|e| fail(tp.key("certificate"), e))?;
+            read_private_key(k).or_else(|e| fail(tp.key("private_key"), e))?;
+        }
+        (Some(_), None) => return fail(tp.key("private_key"), "needed with certificate"),
+        (None, Some(_)) => return fail(tp.key("certificate"), "needed with private_key"),
+        (None, None) => {}
     }
     Ok(())
 }
@@ -266,5 +292,27 @@ mod tests {
         let route =
             format!("transport = \"tls\"\n[route.tls]\nserver_name = \"192.0.2.7\"\nca = {c:?}");
         Config::from_toml_str(&config(TLS_LISTEN, &tls, &route), "t.toml").unwrap();
+    }
+
+    #[test]
+    fn a_forward_realm_over_tls_needs_realm_tls_to_verify_the_registrar() {
+        let (_, c, k) = files("realm");
+        let tls = format!("[interface.tls]\ncertificate = {c:?}\nprivate_key = {k:?}\n");
+        let realm = "[[realm]]\ndomain = \"example.com\"\nmode = \"forward\"\nregistrar = \"127.0.0.1:5071\"\nregistrar_interface = \"customer\"\nauth_required = false\nregistrar_transport = \"tls\"\n";
+        let base = config(TLS_LISTEN, &tls, "");
+        let (field, line, msg) = err(&format!("{base}{realm}"));
+        assert_eq!(field, "realm[0].registrar_transport", "{msg}");
+        assert_eq!(line, Some(base.matches('\n').count() + 7), "{msg}");
+        let with =
+            format!("{base}{realm}[realm.tls]\nserver_name = \"registrar.test\"\nca = {c:?}\n");
+        let cfg = Config::from_toml_str(&with, "t.toml").unwrap();
+        assert_eq!(
+            cfg.realms[0].tls.as_ref().unwrap().server_name,
+            "registrar.test"
+        );
+        let bad = with.replace("registrar.test", "not a name");
+        assert_eq!(err(&bad).0, "realm[0].tls.server_name");
+        let udp = with.replace("registrar_transport = \"tls\"\n", "");
+        assert_eq!(err(&udp).0, "realm[0].tls");
     }
 }

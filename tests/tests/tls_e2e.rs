@@ -667,3 +667,91 @@ fn a_route_trusts_a_trunk_by_its_certificate_name() {
         }
     }
 }
+
+/// A REGISTER for alice from a TLS phone at 10.0.0.9 (behind NAT).
+fn tls_register(seq: u32) -> Message {
+    let mut m = Message::request(Method::Register, "sip:example.com");
+    m.push_header(
+        HeaderName::Via,
+        format!("SIP/2.0/TLS 10.0.0.9:5061;branch=z9hG4bKfwdreg{seq};rport"),
+    );
+    m.push_header(HeaderName::MaxForwards, "70");
+    m.push_header(HeaderName::From, "<sip:alice@example.com>;tag=freg");
+    m.push_header(HeaderName::To, "<sip:alice@example.com>");
+    m.push_header(HeaderName::CallId, format!("tls-fwd-reg-{seq}"));
+    m.push_header(HeaderName::CSeq, format!("{seq} REGISTER"));
+    m.push_header(
+        HeaderName::Contact,
+        "<sip:alice@10.0.0.9:5061;transport=tls>",
+    );
+    m.push_header(HeaderName::Expires, "300");
+    m.set_body(Bytes::new(), None);
+    m
+}
+
+#[test]
+fn a_forward_mode_realm_reaches_its_registrar_over_tls_verified_by_name() {
+    let registrar = TcpListener::bind("127.0.0.1:0").unwrap();
+    let registrar_addr = registrar.local_addr().unwrap();
+    let dir = test_dir("sbc-tls-registrar");
+    let pki = Pki::new(&dir);
+    let realm = format!(
+        "[[realm]]\ndomain = \"example.com\"\nmode = \"forward\"\nauth_required = false\n\
+         registrar = \"{registrar_addr}\"\nregistrar_interface = \"core\"\nregistrar_transport = \"tls\"\n\
+         [realm.tls]\nserver_name = \"registrar.test\"\nca = \"{}\"\n",
+        pki.ca.display()
+    );
+    let unused_trunk = addr(free_udp_port());
+    let s = start_with(pki, unused_trunk, "trunk.test", ("", "", &realm));
+    let (good_cert, good_key) = s.pki.issue("registrar.test");
+    let (bad_cert, bad_key) = s.pki.issue("impostor.test");
+
+    // A registrar whose certificate names someone else: refused at the handshake, counted.
+    let mut phone = TlsPeer::connect(s.customer_tls, "sbc.test", s.pki.client()).expect("phone");
+    phone.send(&tls_register(1));
+    let refused = TlsPeer::accept(&registrar, server_config(&bad_cert, &bad_key), WAIT);
+    assert!(
+        refused.is_err(),
+        "the SBC completed a handshake with the impostor"
+    );
+    let failures = "sbc_tls_handshake_failures_total{reason=\"certificate_name\"}";
+    let deadline = std::time::Instant::now() + WAIT;
+    while metric(s.admin, failures) < 1.0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(metric(s.admin, failures), 1.0);
+    let failed = phone
+        .recv_until(WAIT, |m| {
+            m.status().is_some_and(|c| c >= 300) && m.cseq().is_some_and(|c| c.method == "REGISTER")
+        })
+        .expect("the REGISTER fails at once");
+    assert!(failed.status().unwrap() >= 500, "{failed:?}");
+
+    // The real registrar: the REGISTER arrives over TLS from the core side, and its 200 comes back.
+    phone.send(&tls_register(2));
+    let mut reg = TlsPeer::accept(&registrar, server_config(&good_cert, &good_key), WAIT)
+        .expect("the SBC's TLS connection to the registrar");
+    let fwd = reg
+        .recv_until(WAIT, |m| is_request(m, &Method::Register))
+        .expect("REGISTER at the registrar");
+    assert_eq!(fwd.via().unwrap().transport, "TLS");
+    let binding = contact_uri(&fwd);
+    assert!(
+        !binding.contains("10.0.0.9"),
+        "the phone's address leaked: {binding}"
+    );
+    let mut ok = Message::response_to(&fwd, 200, "OK");
+    ok.set_header(
+        HeaderName::To,
+        format!("{};tag=reg-core", fwd.header(&HeaderName::To).unwrap()),
+    );
+    ok.push_header(HeaderName::Contact, format!("<{binding}>;expires=3600"));
+    reg.send(&ok);
+    phone
+        .recv_until(WAIT, |m| is_response(m, 200, "REGISTER"))
+        .expect("200 to the phone's REGISTER");
+    assert_eq!(
+        metric(s.admin, "sbc_tls_connections_total{listener=\"outbound\"}"),
+        1.0
+    );
+}

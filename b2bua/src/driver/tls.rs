@@ -9,6 +9,7 @@
 //! The handshakes run in the connection tasks, so a slow or hostile client never holds the
 //! driver's loop; each failure closes its flow with a reason that is logged and counted.
 
+use crate::endpoint::TlsPeer;
 use rustls::crypto::aws_lc_rs::default_provider;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::ServerName;
@@ -41,6 +42,8 @@ pub(super) struct Tls {
     pub(super) acceptors: Vec<Option<TlsAcceptor>>,
     /// By route index: `Some` for TLS routes, with the server name to check.
     pub(super) connectors: Vec<Option<(TlsConnector, ServerName<'static>)>>,
+    /// By realm index: `Some` for forward-mode realms reaching their registrar over TLS.
+    pub(super) realm_connectors: Vec<Option<(TlsConnector, ServerName<'static>)>>,
 }
 
 fn provider() -> Arc<CryptoProvider> {
@@ -84,15 +87,39 @@ impl Tls {
             };
             connectors.push(c);
         }
+        let mut realm_connectors = Vec::with_capacity(cfg.realms.len());
+        for (i, r) in cfg.realms.iter().enumerate() {
+            let c = match (&r.tls, r.registrar_transport) {
+                (Some(t), sbc_config::Transport::Tls) => {
+                    Some(connector(t).map_err(|why| TlsSetupError {
+                        field: format!("realm[{i}].tls"),
+                        why,
+                    })?)
+                }
+                _ => None,
+            };
+            realm_connectors.push(c);
+        }
         Ok(Self {
             acceptors,
             connectors,
+            realm_connectors,
         })
     }
 
-    /// Whether no listener or route uses TLS.
+    /// The connector and server name for a TLS peer the endpoint dials.
+    pub(super) fn connector(&self, peer: TlsPeer) -> Option<(TlsConnector, ServerName<'static>)> {
+        match peer {
+            TlsPeer::Route(i) => self.connectors.get(i).cloned().flatten(),
+            TlsPeer::Realm(i) => self.realm_connectors.get(i).cloned().flatten(),
+        }
+    }
+
+    /// Whether no listener, route or realm uses TLS.
     pub(super) fn is_empty(&self) -> bool {
-        self.acceptors.iter().all(Option::is_none) && self.connectors.iter().all(Option::is_none)
+        self.acceptors.iter().all(Option::is_none)
+            && self.connectors.iter().all(Option::is_none)
+            && self.realm_connectors.iter().all(Option::is_none)
     }
 }
 
@@ -152,8 +179,8 @@ fn connector(t: &TlsClient) -> Result<(TlsConnector, ServerName<'static>), Strin
     Ok((TlsConnector::from(Arc::new(config)), name))
 }
 
-/// The leaf certificate of every interface's `[interface.tls]` and every route's client
-/// certificate, as (metric label, notAfter in Unix seconds); unreadable ones are left out (the
+/// The leaf certificate of every interface's `[interface.tls]` and every route's and realm's
+/// client certificate, as (metric label, notAfter in Unix seconds); unreadable ones are left out (the
 /// configuration check reads them first).
 pub(super) fn certificate_expiries(cfg: &Config) -> Vec<(String, i64)> {
     let interfaces = cfg.interfaces.iter().filter_map(|i| {
@@ -166,8 +193,13 @@ pub(super) fn certificate_expiries(cfg: &Config) -> Vec<(String, i64)> {
         let cert = r.tls.as_ref()?.certificate.clone()?;
         Some((format!("route.{}", r.name), cert))
     });
+    let realms = cfg.realms.iter().filter_map(|r| {
+        let cert = r.tls.as_ref()?.certificate.clone()?;
+        Some((format!("realm.{}", r.domain), cert))
+    });
     interfaces
         .chain(routes)
+        .chain(realms)
         .filter_map(|(label, path)| {
             let der = read_certificates(&path).ok()?.into_iter().next()?;
             let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;

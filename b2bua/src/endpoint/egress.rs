@@ -3,7 +3,7 @@
 //! The [`Dest`] of every transmit names the SBC's local signalling address of its path, so the
 //! socket is a table lookup; no message is re-read to find it.
 
-use super::{Endpoint, Outgoing, Output};
+use super::{Endpoint, Outgoing, Output, TlsPeer};
 use crate::call::{CallOutput, MediaRelay};
 use crate::stack::transaction::{Dest, Transmit, Transport};
 use crate::stack::transport::via::{response_target, set_top_via_transport};
@@ -193,11 +193,21 @@ impl<M: MediaRelay> Endpoint<M> {
                 let route = self.cfg.routes.iter().position(|r| {
                     r.transport == sbc_config::Transport::Tls && r.next_hop == target
                 });
-                if route.is_none() {
-                    tracing::warn!(%target, "dropped: no TLS route to open a connection to");
+                let realm = || {
+                    self.cfg.realms.iter().position(|r| {
+                        r.registrar == Some(target)
+                            && r.registrar_transport == sbc_config::Transport::Tls
+                            && r.tls.is_some()
+                    })
+                };
+                let peer = route
+                    .map(TlsPeer::Route)
+                    .or_else(|| realm().map(TlsPeer::Realm));
+                if peer.is_none() {
+                    tracing::warn!(%target, "dropped: no TLS route or registrar to open a connection to");
                     return self.on_unsent(now, out);
                 }
-                route
+                peer
             }
             _ => None,
         };
@@ -295,6 +305,8 @@ impl<M: MediaRelay> Endpoint<M> {
         }
         if let Some(tx) = out.tx {
             self.core.handle_transport_error(now, tx);
+        } else {
+            self.front_door_unsent(now, &out.bytes);
         }
     }
 

@@ -208,6 +208,29 @@ impl<M: MediaRelay> Endpoint<M> {
         true
     }
 
+    /// A request the front door sent that could not be written (the registrar's connection was
+    /// refused or its TLS handshake failed): a forwarded REGISTER is answered for the registrar
+    /// with 503, so the customer hears at once instead of at its Timer F (RFC 3261 §8.1.3.1,
+    /// §21.5.4).
+    pub(super) fn front_door_unsent(&mut self, now: Instant, bytes: &Bytes) {
+        let Some(branch) = super::egress::top_via_branch(bytes) else {
+            return;
+        };
+        if !matches!(
+            self.front.pending.get(branch.as_str()),
+            Some((Pending::Register, _))
+        ) {
+            return;
+        }
+        let Ok(req) = Message::parse(bytes.clone(), &self.limits) else {
+            return;
+        };
+        tracing::warn!("REGISTER not delivered to the registrar: 503 to the customer");
+        let mut rsp = Message::response_to(&req, 503, "Service Unavailable");
+        rsp.push_header(HeaderName::RetryAfter, "30");
+        self.front_door_response(now, &rsp);
+    }
+
     /// Sends a response for a customer to its Via (received/rport), on the transport of its
     /// Via (RFC 3261 §18.2.2, RFC 3581 §4).
     fn send_to_customer(&mut self, now: Instant, mut rsp: Message) {

@@ -223,9 +223,9 @@ pub enum Output {
         bind: IpAddr,
         /// The peer.
         remote: SocketAddr,
-        /// For TLS: the index into `Config::routes` whose `[route.tls]` says how to verify the
-        /// peer (server name, CA) and which client certificate to present (RFC 5922 §7.2).
-        tls: Option<usize>,
+        /// For TLS: whose settings say how to verify the peer (server name, CA) and which
+        /// client certificate to present (RFC 5922 §7.2).
+        tls: Option<TlsPeer>,
     },
     /// Close a flow's connection (idle, or given up on).
     Close {
@@ -234,6 +234,15 @@ pub enum Output {
     },
     /// Write a call detail record.
     Cdr(Box<CallRecord>),
+}
+
+/// The configuration that verifies a TLS peer the SBC dials (RFC 5922 §7.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsPeer {
+    /// A route's next hop, by index into `Config::routes` (`[route.tls]`).
+    Route(usize),
+    /// A forward-mode realm's registrar, by index into `Config::realms` (`[realm.tls]`).
+    Realm(usize),
 }
 
 /// Where a message came in, to route it and answer it on the same path (RFC 3261 §18.2.2).

@@ -86,7 +86,7 @@ server_name = "trunk.example.net"
                 flow,
                 bind,
                 remote,
-                tls: Some(0),
+                tls: Some(TlsPeer::Route(0)),
             } => Some((*flow, *bind, *remote)),
             _ => None,
         })
