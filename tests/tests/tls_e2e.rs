@@ -755,3 +755,26 @@ fn a_forward_mode_realm_reaches_its_registrar_over_tls_verified_by_name() {
         1.0
     );
 }
+
+#[test]
+fn a_truncated_handshake_is_counted_and_the_listener_goes_on() {
+    let s = start("sbc-tls-truncated", addr(free_tcp_port()), "trunk.test");
+    // A real ClientHello, cut in half, then the connection closed.
+    let name = rustls::pki_types::ServerName::try_from("sbc.test").unwrap();
+    let mut client = rustls::ClientConnection::new(s.pki.client(), name).unwrap();
+    let mut hello = Vec::new();
+    client.write_tls(&mut hello).unwrap();
+    assert!(hello.len() > 100, "a ClientHello: {} bytes", hello.len());
+    let mut tcp = TcpStream::connect(s.customer_tls).unwrap();
+    tcp.write_all(&hello[..hello.len() / 2]).unwrap();
+    drop(tcp);
+    let eof = "sbc_tls_handshake_failures_total{reason=\"eof\"}";
+    let deadline = std::time::Instant::now() + WAIT;
+    while metric(s.admin, eof) < 1.0 {
+        assert!(std::time::Instant::now() < deadline, "not counted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The next phone is served.
+    let mut phone = TlsPeer::connect(s.customer_tls, "sbc.test", s.pki.client()).expect("phone");
+    assert!(options_ok(&mut phone, "after-truncated"));
+}
