@@ -2,7 +2,8 @@
 //! `sbc`: the trunk's TLS listener requires a client certificate from the test CA. A call from a
 //! customer reaches it over TLS when the route presents the SBC's client certificate (Kamailio
 //! logs the certificate's name and answers 486), and fails at the handshake when the route
-//! presents none. Needs `kamailio` with its TLS module; without them these tests fail when `CI`
+//! presents none; and Kamailio as a trunk that dials the SBC's mutual-TLS listener gets in with a
+//! certificate from the trusted CA and is refused (counted) with one from another CA. Needs `kamailio` with its TLS module; without them these tests fail when `CI`
 //! is set and skip loudly otherwise.
 
 use bytes::Bytes;
@@ -240,4 +241,213 @@ fn without_a_client_certificate_the_kamailio_trunk_refuses_the_sbc() {
         .sum();
     assert!(failures >= 1.0, "not counted:\n{metrics}");
     let _ = metric_value(&metrics, "sbc_tls_connections_total");
+}
+
+/// Kamailio as a trunk that dials the SBC: SIP over UDP on 127.0.0.1:`udp_port`, every INVITE
+/// relayed statefully over TLS to `sbc`, presenting `cert`/`key` and verifying the SBC against
+/// `pki`'s CA.
+fn start_kamailio_client(
+    dir: &Path,
+    pki: &Pki,
+    (cert, key): (&Path, &Path),
+    udp_port: u16,
+    sbc: SocketAddr,
+) -> (Kamailio, PathBuf) {
+    let tls_cfg = dir.join("kamailio-client-tls.cfg");
+    std::fs::write(
+        &tls_cfg,
+        format!(
+            "[server:default]\nmethod = TLSv1.2+\nprivate_key = {k}\ncertificate = {c}\n\n\
+             [client:default]\nmethod = TLSv1.2+\nverify_certificate = yes\nrequire_certificate = yes\n\
+             private_key = {k}\ncertificate = {c}\nca_list = {ca}\nserver_name = sbc.test\n",
+            k = key.display(),
+            c = cert.display(),
+            ca = pki.ca.display()
+        ),
+    )
+    .unwrap();
+    let cfg = dir.join("kamailio-client.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"#!KAMAILIO
+debug=2
+log_stderror=yes
+children=1
+tcp_children=1
+enable_tls=yes
+listen=udp:127.0.0.1:{udp_port}
+listen=tls:127.0.0.1:{tls_port}
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+loadmodule "tls.so"
+loadmodule "sl.so"
+loadmodule "tm.so"
+loadmodule "textops.so"
+loadmodule "pv.so"
+loadmodule "xlog.so"
+modparam("tls", "config", "{tls_cfg}")
+request_route {{
+    if (is_method("INVITE|ACK|CANCEL")) {{
+        xlog("L_INFO", "TO-SBC $rm\n");
+        t_relay_to_tls("{ip}", "{port}");
+        exit;
+    }}
+    sl_send_reply("200", "OK");
+}}
+"#,
+            tls_port = free_tcp_port(),
+            tls_cfg = tls_cfg.display(),
+            ip = sbc.ip(),
+            port = sbc.port()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("kamailio-client.log");
+    let child = Kamailio(spawn_logged(
+        Command::new("kamailio")
+            .arg("-f")
+            .arg(&cfg)
+            .args(["-DD", "-E", "-w"])
+            .arg(dir),
+        Some(&log),
+    ));
+    // Up once it answers an OPTIONS on UDP.
+    let probe = TestUa::new();
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut m = Message::request(Method::Options, format!("sip:127.0.0.1:{udp_port}"));
+        m.push_header(
+            HeaderName::Via,
+            format!("SIP/2.0/UDP {};branch=z9hG4bKprobe;rport", probe.addr()),
+        );
+        m.push_header(HeaderName::MaxForwards, "70");
+        m.push_header(HeaderName::From, "<sip:probe@example.com>;tag=p");
+        m.push_header(HeaderName::To, "<sip:probe@example.com>");
+        m.push_header(HeaderName::CallId, "kam-probe");
+        m.push_header(HeaderName::CSeq, "1 OPTIONS");
+        m.set_body(Bytes::new(), None);
+        probe.send(addr(udp_port), &m);
+        if probe.recv(Duration::from_millis(200)).is_some() {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "kamailio did not start: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+    (child, log)
+}
+
+/// The SBC with a mutual-TLS core listener (client CA: `pki`'s) and a route from the core side
+/// to `customer_ua`: (sbc, core TLS address, admin).
+fn start_sbc_mtls_listener(pki: &Pki, customer_ua: SocketAddr) -> (Sbc, SocketAddr, SocketAddr) {
+    let (cert, key) = pki.issue("sbc.test");
+    let core_tls = addr(free_tcp_port());
+    let mut c = SbcConfig::with(
+        Iface::udp(addr(free_udp_port()), 46000..=46999),
+        Iface::udp(addr(free_udp_port()), 47000..=47999).and("tls", core_tls),
+    );
+    c = c.route("core-to-customer", customer_ua, "");
+    c.admin = addr(free_tcp_port());
+    let tls = format!(
+        "[interface.tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\nclient_ca = \"{}\"\n",
+        cert.display(),
+        key.display(),
+        pki.ca.display()
+    );
+    let text = c
+        .render()
+        .replace(
+            "rtp_port_max = 47999\n",
+            &format!("rtp_port_max = 47999\n{tls}"),
+        )
+        .replace("from_interface = \"customer\"", "from_interface = \"core\"")
+        .replace("to_interface = \"core\"", "to_interface = \"customer\"");
+    (Sbc::start_ready(&text), core_tls, c.admin)
+}
+
+/// Handshake failures the SBC counted, whatever the reason.
+fn failures(admin: SocketAddr) -> f64 {
+    let metrics = http_get(admin, "/metrics", None).expect("/metrics").body;
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("sbc_tls_handshake_failures_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn a_kamailio_trunk_dialling_the_sbc_gets_in_only_with_a_trusted_certificate() {
+    if !kamailio_or_skip("kamailio_dials_sbc") {
+        return;
+    }
+    let dir = test_dir("sbc-kamailio-client");
+    let pki = Pki::new(&dir);
+    let other_dir = dir.join("other-ca");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let other = Pki::new(&other_dir);
+    let customer = TestUa::new();
+    let (_sbc, core_tls, admin) = start_sbc_mtls_listener(&pki, customer.addr());
+    let a = TestUa::new();
+    let call = |kam_udp: u16, call_id: &str| {
+        let mut inv = invite(&a, call_id);
+        inv.set_uri(format!("sip:+15551234@127.0.0.1:{kam_udp}"));
+        a.send(addr(kam_udp), &inv);
+    };
+
+    // A certificate from a CA the SBC does not trust (same subject names, another key): refused
+    // at the handshake (bad signature), counted.
+    let (bad_cert, bad_key) = other.issue("kam-client.test");
+    let bad_udp = free_udp_port();
+    let (kam_bad, log_bad) =
+        start_kamailio_client(&other_dir, &pki, (&bad_cert, &bad_key), bad_udp, core_tls);
+    call(bad_udp, "kam-dials-1");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while failures(admin) < 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "not refused: {}",
+            std::fs::read_to_string(&log_bad).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        customer.recv(Duration::from_millis(500)).is_none(),
+        "the untrusted trunk's INVITE got through"
+    );
+    drop(kam_bad);
+
+    // The trusted trunk: its INVITE reaches the customer side, whose 486 goes back.
+    let good_dir = dir.join("good");
+    std::fs::create_dir_all(&good_dir).unwrap();
+    let (cert, key) = pki.issue("kam-client.test");
+    let good_udp = free_udp_port();
+    let (_kam, log) = start_kamailio_client(&good_dir, &pki, (&cert, &key), good_udp, core_tls);
+    call(good_udp, "kam-dials-2");
+    let (inv, from) = customer
+        .recv_until(Duration::from_secs(10), |m| {
+            m.method() == Some(&Method::Invite)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no INVITE from the trusted trunk: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        });
+    let mut busy = Message::response_to(&inv, 486, "Busy Here");
+    busy.set_header(
+        HeaderName::To,
+        format!("{};tag=cust", inv.header(&HeaderName::To).unwrap()),
+    );
+    customer.send(from, &busy);
+    let (rsp, _) = a
+        .recv_until(Duration::from_secs(10), |m| is_response(m, 486, "INVITE"))
+        .expect("the customer's 486 back through Kamailio");
+    assert_eq!(rsp.status(), Some(486));
+    assert_eq!(
+        failures(admin),
+        1.0,
+        "the trusted trunk was counted as a failure"
+    );
 }

@@ -1,0 +1,432 @@
+#!/usr/bin/env python3
+"""A real linphone phone (Debian's linphonec) with SRTP over TLS, for the SBC's end-to-end tests.
+
+Drives linphonec (linphone-cli 5.1) through its interactive commands as the customer's phone
+on loopback:
+  * TLS to the SBC's customer side at 127.0.0.1:SBC_TLS_PORT, verifying its certificate against
+    CA_FILE (chain and name: the proxy is sip:sbc.test:PORT;maddr=127.0.0.1, so the name checked
+    is sbc.test -- the Debian build's mbedtls 2.28 cannot match IP SANs);
+  * SRTP mandatory (SDES, media_encryption=srtp, media_encryption_mandatory=1), PCMU/PCMA only;
+  * registers USER@example.com with digest (PASSWORD) through the SBC.
+
+Two calls, in file mode (no soundcard): the phone plays DIR/tone700.wav (700 Hz, generated here)
+into each call and records what it hears:
+  1. it calls CALL_URI (e.g. sip:bob@example.com), keeps the call up TONE_S once connected,
+     recording into DIR/lp-out.wav, then hangs up;
+  2. it waits (at most IN_WAIT_S) for an incoming call, answers it, plays/records into
+     DIR/lp-in.wav for TONE_S (or until the other side hangs up), then hangs up.
+
+It prints one line per outcome, `key value`, for the Rust test to assert on:
+  register <code|failed>                   final REGISTER status (200 when registered)
+  out_call <state> / in_call <state>       CONFIRMED when the call was up (else TIMEOUT, ENDED-...)
+  out_srtp <0|1> / in_srtp <0|1>           whether linphone reported the call fully encrypted
+  out_phone_hears <f700> <f1800>           tone powers (relative, Goertzel) in lp-out.wav
+  in_phone_hears <f700> <f1800>            ... in lp-in.wav
+  done
+
+Usage: linphone_srtp.py SBC_TLS_PORT USER PASSWORD CA_FILE DIR CALL_URI
+Also writes DIR/linphonerc, DIR/linphonec.log (linphone's debug log with every SIP message)
+and DIR/linphonec.out (its console). Python stdlib only; loopback only; bounded (about
+TOTAL_S overall, linphonec is killed at the end). Exits 0 whatever the outcomes (the test judges
+them), 2 on a usage error.
+"""
+
+import math
+import os
+import re
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+import wave
+
+LINPHONEC = os.environ.get("LINPHONEC", "linphonec")
+TOTAL_S = 40.0
+REGISTER_S = 8.0
+CONNECT_S = 10.0
+IN_WAIT_S = 15.0
+TONE_S = 2.5
+PHONE_HZ = 700
+CORE_HZ = 1800
+RATE = 8000
+
+
+def say(key, *values):
+    print(key, *values, flush=True)
+
+
+def goertzel(samples, rate, freq):
+    """Relative power of `freq` in `samples` (mean square of the Goertzel output)."""
+    k = 2.0 * math.cos(2.0 * math.pi * freq / rate)
+    s1 = s2 = 0.0
+    for x in samples:
+        s0 = x + k * s1 - s2
+        s2, s1 = s1, s0
+    power = s1 * s1 + s2 * s2 - k * s1 * s2
+    return power / max(len(samples), 1) ** 2
+
+
+def tones_in(path):
+    """(power at 700 Hz, power at 1800 Hz) of the second half-second onwards of a WAV."""
+    try:
+        with wave.open(path, "rb") as w:
+            rate = w.getframerate()
+            channels = w.getnchannels()
+            width = w.getsampwidth()
+            raw = w.readframes(w.getnframes())
+    except (OSError, wave.Error, EOFError):
+        return (0.0, 0.0)
+    if width != 2:
+        return (0.0, 0.0)
+    step = 2 * channels
+    n = len(raw) // step
+    samples = [int.from_bytes(raw[step * i : step * i + 2], "little", signed=True) for i in range(n)]
+    samples = samples[rate // 2 :]
+    if not samples:
+        return (0.0, 0.0)
+    return (goertzel(samples, rate, PHONE_HZ), goertzel(samples, rate, CORE_HZ))
+
+
+def write_tone(path, freq=PHONE_HZ, seconds=10.0, rate=RATE):
+    """A mono 16-bit WAV of a sine at `freq` (linphone loops it while the call is up)."""
+    n = int(seconds * rate)
+    frames = b"".join(
+        struct.pack("<h", int(12000 * math.sin(2.0 * math.pi * freq * i / rate))) for i in range(n)
+    )
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(frames)
+
+
+def write_rc(path, out_dir, port, user, password, ca):
+    """linphone's configuration: the keys that matter are commented."""
+    codecs = [
+        ("PCMU", 8000, 1, 1),
+        ("PCMA", 8000, 1, 1),
+        ("opus", 48000, 2, 0),
+        ("speex", 16000, 1, 0),
+        ("speex", 8000, 1, 0),
+        ("speex", 32000, 1, 0),
+        ("GSM", 8000, 1, 0),
+        ("G722", 8000, 1, 0),
+        ("G729", 8000, 1, 0),
+        ("L16", 44100, 2, 0),
+        ("L16", 44100, 1, 0),
+    ]
+    codec_sections = "".join(
+        f"[audio_codec_{i}]\nmime={m}\nrate={r}\nchannels={c}\nenabled={e}\n\n"
+        for i, (m, r, c, e) in enumerate(codecs)
+    )
+    text = f"""\
+[sip]
+# client TLS only (random local port), bound to loopback; no UDP/TCP listeners
+sip_port=0
+sip_tcp_port=0
+sip_tls_port=-1
+bind_address=127.0.0.1
+use_ipv6=0
+ipv6_migration_done=1
+# without this key linphone waits for a network-reachability event that never comes here
+auto_net_state_mon=0
+register_only_when_network_is_up=0
+default_proxy=0
+root_ca={ca}
+verify_server_certs=1
+verify_server_cn=1
+media_encryption=srtp
+media_encryption_mandatory=1
+ping_with_options=0
+guess_hostname=0
+contact=sip:{user}@127.0.0.1
+inc_timeout=30
+in_call_timeout=0
+
+[net]
+mtu=1300
+firewall_policy=0
+
+[storage]
+# linphone aborts its start-up (no SIP sockets) if it cannot open its databases
+uri={out_dir}/linphone.db
+call_logs_db_uri={out_dir}/call-history.db
+zrtp_secrets_db_uri={out_dir}/zrtp-secrets.db
+
+[misc]
+user_certificates_path={out_dir}
+uuid=0
+
+[rtp]
+# media on loopback too (bound and advertised in SDP)
+bind_address=127.0.0.1
+audio_rtp_port=36000-39999
+nortp_timeout=30
+audio_adaptive_jitt_comp_enabled=0
+
+[sound]
+echocancellation=0
+playback_gain_db=0
+mic_gain_db=0
+
+[video]
+display=0
+capture=0
+
+[auth_info_0]
+username={user}
+passwd={password}
+realm=example.com
+domain=example.com
+
+[proxy_0]
+# maddr: connect to 127.0.0.1 but check the certificate against the name sbc.test
+reg_proxy=<sip:sbc.test:{port};transport=tls;maddr=127.0.0.1>
+# outbound proxy for calls too (else linphone resolves the callee's domain in DNS)
+reg_route=<sip:sbc.test:{port};transport=tls;maddr=127.0.0.1;lr>
+reg_identity=sip:{user}@example.com
+reg_expires=300
+reg_sendregister=1
+publish=0
+dial_escape_plus=0
+
+{codec_sections}"""
+    with open(path, "w") as f:
+        f.write(text)
+
+
+class Linphonec:
+    """linphonec on pipes: commands in, console lines collected by a reader thread."""
+
+    def __init__(self, rc, log, out_path, home):
+        env = dict(os.environ)
+        env.update(HOME=home, XDG_DATA_HOME=home, XDG_CONFIG_HOME=home, LANG="C")
+        self.out = open(out_path, "w")
+        self.proc = subprocess.Popen(
+            [LINPHONEC, "-c", rc, "-d", "6", "-l", log],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=home,
+            start_new_session=True,
+        )
+        self.lines = []
+        self.cond = threading.Condition()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        buf = b""
+        while True:
+            try:
+                chunk = os.read(self.proc.stdout.fileno(), 4096)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            buf += chunk
+            *complete, buf = buf.split(b"\n")
+            with self.cond:
+                for raw in complete:
+                    line = raw.decode("utf-8", "replace").replace("linphonec> ", "").strip()
+                    self.lines.append(line)
+                    self.out.write(line + "\n")
+                self.out.flush()
+                self.cond.notify_all()
+        with self.cond:
+            self.lines.append("<eof>")
+            self.cond.notify_all()
+
+    def send(self, command):
+        try:
+            self.proc.stdin.write((command + "\n").encode())
+            self.proc.stdin.flush()
+        except (OSError, ValueError):
+            pass
+
+    def mark(self):
+        with self.cond:
+            return len(self.lines)
+
+    def wait_for(self, pattern, timeout, start=0):
+        """First line from index `start` matching `pattern` within `timeout` -> (match, next index)."""
+        rx = re.compile(pattern)
+        end = time.time() + max(timeout, 0)
+        i = start
+        with self.cond:
+            while True:
+                while i < len(self.lines):
+                    m = rx.search(self.lines[i])
+                    i += 1
+                    if m:
+                        return m, i
+                left = end - time.time()
+                if left <= 0 or (self.lines and self.lines[-1] == "<eof>" and i >= len(self.lines)):
+                    return None, i
+                self.cond.wait(min(left, 0.2))
+
+    def find(self, pattern, start=0):
+        rx = re.compile(pattern)
+        with self.cond:
+            for line in self.lines[start:]:
+                m = rx.search(line)
+                if m:
+                    return m
+        return None
+
+    def stop(self):
+        self.send("quit")
+        try:
+            self.proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            pass
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+        self.thread.join(timeout=1)
+        self.out.close()
+
+
+def register_code(log_path):
+    """Status code of the last response to a REGISTER in linphone's log, or None."""
+    try:
+        with open(log_path, errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return None
+    codes = re.findall(r"SIP/2\.0 (\d{3}) [^\n]*\n(?:[^\n]+\n){0,20}?CSeq: *\d+ REGISTER", text)
+    return codes[-1] if codes else None
+
+
+CALL_ID = r"Call (\d+)"
+
+
+def hold_call(lp, cid, start, deadline):
+    """Keep call `cid` up for TONE_S (or until it ends), then hang it up; returns the index."""
+    m, _ = lp.wait_for(rf"Call {cid} with .* (ended|error)", min(TONE_S, deadline - time.time()), start)
+    if m is None:
+        lp.send(f"terminate {cid}")
+        m, _ = lp.wait_for(rf"Call {cid} with .* ended", min(3.0, deadline - time.time()), start)
+    time.sleep(0.3)  # let the recorder close its file
+    return lp.mark()
+
+
+def srtp_of(lp, cid, start):
+    good = lp.find(rf"Call {cid} is fully encrypted", start)
+    bad = lp.find(rf"Call {cid} is not fully encrypted", start)
+    return 1 if good and not bad else 0
+
+
+def main():
+    args = sys.argv[1:]
+    if len(args) != 6 or not args[0].isdigit():
+        print(__doc__, file=sys.stderr)
+        return 2
+    port, user, password, ca, out_dir, call_uri = args
+    deadline = time.time() + TOTAL_S
+    out_dir = os.path.abspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    ca = os.path.abspath(ca)
+    rc = os.path.join(out_dir, "linphonerc")
+    log = os.path.join(out_dir, "linphonec.log")
+    tone = os.path.join(out_dir, "tone700.wav")
+    rec_out = os.path.join(out_dir, "lp-out.wav")
+    rec_in = os.path.join(out_dir, "lp-in.wav")
+    for stale in (rec_out, rec_in, log):
+        try:
+            os.unlink(stale)
+        except OSError:
+            pass
+    write_tone(tone)
+    write_rc(rc, out_dir, port, user, password, ca)
+
+    lp = Linphonec(rc, log, os.path.join(out_dir, "linphonec.out"), out_dir)
+    try:
+        # File mode: the "microphone" is the play file, the "speaker" the record file.
+        lp.send("soundcard use files")
+        lp.send(f"play {tone}")
+        lp.send(f"record {rec_out}")
+
+        registered = False
+        reg_end = min(deadline, time.time() + REGISTER_S)
+        while time.time() < reg_end:
+            at = lp.mark()
+            lp.send("status register")
+            m, _ = lp.wait_for(r"^(registered, identity=|registered=)", 1.0, at)
+            if m and m.group(1).startswith("registered, identity"):
+                registered = True
+                break
+            time.sleep(0.3)
+        code = register_code(log)
+        say("register", code if code else ("200" if registered else "failed"))
+
+        if registered:
+            # 1) the phone calls out
+            at = lp.mark()
+            lp.send(f"call {call_uri}")
+            m, _ = lp.wait_for(
+                rf"{CALL_ID} with .* (connected|ended \((.*)\)|error)",
+                min(CONNECT_S, deadline - time.time()),
+                at,
+            )
+            if m and m.group(2) == "connected":
+                cid = m.group(1)
+                say("out_call", "CONFIRMED")
+                after = hold_call(lp, cid, at, deadline)
+                say("out_srtp", srtp_of(lp, cid, at))
+            else:
+                state = "TIMEOUT" if m is None else ("ERROR" if m.group(2) == "error" else f"ENDED-{m.group(3)}")
+                say("out_call", state)
+                say("out_srtp", 0)
+                lp.send("terminate all")
+                after = lp.mark()
+            p7, p18 = tones_in(rec_out)
+            say("out_phone_hears", f"{p7:.1f}", f"{p18:.1f}")
+
+            # 2) an incoming call, answered
+            lp.send(f"record {rec_in}")
+            m, at = lp.wait_for(
+                r"Receiving new incoming call from .*, assigned id (\d+)",
+                min(IN_WAIT_S, deadline - time.time()),
+                after,
+            )
+            if m:
+                cid = m.group(1)
+                lp.send(f"answer {cid}")
+                m2, _ = lp.wait_for(
+                    rf"Call {cid} with .* (connected|ended \((.*)\)|error)",
+                    min(CONNECT_S, deadline - time.time()),
+                    at,
+                )
+                if m2 and m2.group(1) == "connected":
+                    say("in_call", "CONFIRMED")
+                    hold_call(lp, cid, at, deadline)
+                    say("in_srtp", srtp_of(lp, cid, at))
+                else:
+                    state = "TIMEOUT" if m2 is None else ("ERROR" if m2.group(1) == "error" else f"ENDED-{m2.group(2)}")
+                    say("in_call", state)
+                    say("in_srtp", 0)
+            else:
+                say("in_call", "TIMEOUT")
+                say("in_srtp", 0)
+            p7, p18 = tones_in(rec_in)
+            say("in_phone_hears", f"{p7:.1f}", f"{p18:.1f}")
+    except Exception as e:  # noqa: BLE001 - reported for the test, never fatal
+        say("error", repr(e).replace(" ", "_"))
+    finally:
+        lp.stop()
+    say("done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
