@@ -1,10 +1,11 @@
 //! Kamailio (Debian `kamailio` + `kamailio-tls-modules`) as a mutual-TLS trunk behind the real
 //! `sbc`: the trunk's TLS listener requires a client certificate from the test CA. A call from a
-//! customer reaches it over TLS when the route presents the SBC's client certificate (Kamailio
-//! logs the certificate's name and answers 486), and fails at the handshake when the route
-//! presents none; and Kamailio as a trunk that dials the SBC's mutual-TLS listener gets in with a
-//! certificate from the trusted CA and is refused (counted) with one from another CA. Needs `kamailio` with its TLS module; without them these tests fail when `CI`
-//! is set and skip loudly otherwise.
+//! customer reaches it over TLS when the route presents the SBC's client certificate (Kamailio logs
+//! the certificate's name and answers 486), and fails at the handshake when the route presents
+//! none; and Kamailio as a trunk that dials the SBC's mutual-TLS listener gets in with a
+//! certificate from the trusted CA and is refused (counted) with one from another CA. Needs
+//! `kamailio` with its TLS module; without them these tests fail when `CI` is set and skip loudly
+//! otherwise.
 
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Message, Method};
