@@ -380,6 +380,33 @@ impl MediaState {
         Ok(out)
     }
 
+    /// Takes the peer's answer on `leg` to a refresh re-INVITE the SBC sent with the SDP last
+    /// sent there (RFC 4028 §10): only a new SRTP key of the peer's is applied (RFC 4568
+    /// §7.1.4); the media otherwise stays as negotiated.
+    pub(super) fn refresh_answer<M: MediaAnchor>(
+        &mut self,
+        anchor: &mut M,
+        leg: Leg,
+        body: &Bytes,
+    ) -> Result<(), CallError> {
+        let sdp = Sdp::parse(body).map_err(CallError::Sdp)?;
+        for m in sdp.media() {
+            let i = m.index();
+            let Some(stream) = self.streams.get(i).copied().flatten() else {
+                continue;
+            };
+            let Some(keys) = self.keys.get_mut(i).map(|k| &mut k[leg.index()]) else {
+                continue;
+            };
+            if let Some((inbound, outbound)) = keys.refresh_answer(m.description()) {
+                anchor
+                    .set_crypto(self.session, stream.index, leg, inbound, outbound)
+                    .map_err(CallError::Relay)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Forgets what the endpoint on `leg` said, before an attempt towards another endpoint
     /// there: its streams' signalling in the relay goes back to none (RFC 3264 §8).
     pub(super) fn reset_leg<M: MediaAnchor>(

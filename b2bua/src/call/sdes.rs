@@ -195,6 +195,19 @@ impl LegKeys {
         }
     }
 
+    /// Reads the peer's answer `m` to an offer the SBC repeated on this leg (a session refresh
+    /// re-INVITE carrying the SDP last sent there, RFC 4028 §10): the peer may answer the key in
+    /// use with a new key of its own (RFC 4568 §7.1.4); returns the relay's change then.
+    pub(super) fn refresh_answer(&mut self, m: &MediaDescription) -> Option<Rekey> {
+        let ours = self.outbound.as_ref()?;
+        let theirs = acceptable(m.cryptos(), |c, suite| {
+            c.tag == ours.tag && suite == ours.suite
+        })?;
+        let change = change(self.inbound.as_ref(), Some(&theirs));
+        self.inbound = Some(theirs);
+        (change != KeyChange::Keep).then_some((change, KeyChange::Keep))
+    }
+
     /// Writes this leg's keys into `m`, the SDP the SBC sends to the leg's peer: every `a=crypto`
     /// from the other leg removed, the profile set, and the SBC's keys added — all suites it runs
     /// on an offer (the key in use kept for its suite, RFC 4568 §7.1.4), the one matching the

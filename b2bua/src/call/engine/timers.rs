@@ -256,6 +256,11 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         self.session.update_leg(key, leg, |t| t.pending = None);
         match status {
             200..=299 => {
+                if method == Some(Method::Invite) && rsp.has_sdp() {
+                    if let Some(m) = self.calls.get_mut(&key).and_then(|c| c.media.as_mut()) {
+                        let _ = m.refresh_answer(&mut self.media, leg, rsp.body());
+                    }
+                }
                 let answer = PeerTimer::read(rsp).unwrap_or_default();
                 let next = LegTimer::as_uac(&answer, timer.interval, now, Some(&timer));
                 self.session.set_leg(key, leg, next);

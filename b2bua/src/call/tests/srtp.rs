@@ -10,7 +10,11 @@ use sbc_relay::srtp::Suite;
 const ALICE_KEY: &str = "qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq";
 
 fn net(a: SrtpPolicy, b: SrtpPolicy) -> Net {
-    Net::with_router(CallConfig::default(), move |m: &Message, d: Dest| {
+    net_with(CallConfig::default(), a, b)
+}
+
+fn net_with(cfg: CallConfig, a: SrtpPolicy, b: SrtpPolicy) -> Net {
+    Net::with_router(cfg, move |m: &Message, d: Dest| {
         let mut r = route(m, d)?;
         r.a_side.srtp = a;
         r.b_side.srtp = b;
@@ -273,4 +277,47 @@ fn a_reinvite_rekeys_only_the_direction_that_changed() {
         panic!("{ops:?}")
     };
     assert_eq!(*k, key(0xbb));
+}
+
+#[test]
+fn a_peer_that_rekeys_in_its_answer_to_the_sbcs_session_refresh_is_followed() {
+    let cfg = CallConfig {
+        session_timer: SessionTimerConfig {
+            expires_s: 1800,
+            min_se_s: 90,
+        },
+        ..CallConfig::default()
+    };
+    let mut net = net_with(cfg, SrtpPolicy::Optional, SrtpPolicy::Off);
+    let b_inv = invite_with(&mut net, &alice_srtp(1, ALICE_KEY));
+    net.send_b(reply_b(&b_inv, 200, Some(&sdp_b(1, "sendrecv"))));
+    let ok = net.one_a();
+    net.send_a(from_a(Method::Ack, &ok, 1, "z9hG4bKa2", None));
+    net.b();
+    net.ops();
+    // At half the interval the SBC refreshes leg A with the SDP it last sent there.
+    net.advance(900_000);
+    let re = net.one_a();
+    assert_eq!((re.method(), re.body()), (Some(&Method::Invite), ok.body()));
+    net.b(); // leg B's own refresh (plain, no keys)
+             // Alice answers the SBC's key with a new key of hers (RFC 4568 §7.1.4).
+    let new_key = "u7u7u7u7u7u7u7u7u7u7u7u7u7u7u7u7u7u7u7u7";
+    let answer = sdp_crypto(
+        "alice",
+        2,
+        "198.51.100.10",
+        49170,
+        "RTP/SAVP",
+        &[&format!("1 AES_CM_128_HMAC_SHA1_80 inline:{new_key}")],
+    );
+    net.send_a(reply_a(&re, 200, Some(&answer)));
+    assert_eq!(net.one_a().method(), Some(&Method::Ack));
+    assert_eq!(
+        crypto_ops(net.ops()),
+        [(
+            Leg::A,
+            KeyChange::Key(Suite::AesCm128HmacSha1_80, key(0xbb)),
+            KeyChange::Keep
+        )]
+    );
 }
