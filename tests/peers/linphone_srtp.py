@@ -301,18 +301,27 @@ class Linphonec:
         self.out.close()
 
 
-def register_code(log_path):
-    """Status code of the last response to a REGISTER in linphone's log, or None."""
+def register_codes(log_path):
+    """Status codes of the responses to REGISTER in linphone's log, in order."""
     try:
         with open(log_path, errors="replace") as f:
             text = f.read()
     except OSError:
-        return None
-    codes = re.findall(r"SIP/2\.0 (\d{3}) [^\n]*\n(?:[^\n]+\n){0,20}?CSeq: *\d+ REGISTER", text)
-    return codes[-1] if codes else None
+        return []
+    return re.findall(r"SIP/2\.0 (\d{3}) [^\n]*\n(?:[^\n]+\n){0,20}?CSeq: *\d+ REGISTER", text)
 
 
-CALL_ID = r"Call (\d+)"
+def await_connect(lp, cid, start, timeout):
+    """Wait for call `cid` (a regex for its id) to connect: (id, CONFIRMED|TIMEOUT|ERROR-reason|ENDED-reason)."""
+    m, at = lp.wait_for(rf"Call ({cid}) with .* (connected|ended \((.*)\)|error)\.$", timeout, start)
+    if m is None:
+        return None, "TIMEOUT"
+    if m.group(2) == "connected":
+        return m.group(1), "CONFIRMED"
+    if m.group(2) == "error":
+        m2, _ = lp.wait_for(rf"Call {m.group(1)} with .* ended \((.*)\)", 1.0, at)
+        return m.group(1), "ERROR" + ("-" + m2.group(1).replace(" ", "_") if m2 else "")
+    return m.group(1), "ENDED-" + m.group(3).replace(" ", "_")
 
 
 def hold_call(lp, cid, start, deadline):
@@ -367,7 +376,13 @@ def main():
     write_tone(tone)
     write_rc(rc, out_dir, port, user, password, ca)
 
-    lp = Linphonec(rc, log, os.path.join(out_dir, "linphonec.out"), out_dir)
+    try:
+        lp = Linphonec(rc, log, os.path.join(out_dir, "linphonec.out"), out_dir)
+    except OSError as e:
+        say("error", repr(e).replace(" ", "_"))
+        say("register", "failed")
+        say("done")
+        return 0
     try:
         # File mode: the "microphone" is the play file, the "speaker" the record file.
         lp.send("soundcard use files")
@@ -384,27 +399,24 @@ def main():
                 registered = True
                 break
             time.sleep(0.3)
-        code = register_code(log)
-        say("register", code if code else ("200" if registered else "failed"))
+        codes = register_codes(log)
+        if registered:
+            ok = [c for c in codes if c.startswith("2")]
+            say("register", ok[-1] if ok else "200")
+        else:
+            say("register", codes[-1] if codes else "failed")
 
         if registered:
             # 1) the phone calls out
             at = lp.mark()
             log_at = log_size(log)
             lp.send(f"call {call_uri}")
-            m, _ = lp.wait_for(
-                rf"{CALL_ID} with .* (connected|ended \((.*)\)|error)",
-                min(CONNECT_S, deadline - time.time()),
-                at,
-            )
-            if m and m.group(2) == "connected":
-                cid = m.group(1)
-                say("out_call", "CONFIRMED")
+            cid, state = await_connect(lp, r"\d+", at, min(CONNECT_S, deadline - time.time()))
+            say("out_call", state)
+            if state == "CONFIRMED":
                 after = hold_call(lp, cid, at, deadline)
                 say("out_srtp", srtp_since(log, log_at))
             else:
-                state = "TIMEOUT" if m is None else ("ERROR" if m.group(2) == "error" else f"ENDED-{m.group(3)}")
-                say("out_call", state)
                 say("out_srtp", 0)
                 lp.send("terminate all")
                 after = lp.mark()
@@ -422,19 +434,14 @@ def main():
             if m:
                 cid = m.group(1)
                 lp.send(f"answer {cid}")
-                m2, _ = lp.wait_for(
-                    rf"Call {cid} with .* (connected|ended \((.*)\)|error)",
-                    min(CONNECT_S, deadline - time.time()),
-                    at,
-                )
-                if m2 and m2.group(1) == "connected":
-                    say("in_call", "CONFIRMED")
+                _, state = await_connect(lp, cid, at, min(CONNECT_S, deadline - time.time()))
+                say("in_call", state)
+                if state == "CONFIRMED":
                     hold_call(lp, cid, at, deadline)
                     say("in_srtp", srtp_since(log, log_at))
                 else:
-                    state = "TIMEOUT" if m2 is None else ("ERROR" if m2.group(1) == "error" else f"ENDED-{m2.group(2)}")
-                    say("in_call", state)
                     say("in_srtp", 0)
+                    lp.send("terminate all")
             else:
                 say("in_call", "TIMEOUT")
                 say("in_srtp", 0)

@@ -282,6 +282,8 @@ impl MediaState {
                 rekeys.push((i, from, r));
             }
         }
+        // What described `from`'s own transport (ICE, DTLS, BUNDLE) never reaches `to`.
+        sdp.strip_foreign_transport();
         let lines: Vec<(LegSignal, bool, bool)> = sdp
             .media()
             .map(|m| (leg_signal(&m, policy), m.is_rejected(), m.rtcp_mux()))

@@ -2783,6 +2783,7 @@ fn a_refresh_that_is_never_answered_ends_the_call() {
 }
 
 mod control;
+mod hygiene;
 mod nondialog;
 mod operations;
 mod parallel;

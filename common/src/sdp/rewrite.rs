@@ -134,6 +134,60 @@ impl Sdp {
     pub fn remove_attribute(&mut self, name: &str) -> usize {
         section::remove_attribute(&mut self.session, name)
     }
+
+    /// Removes, at session and media level, every attribute that describes the sender's own
+    /// transport rather than the media: ICE candidates and credentials (RFC 8839 §5), DTLS
+    /// fingerprint, setup and tls-id (RFC 8122, RFC 8842), and BUNDLE groups (RFC 8843 §7).
+    /// A B2BUA relaying media writes its own transport on each leg and must never pass these
+    /// on: they would leak the far end's addresses and offer what the relay does not provide.
+    /// Returns how many lines went.
+    pub fn strip_foreign_transport(&mut self) -> usize {
+        let mut n = strip_transport_lines(&mut self.session);
+        for m in &mut self.media {
+            n += strip_transport_lines(&mut m.lines);
+        }
+        n
+    }
+}
+
+/// Attributes describing a peer's own transport (see [`Sdp::strip_foreign_transport`]).
+const FOREIGN_TRANSPORT: [&str; 13] = [
+    "candidate",
+    "remote-candidates",
+    "end-of-candidates",
+    "ice-ufrag",
+    "ice-pwd",
+    "ice-options",
+    "ice-lite",
+    "ice-mismatch",
+    "ice-pacing",
+    "fingerprint",
+    "setup",
+    "tls-id",
+    "bundle-only",
+];
+
+fn strip_transport_lines(lines: &mut Vec<Line>) -> usize {
+    let before = lines.len();
+    lines.retain(|l| {
+        let Some((name, value)) = l.attribute_parts() else {
+            return true;
+        };
+        if FOREIGN_TRANSPORT
+            .iter()
+            .any(|f| name.eq_ignore_ascii_case(f.as_bytes()))
+        {
+            return false;
+        }
+        // `a=group:BUNDLE ...`; other group semantics (LS, FID) describe the media.
+        let bundle = name.eq_ignore_ascii_case(b"group")
+            && value.is_some_and(|v| {
+                v.get(..6)
+                    .is_some_and(|s| s.eq_ignore_ascii_case(b"BUNDLE"))
+            });
+        !bundle
+    });
+    before - lines.len()
 }
 
 /// `"41"` → `"42"`, `"99"` → `"100"`; `None` unless all digits.
@@ -364,6 +418,46 @@ fn names_payload_type(line: &Line, payload_types: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn foreign_transport_attributes_go_and_the_media_stays() {
+        let text = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
+            a=group:BUNDLE 0 1\r\na=group:LS 0 1\r\na=ice-lite\r\na=ice-options:trickle\r\na=fingerprint:sha-256 AB:CD\r\n\
+            m=audio 4000 UDP/TLS/RTP/SAVPF 111 0\r\na=mid:0\r\na=ice-ufrag:abcd\r\na=ice-pwd:secretsecretsecretsecret\r\n\
+            a=candidate:1 1 UDP 2130706431 10.0.0.5 4000 typ host\r\n\
+            a=candidate:2 1 UDP 1694498815 203.0.113.7 40000 typ srflx raddr 10.0.0.5 rport 4000\r\n\
+            a=end-of-candidates\r\na=setup:actpass\r\na=tls-id:1234\r\na=rtpmap:111 opus/48000/2\r\n\
+            a=fmtp:111 minptime=10\r\na=rtcp-mux\r\na=sendrecv\r\na=X-unknown:kept\r\n\
+            m=video 0 RTP/AVP 96\r\na=bundle-only\r\na=remote-candidates:1 10.0.0.5 4000\r\n";
+        let mut sdp = Sdp::from_bytes(bytes::Bytes::from_static(text.as_bytes())).unwrap();
+        assert_eq!(sdp.strip_foreign_transport(), 13);
+        let out = String::from_utf8(sdp.to_bytes().to_vec()).unwrap();
+        for gone in [
+            "BUNDLE",
+            "ice-",
+            "candidate",
+            "fingerprint",
+            "setup",
+            "tls-id",
+            "10.0.0.5",
+            "203.0.113.7",
+            "bundle-only",
+        ] {
+            assert!(!out.contains(gone), "{gone} left in:\n{out}");
+        }
+        for kept in [
+            "a=group:LS 0 1",
+            "a=mid:0",
+            "a=rtpmap:111 opus/48000/2",
+            "a=fmtp:111 minptime=10",
+            "a=rtcp-mux",
+            "a=sendrecv",
+            "a=X-unknown:kept",
+            "m=video 0 RTP/AVP 96",
+        ] {
+            assert!(out.contains(kept), "{kept} lost:\n{out}");
+        }
+    }
 
     #[test]
     fn the_transport_protocol_is_replaced_and_nothing_else() {
