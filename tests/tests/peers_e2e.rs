@@ -222,14 +222,21 @@ fn hears(out: &BTreeMap<String, String>, key: &str) -> (f64, f64) {
     (it.next().unwrap(), it.next().unwrap())
 }
 
-#[test]
-fn a_pjsip_phone_with_srtp_over_tls_talks_to_a_plain_rtp_core_both_ways() {
-    let Some(python) =
-        python_with_pjsua2("a_pjsip_phone_with_srtp_over_tls_talks_to_a_plain_rtp_core_both_ways")
-    else {
-        return;
-    };
-    let dir = sbc_tests::test_dir("sbc-pjsua2-srtp");
+/// An SBC for the SRTP tests: customer side UDP + TLS (certificate for sbc.test, `srtp =
+/// "required"`, realm example.com with alice/wonderland), core side UDP with plain RTP, a route
+/// to `core_ua`, every SIP message logged.
+struct SrtpSbc {
+    sbc: Sbc,
+    admin: SocketAddr,
+    pki: sbc_tests::tls::Pki,
+    dir: PathBuf,
+    tls_port: u16,
+    core: u16,
+    core_ua: u16,
+}
+
+fn srtp_sbc(test: &str) -> SrtpSbc {
+    let dir = sbc_tests::test_dir(test);
     let pki = sbc_tests::tls::Pki::new(&dir);
     let (cert, key) = pki.issue("sbc.test");
     let (customer, core, core_ua) = (free_udp_port(), free_udp_port(), free_udp_port());
@@ -249,33 +256,109 @@ fn a_pjsip_phone_with_srtp_over_tls_talks_to_a_plain_rtp_core_both_ways() {
     );
     c.general = "log_sip_messages = true\nlog_sip_rate_per_s = 10000\n".to_owned();
     let text = c.render().replace("rtp_port_max = 46999\n", &customer_side);
-    let sbc = Sbc::start_ready(&text);
+    SrtpSbc {
+        sbc: Sbc::start_ready(&text),
+        admin: c.admin,
+        pki,
+        dir,
+        tls_port,
+        core,
+        core_ua,
+    }
+}
+
+impl SrtpSbc {
+    /// Asserts that no message to or from the core carried keys or an SRTP profile, that no
+    /// SRTP packet failed authentication, and that more than `packets` were forwarded.
+    fn assert_srtp_stayed_on_the_customer_leg(&self, packets: f64) {
+        let log = std::fs::read_to_string(&self.sbc.log).unwrap_or_default();
+        let core_peer = format!("127.0.0.1:{}", self.core_ua);
+        let core_side: Vec<&str> = log
+            .split("sbc::sip")
+            .skip(1)
+            .filter(|m| m.lines().next().is_some_and(|l| l.contains(&core_peer)))
+            .collect();
+        assert!(!core_side.is_empty(), "no message to the core in the log");
+        for m in &core_side {
+            assert!(
+                !m.contains("a=crypto") && !m.contains("RTP/SAVP"),
+                "SRTP crossed to the core: {m}"
+            );
+        }
+        assert_eq!(
+            metric(
+                self.admin,
+                "sbc_relay_dropped_packets_total{reason=\"srtp_auth\"}"
+            ),
+            0.0
+        );
+        let body = http_get(self.admin, "/metrics", None)
+            .expect("GET /metrics")
+            .body;
+        let forwarded: f64 = body
+            .lines()
+            .filter(|l| l.starts_with("sbc_relay_forwarded_packets_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        assert!(forwarded > packets, "forwarded {forwarded}");
+    }
+}
+
+/// `key value` lines into a map.
+fn outcomes(stdout: &str) -> BTreeMap<String, String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// Asserts that `who`'s recording in `key` holds the far end's tone (700 Hz for the phone's,
+/// 1800 Hz for the core's), well above its own and above silence.
+fn assert_hears(out: &BTreeMap<String, String>, key: &str, far_is_700: bool) {
+    let (p700, p1800) = hears(out, key);
+    let (far, near) = if far_is_700 {
+        (p700, p1800)
+    } else {
+        (p1800, p700)
+    };
+    assert!(
+        far > 10.0 * near.max(1.0),
+        "{key}: the far tone is missing: {out:?}"
+    );
+}
+
+#[test]
+fn a_pjsip_phone_with_srtp_over_tls_talks_to_a_plain_rtp_core_both_ways() {
+    let Some(python) =
+        python_with_pjsua2("a_pjsip_phone_with_srtp_over_tls_talks_to_a_plain_rtp_core_both_ways")
+    else {
+        return;
+    };
+    let s = srtp_sbc("sbc-pjsua2-srtp");
     let out = Command::new("timeout")
         .arg("60")
         .arg(&python)
         .arg(repo().join("tests/peers/pjsua2_srtp.py"))
         .args([
-            &tls_port.to_string(),
-            &core.to_string(),
-            &core_ua.to_string(),
+            &s.tls_port.to_string(),
+            &s.core.to_string(),
+            &s.core_ua.to_string(),
             "alice",
             "wonderland",
-            pki.ca.to_str().unwrap(),
-            dir.to_str().unwrap(),
+            s.pki.ca.to_str().unwrap(),
+            s.dir.to_str().unwrap(),
         ])
         .output()
         .expect("run pjsua2_srtp.py");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let outcomes: BTreeMap<String, String> = stdout
-        .lines()
-        .filter_map(|l| l.split_once(' '))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
     assert!(
         stdout.lines().any(|l| l == "done"),
         "pjsua2 did not finish: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let out = outcomes(&stdout);
+    eprintln!("pjsua2 SRTP call outcomes: {out:?}");
     for (k, v) in [
         ("register", "200"),
         ("out_call", "CONFIRMED"),
@@ -283,60 +366,113 @@ fn a_pjsip_phone_with_srtp_over_tls_talks_to_a_plain_rtp_core_both_ways() {
         ("out_srtp", "1"),
         ("in_srtp", "1"),
     ] {
-        assert_eq!(
-            outcomes.get(k).map(String::as_str),
-            Some(v),
-            "{k}: {outcomes:?}"
-        );
+        assert_eq!(out.get(k).map(String::as_str), Some(v), "{k}: {out:?}");
     }
-    // Each end hears the other's tone, well above its own and above silence, in both calls.
-    eprintln!("pjsua2 SRTP call outcomes: {outcomes:?}");
+    // Each end hears the other's tone, in both calls.
     for call in ["out", "in"] {
-        let (p700, p1800) = hears(&outcomes, &format!("{call}_core_hears"));
-        assert!(
-            p700 > 10.0 * p1800.max(1.0),
-            "{call}: the core does not hear the phone: {outcomes:?}"
-        );
-        let (p700, p1800) = hears(&outcomes, &format!("{call}_phone_hears"));
-        assert!(
-            p1800 > 10.0 * p700.max(1.0),
-            "{call}: the phone does not hear the core: {outcomes:?}"
-        );
+        assert_hears(&out, &format!("{call}_core_hears"), true);
+        assert_hears(&out, &format!("{call}_phone_hears"), false);
     }
-    // The phone's leg was SRTP, the core's plain: no key ever crossed, nothing failed to verify.
-    let log = std::fs::read_to_string(&sbc.log).unwrap_or_default();
-    let core_peer = format!("127.0.0.1:{core_ua}");
-    let sent_to_core: Vec<&str> = log
-        .split("sbc::sip")
-        .skip(1)
-        .filter(|m| m.lines().next().is_some_and(|l| l.contains(&core_peer)))
-        .collect();
-    assert!(
-        !sent_to_core.is_empty(),
-        "no message to the core in the log"
-    );
-    for m in &sent_to_core {
-        assert!(
-            !m.contains("a=crypto") && !m.contains("RTP/SAVP"),
-            "SRTP crossed to the core: {m}"
-        );
-    }
-    let admin = c.admin;
-    assert_eq!(
-        metric(
-            admin,
-            "sbc_relay_dropped_packets_total{reason=\"srtp_auth\"}"
-        ),
-        0.0
-    );
-    let body = http_get(admin, "/metrics", None)
-        .expect("GET /metrics")
-        .body;
-    let forwarded: f64 = body
-        .lines()
-        .filter(|l| l.starts_with("sbc_relay_forwarded_packets_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
     // Two calls of 2.5 s, 50 packets a second each way.
-    assert!(forwarded > 400.0, "forwarded {forwarded}");
+    s.assert_srtp_stayed_on_the_customer_leg(400.0);
+}
+
+/// Whether Debian's linphonec is installed; skips loudly (or fails under `CI`).
+fn linphonec_or_skip(test: &str) -> bool {
+    let ok = Command::new("linphonec").arg("-v").output().is_ok();
+    if !ok {
+        let why = format!("{test}: linphonec missing (apt-get install -y linphone-cli)");
+        assert!(std::env::var_os("CI").is_none(), "{why}");
+        eprintln!("SKIPPED {why}");
+    }
+    ok
+}
+
+#[test]
+fn a_linphone_phone_with_srtp_over_tls_talks_to_a_plain_rtp_core_both_ways() {
+    let test = "a_linphone_phone_with_srtp_over_tls_talks_to_a_plain_rtp_core_both_ways";
+    let Some(python) = python_with_pjsua2(test) else {
+        return;
+    };
+    if !linphonec_or_skip(test) {
+        return;
+    }
+    let s = srtp_sbc("sbc-linphone-srtp");
+    // The core's UA (pjsua2, plain RTP) first, ready before the phone calls.
+    let mut core = Command::new("timeout")
+        .arg("60")
+        .arg(&python)
+        .arg(repo().join("tests/peers/pjsua2_core.py"))
+        .args([
+            &s.core.to_string(),
+            &s.core_ua.to_string(),
+            "alice",
+            s.dir.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run pjsua2_core.py");
+    let mut core_out = std::io::BufReader::new(core.stdout.take().expect("stdout"));
+    // pjlib prints its own start-up lines first.
+    let mut ready = false;
+    for _ in 0..50 {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut core_out, &mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        if line.trim() == "core_ready" {
+            ready = true;
+            break;
+        }
+    }
+    assert!(ready, "the core UA did not start");
+    let phone_dir = s.dir.join("linphone");
+    std::fs::create_dir_all(&phone_dir).unwrap();
+    let phone = Command::new("timeout")
+        .arg("90")
+        .arg("python3")
+        .arg(repo().join("tests/peers/linphone_srtp.py"))
+        .args([
+            &s.tls_port.to_string(),
+            "alice",
+            "wonderland",
+            s.pki.ca.to_str().unwrap(),
+            phone_dir.to_str().unwrap(),
+            "sip:bob@example.com",
+        ])
+        .output()
+        .expect("run linphone_srtp.py");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut core_out, &mut rest).expect("core's output");
+    let _ = core.wait();
+    let phone_stdout = String::from_utf8_lossy(&phone.stdout);
+    assert!(
+        phone_stdout.lines().any(|l| l == "done"),
+        "linphone did not finish: {phone_stdout}\n{}",
+        String::from_utf8_lossy(&phone.stderr)
+    );
+    let phone = outcomes(&phone_stdout);
+    let core = outcomes(&rest);
+    eprintln!("linphone: {phone:?}\ncore: {core:?}");
+    for (k, v) in [
+        ("register", "200"),
+        ("out_call", "CONFIRMED"),
+        ("in_call", "CONFIRMED"),
+        ("out_srtp", "1"),
+        ("in_srtp", "1"),
+    ] {
+        assert_eq!(phone.get(k).map(String::as_str), Some(v), "{k}: {phone:?}");
+    }
+    for (k, v) in [
+        ("core_out_call", "CONFIRMED"),
+        ("core_in_call", "CONFIRMED"),
+    ] {
+        assert_eq!(core.get(k).map(String::as_str), Some(v), "{k}: {core:?}");
+    }
+    assert_hears(&phone, "out_phone_hears", false);
+    assert_hears(&phone, "in_phone_hears", false);
+    assert_hears(&core, "core_out_hears", true);
+    assert_hears(&core, "core_in_hears", true);
+    s.assert_srtp_stayed_on_the_customer_leg(400.0);
 }
