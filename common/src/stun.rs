@@ -4,10 +4,12 @@
 //! [`is_stun`] is the cheap test for a datagram on a muxed media port; [`Packet`] views the
 //! 20-byte header and iterates over the attributes (type, value, padding to 32 bits).
 //! [`Packet::new_checked`] validates the header and every attribute length once; accessors
-//! never panic, even on an unchecked view. MESSAGE-INTEGRITY and FINGERPRINT are exposed as
-//! attributes but not verified here.
+//! never panic, even on an unchecked view. [`auth`] checks MESSAGE-INTEGRITY and FINGERPRINT
+//! and writes the Binding responses an ICE-lite agent sends.
 
 use core::iter::FusedIterator;
+
+pub mod auth;
 
 pub use crate::rtp::Error;
 use crate::rtp::{be_u16, be_u32, put};
@@ -302,12 +304,12 @@ pub struct Attribute<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// RFC 5769 §2.1 sample request (FINGERPRINT checked against CRC-32 when transcribed).
     #[rustfmt::skip]
-    const RFC5769_REQUEST: [u8; 108] = [
+    pub(crate) const RFC5769_REQUEST: [u8; 108] = [
         0x00, 0x01, 0x00, 0x58, 0x21, 0x12, 0xa4, 0x42,
         0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae,
         0x80, 0x22, 0x00, 0x10, // SOFTWARE
