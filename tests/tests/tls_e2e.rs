@@ -778,3 +778,34 @@ fn a_truncated_handshake_is_counted_and_the_listener_goes_on() {
     let mut phone = TlsPeer::connect(s.customer_tls, "sbc.test", s.pki.client()).expect("phone");
     assert!(options_ok(&mut phone, "after-truncated"));
 }
+
+#[test]
+fn a_tls_listener_on_ipv6_serves_phones_over_ipv6() {
+    let dir = test_dir("sbc-tls-ipv6");
+    let pki = Pki::new(&dir);
+    let (cert, key) = pki.issue("sbc.test");
+    let v6 = |port: u16| SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
+    let tls_port = free_tcp_port();
+    let mut c = SbcConfig::with(
+        Iface::udp(v6(free_udp_port()), 46000..=46999).and("tls", v6(tls_port)),
+        Iface::udp(v6(free_udp_port()), 47000..=47999),
+    )
+    .route("customer-to-core", v6(free_udp_port()), "");
+    c.admin = addr(free_tcp_port());
+    let tls = format!(
+        "[interface.tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    let text = c.render().replace(
+        "rtp_port_max = 46999\n",
+        &format!("rtp_port_max = 46999\n{tls}"),
+    );
+    let _sbc = Sbc::start_ready(&text);
+    let mut phone = TlsPeer::connect(v6(tls_port), "sbc.test", pki.client())
+        .expect("a TLS handshake over IPv6");
+    assert!(phone.local().is_ipv6());
+    assert!(options_ok(&mut phone, "tls-v6-options"));
+    let accepted = format!("sbc_tls_connections_total{{listener=\"{}\"}}", v6(tls_port));
+    assert_eq!(metric(c.admin, &accepted), 1.0);
+}
