@@ -5,7 +5,7 @@
 //! owns the call, and comes back as events from [`Relay::poll_event`]. Nothing here blocks on a
 //! worker: a full command ring is an error to the caller ([`RelayError::Busy`]).
 
-use crate::forward::{DropReason, ForwardEvent, LegSignal, LegStats, Rekey, StreamId};
+use crate::forward::{DropReason, ForwardEvent, IceParams, LegSignal, LegStats, Rekey, StreamId};
 use crate::io::uring::UringConfig;
 use crate::io::{open_backend, BackendKind};
 use crate::latch::LatchConfig;
@@ -574,6 +574,39 @@ impl Relay {
             leg: leg & 1,
             inbound: inbound.into_rekey(),
             outbound: outbound.into_rekey(),
+        };
+        w.commands.try_push(cmd).map_err(|_| RelayError::Busy)?;
+        wake(&w.wake);
+        Ok(())
+    }
+
+    /// ICE-lite on leg `leg` (0 = A, 1 = B) of a stream: the SBC's ufrag and password there and
+    /// the peer's ufrag, or `None` for a leg without ICE (RFC 8445 §2.5).
+    pub fn set_ice(
+        &mut self,
+        session: SessionId,
+        stream: usize,
+        leg: usize,
+        params: Option<IceParams>,
+    ) -> Result<(), RelayError> {
+        let sess = self
+            .sessions
+            .get(&session)
+            .ok_or(RelayError::UnknownSession(session))?;
+        let id = sess
+            .streams
+            .get(stream)
+            .copied()
+            .flatten()
+            .ok_or(RelayError::UnknownStream(session, stream))?;
+        let w = self
+            .workers
+            .get_mut(sess.worker)
+            .ok_or(RelayError::UnknownSession(session))?;
+        let cmd = Command::SetIce {
+            id,
+            leg: leg & 1,
+            params: params.map(Box::new),
         };
         w.commands.try_push(cmd).map_err(|_| RelayError::Busy)?;
         wake(&w.wake);

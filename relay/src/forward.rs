@@ -6,12 +6,15 @@
 //! the verdict names the socket (a raw fd number the worker owns) and the destination. Nothing here
 //! allocates, locks or logs per packet; events (latched, rejected sources) go into a bounded queue.
 
+mod ice;
 mod secure;
 
+pub use ice::{IceParams, CONSENT_TIMEOUT};
 pub use secure::Rekey;
 
 use crate::io::Forward;
 use crate::latch::{Latch, LatchConfig, LatchPolicy, LatchVerdict};
+use ice::{Check, LegIce};
 use sbc_common::demux::{classify, PacketKind};
 use sbc_common::rtcp::{self, RtcpPacket};
 use sbc_common::rtp;
@@ -146,7 +149,7 @@ pub enum DropReason {
     Stale,
     /// Too short, or not RTP/RTCP version 2.
     Junk,
-    /// A STUN message (recognised and counted, not forwarded).
+    /// A STUN message on a leg without ICE, or not a Binding request (counted, not forwarded).
     Stun,
     /// The source is not the latched peer (RTP bleed defence).
     SourceRejected,
@@ -160,11 +163,16 @@ pub enum DropReason {
     SrtpReplay,
     /// An SRTP limit: too many SSRCs on one key, or no room for the tag.
     SrtpLimit,
+    /// A connectivity check with missing or wrong credentials, or a bad FINGERPRINT (answered
+    /// 400/401 when it could be, never forwarded; RFC 8489 §9.1.3).
+    StunAuth,
+    /// The ICE peer's consent expired: no valid check for 30 s (RFC 7675 §5.1).
+    Consent,
 }
 
 impl DropReason {
     /// How many reasons there are.
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 11;
 
     /// Every reason, in counter order.
     pub const ALL: [Self; Self::COUNT] = [
@@ -177,6 +185,8 @@ impl DropReason {
         Self::SrtpAuth,
         Self::SrtpReplay,
         Self::SrtpLimit,
+        Self::StunAuth,
+        Self::Consent,
     ];
 
     /// The reason as a metric label.
@@ -191,6 +201,8 @@ impl DropReason {
             Self::SrtpAuth => "srtp_auth",
             Self::SrtpReplay => "srtp_replay",
             Self::SrtpLimit => "srtp_limit",
+            Self::StunAuth => "stun_auth",
+            Self::Consent => "consent",
         }
     }
 
@@ -284,6 +296,8 @@ pub struct Totals {
     pub latch_events: u64,
     /// Events dropped because the event queue was full.
     pub events_dropped: u64,
+    /// STUN connectivity checks answered (valid or refused) on ICE legs.
+    pub stun_answered: u64,
 }
 
 /// Errors from the stream-table commands (never from the packet path).
@@ -315,6 +329,8 @@ struct Leg {
     origin: Instant,
     /// SRTP keys of the leg, when it is secure.
     crypto: LegCrypto,
+    /// ICE-lite state, when the leg negotiated ICE.
+    ice: Option<LegIce>,
 }
 
 impl Leg {
@@ -331,6 +347,7 @@ impl Leg {
             rejected: 0,
             origin: now,
             crypto: LegCrypto::default(),
+            ice: None,
         };
         leg.resignal(now, signal);
         leg
@@ -467,6 +484,27 @@ impl Forwarder {
         Ok(())
     }
 
+    /// ICE-lite on leg `leg` of a stream (RFC 8445 §2.5): the SBC's credentials there and the
+    /// peer's ufrag, or `None` for a leg without ICE (today's latching).
+    pub fn set_ice(
+        &mut self,
+        id: StreamId,
+        leg: usize,
+        params: Option<IceParams>,
+    ) -> Result<(), ForwardError> {
+        let stream = self.stream_mut(id)?;
+        let leg = stream
+            .legs
+            .get_mut(leg)
+            .ok_or(ForwardError::NoSuchStream(id))?;
+        match (params, leg.ice.as_mut()) {
+            (Some(p), Some(ice)) => ice.update(p),
+            (Some(p), None) => leg.ice = Some(LegIce::new(p)),
+            (None, _) => leg.ice = None,
+        }
+        Ok(())
+    }
+
     /// Removes a stream; later packets for it count as stale.
     pub fn remove_stream(&mut self, id: StreamId) -> Result<[LegStats; 2], ForwardError> {
         self.stream_mut(id)?;
@@ -569,7 +607,21 @@ impl Forwarder {
         src.stats.packets_in += 1;
         src.stats.bytes_in += len_in;
         match verdict {
-            Ok((fwd, out, event)) => {
+            Ok(Outcome::Answer(fwd, out, refused, event)) => {
+                // A connectivity check answered on the port it came to: neither forwarded nor
+                // (unless refused) dropped.
+                if let Some(r) = refused {
+                    src.stats.drops[r.index()] += 1;
+                    self.totals.drops[r.index()] += 1;
+                }
+                self.totals.stun_answered += 1;
+                if let Some(e) = event {
+                    self.totals.latch_events += 1;
+                    Self::push_event(&mut self.events, &mut self.totals, e);
+                }
+                Ok((fwd, out))
+            }
+            Ok(Outcome::Forward(fwd, out, event)) => {
                 src.stats.last_packet = Some(now);
                 dst.stats.packets_out += 1;
                 dst.stats.bytes_out += out as u64;
@@ -604,7 +656,16 @@ struct Packet {
     len: usize,
 }
 
-type Decision = Result<(Forward, usize, Option<ForwardEvent>), (DropReason, Option<ForwardEvent>)>;
+/// What to send for a datagram that is not dropped.
+enum Outcome {
+    /// Forwarded to the other leg's peer: where, how many bytes.
+    Forward(Forward, usize, Option<ForwardEvent>),
+    /// A STUN answer back to the sender: where, how many bytes, and the drop reason it counts as
+    /// when it refuses the request.
+    Answer(Forward, usize, Option<DropReason>, Option<ForwardEvent>),
+}
+
+type Decision = Result<Outcome, (DropReason, Option<ForwardEvent>)>;
 
 /// The decision for one packet from `src`'s peer towards `dst`'s peer; an SRTP leg's packet is
 /// authenticated and decrypted before anything reads its payload or latches on its source, and
@@ -624,8 +685,9 @@ fn decide(
         len,
     } = packet;
     let kind = buf.get(..len).map_or(PacketKind::Unknown, classify);
+    let component = usize::from(on_rtcp_socket);
     let is_rtcp = match kind {
-        PacketKind::Stun => return Err((DropReason::Stun, None)),
+        PacketKind::Stun => return connectivity_check(now, id, leg, src, packet, buf),
         PacketKind::Rtcp => true,
         // On a dedicated RTCP socket everything valid is RTCP.
         PacketKind::Rtp if on_rtcp_socket => return Err((DropReason::Junk, None)),
@@ -637,6 +699,22 @@ fn decide(
         .unprotect(buf, len, is_rtcp)
         .map_err(|r| (r, None))?;
     let data = buf.get(..len).ok_or((DropReason::Junk, None))?;
+    // An ICE leg takes media only from the address a check nominated (RFC 8445 §7.3.1.5).
+    if let Some(ice) = &src.ice {
+        if ice.selected(component) != Some(from) {
+            src.rejected += 1;
+            let ev = src
+                .rejected
+                .is_power_of_two()
+                .then_some(ForwardEvent::SourceRejected {
+                    id,
+                    leg,
+                    from,
+                    count: src.rejected,
+                });
+            return Err((DropReason::SourceRejected, ev));
+        }
+    }
     // Latching: RTP (and muxed RTCP) against the RTP latch, RTCP on its own port against its own.
     let (latch, ssrc, seq) = if is_rtcp {
         let l = if on_rtcp_socket {
@@ -690,9 +768,62 @@ fn decide(
     let Some(fwd) = fwd else {
         return Err((DropReason::NoDestination, event));
     };
+    if dst.ice.as_ref().is_some_and(|ice| !ice.consents(now)) {
+        return Err((DropReason::Consent, event));
+    }
     match dst.crypto.protect(buf, len, is_rtcp) {
-        Ok(out) => Ok((fwd, out, event)),
+        Ok(out) => Ok(Outcome::Forward(fwd, out, event)),
         Err(r) => Err((r, event)),
+    }
+}
+
+/// A STUN datagram on `src`'s port: answered when the leg runs ICE (a nominating check
+/// latches its source for that component at once), else dropped and counted.
+fn connectivity_check(
+    now: Instant,
+    id: StreamId,
+    leg: usize,
+    src: &mut Leg,
+    packet: Packet,
+    buf: &mut [u8],
+) -> Decision {
+    let Packet {
+        from,
+        on_rtcp_socket,
+        len,
+    } = packet;
+    let Some(ice) = src.ice.as_mut() else {
+        return Err((DropReason::Stun, None));
+    };
+    let component = usize::from(on_rtcp_socket);
+    let back = Forward::to(
+        match (on_rtcp_socket, src.sockets.rtcp) {
+            (true, Some(fd)) => fd,
+            _ => src.sockets.rtp,
+        },
+        from,
+    );
+    match ice.on_stun(now, from, buf, len) {
+        Check::Answered { len, nominate } => {
+            let mut event = None;
+            if nominate && ice.select(component, from) {
+                let latch = if on_rtcp_socket {
+                    &mut src.rtcp_latch
+                } else {
+                    &mut src.rtp_latch
+                };
+                latch.nominate(from);
+                event = Some(ForwardEvent::Latched {
+                    id,
+                    leg,
+                    rtcp: on_rtcp_socket,
+                    peer: from,
+                });
+            }
+            Ok(Outcome::Answer(back, len, None, event))
+        }
+        Check::Refused { len } => Ok(Outcome::Answer(back, len, Some(DropReason::StunAuth), None)),
+        Check::Dropped(r) => Err((r, None)),
     }
 }
 

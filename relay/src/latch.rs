@@ -231,6 +231,20 @@ impl Latch {
         verdict
     }
 
+    /// Makes `addr` the peer at once, whatever the SDP said, and closes the learning window: an
+    /// ICE connectivity check nominated it (RFC 8445 §7.3.1.5).
+    pub fn nominate(&mut self, addr: SocketAddr) {
+        if self.peer.map(|p| p.addr) != Some(addr) {
+            self.peer = Some(Peer {
+                addr,
+                confirmed: true,
+                ssrc: None,
+                seq: None,
+            });
+        }
+        self.phase = Phase::Locked;
+    }
+
     /// Where packets to this peer go: the latched address once latched, else the SDP address.
     #[must_use]
     pub fn send_target(&self) -> Option<SocketAddr> {

@@ -4,8 +4,8 @@
 
 use crate::api::SessionId;
 use crate::forward::{
-    DropReason, ForwardEvent, Forwarder, LegSignal, LegSockets, LegStats, Rekey, SocketRole,
-    StreamId,
+    DropReason, ForwardEvent, Forwarder, IceParams, LegSignal, LegSockets, LegStats, Rekey,
+    SocketRole, StreamId,
 };
 use crate::io::{Backend, BackendStats};
 use crate::latch::LatchConfig;
@@ -63,6 +63,15 @@ pub enum Command {
         inbound: Rekey,
         /// The key the relay sends to the peer with.
         outbound: Rekey,
+    },
+    /// ICE-lite credentials for one leg of a stream (`None`: no ICE on that leg).
+    SetIce {
+        /// The stream.
+        id: StreamId,
+        /// 0 for leg A, 1 for leg B.
+        leg: usize,
+        /// The SBC's ufrag/password there and the peer's ufrag.
+        params: Option<Box<IceParams>>,
     },
     /// Stop relaying a stream and close its sockets.
     RemoveStream {
@@ -435,6 +444,11 @@ impl Core {
                     outbound,
                 } => {
                     if self.fwd.set_crypto(id, leg, inbound, outbound).is_err() {
+                        self.emit(WorkerEvent::CommandFailed { id });
+                    }
+                }
+                Command::SetIce { id, leg, params } => {
+                    if self.fwd.set_ice(id, leg, params.map(|p| *p)).is_err() {
                         self.emit(WorkerEvent::CommandFailed { id });
                     }
                 }

@@ -207,6 +207,35 @@ pub fn write_binding_success(
     w.fingerprint()
 }
 
+/// Writes into `out` a Binding request for ICE (RFC 8445 §7.2.2): USERNAME `username`
+/// (`<peer ufrag>:<own ufrag>`), PRIORITY, ICE-CONTROLLING with `tiebreaker` (and USE-CANDIDATE
+/// when `nominate`), MESSAGE-INTEGRITY keyed by the peer's password `key`, FINGERPRINT; its
+/// length, or `None` if `out` is too small.
+pub fn write_binding_request(
+    out: &mut [u8],
+    txid: &[u8; 12],
+    username: &[u8],
+    key: &[u8],
+    tiebreaker: u64,
+    nominate: bool,
+) -> Option<usize> {
+    let mut w = Writer::header(out, MessageType::BINDING_REQUEST, txid)?;
+    w.attribute(attr::USERNAME, username.len(), |v| {
+        v.copy_from_slice(username)
+    })?;
+    w.attribute(attr::PRIORITY, 4, |v| {
+        v.copy_from_slice(&0x6e00_01ffu32.to_be_bytes());
+    })?;
+    w.attribute(attr::ICE_CONTROLLING, 8, |v| {
+        v.copy_from_slice(&tiebreaker.to_be_bytes());
+    })?;
+    if nominate {
+        w.attribute(attr::USE_CANDIDATE, 0, |_| {})?;
+    }
+    w.integrity(key)?;
+    w.fingerprint()
+}
+
 /// Writes into `out` a Binding error response to `txid` with ERROR-CODE `code` and `reason`
 /// (RFC 8489 §14.8) and FINGERPRINT, without MESSAGE-INTEGRITY: 400 and 401 answer requests
 /// whose credentials could not be trusted (RFC 8489 §9.1.3); its length, or `None`.

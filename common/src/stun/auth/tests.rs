@@ -115,6 +115,23 @@ fn written_responses_carry_the_rfc5769_address_bytes_and_verify() {
 }
 
 #[test]
+fn written_requests_verify_and_carry_the_ice_attributes() {
+    let mut out = [0u8; 160];
+    let n = write_binding_request(&mut out, &TXID, b"evtj:h6vY", PASSWORD, 7, true).unwrap();
+    let msg = &out[..n];
+    let p = crate::stun::Packet::new_checked(msg).unwrap();
+    assert!(p.is_binding_request());
+    assert_eq!(p.attribute(attr::USERNAME), Some(&b"evtj:h6vY"[..]));
+    assert_eq!(p.attribute(attr::USE_CANDIDATE), Some(&[][..]));
+    assert_eq!(
+        p.attribute(attr::ICE_CONTROLLING),
+        Some(&7u64.to_be_bytes()[..])
+    );
+    assert_eq!(check_integrity(msg, PASSWORD), Ok(()));
+    assert_eq!(check_fingerprint(msg), Ok(true));
+}
+
+#[test]
 fn error_responses_name_the_code_and_carry_a_fingerprint() {
     let mut out = [0u8; 128];
     let n = write_binding_error(&mut out, &TXID, 401, "Unauthorized").unwrap();
