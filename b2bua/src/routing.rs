@@ -51,6 +51,7 @@ pub fn outbound_side(cfg: &Config, r: &sbc_config::Route) -> Option<(Side, Dest)
         media_interface: to.name.clone(),
         media_advertised: to.advertised,
         srtp: r.srtp.unwrap_or(to.srtp),
+        ice: to.ice,
     };
     Some((side, Dest::new(r.next_hop, transport).from_local(local)))
 }
@@ -110,6 +111,7 @@ impl ConfigRouter {
                 media_interface: from.name.clone(),
                 media_advertised: from.advertised,
                 srtp: from.srtp,
+                ice: from.ice,
             },
             b_side,
             next_hop,
@@ -483,6 +485,7 @@ to_interface = "core"
             media_interface: "core".into(),
             media_advertised: None,
             srtp: crate::call::SrtpPolicy::Off,
+            ice: crate::call::IcePolicy::Off,
         };
         assert!(r
             .reroute(&core, udp("127.0.0.1:6000"), "sip:carol@127.0.0.1:9999")

@@ -30,8 +30,8 @@ use std::path::Path;
 
 pub use error::{ConfigError, Location};
 pub use model::{
-    Admin, Auth, Config, DigestAlgorithm, ForkMode, General, Interface, IoBackend, Latching,
-    Limits, Listen, LogFormat, LogLevel, Realm, RealmMode, Relay, Route, Sip, SrtpPolicy,
+    Admin, Auth, Config, DigestAlgorithm, ForkMode, General, IcePolicy, Interface, IoBackend,
+    Latching, Limits, Listen, LogFormat, LogLevel, Realm, RealmMode, Relay, Route, Sip, SrtpPolicy,
     Transport, User, MAX_DATAGRAM_BYTES,
 };
 pub use types::{IpNet, Secret, UserPattern};

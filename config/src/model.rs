@@ -187,6 +187,25 @@ pub struct Interface {
     /// Whether legs on this side carry SRTP with SDES keys (RFC 3711, RFC 4568).
     #[serde(default)]
     pub srtp: SrtpPolicy,
+    /// Whether the SBC is an ICE-lite agent on legs of this side (RFC 8445 §2.5).
+    #[serde(default)]
+    pub ice: IcePolicy,
+}
+
+/// ICE on a leg (RFC 8445, RFC 8839). Whatever the policy, the other leg's candidates and ICE
+/// credentials never reach this one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IcePolicy {
+    /// No ICE on this leg: the SBC neither offers nor answers it.
+    #[default]
+    Off,
+    /// ICE-lite: every offer the SBC makes on this leg carries `a=ice-lite`, its own ufrag and
+    /// password and a host candidate per component (the relay ports), and an offer with ICE is
+    /// answered so; the relay then answers connectivity checks and latches on nomination.
+    Lite,
+    /// As `off`, named for configurations that want to say so: ICE removed, never offered.
+    Strip,
 }
 
 /// Whether a leg's media is SRTP keyed by SDES, terminated by the relay (RFC 3711, RFC 4568).

@@ -9,7 +9,7 @@
 mod ice;
 mod secure;
 
-pub use ice::{IceParams, CONSENT_TIMEOUT};
+pub use ice::{ice_token, IceParams, CONSENT_TIMEOUT};
 pub use secure::Rekey;
 
 use crate::io::Forward;

@@ -2,6 +2,7 @@
 //! over [`sbc_relay::api::Relay`] and tests over a fake, and the SDP rewriting that points each
 //! leg at the relay (RFC 3264 §5, §6, §8, RFC 4566 §5.2, §5.7).
 
+use super::ice::LegIce;
 use super::sdes::{Exchange, LegKeys};
 use super::{CallError, Leg, Side};
 use bytes::Bytes;
@@ -9,7 +10,7 @@ use sbc_common::sdp::{self, Media, Sdp};
 use sbc_relay::api::{
     KeyChange, LegSpec, LocalLeg, Relay, RelayError, RelayEvent, RelayMetrics, SessionId,
 };
-use sbc_relay::forward::{Direction, LegSignal, LegStats};
+use sbc_relay::forward::{ice_token, Direction, IceParams, LegSignal, LegStats};
 use sbc_relay::latch::LatchPolicy;
 use sbc_relay::srtp::MasterKey;
 use std::net::{IpAddr, SocketAddr};
@@ -52,6 +53,19 @@ pub trait MediaAnchor {
     /// (RFC 4568 §6.1); `None` when there is none.
     fn new_master_key(&mut self) -> Option<MasterKey>;
 
+    /// ICE-lite on leg `leg` of a stream, or none (RFC 8445 §2.5).
+    fn set_ice(
+        &mut self,
+        session: SessionId,
+        stream: usize,
+        leg: Leg,
+        params: Option<IceParams>,
+    ) -> Result<(), RelayError>;
+
+    /// A fresh ICE ufrag (8 characters) and password (24) for one leg, from a cryptographically
+    /// secure source (RFC 8445 §5.3); `None` when there is none.
+    fn new_ice_credentials(&mut self) -> Option<(String, String)>;
+
     /// Ends a session and frees its ports.
     fn delete_session(&mut self, session: SessionId) -> Result<(), RelayError>;
 }
@@ -91,6 +105,20 @@ impl MediaAnchor for Relay {
 
     fn new_master_key(&mut self) -> Option<MasterKey> {
         MasterKey::random()
+    }
+
+    fn set_ice(
+        &mut self,
+        session: SessionId,
+        stream: usize,
+        leg: Leg,
+        params: Option<IceParams>,
+    ) -> Result<(), RelayError> {
+        Relay::set_ice(self, session, stream, leg.index(), params)
+    }
+
+    fn new_ice_credentials(&mut self) -> Option<(String, String)> {
+        Some((ice_token(8)?, ice_token(24)?))
     }
 
     fn delete_session(&mut self, session: SessionId) -> Result<(), RelayError> {
@@ -203,6 +231,8 @@ pub(super) struct MediaState {
     last: [Option<(Bytes, Bytes)>; 2],
     /// SDES keys by `m=` line position, per leg (RFC 4568).
     keys: Vec<[LegKeys; 2]>,
+    /// ICE by `m=` line position, per leg (RFC 8839).
+    ice: Vec<[LegIce; 2]>,
 }
 
 impl MediaState {
@@ -219,6 +249,7 @@ impl MediaState {
             version: [None, None],
             last: [None, None],
             keys: Vec::new(),
+            ice: Vec::new(),
         }
     }
 
@@ -238,6 +269,13 @@ impl MediaState {
             Some((raw, _)) if raw == body => self.last_sent_on(leg),
             _ => None,
         }
+    }
+
+    fn ice_mut(&mut self, line: usize, leg: Leg) -> &mut LegIce {
+        if self.ice.len() <= line {
+            self.ice.resize_with(line + 1, Default::default);
+        }
+        &mut self.ice[line][leg.index()]
     }
 
     fn keys_mut(&mut self, line: usize, leg: Leg) -> &mut LegKeys {
@@ -268,6 +306,11 @@ impl MediaState {
         }
         let to = from.other();
         let mut sdp = Sdp::parse(body).map_err(CallError::Sdp)?;
+        for m in sdp.media() {
+            if !m.is_rejected() {
+                self.ice_mut(m.index(), from).receive(&sdp, m.description());
+            }
+        }
         // Keys first: a refused offer or answer leaves the relay as it was.
         let mut rekeys: Vec<(usize, Leg, (KeyChange, KeyChange))> = Vec::new();
         let incoming: Vec<(usize, bool)> =
@@ -337,8 +380,8 @@ impl MediaState {
                 .unwrap_or_else(|| sides[to.index()].sip.addr.ip())
         });
         sdp.set_connection_address(ip);
-        let srtp = sides[to.index()].srtp;
-        let mut fresh = || anchor.new_master_key();
+        let (srtp, ice) = (sides[to.index()].srtp, sides[to.index()].ice);
+        let mut any_ice = false;
         for (i, (m, local)) in sdp.media_iter_mut().zip(&locals).enumerate() {
             let Some(local) = local else {
                 m.remove_attribute("crypto");
@@ -346,13 +389,34 @@ impl MediaState {
             };
             let rtp = local.rtp.port();
             let rtcp = local.rtcp.map_or(rtp, |a| a.port());
-            m.set_transport(advertised.unwrap_or_else(|| local.rtp.ip()), rtp, rtcp);
+            let media_ip = advertised.unwrap_or_else(|| local.rtp.ip());
+            m.set_transport(media_ip, rtp, rtcp);
             let keys = self.keys_mut(i, to);
+            let mut fresh = || anchor.new_master_key();
             if let Some(r) = keys
                 .send(srtp, kind, m, &mut fresh)
                 .map_err(CallError::Srtp)?
             {
                 rekeys.push((i, to, r));
+            }
+            let mut fresh = || anchor.new_ice_credentials();
+            any_ice |= self
+                .ice_mut(i, to)
+                .send(ice, kind, m, *local, media_ip, &mut fresh);
+        }
+        if any_ice {
+            let _ = sdp.add_attribute("ice-lite", None);
+        }
+        for (i, lines) in self.ice.iter_mut().enumerate() {
+            let Some(stream) = self.streams.get(i).copied().flatten() else {
+                continue;
+            };
+            for leg in [Leg::A, Leg::B] {
+                if let Some(change) = lines[leg.index()].change() {
+                    anchor
+                        .set_ice(self.session, stream.index, leg, change)
+                        .map_err(CallError::Relay)?;
+                }
             }
         }
         for (i, leg, (inbound, outbound)) in rekeys {

@@ -50,6 +50,7 @@
 mod codes;
 mod engine;
 mod headers;
+mod ice;
 mod ids;
 mod media;
 mod sdes;
@@ -71,7 +72,7 @@ pub use target::{Target, MAX_ATTEMPTS};
 use crate::stack::transaction::{Dest, TimerConfig, Transmit};
 use sbc_common::sdp::SdpError;
 use sbc_common::sip::Message;
-pub use sbc_config::SrtpPolicy;
+pub use sbc_config::{IcePolicy, SrtpPolicy};
 use sbc_relay::api::RelayError;
 use sbc_relay::latch::LatchPolicy;
 use std::net::IpAddr;
@@ -116,6 +117,8 @@ pub struct Side {
     pub media_advertised: Option<IpAddr>,
     /// Whether this side's media legs are SRTP with SDES keys (RFC 3711, RFC 4568).
     pub srtp: SrtpPolicy,
+    /// Whether the SBC is an ICE-lite agent on this side's media legs (RFC 8445 §2.5).
+    pub ice: IcePolicy,
 }
 
 /// Where a new call goes, decided by the caller's routing (RFC 3263 comes later): both sides and

@@ -267,6 +267,7 @@ mod tests {
             media_interface: "x".into(),
             media_advertised: None,
             srtp: sbc_config::SrtpPolicy::Off,
+            ice: sbc_config::IcePolicy::Off,
         };
         Target {
             name: name.into(),

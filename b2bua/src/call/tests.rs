@@ -6,7 +6,7 @@ use crate::stack::transaction::Transport;
 use sbc_common::sdp::Sdp;
 use sbc_common::sip::{HeaderName, Limits, Message, Method};
 use sbc_relay::api::{KeyChange, LegSpec, LocalLeg, SessionId};
-use sbc_relay::forward::{Direction, LegSignal};
+use sbc_relay::forward::{Direction, IceParams, LegSignal};
 use sbc_relay::srtp::MasterKey;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -29,6 +29,7 @@ enum Op {
     Add(SessionId, [LegSpec; 2]),
     Update(SessionId, usize, [Option<LegSignal>; 2]),
     Crypto(SessionId, usize, Leg, KeyChange, KeyChange),
+    Ice(SessionId, usize, Leg, Option<IceParams>),
     Delete(SessionId),
 }
 
@@ -41,6 +42,7 @@ struct FakeAnchor {
     next_port: u16,
     streams: usize,
     keys: u8,
+    ice: u32,
 }
 
 impl FakeAnchor {
@@ -103,6 +105,26 @@ impl MediaAnchor for FakeAnchor {
         Ok(())
     }
 
+    fn set_ice(
+        &mut self,
+        session: SessionId,
+        stream: usize,
+        leg: Leg,
+        params: Option<IceParams>,
+    ) -> Result<(), RelayError> {
+        self.ops.push(Op::Ice(session, stream, leg, params));
+        Ok(())
+    }
+
+    /// `ufragN` / `passwordN...` for the N-th pair asked for.
+    fn new_ice_credentials(&mut self) -> Option<(String, String)> {
+        self.ice += 1;
+        Some((
+            format!("ufrag{}", self.ice),
+            format!("password{:016}", self.ice),
+        ))
+    }
+
     /// Keys 0x01.., 0x02.., ...: each byte the key's number.
     fn new_master_key(&mut self) -> Option<MasterKey> {
         self.keys += 1;
@@ -147,12 +169,14 @@ fn route(_: &Message, _: Dest) -> Result<Route, Rejection> {
             media_interface: "public".into(),
             media_advertised: None,
             srtp: SrtpPolicy::Off,
+            ice: IcePolicy::Off,
         },
         b_side: Side {
             sip: dest(SBC_B),
             media_interface: "core".into(),
             media_advertised: None,
             srtp: SrtpPolicy::Off,
+            ice: IcePolicy::Off,
         },
         next_hop: dest(PHONE_B),
         request_uri: None,

@@ -375,6 +375,12 @@ impl<M: MediaRelay> Endpoint<M> {
                         .get(ingress.interface)
                         .map(|i| i.srtp)
                         .unwrap_or_default(),
+                    ice: self
+                        .cfg
+                        .interfaces
+                        .get(ingress.interface)
+                        .map(|i| i.ice)
+                        .unwrap_or_default(),
                 };
                 // One fork group of the registrar is one parallel group of targets: each one
                 // but the group's last is tried at the same time as the next (RFC 3261 §16.6).
@@ -490,6 +496,7 @@ impl<M: MediaRelay> Endpoint<M> {
                 media_interface: iface.name.clone(),
                 media_advertised: iface.advertised,
                 srtp: iface.srtp,
+                ice: iface.ice,
             },
             next_hop: flow.dest().from_local(local),
             request_uri: Some(contact.to_owned()),

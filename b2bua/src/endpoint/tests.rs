@@ -130,6 +130,20 @@ impl MediaAnchor for FakeRelay {
         Some(sbc_relay::srtp::MasterKey::from_bytes(&[7; 30]))
     }
 
+    fn set_ice(
+        &mut self,
+        _: SessionId,
+        _: usize,
+        _: crate::call::Leg,
+        _: Option<sbc_relay::forward::IceParams>,
+    ) -> Result<(), RelayError> {
+        Ok(())
+    }
+
+    fn new_ice_credentials(&mut self) -> Option<(String, String)> {
+        Some(("ufrag".into(), "password0123456789012345".into()))
+    }
+
     fn delete_session(&mut self, session: SessionId) -> Result<(), RelayError> {
         self.deleted.push(session);
         Ok(())

@@ -36,6 +36,21 @@ impl std::fmt::Debug for IceParams {
     }
 }
 
+/// A fresh ICE ufrag or password of `len` ice-chars (RFC 8839 §5.4: ALPHA / DIGIT / "+" /
+/// "/") from the OS CSPRNG; `None` only if the OS has no randomness to give.
+pub fn ice_token(len: usize) -> Option<String> {
+    const ICE_CHARS: &[u8; 64] =
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut raw = vec![0u8; len];
+    getrandom::getrandom(&mut raw).ok()?;
+    // 256 is a multiple of 64: every character is equally likely.
+    Some(
+        raw.iter()
+            .map(|b| char::from(ICE_CHARS[usize::from(b % 64)]))
+            .collect(),
+    )
+}
+
 /// What a STUN datagram on an ICE leg came to.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Check {

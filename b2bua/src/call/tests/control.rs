@@ -11,6 +11,7 @@ fn party(user: &str, sip: &str, iface: &str, next_hop: &str) -> Party {
             media_interface: iface.into(),
             media_advertised: None,
             srtp: SrtpPolicy::Off,
+            ice: IcePolicy::Off,
         },
         next_hop: dest(next_hop),
     }
