@@ -14,7 +14,7 @@ pub use secure::Rekey;
 
 use crate::io::Forward;
 use crate::latch::{Latch, LatchConfig, LatchPolicy, LatchVerdict};
-use ice::{Check, LegIce};
+use ice::{answer_plain_binding, Check, LegIce};
 use sbc_common::demux::{classify, PacketKind};
 use sbc_common::rtcp::{self, RtcpPacket};
 use sbc_common::rtp;
@@ -777,8 +777,9 @@ fn decide(
     }
 }
 
-/// A STUN datagram on `src`'s port: answered when the leg runs ICE (a nominating check
-/// latches its source for that component at once), else dropped and counted.
+/// A STUN datagram on `src`'s port: a Binding request without credentials is answered on any
+/// leg (its mapped address); a check is answered when the leg runs ICE (a nominating one latches
+/// its source for that component at once); anything else is dropped and counted.
 fn connectivity_check(
     now: Instant,
     id: StreamId,
@@ -792,10 +793,6 @@ fn connectivity_check(
         on_rtcp_socket,
         len,
     } = packet;
-    let Some(ice) = src.ice.as_mut() else {
-        return Err((DropReason::Stun, None));
-    };
-    let component = usize::from(on_rtcp_socket);
     let back = Forward::to(
         match (on_rtcp_socket, src.sockets.rtcp) {
             (true, Some(fd)) => fd,
@@ -803,6 +800,13 @@ fn connectivity_check(
         },
         from,
     );
+    if let Some(len) = answer_plain_binding(from, buf, len) {
+        return Ok(Outcome::Answer(back, len, None, None));
+    }
+    let Some(ice) = src.ice.as_mut() else {
+        return Err((DropReason::Stun, None));
+    };
+    let component = usize::from(on_rtcp_socket);
     match ice.on_stun(now, from, buf, len) {
         Check::Answered { len, nominate } => {
             let mut event = None;

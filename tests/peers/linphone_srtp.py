@@ -25,7 +25,19 @@ It prints one line per outcome, `key value`, for the Rust test to assert on:
   in_phone_hears <f700> <f1800>            ... in lp-in.wav
   done
 
-Usage: linphone_srtp.py SBC_TLS_PORT USER PASSWORD CA_FILE DIR CALL_URI
+With the optional trailing flag --ice linphone is also an ICE agent (a NAT policy with ICE only:
+no STUN/TURN server, so host candidates only -- linphone gathers them from getifaddrs() minus
+loopback plus the default-route address, and then learns its 127.0.0.1 RTP socket as a
+peer-reflexive candidate from the peer's check responses); its SDP carries a=ice-ufrag/ice-pwd and
+a=candidate lines. Then it also prints, per call (after out_srtp / in_srtp):
+  out_ice <0|1> / in_ice <0|1>             1 when ICE completed for the audio stream (linphone's log:
+                                           "ICE state is IceState{Host,Reflexive,Relay}Connection",
+                                           never "IceStateFailed" afterwards)
+  out_ice_state <s> / in_ice_state <s>     the last such state (IceStateInProgress, ..., none)
+  out_ice_sdp <0|1> / in_ice_sdp <0|1>     1 when linphone's offer/answer carried ufrag, pwd and
+                                           candidates
+
+Usage: linphone_srtp.py SBC_TLS_PORT USER PASSWORD CA_FILE DIR CALL_URI [--ice]
 Also writes DIR/linphonerc, DIR/linphonec.log (linphone's debug log with every SIP message)
 and DIR/linphonec.out (its console). Python stdlib only; loopback only; bounded (about
 TOTAL_S overall, linphonec is killed at the end). Exits 0 whatever the outcomes (the test judges
@@ -103,7 +115,7 @@ def write_tone(path, freq=PHONE_HZ, seconds=10.0, rate=RATE):
         w.writeframes(frames)
 
 
-def write_rc(path, out_dir, port, user, password, ca):
+def write_rc(path, out_dir, port, user, password, ca, ice=False):
     """linphone's configuration: the keys that matter are commented."""
     codecs = [
         ("PCMU", 8000, 1, 1),
@@ -122,6 +134,14 @@ def write_rc(path, out_dir, port, user, password, ca):
         f"[audio_codec_{i}]\nmime={m}\nrate={r}\nchannels={c}\nenabled={e}\n\n"
         for i, (m, r, c, e) in enumerate(codecs)
     )
+    if ice:
+        # liblinphone 5.1 reads [net] nat_policy_ref, then the [nat_policy_N] section whose `ref`
+        # matches (coreapi/nat_policy.c); protocols=ice without stun/turn and without any
+        # stun_server key: "ICE is used without STUN server", host candidates only. The legacy
+        # firewall_policy=ice would also turn STUN on, so it is left out.
+        net_policy = "nat_policy_ref=loopback_ice\n\n[nat_policy_0]\nref=loopback_ice\nprotocols=ice"
+    else:
+        net_policy = "firewall_policy=0"
     text = f"""\
 [sip]
 # client TLS only (random local port), bound to loopback; no UDP/TCP listeners
@@ -150,7 +170,7 @@ in_call_timeout=0
 
 [net]
 mtu=1300
-firewall_policy=0
+{net_policy}
 
 [storage]
 # linphone aborts its start-up (no SIP sockets) if it cannot open its databases
@@ -353,8 +373,57 @@ def srtp_since(log_path, offset):
     return 1 if found and all(e == "LinphoneMediaEncryptionSRTP" for e in found) else 0
 
 
+def log_since(log_path, offset):
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+ICE_UP = ("IceStateHostConnection", "IceStateReflexiveConnection", "IceStateRelayConnection")
+
+
+def ice_since(log_path, offset):
+    """(completed 0|1, last ICE state) of the audio stream in linphone's log from `offset` on."""
+    states = re.findall(r"ICE state is (\w+) for [^\n]*[Aa]udio", log_since(log_path, offset))
+    if not states:
+        states = re.findall(r"ICE state is (\w+)", log_since(log_path, offset))
+    if not states:
+        return 0, "none"
+    up = [i for i, st in enumerate(states) if st in ICE_UP]
+    failed = [i for i, st in enumerate(states) if st == "IceStateFailed"]
+    ok = 1 if up and (not failed or failed[-1] < up[-1]) else 0
+    return ok, states[-1]
+
+
+def ice_in_own_sdp(log_path, offset):
+    """1 if an INVITE or 200 OK that linphone sent (log from `offset` on) had ICE attributes.
+
+    belle-sip logs "channel [..]: message sent to [..], size: [N] bytes" and then the message,
+    whose lines have no timestamp (the next log line has one)."""
+    text = log_since(log_path, offset)
+    stamp = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+    msg, sending = [], False
+    for line in text.split("\n") + ["0000-00-00 00:00:00 end"]:
+        if stamp.match(line):
+            if sending and msg and (msg[0].startswith("INVITE ") or msg[0].startswith("SIP/2.0 200")):
+                body = "\n".join(msg)
+                if "a=ice-ufrag:" in body and "a=ice-pwd:" in body and "a=candidate:" in body:
+                    return 1
+            sending, msg = "message sent to" in line, []
+        elif sending:
+            msg.append(line.strip())
+    return 0
+
+
 def main():
     args = sys.argv[1:]
+    ice = False
+    if len(args) == 7 and args[6] == "--ice":
+        ice = True
+        args = args[:6]
     if len(args) != 6 or not args[0].isdigit():
         print(__doc__, file=sys.stderr)
         return 2
@@ -374,7 +443,14 @@ def main():
         except OSError:
             pass
     write_tone(tone)
-    write_rc(rc, out_dir, port, user, password, ca)
+    write_rc(rc, out_dir, port, user, password, ca, ice)
+
+    def report_ice(prefix, offset):
+        if ice:
+            ok, state = ice_since(log, offset)
+            say(f"{prefix}_ice", ok)
+            say(f"{prefix}_ice_state", state)
+            say(f"{prefix}_ice_sdp", ice_in_own_sdp(log, offset))
 
     try:
         lp = Linphonec(rc, log, os.path.join(out_dir, "linphonec.out"), out_dir)
@@ -420,6 +496,7 @@ def main():
                 say("out_srtp", 0)
                 lp.send("terminate all")
                 after = lp.mark()
+            report_ice("out", log_at)
             p7, p18 = tones_in(rec_out)
             say("out_phone_hears", f"{p7:.1f}", f"{p18:.1f}")
 
@@ -445,6 +522,7 @@ def main():
             else:
                 say("in_call", "TIMEOUT")
                 say("in_srtp", 0)
+            report_ice("in", log_at)
             p7, p18 = tones_in(rec_in)
             say("in_phone_hears", f"{p7:.1f}", f"{p18:.1f}")
     except Exception as e:  # noqa: BLE001 - reported for the test, never fatal

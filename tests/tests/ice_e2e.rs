@@ -235,3 +235,66 @@ fn a_full_ice_agent_gets_media_through_the_sbcs_lite_leg_and_an_attacker_does_no
     );
     assert!(refused.is_some_and(|v| v >= 1.0), "{metrics}");
 }
+
+#[test]
+fn turnutils_stunclient_gets_its_mapped_address_from_a_relay_port_of_a_live_call() {
+    if Command::new("turnutils_stunclient")
+        .arg("-h")
+        .output()
+        .is_err()
+    {
+        let why = "turnutils_stunclient missing (apt-get install -y coturn)";
+        assert!(std::env::var_os("CI").is_none(), "{why}");
+        eprintln!("SKIPPED {why}");
+        return;
+    }
+    // A plain call, no ICE anywhere.
+    let (customer, core) = (free_udp_port(), free_udp_port());
+    let core_ua = TestUa::new();
+    let c = SbcConfig::with(
+        Iface::udp(addr(customer), 46000..=46999),
+        Iface::udp(addr(core), 47000..=47999),
+    )
+    .route("customer-to-core", core_ua.addr(), "");
+    let _sbc = Sbc::start_ready(&c.render());
+    let phone = TestUa::new();
+    let inv = alice_invite(
+        "UDP",
+        phone.addr(),
+        "stun-call-1",
+        "stun-a",
+        Some(phone.sdp("alice")),
+    );
+    phone.send(addr(customer), &inv);
+    let (b_inv, from) = core_ua
+        .recv_until(WAIT, |m| m.method() == Some(&Method::Invite))
+        .expect("INVITE at the core");
+    let mut ok = tagged_response(&b_inv, 200, "stun-b");
+    ok.push_header(
+        HeaderName::Contact,
+        format!("<sip:core@{}>", core_ua.addr()),
+    );
+    ok.set_body(Bytes::from(core_ua.sdp("core")), Some("application/sdp"));
+    core_ua.send(from, &ok);
+    let (a_ok, _) = phone
+        .recv_until(WAIT, |m| is_response(m, 200, "INVITE"))
+        .expect("200 at the phone");
+    let relay_a = sdp_audio_addr(a_ok.body()).expect("the relay's customer-side address");
+    let out = Command::new("timeout")
+        .args(["10", "turnutils_stunclient", "-p"])
+        .arg(relay_a.port().to_string())
+        .arg(relay_a.ip().to_string())
+        .output()
+        .expect("run turnutils_stunclient");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("turnutils_stunclient said:\n{text}");
+    assert!(text.contains("UDP reflexive addr: 127.0.0.1:"), "{text}");
+    // The call's media still flows: the STUN client latched nothing.
+    phone.send_rtp(relay_a, 0xa, 10);
+    let (n, _) = core_ua.count_rtp(0xa, 10, WAIT);
+    assert_eq!(n, 10);
+}

@@ -171,13 +171,14 @@ impl Writer<'_> {
 }
 
 /// Writes into `out` the Binding success response to transaction `txid`: XOR-MAPPED-ADDRESS
-/// `mapped`, MESSAGE-INTEGRITY keyed by `key`, FINGERPRINT (RFC 8489 §7.3.1, RFC 8445
-/// §7.3.1.5); its length, or `None` if `out` is too small (at most 76 bytes are needed).
+/// `mapped`, MESSAGE-INTEGRITY keyed by `key` (none for a request that carried no
+/// credentials), FINGERPRINT (RFC 8489 §7.3.1, RFC 8445 §7.3.1.5); its length, or `None` if
+/// `out` is too small (at most 76 bytes are needed).
 pub fn write_binding_success(
     out: &mut [u8],
     txid: &[u8; 12],
     mapped: SocketAddr,
-    key: &[u8],
+    key: Option<&[u8]>,
 ) -> Option<usize> {
     let kind = MessageType {
         class: Class::SuccessResponse,
@@ -203,7 +204,9 @@ pub fn write_binding_success(
             }
         })?,
     }
-    w.integrity(key)?;
+    if let Some(key) = key {
+        w.integrity(key)?;
+    }
     w.fingerprint()
 }
 

@@ -63,6 +63,24 @@ pub(super) enum Check {
     Dropped(DropReason),
 }
 
+/// Answers in `buf` a Binding request `buf[..len]` from `from` that carries no credentials at
+/// all (no USERNAME, no MESSAGE-INTEGRITY: a plain STUN client learning its mapped address,
+/// RFC 8489 §6.3.1) with XOR-MAPPED-ADDRESS and FINGERPRINT; its length, or `None` when the
+/// datagram is something else. Such an answer latches nothing and renews no consent.
+pub(super) fn answer_plain_binding(from: SocketAddr, buf: &mut [u8], len: usize) -> Option<usize> {
+    let msg = buf.get(..len)?;
+    let p = Packet::new_checked(msg).ok()?;
+    let plain = p.is_binding_request()
+        && p.attribute(attr::USERNAME).is_none()
+        && p.attribute(attr::MESSAGE_INTEGRITY).is_none()
+        && auth::check_fingerprint(msg).is_ok();
+    if !plain {
+        return None;
+    }
+    let txid = p.transaction_id();
+    auth::write_binding_success(buf, &txid, from, None)
+}
+
 /// The ICE-lite state of one leg.
 #[derive(Debug)]
 pub(super) struct LegIce {
@@ -161,7 +179,7 @@ impl LegIce {
             Ok(()) => {
                 self.last_check = Some(now);
                 let key = self.params.local_pwd.as_bytes();
-                match auth::write_binding_success(buf, &txid, from, key) {
+                match auth::write_binding_success(buf, &txid, from, Some(key)) {
                     Some(len) => Check::Answered { len, nominate },
                     None => Check::Dropped(DropReason::Junk),
                 }

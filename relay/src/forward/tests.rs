@@ -334,7 +334,8 @@ fn generation_guard_drops_packets_for_a_reused_slot() {
 #[test]
 fn stun_and_junk_are_counted_not_forwarded() {
     let (mut f, t0) = setup(signal("192.0.2.1:4000"), signal("198.51.100.2:5000"), false);
-    let mut stun = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+    // A Binding indication (a keepalive) is counted and dropped.
+    let mut stun = vec![0x00, 0x11, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
     stun.extend_from_slice(&[7; 12]);
     assert_eq!(
         f.plain(t0, a_rtp(), addr("192.0.2.1:4000"), &stun),
@@ -711,16 +712,26 @@ mod ice_legs {
             let err = p.attribute(attr::ERROR_CODE).unwrap();
             assert_eq!((err[2], err[3]), (4, code), "{username}");
         }
-        // No USERNAME/MESSAGE-INTEGRITY at all: 400.
-        let mut bare = check("sbcA:peer", PWD, true);
-        bare.truncate(20);
-        bare[2..4].copy_from_slice(&[0, 0]);
-        let (_, rsp) = to_a(&mut f, t0, evil, &bare).unwrap();
+        // A USERNAME without MESSAGE-INTEGRITY: 400.
+        let mut half = check("sbcA:peer", PWD, true);
+        half.truncate(36);
+        half[2..4].copy_from_slice(&16u16.to_be_bytes());
+        let (_, rsp) = to_a(&mut f, t0, evil, &half).unwrap();
         let p = Stun::new_checked(&rsp[..]).unwrap();
         assert_eq!(
             p.attribute(attr::ERROR_CODE).map(|e| (e[2], e[3])),
             Some((4, 0))
         );
+        // No credentials at all: a plain STUN client gets its mapped address, nothing more.
+        let mut bare = check("sbcA:peer", PWD, true);
+        bare.truncate(20);
+        bare[2..4].copy_from_slice(&[0, 0]);
+        let (_, rsp) = to_a(&mut f, t0, evil, &bare).unwrap();
+        let p = Stun::new_checked(&rsp[..]).unwrap();
+        assert_eq!(p.class(), Class::SuccessResponse);
+        assert_eq!(p.attribute(attr::MESSAGE_INTEGRITY), None);
+        let mapped = xor_address(p.attribute(attr::XOR_MAPPED_ADDRESS).unwrap(), &[9; 12]);
+        assert_eq!(mapped, Some(addr(evil)));
         // A corrupted fingerprint: dropped without an answer.
         let mut bad = check("sbcA:peer", PWD, true);
         let last = bad.len() - 1;
@@ -737,6 +748,7 @@ mod ice_legs {
         );
         let a = f.stream_stats(ID).unwrap()[0];
         assert_eq!(a.drops[DropReason::StunAuth as usize], 5);
+        assert_eq!(f.totals().stun_answered, 5);
     }
 
     #[test]
@@ -766,6 +778,22 @@ mod ice_legs {
         );
         let b = f.stream_stats(ID).unwrap()[1];
         assert_eq!(b.drops[DropReason::Consent as usize], 1);
+    }
+
+    #[test]
+    fn a_plain_binding_request_is_answered_on_a_leg_without_ice_and_latches_nothing() {
+        let (mut f, t0) = setup(signal(A), signal(B), false);
+        let mut bare = check("x:y", PWD, false);
+        bare.truncate(20);
+        bare[2..4].copy_from_slice(&[0, 0]);
+        let (fwd, rsp) = to_a(&mut f, t0, PEER, &bare).unwrap();
+        assert_eq!(fwd, Forward::to(A_RTP, addr(PEER)));
+        let p = Stun::new_checked(&rsp[..]).unwrap();
+        let mapped = xor_address(p.attribute(attr::XOR_MAPPED_ADDRESS).unwrap(), &[9; 12]);
+        assert_eq!(mapped, Some(addr(PEER)));
+        assert_eq!(check_fingerprint(&rsp), Ok(true));
+        assert_eq!(f.poll_event(), None, "nothing latched");
+        assert_eq!(f.stream_stats(ID).unwrap()[0].peer, None);
     }
 
     #[test]

@@ -97,7 +97,7 @@ fn written_responses_carry_the_rfc5769_address_bytes_and_verify() {
         (v6(), &RFC5769_IPV6_RESPONSE[..]),
     ] {
         let mut out = [0u8; 128];
-        let n = write_binding_success(&mut out, &TXID, mapped, PASSWORD).unwrap();
+        let n = write_binding_success(&mut out, &TXID, mapped, Some(PASSWORD)).unwrap();
         let msg = &out[..n];
         let p = crate::stun::Packet::new_checked(msg).unwrap();
         assert_eq!(p.class(), Class::SuccessResponse);
@@ -110,7 +110,14 @@ fn written_responses_carry_the_rfc5769_address_bytes_and_verify() {
         assert_eq!(check_integrity(msg, PASSWORD), Ok(()));
         assert_eq!(check_fingerprint(msg), Ok(true));
         // Too small a buffer is refused, never overrun.
-        assert!(write_binding_success(&mut out[..n - 1], &TXID, mapped, PASSWORD).is_none());
+        assert!(write_binding_success(&mut out[..n - 1], &TXID, mapped, Some(PASSWORD)).is_none());
+        // Without credentials: no MESSAGE-INTEGRITY, still a FINGERPRINT.
+        let n = write_binding_success(&mut out, &TXID, mapped, None).unwrap();
+        assert_eq!(
+            check_integrity(&out[..n], PASSWORD),
+            Err(AuthError::NoIntegrity)
+        );
+        assert_eq!(check_fingerprint(&out[..n]), Ok(true));
     }
 }
 
