@@ -692,6 +692,9 @@ fn decide(
         // On a dedicated RTCP socket everything valid is RTCP.
         PacketKind::Rtp if on_rtcp_socket => return Err((DropReason::Junk, None)),
         PacketKind::Rtp => false,
+        PacketKind::Zrtp | PacketKind::Dtls => {
+            return pass_through(now, id, leg, src, dst, packet, buf)
+        }
         _ => return Err((DropReason::Junk, None)),
     };
     let len = src
@@ -774,6 +777,58 @@ fn decide(
     match dst.crypto.protect(buf, len, is_rtcp) {
         Ok(out) => Ok(Outcome::Forward(fwd, out, event)),
         Err(r) => Err((r, event)),
+    }
+}
+
+/// A ZRTP or DTLS datagram (RFC 7983 §7): forwarded unchanged from the leg's peer to the other
+/// leg's when neither leg has the relay terminate SRTP, so end-to-end ZRTP (and DTLS between
+/// peers that agreed on it) works through the SBC; counted with the forwarded packets.
+fn pass_through(
+    now: Instant,
+    id: StreamId,
+    leg: usize,
+    src: &mut Leg,
+    dst: &mut Leg,
+    packet: Packet,
+    buf: &[u8],
+) -> Decision {
+    let Packet {
+        from,
+        on_rtcp_socket,
+        len,
+    } = packet;
+    if src.crypto.terminates() || dst.crypto.terminates() || buf.get(..len).is_none() {
+        return Err((DropReason::Junk, None));
+    }
+    let component = usize::from(on_rtcp_socket);
+    if let Some(ice) = &src.ice {
+        if ice.selected(component) != Some(from) {
+            return Err((DropReason::SourceRejected, None));
+        }
+    }
+    let latch = if on_rtcp_socket {
+        &mut src.rtcp_latch
+    } else {
+        &mut src.rtp_latch
+    };
+    let event = match latch.on_packet(now, from, None, None) {
+        LatchVerdict::Accept => None,
+        LatchVerdict::Latched { peer } => Some(ForwardEvent::Latched {
+            id,
+            leg,
+            rtcp: on_rtcp_socket,
+            peer,
+        }),
+        LatchVerdict::Reject(_) => return Err((DropReason::SourceRejected, None)),
+    };
+    let fwd = if on_rtcp_socket {
+        dst.rtcp_out()
+    } else {
+        dst.rtp_out()
+    };
+    match fwd {
+        Some(f) => Ok(Outcome::Forward(f, len, event)),
+        None => Err((DropReason::NoDestination, event)),
     }
 }
 

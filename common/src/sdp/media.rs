@@ -147,9 +147,10 @@ impl MediaDescription {
         self.attribute("rtcp").and_then(Rtcp::parse)
     }
 
-    /// Whether `a=rtcp-mux` is present (RFC 5761): RTCP shares the RTP port.
+    /// Whether `a=rtcp-mux` (RFC 5761) or `a=rtcp-mux-only` (RFC 8858) is present: RTCP shares
+    /// the RTP port.
     pub fn rtcp_mux(&self) -> bool {
-        self.has_attribute("rtcp-mux")
+        self.has_attribute("rtcp-mux") || self.has_attribute("rtcp-mux-only")
     }
 
     /// The `c=` line of this section, without the session-level fallback

@@ -47,6 +47,11 @@ impl LegCrypto {
         apply(&mut self.outbound, outbound);
     }
 
+    /// Whether the relay encrypts or decrypts on this leg.
+    pub(super) fn terminates(&self) -> bool {
+        self.inbound.is_some() || self.outbound.is_some()
+    }
+
     /// Checks and decrypts the peer's packet `buf[..len]` in place when the leg is SRTP;
     /// returns the plain length (`len` when the leg is plain).
     pub(super) fn unprotect(

@@ -812,3 +812,45 @@ mod ice_legs {
         );
     }
 }
+
+#[test]
+fn zrtp_and_dtls_pass_through_between_plain_legs_only() {
+    let (mut f, t0) = setup(signal("192.0.2.1:4000"), signal("198.51.100.2:5000"), false);
+    // ZRTP Hello (RFC 6189 §5: first byte 0x10, magic cookie "ZRTP"), DTLS ClientHello (22).
+    let mut zrtp = vec![0x10, 0, 0, 1];
+    zrtp.extend_from_slice(b"ZRTP");
+    zrtp.extend_from_slice(&[0xab; 4]);
+    zrtp.extend_from_slice(&[0; 40]);
+    let mut dtls = vec![22, 0xfe, 0xfd];
+    dtls.extend_from_slice(&[0; 50]);
+    for pkt in [&zrtp, &dtls] {
+        assert_eq!(
+            f.plain(t0, a_rtp(), addr("192.0.2.1:4000"), pkt),
+            Ok(Forward::to(B_RTP, addr("198.51.100.2:5000")))
+        );
+    }
+    // From a stranger once latched: refused like RTP.
+    assert_eq!(
+        f.plain(
+            t0 + Duration::from_secs(5),
+            a_rtp(),
+            addr("192.0.2.99:1"),
+            &zrtp
+        ),
+        Err(DropReason::SourceRejected)
+    );
+    // With SRTP terminated on a leg the relay cannot pass the peers' own keying through.
+    let key = crate::srtp::MasterKey::from_bytes(&[1; 30]);
+    let ctx = || {
+        Rekey::Key(Box::new(crate::srtp::Context::new(
+            crate::srtp::Suite::AesCm128HmacSha1_80,
+            &key,
+        )))
+    };
+    f.set_crypto(ID, 1, ctx(), ctx()).unwrap();
+    assert_eq!(
+        f.plain(t0, a_rtp(), addr("192.0.2.1:4000"), &zrtp),
+        Err(DropReason::Junk)
+    );
+    assert_eq!(f.totals().forwarded_packets, 2);
+}

@@ -205,3 +205,33 @@ fn the_sbc_offers_ice_lite_on_a_lite_side_and_runs_it_only_if_the_answer_has_ice
         }
     }
 }
+
+#[test]
+fn candidates_never_cross_in_early_media_nor_in_a_delayed_offer() {
+    // 183 with SDP from the core.
+    let mut net = Net::new();
+    net.send_a(invite_a(70));
+    net.a();
+    let b_inv = net.one_b();
+    let early = with_ice(&sdp_b(1, "sendrecv"), "10.9.8.7", "192.0.2.200");
+    net.send_b(reply_b(&b_inv, 183, Some(&early)));
+    let progress = net.one_a();
+    assert_eq!(progress.status(), Some(183));
+    assert_clean(&progress, &["10.9.8.7", "192.0.2.200"]);
+    // Delayed offer: the offer in B's 200, the answer in A's ACK.
+    let mut net = Net::new();
+    let mut inv = invite_a(70);
+    inv.set_body(bytes::Bytes::new(), None);
+    net.send_a(inv);
+    net.a();
+    let b_inv = net.one_b();
+    let offer = with_ice(&sdp_b(3, "sendrecv"), "10.9.8.7", "192.0.2.200");
+    net.send_b(reply_b(&b_inv, 200, Some(&offer)));
+    let ok = net.one_a();
+    assert_clean(&ok, &["10.9.8.7", "192.0.2.200"]);
+    let answer = with_ice(&sdp_a(1, "sendrecv"), "192.168.1.23", "198.51.100.99");
+    net.send_a(from_a(Method::Ack, &ok, 1, "z9hG4bKa2", Some(&answer)));
+    let ack = net.one_b();
+    assert_eq!(ack.method(), Some(&Method::Ack));
+    assert_clean(&ack, &["192.168.1.23", "198.51.100.99"]);
+}
