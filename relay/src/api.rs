@@ -237,6 +237,8 @@ pub struct RelayMetrics {
     pub drops: [u64; DropReason::COUNT],
     /// Latch events.
     pub latch_events: u64,
+    /// STUN requests answered on leg ports.
+    pub stun_answered: u64,
     /// Worker loop turns.
     pub turns: u64,
     /// Worker CPU time, nanoseconds.
@@ -772,6 +774,7 @@ impl Relay {
                 *d += s.load(Ordering::Relaxed);
             }
             m.latch_events += x.latch_events.load(Ordering::Relaxed);
+            m.stun_answered += x.stun_answered.load(Ordering::Relaxed);
             m.turns += x.turns.load(Ordering::Relaxed);
             m.cpu_ns += x.cpu_ns.load(Ordering::Relaxed);
             m.received += x.received.load(Ordering::Relaxed);

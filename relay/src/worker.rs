@@ -133,6 +133,8 @@ pub struct WorkerMetrics {
     pub drops: [AtomicU64; DropReason::COUNT],
     /// Latch events.
     pub latch_events: AtomicU64,
+    /// STUN requests answered on leg ports (ICE checks and plain Binding requests).
+    pub stun_answered: AtomicU64,
     /// Loop turns.
     pub turns: AtomicU64,
     /// Streams live in this worker.
@@ -385,6 +387,7 @@ impl Worker {
             slot.store(v, Ordering::Relaxed);
         }
         m.latch_events.store(t.latch_events, Ordering::Relaxed);
+        m.stun_answered.store(t.stun_answered, Ordering::Relaxed);
         m.turns.store(b.turns, Ordering::Relaxed);
         m.received.store(b.received, Ordering::Relaxed);
         m.syscalls.store(b.syscalls, Ordering::Relaxed);

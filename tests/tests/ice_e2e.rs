@@ -234,6 +234,8 @@ fn a_full_ice_agent_gets_media_through_the_sbcs_lite_leg_and_an_attacker_does_no
         "sbc_relay_dropped_packets_total{reason=\"stun_auth\"}",
     );
     assert!(refused.is_some_and(|v| v >= 1.0), "{metrics}");
+    let answered = metric_value(&metrics, "sbc_relay_stun_answered_total");
+    assert!(answered.is_some_and(|v| v >= 2.0), "{metrics}");
 }
 
 #[test]

@@ -188,6 +188,7 @@ struct RelayHandles {
     syscalls: IntCounterVec,
     drops: Vec<IntCounter>,
     latch_events: IntCounter,
+    stun_answered: IntCounter,
     turns: IntCounter,
     cpu_seconds: Counter,
     ports_in_use: IntGaugeVec,
@@ -470,6 +471,11 @@ impl Metrics {
                 &r,
                 "sbc_relay_latch_events_total",
                 "Times a relay leg latched onto (or moved to) its peer's address.",
+            )?,
+            stun_answered: counter(
+                &r,
+                "sbc_relay_stun_answered_total",
+                "STUN requests the relay answered on leg ports (ICE connectivity checks, plain Binding requests).",
             )?,
             turns: counter(
                 &r,
@@ -772,6 +778,7 @@ impl Recorder {
             add(c, new, old);
         }
         add(&h.latch_events, now.latch_events, last.latch_events);
+        add(&h.stun_answered, now.stun_answered, last.stun_answered);
         add(&h.turns, now.turns, last.turns);
         let cpu_ns = now.cpu_ns.saturating_sub(last.cpu_ns);
         // Nanoseconds to seconds; u64 → f64 loses precision only past 2^53 ns (104 days).
