@@ -300,3 +300,132 @@ fn turnutils_stunclient_gets_its_mapped_address_from_a_relay_port_of_a_live_call
     let (n, _) = core_ua.count_rtp(0xa, 10, WAIT);
     assert_eq!(n, 10);
 }
+
+/// `sdp` with ICE, DTLS and BUNDLE lines naming `private` and `public` addresses.
+fn with_candidates(sdp: &str, private: &str, public: &str) -> String {
+    let at = sdp.find("m=").unwrap();
+    let (head, media) = sdp.split_at(at);
+    format!(
+        "{head}a=group:BUNDLE 0\r\na=ice-options:trickle\r\n{media}a=mid:0\r\n\
+         a=ice-ufrag:Lk9q\r\na=ice-pwd:sEcReTpAsSwOrDsEcReTpA\r\n\
+         a=fingerprint:sha-256 12:34:56:78\r\na=setup:actpass\r\n\
+         a=candidate:1 1 UDP 2130706431 {private} 50000 typ host\r\n\
+         a=candidate:2 1 UDP 1694498815 {public} 61000 typ srflx raddr {private} rport 50000\r\n\
+         a=candidate:3 1 UDP 16777215 {public} 62000 typ relay raddr {public} rport 61000\r\n\
+         a=end-of-candidates\r\n"
+    )
+}
+
+fn assert_clean(what: &str, m: &sbc_common::sip::Message, leaked: &[&str]) {
+    let text = String::from_utf8_lossy(&m.to_bytes()).into_owned();
+    for l in leaked.iter().chain(&[
+        "a=candidate",
+        "a=ice-",
+        "a=fingerprint",
+        "a=setup",
+        "BUNDLE",
+    ]) {
+        assert!(!text.contains(l), "{what}: {l} leaked:\n{text}");
+    }
+    assert!(
+        text.contains("a=rtpmap:0 PCMU/8000"),
+        "{what}: the media went too:\n{text}"
+    );
+}
+
+#[test]
+fn a_customers_candidates_never_reach_the_core_nor_the_cores_the_customer() {
+    let (customer, core) = (free_udp_port(), free_udp_port());
+    let core_ua = TestUa::new();
+    let c = SbcConfig::with(
+        Iface::udp(addr(customer), 46000..=46999),
+        Iface::udp(addr(core), 47000..=47999),
+    )
+    .route("customer-to-core", core_ua.addr(), "");
+    let _sbc = Sbc::start_ready(&c.render());
+    let phone = TestUa::new();
+    let offer = with_candidates(&phone.sdp("alice"), "192.168.1.23", "198.51.100.99");
+    let inv = alice_invite("UDP", phone.addr(), "leak-1", "leak-a", Some(offer));
+    phone.send(addr(customer), &inv);
+    let (b_inv, from) = core_ua
+        .recv_until(WAIT, |m| m.method() == Some(&Method::Invite))
+        .expect("INVITE at the core");
+    assert_clean(
+        "INVITE to the core",
+        &b_inv,
+        &["192.168.1.23", "198.51.100.99", "sEcReT"],
+    );
+    let mut ok = tagged_response(&b_inv, 200, "leak-b");
+    ok.push_header(
+        HeaderName::Contact,
+        format!("<sip:core@{}>", core_ua.addr()),
+    );
+    let answer = with_candidates(&core_ua.sdp("core"), "10.20.30.40", "192.0.2.77");
+    ok.set_body(Bytes::from(answer), Some("application/sdp"));
+    core_ua.send(from, &ok);
+    let (a_ok, _) = phone
+        .recv_until(WAIT, |m| is_response(m, 200, "INVITE"))
+        .expect("200 at the phone");
+    assert_clean("200 to the customer", &a_ok, &["10.20.30.40", "192.0.2.77"]);
+    let via = |b: &str| format!("SIP/2.0/UDP {};branch=z9hG4bK-{b};rport", phone.addr());
+    phone.send(
+        addr(customer),
+        &dialog_request(
+            Method::Ack,
+            contact_uri(&a_ok),
+            1,
+            via("leak-ack"),
+            &inv,
+            &a_ok,
+        ),
+    );
+    // The phone moves networks: a re-INVITE with new candidates.
+    let moved = with_candidates(
+        &phone.sdp("alice").replace("o=alice 1 1", "o=alice 1 2"),
+        "172.16.5.6",
+        "203.0.113.45",
+    );
+    let mut re = dialog_request(
+        Method::Invite,
+        contact_uri(&a_ok),
+        2,
+        via("leak-re"),
+        &inv,
+        &a_ok,
+    );
+    re.push_header(HeaderName::Contact, format!("<sip:alice@{}>", phone.addr()));
+    re.set_body(Bytes::from(moved), Some("application/sdp"));
+    phone.send(addr(customer), &re);
+    let (b_re, from) = core_ua
+        .recv_until(WAIT, |m| {
+            m.method() == Some(&Method::Invite) && m.cseq().is_some_and(|c| c.seq > 1)
+        })
+        .expect("the re-INVITE at the core");
+    assert_clean(
+        "re-INVITE to the core",
+        &b_re,
+        &["172.16.5.6", "203.0.113.45", "192.168.1.23"],
+    );
+    let mut ok2 = tagged_response(&b_re, 200, "leak-b");
+    ok2.push_header(
+        HeaderName::Contact,
+        format!("<sip:core@{}>", core_ua.addr()),
+    );
+    let answer2 = with_candidates(
+        &core_ua.sdp("core").replace("o=core 1 1", "o=core 1 2"),
+        "10.20.30.41",
+        "192.0.2.78",
+    );
+    ok2.set_body(Bytes::from(answer2), Some("application/sdp"));
+    core_ua.send(from, &ok2);
+    let (a_ok2, _) = phone
+        .recv_until(WAIT, |m| {
+            is_response(m, 200, "INVITE") && m.cseq().is_some_and(|c| c.seq == 2)
+        })
+        .expect("200 to the re-INVITE at the phone");
+    assert_clean(
+        "200 to the re-INVITE",
+        &a_ok2,
+        &["10.20.30.41", "192.0.2.78"],
+    );
+}
