@@ -7,14 +7,18 @@
 //! allocates, locks or logs per packet; events (latched, rejected sources) go into a bounded queue.
 
 mod ice;
+mod passthrough;
 mod secure;
+mod stats;
 
 pub use ice::{ice_token, IceParams, CONSENT_TIMEOUT};
 pub use secure::Rekey;
+pub use stats::{DropReason, LegStats, ReportedQuality, Totals};
 
 use crate::io::Forward;
 use crate::latch::{Latch, LatchConfig, LatchPolicy, LatchVerdict};
-use ice::{answer_plain_binding, Check, LegIce};
+use ice::{connectivity_check, LegIce};
+use passthrough::pass_through;
 use sbc_common::demux::{classify, PacketKind};
 use sbc_common::rtcp::{self, RtcpPacket};
 use sbc_common::rtp;
@@ -142,119 +146,6 @@ pub struct LegSockets {
     pub rtcp: Option<RawFd>,
 }
 
-/// Why a datagram was dropped; each reason has its own counter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DropReason {
-    /// The token names no live stream (a late packet for a deleted stream).
-    Stale,
-    /// Too short, or not RTP/RTCP version 2.
-    Junk,
-    /// A STUN message on a leg without ICE, or not a Binding request (counted, not forwarded).
-    Stun,
-    /// The source is not the latched peer (RTP bleed defence).
-    SourceRejected,
-    /// The call's direction does not let media through (hold, inactive).
-    Direction,
-    /// The other leg has no destination yet.
-    NoDestination,
-    /// An SRTP/SRTCP packet whose authentication tag did not verify (RFC 3711 §3.3, step 5).
-    SrtpAuth,
-    /// An SRTP/SRTCP packet replaying an index already seen (RFC 3711 §3.3.2).
-    SrtpReplay,
-    /// An SRTP limit: too many SSRCs on one key, or no room for the tag.
-    SrtpLimit,
-    /// A connectivity check with missing or wrong credentials, or a bad FINGERPRINT (answered
-    /// 400/401 when it could be, never forwarded; RFC 8489 §9.1.3).
-    StunAuth,
-    /// The ICE peer's consent expired: no valid check for 30 s (RFC 7675 §5.1).
-    Consent,
-}
-
-impl DropReason {
-    /// How many reasons there are.
-    pub const COUNT: usize = 11;
-
-    /// Every reason, in counter order.
-    pub const ALL: [Self; Self::COUNT] = [
-        Self::Stale,
-        Self::Junk,
-        Self::Stun,
-        Self::SourceRejected,
-        Self::Direction,
-        Self::NoDestination,
-        Self::SrtpAuth,
-        Self::SrtpReplay,
-        Self::SrtpLimit,
-        Self::StunAuth,
-        Self::Consent,
-    ];
-
-    /// The reason as a metric label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Stale => "stale",
-            Self::Junk => "junk",
-            Self::Stun => "stun",
-            Self::SourceRejected => "source_rejected",
-            Self::Direction => "direction",
-            Self::NoDestination => "no_destination",
-            Self::SrtpAuth => "srtp_auth",
-            Self::SrtpReplay => "srtp_replay",
-            Self::SrtpLimit => "srtp_limit",
-            Self::StunAuth => "stun_auth",
-            Self::Consent => "consent",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-/// Figures a peer reported about the stream it receives, read from its RTCP SR/RR report blocks
-/// (RFC 3550 §6.4).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ReportedQuality {
-    /// Fraction lost (out of 256) in the last report.
-    pub fraction_lost: u8,
-    /// Cumulative packets lost.
-    pub cumulative_lost: i32,
-    /// Interarrival jitter in RTP timestamp units.
-    pub jitter: u32,
-    /// Round-trip time between the relay and this leg's peer in microseconds, from LSR/DLSR
-    /// matched against the sender report the relay forwarded (RFC 3550 §6.4.1).
-    pub rtt_us: Option<u64>,
-}
-
-/// Counters and statistics of one leg.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LegStats {
-    /// Datagrams received from the leg's peer (accepted or not).
-    pub packets_in: u64,
-    /// Bytes received.
-    pub bytes_in: u64,
-    /// Datagrams sent to the leg's peer.
-    pub packets_out: u64,
-    /// Bytes sent.
-    pub bytes_out: u64,
-    /// Drops of packets received on this leg, by [`DropReason`] (in `DropReason::ALL` order).
-    pub drops: [u64; DropReason::COUNT],
-    /// When the last accepted packet arrived.
-    pub last_packet: Option<Instant>,
-    /// The SSRC of the peer's RTP.
-    pub ssrc: Option<u32>,
-    /// Packets lost from the peer's RTP, by sequence numbers (RFC 3550 A.3).
-    pub lost: i32,
-    /// Packets expected from the peer's RTP (RFC 3550 A.3).
-    pub expected: u32,
-    /// Interarrival jitter of the peer's RTP, RTP timestamp units (RFC 3550 A.8).
-    pub jitter: u32,
-    /// The latched peer address.
-    pub peer: Option<SocketAddr>,
-    /// What the peer reported in RTCP.
-    pub reported: ReportedQuality,
-}
-
 /// Events for the control plane, rare by construction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ForwardEvent {
@@ -281,23 +172,6 @@ pub enum ForwardEvent {
         /// Rejections so far on this leg.
         count: u64,
     },
-}
-
-/// Totals across all streams of a forwarder, for Prometheus.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Totals {
-    /// Datagrams forwarded.
-    pub forwarded_packets: u64,
-    /// Bytes forwarded.
-    pub forwarded_bytes: u64,
-    /// Drops by reason (in `DropReason::ALL` order).
-    pub drops: [u64; DropReason::COUNT],
-    /// Latch and re-latch events.
-    pub latch_events: u64,
-    /// Events dropped because the event queue was full.
-    pub events_dropped: u64,
-    /// STUN connectivity checks answered (valid or refused) on ICE legs.
-    pub stun_answered: u64,
 }
 
 /// Errors from the stream-table commands (never from the packet path).
@@ -777,112 +651,6 @@ fn decide(
     match dst.crypto.protect(buf, len, is_rtcp) {
         Ok(out) => Ok(Outcome::Forward(fwd, out, event)),
         Err(r) => Err((r, event)),
-    }
-}
-
-/// A ZRTP or DTLS datagram (RFC 7983 §7): forwarded unchanged from the leg's peer to the other
-/// leg's when neither leg has the relay terminate SRTP, so end-to-end ZRTP (and DTLS between
-/// peers that agreed on it) works through the SBC; counted with the forwarded packets.
-fn pass_through(
-    now: Instant,
-    id: StreamId,
-    leg: usize,
-    src: &mut Leg,
-    dst: &mut Leg,
-    packet: Packet,
-    buf: &[u8],
-) -> Decision {
-    let Packet {
-        from,
-        on_rtcp_socket,
-        len,
-    } = packet;
-    if src.crypto.terminates() || dst.crypto.terminates() || buf.get(..len).is_none() {
-        return Err((DropReason::Junk, None));
-    }
-    let component = usize::from(on_rtcp_socket);
-    if let Some(ice) = &src.ice {
-        if ice.selected(component) != Some(from) {
-            return Err((DropReason::SourceRejected, None));
-        }
-    }
-    let latch = if on_rtcp_socket {
-        &mut src.rtcp_latch
-    } else {
-        &mut src.rtp_latch
-    };
-    let event = match latch.on_packet(now, from, None, None) {
-        LatchVerdict::Accept => None,
-        LatchVerdict::Latched { peer } => Some(ForwardEvent::Latched {
-            id,
-            leg,
-            rtcp: on_rtcp_socket,
-            peer,
-        }),
-        LatchVerdict::Reject(_) => return Err((DropReason::SourceRejected, None)),
-    };
-    let fwd = if on_rtcp_socket {
-        dst.rtcp_out()
-    } else {
-        dst.rtp_out()
-    };
-    match fwd {
-        Some(f) => Ok(Outcome::Forward(f, len, event)),
-        None => Err((DropReason::NoDestination, event)),
-    }
-}
-
-/// A STUN datagram on `src`'s port: a Binding request without credentials is answered on any
-/// leg (its mapped address); a check is answered when the leg runs ICE (a nominating one latches
-/// its source for that component at once); anything else is dropped and counted.
-fn connectivity_check(
-    now: Instant,
-    id: StreamId,
-    leg: usize,
-    src: &mut Leg,
-    packet: Packet,
-    buf: &mut [u8],
-) -> Decision {
-    let Packet {
-        from,
-        on_rtcp_socket,
-        len,
-    } = packet;
-    let back = Forward::to(
-        match (on_rtcp_socket, src.sockets.rtcp) {
-            (true, Some(fd)) => fd,
-            _ => src.sockets.rtp,
-        },
-        from,
-    );
-    if let Some(len) = answer_plain_binding(from, buf, len) {
-        return Ok(Outcome::Answer(back, len, None, None));
-    }
-    let Some(ice) = src.ice.as_mut() else {
-        return Err((DropReason::Stun, None));
-    };
-    let component = usize::from(on_rtcp_socket);
-    match ice.on_stun(now, from, buf, len) {
-        Check::Answered { len, nominate } => {
-            let mut event = None;
-            if nominate && ice.select(component, from) {
-                let latch = if on_rtcp_socket {
-                    &mut src.rtcp_latch
-                } else {
-                    &mut src.rtp_latch
-                };
-                latch.nominate(from);
-                event = Some(ForwardEvent::Latched {
-                    id,
-                    leg,
-                    rtcp: on_rtcp_socket,
-                    peer: from,
-                });
-            }
-            Ok(Outcome::Answer(back, len, None, event))
-        }
-        Check::Refused { len } => Ok(Outcome::Answer(back, len, Some(DropReason::StunAuth), None)),
-        Check::Dropped(r) => Err((r, None)),
     }
 }
 

@@ -6,7 +6,8 @@
 //! Checks are verified in place (FINGERPRINT, USERNAME, MESSAGE-INTEGRITY) and answered in the
 //! receive buffer; nothing here allocates or logs. Credentials come from the control plane.
 
-use super::DropReason;
+use super::{Decision, DropReason, ForwardEvent, Leg, Outcome, Packet as Datagram, StreamId};
+use crate::io::Forward;
 use sbc_common::stun::{attr, auth, Packet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -189,5 +190,59 @@ impl LegIce {
                 None => Check::Dropped(DropReason::StunAuth),
             },
         }
+    }
+}
+
+/// A STUN datagram on `src`'s port: a Binding request without credentials is answered on any
+/// leg (its mapped address); a check is answered when the leg runs ICE (a nominating one latches
+/// its source for that component at once); anything else is dropped and counted.
+pub(super) fn connectivity_check(
+    now: Instant,
+    id: StreamId,
+    leg: usize,
+    src: &mut Leg,
+    packet: Datagram,
+    buf: &mut [u8],
+) -> Decision {
+    let Datagram {
+        from,
+        on_rtcp_socket,
+        len,
+    } = packet;
+    let back = Forward::to(
+        match (on_rtcp_socket, src.sockets.rtcp) {
+            (true, Some(fd)) => fd,
+            _ => src.sockets.rtp,
+        },
+        from,
+    );
+    if let Some(len) = answer_plain_binding(from, buf, len) {
+        return Ok(Outcome::Answer(back, len, None, None));
+    }
+    let Some(ice) = src.ice.as_mut() else {
+        return Err((DropReason::Stun, None));
+    };
+    let component = usize::from(on_rtcp_socket);
+    match ice.on_stun(now, from, buf, len) {
+        Check::Answered { len, nominate } => {
+            let mut event = None;
+            if nominate && ice.select(component, from) {
+                let latch = if on_rtcp_socket {
+                    &mut src.rtcp_latch
+                } else {
+                    &mut src.rtp_latch
+                };
+                latch.nominate(from);
+                event = Some(ForwardEvent::Latched {
+                    id,
+                    leg,
+                    rtcp: on_rtcp_socket,
+                    peer: from,
+                });
+            }
+            Ok(Outcome::Answer(back, len, None, event))
+        }
+        Check::Refused { len } => Ok(Outcome::Answer(back, len, Some(DropReason::StunAuth), None)),
+        Check::Dropped(r) => Err((r, None)),
     }
 }
