@@ -6,6 +6,8 @@
 //! ever routed to the Request-URI's host (or a Contact's) and no name is resolved (RFC 3261
 //! §16.5: no open relay).
 
+pub mod locate;
+
 use crate::call::{Rejection, Route, Router, Side, Target};
 use crate::stack::transaction::{Dest, Transport};
 use crate::Map;
