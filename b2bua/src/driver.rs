@@ -38,6 +38,7 @@ use tokio::io::Interest;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
+mod resolve;
 mod send;
 mod stream;
 mod tls;
@@ -148,6 +149,10 @@ pub struct Driver {
     expiries: Vec<(String, i64)>,
     /// UDP datagrams of the current turn, sent per socket with `sendmmsg`.
     sends: send::SendBatch,
+    /// The resolver of named next hops (`[dns]`), made when the first name is to be located.
+    resolver: Option<hickory_resolver::TokioResolver>,
+    /// `[dns]` as at start.
+    dns: sbc_config::Dns,
 }
 
 /// What woke the loop.
@@ -256,6 +261,8 @@ impl Driver {
             tls,
             expiries: tls::certificate_expiries(&cfg),
             sends: send::SendBatch::new(),
+            resolver: None,
+            dns: cfg.dns.clone(),
         })
     }
 
@@ -441,6 +448,7 @@ impl Driver {
     /// dropped) here.
     fn on_note(&mut self, note: Note) -> Option<Input> {
         match note {
+            Note::Resolved { name, result } => Some(Input::Resolved { name, result }),
             Note::Accepted {
                 listener,
                 stream,
@@ -531,6 +539,38 @@ impl Driver {
                         self.notes_tx.clone(),
                         input,
                     );
+                }
+                Output::Resolve { name, transport } => {
+                    if self.resolver.is_none() {
+                        match resolve::resolver(&self.dns) {
+                            Ok(r) => self.resolver = Some(r),
+                            Err(e) => tracing::error!("no DNS resolver: {e}"),
+                        }
+                    }
+                    let notes = self.notes_tx.clone();
+                    let result_name = name.clone();
+                    match self.resolver.clone() {
+                        Some(r) => {
+                            tokio::spawn(async move {
+                                let result =
+                                    resolve::locate(r, name, transport_of(transport)).await;
+                                let _ = notes
+                                    .send(Note::Resolved {
+                                        name: result_name,
+                                        result,
+                                    })
+                                    .await;
+                            });
+                        }
+                        None => {
+                            let _ = notes.try_send(Note::Resolved {
+                                name: result_name,
+                                result: crate::endpoint::Resolution::Failed(
+                                    "no DNS resolver".into(),
+                                ),
+                            });
+                        }
+                    }
                 }
                 Output::Close { flow } => {
                     // Dropping the queue ends the connection task.

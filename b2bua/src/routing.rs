@@ -2,11 +2,18 @@
 //! by the SBC's local address in its source [`Dest`]), its source IP and the Request-URI user and
 //! domain pick the routes; the call leaves from each route's `to_interface` to its `next_hop`.
 //! Every matching route is a target of the call, tried in turn on failover, with its forwarding
-//! and redirect settings; a redirect's Contacts are routed through the same table. Nothing is
-//! ever routed to the Request-URI's host (or a Contact's) and no name is resolved (RFC 3261
-//! §16.5: no open relay).
+//! and redirect settings; a redirect's Contacts are routed through the same table. A route's
+//! next hop named by domain is one target per address its name resolved to ([`locate`],
+//! RFC 3263), as the endpoint last heard from the driver. Nothing is ever routed to the
+//! Request-URI's host (or a Contact's), and only names from the configuration are resolved
+//! (RFC 3261 §16.5: no open relay).
 
 pub mod locate;
+
+use locate::HoldBack;
+use sbc_config::HopName;
+use std::cell::Cell;
+use std::time::Instant;
 
 use crate::call::{Rejection, Route, Router, Side, Target};
 use crate::stack::transaction::{Dest, Transport};
@@ -37,16 +44,28 @@ pub fn transport_of(t: sbc_config::Transport) -> Transport {
     }
 }
 
-/// The side a request leaves from on config route `r`, and its next hop: `r`'s `to_interface`
-/// listening on the route's transport in the next hop's IP family (RFC 3261 §18.1.1); `None`
-/// when it has no such listener. The next hop names the side's address as its local one.
+/// The side a request leaves from on config route `r` with an `ip:port` next hop, and that
+/// next hop; `None` for a named next hop (see [`outbound_side_to`]).
 pub fn outbound_side(cfg: &Config, r: &sbc_config::Route) -> Option<(Side, Dest)> {
+    outbound_side_to(cfg, r, r.next_hop.addr()?)
+}
+
+/// The side a request leaves from on config route `r` towards `hop` (its next hop, or an
+/// address its named next hop resolved to), and the next hop: `r`'s `to_interface` listening
+/// on the route's transport in `hop`'s IP family (RFC 3261 §18.1.1); `None` when it has no
+/// such listener. The next hop names the side's address as its local one.
+pub fn outbound_side_to(
+    cfg: &Config,
+    r: &sbc_config::Route,
+    hop: SocketAddr,
+) -> Option<(Side, Dest)> {
     let to = cfg.interface(&r.to_interface)?;
+    let hop_transport = r.hop_transport();
     let out = to
         .listen
         .iter()
-        .find(|l| l.transport == r.transport && l.address.is_ipv4() == r.next_hop.is_ipv4())?;
-    let transport = transport_of(r.transport);
+        .find(|l| l.transport == hop_transport && l.address.is_ipv4() == hop.is_ipv4())?;
+    let transport = transport_of(hop_transport);
     let local = to.signalling_addr(out.address);
     let side = Side {
         sip: Dest::new(local, transport),
@@ -55,7 +74,7 @@ pub fn outbound_side(cfg: &Config, r: &sbc_config::Route) -> Option<(Side, Dest)
         srtp: r.srtp.unwrap_or(to.srtp),
         ice: to.ice,
     };
-    Some((side, Dest::new(r.next_hop, transport).from_local(local)))
+    Some((side, Dest::new(hop, transport).from_local(local)))
 }
 
 /// Which interface owns each of the SBC's signalling addresses (and bound listen addresses),
@@ -79,6 +98,24 @@ pub struct ConfigRouter {
     cfg: Arc<Config>,
     /// The SBC's signalling addresses → index into `Config::interfaces`.
     by_address: Map<SocketAddr, usize>,
+    /// What each named next hop resolved to last (RFC 3263 §4.4).
+    resolved: Map<HopName, Vec<ResolvedHop>>,
+    /// Addresses of named next hops that failed lately.
+    holdback: HoldBack,
+    /// splitmix64 state for the RFC 2782 weighted order, per call.
+    random: Cell<u64>,
+}
+
+/// One address a named next hop resolved to, with its SRV priority and weight (RFC 2782); an
+/// A/AAAA answer has priority and weight 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResolvedHop {
+    /// Where to send.
+    pub addr: SocketAddr,
+    /// Lower first.
+    pub priority: u16,
+    /// Share within a priority.
+    pub weight: u16,
 }
 
 impl ConfigRouter {
@@ -87,6 +124,82 @@ impl ConfigRouter {
         Self {
             by_address: interfaces_by_address(&cfg),
             cfg,
+            resolved: Map::default(),
+            holdback: HoldBack::default(),
+            random: Cell::new(0x5bd1_e995),
+        }
+    }
+
+    /// The same router drawing its RFC 2782 weighted orders from `seed`.
+    pub fn seeded(self, seed: u64) -> Self {
+        self.random.set(seed);
+        self
+    }
+
+    /// What `name` resolves to now (an empty list when it did not resolve); names no route uses
+    /// any more are forgotten on [`Self::set_config`].
+    pub fn set_resolved(&mut self, name: HopName, hops: Vec<ResolvedHop>) {
+        self.resolved.insert(name, hops);
+    }
+
+    /// Every resolved address of the routes' named next hops, by route index (TLS settings,
+    /// trusted peers).
+    pub fn resolved_addresses(&self) -> impl Iterator<Item = (usize, SocketAddr)> + '_ {
+        self.cfg.routes.iter().enumerate().flat_map(move |(i, r)| {
+            r.next_hop
+                .name()
+                .and_then(|n| self.resolved.get(n))
+                .into_iter()
+                .flatten()
+                .map(move |h| (i, h.addr))
+        })
+    }
+
+    /// Holds `hop` back for `period` after it failed (timeout, 503, refused connection): the
+    /// other addresses of its name are tried first until then.
+    pub fn hold_back(&mut self, now: Instant, hop: SocketAddr, period: Duration) {
+        self.holdback.hold(now, hop, period);
+    }
+
+    /// Forgets hold-backs that are over.
+    pub fn expire(&mut self, now: Instant) {
+        self.holdback.expire(now);
+    }
+
+    fn next_random(&self) -> u64 {
+        let mut z = self.random.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        self.random.set(z);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// The addresses to try for route `r`, in order: its `ip:port`, or what its name resolved
+    /// to by SRV priority and weighted random order (RFC 2782), held-back ones last.
+    fn hops(&self, r: &sbc_config::Route) -> Vec<SocketAddr> {
+        match &r.next_hop {
+            sbc_config::NextHop::Addr(a) => vec![*a],
+            sbc_config::NextHop::Name(n) => {
+                let Some(found) = self.resolved.get(n) else {
+                    return Vec::new();
+                };
+                let records: Vec<locate::Srv> = found
+                    .iter()
+                    .map(|h| locate::Srv {
+                        priority: h.priority,
+                        weight: h.weight,
+                        port: h.addr.port(),
+                        target: h.addr.to_string(),
+                    })
+                    .collect();
+                let mut random = || self.next_random();
+                let mut order: Vec<SocketAddr> = locate::order_srv(&records, &mut random)
+                    .iter()
+                    .filter_map(|s| s.target.parse().ok())
+                    .collect();
+                self.holdback.reorder(&mut order);
+                order
+            }
         }
     }
 
@@ -94,6 +207,12 @@ impl ConfigRouter {
     /// running ones, in the same order.
     pub fn set_config(&mut self, cfg: Arc<Config>) {
         self.by_address = interfaces_by_address(&cfg);
+        let used: Vec<HopName> = cfg
+            .routes
+            .iter()
+            .filter_map(|r| r.next_hop.name().cloned())
+            .collect();
+        self.resolved.retain(|n, _| used.contains(n));
         self.cfg = cfg;
     }
 
@@ -105,8 +224,9 @@ impl ConfigRouter {
         from: &sbc_config::Interface,
         local: Dest,
         r: &sbc_config::Route,
+        hop: SocketAddr,
     ) -> Option<Route> {
-        let (b_side, next_hop) = outbound_side(&self.cfg, r)?;
+        let (b_side, next_hop) = outbound_side_to(&self.cfg, r, hop)?;
         Some(Route {
             a_side: Side {
                 sip: local,
@@ -123,22 +243,41 @@ impl ConfigRouter {
         })
     }
 
-    /// Config route `r` as a target, its `forward_on` chain resolved; the chain is bounded by
-    /// the number of routes (validation refuses loops, and `depth` guards anyway).
-    fn target(
+    /// Config route `r` as targets, one per address of its next hop (a name's, in the order to
+    /// try them: RFC 3263 §4.4), each with the route's `forward_on` chain resolved; the chain is
+    /// bounded by the number of routes (validation refuses loops, and `depth` guards anyway).
+    fn targets_of(
         &self,
         from: &sbc_config::Interface,
         local: Dest,
         r: &sbc_config::Route,
         depth: usize,
+    ) -> Vec<Target> {
+        self.hops(r)
+            .into_iter()
+            .filter_map(|hop| self.target(from, local, r, hop, depth))
+            .collect()
+    }
+
+    fn target(
+        &self,
+        from: &sbc_config::Interface,
+        local: Dest,
+        r: &sbc_config::Route,
+        hop: SocketAddr,
+        depth: usize,
     ) -> Option<Target> {
-        let route = self.leg_route(from, local, r)?;
+        let route = self.leg_route(from, local, r, hop)?;
         let forward = r
             .forward_on
             .as_deref()
             .filter(|_| depth < self.cfg.routes.len())
             .and_then(|name| self.cfg.routes.iter().find(|x| x.name == name))
-            .and_then(|f| self.target(from, local, f, depth + 1))
+            .and_then(|f| {
+                self.targets_of(from, local, f, depth + 1)
+                    .into_iter()
+                    .next()
+            })
             .map(Box::new);
         Some(Target {
             route,
@@ -179,7 +318,7 @@ impl ConfigRouter {
         }
         let targets: Vec<Target> = routes
             .into_iter()
-            .filter_map(|r| self.target(from, local, r, 0))
+            .flat_map(|r| self.targets_of(from, local, r, 0))
             .collect();
         if targets.is_empty() {
             return Err(UNAVAILABLE);
@@ -239,6 +378,14 @@ impl Router for ConfigRouter {
         let local = Dest::new(local, source.transport);
         let uri = invite.uri().and_then(|u| Uri::parse(u).ok());
         self.targets_for(from, local, source, &[], uri.as_ref())
+    }
+
+    fn failed(&mut self, now: Instant, next_hop: Dest) {
+        let named = self.resolved_addresses().any(|(_, a)| a == next_hop.addr);
+        if named {
+            let period = Duration::from_secs(u64::from(self.cfg.dns.holdback_s));
+            self.hold_back(now, next_hop.addr, period);
+        }
     }
 
     fn reroute(&mut self, a_side: &Side, source: Dest, uri: &str) -> Vec<Target> {

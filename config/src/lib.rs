@@ -21,6 +21,7 @@
 mod error;
 mod locate;
 mod model;
+mod next_hop;
 pub mod tls;
 mod types;
 mod validate;
@@ -30,10 +31,11 @@ use std::path::Path;
 
 pub use error::{ConfigError, Location};
 pub use model::{
-    Admin, Auth, Config, DigestAlgorithm, ForkMode, General, IcePolicy, Interface, IoBackend,
+    Admin, Auth, Config, DigestAlgorithm, Dns, ForkMode, General, IcePolicy, Interface, IoBackend,
     Latching, Limits, Listen, LogFormat, LogLevel, Realm, RealmMode, Relay, Route, Sip, SrtpPolicy,
     Transport, User, MAX_DATAGRAM_BYTES,
 };
+pub use next_hop::{HopName, NextHop};
 pub use types::{IpNet, Secret, UserPattern};
 
 use locate::{interface_namer, line_of, Node};
@@ -302,7 +304,7 @@ mod tests {
         let path = dir.join("sbc.toml");
         std::fs::write(&path, DEFAULT_TOML.replace("5090", "5091")).unwrap();
         let cfg = Config::load(&path).unwrap();
-        assert_eq!(cfg.routes[0].next_hop.port(), 5091);
+        assert_eq!(cfg.routes[0].next_hop.addr().map(|a| a.port()), Some(5091));
         std::fs::write(&path, "[general]\nnode_name = \"a\"\nfoo = 1\n").unwrap();
         let e = Config::load(&path).unwrap_err();
         assert_eq!(e.file(), path.display().to_string());

@@ -43,6 +43,33 @@ pub struct Config {
     /// `[admin]`: the HTTP metrics and management endpoint and CDR output.
     #[serde(default)]
     pub admin: Admin,
+    /// `[dns]`: how named next hops are located (RFC 3263).
+    #[serde(default)]
+    pub dns: Dns,
+}
+
+/// `[dns]`: the resolver of named next hops (RFC 3263). Only names in this file are resolved.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Dns {
+    /// DNS servers (`ip:port`); empty: those of /etc/resolv.conf.
+    #[serde(deserialize_with = "de::socket_addrs")]
+    pub servers: Vec<SocketAddr>,
+    /// How long one query may take before it is retried or given up, in milliseconds.
+    pub timeout_ms: u32,
+    /// How long an address of a named next hop that failed (timeout, 503, refused connection)
+    /// is tried after the others of its name, in seconds.
+    pub holdback_s: u32,
+}
+
+impl Default for Dns {
+    fn default() -> Self {
+        Self {
+            servers: Vec::new(),
+            timeout_ms: 2000,
+            holdback_s: 30,
+        }
+    }
 }
 
 /// `[general]`: node identity and logging.
@@ -456,9 +483,9 @@ pub struct Route {
     /// Request-URI host to match, case-insensitive; absent means any.
     #[serde(default)]
     pub request_domain: Option<String>,
-    /// Where to send the request: an `ip:port` literal, never a name.
-    #[serde(deserialize_with = "de::socket_addr")]
-    pub next_hop: SocketAddr,
+    /// Where to send the request: an `ip:port` literal, or a name located over DNS (RFC 3263).
+    #[serde(deserialize_with = "crate::next_hop::de_next_hop")]
+    pub next_hop: crate::NextHop,
     /// Transport towards the next hop.
     #[serde(default)]
     pub transport: Transport,
@@ -529,6 +556,18 @@ fn default_max_redirects() -> u8 {
 }
 
 impl Route {
+    /// The transport towards the next hop: a named hop's `;transport=` (TLS for `sips:`), else
+    /// the route's `transport`.
+    pub fn hop_transport(&self) -> Transport {
+        match &self.next_hop {
+            crate::NextHop::Name(n) => n
+                .transport
+                .or_else(|| n.sips.then_some(Transport::Tls))
+                .unwrap_or(self.transport),
+            crate::NextHop::Addr(_) => self.transport,
+        }
+    }
+
     /// Whether a request that arrived on `interface` from `source` for `user@domain` matches.
     pub fn matches(
         &self,

@@ -119,7 +119,7 @@ pub(crate) fn check(cfg: &Config) -> Check {
             }
         }
         let Some(t) = &r.tls else {
-            if r.transport == Transport::Tls {
+            if r.hop_transport() == Transport::Tls {
                 return fail(
                     p.key("transport"),
                     "transport = \"tls\" needs [route.tls] with server_name (the name the next hop's certificate carries)",
@@ -128,7 +128,7 @@ pub(crate) fn check(cfg: &Config) -> Check {
             continue;
         };
         let tp = p.key("tls");
-        if r.transport != Transport::Tls {
+        if r.hop_transport() != Transport::Tls {
             return fail(tp, "only used with transport = \"tls\"");
         }
         check_client(t, &tp)?;

@@ -342,6 +342,17 @@ pub(crate) mod de {
         parse_socket_addr(&text).map_err(D::Error::custom)
     }
 
+    /// A list of `ip:port` literals.
+    pub(crate) fn socket_addrs<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<SocketAddr>, D::Error> {
+        let texts = Vec::<String>::deserialize(d)?;
+        texts
+            .iter()
+            .map(|t| parse_socket_addr(t).map_err(D::Error::custom))
+            .collect()
+    }
+
     /// An optional `ip:port` literal.
     pub(crate) fn opt_socket_addr<'de, D: Deserializer<'de>>(
         d: D,

@@ -461,15 +461,33 @@ fn routes(cfg: &Config) -> Check {
                 );
             }
         }
-        let hop = r.next_hop.ip();
-        if hop.is_unspecified() || hop.is_multicast() {
-            return fail(
-                p.key("next_hop"),
-                format!("{} cannot be a next hop", r.next_hop),
-            );
-        }
-        if let Err(why) = egress(cfg, &r.to_interface, r.transport, r.next_hop) {
-            return fail(p.key("to_interface"), why);
+        match &r.next_hop {
+            crate::NextHop::Addr(addr) => {
+                let hop = addr.ip();
+                if hop.is_unspecified() || hop.is_multicast() {
+                    return fail(p.key("next_hop"), format!("{addr} cannot be a next hop"));
+                }
+                if let Err(why) = egress(cfg, &r.to_interface, r.transport, *addr) {
+                    return fail(p.key("to_interface"), why);
+                }
+            }
+            crate::NextHop::Name(_) => {
+                let t = r.hop_transport();
+                let listens = cfg
+                    .interface(&r.to_interface)
+                    .is_some_and(|i| i.listen.iter().any(|l| l.transport == t));
+                if !listens {
+                    return fail(
+                        p.key("to_interface"),
+                        format!(
+                            "interface {:?} has no {} listen entry to reach {}",
+                            r.to_interface,
+                            t.as_str(),
+                            r.next_hop
+                        ),
+                    );
+                }
+            }
         }
         check_codes(&p.key("failover_on"), &r.failover_on)?;
         if let Some((k, code)) = r.failover_on.iter().enumerate().find(|(_, c)| **c >= 600) {

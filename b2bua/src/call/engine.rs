@@ -214,6 +214,11 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         &mut self.media
     }
 
+    /// The router behind the core (RFC 3261 §16.5).
+    pub fn router(&self) -> &R {
+        &self.router
+    }
+
     /// The router behind the core, e.g. to give it a reloaded route table (RFC 3261 §16.5).
     pub fn router_mut(&mut self) -> &mut R {
         &mut self.router

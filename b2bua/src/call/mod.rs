@@ -76,6 +76,7 @@ pub use sbc_config::{IcePolicy, SrtpPolicy};
 use sbc_relay::api::RelayError;
 use sbc_relay::latch::LatchPolicy;
 use std::net::IpAddr;
+use std::time::Instant;
 
 /// One of the two call legs (RFC 7092 §2: the B2BUA's two user agents).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -172,6 +173,12 @@ pub trait Router {
     fn reroute(&mut self, a_side: &Side, source: Dest, uri: &str) -> Vec<Target> {
         let _ = (a_side, source, uri);
         Vec::new()
+    }
+
+    /// The next hop `next_hop` failed an attempt at `now` (a timeout, 503 or a refused
+    /// connection), so the router may try it last for a while (RFC 3263 §4.3).
+    fn failed(&mut self, now: Instant, next_hop: Dest) {
+        let _ = (now, next_hop);
     }
 }
 

@@ -63,6 +63,13 @@ pub(super) enum Note {
         /// The flow.
         flow: FlowId,
     },
+    /// What a named next hop resolved to.
+    Resolved {
+        /// The name.
+        name: sbc_config::HopName,
+        /// The addresses, or why not.
+        result: crate::endpoint::Resolution,
+    },
     /// The flow is closed; `unsent` are what was queued and never written.
     Closed {
         /// The flow.

@@ -73,13 +73,19 @@ impl Gate {
         self.trusted_ips = cfg
             .routes
             .iter()
-            .map(|r| r.next_hop.ip())
+            .filter_map(|r| r.next_hop.addr().map(|a| a.ip()))
             .chain(
                 cfg.realms
                     .iter()
                     .filter_map(|r| r.registrar.map(|a| a.ip())),
             )
             .collect();
+    }
+
+    /// Also trusts `ips`: the addresses named next hops resolved to (they are next hops too).
+    pub(super) fn trust_resolved(&mut self, cfg: &Config, ips: impl Iterator<Item = IpAddr>) {
+        self.trust(cfg);
+        self.trusted_ips.extend(ips);
     }
 
     /// Drops idle admission entries, at most every [`PURGE_EVERY`].

@@ -190,9 +190,28 @@ impl<M: MediaRelay> Endpoint<M> {
         // customer's TLS connection that is gone cannot be reopened to it).
         let tls = match transport {
             Transport::Tls => {
-                let route = self.cfg.routes.iter().position(|r| {
-                    r.transport == sbc_config::Transport::Tls && r.next_hop == target
-                });
+                let route = self
+                    .cfg
+                    .routes
+                    .iter()
+                    .position(|r| {
+                        r.hop_transport() == sbc_config::Transport::Tls
+                            && r.next_hop.addr() == Some(target)
+                    })
+                    .or_else(|| {
+                        // An address a TLS route's name resolved to (RFC 5922 §4: verified
+                        // against the route's server name).
+                        self.core
+                            .router()
+                            .resolved_addresses()
+                            .find(|(i, a)| {
+                                *a == target
+                                    && self.cfg.routes.get(*i).is_some_and(|r| {
+                                        r.hop_transport() == sbc_config::Transport::Tls
+                                    })
+                            })
+                            .map(|(i, _)| i)
+                    });
                 let realm = || {
                     self.cfg.realms.iter().position(|r| {
                         r.registrar == Some(target)

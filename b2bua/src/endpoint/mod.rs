@@ -35,6 +35,7 @@ mod egress;
 mod front_door;
 mod ingress;
 mod lifecycle;
+mod names;
 mod operations;
 mod records;
 pub mod settings;
@@ -54,13 +55,14 @@ use crate::stack::transport::{FlowId, FlowTable, StreamInput, Switchover};
 use crate::Map;
 use bytes::Bytes;
 use sbc_common::sip::Limits;
-use sbc_config::Config;
+use sbc_config::{Config, HopName};
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use lifecycle::CLOSE_GRACE;
+pub use names::Resolution;
 pub use settings::{call_config, flow_limits, relay_config, server_name};
 
 /// Remembered peer addresses (remote address → socket) above which the table is cleared, so a
@@ -192,6 +194,13 @@ pub enum Input {
     Reload(Arc<Config>),
     /// SIGTERM: stop taking calls, drain for `[general] drain_timeout_s`, end the rest.
     Shutdown,
+    /// What a configured next hop name resolved to ([`Output::Resolve`]; RFC 3263).
+    Resolved {
+        /// The name.
+        name: HopName,
+        /// The addresses, or why not.
+        result: Resolution,
+    },
 }
 
 /// What the endpoint asks the driver to do.
@@ -234,6 +243,14 @@ pub enum Output {
     },
     /// Write a call detail record.
     Cdr(Box<CallRecord>),
+    /// Locate a configured next hop name over DNS (RFC 3263 §4) for `transport`; answer with
+    /// [`Input::Resolved`].
+    Resolve {
+        /// The name.
+        name: HopName,
+        /// The transport its route uses.
+        transport: sbc_config::Transport,
+    },
 }
 
 /// The configuration that verifies a TLS peer the SBC dials (RFC 5922 §7.2).
@@ -310,6 +327,8 @@ pub struct Endpoint<M: MediaRelay> {
     epoch: (Instant, SystemTime),
     /// Seeds later random draws (reloads).
     seed: u64,
+    /// Named next hops and when to locate them again.
+    names: names::Names,
     out: VecDeque<Output>,
 }
 
@@ -347,12 +366,12 @@ impl<M: MediaRelay> Endpoint<M> {
         }
         let customers = Customers::new(&cfg, &nonce_secret, seed.rotate_left(7));
         let front = front_door::FrontDoor::new(&cfg, customers, nonce_secret, seed);
-        Ok(Self {
+        let mut endpoint = Self {
             core: B2bua::new(
                 call_config(&cfg),
                 seed,
                 media,
-                ConfigRouter::new(cfg.clone()),
+                ConfigRouter::new(cfg.clone()).seeded(seed.rotate_left(17)),
             ),
             sockets,
             udp_by_signalling,
@@ -374,8 +393,11 @@ impl<M: MediaRelay> Endpoint<M> {
             epoch: (now, wall),
             seed,
             cfg,
+            names: names::Names::default(),
             out: VecDeque::new(),
-        })
+        };
+        endpoint.names_from_config(now);
+        Ok(endpoint)
     }
 
     /// The listen addresses the driver binds, by transport, in the order inputs name them.
@@ -444,13 +466,20 @@ impl<M: MediaRelay> Endpoint<M> {
                 self.core.handle_timer(now);
                 self.front_door_timer(now);
                 self.gate.housekeeping(now);
+                self.names_timer(now);
+                self.core.router_mut().expire(now);
             }
+            Input::Resolved { name, result } => self.on_resolved(now, name, result),
             Input::Relay => {
                 self.on_relay(now);
                 self.expire(now);
             }
             Input::Command(cmd) => self.on_command(now, cmd),
-            Input::Reload(cfg) => self.reload(cfg),
+            Input::Reload(cfg) => {
+                self.reload(cfg);
+                self.names_from_config(now);
+                self.trust_resolved();
+            }
             Input::Shutdown => self.shutdown(now),
         }
         self.flush(now);
@@ -471,10 +500,14 @@ impl<M: MediaRelay> Endpoint<M> {
 
     /// When to feed [`Input::Timer`] next.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        [self.core.poll_timeout(), self.front_door_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.core.poll_timeout(),
+            self.front_door_deadline(),
+            self.names_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The wall-clock time at `now`.
@@ -517,7 +550,7 @@ fn large_over_tcp(
     cfg.routes
         .iter()
         .filter(|r| r.transport == sbc_config::Transport::Udp && r.large_requests_over_tcp)
-        .map(|r| r.next_hop)
+        .filter_map(|r| r.next_hop.addr())
         .collect()
 }
 

@@ -210,11 +210,16 @@ impl HoldBack {
         self.until.get(&target).is_some_and(|&at| now < at)
     }
 
-    /// Moves the held targets of `targets` behind the others, keeping each group's order.
-    pub fn reorder(&mut self, now: Instant, targets: &mut Vec<SocketAddr>) {
+    /// Forgets the hold-backs that are over at `now`.
+    pub fn expire(&mut self, now: Instant) {
         self.until.retain(|_, at| now < *at);
+    }
+
+    /// Moves the targets held back (as of the last [`Self::expire`]) behind the others,
+    /// keeping each group's order.
+    pub fn reorder(&self, targets: &mut Vec<SocketAddr>) {
         let (mut healthy, held): (Vec<SocketAddr>, Vec<SocketAddr>) =
-            targets.iter().partition(|t| !self.is_held(now, **t));
+            targets.iter().partition(|t| !self.until.contains_key(*t));
         healthy.extend(held);
         *targets = healthy;
     }

@@ -62,11 +62,22 @@ fn base_is_valid() {
 
 #[test]
 fn host_name_next_hop() {
+    // A name is located over DNS when the SBC runs (RFC 3263); a malformed one is refused.
     let text = BASE.replace("127.0.0.1:5091", "core.example.com:5060");
+    let cfg = load(&text).unwrap();
+    assert_eq!(
+        cfg.routes[1].next_hop.to_string(),
+        "sip:core.example.com:5060"
+    );
+    let text = BASE.replace("127.0.0.1:5091", "core_example:5060");
     assert_eq!(
         err(&text).2,
-        "t.toml:22: route[1].next_hop: \"core.example.com:5060\" is not an ip:port (the SBC never resolves names)"
+        "t.toml:22: route[1].next_hop: \"core_example:5060\" is neither an ip:port nor a SIP URI or host name with a domain"
     );
+    // The interface must speak the name's transport.
+    let text = BASE.replace("127.0.0.1:5091", "sips:core.example.com");
+    let (field, _, msg) = err(&text);
+    assert!(field.starts_with("route[1]"), "{field}: {msg}");
 }
 
 #[test]

@@ -74,6 +74,13 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             // An earlier attempt's transaction: its outcome no longer matters.
             return true;
         }
+        if status == 503 {
+            let hop = call.targets.current().route.next_hop;
+            self.router.failed(now, hop);
+        }
+        let Some(call) = self.calls.get(&key) else {
+            return false;
+        };
         let moved = if (300..400).contains(&status) {
             call.targets.may_follow() && self.follow_redirect(key, rsp)
         } else {
@@ -101,6 +108,11 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         if call.targets.tx != Some(tx) {
             return true;
         }
+        let hop = call.targets.current().route.next_hop;
+        self.router.failed(now, hop);
+        let Some(call) = self.calls.get_mut(&key) else {
+            return false;
+        };
         if !call.targets.after(Failure::Timeout) {
             return false;
         }

@@ -162,12 +162,14 @@ fn a_held_back_target_goes_last_until_its_time_is_up() {
     let mut hb = HoldBack::default();
     hb.hold(t0, a, Duration::from_secs(30));
     let mut targets = vec![a, b, c];
-    hb.reorder(t0 + Duration::from_secs(1), &mut targets);
+    hb.expire(t0 + Duration::from_secs(1));
+    hb.reorder(&mut targets);
     assert_eq!(targets, [b, c, a]);
     assert!(hb.is_held(t0 + Duration::from_secs(29), a));
     assert!(!hb.is_held(t0 + Duration::from_secs(30), a));
     let mut targets = vec![a, b, c];
-    hb.reorder(t0 + Duration::from_secs(30), &mut targets);
+    hb.expire(t0 + Duration::from_secs(30));
+    hb.reorder(&mut targets);
     assert_eq!(targets, [a, b, c]);
     assert!(hb.until.is_empty(), "expired entries are forgotten");
 }
