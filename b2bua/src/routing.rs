@@ -640,4 +640,73 @@ to_interface = "core"
             .reroute(&core, udp("127.0.0.1:6000"), "sip:carol@127.0.0.1:9999")
             .is_empty());
     }
+
+    #[test]
+    fn a_named_next_hop_is_one_target_per_address_and_a_failed_one_goes_last_for_a_while() {
+        let routes = r#"
+[[route]]
+name = "by-name"
+from_interface = "customer"
+next_hop = "sip:trunk.example.net"
+to_interface = "core"
+
+[[route]]
+name = "backup"
+from_interface = "customer"
+next_hop = "127.0.0.1:5099"
+to_interface = "core"
+priority = 200
+"#;
+        let cfg = Config::from_toml_str(&format!("{INTERFACES}{routes}"), "t.toml").unwrap();
+        let mut r = ConfigRouter::new(Arc::new(cfg.clone()));
+        let inv = invite("sip:123@example.com");
+        let source = at("127.0.0.1:5060", "127.0.0.1:6000");
+        // Not resolved yet: only the backup route.
+        let hops = |r: &mut ConfigRouter| -> Vec<String> {
+            r.targets(&inv, source)
+                .unwrap()
+                .iter()
+                .map(|t| t.route.next_hop.addr.to_string())
+                .collect()
+        };
+        assert_eq!(hops(&mut r), ["127.0.0.1:5099"]);
+        let name = cfg.routes[0].next_hop.name().unwrap().clone();
+        let hop = |a: &str, priority| ResolvedHop {
+            addr: a.parse().unwrap(),
+            priority,
+            weight: 0,
+        };
+        r.set_resolved(
+            name.clone(),
+            vec![hop("127.0.0.1:5092", 20), hop("127.0.0.1:5091", 10)],
+        );
+        assert_eq!(
+            hops(&mut r),
+            ["127.0.0.1:5091", "127.0.0.1:5092", "127.0.0.1:5099"]
+        );
+        // The priority-10 address fails: tried last of its name for [dns] holdback_s (30 s).
+        let t0 = Instant::now();
+        r.failed(t0, udp("127.0.0.1:5091"));
+        assert_eq!(
+            hops(&mut r),
+            ["127.0.0.1:5092", "127.0.0.1:5091", "127.0.0.1:5099"]
+        );
+        r.expire(t0 + Duration::from_secs(29));
+        assert_eq!(hops(&mut r)[0], "127.0.0.1:5092");
+        r.expire(t0 + Duration::from_secs(30));
+        assert_eq!(hops(&mut r)[0], "127.0.0.1:5091");
+        // An IP next hop is never held back; a reload without the name forgets it.
+        r.failed(t0, udp("127.0.0.1:5099"));
+        assert_eq!(hops(&mut r)[2], "127.0.0.1:5099");
+        let only_backup = Config::from_toml_str(
+            &format!(
+                "{INTERFACES}{}",
+                &routes[routes.find("[[route]]\nname = \"backup\"").unwrap()..]
+            ),
+            "t.toml",
+        )
+        .unwrap();
+        r.set_config(Arc::new(only_backup));
+        assert!(r.resolved.is_empty());
+    }
 }

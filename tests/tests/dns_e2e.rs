@@ -194,6 +194,14 @@ fn a_name_that_does_not_resolve_gets_503_promptly() {
         .expect("a final answer");
     assert_eq!(rsp.status(), Some(503), "{rsp:?}");
     assert!(t0.elapsed() < Duration::from_secs(2));
+    let metrics = sbc_tests::http_get(c.admin, "/metrics", None)
+        .expect("/metrics")
+        .body;
+    let failed = sbc_tests::metric_value(
+        &metrics,
+        "sbc_dns_failures_total{name=\"sip:nowhere.test;transport=tcp\"}",
+    );
+    assert!(failed.is_some_and(|v| v >= 1.0), "{metrics}");
 }
 
 /// Answers every INVITE arriving at `ua` with 486 until `stop` (at most 30 s); how many it

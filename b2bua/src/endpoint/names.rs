@@ -28,8 +28,6 @@ pub enum Resolution {
 #[derive(Debug, Default)]
 pub(super) struct Names {
     due: Map<HopName, (Instant, bool)>,
-    /// Resolution failures, for the metric.
-    pub(super) failures: u64,
 }
 
 /// Every name the routes of `cfg` use, with the transport to locate it for.
@@ -94,12 +92,12 @@ impl<M: MediaRelay> Endpoint<M> {
         let (hops, ttl) = match result {
             Resolution::Found(hops, ttl) if !hops.is_empty() => (hops, ttl.clamp(MIN_TTL, MAX_TTL)),
             Resolution::Found(..) => {
-                self.names.failures += 1;
+                self.recorder.metrics().dns_failed(&name.to_string());
                 tracing::warn!(%name, "next hop name has no usable address");
                 (Vec::new(), MIN_TTL)
             }
             Resolution::Failed(why) => {
-                self.names.failures += 1;
+                self.recorder.metrics().dns_failed(&name.to_string());
                 tracing::warn!(%name, "next hop name did not resolve: {why}");
                 (Vec::new(), MIN_TTL)
             }

@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use tokio::sync::oneshot;
 
 mod admission;
+mod names;
 mod tls;
 
 /// The customer interface: UDP socket 0 and TCP listener 0; the core: UDP socket 1 and TCP

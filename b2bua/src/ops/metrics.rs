@@ -209,6 +209,7 @@ pub struct Metrics {
     admission_refused: IntCounterVec,
     tls_connections: IntCounterVec,
     tls_failures: IntCounterVec,
+    dns_failures: IntCounterVec,
     tls_expiry: IntGaugeVec,
     transactions_active: IntGauge,
     dialogs_active: IntGauge,
@@ -350,6 +351,12 @@ impl Metrics {
              no_client_certificate, unknown_issuer, certificate_name, expired, bad_certificate, \
              alert, incompatible, io, other.",
             "reason",
+        )?;
+        let dns_failures = counter_vec(
+            &r,
+            "sbc_dns_failures_total",
+            "Lookups of a configured next hop name that found no usable address, by name.",
+            "name",
         )?;
         let tls_expiry = gauge_vec(
             &r,
@@ -514,6 +521,7 @@ impl Metrics {
             admission_refused,
             tls_connections,
             tls_failures,
+            dns_failures,
             tls_expiry,
             transactions_active,
             dialogs_active,
@@ -572,6 +580,11 @@ impl Metrics {
     /// Counts a failed TLS handshake by `reason`.
     pub fn tls_handshake_failed(&self, reason: &str) {
         self.tls_failures.with_label_values(&[reason]).inc();
+    }
+
+    /// Counts a lookup of the configured next hop name `name` that found no usable address.
+    pub fn dns_failed(&self, name: &str) {
+        self.dns_failures.with_label_values(&[name]).inc();
     }
 
     /// Relay sessions and streams as last recorded.
