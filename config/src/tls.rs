@@ -34,7 +34,9 @@ pub struct TlsServer {
 #[serde(deny_unknown_fields)]
 pub struct TlsClient {
     /// The name the next hop's certificate must carry (SNI and RFC 5922 §7.2 identity check):
-    /// a DNS name or an IP address.
+    /// a DNS name or an IP address; empty (or absent) for a next hop given by name, which is
+    /// then checked against that name (RFC 5922 §4).
+    #[serde(default)]
     pub server_name: String,
     /// PEM file of the CA certificates to verify the next hop with; absent: the system's roots.
     #[serde(default)]
@@ -119,7 +121,8 @@ pub(crate) fn check(cfg: &Config) -> Check {
             }
         }
         let Some(t) = &r.tls else {
-            if r.hop_transport() == Transport::Tls {
+            // A TLS next hop given by name is verified against that name with the system roots.
+            if r.hop_transport() == Transport::Tls && r.next_hop.name().is_none() {
                 return fail(
                     p.key("transport"),
                     "transport = \"tls\" needs [route.tls] with server_name (the name the next hop's certificate carries)",
@@ -130,6 +133,12 @@ pub(crate) fn check(cfg: &Config) -> Check {
         let tp = p.key("tls");
         if r.hop_transport() != Transport::Tls {
             return fail(tp, "only used with transport = \"tls\"");
+        }
+        if t.server_name.is_empty() && r.next_hop.name().is_none() {
+            return fail(
+                tp.key("server_name"),
+                "needed when next_hop is an address (the name the next hop's certificate carries)",
+            );
         }
         check_client(t, &tp)?;
     }
@@ -149,6 +158,12 @@ pub(crate) fn check(cfg: &Config) -> Check {
                     "only used with mode = \"forward\" and registrar_transport = \"tls\"",
                 )
             }
+            (Some(t), true) if t.server_name.is_empty() => {
+                return fail(
+                    p.key("tls").key("server_name"),
+                    "needed: the name the registrar's certificate carries",
+                )
+            }
             (Some(t), true) => check_client(t, &p.key("tls"))?,
             (None, false) => {}
         }
@@ -158,7 +173,7 @@ pub(crate) fn check(cfg: &Config) -> Check {
 
 /// Checks a `[route.tls]` or `[realm.tls]` at `tp`: the server name parses, the files read.
 fn check_client(t: &TlsClient, tp: &FieldPath) -> Check {
-    if ServerName::try_from(t.server_name.as_str()).is_err() {
+    if !t.server_name.is_empty() && ServerName::try_from(t.server_name.as_str()).is_err() {
         return fail(
             tp.key("server_name"),
             format!("{:?} is not a DNS name or IP address", t.server_name),

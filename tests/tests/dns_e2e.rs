@@ -278,3 +278,96 @@ fn srv_weights_share_the_calls_80_20() {
     // 80/20 by weight: 160 expected on the heavy target; allow for chance (±4 sigma ≈ ±23).
     assert!((137..=183).contains(&h), "heavy {h}, light {l}");
 }
+
+#[test]
+fn a_tls_route_by_name_verifies_the_trunk_certificate_against_that_name() {
+    if !dnsmasq_or_skip() {
+        return;
+    }
+    let dir = test_dir("sbc-dns-tls");
+    let pki = sbc_tests::tls::Pki::new(&dir);
+    let (sbc_cert, sbc_key) = pki.issue("sbc.test");
+    let (good_cert, good_key) = pki.issue("trunk.test");
+    let (bad_cert, bad_key) = pki.issue("impostor.test");
+    let good = TcpListener::bind("127.0.0.1:0").unwrap();
+    let bad = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (pg, pb) = (
+        good.local_addr().unwrap().port(),
+        bad.local_addr().unwrap().port(),
+    );
+    let dns_port = free_udp_port();
+    let _dns = dnsmasq(
+        dns_port,
+        &[
+            format!("--srv-host=_sips._tcp.trunk.test,tls1.trunk.test,{pg},10,50"),
+            format!("--srv-host=_sips._tcp.other.test,tls1.other.test,{pb},10,50"),
+            "--host-record=tls1.trunk.test,127.0.0.1".to_owned(),
+            "--host-record=tls1.other.test,127.0.0.1".to_owned(),
+            "--host-record=ping.test,127.0.0.1".to_owned(),
+        ],
+    );
+    let (customer, core) = (free_udp_port(), free_udp_port());
+    let ca = format!("[route.tls]\nca = \"{}\"\n", pki.ca.display());
+    let mut c = SbcConfig::with(
+        Iface::udp(addr(customer), 46000..=46999),
+        Iface::udp(addr(core), 47000..=47999).and("tls", addr(free_tcp_port())),
+    )
+    .route("good", addr(1), &format!("request_user = \"1*\"\n{ca}"))
+    .route("bad", addr(2), &format!("request_user = \"2*\"\n{ca}"));
+    c.admin = addr(free_tcp_port());
+    c.extra = format!("[dns]\nservers = [\"127.0.0.1:{dns_port}\"]\n");
+    let text = c
+        .render()
+        .replace("next_hop = \"127.0.0.1:1\"", "next_hop = \"sips:trunk.test\"")
+        .replace("next_hop = \"127.0.0.1:2\"", "next_hop = \"sips:other.test\"")
+        .replace(
+            "rtp_port_max = 47999\n",
+            &format!(
+                "rtp_port_max = 47999\n[interface.tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\n",
+                sbc_cert.display(),
+                sbc_key.display()
+            ),
+        );
+    let mut sbc = Sbc::start_ready(&text);
+    assert!(sbc.wait_log("next hop name resolves to", WAIT));
+    let phone = TestUa::new();
+    let call = |user: &str, id: &str| {
+        let mut inv = alice_invite("UDP", phone.addr(), id, "dns-t", Some(phone.sdp("alice")));
+        inv.set_uri(format!("sip:{user}@example.com"));
+        phone.send(addr(customer), &inv);
+    };
+    // trunk.test presents a certificate for trunk.test: verified against the route's name.
+    call("100", "dns-tls-1");
+    let mut trunk = sbc_tests::tls::TlsPeer::accept(
+        &good,
+        sbc_tests::tls::server_config(&good_cert, &good_key),
+        WAIT,
+    )
+    .expect("the SBC's TLS connection to trunk.test");
+    let inv = trunk
+        .recv_until(WAIT, |m| is_request(m, &Method::Invite))
+        .expect("INVITE at the trunk over TLS");
+    trunk.send(&tagged_response(&inv, 486, "tls"));
+    assert_eq!(final_status(&phone), Some(486));
+    // other.test's address presents a certificate for another name: refused, the call fails.
+    call("200", "dns-tls-2");
+    let refused = sbc_tests::tls::TlsPeer::accept(
+        &bad,
+        sbc_tests::tls::server_config(&bad_cert, &bad_key),
+        WAIT,
+    );
+    assert!(
+        refused.is_err(),
+        "the SBC accepted impostor.test for other.test"
+    );
+    let status = final_status(&phone).expect("a final answer");
+    assert!(status == 408 || status >= 500, "{status}");
+    let metrics = sbc_tests::http_get(c.admin, "/metrics", None)
+        .expect("/metrics")
+        .body;
+    let failures = sbc_tests::metric_value(
+        &metrics,
+        "sbc_tls_handshake_failures_total{reason=\"certificate_name\"}",
+    );
+    assert!(failures.is_some_and(|v| v >= 1.0), "{metrics}");
+}

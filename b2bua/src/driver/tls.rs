@@ -76,16 +76,28 @@ impl Tls {
         }
         let mut connectors = Vec::with_capacity(cfg.routes.len());
         for (i, r) in cfg.routes.iter().enumerate() {
-            let c = match (&r.tls, r.transport) {
-                (Some(t), sbc_config::Transport::Tls) => {
-                    Some(connector(t).map_err(|why| TlsSetupError {
-                        field: format!("route[{i}].tls"),
-                        why,
-                    })?)
+            if r.hop_transport() != sbc_config::Transport::Tls {
+                connectors.push(None);
+                continue;
+            }
+            // A next hop given by name is verified against that name (RFC 5922 §4), with the
+            // system roots unless [route.tls] says otherwise.
+            let mut t = r.tls.clone().unwrap_or(TlsClient {
+                server_name: String::new(),
+                ca: None,
+                certificate: None,
+                private_key: None,
+            });
+            if t.server_name.is_empty() {
+                if let Some(n) = r.next_hop.name() {
+                    t.server_name.clone_from(&n.host);
                 }
-                _ => None,
-            };
-            connectors.push(c);
+            }
+            let c = connector(&t).map_err(|why| TlsSetupError {
+                field: format!("route[{i}].tls"),
+                why,
+            })?;
+            connectors.push(Some(c));
         }
         let mut realm_connectors = Vec::with_capacity(cfg.realms.len());
         for (i, r) in cfg.realms.iter().enumerate() {
