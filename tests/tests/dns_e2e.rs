@@ -371,3 +371,55 @@ fn a_tls_route_by_name_verifies_the_trunk_certificate_against_that_name() {
     );
     assert!(failures.is_some_and(|v| v >= 1.0), "{metrics}");
 }
+
+#[test]
+fn a_plain_name_is_located_through_naptr_then_srv() {
+    if !dnsmasq_or_skip() {
+        return;
+    }
+    let trunk = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = trunk.local_addr().unwrap().port();
+    let dns_port = free_udp_port();
+    let _dns = dnsmasq(
+        dns_port,
+        &[
+            // The SBC speaks TCP on this route: SIP+D2T wins over an earlier SIPS+D2T, and the
+            // UDP record comes later by order.
+            "--naptr-record=naptr.test,5,10,S,SIPS+D2T,,_sips._tcp.naptr.test".to_owned(),
+            // The replacement is an SRV name the RFC 3263 fallback would never ask for: only the
+            // NAPTR answer leads there.
+            "--naptr-record=naptr.test,10,10,S,SIP+D2T,,_sip._tcp.pool.naptr.test".to_owned(),
+            "--naptr-record=naptr.test,20,10,S,SIP+D2U,,_sip._udp.naptr.test".to_owned(),
+            format!("--srv-host=_sip._tcp.pool.naptr.test,pbx.naptr.test,{port},10,50"),
+            "--host-record=pbx.naptr.test,127.0.0.1".to_owned(),
+            "--host-record=ping.test,127.0.0.1".to_owned(),
+        ],
+    );
+    let (customer, core) = (free_udp_port(), free_udp_port());
+    let mut c = SbcConfig::with(
+        Iface::udp(addr(customer), 46000..=46999),
+        Iface::udp(addr(core), 47000..=47999).and("tcp", addr(free_tcp_port())),
+    )
+    .route("by-naptr", addr(1), "transport = \"tcp\"\n");
+    c.extra = format!("[dns]\nservers = [\"127.0.0.1:{dns_port}\"]\n");
+    let text = c.render().replace(
+        "next_hop = \"127.0.0.1:1\"",
+        "next_hop = \"sip:naptr.test\"",
+    );
+    let mut sbc = Sbc::start_ready(&text);
+    assert!(
+        sbc.wait_log("next hop name resolves to", WAIT),
+        "naptr.test did not resolve"
+    );
+    let phone = TestUa::new();
+    let inv = alice_invite(
+        "UDP",
+        phone.addr(),
+        "dns-naptr-1",
+        "dns-n",
+        Some(phone.sdp("alice")),
+    );
+    phone.send(addr(customer), &inv);
+    answer_busy(&trunk);
+    assert_eq!(final_status(&phone), Some(486));
+}
