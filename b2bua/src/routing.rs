@@ -44,6 +44,12 @@ pub fn transport_of(t: sbc_config::Transport) -> Transport {
     }
 }
 
+/// Every matching route names its next hop by a name that has not resolved (RFC 3263 §4.3).
+const UNRESOLVED: Rejection = Rejection {
+    code: 503,
+    reason: "Next Hop Not Resolved",
+};
+
 /// The side a request leaves from on config route `r` with an `ip:port` next hop, and that
 /// next hop; `None` for a named next hop (see [`outbound_side_to`]).
 pub fn outbound_side(cfg: &Config, r: &sbc_config::Route) -> Option<(Side, Dest)> {
@@ -316,12 +322,17 @@ impl ConfigRouter {
         if routes.is_empty() {
             return Err(NOT_FOUND);
         }
+        let unresolved = routes.iter().any(|r| {
+            r.next_hop
+                .name()
+                .is_some_and(|n| self.resolved.get(n).is_none_or(Vec::is_empty))
+        });
         let targets: Vec<Target> = routes
             .into_iter()
             .flat_map(|r| self.targets_of(from, local, r, 0))
             .collect();
         if targets.is_empty() {
-            return Err(UNAVAILABLE);
+            return Err(if unresolved { UNRESOLVED } else { UNAVAILABLE });
         }
         Ok(targets)
     }

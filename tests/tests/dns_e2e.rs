@@ -193,6 +193,7 @@ fn a_name_that_does_not_resolve_gets_503_promptly() {
         .recv_until(WAIT, |m| m.status().is_some_and(|s| s >= 200))
         .expect("a final answer");
     assert_eq!(rsp.status(), Some(503), "{rsp:?}");
+    assert_eq!(rsp.reason(), Some("Next Hop Not Resolved"));
     assert!(t0.elapsed() < Duration::from_secs(2));
     let metrics = sbc_tests::http_get(c.admin, "/metrics", None)
         .expect("/metrics")

@@ -50,7 +50,9 @@ fn a_configured_name_is_asked_for_routed_by_and_asked_again_when_its_ttl_runs_ou
         PHONE,
         &invite("sip:100@example.com", "n1", "UDP 192.168.1.20:5060", false),
     );
-    assert_eq!(find(&outs, "503").1, addr(PHONE));
+    let (_, to, refused) = find(&outs, "503");
+    assert_eq!(to, addr(PHONE));
+    assert_eq!(refused.reason(), Some("Next Hop Not Resolved"));
     // The answer: the call goes to the resolved address; nothing to the Request-URI's host.
     let name = net.ep.cfg.routes[0].next_hop.name().unwrap().clone();
     let hop = ResolvedHop {
