@@ -26,14 +26,17 @@ It prints one line per outcome, `key value`, for the Rust test to assert on:
   done
 
 With the optional trailing flag --ice linphone is also an ICE agent (a NAT policy with ICE only:
-no STUN/TURN server, so host candidates only -- linphone gathers them from getifaddrs() minus
-loopback plus the default-route address, and then learns its 127.0.0.1 RTP socket as a
-peer-reflexive candidate from the peer's check responses); its SDP carries a=ice-ufrag/ice-pwd and
-a=candidate lines. Then it also prints, per call (after out_srtp / in_srtp):
+no STUN/TURN server, so host candidates only); its SDP carries a=ice-ufrag/ice-pwd and
+a=candidate lines. linphone 5.1 never offers a loopback host candidate by itself (see LO_SHIM_C),
+so the script compiles a small LD_PRELOAD shim (with $CC, default cc, into DIR) that makes
+127.0.0.1 linphonec's only host address. Then it also prints
+  ice_shim <0|1>                           whether the shim was built (else no working candidate)
+and per call (after out_srtp / in_srtp):
   out_ice <0|1> / in_ice <0|1>             1 when ICE completed for the audio stream (linphone's log:
                                            "ICE state is IceState{Host,Reflexive,Relay}Connection",
                                            never "IceStateFailed" afterwards)
-  out_ice_state <s> / in_ice_state <s>     the last such state (IceStateInProgress, ..., none)
+  out_ice_state <s> / in_ice_state <s>     the last ICE state before the stream stopped
+                                           (IceStateHostConnection, IceStateInProgress, ..., none)
   out_ice_sdp <0|1> / in_ice_sdp <0|1>     1 when linphone's offer/answer carried ufrag, pwd and
                                            candidates
 
@@ -222,12 +225,92 @@ dial_escape_plus=0
         f.write(text)
 
 
+# liblinphone 5.1 takes its ICE host candidates from getifaddrs() *minus loopback interfaces*
+# plus the address of the default route (src/utils/if-addrs.cpp), with no configuration key to
+# change that, and mediastreamer2 sends each check from its candidate's address (IP_PKTINFO).
+# With RTP bound to 127.0.0.1 that means checks from e.g. 192.0.2.2 whose answers never reach the
+# 127.0.0.1 socket. This preload (linphonec only) makes 127.0.0.1 its one host address: getifaddrs()
+# returns just lo's IPv4 entry with IFF_LOOPBACK cleared, and connect() of a UDP socket to a
+# non-loopback address fails (bctbx_get_local_ip_for's default-route probe). ICE itself is
+# untouched.
+LO_SHIM_C = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+int getifaddrs(struct ifaddrs **out) {
+    static int (*real)(struct ifaddrs **);
+    if (!real) real = (int (*)(struct ifaddrs **))dlsym(RTLD_NEXT, "getifaddrs");
+    int r = real(out);
+    if (r != 0) return r;
+    /* glibc frees the list as one block from its head: keep the head node, give it the
+     * contents of the loopback IPv4 entry and cut the list there */
+    struct ifaddrs *head = *out, *lo = 0;
+    for (struct ifaddrs *i = head; i; i = i->ifa_next)
+        if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && (i->ifa_flags & IFF_LOOPBACK)) {
+            lo = i;
+            break;
+        }
+    if (!head || !lo) return 0;
+    if (lo != head) *head = *lo;
+    head->ifa_flags &= ~IFF_LOOPBACK;
+    head->ifa_next = 0;
+    return 0;
+}
+
+int connect(int fd, const struct sockaddr *a, socklen_t l) {
+    static int (*real)(int, const struct sockaddr *, socklen_t);
+    if (!real) real = (int (*)(int, const struct sockaddr *, socklen_t))dlsym(RTLD_NEXT, "connect");
+    int type = 0;
+    socklen_t tl = sizeof(type);
+    if (a && getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_DGRAM) {
+        if (a->sa_family == AF_INET
+            && (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) != 127) {
+            errno = ENETUNREACH;
+            return -1;
+        }
+        if (a->sa_family == AF_INET6
+            && !IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr)) {
+            errno = ENETUNREACH;
+            return -1;
+        }
+    }
+    return real(fd, a, l);
+}
+"""
+
+
+def build_lo_shim(out_dir):
+    """Compiles LO_SHIM_C into DIR/lo_only.so with $CC (default cc); its path, or None."""
+    src = os.path.join(out_dir, "lo_only.c")
+    lib = os.path.join(out_dir, "lo_only.so")
+    with open(src, "w") as f:
+        f.write(LO_SHIM_C)
+    cc = os.environ.get("CC", "cc")
+    try:
+        r = subprocess.run(
+            [cc, "-shared", "-fPIC", "-O1", "-o", lib, src, "-ldl"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return lib if r.returncode == 0 and os.path.exists(lib) else None
+
+
 class Linphonec:
     """linphonec on pipes: commands in, console lines collected by a reader thread."""
 
-    def __init__(self, rc, log, out_path, home):
+    def __init__(self, rc, log, out_path, home, preload=None):
         env = dict(os.environ)
         env.update(HOME=home, XDG_DATA_HOME=home, XDG_CONFIG_HOME=home, LANG="C")
+        if preload:
+            env["LD_PRELOAD"] = preload
         self.out = open(out_path, "w")
         self.proc = subprocess.Popen(
             [LINPHONEC, "-c", rc, "-d", "6", "-l", log],
@@ -395,7 +478,9 @@ def ice_since(log_path, offset):
     up = [i for i, st in enumerate(states) if st in ICE_UP]
     failed = [i for i, st in enumerate(states) if st == "IceStateFailed"]
     ok = 1 if up and (not failed or failed[-1] < up[-1]) else 0
-    return ok, states[-1]
+    # the stream's teardown reports IceStateNotActivated: the state before it is the outcome
+    active = [st for st in states if st != "IceStateNotActivated"]
+    return ok, (active or states)[-1]
 
 
 def ice_in_own_sdp(log_path, offset):
@@ -452,8 +537,12 @@ def main():
             say(f"{prefix}_ice_state", state)
             say(f"{prefix}_ice_sdp", ice_in_own_sdp(log, offset))
 
+    shim = None
+    if ice:
+        shim = build_lo_shim(out_dir)
+        say("ice_shim", 1 if shim else 0)
     try:
-        lp = Linphonec(rc, log, os.path.join(out_dir, "linphonec.out"), out_dir)
+        lp = Linphonec(rc, log, os.path.join(out_dir, "linphonec.out"), out_dir, shim)
     except OSError as e:
         say("error", repr(e).replace(" ", "_"))
         say("register", "failed")
