@@ -15,6 +15,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod bencode;
 pub mod demux;
 pub mod digest;
 pub mod rtcp;
