@@ -24,6 +24,16 @@ fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
+/// The SBC config `c` with its admin port moved off `listener`'s port: two `free_tcp_port()`
+/// calls in a row may return the same port.
+fn admin_apart(mut c: SbcConfig) -> SbcConfig {
+    let taken: Vec<u16> = c.core.listen.iter().map(|(_, a)| a.port()).collect();
+    while taken.contains(&c.admin.port()) {
+        c.admin = addr(free_tcp_port());
+    }
+    c
+}
+
 fn dnsmasq_or_skip() -> bool {
     let ok = Command::new("dnsmasq").arg("--version").output().is_ok();
     if !ok {
@@ -126,6 +136,7 @@ fn a_route_by_name_reaches_the_srv_target_and_fails_over_by_priority() {
         Iface::udp(addr(core), 47000..=47999).and("tcp", addr(free_tcp_port())),
     )
     .route("by-name", addr(1), "");
+    c = admin_apart(c);
     c.extra = format!("[dns]\nservers = [\"127.0.0.1:{dns_port}\"]\ntimeout_ms = 500\n");
     let text = c.render().replace(
         "next_hop = \"127.0.0.1:1\"",
@@ -172,6 +183,7 @@ fn a_name_that_does_not_resolve_gets_503_promptly() {
         Iface::udp(addr(core), 47000..=47999).and("tcp", addr(free_tcp_port())),
     )
     .route("by-name", addr(1), "");
+    c = admin_apart(c);
     c.extra = format!("[dns]\nservers = [\"127.0.0.1:{dns_port}\"]\ntimeout_ms = 500\n");
     let text = c.render().replace(
         "next_hop = \"127.0.0.1:1\"",
@@ -249,6 +261,7 @@ fn srv_weights_share_the_calls_80_20() {
         Iface::udp(addr(core), 47000..=47999),
     )
     .route("by-name", addr(1), "");
+    c = admin_apart(c);
     c.extra = format!("[dns]\nservers = [\"127.0.0.1:{dns_port}\"]\n");
     let text = c.render().replace(
         "next_hop = \"127.0.0.1:1\"",
@@ -315,7 +328,7 @@ fn a_tls_route_by_name_verifies_the_trunk_certificate_against_that_name() {
     )
     .route("good", addr(1), &format!("request_user = \"1*\"\n{ca}"))
     .route("bad", addr(2), &format!("request_user = \"2*\"\n{ca}"));
-    c.admin = addr(free_tcp_port());
+    c = admin_apart(c);
     c.extra = format!("[dns]\nservers = [\"127.0.0.1:{dns_port}\"]\n");
     let text = c
         .render()
@@ -402,6 +415,7 @@ fn a_plain_name_is_located_through_naptr_then_srv() {
         Iface::udp(addr(core), 47000..=47999).and("tcp", addr(free_tcp_port())),
     )
     .route("by-naptr", addr(1), "transport = \"tcp\"\n");
+    c = admin_apart(c);
     c.extra = format!("[dns]\nservers = [\"127.0.0.1:{dns_port}\"]\n");
     let text = c.render().replace(
         "next_hop = \"127.0.0.1:1\"",

@@ -208,7 +208,7 @@ fn a_full_ice_agent_gets_media_through_the_sbcs_lite_leg_and_an_attacker_does_no
         &[5; 12],
         username.as_bytes(),
         b"guessed-password-123456",
-        9,
+        sbc_common::stun::auth::Role::Controlling(9),
         true,
     )
     .unwrap();

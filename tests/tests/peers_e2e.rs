@@ -236,6 +236,11 @@ struct SrtpSbc {
 }
 
 fn srtp_sbc(test: &str) -> SrtpSbc {
+    srtp_sbc_with(test, "")
+}
+
+/// [`srtp_sbc`] with `customer_lines` added to the customer interface (e.g. `ice = "lite"`).
+fn srtp_sbc_with(test: &str, customer_lines: &str) -> SrtpSbc {
     let dir = sbc_tests::test_dir(test);
     let pki = sbc_tests::tls::Pki::new(&dir);
     let (cert, key) = pki.issue("sbc.test");
@@ -250,7 +255,7 @@ fn srtp_sbc(test: &str) -> SrtpSbc {
                [[user]]\nusername = \"alice\"\nrealm = \"example.com\"\npassword = \"wonderland\"\n"
         .to_owned();
     let customer_side = format!(
-        "rtp_port_max = 46999\nsrtp = \"required\"\n[interface.tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\n",
+        "rtp_port_max = 46999\nsrtp = \"required\"\n{customer_lines}[interface.tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\n",
         cert.display(),
         key.display()
     );
@@ -390,14 +395,34 @@ fn linphonec_or_skip(test: &str) -> bool {
 
 #[test]
 fn a_linphone_phone_with_srtp_over_tls_talks_to_a_plain_rtp_core_both_ways() {
-    let test = "a_linphone_phone_with_srtp_over_tls_talks_to_a_plain_rtp_core_both_ways";
+    linphone_call(
+        "a_linphone_phone_with_srtp_over_tls_talks_to_a_plain_rtp_core_both_ways",
+        false,
+    );
+}
+
+#[test]
+fn a_linphone_phone_with_ice_completes_it_against_the_sbcs_lite_leg_both_ways() {
+    linphone_call(
+        "a_linphone_phone_with_ice_completes_it_against_the_sbcs_lite_leg_both_ways",
+        true,
+    );
+}
+
+/// linphonec over TLS with SRTP (and ICE when `ice`: the customer side is then ICE-lite) calls
+/// a plain pjsua2 core UA and is called back; tones both ways in both calls.
+fn linphone_call(test: &str, ice: bool) {
     let Some(python) = python_with_pjsua2(test) else {
         return;
     };
     if !linphonec_or_skip(test) {
         return;
     }
-    let s = srtp_sbc("sbc-linphone-srtp");
+    let s = if ice {
+        srtp_sbc_with("sbc-linphone-ice", "ice = \"lite\"\n")
+    } else {
+        srtp_sbc("sbc-linphone-srtp")
+    };
     // The core's UA (pjsua2, plain RTP) first, ready before the phone calls.
     let mut core = Command::new("timeout")
         .arg("60")
@@ -441,6 +466,7 @@ fn a_linphone_phone_with_srtp_over_tls_talks_to_a_plain_rtp_core_both_ways() {
             phone_dir.to_str().unwrap(),
             "sip:bob@example.com",
         ])
+        .args(ice.then_some("--ice"))
         .output()
         .expect("run linphone_srtp.py");
     let mut rest = String::new();

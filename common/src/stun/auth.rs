@@ -210,16 +210,25 @@ pub fn write_binding_success(
     w.fingerprint()
 }
 
+/// The role an ICE agent claims in its checks (RFC 8445 §7.1.3), with its tie-breaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// ICE-CONTROLLING.
+    Controlling(u64),
+    /// ICE-CONTROLLED.
+    Controlled(u64),
+}
+
 /// Writes into `out` a Binding request for ICE (RFC 8445 §7.2.2): USERNAME `username`
-/// (`<peer ufrag>:<own ufrag>`), PRIORITY, ICE-CONTROLLING with `tiebreaker` (and USE-CANDIDATE
-/// when `nominate`), MESSAGE-INTEGRITY keyed by the peer's password `key`, FINGERPRINT; its
-/// length, or `None` if `out` is too small.
+/// (`<peer ufrag>:<own ufrag>`), PRIORITY, the `role` (and USE-CANDIDATE when `nominate`),
+/// MESSAGE-INTEGRITY keyed by the peer's password `key`, FINGERPRINT; its length, or `None` if
+/// `out` is too small.
 pub fn write_binding_request(
     out: &mut [u8],
     txid: &[u8; 12],
     username: &[u8],
     key: &[u8],
-    tiebreaker: u64,
+    role: Role,
     nominate: bool,
 ) -> Option<usize> {
     let mut w = Writer::header(out, MessageType::BINDING_REQUEST, txid)?;
@@ -229,7 +238,11 @@ pub fn write_binding_request(
     w.attribute(attr::PRIORITY, 4, |v| {
         v.copy_from_slice(&0x6e00_01ffu32.to_be_bytes());
     })?;
-    w.attribute(attr::ICE_CONTROLLING, 8, |v| {
+    let (kind, tiebreaker) = match role {
+        Role::Controlling(t) => (attr::ICE_CONTROLLING, t),
+        Role::Controlled(t) => (attr::ICE_CONTROLLED, t),
+    };
+    w.attribute(kind, 8, |v| {
         v.copy_from_slice(&tiebreaker.to_be_bytes());
     })?;
     if nominate {
@@ -240,13 +253,16 @@ pub fn write_binding_request(
 }
 
 /// Writes into `out` a Binding error response to `txid` with ERROR-CODE `code` and `reason`
-/// (RFC 8489 §14.8) and FINGERPRINT, without MESSAGE-INTEGRITY: 400 and 401 answer requests
-/// whose credentials could not be trusted (RFC 8489 §9.1.3); its length, or `None`.
+/// (RFC 8489 §14.8), MESSAGE-INTEGRITY keyed by `key` when the request was authenticated (487
+/// Role Conflict, RFC 8445 §7.3.1.1) — none for 400 and 401, which answer requests whose
+/// credentials could not be trusted (RFC 8489 §9.1.3) — and FINGERPRINT; its length, or
+/// `None`.
 pub fn write_binding_error(
     out: &mut [u8],
     txid: &[u8; 12],
     code: u16,
     reason: &str,
+    key: Option<&[u8]>,
 ) -> Option<usize> {
     let kind = MessageType {
         class: Class::ErrorResponse,
@@ -259,6 +275,9 @@ pub fn write_binding_error(
         v[3] = u8::try_from(code % 100).unwrap_or(0);
         v[4..].copy_from_slice(text);
     })?;
+    if let Some(key) = key {
+        w.integrity(key)?;
+    }
     w.fingerprint()
 }
 

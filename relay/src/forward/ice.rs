@@ -56,8 +56,10 @@ pub fn ice_token(len: usize) -> Option<String> {
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Check {
     /// A valid check, answered with `len` bytes now in the buffer; `nominate` when it selects
-    /// its source (USE-CANDIDATE from a controlling peer, or any check from a controlled one).
+    /// its source (USE-CANDIDATE from the controlling peer).
     Answered { len: usize, nominate: bool },
+    /// A valid check from a peer in the controlled role too: answered 487 Role Conflict.
+    Conflict { len: usize },
     /// A check with missing or wrong credentials, answered 400/401 (`len` bytes) and counted.
     Refused { len: usize },
     /// Not a Binding request (an indication, a response, junk): dropped and counted.
@@ -167,8 +169,11 @@ impl LegIce {
             return Check::Dropped(DropReason::StunAuth);
         }
         let txid = p.transaction_id();
-        let nominate = p.attribute(attr::USE_CANDIDATE).is_some()
-            || p.attribute(attr::ICE_CONTROLLED).is_some();
+        let nominate = p.attribute(attr::USE_CANDIDATE).is_some();
+        // A lite agent is always controlled (RFC 8445 §6.1.1): a peer that also thinks itself
+        // controlled is told of the role conflict, and then checks again as controlling and
+        // nominates (§7.3.1.1).
+        let conflict = p.attribute(attr::ICE_CONTROLLED).is_some();
         let verdict = match p.attribute(attr::USERNAME) {
             None => Err((400, "Bad Request")),
             Some(_) if p.attribute(attr::MESSAGE_INTEGRITY).is_none() => Err((400, "Bad Request")),
@@ -177,6 +182,13 @@ impl LegIce {
                 .map_err(|_| (401, "Unauthorized")),
         };
         match verdict {
+            Ok(()) if conflict => {
+                let key = self.params.local_pwd.as_bytes();
+                match auth::write_binding_error(buf, &txid, 487, "Role Conflict", Some(key)) {
+                    Some(len) => Check::Conflict { len },
+                    None => Check::Dropped(DropReason::Junk),
+                }
+            }
             Ok(()) => {
                 self.last_check = Some(now);
                 let key = self.params.local_pwd.as_bytes();
@@ -185,10 +197,12 @@ impl LegIce {
                     None => Check::Dropped(DropReason::Junk),
                 }
             }
-            Err((code, reason)) => match auth::write_binding_error(buf, &txid, code, reason) {
-                Some(len) => Check::Refused { len },
-                None => Check::Dropped(DropReason::StunAuth),
-            },
+            Err((code, reason)) => {
+                match auth::write_binding_error(buf, &txid, code, reason, None) {
+                    Some(len) => Check::Refused { len },
+                    None => Check::Dropped(DropReason::StunAuth),
+                }
+            }
         }
     }
 }
@@ -243,6 +257,7 @@ pub(super) fn connectivity_check(
             Ok(Outcome::Answer(back, len, None, event))
         }
         Check::Refused { len } => Ok(Outcome::Answer(back, len, Some(DropReason::StunAuth), None)),
+        Check::Conflict { len } => Ok(Outcome::Answer(back, len, None, None)),
         Check::Dropped(r) => Err((r, None)),
     }
 }

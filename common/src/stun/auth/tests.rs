@@ -124,7 +124,15 @@ fn written_responses_carry_the_rfc5769_address_bytes_and_verify() {
 #[test]
 fn written_requests_verify_and_carry_the_ice_attributes() {
     let mut out = [0u8; 160];
-    let n = write_binding_request(&mut out, &TXID, b"evtj:h6vY", PASSWORD, 7, true).unwrap();
+    let n = write_binding_request(
+        &mut out,
+        &TXID,
+        b"evtj:h6vY",
+        PASSWORD,
+        Role::Controlling(7),
+        true,
+    )
+    .unwrap();
     let msg = &out[..n];
     let p = crate::stun::Packet::new_checked(msg).unwrap();
     assert!(p.is_binding_request());
@@ -141,7 +149,7 @@ fn written_requests_verify_and_carry_the_ice_attributes() {
 #[test]
 fn error_responses_name_the_code_and_carry_a_fingerprint() {
     let mut out = [0u8; 128];
-    let n = write_binding_error(&mut out, &TXID, 401, "Unauthorized").unwrap();
+    let n = write_binding_error(&mut out, &TXID, 401, "Unauthorized", None).unwrap();
     let msg = &out[..n];
     let p = crate::stun::Packet::new_checked(msg).unwrap();
     assert_eq!(p.class(), Class::ErrorResponse);
@@ -149,4 +157,8 @@ fn error_responses_name_the_code_and_carry_a_fingerprint() {
     assert_eq!((code[2], code[3], &code[4..]), (4, 1, &b"Unauthorized"[..]));
     assert_eq!(check_fingerprint(msg), Ok(true));
     assert_eq!(check_integrity(msg, PASSWORD), Err(AuthError::NoIntegrity));
+    // 487 to an authenticated request carries MESSAGE-INTEGRITY.
+    let n = write_binding_error(&mut out, &TXID, 487, "Role Conflict", Some(PASSWORD)).unwrap();
+    assert_eq!(check_integrity(&out[..n], PASSWORD), Ok(()));
+    assert_eq!(check_fingerprint(&out[..n]), Ok(true));
 }

@@ -2,7 +2,7 @@
 
 use super::*;
 use sbc_common::stun::auth::{
-    check_fingerprint, check_integrity, write_binding_request, xor_address,
+    check_fingerprint, check_integrity, write_binding_request, xor_address, Role,
 };
 use sbc_common::stun::{attr, Class, Packet as Stun};
 
@@ -28,13 +28,17 @@ fn ice_a() -> (Forwarder, Instant) {
 }
 
 fn check(username: &str, key: &str, nominate: bool) -> Vec<u8> {
+    check_as(username, key, Role::Controlling(1), nominate)
+}
+
+fn check_as(username: &str, key: &str, role: Role, nominate: bool) -> Vec<u8> {
     let mut buf = [0u8; 200];
     let n = write_binding_request(
         &mut buf,
         &[9; 12],
         username.as_bytes(),
         key.as_bytes(),
-        1,
+        role,
         nominate,
     )
     .unwrap();
@@ -214,4 +218,35 @@ fn stun_on_a_leg_without_ice_is_dropped_as_before() {
         to_a(&mut f, t0, PEER, &check("sbcA:peer", PWD, true)).unwrap_err(),
         DropReason::Stun
     );
+}
+
+#[test]
+fn a_peer_that_also_claims_the_controlled_role_gets_487_and_latches_only_once_controlling() {
+    let (mut f, t0) = ice_a();
+    // linphone as an answerer keeps the controlled role against an ICE-lite offerer.
+    let (_, rsp) = to_a(
+        &mut f,
+        t0,
+        PEER,
+        &check_as("sbcA:peer", PWD, Role::Controlled(5), false),
+    )
+    .unwrap();
+    let p = Stun::new_checked(&rsp[..]).unwrap();
+    assert_eq!(p.class(), Class::ErrorResponse);
+    let code = p.attribute(attr::ERROR_CODE).unwrap();
+    assert_eq!((code[2], code[3]), (4, 87), "487 Role Conflict");
+    assert_eq!(
+        check_integrity(&rsp, PWD.as_bytes()),
+        Ok(()),
+        "authenticated"
+    );
+    assert_eq!(f.poll_event(), None, "no latch on a conflict");
+    assert_eq!(
+        f.plain(t0, b_rtp(), addr(B), &rtp(1, 0xb, 0)),
+        Err(DropReason::Consent),
+        "a conflicting check grants no consent"
+    );
+    // It switches to controlling and nominates: latched.
+    to_a(&mut f, t0, PEER, &check("sbcA:peer", PWD, true)).unwrap();
+    assert!(matches!(f.poll_event(), Some(ForwardEvent::Latched { .. })));
 }
