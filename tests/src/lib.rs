@@ -276,6 +276,17 @@ impl TestUa {
     }
 }
 
+/// A UA whose SIP port is also listened on over TCP (a next hop that takes both transports at
+/// one port); another process's connection may hold the number on TCP, so it draws again.
+pub fn ua_with_tcp() -> (TestUa, std::net::TcpListener) {
+    (0..50)
+        .find_map(|_| {
+            let ua = TestUa::new();
+            std::net::TcpListener::bind(ua.addr()).ok().map(|l| (ua, l))
+        })
+        .expect("a port free on UDP and TCP")
+}
+
 /// The RTP address of the first audio stream of an SDP body: `c=` address and `m=audio` port.
 pub fn sdp_audio_addr(body: &[u8]) -> Option<SocketAddr> {
     let text = std::str::from_utf8(body).ok()?;

@@ -10,7 +10,7 @@ use sbc_tests::message::{
     is_response,
 };
 use sbc_tests::tcp::{accept_within, TcpPeer};
-use sbc_tests::{free_udp_port, Sbc, TestUa};
+use sbc_tests::{free_udp_port, ua_with_tcp, Sbc, TestUa};
 use std::net::{SocketAddr, TcpListener};
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
@@ -214,9 +214,8 @@ fn large_invite(a: &TestUa, call_id: &str) -> Message {
 #[test]
 fn a_large_invite_goes_to_the_udp_next_hop_over_tcp() {
     let (customer, core) = (free_udp_port(), free_udp_port());
-    let b = TestUa::new();
     // The next hop listens on TCP at its UDP port too.
-    let listener = TcpListener::bind(b.addr()).unwrap();
+    let (b, listener) = ua_with_tcp();
     let _sbc = Sbc::start_ready(&config(customer, core, b.addr(), "udp", ""));
     let a = TestUa::new();
     a.send(addr(customer), &large_invite(&a, "tcp-call-3"));
@@ -272,8 +271,7 @@ fn a_large_invite_falls_back_to_udp_when_tcp_is_refused() {
 #[test]
 fn a_large_invite_stays_on_udp_when_the_route_says_so() {
     let (customer, core) = (free_udp_port(), free_udp_port());
-    let b = TestUa::new();
-    let listener = TcpListener::bind(b.addr()).unwrap();
+    let (b, listener) = ua_with_tcp();
     let route = "transport = \"udp\"\nlarge_requests_over_tcp = false";
     let text = sbc_config(customer, core, b.addr(), route).render();
     let _sbc = Sbc::start_ready(&text);
@@ -425,8 +423,7 @@ fn a_response_whose_connection_closed_goes_to_a_new_one_at_the_via_sent_by() {
 #[test]
 fn a_large_invite_without_a_tcp_address_on_the_interface_stays_on_udp_and_is_retransmitted() {
     let (customer, core) = (free_udp_port(), free_udp_port());
-    let b = TestUa::new();
-    let listener = TcpListener::bind(b.addr()).unwrap();
+    let (b, listener) = ua_with_tcp();
     let mut c = sbc_config(customer, core, b.addr(), "transport = \"udp\"");
     c.core.listen.truncate(1); // UDP only on the core side
     let text = c.render();

@@ -12,7 +12,7 @@ use sbc_tests::message::{
 };
 use sbc_tests::tcp::{accept_within, TcpPeer};
 use sbc_tests::{digest_authorization, free_udp_port, Sbc, TestUa};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -73,8 +73,7 @@ fn tcp_config(customer: u16, core: u16, next_hop: SocketAddr) -> String {
 #[test]
 fn every_message_the_sbc_sends_over_tcp_carries_content_length() {
     let (customer, core) = (free_udp_port(), free_udp_port());
-    let b_ua = TestUa::new();
-    let listener = TcpListener::bind(b_ua.addr()).unwrap();
+    let (b_ua, listener) = sbc_tests::ua_with_tcp();
     let _sbc = Sbc::start_ready(&tcp_config(customer, core, b_ua.addr()));
     let a_media = TestUa::new();
     let mut a = TcpPeer::connect(addr(customer));
@@ -490,8 +489,7 @@ fn a_register_for_a_domain_that_is_no_realm_gets_403() {
 #[test]
 fn the_request_that_opens_a_tcp_connection_is_in_the_message_log() {
     let (customer, core) = (free_udp_port(), free_udp_port());
-    let b_ua = TestUa::new();
-    let listener = TcpListener::bind(b_ua.addr()).unwrap();
+    let (b_ua, listener) = sbc_tests::ua_with_tcp();
     let text = tcp_config(customer, core, b_ua.addr()).replacen(
         "[[interface]]",
         "[general]\nlog_sip_messages = true\n\n[[interface]]",
