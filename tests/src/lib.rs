@@ -384,12 +384,19 @@ pub fn spawn_logged(cmd: &mut Command, log: Option<&std::path::Path>) -> ChildGu
     ChildGuard(cmd.spawn().expect("spawn"))
 }
 
-/// A free TCP port on 127.0.0.1 outside [`RTP_TEST_PORTS`], for the admin HTTP endpoint.
+/// A free TCP port on 127.0.0.1 outside [`RTP_TEST_PORTS`], for the admin HTTP endpoint; never
+/// one this process handed out before (two calls in a row could otherwise get the same port,
+/// e.g. a TLS listener and the admin endpoint of one SBC).
 pub fn free_tcp_port() -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     for _ in 0..10_000 {
         let s = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = s.local_addr().expect("addr").port();
-        if !RTP_TEST_PORTS.contains(&port) {
+        let mut given = GIVEN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !RTP_TEST_PORTS.contains(&port) && !given.contains(&port) {
+            given.push(port);
             return port;
         }
     }
