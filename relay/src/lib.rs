@@ -25,6 +25,7 @@ pub mod api;
 pub mod forward;
 pub mod io;
 pub mod latch;
+pub mod ng;
 pub mod notify;
 pub mod ports;
 pub mod srtp;
