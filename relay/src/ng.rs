@@ -4,8 +4,12 @@
 //! modules send in ordinary SBC deployments), writes replies, and remembers recent replies by
 //! cookie so a retransmitted request gets the very same answer ([`ReplayCache`]).
 //!
-//! Not built yet: the commands' effect on the relay (offer/answer SDP rewriting, delete); the
-//! daemon that serves them.
+//! [`Calls`] carries out `offer`, `answer` and `delete` on a [`crate::api::Relay`]. Not built
+//! yet: most flags, forks, `query`/`list`/`statistics`, and the daemon that serves the protocol.
+
+mod calls;
+
+pub use calls::Calls;
 
 use sbc_common::bencode::{self, Value};
 use std::collections::VecDeque;
@@ -71,6 +75,18 @@ pub enum NgError {
     /// A command that needs `call-id` (and `from-tag`) without them.
     #[error("missing {0}")]
     Missing(&'static str),
+    /// The SDP could not be read.
+    #[error("bad SDP: {0}")]
+    Sdp(String),
+    /// The relay refused (ports, busy).
+    #[error("relay: {0}")]
+    Relay(String),
+    /// No call with this `call-id`.
+    #[error("unknown call {0:?}")]
+    UnknownCall(String),
+    /// The relay ran out of ports (the client then tries another relay).
+    #[error("ran out of ports")]
+    OutOfPorts,
 }
 
 impl NgError {
@@ -79,7 +95,16 @@ impl NgError {
         match self {
             Self::UnknownCommand(_) => "Unrecognized command".into(),
             Self::Missing(key) => format!("No {key} in message"),
+            Self::UnknownCall(_) => "Unknown call-id".into(),
+            Self::OutOfPorts => "Ran out of ports".into(),
             other => other.to_string(),
+        }
+    }
+
+    fn relay(e: crate::api::RelayError) -> Self {
+        match e {
+            crate::api::RelayError::Ports { .. } => Self::OutOfPorts,
+            other => Self::Relay(other.to_string()),
         }
     }
 }
