@@ -37,7 +37,10 @@ pub fn free_udp_port() -> u16 {
     for _ in 0..10_000 {
         let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
         let port = s.local_addr().expect("addr").port();
-        if !RTP_TEST_PORTS.contains(&port) {
+        // SIP listeners often take the same number for TCP (and TLS): a port whose TCP side is
+        // taken (another test's connection) would fail that SBC's start.
+        let tcp_free = std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+        if !RTP_TEST_PORTS.contains(&port) && tcp_free {
             return port;
         }
     }
@@ -63,7 +66,7 @@ impl Sbc {
     pub fn start_ready(config: &str) -> Self {
         let mut sbc = Self::start(config);
         assert!(
-            sbc.wait_log("ready", Duration::from_secs(10)),
+            sbc.wait_log("ready; SIGHUP", Duration::from_secs(10)),
             "sbc did not start: {}\n{}",
             std::fs::read_to_string(&sbc.log).unwrap_or_default(),
             std::fs::read_to_string(sbc.log.with_extension("err")).unwrap_or_default()

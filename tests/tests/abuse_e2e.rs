@@ -32,7 +32,7 @@ fn start(topo: &Topology, limits: &str) -> (Sbc, SocketAddr) {
     );
     let mut sbc = Sbc::start_in_netns(topo, topo.sbc(), &c.render());
     assert!(
-        sbc.wait_log("ready", Duration::from_secs(10)),
+        sbc.wait_log("ready; SIGHUP", Duration::from_secs(10)),
         "sbc did not start: {}",
         std::fs::read_to_string(&sbc.log).unwrap_or_default()
     );

@@ -238,7 +238,7 @@ fn invite_without_a_route_gets_404() {
         .replace("to_interface = \"core\"", "to_interface = \"customer\"");
     let mut sbc = Sbc::start(&text);
     assert!(
-        sbc.wait_log("ready", Duration::from_secs(10)),
+        sbc.wait_log("ready; SIGHUP", Duration::from_secs(10)),
         "sbc did not start"
     );
     let sbc_a: SocketAddr = format!("127.0.0.1:{customer}").parse().unwrap();

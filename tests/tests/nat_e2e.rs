@@ -111,7 +111,7 @@ fn answered_call(test: &str, latching: &str, via_rport: &'static str) -> Option<
     let b = topo.enter(topo.core(), || TestUa::bind(CORE_IP.into()));
     let mut sbc = Sbc::start_in_netns(&topo, topo.sbc(), &config(b.addr(), latching));
     assert!(
-        sbc.wait_log("ready", Duration::from_secs(10)),
+        sbc.wait_log("ready; SIGHUP", Duration::from_secs(10)),
         "sbc did not start in {}: {}{}",
         topo.sbc(),
         std::fs::read_to_string(&sbc.log).unwrap_or_default(),
@@ -708,7 +708,7 @@ fn customer_registers_through_the_nat_and_the_core_reaches_it_again_after_the_na
     let b = topo.enter(topo.core(), || TestUa::bind(CORE_IP.into()));
     let mut sbc = Sbc::start_in_netns(&topo, topo.sbc(), &config_with_realm(b.addr()));
     assert!(
-        sbc.wait_log("ready", Duration::from_secs(10)),
+        sbc.wait_log("ready; SIGHUP", Duration::from_secs(10)),
         "sbc did not start: {}",
         std::fs::read_to_string(&sbc.log).unwrap_or_default()
     );
@@ -761,7 +761,7 @@ fn registered_with_short_nat_timeout(
         &config_with_realm_keepalives(b.addr(), keepalive_s),
     );
     assert!(
-        sbc.wait_log("ready", Duration::from_secs(10)),
+        sbc.wait_log("ready; SIGHUP", Duration::from_secs(10)),
         "sbc did not start: {}",
         std::fs::read_to_string(&sbc.log).unwrap_or_default()
     );
@@ -980,7 +980,7 @@ fn out_of_dialog_message_and_subscribe_notify_cross_the_nat_both_ways() {
     let b = topo.enter(topo.core(), || TestUa::bind(CORE_IP.into()));
     let mut sbc = Sbc::start_in_netns(&topo, topo.sbc(), &config_with_realm(b.addr()));
     assert!(
-        sbc.wait_log("ready", Duration::from_secs(10)),
+        sbc.wait_log("ready; SIGHUP", Duration::from_secs(10)),
         "sbc did not start: {}",
         std::fs::read_to_string(&sbc.log).unwrap_or_default()
     );
