@@ -4,12 +4,18 @@
 //! modules send in ordinary SBC deployments), writes replies, and remembers recent replies by
 //! cookie so a retransmitted request gets the very same answer ([`ReplayCache`]).
 //!
-//! [`Calls`] carries out `offer`, `answer` and `delete` on a [`crate::api::Relay`]. Not built
-//! yet: most flags, forks, `query`/`list`/`statistics`, and the daemon that serves the protocol.
+//! [`Calls`] carries out `offer`, `answer`, `delete`, `query` and `list` on an [`Anchor`] (the
+//! relay), with the flags of [`options`]; [`Service`] serves whole datagrams (source allow-list,
+//! replay cache, session limit) for the `sbc-relay` daemon.
 
+mod anchor;
 mod calls;
+pub mod options;
+mod service;
 
-pub use calls::Calls;
+pub use anchor::Anchor;
+pub use calls::{CallStats, Calls};
+pub use service::{NgCounters, Out, Service, ServiceConfig};
 
 use sbc_common::bencode::{self, Value};
 use std::collections::VecDeque;
@@ -39,6 +45,30 @@ pub enum Command {
 }
 
 impl Command {
+    /// Every command, in the order counters use.
+    pub const ALL: [Command; 7] = [
+        Self::Ping,
+        Self::Offer,
+        Self::Answer,
+        Self::Delete,
+        Self::Query,
+        Self::List,
+        Self::Statistics,
+    ];
+
+    /// The command's name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ping => "ping",
+            Self::Offer => "offer",
+            Self::Answer => "answer",
+            Self::Delete => "delete",
+            Self::Query => "query",
+            Self::List => "list",
+            Self::Statistics => "statistics",
+        }
+    }
+
     fn from_name(name: &str) -> Option<Self> {
         Some(match name {
             "ping" => Self::Ping,
@@ -87,6 +117,9 @@ pub enum NgError {
     /// The relay ran out of ports (the client then tries another relay).
     #[error("ran out of ports")]
     OutOfPorts,
+    /// The session limit is reached (the client then tries another relay).
+    #[error("parallel session limit reached")]
+    LoadLimit,
 }
 
 impl NgError {
@@ -97,6 +130,8 @@ impl NgError {
             Self::Missing(key) => format!("No {key} in message"),
             Self::UnknownCall(_) => "Unknown call-id".into(),
             Self::OutOfPorts => "Ran out of ports".into(),
+            Self::LoadLimit => "Parallel session limit reached".into(),
+            Self::Sdp(_) => "Failed to parse SDP".into(),
             other => other.to_string(),
         }
     }
@@ -140,10 +175,63 @@ pub struct Request<'a> {
     pub transport_protocol: Option<&'a str>,
     /// `media-address`.
     pub media_address: Option<&'a str>,
-    /// `label`.
+    /// `label` (or `from-label`).
     pub label: Option<&'a str>,
     /// `delete-delay` in seconds.
     pub delete_delay: Option<i64>,
+    /// `supports` (e.g. `load limit`): protocol extensions the client understands.
+    pub supports: Vec<&'a str>,
+    /// `via-branch`.
+    pub via_branch: Option<&'a str>,
+    /// `limit` of a `list`.
+    pub limit: Option<i64>,
+}
+
+impl Request<'_> {
+    /// Whether `flags` holds `name`, spaces and hyphens alike and case ignored, as rtpengine
+    /// reads them ("Spaces in each string may be replaced by hyphens").
+    pub fn has_flag(&self, name: &str) -> bool {
+        self.flags.iter().any(|f| same_word(f, name))
+    }
+
+    /// Whether `replace` holds `name` (same matching as [`Request::has_flag`]).
+    pub fn replaces(&self, name: &str) -> bool {
+        self.replace.iter().any(|f| same_word(f, name))
+    }
+
+    /// Whether the client supports the protocol extension `name`.
+    pub fn supports(&self, name: &str) -> bool {
+        self.supports.iter().any(|f| same_word(f, name))
+    }
+}
+
+/// Compares two protocol words with spaces, hyphens and case ignored alike.
+pub fn same_word(a: &str, b: &str) -> bool {
+    let norm = |c: u8| {
+        if c == b' ' {
+            b'-'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| norm(x) == norm(y))
+}
+
+/// A key's value, under its hyphenated or spaced spelling ("received-from" / "received from").
+fn lookup<'v, 'a>(dict: &'v Value<'a>, key: &str) -> Option<&'v Value<'a>> {
+    dict.get(key).or_else(|| {
+        key.contains('-')
+            .then(|| dict.get(&key.replace('-', " ")))
+            .flatten()
+    })
+}
+
+/// A value that is a list of strings or one string (clients send `ICE` both ways).
+fn one_or_many<'a>(v: Option<&Value<'a>>) -> Vec<&'a str> {
+    match v {
+        Some(Value::Bytes(_)) => v.and_then(Value::as_str).into_iter().collect(),
+        other => strings(other),
+    }
 }
 
 fn strings<'a>(v: Option<&Value<'a>>) -> Vec<&'a str> {
@@ -178,7 +266,13 @@ pub fn parse(datagram: &[u8]) -> Result<Request<'_>, (Option<&[u8]>, NgError)> {
         .ok_or_else(|| fail(NgError::NoCommand))?;
     let command =
         Command::from_name(name).ok_or_else(|| fail(NgError::UnknownCommand(name.to_owned())))?;
-    let text = |k: &str| dict.get(k).and_then(Value::as_str);
+    let text = |k: &str| lookup(&dict, k).and_then(Value::as_str);
+    let mut direction = strings(dict.get("direction"));
+    if direction.is_empty() {
+        direction.extend(text("from-interface"));
+        direction.extend(text("to-interface"));
+    }
+    let ice = one_or_many(dict.get("ICE"));
     let req = Request {
         cookie,
         command,
@@ -191,14 +285,20 @@ pub fn parse(datagram: &[u8]) -> Result<Request<'_>, (Option<&[u8]>, NgError)> {
         },
         flags: strings(dict.get("flags")),
         replace: strings(dict.get("replace")),
-        direction: strings(dict.get("direction")),
-        received_from: strings(dict.get("received-from")),
-        ice: text("ICE"),
+        direction,
+        received_from: strings(lookup(&dict, "received-from")),
+        ice: ice
+            .iter()
+            .copied()
+            .find(|w| ["remove", "force", "default", "optional", "force-relay"].contains(w)),
         rtcp_mux: strings(dict.get("rtcp-mux")),
         transport_protocol: text("transport-protocol"),
         media_address: text("media-address"),
-        label: text("label"),
-        delete_delay: dict.get("delete-delay").and_then(Value::as_int),
+        label: text("label").or_else(|| text("from-label")),
+        delete_delay: lookup(&dict, "delete-delay").and_then(Value::as_int),
+        supports: strings(dict.get("supports")),
+        via_branch: text("via-branch"),
+        limit: dict.get("limit").and_then(Value::as_int),
     };
     match command {
         Command::Offer | Command::Answer | Command::Delete | Command::Query => {
@@ -286,3 +386,6 @@ impl ReplayCache {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod flags_tests;

@@ -144,11 +144,23 @@ fn offer_answer_and_delete_anchor_a_call_and_rtp_flows_both_ways() {
     }
     assert_eq!(calls.len(), 1);
     let delete = request("c3", "delete", None, ("from-tag", "ft"));
-    calls.delete(&mut relay, &parse(&delete).unwrap()).unwrap();
+    calls
+        .delete(
+            &mut relay,
+            &parse(&delete).unwrap(),
+            std::time::Instant::now(),
+            Duration::ZERO,
+        )
+        .unwrap();
     assert!(calls.is_empty());
     // A second delete, or an answer for it, names an unknown call.
     let e = calls
-        .delete(&mut relay, &parse(&delete).unwrap())
+        .delete(
+            &mut relay,
+            &parse(&delete).unwrap(),
+            std::time::Instant::now(),
+            Duration::ZERO,
+        )
         .unwrap_err();
     assert_eq!(e.reason(), "Unknown call-id");
     assert!(matches!(

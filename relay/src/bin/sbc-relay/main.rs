@@ -1,92 +1,51 @@
-//! `sbc-relay`: the media relay on its own, driven over rtpengine's ng protocol (issue 17, first
-//! cut): `sbc-relay [--config FILE]` serves ng on UDP (ping, offer, answer, delete) from the
-//! configured source addresses only; `sbc-relay check-config FILE` validates a file. Without a
-//! file it runs an embedded default on 127.0.0.1.
+//! `sbc-relay`: the media relay on its own, driven over rtpengine's ng protocol.
+//! `sbc-relay [--config FILE]` serves ng on UDP from the configured source addresses;
+//! `sbc-relay check-config FILE` validates a file. Without a file it runs an embedded default
+//! on 127.0.0.1. SIGHUP re-reads the file (allow-list and limits; a bad file is refused and the
+//! running configuration kept), SIGTERM/SIGINT end every call and exit 0.
 
-use sbc_common::bencode::Value;
+mod config;
+mod metrics;
+
+use config::Config;
+use nix::poll::{poll, PollFd, PollFlags};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use sbc_relay::api::{InterfaceConfig, Relay, RelayConfig, DEFAULT_RECV_BUFFER};
 use sbc_relay::io::uring::UringConfig;
 use sbc_relay::io::BackendKind;
 use sbc_relay::latch::LatchConfig;
-use sbc_relay::ng::{error_reply, parse, reply, Calls, Command, ReplayCache};
-use serde::Deserialize;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use sbc_relay::ng::{Service, ServiceConfig};
+use std::net::UdpSocket;
+use std::os::fd::AsFd;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const DEFAULT: &str = r#"
-[ng]
-listen = "127.0.0.1:22222"
-allow = ["127.0.0.1"]
-
-[[interface]]
-name = "default"
-address = "127.0.0.1"
-port_min = 30000
-port_max = 39999
-"#;
-
-/// The daemon's configuration.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Config {
-    ng: Ng,
-    #[serde(rename = "interface")]
-    interfaces: Vec<Interface>,
-    #[serde(default)]
-    relay: RelayOpts,
-}
-
-/// `[ng]`: where the control protocol is served and to whom.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Ng {
-    listen: SocketAddr,
-    /// Source addresses allowed to send commands; others are dropped and counted.
-    allow: Vec<IpAddr>,
-}
-
-/// `[[interface]]`: an address and port range the relay allocates legs on.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Interface {
-    name: String,
-    address: IpAddr,
-    port_min: u16,
-    port_max: u16,
-}
-
-/// `[relay]`: worker threads.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RelayOpts {
-    #[serde(default)]
-    workers: Option<usize>,
-}
-
-fn load(text: &str, name: &str) -> Result<Config, String> {
-    let cfg: Config = toml::from_str(text).map_err(|e| format!("{name}: {e}"))?;
-    if cfg.interfaces.is_empty() {
-        return Err(format!("{name}: at least one [[interface]] is needed"));
+/// Blocks SIGHUP, SIGTERM and SIGINT in this thread and every thread it starts, and returns a
+/// descriptor they can be read from, so signals are handled in the control loop.
+fn signal_fd() -> Result<SignalFd, String> {
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGHUP, Signal::SIGTERM, Signal::SIGINT] {
+        set.add(s);
     }
-    for (i, itf) in cfg.interfaces.iter().enumerate() {
-        if itf.port_min == 0 || itf.port_min % 2 != 0 || itf.port_max <= itf.port_min {
-            return Err(format!(
-                "{name}: interface[{i}] ({}): port_min must be even and below port_max",
-                itf.name
-            ));
-        }
-    }
-    Ok(cfg)
+    set.thread_block()
+        .map_err(|e| format!("blocking signals: {e}"))?;
+    SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| format!("signalfd: {e}"))
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (text, name) = match args.as_slice() {
-        [] => (DEFAULT.to_owned(), "(embedded default)".to_owned()),
+    let (text, name, file) = match args.as_slice() {
+        [] => (
+            config::DEFAULT.to_owned(),
+            "(embedded default)".to_owned(),
+            None,
+        ),
         [flag, file] if flag == "--config" || flag == "check-config" => {
             match std::fs::read_to_string(file) {
-                Ok(t) => (t, file.clone()),
+                Ok(t) => (t, file.clone(), Some(file.clone())),
                 Err(e) => {
                     eprintln!("sbc-relay: {file}: {e}");
                     return ExitCode::from(2);
@@ -98,7 +57,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let cfg = match load(&text, &name) {
+    let cfg = match config::load(&text, &name) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("sbc-relay: {e}");
@@ -109,7 +68,14 @@ fn main() -> ExitCode {
         println!("{name}: ok");
         return ExitCode::SUCCESS;
     }
-    match serve(&cfg) {
+    let signals = match signal_fd() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sbc-relay: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match serve(cfg, file, &signals) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sbc-relay: {e}");
@@ -118,8 +84,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(cfg: &Config) -> Result<(), String> {
-    let mut relay = Relay::start(RelayConfig {
+fn relay_config(cfg: &Config) -> RelayConfig {
+    RelayConfig {
         interfaces: cfg
             .interfaces
             .iter()
@@ -131,97 +97,131 @@ fn serve(cfg: &Config) -> Result<(), String> {
             })
             .collect(),
         workers: cfg.relay.workers.unwrap_or(1).max(1),
-        worker_cpus: Vec::new(),
-        worker_rt_priority: None,
+        worker_cpus: cfg.relay.worker_cpus.clone(),
+        worker_rt_priority: cfg.relay.realtime_priority,
         recv_buffer: DEFAULT_RECV_BUFFER,
-        backend: BackendKind::Auto,
+        backend: match cfg.relay.backend.as_deref() {
+            Some("io_uring") => BackendKind::IoUring,
+            Some("mmsg") => BackendKind::Mmsg,
+            _ => BackendKind::Auto,
+        },
         uring: UringConfig::default(),
         latch: LatchConfig::default(),
-        inactivity_timeout: Duration::ZERO,
+        inactivity_timeout: Duration::from_secs(cfg.relay.inactivity_timeout_s),
         stats_interval: Duration::from_secs(1),
         seed: u64::from(std::process::id()),
-    })
-    .map_err(|e| format!("relay: {e}"))?;
-    let socket =
-        UdpSocket::bind(cfg.ng.listen).map_err(|e| format!("ng {}: {e}", cfg.ng.listen))?;
-    socket
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .map_err(|e| e.to_string())?;
+    }
+}
+
+/// Re-reads `file` on SIGHUP: the allow-list and limits change, calls stay.
+fn reload(file: Option<&str>, service: &mut Service, running: &Config) {
+    let Some(file) = file else {
+        eprintln!("sbc-relay: SIGHUP: running on the embedded default, nothing to re-read");
+        return;
+    };
+    let loaded = std::fs::read_to_string(file)
+        .map_err(|e| format!("{file}: {e}"))
+        .and_then(|t| config::load(&t, file));
+    match loaded {
+        Ok(new) => {
+            if new.ng.listen.addrs() != running.ng.listen.addrs()
+                || new.interfaces.len() != running.interfaces.len()
+            {
+                eprintln!(
+                    "sbc-relay: SIGHUP: ng listen addresses and interfaces change only on restart"
+                );
+            }
+            service.reconfigure(
+                new.ng.allow.clone(),
+                new.ng.max_sessions,
+                new.delete_delay(),
+            );
+            eprintln!(
+                "sbc-relay: SIGHUP: {file} reloaded (allow-list, max_sessions, delete_delay_s)"
+            );
+        }
+        Err(e) => eprintln!("sbc-relay: SIGHUP: {e}; keeping the running configuration"),
+    }
+}
+
+fn serve(cfg: Config, file: Option<String>, signals: &SignalFd) -> Result<(), String> {
+    let mut relay = Relay::start(relay_config(&cfg)).map_err(|e| format!("relay: {e}"))?;
+    let mut sockets = Vec::new();
+    for addr in cfg.ng.listen.addrs() {
+        let s = UdpSocket::bind(addr).map_err(|e| format!("ng {addr}: {e}"))?;
+        s.set_nonblocking(true).map_err(|e| e.to_string())?;
+        sockets.push(s);
+    }
+    let snapshot: metrics::Snapshot = Arc::new(Mutex::new(String::new()));
+    if let Some(m) = &cfg.metrics {
+        metrics::serve(m.listen, snapshot.clone())
+            .map_err(|e| format!("metrics {}: {e}", m.listen))?;
+    }
+    let mut service = Service::new(ServiceConfig {
+        allow: cfg.ng.allow.clone(),
+        max_sessions: cfg.ng.max_sessions,
+        delete_delay: cfg.delete_delay(),
+        default_interface: cfg.interfaces[0].name.clone(),
+    });
+    let listening: Vec<String> = sockets
+        .iter()
+        .filter_map(|s| s.local_addr().ok())
+        .map(|a| a.to_string())
+        .collect();
     eprintln!(
         "sbc-relay: ng on udp {} ({} backend); ready",
-        cfg.ng.listen,
+        listening.join(", "),
         relay.backend()
     );
-    let mut calls = Calls::new(&cfg.interfaces[0].name);
-    let mut cache = ReplayCache::new(1024, Duration::from_secs(30));
     let mut buf = vec![0u8; sbc_relay::ng::MAX_REQUEST + 1];
-    let mut refused_sources = 0u64;
-    loop {
-        while relay.poll_event().is_some() {}
-        let (n, from) = match socket.recv_from(&mut buf) {
-            Ok(x) => x,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue
-            }
-            Err(e) => return Err(format!("ng receive: {e}")),
-        };
-        if !cfg.ng.allow.contains(&from.ip()) {
-            refused_sources += 1;
-            if refused_sources.is_power_of_two() {
-                eprintln!("sbc-relay: ng from {from} refused (not in [ng] allow; {refused_sources} so far)");
-            }
-            continue;
+    let mut last_snapshot = Instant::now() - Duration::from_secs(1);
+    let mut refused_logged = 0u64;
+    'serve: loop {
+        {
+            let mut fds: Vec<PollFd<'_>> = sockets
+                .iter()
+                .map(|s| PollFd::new(s.as_fd(), PollFlags::POLLIN))
+                .collect();
+            fds.push(PollFd::new(signals.as_fd(), PollFlags::POLLIN));
+            let _ = poll(&mut fds, 100u16);
         }
-        let now = Instant::now();
-        let datagram = &buf[..n];
-        let out = match parse(datagram) {
-            Err((None, _)) => continue,
-            Err((Some(cookie), e)) => error_reply(cookie, &e),
-            Ok(req) => {
-                if let Some(cached) = cache.get(now, req.cookie) {
-                    let _ = socket.send_to(cached, from);
-                    continue;
-                }
-                let result = match req.command {
-                    Command::Ping => Ok(reply(req.cookie, &[(b"result", Value::Bytes(b"pong"))])),
-                    Command::Offer => calls.offer(&mut relay, &req).map(|sdp| {
-                        reply(
-                            req.cookie,
-                            &[
-                                (b"result", Value::Bytes(b"ok")),
-                                (b"sdp", Value::Bytes(&sdp)),
-                            ],
-                        )
-                    }),
-                    Command::Answer => calls.answer(&mut relay, &req).map(|sdp| {
-                        reply(
-                            req.cookie,
-                            &[
-                                (b"result", Value::Bytes(b"ok")),
-                                (b"sdp", Value::Bytes(&sdp)),
-                            ],
-                        )
-                    }),
-                    Command::Delete => calls
-                        .delete(&mut relay, &req)
-                        .map(|()| reply(req.cookie, &[(b"result", Value::Bytes(b"ok"))])),
-                    Command::Query | Command::List | Command::Statistics => {
-                        Err(sbc_relay::ng::NgError::UnknownCommand(format!(
-                            "{:?} (not yet)",
-                            req.command
-                        )))
-                    }
-                };
-                let out = result.unwrap_or_else(|e| error_reply(req.cookie, &e));
-                cache.put(now, req.cookie, out.clone());
-                out
+        while let Ok(Some(info)) = signals.read_signal() {
+            match Signal::try_from(info.ssi_signo as i32) {
+                Ok(Signal::SIGHUP) => reload(file.as_deref(), &mut service, &cfg),
+                _ => break 'serve,
             }
-        };
-        let _ = socket.send_to(&out, from);
+        }
+        while relay.poll_event().is_some() {}
+        let now = Instant::now();
+        for socket in &sockets {
+            // At most a bounded burst per socket per turn, so timers and signals still run.
+            for _ in 0..256 {
+                let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                    break;
+                };
+                if let Some(reply) = service.handle(&mut relay, now, from, &buf[..n]) {
+                    let _ = socket.send_to(&reply, from);
+                }
+            }
+        }
+        let refused = service.counters().refused_sources;
+        if refused > refused_logged && refused.is_power_of_two() {
+            eprintln!(
+                "sbc-relay: ng datagrams from sources not in [ng] allow refused: {refused} so far"
+            );
+            refused_logged = refused;
+        }
+        service.tick(&mut relay, now);
+        if now.duration_since(last_snapshot) >= Duration::from_millis(500) {
+            last_snapshot = now;
+            let text = metrics::render(&relay.metrics(), &service.counters(), service.calls());
+            if let Ok(mut s) = snapshot.lock() {
+                *s = text;
+            }
+        }
     }
+    let calls = service.calls();
+    service.shutdown(&mut relay);
+    eprintln!("sbc-relay: stopping; {calls} calls ended");
+    Ok(())
 }
