@@ -181,6 +181,13 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_loads() {
+        let text = include_str!("../../../examples/sbc-relay.toml");
+        let cfg = load(text, "sbc-relay.toml").unwrap();
+        assert!(cfg.metrics.is_some());
+    }
+
+    #[test]
     fn errors_name_file_line_and_field() {
         let text = "[ng]\nlisten = \"127.0.0.1:1\"\nallow = []\n\n[[interface]]\nname = \"a\"\naddress = \"127.0.0.1\"\nport_min = 3001\nport_max = 4000\n";
         let e = load(text, "r.toml").unwrap_err();
