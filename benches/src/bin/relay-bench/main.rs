@@ -5,6 +5,9 @@
 //! offered and forwarded packet rates, loss, one-way latency percentiles, the forwarder's CPU time
 //! per packet, and ratios against the baseline. Run `relay-bench --help` for the options.
 
+mod ng;
+
+use ng::{NgRelay, NgTarget};
 use nix::errno::Errno;
 use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
@@ -102,6 +105,20 @@ OPTIONS:
                          encrypts each packet after stamping it, the relay authenticates and
                          decrypts it and forwards plain RTP; the table then says how many ns of
                          relay CPU per packet SRTP adds over the plain run of the same backend
+    --ng LIST            after the in-process runs, run relays driven over rtpengine's ng protocol
+                         (comma-separated, in order), each set up as a SIP proxy would (one call
+                         per stream: offer with the generator's address, answer with the sink's):
+                         `sbc-relay`: this repository's daemon (next to relay-bench; build it with
+                         `cargo build --release -p sbc-relay --bin sbc-relay`), `rtpengine`:
+                         Debian's rtpengine-daemon in userspace (`rtpengine --config-file=none
+                         --foreground --table=-1 --interface=127.0.0.1 --num-threads=WORKERS
+                         --delete-delay=0`); both started by the bench on ng 127.0.0.1:22290 with
+                         media ports 20000-39999 and stopped (SIGTERM) after their run; or
+                         ADDR[@PID]: an ng relay already running on loopback (CPU figures only
+                         with its PID). CPU per packet: the relay process's threads' CPU time
+                         (/proc/PID/task/*/schedstat) / packets the sinks received; --pin pins
+                         the whole process to the forwarder CPU
+    --no-inprocess       skip the in-process relay runs (baseline and --ng relays only)
     --json               one JSON object per line per forwarder instead of the table
     -h, --help           this text
 
@@ -135,6 +152,7 @@ EXAMPLES:
     relay-bench --rate max --streams 1000 --duration 10
     relay-bench --backend mmsg --streams 200 --duration 3 --json
     relay-bench --rate 100 --payload 320 --workers 2 --no-pin
+    relay-bench --ng sbc-relay,rtpengine               # + our daemon and rtpengine over ng
     cargo run --release -p sbc-benches --bin relay-bench -- --streams 1000 --rate 50 --duration 10
 
 Exit status: 0 on success, 2 on bad options, 1 on setup errors (ports, sockets, io_uring missing).
@@ -189,6 +207,10 @@ struct Options {
     rt_priority: Option<u8>,
     /// Whether each relay backend also runs with SRTP terminated on leg A.
     srtp: bool,
+    /// ng relays to run after the in-process ones.
+    ng: Vec<NgTarget>,
+    /// Skip the in-process relay runs (baseline and ng relays only).
+    no_inprocess: bool,
 }
 
 fn parse_secs(name: &str, v: &str, min: f64, max: f64) -> Result<Duration, String> {
@@ -228,6 +250,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         uring: UringConfig::default(),
         rt_priority: None,
         srtp: false,
+        ng: Vec::new(),
+        no_inprocess: false,
     };
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -249,6 +273,11 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
             "--json" => {
                 flag(&inline)?;
                 o.json = true;
+                continue;
+            }
+            "--no-inprocess" => {
+                flag(&inline)?;
+                o.no_inprocess = true;
                 continue;
             }
             "--pin" => {
@@ -308,6 +337,11 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                 }
             }
             "--workers" => o.workers = parse_int(&name, v, 1, 64)? as usize,
+            "--ng" => {
+                for t in v.split(',').filter(|t| !t.is_empty()) {
+                    o.ng.push(NgTarget::parse(t)?);
+                }
+            }
             "--backend" => {
                 o.backends = match v {
                     "io_uring" | "uring" => vec![BackendKind::IoUring],
@@ -650,6 +684,7 @@ struct BaselineStats {
 /// A running forwarder.
 enum Running {
     Relay(Relay),
+    Ng(NgRelay),
     Baseline {
         stop: Arc<AtomicBool>,
         stats: Arc<BaselineStats>,
@@ -671,6 +706,13 @@ impl Running {
                     twins: Some(m.twins),
                 }
             }
+            Self::Ng(n) => FwdSnap {
+                cpu_ns: n.cpu_ns(),
+                received: 0,
+                forwarded: 0,
+                syscalls: 0,
+                twins: None,
+            },
             Self::Baseline { stats, .. } => FwdSnap {
                 cpu_ns: stats.cpu_ns.load(Ordering::Relaxed),
                 received: stats.received.load(Ordering::Relaxed),
@@ -696,6 +738,10 @@ impl Running {
     fn stop_inner(&mut self) -> Result<(), String> {
         match self {
             Self::Relay(_) => Ok(()), // dropping the relay stops and joins its workers
+            Self::Ng(n) => {
+                n.stop();
+                Ok(())
+            }
             Self::Baseline { stop, thread, .. } => {
                 stop.store(true, Ordering::Relaxed);
                 match thread.take().map(JoinHandle::join) {
@@ -1363,11 +1409,13 @@ fn drain_sink_socket(
 // One run
 
 /// Which forwarder a run measures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Forwarder {
     Baseline,
     /// The relay with this backend; `true`: SRTP terminated on leg A.
     Relay(BackendKind, bool),
+    /// A relay driven over ng.
+    Ng(NgTarget),
 }
 
 /// The figures of one run.
@@ -1414,12 +1462,27 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
     let gens = bind_many(n, 64 * 1024, 1 << 20)?;
     let sink_addrs = addrs(&sinks)?;
     let gen_addrs = addrs(&gens)?;
-    let (mut running, legs, label) = match fwd {
+    let (mut running, legs, label) = match &fwd {
         Forwarder::Baseline => {
             let (r, a) = start_baseline(&sink_addrs, pin, opts.recv_buffer, opts.rt_priority)?;
             (r, a, "baseline".to_owned())
         }
+        Forwarder::Ng(target) => {
+            let busy = wait_relay_ports_free(Duration::from_secs(3));
+            if busy > 0 {
+                eprintln!(
+                    "relay-bench: {busy} relay ports still in use after 3 s; starting anyway"
+                );
+            }
+            let cpus = pin.map(|p| p.forwarder.clone());
+            let mut relay = NgRelay::start(target, opts.workers, cpus.as_deref())?;
+            let (a, b) = relay.add_streams(&gen_addrs, &sink_addrs)?;
+            // Let the relay's workers take the new streams.
+            std::thread::sleep(Duration::from_millis(200));
+            (Running::Ng(relay), Legs { a, b }, target.label())
+        }
         Forwarder::Relay(kind, srtp) => {
+            let (kind, srtp) = (*kind, *srtp);
             let (r, a) = start_relay(opts, kind, &gen_addrs, &sink_addrs, pin, srtp)?;
             let name = if srtp {
                 format!("{}+srtp", r.backend())
@@ -1440,10 +1503,13 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
         k.connect(b)
             .map_err(|e| format!("connect sink to {b}: {e}"))?;
     }
-    let pinned = match (pin, fwd) {
+    let pinned = match (pin, &fwd) {
         (None, _) => "no".to_owned(),
         (Some(p), Forwarder::Baseline) => {
             format!("baseline cpu {}", p.forwarder.first().copied().unwrap_or(0))
+        }
+        (Some(p), Forwarder::Ng(_)) => {
+            format!("ng relay process cpu {}", cpu_list(&p.forwarder))
         }
         (Some(p), Forwarder::Relay(..)) => {
             let want = cpu_list(&p.forwarder);
@@ -1539,7 +1605,11 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
         }
         _ => None,
     };
-    let forwarded = after.forwarded.saturating_sub(before.forwarded);
+    // An ng relay's own packet counters are not read: what reached the sinks is what it forwarded.
+    let forwarded = match fwd {
+        Forwarder::Ng(_) => sink_res.delivered,
+        _ => after.forwarded.saturating_sub(before.forwarded),
+    };
     let cpu = after.cpu_ns.saturating_sub(before.cpu_ns);
     let per = |x: u64| (forwarded > 0).then(|| x as f64 / forwarded as f64);
     let q = |x: f64| sink_res.latency.quantile(x).map(|ns| ns / 1000.0);
@@ -1565,7 +1635,10 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
             gen.late.quantile(0.99).map(|ns| ns / 1000.0),
         ),
         cpu_ns_per_packet: per(cpu),
-        syscalls_per_packet: per(after.syscalls.saturating_sub(before.syscalls)),
+        syscalls_per_packet: match fwd {
+            Forwarder::Ng(_) => None,
+            _ => per(after.syscalls.saturating_sub(before.syscalls)),
+        },
         sent: gen.in_window,
         forwarder_received: after.received.saturating_sub(before.received),
         forwarded,
@@ -1802,11 +1875,18 @@ fn run(opts: &Options) -> Result<(), String> {
     }
     let mut results: Vec<RunResult> = Vec::new();
     let srtp_runs: &[bool] = if opts.srtp { &[false, true] } else { &[false] };
-    let runs = std::iter::once(Forwarder::Baseline).chain(
-        opts.backends
-            .iter()
-            .flat_map(|&k| srtp_runs.iter().map(move |&s| Forwarder::Relay(k, s))),
-    );
+    let inprocess: &[BackendKind] = if opts.no_inprocess {
+        &[]
+    } else {
+        &opts.backends
+    };
+    let runs = std::iter::once(Forwarder::Baseline)
+        .chain(
+            inprocess
+                .iter()
+                .flat_map(|&k| srtp_runs.iter().map(move |&s| Forwarder::Relay(k, s))),
+        )
+        .chain(opts.ng.iter().cloned().map(Forwarder::Ng));
     for fwd in runs {
         let r = run_one(opts, fwd, pin.as_ref())?;
         if opts.json {
