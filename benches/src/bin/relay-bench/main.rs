@@ -119,6 +119,11 @@ OPTIONS:
                          (/proc/PID/task/*/schedstat) / packets the sinks received; --pin pins
                          the whole process to the forwarder CPU
     --no-inprocess       skip the in-process relay runs (baseline and --ng relays only)
+    --overload SECS      overload-and-recover: each forwarder first gets SECS of traffic as fast as
+                         the generator can send (as --rate max, several times what it forwards at
+                         the paced rate), then the warm-up and the measured window at --rate;
+                         the summary says, per forwarder, how many streams forward again in the
+                         window (streams_flowing) and the overload's offered rate
     --json               one JSON object per line per forwarder instead of the table
     -h, --help           this text
 
@@ -211,6 +216,8 @@ struct Options {
     ng: Vec<NgTarget>,
     /// Skip the in-process relay runs (baseline and ng relays only).
     no_inprocess: bool,
+    /// Seconds of max-rate overload before the warm-up (`--overload`).
+    overload: Duration,
 }
 
 fn parse_secs(name: &str, v: &str, min: f64, max: f64) -> Result<Duration, String> {
@@ -252,6 +259,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         srtp: false,
         ng: Vec::new(),
         no_inprocess: false,
+        overload: Duration::ZERO,
     };
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -300,6 +308,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
             "--streams" => o.streams = parse_int(&name, v, 1, MAX_STREAMS as u64)? as usize,
             "--duration" => o.duration = parse_secs(&name, v, 0.2, 600.0)?,
             "--warmup" => o.warmup = parse_secs(&name, v, 0.0, 60.0)?,
+            "--overload" => o.overload = parse_secs(&name, v, 0.0, 60.0)?,
             "--rate" | "--pps-per-stream" => {
                 o.rate = if v == "max" && name == "--rate" {
                     Rate::Max
@@ -352,6 +361,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
             }
             _ => return Err(format!("unknown option {name:?} (see --help)")),
         }
+    }
+    if !o.overload.is_zero() && o.rate == Rate::Max {
+        return Err("--overload: needs a paced --rate for the recovery window".into());
     }
     if let Rate::PerStream(p) = o.rate {
         let total = o.streams as u64 * u64::from(p);
@@ -1004,6 +1016,8 @@ struct Load {
     window_end: u64,
     /// Whether the generator sends SRTP (keyed by [`SRTP_KEY`]).
     srtp: bool,
+    /// Until when (ns) the generator sends flat out before pacing (`--overload`; 0: never).
+    overload_end: u64,
 }
 
 /// The SRTP suite and master key of `--srtp` runs (the generator's and the relay's leg A).
@@ -1049,6 +1063,8 @@ struct GenResult {
     in_window: u64,
     /// Sends refused (buffer full and the like).
     refused: u64,
+    /// `--overload`: packets sent in the overload phase.
+    overload_sent: u64,
 }
 
 impl GenResult {
@@ -1057,6 +1073,7 @@ impl GenResult {
             late: Histogram::new(),
             in_window: 0,
             refused: 0,
+            overload_sent: 0,
         }
     }
 }
@@ -1071,6 +1088,19 @@ fn generator(socks: &[UdpSocket], load: Load) -> GenResult {
         }
         // Paced: normal priority, and the sink is in SCHED_IDLE, so nothing on this CPU runs
         // between a packet's time stamp and its send.
+        Rate::PerStream(pps) if load.overload_end > 0 => {
+            // Flat out first (in SCHED_IDLE, as at --rate max, and staying there), then paced.
+            set_idle_priority();
+            let flood = Load {
+                window_start: 0,
+                window_end: load.overload_end,
+                ..load
+            };
+            let over = generate_max(socks, flood);
+            let mut res = generate_paced(socks, load, pps);
+            res.overload_sent = over.in_window;
+            res
+        }
         Rate::PerStream(pps) => generate_paced(socks, load, pps),
     }
 }
@@ -1139,7 +1169,8 @@ fn generate_paced(socks: &[UdpSocket], load: Load, pps: u32) -> GenResult {
     let mut buf = vec![0u8; len + SRTP_SUITE.rtp_tag_len()];
     let mut senders = srtp_senders(socks.len(), load.srtp);
     let mut res = GenResult::new();
-    let mut k: u64 = 0;
+    // Packets due before now are not sent (after an overload phase the schedule starts here).
+    let mut k = u64::try_from(u128::from(load.clock.now_ns()) * total / 1_000_000_000).unwrap_or(0);
     loop {
         let now = load.clock.now_ns();
         if now >= load.window_end {
@@ -1450,6 +1481,8 @@ struct RunResult {
     pinned: String,
     /// Relay: connected twins open at the window's end.
     twins: Option<u64>,
+    /// `--overload`: packets per second offered in the overload phase.
+    overload_pps: Option<f64>,
 }
 
 fn join<T>(h: JoinHandle<T>, what: &str) -> Result<T, String> {
@@ -1523,7 +1556,8 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
     };
 
     let clock = Clock::start();
-    let warm = u64::try_from(opts.warmup.as_nanos()).unwrap_or(u64::MAX);
+    let over = u64::try_from(opts.overload.as_nanos()).unwrap_or(u64::MAX);
+    let warm = over.saturating_add(u64::try_from(opts.warmup.as_nanos()).unwrap_or(u64::MAX));
     let dur = u64::try_from(opts.duration.as_nanos()).unwrap_or(u64::MAX);
     let load = Load {
         clock,
@@ -1533,6 +1567,7 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
         window_start: warm,
         window_end: warm.saturating_add(dur),
         srtp: matches!(fwd, Forwarder::Relay(_, true)),
+        overload_end: over,
     };
     let load_cpu = pin.map(|p| vec![p.load]);
     let stop_sink = Arc::new(AtomicBool::new(false));
@@ -1583,9 +1618,10 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
         }
         running.snapshot()
     };
-    let before = wait_until(&mut running, clock.t0 + opts.warmup);
+    let start = opts.overload + opts.warmup;
+    let before = wait_until(&mut running, clock.t0 + start);
     let cpu_before = CpuTicks::now();
-    let after = wait_until(&mut running, clock.t0 + opts.warmup + opts.duration);
+    let after = wait_until(&mut running, clock.t0 + start + opts.duration);
     let cpu_after = CpuTicks::now();
     let gen = join(gen_thread, "generator");
     std::thread::sleep(DRAIN);
@@ -1651,6 +1687,8 @@ fn run_one(opts: &Options, fwd: Forwarder, pin: Option<&PinPlan>) -> Result<RunR
         ),
         pinned,
         twins: after.twins,
+        overload_pps: (!opts.overload.is_zero())
+            .then(|| gen.overload_sent as f64 / opts.overload.as_secs_f64()),
     })
 }
 
@@ -1846,6 +1884,25 @@ fn print_table(opts: &Options, results: &[RunResult]) {
             r.streams_flowing,
             r.streams
         );
+    }
+    if !opts.overload.is_zero() {
+        println!(
+            "overload: {:.1} s flat out before the warm-up; streams forwarding again in the window:",
+            opts.overload.as_secs_f64()
+        );
+        for r in results {
+            println!(
+                "{:<13} offered {:.0} pps in the overload ({:.1}x what it forwarded in the window); recovered {}/{} streams ({:.1} %), min {} max {} packets per stream",
+                r.backend,
+                r.overload_pps.unwrap_or(0.0),
+                r.overload_pps.unwrap_or(0.0) / r.forwarded_pps.max(1.0),
+                r.streams_flowing,
+                r.streams,
+                100.0 * r.streams_flowing as f64 / r.streams.max(1) as f64,
+                r.stream_min_max.0,
+                r.stream_min_max.1
+            );
+        }
     }
 }
 

@@ -321,6 +321,8 @@ impl NgRelay {
     /// Deletes the bench's calls and stops a relay the bench started.
     pub(crate) fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // Its calls end with it.
+            self.calls = 0;
             let _ = Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
                 .status();
