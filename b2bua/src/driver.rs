@@ -23,7 +23,9 @@ use crate::stack::transaction::Transport;
 use crate::stack::transport::FlowId;
 use crate::Map;
 use bytes::Bytes;
+use media::Media;
 use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
+use remote_relay::RemoteRelays;
 use sbc_config::Config;
 use sbc_relay::api::{Relay, RelayError};
 use sbc_relay::notify::Notifier;
@@ -38,6 +40,8 @@ use tokio::io::Interest;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
+mod media;
+mod remote_relay;
 mod resolve;
 mod send;
 mod stream;
@@ -128,10 +132,11 @@ pub fn random_seed() -> u64 {
 /// The running SBC: the endpoint, its UDP sockets and TCP listeners, the stream connections'
 /// write queues and the CDR writer (RFC 3261 §18).
 pub struct Driver {
-    endpoint: Endpoint<Relay>,
+    endpoint: Endpoint<Media>,
     /// The relay's wake-up, and its socket that turns readable when the relay queued an event
     /// the endpoint must act on.
-    relay_events: (Notifier, tokio::net::UnixDatagram),
+    /// The in-process relay's event wake-ups (none with remote relays).
+    relay_events: Option<(Notifier, tokio::net::UnixDatagram)>,
     udp: Vec<UdpSocket>,
     /// Each flow's write queue; dropping it closes the connection.
     conns: Map<FlowId, mpsc::Sender<Outgoing>>,
@@ -165,27 +170,54 @@ enum Wake {
     Control(Option<Control>),
 }
 
+/// Waits until the in-process relay's notifier socket is readable; never with remote relays.
+async fn relay_readable(
+    events: Option<&(Notifier, tokio::net::UnixDatagram)>,
+) -> std::io::Result<()> {
+    match events {
+        Some((_, socket)) => socket.readable().await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Driver {
     /// Binds every UDP and TCP listen address of `cfg` and starts the relay, logging each.
     pub async fn start(cfg: Arc<Config>, seed: u64) -> Result<Self, DriverError> {
         let relay_cfg = relay_config(&cfg, seed.rotate_left(32));
-        let relay = Relay::start(relay_cfg.clone())?;
-        let notifier = relay.notifier();
-        let socket = notifier
-            .socket()
-            .and_then(tokio::net::UnixDatagram::from_std)
+        let (relay, relay_events) = if cfg.relay.remote.is_empty() {
+            let relay = Relay::start(relay_cfg.clone())?;
+            let notifier = relay.notifier();
+            let socket = notifier
+                .socket()
+                .and_then(tokio::net::UnixDatagram::from_std)
+                .map_err(RelayError::Io)?;
+            for i in &relay_cfg.interfaces {
+                tracing::info!(
+                    interface = %i.name,
+                    backend = relay.backend(),
+                    "media on {} ports {}-{}",
+                    i.address,
+                    i.port_min,
+                    i.port_max
+                );
+            }
+            (Media::Local(relay), Some((notifier, socket)))
+        } else {
+            let remote = RemoteRelays::new(
+                &cfg.relay.remote,
+                Duration::from_millis(u64::from(cfg.relay.remote_timeout_ms)),
+                Duration::from_secs(u64::from(cfg.relay.remote_retry_s)),
+            )
             .map_err(RelayError::Io)?;
-        let relay_events = (notifier, socket);
-        for i in &relay_cfg.interfaces {
-            tracing::info!(
-                interface = %i.name,
-                backend = relay.backend(),
-                "media on {} ports {}-{}",
-                i.address,
-                i.port_min,
-                i.port_max
-            );
-        }
+            for r in &cfg.relay.remote {
+                tracing::info!(
+                    "media on the remote relay at {} (ng, weight {})",
+                    r.ng,
+                    r.weight
+                );
+            }
+            (Media::Remote(remote), None)
+        };
         let secret = cfg
             .auth
             .secret
@@ -318,11 +350,11 @@ impl Driver {
                     note = self.notes_rx.recv() => Wake::Stream(note),
                     () = timer => Wake::Timer,
                     _ = relay_tick.tick() => Wake::Relay,
-                    r = self.relay_events.1.readable(), if relay_due.is_none() => {
-                        if r.is_ok() {
+                    r = relay_readable(self.relay_events.as_ref()), if relay_due.is_none() => {
+                        if let (Ok(()), Some((_, socket))) = (r, &self.relay_events) {
                             // Consume the wake-ups now; disarm and drain when the window ends.
                             let mut b = [0u8; 8];
-                            while self.relay_events.1.try_recv(&mut b).is_ok() {}
+                            while socket.try_recv(&mut b).is_ok() {}
                         }
                         relay_due = Some(Instant::now() + RELAY_BATCH);
                         continue;
@@ -334,7 +366,9 @@ impl Driver {
             let wake = match (wake, relay_due) {
                 (Wake::Timer | Wake::Relay, Some(due)) if Instant::now() >= due => {
                     relay_due = None;
-                    self.relay_events.0.disarm();
+                    if let Some((notifier, _)) = &self.relay_events {
+                        notifier.disarm();
+                    }
                     if self
                         .endpoint
                         .poll_timeout()
@@ -383,6 +417,7 @@ impl Driver {
                 Wake::Timer => Input::Timer,
                 Wake::Relay => {
                     self.record_expiries();
+                    self.record_remote_relays();
                     Input::Relay
                 }
                 Wake::Command(cmd) => Input::Command(cmd),
@@ -408,6 +443,16 @@ impl Driver {
     }
 
     /// Seconds until each configured certificate expires, into the metrics.
+    /// Whether each remote relay answers, for `/metrics`.
+    fn record_remote_relays(&self) {
+        if let Media::Remote(remote) = self.endpoint.media() {
+            let metrics = self.endpoint.metrics();
+            for (addr, up) in remote.health() {
+                metrics.remote_relay(&addr.to_string(), up);
+            }
+        }
+    }
+
     fn record_expiries(&self) {
         if self.expiries.is_empty() {
             return;

@@ -410,6 +410,28 @@ pub struct Relay {
     /// `SCHED_FIFO` priority (1..=99) of the forwarding threads, so daemons and housekeeping
     /// threads cannot hold media up; 0 keeps the normal scheduler.
     pub realtime_priority: u8,
+    /// Relays on other hosts driven over rtpengine's ng protocol; empty: the in-process relay.
+    pub remote: Vec<RemoteRelay>,
+    /// How long one ng request to a remote relay may take before it is sent again (once) and
+    /// then the relay is taken as down, in milliseconds.
+    pub remote_timeout_ms: u32,
+    /// Seconds after which a relay taken as down is pinged again before a new call.
+    pub remote_retry_s: u32,
+}
+
+/// One remote relay of `[relay] remote`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteRelay {
+    /// The relay's ng address (UDP).
+    pub ng: SocketAddr,
+    /// Its share of new calls among the relays that are up.
+    #[serde(default = "default_weight")]
+    pub weight: u16,
+}
+
+fn default_weight() -> u16 {
+    1
 }
 
 impl Default for Relay {
@@ -422,6 +444,9 @@ impl Default for Relay {
             learning_window_packets: 3,
             stats_interval_ms: 1000,
             realtime_priority: 0,
+            remote: Vec::new(),
+            remote_timeout_ms: 300,
+            remote_retry_s: 5,
         }
     }
 }

@@ -376,6 +376,40 @@ fn relay(cfg: &Config) -> Check {
     if r.inactivity_timeout_s == 0 {
         return fail(p.key("inactivity_timeout_s"), "must be above 0");
     }
+    for (i, remote) in r.remote.iter().enumerate() {
+        if remote.weight == 0 {
+            return fail(p.key("remote").at(i).key("weight"), "must be above 0");
+        }
+    }
+    if !r.remote.is_empty() {
+        if !(10..=10_000).contains(&r.remote_timeout_ms) {
+            return fail(p.key("remote_timeout_ms"), "must be 10..=10000");
+        }
+        // SDES keys and ICE-lite credentials are handed to the in-process relay only.
+        for (i, itf) in cfg.interfaces.iter().enumerate() {
+            let at = FieldPath::new("interface").at(i);
+            if itf.srtp != crate::SrtpPolicy::Off {
+                return fail(
+                    at.key("srtp"),
+                    "needs the in-process relay ([relay] remote is set)",
+                );
+            }
+            if itf.ice == crate::IcePolicy::Lite {
+                return fail(
+                    at.key("ice"),
+                    "needs the in-process relay ([relay] remote is set)",
+                );
+            }
+        }
+        for (i, route) in cfg.routes.iter().enumerate() {
+            if route.srtp.is_some_and(|s| s != crate::SrtpPolicy::Off) {
+                return fail(
+                    FieldPath::new("route").at(i).key("srtp"),
+                    "needs the in-process relay ([relay] remote is set)",
+                );
+            }
+        }
+    }
     if !(1..=1000).contains(&r.learning_window_packets) {
         return fail(
             p.key("learning_window_packets"),

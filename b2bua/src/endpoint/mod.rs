@@ -405,6 +405,11 @@ impl<M: MediaRelay> Endpoint<M> {
         &self.sockets
     }
 
+    /// The relay the calls' media is anchored on.
+    pub fn media(&self) -> &M {
+        self.core.media()
+    }
+
     /// The metrics the endpoint records into, for the admin server (`/metrics`, `/ready`).
     pub fn metrics(&self) -> Arc<Metrics> {
         self.recorder.metrics().clone()

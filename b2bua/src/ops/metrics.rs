@@ -210,6 +210,7 @@ pub struct Metrics {
     tls_connections: IntCounterVec,
     tls_failures: IntCounterVec,
     dns_failures: IntCounterVec,
+    remote_relay_up: IntGaugeVec,
     tls_expiry: IntGaugeVec,
     transactions_active: IntGauge,
     dialogs_active: IntGauge,
@@ -357,6 +358,13 @@ impl Metrics {
             "sbc_dns_failures_total",
             "Lookups of a configured next hop name that found no usable address, by name.",
             "name",
+        )?;
+        let remote_relay_up = gauge_vec(
+            &r,
+            "sbc_relay_remote_up",
+            "Whether each remote relay ([relay] remote, by ng address) answers: 1 up, 0 taken \
+             as down (new calls go to the others).",
+            "relay",
         )?;
         let tls_expiry = gauge_vec(
             &r,
@@ -522,6 +530,7 @@ impl Metrics {
             tls_connections,
             tls_failures,
             dns_failures,
+            remote_relay_up,
             tls_expiry,
             transactions_active,
             dialogs_active,
@@ -585,6 +594,13 @@ impl Metrics {
     /// Counts a lookup of the configured next hop name `name` that found no usable address.
     pub fn dns_failed(&self, name: &str) {
         self.dns_failures.with_label_values(&[name]).inc();
+    }
+
+    /// Records whether the remote relay at `relay` answers.
+    pub fn remote_relay(&self, relay: &str, up: bool) {
+        self.remote_relay_up
+            .with_label_values(&[relay])
+            .set(i64::from(up));
     }
 
     /// Relay sessions and streams as last recorded.

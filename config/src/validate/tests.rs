@@ -314,6 +314,33 @@ fn sip_timers_and_limits() {
 }
 
 #[test]
+fn remote_relays_are_checked_and_refuse_what_only_the_in_process_relay_does() {
+    let remote = "\n[relay]\nremote = [{ ng = \"127.0.0.1:22222\" }, { ng = \"127.0.0.1:22223\", weight = 0 }]\n";
+    let (field, _, msg) = err(&format!("{BASE}{remote}"));
+    assert_eq!(field, "relay.remote[1].weight", "{msg}");
+    let ok = "\n[relay]\nremote = [{ ng = \"127.0.0.1:22222\", weight = 3 }]\n";
+    let cfg = Config::from_toml_str(&format!("{BASE}{ok}"), "t.toml").unwrap();
+    assert_eq!(cfg.relay.remote[0].weight, 3);
+    assert_eq!(cfg.relay.remote_timeout_ms, 300);
+    let srtp = BASE.replacen(
+        "rtp_port_max = 20999\n",
+        "rtp_port_max = 20999\nsrtp = \"optional\"\n",
+        1,
+    );
+    let (field, _, msg) = err(&format!("{srtp}{ok}"));
+    assert_eq!(field, "interface.customer.srtp", "{msg}");
+    assert!(msg.contains("in-process relay"), "{msg}");
+    let ice = BASE.replacen(
+        "rtp_port_max = 30999\n",
+        "rtp_port_max = 30999\nice = \"lite\"\n",
+        1,
+    );
+    assert_eq!(err(&format!("{ice}{ok}")).0, "interface.core.ice");
+    let bad_addr = "\n[relay]\nremote = [{ ng = \"relay.example.com\" }]\n";
+    assert_eq!(err(&format!("{BASE}{bad_addr}")).0, "relay.remote[0].ng");
+}
+
+#[test]
 fn users_need_exactly_one_secret() {
     let both = format!("{BASE}{REALM}ha1 = \"0123456789abcdef0123456789abcdef\"\n");
     let (field, l, msg) = err(&both);
