@@ -1065,6 +1065,8 @@ struct GenResult {
     refused: u64,
     /// `--overload`: packets sent in the overload phase.
     overload_sent: u64,
+    /// Each stream's next RTP sequence number when the run ended.
+    next_seq: Vec<u16>,
 }
 
 impl GenResult {
@@ -1074,6 +1076,7 @@ impl GenResult {
             in_window: 0,
             refused: 0,
             overload_sent: 0,
+            next_seq: Vec::new(),
         }
     }
 }
@@ -1097,11 +1100,12 @@ fn generator(socks: &[UdpSocket], load: Load) -> GenResult {
                 ..load
             };
             let over = generate_max(socks, flood);
-            let mut res = generate_paced(socks, load, pps);
+            // Each stream's sequence numbers go on from the flood's, as a real sender's would.
+            let mut res = generate_paced(socks, load, pps, &over.next_seq);
             res.overload_sent = over.in_window;
             res
         }
-        Rate::PerStream(pps) => generate_paced(socks, load, pps),
+        Rate::PerStream(pps) => generate_paced(socks, load, pps, &[]),
     }
 }
 
@@ -1157,12 +1161,13 @@ fn generate_max(socks: &[UdpSocket], load: Load) -> GenResult {
             }
         }
     }
+    res.next_seq = seqs;
     res
 }
 
 /// Sends `pps` packets per second per stream, spread evenly: packet k goes to stream k % n at
 /// k / (n * pps) seconds.
-fn generate_paced(socks: &[UdpSocket], load: Load, pps: u32) -> GenResult {
+fn generate_paced(socks: &[UdpSocket], load: Load, pps: u32, seq_base: &[u16]) -> GenResult {
     let n = socks.len() as u64;
     let total = u128::from(n * u64::from(pps)).max(1);
     let len = 12 + load.payload;
@@ -1171,6 +1176,7 @@ fn generate_paced(socks: &[UdpSocket], load: Load, pps: u32) -> GenResult {
     let mut res = GenResult::new();
     // Packets due before now are not sent (after an overload phase the schedule starts here).
     let mut k = u64::try_from(u128::from(load.clock.now_ns()) * total / 1_000_000_000).unwrap_or(0);
+    let k0 = k;
     loop {
         let now = load.clock.now_ns();
         if now >= load.window_end {
@@ -1181,7 +1187,8 @@ fn generate_paced(socks: &[UdpSocket], load: Load, pps: u32) -> GenResult {
             let i = (k % n) as usize;
             let Some(s) = socks.get(i) else { break };
             let t = load.clock.now_ns();
-            fill_packet(&mut buf, i, (k / n) as u16, t);
+            let base = seq_base.get(i).copied().unwrap_or(0);
+            fill_packet(&mut buf, i, base.wrapping_add(((k - k0) / n) as u16), t);
             let sealed = seal(&mut senders, i, &mut buf, len);
             match s.send(buf.get(..sealed).unwrap_or(&buf)) {
                 Ok(_) if t >= load.window_start && t < load.window_end => {
