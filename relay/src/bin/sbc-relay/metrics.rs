@@ -193,9 +193,16 @@ pub(crate) fn serve(addr: SocketAddr, snapshot: Snapshot) -> std::io::Result<()>
             for stream in listener.incoming() {
                 let Ok(mut s) = stream else { continue };
                 let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-                let mut buf = [0u8; 2048];
-                let n = s.read(&mut buf).unwrap_or(0);
-                let head = String::from_utf8_lossy(&buf[..n]);
+                // The request head, however many segments it comes in (up to 8 kB).
+                let mut buf = Vec::with_capacity(1024);
+                let mut chunk = [0u8; 1024];
+                while buf.len() < 8192 && !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf);
                 let (status, body) = if head.starts_with("GET /metrics ") {
                     let text = snapshot.lock().map(|t| t.clone()).unwrap_or_default();
                     ("200 OK", text)
