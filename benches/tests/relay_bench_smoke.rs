@@ -140,3 +140,37 @@ fn srtp_runs_decrypt_every_packet_beside_the_plain_run() {
     assert_eq!(number(srtp, "streams_flowing"), Some(10.0), "{srtp}");
     assert!(number(srtp, "relay_cpu_ns_per_packet").is_some(), "{srtp}");
 }
+
+#[test]
+fn the_sbc_relay_daemon_runs_over_ng_and_recovers_after_an_overload() {
+    // `sbc-relay` is built next to relay-bench by `cargo build --workspace --bins`.
+    let daemon =
+        std::path::Path::new(env!("CARGO_BIN_EXE_relay-bench")).with_file_name("sbc-relay");
+    if !daemon.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} missing",
+            daemon.display()
+        );
+        eprintln!(
+            "SKIPPED: {} not built (cargo build --workspace --bins)",
+            daemon.display()
+        );
+        return;
+    }
+    let out = run(&["--no-inprocess", "--ng", "sbc-relay", "--overload", "0.5"]);
+    let lines: Vec<&str> = out.lines().collect();
+    let backends: Vec<&str> = lines.iter().map(|l| backend(l)).collect();
+    assert_eq!(backends, ["baseline", "ng:sbc-relay"], "{out}");
+    let ng = lines[1];
+    let offered = number(ng, "offered_pps").expect("offered_pps");
+    let forwarded = number(ng, "forwarded_pps").expect("forwarded_pps");
+    assert!(offered > 250.0, "offered {offered}: {ng}");
+    assert!(forwarded > 0.5 * offered, "forwarded {forwarded}: {ng}");
+    assert_eq!(
+        number(ng, "streams_flowing"),
+        Some(10.0),
+        "every stream forwards after the flood: {ng}"
+    );
+    assert!(number(ng, "relay_cpu_ns_per_packet").is_some(), "{ng}");
+}

@@ -554,3 +554,28 @@ pub fn digest_authorization(
     }
     Some(v)
 }
+
+/// SIPp's own G.711 A-law capture (Debian `sip-tester`).
+pub const SIPP_PCAP: &str = "/usr/share/sip-tester/g711a.pcap";
+
+/// Writes the first `packets` records of SIPp's `g711a.pcap` to `to` (pcap: 24-byte global
+/// header, then 16-byte record headers with the captured length at bytes 8..12), for a SIPp
+/// UAC's `play_pcap_audio` (tests/sipp/uac.xml plays `audio.pcap`).
+pub fn cut_pcap(to: &std::path::Path, packets: usize) {
+    let data = std::fs::read(SIPP_PCAP).unwrap_or_else(|e| {
+        panic!("{SIPP_PCAP}: {e} (install sip-tester: apt-get install -y sip-tester)")
+    });
+    assert_eq!(
+        data.get(..4),
+        Some(&[0xd4, 0xc3, 0xb2, 0xa1][..]),
+        "{SIPP_PCAP}: not a little-endian pcap"
+    );
+    let mut end = 24;
+    for _ in 0..packets {
+        let header = data.get(end..end + 16).expect("pcap record header");
+        let len = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes")) as usize;
+        end += 16 + len;
+        assert!(end <= data.len(), "{SIPP_PCAP}: truncated record");
+    }
+    std::fs::write(to, &data[..end]).expect("write pcap");
+}

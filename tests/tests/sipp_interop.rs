@@ -7,8 +7,8 @@
 
 use sbc_tests::config::SbcConfig;
 use sbc_tests::{
-    free_tcp_port, free_udp_port, http_get, last_stats, metric_value, sipp_in, spawn_logged, stat,
-    test_dir, Sbc,
+    cut_pcap, free_tcp_port, free_udp_port, http_get, last_stats, metric_value, sipp_in,
+    spawn_logged, stat, test_dir, Sbc,
 };
 use std::net::SocketAddr;
 use std::path::Path;
@@ -19,29 +19,6 @@ const RATE: u32 = 30;
 const LIMIT: u32 = 50;
 /// RTP packets kept from `g711a.pcap` (30 ms apart: about 1.2 s, shorter than the UAC's pause).
 const PCAP_PACKETS: usize = 40;
-const SIPP_PCAP: &str = "/usr/share/sip-tester/g711a.pcap";
-
-/// Writes the first `packets` records of SIPp's `g711a.pcap` to `to` (pcap: 24-byte global
-/// header, then 16-byte record headers with the captured length at bytes 8..12).
-fn cut_pcap(to: &Path, packets: usize) {
-    let data = std::fs::read(SIPP_PCAP).unwrap_or_else(|e| {
-        panic!("{SIPP_PCAP}: {e} (install sip-tester: apt-get install -y sip-tester)")
-    });
-    assert_eq!(
-        data.get(..4),
-        Some(&[0xd4, 0xc3, 0xb2, 0xa1][..]),
-        "{SIPP_PCAP}: not a little-endian pcap"
-    );
-    let mut end = 24;
-    for _ in 0..packets {
-        let header = data.get(end..end + 16).expect("pcap record header");
-        let len = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes")) as usize;
-        end += 16 + len;
-        assert!(end <= data.len(), "{SIPP_PCAP}: truncated record");
-    }
-    std::fs::write(to, &data[..end]).expect("write pcap");
-}
-
 /// `line` without ANSI colour sequences (`ESC [ ... m`), which the log has between field names and
 /// values.
 fn strip_ansi(line: &str) -> String {
