@@ -32,6 +32,9 @@ struct Daemon {
     customer: RangeInclusive<u16>,
     core: RangeInclusive<u16>,
     child: Option<ChildGuard>,
+    /// Its config file and log, to start it again.
+    cfg: PathBuf,
+    log: PathBuf,
 }
 
 impl Daemon {
@@ -55,21 +58,28 @@ impl Daemon {
             ),
         )
         .unwrap();
-        let child = spawn_logged(
-            Command::new(relay_binary()).arg("--config").arg(&cfg),
-            Some(&dir.join(format!("{name}.log"))),
-        );
-        let d = Self {
+        let mut d = Self {
             ng: SocketAddr::from(([127, 0, 0, 1], port)),
             customer,
             core,
-            child: Some(child),
+            child: None,
+            cfg,
+            log: dir.join(format!("{name}.log")),
         };
-        let end = Instant::now() + Duration::from_secs(10);
-        while d.ng_request(b"p d7:command4:pinge").is_none() {
-            assert!(Instant::now() < end, "{name} did not answer ng");
-        }
+        d.run();
         d
+    }
+
+    /// Starts the process (again) and waits until it answers a ping.
+    fn run(&mut self) {
+        self.child = Some(spawn_logged(
+            Command::new(relay_binary()).arg("--config").arg(&self.cfg),
+            Some(&self.log),
+        ));
+        let end = Instant::now() + Duration::from_secs(10);
+        while self.ng_request(b"p d7:command4:pinge").is_none() {
+            assert!(Instant::now() < end, "{} did not answer ng", self.ng);
+        }
     }
 
     fn ng_request(&self, msg: &[u8]) -> Option<Vec<u8>> {
@@ -250,6 +260,27 @@ fn calls_are_anchored_on_remote_relays_by_weight_and_fail_over_when_one_stops() 
         media_flows(&a, &b, &c, 0x200 + i as u32 * 2);
         hang_up(sbc, &a, &b, &c);
     }
+    // relay1 is back: after remote_retry_s a ping (sent without holding calls up) finds it, and
+    // new calls are shared again.
+    r1.run();
+    std::thread::sleep(Duration::from_millis(1200));
+    let mut back = Vec::new();
+    for (i, id) in ["back-1", "back-2", "back-3"].into_iter().enumerate() {
+        let started = Instant::now();
+        let c = call(sbc, &a, &b, id);
+        assert!(
+            started.elapsed() < Duration::from_millis(400),
+            "call {id} waited {:?} for the relays",
+            started.elapsed()
+        );
+        back.push(r1.customer.contains(&c.relay_for_a.port()));
+        media_flows(&a, &b, &c, 0x280 + i as u32 * 2);
+        hang_up(sbc, &a, &b, &c);
+    }
+    assert!(
+        back.iter().skip(1).any(|&on_r1| on_r1),
+        "no call went back to relay1: {back:?}"
+    );
 }
 
 #[test]

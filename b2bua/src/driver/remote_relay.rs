@@ -2,7 +2,8 @@
 //! operations ([`MediaAnchor`]) carried out by `sbc-relay` daemons (or rtpengine) on other
 //! hosts. Each call is an ng call of its own on one relay, chosen by weight among the relays that
 //! are up, and keeps that relay for its whole life; a relay that does not answer a request
-//! (sent twice) is taken as down and new calls go to the others until it answers a ping again.
+//! (sent twice) is taken as down and new calls go to the others until it answers a ping again
+//! (sent without waiting, every `remote_retry_s`, when a call is placed).
 //!
 //! The operations are synchronous, as the call core asks them to be (it rewrites SDP at once):
 //! each waits for the relay's reply, about a round trip on a LAN; a relay that is down costs
@@ -217,7 +218,9 @@ impl RemoteRelays {
                     continue;
                 };
                 if from != addr || n <= cookie_len || buf[..cookie_len] != msg[..cookie_len] {
-                    continue; // a stray or late reply
+                    let stray = buf[..n].to_vec();
+                    self.absorb(from, &stray); // a pong, or a late reply
+                    continue;
                 }
                 buf.truncate(n);
                 return Ok(buf.split_off(cookie_len + 1));
@@ -234,27 +237,55 @@ impl RemoteRelays {
         )))
     }
 
-    /// Whether relay `index` answers a ping now; brings it back up if so.
-    fn ping(&mut self, index: usize) -> bool {
+    /// Sends a ping to relay `index` without waiting: its pong is taken whenever it arrives
+    /// ([`RemoteRelays::absorb`]), so a relay that is down never holds the loop up.
+    fn ping(&mut self, index: usize) {
         self.relays[index].last_ping = Some(Instant::now());
-        let ok = self
-            .request(index, &[(b"command", Value::Bytes(b"ping"))])
+        let mut msg = format!("{}-ping-{index} ", self.prefix).into_bytes();
+        Value::Dict(vec![(b"command", Value::Bytes(b"ping"))]).encode(&mut msg);
+        let _ = self.sock.send_to(&msg, self.relays[index].addr);
+    }
+
+    /// A datagram that is no reply to the request in flight: a pong brings its relay back up.
+    fn absorb(&mut self, from: SocketAddr, datagram: &[u8]) {
+        let prefix = format!("{}-ping-", self.prefix);
+        let Some(rest) = datagram.strip_prefix(prefix.as_bytes()) else {
+            return;
+        };
+        let Some(space) = rest.iter().position(|&b| b == b' ') else {
+            return;
+        };
+        let index = std::str::from_utf8(&rest[..space])
             .ok()
-            .and_then(|r| {
-                decode(&r)
-                    .ok()
-                    .and_then(|v| v.get("result").and_then(Value::as_str).map(|s| s == "pong"))
-            })
+            .and_then(|s| s.parse::<usize>().ok());
+        let pong = decode(&rest[space + 1..])
+            .ok()
+            .and_then(|v| v.get("result").and_then(Value::as_str).map(|r| r == "pong"))
             .unwrap_or(false);
-        if ok && self.relays[index].down_since.take().is_some() {
-            tracing::info!(relay = %self.relays[index].addr, "remote relay answers again");
+        if let Some(r) = index.and_then(|i| self.relays.get_mut(i)) {
+            if pong && r.addr == from && r.down_since.take().is_some() {
+                tracing::info!(relay = %r.addr, "remote relay answers again");
+            }
         }
-        ok
+    }
+
+    /// Takes the datagrams waiting on the socket (late pongs), without blocking.
+    fn drain(&mut self) {
+        if self.sock.set_nonblocking(true).is_err() {
+            return;
+        }
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = self.sock.recv_from(&mut buf) {
+            let datagram = buf[..n].to_vec();
+            self.absorb(from, &datagram);
+        }
+        let _ = self.sock.set_nonblocking(false);
     }
 
     /// The relay for a new call: smooth weighted round-robin over those up (pinging, first,
     /// those down for longer than the retry interval); `None` when none is up.
     fn choose(&mut self, except: &[usize]) -> Option<usize> {
+        self.drain();
         let now = Instant::now();
         for i in 0..self.relays.len() {
             let r = &self.relays[i];
