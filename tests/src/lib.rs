@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod kamailio;
 pub mod message;
 pub mod netns;
 pub mod tcp;

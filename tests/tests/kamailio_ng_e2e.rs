@@ -6,6 +6,7 @@
 
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Message, Method};
+use sbc_tests::kamailio::{Kamailio, MODULES};
 use sbc_tests::message::{is_response, tagged_response};
 use sbc_tests::{
     cut_pcap, free_tcp_port, free_udp_port, http_get, last_stats, metric_value, sdp_audio_addr,
@@ -14,9 +15,8 @@ use sbc_tests::{
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const MODULES: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules";
 const WAIT: Duration = Duration::from_secs(5);
 
 fn addr(port: u16) -> SocketAddr {
@@ -39,24 +39,6 @@ fn relay_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
     dir.join("sbc-relay")
-}
-
-/// Stops Kamailio with SIGTERM (its main process then ends its children).
-struct Kamailio(ChildGuard);
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0 .0.id().to_string()])
-            .status();
-        let end = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < end {
-            if matches!(self.0 .0.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
 }
 
 fn invite(uac: &TestUa, kamailio: SocketAddr) -> Message {
@@ -149,39 +131,8 @@ onreply_route[MANAGE] {{
         )
         .unwrap();
         let log = dir.join("kamailio.log");
-        let kamailio = Kamailio(spawn_logged(
-            Command::new("kamailio")
-                .arg("-f")
-                .arg(&cfg)
-                .args(["-DD", "-E", "-w"])
-                .arg(dir),
-            Some(&log),
-        ));
-        // Up once Kamailio answers an OPTIONS.
-        let probe = TestUa::new();
-        let end = Instant::now() + Duration::from_secs(10);
-        loop {
-            let mut o = Message::request(Method::Options, format!("sip:127.0.0.1:{kam_port}"));
-            o.push_header(
-                HeaderName::Via,
-                format!("SIP/2.0/UDP {};branch=z9hG4bKngprobe;rport", probe.addr()),
-            );
-            o.push_header(HeaderName::MaxForwards, "70");
-            o.push_header(HeaderName::From, "<sip:probe@example.com>;tag=p");
-            o.push_header(HeaderName::To, "<sip:probe@example.com>");
-            o.push_header(HeaderName::CallId, "kam-ng-probe");
-            o.push_header(HeaderName::CSeq, "1 OPTIONS");
-            o.set_body(Bytes::new(), None);
-            probe.send(addr(kam_port), &o);
-            if probe.recv(Duration::from_millis(200)).is_some() {
-                break;
-            }
-            assert!(
-                Instant::now() < end,
-                "kamailio did not start: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
+        let kamailio = Kamailio::start(&cfg, dir, &log);
+        kamailio.wait_options(addr(kam_port));
         Self {
             kam_port,
             metrics,

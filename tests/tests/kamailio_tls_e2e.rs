@@ -10,12 +10,10 @@
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Message, Method};
 use sbc_tests::config::{Iface, SbcConfig};
+use sbc_tests::kamailio::Kamailio;
 use sbc_tests::message::is_response;
 use sbc_tests::tls::Pki;
-use sbc_tests::{
-    free_tcp_port, free_udp_port, http_get, metric_value, spawn_logged, test_dir, ChildGuard, Sbc,
-    TestUa,
-};
+use sbc_tests::{free_tcp_port, free_udp_port, http_get, metric_value, test_dir, Sbc, TestUa};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,25 +36,6 @@ fn kamailio_or_skip(test: &str) -> bool {
         eprintln!("SKIPPED {why}");
     }
     ok
-}
-
-/// A running Kamailio, stopped with SIGTERM (its main process then ends its children; SIGKILL
-/// would orphan them) when dropped.
-struct Kamailio(ChildGuard);
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0 .0.id().to_string()])
-            .status();
-        let end = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < end {
-            if matches!(self.0 .0.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
 }
 
 /// Kamailio on 127.0.0.1:`port` over TLS only, presenting `trunk.test` and requiring a client
@@ -107,14 +86,7 @@ request_route {{
     )
     .unwrap();
     let log = dir.join("kamailio.log");
-    let child = Kamailio(spawn_logged(
-        Command::new("kamailio")
-            .arg("-f")
-            .arg(&cfg)
-            .args(["-DD", "-E", "-w"])
-            .arg(dir),
-        Some(&log),
-    ));
+    let child = Kamailio::start(&cfg, dir, &log);
     let end = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(addr(port)).is_err() {
         assert!(
@@ -304,39 +276,9 @@ request_route {{
     )
     .unwrap();
     let log = dir.join("kamailio-client.log");
-    let child = Kamailio(spawn_logged(
-        Command::new("kamailio")
-            .arg("-f")
-            .arg(&cfg)
-            .args(["-DD", "-E", "-w"])
-            .arg(dir),
-        Some(&log),
-    ));
+    let child = Kamailio::start(&cfg, dir, &log);
     // Up once it answers an OPTIONS on UDP.
-    let probe = TestUa::new();
-    let end = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut m = Message::request(Method::Options, format!("sip:127.0.0.1:{udp_port}"));
-        m.push_header(
-            HeaderName::Via,
-            format!("SIP/2.0/UDP {};branch=z9hG4bKprobe;rport", probe.addr()),
-        );
-        m.push_header(HeaderName::MaxForwards, "70");
-        m.push_header(HeaderName::From, "<sip:probe@example.com>;tag=p");
-        m.push_header(HeaderName::To, "<sip:probe@example.com>");
-        m.push_header(HeaderName::CallId, "kam-probe");
-        m.push_header(HeaderName::CSeq, "1 OPTIONS");
-        m.set_body(Bytes::new(), None);
-        probe.send(addr(udp_port), &m);
-        if probe.recv(Duration::from_millis(200)).is_some() {
-            break;
-        }
-        assert!(
-            Instant::now() < end,
-            "kamailio did not start: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-    }
+    child.wait_options(addr(udp_port));
     (child, log)
 }
 
