@@ -14,8 +14,8 @@ pub mod options;
 mod service;
 
 pub use anchor::Anchor;
-pub use calls::{CallStats, Calls};
-pub use service::{NgCounters, Out, Service, ServiceConfig};
+pub use calls::{Call, CallStats, Calls, Deleted};
+pub use service::{LateReply, NgCounters, Out, Service, ServiceConfig};
 
 use sbc_common::bencode::{self, Value};
 use std::collections::VecDeque;

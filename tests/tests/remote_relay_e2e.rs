@@ -113,7 +113,7 @@ impl Daemon {
     }
 }
 
-fn remote_config(customer: u16, core: u16, b: SocketAddr, relays: &[(&Daemon, u16)]) -> String {
+fn remote_config(customer: u16, core: u16, b: SocketAddr, relays: &[(&Daemon, u16)]) -> SbcConfig {
     let mut cfg = SbcConfig::loopback(customer, core, 40000..=40099, 40100..=40199).route(
         "customer-to-core",
         b,
@@ -127,7 +127,7 @@ fn remote_config(customer: u16, core: u16, b: SocketAddr, relays: &[(&Daemon, u1
         "remote = [{}]\nremote_timeout_ms = 200\nremote_retry_s = 1\n",
         list.join(", ")
     );
-    cfg.render()
+    cfg
 }
 
 /// One answered call through the SBC: what each phone was told.
@@ -217,8 +217,10 @@ fn calls_are_anchored_on_remote_relays_by_weight_and_fail_over_when_one_stops() 
     let r2 = Daemon::start(&dir, "relay2", 46200);
     let (customer, core) = (free_udp_port(), free_udp_port());
     let (a, b) = (TestUa::new(), TestUa::new());
-    let sbc_cfg = remote_config(customer, core, b.addr(), &[(&r1, 1), (&r2, 1)]);
-    let _sbc = Sbc::start_ready(&sbc_cfg);
+    let mut sbc_cfg = remote_config(customer, core, b.addr(), &[(&r1, 1), (&r2, 1)]);
+    let cdr = dir.join("cdr.jsonl");
+    sbc_cfg.admin_lines = format!("cdr_path = \"{}\"", cdr.display());
+    let _sbc = Sbc::start_ready(&sbc_cfg.render());
     let sbc = SocketAddr::from(([127, 0, 0, 1], customer));
 
     // Two calls, one on each relay (equal weights): A is told a customer-side port, B a
@@ -247,6 +249,22 @@ fn calls_are_anchored_on_remote_relays_by_weight_and_fail_over_when_one_stops() 
         (0, 0),
         "BYE deleted the relays' calls"
     );
+    // Each call's CDR carries the packets the relay got from each side (its delete reply).
+    let end = Instant::now() + WAIT;
+    let records = loop {
+        let text = std::fs::read_to_string(&cdr).unwrap_or_default();
+        if text.lines().count() >= 2 || Instant::now() > end {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let lines: Vec<&str> = records.lines().collect();
+    assert_eq!(lines.len(), 2, "{records}");
+    for line in lines {
+        let v: serde_json::Value = serde_json::from_str(line).expect("a JSON CDR");
+        let packets = |leg: &str| v["media"][0][leg]["packets_in"].as_u64().unwrap_or(0);
+        assert!(packets("a") >= 18 && packets("b") >= 18, "{line}");
+    }
 
     // relay1 stops: every new call goes to relay2, with media.
     r1.stop();
@@ -289,7 +307,7 @@ fn a_remote_relay_keeps_media_flowing_while_the_sbc_restarts() {
     let r = Daemon::start(&dir, "relay", 46400);
     let (customer, core) = (free_udp_port(), free_udp_port());
     let (a, b) = (TestUa::new(), TestUa::new());
-    let sbc_cfg = remote_config(customer, core, b.addr(), &[(&r, 1)]);
+    let sbc_cfg = remote_config(customer, core, b.addr(), &[(&r, 1)]).render();
     let sbc_addr = SocketAddr::from(([127, 0, 0, 1], customer));
     let mut sbc = Sbc::start_ready(&sbc_cfg);
     let c = call(sbc_addr, &a, &b, "restart-1");

@@ -10,8 +10,8 @@
 //! the first call that meets it two timeouts. Leg A is the ng offerer (`from-tag` "a"), leg B
 //! the answerer (`to-tag` "b"); every change re-sends the side that changed with all the
 //! call's streams as `m=` lines. SDES keys and ICE-lite need the in-process relay (the config
-//! check refuses them with remote relays), and media statistics and events (latching,
-//! inactivity) are not reported back.
+//! check refuses them with remote relays). A call's packet counts come back in the relay's
+//! `delete` reply, for its CDR; live statistics and events (latching, inactivity) do not.
 
 use crate::call::{Leg, MediaAnchor, MediaRelay};
 use sbc_common::bencode::{decode, Value};
@@ -81,6 +81,10 @@ pub(super) struct RemoteRelays {
     next_session: u64,
     calls: HashMap<SessionId, Call>,
     counters: RemoteCounters,
+    /// `Closed` events for deleted calls, so their CDRs go out at once.
+    events: std::collections::VecDeque<RelayEvent>,
+    /// Deleted calls' packet counts from the relay's delete reply, for their CDRs.
+    final_stats: HashMap<SessionId, Vec<[LegStats; 2]>>,
 }
 
 fn direction_attr(d: Direction) -> &'static str {
@@ -186,6 +190,8 @@ impl RemoteRelays {
             next_session: 0,
             calls: HashMap::new(),
             counters: RemoteCounters::default(),
+            events: std::collections::VecDeque::new(),
+            final_stats: HashMap::new(),
         })
     }
 
@@ -556,28 +562,78 @@ impl MediaAnchor for RemoteRelays {
             .calls
             .remove(&session)
             .ok_or(RelayError::UnknownSession(session))?;
+        self.events.push_back(RelayEvent::Closed { session });
         if call.relay == UNASSIGNED || self.relays[call.relay].down_since.is_some() {
             return Ok(());
         }
-        self.request(
+        let reply = self.request(
             call.relay,
             &[
                 (b"command", Value::Bytes(b"delete")),
                 (b"call-id", Value::Bytes(call.call_id.as_bytes())),
                 (b"from-tag", Value::Bytes(b"a")),
             ],
-        )
-        .map(|_| ())
+        )?;
+        if let Ok(v) = decode(&reply) {
+            self.final_stats
+                .insert(session, stats_of(&v, call.streams.len()));
+        }
+        Ok(())
     }
+}
+
+/// Each stream's packets and bytes received from each leg's peer, from a `delete` (or
+/// `query`) reply: tag `a` is leg A, tag `b` leg B; the first of a media's streams is its RTP.
+fn stats_of(reply: &Value<'_>, streams: usize) -> Vec<[LegStats; 2]> {
+    let mut out = vec![[LegStats::default(); 2]; streams];
+    let Some(tags) = reply.get("tags") else {
+        return out;
+    };
+    for (leg, tag) in ["a", "b"].into_iter().enumerate() {
+        let Some(medias) = tags
+            .get(tag)
+            .and_then(|t| t.get("medias"))
+            .and_then(Value::as_list)
+        else {
+            continue;
+        };
+        for (pos, m) in medias.iter().enumerate() {
+            let index = m
+                .get("index")
+                .and_then(Value::as_int)
+                .and_then(|i| usize::try_from(i - 1).ok())
+                .unwrap_or(pos);
+            let Some(stats) = m
+                .get("streams")
+                .and_then(Value::as_list)
+                .and_then(<[_]>::first)
+                .and_then(|s| s.get("stats"))
+            else {
+                continue;
+            };
+            let count = |k: &str| {
+                stats
+                    .get(k)
+                    .and_then(Value::as_int)
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0)
+            };
+            if let Some(slot) = out.get_mut(index) {
+                slot[leg].packets_in = count("packets");
+                slot[leg].bytes_in = count("bytes");
+            }
+        }
+    }
+    out
 }
 
 impl MediaRelay for RemoteRelays {
     fn poll_event(&mut self) -> Option<RelayEvent> {
-        None
+        self.events.pop_front()
     }
 
-    fn take_final_stats(&mut self, _session: SessionId) -> Option<Vec<[LegStats; 2]>> {
-        None
+    fn take_final_stats(&mut self, session: SessionId) -> Option<Vec<[LegStats; 2]>> {
+        self.final_stats.remove(&session)
     }
 
     fn session_stats(&self, _session: SessionId) -> Option<&[[LegStats; 2]]> {

@@ -45,6 +45,8 @@ pub trait Anchor {
     fn stats(&self, session: SessionId) -> Vec<[LegStats; 2]>;
     /// Packets forwarded and packets dropped since start.
     fn relayed(&self) -> (u64, u64);
+    /// The final statistics of a closed session, once.
+    fn take_final_stats(&mut self, session: SessionId) -> Option<Vec<[LegStats; 2]>>;
 }
 
 impl Anchor for Relay {
@@ -103,5 +105,9 @@ impl Anchor for Relay {
     fn relayed(&self) -> (u64, u64) {
         let m = Relay::metrics(self);
         (m.forwarded_packets, m.drops.iter().sum())
+    }
+
+    fn take_final_stats(&mut self, session: SessionId) -> Option<Vec<[LegStats; 2]>> {
+        Relay::take_final_stats(self, session)
     }
 }

@@ -58,7 +58,7 @@ pub(super) struct Stream {
 
 /// A call the relay anchors for an ng client.
 #[derive(Debug)]
-pub(super) struct Call {
+pub struct Call {
     pub(super) session: SessionId,
     /// Seconds since the epoch.
     pub(super) created: u64,
@@ -611,16 +611,17 @@ impl Calls {
         Ok(sdp.to_bytes().to_vec())
     }
 
-    /// `delete`: ends the call's relay session now, or after `delay` (the call stays listed
-    /// and a new offer revives it); with the `to-tag` of a branch that did not win the media,
-    /// forgets only that branch. Returns the call's statistics.
+    /// `delete`: ends the call's relay session now (the call is handed back, so its final
+    /// statistics can be reported once the relay has them), or after `delay` (the call stays
+    /// listed and a new offer revives it); with the `to-tag` of a branch that did not win the
+    /// media, forgets only that branch.
     pub fn delete(
         &mut self,
         relay: &mut dyn Anchor,
         req: &Request<'_>,
         now: Instant,
         delay: Duration,
-    ) -> Result<Option<CallStats>, NgError> {
+    ) -> Result<Deleted, NgError> {
         let call_id = req.call_id.ok_or(NgError::Missing("call-id"))?;
         let call = self
             .calls
@@ -630,18 +631,20 @@ impl Calls {
             let winner = call.tags[1].as_deref() == Some(to_tag);
             if !winner && call.branches.iter().any(|b| b == to_tag) {
                 call.branches.retain(|b| b != to_tag);
-                return Ok(None);
+                return Ok(Deleted::Branch);
             }
         }
-        let stats = CallStats::of(&relay.stats(call.session));
-        if delay.is_zero() {
-            let session = call.session;
-            self.calls.remove(call_id);
-            relay.delete_session(session).map_err(NgError::relay)?;
-        } else {
+        if !delay.is_zero() {
             call.delete_at = Some(now + delay);
+            return Ok(Deleted::Later);
         }
-        Ok(Some(stats))
+        let session = call.session;
+        let call = self
+            .calls
+            .remove(call_id)
+            .ok_or_else(|| NgError::UnknownCall(call_id.to_owned()))?;
+        relay.delete_session(session).map_err(NgError::relay)?;
+        Ok(Deleted::Now(Box::new(call)))
     }
 
     /// Carries out delayed deletes due at `now`; returns how many calls ended.
@@ -678,6 +681,17 @@ impl Calls {
     pub(super) fn get(&self, call_id: &str) -> Option<&Call> {
         self.calls.get(call_id)
     }
+}
+
+/// What a `delete` did.
+#[derive(Debug)]
+pub enum Deleted {
+    /// Forgot a fork that did not win the media; the call goes on.
+    Branch,
+    /// The call ends after its delete-delay.
+    Later,
+    /// The call's session is being closed; here is the call as it was.
+    Now(Box<Call>),
 }
 
 /// Packet totals of a call, for `delete` and `query` replies.

@@ -101,6 +101,16 @@ impl Anchor for Fake {
     fn relayed(&self) -> (u64, u64) {
         (7, 1)
     }
+
+    fn take_final_stats(&mut self, session: SessionId) -> Option<Vec<[LegStats; 2]>> {
+        self.deleted.contains(&session).then(|| {
+            let leg = LegStats {
+                packets_in: 42,
+                ..LegStats::default()
+            };
+            vec![[leg, leg]]
+        })
+    }
 }
 
 const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 192.168.1.20\r\ns=-\r\nc=IN IP4 192.168.1.20\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\na=rtcp-mux\r\na=sendrecv\r\n";
@@ -423,10 +433,10 @@ fn deleting_a_losing_fork_keeps_the_call_and_delete_delay_defers_the_end() {
     let now = Instant::now();
     let del = |tag: &'static str| request("delete", &[("to-tag", b(tag))]);
     let msg = del("fork1");
-    assert_eq!(
+    assert!(matches!(
         calls.delete(&mut fake, &parse(&msg).unwrap(), now, Duration::ZERO),
-        Ok(None)
-    );
+        Ok(Deleted::Branch)
+    ));
     assert!(calls.contains("c1") && fake.deleted.is_empty());
     let msg = del("fork2");
     calls
@@ -584,11 +594,47 @@ fn query_list_statistics_and_delete_report_the_call() {
         .and_then(|s| s.get("totalstatistics"))
         .unwrap();
     assert_eq!(total.get("relayedpackets").and_then(Value::as_int), Some(7));
-    let d = svc
-        .handle(&mut fake, now, us, &msg("d", request("delete", &[])))
-        .unwrap();
-    assert!(reply_dict(&d).get("totals").is_some());
+    // The delete's reply waits for the relay's final statistics of the call (a retransmission
+    // meanwhile is not acted on again), then carries them, as rtpengine's does.
+    let delete = msg("d", request("delete", &[]));
+    assert_eq!(svc.handle_via(&mut fake, now, us, 1, &delete), None);
+    assert_eq!(svc.handle_via(&mut fake, now, us, 1, &delete), None);
+    assert_eq!(fake.deleted, [SessionId(1)]);
     assert_eq!(svc.calls(), 0);
+    let late = svc
+        .closed(&mut fake, now, SessionId(1))
+        .expect("the delete reply");
+    assert_eq!((late.via, late.to), (1, us));
+    assert!(late.reply.starts_with(b"d "));
+    let deleted = reply_dict(&late.reply);
+    let bob = deleted.get("tags").and_then(|t| t.get("bob")).unwrap();
+    let media = &bob.get("medias").and_then(Value::as_list).unwrap()[0];
+    let stream = &media.get("streams").and_then(Value::as_list).unwrap()[0];
+    let packets = stream.get("stats").and_then(|s| s.get("packets"));
+    assert_eq!(packets.and_then(Value::as_int), Some(42), "{deleted:?}");
+    assert_eq!(
+        svc.handle(&mut fake, now, us, &delete),
+        Some(late.reply.clone()),
+        "a later retransmission gets the same reply"
+    );
+    // Without the relay's statistics in time, the reply goes anyway.
+    svc.handle(
+        &mut fake,
+        now,
+        us,
+        &msg("o2", request("offer", &[("sdp", b(OFFER))])),
+    )
+    .unwrap();
+    assert_eq!(
+        svc.handle(&mut fake, now, us, &msg("d4", request("delete", &[]))),
+        None
+    );
+    assert!(svc
+        .tick(&mut fake, now + Duration::from_millis(50))
+        .is_empty());
+    let late = svc.tick(&mut fake, now + Duration::from_millis(100));
+    assert_eq!(late.len(), 1);
+    assert!(reply_dict(&late[0].reply).get("tags").is_some());
     // Deleting again: a warning, or an error with `fatal`.
     let again = svc
         .handle(&mut fake, now, us, &msg("d2", request("delete", &[])))

@@ -4,8 +4,11 @@
 //! commands on an [`Anchor`], and counts what it did for the daemon's metrics.
 
 use super::anchor::Anchor;
-use super::calls::{CallStats, Calls};
+use super::calls::{Call, CallStats, Calls, Deleted};
 use super::{error_reply, parse, Command, NgError, ReplayCache, Request};
+use crate::api::SessionId;
+use crate::forward::LegStats;
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -115,10 +118,36 @@ fn totals(stats: CallStats) -> Out {
     )])
 }
 
+/// A `delete` whose reply waits for the relay's final statistics of the call.
+#[derive(Debug)]
+struct PendingDelete {
+    call: Box<Call>,
+    cookie: Vec<u8>,
+    from: SocketAddr,
+    via: usize,
+    /// When to reply without them.
+    deadline: Instant,
+}
+
+/// How long a `delete` reply may wait for the final statistics.
+const FINAL_STATS_WAIT: Duration = Duration::from_millis(100);
+
+/// A reply to send later: on the socket `via`, to `to`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LateReply {
+    /// The index of the socket the request came in on.
+    pub via: usize,
+    /// The requester.
+    pub to: SocketAddr,
+    /// The datagram.
+    pub reply: Vec<u8>,
+}
+
 /// The ng protocol served over one relay.
 #[derive(Debug)]
 pub struct Service {
     calls: Calls,
+    pending: HashMap<SessionId, PendingDelete>,
     cache: ReplayCache,
     cfg: ServiceConfig,
     counters: NgCounters,
@@ -130,6 +159,7 @@ impl Service {
     pub fn new(cfg: ServiceConfig) -> Self {
         Self {
             calls: Calls::new(&cfg.default_interface),
+            pending: HashMap::new(),
             cache: ReplayCache::new(4096, Duration::from_secs(30)),
             cfg,
             counters: NgCounters::default(),
@@ -154,9 +184,50 @@ impl Service {
         self.cfg.delete_delay = delay;
     }
 
-    /// Delayed deletes due at `now`.
-    pub fn tick(&mut self, relay: &mut dyn Anchor, now: Instant) -> usize {
-        self.calls.expire(relay, now)
+    /// Delayed deletes due at `now`, and `delete` replies that waited long enough for final
+    /// statistics (sent with the last ones known).
+    pub fn tick(&mut self, relay: &mut dyn Anchor, now: Instant) -> Vec<LateReply> {
+        self.calls.expire(relay, now);
+        let due: Vec<SessionId> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(s, _)| *s)
+            .collect();
+        due.into_iter()
+            .filter_map(|s| self.finish_delete(now, s, Vec::new()))
+            .collect()
+    }
+
+    /// The relay closed `session` (its final statistics wait in the relay): the `delete`
+    /// reply that waited for them, if any.
+    pub fn closed(
+        &mut self,
+        relay: &mut dyn Anchor,
+        now: Instant,
+        session: SessionId,
+    ) -> Option<LateReply> {
+        if !self.pending.contains_key(&session) {
+            return None;
+        }
+        let stats = relay.take_final_stats(session).unwrap_or_default();
+        self.finish_delete(now, session, stats)
+    }
+
+    fn finish_delete(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        stats: Vec<[LegStats; 2]>,
+    ) -> Option<LateReply> {
+        let p = self.pending.remove(&session)?;
+        let reply = ok_with(&p.cookie, detail_of(&p.call, &stats));
+        self.cache.put(now, &p.cookie, reply.clone());
+        Some(LateReply {
+            via: p.via,
+            to: p.from,
+            reply,
+        })
     }
 
     /// Ends every call (shutdown).
@@ -170,6 +241,20 @@ impl Service {
         relay: &mut dyn Anchor,
         now: Instant,
         from: SocketAddr,
+        datagram: &[u8],
+    ) -> Option<Vec<u8>> {
+        self.handle_via(relay, now, from, 0, datagram)
+    }
+
+    /// [`Service::handle`] for a datagram that came in on socket `via`: a `delete` reply that
+    /// waits for the call's final statistics comes later from [`Service::closed`] or
+    /// [`Service::tick`], for that socket.
+    pub fn handle_via(
+        &mut self,
+        relay: &mut dyn Anchor,
+        now: Instant,
+        from: SocketAddr,
+        via: usize,
         datagram: &[u8],
     ) -> Option<Vec<u8>> {
         if !self.cfg.allow.contains(&from.ip()) {
@@ -188,11 +273,29 @@ impl Service {
             self.counters.replays += 1;
             return Some(cached.to_vec());
         }
+        if self.pending.values().any(|p| p.cookie == req.cookie) {
+            // A retransmitted delete whose reply is on its way.
+            self.counters.replays += 1;
+            return None;
+        }
         if let Some(i) = Command::ALL.iter().position(|c| *c == req.command) {
             self.counters.requests[i] += 1;
         }
         let out = match self.act(relay, now, &req) {
-            Ok(out) => out,
+            Ok(Acted::Reply(out)) => out,
+            Ok(Acted::Deleting(call)) => {
+                self.pending.insert(
+                    call.session,
+                    PendingDelete {
+                        call,
+                        cookie: req.cookie.to_vec(),
+                        from,
+                        via,
+                        deadline: now + FINAL_STATS_WAIT,
+                    },
+                );
+                return None;
+            }
             Err(e) => {
                 self.counters.errors += 1;
                 error_reply(req.cookie, &e)
@@ -207,7 +310,44 @@ impl Service {
         relay: &mut dyn Anchor,
         now: Instant,
         req: &Request<'_>,
-    ) -> Result<Vec<u8>, NgError> {
+    ) -> Result<Acted, NgError> {
+        if req.command == Command::Delete {
+            return self.delete(relay, now, req);
+        }
+        self.answer(relay, req).map(Acted::Reply)
+    }
+
+    fn delete(
+        &mut self,
+        relay: &mut dyn Anchor,
+        now: Instant,
+        req: &Request<'_>,
+    ) -> Result<Acted, NgError> {
+        let cookie = req.cookie;
+        let delay = req.delete_delay.map_or(self.cfg.delete_delay, |s| {
+            Duration::from_secs(u64::try_from(s).unwrap_or(0))
+        });
+        let fast = req.has_flag("fast");
+        // Statistics now, for a delayed delete (the call stays until then).
+        let snapshot = req
+            .call_id
+            .and_then(|id| self.calls.get(id))
+            .map(|c| detail_of(c, &relay.stats(c.session)));
+        match self.calls.delete(relay, req, now, delay) {
+            Ok(Deleted::Now(call)) if !fast => Ok(Acted::Deleting(call)),
+            Ok(Deleted::Later) if !fast => {
+                Ok(Acted::Reply(ok_with(cookie, snapshot.unwrap_or_default())))
+            }
+            Ok(_) => Ok(Acted::Reply(ok_with(cookie, Vec::new()))),
+            // Without `fatal`, an unknown call is a warning, as in rtpengine.
+            Err(e @ NgError::UnknownCall(_)) if !req.has_flag("fatal") => Ok(Acted::Reply(
+                ok_with(cookie, vec![("warning".into(), Out::str(e.reason()))]),
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn answer(&mut self, relay: &mut dyn Anchor, req: &Request<'_>) -> Result<Vec<u8>, NgError> {
         let cookie = req.cookie;
         match req.command {
             Command::Ping => {
@@ -239,23 +379,7 @@ impl Service {
                 let sdp = self.calls.answer(relay, req)?;
                 Ok(ok_with(cookie, vec![("sdp".into(), sdp_out(sdp))]))
             }
-            Command::Delete => {
-                let delay = req.delete_delay.map_or(self.cfg.delete_delay, |s| {
-                    Duration::from_secs(u64::try_from(s).unwrap_or(0))
-                });
-                match self.calls.delete(relay, req, now, delay) {
-                    Ok(Some(stats)) if !req.has_flag("fast") => {
-                        Ok(ok_with(cookie, vec![("totals".into(), totals(stats))]))
-                    }
-                    Ok(_) => Ok(ok_with(cookie, Vec::new())),
-                    // Without `fatal`, an unknown call is a warning, as in rtpengine.
-                    Err(e @ NgError::UnknownCall(_)) if !req.has_flag("fatal") => Ok(ok_with(
-                        cookie,
-                        vec![("warning".into(), Out::str(e.reason()))],
-                    )),
-                    Err(e) => Err(e),
-                }
-            }
+            Command::Delete => Err(NgError::UnknownCommand("delete".into())),
             Command::Query => self.query(relay, req),
             Command::List => {
                 let limit = req.limit.filter(|&n| n > 0).unwrap_or(32);
@@ -297,78 +421,91 @@ impl Service {
             .calls
             .get(call_id)
             .ok_or_else(|| NgError::UnknownCall(call_id.to_owned()))?;
-        let stats = relay.stats(call.session);
-        let mut tags = Vec::new();
-        for side in 0..2 {
-            let tag = call.tags[side].clone().unwrap_or_default();
-            let other = call.tags[1 - side].clone();
-            let mut medias = Vec::new();
-            for (pos, st) in call.streams.iter().enumerate() {
-                let Some(st) = st else { continue };
-                let leg = stats.get(st.index).map(|l| l[side]);
-                let endpoint = |a: Option<SocketAddr>| match a {
-                    Some(a) => Out::dict([
-                        (
-                            "family",
-                            Out::str(if a.is_ipv4() { "IPv4" } else { "IPv6" }),
-                        ),
-                        ("address", Out::str(a.ip().to_string())),
-                        ("port", Out::Int(i64::from(a.port()))),
-                    ]),
-                    None => Out::Dict(Vec::new()),
-                };
-                let stream = Out::dict([
-                    ("local port", Out::Int(i64::from(st.local[side].rtp.port()))),
-                    (
-                        "endpoint",
-                        endpoint(leg.and_then(|l| l.peer).or(st.advertised[side])),
-                    ),
-                    ("advertised endpoint", endpoint(st.advertised[side])),
-                    (
-                        "stats",
-                        Out::dict([
-                            ("packets", Out::int(leg.map_or(0, |l| l.packets_in))),
-                            ("bytes", Out::int(leg.map_or(0, |l| l.bytes_in))),
-                            ("errors", Out::int(leg.map_or(0, |l| l.drops.iter().sum()))),
-                        ]),
-                    ),
-                ]);
-                let mut flags = vec![Out::str("initialized")];
-                if st.mux[side] {
-                    flags.push(Out::str("rtcp-mux"));
-                }
-                medias.push(Out::dict([
-                    ("index", Out::int(pos as u64 + 1)),
-                    ("type", Out::str(st.media_type.clone())),
-                    ("protocol", Out::str(st.proto[side].clone())),
-                    ("flags", Out::List(flags)),
-                    ("streams", Out::List(vec![stream])),
-                ]));
-            }
-            let mut entry = vec![
-                ("tag".to_owned(), Out::str(tag.clone())),
-                ("created".to_owned(), Out::int(call.created)),
-                ("medias".to_owned(), Out::List(medias)),
-            ];
-            if let Some(label) = &call.labels[side] {
-                entry.push(("label".to_owned(), Out::str(label.clone())));
-            }
-            if let Some(o) = other {
-                entry.push(("in dialogue with".to_owned(), Out::str(o)));
-            }
-            tags.push((tag, Out::Dict(entry)));
-        }
-        let totals = totals(CallStats::of(&stats));
         Ok(ok_with(
             req.cookie,
-            vec![
-                ("created".into(), Out::int(call.created)),
-                ("last signal".into(), Out::int(call.last_signal)),
-                ("tags".into(), Out::Dict(tags)),
-                ("totals".into(), totals),
-            ],
+            detail_of(call, &relay.stats(call.session)),
         ))
     }
+}
+
+/// What the service did with a request.
+enum Acted {
+    /// The reply, now.
+    Reply(Vec<u8>),
+    /// A call being deleted: its reply waits for the final statistics.
+    Deleting(Box<Call>),
+}
+
+/// What `query` (and `delete`, as rtpengine does) reports of a call with `stats`: `created`,
+/// `last signal`, `tags` with each side's media and statistics, `totals`.
+fn detail_of(call: &Call, stats: &[[LegStats; 2]]) -> Vec<(String, Out)> {
+    let mut tags = Vec::new();
+    for side in 0..2 {
+        let tag = call.tags[side].clone().unwrap_or_default();
+        let other = call.tags[1 - side].clone();
+        let mut medias = Vec::new();
+        for (pos, st) in call.streams.iter().enumerate() {
+            let Some(st) = st else { continue };
+            let leg = stats.get(st.index).map(|l| l[side]);
+            let endpoint = |a: Option<SocketAddr>| match a {
+                Some(a) => Out::dict([
+                    (
+                        "family",
+                        Out::str(if a.is_ipv4() { "IPv4" } else { "IPv6" }),
+                    ),
+                    ("address", Out::str(a.ip().to_string())),
+                    ("port", Out::Int(i64::from(a.port()))),
+                ]),
+                None => Out::Dict(Vec::new()),
+            };
+            let stream = Out::dict([
+                ("local port", Out::Int(i64::from(st.local[side].rtp.port()))),
+                (
+                    "endpoint",
+                    endpoint(leg.and_then(|l| l.peer).or(st.advertised[side])),
+                ),
+                ("advertised endpoint", endpoint(st.advertised[side])),
+                (
+                    "stats",
+                    Out::dict([
+                        ("packets", Out::int(leg.map_or(0, |l| l.packets_in))),
+                        ("bytes", Out::int(leg.map_or(0, |l| l.bytes_in))),
+                        ("errors", Out::int(leg.map_or(0, |l| l.drops.iter().sum()))),
+                    ]),
+                ),
+            ]);
+            let mut flags = vec![Out::str("initialized")];
+            if st.mux[side] {
+                flags.push(Out::str("rtcp-mux"));
+            }
+            medias.push(Out::dict([
+                ("index", Out::int(pos as u64 + 1)),
+                ("type", Out::str(st.media_type.clone())),
+                ("protocol", Out::str(st.proto[side].clone())),
+                ("flags", Out::List(flags)),
+                ("streams", Out::List(vec![stream])),
+            ]));
+        }
+        let mut entry = vec![
+            ("tag".to_owned(), Out::str(tag.clone())),
+            ("created".to_owned(), Out::int(call.created)),
+            ("medias".to_owned(), Out::List(medias)),
+        ];
+        if let Some(label) = &call.labels[side] {
+            entry.push(("label".to_owned(), Out::str(label.clone())));
+        }
+        if let Some(o) = other {
+            entry.push(("in dialogue with".to_owned(), Out::str(o)));
+        }
+        tags.push((tag, Out::Dict(entry)));
+    }
+    let totals = totals(CallStats::of(stats));
+    vec![
+        ("created".into(), Out::int(call.created)),
+        ("last signal".into(), Out::int(call.last_signal)),
+        ("tags".into(), Out::Dict(tags)),
+        ("totals".into(), totals),
+    ]
 }
 
 fn sdp_out(sdp: Vec<u8>) -> Out {

@@ -11,11 +11,12 @@ use config::Config;
 use nix::poll::{poll, PollFd, PollFlags};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+use sbc_relay::api::RelayEvent;
 use sbc_relay::api::{InterfaceConfig, Relay, RelayConfig, DEFAULT_RECV_BUFFER};
 use sbc_relay::io::uring::UringConfig;
 use sbc_relay::io::BackendKind;
 use sbc_relay::latch::LatchConfig;
-use sbc_relay::ng::{Service, ServiceConfig};
+use sbc_relay::ng::{LateReply, Service, ServiceConfig};
 use std::net::UdpSocket;
 use std::os::fd::AsFd;
 use std::process::ExitCode;
@@ -174,6 +175,11 @@ fn serve(cfg: Config, file: Option<String>, signals: &SignalFd) -> Result<(), St
         relay.backend()
     );
     let mut buf = vec![0u8; sbc_relay::ng::MAX_REQUEST + 1];
+    // The workers' wake-up: a closed session's final statistics complete a `delete` reply.
+    let notifier = relay.notifier();
+    let wake = notifier
+        .socket()
+        .map_err(|e| format!("relay notifier: {e}"))?;
     let mut last_snapshot = Instant::now() - Duration::from_secs(1);
     let mut refused_logged = 0u64;
     'serve: loop {
@@ -183,23 +189,30 @@ fn serve(cfg: Config, file: Option<String>, signals: &SignalFd) -> Result<(), St
                 .map(|s| PollFd::new(s.as_fd(), PollFlags::POLLIN))
                 .collect();
             fds.push(PollFd::new(signals.as_fd(), PollFlags::POLLIN));
+            fds.push(PollFd::new(wake.as_fd(), PollFlags::POLLIN));
             let _ = poll(&mut fds, 100u16);
         }
+        let mut late: Vec<LateReply> = Vec::new();
         while let Ok(Some(info)) = signals.read_signal() {
             match Signal::try_from(info.ssi_signo as i32) {
                 Ok(Signal::SIGHUP) => reload(file.as_deref(), &mut service, &cfg),
                 _ => break 'serve,
             }
         }
-        while relay.poll_event().is_some() {}
+        notifier.clear();
         let now = Instant::now();
-        for socket in &sockets {
+        while let Some(event) = relay.poll_event() {
+            if let RelayEvent::Closed { session } = event {
+                late.extend(service.closed(&mut relay, now, session));
+            }
+        }
+        for (via, socket) in sockets.iter().enumerate() {
             // At most a bounded burst per socket per turn, so timers and signals still run.
             for _ in 0..256 {
                 let Ok((n, from)) = socket.recv_from(&mut buf) else {
                     break;
                 };
-                if let Some(reply) = service.handle(&mut relay, now, from, &buf[..n]) {
+                if let Some(reply) = service.handle_via(&mut relay, now, from, via, &buf[..n]) {
                     let _ = socket.send_to(&reply, from);
                 }
             }
@@ -211,7 +224,12 @@ fn serve(cfg: Config, file: Option<String>, signals: &SignalFd) -> Result<(), St
             );
             refused_logged = refused;
         }
-        service.tick(&mut relay, now);
+        late.extend(service.tick(&mut relay, now));
+        for r in late {
+            if let Some(socket) = sockets.get(r.via) {
+                let _ = socket.send_to(&r.reply, r.to);
+            }
+        }
         if now.duration_since(last_snapshot) >= Duration::from_millis(500) {
             last_snapshot = now;
             let text = metrics::render(&relay.metrics(), &service.counters(), service.calls());
