@@ -93,6 +93,9 @@ pub(crate) struct RelayOpts {
     /// Seconds without media after which a call's session is closed (0: never).
     #[serde(default)]
     pub(crate) inactivity_timeout_s: u64,
+    /// Packets from one source needed to latch onto it (1..=1000, default 3).
+    #[serde(default)]
+    pub(crate) learning_window_packets: Option<u32>,
 }
 
 /// `[metrics]`: the Prometheus endpoint.
@@ -166,6 +169,15 @@ pub(crate) fn load(text: &str, name: &str) -> Result<Config, String> {
     {
         return Err(format!("{name}: relay.realtime_priority: must be 1..=99"));
     }
+    if cfg
+        .relay
+        .learning_window_packets
+        .is_some_and(|n| !(1..=1000).contains(&n))
+    {
+        return Err(format!(
+            "{name}: relay.learning_window_packets: must be 1..=1000"
+        ));
+    }
     Ok(cfg)
 }
 
@@ -206,5 +218,12 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("relay.backend"), "{e}");
+        let fixed = text.replace("3001", "3000");
+        let e = load(
+            &fixed.replace("[ng]", "[relay]\nlearning_window_packets = 0\n[ng]"),
+            "r.toml",
+        )
+        .unwrap_err();
+        assert!(e.contains("relay.learning_window_packets"), "{e}");
     }
 }

@@ -107,7 +107,10 @@ fn relay_config(cfg: &Config) -> RelayConfig {
             _ => BackendKind::Auto,
         },
         uring: UringConfig::default(),
-        latch: LatchConfig::default(),
+        latch: LatchConfig {
+            learning_window_packets: cfg.relay.learning_window_packets.unwrap_or(3),
+            ..LatchConfig::default()
+        },
         inactivity_timeout: Duration::from_secs(cfg.relay.inactivity_timeout_s),
         stats_interval: Duration::from_secs(1),
         seed: u64::from(std::process::id()),
