@@ -46,6 +46,7 @@ mod resolve;
 mod send;
 mod stream;
 mod tls;
+mod websocket;
 
 pub use tls::TlsSetupError;
 
@@ -253,7 +254,7 @@ impl Driver {
             .sockets()
             .tcp
             .iter()
-            .map(|s| (s.interface, s.transport == Transport::Tls))
+            .map(|s| (s.interface, s.transport.is_secure()))
             .collect();
         let tls = tls::Tls::new(&cfg, &listeners)?;
         for (index, s) in endpoint.sockets().tcp.iter().enumerate() {
@@ -475,7 +476,7 @@ impl Driver {
             .sockets()
             .tcp
             .iter()
-            .map(|s| (s.interface, s.transport == Transport::Tls))
+            .map(|s| (s.interface, s.transport.is_secure()))
             .collect();
         match tls::Tls::new(cfg, &listeners) {
             Ok(t) => {
@@ -505,14 +506,37 @@ impl Driver {
                 self.conns.insert(id, tx);
                 let input = self.endpoint.stream_input();
                 let notes = self.notes_tx.clone();
+                let socket = self.endpoint.sockets().tcp.get(listener);
+                let local = socket.map_or_else(String::new, |s| s.bound.to_string());
+                if let Some(s) = socket.filter(|s| s.transport.is_websocket()) {
+                    let origins = self
+                        .endpoint
+                        .config()
+                        .interfaces
+                        .get(s.interface)
+                        .map(|i| i.websocket_origins.clone())
+                        .unwrap_or_default();
+                    let tls = self
+                        .tls
+                        .acceptors
+                        .get(listener)
+                        .cloned()
+                        .flatten()
+                        .map(|acceptor| stream::TlsServerSide {
+                            acceptor,
+                            listener: local.clone(),
+                            metrics: self.endpoint.metrics(),
+                        });
+                    let side = websocket::WsServerSide {
+                        tls,
+                        origins: Arc::new(origins),
+                        metrics: self.endpoint.metrics(),
+                    };
+                    websocket::spawn_ws_accept(id, stream, side, rx, notes);
+                    return None;
+                }
                 match self.tls.acceptors.get(listener).cloned().flatten() {
                     Some(acceptor) => {
-                        let local = self
-                            .endpoint
-                            .sockets()
-                            .tcp
-                            .get(listener)
-                            .map_or_else(String::new, |s| s.bound.to_string());
                         let server = stream::TlsServerSide {
                             acceptor,
                             listener: local,

@@ -41,6 +41,8 @@ pub fn transport_of(t: sbc_config::Transport) -> Transport {
         sbc_config::Transport::Udp => Transport::Udp,
         sbc_config::Transport::Tcp => Transport::Tcp,
         sbc_config::Transport::Tls => Transport::Tls,
+        sbc_config::Transport::Ws => Transport::Ws,
+        sbc_config::Transport::Wss => Transport::Wss,
     }
 }
 

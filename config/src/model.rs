@@ -165,6 +165,10 @@ pub enum Transport {
     Tcp,
     /// TLS over TCP (RFC 3261 §26.2.1).
     Tls,
+    /// SIP over WebSocket (RFC 7118): listeners only, for browsers.
+    Ws,
+    /// SIP over secure WebSocket (RFC 7118), with the interface's TLS certificate.
+    Wss,
 }
 
 impl Transport {
@@ -174,12 +178,19 @@ impl Transport {
             Self::Udp => "udp",
             Self::Tcp => "tcp",
             Self::Tls => "tls",
+            Self::Ws => "ws",
+            Self::Wss => "wss",
         }
     }
 
-    /// Whether it runs over a TCP connection (TCP and TLS share the TCP port space).
+    /// Whether it runs over a TCP connection (all but UDP share the TCP port space).
     pub fn is_stream(self) -> bool {
-        matches!(self, Self::Tcp | Self::Tls)
+        !matches!(self, Self::Udp)
+    }
+
+    /// Whether it is WebSocket (RFC 7118).
+    pub fn is_websocket(self) -> bool {
+        matches!(self, Self::Ws | Self::Wss)
     }
 }
 
@@ -217,6 +228,10 @@ pub struct Interface {
     /// Whether the SBC is an ICE-lite agent on legs of this side (RFC 8445 §2.5).
     #[serde(default)]
     pub ice: IcePolicy,
+    /// Origins (`https://app.example.com`) whose pages may open this interface's ws/wss
+    /// listeners; empty: any origin (RFC 6455 §10.2).
+    #[serde(default)]
+    pub websocket_origins: Vec<String>,
 }
 
 /// ICE on a leg (RFC 8445, RFC 8839). Whatever the policy, the other leg's candidates and ICE

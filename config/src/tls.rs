@@ -76,12 +76,15 @@ pub(crate) fn check(cfg: &Config) -> Check {
         let tls_listen = ifc
             .listen
             .iter()
-            .position(|l| l.transport == Transport::Tls);
+            .position(|l| matches!(l.transport, Transport::Tls | Transport::Wss));
         match (&ifc.tls, tls_listen) {
             (None, Some(j)) => {
                 return fail(
                     p.key("listen").at(j).key("transport"),
-                    "a tls listener needs [interface.tls] with certificate and private_key",
+                    format!(
+                        "a {} listener needs [interface.tls] with certificate and private_key",
+                        ifc.listen[j].transport.as_str()
+                    ),
                 )
             }
             (Some(t), _) => {
@@ -144,6 +147,12 @@ pub(crate) fn check(cfg: &Config) -> Check {
     }
     for (i, r) in cfg.realms.iter().enumerate() {
         let p = FieldPath::new("realm").at(i);
+        if r.registrar_transport.is_websocket() {
+            return fail(
+                p.key("registrar_transport"),
+                "ws and wss are for listeners; a registrar is reached over udp, tcp or tls",
+            );
+        }
         let tls_forward = r.mode == RealmMode::Forward && r.registrar_transport == Transport::Tls;
         match (&r.tls, tls_forward) {
             (None, true) => {

@@ -478,6 +478,12 @@ fn routes(cfg: &Config) -> Check {
         if names.insert(&r.name, i).is_some() {
             return fail(p.key("name"), format!("duplicate route name {:?}", r.name));
         }
+        if r.transport.is_websocket() {
+            return fail(
+                p.key("transport"),
+                "ws and wss are for listeners (browsers connect in); a route's next hop is udp, tcp or tls",
+            );
+        }
     }
     for (i, r) in cfg.routes.iter().enumerate() {
         let p = FieldPath::new("route").at(i);

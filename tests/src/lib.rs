@@ -8,6 +8,7 @@ pub mod message;
 pub mod netns;
 pub mod tcp;
 pub mod tls;
+pub mod websocket;
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;

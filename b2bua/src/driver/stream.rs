@@ -30,7 +30,7 @@ const READ_CHUNK: usize = 16 * 1024;
 pub(super) const WRITE_QUEUE: usize = 256;
 
 /// How long one message may take to write; a peer that stops reading loses the connection.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a connection task tells the driver's loop.
 #[derive(Debug)]

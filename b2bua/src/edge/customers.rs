@@ -158,11 +158,8 @@ fn realm_state(cfg: &Config, r: &sbc_config::Realm, index: usize, seed: u64) -> 
     let keeper = match (r.mode, r.registrar) {
         (RealmMode::Forward, Some(registrar)) => {
             let interface = r.registrar_interface.clone();
-            let transport = match r.registrar_transport {
-                sbc_config::Transport::Udp => Transport::Udp,
-                sbc_config::Transport::Tcp => Transport::Tcp,
-                sbc_config::Transport::Tls => Transport::Tls,
-            };
+            // (ws and wss are refused for registrars by the config check.)
+            let transport = crate::routing::transport_of(r.registrar_transport);
             // The binding addresses name the SBC's own address towards the core.
             let sbc_addr = interface
                 .as_deref()

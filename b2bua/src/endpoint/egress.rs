@@ -42,7 +42,7 @@ impl<M: MediaRelay> Endpoint<M> {
     pub(super) fn transmit(&mut self, now: Instant, t: Transmit) {
         match t.dest.transport {
             Transport::Udp => self.send_udp(now, t),
-            Transport::Tcp | Transport::Tls => {
+            Transport::Tcp | Transport::Tls | Transport::Ws | Transport::Wss => {
                 let out = Outgoing {
                     bytes: t.bytes,
                     tx: t.tx,

@@ -157,11 +157,7 @@ fn branch_of(msg: &Message) -> Option<String> {
 
 /// One binding as the management API shows it (`docs/admin-api.yaml`, `Registration`).
 pub(super) fn registration_json(r: &crate::edge::customers::RegistrationView) -> serde_json::Value {
-    let transport = match r.flow.transport {
-        Transport::Udp => "udp",
-        Transport::Tcp => "tcp",
-        Transport::Tls => "tls",
-    };
+    let transport = r.flow.transport.as_str();
     serde_json::json!({
         "realm": r.realm,
         "aor": r.aor,
@@ -480,7 +476,7 @@ impl<M: MediaRelay> Endpoint<M> {
                 let l = self.sockets.udp.get(i)?;
                 (l.signalling, l.interface)
             }
-            Transport::Tcp | Transport::Tls => {
+            Transport::Tcp | Transport::Tls | Transport::Ws | Transport::Wss => {
                 let f = self
                     .flows
                     .find(flow.transport, flow.source)
@@ -525,7 +521,7 @@ impl<M: MediaRelay> Endpoint<M> {
         };
         let sockets = match transport {
             Transport::Udp => &self.sockets.udp,
-            Transport::Tcp | Transport::Tls => &self.sockets.tcp,
+            Transport::Tcp | Transport::Tls | Transport::Ws | Transport::Wss => &self.sockets.tcp,
         };
         sockets
             .iter()

@@ -112,7 +112,9 @@ impl Sockets {
                 };
                 match transport {
                     Transport::Udp => s.udp.push(socket),
-                    Transport::Tcp | Transport::Tls => s.tcp.push(socket),
+                    Transport::Tcp | Transport::Tls | Transport::Ws | Transport::Wss => {
+                        s.tcp.push(socket)
+                    }
                 }
             }
         }
@@ -403,6 +405,11 @@ impl<M: MediaRelay> Endpoint<M> {
     /// The listen addresses the driver binds, by transport, in the order inputs name them.
     pub fn sockets(&self) -> &Sockets {
         &self.sockets
+    }
+
+    /// The configuration in force (the last one reloaded).
+    pub fn config(&self) -> &Config {
+        &self.cfg
     }
 
     /// The relay the calls' media is anchored on.

@@ -11,7 +11,6 @@
 //! API can only reach what the configuration already routes to, never a host given in a request.
 
 use crate::call::{B2bua, CallKey, CallSnapshot, ControlError, MediaRelay, Party, Router};
-use crate::stack::transaction::Transport;
 use sbc_config::Config;
 use sbc_relay::forward::LegStats;
 use std::time::Instant;
@@ -208,11 +207,7 @@ pub fn call_json<M: MediaRelay>(relay: &M, now: Instant, c: &CallSnapshot) -> se
             "call_id": l.call_id,
             "local": l.local.addr.to_string(),
             "peer": l.peer.addr.to_string(),
-            "transport": match l.peer.transport {
-                Transport::Udp => "udp",
-                Transport::Tcp => "tcp",
-                Transport::Tls => "tls",
-            },
+            "transport": l.peer.transport.as_str(),
         })
     };
     let streams: Vec<serde_json::Value> = c
@@ -258,6 +253,7 @@ fn leg_stats(s: &LegStats, local: Option<String>) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stack::transport::Transport;
 
     const CONFIG: &str = r#"
 [[interface]]

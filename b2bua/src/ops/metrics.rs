@@ -210,6 +210,7 @@ pub struct Metrics {
     tls_connections: IntCounterVec,
     tls_failures: IntCounterVec,
     dns_failures: IntCounterVec,
+    websocket_refused: IntCounterVec,
     remote_relay_up: IntGaugeVec,
     tls_expiry: IntGaugeVec,
     transactions_active: IntGauge,
@@ -358,6 +359,13 @@ impl Metrics {
             "sbc_dns_failures_total",
             "Lookups of a configured next hop name that found no usable address, by name.",
             "name",
+        )?;
+        let websocket_refused = counter_vec(
+            &r,
+            "sbc_websocket_refused_total",
+            "WebSocket upgrades refused, by reason: the sip subprotocol is required, origin not \
+             allowed, bad upgrade, timeout.",
+            "reason",
         )?;
         let remote_relay_up = gauge_vec(
             &r,
@@ -530,6 +538,7 @@ impl Metrics {
             tls_connections,
             tls_failures,
             dns_failures,
+            websocket_refused,
             remote_relay_up,
             tls_expiry,
             transactions_active,
@@ -594,6 +603,11 @@ impl Metrics {
     /// Counts a lookup of the configured next hop name `name` that found no usable address.
     pub fn dns_failed(&self, name: &str) {
         self.dns_failures.with_label_values(&[name]).inc();
+    }
+
+    /// Counts a refused WebSocket upgrade by `reason`.
+    pub fn websocket_refused(&self, reason: &str) {
+        self.websocket_refused.with_label_values(&[reason]).inc();
     }
 
     /// Records whether the remote relay at `relay` answers.

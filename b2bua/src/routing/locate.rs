@@ -40,8 +40,8 @@ pub enum Question {
 /// The transport's default port (RFC 3261 §19.1.2): 5061 for TLS, 5060 otherwise.
 pub fn default_port(t: Transport) -> u16 {
     match t {
-        Transport::Tls => 5061,
-        Transport::Udp | Transport::Tcp => 5060,
+        Transport::Tls | Transport::Wss => 5061,
+        Transport::Udp | Transport::Tcp | Transport::Ws => 5060,
     }
 }
 
@@ -49,8 +49,8 @@ pub fn default_port(t: Transport) -> u16 {
 /// `_sip._tcp`, `_sip._udp`.
 pub fn srv_name(transport: Transport, host: &str) -> String {
     let prefix = match transport {
-        Transport::Tls => "_sips._tcp.",
-        Transport::Tcp => "_sip._tcp.",
+        Transport::Tls | Transport::Wss => "_sips._tcp.",
+        Transport::Tcp | Transport::Ws => "_sip._tcp.",
         Transport::Udp => "_sip._udp.",
     };
     format!("{prefix}{host}")

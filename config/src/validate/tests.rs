@@ -314,6 +314,34 @@ fn sip_timers_and_limits() {
 }
 
 #[test]
+fn websocket_listeners_need_tls_for_wss_and_are_not_next_hops() {
+    let ws = BASE.replacen(
+        "listen = [{ transport = \"udp\", address = \"127.0.0.1:5060\" }]",
+        "listen = [{ transport = \"udp\", address = \"127.0.0.1:5060\" }, { transport = \"ws\", address = \"127.0.0.1:8080\" }]\nwebsocket_origins = [\"https://phone.example.com\"]",
+        1,
+    );
+    let cfg = Config::from_toml_str(&ws, "t.toml").unwrap();
+    assert_eq!(
+        cfg.interfaces[0].websocket_origins,
+        ["https://phone.example.com"]
+    );
+    let wss = ws.replace("\"ws\"", "\"wss\"");
+    let (field, _, msg) = err(&wss);
+    assert_eq!(field, "interface.customer.listen[1].transport", "{msg}");
+    assert!(
+        msg.contains("a wss listener needs [interface.tls]"),
+        "{msg}"
+    );
+    let route = BASE.replacen(
+        "to_interface = \"core\"\n",
+        "to_interface = \"core\"\ntransport = \"ws\"\n",
+        1,
+    );
+    let (field, _, msg) = err(&route);
+    assert_eq!(field, "route[0].transport", "{msg}");
+}
+
+#[test]
 fn remote_relays_are_checked_and_refuse_what_only_the_in_process_relay_does() {
     let remote = "\n[relay]\nremote = [{ ng = \"127.0.0.1:22222\" }, { ng = \"127.0.0.1:22223\", weight = 0 }]\n";
     let (field, _, msg) = err(&format!("{BASE}{remote}"));

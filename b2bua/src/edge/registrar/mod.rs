@@ -102,11 +102,12 @@ pub enum KeepaliveKind {
 }
 
 impl KeepaliveKind {
-    /// OPTIONS for UDP flows, double CRLF for TCP/TLS flows (RFC 5626 §3.5.1).
+    /// OPTIONS for UDP flows, double CRLF for connection flows (RFC 5626 §3.5.1); on a
+    /// WebSocket flow the driver sends the double CRLF as a WebSocket ping (RFC 6455 §5.5.2).
     pub fn for_flow(flow: &Flow) -> Self {
         match flow.transport {
             Transport::Udp => Self::Options,
-            Transport::Tcp | Transport::Tls => Self::DoubleCrlf,
+            Transport::Tcp | Transport::Tls | Transport::Ws | Transport::Wss => Self::DoubleCrlf,
         }
     }
 }

@@ -108,6 +108,8 @@ pub fn literal_dest(uri: &str) -> Option<Dest> {
     let transport = match uri.transport() {
         Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
         Some(t) if t.eq_ignore_ascii_case("tls") => Transport::Tls,
+        Some(t) if t.eq_ignore_ascii_case("wss") => Transport::Wss,
+        Some(t) if t.eq_ignore_ascii_case("ws") => Transport::Ws,
         Some(_) | None if uri.is_secure() => Transport::Tls,
         Some(_) | None => Transport::Udp,
     };

@@ -32,7 +32,8 @@ pub use switchover::{Carrier, Switchover};
 
 use std::net::SocketAddr;
 
-/// The transport a message travels on; TCP and TLS are reliable (RFC 3261 §17.1.1.2, §18).
+/// The transport a message travels on; all but UDP are reliable (RFC 3261 §17.1.1.2, §18,
+/// RFC 7118 §5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Transport {
     /// UDP: unreliable, so requests and INVITE finals are retransmitted (RFC 3261 §18).
@@ -41,6 +42,10 @@ pub enum Transport {
     Tcp,
     /// TLS over TCP: reliable (RFC 3261 §26.2).
     Tls,
+    /// SIP over WebSocket: one message per WebSocket message, reliable (RFC 7118).
+    Ws,
+    /// SIP over secure WebSocket (TLS): reliable (RFC 7118).
+    Wss,
 }
 
 impl Transport {
@@ -49,7 +54,7 @@ impl Transport {
     pub fn is_reliable(self) -> bool {
         match self {
             Self::Udp => false,
-            Self::Tcp | Self::Tls => true,
+            Self::Tcp | Self::Tls | Self::Ws | Self::Wss => true,
         }
     }
 
@@ -59,7 +64,30 @@ impl Transport {
             Self::Udp => "UDP",
             Self::Tcp => "TCP",
             Self::Tls => "TLS",
+            Self::Ws => "WS",
+            Self::Wss => "WSS",
         }
+    }
+
+    /// The lowercase name (`udp`, `tcp`, `tls`, `ws`, `wss`), as in URIs and the admin API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Udp => "udp",
+            Self::Tcp => "tcp",
+            Self::Tls => "tls",
+            Self::Ws => "ws",
+            Self::Wss => "wss",
+        }
+    }
+
+    /// Whether the transport runs over TLS (RFC 5630: what `sips:` asks of every hop).
+    pub fn is_secure(self) -> bool {
+        matches!(self, Self::Tls | Self::Wss)
+    }
+
+    /// Whether messages are framed by WebSocket rather than by Content-Length (RFC 7118 §5).
+    pub fn is_websocket(self) -> bool {
+        matches!(self, Self::Ws | Self::Wss)
     }
 
     /// The SIP URI naming `addr` on this transport, as the SBC writes it in Contact: `sip:`,
@@ -74,6 +102,8 @@ impl Transport {
             Self::Udp => {}
             Self::Tcp => s.push_str(";transport=tcp"),
             Self::Tls => s.push_str(";transport=tls"),
+            Self::Ws => s.push_str(";transport=ws"),
+            Self::Wss => s.push_str(";transport=wss"),
         }
         s
     }

@@ -11,6 +11,8 @@ pub fn default_port(transport: Transport) -> u16 {
     match transport {
         Transport::Udp | Transport::Tcp => 5060,
         Transport::Tls => 5061,
+        Transport::Ws => 80,
+        Transport::Wss => 443,
     }
 }
 
@@ -111,6 +113,8 @@ pub fn response_target(msg: &Message) -> Option<SocketAddr> {
     let transport = match via.transport.to_ascii_uppercase().as_str() {
         "TLS" => Transport::Tls,
         "TCP" => Transport::Tcp,
+        // A WebSocket client cannot be reached on a new connection (RFC 7118 §5).
+        "WS" | "WSS" => return None,
         _ => Transport::Udp,
     };
     let port = via
