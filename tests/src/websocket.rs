@@ -10,9 +10,27 @@ use tungstenite::http::HeaderValue;
 use tungstenite::protocol::WebSocket;
 use tungstenite::Message as Ws;
 
+/// A byte stream a WebSocket runs on whose reads can time out: TCP, or TLS over TCP.
+pub trait Conn: std::io::Read + std::io::Write {
+    /// Sets the read timeout of the underlying TCP connection.
+    fn set_timeout(&self, d: Duration) -> std::io::Result<()>;
+}
+
+impl Conn for TcpStream {
+    fn set_timeout(&self, d: Duration) -> std::io::Result<()> {
+        self.set_read_timeout(Some(d))
+    }
+}
+
+impl Conn for rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    fn set_timeout(&self, d: Duration) -> std::io::Result<()> {
+        self.sock.set_read_timeout(Some(d))
+    }
+}
+
 /// One SIP peer on a WebSocket connection.
 pub struct WsPeer {
-    ws: WebSocket<TcpStream>,
+    ws: WebSocket<Box<dyn Conn>>,
     local: SocketAddr,
 }
 
@@ -34,13 +52,47 @@ impl WsPeer {
     ) -> Result<Self, Refused> {
         let stream =
             TcpStream::connect_timeout(&to, Duration::from_secs(5)).expect("connect to the sbc");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
         let local = stream.local_addr().expect("local addr");
-        let mut req = format!("ws://{to}/")
-            .into_client_request()
-            .expect("request");
+        Self::over(
+            Box::new(stream),
+            local,
+            &format!("ws://{to}/"),
+            protocol,
+            origin,
+        )
+    }
+
+    /// Opens `wss://name/` at `to`, verifying the SBC's certificate as `name` with `tls`.
+    pub fn connect_tls(
+        to: SocketAddr,
+        name: &str,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+        origin: Option<&str>,
+    ) -> Result<Self, Refused> {
+        let tcp =
+            TcpStream::connect_timeout(&to, Duration::from_secs(5)).expect("connect to the sbc");
+        let local = tcp.local_addr().expect("local addr");
+        let server = rustls::pki_types::ServerName::try_from(name.to_owned()).expect("name");
+        let conn = rustls::ClientConnection::new(tls, server).expect("tls client");
+        let stream = rustls::StreamOwned::new(conn, tcp);
+        Self::over(
+            Box::new(stream),
+            local,
+            &format!("wss://{name}/"),
+            Some("sip"),
+            origin,
+        )
+    }
+
+    fn over(
+        stream: Box<dyn Conn>,
+        local: SocketAddr,
+        url: &str,
+        protocol: Option<&str>,
+        origin: Option<&str>,
+    ) -> Result<Self, Refused> {
+        stream.set_timeout(Duration::from_secs(5)).expect("timeout");
+        let mut req = url.into_client_request().expect("request");
         if let Some(p) = protocol {
             req.headers_mut().insert(
                 "sec-websocket-protocol",
@@ -98,7 +150,7 @@ impl WsPeer {
             if left.is_zero() {
                 return None;
             }
-            self.ws.get_mut().set_read_timeout(Some(left)).ok()?;
+            self.ws.get_mut().set_timeout(left).ok()?;
             match self.ws.read() {
                 Ok(Ws::Ping(_)) | Ok(Ws::Pong(_)) => continue,
                 Ok(m) => return Some(m),

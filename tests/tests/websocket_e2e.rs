@@ -39,11 +39,11 @@ fn start(customer: u16, core: u16, core_ua: SocketAddr) -> (Sbc, SbcConfig) {
 }
 
 /// A REGISTER as JsSIP sends it: an `.invalid` host in Via and Contact, RFC 5626 outbound.
-fn register(seq: u32, authorization: Option<String>) -> Message {
+fn register(seq: u32, authorization: Option<String>, transport: &str) -> Message {
     let mut m = Message::request(Method::Register, "sip:example.com");
     m.push_header(
         HeaderName::Via,
-        format!("SIP/2.0/WS 3t5f8gd7k2ld.invalid;branch=z9hG4bKwsreg{seq}"),
+        format!("SIP/2.0/{transport} 3t5f8gd7k2ld.invalid;branch=z9hG4bKwsreg{seq}"),
     );
     m.push_header(HeaderName::MaxForwards, "69");
     m.push_header(HeaderName::From, "<sip:alice@example.com>;tag=wsreg");
@@ -52,7 +52,7 @@ fn register(seq: u32, authorization: Option<String>) -> Message {
     m.push_header(HeaderName::CSeq, format!("{seq} REGISTER"));
     m.push_header(
         HeaderName::Contact,
-        "<sip:r7qvm3ua@3t5f8gd7k2ld.invalid;transport=ws>;+sip.instance=\"<urn:uuid:3e2f0a4c-3c5d-4b8e-9d7a-2f1c6b5a4e3d>\";reg-id=1;expires=600",
+        format!("<sip:r7qvm3ua@3t5f8gd7k2ld.invalid;transport={}>;+sip.instance=\"<urn:uuid:3e2f0a4c-3c5d-4b8e-9d7a-2f1c6b5a4e3d>\";reg-id=1;expires=600", transport.to_ascii_lowercase()),
     );
     m.push_header(HeaderName::Supported, "path,gruu,outbound");
     if let Some(a) = authorization {
@@ -66,9 +66,9 @@ fn final_register(m: &Message) -> bool {
     m.status().is_some_and(|s| s >= 200) && m.cseq().is_some_and(|c| c.method == "REGISTER")
 }
 
-/// Registers alice over `ws` (challenge, then the answer).
-fn register_alice(ws: &mut WsPeer) {
-    ws.send(&register(1, None));
+/// Registers alice over `ws` or `wss` (`transport`: `WS`, `WSS`): challenge, then the answer.
+fn register_alice(ws: &mut WsPeer, transport: &str) {
+    ws.send(&register(1, None, transport));
     let challenge = ws
         .recv_until(WAIT, final_register)
         .expect("an answer on the WebSocket");
@@ -82,7 +82,7 @@ fn register_alice(ws: &mut WsPeer) {
         "wonderland",
     )
     .expect("a usable challenge");
-    ws.send(&register(2, Some(auth)));
+    ws.send(&register(2, Some(auth), transport));
     let ok = ws
         .recv_until(WAIT, final_register)
         .expect("200 on the WebSocket");
@@ -144,7 +144,7 @@ fn a_browser_registered_over_websocket_gets_calls_there_and_calls_out_until_it_c
     let core_ua = TestUa::new();
     let (_sbc, _) = start(customer, core, core_ua.addr());
     let mut ws = WsPeer::connect(addr(customer), Some("sip"), Some(ORIGIN)).expect("upgrade");
-    register_alice(&mut ws);
+    register_alice(&mut ws, "WS");
 
     // The core's call comes down the WebSocket, to the registered Contact, Via WS.
     call_alice(&core_ua, core, "ws-in-1");
@@ -243,4 +243,48 @@ fn a_browser_registered_over_websocket_gets_calls_there_and_calls_out_until_it_c
         })
         .expect("final answer to the second call");
     assert_eq!(rsp.status(), Some(480), "{rsp:?}");
+}
+
+#[test]
+fn a_browser_registers_over_wss_with_the_interfaces_certificate() {
+    let dir = sbc_tests::test_dir("sbc-wss");
+    let pki = sbc_tests::tls::Pki::new(&dir);
+    let (cert, key) = pki.issue("sbc.test");
+    let (customer, core, wss) = (free_udp_port(), free_udp_port(), free_udp_port());
+    let core_ua = TestUa::new();
+    let customer_if = Iface::udp(addr(customer), 44200..=44299).and("wss", addr(wss));
+    let mut c = SbcConfig::with(customer_if, Iface::udp(addr(core), 44300..=44399)).route(
+        "customer-to-core",
+        core_ua.addr(),
+        "",
+    );
+    c.extra = REALM.to_owned();
+    let text = c.render().replacen(
+        "rtp_port_max = 44299\n",
+        &format!(
+            "rtp_port_max = 44299\n[interface.tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+        1,
+    );
+    let _sbc = Sbc::start_ready(&text);
+    let mut ws = WsPeer::connect_tls(addr(wss), "sbc.test", pki.client(), Some(ORIGIN))
+        .expect("wss upgrade");
+    register_alice(&mut ws, "WSS");
+    // The core's call comes down the secure WebSocket, Via WSS, Contact transport=wss.
+    call_alice(&core_ua, core, "wss-in-1");
+    let inv = ws
+        .recv_until(WAIT, |m| is_request(m, &Method::Invite))
+        .expect("INVITE on the secure WebSocket");
+    assert_eq!(
+        inv.uri(),
+        Some("sip:r7qvm3ua@3t5f8gd7k2ld.invalid;transport=wss")
+    );
+    assert!(
+        inv.via()
+            .is_some_and(|v| v.transport.eq_ignore_ascii_case("WSS")),
+        "{inv:?}"
+    );
+    assert!(contact_uri(&inv).contains("transport=wss"), "{inv:?}");
 }
