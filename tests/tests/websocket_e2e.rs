@@ -288,3 +288,79 @@ fn a_browser_registers_over_wss_with_the_interfaces_certificate() {
     );
     assert!(contact_uri(&inv).contains("transport=wss"), "{inv:?}");
 }
+
+/// The JsSIP peer's folder (npm packages installed there by `.ci/deps`).
+fn jssip_dir() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("js");
+    let ok = dir.join("node_modules/jssip").exists()
+        && dir.join("node_modules/jssip-node-websocket").exists()
+        && std::process::Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok();
+    if !ok {
+        let why =
+            "node or tests/js/node_modules (jssip, jssip-node-websocket) missing: bash .ci/deps";
+        assert!(std::env::var_os("CI").is_none(), "{why}");
+        eprintln!("SKIPPED {why}");
+    }
+    ok.then_some(dir)
+}
+
+#[test]
+fn jssip_registers_over_websocket_and_exchanges_messages_with_the_core() {
+    let Some(js) = jssip_dir() else { return };
+    let (customer, core) = (free_udp_port(), free_udp_port());
+    let core_ua = TestUa::new();
+    let (_sbc, _) = start(customer, core, core_ua.addr());
+    let out = std::env::temp_dir().join(format!("jssip-{}-{customer}.log", std::process::id()));
+    let mut child = sbc_tests::spawn_logged(
+        std::process::Command::new("node")
+            .current_dir(&js)
+            .arg("jssip_peer.js")
+            .arg(format!("ws://127.0.0.1:{customer}"))
+            .arg(ORIGIN)
+            .arg("sip:alice@example.com")
+            .arg("wonderland")
+            .arg("sip:carol@example.com"),
+        Some(&out),
+    );
+    let log = || std::fs::read_to_string(&out).unwrap_or_default();
+    // JsSIP's MESSAGE reaches the core through the SBC.
+    let (msg, from) = core_ua
+        .recv_until(Duration::from_secs(10), |m| is_request(m, &Method::Message))
+        .unwrap_or_else(|| panic!("no MESSAGE from JsSIP at the core: {}", log()));
+    assert_eq!(&msg.body()[..], b"hello from jssip");
+    core_ua.send(from, &Message::response_to(&msg, 200, "OK"));
+    // The core's MESSAGE reaches JsSIP on its WebSocket.
+    let mut m = Message::request(Method::Message, "sip:alice@example.com");
+    m.push_header(
+        HeaderName::Via,
+        format!(
+            "SIP/2.0/UDP {};branch=z9hG4bKcoremsg1;rport",
+            core_ua.addr()
+        ),
+    );
+    m.push_header(HeaderName::MaxForwards, "70");
+    m.push_header(HeaderName::From, "<sip:carol@core.example>;tag=cmsg");
+    m.push_header(HeaderName::To, "<sip:alice@example.com>");
+    m.push_header(HeaderName::CallId, "core-msg-1");
+    m.push_header(HeaderName::CSeq, "1 MESSAGE");
+    m.set_body(
+        Bytes::from_static(b"hello from the core"),
+        Some("text/plain"),
+    );
+    core_ua.send(addr(core), &m);
+    let (rsp, _) = core_ua
+        .recv_until(WAIT, |r| is_response(r, 200, "MESSAGE"))
+        .unwrap_or_else(|| panic!("no 200 from JsSIP: {}", log()));
+    assert_eq!(rsp.status(), Some(200));
+    let status = child.0.wait().expect("node exits");
+    let text = log();
+    assert!(status.success(), "{text}");
+    assert!(
+        text.contains("REGISTERED") && text.contains("SENT"),
+        "{text}"
+    );
+    assert!(text.contains("RECEIVED hello from the core"), "{text}");
+}
