@@ -20,11 +20,15 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use thiserror::Error;
 
+mod dtls;
 mod host;
+pub use crate::dtls::{DtlsRole, Fingerprint};
 use crate::srtp::{Context, MasterKey, Suite};
+pub use dtls::DtlsParams;
+use dtls::{DtlsAction, DtlsLegs};
 use host::{bind_pair, pin_current_thread, wake};
 pub use host::{raise_open_file_limit, set_fifo_priority};
 
@@ -216,6 +220,27 @@ pub enum RelayEvent {
         /// How long it has been quiet.
         idle: Duration,
     },
+    /// The DTLS handshake of a leg finished; its SRTP keys are in place (RFC 5764 §4.2).
+    DtlsConnected {
+        /// The call.
+        session: SessionId,
+        /// Stream index within the call.
+        stream: usize,
+        /// 0 for A, 1 for B.
+        leg: usize,
+    },
+    /// The DTLS handshake of a leg failed (fingerprint mismatch, no SRTP profile, timeout):
+    /// the call cannot carry media and should end with `reason`.
+    DtlsFailed {
+        /// The call.
+        session: SessionId,
+        /// Stream index within the call.
+        stream: usize,
+        /// 0 for A, 1 for B.
+        leg: usize,
+        /// Why, for the call's end.
+        reason: &'static str,
+    },
     /// Every stream of a deleted session is closed; its final statistics wait in
     /// [`Relay::take_final_stats`] (for CDRs).
     Closed {
@@ -313,6 +338,10 @@ pub struct Relay {
     recv_buffer: usize,
     /// The eventfd the workers wake the control plane with.
     notify: Arc<Notify>,
+    /// DTLS handshakes of the legs the relay terminates DTLS on.
+    dtls: Box<DtlsLegs>,
+    /// Their outcomes, for the B2BUA.
+    dtls_events: std::collections::VecDeque<RelayEvent>,
 }
 
 impl Relay {
@@ -370,6 +399,8 @@ impl Relay {
             backend: backend_name,
             recv_buffer: cfg.recv_buffer,
             notify,
+            dtls: Box::new(DtlsLegs::new()),
+            dtls_events: std::collections::VecDeque::new(),
         })
     }
 
@@ -525,19 +556,10 @@ impl Relay {
         stream: usize,
         signals: [Option<LegSignal>; 2],
     ) -> Result<(), RelayError> {
-        let sess = self
-            .sessions
-            .get(&session)
-            .ok_or(RelayError::UnknownSession(session))?;
-        let id = sess
-            .streams
-            .get(stream)
-            .copied()
-            .flatten()
-            .ok_or(RelayError::UnknownStream(session, stream))?;
+        let (wi, id) = self.locate(session, stream)?;
         let w = self
             .workers
-            .get_mut(sess.worker)
+            .get_mut(wi)
             .ok_or(RelayError::UnknownSession(session))?;
         w.commands
             .try_push(Command::UpdateStream { id, signals })
@@ -557,19 +579,10 @@ impl Relay {
         inbound: KeyChange,
         outbound: KeyChange,
     ) -> Result<(), RelayError> {
-        let sess = self
-            .sessions
-            .get(&session)
-            .ok_or(RelayError::UnknownSession(session))?;
-        let id = sess
-            .streams
-            .get(stream)
-            .copied()
-            .flatten()
-            .ok_or(RelayError::UnknownStream(session, stream))?;
+        let (wi, id) = self.locate(session, stream)?;
         let w = self
             .workers
-            .get_mut(sess.worker)
+            .get_mut(wi)
             .ok_or(RelayError::UnknownSession(session))?;
         let cmd = Command::SetCrypto {
             id,
@@ -591,19 +604,10 @@ impl Relay {
         leg: usize,
         params: Option<IceParams>,
     ) -> Result<(), RelayError> {
-        let sess = self
-            .sessions
-            .get(&session)
-            .ok_or(RelayError::UnknownSession(session))?;
-        let id = sess
-            .streams
-            .get(stream)
-            .copied()
-            .flatten()
-            .ok_or(RelayError::UnknownStream(session, stream))?;
+        let (wi, id) = self.locate(session, stream)?;
         let w = self
             .workers
-            .get_mut(sess.worker)
+            .get_mut(wi)
             .ok_or(RelayError::UnknownSession(session))?;
         let cmd = Command::SetIce {
             id,
@@ -615,6 +619,107 @@ impl Relay {
         Ok(())
     }
 
+    /// The worker and stream id of stream `stream` of a session.
+    fn locate(&self, session: SessionId, stream: usize) -> Result<(usize, StreamId), RelayError> {
+        let sess = self
+            .sessions
+            .get(&session)
+            .ok_or(RelayError::UnknownSession(session))?;
+        let id = sess
+            .streams
+            .get(stream)
+            .copied()
+            .flatten()
+            .ok_or(RelayError::UnknownStream(session, stream))?;
+        Ok((sess.worker, id))
+    }
+
+    /// The fingerprint of the relay's DTLS certificate, for `a=fingerprint` on WebRTC legs
+    /// (RFC 8122 §5); `None` when the relay could not make one (such legs are then refused).
+    pub fn dtls_fingerprint(&self) -> Option<Fingerprint> {
+        self.dtls.fingerprint()
+    }
+
+    /// Makes the relay the DTLS endpoint of leg `leg` (0 = A, 1 = B) of a stream, in `role`,
+    /// taking only a peer certificate with the given fingerprint, or (`None`) stops it
+    /// (RFC 5763 §5). The handshake's keys become the leg's SRTP keys both ways (RFC 5764
+    /// §4.2); [`RelayEvent::DtlsConnected`] or [`RelayEvent::DtlsFailed`] tells the outcome.
+    pub fn set_dtls(
+        &mut self,
+        session: SessionId,
+        stream: usize,
+        leg: usize,
+        params: Option<DtlsParams>,
+    ) -> Result<(), RelayError> {
+        let (wi, id) = self.locate(session, stream)?;
+        let leg = leg & 1;
+        let (toggle, actions) = self
+            .dtls
+            .set((wi, id, leg), session, stream, params)
+            .map_err(|e| RelayError::Io(std::io::Error::other(e.to_string())))?;
+        if let Some(on) = toggle {
+            let w = self
+                .workers
+                .get_mut(wi)
+                .ok_or(RelayError::UnknownSession(session))?;
+            w.commands
+                .try_push(Command::SetDtls { id, leg, on })
+                .map_err(|_| RelayError::Busy)?;
+            wake(&w.wake);
+        }
+        self.apply_dtls(actions);
+        Ok(())
+    }
+
+    /// Carries out what the handshakes asked for.
+    fn apply_dtls(&mut self, actions: Vec<DtlsAction>) {
+        for a in actions {
+            let (wi, cmd) = match a {
+                DtlsAction::Event(e) => {
+                    self.dtls_events.push_back(e);
+                    continue;
+                }
+                DtlsAction::Send {
+                    worker,
+                    id,
+                    leg,
+                    rtcp,
+                    to,
+                    data,
+                } => (
+                    worker,
+                    Command::SendDtls {
+                        id,
+                        leg,
+                        rtcp,
+                        to,
+                        data,
+                    },
+                ),
+                DtlsAction::Keys {
+                    worker,
+                    id,
+                    leg,
+                    keys,
+                } => (
+                    worker,
+                    Command::SetCrypto {
+                        id,
+                        leg,
+                        inbound: Rekey::Key(Box::new(Context::new(keys.suite, &keys.inbound))),
+                        outbound: Rekey::Key(Box::new(Context::new(keys.suite, &keys.outbound))),
+                    },
+                ),
+            };
+            if let Some(w) = self.workers.get_mut(wi) {
+                if w.commands.try_push(cmd).is_err() {
+                    tracing::warn!("relay: command ring full, a DTLS step is lost");
+                }
+                wake(&w.wake);
+            }
+        }
+    }
+
     /// Ends a session: its streams stop and their ports return to the pools once the worker has
     /// closed the sockets.
     pub fn delete_session(&mut self, session: SessionId) -> Result<(), RelayError> {
@@ -622,6 +727,7 @@ impl Relay {
             .sessions
             .remove(&session)
             .ok_or(RelayError::UnknownSession(session))?;
+        self.dtls.remove_session(session);
         let open = sess.streams.iter().flatten().count();
         if self.closing.len() >= MAX_CLOSED {
             // Nobody takes the final statistics: forget the finished ones instead of growing.
@@ -673,10 +779,20 @@ impl Relay {
         if let Some(session) = self.closed.pop_front() {
             return Some(RelayEvent::Closed { session });
         }
+        if self.dtls.len() > 0 {
+            let actions = self.dtls.tick(Instant::now());
+            self.apply_dtls(actions);
+        }
+        if let Some(e) = self.dtls_events.pop_front() {
+            return Some(e);
+        }
         for wi in 0..self.workers.len() {
             while let Some(ev) = self.workers.get_mut(wi).and_then(|w| w.events.try_pop()) {
                 if let Some(out) = self.handle_worker_event(wi, ev) {
                     return Some(out);
+                }
+                if let Some(e) = self.dtls_events.pop_front() {
+                    return Some(e);
                 }
             }
         }
@@ -685,6 +801,13 @@ impl Relay {
 
     fn handle_worker_event(&mut self, wi: usize, ev: WorkerEvent) -> Option<RelayEvent> {
         match ev {
+            WorkerEvent::Dtls { session, datagram } => {
+                if self.sessions.contains_key(&session) {
+                    let actions = self.dtls.on_datagram(wi, &datagram);
+                    self.apply_dtls(actions);
+                }
+                None
+            }
             WorkerEvent::Removed { id, .. } | WorkerEvent::CommandFailed { id } => {
                 let w = self.workers.get_mut(wi)?;
                 let info = w.slots.remove(&id.slot)?;
@@ -722,8 +845,15 @@ impl Relay {
                 .contains_key(&session)
                 .then_some(RelayEvent::Inactive { session, idle }),
             WorkerEvent::Media { session, event } => match event {
-                ForwardEvent::Latched { id, leg, peer, .. } => {
+                ForwardEvent::Latched {
+                    id,
+                    leg,
+                    peer,
+                    rtcp,
+                } => {
                     let stream = self.stream_index(wi, id)?;
+                    let actions = self.dtls.on_latched((wi, id, leg), rtcp, peer);
+                    self.apply_dtls(actions);
                     Some(RelayEvent::Latched {
                         session,
                         stream,

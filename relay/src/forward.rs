@@ -188,6 +188,26 @@ pub enum ForwardError {
 
 const EVENT_QUEUE: usize = 1024;
 
+/// DTLS datagrams waiting for the control plane, at most (a handshake is a few).
+const DTLS_QUEUE: usize = 64;
+
+/// A DTLS datagram from the peer of a leg whose DTLS the relay terminates, for the control
+/// plane's handshake (RFC 5764 §5.1.2). Copied out of the receive buffer: handshakes are a few
+/// datagrams per call, and media never comes this way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DtlsDatagram {
+    /// The stream.
+    pub id: StreamId,
+    /// 0 for A, 1 for B.
+    pub leg: usize,
+    /// Whether it came to the leg's RTCP socket.
+    pub rtcp: bool,
+    /// The peer's address.
+    pub from: SocketAddr,
+    /// The datagram.
+    pub data: Box<[u8]>,
+}
+
 #[derive(Debug)]
 struct Leg {
     sockets: LegSockets,
@@ -205,6 +225,9 @@ struct Leg {
     crypto: LegCrypto,
     /// ICE-lite state, when the leg negotiated ICE.
     ice: Option<LegIce>,
+    /// Whether the relay is the DTLS endpoint of this leg (RFC 5763): its peer's DTLS
+    /// datagrams go to the control plane instead of through.
+    dtls: bool,
 }
 
 impl Leg {
@@ -222,6 +245,7 @@ impl Leg {
             origin: now,
             crypto: LegCrypto::default(),
             ice: None,
+            dtls: false,
         };
         leg.resignal(now, signal);
         leg
@@ -278,6 +302,7 @@ pub struct Forwarder {
     streams: Vec<Option<Stream>>,
     totals: Totals,
     events: VecDeque<ForwardEvent>,
+    dtls: VecDeque<DtlsDatagram>,
 }
 
 impl Forwarder {
@@ -288,6 +313,7 @@ impl Forwarder {
             streams: Vec::new(),
             totals: Totals::default(),
             events: VecDeque::with_capacity(EVENT_QUEUE),
+            dtls: VecDeque::with_capacity(DTLS_QUEUE),
         }
     }
 
@@ -377,6 +403,23 @@ impl Forwarder {
             (None, _) => leg.ice = None,
         }
         Ok(())
+    }
+
+    /// Whether the relay is the DTLS endpoint of leg `leg` of a stream (RFC 5763): the peer's
+    /// DTLS datagrams then wait in [`Forwarder::poll_dtls`] instead of passing through.
+    pub fn set_dtls(&mut self, id: StreamId, leg: usize, on: bool) -> Result<(), ForwardError> {
+        let stream = self.stream_mut(id)?;
+        let leg = stream
+            .legs
+            .get_mut(leg)
+            .ok_or(ForwardError::NoSuchStream(id))?;
+        leg.dtls = on;
+        Ok(())
+    }
+
+    /// The next DTLS datagram for the control plane's handshake.
+    pub fn poll_dtls(&mut self) -> Option<DtlsDatagram> {
+        self.dtls.pop_front()
     }
 
     /// Removes a stream; later packets for it count as stale.
@@ -476,7 +519,11 @@ impl Forwarder {
             on_rtcp_socket,
             len,
         };
-        let verdict = decide(now, id, leg_in, src, dst, packet, buf);
+        let verdict = if src.dtls && buf.get(..len).map(classify) == Some(PacketKind::Dtls) {
+            to_control_plane(id, leg_in, src, packet, buf, &mut self.dtls)
+        } else {
+            decide(now, id, leg_in, src, dst, packet, buf)
+        };
         let len_in = len as u64;
         src.stats.packets_in += 1;
         src.stats.bytes_in += len_in;
@@ -539,6 +586,42 @@ enum Outcome {
     Answer(Forward, usize, Option<DropReason>, Option<ForwardEvent>),
 }
 
+/// A DTLS datagram on a leg whose DTLS the relay terminates: queued for the control plane when
+/// it comes from the address ICE selected (or from anywhere on a leg without ICE: the handshake
+/// then binds the peer), dropped when the queue is full. Either way it is not forwarded: it
+/// counts as [`DropReason::Dtls`] when queued.
+fn to_control_plane(
+    id: StreamId,
+    leg: usize,
+    src: &Leg,
+    packet: Packet,
+    buf: &[u8],
+    queue: &mut VecDeque<DtlsDatagram>,
+) -> Decision {
+    let Packet {
+        from,
+        on_rtcp_socket,
+        len,
+    } = packet;
+    if let Some(ice) = &src.ice {
+        if ice.selected(usize::from(on_rtcp_socket)) != Some(from) {
+            return Err((DropReason::SourceRejected, None));
+        }
+    }
+    if queue.len() >= DTLS_QUEUE {
+        return Err((DropReason::Junk, None));
+    }
+    let data = buf.get(..len).ok_or((DropReason::Junk, None))?;
+    queue.push_back(DtlsDatagram {
+        id,
+        leg,
+        rtcp: on_rtcp_socket,
+        from,
+        data: data.into(),
+    });
+    Err((DropReason::Dtls, None))
+}
+
 type Decision = Result<Outcome, (DropReason, Option<ForwardEvent>)>;
 
 /// The decision for one packet from `src`'s peer towards `dst`'s peer; an SRTP leg's packet is
@@ -571,6 +654,9 @@ fn decide(
         }
         _ => return Err((DropReason::Junk, None)),
     };
+    if (src.dtls && !src.crypto.terminates()) || (dst.dtls && !dst.crypto.terminates()) {
+        return Err((DropReason::Unkeyed, None));
+    }
     let len = src
         .crypto
         .unprotect(buf, len, is_rtcp)

@@ -14,6 +14,7 @@
 //! - [`twin`]: connected twins of leg sockets (no route lookup per send, kernel-side steering).
 //! - [`worker`]: the worker loop and the command/event rings.
 //! - [`notify`]: the eventfd the workers wake the control plane with when they queue an event.
+//! - [`dtls`]: DTLS-SRTP on WebRTC legs (RFC 5763/5764): certificate, handshake, key export.
 //! - [`srtp`]: the SRTP/SRTCP transform (RFC 3711, AES-CM + HMAC-SHA1), in place, for SDES legs.
 //! - [`io`]: the io_uring and epoll + recvmmsg/sendmmsg backends (the only `unsafe` code).
 #![cfg_attr(
@@ -22,6 +23,7 @@
 )]
 
 pub mod api;
+pub mod dtls;
 pub mod forward;
 pub mod io;
 pub mod latch;

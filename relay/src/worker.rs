@@ -4,8 +4,8 @@
 
 use crate::api::SessionId;
 use crate::forward::{
-    DropReason, ForwardEvent, Forwarder, IceParams, LegSignal, LegSockets, LegStats, Rekey,
-    SocketRole, StreamId,
+    DropReason, DtlsDatagram, ForwardEvent, Forwarder, IceParams, LegSignal, LegSockets, LegStats,
+    Rekey, SocketRole, StreamId,
 };
 use crate::io::{Backend, BackendStats};
 use crate::latch::LatchConfig;
@@ -14,7 +14,7 @@ use crate::twin::Twins;
 use ringbuf::traits::{Consumer, Observer, Producer};
 use ringbuf::{HeapCons, HeapProd};
 use std::collections::{HashMap, VecDeque};
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -73,6 +73,28 @@ pub enum Command {
         /// The SBC's ufrag/password there and the peer's ufrag.
         params: Option<Box<IceParams>>,
     },
+    /// Whether the relay is the DTLS endpoint of one leg of a stream (RFC 5763).
+    SetDtls {
+        /// The stream.
+        id: StreamId,
+        /// 0 for leg A, 1 for leg B.
+        leg: usize,
+        /// On or off.
+        on: bool,
+    },
+    /// Send a datagram of the control plane's DTLS handshake from one leg's socket.
+    SendDtls {
+        /// The stream.
+        id: StreamId,
+        /// 0 for leg A, 1 for leg B.
+        leg: usize,
+        /// From the leg's RTCP socket instead of its RTP one.
+        rtcp: bool,
+        /// The peer.
+        to: SocketAddr,
+        /// The datagram.
+        data: Box<[u8]>,
+    },
     /// Stop relaying a stream and close its sockets.
     RemoveStream {
         /// The stream.
@@ -83,8 +105,15 @@ pub enum Command {
 }
 
 /// An event for the control plane.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WorkerEvent {
+    /// A DTLS datagram for the handshake of a leg the relay terminates DTLS on.
+    Dtls {
+        /// The call.
+        session: SessionId,
+        /// The datagram and where it came from.
+        datagram: Box<DtlsDatagram>,
+    },
     /// A latch or source-rejected event from the forwarder.
     Media {
         /// The call.
@@ -294,6 +323,17 @@ impl Worker {
             };
             self.core.emit(WorkerEvent::Media { session, event: e });
         }
+        while let Some(d) = self.core.fwd.poll_dtls() {
+            let session = self
+                .core
+                .fwd
+                .session_of(d.id)
+                .map_or(SessionId(0), SessionId);
+            self.core.emit(WorkerEvent::Dtls {
+                session,
+                datagram: Box::new(d),
+            });
+        }
     }
 
     /// Registers the sockets of streams added and deregisters (then closes) those of streams
@@ -455,6 +495,18 @@ impl Core {
                         self.emit(WorkerEvent::CommandFailed { id });
                     }
                 }
+                Command::SetDtls { id, leg, on } => {
+                    if self.fwd.set_dtls(id, leg, on).is_err() {
+                        self.emit(WorkerEvent::CommandFailed { id });
+                    }
+                }
+                Command::SendDtls {
+                    id,
+                    leg,
+                    rtcp,
+                    to,
+                    data,
+                } => self.send_dtls(id, leg, rtcp, to, &data),
                 Command::RemoveStream { id } => self.remove_stream(id),
             }
         }
@@ -485,6 +537,27 @@ impl Core {
         self.sockets.insert(id.slot, sockets);
         self.io_changes.push(IoChange::Register(id));
         self.streams_by_session.entry(session).or_default().push(id);
+    }
+
+    /// Sends a handshake datagram from a live stream's leg socket (non-blocking; a full socket
+    /// buffer loses it, and DTLS resends).
+    fn send_dtls(&mut self, id: StreamId, leg: usize, rtcp: bool, to: SocketAddr, data: &[u8]) {
+        if self.fwd.session_of(id).is_none() {
+            return;
+        }
+        let Some(legs) = self.sockets.get(&id.slot) else {
+            return;
+        };
+        let Some(l) = legs.get(leg) else {
+            return;
+        };
+        let socket = match (rtcp, &l.rtcp) {
+            (true, Some(s)) => s,
+            _ => &l.rtp,
+        };
+        if let Err(e) = socket.send_to(data, to) {
+            tracing::debug!("relay: DTLS datagram not sent: {e}");
+        }
     }
 
     fn remove_stream(&mut self, id: StreamId) {

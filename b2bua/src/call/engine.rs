@@ -229,6 +229,23 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     /// §15.1.1); a call still ringing is left alone. Returns whether a call ended; drain
     /// [`B2bua::poll_output`] afterwards.
     pub fn handle_media_timeout(&mut self, now: Instant, session: SessionId) -> bool {
+        self.hang_up_media(now, session, EndReason::MediaTimeout, 408)
+    }
+
+    /// The relay's DTLS handshake on `session` failed: an answered call on it is hung up with
+    /// BYE on both legs and ends with [`EndReason::Dtls`] (RFC 5763 §5); returns whether a call
+    /// ended.
+    pub fn handle_dtls_failure(&mut self, now: Instant, session: SessionId) -> bool {
+        self.hang_up_media(now, session, EndReason::Dtls, 488)
+    }
+
+    fn hang_up_media(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        reason: EndReason,
+        code: u16,
+    ) -> bool {
         let key = self
             .calls
             .iter()
@@ -239,7 +256,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Some(key) = key else {
             return false;
         };
-        self.hang_up(now, key, EndReason::MediaTimeout, 408);
+        self.hang_up(now, key, reason, code);
         self.pump(now);
         true
     }

@@ -254,6 +254,9 @@ pub enum EndReason {
     /// No media flowed for the relay's inactivity timeout; both legs got a BYE (RFC 3261
     /// §15.1.1).
     MediaTimeout,
+    /// The relay's DTLS handshake with a WebRTC peer failed (fingerprint mismatch, no SRTP
+    /// profile, timeout): no media could flow; both legs got a BYE (RFC 5763 §5).
+    Dtls,
     /// The call reached the configured maximum duration; both legs got a BYE.
     MaxDuration,
     /// A leg's session timer ran out: its refresher did not refresh, or the SBC's own refresh
@@ -276,6 +279,7 @@ impl EndReason {
             Self::MaxDuration => Some("SIP;cause=200;text=\"maximum call duration\""),
             Self::Timeout => Some("SIP;cause=408;text=\"no answer\""),
             Self::Media => Some("SIP;cause=488;text=\"media failure\""),
+            Self::Dtls => Some("SIP;cause=488;text=\"DTLS-SRTP handshake failed\""),
             Self::SessionExpired => Some("SIP;cause=408;text=\"Session timer expired\""),
             Self::Admin => Some("SIP;cause=200;text=\"terminated by administrator\""),
             Self::Shutdown => Some("SIP;cause=503;text=\"SBC shutting down\""),

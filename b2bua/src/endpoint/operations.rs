@@ -68,7 +68,25 @@ impl<M: MediaRelay> Endpoint<M> {
                         );
                     }
                 }
-                e @ (RelayEvent::Latched { .. } | RelayEvent::SourceRejected { .. }) => {
+                RelayEvent::DtlsFailed {
+                    session,
+                    stream,
+                    leg,
+                    reason,
+                } => {
+                    let ended = self.core.handle_dtls_failure(now, session);
+                    tracing::warn!(
+                        session = session.0,
+                        stream,
+                        leg,
+                        reason,
+                        ended,
+                        "DTLS failed"
+                    );
+                }
+                e @ (RelayEvent::Latched { .. }
+                | RelayEvent::SourceRejected { .. }
+                | RelayEvent::DtlsConnected { .. }) => {
                     records::log_relay_event(&e);
                 }
             }

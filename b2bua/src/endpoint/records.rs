@@ -206,6 +206,12 @@ pub(super) fn log_relay_event(event: &RelayEvent) {
                 tracing::warn!(session = session.0, stream, leg, %from, count, "media from a foreign source dropped");
             }
         }
-        RelayEvent::Closed { .. } | RelayEvent::Inactive { .. } => {}
+        RelayEvent::DtlsConnected {
+            session,
+            stream,
+            leg,
+        } => tracing::debug!(session = session.0, stream, leg, "DTLS-SRTP keys in place"),
+        RelayEvent::Closed { .. } | RelayEvent::Inactive { .. } | RelayEvent::DtlsFailed { .. } => {
+        }
     }
 }

@@ -82,6 +82,7 @@ impl EndedBy {
             | EndReason::NoAck
             | EndReason::Media
             | EndReason::MediaTimeout
+            | EndReason::Dtls
             | EndReason::MaxDuration
             | EndReason::SessionExpired
             | EndReason::Admin
@@ -109,6 +110,7 @@ pub fn reason_str(reason: EndReason) -> &'static str {
         EndReason::NoAck => "no_ack",
         EndReason::Media => "media_failure",
         EndReason::MediaTimeout => "media_timeout",
+        EndReason::Dtls => "dtls_failed",
         EndReason::MaxDuration => "max_duration",
         EndReason::SessionExpired => "session_expired",
         EndReason::Admin => "admin",

@@ -30,11 +30,17 @@ pub enum DropReason {
     StunAuth,
     /// The ICE peer's consent expired: no valid check for 30 s (RFC 7675 §5.1).
     Consent,
+    /// A DTLS datagram taken by the relay's own handshake on a leg it terminates DTLS on
+    /// (RFC 5764): not forwarded, and not lost.
+    Dtls,
+    /// Media from or to a DTLS-SRTP leg before its handshake gave keys: never relayed in
+    /// clear (RFC 5763 §5).
+    Unkeyed,
 }
 
 impl DropReason {
     /// How many reasons there are.
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 13;
 
     /// Every reason, in counter order.
     pub const ALL: [Self; Self::COUNT] = [
@@ -49,6 +55,8 @@ impl DropReason {
         Self::SrtpLimit,
         Self::StunAuth,
         Self::Consent,
+        Self::Dtls,
+        Self::Unkeyed,
     ];
 
     /// The reason as a metric label.
@@ -65,6 +73,8 @@ impl DropReason {
             Self::SrtpLimit => "srtp_limit",
             Self::StunAuth => "stun_auth",
             Self::Consent => "consent",
+            Self::Dtls => "dtls",
+            Self::Unkeyed => "unkeyed",
         }
     }
 

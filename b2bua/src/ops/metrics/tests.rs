@@ -154,7 +154,7 @@ fn relay_totals_become_monotonic_counters() {
         backend: "mmsg",
         forwarded_packets: 10,
         forwarded_bytes: 1720,
-        drops: [0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0],
+        drops: [0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0],
         cpu_ns: 1_500_000_000,
         sessions: 1,
         streams: 2,

@@ -170,3 +170,61 @@ fn rekeying_replaces_one_direction_and_plain_ends_srtp() {
         .set_crypto(StreamId { slot: 3, gen: 8 }, 0, Rekey::Plain, Rekey::Plain)
         .is_err());
 }
+
+/// A DTLS record header (content type 22, DTLS 1.2) and a few bytes.
+fn dtls_record() -> Vec<u8> {
+    vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 1, 0, 3, 1, 2, 3]
+}
+
+#[test]
+fn a_dtls_leg_hands_its_dtls_over_and_relays_no_media_before_its_keys() {
+    let (mut f, t0) = setup(signal(A), signal(B), false);
+    f.set_dtls(ID, 1, true).unwrap();
+    // The peer's DTLS goes to the control plane, not through.
+    assert_eq!(
+        relay(&mut f, t0, b_rtp(), B, &dtls_record()).unwrap_err(),
+        DropReason::Dtls
+    );
+    let d = f.poll_dtls().expect("queued for the handshake");
+    assert_eq!((d.id, d.leg, d.rtcp, d.from), (ID, 1, false, addr(B)));
+    assert_eq!(&*d.data, dtls_record().as_slice());
+    assert!(f.poll_dtls().is_none());
+    // No media either way until the handshake keys the leg: nothing in clear to a browser.
+    assert_eq!(
+        relay(&mut f, t0, a_rtp(), A, &rtp(1, 0xa, 0)).unwrap_err(),
+        DropReason::Unkeyed
+    );
+    assert_eq!(
+        relay(&mut f, t0, b_rtp(), B, &rtp(1, 0xb, 0)).unwrap_err(),
+        DropReason::Unkeyed
+    );
+    // Keyed: SRTP both ways, as with SDES.
+    let suite = Suite::AesCm128HmacSha1_80;
+    f.set_crypto(
+        ID,
+        1,
+        Rekey::Key(Box::new(ctx(suite, 1))),
+        Rekey::Key(Box::new(ctx(suite, 2))),
+    )
+    .unwrap();
+    let (_, out) = relay(&mut f, t0, a_rtp(), A, &rtp(2, 0xa, 0)).unwrap();
+    assert_eq!(out.len(), 12 + 160 + 10);
+    let sent = protect(&mut ctx(suite, 1), &rtp(1, 0xb, 0));
+    let (_, out) = relay(&mut f, t0, b_rtp(), B, &sent).unwrap();
+    assert_eq!(out, rtp(1, 0xb, 0));
+    // The queue is bounded: a flood of DTLS is dropped as junk past it.
+    for _ in 0..100 {
+        let _ = relay(&mut f, t0, b_rtp(), B, &dtls_record());
+    }
+    let mut queued = 0;
+    while f.poll_dtls().is_some() {
+        queued += 1;
+    }
+    assert_eq!(queued, 64);
+    // Off again: DTLS between keyed legs is junk, never passed through.
+    f.set_dtls(ID, 1, false).unwrap();
+    assert_eq!(
+        relay(&mut f, t0, b_rtp(), B, &dtls_record()).unwrap_err(),
+        DropReason::Junk
+    );
+}
