@@ -79,8 +79,11 @@ pub fn outbound_side_to(
         sip: Dest::new(local, transport),
         media_interface: to.name.clone(),
         media_advertised: to.advertised,
-        srtp: r.srtp.unwrap_or(to.srtp),
-        ice: to.ice,
+        srtp: match to.profile {
+            sbc_config::MediaProfile::Webrtc => to.media_srtp(),
+            sbc_config::MediaProfile::Sip => r.srtp.unwrap_or(to.srtp),
+        },
+        ice: to.media_ice(),
     };
     Some((side, Dest::new(hop, transport).from_local(local)))
 }
@@ -240,8 +243,8 @@ impl ConfigRouter {
                 sip: local,
                 media_interface: from.name.clone(),
                 media_advertised: from.advertised,
-                srtp: from.srtp,
-                ice: from.ice,
+                srtp: from.media_srtp(),
+                ice: from.media_ice(),
             },
             b_side,
             next_hop,

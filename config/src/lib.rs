@@ -32,8 +32,8 @@ use std::path::Path;
 pub use error::{ConfigError, Location};
 pub use model::{
     Admin, Auth, Config, DigestAlgorithm, Dns, ForkMode, General, IcePolicy, Interface, IoBackend,
-    Latching, Limits, Listen, LogFormat, LogLevel, Realm, RealmMode, Relay, RemoteRelay, Route,
-    Sip, SrtpPolicy, Transport, User, MAX_DATAGRAM_BYTES,
+    Latching, Limits, Listen, LogFormat, LogLevel, MediaProfile, Realm, RealmMode, Relay,
+    RemoteRelay, Route, Sip, SrtpPolicy, Transport, User, MAX_DATAGRAM_BYTES,
 };
 pub use next_hop::{HopName, NextHop};
 pub use types::{IpNet, Secret, UserPattern};

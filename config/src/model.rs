@@ -232,6 +232,23 @@ pub struct Interface {
     /// listeners; empty: any origin (RFC 6455 §10.2).
     #[serde(default)]
     pub websocket_origins: Vec<String>,
+    /// What the customers on this side are: SIP phones and trunks (`sip`) or browsers
+    /// (`webrtc`: DTLS-SRTP, ICE-lite, rtcp-mux, `UDP/TLS/RTP/SAVPF`, RFC 8829).
+    #[serde(default)]
+    pub profile: MediaProfile,
+}
+
+/// The kind of media endpoint on an interface's legs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaProfile {
+    /// SIP phones, PBXs and trunks: media as `srtp` and `ice` say.
+    #[default]
+    Sip,
+    /// Browsers (RFC 8827, RFC 8829): the relay is the DTLS-SRTP endpoint (RFC 5763/5764),
+    /// an ICE-lite agent (RFC 8445 §2.5), and RTCP is muxed (RFC 5761); offers are
+    /// `UDP/TLS/RTP/SAVPF` with only the codecs browsers run.
+    Webrtc,
 }
 
 /// ICE on a leg (RFC 8445, RFC 8839). Whatever the policy, the other leg's candidates and ICE
@@ -263,6 +280,10 @@ pub enum SrtpPolicy {
     /// SRTP only: offers are RTP/SAVP with `a=crypto`, and an offer or answer without an
     /// acceptable key is refused (488 with a Warning).
     Required,
+    /// DTLS-SRTP as browsers run it (RFC 5763, RFC 5764): the effect of `profile = "webrtc"`,
+    /// not a value `srtp` takes.
+    #[serde(skip)]
+    Dtls,
 }
 
 fn default_rtp_port_min() -> u16 {
@@ -274,6 +295,22 @@ fn default_rtp_port_max() -> u16 {
 }
 
 impl Interface {
+    /// The SRTP policy of this side's legs: DTLS-SRTP for a WebRTC side, else `srtp`.
+    pub fn media_srtp(&self) -> SrtpPolicy {
+        match self.profile {
+            MediaProfile::Webrtc => SrtpPolicy::Dtls,
+            MediaProfile::Sip => self.srtp,
+        }
+    }
+
+    /// The ICE policy of this side's legs: ICE-lite for a WebRTC side, else `ice`.
+    pub fn media_ice(&self) -> IcePolicy {
+        match self.profile {
+            MediaProfile::Webrtc => IcePolicy::Lite,
+            MediaProfile::Sip => self.ice,
+        }
+    }
+
     /// The IP the relay binds media sockets on: `media_address`, else the first listen IP.
     pub fn media_ip(&self) -> IpAddr {
         self.media_address

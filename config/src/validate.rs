@@ -196,6 +196,26 @@ fn interfaces(cfg: &Config) -> Check {
             }
         }
         rtp_range(cfg, i, ifc, &p)?;
+        if ifc.profile == crate::MediaProfile::Webrtc {
+            if ifc.srtp != crate::SrtpPolicy::Off {
+                return fail(
+                    p.key("srtp"),
+                    "profile = \"webrtc\" keys media with DTLS-SRTP; leave srtp unset",
+                );
+            }
+            if ifc.ice == crate::IcePolicy::Strip {
+                return fail(
+                    p.key("ice"),
+                    "profile = \"webrtc\" runs ICE-lite, which browsers need; leave ice unset",
+                );
+            }
+            if !cfg.relay.remote.is_empty() {
+                return fail(
+                    p.key("profile"),
+                    "webrtc needs the in-process relay for DTLS-SRTP ([relay] remote is set)",
+                );
+            }
+        }
     }
     Ok(())
 }

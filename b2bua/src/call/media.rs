@@ -2,13 +2,15 @@
 //! over [`sbc_relay::api::Relay`] and tests over a fake, and the SDP rewriting that points each
 //! leg at the relay (RFC 3264 §5, §6, §8, RFC 4566 §5.2, §5.7).
 
+use super::dtls::LegDtls;
 use super::ice::LegIce;
 use super::sdes::{Exchange, LegKeys};
-use super::{CallError, Leg, Side};
+use super::{CallError, Leg, Side, SrtpPolicy};
 use bytes::Bytes;
 use sbc_common::sdp::{self, Media, Sdp};
 use sbc_relay::api::{
-    KeyChange, LegSpec, LocalLeg, Relay, RelayError, RelayEvent, RelayMetrics, SessionId,
+    DtlsParams, Fingerprint, KeyChange, LegSpec, LocalLeg, Relay, RelayError, RelayEvent,
+    RelayMetrics, SessionId,
 };
 use sbc_relay::forward::{ice_token, Direction, IceParams, LegSignal, LegStats};
 use sbc_relay::latch::LatchPolicy;
@@ -66,6 +68,29 @@ pub trait MediaAnchor {
     /// secure source (RFC 8445 §5.3); `None` when there is none.
     fn new_ice_credentials(&mut self) -> Option<(String, String)>;
 
+    /// The fingerprint of the relay's DTLS certificate for WebRTC legs (RFC 8122 §5); `None`
+    /// when the relay runs no DTLS-SRTP (WebRTC legs are then refused).
+    fn dtls_fingerprint(&self) -> Option<Fingerprint> {
+        None
+    }
+
+    /// DTLS-SRTP on leg `leg` of a stream: the relay's role and the peer's fingerprint, or
+    /// none (RFC 5763 §5).
+    fn set_dtls(
+        &mut self,
+        _session: SessionId,
+        _stream: usize,
+        _leg: Leg,
+        params: Option<DtlsParams>,
+    ) -> Result<(), RelayError> {
+        match params {
+            None => Ok(()),
+            Some(_) => Err(RelayError::Io(std::io::Error::other(
+                "this relay runs no DTLS-SRTP",
+            ))),
+        }
+    }
+
     /// Ends a session and frees its ports.
     fn delete_session(&mut self, session: SessionId) -> Result<(), RelayError>;
 }
@@ -119,6 +144,20 @@ impl MediaAnchor for Relay {
 
     fn new_ice_credentials(&mut self) -> Option<(String, String)> {
         Some((ice_token(8)?, ice_token(24)?))
+    }
+
+    fn dtls_fingerprint(&self) -> Option<Fingerprint> {
+        Relay::dtls_fingerprint(self)
+    }
+
+    fn set_dtls(
+        &mut self,
+        session: SessionId,
+        stream: usize,
+        leg: Leg,
+        params: Option<DtlsParams>,
+    ) -> Result<(), RelayError> {
+        Relay::set_dtls(self, session, stream, leg.index(), params)
     }
 
     fn delete_session(&mut self, session: SessionId) -> Result<(), RelayError> {
@@ -188,7 +227,8 @@ pub fn leg_signal(m: &Media<'_>, policy: LatchPolicy) -> LegSignal {
         .and_then(|r| Some(SocketAddr::new(r.ip().or(ip)?, r.port)))
         .filter(|a| !a.ip().is_unspecified() && live);
     let mut direction = relay_direction(m.direction());
-    if conn.is_some_and(|c| c.is_unspecified()) {
+    // With ICE, c=0.0.0.0 only says no candidate was gathered yet (RFC 8839 §5.1).
+    if conn.is_some_and(|c| c.is_unspecified()) && !m.uses_ice() {
         // RFC 2543 hold (c=0.0.0.0): the endpoint cannot receive (RFC 3264 §8.4).
         direction = if direction.sends() {
             Direction::SendOnly
@@ -233,6 +273,8 @@ pub(super) struct MediaState {
     keys: Vec<[LegKeys; 2]>,
     /// ICE by `m=` line position, per leg (RFC 8839).
     ice: Vec<[LegIce; 2]>,
+    /// DTLS-SRTP by `m=` line position, per leg (RFC 5763).
+    dtls: Vec<[LegDtls; 2]>,
 }
 
 impl MediaState {
@@ -250,6 +292,7 @@ impl MediaState {
             last: [None, None],
             keys: Vec::new(),
             ice: Vec::new(),
+            dtls: Vec::new(),
         }
     }
 
@@ -276,6 +319,13 @@ impl MediaState {
             self.ice.resize_with(line + 1, Default::default);
         }
         &mut self.ice[line][leg.index()]
+    }
+
+    fn dtls_mut(&mut self, line: usize, leg: Leg) -> &mut LegDtls {
+        if self.dtls.len() <= line {
+            self.dtls.resize_with(line + 1, Default::default);
+        }
+        &mut self.dtls[line][leg.index()]
     }
 
     fn keys_mut(&mut self, line: usize, leg: Leg) -> &mut LegKeys {
@@ -309,6 +359,9 @@ impl MediaState {
         for m in sdp.media() {
             if !m.is_rejected() {
                 self.ice_mut(m.index(), from).receive(&sdp, m.description());
+                self.dtls_mut(m.index(), from)
+                    .receive(sides[from.index()].srtp, kind, &sdp, m.description())
+                    .map_err(CallError::Srtp)?;
             }
         }
         // Keys first: a refused offer or answer leaves the relay as it was.
@@ -347,7 +400,8 @@ impl MediaState {
                 None => {
                     let spec = |leg: Leg| LegSpec {
                         interface: sides[leg.index()].media_interface.clone(),
-                        rtcp_mux: mux,
+                        // RTCP is always muxed with a browser (RFC 8829 §5.1.3).
+                        rtcp_mux: mux || sides[leg.index()].srtp == SrtpPolicy::Dtls,
                         signal: if leg == from {
                             signal
                         } else {
@@ -381,6 +435,8 @@ impl MediaState {
         });
         sdp.set_connection_address(ip);
         let (srtp, ice) = (sides[to.index()].srtp, sides[to.index()].ice);
+        let from_webrtc = sides[from.index()].srtp == SrtpPolicy::Dtls;
+        let fingerprint = anchor.dtls_fingerprint();
         let mut any_ice = false;
         for (i, (m, local)) in sdp.media_iter_mut().zip(&locals).enumerate() {
             let Some(local) = local else {
@@ -399,6 +455,12 @@ impl MediaState {
             {
                 rekeys.push((i, to, r));
             }
+            self.dtls_mut(i, to)
+                .send(srtp, kind, m, fingerprint)
+                .map_err(CallError::Srtp)?;
+            if from_webrtc && srtp != SrtpPolicy::Dtls {
+                super::dtls::to_sip(m);
+            }
             let mut fresh = || anchor.new_ice_credentials();
             any_ice |= self
                 .ice_mut(i, to)
@@ -415,6 +477,18 @@ impl MediaState {
                 if let Some(change) = lines[leg.index()].change() {
                     anchor
                         .set_ice(self.session, stream.index, leg, change)
+                        .map_err(CallError::Relay)?;
+                }
+            }
+        }
+        for (i, lines) in self.dtls.iter_mut().enumerate() {
+            let Some(stream) = self.streams.get(i).copied().flatten() else {
+                continue;
+            };
+            for leg in [Leg::A, Leg::B] {
+                if let Some(change) = lines[leg.index()].change() {
+                    anchor
+                        .set_dtls(self.session, stream.index, leg, change)
                         .map_err(CallError::Relay)?;
                 }
             }

@@ -48,6 +48,7 @@
 //! NAT mapping (RFC 3581 §4).
 
 mod codes;
+mod dtls;
 mod engine;
 mod headers;
 mod ice;
@@ -380,7 +381,9 @@ pub enum CallError {
     /// The relay refused a media operation.
     #[error("relay: {0}")]
     Relay(RelayError),
-    /// The SDES-SRTP negotiation of a leg failed (RFC 4568 §7): the text for a Warning.
+    /// The SRTP negotiation of a leg failed, SDES (RFC 4568 §7) or DTLS-SRTP and the WebRTC
+    /// profile (RFC 5763 §5, RFC 8829), or no codec is left for a browser: the text for the
+    /// 488's Warning.
     #[error("SRTP: {0}")]
     Srtp(&'static str),
 }

@@ -95,9 +95,11 @@ fn secure_proto(proto: &str) -> bool {
 }
 
 /// The RTP profile a leg is offered: `RTP/SAVP` when SRTP is required there, else `RTP/AVP`,
-/// with `F` when the incoming offer used feedback (RFC 4585, RFC 5124).
+/// with `F` when the incoming offer used feedback (RFC 4585, RFC 5124) and was not a WebRTC
+/// offer (whose feedback is the browser's business, not a SIP phone's).
 fn offer_proto(incoming: &str, policy: SrtpPolicy) -> &'static str {
-    let feedback = incoming.ends_with('F') || incoming.ends_with('f');
+    let feedback = (incoming.ends_with('F') || incoming.ends_with('f'))
+        && !super::dtls::is_dtls_proto(incoming);
     match (policy == SrtpPolicy::Required, feedback) {
         (true, true) => "RTP/SAVPF",
         (true, false) => "RTP/SAVP",
@@ -150,10 +152,23 @@ impl LegKeys {
         if !m.is_rtp() {
             return Ok(None);
         }
+        if policy == SrtpPolicy::Dtls {
+            // Keyed by the DTLS handshake, not SDP (RFC 5763 §5); `dtls` checks the profile.
+            if kind == Exchange::Offer {
+                self.peer_offer = Some(PeerOffer {
+                    proto: m.proto().to_owned(),
+                    accepted: None,
+                });
+            }
+            return Ok(None);
+        }
         let secure = secure_proto(m.proto());
         match kind {
             Exchange::Offer => {
                 let accepted = match policy {
+                    _ if super::dtls::is_dtls_proto(m.proto()) => {
+                        return Err("DTLS-SRTP (WebRTC) offered on a side without profile = webrtc")
+                    }
                     SrtpPolicy::Off if secure => return Err("SRTP is not enabled on this side"),
                     SrtpPolicy::Off => None,
                     _ => acceptable(m.cryptos(), |_, _| true),
@@ -220,7 +235,8 @@ impl LegKeys {
         fresh: &mut dyn FnMut() -> Option<MasterKey>,
     ) -> Result<Option<Rekey>, Refusal> {
         m.remove_attribute("crypto");
-        if !m.is_rtp() {
+        if !m.is_rtp() || policy == SrtpPolicy::Dtls {
+            // A WebRTC leg's profile, setup and fingerprint are `dtls`'s to write.
             return Ok(None);
         }
         match kind {

@@ -30,6 +30,7 @@ enum Op {
     Update(SessionId, usize, [Option<LegSignal>; 2]),
     Crypto(SessionId, usize, Leg, KeyChange, KeyChange),
     Ice(SessionId, usize, Leg, Option<IceParams>),
+    Dtls(SessionId, usize, Leg, Option<sbc_relay::api::DtlsParams>),
     Delete(SessionId),
 }
 
@@ -129,6 +130,22 @@ impl MediaAnchor for FakeAnchor {
     fn new_master_key(&mut self) -> Option<MasterKey> {
         self.keys += 1;
         Some(MasterKey::from_bytes(&[self.keys; 30]))
+    }
+
+    /// Bytes 0x5a: the relay's certificate in these tests.
+    fn dtls_fingerprint(&self) -> Option<sbc_relay::api::Fingerprint> {
+        Some(sbc_relay::api::Fingerprint([0x5a; 32]))
+    }
+
+    fn set_dtls(
+        &mut self,
+        session: SessionId,
+        stream: usize,
+        leg: Leg,
+        params: Option<sbc_relay::api::DtlsParams>,
+    ) -> Result<(), RelayError> {
+        self.ops.push(Op::Dtls(session, stream, leg, params));
+        Ok(())
     }
 
     fn delete_session(&mut self, session: SessionId) -> Result<(), RelayError> {
@@ -2813,3 +2830,4 @@ mod operations;
 mod parallel;
 mod retries;
 mod srtp;
+mod webrtc;

@@ -4,7 +4,8 @@
 use super::remote_relay::RemoteRelays;
 use crate::call::{Leg, MediaAnchor, MediaRelay};
 use sbc_relay::api::{
-    KeyChange, LegSpec, LocalLeg, Relay, RelayError, RelayEvent, RelayMetrics, SessionId,
+    DtlsParams, Fingerprint, KeyChange, LegSpec, LocalLeg, Relay, RelayError, RelayEvent,
+    RelayMetrics, SessionId,
 };
 use sbc_relay::forward::{IceParams, LegSignal, LegStats};
 use sbc_relay::srtp::MasterKey;
@@ -75,6 +76,20 @@ impl MediaAnchor for Media {
 
     fn new_ice_credentials(&mut self) -> Option<(String, String)> {
         both!(self, r => r.new_ice_credentials())
+    }
+
+    fn dtls_fingerprint(&self) -> Option<Fingerprint> {
+        both!(self, r => MediaAnchor::dtls_fingerprint(r))
+    }
+
+    fn set_dtls(
+        &mut self,
+        session: SessionId,
+        stream: usize,
+        leg: Leg,
+        params: Option<DtlsParams>,
+    ) -> Result<(), RelayError> {
+        both!(self, r => MediaAnchor::set_dtls(r, session, stream, leg, params))
     }
 
     fn delete_session(&mut self, session: SessionId) -> Result<(), RelayError> {

@@ -369,13 +369,13 @@ impl<M: MediaRelay> Endpoint<M> {
                         .cfg
                         .interfaces
                         .get(ingress.interface)
-                        .map(|i| i.srtp)
+                        .map(sbc_config::Interface::media_srtp)
                         .unwrap_or_default(),
                     ice: self
                         .cfg
                         .interfaces
                         .get(ingress.interface)
-                        .map(|i| i.ice)
+                        .map(sbc_config::Interface::media_ice)
                         .unwrap_or_default(),
                 };
                 // One fork group of the registrar is one parallel group of targets: each one
@@ -491,8 +491,8 @@ impl<M: MediaRelay> Endpoint<M> {
                 sip: Dest::new(local, flow.transport),
                 media_interface: iface.name.clone(),
                 media_advertised: iface.advertised,
-                srtp: iface.srtp,
-                ice: iface.ice,
+                srtp: iface.media_srtp(),
+                ice: iface.media_ice(),
             },
             next_hop: flow.dest().from_local(local),
             request_uri: Some(contact.to_owned()),

@@ -548,3 +548,49 @@ fn srtp_policies_per_interface_and_route() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_webrtc_profile_implies_dtls_srtp_and_ice_lite_and_refuses_what_contradicts_it() {
+    let webrtc = BASE.replacen(
+        "rtp_port_max = 20999\n",
+        "rtp_port_max = 20999\nprofile = \"webrtc\"\n",
+        1,
+    );
+    let cfg = Config::from_toml_str(&webrtc, "t.toml").unwrap();
+    let customer = &cfg.interfaces[0];
+    assert_eq!(customer.profile, crate::MediaProfile::Webrtc);
+    assert_eq!(customer.media_srtp(), crate::SrtpPolicy::Dtls);
+    assert_eq!(customer.media_ice(), crate::IcePolicy::Lite);
+    assert_eq!(cfg.interfaces[1].media_srtp(), crate::SrtpPolicy::Off);
+    let sdes = webrtc.replacen(
+        "profile = \"webrtc\"\n",
+        "profile = \"webrtc\"\nsrtp = \"required\"\n",
+        1,
+    );
+    let (field, l, msg) = err(&sdes);
+    assert_eq!(field, "interface.customer.srtp", "{msg}");
+    assert_eq!(l, line(&sdes, "srtp = "));
+    assert!(msg.contains("DTLS-SRTP"), "{msg}");
+    let strip = webrtc.replacen(
+        "profile = \"webrtc\"\n",
+        "profile = \"webrtc\"\nice = \"strip\"\n",
+        1,
+    );
+    assert_eq!(err(&strip).0, "interface.customer.ice");
+    let remote = "\n[relay]\nremote = [{ ng = \"127.0.0.1:22222\" }]\n";
+    let (field, _, msg) = err(&format!("{webrtc}{remote}"));
+    assert_eq!(field, "interface.customer.profile", "{msg}");
+    // `dtls` is what the profile means, not a value of `srtp`.
+    let spelled = BASE.replacen(
+        "rtp_port_max = 20999\n",
+        "rtp_port_max = 20999\nsrtp = \"dtls\"\n",
+        1,
+    );
+    assert_eq!(err(&spelled).0, "interface.customer.srtp");
+    let unknown = BASE.replacen(
+        "rtp_port_max = 20999\n",
+        "rtp_port_max = 20999\nprofile = \"browser\"\n",
+        1,
+    );
+    assert_eq!(err(&unknown).0, "interface.customer.profile");
+}
