@@ -23,6 +23,8 @@ use openssl::ssl::{
 use openssl::x509::{X509Builder, X509NameBuilder};
 use std::collections::VecDeque;
 use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use thiserror::Error;
 
 /// The SRTP protection profiles offered, in the relay's order of preference (RFC 5764 §4.1.2,
@@ -224,6 +226,8 @@ pub struct DtlsEndpoint {
     stream: SslStream<Pipe>,
     role: DtlsRole,
     expected: Fingerprint,
+    /// Set by the verify callback when the peer's certificate is not the expected one.
+    mismatch: Arc<AtomicBool>,
     state: DtlsState,
     keys: Option<SrtpKeys>,
 }
@@ -248,6 +252,25 @@ impl DtlsEndpoint {
     ) -> Result<Self, DtlsError> {
         let mut ssl = Ssl::new(&identity.ctx)?;
         ssl.set_mtu(MTU)?;
+        // The peer's certificate is checked in the handshake, so a stranger never gets a
+        // Finished: its leaf must have the SDP's fingerprint (RFC 5763 §5); the chain is not
+        // checked (browsers' certificates are self-signed).
+        let mismatch = Arc::new(AtomicBool::new(false));
+        let flag = mismatch.clone();
+        ssl.set_verify_callback(
+            SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT,
+            move |_, chain| {
+                if chain.error_depth() != 0 {
+                    return true;
+                }
+                let ok = chain
+                    .current_cert()
+                    .and_then(|c| c.digest(MessageDigest::sha256()).ok())
+                    .is_some_and(|d| d.as_ref() == expected.0.as_slice());
+                flag.store(!ok, Ordering::Relaxed);
+                ok
+            },
+        );
         match role {
             DtlsRole::Client => ssl.set_connect_state(),
             DtlsRole::Server => ssl.set_accept_state(),
@@ -257,6 +280,7 @@ impl DtlsEndpoint {
             stream,
             role,
             expected,
+            mismatch,
             state: DtlsState::Handshaking,
             keys: None,
         };
@@ -294,6 +318,9 @@ impl DtlsEndpoint {
             DtlsState::Handshaking => match self.stream.do_handshake() {
                 Ok(()) => self.finish(),
                 Err(e) if matches!(e.code(), ErrorCode::WANT_READ | ErrorCode::WANT_WRITE) => {}
+                Err(_) if self.mismatch.load(Ordering::Relaxed) => {
+                    self.state = DtlsState::Failed("DTLS fingerprint mismatch");
+                }
                 Err(_) => self.state = DtlsState::Failed("DTLS handshake failed"),
             },
             DtlsState::Connected => {
@@ -467,6 +494,17 @@ mod tests {
             &DtlsState::Failed("DTLS fingerprint mismatch")
         );
         assert!(server.take_keys().is_none());
+        // Refused in the handshake: the stranger never got the server's Finished.
+        assert_ne!(client.state(), &DtlsState::Connected);
+        // And a client refuses a server that is not the one its SDP named.
+        let mut client = DtlsEndpoint::new(&ia, DtlsRole::Client, other.fingerprint()).unwrap();
+        let mut server = DtlsEndpoint::new(&ib, DtlsRole::Server, ia.fingerprint()).unwrap();
+        run(&mut client, &mut server);
+        assert_eq!(
+            client.state(),
+            &DtlsState::Failed("DTLS fingerprint mismatch")
+        );
+        assert_ne!(server.state(), &DtlsState::Connected);
     }
 
     #[test]

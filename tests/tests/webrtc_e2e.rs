@@ -279,3 +279,302 @@ fn chromium_with_jssip_calls_a_plain_rtp_core_over_dtls_srtp_and_is_called_back(
         "the handshakes went through the relay's DTLS"
     );
 }
+
+/// The venv's Python when it can import aiortc; `None` (after saying so loudly) when it cannot
+/// and `CI` is unset; a panic when `CI` is set.
+fn python_with_aiortc(test: &str) -> Option<PathBuf> {
+    let python = repo().join(".venv/bin/python");
+    let ok = Command::new(&python)
+        .args(["-c", "import aiortc"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(python);
+    }
+    let why = format!(
+        "{test}: {} cannot import aiortc; run `bash .ci/deps`",
+        python.display()
+    );
+    assert!(std::env::var_os("CI").is_none(), "{why}");
+    eprintln!("SKIPPED {why}");
+    None
+}
+
+/// A WebRTC side (`profile = "webrtc"`, UDP signalling) and a plain core side, routed to
+/// `core_ua`, every SIP message logged.
+fn webrtc_sbc(core_ua: SocketAddr, base: u16) -> (Sbc, SbcConfig, u16) {
+    let (customer, core) = (free_udp_port(), free_udp_port());
+    let mut c = SbcConfig::with(
+        Iface::udp(addr(customer), base..=base + 99),
+        Iface::udp(addr(core), base + 100..=base + 199),
+    )
+    .route("customer-to-core", core_ua, "");
+    c.general = "log_sip_messages = true\nlog_sip_rate_per_s = 10000\n".to_owned();
+    let max = format!("rtp_port_max = {}\n", base + 99);
+    let text = c
+        .render()
+        .replacen(&max, &format!("{max}profile = \"webrtc\"\n"), 1);
+    (Sbc::start_ready(&text), c, customer)
+}
+
+/// aiortc's `key value` lines until `done` (or its end).
+fn read_until_done(out: &mut impl BufRead) -> BTreeMap<String, String> {
+    let mut seen = String::new();
+    loop {
+        let mut l = String::new();
+        if out.read_line(&mut l).unwrap_or(0) == 0 {
+            break;
+        }
+        let done = l.trim() == "done";
+        seen.push_str(&l);
+        if done {
+            break;
+        }
+    }
+    outcomes(&seen)
+}
+
+/// The payload types of the `m=<kind>` line and its port, from an SDP body.
+fn m_line(body: &[u8], kind: &str) -> Option<(u16, Vec<String>)> {
+    let text = String::from_utf8_lossy(body);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("m={kind} ")))?;
+    let mut it = line.split_whitespace().skip(1);
+    let port = it.next()?.parse().ok()?;
+    Some((port, it.skip(1).map(str::to_owned).collect()))
+}
+
+/// Counts RTP datagrams (not RTCP) on `sock` for `window`, and whether any carried payload
+/// type `pt`.
+fn count_rtp(sock: &std::net::UdpSocket, window: std::time::Duration, pt: u8) -> (usize, bool) {
+    let end = std::time::Instant::now() + window;
+    let mut buf = [0u8; 2048];
+    let (mut n, mut seen) = (0, false);
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(50)))
+        .unwrap();
+    while std::time::Instant::now() < end {
+        if let Ok((len, _)) = sock.recv_from(&mut buf) {
+            if len >= 12 && buf[0] >> 6 == 2 && !(192..=223).contains(&buf[1]) {
+                n += 1;
+                seen |= buf[1] & 0x7f == pt;
+            }
+        }
+    }
+    (n, seen)
+}
+
+/// Plain RTP from the core to the relay: 20 ms apart for `count` packets.
+fn send_rtp(sock: &std::net::UdpSocket, to: SocketAddr, pt: u8, ssrc: u32, count: u16) {
+    for seq in 0..count {
+        let mut p = vec![0x80, pt, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        p[2..4].copy_from_slice(&seq.to_be_bytes());
+        p[4..8].copy_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+        p[8..12].copy_from_slice(&ssrc.to_be_bytes());
+        p.resize(12 + 160, 0xff);
+        let _ = sock.send_to(&p, to);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Runs one aiortc call (audio + video offered with BUNDLE) to a plain core answering both
+/// streams, with `args` for aiortc; returns aiortc's outcomes, the INVITE the core got, what
+/// the core received per stream, and the core's UA (to see what happens to the call).
+struct AiortcCall {
+    peer: BTreeMap<String, String>,
+    b_invite: sbc_common::sip::Message,
+    audio_rx: usize,
+    video_rx: usize,
+    core: sbc_tests::TestUa,
+    admin: SocketAddr,
+    _sbc: Sbc,
+}
+
+fn aiortc_call(python: &Path, args: &[&str], base: u16) -> AiortcCall {
+    use bytes::Bytes;
+    use sbc_common::sip::{HeaderName, Method};
+    use sbc_tests::message::{
+        alice_invite, contact_uri, dialog_request, is_response, tagged_response,
+    };
+    use std::io::Write;
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+    let core = sbc_tests::TestUa::new();
+    let video = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (sbc, c, customer) = webrtc_sbc(core.addr(), base);
+    let mut peer = Command::new("timeout")
+        .arg("40")
+        .arg(python)
+        .arg(repo().join("tests/peers/aiortc_peer.py"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run aiortc_peer.py");
+    let mut out = std::io::BufReader::new(peer.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    out.read_line(&mut first).expect("aiortc's offer");
+    let offer = first
+        .trim()
+        .strip_prefix("offer ")
+        .unwrap_or_else(|| panic!("aiortc: {first}"));
+    let offer = String::from_utf8(
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, offer).unwrap(),
+    )
+    .unwrap();
+    assert!(offer.contains("a=group:BUNDLE 0 1"), "{offer}");
+
+    let phone = sbc_tests::TestUa::new();
+    let inv = alice_invite("UDP", phone.addr(), "aiortc-1", "rtc-a", Some(offer));
+    phone.send(addr(customer), &inv);
+    let (b_inv, from) = core
+        .recv_until(WAIT, |m| m.method() == Some(&Method::Invite))
+        .expect("INVITE at the core");
+    let (_, audio_pts) = m_line(b_inv.body(), "audio").expect("audio at the core");
+    let (_, video_pts) = m_line(b_inv.body(), "video").expect("video at the core");
+    let audio_pt = if audio_pts.iter().any(|p| p == "0") {
+        "0"
+    } else {
+        &audio_pts[0]
+    };
+    let video_pt = video_pts[0].clone();
+    let core_rtp = core.rtp_addr();
+    let answer = format!(
+        "v=0\r\no=core 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP {audio_pt}\r\na=rtcp-mux\r\na=sendrecv\r\n\
+         m=video {} RTP/AVP {video_pt}\r\na=rtpmap:{video_pt} VP8/90000\r\na=rtcp-mux\r\na=sendrecv\r\n",
+        core_rtp.port(),
+        video.local_addr().unwrap().port()
+    );
+    let mut ok = tagged_response(&b_inv, 200, "rtc-b");
+    ok.push_header(HeaderName::Contact, format!("<sip:core@{}>", core.addr()));
+    ok.set_body(Bytes::from(answer), Some("application/sdp"));
+    core.send(from, &ok);
+    let (a_ok, _) = phone
+        .recv_until(WAIT, |m| is_response(m, 200, "INVITE"))
+        .expect("200 at the caller");
+    let ack = dialog_request(
+        Method::Ack,
+        contact_uri(&a_ok),
+        1,
+        format!("SIP/2.0/UDP {};branch=z9hG4bK-rtc-ack;rport", phone.addr()),
+        &inv,
+        &a_ok,
+    );
+    phone.send(addr(customer), &ack);
+    let stdin = peer.stdin.as_mut().expect("stdin");
+    let answer64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, a_ok.body());
+    writeln!(stdin, "answer {answer64}").unwrap();
+    stdin.flush().unwrap();
+    let text = String::from_utf8_lossy(b_inv.body()).into_owned();
+    let ip: std::net::IpAddr = text
+        .lines()
+        .find_map(|l| l.strip_prefix("c=IN IP4 "))
+        .and_then(|ip| ip.trim().parse().ok())
+        .expect("the relay's address");
+    let (audio_port, _) = m_line(b_inv.body(), "audio").unwrap();
+    let (video_port, _) = m_line(b_inv.body(), "video").unwrap();
+    let relay_audio = SocketAddr::new(ip, audio_port);
+    let relay_video = SocketAddr::new(ip, video_port);
+    // The core talks back on both streams while it counts what arrives.
+    let pt_a: u8 = audio_pt.parse().unwrap();
+    let pt_v: u8 = video_pt.parse().unwrap();
+    let (audio_sock, video_sock) = (core.rtp.try_clone().unwrap(), video.try_clone().unwrap());
+    let talk = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let v = std::thread::spawn(move || send_rtp(&video_sock, relay_video, pt_v, 0x71de0, 150));
+        send_rtp(&audio_sock, relay_audio, pt_a, 0xc0de, 150);
+        let _ = v.join();
+    });
+    let audio_core = core.rtp.try_clone().unwrap();
+    let counter =
+        std::thread::spawn(move || count_rtp(&video, std::time::Duration::from_secs(4), pt_v));
+    let (audio_rx, audio_pt_seen) = count_rtp(&audio_core, std::time::Duration::from_secs(4), pt_a);
+    let (video_rx, _) = counter.join().unwrap();
+    let _ = talk.join();
+    let peer_out = read_until_done(&mut out);
+    let _ = peer.wait();
+    assert!(
+        audio_rx == 0 || audio_pt_seen,
+        "audio arrived with another payload type"
+    );
+    AiortcCall {
+        peer: peer_out,
+        b_invite: b_inv,
+        audio_rx,
+        video_rx,
+        core,
+        admin: c.admin,
+        _sbc: sbc,
+    }
+}
+
+#[test]
+fn aiortc_runs_dtls_srtp_with_audio_and_video_both_ways_against_a_plain_core() {
+    let Some(python) = python_with_aiortc("aiortc_dtls_srtp") else {
+        return;
+    };
+    let call = aiortc_call(&python, &[], 45400);
+    eprintln!(
+        "aiortc: {:?}; core got audio {} video {}",
+        call.peer, call.audio_rx, call.video_rx
+    );
+    let b = String::from_utf8_lossy(call.b_invite.body()).into_owned();
+    for foreign in [
+        "UDP/TLS",
+        "a=fingerprint",
+        "a=setup",
+        "a=ice-",
+        "a=candidate",
+        "BUNDLE",
+    ] {
+        assert!(!b.contains(foreign), "{foreign} reached the core:\n{b}");
+    }
+    assert_eq!(
+        call.peer.get("dtls").map(String::as_str),
+        Some("connected"),
+        "{:?}",
+        call.peer
+    );
+    // SRTP from aiortc arrives decrypted at the core on both streams...
+    assert!(call.audio_rx > 50, "core audio: {}", call.audio_rx);
+    assert!(call.video_rx > 5, "core video: {}", call.video_rx);
+    // ...and the core's plain RTP reaches aiortc as SRTP it accepts, on both streams.
+    assert!(number(&call.peer, "audio_rx") > 50.0, "{:?}", call.peer);
+    assert!(number(&call.peer, "video_rx") > 50.0, "{:?}", call.peer);
+    assert_eq!(
+        metric(
+            call.admin,
+            "sbc_relay_dropped_packets_total{reason=\"srtp_auth\"}"
+        ),
+        0.0
+    );
+}
+
+#[test]
+fn a_dtls_certificate_that_is_not_the_offers_fingerprint_ends_the_call_with_a_reason() {
+    let Some(python) = python_with_aiortc("aiortc_wrong_fingerprint") else {
+        return;
+    };
+    let call = aiortc_call(&python, &["--wrong-fingerprint"], 45600);
+    eprintln!("aiortc: {:?}; core got audio {}", call.peer, call.audio_rx);
+    // Refused inside the handshake: aiortc never saw it complete on either stream.
+    let dtls = call.peer.get("dtls").cloned().unwrap_or_default();
+    assert!(!dtls.contains("connected"), "aiortc: {dtls}");
+    assert_eq!(call.audio_rx, 0, "no media without a verified peer");
+    // The core gets a BYE that says why.
+    let (bye, _) = call
+        .core
+        .recv_until(std::time::Duration::from_secs(5), |m| {
+            m.method() == Some(&sbc_common::sip::Method::Bye)
+        })
+        .expect("BYE at the core");
+    let reason = bye
+        .header(&sbc_common::sip::HeaderName::Reason)
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        reason.contains("cause=488") && reason.contains("DTLS"),
+        "{reason}"
+    );
+}

@@ -53,6 +53,8 @@ pub(super) struct LegDtls {
     fingerprint: Option<Fingerprint>,
     /// The relay's role as the last offer or answer settled it.
     role: Option<DtlsRole>,
+    /// The `a=mid` of the peer's last offer, which the answer repeats (RFC 8843 §7.3).
+    mid: Option<Box<str>>,
     /// What the relay was last told.
     programmed: Option<DtlsParams>,
 }
@@ -99,16 +101,21 @@ impl LegDtls {
         };
         self.fingerprint = Some(fingerprint);
         self.role = Some(role);
+        if kind == Exchange::Offer {
+            self.mid = m.attribute("mid").map(Box::from);
+        }
         Ok(())
     }
 
-    /// Writes the relay's DTLS attributes and the WebRTC profile into `m`, going to this leg's
-    /// peer, when the leg is WebRTC (RFC 5763 §5, RFC 8829 §5.2): the protocol, `rtcp-mux`,
-    /// the relay's fingerprint and `a=setup`, and on offers only the codecs browsers run.
+    /// Writes the relay's DTLS attributes and the WebRTC profile into `m` (the `line`-th
+    /// `m=` line), going to this leg's peer, when the leg is WebRTC (RFC 5763 §5, RFC 8829
+    /// §5.2): the protocol, `rtcp-mux`, the relay's fingerprint and `a=setup`, an `a=mid`
+    /// (the offer's in an answer, RFC 8843 §7.3), and on offers only the codecs browsers run.
     pub(super) fn send(
         &mut self,
         policy: SrtpPolicy,
         kind: Exchange,
+        line: usize,
         m: &mut MediaDescription,
         relay_fingerprint: Option<Fingerprint>,
     ) -> Result<(), Refusal> {
@@ -120,6 +127,7 @@ impl LegDtls {
             browser_codecs(m)?;
         }
         m.set_proto(WEBRTC_PROTO);
+        static_rtpmaps(m);
         if !m.rtcp_mux() {
             let _ = m.add_attribute("rtcp-mux", None);
         }
@@ -130,6 +138,14 @@ impl LegDtls {
             (Exchange::Answer, _) => "passive",
         };
         let _ = m.add_attribute("setup", Some(setup));
+        // A browser pairs the answer's sections with its offer's by mid (RFC 8829 §5.3.1).
+        let mid = match kind {
+            Exchange::Answer => self.mid.as_deref().map(str::to_owned),
+            Exchange::Offer => Some(line.to_string()),
+        };
+        if let (Some(mid), false) = (mid, m.has_attribute("mid")) {
+            let _ = m.add_attribute("mid", Some(&mid));
+        }
         Ok(())
     }
 
@@ -173,6 +189,25 @@ fn browser_codecs(m: &mut MediaDescription) -> Result<(), Refusal> {
     m.retain_payload_types_by(|pt| keep.iter().any(|(k, _)| *k == pt))
         .map_err(|_| NONE)?;
     Ok(())
+}
+
+/// Adds `a=rtpmap` for static payload types that have none (a SIP phone may leave them out,
+/// RFC 3264 §5.1; JSEP stacks expect every format mapped, RFC 8829 §5.2.1).
+fn static_rtpmaps(m: &mut MediaDescription) {
+    let missing: Vec<String> = m
+        .payload_types()
+        .filter(|&pt| m.rtpmap(pt).is_none())
+        .filter_map(|pt| {
+            let c = sbc_common::sdp::payload::static_codec(pt)?;
+            Some(match c.channels {
+                Some(ch) => format!("{pt} {}/{}/{ch}", c.encoding, c.clock_rate),
+                None => format!("{pt} {}/{}", c.encoding, c.clock_rate),
+            })
+        })
+        .collect();
+    for value in missing {
+        let _ = m.add_attribute("rtpmap", Some(&value));
+    }
 }
 
 /// Leaves out of an `m=` line going to a SIP leg what only a WebRTC peer uses: RTCP feedback

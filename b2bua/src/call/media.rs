@@ -456,7 +456,7 @@ impl MediaState {
                 rekeys.push((i, to, r));
             }
             self.dtls_mut(i, to)
-                .send(srtp, kind, m, fingerprint)
+                .send(srtp, kind, i, m, fingerprint)
                 .map_err(CallError::Srtp)?;
             if from_webrtc && srtp != SrtpPolicy::Dtls {
                 super::dtls::to_sip(m);
