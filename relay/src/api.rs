@@ -280,6 +280,10 @@ pub struct RelayMetrics {
     pub twins: u64,
     /// Per interface: (name, ports in use, ports free).
     pub ports: Vec<(String, usize, usize)>,
+    /// DTLS handshakes that gave SRTP keys (RFC 5764).
+    pub dtls_connected: u64,
+    /// DTLS handshakes that failed (fingerprint mismatch, no SRTP profile, timeout).
+    pub dtls_failed: u64,
 }
 
 struct WorkerHandle {
@@ -342,6 +346,8 @@ pub struct Relay {
     dtls: Box<DtlsLegs>,
     /// Their outcomes, for the B2BUA.
     dtls_events: std::collections::VecDeque<RelayEvent>,
+    /// Handshakes connected and failed so far.
+    dtls_outcomes: [u64; 2],
 }
 
 impl Relay {
@@ -401,6 +407,7 @@ impl Relay {
             notify,
             dtls: Box::new(DtlsLegs::new()),
             dtls_events: std::collections::VecDeque::new(),
+            dtls_outcomes: [0; 2],
         })
     }
 
@@ -676,6 +683,11 @@ impl Relay {
         for a in actions {
             let (wi, cmd) = match a {
                 DtlsAction::Event(e) => {
+                    match e {
+                        RelayEvent::DtlsConnected { .. } => self.dtls_outcomes[0] += 1,
+                        RelayEvent::DtlsFailed { .. } => self.dtls_outcomes[1] += 1,
+                        _ => {}
+                    }
                     self.dtls_events.push_back(e);
                     continue;
                 }
@@ -894,6 +906,8 @@ impl Relay {
         let mut m = RelayMetrics {
             backend: self.backend,
             sessions: self.sessions.len() as u64,
+            dtls_connected: self.dtls_outcomes[0],
+            dtls_failed: self.dtls_outcomes[1],
             ..RelayMetrics::default()
         };
         for w in &self.workers {

@@ -120,6 +120,18 @@ fn metric(admin: SocketAddr, series: &str) -> f64 {
     metric_value(&body, series).unwrap_or(0.0)
 }
 
+/// Waits (up to 3 s: the metrics refresh on the housekeeping tick) for `series` to reach `at_least`.
+fn metric_reaches(admin: SocketAddr, series: &str, at_least: f64) -> f64 {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let v = metric(admin, series);
+        if v >= at_least || std::time::Instant::now() > end {
+            return v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn chromium_with_jssip_calls_a_plain_rtp_core_over_dtls_srtp_and_is_called_back() {
     let test = "chromium_with_jssip_calls_a_plain_rtp_core_over_dtls_srtp_and_is_called_back";
@@ -277,6 +289,19 @@ fn chromium_with_jssip_calls_a_plain_rtp_core_over_dtls_srtp_and_is_called_back(
     assert!(
         metric(c.admin, "sbc_relay_dropped_packets_total{reason=\"dtls\"}") >= 4.0,
         "the handshakes went through the relay's DTLS"
+    );
+    let connected = "sbc_relay_dtls_handshakes_total{result=\"connected\"}";
+    assert_eq!(
+        metric_reaches(c.admin, connected, 2.0),
+        2.0,
+        "one handshake per call"
+    );
+    assert_eq!(
+        metric(
+            c.admin,
+            "sbc_relay_dtls_handshakes_total{result=\"failed\"}"
+        ),
+        0.0
     );
 }
 
@@ -577,4 +602,6 @@ fn a_dtls_certificate_that_is_not_the_offers_fingerprint_ends_the_call_with_a_re
         reason.contains("cause=488") && reason.contains("DTLS"),
         "{reason}"
     );
+    let failed = "sbc_relay_dtls_handshakes_total{result=\"failed\"}";
+    assert!(metric_reaches(call.admin, failed, 1.0) >= 1.0, "counted");
 }

@@ -189,6 +189,7 @@ struct RelayHandles {
     drops: Vec<IntCounter>,
     latch_events: IntCounter,
     stun_answered: IntCounter,
+    dtls: IntCounterVec,
     turns: IntCounter,
     cpu_seconds: Counter,
     ports_in_use: IntGaugeVec,
@@ -499,6 +500,12 @@ impl Metrics {
                 &r,
                 "sbc_relay_stun_answered_total",
                 "STUN requests the relay answered on leg ports (ICE connectivity checks, plain Binding requests).",
+            )?,
+            dtls: counter_vec(
+                &r,
+                "sbc_relay_dtls_handshakes_total",
+                "DTLS handshakes of the relay on WebRTC legs, by result (connected: SRTP keyed; failed: fingerprint mismatch, no SRTP profile or timeout, the call ended).",
+                "result",
             )?,
             turns: counter(
                 &r,
@@ -822,6 +829,16 @@ impl Recorder {
         }
         add(&h.latch_events, now.latch_events, last.latch_events);
         add(&h.stun_answered, now.stun_answered, last.stun_answered);
+        add(
+            &h.dtls.with_label_values(&["connected"]),
+            now.dtls_connected,
+            last.dtls_connected,
+        );
+        add(
+            &h.dtls.with_label_values(&["failed"]),
+            now.dtls_failed,
+            last.dtls_failed,
+        );
         add(&h.turns, now.turns, last.turns);
         let cpu_ns = now.cpu_ns.saturating_sub(last.cpu_ns);
         // Nanoseconds to seconds; u64 → f64 loses precision only past 2^53 ns (104 days).
