@@ -678,6 +678,36 @@ impl Relay {
         Ok(())
     }
 
+    /// Makes leg `leg` (0 = A, 1 = B) of stream `owner` carry, on that side, the media of the
+    /// session's streams `members` too, each known by its RTP payload types (RFC 8843 BUNDLE):
+    /// their packets share `owner`'s ports, ICE and DTLS-SRTP there. Empty: no bundle.
+    pub fn set_bundle(
+        &mut self,
+        session: SessionId,
+        owner: usize,
+        leg: usize,
+        members: &[(usize, Vec<u8>)],
+    ) -> Result<(), RelayError> {
+        let (wi, owner_id) = self.locate(session, owner)?;
+        let mut list = Vec::with_capacity(members.len());
+        for (stream, pts) in members {
+            let (_, id) = self.locate(session, *stream)?;
+            list.push((id, crate::forward::payload_mask(pts)));
+        }
+        let w = self
+            .workers
+            .get_mut(wi)
+            .ok_or(RelayError::UnknownSession(session))?;
+        let cmd = Command::SetBundle {
+            owner: owner_id,
+            leg: leg & 1,
+            members: list.into_boxed_slice(),
+        };
+        w.commands.try_push(cmd).map_err(|_| RelayError::Busy)?;
+        wake(&w.wake);
+        Ok(())
+    }
+
     /// Carries out what the handshakes asked for.
     fn apply_dtls(&mut self, actions: Vec<DtlsAction>) {
         for a in actions {

@@ -6,22 +6,24 @@
 //! the verdict names the socket (a raw fd number the worker owns) and the destination. Nothing here
 //! allocates, locks or logs per packet; events (latched, rejected sources) go into a bounded queue.
 
+mod bundle;
+mod decide;
 mod ice;
 mod passthrough;
 mod secure;
 mod stats;
 
+pub use bundle::payload_mask;
 pub use ice::{ice_token, IceParams, CONSENT_TIMEOUT};
 pub use secure::Rekey;
 pub use stats::{DropReason, LegStats, ReportedQuality, Totals};
 
 use crate::io::Forward;
-use crate::latch::{Latch, LatchConfig, LatchPolicy, LatchVerdict};
-use ice::{connectivity_check, LegIce};
-use passthrough::pass_through;
+use crate::latch::{Latch, LatchConfig, LatchPolicy};
+use bundle::Bundle;
+use decide::{decide, to_control_plane, Decision, Legs, Outcome, Packet};
+use ice::LegIce;
 use sbc_common::demux::{classify, PacketKind};
-use sbc_common::rtcp::{self, RtcpPacket};
-use sbc_common::rtp;
 use sbc_common::rtpstats::{Jitter, SeqTracker};
 use secure::LegCrypto;
 use std::collections::VecDeque;
@@ -228,6 +230,10 @@ struct Leg {
     /// Whether the relay is the DTLS endpoint of this leg (RFC 5763): its peer's DTLS
     /// datagrams go to the control plane instead of through.
     dtls: bool,
+    /// The other streams whose media rides this leg's transport (BUNDLE owner, RFC 8843).
+    bundle: Option<Box<Bundle>>,
+    /// The stream whose leg's transport this leg's media rides (BUNDLE member).
+    bundled_to: Option<StreamId>,
 }
 
 impl Leg {
@@ -246,6 +252,8 @@ impl Leg {
             crypto: LegCrypto::default(),
             ice: None,
             dtls: false,
+            bundle: None,
+            bundled_to: None,
         };
         leg.resignal(now, signal);
         leg
@@ -417,6 +425,44 @@ impl Forwarder {
         Ok(())
     }
 
+    /// Makes leg `leg` of stream `owner` carry the media of `members` on that side too (RFC
+    /// 8843 BUNDLE): their packets arrive at `owner`'s sockets, told apart by RTP payload type
+    /// (each member's mask, [`payload_mask`]) and RTCP sender SSRC, and theirs for the peer
+    /// leave from `owner`'s sockets under its ICE and SRTP. An empty list ends the bundle.
+    pub fn set_bundle(
+        &mut self,
+        owner: StreamId,
+        leg: usize,
+        members: &[(StreamId, u128)],
+    ) -> Result<(), ForwardError> {
+        let leg = leg & 1;
+        let old: Vec<StreamId> = self
+            .stream_mut(owner)?
+            .legs
+            .get(leg)
+            .and_then(|l| l.bundle.as_deref())
+            .map(|b| b.members().collect())
+            .unwrap_or_default();
+        for id in old {
+            if let Ok(s) = self.stream_mut(id) {
+                s.legs[leg].bundled_to = None;
+            }
+        }
+        let mut kept = Vec::with_capacity(members.len());
+        for &(id, mask) in members {
+            if id == owner {
+                continue;
+            }
+            if let Ok(s) = self.stream_mut(id) {
+                s.legs[leg].bundled_to = Some(owner);
+                kept.push((id, mask));
+            }
+        }
+        let o = &mut self.stream_mut(owner)?.legs[leg];
+        o.bundle = (!kept.is_empty()).then(|| Box::new(Bundle::new(kept)));
+        Ok(())
+    }
+
     /// The next DTLS datagram for the control plane's handshake.
     pub fn poll_dtls(&mut self) -> Option<DtlsDatagram> {
         self.dtls.pop_front()
@@ -499,294 +545,183 @@ impl Forwarder {
         len: usize,
     ) -> Result<(Forward, usize), DropReason> {
         let (id, role) = StreamId::from_token(token);
+        let slot = id.slot as usize;
+        let (leg_in, on_rtcp_socket) = match role {
+            SocketRole::Rtp { leg } => (leg & 1, false),
+            SocketRole::Rtcp { leg } => (leg & 1, true),
+        };
+        let out = leg_in ^ 1;
+        let packet = Packet {
+            from,
+            on_rtcp_socket,
+            len,
+        };
         let Some(stream) = self
             .streams
-            .get_mut(id.slot as usize)
+            .get_mut(slot)
             .and_then(Option::as_mut)
             .filter(|s| s.gen == id.gen)
         else {
             self.totals.drops[DropReason::Stale.index()] += 1;
             return Err(DropReason::Stale);
         };
-        let (leg_in, on_rtcp_socket) = match role {
-            SocketRole::Rtp { leg } => (leg & 1, false),
-            SocketRole::Rtcp { leg } => (leg & 1, true),
-        };
-        let [a, b] = &mut stream.legs;
-        let (src, dst) = if leg_in == 0 { (a, b) } else { (b, a) };
-        let packet = Packet {
-            from,
-            on_rtcp_socket,
-            len,
-        };
-        let verdict = if src.dtls && buf.get(..len).map(classify) == Some(PacketKind::Dtls) {
-            to_control_plane(id, leg_in, src, packet, buf, &mut self.dtls)
-        } else {
-            decide(now, id, leg_in, src, dst, packet, buf)
-        };
-        let len_in = len as u64;
-        src.stats.packets_in += 1;
-        src.stats.bytes_in += len_in;
-        match verdict {
-            Ok(Outcome::Answer(fwd, out, refused, event)) => {
-                // A connectivity check answered on the port it came to: neither forwarded nor
-                // (unless refused) dropped.
-                if let Some(r) = refused {
-                    src.stats.drops[r.index()] += 1;
-                    self.totals.drops[r.index()] += 1;
-                }
-                self.totals.stun_answered += 1;
-                if let Some(e) = event {
-                    self.totals.latch_events += 1;
-                    Self::push_event(&mut self.events, &mut self.totals, e);
-                }
-                Ok((fwd, out))
+        let data = buf.get(..len).unwrap_or_default();
+        let kind = classify(data);
+        // A BUNDLE member's media on this leg's transport, or this stream's media for the peer
+        // riding another leg's transport (RFC 8843 §9).
+        let member = match (kind, stream.legs[leg_in].bundle.as_deref_mut()) {
+            (PacketKind::Rtp | PacketKind::Rtcp, Some(b)) => {
+                b.route(data, kind == PacketKind::Rtcp)
             }
-            Ok(Outcome::Forward(fwd, out, event)) => {
-                src.stats.last_packet = Some(now);
-                dst.stats.packets_out += 1;
-                dst.stats.bytes_out += out as u64;
-                self.totals.forwarded_packets += 1;
-                self.totals.forwarded_bytes += out as u64;
-                if let Some(e) = event {
-                    self.totals.latch_events += 1;
-                    Self::push_event(&mut self.events, &mut self.totals, e);
-                }
-                Ok((fwd, out))
+            _ => None,
+        };
+        let carrier = stream.legs[out].bundled_to;
+        let Self {
+            streams,
+            dtls,
+            events,
+            totals,
+            ..
+        } = self;
+        match (member, carrier) {
+            (Some(m), _) => {
+                let Some((owner, mem)) = pair_mut(streams, slot, m) else {
+                    totals.drops[DropReason::Stale.index()] += 1;
+                    return Err(DropReason::Stale);
+                };
+                let [ma, mb] = &mut mem.legs;
+                let (m_src, m_dst) = if leg_in == 0 { (ma, mb) } else { (mb, ma) };
+                let src = &mut owner.legs[leg_in];
+                let verdict = if m_dst.bundled_to.is_some() {
+                    // Bundled on both sides: not a shape the SBC builds.
+                    Err((DropReason::Junk, None))
+                } else {
+                    let legs = Legs {
+                        src,
+                        src_media: Some(&mut *m_src),
+                        dst: &mut *m_dst,
+                        dst_transport: None,
+                    };
+                    decide(now, id, leg_in, legs, packet, buf)
+                };
+                account(now, verdict, m_src, m_dst, totals, events, len)
             }
-            Err((reason, event)) => {
-                src.stats.drops[reason.index()] += 1;
-                self.totals.drops[reason.index()] += 1;
-                if let Some(e) = event {
-                    if matches!(e, ForwardEvent::Latched { .. }) {
-                        self.totals.latch_events += 1;
-                    }
-                    Self::push_event(&mut self.events, &mut self.totals, e);
-                }
-                Err(reason)
+            (None, Some(c)) => {
+                let Some((this, carrier)) = pair_mut(streams, slot, c) else {
+                    totals.drops[DropReason::NoDestination.index()] += 1;
+                    return Err(DropReason::NoDestination);
+                };
+                let [a, b] = &mut this.legs;
+                let (src, dst) = if leg_in == 0 { (a, b) } else { (b, a) };
+                let verdict = if src.dtls && kind == PacketKind::Dtls {
+                    to_control_plane(id, leg_in, src, packet, buf, dtls)
+                } else {
+                    let legs = Legs {
+                        src: &mut *src,
+                        src_media: None,
+                        dst: &mut *dst,
+                        dst_transport: Some(&mut carrier.legs[out]),
+                    };
+                    decide(now, id, leg_in, legs, packet, buf)
+                };
+                account(now, verdict, src, dst, totals, events, len)
+            }
+            (None, None) => {
+                let stream = streams
+                    .get_mut(slot)
+                    .and_then(Option::as_mut)
+                    .ok_or(DropReason::Stale)?;
+                let [a, b] = &mut stream.legs;
+                let (src, dst) = if leg_in == 0 { (a, b) } else { (b, a) };
+                let verdict = if src.dtls && kind == PacketKind::Dtls {
+                    to_control_plane(id, leg_in, src, packet, buf, dtls)
+                } else {
+                    let legs = Legs {
+                        src: &mut *src,
+                        src_media: None,
+                        dst: &mut *dst,
+                        dst_transport: None,
+                    };
+                    decide(now, id, leg_in, legs, packet, buf)
+                };
+                account(now, verdict, src, dst, totals, events, len)
             }
         }
     }
 }
 
-/// Where a datagram came from and how long it is.
-#[derive(Clone, Copy)]
-struct Packet {
-    from: SocketAddr,
-    on_rtcp_socket: bool,
-    len: usize,
-}
-
-/// What to send for a datagram that is not dropped.
-enum Outcome {
-    /// Forwarded to the other leg's peer: where, how many bytes.
-    Forward(Forward, usize, Option<ForwardEvent>),
-    /// A STUN answer back to the sender: where, how many bytes, and the drop reason it counts as
-    /// when it refuses the request.
-    Answer(Forward, usize, Option<DropReason>, Option<ForwardEvent>),
-}
-
-/// A DTLS datagram on a leg whose DTLS the relay terminates: queued for the control plane when
-/// it comes from the address ICE selected (or from anywhere on a leg without ICE: the handshake
-/// then binds the peer), dropped when the queue is full. Either way it is not forwarded: it
-/// counts as [`DropReason::Dtls`] when queued.
-fn to_control_plane(
-    id: StreamId,
-    leg: usize,
-    src: &Leg,
-    packet: Packet,
-    buf: &[u8],
-    queue: &mut VecDeque<DtlsDatagram>,
-) -> Decision {
-    let Packet {
-        from,
-        on_rtcp_socket,
-        len,
-    } = packet;
-    if let Some(ice) = &src.ice {
-        if ice.selected(usize::from(on_rtcp_socket)) != Some(from) {
-            return Err((DropReason::SourceRejected, None));
+/// Two different live streams of the table, mutably: the one in `slot` and `other`.
+fn pair_mut(
+    streams: &mut [Option<Stream>],
+    slot: usize,
+    other: StreamId,
+) -> Option<(&mut Stream, &mut Stream)> {
+    let o = other.slot as usize;
+    let (a, b) = match slot.cmp(&o) {
+        std::cmp::Ordering::Less => {
+            let (x, y) = streams.split_at_mut(o);
+            (x.get_mut(slot)?, y.first_mut()?)
         }
-    }
-    if queue.len() >= DTLS_QUEUE {
-        return Err((DropReason::Junk, None));
-    }
-    let data = buf.get(..len).ok_or((DropReason::Junk, None))?;
-    queue.push_back(DtlsDatagram {
-        id,
-        leg,
-        rtcp: on_rtcp_socket,
-        from,
-        data: data.into(),
-    });
-    Err((DropReason::Dtls, None))
+        std::cmp::Ordering::Greater => {
+            let (x, y) = streams.split_at_mut(slot);
+            (y.first_mut()?, x.get_mut(o)?)
+        }
+        std::cmp::Ordering::Equal => return None,
+    };
+    let b = b.as_mut().filter(|s| s.gen == other.gen)?;
+    Some((a.as_mut()?, b))
 }
 
-type Decision = Result<Outcome, (DropReason, Option<ForwardEvent>)>;
-
-/// The decision for one packet from `src`'s peer towards `dst`'s peer; an SRTP leg's packet is
-/// authenticated and decrypted before anything reads its payload or latches on its source, and
-/// encrypted for an SRTP destination last, once it is sure to leave.
-fn decide(
+/// Counts a verdict on the media legs it concerned (`src` received, `dst` sent) and in the
+/// totals, and queues its event.
+fn account(
     now: Instant,
-    id: StreamId,
-    leg: usize,
+    verdict: Decision,
     src: &mut Leg,
     dst: &mut Leg,
-    packet: Packet,
-    buf: &mut [u8],
-) -> Decision {
-    let Packet {
-        from,
-        on_rtcp_socket,
-        len,
-    } = packet;
-    let kind = buf.get(..len).map_or(PacketKind::Unknown, classify);
-    let component = usize::from(on_rtcp_socket);
-    let is_rtcp = match kind {
-        PacketKind::Stun => return connectivity_check(now, id, leg, src, packet, buf),
-        PacketKind::Rtcp => true,
-        // On a dedicated RTCP socket everything valid is RTCP.
-        PacketKind::Rtp if on_rtcp_socket => return Err((DropReason::Junk, None)),
-        PacketKind::Rtp => false,
-        PacketKind::Zrtp | PacketKind::Dtls => {
-            return pass_through(now, id, leg, src, dst, packet, buf)
-        }
-        _ => return Err((DropReason::Junk, None)),
-    };
-    if (src.dtls && !src.crypto.terminates()) || (dst.dtls && !dst.crypto.terminates()) {
-        return Err((DropReason::Unkeyed, None));
-    }
-    let len = src
-        .crypto
-        .unprotect(buf, len, is_rtcp)
-        .map_err(|r| (r, None))?;
-    let data = buf.get(..len).ok_or((DropReason::Junk, None))?;
-    // An ICE leg takes media only from the address a check nominated (RFC 8445 §7.3.1.5).
-    if let Some(ice) = &src.ice {
-        if ice.selected(component) != Some(from) {
-            src.rejected += 1;
-            let ev = src
-                .rejected
-                .is_power_of_two()
-                .then_some(ForwardEvent::SourceRejected {
-                    id,
-                    leg,
-                    from,
-                    count: src.rejected,
-                });
-            return Err((DropReason::SourceRejected, ev));
-        }
-    }
-    // Latching: RTP (and muxed RTCP) against the RTP latch, RTCP on its own port against its own.
-    let (latch, ssrc, seq) = if is_rtcp {
-        let l = if on_rtcp_socket {
-            &mut src.rtcp_latch
-        } else {
-            &mut src.rtp_latch
-        };
-        (l, None, None)
-    } else {
-        let Ok(p) = rtp::Packet::new_checked(data) else {
-            return Err((DropReason::Junk, None));
-        };
-        (
-            &mut src.rtp_latch,
-            Some(p.ssrc()),
-            Some(p.sequence_number()),
-        )
-    };
-    let event = match latch.on_packet(now, from, ssrc, seq) {
-        LatchVerdict::Accept => None,
-        LatchVerdict::Latched { peer } => Some(ForwardEvent::Latched {
-            id,
-            leg,
-            rtcp: on_rtcp_socket,
-            peer,
-        }),
-        LatchVerdict::Reject(_) => {
-            src.rejected += 1;
-            let ev = src
-                .rejected
-                .is_power_of_two()
-                .then_some(ForwardEvent::SourceRejected {
-                    id,
-                    leg,
-                    from,
-                    count: src.rejected,
-                });
-            return Err((DropReason::SourceRejected, ev));
-        }
-    };
-    let fwd = if is_rtcp {
-        observe_rtcp(now, src, dst, data);
-        dst.rtcp_out()
-    } else {
-        observe_rtp(now, src, data);
-        if !src.signal.direction.sends() || !dst.signal.direction.receives() {
-            return Err((DropReason::Direction, event));
-        }
-        dst.rtp_out()
-    };
-    let Some(fwd) = fwd else {
-        return Err((DropReason::NoDestination, event));
-    };
-    if dst.ice.as_ref().is_some_and(|ice| !ice.consents(now)) {
-        return Err((DropReason::Consent, event));
-    }
-    match dst.crypto.protect(buf, len, is_rtcp) {
-        Ok(out) => Ok(Outcome::Forward(fwd, out, event)),
-        Err(r) => Err((r, event)),
-    }
-}
-
-/// RFC 3550 A.1/A.8 statistics of an accepted RTP packet.
-fn observe_rtp(now: Instant, src: &mut Leg, data: &[u8]) {
-    let p = rtp::Packet::new_unchecked(data);
-    let ssrc = p.ssrc();
-    if src.stats.ssrc != Some(ssrc) {
-        src.stats.ssrc = Some(ssrc);
-        src.seq = SeqTracker::new();
-        src.jitter = Jitter::new();
-    }
-    if src.seq.update_seq(p.sequence_number()) {
-        // Arrival time in RTP timestamp units since the leg was set up; jitter uses differences.
-        let micros = now.saturating_duration_since(src.origin).as_micros() as u64;
-        let arrival = (micros.wrapping_mul(u64::from(src.signal.clock_rate)) / 1_000_000) as u32;
-        src.jitter.update(p.timestamp(), arrival);
-    }
-    src.stats.lost = src.seq.lost();
-    src.stats.expected = src.seq.expected();
-    src.stats.jitter = src.jitter.jitter();
-    src.stats.peer = src.rtp_latch.peer();
-}
-
-/// Reads the report blocks of an accepted RTCP compound packet: quality the peer reports, sender
-/// reports for RTT matching (RFC 3550 §6.4).
-fn observe_rtcp(now: Instant, src: &mut Leg, dst: &Leg, data: &[u8]) {
-    for pkt in rtcp::Compound::new(data).flatten() {
-        let blocks = match RtcpPacket::parse(pkt.as_bytes()) {
-            Ok(RtcpPacket::SenderReport(sr)) => {
-                let ntp = sr.ntp_timestamp();
-                src.last_sr = Some((((ntp >> 16) & 0xffff_ffff) as u32, now));
-                sr.report_blocks()
+    totals: &mut Totals,
+    events: &mut VecDeque<ForwardEvent>,
+    len: usize,
+) -> Result<(Forward, usize), DropReason> {
+    src.stats.packets_in += 1;
+    src.stats.bytes_in += len as u64;
+    match verdict {
+        Ok(Outcome::Answer(fwd, out, refused, event)) => {
+            // A connectivity check answered on the port it came to: neither forwarded nor
+            // (unless refused) dropped.
+            if let Some(r) = refused {
+                src.stats.drops[r.index()] += 1;
+                totals.drops[r.index()] += 1;
             }
-            Ok(RtcpPacket::ReceiverReport(rr)) => rr.report_blocks(),
-            _ => continue,
-        };
-        for block in blocks {
-            let q = &mut src.stats.reported;
-            q.fraction_lost = block.fraction_lost();
-            q.cumulative_lost = block.cumulative_lost();
-            q.jitter = block.jitter();
-            let (lsr, dlsr) = (block.last_sr(), block.delay_since_last_sr());
-            if let Some((sr_mid, at)) = dst.last_sr {
-                if lsr != 0 && lsr == sr_mid {
-                    let since = now.saturating_duration_since(at).as_micros() as u64;
-                    let dlsr_us = u64::from(dlsr) * 1_000_000 / 65_536;
-                    q.rtt_us = Some(since.saturating_sub(dlsr_us));
+            totals.stun_answered += 1;
+            if let Some(e) = event {
+                totals.latch_events += 1;
+                Forwarder::push_event(events, totals, e);
+            }
+            Ok((fwd, out))
+        }
+        Ok(Outcome::Forward(fwd, out, event)) => {
+            src.stats.last_packet = Some(now);
+            dst.stats.packets_out += 1;
+            dst.stats.bytes_out += out as u64;
+            totals.forwarded_packets += 1;
+            totals.forwarded_bytes += out as u64;
+            if let Some(e) = event {
+                totals.latch_events += 1;
+                Forwarder::push_event(events, totals, e);
+            }
+            Ok((fwd, out))
+        }
+        Err((reason, event)) => {
+            src.stats.drops[reason.index()] += 1;
+            totals.drops[reason.index()] += 1;
+            if let Some(e) = event {
+                if matches!(e, ForwardEvent::Latched { .. }) {
+                    totals.latch_events += 1;
                 }
+                Forwarder::push_event(events, totals, e);
             }
+            Err(reason)
         }
     }
 }

@@ -82,6 +82,15 @@ pub enum Command {
         /// On or off.
         on: bool,
     },
+    /// Bundle other streams' media on one leg of a stream (RFC 8843); empty: unbundle.
+    SetBundle {
+        /// The stream whose leg carries the bundle.
+        owner: StreamId,
+        /// 0 for leg A, 1 for leg B.
+        leg: usize,
+        /// The members with their payload-type masks.
+        members: Box<[(StreamId, u128)]>,
+    },
     /// Send a datagram of the control plane's DTLS handshake from one leg's socket.
     SendDtls {
         /// The stream.
@@ -498,6 +507,15 @@ impl Core {
                 Command::SetDtls { id, leg, on } => {
                     if self.fwd.set_dtls(id, leg, on).is_err() {
                         self.emit(WorkerEvent::CommandFailed { id });
+                    }
+                }
+                Command::SetBundle {
+                    owner,
+                    leg,
+                    members,
+                } => {
+                    if self.fwd.set_bundle(owner, leg, &members).is_err() {
+                        self.emit(WorkerEvent::CommandFailed { id: owner });
                     }
                 }
                 Command::SendDtls {

@@ -7,7 +7,8 @@ The Rust test does the SIP; this process is the browser's media stack:
      with --wrong-fingerprint the offer's a=fingerprint names another certificate;
   2. reads `answer <base64 SDP>` from stdin and applies it;
   3. sends media for MEDIA_S seconds and prints the transport's DTLS state and what its
-     receivers and senders counted: `dtls <state>`, `audio_rx N`, `video_rx N`, `audio_tx N`,
+     receivers and senders counted: `dtls <state>`, `transports N` (1 when the answer
+     accepted BUNDLE), `audio_rx N`, `video_rx N`, `audio_tx N`,
      `video_tx N`, then `done`.
 Loopback only, bounded (about 20 s). Exits 0 whatever the outcomes, 2 on a usage error.
 """
@@ -90,8 +91,10 @@ async def main():
     answer = base64.b64decode(value).decode()
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
     await asyncio.sleep(MEDIA_S)
-    states = sorted({t.sender.transport.state for t in pc.getTransceivers() if t.sender.transport})
+    transports = {id(t.sender.transport): t.sender.transport for t in pc.getTransceivers() if t.sender.transport}
+    states = sorted({tr.state for tr in transports.values()})
     say("dtls", ",".join(states) or "none")
+    say("transports", len(transports))
     for k, v in (await counts(pc)).items():
         say(k, v)
     say("done")

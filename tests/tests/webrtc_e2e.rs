@@ -408,6 +408,7 @@ fn send_rtp(sock: &std::net::UdpSocket, to: SocketAddr, pt: u8, ssrc: u32, count
 struct AiortcCall {
     peer: BTreeMap<String, String>,
     b_invite: sbc_common::sip::Message,
+    answer: sbc_common::sip::Message,
     audio_rx: usize,
     video_rx: usize,
     core: sbc_tests::TestUa,
@@ -526,6 +527,7 @@ fn aiortc_call(python: &Path, args: &[&str], base: u16) -> AiortcCall {
     AiortcCall {
         peer: peer_out,
         b_invite: b_inv,
+        answer: a_ok,
         audio_rx,
         video_rx,
         core,
@@ -535,7 +537,7 @@ fn aiortc_call(python: &Path, args: &[&str], base: u16) -> AiortcCall {
 }
 
 #[test]
-fn aiortc_runs_dtls_srtp_with_audio_and_video_both_ways_against_a_plain_core() {
+fn aiortc_bundles_audio_and_video_over_one_dtls_srtp_transport_both_ways_against_a_plain_core() {
     let Some(python) = python_with_aiortc("aiortc_dtls_srtp") else {
         return;
     };
@@ -560,6 +562,24 @@ fn aiortc_runs_dtls_srtp_with_audio_and_video_both_ways_against_a_plain_core() {
         Some("connected"),
         "{:?}",
         call.peer
+    );
+    // The SBC accepted aiortc's BUNDLE: both lines on one port, one transport, one handshake;
+    // the core still got a port per line.
+    let (a_port, _) = m_line(call.answer.body(), "audio").unwrap();
+    let (v_port, _) = m_line(call.answer.body(), "video").unwrap();
+    assert_eq!(a_port, v_port, "{:?}", call.answer);
+    assert!(String::from_utf8_lossy(call.answer.body()).contains("a=group:BUNDLE 0 1"));
+    assert_eq!(call.peer.get("transports").map(String::as_str), Some("1"));
+    let (ca, _) = m_line(call.b_invite.body(), "audio").unwrap();
+    let (cv, _) = m_line(call.b_invite.body(), "video").unwrap();
+    assert_ne!(ca, cv);
+    assert_eq!(
+        metric_reaches(
+            call.admin,
+            "sbc_relay_dtls_handshakes_total{result=\"connected\"}",
+            1.0
+        ),
+        1.0
     );
     // SRTP from aiortc arrives decrypted at the core on both streams...
     assert!(call.audio_rx > 50, "core audio: {}", call.audio_rx);

@@ -159,8 +159,9 @@ impl LegDtls {
     }
 
     /// The change to tell the relay, if [`Self::wanted`] differs from what it was told.
-    pub(super) fn change(&mut self) -> Option<Option<DtlsParams>> {
-        let wanted = self.wanted();
+    pub(super) fn change(&mut self, riding: bool) -> Option<Option<DtlsParams>> {
+        // A BUNDLE member rides its owner's transport: none of its own.
+        let wanted = if riding { None } else { self.wanted() };
         if wanted == self.programmed {
             return None;
         }

@@ -97,8 +97,9 @@ impl LegIce {
     }
 
     /// The change to tell the relay, if [`Self::wanted`] differs from what it was told.
-    pub(super) fn change(&mut self) -> Option<Option<IceParams>> {
-        let wanted = self.wanted();
+    pub(super) fn change(&mut self, riding: bool) -> Option<Option<IceParams>> {
+        // A BUNDLE member rides its owner's transport: none of its own.
+        let wanted = if riding { None } else { self.wanted() };
         if wanted == self.programmed {
             return None;
         }

@@ -2,6 +2,7 @@
 //! over [`sbc_relay::api::Relay`] and tests over a fake, and the SDP rewriting that points each
 //! leg at the relay (RFC 3264 §5, §6, §8, RFC 4566 §5.2, §5.7).
 
+use super::bundle::LegBundle;
 use super::dtls::LegDtls;
 use super::ice::LegIce;
 use super::sdes::{Exchange, LegKeys};
@@ -91,6 +92,24 @@ pub trait MediaAnchor {
         }
     }
 
+    /// Leg `leg` of stream `owner` carries the media of `members` (stream, payload types) on
+    /// that side too (RFC 8843 BUNDLE); empty: no bundle.
+    fn set_bundle(
+        &mut self,
+        _session: SessionId,
+        _owner: usize,
+        _leg: Leg,
+        members: &[(usize, Vec<u8>)],
+    ) -> Result<(), RelayError> {
+        if members.is_empty() {
+            Ok(())
+        } else {
+            Err(RelayError::Io(std::io::Error::other(
+                "this relay runs no BUNDLE",
+            )))
+        }
+    }
+
     /// Ends a session and frees its ports.
     fn delete_session(&mut self, session: SessionId) -> Result<(), RelayError>;
 }
@@ -158,6 +177,16 @@ impl MediaAnchor for Relay {
         params: Option<DtlsParams>,
     ) -> Result<(), RelayError> {
         Relay::set_dtls(self, session, stream, leg.index(), params)
+    }
+
+    fn set_bundle(
+        &mut self,
+        session: SessionId,
+        owner: usize,
+        leg: Leg,
+        members: &[(usize, Vec<u8>)],
+    ) -> Result<(), RelayError> {
+        Relay::set_bundle(self, session, owner, leg.index(), members)
     }
 
     fn delete_session(&mut self, session: SessionId) -> Result<(), RelayError> {
@@ -275,6 +304,8 @@ pub(super) struct MediaState {
     ice: Vec<[LegIce; 2]>,
     /// DTLS-SRTP by `m=` line position, per leg (RFC 5763).
     dtls: Vec<[LegDtls; 2]>,
+    /// BUNDLE per leg (RFC 8843).
+    bundle: [LegBundle; 2],
 }
 
 impl MediaState {
@@ -293,6 +324,7 @@ impl MediaState {
             keys: Vec::new(),
             ice: Vec::new(),
             dtls: Vec::new(),
+            bundle: Default::default(),
         }
     }
 
@@ -378,6 +410,9 @@ impl MediaState {
                 rekeys.push((i, from, r));
             }
         }
+        if kind == Exchange::Offer && sides[from.index()].srtp == SrtpPolicy::Dtls {
+            self.bundle[from.index()].receive_offer(&sdp);
+        }
         // What described `from`'s own transport (ICE, DTLS, BUNDLE) never reaches `to`.
         sdp.strip_foreign_transport();
         let lines: Vec<(LegSignal, bool, bool)> = sdp
@@ -437,12 +472,30 @@ impl MediaState {
         let (srtp, ice) = (sides[to.index()].srtp, sides[to.index()].ice);
         let from_webrtc = sides[from.index()].srtp == SrtpPolicy::Dtls;
         let fingerprint = anchor.dtls_fingerprint();
+        // A browser's BUNDLE is accepted in the answer to it; the SBC's offers do not bundle.
+        let live: Vec<bool> = sdp
+            .media()
+            .map(|m| !m.is_rejected() && locals.get(m.index()).is_some_and(Option::is_some))
+            .collect();
+        let bundle_to = &mut self.bundle[to.index()];
+        match kind {
+            Exchange::Answer if srtp == SrtpPolicy::Dtls => {
+                bundle_to.answer(|i| live.get(i).copied().unwrap_or(false));
+            }
+            _ => bundle_to.answer(|_| false),
+        }
         let mut any_ice = false;
         for (i, (m, local)) in sdp.media_iter_mut().zip(&locals).enumerate() {
-            let Some(local) = local else {
+            let Some(own) = local else {
                 m.remove_attribute("crypto");
                 continue;
             };
+            // A bundle member rides its owner's transport: port, ICE (RFC 8843 §7.3.1).
+            let carrier = self.bundle[to.index()].carrier_of(i);
+            let local = carrier
+                .and_then(|o| locals.get(o).copied().flatten())
+                .unwrap_or(*own);
+            let local = &local;
             let rtp = local.rtp.port();
             let rtcp = local.rtcp.map_or(rtp, |a| a.port());
             let media_ip = advertised.unwrap_or_else(|| local.rtp.ip());
@@ -463,18 +516,34 @@ impl MediaState {
             }
             let mut fresh = || anchor.new_ice_credentials();
             any_ice |= self
-                .ice_mut(i, to)
+                .ice_mut(carrier.unwrap_or(i), to)
                 .send(ice, kind, m, *local, media_ip, &mut fresh);
         }
         if any_ice {
             let _ = sdp.add_attribute("ice-lite", None);
+        }
+        if let Some(group) = self.bundle[to.index()].group_value(&sdp) {
+            let _ = sdp.add_attribute("group", Some(&group));
+        }
+        if let Some((owner, members)) = self.bundle[to.index()].change(&sdp) {
+            let stream_of = |line: usize| self.streams.get(line).copied().flatten();
+            if let Some(o) = stream_of(owner) {
+                let list: Vec<(usize, Vec<u8>)> = members
+                    .into_iter()
+                    .filter_map(|(line, pts)| Some((stream_of(line)?.index, pts)))
+                    .collect();
+                anchor
+                    .set_bundle(self.session, o.index, to, &list)
+                    .map_err(CallError::Relay)?;
+            }
         }
         for (i, lines) in self.ice.iter_mut().enumerate() {
             let Some(stream) = self.streams.get(i).copied().flatten() else {
                 continue;
             };
             for leg in [Leg::A, Leg::B] {
-                if let Some(change) = lines[leg.index()].change() {
+                let riding = self.bundle[leg.index()].is_member(i);
+                if let Some(change) = lines[leg.index()].change(riding) {
                     anchor
                         .set_ice(self.session, stream.index, leg, change)
                         .map_err(CallError::Relay)?;
@@ -486,7 +555,8 @@ impl MediaState {
                 continue;
             };
             for leg in [Leg::A, Leg::B] {
-                if let Some(change) = lines[leg.index()].change() {
+                let riding = self.bundle[leg.index()].is_member(i);
+                if let Some(change) = lines[leg.index()].change(riding) {
                     anchor
                         .set_dtls(self.session, stream.index, leg, change)
                         .map_err(CallError::Relay)?;

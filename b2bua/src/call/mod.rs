@@ -47,6 +47,7 @@
 //! dialog moves leg A's peer to its source, so the SBC's later requests follow a customer's new
 //! NAT mapping (RFC 3581 §4).
 
+mod bundle;
 mod codes;
 mod dtls;
 mod engine;

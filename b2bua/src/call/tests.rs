@@ -31,6 +31,7 @@ enum Op {
     Crypto(SessionId, usize, Leg, KeyChange, KeyChange),
     Ice(SessionId, usize, Leg, Option<IceParams>),
     Dtls(SessionId, usize, Leg, Option<sbc_relay::api::DtlsParams>),
+    Bundle(SessionId, usize, Leg, Vec<(usize, Vec<u8>)>),
     Delete(SessionId),
 }
 
@@ -145,6 +146,18 @@ impl MediaAnchor for FakeAnchor {
         params: Option<sbc_relay::api::DtlsParams>,
     ) -> Result<(), RelayError> {
         self.ops.push(Op::Dtls(session, stream, leg, params));
+        Ok(())
+    }
+
+    fn set_bundle(
+        &mut self,
+        session: SessionId,
+        owner: usize,
+        leg: Leg,
+        members: &[(usize, Vec<u8>)],
+    ) -> Result<(), RelayError> {
+        self.ops
+            .push(Op::Bundle(session, owner, leg, members.to_vec()));
         Ok(())
     }
 

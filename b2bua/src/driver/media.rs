@@ -92,6 +92,16 @@ impl MediaAnchor for Media {
         both!(self, r => MediaAnchor::set_dtls(r, session, stream, leg, params))
     }
 
+    fn set_bundle(
+        &mut self,
+        session: SessionId,
+        owner: usize,
+        leg: Leg,
+        members: &[(usize, Vec<u8>)],
+    ) -> Result<(), RelayError> {
+        both!(self, r => MediaAnchor::set_bundle(r, session, owner, leg, members))
+    }
+
     fn delete_session(&mut self, session: SessionId) -> Result<(), RelayError> {
         both!(self, r => MediaAnchor::delete_session(r, session))
     }

@@ -422,6 +422,7 @@ fn last_activity_tracks_accepted_packets_only() {
     assert_eq!(f.last_activity(ID), Some(t2));
 }
 
+mod bundle;
 mod ice;
 mod srtp;
 

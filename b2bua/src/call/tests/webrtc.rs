@@ -319,3 +319,127 @@ fn what_cannot_work_with_a_browser_is_refused_with_488_and_a_warning() {
         warning(refusal)
     );
 }
+
+/// Chrome's offer with audio and video bundled (balanced policy: a port per line).
+fn browser_av_offer() -> String {
+    let audio = browser_offer("actpass", Some(BROWSER_FP))
+        .replace("a=group:BUNDLE 0\r\n", "a=group:BUNDLE 0 1\r\n");
+    format!(
+        "{audio}m=video 50004 UDP/TLS/RTP/SAVPF 96 97\r\nc=IN IP4 198.51.100.10\r\n\
+         a=candidate:1 1 udp 2122260223 198.51.100.10 50004 typ host generation 0\r\n\
+         a=ice-ufrag:brws\r\na=ice-pwd:browserpasswordbrowserpw\r\n\
+         a=fingerprint:{}\r\na=setup:actpass\r\na=mid:1\r\na=sendrecv\r\na=rtcp-mux\r\n\
+         a=rtpmap:96 VP8/90000\r\na=rtcp-fb:96 nack pli\r\na=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n",
+        fp_value(BROWSER_FP)
+    )
+}
+
+/// The core's answer to audio and video (`video_port` 0 rejects the video).
+fn core_av_answer(video_port: u16) -> String {
+    format!(
+        "{}m=video {video_port} RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\na=sendrecv\r\n",
+        sdp_b(1, "sendrecv")
+    )
+}
+
+fn m_lines(msg: &Message) -> Vec<String> {
+    String::from_utf8_lossy(msg.body())
+        .lines()
+        .filter(|l| l.starts_with("m="))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn attribute_values(msg: &Message, name: &str) -> Vec<String> {
+    let prefix = format!("a={name}:");
+    String::from_utf8_lossy(msg.body())
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix).map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn a_browsers_bundle_is_accepted_on_one_port_and_unbundled_towards_sip() {
+    let mut net = net(true);
+    net.send_a(with_sdp(invite_a(70), Some(&browser_av_offer())));
+    assert_eq!(net.one_a().status(), Some(100));
+    let b_inv = net.one_b();
+    // The SIP side gets a port per line and no group.
+    let lines = m_lines(&b_inv);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with("m=audio 20002 RTP/AVP"), "{lines:?}");
+    assert!(
+        lines[1].starts_with("m=video 20006 RTP/AVP 96 97"),
+        "{lines:?}"
+    );
+    assert!(!has_line(&b_inv, "a=group"));
+    let mut ops = net.ops();
+
+    net.send_b(reply_b(&b_inv, 200, Some(&core_av_answer(30002))));
+    let ok = net.one_a();
+    assert_eq!(ok.status(), Some(200));
+    // The browser's answer bundles both lines on the audio's port and credentials.
+    let lines = m_lines(&ok);
+    assert!(
+        lines[0].starts_with("m=audio 20000 UDP/TLS/RTP/SAVPF"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("m=video 20000 UDP/TLS/RTP/SAVPF 96"),
+        "{lines:?}"
+    );
+    assert!(has_line(&ok, "a=group:BUNDLE 0 1"));
+    assert_eq!(attribute_values(&ok, "mid"), ["0", "1"]);
+    let ufrags = attribute_values(&ok, "ice-ufrag");
+    assert_eq!(ufrags.len(), 2);
+    assert_eq!(ufrags[0], ufrags[1], "one ICE agent for the bundle");
+    assert!(attribute_values(&ok, "candidate")
+        .iter()
+        .all(|c| c.contains(" 20000 typ host")));
+    // The relay: the video stream rides the audio stream's browser leg, by its payload type;
+    // ICE and DTLS run once, on the owner (the video line's own DTLS, set up with the offer,
+    // is stopped).
+    ops.extend(net.ops());
+    assert!(
+        ops.iter().any(
+            |o| matches!(o, Op::Bundle(SessionId(1), 0, Leg::A, m) if m == &vec![(1, vec![96])])
+        ),
+        "{ops:?}"
+    );
+    let last_dtls = |stream: usize| {
+        ops.iter()
+            .rev()
+            .find_map(|o| match o {
+                Op::Dtls(_, s, Leg::A, p) if *s == stream => Some(p.is_some()),
+                _ => None,
+            })
+    };
+    assert_eq!(last_dtls(0), Some(true));
+    assert_ne!(last_dtls(1), Some(true));
+    let ice: Vec<_> = ops
+        .iter()
+        .filter_map(|o| match o {
+            Op::Ice(_, s, Leg::A, Some(_)) => Some(*s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ice, [0]);
+}
+
+#[test]
+fn a_bundle_whose_video_the_core_rejects_is_not_bundled() {
+    let mut net = net(true);
+    net.send_a(with_sdp(invite_a(70), Some(&browser_av_offer())));
+    assert_eq!(net.one_a().status(), Some(100));
+    let b_inv = net.one_b();
+    net.ops();
+    net.send_b(reply_b(&b_inv, 200, Some(&core_av_answer(0))));
+    let ok = net.one_a();
+    let lines = m_lines(&ok);
+    assert!(lines[1].starts_with("m=video 0 "), "{lines:?}");
+    assert!(
+        !has_line(&ok, "a=group"),
+        "one live line: nothing to bundle"
+    );
+    assert!(!net.ops().iter().any(|o| matches!(o, Op::Bundle(..))));
+}
