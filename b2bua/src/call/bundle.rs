@@ -46,6 +46,49 @@ fn offered_group(sdp: &Sdp) -> Vec<usize> {
         .collect()
 }
 
+/// Opens the `bundle-only` lines of a browser's offer (port 0, RFC 8843 §6, as `max-bundle`
+/// pages send them) onto the port of the group's first line, with that line's transport
+/// attributes where they have none, so they are anchored like any bundled line.
+pub(super) fn open_bundle_only(sdp: &mut Sdp) {
+    let group = offered_group(sdp);
+    let Some(&owner) = group.first() else {
+        return;
+    };
+    let Some(o) = sdp.media_at(owner) else {
+        return;
+    };
+    let port = o.port();
+    let mids: Vec<String> = sdp
+        .attributes()
+        .filter(|a| a.is("group"))
+        .filter_map(|a| a.value)
+        .filter_map(|v| v.strip_prefix("BUNDLE ").map(str::to_owned))
+        .flat_map(|v| v.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    const TRANSPORT: [&str; 5] = ["fingerprint", "setup", "rtcp-mux", "ice-ufrag", "ice-pwd"];
+    let inherited: Vec<(&str, Option<String>)> = TRANSPORT
+        .iter()
+        .filter_map(|&name| {
+            let value = o.description().attribute(name)?;
+            Some((name, (!value.is_empty()).then(|| value.to_owned())))
+        })
+        .collect();
+    for m in sdp.media_iter_mut() {
+        let in_group = m
+            .attribute("mid")
+            .is_some_and(|mid| mids.iter().any(|g| g == mid));
+        if !(m.port() == 0 && in_group && m.has_attribute("bundle-only")) {
+            continue;
+        }
+        m.set_port(port);
+        for (name, value) in &inherited {
+            if !m.has_attribute(name) {
+                let _ = m.add_attribute(name, value.as_deref());
+            }
+        }
+    }
+}
+
 impl LegBundle {
     /// Reads the group of an offer from this leg's peer (before its transport lines go).
     pub(super) fn receive_offer(&mut self, sdp: &Sdp) {

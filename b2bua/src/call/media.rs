@@ -388,6 +388,10 @@ impl MediaState {
         }
         let to = from.other();
         let mut sdp = Sdp::parse(body).map_err(CallError::Sdp)?;
+        if kind == Exchange::Offer && sides[from.index()].srtp == SrtpPolicy::Dtls {
+            super::bundle::open_bundle_only(&mut sdp);
+            self.bundle[from.index()].receive_offer(&sdp);
+        }
         for m in sdp.media() {
             if !m.is_rejected() {
                 self.ice_mut(m.index(), from).receive(&sdp, m.description());
@@ -409,9 +413,6 @@ impl MediaState {
             if let Some(r) = keys.receive(srtp, kind, m).map_err(CallError::Srtp)? {
                 rekeys.push((i, from, r));
             }
-        }
-        if kind == Exchange::Offer && sides[from.index()].srtp == SrtpPolicy::Dtls {
-            self.bundle[from.index()].receive_offer(&sdp);
         }
         // What described `from`'s own transport (ICE, DTLS, BUNDLE) never reaches `to`.
         sdp.strip_foreign_transport();

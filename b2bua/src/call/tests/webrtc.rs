@@ -407,12 +407,10 @@ fn a_browsers_bundle_is_accepted_on_one_port_and_unbundled_towards_sip() {
         "{ops:?}"
     );
     let last_dtls = |stream: usize| {
-        ops.iter()
-            .rev()
-            .find_map(|o| match o {
-                Op::Dtls(_, s, Leg::A, p) if *s == stream => Some(p.is_some()),
-                _ => None,
-            })
+        ops.iter().rev().find_map(|o| match o {
+            Op::Dtls(_, s, Leg::A, p) if *s == stream => Some(p.is_some()),
+            _ => None,
+        })
     };
     assert_eq!(last_dtls(0), Some(true));
     assert_ne!(last_dtls(1), Some(true));
@@ -442,4 +440,73 @@ fn a_bundle_whose_video_the_core_rejects_is_not_bundled() {
         "one live line: nothing to bundle"
     );
     assert!(!net.ops().iter().any(|o| matches!(o, Op::Bundle(..))));
+}
+
+#[test]
+fn a_max_bundle_offers_bundle_only_video_is_anchored_and_bundled() {
+    // Firefox-style max-bundle: the video line is port 0, bundle-only, no transport of its own.
+    let offer = browser_offer("actpass", Some(BROWSER_FP)).replace("a=group:BUNDLE 0\r\n", "a=group:BUNDLE 0 1\r\n")
+        + "m=video 0 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 198.51.100.10\r\na=bundle-only\r\na=mid:1\r\n\
+           a=sendrecv\r\na=rtpmap:96 VP8/90000\r\n";
+    let mut net = net(true);
+    net.send_a(with_sdp(invite_a(70), Some(&offer)));
+    assert_eq!(net.one_a().status(), Some(100));
+    let b_inv = net.one_b();
+    let lines = m_lines(&b_inv);
+    assert!(
+        lines[1].starts_with("m=video 20006 RTP/AVP 96"),
+        "{lines:?}"
+    );
+    assert!(!has_line(&b_inv, "a=bundle-only"));
+    net.send_b(reply_b(&b_inv, 200, Some(&core_av_answer(30002))));
+    let ok = net.one_a();
+    let lines = m_lines(&ok);
+    assert!(lines[1].starts_with("m=video 20000 "), "{lines:?}");
+    assert!(has_line(&ok, "a=group:BUNDLE 0 1"));
+    assert!(net
+        .ops()
+        .iter()
+        .any(|o| matches!(o, Op::Bundle(_, 0, Leg::A, _))));
+}
+
+#[test]
+fn a_browser_putting_the_call_on_hold_keeps_its_handshake_and_bundle() {
+    let mut net = net(true);
+    net.send_a(with_sdp(invite_a(70), Some(&browser_av_offer())));
+    assert_eq!(net.one_a().status(), Some(100));
+    let b_inv = net.one_b();
+    net.send_b(reply_b(&b_inv, 200, Some(&core_av_answer(30002))));
+    let ok = net.one_a();
+    net.send_a(from_a(Method::Ack, &ok, 1, "z9hG4bKack1", None));
+    net.drain();
+    net.ops();
+    // JsSIP's hold: the same offer, sendonly, one version up.
+    let hold = browser_av_offer()
+        .replace("a=sendrecv", "a=sendonly")
+        .replace(" 2 IN IP4 127.0.0.1", " 3 IN IP4 127.0.0.1");
+    net.send_a(from_a(Method::Invite, &ok, 2, "z9hG4bKhold", Some(&hold)));
+    let re = net
+        .b()
+        .into_iter()
+        .find(|m| m.method() == Some(&Method::Invite))
+        .expect("re-INVITE to the core");
+    assert!(has_line(&re, "a=sendonly"));
+    assert!(!has_line(&re, "a=group") && !has_line(&re, "a=fingerprint"));
+    net.send_b(reply_b(
+        &re,
+        200,
+        Some(&core_av_answer(30002).replace("a=sendrecv", "a=recvonly")),
+    ));
+    let ok2 = net
+        .a()
+        .into_iter()
+        .find(|m| m.status() == Some(200))
+        .expect("200 to the browser");
+    assert!(has_line(&ok2, "a=group:BUNDLE 0 1") && has_line(&ok2, "a=recvonly"));
+    let ops = net.ops();
+    assert!(
+        !ops.iter()
+            .any(|o| matches!(o, Op::Dtls(..) | Op::Bundle(..) | Op::Ice(..))),
+        "hold restarts nothing: {ops:?}"
+    );
 }
