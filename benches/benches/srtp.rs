@@ -5,7 +5,9 @@
 //! copying the same packet, which is what plain forwarding does with its bytes.
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
-use sbc_relay::forward::{Forwarder, LegSignal, LegSockets, Rekey, SocketRole, StreamId};
+use sbc_relay::forward::{
+    payload_mask, Forwarder, LegSignal, LegSockets, Rekey, SocketRole, StreamId,
+};
 use sbc_relay::latch::LatchConfig;
 use sbc_relay::srtp::{Context, MasterKey, Suite};
 use std::net::SocketAddr;
@@ -141,6 +143,54 @@ fn forward(c: &mut Criterion) {
                 (p, len)
             },
             |(p, len)| black_box(f.on_packet(now, b_token, b, p, *len).unwrap()),
+            BatchSize::SmallInput,
+        )
+    });
+    // The same, with B a BUNDLE transport (RFC 8843) whose packets of payload type 96 belong
+    // to a second stream: the demultiplexing on top of the decryption.
+    let mut f = setup(true);
+    let video = StreamId { slot: 1, gen: 1 };
+    let v_sockets = |fd| LegSockets {
+        rtp: fd,
+        rtcp: None,
+    };
+    let v_signal = |to| LegSignal {
+        remote_rtp: Some(to),
+        ..LegSignal::default()
+    };
+    f.add_stream(
+        Instant::now(),
+        video,
+        1,
+        [(v_sockets(30), v_signal(a)), (v_sockets(40), v_signal(b))],
+    )
+    .unwrap();
+    f.set_bundle(id, 1, &[(video, payload_mask(&[96]))])
+        .unwrap();
+    // A sender of its own: its rollover counter starts again with this forwarder's.
+    let mut sender = Context::new(
+        Suite::AesCm128HmacSha1_80,
+        &MasterKey::from_bytes(&[7u8; 30]),
+    );
+    let mut next = 0u16;
+    g.bench_function("bundled_srtp_to_plain_182", |bch| {
+        bch.iter_batched_ref(
+            || {
+                next = next.wrapping_add(1);
+                let mut p = rtp(next);
+                p[1] = 96;
+                let n = p.len();
+                p.resize(2048, 0);
+                let len = sender.protect_rtp(&mut p, n).unwrap();
+                (p, len)
+            },
+            |(p, len)| {
+                let (fwd, n) = f
+                    .on_packet(now, b_token, b, p, *len)
+                    .unwrap_or_else(|e| panic!("a bundled packet dropped: {e:?}"));
+                assert_eq!(fwd.fd, 30, "the video stream's leg");
+                black_box((fwd, n))
+            },
             BatchSize::SmallInput,
         )
     });

@@ -214,3 +214,16 @@ fn a_removed_member_or_owner_drops_instead_of_misrouting() {
         DropReason::NoDestination
     );
 }
+
+#[test]
+fn bundled_srtp_survives_sequence_wraps() {
+    let (mut f, t0) = bundled();
+    let mut tx = ctx(1);
+    for i in 0..70_000u32 {
+        let seq = (i % 65_536) as u16;
+        let p = protect(&mut tx, &media(96, seq, 0x71de0));
+        if let Err(e) = send(&mut f, t0, a_rtp(), BROWSER, &p) {
+            panic!("packet {i} (seq {seq}): {e:?}");
+        }
+    }
+}
