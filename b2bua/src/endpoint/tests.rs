@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 mod admission;
 mod names;
 mod tls;
+mod websocket;
 
 /// The customer interface: UDP socket 0 and TCP listener 0; the core: UDP socket 1 and TCP
 /// listener 1.
