@@ -5,302 +5,42 @@
 //! owns the call, and comes back as events from [`Relay::poll_event`]. Nothing here blocks on a
 //! worker: a full command ring is an error to the caller ([`RelayError::Busy`]).
 
-use crate::forward::{DropReason, ForwardEvent, IceParams, LegSignal, LegStats, Rekey, StreamId};
-use crate::io::uring::UringConfig;
-use crate::io::{open_backend, BackendKind};
-use crate::latch::LatchConfig;
+use crate::forward::{ForwardEvent, IceParams, LegSignal, LegStats, Rekey, StreamId};
 use crate::notify::{Notifier, Notify};
-use crate::ports::{PortError, PortPool};
-use crate::worker::{Command, LegSocketsOwned, Worker, WorkerConfig, WorkerEvent, WorkerMetrics};
-use ringbuf::traits::{Consumer, Producer, Split};
-use ringbuf::{HeapCons, HeapProd, HeapRb};
+use crate::ports::PortPool;
+use crate::srtp::Context;
+use crate::worker::{Command, LegSocketsOwned, WorkerEvent};
+use ringbuf::traits::{Consumer, Producer};
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-use thiserror::Error;
+use std::time::Instant;
 
 mod dtls;
 mod host;
+mod types;
+mod workers;
 pub use crate::dtls::{DtlsRole, Fingerprint};
-use crate::srtp::{Context, MasterKey, Suite};
 pub use dtls::DtlsParams;
 use dtls::{DtlsAction, DtlsLegs};
-use host::{bind_pair, pin_current_thread, wake};
+use host::{bind_pair, wake};
 pub use host::{raise_open_file_limit, set_fifo_priority};
+pub use types::{
+    InterfaceConfig, KeyChange, LegSpec, LocalLeg, RelayConfig, RelayError, RelayEvent,
+    RelayMetrics, SessionId,
+};
+use workers::{spawn_worker, stop_workers, WorkerHandle};
 
-/// A change to one direction's SRTP key on a leg, as the control plane asks for it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum KeyChange {
-    /// Keep the current key (and its rollover counters and replay window).
-    Keep,
-    /// Plain RTP.
-    Plain,
-    /// A new SDES key (RFC 4568 §6.1).
-    Key(Suite, MasterKey),
-}
-
-impl KeyChange {
-    fn into_rekey(self) -> Rekey {
-        match self {
-            Self::Keep => Rekey::Keep,
-            Self::Plain => Rekey::Plain,
-            Self::Key(suite, master) => Rekey::Key(Box::new(Context::new(suite, &master))),
-        }
-    }
-}
-
-const COMMAND_RING: usize = 4096;
-const EVENT_RING: usize = 16_384;
+pub(super) const COMMAND_RING: usize = 4096;
+pub(super) const EVENT_RING: usize = 16_384;
 /// Ports tried per leg before giving up when the OS refuses a bind (port taken by someone else).
 const BIND_ATTEMPTS: usize = 8;
 /// The media sockets' receive buffer when the configuration does not say otherwise.
 pub const DEFAULT_RECV_BUFFER: usize = 256 * 1024;
 
-/// One local address the relay allocates media ports on (e.g. customer side, core side).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InterfaceConfig {
-    /// The interface's name, as routes and calls refer to it.
-    pub name: String,
-    /// The local IP media sockets bind to.
-    pub address: IpAddr,
-    /// Lowest port of the RTP range.
-    pub port_min: u16,
-    /// Highest port of the range.
-    pub port_max: u16,
-}
-
-/// How to start the relay.
-#[derive(Clone, Debug)]
-pub struct RelayConfig {
-    /// Media interfaces.
-    pub interfaces: Vec<InterfaceConfig>,
-    /// Worker threads (0: one per core).
-    pub workers: usize,
-    /// CPUs the worker threads are pinned to: worker `i` runs on `worker_cpus[i % len]`
-    /// (empty: not pinned, the threads may run anywhere the process may).
-    pub worker_cpus: Vec<usize>,
-    /// Real-time priority of the worker threads: `Some(p)` runs them under `SCHED_FIFO` at `p`
-    /// (1..=99), so housekeeping threads and daemons cannot delay the media they have in hand
-    /// (needs `CAP_SYS_NICE` or an `RLIMIT_RTPRIO` of at least `p`); `None` keeps the normal
-    /// scheduler.
-    pub worker_rt_priority: Option<u8>,
-    /// `SO_RCVBUF` of each media socket in bytes (the kernel doubles it and caps it at
-    /// `net.core.rmem_max`; 0 keeps the system default). Under overload a smaller buffer drops
-    /// stale media sooner instead of queueing it: it bounds the latency an overload adds.
-    pub recv_buffer: usize,
-    /// IO backend.
-    pub backend: BackendKind,
-    /// io_uring tuning (buffer ring size, wait batching); ignored by the mmsg backend.
-    pub uring: UringConfig,
-    /// Latching windows and handover limits.
-    pub latch: LatchConfig,
-    /// No media on a call for this long → [`RelayEvent::Inactive`] (zero: never).
-    pub inactivity_timeout: Duration,
-    /// Period of per-stream statistics (zero: never).
-    pub stats_interval: Duration,
-    /// Seed of the port shuffles (give the process's random seed; tests give a fixed one).
-    pub seed: u64,
-}
-
-/// Errors the control plane gets back, synchronously.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum RelayError {
-    /// No interface with this name.
-    #[error("no media interface named {0:?}")]
-    UnknownInterface(String),
-    /// The interface's port range is used up.
-    #[error("media interface {interface:?}: {source}")]
-    Ports {
-        /// The interface.
-        interface: String,
-        /// What the pool said.
-        source: PortError,
-    },
-    /// No session with this id.
-    #[error("no relay session {0}")]
-    UnknownSession(SessionId),
-    /// No stream with this index in the session.
-    #[error("relay session {0} has no stream {1}")]
-    UnknownStream(SessionId, usize),
-    /// No port of the interface could be bound (each attempt's port was taken by another process).
-    #[error("media interface {interface:?}: cannot bind a port (last tried {port}): {source}")]
-    Bind {
-        /// The interface.
-        interface: String,
-        /// The last port tried.
-        port: u16,
-        /// The last bind error.
-        source: std::io::Error,
-    },
-    /// The worker's command ring is full; try again later.
-    #[error("relay worker busy")]
-    Busy,
-    /// A worker thread could not take the configured real-time priority.
-    #[error(
-        "relay worker: cannot run under SCHED_FIFO at priority {priority}: {source} (needs \
-         CAP_SYS_NICE or an RLIMIT_RTPRIO of at least {priority})"
-    )]
-    Priority {
-        /// The priority asked for.
-        priority: u8,
-        /// What `sched_setscheduler` said.
-        source: std::io::Error,
-    },
-    /// A socket or thread could not be created.
-    #[error("relay io: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-/// A call's media session handle, the key of the relay's session tables.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionId(pub u64);
-
-impl std::fmt::Display for SessionId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// What the caller needs to describe one leg of a stream.
-#[derive(Clone, Debug)]
-pub struct LegSpec {
-    /// Interface name the leg's ports are allocated on.
-    pub interface: String,
-    /// Whether the leg uses one port for RTP and RTCP (RFC 5761).
-    pub rtcp_mux: bool,
-    /// What signalling says of the remote side so far.
-    pub signal: LegSignal,
-}
-
-/// Local ports of one leg, to write into SDP.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LocalLeg {
-    /// The local RTP address.
-    pub rtp: SocketAddr,
-    /// The local RTCP address (`None` with rtcp-mux).
-    pub rtcp: Option<SocketAddr>,
-}
-
-/// An event for the B2BUA.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RelayEvent {
-    /// A leg latched onto its peer's address.
-    Latched {
-        /// The call.
-        session: SessionId,
-        /// Stream index within the call.
-        stream: usize,
-        /// 0 for A, 1 for B.
-        leg: usize,
-        /// The peer address.
-        peer: SocketAddr,
-    },
-    /// Packets from a foreign source were dropped on a leg (RTP bleed attempt).
-    SourceRejected {
-        /// The call.
-        session: SessionId,
-        /// Stream index within the call.
-        stream: usize,
-        /// 0 for A, 1 for B.
-        leg: usize,
-        /// The rejected source.
-        from: SocketAddr,
-        /// Rejections so far.
-        count: u64,
-    },
-    /// No media on any stream of the call for the inactivity timeout.
-    Inactive {
-        /// The call.
-        session: SessionId,
-        /// How long it has been quiet.
-        idle: Duration,
-    },
-    /// The DTLS handshake of a leg finished; its SRTP keys are in place (RFC 5764 §4.2).
-    DtlsConnected {
-        /// The call.
-        session: SessionId,
-        /// Stream index within the call.
-        stream: usize,
-        /// 0 for A, 1 for B.
-        leg: usize,
-    },
-    /// The DTLS handshake of a leg failed (fingerprint mismatch, no SRTP profile, timeout):
-    /// the call cannot carry media and should end with `reason`.
-    DtlsFailed {
-        /// The call.
-        session: SessionId,
-        /// Stream index within the call.
-        stream: usize,
-        /// 0 for A, 1 for B.
-        leg: usize,
-        /// Why, for the call's end.
-        reason: &'static str,
-    },
-    /// Every stream of a deleted session is closed; its final statistics wait in
-    /// [`Relay::take_final_stats`] (for CDRs).
-    Closed {
-        /// The call.
-        session: SessionId,
-    },
-}
-
-/// Totals for Prometheus, summed over workers.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RelayMetrics {
-    /// The backend name (`io_uring` or `mmsg`).
-    pub backend: &'static str,
-    /// Datagrams forwarded.
-    pub forwarded_packets: u64,
-    /// Bytes forwarded.
-    pub forwarded_bytes: u64,
-    /// Drops by reason, in `DropReason::ALL` order.
-    pub drops: [u64; DropReason::COUNT],
-    /// Latch events.
-    pub latch_events: u64,
-    /// STUN requests answered on leg ports.
-    pub stun_answered: u64,
-    /// Worker loop turns.
-    pub turns: u64,
-    /// Worker CPU time, nanoseconds.
-    pub cpu_ns: u64,
-    /// Datagrams received.
-    pub received: u64,
-    /// Backend system calls.
-    pub syscalls: u64,
-    /// Sessions active.
-    pub sessions: u64,
-    /// Streams active.
-    pub streams: u64,
-    /// Connected twins open (leg sockets sending to a steady peer through a connected socket).
-    pub twins: u64,
-    /// Per interface: (name, ports in use, ports free).
-    pub ports: Vec<(String, usize, usize)>,
-    /// DTLS handshakes that gave SRTP keys (RFC 5764).
-    pub dtls_connected: u64,
-    /// DTLS handshakes that failed (fingerprint mismatch, no SRTP profile, timeout).
-    pub dtls_failed: u64,
-}
-
-struct WorkerHandle {
-    commands: HeapProd<Command>,
-    events: HeapCons<WorkerEvent>,
-    wake: OwnedFd,
-    thread: Option<JoinHandle<()>>,
-    metrics: Arc<WorkerMetrics>,
-    free_slots: Vec<u32>,
-    next_slot: u32,
-    gens: Vec<u32>,
-    slots: HashMap<u32, SlotInfo>,
-}
-
 /// What the control plane remembers of a worker slot: its call, stream index, and the ports to
 /// release per leg (interface index, RTP port) once the worker has closed the sockets.
-struct SlotInfo {
+pub(super) struct SlotInfo {
     session: SessionId,
     stream: usize,
     ports: [(usize, u16); 2],
@@ -977,89 +717,5 @@ impl Relay {
 impl Drop for Relay {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// Opens worker `w`'s backend and rings and starts its thread (pinned and at the configured
-/// priority); returns its handle and the backend's name.
-fn spawn_worker(
-    cfg: &RelayConfig,
-    w: usize,
-    notify: &Arc<Notify>,
-) -> Result<(WorkerHandle, &'static str), RelayError> {
-    let backend = open_backend(cfg.backend, cfg.uring)?;
-    let backend_name = backend.name();
-    // Dup the eventfd so the control plane can wake the worker.
-    let wake = crate::io::dup_wake_fd(backend.as_ref())?;
-    let (cprod, ccons) = HeapRb::<Command>::new(COMMAND_RING).split();
-    let (eprod, econs) = HeapRb::<WorkerEvent>::new(EVENT_RING).split();
-    let metrics = Arc::new(WorkerMetrics::default());
-    let worker = Worker::new(
-        backend,
-        ccons,
-        eprod,
-        notify.clone(),
-        metrics.clone(),
-        WorkerConfig {
-            latch: cfg.latch,
-            inactivity_timeout: cfg.inactivity_timeout,
-            stats_interval: cfg.stats_interval,
-        },
-    );
-    let cpu = (!cfg.worker_cpus.is_empty())
-        .then(|| cfg.worker_cpus.get(w % cfg.worker_cpus.len()).copied())
-        .flatten();
-    let rt = cfg.worker_rt_priority;
-    // The thread says whether it took its priority before it runs the worker, so a
-    // refusal is the caller's error now rather than a worker silently at normal priority.
-    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), RelayError>>(1);
-    let thread = std::thread::Builder::new()
-        .name(format!("relay-{w}"))
-        .spawn(move || {
-            if let Some(c) = cpu {
-                pin_current_thread(c);
-            }
-            let ready = match rt {
-                Some(priority) => set_fifo_priority(priority)
-                    .map_err(|source| RelayError::Priority { priority, source }),
-                None => Ok(()),
-            };
-            let ok = ready.is_ok();
-            let _ = ready_tx.send(ready);
-            if ok {
-                worker.run();
-            }
-        })?;
-    let ready = ready_rx
-        .recv()
-        .unwrap_or_else(|_| Err(RelayError::Io(std::io::Error::other("relay worker died"))));
-    if let Err(e) = ready {
-        let _ = thread.join();
-        return Err(e);
-    }
-    let handle = WorkerHandle {
-        commands: cprod,
-        events: econs,
-        wake,
-        thread: Some(thread),
-        metrics,
-        free_slots: Vec::new(),
-        next_slot: 0,
-        gens: Vec::new(),
-        slots: HashMap::new(),
-    };
-    Ok((handle, backend_name))
-}
-
-/// Asks every worker to stop and joins its thread.
-fn stop_workers(workers: &mut [WorkerHandle]) {
-    for w in workers.iter_mut() {
-        let _ = w.commands.try_push(Command::Shutdown);
-        wake(&w.wake);
-    }
-    for w in workers.iter_mut() {
-        if let Some(t) = w.thread.take() {
-            let _ = t.join();
-        }
     }
 }
