@@ -243,3 +243,105 @@ fn a_certificate_other_than_the_sdp_fingerprint_fails_the_leg_with_a_reason() {
     assert!(m.drops[unkeyed] >= 10, "{:?}", m.drops);
     r.shutdown();
 }
+
+#[test]
+fn a_client_leg_sends_its_hello_to_the_address_ice_nominates_and_keys_both_ways() {
+    use sbc_common::stun::auth::{write_binding_request, Role};
+    use sbc_relay::forward::IceParams;
+    let mut r = relay(41_600);
+    let (browser, plain) = (peer(), peer());
+    let (s, [leg_a, leg_b]) = call(&mut r, &browser, &plain);
+    let theirs = DtlsIdentity::generate().unwrap();
+    r.set_ice(
+        s,
+        0,
+        0,
+        Some(IceParams {
+            local_ufrag: "relay".into(),
+            local_pwd: "relaypasswordrelaypasswd".into(),
+            remote_ufrag: Some("brws".into()),
+        }),
+    )
+    .unwrap();
+    // The browser answered setup:passive: the relay is the client, and waits for a peer.
+    r.set_dtls(
+        s,
+        0,
+        0,
+        Some(DtlsParams {
+            role: DtlsRole::Client,
+            fingerprint: theirs.fingerprint(),
+        }),
+    )
+    .unwrap();
+    let mut buf = [0u8; 2048];
+    assert!(
+        browser.recv_from(&mut buf).is_err(),
+        "no hello before a peer"
+    );
+    // The browser's nominating check: the relay answers, selects it, and says hello there.
+    let mut check = [0u8; 200];
+    let n = write_binding_request(
+        &mut check,
+        &[7; 12],
+        b"relay:brws",
+        b"relaypasswordrelaypasswd",
+        Role::Controlling(5),
+        true,
+    )
+    .unwrap();
+    browser.send_to(&check[..n], leg_a).unwrap();
+    let mut server =
+        DtlsEndpoint::new(&theirs, DtlsRole::Server, r.dtls_fingerprint().unwrap()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut events = Vec::new();
+    while Instant::now() < deadline && *server.state() == DtlsState::Handshaking {
+        while let Some(e) = r.poll_event() {
+            events.push(e);
+        }
+        if let Ok((n, _)) = browser.recv_from(&mut buf) {
+            if buf[0] > 3 {
+                server.handle(&buf[..n]);
+            }
+        }
+        while let Some(d) = server.poll_transmit() {
+            browser.send_to(&d, leg_a).unwrap();
+        }
+    }
+    assert_eq!(server.state(), &DtlsState::Connected, "{events:?}");
+    let end = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < end
+        && !events
+            .iter()
+            .any(|e| matches!(e, RelayEvent::DtlsConnected { .. }))
+    {
+        while let Some(e) = r.poll_event() {
+            events.push(e);
+        }
+        if let Ok((n, _)) = browser.recv_from(&mut buf) {
+            server.handle(&buf[..n]);
+        }
+    }
+    assert!(
+        events.contains(&RelayEvent::DtlsConnected {
+            session: s,
+            stream: 0,
+            leg: 0
+        }),
+        "{events:?}"
+    );
+    // Keys crosswise: the core's RTP reaches the browser as SRTP under the server's inbound key.
+    let keys = server.take_keys().unwrap();
+    let mut rx = Context::new(keys.suite, &keys.inbound);
+    let mut got = 0;
+    for seq in 1..=20u16 {
+        plain.send_to(&rtp(seq, 0x2222), leg_b).unwrap();
+        if let Ok((n, _)) = browser.recv_from(&mut buf) {
+            if buf[0] >> 6 == 2 && rx.unprotect_rtp(&mut buf[..n]).is_ok() {
+                got += 1;
+            }
+        }
+    }
+    assert!(got >= 15, "{got} of 20 decrypted at the browser");
+    r.shutdown();
+}
