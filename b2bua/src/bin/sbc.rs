@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 /// mimalloc instead of the system allocator: the signalling path builds and drops many small
-/// messages per call, where glibc malloc/free were a fifth of the sbc's instructions.
+/// messages per call, where glibc malloc/free were a fifth of the sbc's instructions. Built
+/// with `no_thp` (workspace Cargo.toml): with transparent huge pages its arenas cost a third
+/// more memory per held call and some CPU (README, issue 12 figures).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
