@@ -604,7 +604,7 @@ impl Relay {
                 if let (WorkerEvent::Removed { stats, .. }, Some(slot)) =
                     (ev, c.stats.get_mut(info.stream))
                 {
-                    *slot = stats;
+                    *slot = *stats;
                 }
                 c.open = c.open.saturating_sub(1);
                 (c.open == 0).then_some(RelayEvent::Closed {
@@ -618,7 +618,7 @@ impl Relay {
                     .get_mut(&session)
                     .and_then(|s| s.stats.get_mut(index))
                 {
-                    *slot = stats;
+                    *slot = *stats;
                 }
                 None
             }

@@ -134,8 +134,8 @@ pub enum WorkerEvent {
     Removed {
         /// The stream.
         id: StreamId,
-        /// Its final statistics.
-        stats: [LegStats; 2],
+        /// Its final statistics (boxed: ring entries stay small).
+        stats: Box<[LegStats; 2]>,
     },
     /// A command named a stream that does not exist (or a slot in use): a control-plane bug.
     CommandFailed {
@@ -155,8 +155,10 @@ pub enum WorkerEvent {
         session: SessionId,
         /// The stream.
         id: StreamId,
-        /// Both legs.
-        stats: [LegStats; 2],
+        /// Both legs (boxed: a ring entry is a tenth of their size, so the event rings' pages
+        /// are not a cost per call; one allocation per stream and statistics interval, never
+        /// per packet).
+        stats: Box<[LegStats; 2]>,
     },
 }
 
@@ -383,7 +385,7 @@ impl Worker {
                         }
                     }
                     drop(sockets); // closes them: the ports may be bound again
-                    self.core.emit(WorkerEvent::Removed { id, stats: *stats });
+                    self.core.emit(WorkerEvent::Removed { id, stats });
                 }
             }
         }
@@ -589,7 +591,10 @@ impl Core {
                         stats: Box::new(stats),
                     });
                 } else {
-                    self.emit(WorkerEvent::Removed { id, stats });
+                    self.emit(WorkerEvent::Removed {
+                        id,
+                        stats: Box::new(stats),
+                    });
                 }
                 if let Some(session) = session {
                     if let Some(list) = self.streams_by_session.get_mut(&session) {
@@ -629,7 +634,7 @@ impl Core {
                         out.push(WorkerEvent::Stats {
                             session,
                             id: *id,
-                            stats,
+                            stats: Box::new(stats),
                         });
                     }
                 }
