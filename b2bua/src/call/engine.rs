@@ -277,6 +277,25 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         self.dialogs.len()
     }
 
+    /// The number of entries in each of the core's per-call tables, by name: all zero once
+    /// every call has ended and its timers have run (a leak shows here first).
+    pub fn table_sizes(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("calls", self.calls.len()),
+            ("b_call_ids", self.b_call_ids.len()),
+            ("relays", self.relays.len()),
+            ("deadlines", self.deadlines.len()),
+            ("no_answer", self.no_answer.len()),
+            ("retired", self.retired.len()),
+            ("by_tx", self.by_tx.len()),
+            ("by_dialog", self.by_dialog.len()),
+            ("deferred", self.deferred.len()),
+            ("dialing", self.dialing.len()),
+            ("transactions", self.tx.len()),
+            ("dialogs", self.dialogs.len()),
+        ]
+    }
+
     /// Feeds one parsed message that arrived from `source` (its `local` names the SBC's
     /// address it arrived at, which the [`Router`] routes a new request by; RFC 3261 §17.1.3,
     /// §17.2.3).

@@ -689,8 +689,14 @@ fn idle_flows_are_closed_by_the_housekeeping_tick() {
 
 #[test]
 fn a_finished_call_leaves_no_transaction_dialog_or_call_behind_once_its_timers_ran() {
-    let mut net = Net::new("");
-    let (b_invite, ok) = answered_call(&mut net, "gone1", false);
+    for sdp in [false, true] {
+        finished_call_leaves_nothing(sdp);
+    }
+}
+
+fn finished_call_leaves_nothing(sdp: bool) {
+    let mut net = Net::new("[limits]\nmax_call_duration_s = 3600\n");
+    let (b_invite, ok) = answered_call(&mut net, "gone1", sdp);
     // Leg A ACKs the 200; the SBC ACKs leg B's.
     let ack = format!(
         "ACK sip:b@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bKack1\r\nMax-Forwards: 70\r\nFrom: {}\r\nTo: {}\r\nCall-ID: gone1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
@@ -724,5 +730,17 @@ fn a_finished_call_leaves_no_transaction_dialog_or_call_behind_once_its_timers_r
             core.call_count()
         ),
         (0, 0, 0)
+    );
+    // The maximum-duration heap is pruned lazily (up to 2 × live calls + 64 entries); every
+    // other table is empty.
+    let sizes = core.table_sizes();
+    let left: Vec<_> = sizes
+        .iter()
+        .filter(|(name, n)| *n > 0 && *name != "deadlines")
+        .collect();
+    assert!(left.is_empty(), "per-call entries left behind: {left:?}");
+    assert!(
+        sizes.contains(&("deadlines", 1)),
+        "this call's, pruned later: {sizes:?}"
     );
 }
