@@ -15,6 +15,35 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The repository's root (the tests crate's parent folder).
+pub fn repo_root() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    match here.parent() {
+        Some(root) => root.to_path_buf(),
+        None => here,
+    }
+}
+
+/// The venv's Python (`.venv`, made by `.ci/deps`) when it can import `module`; `None` (after
+/// saying so loudly) when it cannot and `CI` is unset; a panic naming `test` when `CI` is set.
+pub fn venv_python_with(module: &str, test: &str) -> Option<PathBuf> {
+    let python = repo_root().join(".venv/bin/python");
+    let ok = Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(python);
+    }
+    let why = format!(
+        "{test}: {} cannot import {module}; run `bash .ci/deps`",
+        python.display()
+    );
+    assert!(std::env::var_os("CI").is_none(), "{why}");
+    eprintln!("SKIPPED {why}");
+    None
+}
+
 /// The path of the `sbc` binary built next to the test executable (`cargo build --bins` first).
 pub fn sbc_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");

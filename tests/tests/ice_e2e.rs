@@ -29,24 +29,6 @@ fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-fn python_with_aioice(test: &str) -> Option<PathBuf> {
-    let python = repo().join(".venv/bin/python");
-    let ok = Command::new(&python)
-        .args(["-c", "import aioice"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(python);
-    }
-    let why = format!(
-        "{test}: {} cannot import aioice; run `bash .ci/deps`",
-        python.display()
-    );
-    assert!(std::env::var_os("CI").is_none(), "{why}");
-    eprintln!("SKIPPED {why}");
-    None
-}
-
 fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
@@ -62,7 +44,7 @@ fn attrs(body: &[u8], name: &str) -> Vec<String> {
 
 #[test]
 fn a_full_ice_agent_gets_media_through_the_sbcs_lite_leg_and_an_attacker_does_not() {
-    let Some(python) = python_with_aioice("ice_full_agent") else {
+    let Some(python) = sbc_tests::venv_python_with("aioice", "ice_full_agent") else {
         return;
     };
     let (customer, core) = (free_udp_port(), free_udp_port());

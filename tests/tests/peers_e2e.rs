@@ -22,26 +22,6 @@ fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-/// The venv's Python when it can import pjsua2; `None` (after saying so loudly) when it cannot
-/// and `CI` is unset; a panic when `CI` is set.
-fn python_with_pjsua2(test: &str) -> Option<PathBuf> {
-    let python = repo().join(".venv/bin/python");
-    let ok = Command::new(&python)
-        .args(["-c", "import pjsua2"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(python);
-    }
-    let why = format!(
-        "{test}: {} cannot import pjsua2; run `bash .ci/deps`",
-        python.display()
-    );
-    assert!(std::env::var_os("CI").is_none(), "{why}");
-    eprintln!("SKIPPED {why}");
-    None
-}
-
 fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
@@ -97,7 +77,8 @@ fn metric(admin: SocketAddr, series: &str) -> f64 {
 /// to INFO and MESSAGE (in the call and outside it) must carry it.
 #[test]
 fn a_pjsip_phone_on_tcp_calls_and_gets_every_answer() {
-    let Some(python) = python_with_pjsua2("a_pjsip_phone_on_tcp_calls_and_gets_every_answer")
+    let Some(python) =
+        sbc_tests::venv_python_with("pjsua2", "a_pjsip_phone_on_tcp_calls_and_gets_every_answer")
     else {
         return;
     };
@@ -126,9 +107,10 @@ fn a_pjsip_phone_on_tcp_calls_and_gets_every_answer() {
 /// over UDP and TCP, with no failure counted against him or his address.
 #[test]
 fn an_md5_only_user_registers_from_a_phone_that_prefers_sha256() {
-    let Some(python) =
-        python_with_pjsua2("an_md5_only_user_registers_from_a_phone_that_prefers_sha256")
-    else {
+    let Some(python) = sbc_tests::venv_python_with(
+        "pjsua2",
+        "an_md5_only_user_registers_from_a_phone_that_prefers_sha256",
+    ) else {
         return;
     };
     let (customer, core, core_ua) = (free_udp_port(), free_udp_port(), free_udp_port());
@@ -164,7 +146,9 @@ fn an_md5_only_user_registers_from_a_phone_that_prefers_sha256() {
 /// (UDP) through the SBC and gets every answer on its TLS connection.
 #[test]
 fn a_pjsip_phone_on_tls_registers_and_calls() {
-    let Some(python) = python_with_pjsua2("a_pjsip_phone_on_tls_registers_and_calls") else {
+    let Some(python) =
+        sbc_tests::venv_python_with("pjsua2", "a_pjsip_phone_on_tls_registers_and_calls")
+    else {
         return;
     };
     let dir = sbc_tests::test_dir("sbc-pjsua2-tls");
@@ -335,9 +319,10 @@ fn assert_hears(out: &BTreeMap<String, String>, key: &str, far_is_700: bool) {
 
 #[test]
 fn a_pjsip_phone_with_srtp_over_tls_talks_to_a_plain_rtp_core_both_ways() {
-    let Some(python) =
-        python_with_pjsua2("a_pjsip_phone_with_srtp_over_tls_talks_to_a_plain_rtp_core_both_ways")
-    else {
+    let Some(python) = sbc_tests::venv_python_with(
+        "pjsua2",
+        "a_pjsip_phone_with_srtp_over_tls_talks_to_a_plain_rtp_core_both_ways",
+    ) else {
         return;
     };
     let s = srtp_sbc("sbc-pjsua2-srtp");
@@ -412,7 +397,7 @@ fn a_linphone_phone_with_ice_completes_it_against_the_sbcs_lite_leg_both_ways() 
 /// linphonec over TLS with SRTP (and ICE when `ice`: the customer side is then ICE-lite) calls
 /// a plain pjsua2 core UA and is called back; tones both ways in both calls.
 fn linphone_call(test: &str, ice: bool) {
-    let Some(python) = python_with_pjsua2(test) else {
+    let Some(python) = sbc_tests::venv_python_with("pjsua2", test) else {
         return;
     };
     if !linphonec_or_skip(test) {

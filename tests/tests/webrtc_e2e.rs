@@ -305,26 +305,6 @@ fn chromium_with_jssip_calls_a_plain_rtp_core_over_dtls_srtp_and_is_called_back(
     );
 }
 
-/// The venv's Python when it can import aiortc; `None` (after saying so loudly) when it cannot
-/// and `CI` is unset; a panic when `CI` is set.
-fn python_with_aiortc(test: &str) -> Option<PathBuf> {
-    let python = repo().join(".venv/bin/python");
-    let ok = Command::new(&python)
-        .args(["-c", "import aiortc"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(python);
-    }
-    let why = format!(
-        "{test}: {} cannot import aiortc; run `bash .ci/deps`",
-        python.display()
-    );
-    assert!(std::env::var_os("CI").is_none(), "{why}");
-    eprintln!("SKIPPED {why}");
-    None
-}
-
 /// A WebRTC side (`profile = "webrtc"`, UDP signalling) and a plain core side, routed to
 /// `core_ua`, every SIP message logged.
 fn webrtc_sbc(core_ua: SocketAddr, base: u16) -> (Sbc, SbcConfig, u16) {
@@ -538,7 +518,7 @@ fn aiortc_call(python: &Path, args: &[&str], base: u16) -> AiortcCall {
 
 #[test]
 fn aiortc_bundles_audio_and_video_over_one_dtls_srtp_transport_both_ways_against_a_plain_core() {
-    let Some(python) = python_with_aiortc("aiortc_dtls_srtp") else {
+    let Some(python) = sbc_tests::venv_python_with("aiortc", "aiortc_dtls_srtp") else {
         return;
     };
     let call = aiortc_call(&python, &[], 45400);
@@ -598,7 +578,7 @@ fn aiortc_bundles_audio_and_video_over_one_dtls_srtp_transport_both_ways_against
 
 #[test]
 fn a_dtls_certificate_that_is_not_the_offers_fingerprint_ends_the_call_with_a_reason() {
-    let Some(python) = python_with_aiortc("aiortc_wrong_fingerprint") else {
+    let Some(python) = sbc_tests::venv_python_with("aiortc", "aiortc_wrong_fingerprint") else {
         return;
     };
     let call = aiortc_call(&python, &["--wrong-fingerprint"], 45600);
