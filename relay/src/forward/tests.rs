@@ -423,6 +423,28 @@ fn last_activity_tracks_accepted_packets_only() {
 }
 
 mod bundle;
+/// Runs `data` through the forwarder; the bytes sent, or the drop.
+fn relay(
+    f: &mut Forwarder,
+    t: Instant,
+    token: u64,
+    from: &str,
+    data: &[u8],
+) -> Result<(Forward, Vec<u8>), DropReason> {
+    let mut buf = [0u8; 1600];
+    buf[..data.len()].copy_from_slice(data);
+    let (fwd, n) = f.on_packet(t, token, addr(from), &mut buf, data.len())?;
+    Ok((fwd, buf[..n].to_vec()))
+}
+
+/// `plain` SRTP-protected with `c`.
+fn protect(c: &mut crate::srtp::Context, plain: &[u8]) -> Vec<u8> {
+    let mut buf = [0u8; 1600];
+    buf[..plain.len()].copy_from_slice(plain);
+    let n = c.protect_rtp(&mut buf, plain.len()).unwrap();
+    buf[..n].to_vec()
+}
+
 mod ice;
 mod srtp;
 

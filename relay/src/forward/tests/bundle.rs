@@ -57,32 +57,12 @@ fn bundled() -> (Forwarder, Instant) {
     (f, t0)
 }
 
-fn send(
-    f: &mut Forwarder,
-    t: Instant,
-    token: u64,
-    from: &str,
-    data: &[u8],
-) -> Result<(Forward, Vec<u8>), DropReason> {
-    let mut buf = [0u8; 1600];
-    buf[..data.len()].copy_from_slice(data);
-    let (fwd, n) = f.on_packet(t, token, addr(from), &mut buf, data.len())?;
-    Ok((fwd, buf[..n].to_vec()))
-}
-
-fn protect(c: &mut Context, plain: &[u8]) -> Vec<u8> {
-    let mut buf = [0u8; 1600];
-    buf[..plain.len()].copy_from_slice(plain);
-    let n = c.protect_rtp(&mut buf, plain.len()).unwrap();
-    buf[..n].to_vec()
-}
-
 #[test]
 fn audio_and_video_on_one_transport_reach_their_own_sip_legs_and_come_back_on_it() {
     let (mut f, t0) = bundled();
     let mut browser_tx = ctx(1);
     // Audio (Opus 111) stays with the owner stream; video (96) goes to the video stream's SIP leg.
-    let (fwd, out) = send(
+    let (fwd, out) = relay(
         &mut f,
         t0,
         a_rtp(),
@@ -92,7 +72,7 @@ fn audio_and_video_on_one_transport_reach_their_own_sip_legs_and_come_back_on_it
     .unwrap();
     assert_eq!((fwd.fd, fwd.to), (B_RTP, addr(SIP_AUDIO)));
     assert_eq!(out, media(111, 1, 0xa0d10), "decrypted for the SIP side");
-    let (fwd, out) = send(
+    let (fwd, out) = relay(
         &mut f,
         t0,
         a_rtp(),
@@ -110,7 +90,7 @@ fn audio_and_video_on_one_transport_reach_their_own_sip_legs_and_come_back_on_it
     assert_eq!(a_video.ssrc, Some(0x71de0));
 
     // The SIP side's video goes back on the bundle's socket, encrypted with its key.
-    let (fwd, out) = send(
+    let (fwd, out) = relay(
         &mut f,
         t0,
         VIDEO.token(SocketRole::Rtp { leg: 1 }),
@@ -125,7 +105,7 @@ fn audio_and_video_on_one_transport_reach_their_own_sip_legs_and_come_back_on_it
         .unprotect_rtp(&mut got)
         .expect("the bundle's SRTP");
     assert_eq!(&got[..n], media(96, 7, 0x5151).as_slice());
-    let (fwd, _) = send(&mut f, t0, b_rtp(), SIP_AUDIO, &media(0, 7, 0x5252)).unwrap();
+    let (fwd, _) = relay(&mut f, t0, b_rtp(), SIP_AUDIO, &media(0, 7, 0x5252)).unwrap();
     assert_eq!((fwd.fd, fwd.to), (A_RTP, addr(BROWSER)));
 
     // The browser's RTCP about its video goes to the video's SIP leg, about its audio to the audio's.
@@ -134,26 +114,26 @@ fn audio_and_video_on_one_transport_reach_their_own_sip_legs_and_come_back_on_it
     let report = sr(0x71de0, 1 << 40);
     buf[..report.len()].copy_from_slice(&report);
     let n = browser_rtcp.protect_rtcp(&mut buf, report.len()).unwrap();
-    let (fwd, _) = send(&mut f, t0, a_rtp(), BROWSER, &buf[..n]).unwrap();
+    let (fwd, _) = relay(&mut f, t0, a_rtp(), BROWSER, &buf[..n]).unwrap();
     assert_eq!(fwd.to, addr(SIP_VIDEO));
     let report = sr(0xa0d10, 1 << 40);
     buf[..report.len()].copy_from_slice(&report);
     let n = browser_rtcp.protect_rtcp(&mut buf, report.len()).unwrap();
-    let (fwd, _) = send(&mut f, t0, a_rtp(), BROWSER, &buf[..n]).unwrap();
+    let (fwd, _) = relay(&mut f, t0, a_rtp(), BROWSER, &buf[..n]).unwrap();
     // (The audio's SIP leg has its RTCP on the next port.)
     assert_eq!((fwd.fd, fwd.to), (B_RTCP, addr("198.51.100.2:5001")));
 
     // Forged video from elsewhere is refused by the owner's latch like any media.
     let forged = protect(&mut ctx(1), &media(96, 2, 0x71de0));
-    assert!(send(&mut f, t0, a_rtp(), "203.0.113.66:4000", &forged).is_err());
+    assert!(relay(&mut f, t0, a_rtp(), "203.0.113.66:4000", &forged).is_err());
     assert!(
-        send(&mut f, t0, a_rtp(), BROWSER, &media(96, 3, 0x71de0)).is_err(),
+        relay(&mut f, t0, a_rtp(), BROWSER, &media(96, 3, 0x71de0)).is_err(),
         "clear media"
     );
 
     // Unbundled: the video stream answers for its own socket again.
     f.set_bundle(ID, 0, &[]).unwrap();
-    let (fwd, out) = send(
+    let (fwd, out) = relay(
         &mut f,
         t0,
         VIDEO.token(SocketRole::Rtp { leg: 1 }),
@@ -163,7 +143,7 @@ fn audio_and_video_on_one_transport_reach_their_own_sip_legs_and_come_back_on_it
     .unwrap();
     assert_eq!((fwd.fd, fwd.to), (V_BROWSER_RTP, addr(BROWSER)));
     assert_eq!(out, media(96, 8, 0x5151), "its own leg has no keys");
-    let (fwd, _) = send(
+    let (fwd, _) = relay(
         &mut f,
         t0,
         a_rtp(),
@@ -180,7 +160,7 @@ fn a_removed_member_or_owner_drops_instead_of_misrouting() {
     let mut browser_tx = ctx(1);
     f.remove_stream(VIDEO).unwrap();
     assert_eq!(
-        send(
+        relay(
             &mut f,
             t0,
             a_rtp(),
@@ -191,7 +171,7 @@ fn a_removed_member_or_owner_drops_instead_of_misrouting() {
         DropReason::Stale
     );
     // Audio goes on.
-    assert!(send(
+    assert!(relay(
         &mut f,
         t0,
         a_rtp(),
@@ -203,7 +183,7 @@ fn a_removed_member_or_owner_drops_instead_of_misrouting() {
     let (mut f, t0) = bundled();
     f.remove_stream(ID).unwrap();
     assert_eq!(
-        send(
+        relay(
             &mut f,
             t0,
             VIDEO.token(SocketRole::Rtp { leg: 1 }),
@@ -222,7 +202,7 @@ fn bundled_srtp_survives_sequence_wraps() {
     for i in 0..70_000u32 {
         let seq = (i % 65_536) as u16;
         let p = protect(&mut tx, &media(96, seq, 0x71de0));
-        if let Err(e) = send(&mut f, t0, a_rtp(), BROWSER, &p) {
+        if let Err(e) = relay(&mut f, t0, a_rtp(), BROWSER, &p) {
             panic!("packet {i} (seq {seq}): {e:?}");
         }
     }

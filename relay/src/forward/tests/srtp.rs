@@ -27,27 +27,6 @@ fn secure_b(suite: Suite) -> (Forwarder, Instant) {
     (f, t0)
 }
 
-/// Runs `data` through the forwarder; the bytes sent, or the drop.
-fn relay(
-    f: &mut Forwarder,
-    t: Instant,
-    token: u64,
-    from: &str,
-    data: &[u8],
-) -> Result<(Forward, Vec<u8>), DropReason> {
-    let mut buf = [0u8; 1600];
-    buf[..data.len()].copy_from_slice(data);
-    let (fwd, n) = f.on_packet(t, token, addr(from), &mut buf, data.len())?;
-    Ok((fwd, buf[..n].to_vec()))
-}
-
-fn protect(c: &mut Context, plain: &[u8]) -> Vec<u8> {
-    let mut buf = [0u8; 1600];
-    buf[..plain.len()].copy_from_slice(plain);
-    let n = c.protect_rtp(&mut buf, plain.len()).unwrap();
-    buf[..n].to_vec()
-}
-
 #[test]
 fn plain_rtp_from_a_leaves_encrypted_for_b_and_b_srtp_arrives_plain_at_a() {
     for suite in [
