@@ -114,7 +114,8 @@ struct Call {
     dialogs: [Option<DialogId>; 2],
     /// The CSeq of a 2xx to our INVITE on this leg, ACKed when the other leg's ACK arrives.
     pending_ack: [Option<u32>; 2],
-    reinvite: Option<Reinvite>,
+    /// Boxed, like `best`: most calls never have one, and a call is kept for its whole life.
+    reinvite: Option<Box<Reinvite>>,
     media: Option<MediaState>,
     /// Leg B's forks and their reliable provisionals (RFC 3261 §12.1, RFC 3262).
     early: early::Early,
@@ -124,7 +125,7 @@ struct Call {
     siblings: Vec<fork::Branch>,
     /// The best final failure of the current parallel group so far, with the response unless
     /// it was a timeout (RFC 3261 §16.7 step 6).
-    best: Option<(u16, Option<Message>)>,
+    best: Option<Box<(u16, Option<Message>)>>,
     /// When the call started and when it was answered, for the management API.
     started: Instant,
     answered_at: Option<Instant>,
@@ -292,7 +293,13 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             ("deferred", self.deferred.len()),
             ("dialing", self.dialing.len()),
             ("transactions", self.tx.len()),
+            ("transaction_timers", self.tx.timer_entries()),
             ("dialogs", self.dialogs.len()),
+            ("dialog_timers", self.dialogs.timer_entries()),
+            ("session_timers", self.session.len()),
+            ("session_timer_queue", self.session.queued()),
+            ("nondialog", self.nondialog.len()),
+            ("nondialog_expiries", self.nondialog.queued()),
         ]
     }
 

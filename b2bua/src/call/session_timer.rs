@@ -361,6 +361,16 @@ impl SessionTimers {
         );
     }
 
+    /// How many calls are tracked.
+    pub(super) fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Entries in the due-time queue, stale ones included.
+    pub(super) fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
     /// The call's state, if tracked.
     pub(super) fn get_mut(&mut self, key: CallKey) -> Option<&mut CallTimers> {
         self.calls.get_mut(&key)

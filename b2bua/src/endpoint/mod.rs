@@ -332,6 +332,8 @@ pub struct Endpoint<M: MediaRelay> {
     /// Named next hops and when to locate them again.
     names: names::Names,
     out: VecDeque<Output>,
+    /// When `sbc_table_entries` is next refreshed.
+    tables_at: Option<Instant>,
 }
 
 impl<M: MediaRelay> std::fmt::Debug for Endpoint<M> {
@@ -397,6 +399,7 @@ impl<M: MediaRelay> Endpoint<M> {
             cfg,
             names: names::Names::default(),
             out: VecDeque::new(),
+            tables_at: None,
         };
         endpoint.names_from_config(now);
         Ok(endpoint)
@@ -420,6 +423,22 @@ impl<M: MediaRelay> Endpoint<M> {
     /// The metrics the endpoint records into, for the admin server (`/metrics`, `/ready`).
     pub fn metrics(&self) -> Arc<Metrics> {
         self.recorder.metrics().clone()
+    }
+
+    /// The number of entries in every per-call or per-peer table of the endpoint and its call
+    /// core, by name (exported as `sbc_table_entries`).
+    pub fn table_sizes(&self) -> Vec<(&'static str, usize)> {
+        let mut sizes = self.core.table_sizes();
+        sizes.extend(self.records.sizes());
+        sizes.extend([
+            ("call_timings", self.recorder.timed_calls()),
+            ("flows", self.flows.len()),
+            ("switchover", self.switchover.len()),
+            ("udp_peers", self.udp_peers.len()),
+            ("tcp_peers", self.tcp_peers.len()),
+            ("peer_names", self.peer_names.len()),
+        ]);
+        sizes
     }
 
     /// The call core, e.g. for tests and the relay's backend name.
@@ -485,6 +504,10 @@ impl<M: MediaRelay> Endpoint<M> {
             Input::Relay => {
                 self.on_relay(now);
                 self.expire(now);
+                if self.tables_at.is_none_or(|at| now >= at) {
+                    self.tables_at = Some(now + Duration::from_secs(1));
+                    self.recorder.tables(&self.table_sizes());
+                }
             }
             Input::Command(cmd) => self.on_command(now, cmd),
             Input::Reload(cfg) => {

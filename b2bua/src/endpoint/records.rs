@@ -15,7 +15,11 @@ use std::time::{Instant, SystemTime};
 /// A live call as the endpoint follows it.
 #[derive(Debug)]
 struct Tracked {
-    record: CallRecord,
+    /// The CDR being filled in; `None` when CDRs are off (the call is still followed for its
+    /// log span).
+    record: Option<Box<CallRecord>>,
+    /// Both legs' Call-IDs, the keys of `Records::by_call_id`.
+    call_ids: [CallId; 2],
     media_session: Option<SessionId>,
     span: tracing::Span,
 }
@@ -42,6 +46,15 @@ impl Records {
             by_call_id: Map::default(),
             pending: Map::default(),
         }
+    }
+
+    /// Entries in the live-call, Call-ID and waiting-for-statistics tables.
+    pub(super) fn sizes(&self) -> [(&'static str, usize); 3] {
+        [
+            ("records", self.calls.len()),
+            ("records_by_call_id", self.by_call_id.len()),
+            ("records_pending", self.pending.len()),
+        ]
     }
 
     /// Whether no ended call still waits for its media statistics.
@@ -79,18 +92,24 @@ impl Records {
         } = e
         {
             let span = tracing::info_span!("call", id = key.0, a_call_id = %a_call_id, b_call_id = %b_call_id);
-            if let Some(record) = CallRecord::started(&self.node, e, wall) {
-                self.by_call_id.insert(a_call_id.as_str().into(), key);
-                self.by_call_id.insert(b_call_id.as_str().into(), key);
-                self.calls.insert(
-                    key,
-                    Tracked {
-                        record,
-                        media_session: detail.media_session,
-                        span,
-                    },
-                );
+            let call_ids: [CallId; 2] = [a_call_id.as_str().into(), b_call_id.as_str().into()];
+            for id in &call_ids {
+                self.by_call_id.insert(id.clone(), key);
             }
+            let record = self
+                .enabled
+                .then(|| CallRecord::started(&self.node, e, wall))
+                .flatten()
+                .map(Box::new);
+            self.calls.insert(
+                key,
+                Tracked {
+                    record,
+                    call_ids,
+                    media_session: detail.media_session,
+                    span,
+                },
+            );
         }
         let span = self
             .calls
@@ -99,28 +118,26 @@ impl Records {
         span.in_scope(|| log_event(e));
         match e {
             CallEvent::Answered { .. } => {
-                if let Some(t) = self.calls.get_mut(&key) {
-                    t.record.answer.get_or_insert(wall);
+                if let Some(r) = self.calls.get_mut(&key).and_then(|t| t.record.as_mut()) {
+                    r.answer.get_or_insert(wall);
                 }
                 None
             }
             CallEvent::Ended { reason, code, .. } => {
-                let mut t = self.calls.remove(&key)?;
-                for leg in &t.record.legs {
-                    self.by_call_id.remove(leg.call_id.as_str());
+                let t = self.calls.remove(&key)?;
+                for id in &t.call_ids {
+                    self.by_call_id.remove(id);
                 }
-                t.record.end = wall;
-                t.record.reason = *reason;
-                t.record.code = *code;
-                if !self.enabled {
-                    return None;
-                }
+                let mut record = *t.record?;
+                record.end = wall;
+                record.reason = *reason;
+                record.code = *code;
                 match t.media_session {
                     Some(session) => {
-                        self.pending.insert(session, (t.record, now + MEDIA_WAIT));
+                        self.pending.insert(session, (record, now + MEDIA_WAIT));
                         None
                     }
-                    None => Some(t.record),
+                    None => Some(record),
                 }
             }
             CallEvent::Started { .. } | CallEvent::Progress { .. } | CallEvent::Rerouted { .. } => {

@@ -217,6 +217,7 @@ pub struct Metrics {
     transactions_active: IntGauge,
     dialogs_active: IntGauge,
     calls_active: IntGauge,
+    tables: IntGaugeVec,
     calls: Vec<IntCounter>,
     setup_provisional: Histogram,
     setup_answer: Histogram,
@@ -388,6 +389,13 @@ impl Metrics {
             "SIP transactions (client and server) alive.",
         )?;
         let dialogs_active = gauge(&r, "sbc_sip_dialogs_active", "SIP dialogs alive.")?;
+        let tables = gauge_vec(
+            &r,
+            "sbc_table_entries",
+            "Entries in each of the SIP side's in-memory tables and timer queues (refreshed \
+             once a second): one growing while the calls up stay level is a leak.",
+            "table",
+        )?;
         let calls_active = gauge(&r, "sbc_calls_active", "Calls alive (ringing or answered).")?;
         let calls_vec = counter_vec(&r, "sbc_calls_total", "Calls ended, by outcome.", "outcome")?;
         let calls = Outcome::ALL
@@ -550,6 +558,7 @@ impl Metrics {
             tls_expiry,
             transactions_active,
             dialogs_active,
+            tables,
             calls_active,
             calls,
             setup_provisional,

@@ -282,6 +282,11 @@ impl Message {
         self.headers.iter().any(|h| h.name() == name)
     }
 
+    /// Lets go of spare header slots, for a message kept long after it was built.
+    pub fn shrink_to_fit(&mut self) {
+        self.headers.shrink_to_fit();
+    }
+
     /// Appends a header after all others.
     pub fn push_header(&mut self, name: HeaderName, value: impl Into<ByteString>) {
         self.clear_views();

@@ -174,6 +174,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let next_a_rseq = self.ids.cseq();
         if let Some(call) = self.calls.get_mut(&key) {
             call.dialogs[Leg::A.index()] = Some(a.clone());
+            // Most calls have one fork: no spare slots (a Fork is over 200 bytes).
+            call.early.forks.reserve_exact(1);
             call.early.forks.push(Fork {
                 b: b.clone(),
                 a,

@@ -175,23 +175,20 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         {
             return Verdict::Own;
         }
-        let better = call
-            .best
-            .as_ref()
-            .is_none_or(|(s, _)| rank(status) < rank(*s));
+        let better = call.best.as_ref().is_none_or(|b| rank(status) < rank(b.0));
         if call.siblings.is_empty() {
             if better {
                 call.best = None;
                 return Verdict::Own;
             }
-            return match call.best.take() {
+            return match call.best.take().map(|b| *b) {
                 Some((_, Some(best))) => Verdict::Best(best),
                 Some((_, None)) => Verdict::Timeout,
                 None => Verdict::Own,
             };
         }
         if better {
-            call.best = Some((status, rsp.cloned()));
+            call.best = Some(Box::new((status, rsp.cloned())));
         }
         // This branch is over: its early dialogs on leg B end, and a sibling takes its place.
         let call_id = call.b_invite.call_id().unwrap_or_default().to_owned();

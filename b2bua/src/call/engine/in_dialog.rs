@@ -253,11 +253,11 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         self.by_tx.insert(tx, (key, TxRole::ReinviteIn));
         self.by_tx.insert(client, (key, TxRole::ReinviteOut));
         if let Some(call) = self.calls.get_mut(&key) {
-            call.reinvite = Some(Reinvite {
+            call.reinvite = Some(Box::new(Reinvite {
                 from: leg,
                 server_tx: tx,
                 request: req,
-            });
+            }));
         }
     }
 

@@ -231,6 +231,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             let content_type = (!body.is_empty()).then_some("application/sdp");
             msg.set_body(body, content_type);
         }
+        // Kept by the call for its whole life.
+        msg.shrink_to_fit();
         msg
     }
 

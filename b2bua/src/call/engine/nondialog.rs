@@ -126,6 +126,16 @@ pub(super) struct NonDialog {
 }
 
 impl NonDialog {
+    /// Entries in the pending, subscription and index tables together.
+    pub(super) fn len(&self) -> usize {
+        self.pending.len() + self.subs.len() + self.by_dialog.len() + self.by_b_call.len()
+    }
+
+    /// Entries in the expiry queue, stale ones included.
+    pub(super) fn queued(&self) -> usize {
+        self.expiries.len()
+    }
+
     /// When the next subscription may expire.
     pub(super) fn next_due(&self) -> Option<Instant> {
         self.expiries.peek().map(|r| r.0 .0)

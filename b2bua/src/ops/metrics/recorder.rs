@@ -35,6 +35,11 @@ impl Recorder {
         }
     }
 
+    /// How many calls' setup times are being followed.
+    pub fn timed_calls(&self) -> usize {
+        self.calls.len()
+    }
+
     /// The shared metrics, for the admin server.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
@@ -166,6 +171,16 @@ impl Recorder {
         m.calls_active.set(n(calls));
         m.transactions_active.set(n(transactions));
         m.dialogs_active.set(n(dialogs));
+    }
+
+    /// Records the size of each named table ([`crate::endpoint::Endpoint::table_sizes`]).
+    pub fn tables(&self, sizes: &[(&'static str, usize)]) {
+        for (name, n) in sizes {
+            self.metrics
+                .tables
+                .with_label_values(&[name])
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
     }
 
     /// Records the relay's totals: counters grow by the change since the last call (never

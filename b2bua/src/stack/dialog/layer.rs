@@ -85,6 +85,11 @@ impl DialogLayer {
         self.dialogs.len()
     }
 
+    /// Entries in the timer heap, stale ones included (they leave when they come due).
+    pub fn timer_entries(&self) -> usize {
+        self.heap.len()
+    }
+
     /// Whether no dialog is live (RFC 3261 §12).
     pub fn is_empty(&self) -> bool {
         self.dialogs.is_empty()

@@ -143,13 +143,13 @@ pub struct Dialog {
     /// CSeq of a received INVITE we have not answered with a final response yet (§14.2).
     invite_in: Option<u32>,
     /// UAS: the 2xx being retransmitted (§13.3.1.4).
-    retransmit: Option<Retransmit>,
+    retransmit: Option<Box<Retransmit>>,
     /// UAS: the INVITE CSeq whose 2xx was last ACKed, so ACK retransmissions are absorbed.
     acked_cseq: Option<u32>,
     /// UAC: the ACK built for the latest 2xx, re-sent for its retransmissions (§13.2.2.4).
-    ack: Option<(u32, Message)>,
+    ack: Option<Box<(u32, Message)>>,
     /// UAS: the reliable provisional waiting for its PRACK (RFC 3262 §3).
-    unacked: Option<Unacked>,
+    unacked: Option<Box<Unacked>>,
 }
 
 /// The URI of the first Contact address in `msg` (RFC 3261 §20.10).
@@ -440,16 +440,13 @@ impl Dialog {
         if let Some((body, content_type)) = body {
             ack.set_body(body, Some(content_type));
         }
-        self.ack = Some((cseq, ack.clone()));
+        self.ack = Some(Box::new((cseq, ack.clone())));
         ack
     }
 
     /// The ACK kept for 2xx retransmissions of INVITE `cseq`, if built (RFC 3261 §13.2.2.4).
     pub fn ack_for(&self, cseq: u32) -> Option<&Message> {
-        self.ack
-            .as_ref()
-            .filter(|(c, _)| *c == cseq)
-            .map(|(_, m)| m)
+        self.ack.as_ref().filter(|a| a.0 == cseq).map(|a| &a.1)
     }
 
     /// A response to in-dialog or dialog-creating request `req` (RFC 3261 §12.1.1, §8.2.6): our
@@ -552,7 +549,7 @@ impl Dialog {
         }
         if status < 200 {
             if let (Some(rseq), Role::Uas) = (reliable_rseq(rsp), self.role) {
-                self.unacked = Some(Unacked {
+                self.unacked = Some(Box::new(Unacked {
                     rseq,
                     retransmit: Some(Retransmit {
                         cseq: cseq.seq,
@@ -562,7 +559,7 @@ impl Dialog {
                         t2: Duration::MAX,
                         give_up: now + timers.t1_x64(),
                     }),
-                });
+                }));
             }
             return;
         }
@@ -575,14 +572,14 @@ impl Dialog {
         }
         if (200..300).contains(&status) {
             self.confirm(out);
-            self.retransmit = Some(Retransmit {
+            self.retransmit = Some(Box::new(Retransmit {
                 cseq: cseq.seq,
                 msg: rsp.clone(),
                 next: now + timers.t1,
                 interval: timers.t1,
                 t2: timers.t2,
                 give_up: now + timers.t1_x64(),
-            });
+            }));
         } else if self.state == DialogState::Early && cseq.seq == self.initial_cseq {
             self.terminate(TerminateReason::Rejected);
         }
@@ -659,7 +656,7 @@ impl Dialog {
             .as_ref()
             .and_then(|u| u.retransmit.as_ref())
             .map(Retransmit::deadline);
-        let final_2xx = self.retransmit.as_ref().map(Retransmit::deadline);
+        let final_2xx = self.retransmit.as_deref().map(Retransmit::deadline);
         [provisional, final_2xx].into_iter().flatten().min()
     }
 

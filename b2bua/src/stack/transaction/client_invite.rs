@@ -27,7 +27,7 @@ pub struct ClientInvite {
     state: ClientInviteState,
     /// The INVITE, needed to build the ACK for a non-2xx response (RFC 3261 §17.1.1.3); let go
     /// at the final response, so a transaction in Accepted or Completed holds no request.
-    invite: Option<Message>,
+    invite: Option<Box<Message>>,
     /// The INVITE as sent, for timer A retransmissions; emptied at the first response.
     bytes: Bytes,
     /// The ACK sent for the non-2xx final, re-sent for each retransmission of it.
@@ -58,7 +58,7 @@ impl ClientInvite {
         out.push(Effect::Send(bytes.clone()));
         Self {
             state: ClientInviteState::Calling,
-            invite: Some(invite),
+            invite: Some(Box::new(invite)),
             bytes,
             ack: None,
             reliable,
@@ -75,7 +75,7 @@ impl ClientInvite {
 
     /// The INVITE that created the transaction, until its final response (RFC 3261 §17.1.1).
     pub fn request(&self) -> Option<&Message> {
-        self.invite.as_ref()
+        self.invite.as_deref()
     }
 
     /// When [`ClientInvite::on_timer`] must next be called (RFC 3261 §17.1.1.2).

@@ -142,6 +142,8 @@ impl ServerInvite {
                 if code < 200 {
                     self.last = bytes;
                 } else if code < 300 {
+                    // Accepted absorbs INVITE retransmissions: the provisional is not sent again.
+                    self.last = Bytes::new();
                     self.state = ServerInviteState::Accepted;
                     self.timers.start(Timer::L, now, self.cfg.t1_x64());
                 } else {

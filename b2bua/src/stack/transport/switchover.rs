@@ -47,6 +47,11 @@ impl Switchover {
         }
     }
 
+    /// How many branches are remembered.
+    pub fn len(&self) -> usize {
+        self.moved.len()
+    }
+
     /// Whether no branch is remembered, so that small requests need no look-up.
     pub fn is_empty(&self) -> bool {
         self.moved.is_empty()

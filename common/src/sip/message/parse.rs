@@ -65,8 +65,11 @@ pub(super) fn parse(data: Bytes, limits: &Limits, stream: bool) -> Result<Messag
     };
 
     // Header lines, joining folded continuation lines (RFC 3261 §7.3.1).
-    msg.headers.reserve(16);
     let hb = head.as_bytes();
+    // One slot per line after the start line (folded lines make it an overestimate): a parsed
+    // message kept for a whole call holds no spare capacity.
+    msg.headers
+        .reserve_exact(memchr::memchr_iter(b'\n', hb).count().max(1));
     let mut pos = first.raw.len();
     let mut result = Ok(());
     while pos < hb.len() {
