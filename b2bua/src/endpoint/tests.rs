@@ -704,6 +704,14 @@ fn finished_call_leaves_nothing(sdp: bool) {
         ok.header(&HeaderName::To).unwrap(),
     );
     net.udp(0, PHONE, &ack);
+    // The tables are exported on the housekeeping tick: the call is in them.
+    net.feed(Input::Relay);
+    let text = net.ep.metrics().encode();
+    for table in ["calls", "dialogs", "by_dialog", "records"] {
+        let line = format!("sbc_table_entries{{table=\"{table}\"}} ");
+        let n = text.lines().find_map(|l| l.strip_prefix(line.as_str()));
+        assert!(n.is_some_and(|n| n != "0"), "{table}: {n:?}");
+    }
     // The caller hangs up; the UAS answers leg B's BYE.
     let bye = ack
         .replace("ACK sip:", "BYE sip:")
@@ -733,6 +741,17 @@ fn finished_call_leaves_nothing(sdp: bool) {
     );
     // The maximum-duration heap is pruned lazily (up to 2 × live calls + 64 entries); every
     // other table is empty.
+    net.feed(Input::Relay);
+    let text = net.ep.metrics().encode();
+    assert!(
+        text.contains("sbc_table_entries{table=\"calls\"} 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sbc_table_entries{table=\"transactions\"} 0"),
+        "{text}"
+    );
+    let core = net.ep.core();
     let sizes = core.table_sizes();
     let left: Vec<_> = sizes
         .iter()
