@@ -238,7 +238,10 @@ impl Relay {
             .get_mut(&session)
             .ok_or(RelayError::UnknownSession(session))?;
         let index = sess.streams.len();
+        // Most sessions have one stream: no spare slots (a pair of statistics is ~500 bytes).
+        sess.streams.reserve_exact(1);
         sess.streams.push(Some(id));
+        sess.stats.reserve_exact(1);
         sess.stats.push([LegStats::default(); 2]);
         w.slots.insert(
             slot,

@@ -348,21 +348,21 @@ impl MediaState {
 
     fn ice_mut(&mut self, line: usize, leg: Leg) -> &mut LegIce {
         if self.ice.len() <= line {
-            self.ice.resize_with(line + 1, Default::default);
+            lines_to(&mut self.ice, line + 1);
         }
         &mut self.ice[line][leg.index()]
     }
 
     fn dtls_mut(&mut self, line: usize, leg: Leg) -> &mut LegDtls {
         if self.dtls.len() <= line {
-            self.dtls.resize_with(line + 1, Default::default);
+            lines_to(&mut self.dtls, line + 1);
         }
         &mut self.dtls[line][leg.index()]
     }
 
     fn keys_mut(&mut self, line: usize, leg: Leg) -> &mut LegKeys {
         if self.keys.len() <= line {
-            self.keys.resize_with(line + 1, Default::default);
+            lines_to(&mut self.keys, line + 1);
         }
         &mut self.keys[line][leg.index()]
     }
@@ -451,7 +451,7 @@ impl MediaState {
                         .add_stream(self.session, [spec(Leg::A), spec(Leg::B)])
                         .map_err(CallError::Relay)?;
                     if self.streams.len() <= i {
-                        self.streams.resize(i + 1, None);
+                        lines_to(&mut self.streams, i + 1);
                     }
                     if let Some(slot) = self.streams.get_mut(i) {
                         *slot = Some(Stream { index, local });
@@ -641,4 +641,11 @@ impl MediaState {
         }
         Ok(())
     }
+}
+
+/// Grows a per-m-line table to `len` lines with exactly that capacity: a call keeps its media
+/// state for its whole life, and most calls have one line (a plain `resize` would reserve 4).
+fn lines_to<T: Default>(v: &mut Vec<T>, len: usize) {
+    v.reserve_exact(len.saturating_sub(v.len()));
+    v.resize_with(len, T::default);
 }
