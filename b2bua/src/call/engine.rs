@@ -419,7 +419,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             }
             if let Some(o) = self.dialogs.poll_output() {
                 match o {
-                    DialogOutput::Send { msg, dest } => self.tx.send_stateless(&msg, dest),
+                    DialogOutput::Send { bytes, dest } => self.tx.send_bytes(bytes, dest),
                     DialogOutput::Event { id, event } => self.on_dialog_event(now, &id, event),
                 }
                 continue;
@@ -568,7 +568,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     fn flush_dialog_sends(&mut self) {
         while let Some(o) = self.dialogs.poll_output() {
             match o {
-                DialogOutput::Send { msg, dest } => self.tx.send_stateless(&msg, dest),
+                DialogOutput::Send { bytes, dest } => self.tx.send_bytes(bytes, dest),
                 DialogOutput::Event { id, event } => self.deferred.push_back((id, event)),
             }
         }

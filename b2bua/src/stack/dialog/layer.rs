@@ -249,10 +249,12 @@ impl DialogLayer {
             .get_mut(id)
             .ok_or_else(|| DialogError::UnknownDialog(id.clone()))?;
         let ack = entry.dialog.ack_for_2xx(cseq, via, body);
-        self.out.push_back(DialogOutput::Send {
-            msg: ack.clone(),
-            dest: entry.dialog.peer(),
-        });
+        if let Some(bytes) = entry.dialog.ack_for(cseq) {
+            self.out.push_back(DialogOutput::Send {
+                bytes: bytes.clone(),
+                dest: entry.dialog.peer(),
+            });
+        }
         Ok(ack)
     }
 

@@ -66,7 +66,8 @@ impl RequestVerdict {
 #[derive(Clone, Debug)]
 struct Retransmit {
     cseq: u32,
-    msg: Message,
+    /// The response as sent, re-sent as it is.
+    bytes: Bytes,
     next: Instant,
     interval: Duration,
     t2: Duration,
@@ -76,7 +77,7 @@ struct Retransmit {
 impl Retransmit {
     /// Runs the timer at `now`: the message to re-send, with the interval doubled (capped at
     /// `t2`), or `Err(cseq)` once `give_up` is reached (RFC 3261 §13.3.1.4, RFC 3262 §3).
-    fn tick(&mut self, now: Instant) -> Result<Option<Message>, u32> {
+    fn tick(&mut self, now: Instant) -> Result<Option<Bytes>, u32> {
         if now >= self.give_up {
             return Err(self.cseq);
         }
@@ -89,7 +90,7 @@ impl Retransmit {
             // Woken late: keep the cadence from now rather than bursting.
             self.next = now + self.interval;
         }
-        Ok(Some(self.msg.clone()))
+        Ok(Some(self.bytes.clone()))
     }
 
     fn deadline(&self) -> Instant {
@@ -147,7 +148,7 @@ pub struct Dialog {
     /// UAS: the INVITE CSeq whose 2xx was last ACKed, so ACK retransmissions are absorbed.
     acked_cseq: Option<u32>,
     /// UAC: the ACK built for the latest 2xx, re-sent for its retransmissions (§13.2.2.4).
-    ack: Option<Box<(u32, Message)>>,
+    ack: Option<(u32, Bytes)>,
     /// UAS: the reliable provisional waiting for its PRACK (RFC 3262 §3).
     unacked: Option<Box<Unacked>>,
 }
@@ -440,12 +441,12 @@ impl Dialog {
         if let Some((body, content_type)) = body {
             ack.set_body(body, Some(content_type));
         }
-        self.ack = Some(Box::new((cseq, ack.clone())));
+        self.ack = Some((cseq, ack.to_bytes()));
         ack
     }
 
     /// The ACK kept for 2xx retransmissions of INVITE `cseq`, if built (RFC 3261 §13.2.2.4).
-    pub fn ack_for(&self, cseq: u32) -> Option<&Message> {
+    pub fn ack_for(&self, cseq: u32) -> Option<&Bytes> {
         self.ack.as_ref().filter(|a| a.0 == cseq).map(|a| &a.1)
     }
 
@@ -553,7 +554,7 @@ impl Dialog {
                     rseq,
                     retransmit: Some(Retransmit {
                         cseq: cseq.seq,
-                        msg: rsp.clone(),
+                        bytes: rsp.to_bytes(),
                         next: now + timers.t1,
                         interval: timers.t1,
                         t2: Duration::MAX,
@@ -574,7 +575,7 @@ impl Dialog {
             self.confirm(out);
             self.retransmit = Some(Box::new(Retransmit {
                 cseq: cseq.seq,
-                msg: rsp.clone(),
+                bytes: rsp.to_bytes(),
                 next: now + timers.t1,
                 interval: timers.t1,
                 t2: timers.t2,
@@ -621,7 +622,7 @@ impl Dialog {
                 if is_invite {
                     match self.ack_for(seq) {
                         Some(ack) => out.push(DialogOutput::Send {
-                            msg: ack.clone(),
+                            bytes: ack.clone(),
                             dest: self.peer,
                         }),
                         None => self.event(out, DialogEvent::AckNeeded { cseq: seq }),
@@ -668,8 +669,8 @@ impl Dialog {
         if let Some(u) = self.unacked.as_mut() {
             if let Some(r) = u.retransmit.as_mut() {
                 match r.tick(now) {
-                    Ok(Some(msg)) => out.push(DialogOutput::Send {
-                        msg,
+                    Ok(Some(bytes)) => out.push(DialogOutput::Send {
+                        bytes,
                         dest: self.peer,
                     }),
                     Ok(None) => {}
@@ -683,8 +684,8 @@ impl Dialog {
         }
         if let Some(r) = self.retransmit.as_mut() {
             match r.tick(now) {
-                Ok(Some(msg)) => out.push(DialogOutput::Send {
-                    msg,
+                Ok(Some(bytes)) => out.push(DialogOutput::Send {
+                    bytes,
                     dest: self.peer,
                 }),
                 Ok(None) => {}

@@ -165,8 +165,8 @@ pub enum DialogOutput {
     /// Send `msg` statelessly to `dest` with `TransactionLayer::send_stateless` (an ACK for a
     /// 2xx or a 2xx retransmission, RFC 3261 §13.2.2.4, §13.3.1.4).
     Send {
-        /// The message.
-        msg: Message,
+        /// The message as it goes on the wire.
+        bytes: bytes::Bytes,
         /// Where to send it.
         dest: Dest,
     },

@@ -40,7 +40,10 @@ fn events(outs: &[DialogOutput]) -> Vec<DialogEvent> {
 fn sends(outs: &[DialogOutput]) -> Vec<(Message, Dest)> {
     outs.iter()
         .filter_map(|o| match o {
-            DialogOutput::Send { msg, dest } => Some((msg.clone(), *dest)),
+            DialogOutput::Send { bytes, dest } => Some((
+                Message::parse(bytes.clone(), &Limits::default()).expect("sent message parses"),
+                *dest,
+            )),
             DialogOutput::Event { .. } => None,
         })
         .collect()
@@ -564,8 +567,8 @@ fn uas_2xx_is_retransmitted_t1_doubling_to_t2_then_no_ack() {
         layer.handle_timer(when);
         for out in drain(&mut layer) {
             match out {
-                DialogOutput::Send { msg, dest } => {
-                    assert_eq!(msg, ok);
+                DialogOutput::Send { bytes, dest } => {
+                    assert_eq!(bytes, ok.to_bytes());
                     assert_eq!(dest, udp(10));
                     fired.push(when.duration_since(t0).as_millis());
                 }
@@ -736,7 +739,7 @@ fn ack_carries_a_body_when_the_caller_gives_one() {
     assert_eq!(ack.body(), &sdp);
     assert!(ack.has_sdp());
     assert_eq!(ack.content_length(), Some(5));
-    assert_eq!(d.ack_for(7), Some(&ack));
+    assert_eq!(d.ack_for(7), Some(&ack.to_bytes()));
     assert_eq!(d.ack_for(8), None);
 }
 
@@ -965,8 +968,8 @@ fn reliable_provisional_is_retransmitted_t1_doubling_until_no_prack_at_64_t1() {
         layer.handle_timer(when);
         for out in drain(&mut layer) {
             match out {
-                DialogOutput::Send { msg, dest } => {
-                    assert_eq!((msg, dest), (rel.clone(), udp(10)));
+                DialogOutput::Send { bytes, dest } => {
+                    assert_eq!((bytes, dest), (rel.to_bytes(), udp(10)));
                     fired.push(when.duration_since(t0).as_millis());
                 }
                 DialogOutput::Event { event, .. } => {

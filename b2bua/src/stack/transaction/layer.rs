@@ -374,8 +374,18 @@ impl TransactionLayer {
         result
     }
 
-    /// Queues a message sent outside any transaction, such as the ACK for a 2xx or a 2xx
-    /// retransmission by the dialog (RFC 3261 §13.2.2.4, §13.3.1.4).
+    /// Queues a message already serialized, sent outside any transaction: the dialog's ACK for
+    /// a 2xx or its 2xx retransmissions (RFC 3261 §13.2.2.4, §13.3.1.4).
+    pub fn send_bytes(&mut self, bytes: Bytes, dest: Dest) {
+        self.out.push_back(Output::Transmit(Transmit {
+            dest,
+            bytes,
+            tx: None,
+        }));
+    }
+
+    /// Queues a message sent outside any transaction, such as a stateless answer
+    /// (RFC 3261 §8.2.7, §13.2.2.4).
     pub fn send_stateless(&mut self, msg: &Message, dest: Dest) {
         self.out.push_back(Output::Transmit(Transmit {
             dest,

@@ -124,12 +124,31 @@ impl Timer {
 
 /// One optional deadline per timer kind, quinn-style: a fixed array, no allocation
 /// (RFC 3261 §17 timers).
+///
+/// Deadlines are kept as microseconds after the first one set (64 bytes, not 192: tens of
+/// thousands of transactions wait out timers J, L and M at once). A deadline before that base
+/// moves the base; one more than 71 minutes after it (64·T1 is at most 64 minutes) fires then.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TimerTable {
-    slots: [Option<Instant>; Timer::COUNT],
+    base: Option<Instant>,
+    /// Each timer's deadline in µs after `base`, plus one; 0 when disarmed.
+    slots: [u32; Timer::COUNT],
 }
 
 impl TimerTable {
+    fn offset(base: Instant, at: Instant) -> u32 {
+        let d = at.saturating_duration_since(base);
+        // Rounded up, so that a timer never fires early.
+        let us = d.as_micros() + u128::from(!d.subsec_nanos().is_multiple_of(1000));
+        u32::try_from(us).unwrap_or(u32::MAX - 1).min(u32::MAX - 1) + 1
+    }
+
+    fn deadline(&self, slot: u32) -> Option<Instant> {
+        let base = self.base?;
+        let us = slot.checked_sub(1)?;
+        Some(base + Duration::from_micros(u64::from(us)))
+    }
+
     /// Arms `timer` to fire `after` from `now`; a deadline past what `Instant` can hold never
     /// fires (RFC 3261 §17).
     pub fn start(&mut self, timer: Timer, now: Instant, after: Duration) {
@@ -138,8 +157,29 @@ impl TimerTable {
 
     /// Sets `timer`'s deadline directly, `None` disarming it (RFC 3261 §17).
     pub fn set(&mut self, timer: Timer, at: Option<Instant>) {
+        let Some(at) = at else {
+            if let Some(slot) = self.slots.get_mut(timer.index()) {
+                *slot = 0;
+            }
+            return;
+        };
+        match self.base {
+            Some(base) if at < base => {
+                // Re-base on the earlier deadline, keeping the others where they were.
+                let armed = self.slots.map(|s| self.deadline(s));
+                self.base = Some(at);
+                for (slot, when) in self.slots.iter_mut().zip(armed) {
+                    if let Some(when) = when {
+                        *slot = Self::offset(at, when);
+                    }
+                }
+            }
+            Some(_) => {}
+            None => self.base = Some(at),
+        }
+        let base = self.base.unwrap_or(at);
         if let Some(slot) = self.slots.get_mut(timer.index()) {
-            *slot = at;
+            *slot = Self::offset(base, at);
         }
     }
 
@@ -150,17 +190,18 @@ impl TimerTable {
 
     /// Disarms every timer, as entering Terminated does (RFC 3261 §17).
     pub fn stop_all(&mut self) {
-        self.slots = [None; Timer::COUNT];
+        self.slots = [0; Timer::COUNT];
     }
 
     /// When `timer` fires, if armed (RFC 3261 §17).
     pub fn get(&self, timer: Timer) -> Option<Instant> {
-        self.slots.get(timer.index()).copied().flatten()
+        self.deadline(*self.slots.get(timer.index())?)
     }
 
     /// The earliest armed deadline (RFC 3261 §17).
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.slots.iter().flatten().min().copied()
+        let earliest = self.slots.iter().filter(|s| **s != 0).min()?;
+        self.deadline(*earliest)
     }
 
     /// Disarms and returns the earliest timer whose deadline is at or before `now`
@@ -179,6 +220,49 @@ impl TimerTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compact_deadlines_are_exact_rebased_and_never_early() {
+        let t0 = Instant::now();
+        let mut t = TimerTable::default();
+        t.start(Timer::H, t0, Duration::from_secs(32));
+        // An earlier deadline than the first one moves the base; H stays where it was.
+        t.start(
+            Timer::I,
+            t0 + Duration::from_secs(1),
+            Duration::from_secs(5),
+        );
+        assert_eq!(t.get(Timer::H), Some(t0 + Duration::from_secs(32)));
+        assert_eq!(t.get(Timer::I), Some(t0 + Duration::from_secs(6)));
+        assert_eq!(t.next_deadline(), Some(t0 + Duration::from_secs(6)));
+        // Sub-microsecond deadlines round up, never down.
+        t.start(
+            Timer::G,
+            t0 + Duration::from_secs(7),
+            Duration::from_nanos(1500),
+        );
+        let g = t.get(Timer::G).unwrap();
+        assert!(
+            g >= t0 + Duration::from_secs(7) + Duration::from_nanos(1500),
+            "{g:?}"
+        );
+        assert!(
+            g <= t0 + Duration::from_secs(7) + Duration::from_micros(2),
+            "{g:?}"
+        );
+        assert_eq!(t.pop_expired(t0 + Duration::from_secs(6)), Some(Timer::I));
+        assert_eq!(t.pop_expired(t0 + Duration::from_secs(6)), None);
+        // Past 71 minutes a deadline fires at the limit instead of never.
+        t.start(Timer::D, t0, Duration::from_secs(5 * 3600));
+        let d = t.get(Timer::D).unwrap();
+        assert!(
+            d > t0 + Duration::from_secs(4000) && d < t0 + Duration::from_secs(4400),
+            "{d:?}"
+        );
+        t.stop_all();
+        assert_eq!(t.next_deadline(), None);
+        assert!(size_of::<TimerTable>() <= 64);
+    }
 
     #[test]
     fn defaults_are_rfc3261_appendix_a() {
