@@ -100,7 +100,7 @@ impl HeaderPolicy {
                 }
                 continue;
             }
-            to.push_header(h.name().clone(), h.value_bytes().clone());
+            to.push_header(h.name().clone(), h.value_bytes());
         }
     }
 }

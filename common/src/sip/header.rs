@@ -14,8 +14,9 @@ macro_rules! header_names {
                 #[doc = concat!("`", $canon, "`.")]
                 $variant,
             )*
-            /// Any other header, with its name as written on the wire.
-            Other(ByteString),
+            /// Any other header, with its name as written on the wire (boxed: a name is 16
+            /// bytes, not 40, in every header of every message kept).
+            Other(Box<ByteString>),
         }
 
         impl HeaderName {
@@ -36,7 +37,7 @@ macro_rules! header_names {
                         _ => {}
                     }
                 }
-                Self::Other(src.slice_ref(name))
+                Self::Other(Box::new(src.slice_ref(name)))
             }
 
             /// Classifies a name given as a plain string (allocates only for unknown names).
@@ -167,14 +168,28 @@ impl fmt::Debug for HeaderName {
 
 /// One header field line: its classified name, its value, and the exact bytes it was received as.
 ///
-/// A header read off the wire keeps `raw` (the whole line with its folding and line ending), so an
-/// unchanged header serializes byte-identical; a header the SBC writes has no `raw` and is written as
-/// `Name: value` with CRLF (RFC 3261 §7.3).
+/// A header read off the wire keeps its raw line (with its folding and line ending), so an
+/// unchanged header serializes byte-identical; a header the SBC writes has none and is written as
+/// `Name: value` with CRLF (RFC 3261 §7.3). 64 bytes: the value of a received line is a span of
+/// the line, not a second handle.
 #[derive(Clone)]
 pub struct Header {
     name: HeaderName,
-    value: ByteString,
-    raw: Option<ByteString>,
+    /// The received line, or the value for a header the SBC wrote or one whose line was folded.
+    text: ByteString,
+    form: Form,
+}
+
+/// How a [`Header`]'s `text` relates to its value and raw line.
+#[derive(Clone)]
+enum Form {
+    /// Written by the SBC: `text` is the value, there is no raw line.
+    Written,
+    /// Received: `text` is the raw line, the value is `text[start..start + len]`.
+    Received { start: u32, len: u32 },
+    /// Received with folding (or longer than a span holds): `text` is the unfolded value, the
+    /// raw line is kept aside.
+    Folded(Box<ByteString>),
 }
 
 impl Header {
@@ -182,16 +197,57 @@ impl Header {
     pub fn new(name: HeaderName, value: impl Into<ByteString>) -> Self {
         Self {
             name,
-            value: value.into(),
-            raw: None,
+            text: value.into(),
+            form: Form::Written,
         }
     }
 
+    /// A received line whose value is `raw[value]` (no folding).
+    pub(crate) fn received(
+        name: HeaderName,
+        raw: ByteString,
+        value: std::ops::Range<usize>,
+    ) -> Self {
+        match (u32::try_from(value.start), u32::try_from(value.len())) {
+            (Ok(start), Ok(len)) if value.end <= raw.len() => Self {
+                name,
+                text: raw,
+                form: Form::Received { start, len },
+            },
+            _ => {
+                let v = raw.get(value).map(|v| raw.slice_ref(v)).unwrap_or_default();
+                Self::parsed(name, v, raw)
+            }
+        }
+    }
+
+    /// A received line whose value was unfolded into `value` (RFC 3261 §7.3.1).
     pub(crate) fn parsed(name: HeaderName, value: ByteString, raw: ByteString) -> Self {
-        Self {
-            name,
-            value,
-            raw: Some(raw),
+        let (line, v) = (
+            raw.as_bytes().as_ptr() as usize,
+            value.as_bytes().as_ptr() as usize,
+        );
+        let span = v
+            .checked_sub(line)
+            .filter(|start| start + value.len() <= raw.len())
+            .and_then(|start| Some((u32::try_from(start).ok()?, u32::try_from(value.len()).ok()?)))
+            // The value must be those bytes of the line (not an unfolded copy of them).
+            .filter(|&(start, len)| {
+                raw.as_bytes()
+                    .get(start as usize..start as usize + len as usize)
+                    == Some(value.as_bytes())
+            });
+        match span {
+            Some((start, len)) => Self {
+                name,
+                text: raw,
+                form: Form::Received { start, len },
+            },
+            None => Self {
+                name,
+                text: value,
+                form: Form::Folded(Box::new(raw)),
+            },
         }
     }
 
@@ -203,27 +259,40 @@ impl Header {
     /// The header's value with surrounding white space removed and any line folding replaced by a
     /// single space (RFC 3261 §7.3.1).
     pub fn value(&self) -> &str {
-        &self.value
+        match self.form {
+            Form::Received { start, len } => self
+                .text
+                .get(start as usize..start as usize + len as usize)
+                .unwrap_or_default(),
+            Form::Written | Form::Folded(_) => &self.text,
+        }
     }
 
     /// The value as a shared, zero-copy string.
-    pub fn value_bytes(&self) -> &ByteString {
-        &self.value
+    pub fn value_bytes(&self) -> ByteString {
+        match self.form {
+            Form::Received { .. } => self.text.slice_ref(self.value()),
+            Form::Written | Form::Folded(_) => self.text.clone(),
+        }
     }
 
     /// The exact line the header was received as, with its line ending, if it came off the wire.
     pub fn raw(&self) -> Option<&str> {
-        self.raw.as_deref()
+        match &self.form {
+            Form::Written => None,
+            Form::Received { .. } => Some(&self.text),
+            Form::Folded(raw) => Some(raw),
+        }
     }
 
     /// Writes the header line, byte-identical to the received one if it was not changed.
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        match &self.raw {
+        match self.raw() {
             Some(raw) => out.extend_from_slice(raw.as_bytes()),
             None => {
                 out.extend_from_slice(self.name.as_str().as_bytes());
                 out.extend_from_slice(b": ");
-                out.extend_from_slice(self.value.as_bytes());
+                out.extend_from_slice(self.text.as_bytes());
                 out.extend_from_slice(b"\r\n");
             }
         }
@@ -232,9 +301,9 @@ impl Header {
     /// Iterates over the comma-separated values of a list header, or yields the single value.
     pub fn values(&self) -> ListIter<'_> {
         if self.name.is_list() {
-            split_list(&self.value)
+            split_list(self.value())
         } else {
-            ListIter::single(&self.value)
+            ListIter::single(self.value())
         }
     }
 }
@@ -383,7 +452,7 @@ mod tests {
         assert_eq!(name("X-Custom"), name("x-custom"));
         assert_ne!(name("X-Custom"), HeaderName::Via);
         assert_eq!(name("x-custom").as_str(), "x-custom");
-        assert_eq!(name("z"), HeaderName::Other("z".into()));
+        assert_eq!(name("z"), HeaderName::Other(Box::new("z".into())));
     }
 
     #[test]
@@ -411,6 +480,40 @@ mod tests {
             split_list(r#"a, "b, c"#).collect::<Vec<_>>(),
             vec!["a", r#""b, c"#]
         );
+    }
+
+    #[test]
+    fn received_lines_keep_their_bytes_and_values_in_64_bytes() {
+        use crate::sip::{Limits, Message};
+        let wire = "OPTIONS sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n\
+                    From: <sip:b@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\n\
+                    Call-ID: c1\r\nCSeq: 1 OPTIONS\r\nSubject :  folded\r\n  over two lines \r\nX-Custom:\tkept  \r\n\
+                    Content-Length: 0\r\n\r\n";
+        let msg = Message::parse(bytes::Bytes::from(wire), &Limits::default()).unwrap();
+        let h = msg.headers();
+        assert_eq!(h[0].value(), "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1");
+        assert_eq!(
+            h[0].raw(),
+            Some("Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n")
+        );
+        assert_eq!(&*h[0].value_bytes(), h[0].value());
+        // A folded line: the value is unfolded, the raw line kept as it came.
+        assert_eq!(h[5].value(), "folded over two lines");
+        assert_eq!(
+            h[5].raw(),
+            Some("Subject :  folded\r\n  over two lines \r\n")
+        );
+        assert_eq!(h[6].name().as_str(), "X-Custom");
+        assert_eq!(h[6].value(), "kept");
+        // Unchanged, the message goes out byte for byte.
+        assert_eq!(&msg.to_bytes()[..], wire.as_bytes());
+        // Written headers have no raw line.
+        let w = Header::new(HeaderName::from_name("X-Other"), "v");
+        assert_eq!((w.value(), w.raw()), ("v", None));
+        let mut out = Vec::new();
+        w.write_to(&mut out);
+        assert_eq!(out, b"X-Other: v\r\n");
+        assert!(size_of::<Header>() <= 64, "{}", size_of::<Header>());
     }
 
     #[test]

@@ -124,7 +124,7 @@ impl Message {
                     | HeaderName::CSeq
             ) {
                 rsp.headers
-                    .push(Header::new(h.name().clone(), h.value_bytes().clone()));
+                    .push(Header::new(h.name().clone(), h.value_bytes()));
             }
         }
         rsp.set_body(Bytes::new(), None);

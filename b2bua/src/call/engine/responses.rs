@@ -322,7 +322,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 // the next hop's to give, so they cross unchanged.
                 out.remove_headers(&HeaderName::Contact);
                 for h in from.headers_named(&HeaderName::Contact) {
-                    out.push_header(HeaderName::Contact, h.value_bytes().clone());
+                    out.push_header(HeaderName::Contact, h.value_bytes());
                 }
             }
             out.set_body(Bytes::new(), None);

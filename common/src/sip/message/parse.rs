@@ -234,7 +234,15 @@ pub(super) fn push_header(
     let value = head
         .get(start + vs..start + ve)
         .ok_or(ParseErrorKind::BadHeaderLine)?;
-    let value = if folded {
+    let raw = head.get(start..end).ok_or(ParseErrorKind::BadHeaderLine)?;
+    if !folded {
+        // The usual line: its value is a span of the raw line, no second handle.
+        let name = HeaderName::parse(head, name);
+        msg.headers
+            .push(Header::received(name, head.slice_ref(raw), vs..ve));
+        return Ok(());
+    }
+    let value = {
         // Replace each line break and the white space around it with one space.
         let mut unfolded = String::with_capacity(value.len());
         for (n, part) in value.split('\n').enumerate() {
@@ -247,10 +255,7 @@ pub(super) fn push_header(
             }
         }
         ByteString::from(unfolded)
-    } else {
-        head.slice_ref(value)
     };
-    let raw = head.get(start..end).ok_or(ParseErrorKind::BadHeaderLine)?;
     let name = HeaderName::parse(head, name);
     msg.headers
         .push(Header::parsed(name, value, head.slice_ref(raw)));
