@@ -71,7 +71,8 @@ pub enum ServerKey {
     /// The top Via branch starts with the magic cookie `z9hG4bK` (RFC 3261 §17.2.3).
     Rfc3261(Rfc3261Key),
     /// The branch is missing or lacks the cookie: match on the dialog fields (RFC 3261 §17.2.3).
-    Rfc2543(Rfc2543Key),
+    /// Boxed: rare, and three times the size of the usual key.
+    Rfc2543(Box<Rfc2543Key>),
 }
 
 /// Branch, sent-by and method, where ACK counts as INVITE (RFC 3261 §17.2.3).
@@ -136,7 +137,7 @@ impl ServerKey {
             .values(&HeaderName::Via)
             .next()
             .ok_or(TransactionError::Malformed("top Via"))?;
-        Ok(Self::Rfc2543(Rfc2543Key {
+        Ok(Self::Rfc2543(Box::new(Rfc2543Key {
             request_uri: req.uri().unwrap_or_default().to_owned(),
             from_tag: req.from().and_then(|f| f.tag()).map(Tag::from),
             to_tag: req.to().and_then(|t| t.tag()).map(Tag::from),
@@ -147,7 +148,7 @@ impl ServerKey {
             cseq: cseq.seq,
             method,
             top_via: top_via.trim().to_owned(),
-        }))
+        })))
     }
 
     /// The same key for another method: a CANCEL's key with INVITE finds the INVITE it cancels
@@ -158,10 +159,10 @@ impl ServerKey {
                 method,
                 ..k.clone()
             }),
-            Self::Rfc2543(k) => Self::Rfc2543(Rfc2543Key {
+            Self::Rfc2543(k) => Self::Rfc2543(Box::new(Rfc2543Key {
                 method,
-                ..k.clone()
-            }),
+                ..(**k).clone()
+            })),
         }
     }
 
@@ -170,10 +171,10 @@ impl ServerKey {
     pub fn without_to_tag(&self) -> Self {
         match self {
             Self::Rfc3261(k) => Self::Rfc3261(k.clone()),
-            Self::Rfc2543(k) => Self::Rfc2543(Rfc2543Key {
+            Self::Rfc2543(k) => Self::Rfc2543(Box::new(Rfc2543Key {
                 to_tag: None,
-                ..k.clone()
-            }),
+                ..(**k).clone()
+            })),
         }
     }
 
