@@ -341,7 +341,8 @@ pub(super) struct CallTimers {
 /// leg is gone or due at another time is skipped (RFC 4028 §10).
 #[derive(Debug, Default)]
 pub(super) struct SessionTimers {
-    calls: Map<CallKey, CallTimers>,
+    /// Boxed: over 200 bytes, and the table keeps spare slots.
+    calls: Map<CallKey, Box<CallTimers>>,
     queue: BinaryHeap<Reverse<(Instant, CallKey, usize)>>,
 }
 
@@ -351,13 +352,13 @@ impl SessionTimers {
     pub(super) fn start(&mut self, key: CallKey, a_request: PeerTimer, b_offer: (u32, u32)) {
         self.calls.insert(
             key,
-            CallTimers {
+            Box::new(CallTimers {
                 a_request,
                 b_offer,
                 retries_422: 0,
                 legs: [None, None],
                 own_invite: [None, None],
-            },
+            }),
         );
     }
 
@@ -373,7 +374,7 @@ impl SessionTimers {
 
     /// The call's state, if tracked.
     pub(super) fn get_mut(&mut self, key: CallKey) -> Option<&mut CallTimers> {
-        self.calls.get_mut(&key)
+        self.calls.get_mut(&key).map(|c| &mut **c)
     }
 
     /// Leg `leg`'s running timer, if any.
@@ -456,7 +457,12 @@ impl SessionTimers {
 }
 
 /// Whether a queue entry is leg `leg` of call `key`'s running timer, due at `at`.
-fn is_current(calls: &Map<CallKey, CallTimers>, at: Instant, key: CallKey, leg: usize) -> bool {
+fn is_current(
+    calls: &Map<CallKey, Box<CallTimers>>,
+    at: Instant,
+    key: CallKey,
+    leg: usize,
+) -> bool {
     calls
         .get(&key)
         .and_then(|c| c.legs.get(leg)?.as_ref())

@@ -76,7 +76,9 @@ pub(super) enum Failure {
 /// (RFC 3261 §16.6).
 #[derive(Debug)]
 pub(super) struct TargetSet {
-    current: Target,
+    /// `None` once the call is answered ([`TargetSet::settle`]): nothing fails over any more,
+    /// and an answered call should not keep a route of ~450 bytes it never reads again.
+    current: Option<Box<Target>>,
     /// The current target's parallel group siblings not yet sent (RFC 3261 §16.6).
     group: Vec<Target>,
     pending: VecDeque<Target>,
@@ -97,7 +99,7 @@ impl TargetSet {
         // The router's buffer is kept only while it holds targets still to try.
         pending.shrink_to_fit();
         let mut set = Self {
-            current,
+            current: Some(Box::new(current)),
             group: Vec::new(),
             pending,
             attempts: 1,
@@ -110,7 +112,7 @@ impl TargetSet {
 
     /// Moves the current target's parallel siblings out of the pending ones.
     fn take_group(&mut self) {
-        let mut last = self.current.parallel_with_next;
+        let mut last = self.current.as_ref().is_some_and(|c| c.parallel_with_next);
         while last && self.attempts < MAX_ATTEMPTS {
             let Some(next) = self.pending.pop_front() else {
                 break;
@@ -126,6 +128,7 @@ impl TargetSet {
     pub(super) fn settle(&mut self) {
         self.group = Vec::new();
         self.pending = VecDeque::new();
+        self.current = None;
     }
 
     /// Takes the current group's targets still to be sent alongside the current one.
@@ -134,14 +137,14 @@ impl TargetSet {
     }
 
     /// Makes `target`, a sibling of the current one in its parallel group, current, and
-    /// returns the one it replaces.
-    pub(super) fn swap_current(&mut self, target: Target) -> Target {
-        std::mem::replace(&mut self.current, target)
+    /// returns the one it replaces (`None` once settled).
+    pub(super) fn swap_current(&mut self, target: Target) -> Option<Target> {
+        self.current.replace(Box::new(target)).map(|t| *t)
     }
 
-    /// The target of the current attempt.
-    pub(super) fn current(&self) -> &Target {
-        &self.current
+    /// The target of the current attempt; `None` once the call is answered.
+    pub(super) fn current(&self) -> Option<&Target> {
+        self.current.as_deref()
     }
 
     /// How many attempts have been made, the current one included: a token for timers that
@@ -153,7 +156,10 @@ impl TargetSet {
     /// Whether a 3xx on the current attempt may be followed: the current target follows
     /// redirects, fewer than its `max_redirects` were followed, and attempts are left.
     pub(super) fn may_follow(&self) -> bool {
-        self.redirects < self.current.max_redirects && self.attempts < MAX_ATTEMPTS
+        self.current
+            .as_ref()
+            .is_some_and(|c| self.redirects < c.max_redirects)
+            && self.attempts < MAX_ATTEMPTS
     }
 
     /// Follows a redirect to `targets`, the routes of its Contacts in order, which replace the
@@ -173,31 +179,35 @@ impl TargetSet {
     /// `forward_codes` or nobody answered; `false` when the call should give up (RFC 3261
     /// §16.7).
     pub(super) fn after(&mut self, failure: Failure) -> bool {
-        if self.attempts >= MAX_ATTEMPTS {
+        let Some(current) = self
+            .current
+            .as_mut()
+            .filter(|_| self.attempts < MAX_ATTEMPTS)
+        else {
             return false;
-        }
+        };
         let (failover, forward) = match failure {
             Failure::Status(code) => (
-                self.current.failover_on.contains(&code),
-                self.current.forward_codes.contains(&code),
+                current.failover_on.contains(&code),
+                current.forward_codes.contains(&code),
             ),
             Failure::Timeout => (
-                self.current.failover_on.contains(&408),
-                self.current.forward_codes.contains(&408),
+                current.failover_on.contains(&408),
+                current.forward_codes.contains(&408),
             ),
             Failure::NoAnswer => (false, true),
         };
         if failover && !self.pending.is_empty() {
             return self.advance();
         }
-        match self.current.forward.take() {
+        match current.forward.take() {
             Some(next) if forward => {
                 self.pending.clear();
                 self.pending.push_front(*next);
                 self.advance()
             }
             other => {
-                self.current.forward = other;
+                current.forward = other;
                 false
             }
         }
@@ -208,7 +218,7 @@ impl TargetSet {
         let Some(next) = self.pending.pop_front() else {
             return false;
         };
-        self.current = next;
+        self.current = Some(Box::new(next));
         self.attempts += 1;
         self.tx = None;
         self.group.clear();
@@ -293,10 +303,10 @@ mod tests {
         ])
         .unwrap();
         assert!(set.after(Failure::Timeout));
-        assert_eq!(set.current().name, "b");
+        assert_eq!(set.current().unwrap().name, "b");
         assert!(!set.after(Failure::Timeout), "b does not fail over on 408");
         assert!(set.after(Failure::Status(503)));
-        assert_eq!(set.current().name, "c");
+        assert_eq!(set.current().unwrap().name, "c");
         assert!(!set.after(Failure::Status(503)));
         assert_eq!(set.attempt(), 3);
     }
@@ -308,12 +318,12 @@ mod tests {
         let mut set = TargetSet::new(vec![first, target("b", &[], &[])]).unwrap();
         assert!(!set.after(Failure::Status(404)));
         assert_eq!(
-            set.current().name,
+            set.current().unwrap().name,
             "a",
             "404 is neither failover nor forward"
         );
         assert!(set.after(Failure::Status(486)));
-        assert_eq!(set.current().name, "voicemail");
+        assert_eq!(set.current().unwrap().name, "voicemail");
         assert!(
             !set.after(Failure::Status(503)),
             "the other routes are gone"
@@ -329,7 +339,7 @@ mod tests {
         first.forward = Some(Box::new(target("mobile", &[], &[])));
         let mut set = TargetSet::new(vec![first]).unwrap();
         assert!(set.after(Failure::NoAnswer));
-        assert_eq!(set.current().name, "mobile");
+        assert_eq!(set.current().unwrap().name, "mobile");
     }
 
     #[test]
@@ -370,22 +380,27 @@ mod tests {
             grouped("c2", false),
         ])
         .unwrap();
-        assert_eq!(set.current().name, "a1");
+        assert_eq!(set.current().unwrap().name, "a1");
         let names = |v: Vec<Target>| v.into_iter().map(|t| t.name).collect::<Vec<_>>();
         assert_eq!(names(set.take_siblings()), ["a2", "a3"]);
         assert!(set.take_siblings().is_empty(), "taken once");
         assert_eq!(set.attempt(), 3, "each branch is an attempt");
         assert!(set.after(Failure::Status(486)));
-        assert_eq!(set.current().name, "b1");
+        assert_eq!(set.current().unwrap().name, "b1");
         assert!(set.take_siblings().is_empty(), "a group of one");
         assert!(set.after(Failure::Status(486)));
-        assert_eq!(set.current().name, "c1");
-        let old = set.swap_current(grouped("c2", false));
+        assert_eq!(set.current().unwrap().name, "c1");
+        let old = set.swap_current(grouped("c2", false)).unwrap();
         assert_eq!(
-            (old.name.as_str(), set.current().name.as_str()),
+            (old.name.as_str(), set.current().unwrap().name.as_str()),
             ("c1", "c2")
         );
         assert!(!set.after(Failure::Status(486)), "no group left");
+        // Answered: the current target is let go, nothing fails over or follows a redirect.
+        set.settle();
+        assert!(set.current().is_none());
+        assert!(!set.after(Failure::Status(503)));
+        assert!(!set.may_follow());
     }
 
     #[test]

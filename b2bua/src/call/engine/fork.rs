@@ -149,7 +149,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             side,
             peer,
             provisional,
-            target,
+            target: target?,
         })
     }
 

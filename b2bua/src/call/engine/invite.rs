@@ -73,7 +73,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Some(mut targets) = TargetSet::new(targets) else {
             return self.reply(now, tx, &invite, 404, "Not Found");
         };
-        let route = targets.current().route.clone();
+        let Some(route) = targets.current().map(|t| t.route.clone()) else {
+            return self.reply(now, tx, &invite, 500, "Server Internal Error");
+        };
         if opaque_body(&invite) && !route.pass_bodies {
             // A body the relay cannot anchor (multipart bodies were cut to their SDP part on
             // arrival): refused, saying what is accepted (RFC 3261 §21.4.13).

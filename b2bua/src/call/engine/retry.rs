@@ -75,8 +75,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return true;
         }
         if status == 503 {
-            let hop = call.targets.current().route.next_hop;
-            self.router.failed(now, hop);
+            if let Some(hop) = call.targets.current().map(|t| t.route.next_hop) {
+                self.router.failed(now, hop);
+            }
         }
         let Some(call) = self.calls.get(&key) else {
             return false;
@@ -108,8 +109,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         if call.targets.tx != Some(tx) {
             return true;
         }
-        let hop = call.targets.current().route.next_hop;
-        self.router.failed(now, hop);
+        if let Some(hop) = call.targets.current().map(|t| t.route.next_hop) {
+            self.router.failed(now, hop);
+        }
         let Some(call) = self.calls.get_mut(&key) else {
             return false;
         };
@@ -192,8 +194,13 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        let route = call.targets.current().route.clone();
-        let name = call.targets.current().name.clone();
+        let Some((route, name)) = call
+            .targets
+            .current()
+            .map(|t| (t.route.clone(), t.name.clone()))
+        else {
+            return;
+        };
         let b = Leg::B.index();
         let same_side = call.sides[b].media_interface == route.b_side.media_interface
             && call.sides[b].media_advertised == route.b_side.media_advertised;
@@ -271,7 +278,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Some(at) = call
             .targets
             .current()
-            .no_answer
+            .and_then(|t| t.no_answer)
             .and_then(|d| now.checked_add(d))
         else {
             return;
