@@ -125,9 +125,11 @@ impl Timer {
 /// One optional deadline per timer kind, quinn-style: a fixed array, no allocation
 /// (RFC 3261 §17 timers).
 ///
-/// Deadlines are kept as microseconds after the first one set (64 bytes, not 192: tens of
-/// thousands of transactions wait out timers J, L and M at once). A deadline before that base
-/// moves the base; one more than 71 minutes after it (64·T1 is at most 64 minutes) fires then.
+/// Deadlines are kept as microseconds after a base instant (64 bytes, not 192: tens of
+/// thousands of transactions wait out timers J, L and M at once). The base is the first deadline
+/// set while none is armed; a deadline before it, or more than 71 minutes after it, moves it to
+/// the earliest deadline armed. Only deadlines more than 71 minutes apart at once (64·T1 is at
+/// most 64 minutes) are brought forward to that limit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TimerTable {
     base: Option<Instant>,
@@ -163,14 +165,22 @@ impl TimerTable {
             }
             return;
         };
+        if let Some(s) = self.slots.get_mut(timer.index()) {
+            *s = 0;
+        }
+        // The others' deadlines, to keep where they are if the base moves.
+        let armed = self.slots.map(|s| self.deadline(s));
         match self.base {
-            Some(base) if at < base => {
-                // Re-base on the earlier deadline, keeping the others where they were.
-                let armed = self.slots.map(|s| self.deadline(s));
-                self.base = Some(at);
+            // Nothing else armed (say after stop_all, or a transaction that rang for an hour):
+            // start afresh from this deadline.
+            _ if armed.iter().all(Option::is_none) => self.base = Some(at),
+            // Before the base, or too far after it: re-base on the earliest deadline.
+            Some(base) if at < base || Self::offset(base, at) == u32::MAX => {
+                let earliest = armed.iter().flatten().fold(at, |a, &b| a.min(b));
+                self.base = Some(earliest);
                 for (slot, when) in self.slots.iter_mut().zip(armed) {
                     if let Some(when) = when {
-                        *slot = Self::offset(at, when);
+                        *slot = Self::offset(earliest, when);
                     }
                 }
             }
@@ -191,6 +201,7 @@ impl TimerTable {
     /// Disarms every timer, as entering Terminated does (RFC 3261 §17).
     pub fn stop_all(&mut self) {
         self.slots = [0; Timer::COUNT];
+        self.base = None;
     }
 
     /// When `timer` fires, if armed (RFC 3261 §17).
@@ -261,6 +272,22 @@ mod tests {
         );
         t.stop_all();
         assert_eq!(t.next_deadline(), None);
+        // An INVITE that rang for two hours: timer M after its 2xx is still exact.
+        let mut c = TimerTable::default();
+        c.start(Timer::B, t0, Duration::from_secs(32));
+        let answered = t0 + Duration::from_secs(7200);
+        c.stop(Timer::B);
+        c.start(Timer::M, answered, Duration::from_secs(32));
+        assert_eq!(c.get(Timer::M), Some(answered + Duration::from_secs(32)));
+        // Also with another timer armed far before it: the base moves to the earliest one.
+        c.start(
+            Timer::D,
+            t0 + Duration::from_secs(7000),
+            Duration::from_secs(1),
+        );
+        c.start(Timer::K, answered, Duration::from_secs(5));
+        assert_eq!(c.get(Timer::K), Some(answered + Duration::from_secs(5)));
+        assert_eq!(c.get(Timer::D), Some(t0 + Duration::from_secs(7001)));
         assert!(size_of::<TimerTable>() <= 64);
     }
 
