@@ -221,33 +221,13 @@ impl Header {
         }
     }
 
-    /// A received line whose value was unfolded into `value` (RFC 3261 §7.3.1).
+    /// A received line whose value was unfolded into `value` (RFC 3261 §7.3.1), or whose value
+    /// span does not fit the compact form: the raw line is kept aside.
     pub(crate) fn parsed(name: HeaderName, value: ByteString, raw: ByteString) -> Self {
-        let (line, v) = (
-            raw.as_bytes().as_ptr() as usize,
-            value.as_bytes().as_ptr() as usize,
-        );
-        let span = v
-            .checked_sub(line)
-            .filter(|start| start + value.len() <= raw.len())
-            .and_then(|start| Some((u32::try_from(start).ok()?, u32::try_from(value.len()).ok()?)))
-            // The value must be those bytes of the line (not an unfolded copy of them).
-            .filter(|&(start, len)| {
-                raw.as_bytes()
-                    .get(start as usize..start as usize + len as usize)
-                    == Some(value.as_bytes())
-            });
-        match span {
-            Some((start, len)) => Self {
-                name,
-                text: raw,
-                form: Form::Received { start, len },
-            },
-            None => Self {
-                name,
-                text: value,
-                form: Form::Folded(Box::new(raw)),
-            },
+        Self {
+            name,
+            text: value,
+            form: Form::Folded(Box::new(raw)),
         }
     }
 
