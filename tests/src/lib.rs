@@ -78,6 +78,21 @@ pub fn free_udp_port() -> u16 {
     panic!("no free UDP port outside {RTP_TEST_PORTS:?}")
 }
 
+/// The first of four free consecutive UDP ports on 127.0.0.1 (even, outside
+/// [`RTP_TEST_PORTS`]), for SIPp's `-mp`: SIPp binds its audio RTP/RTCP there and its video
+/// RTP/RTCP two above, and a port next to a free one may be another test's.
+pub fn free_media_ports() -> u16 {
+    for _ in 0..1_000 {
+        let base = free_udp_port() & !1;
+        let all_free = (base..base.saturating_add(4))
+            .all(|p| !RTP_TEST_PORTS.contains(&p) && UdpSocket::bind(("127.0.0.1", p)).is_ok());
+        if base > 1024 && all_free {
+            return base;
+        }
+    }
+    panic!("no four free consecutive UDP ports")
+}
+
 /// A running `sbc` process, killed when dropped.
 pub struct Sbc {
     /// The child process.

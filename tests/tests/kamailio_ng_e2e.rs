@@ -9,8 +9,8 @@ use sbc_common::sip::{HeaderName, Message, Method};
 use sbc_tests::kamailio::{Kamailio, MODULES};
 use sbc_tests::message::{is_response, tagged_response};
 use sbc_tests::{
-    cut_pcap, free_tcp_port, free_udp_port, http_get, last_stats, metric_value, sdp_audio_addr,
-    sipp_in, spawn_logged, stat, test_dir, ChildGuard, TestUa,
+    cut_pcap, free_media_ports, free_tcp_port, free_udp_port, http_get, last_stats, metric_value,
+    sdp_audio_addr, sipp_in, spawn_logged, stat, test_dir, ChildGuard, TestUa,
 };
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -201,7 +201,8 @@ fn sipp_calls_through_kamailio_have_rtp_both_ways_through_the_daemon() {
     const PACKETS: usize = 40;
     let dir = test_dir("sbc-kamailio-ng-sipp");
     cut_pcap(&dir.join("audio.pcap"), PACKETS);
-    let (uas_port, uas_media, uac_media) = (free_udp_port(), free_udp_port(), free_udp_port());
+    let (uas_port, uas_media, uac_media) =
+        (free_udp_port(), free_media_ports(), free_media_ports());
     let stack = Stack::start(&dir, addr(uas_port), (49400, 49599));
     let _uas = spawn_logged(
         sipp_in(&dir)

@@ -7,8 +7,8 @@
 
 use sbc_tests::config::SbcConfig;
 use sbc_tests::{
-    cut_pcap, free_tcp_port, free_udp_port, http_get, last_stats, metric_value, sipp_in,
-    spawn_logged, stat, test_dir, Sbc,
+    cut_pcap, free_media_ports, free_tcp_port, free_udp_port, http_get, last_stats, metric_value,
+    sipp_in, spawn_logged, stat, test_dir, Sbc,
 };
 use std::net::SocketAddr;
 use std::path::Path;
@@ -57,7 +57,7 @@ fn sipp_uac_sbc_sipp_uas_300_calls_with_rtp() {
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("sipp/uac.xml");
 
     let (customer, core, uas_port) = (free_udp_port(), free_udp_port(), free_udp_port());
-    let (uas_media, uac_media) = (free_udp_port(), free_udp_port());
+    let (uas_media, uac_media) = (free_media_ports(), free_media_ports());
     let admin = free_tcp_port();
     let sbc = Sbc::start_ready(&config(customer, core, uas_port, admin));
 

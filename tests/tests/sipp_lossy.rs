@@ -3,7 +3,7 @@
 //! (SIPp's, and the sbc's transaction and dialog timers). Signalling only, on 127.0.0.1.
 
 use sbc_tests::config::SbcConfig;
-use sbc_tests::{free_udp_port, sipp_in, spawn_logged, test_dir, Sbc};
+use sbc_tests::{free_media_ports, free_udp_port, sipp_in, spawn_logged, test_dir, Sbc};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -119,7 +119,7 @@ fn calls_complete_through_retransmissions_when_signalling_is_lossy() {
                 "-p",
                 &uas_port.to_string(),
                 "-mp",
-                &free_udp_port().to_string(),
+                &free_media_ports().to_string(),
             ]),
         None,
     );
@@ -132,7 +132,7 @@ fn calls_complete_through_retransmissions_when_signalling_is_lossy() {
                 "-p",
                 &free_udp_port().to_string(),
                 "-mp",
-                &free_udp_port().to_string(),
+                &free_media_ports().to_string(),
             ])
             .args(["-m", &CALLS.to_string(), "-r", "10", "-l", "30"])
             .args(["-timeout", "80s", "-timeout_error"])
