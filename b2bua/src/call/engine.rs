@@ -107,7 +107,9 @@ struct Call {
     sides: [Side; 2],
     /// Where each leg's requests go: A's source flow, B's next hop.
     peers: [Dest; 2],
-    a_invite: Message,
+    /// Leg A's INVITE, until the SBC has sent its 2xx: after that only its Call-ID is read,
+    /// and leg A's dialog has it (`Call::a_call_id`). Boxed so the call shrinks when it goes.
+    a_invite: Option<Box<Message>>,
     a_tx: TxId,
     a_tag: String,
     b_invite: Message,
@@ -132,6 +134,17 @@ struct Call {
     /// A click-to-dial call: leg A is a UAC dialog too, and B's answer goes to A in the ACK
     /// (`engine/control.rs`).
     originated: bool,
+}
+
+impl Call {
+    /// Leg A's Call-ID, from its INVITE or, once that is let go, from its dialog.
+    fn a_call_id(&self) -> &str {
+        match (&self.a_invite, &self.dialogs[Leg::A.index()]) {
+            (Some(invite), _) => invite.call_id().unwrap_or_default(),
+            (None, Some(id)) => id.call_id.as_str(),
+            (None, None) => "",
+        }
+    }
 }
 
 /// The B2BUA call core: a transaction layer, a dialog layer, the calls joining pairs of dialogs,
@@ -203,6 +216,12 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             dialing: Map::default(),
             nondialog: nondialog::NonDialog::default(),
         }
+    }
+
+    /// Whether call `key` still holds leg A's whole INVITE (it should not once answered).
+    #[cfg(test)]
+    pub(crate) fn keeps_a_invite(&self, key: CallKey) -> bool {
+        self.calls.get(&key).is_some_and(|c| c.a_invite.is_some())
     }
 
     /// The relay behind the core, e.g. for a test to inspect (RFC 3264 §5).

@@ -167,7 +167,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 answered: c.answered_at,
                 legs: [
                     LegSnapshot {
-                        call_id: c.a_invite.call_id().unwrap_or_default().to_owned(),
+                        call_id: c.a_call_id().to_owned(),
                         local: c.sides[Leg::A.index()].sip,
                         peer: c.peers[Leg::A.index()],
                     },
@@ -443,7 +443,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 b_provisional: false,
                 sides,
                 peers: [d.a.next_hop, d.b.next_hop],
-                a_invite: d.invite,
+                a_invite: Some(Box::new(d.invite)),
                 a_tx: d.tx,
                 a_tag,
                 b_invite: b_invite.clone(),

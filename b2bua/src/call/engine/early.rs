@@ -55,8 +55,12 @@ pub(super) enum Rel100 {
 }
 
 impl Rel100 {
-    /// The mode for a call whose leg-A INVITE is `invite` (RFC 3262 §4).
-    pub(super) fn of(invite: &Message) -> Self {
+    /// The mode for a call whose leg-A INVITE is `invite` (RFC 3262 §4); `Off` once the call
+    /// has let its INVITE go (it is answered: no more provisionals reach A).
+    pub(super) fn of(invite: Option<&Message>) -> Self {
+        let Some(invite) = invite else {
+            return Self::Off;
+        };
         if invite.has_token(&HeaderName::Require, REL100)
             || invite.has_token(&HeaderName::Supported, REL100)
         {
@@ -136,7 +140,7 @@ fn push_before_body(msg: &mut Message, name: HeaderName, value: String) {
 /// Writes leg B's `100rel` option tags for a call whose A INVITE is `a_invite`: Supported
 /// unless the mode is [`Rel100::Off`], Require only when A required it (RFC 3262 §4).
 pub(super) fn advertise_100rel(a_invite: &Message, b_invite: &mut Message) {
-    let mode = Rel100::of(a_invite);
+    let mode = Rel100::of(Some(a_invite));
     set_option_tag(
         b_invite,
         &HeaderName::Supported,
@@ -211,10 +215,11 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     /// A further A dialog with tag `tag` for a new fork (RFC 3261 §12.1.1).
     fn a_fork_dialog(&mut self, key: CallKey, tag: &str, status: u16) -> Option<DialogId> {
         let call = self.calls.get(&key)?;
+        let invite = call.a_invite.as_deref()?;
         let dialog = Dialog::uas_from_request(
-            &call.a_invite,
+            invite,
             tag,
-            &contact_answering(&call.sides[Leg::A.index()], &call.a_invite),
+            &contact_answering(&call.sides[Leg::A.index()], invite),
             self.ids.cseq(),
             call.peers[Leg::A.index()],
             status,
@@ -264,7 +269,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Some(call) = self.calls.get_mut(&key) else {
             return false;
         };
-        let mode = Rel100::of(&call.a_invite);
+        let mode = Rel100::of(call.a_invite.as_deref());
         let Some(fork) = call.early.by_b(&b) else {
             return false;
         };
@@ -297,7 +302,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        let mode = Rel100::of(&call.a_invite);
+        let mode = Rel100::of(call.a_invite.as_deref());
         let b = DialogId::for_response(rsp);
         let Some(fork) = call.early.by_a(a).filter(|f| Some(&f.b) == b.as_ref()) else {
             return;
@@ -409,7 +414,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let b = fork.b.clone();
         // A PRACK answers an offer made in a reliable 18x to an INVITE without SDP; otherwise it
         // carries a new offer (RFC 3262 §5).
-        let kind = if call.a_invite.has_sdp() {
+        let kind = if call.a_invite.as_ref().is_some_and(|i| i.has_sdp()) {
             Exchange::Offer
         } else {
             Exchange::Answer

@@ -73,7 +73,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         if siblings.is_empty() {
             return;
         }
-        let a_invite = call.a_invite.clone();
+        let Some(a_invite) = call.a_invite.as_deref().cloned() else {
+            return;
+        };
         let body = call.b_invite.body().clone();
         let call_id = call.b_invite.call_id().unwrap_or_default().to_owned();
         let max_forwards = a_invite.max_forwards().unwrap_or(70).saturating_sub(1);

@@ -136,7 +136,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 b_provisional: false,
                 sides,
                 peers: [source, route.next_hop],
-                a_invite: invite,
+                a_invite: Some(Box::new(invite)),
                 a_tx: tx,
                 a_tag: self.ids.tag(),
                 b_invite,

@@ -197,7 +197,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let answers = self
             .calls
             .get(&key)
-            .is_some_and(|c| c.a_invite.has_sdp() && !c.originated);
+            .is_some_and(|c| c.a_invite.as_ref().is_some_and(|i| i.has_sdp()) && !c.originated);
         answers
             && rsp.has_sdp()
             && matches!(
@@ -219,10 +219,11 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        let Some(dialog) = self.dialogs.get(&id) else {
+        let (Some(dialog), Some(a_invite)) = (self.dialogs.get(&id), call.a_invite.as_deref())
+        else {
             return;
         };
-        let mut out = dialog.response(&call.a_invite, status, rsp.reason().unwrap_or_default());
+        let mut out = dialog.response(a_invite, status, rsp.reason().unwrap_or_default());
         self.cfg.headers.copy(rsp, &mut out);
         if (200..300).contains(&status) {
             self.session_answered(now, key, rsp, &mut out);
@@ -242,7 +243,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                     self.cfg.latch,
                     Leg::B,
                     // Without SDP in A's INVITE, B's answer carries the offer (RFC 3264 §4).
-                    if call.a_invite.has_sdp() {
+                    if call.a_invite.as_ref().is_some_and(|i| i.has_sdp()) {
                         Exchange::Answer
                     } else {
                         Exchange::Offer
@@ -253,7 +254,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                     content_type = Some("application/sdp");
                 }
             }
-        } else if opaque_body(&call.a_invite) && opaque_body(rsp) {
+        } else if call.a_invite.as_deref().is_some_and(opaque_body) && opaque_body(rsp) {
             // A call on a `pass_bodies` route: B's answer body goes back as it came.
             body = rsp.body().clone();
             content_type = rsp.header(&HeaderName::ContentType);
@@ -266,6 +267,12 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let _ = self.dialogs.handle_response_sent(now, &id, &out);
         if status >= 200 {
             self.settle_forks(key, &id);
+            // Leg A has its 2xx: the INVITE answered nothing more (its retransmissions stop at
+            // the server transaction, the 2xx's own at A's dialog), so an answered call keeps
+            // only its Call-ID, in A's dialog.
+            if let Some(call) = self.calls.get_mut(&key) {
+                call.a_invite = None;
+            }
         }
     }
 
@@ -275,10 +282,11 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         if let Some(id) = &call.dialogs[Leg::A.index()] {
             return Some(id.clone());
         }
+        let invite = call.a_invite.as_deref()?;
         let dialog = Dialog::uas_from_request(
-            &call.a_invite,
+            invite,
             &call.a_tag,
-            &contact_answering(&call.sides[Leg::A.index()], &call.a_invite),
+            &contact_answering(&call.sides[Leg::A.index()], invite),
             self.ids.cseq(),
             call.peers[Leg::A.index()],
             status,
@@ -304,12 +312,16 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             // A click-to-dial call's leg A is answered already: end_call ACKs and BYEs it.
             return;
         };
+        let Some(a_invite) = call.a_invite.as_deref() else {
+            // Leg A has its 2xx: its INVITE has no final response left to take.
+            return;
+        };
         let a_id = call.dialogs[Leg::A.index()].clone();
         let mut out = match a_id.as_ref().and_then(|id| self.dialogs.get(id)) {
-            Some(d) => d.response(&call.a_invite, code, reason),
+            Some(d) => d.response(a_invite, code, reason),
             None => {
-                let mut r = Message::response_to(&call.a_invite, code, reason);
-                if let Some(to) = call.a_invite.header(&HeaderName::To) {
+                let mut r = Message::response_to(a_invite, code, reason);
+                if let Some(to) = a_invite.header(&HeaderName::To) {
                     r.set_header(HeaderName::To, format!("{to};tag={}", call.a_tag));
                 }
                 r

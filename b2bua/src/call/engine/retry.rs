@@ -194,6 +194,10 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
+        // Only a call not answered yet has another attempt, and it still has A's INVITE.
+        let Some(a_invite) = call.a_invite.as_deref().cloned() else {
+            return;
+        };
         let Some((route, name)) = call
             .targets
             .current()
@@ -219,7 +223,6 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             }
             call.media = Some(MediaState::new(self.media.create_session()));
         }
-        let a_invite = call.a_invite.clone();
         let body = if !media_ok {
             None
         } else if a_invite.has_sdp() {

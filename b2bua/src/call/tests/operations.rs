@@ -41,6 +41,30 @@ fn started_names_both_legs_parties_and_the_media_session() {
 }
 
 #[test]
+fn an_answered_call_lets_its_a_invite_go_and_still_knows_its_call_id() {
+    let mut net = Net::new();
+    let call = answered_call(&mut net);
+    let a_call_id = call.a_ok.call_id().unwrap().to_owned();
+    // The 2xx is sent: the call keeps A's Call-ID in A's dialog, not the whole INVITE.
+    assert!(!net.sbc.keeps_a_invite(CallKey(1)));
+    assert!(net.sbc.has_call_id(&a_call_id));
+    let snap = net.sbc.calls();
+    assert_eq!(snap[0].legs[0].call_id, a_call_id);
+    assert_eq!(snap[0].legs[1].call_id, call.b_invite.call_id().unwrap());
+    // A retransmits its INVITE (our 2xx was late): absorbed, no new call, no new leg B.
+    net.send_a(invite_a(70));
+    assert!(net.b().is_empty(), "no new INVITE on leg B");
+    assert_eq!(net.sbc.calls().len(), 1);
+    // The call still ends normally from A.
+    net.send_a(from_a(Method::Ack, &call.a_ok, 1, "z9hG4bKa2", None));
+    net.b();
+    net.send_a(from_a(Method::Bye, &call.a_ok, 2, "z9hG4bKa3", None));
+    let bye = net.one_b();
+    assert_eq!(bye.method(), Some(&Method::Bye));
+    assert_eq!(bye.call_id(), call.b_invite.call_id());
+}
+
+#[test]
 fn shutdown_byes_both_legs_of_answered_calls_with_a_reason() {
     let mut net = Net::new();
     let call = answered_call(&mut net);
