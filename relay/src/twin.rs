@@ -38,23 +38,24 @@ pub struct Twin {
     pub peer: SocketAddr,
 }
 
-/// What [`Twins`] knows about one registered leg socket (indexed by its descriptor).
+/// What [`Twins`] knows about one registered leg socket (indexed by its descriptor). Kept small
+/// (88 bytes): the table spans every descriptor number of the process, in every worker. What a
+/// twin is opened with (the leg's local address and receive buffer) is read from the leg socket
+/// when it is opened.
 #[derive(Debug, Default)]
 struct Entry {
     /// The socket is registered (its descriptor is live and ours).
     live: bool,
-    /// The token the leg socket is registered under; its twin gets the same.
-    token: u64,
-    /// The leg socket's local address and `SO_RCVBUF` (as the kernel reports it), for its twin.
-    local: Option<SocketAddr>,
-    recv_buffer: usize,
-    /// The destination of the last datagrams sent out of the leg socket, and how many in a row.
-    last_to: Option<SocketAddr>,
-    streak: u32,
     /// Waiting in the pending list.
     queued: bool,
-    /// A destination a twin could not be opened or connected for: not tried again.
-    refused: Option<SocketAddr>,
+    /// Some destination was refused a twin: see `Twins::refused`.
+    refused: bool,
+    /// How many datagrams in a row went to `last_to`.
+    streak: u32,
+    /// The token the leg socket is registered under; its twin gets the same.
+    token: u64,
+    /// The destination of the last datagrams sent out of the leg socket.
+    last_to: Option<SocketAddr>,
     twin: Option<Twin>,
 }
 
@@ -62,6 +63,9 @@ struct Entry {
 #[derive(Debug)]
 pub struct Twins {
     by_fd: Vec<Entry>,
+    /// Destinations a leg socket's twin could not be opened or connected for: not tried again
+    /// (rare, so kept aside rather than in every entry).
+    refused: std::collections::HashSet<(RawFd, SocketAddr)>,
     /// Leg sockets whose twin should be opened or re-targeted to their `last_to`.
     pending: Vec<RawFd>,
     /// A twin whose descriptor number reaches this is closed again: descriptors are handed out
@@ -82,6 +86,7 @@ impl Twins {
     pub fn new() -> Self {
         Self {
             by_fd: Vec::new(),
+            refused: std::collections::HashSet::new(),
             pending: Vec::with_capacity(PER_TURN),
             fd_ceiling: fd_ceiling(),
             open: 0,
@@ -89,21 +94,25 @@ impl Twins {
     }
 
     /// Records a leg socket registered with the backend under `token` (a reused descriptor
-    /// number starts afresh); reads its local address and receive buffer for a later twin.
+    /// number starts afresh).
     pub fn on_register(&mut self, leg: &UdpSocket, token: u64) {
         let fd = leg.as_raw_fd();
         let Ok(i) = usize::try_from(fd) else { return };
         if self.by_fd.len() <= i {
+            // Grown by a quarter, not doubled: the table is as long as the highest descriptor.
+            let want = (i + 1).max(self.by_fd.len() + self.by_fd.len() / 4).max(256);
+            self.by_fd.reserve_exact(want - self.by_fd.len());
             self.by_fd.resize_with(i + 1, Entry::default);
         }
         if self.by_fd[i].twin.is_some() {
             self.open = self.open.saturating_sub(1);
         }
+        if self.by_fd[i].refused {
+            self.refused.retain(|(f, _)| *f != fd);
+        }
         self.by_fd[i] = Entry {
             live: true,
             token,
-            local: leg.local_addr().ok(),
-            recv_buffer: socket2::SockRef::from(leg).recv_buffer_size().unwrap_or(0),
             ..Entry::default()
         };
     }
@@ -115,6 +124,9 @@ impl Twins {
             .ok()
             .and_then(|i| self.by_fd.get_mut(i))?;
         let twin = e.twin.take();
+        if e.refused {
+            self.refused.retain(|(f, _)| *f != fd);
+        }
         *e = Entry::default();
         if twin.is_some() {
             self.open = self.open.saturating_sub(1);
@@ -152,8 +164,8 @@ impl Twins {
         }
         if e.streak >= STREAK
             && !e.queued
-            && e.refused != Some(f.to)
             && self.pending.len() < PER_TURN
+            && !(e.refused && self.refused.contains(&(f.fd, f.to)))
         {
             e.queued = true;
             self.pending.push(f.fd);
@@ -170,7 +182,7 @@ impl Twins {
                 continue;
             };
             e.queued = false;
-            if let (true, Some(to), Some(local)) = (e.live, e.last_to, e.local) {
+            if let (true, Some(to)) = (e.live, e.last_to) {
                 if e.twin.is_some() {
                     self.open = self.open.saturating_sub(1); // back in settle()
                 }
@@ -178,8 +190,6 @@ impl Twins {
                     fd_ceiling: self.fd_ceiling,
                     fd,
                     token: e.token,
-                    local,
-                    recv_buffer: e.recv_buffer,
                     to,
                     twin: e.twin.take(),
                 });
@@ -202,7 +212,8 @@ impl Twins {
             Ok(t) => e.twin = Some(t),
             Err(old) => {
                 e.twin = old;
-                e.refused = Some(s.to);
+                e.refused = true;
+                self.refused.insert((s.fd, s.to));
             }
         }
         if e.twin.is_some() {
@@ -232,10 +243,6 @@ pub struct Pending {
     pub fd: RawFd,
     /// Its backend token (the twin is registered under the same).
     pub token: u64,
-    /// Its local address (the twin binds the same).
-    pub local: SocketAddr,
-    /// Its `SO_RCVBUF` as the kernel reports it (twice what was set).
-    pub recv_buffer: usize,
     /// The destination to connect the twin to.
     pub to: SocketAddr,
     /// The current twin, to re-target; `None`: open one.
@@ -243,11 +250,16 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// Opens the twin, or re-targets the current one; a failure carries the current twin back.
-    pub fn connect(mut self) -> Settled {
+    /// Opens the twin of `leg` (the leg socket this item names: the twin binds its local address
+    /// with its receive buffer), or re-targets the current one; a failure carries the current
+    /// twin back.
+    pub fn connect(mut self, leg: &UdpSocket) -> Settled {
         let result = match self.twin.take() {
             Some(t) => retarget(t, self.to),
-            None => match open_twin(self.local, self.recv_buffer, self.to) {
+            None => match leg.local_addr().and_then(|local| {
+                let recv_buffer = socket2::SockRef::from(leg).recv_buffer_size().unwrap_or(0);
+                open_twin(local, recv_buffer, self.to)
+            }) {
                 // Too many descriptors open: the leg keeps working on its unconnected socket.
                 Ok(t) if t.socket.as_raw_fd() >= self.fd_ceiling => Err(None),
                 Ok(t) => Ok(t),
@@ -353,8 +365,33 @@ mod tests {
         assert_eq!(work.len(), 1);
         let w = &work[0];
         assert_eq!((w.fd, w.token, w.to), (fd7, 99, to));
-        assert_eq!(w.local, leg.local_addr().unwrap());
         assert!(w.twin.is_none(), "no twin yet: open one");
+    }
+
+    #[test]
+    fn a_refusal_is_kept_aside_and_forgotten_with_the_descriptor() {
+        assert!(size_of::<Entry>() <= 88, "an entry per descriptor per worker");
+        let mut t = Twins::new();
+        let leg = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let fd = leg.as_raw_fd();
+        t.on_register(&leg, 3);
+        let to = addr("192.0.2.1:4000");
+        streak(&mut t, fd, to);
+        for p in t.take_pending() {
+            t.settle(p.settled(Err(None)));
+        }
+        assert!(t.refused.contains(&(fd, to)));
+        streak(&mut t, fd, to);
+        assert!(t.pending.is_empty(), "refused: not tried again");
+        // Another destination is tried.
+        streak(&mut t, fd, addr("192.0.2.2:4000"));
+        assert_eq!(t.take_pending().len(), 1);
+        // The descriptor closed and reused: a new socket starts afresh.
+        assert!(t.on_deregister(fd).is_none());
+        assert!(t.refused.is_empty());
+        t.on_register(&leg, 4);
+        streak(&mut t, fd, to);
+        assert_eq!(t.pending, vec![fd]);
     }
 
     #[test]
@@ -392,7 +429,7 @@ mod tests {
         // The leg socket was bound without SO_REUSEPORT: the twin cannot share its port, and
         // the destination is not tried again.
         for p in t.take_pending() {
-            let s = p.connect();
+            let s = p.connect(&leg);
             assert!(s.result.is_err());
             t.settle(s);
         }
@@ -413,7 +450,7 @@ mod tests {
         for p in t.take_pending() {
             assert_eq!(p.token, 6);
             assert!(p.twin.is_none());
-            t.settle(p.connect());
+            t.settle(p.connect(&leg));
         }
         assert_eq!(t.open(), 1);
         let f = t.route(Forward::to(fd, p1));
@@ -445,7 +482,7 @@ mod tests {
         }
         for p in t.take_pending() {
             assert!(p.twin.is_some(), "the twin to re-target");
-            t.settle(p.connect());
+            t.settle(p.connect(&leg));
         }
         let f = t.route(Forward::to(fd, p2));
         assert!(
@@ -466,7 +503,7 @@ mod tests {
         t.on_register(&leg, 7);
         streak(&mut t, fd, p1);
         for p in t.take_pending() {
-            let s = p.connect();
+            let s = p.connect(&leg);
             assert!(matches!(s.result, Err(None)), "refused at the ceiling");
             t.settle(s);
         }

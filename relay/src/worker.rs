@@ -218,16 +218,12 @@ impl Worker {
     fn apply_twins(&mut self) {
         for p in self.core.twins.take_pending() {
             let (token, is_new) = (p.token, p.twin.is_none());
+            let leg = self.core.leg_socket(token);
             // The leg socket shares its port from its first twin on.
-            let shared = !is_new
-                || self
-                    .core
-                    .leg_socket(token)
-                    .is_some_and(|leg| crate::twin::share_port(leg).is_ok());
-            let mut s = if shared {
-                p.connect()
-            } else {
-                p.settled(Err(None))
+            let shared = !is_new || leg.is_some_and(|leg| crate::twin::share_port(leg).is_ok());
+            let mut s = match leg {
+                Some(leg) if shared => p.connect(leg),
+                _ => p.settled(Err(None)),
             };
             if let (true, Ok(twin)) = (is_new, &s.result) {
                 if let Err(e) = self.backend.register(twin.socket.as_raw_fd(), token) {
