@@ -71,11 +71,26 @@ pub fn free_udp_port() -> u16 {
         // SIP listeners often take the same number for TCP (and TLS): a port whose TCP side is
         // taken (another test's connection) would fail that SBC's start.
         let tcp_free = std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
-        if !RTP_TEST_PORTS.contains(&port) && tcp_free {
+        if !RTP_TEST_PORTS.contains(&port) && tcp_free && first_time_given(port) {
             return port;
         }
     }
     panic!("no free UDP port outside {RTP_TEST_PORTS:?}")
+}
+
+/// Whether `port` was never handed out by [`free_udp_port`] or [`free_tcp_port`] in this test
+/// process, and records it: a port given for one test's admin listener, not bound yet, once
+/// came back as the next SBC's SIP port and that SBC refused its config.
+fn first_time_given(port: u16) -> bool {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if given.contains(&port) {
+        return false;
+    }
+    given.push(port);
+    true
 }
 
 /// The first of four free consecutive UDP ports on 127.0.0.1 (even, outside
@@ -437,15 +452,10 @@ pub fn spawn_logged(cmd: &mut Command, log: Option<&std::path::Path>) -> ChildGu
 /// one this process handed out before (two calls in a row could otherwise get the same port,
 /// e.g. a TLS listener and the admin endpoint of one SBC).
 pub fn free_tcp_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     for _ in 0..10_000 {
         let s = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = s.local_addr().expect("addr").port();
-        let mut given = GIVEN
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !RTP_TEST_PORTS.contains(&port) && !given.contains(&port) {
-            given.push(port);
+        if !RTP_TEST_PORTS.contains(&port) && first_time_given(port) {
             return port;
         }
     }
