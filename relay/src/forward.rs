@@ -225,8 +225,9 @@ struct Leg {
     origin: Instant,
     /// SRTP keys of the leg, when it is secure.
     crypto: LegCrypto,
-    /// ICE-lite state, when the leg negotiated ICE.
-    ice: Option<LegIce>,
+    /// ICE-lite state, when the leg negotiated ICE (boxed: most legs have none, and a stream
+    /// slot is kept per stream).
+    ice: Option<Box<LegIce>>,
     /// Whether the relay is the DTLS endpoint of this leg (RFC 5763): its peer's DTLS
     /// datagrams go to the control plane instead of through.
     dtls: bool,
@@ -407,7 +408,7 @@ impl Forwarder {
             .ok_or(ForwardError::NoSuchStream(id))?;
         match (params, leg.ice.as_mut()) {
             (Some(p), Some(ice)) => ice.update(p),
-            (Some(p), None) => leg.ice = Some(LegIce::new(p)),
+            (Some(p), None) => leg.ice = Some(Box::new(LegIce::new(p))),
             (None, _) => leg.ice = None,
         }
         Ok(())

@@ -100,7 +100,9 @@ impl Twins {
         let Ok(i) = usize::try_from(fd) else { return };
         if self.by_fd.len() <= i {
             // Grown by a quarter, not doubled: the table is as long as the highest descriptor.
-            let want = (i + 1).max(self.by_fd.len() + self.by_fd.len() / 4).max(256);
+            let want = (i + 1)
+                .max(self.by_fd.len() + self.by_fd.len() / 4)
+                .max(256);
             self.by_fd.reserve_exact(want - self.by_fd.len());
             self.by_fd.resize_with(i + 1, Entry::default);
         }
@@ -370,7 +372,10 @@ mod tests {
 
     #[test]
     fn a_refusal_is_kept_aside_and_forgotten_with_the_descriptor() {
-        assert!(size_of::<Entry>() <= 88, "an entry per descriptor per worker");
+        assert!(
+            size_of::<Entry>() <= 88,
+            "an entry per descriptor per worker"
+        );
         let mut t = Twins::new();
         let leg = UdpSocket::bind("127.0.0.1:0").unwrap();
         let fd = leg.as_raw_fd();

@@ -60,6 +60,14 @@ pub(super) struct LegDtls {
 }
 
 impl LegDtls {
+    /// Whether nothing is known on this leg: no fingerprint, role or mid, nothing programmed.
+    pub(super) fn is_blank(&self) -> bool {
+        self.fingerprint.is_none()
+            && self.role.is_none()
+            && self.mid.is_none()
+            && self.programmed.is_none()
+    }
+
     /// Reads the peer's DTLS attributes in `m` (or `sdp`'s session level) on a WebRTC leg
     /// (RFC 5763 §5): an offer's `actpass` or `active` makes the relay the server, `passive`
     /// the client; an answer's `active` the server, `passive` the client.

@@ -112,7 +112,9 @@ struct Call {
     a_invite: Option<Box<Message>>,
     a_tx: TxId,
     a_tag: String,
-    b_invite: Message,
+    /// Leg B's INVITE, until the call is answered (a click-to-dial call keeps it): a late
+    /// fork's response then takes our side from leg B's dialog (`handle_sibling_response`).
+    b_invite: Option<Box<Message>>,
     dialogs: [Option<DialogId>; 2],
     /// The CSeq of a 2xx to our INVITE on this leg, ACKed when the other leg's ACK arrives.
     pending_ack: [Option<u32>; 2],
@@ -144,6 +146,20 @@ impl Call {
             (None, Some(id)) => id.call_id.as_str(),
             (None, None) => "",
         }
+    }
+
+    /// Leg B's Call-ID, from its INVITE or, once that is let go, from its dialog.
+    fn b_call_id(&self) -> &str {
+        match (&self.b_invite, &self.dialogs[Leg::B.index()]) {
+            (Some(invite), _) => invite.call_id().unwrap_or_default(),
+            (None, Some(id)) => id.call_id.as_str(),
+            (None, None) => "",
+        }
+    }
+
+    /// The CSeq number of leg B's INVITE while the call keeps it.
+    fn b_cseq(&self) -> Option<u32> {
+        self.b_invite.as_ref().and_then(|i| i.cseq()).map(|c| c.seq)
     }
 }
 
@@ -222,6 +238,18 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     #[cfg(test)]
     pub(crate) fn keeps_a_invite(&self, key: CallKey) -> bool {
         self.calls.get(&key).is_some_and(|c| c.a_invite.is_some())
+    }
+
+    /// How many `m=` lines call `key` keeps SDES, ICE and DTLS state for.
+    #[cfg(test)]
+    pub(crate) fn media_lines(&self, key: CallKey) -> Option<[usize; 3]> {
+        Some(self.calls.get(&key)?.media.as_ref()?.table_lines())
+    }
+
+    /// Whether call `key` still holds leg B's whole INVITE (it should not once answered).
+    #[cfg(test)]
+    pub(crate) fn keeps_b_invite(&self, key: CallKey) -> bool {
+        self.calls.get(&key).is_some_and(|c| c.b_invite.is_some())
     }
 
     /// The relay behind the core, e.g. for a test to inspect (RFC 3264 §5).
@@ -616,9 +644,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return;
         };
         self.session.forget(key);
-        if let Some(id) = call.b_invite.call_id() {
-            self.b_call_ids.remove(id);
-        }
+        self.b_call_ids.remove(call.b_call_id());
         for leg in [Leg::A, Leg::B] {
             let Some(id) = call.dialogs[leg.index()].take() else {
                 continue;

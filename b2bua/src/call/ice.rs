@@ -41,6 +41,11 @@ fn host_priority(component: u32) -> u32 {
 }
 
 impl LegIce {
+    /// Whether nothing is known on this leg: no credentials either way, nothing programmed.
+    pub(super) fn is_blank(&self) -> bool {
+        self.local.is_none() && self.remote_ufrag.is_none() && self.programmed.is_none()
+    }
+
     /// Reads what the peer's SDP `m` (in `sdp`) says of ICE: its ufrag, or that it has none.
     pub(super) fn receive(&mut self, sdp: &Sdp, m: &MediaDescription) {
         self.remote_ufrag = peer_credentials(sdp, m).map(Box::from);

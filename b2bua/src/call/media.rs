@@ -314,6 +314,12 @@ impl MediaState {
         self.streams.iter().flatten()
     }
 
+    /// How many `m=` lines have SDES, ICE and DTLS state.
+    #[cfg(test)]
+    pub(super) fn table_lines(&self) -> [usize; 3] {
+        [self.keys.len(), self.ice.len(), self.dtls.len()]
+    }
+
     /// A state for a new relay session.
     pub(super) fn new(session: SessionId) -> Self {
         Self {
@@ -346,27 +352,6 @@ impl MediaState {
         }
     }
 
-    fn ice_mut(&mut self, line: usize, leg: Leg) -> &mut LegIce {
-        if self.ice.len() <= line {
-            lines_to(&mut self.ice, line + 1);
-        }
-        &mut self.ice[line][leg.index()]
-    }
-
-    fn dtls_mut(&mut self, line: usize, leg: Leg) -> &mut LegDtls {
-        if self.dtls.len() <= line {
-            lines_to(&mut self.dtls, line + 1);
-        }
-        &mut self.dtls[line][leg.index()]
-    }
-
-    fn keys_mut(&mut self, line: usize, leg: Leg) -> &mut LegKeys {
-        if self.keys.len() <= line {
-            lines_to(&mut self.keys, line + 1);
-        }
-        &mut self.keys[line][leg.index()]
-    }
-
     /// Takes an offer or answer `body` received on leg `from`, programs the relay (new streams
     /// for new `m=` lines, updates for known ones, SRTP keys per leg) and returns the SDP to
     /// send on the other leg: `c=`, `m=` ports and `a=rtcp` on the relay's side of that leg,
@@ -394,10 +379,14 @@ impl MediaState {
         }
         for m in sdp.media() {
             if !m.is_rejected() {
-                self.ice_mut(m.index(), from).receive(&sdp, m.description());
-                self.dtls_mut(m.index(), from)
-                    .receive(sides[from.index()].srtp, kind, &sdp, m.description())
-                    .map_err(CallError::Srtp)?;
+                let i = m.index();
+                on_line(&mut self.ice, i, from, LegIce::is_blank, |ice| {
+                    ice.receive(&sdp, m.description());
+                });
+                on_line(&mut self.dtls, i, from, LegDtls::is_blank, |dtls| {
+                    dtls.receive(sides[from.index()].srtp, kind, &sdp, m.description())
+                })
+                .map_err(CallError::Srtp)?;
             }
         }
         // Keys first: a refused offer or answer leaves the relay as it was.
@@ -409,8 +398,10 @@ impl MediaState {
                 continue;
             };
             let srtp = sides[from.index()].srtp;
-            let keys = self.keys_mut(i, from);
-            if let Some(r) = keys.receive(srtp, kind, m).map_err(CallError::Srtp)? {
+            let received = on_line(&mut self.keys, i, from, LegKeys::is_blank, |keys| {
+                keys.receive(srtp, kind, m)
+            });
+            if let Some(r) = received.map_err(CallError::Srtp)? {
                 rekeys.push((i, from, r));
             }
         }
@@ -501,24 +492,28 @@ impl MediaState {
             let rtcp = local.rtcp.map_or(rtp, |a| a.port());
             let media_ip = advertised.unwrap_or_else(|| local.rtp.ip());
             m.set_transport(media_ip, rtp, rtcp);
-            let keys = self.keys_mut(i, to);
             let mut fresh = || anchor.new_master_key();
-            if let Some(r) = keys
-                .send(srtp, kind, m, &mut fresh)
-                .map_err(CallError::Srtp)?
-            {
+            let sent = on_line(&mut self.keys, i, to, LegKeys::is_blank, |keys| {
+                keys.send(srtp, kind, m, &mut fresh)
+            });
+            if let Some(r) = sent.map_err(CallError::Srtp)? {
                 rekeys.push((i, to, r));
             }
-            self.dtls_mut(i, to)
-                .send(srtp, kind, i, m, fingerprint)
-                .map_err(CallError::Srtp)?;
+            on_line(&mut self.dtls, i, to, LegDtls::is_blank, |dtls| {
+                dtls.send(srtp, kind, i, m, fingerprint)
+            })
+            .map_err(CallError::Srtp)?;
             if from_webrtc && srtp != SrtpPolicy::Dtls {
                 super::dtls::to_sip(m);
             }
             let mut fresh = || anchor.new_ice_credentials();
-            any_ice |= self
-                .ice_mut(carrier.unwrap_or(i), to)
-                .send(ice, kind, m, *local, media_ip, &mut fresh);
+            any_ice |= on_line(
+                &mut self.ice,
+                carrier.unwrap_or(i),
+                to,
+                LegIce::is_blank,
+                |state| state.send(ice, kind, m, *local, media_ip, &mut fresh),
+            );
         }
         if any_ice {
             let _ = sdp.add_attribute("ice-lite", None);
@@ -587,7 +582,9 @@ impl MediaState {
         *slot = Some(version);
         sdp.set_origin_version(version);
         let out = sdp.to_bytes();
-        self.last[from.index()] = Some((body.clone(), out.clone()));
+        // A copy, not a view: the view would keep the whole received message alive for the
+        // call's life (the call lets its INVITEs go once answered).
+        self.last[from.index()] = Some((Bytes::copy_from_slice(body), out.clone()));
         Ok(out)
     }
 
@@ -641,6 +638,28 @@ impl MediaState {
         }
         Ok(())
     }
+}
+
+/// Runs `f` on leg `leg`'s state of `m=` line `line` in a per-line table. A line is only added
+/// once some leg's state there is not blank, so a plain RTP call keeps no ICE or DTLS lines: a
+/// missing line reads as blank everywhere (no change for the relay, no key).
+fn on_line<T: Default, R>(
+    table: &mut Vec<[T; 2]>,
+    line: usize,
+    leg: Leg,
+    blank: fn(&T) -> bool,
+    f: impl FnOnce(&mut T) -> R,
+) -> R {
+    if let Some(states) = table.get_mut(line) {
+        return f(&mut states[leg.index()]);
+    }
+    let mut state = T::default();
+    let out = f(&mut state);
+    if !blank(&state) {
+        lines_to(table, line + 1);
+        table[line][leg.index()] = state;
+    }
+    out
 }
 
 /// Grows a per-m-line table to `len` lines with exactly that capacity: a call keeps its media

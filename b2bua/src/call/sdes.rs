@@ -140,6 +140,14 @@ fn write_crypto(m: &mut MediaDescription, k: &TaggedKey) {
 }
 
 impl LegKeys {
+    /// Whether nothing is known on this leg: no peer offer, no keys offered or in use.
+    pub(super) fn is_blank(&self) -> bool {
+        self.peer_offer.is_none()
+            && self.offered.is_empty()
+            && self.inbound.is_none()
+            && self.outbound.is_none()
+    }
+
     /// Reads the keys of `m`, received from this leg's peer, against `policy` (RFC 4568 §7).
     /// An offer is remembered for the answer; an answer picks one of the keys the SBC offered
     /// and returns the relay's new keys for this leg.

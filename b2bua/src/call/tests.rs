@@ -1373,6 +1373,9 @@ fn max_call_duration_ends_the_call_with_bye_and_reason_on_both_legs() {
 fn a_second_2xx_from_another_fork_is_acked_and_hung_up() {
     let mut net = Net::new();
     let call = answered_call(&mut net);
+    // The call let B's INVITE go when answered: the late fork's dialog takes our side from
+    // B's dialog and the rest from the response.
+    assert!(!net.sbc.keeps_b_invite(CallKey(1)));
     // A forking proxy downstream: another branch answers too, with its own To tag.
     let mut second = reply_b(&call.b_invite, 200, Some(&sdp_b(1, "sendrecv")));
     let to = call.b_invite.header(&HeaderName::To).unwrap().to_owned();
@@ -1384,7 +1387,22 @@ fn a_second_2xx_from_another_fork_is_acked_and_hung_up() {
     assert_eq!(methods, [Some(Method::Ack), Some(Method::Bye)], "{to_b:?}");
     for m in &to_b {
         assert_eq!(m.to().unwrap().tag(), Some("fork2"));
+        assert_eq!(
+            m.uri(),
+            Some("sip:bob2@10.0.0.21:5060"),
+            "the fork's Contact"
+        );
+        assert_eq!(m.call_id(), call.b_invite.call_id());
+        assert_eq!(
+            m.header(&HeaderName::From),
+            call.b_invite.header(&HeaderName::From)
+        );
     }
+    assert_eq!(
+        to_b[0].cseq().unwrap().seq,
+        call.b_invite.cseq().unwrap().seq
+    );
+    assert!(to_b[1].cseq().unwrap().seq > call.b_invite.cseq().unwrap().seq);
     assert!(net.a().is_empty(), "A sees nothing of the losing fork");
     assert_eq!(net.sbc.call_count(), 1, "the first call goes on");
     // The winning dialog is untouched: A's BYE reaches the first fork.

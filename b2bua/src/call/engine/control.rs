@@ -172,7 +172,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                         peer: c.peers[Leg::A.index()],
                     },
                     LegSnapshot {
-                        call_id: c.b_invite.call_id().unwrap_or_default().to_owned(),
+                        call_id: c.b_call_id().to_owned(),
                         local: c.sides[Leg::B.index()].sip,
                         peer: c.peers[Leg::B.index()],
                     },
@@ -446,7 +446,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 a_invite: Some(Box::new(d.invite)),
                 a_tx: d.tx,
                 a_tag,
-                b_invite: b_invite.clone(),
+                b_invite: Some(Box::new(b_invite.clone())),
                 dialogs: [Some(id), None],
                 // Set now, not on the dialog's AckNeeded, so that ending the call below ACKs
                 // A's 200 before its BYE.
@@ -502,7 +502,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         if failed {
             // B's 200 is ACKed by end_call before its BYE (its AckNeeded comes too late).
             if let Some(call) = self.calls.get_mut(&key) {
-                call.pending_ack[Leg::B.index()] = Some(call.b_invite.cseq().map_or(1, |c| c.seq));
+                call.pending_ack[Leg::B.index()] = Some(call.b_cseq().unwrap_or(1));
             }
             self.hang_up(now, key, EndReason::Media, 488);
         }
@@ -515,7 +515,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Some(call) = self.calls.get_mut(&key) else {
             return false;
         };
-        if !call.originated || leg != Leg::B || call.b_invite.cseq().map(|c| c.seq) != Some(cseq) {
+        if !call.originated || leg != Leg::B || call.b_cseq() != Some(cseq) {
             return false;
         }
         call.pending_ack[Leg::B.index()] = Some(cseq);

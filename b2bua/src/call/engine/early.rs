@@ -232,7 +232,10 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
 
     /// A response from fork `b` after another fork's 2xx won: a 2xx is ACKed then hung up, an
     /// 18x's early dialog ended; leg A hears of neither (RFC 3261 §13.2.2.4).
-    pub(super) fn on_late_fork(&mut self, now: Instant, key: CallKey, b: &DialogId, status: u16) {
+    pub(super) fn on_late_fork(&mut self, now: Instant, key: CallKey, b: &DialogId, rsp: &Message) {
+        let (Some(status), Some(cseq)) = (rsp.status(), rsp.cseq().map(|c| c.seq)) else {
+            return;
+        };
         let Some(call) = self.calls.get(&key) else {
             return;
         };
@@ -242,7 +245,6 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         }
         let side = call.sides[Leg::B.index()].clone();
         let peer = call.peers[Leg::B.index()];
-        let cseq = call.b_invite.cseq().map_or(1, |c| c.seq);
         let ack_via = via(&side, &self.ids.branch());
         let _ = self.dialogs.send_ack(b, cseq, &ack_via, None);
         self.flush_dialog_sends();
@@ -328,9 +330,14 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     /// Once a 2xx went to A in dialog `a`: every other fork's early dialog ends on both legs
     /// (RFC 3261 §13.2.2.4).
     pub(super) fn settle_forks(&mut self, key: CallKey, a: &DialogId) {
-        let Some(call) = self.calls.get(&key) else {
+        let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
+        // No fork sends A an SDP again: what each last sent is forgotten, and with it the
+        // received message it was a view of.
+        for fork in &mut call.early.forks {
+            fork.sdp = None;
+        }
         let winner = call.dialogs[Leg::B.index()].clone();
         let losers: Vec<(DialogId, DialogId)> = call
             .early
@@ -449,7 +456,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         // The fork may be another parallel branch's than the current one.
         self.select_branch_by_tag(key, &b.local_tag);
         let call = self.calls.get(&key)?;
-        let invite_cseq = call.b_invite.cseq().map_or(1, |c| c.seq);
+        let invite_cseq = call.b_cseq().unwrap_or(1);
         let via = via(&call.sides[Leg::B.index()], &self.ids.branch());
         let peer = call.peers[Leg::B.index()];
         let mut prack = self

@@ -76,8 +76,11 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Some(a_invite) = call.a_invite.as_deref().cloned() else {
             return;
         };
-        let body = call.b_invite.body().clone();
-        let call_id = call.b_invite.call_id().unwrap_or_default().to_owned();
+        let Some(b_invite) = call.b_invite.as_deref() else {
+            return;
+        };
+        let body = b_invite.body().clone();
+        let call_id = b_invite.call_id().unwrap_or_default().to_owned();
         let max_forwards = a_invite.max_forwards().unwrap_or(70).saturating_sub(1);
         for target in siblings {
             let mut invite =
@@ -141,7 +144,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let b = Leg::B.index();
         let target = call.targets.swap_current(branch.target);
         let old_tx = call.targets.tx.replace(branch.tx);
-        let invite = std::mem::replace(&mut call.b_invite, branch.invite);
+        let invite = *call.b_invite.replace(Box::new(branch.invite))?;
         let side = std::mem::replace(&mut call.sides[b], branch.side);
         let peer = std::mem::replace(&mut call.peers[b], branch.peer);
         let provisional = std::mem::replace(&mut call.b_provisional, branch.provisional);
@@ -193,10 +196,11 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             call.best = Some(Box::new((status, rsp.cloned())));
         }
         // This branch is over: its early dialogs on leg B end, and a sibling takes its place.
-        let call_id = call.b_invite.call_id().unwrap_or_default().to_owned();
+        let call_id = call.b_call_id().to_owned();
         let tag = call
             .b_invite
-            .from()
+            .as_deref()
+            .and_then(|i| i.from())
             .and_then(|f| f.tag())
             .unwrap_or_default()
             .to_owned();

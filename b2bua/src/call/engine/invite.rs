@@ -139,7 +139,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 a_invite: Some(Box::new(invite)),
                 a_tx: tx,
                 a_tag: self.ids.tag(),
-                b_invite,
+                b_invite: Some(Box::new(b_invite)),
                 dialogs: [None, None],
                 pending_ack: [None, None],
                 reinvite: None,
@@ -283,11 +283,11 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        if call.cancel_sent {
+        let Some(b_invite) = call.b_invite.as_deref().filter(|_| !call.cancel_sent) else {
             return;
-        }
+        };
+        let cancel = retry::cancel_for(b_invite);
         call.cancel_sent = true;
-        let cancel = retry::cancel_for(&call.b_invite);
         let dest = call.peers[Leg::B.index()];
         if let Ok(t) = self.tx.send_request(now, cancel, dest) {
             self.by_tx.insert(t, (key, TxRole::Other));

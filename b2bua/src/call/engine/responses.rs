@@ -88,9 +88,11 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return;
         };
         let peer = call.peers[Leg::B.index()];
-        let outcome = self
-            .dialogs
-            .handle_creating_response(&call.b_invite, rsp, peer);
+        let outcome = match (&call.b_invite, &call.dialogs[Leg::B.index()]) {
+            (Some(invite), _) => self.dialogs.handle_creating_response(invite, rsp, peer),
+            (None, Some(b)) => self.dialogs.handle_sibling_response(b, rsp, peer),
+            (None, None) => return,
+        };
         let fork = match outcome {
             Ok(ResponseOutcome::Created(id) | ResponseOutcome::Matched(id)) => Some(id),
             _ => None,
@@ -98,7 +100,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         if let Some(id) = fork.filter(|_| status < 300) {
             if call.phase == Phase::Answered && call.dialogs[Leg::B.index()].as_ref() != Some(&id) {
                 // Another fork after the first 2xx won (RFC 3261 §13.2.2.4).
-                return self.on_late_fork(now, key, &id, status);
+                return self.on_late_fork(now, key, &id, rsp);
             }
             self.by_dialog.insert(id.clone(), (key, Leg::B));
             call.dialogs[Leg::B.index()] = Some(id.clone());
@@ -135,7 +137,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 // B answered without the SRTP key its side requires (RFC 4568 §7.1.2): ACK and
                 // BYE leg B, 488 to A; no media ever flows unprotected.
                 call.phase = Phase::Answered;
-                let cseq = call.b_invite.cseq().map_or(1, |c| c.seq);
+                let cseq = call.b_cseq().unwrap_or(1);
                 call.pending_ack[Leg::B.index()] = Some(cseq);
                 let except = (!call.originated).then_some(Leg::A);
                 self.final_to_a(now, key, 488, "Not Acceptable Here", None);
@@ -144,7 +146,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             200..=299 if call.cancelling => {
                 // CANCEL lost the race (RFC 3261 §9.1): ACK and BYE leg B, 487 to A.
                 call.phase = Phase::Answered;
-                let cseq = call.b_invite.cseq().map_or(1, |c| c.seq);
+                let cseq = call.b_cseq().unwrap_or(1);
                 call.pending_ack[Leg::B.index()] = Some(cseq);
                 // A click-to-dial call's leg A is answered: it gets a BYE too.
                 let except = (!call.originated).then_some(Leg::A);
@@ -169,10 +171,17 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 }
                 self.relay_to_a(now, key, rsp);
                 self.event(CallEvent::Answered { call: key });
+                // Answered: leg B's INVITE is let go (a late fork's 2xx takes our side from
+                // B's dialog); a click-to-dial call reads it until A's ACK.
+                if let Some(call) = self.calls.get_mut(&key).filter(|c| !c.originated) {
+                    call.b_invite = None;
+                }
             }
             _ => {
-                self.dialogs
-                    .terminate_early_of(&call.b_invite, TerminateReason::Rejected);
+                if let Some(invite) = call.b_invite.as_deref() {
+                    self.dialogs
+                        .terminate_early_of(invite, TerminateReason::Rejected);
+                }
                 let (code, reason, why) = if call.cancelling {
                     (487, "Request Terminated", EndReason::Cancelled)
                 } else {

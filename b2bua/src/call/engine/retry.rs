@@ -176,9 +176,11 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         call.early = early;
         call.dialogs[Leg::B.index()] = None;
         call.pending_ack[Leg::B.index()] = None;
-        let call_id = call.b_invite.call_id().unwrap_or_default().to_owned();
-        let tag = call
-            .b_invite
+        let Some(b_invite) = call.b_invite.as_deref() else {
+            return;
+        };
+        let call_id = b_invite.call_id().unwrap_or_default().to_owned();
+        let tag = b_invite
             .from()
             .and_then(|f| f.tag())
             .unwrap_or_default()
@@ -240,8 +242,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         } else {
             Some(Bytes::new())
         };
-        let call_id = call.b_invite.call_id().unwrap_or_default().to_owned();
-        let seq = call.b_invite.cseq().map_or(1, |c| c.seq).saturating_add(1);
+        let call_id = call.b_call_id().to_owned();
+        let seq = call.b_cseq().unwrap_or(1).saturating_add(1);
         let Some(body) = body else {
             self.final_to_a(now, key, 500, "Media Relay Failure", None);
             return self.end_call(now, key, EndReason::Media, 500, None);
@@ -258,7 +260,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         // A new next hop is a new session-timer negotiation, from the offer just sent.
         self.track_session_timer(key, &a_invite);
         if let Some(call) = self.calls.get_mut(&key) {
-            call.b_invite = invite;
+            call.b_invite = Some(Box::new(invite));
             call.peers[b] = route.next_hop;
             call.b_provisional = false;
             call.cancel_sent = false;
@@ -337,6 +339,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
+        let Some(invite) = call.b_invite.as_deref().cloned() else {
+            return;
+        };
         let Some(tx) = call.targets.tx.take() else {
             return;
         };
@@ -345,7 +350,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             tx,
             Retired {
                 key,
-                invite: call.b_invite.clone(),
+                invite,
                 side: call.sides[Leg::B.index()].clone(),
                 peer: call.peers[Leg::B.index()],
                 cancel_sent: false,

@@ -103,11 +103,14 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         }
         let (offered, our_min) = timers.b_offer;
         let theirs = rsp.min_se().unwrap_or(0);
+        let Some(b_invite) = call.b_invite.as_deref() else {
+            return false;
+        };
         self.dialogs
-            .terminate_early_of(&call.b_invite, TerminateReason::Rejected);
+            .terminate_early_of(b_invite, TerminateReason::Rejected);
         let retry =
             timers.retries_422 < MAX_422_RETRIES && theirs > offered && theirs <= MAX_MIN_SE;
-        let seq = call.b_invite.cseq().map_or(1, |c| c.seq).checked_add(1);
+        let seq = b_invite.cseq().map_or(1, |c| c.seq).checked_add(1);
         let (true, Some(seq)) = (retry, seq) else {
             self.final_to_a(now, key, 500, "Session Timer Negotiation Failed", None);
             self.end_call(now, key, EndReason::Rejected, 422, None);
@@ -115,7 +118,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         };
         timers.retries_422 += 1;
         timers.b_offer = (theirs, theirs.max(our_min));
-        let mut invite = call.b_invite.clone();
+        let mut invite = b_invite.clone();
         invite.set_header(
             HeaderName::Via,
             via(&call.sides[Leg::B.index()], &self.ids.branch()),
@@ -126,7 +129,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Ok(b_tx) = self.tx.send_request(now, invite.clone(), peer) else {
             return false;
         };
-        call.b_invite = invite;
+        call.b_invite = Some(Box::new(invite));
         call.b_provisional = false;
         // Still the same target: its attempt goes on in this transaction.
         call.targets.tx = Some(b_tx);

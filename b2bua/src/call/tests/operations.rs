@@ -47,6 +47,9 @@ fn an_answered_call_lets_its_a_invite_go_and_still_knows_its_call_id() {
     let a_call_id = call.a_ok.call_id().unwrap().to_owned();
     // The 2xx is sent: the call keeps A's Call-ID in A's dialog, not the whole INVITE.
     assert!(!net.sbc.keeps_a_invite(CallKey(1)));
+    // A plain RTP call keeps no ICE or DTLS state for its line (SDES keeps the offer's
+    // profile, which the answer repeats).
+    assert_eq!(net.sbc.media_lines(CallKey(1)), Some([1, 0, 0]));
     assert!(net.sbc.has_call_id(&a_call_id));
     let snap = net.sbc.calls();
     assert_eq!(snap[0].legs[0].call_id, a_call_id);

@@ -119,6 +119,8 @@ fn an_srtp_customer_meets_a_plain_core_with_keys_made_per_leg() {
             KeyChange::Key(Suite::AesCm128HmacSha1_80, key(1))
         )]
     );
+    // SDES state for the one line; no ICE or DTLS state.
+    assert_eq!(net.sbc.media_lines(CallKey(1)), Some([1, 0, 0]));
 }
 
 #[test]

@@ -168,6 +168,7 @@ fn a_browser_offer_reaches_sip_as_plain_rtp_and_the_answer_returns_as_webrtc() {
         o,
         Op::Ice(_, 0, Leg::A, Some(p)) if p.remote_ufrag.as_deref() == Some("brws")
     )));
+    assert_eq!(net.sbc.media_lines(CallKey(1)), Some([1, 1, 1]));
 }
 
 #[test]

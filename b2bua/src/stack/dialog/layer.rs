@@ -175,6 +175,36 @@ impl DialogLayer {
         rsp: &Message,
         peer: Dest,
     ) -> Result<ResponseOutcome, DialogError> {
+        let invite = request.method() == Some(&Method::Invite);
+        self.creating_response(rsp, invite, |_| {
+            Dialog::uac_from_response(request, rsp, peer)
+        })
+    }
+
+    /// As [`DialogLayer::handle_creating_response`], for a response to the INVITE that created
+    /// our dialog `sibling` once that INVITE is no longer kept: a new fork's dialog takes our
+    /// side from `sibling` (RFC 3261 §12.1.2, §13.2.2.4).
+    pub fn handle_sibling_response(
+        &mut self,
+        sibling: &DialogId,
+        rsp: &Message,
+        peer: Dest,
+    ) -> Result<ResponseOutcome, DialogError> {
+        self.creating_response(rsp, true, |layer| {
+            let sibling = layer
+                .dialogs
+                .get(sibling)
+                .ok_or_else(|| DialogError::UnknownDialog(sibling.clone()))?;
+            Dialog::uac_from_sibling(&sibling.dialog, rsp, peer)
+        })
+    }
+
+    fn creating_response(
+        &mut self,
+        rsp: &Message,
+        invite: bool,
+        create: impl FnOnce(&Self) -> Result<Dialog, DialogError>,
+    ) -> Result<ResponseOutcome, DialogError> {
         let Some(id) = DialogId::for_response(rsp) else {
             return Ok(ResponseOutcome::NoDialog);
         };
@@ -185,7 +215,7 @@ impl DialogLayer {
         if !rsp.status().is_some_and(|s| (101..300).contains(&s)) {
             return Ok(ResponseOutcome::NoDialog);
         }
-        let dialog = Dialog::uac_from_response(request, rsp, peer)?;
+        let dialog = create(self)?;
         let state = dialog.state();
         let id = self.insert(dialog)?;
         let event = match state {
@@ -193,7 +223,7 @@ impl DialogLayer {
             DialogState::Confirmed | DialogState::Terminated => DialogEvent::Confirmed,
         };
         self.push_event(&id, event);
-        if state == DialogState::Confirmed && request.method() == Some(&Method::Invite) {
+        if state == DialogState::Confirmed && invite {
             if let Some(cseq) = rsp.cseq().map(|c| c.seq) {
                 self.push_event(&id, DialogEvent::AckNeeded { cseq });
             }

@@ -153,6 +153,18 @@ pub struct Dialog {
     unacked: Option<Box<Unacked>>,
 }
 
+/// What a UAC dialog takes from the request that created it (RFC 3261 §12.1.2).
+struct UacSide<'a> {
+    /// Our From value, tag included.
+    local_party: String,
+    /// Our Contact value.
+    local_contact: String,
+    secure: bool,
+    /// The remote target until a Contact arrives: the Request-URI.
+    target: Option<&'a str>,
+    invite: bool,
+}
+
 /// The URI of the first Contact address in `msg` (RFC 3261 §20.10).
 fn contact_uri(msg: &Message) -> Option<String> {
     msg.contacts().find_map(|c| match c {
@@ -255,6 +267,68 @@ impl Dialog {
         response: &Message,
         peer: Dest,
     ) -> Result<Self, DialogError> {
+        let method = request
+            .method()
+            .ok_or(DialogError::Malformed("not a request"))?;
+        if !method.creates_dialog() {
+            return Err(DialogError::NotDialogCreating("method"));
+        }
+        let req_cseq = request.cseq().ok_or(DialogError::Malformed("CSeq"))?.seq;
+        if response.cseq().map(|c| c.seq) != Some(req_cseq) {
+            return Err(DialogError::Malformed("response CSeq differs from request"));
+        }
+        if request.call_id() != response.call_id() {
+            return Err(DialogError::Malformed(
+                "response Call-ID differs from request",
+            ));
+        }
+        let local_contact = contact_value(request).ok_or(DialogError::Malformed("Contact"))?;
+        let from_value = request.header(&HeaderName::From).unwrap_or_default().trim();
+        Self::uac(
+            response,
+            peer,
+            UacSide {
+                local_party: from_value.to_owned(),
+                local_contact,
+                secure: is_secure(peer.transport, request.uri()),
+                target: request.uri(),
+                invite: *method == Method::Invite,
+            },
+        )
+    }
+
+    /// A dialog for another fork's 101–299 to the INVITE that created `sibling`, our dialog
+    /// with the fork that answered first, once that INVITE is no longer kept: the response
+    /// echoes the request's From, Call-ID and CSeq; our Contact and the security of the
+    /// request are the sibling's (RFC 3261 §12.1.2, §13.2.2.4).
+    pub fn uac_from_sibling(
+        sibling: &Dialog,
+        response: &Message,
+        peer: Dest,
+    ) -> Result<Self, DialogError> {
+        if sibling.role != Role::Uac || response.call_id() != Some(sibling.id.call_id.as_str()) {
+            return Err(DialogError::Malformed(
+                "response Call-ID differs from request",
+            ));
+        }
+        let from_value = response
+            .header(&HeaderName::From)
+            .unwrap_or_default()
+            .trim();
+        Self::uac(
+            response,
+            peer,
+            UacSide {
+                local_party: from_value.to_owned(),
+                local_contact: sibling.local_contact.clone(),
+                secure: sibling.secure,
+                target: Some(&sibling.remote_target),
+                invite: true,
+            },
+        )
+    }
+
+    fn uac(response: &Message, peer: Dest, ours: UacSide<'_>) -> Result<Self, DialogError> {
         let status = response
             .status()
             .ok_or(DialogError::Malformed("not a response"))?;
@@ -263,48 +337,31 @@ impl Dialog {
             200..=299 => DialogState::Confirmed,
             _ => return Err(DialogError::NotDialogCreating("status not 101-299")),
         };
-        let method = request
-            .method()
-            .ok_or(DialogError::Malformed("not a request"))?;
-        if !method.creates_dialog() {
-            return Err(DialogError::NotDialogCreating("method"));
-        }
         let id =
             DialogId::for_response(response).ok_or(DialogError::NotDialogCreating("no To tag"))?;
-        let req_cseq = request.cseq().ok_or(DialogError::Malformed("CSeq"))?.seq;
-        if response.cseq().map(|c| c.seq) != Some(req_cseq) {
-            return Err(DialogError::Malformed("response CSeq differs from request"));
-        }
-        if request.call_id() != Some(id.call_id.as_str()) {
-            return Err(DialogError::Malformed(
-                "response Call-ID differs from request",
-            ));
-        }
-        let local_contact = contact_value(request).ok_or(DialogError::Malformed("Contact"))?;
+        let cseq = response.cseq().ok_or(DialogError::Malformed("CSeq"))?.seq;
         // A provisional may lack Contact; the Request-URI stands in until one arrives.
         let remote_target = contact_uri(response)
-            .or_else(|| request.uri().map(str::to_owned))
+            .or_else(|| ours.target.map(str::to_owned))
             .ok_or(DialogError::Malformed("Contact"))?;
-        let from_value = request.header(&HeaderName::From).unwrap_or_default().trim();
         let to_value = response.header(&HeaderName::To).unwrap_or_default().trim();
-        let is_invite = *method == Method::Invite;
         Ok(Self {
             id,
             role: Role::Uac,
             state,
             ended: None,
-            local_party: from_value.to_owned(),
+            local_party: ours.local_party,
             remote_party: to_value.to_owned(),
-            local_cseq: req_cseq,
+            local_cseq: cseq,
             remote_cseq: None,
             remote_target,
             route_set: RouteSet::for_uac(response),
-            secure: is_secure(peer.transport, request.uri()),
-            local_contact,
+            secure: ours.secure,
+            local_contact: ours.local_contact,
             peer,
-            initial_cseq: req_cseq,
-            refresh_cseq: Some(req_cseq),
-            invite_out: (is_invite && state == DialogState::Early).then_some(req_cseq),
+            initial_cseq: cseq,
+            refresh_cseq: Some(cseq),
+            invite_out: (ours.invite && state == DialogState::Early).then_some(cseq),
             invite_in: None,
             retransmit: None,
             acked_cseq: None,
