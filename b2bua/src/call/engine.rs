@@ -12,7 +12,7 @@ use crate::stack::dialog::TerminateReason;
 use crate::stack::dialog::{DialogEvent, DialogId, DialogLayer, DialogOutput};
 use crate::stack::ids::CallId;
 use crate::stack::stateless::{self, Reply};
-use crate::stack::transaction::{Dest, Output, TransactionLayer, TxEvent, TxId};
+use crate::stack::transaction::{Dest, Output, TransactionLayer, TxEvent, TxId, TxMap};
 use crate::Map;
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Message, Method};
@@ -192,7 +192,8 @@ pub struct B2bua<M, R> {
     retired: Map<TxId, Retired>,
     /// Each answered call's per-leg session timers (RFC 4028).
     session: super::session_timer::SessionTimers,
-    by_tx: Map<TxId, (CallKey, TxRole)>,
+    /// What each transaction is to which call (indexed like the transaction table).
+    by_tx: TxMap<(CallKey, TxRole)>,
     by_dialog: Map<DialogId, (CallKey, Leg)>,
     /// Dialog events popped early by [`B2bua::flush_dialog_sends`], handled before newer ones.
     deferred: VecDeque<(DialogId, DialogEvent)>,
@@ -225,7 +226,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             no_answer: std::collections::BinaryHeap::new(),
             retired: Map::default(),
             session: super::session_timer::SessionTimers::default(),
-            by_tx: Map::default(),
+            by_tx: TxMap::default(),
             by_dialog: Map::default(),
             deferred: VecDeque::new(),
             out: VecDeque::new(),

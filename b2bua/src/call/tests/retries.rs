@@ -412,6 +412,50 @@ fn failover_on_timer_b_tries_the_next_route() {
 }
 
 #[test]
+fn two_calls_timing_out_at_once_both_fail_over() {
+    // Both leg-B INVITEs reach timer B in one timer turn: the first call's next attempt is a
+    // new transaction made while the second's timeout is still on its way up; it must not
+    // take the second's place (transaction slots are reused only once every event is out).
+    let first = Target {
+        failover_on: vec![408, 503],
+        ..to(PHONE_B)
+    };
+    let mut net = net(vec![first, to(PHONE_C)], Vec::new());
+    let (_, b_inv1) = net.start();
+    let mut a_inv2 = invite_a(70);
+    a_inv2.set_header(HeaderName::CallId, "a-call-2@a.example.com");
+    a_inv2.set_header(
+        HeaderName::Via,
+        "SIP/2.0/UDP 198.51.100.10:5060;branch=z9hG4bKa2nd",
+    );
+    a_inv2.set_header(HeaderName::From, "<sip:carol@a.example.com>;tag=ctag2");
+    net.send_a(a_inv2);
+    assert_eq!(net.one_a().status(), Some(100));
+    let b_inv2 = net.one_b();
+    assert_ne!(b_inv1.call_id(), b_inv2.call_id());
+    for _ in 0..64 {
+        net.advance(500);
+    }
+    let to_c = net.c();
+    let invites: Vec<_> = to_c
+        .iter()
+        .filter(|m| m.method() == Some(&Method::Invite))
+        .collect();
+    assert_eq!(invites.len(), 2, "{to_c:?}");
+    assert_ne!(invites[0].call_id(), invites[1].call_id());
+    let rerouted = net
+        .events
+        .iter()
+        .filter(|e| matches!(e, CallEvent::Rerouted { after: 408, .. }))
+        .count();
+    assert_eq!(rerouted, 2, "{:?}", net.events);
+    assert!(
+        net.a().is_empty(),
+        "neither A hears of the first route's timeout"
+    );
+}
+
+#[test]
 fn when_every_route_fails_a_gets_the_last_failure() {
     let failing = |peer| Target {
         failover_on: vec![408, 503],

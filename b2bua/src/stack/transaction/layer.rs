@@ -6,17 +6,18 @@ use super::client_non_invite::{ClientNonInvite, ClientNonInviteState};
 use super::key::{ClientKey, ServerKey, TxKey};
 use super::server_invite::{ServerInvite, ServerInviteState};
 use super::server_non_invite::{ServerNonInvite, ServerNonInviteState};
+use super::table::Table;
 use super::timers::{Timer, TimerConfig};
 use super::{Effect, TransactionError};
 pub use crate::stack::transport::{Dest, Transport};
-use crate::Map;
 use bytes::Bytes;
 use sbc_common::sip::{Message, Method};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
-/// A transaction's handle, unique for the layer's lifetime (RFC 3261 §17).
+/// A transaction's handle: its slot in the layer's table and that slot's generation, so a handle
+/// kept after its transaction ended never names a later one (RFC 3261 §17).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TxId(pub(super) u64);
 
@@ -198,28 +199,28 @@ impl KeyIndex {
     }
 
     /// The live transaction with this key.
-    fn get(&self, key: &TxKey, txs: &Map<TxId, Box<Entry>>) -> Option<TxId> {
+    fn get(&self, key: &TxKey, txs: &Table<Entry>) -> Option<TxId> {
         self.ids
             .find(self.hash(key), |id| {
-                txs.get(id).is_some_and(|e| e.key == *key)
+                txs.get(*id).is_some_and(|e| e.key == *key)
             })
             .copied()
     }
 
     /// Indexes `id`, whose entry (already in `txs`) has a key hashing to `hash`; an entry with
     /// the same key is replaced.
-    fn insert(&mut self, hash: u64, id: TxId, txs: &Map<TxId, Box<Entry>>) {
-        let Some(key) = txs.get(&id).map(|e| &e.key) else {
+    fn insert(&mut self, hash: u64, id: TxId, txs: &Table<Entry>) {
+        let Some(key) = txs.get(id).map(|e| &e.key) else {
             return;
         };
-        let same = |other: &TxId| txs.get(other).is_some_and(|e| e.key == *key);
+        let same = |other: &TxId| txs.get(*other).is_some_and(|e| e.key == *key);
         if let Some(slot) = self.ids.find_mut(hash, same) {
             *slot = id;
             return;
         }
         let hasher = &self.hasher;
         self.ids.insert_unique(hash, id, |other| {
-            txs.get(other)
+            txs.get(*other)
                 .map_or(0, |e| std::hash::BuildHasher::hash_one(hasher, &e.key))
         });
     }
@@ -254,9 +255,7 @@ struct Entry {
 #[derive(Debug)]
 pub struct TransactionLayer {
     cfg: TimerConfig,
-    next_id: u64,
-    /// Boxed, so the table's spare slots stay small.
-    txs: Map<TxId, Box<Entry>>,
+    txs: Table<Entry>,
     keys: KeyIndex,
     heap: BinaryHeap<Reverse<(Instant, TxId, u64)>>,
     out: VecDeque<Output>,
@@ -274,8 +273,7 @@ impl TransactionLayer {
     pub fn new(cfg: TimerConfig) -> Self {
         Self {
             cfg,
-            next_id: 1,
-            txs: Map::default(),
+            txs: Table::default(),
             keys: KeyIndex::default(),
             heap: BinaryHeap::new(),
             out: VecDeque::new(),
@@ -305,7 +303,7 @@ impl TransactionLayer {
 
     /// The state of transaction `tx`, `None` once it has terminated (RFC 3261 §17).
     pub fn state(&self, tx: TxId) -> Option<TxState> {
-        self.txs.get(&tx).map(|e| e.machine.state())
+        self.txs.get(tx).map(|e| e.machine.state())
     }
 
     /// Starts a client transaction for a request the TU built, with an RFC 3261 branch in its top
@@ -320,7 +318,6 @@ impl TransactionLayer {
         if self.keys.get(&key, &self.txs).is_some() {
             return Err(TransactionError::Duplicate);
         }
-        let id = self.alloc_id();
         let reliable = dest.transport.is_reliable();
         let mut effects = std::mem::take(&mut self.scratch);
         let machine = if msg.method() == Some(&Method::Invite) {
@@ -340,7 +337,7 @@ impl TransactionLayer {
                 &mut effects,
             ))
         };
-        self.insert(id, key, dest, machine);
+        let id = self.insert(key, dest, machine);
         self.finish(id, effects);
         Ok(id)
     }
@@ -355,7 +352,7 @@ impl TransactionLayer {
     ) -> Result<(), TransactionError> {
         let entry = self
             .txs
-            .get_mut(&tx)
+            .get_mut(tx)
             .ok_or(TransactionError::UnknownTransaction(tx))?;
         let mut effects = std::mem::take(&mut self.scratch);
         let result = match &mut entry.machine {
@@ -408,7 +405,7 @@ impl TransactionLayer {
             if !is_ack {
                 // A retransmission is answered where it came from: the client may sit behind a
                 // NAT whose binding changed, or resend from a new port (RFC 3581 §4).
-                if let Some(e) = self.txs.get_mut(&id) {
+                if let Some(e) = self.txs.get_mut(id) {
                     e.peer = source;
                 }
             }
@@ -424,7 +421,6 @@ impl TransactionLayer {
                 .push_back(Output::Event(TxEvent::StrayAck { msg, source }));
             return Ok(());
         }
-        let id = self.alloc_id();
         let reliable = source.transport.is_reliable();
         let mut effects = std::mem::take(&mut self.scratch);
         let machine = if msg.method() == Some(&Method::Invite) {
@@ -438,7 +434,7 @@ impl TransactionLayer {
         } else {
             Machine::NonInviteServer(ServerNonInvite::new(reliable, self.cfg))
         };
-        self.insert(id, TxKey::Server(key), source, machine);
+        let id = self.insert(TxKey::Server(key), source, machine);
         self.out.push_back(Output::Event(TxEvent::Request {
             tx: id,
             msg,
@@ -471,7 +467,7 @@ impl TransactionLayer {
     /// Tells transaction `tx` that the transport failed to send for it (RFC 3261 §17.1.4,
     /// §17.2.4).
     pub fn handle_transport_error(&mut self, tx: TxId) -> Result<(), TransactionError> {
-        if !self.txs.contains_key(&tx) {
+        if self.txs.get(tx).is_none() {
             return Err(TransactionError::UnknownTransaction(tx));
         }
         self.step(tx, Machine::on_transport_error);
@@ -485,7 +481,7 @@ impl TransactionLayer {
                 break;
             }
             self.heap.pop();
-            let Some(entry) = self.txs.get_mut(&id) else {
+            let Some(entry) = self.txs.get_mut(id) else {
                 continue;
             };
             if entry.generation != generation {
@@ -498,17 +494,18 @@ impl TransactionLayer {
 
     /// The next output to act on, in order; `None` when drained (RFC 3261 §17).
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        let out = self.out.pop_front();
+        if out.is_none() {
+            // Every event naming an ended transaction has been taken: its slot may serve again.
+            self.txs.recycle();
+        }
+        out
     }
 
     /// When [`TransactionLayer::handle_timer`] must next be called (RFC 3261 §17).
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         while let Some(&Reverse((at, id, generation))) = self.heap.peek() {
-            if self
-                .txs
-                .get(&id)
-                .is_some_and(|e| e.generation == generation)
-            {
+            if self.txs.get(id).is_some_and(|e| e.generation == generation) {
                 return Some(at);
             }
             self.heap.pop();
@@ -526,7 +523,7 @@ impl TransactionLayer {
             .ok()?
             .with_method(Method::Invite);
         let id = self.keys.get(&TxKey::Server(key), &self.txs)?;
-        match self.txs.get(&id).map(|e| &e.machine) {
+        match self.txs.get(id).map(|e| &e.machine) {
             Some(Machine::InviteServer(_)) => Some(id),
             Some(
                 Machine::NonInviteServer(_)
@@ -549,37 +546,29 @@ impl TransactionLayer {
             .filter_map(|k| self.keys.get(&TxKey::Server(k), &self.txs))
             .find(|id| {
                 self.txs
-                    .get(id)
+                    .get(*id)
                     .is_some_and(|e| e.response_to_tag.as_deref() == ack_tag)
             })
     }
 
-    fn alloc_id(&mut self) -> TxId {
-        let id = TxId(self.next_id);
-        self.next_id += 1;
-        id
-    }
-
-    fn insert(&mut self, id: TxId, key: TxKey, peer: Dest, machine: Machine) {
+    fn insert(&mut self, key: TxKey, peer: Dest, machine: Machine) -> TxId {
         let hash = self.keys.hash(&key);
-        self.txs.insert(
-            id,
-            Box::new(Entry {
-                key,
-                peer,
-                machine,
-                armed: None,
-                generation: 0,
-                response_to_tag: None,
-            }),
-        );
+        let id = self.txs.insert(Box::new(Entry {
+            key,
+            peer,
+            machine,
+            armed: None,
+            generation: 0,
+            response_to_tag: None,
+        }));
         self.keys.insert(hash, id, &self.txs);
+        id
     }
 
     /// Runs one step of transaction `id`'s machine and routes what it produced.
     fn step(&mut self, id: TxId, f: impl FnOnce(&mut Machine, &mut Vec<Effect>)) {
         let mut effects = std::mem::take(&mut self.scratch);
-        if let Some(entry) = self.txs.get_mut(&id) {
+        if let Some(entry) = self.txs.get_mut(id) {
             f(&mut entry.machine, &mut effects);
         }
         self.finish(id, effects);
@@ -588,7 +577,7 @@ impl TransactionLayer {
     /// Turns a machine's effects into outputs, drops it if it terminated, and re-arms its timer.
     fn finish(&mut self, id: TxId, mut effects: Vec<Effect>) {
         let mut terminated = false;
-        if let Some(entry) = self.txs.get(&id) {
+        if let Some(entry) = self.txs.get(id) {
             let peer = entry.peer;
             for effect in effects.drain(..) {
                 let output = match effect {
@@ -613,12 +602,12 @@ impl TransactionLayer {
         effects.clear();
         self.scratch = effects;
         if terminated {
-            if let Some(entry) = self.txs.remove(&id) {
+            if let Some(entry) = self.txs.remove(id) {
                 self.keys.remove(&entry.key, id);
             }
             return;
         }
-        if let Some(entry) = self.txs.get_mut(&id) {
+        if let Some(entry) = self.txs.get_mut(id) {
             let next = entry.machine.next_deadline();
             if next != entry.armed {
                 entry.generation += 1;

@@ -24,6 +24,7 @@ mod key;
 mod layer;
 mod server_invite;
 mod server_non_invite;
+mod table;
 mod timers;
 
 #[cfg(test)]
@@ -35,6 +36,7 @@ pub use key::{ClientKey, Rfc2543Key, Rfc3261Key, ServerKey, TxKey};
 pub use layer::{Dest, Output, TransactionLayer, Transmit, Transport, TxEvent, TxId, TxState};
 pub use server_invite::{trying_for, ServerInvite, ServerInviteState};
 pub use server_non_invite::{ServerNonInvite, ServerNonInviteState};
+pub use table::TxMap;
 pub use timers::{Timer, TimerConfig, TimerTable, TIMER_D_UNRELIABLE};
 
 use bytes::Bytes;
