@@ -219,10 +219,16 @@ impl KeyIndex {
             return;
         }
         let hasher = &self.hasher;
-        self.ids.insert_unique(hash, id, |other| {
+        let rehash = |other: &TxId| {
             txs.get(*other)
                 .map_or(0, |e| std::hash::BuildHasher::hash_one(hasher, &e.key))
-        });
+        };
+        // Kept at most half full: under churn hashbrown then rehashes in place, so the index
+        // grows while the load rises and not minutes into a steady one (the soak's last step).
+        if self.ids.len() * 2 >= self.ids.capacity() {
+            self.ids.reserve(self.ids.len().max(16), rehash);
+        }
+        self.ids.insert_unique(hash, id, rehash);
     }
 
     /// Forgets `id`, whose entry had `key` (it may be gone from the table already).
