@@ -744,6 +744,63 @@ fn ack_carries_a_body_when_the_caller_gives_one() {
 }
 
 #[test]
+fn a_fork_answering_after_the_invite_is_let_go_takes_our_side_from_its_sibling() {
+    let mut layer = DialogLayer::default();
+    let ResponseOutcome::Created(first) = layer
+        .handle_creating_response(&sbc_invite(), &bob_200("bob1"), udp(20))
+        .expect("creates")
+    else {
+        panic!("a dialog")
+    };
+    drain(&mut layer);
+    // Another fork's 2xx, with its own Contact and no Record-Route; the INVITE is gone.
+    let late = bob_response(
+        200,
+        "bob2",
+        "7 INVITE",
+        "Contact: <sip:bob2@10.0.0.21:5060>\n",
+    );
+    let outcome = layer
+        .handle_sibling_response(&first, &late, udp(21))
+        .expect("creates");
+    let ResponseOutcome::Created(second) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(second.remote_tag.as_str(), "bob2");
+    let d = layer.get(&second).expect("kept");
+    assert_eq!(d.role(), Role::Uac);
+    assert_eq!(d.state(), DialogState::Confirmed);
+    assert_eq!(d.local_party(), "SBC <sip:sbc@sbc.example.com>;tag=sbctag");
+    assert_eq!(
+        d.local_contact(),
+        "<sip:sbc@192.0.2.1:5060>",
+        "the sibling's"
+    );
+    assert_eq!(d.remote_target(), "sip:bob2@10.0.0.21:5060");
+    assert!(d.route_set().entries().is_empty());
+    assert_eq!((d.local_cseq(), d.peer()), (7, udp(21)));
+    assert_eq!(
+        events(&drain(&mut layer)),
+        [DialogEvent::Confirmed, DialogEvent::AckNeeded { cseq: 7 }]
+    );
+    // Its retransmission matches it; a failure creates nothing; another Call-ID is refused.
+    assert!(matches!(
+        layer.handle_sibling_response(&first, &late, udp(21)),
+        Ok(ResponseOutcome::Matched(_))
+    ));
+    let busy = bob_response(486, "bob3", "7 INVITE", "");
+    assert!(matches!(
+        layer.handle_sibling_response(&first, &busy, udp(21)),
+        Ok(ResponseOutcome::NoDialog)
+    ));
+    let mut stranger = bob_response(200, "bob4", "7 INVITE", "Contact: <sip:x@10.0.0.22>\n");
+    stranger.set_header(HeaderName::CallId, "other-call");
+    assert!(layer
+        .handle_sibling_response(&first, &stranger, udp(21))
+        .is_err());
+}
+
+#[test]
 fn forked_2xx_with_another_to_tag_creates_a_second_dialog() {
     let mut layer = DialogLayer::default();
     for tag in ["bob1", "bob2"] {
