@@ -108,7 +108,7 @@ struct Call {
     /// Where each leg's requests go: A's source flow, B's next hop.
     peers: [Dest; 2],
     /// Leg A's INVITE, until the SBC has sent its 2xx: after that only its Call-ID is read,
-    /// and leg A's dialog has it (`Call::a_call_id`). Boxed so the call shrinks when it goes.
+    /// and leg A's dialog has it (`Call::call_id`). Boxed so the call shrinks when it goes.
     a_invite: Option<Box<Message>>,
     a_tx: TxId,
     a_tag: String,
@@ -139,18 +139,13 @@ struct Call {
 }
 
 impl Call {
-    /// Leg A's Call-ID, from its INVITE or, once that is let go, from its dialog.
-    fn a_call_id(&self) -> &str {
-        match (&self.a_invite, &self.dialogs[Leg::A.index()]) {
-            (Some(invite), _) => invite.call_id().unwrap_or_default(),
-            (None, Some(id)) => id.call_id.as_str(),
-            (None, None) => "",
-        }
-    }
-
-    /// Leg B's Call-ID, from its INVITE or, once that is let go, from its dialog.
-    fn b_call_id(&self) -> &str {
-        match (&self.b_invite, &self.dialogs[Leg::B.index()]) {
+    /// Leg `leg`'s Call-ID, from its INVITE or, once that is let go, from its dialog.
+    fn call_id(&self, leg: Leg) -> &str {
+        let invite = match leg {
+            Leg::A => &self.a_invite,
+            Leg::B => &self.b_invite,
+        };
+        match (invite, &self.dialogs[leg.index()]) {
             (Some(invite), _) => invite.call_id().unwrap_or_default(),
             (None, Some(id)) => id.call_id.as_str(),
             (None, None) => "",
@@ -645,7 +640,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return;
         };
         self.session.forget(key);
-        self.b_call_ids.remove(call.b_call_id());
+        self.b_call_ids.remove(call.call_id(Leg::B));
         for leg in [Leg::A, Leg::B] {
             let Some(id) = call.dialogs[leg.index()].take() else {
                 continue;

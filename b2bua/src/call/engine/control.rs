@@ -167,12 +167,12 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 answered: c.answered_at,
                 legs: [
                     LegSnapshot {
-                        call_id: c.a_call_id().to_owned(),
+                        call_id: c.call_id(Leg::A).to_owned(),
                         local: c.sides[Leg::A.index()].sip,
                         peer: c.peers[Leg::A.index()],
                     },
                     LegSnapshot {
-                        call_id: c.b_call_id().to_owned(),
+                        call_id: c.call_id(Leg::B).to_owned(),
                         local: c.sides[Leg::B.index()].sip,
                         peer: c.peers[Leg::B.index()],
                     },

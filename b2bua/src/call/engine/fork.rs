@@ -196,7 +196,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             call.best = Some(Box::new((status, rsp.cloned())));
         }
         // This branch is over: its early dialogs on leg B end, and a sibling takes its place.
-        let call_id = call.b_call_id().to_owned();
+        let call_id = call.call_id(Leg::B).to_owned();
         let tag = call
             .b_invite
             .as_deref()

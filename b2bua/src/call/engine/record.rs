@@ -43,7 +43,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     /// Whether a live call's leg A has this Call-ID, e.g. for an INVITE retransmission that must
     /// still reach its transaction while the SBC refuses new calls (RFC 3261 §17.2.3).
     pub fn has_call_id(&self, call_id: &str) -> bool {
-        self.calls.values().any(|c| c.a_call_id() == call_id)
+        self.calls
+            .values()
+            .any(|c| c.call_id(super::Leg::A) == call_id)
     }
 
     /// Ends every live call for a shutdown: BYE with a Reason on both legs of answered calls,

@@ -242,7 +242,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         } else {
             Some(Bytes::new())
         };
-        let call_id = call.b_call_id().to_owned();
+        let call_id = call.call_id(Leg::B).to_owned();
         let seq = call.b_cseq().unwrap_or(1).saturating_add(1);
         let Some(body) = body else {
             self.final_to_a(now, key, 500, "Media Relay Failure", None);
