@@ -6,7 +6,7 @@ use super::params::{find_byte, quoted_end, trim_ws, trim_ws_start, unquote, Para
 use std::borrow::Cow;
 
 /// A `name-addr` (`"Display" <uri>;params`) or `addr-spec` (`uri;params`), borrowed from the message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct NameAddr<'a> {
     /// The display name as written (quoted or a token sequence), if any.
     pub display: Option<&'a str>,
@@ -16,7 +16,22 @@ pub struct NameAddr<'a> {
     pub bracketed: bool,
     /// The header parameters after the address (`tag`, `expires`, `q`, ...).
     pub params: Params<'a>,
+    /// The `tag` value when the message's view cache already looked it up (From and To read
+    /// from a parsed message); `None` when [`NameAddr::tag`] has to search the parameters.
+    pub(crate) tag_hint: Option<Option<&'a str>>,
 }
+
+/// Two addresses are equal when their text is, whether or not a tag was looked up in advance.
+impl PartialEq for NameAddr<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.display == other.display
+            && self.uri == other.uri
+            && self.bracketed == other.bracketed
+            && self.params == other.params
+    }
+}
+
+impl Eq for NameAddr<'_> {}
 
 impl<'a> NameAddr<'a> {
     /// Parses one name-addr or addr-spec; in an addr-spec the `;params` belong to the header,
@@ -79,6 +94,7 @@ impl<'a> NameAddr<'a> {
             uri,
             bracketed,
             params,
+            tag_hint: None,
         })
     }
 
@@ -89,7 +105,10 @@ impl<'a> NameAddr<'a> {
 
     /// The `tag` parameter of From/To (RFC 3261 §19.3).
     pub fn tag(&self) -> Option<&'a str> {
-        self.params.value("tag")
+        match self.tag_hint {
+            Some(tag) => tag,
+            None => self.params.value("tag"),
+        }
     }
 
     /// The Contact `expires` parameter in seconds (RFC 3261 §20.10).

@@ -402,3 +402,37 @@ proptest::proptest! {
         proptest::prop_assert_eq!(message::request_line_parts(&line), old);
     }
 }
+
+#[test]
+fn cached_views_carry_the_tag_and_branch_their_parameters_hold() {
+    let msg = "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP a.example.com;rport;BRANCH=\"z9hG4bKq\";x=1\r\n\
+Via: SIP/2.0/UDP b.example.com;branch=z9hG4bKsecond\r\n\
+To: <sip:bob@biloxi.example.com>;x=1;TAG=\"q t\"\r\n\
+From: Alice <sip:alice@atlanta.example.com>;x\r\n\
+Call-ID: c1\r\n\
+CSeq: 1 INVITE\r\n\
+Content-Length: 0\r\n\r\n";
+    let m = parse(msg).unwrap();
+    for _ in 0..2 {
+        // The first read fills the cache, the second rebuilds from it: both agree with a search
+        // of the parameters, quotes removed, names matched case-insensitively.
+        let (from, to, via) = (m.from().unwrap(), m.to().unwrap(), m.via().unwrap());
+        assert_eq!(from.tag(), None);
+        assert_eq!(from.params.value("tag"), None);
+        assert_eq!(to.tag(), Some("q t"));
+        assert_eq!(to.tag(), to.params.value("tag"));
+        assert_eq!(via.branch(), Some("z9hG4bKq"));
+        assert_eq!(via.branch(), via.params.value("branch"));
+        // A view from the cache equals the same text parsed afresh.
+        let fresh = NameAddr::parse(m.header(&HeaderName::To).unwrap()).unwrap();
+        assert!(to.tag_hint.is_some() && fresh.tag_hint.is_none());
+        assert_eq!(to, fresh);
+        let top = Via::parse(m.values(&HeaderName::Via).next().unwrap()).unwrap();
+        assert_eq!(via, top);
+    }
+    // After an edit the cache is rebuilt from the new text.
+    let mut m = m;
+    m.set_header(HeaderName::To, "<sip:bob@biloxi.example.com>;tag=new");
+    assert_eq!(m.to().unwrap().tag(), Some("new"));
+}

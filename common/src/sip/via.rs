@@ -8,7 +8,7 @@ use std::net::IpAddr;
 pub const BRANCH_COOKIE: &str = "z9hG4bK";
 
 /// One `via-parm` of a Via header, borrowed from the message (RFC 3261 §20.42).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct Via<'a> {
     /// The protocol name, normally `SIP`.
     pub protocol: &'a str,
@@ -22,7 +22,25 @@ pub struct Via<'a> {
     pub port: Option<u16>,
     /// The parameters after the sent-by.
     pub params: Params<'a>,
+    /// The `branch` value when the message's view cache already looked it up (the top Via of a
+    /// parsed message); `None` when [`Via::branch`] has to search the parameters.
+    pub(crate) branch_hint: Option<Option<&'a str>>,
 }
+
+/// Two via-parms are equal when their text is, whether or not the branch was looked up in
+/// advance.
+impl PartialEq for Via<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.protocol == other.protocol
+            && self.version == other.version
+            && self.transport == other.transport
+            && self.host == other.host
+            && self.port == other.port
+            && self.params == other.params
+    }
+}
+
+impl Eq for Via<'_> {}
 
 impl<'a> Via<'a> {
     /// Parses one via-parm such as `SIP/2.0/UDP pc33.atlanta.com:5066;branch=z9hG4bK776;rport`.
@@ -61,12 +79,16 @@ impl<'a> Via<'a> {
             host,
             port,
             params,
+            branch_hint: None,
         })
     }
 
     /// The branch parameter (RFC 3261 §8.1.1.7).
     pub fn branch(&self) -> Option<&'a str> {
-        self.params.value("branch")
+        match self.branch_hint {
+            Some(branch) => branch,
+            None => self.params.value("branch"),
+        }
     }
 
     /// Whether the branch carries the RFC 3261 magic cookie (otherwise RFC 2543 matching applies).

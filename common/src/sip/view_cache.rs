@@ -50,6 +50,8 @@ pub(super) struct ViaAt {
     host: Span,
     port: Option<u16>,
     params: Span,
+    /// The `branch` value, looked up once (RFC 3261 §8.1.1.7): every hop keys a transaction by it.
+    branch: Option<Span>,
 }
 
 impl ViaAt {
@@ -61,6 +63,10 @@ impl ViaAt {
             host: Span::of(base, v.host)?,
             port: v.port,
             params: Span::of(base, v.params.as_str())?,
+            branch: match v.branch() {
+                Some(b) => Some(Span::of(base, b)?),
+                None => None,
+            },
         })
     }
 
@@ -72,6 +78,10 @@ impl ViaAt {
             host: self.host.get(base)?,
             port: self.port,
             params: Params::new(self.params.get(base)?),
+            branch_hint: Some(match self.branch {
+                Some(b) => Some(b.get(base)?),
+                None => None,
+            }),
         })
     }
 }
@@ -83,6 +93,8 @@ pub(super) struct NameAddrAt {
     uri: Span,
     bracketed: bool,
     params: Span,
+    /// The `tag` value, looked up once (RFC 3261 §19.3): dialogs and transactions key by it.
+    tag: Option<Span>,
 }
 
 impl NameAddrAt {
@@ -95,6 +107,10 @@ impl NameAddrAt {
             uri: Span::of(base, a.uri)?,
             bracketed: a.bracketed,
             params: Span::of(base, a.params.as_str())?,
+            tag: match a.tag() {
+                Some(t) => Some(Span::of(base, t)?),
+                None => None,
+            },
         })
     }
 
@@ -107,6 +123,10 @@ impl NameAddrAt {
             uri: self.uri.get(base)?,
             bracketed: self.bracketed,
             params: Params::new(self.params.get(base)?),
+            tag_hint: Some(match self.tag {
+                Some(t) => Some(t.get(base)?),
+                None => None,
+            }),
         })
     }
 }
