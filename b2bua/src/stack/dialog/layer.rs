@@ -8,9 +8,10 @@
 //! small; the cost is one `DialogId` clone per re-arm (about seven per answered call).
 
 use super::machine::{Dialog, RequestVerdict};
-use super::{DialogError, DialogEvent, DialogId, DialogOutput, DialogState, TerminateReason};
+use super::{
+    DialogError, DialogEvent, DialogId, DialogKey, DialogOutput, DialogState, TerminateReason,
+};
 use crate::stack::transaction::{Dest, TimerConfig};
-use crate::Map;
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Message, Method};
 use std::cmp::Reverse;
@@ -49,7 +50,8 @@ pub struct DialogLayer {
     /// Max-Forwards of the requests the dialogs send (RFC 3261 §8.1.1.6).
     max_forwards: u32,
     /// Boxed: an entry is over 1 kB, and the table's spare slots should not be.
-    dialogs: Map<DialogId, Box<Entry>>,
+    /// A hashbrown map: a message's [`DialogKey`] finds its entry without copying identifiers.
+    dialogs: hashbrown::HashMap<DialogId, Box<Entry>, foldhash::quality::RandomState>,
     heap: BinaryHeap<Reverse<(Instant, DialogId, u64)>>,
     out: VecDeque<DialogOutput>,
     scratch: Vec<DialogOutput>,
@@ -67,7 +69,7 @@ impl DialogLayer {
         Self {
             timers,
             max_forwards: 70,
-            dialogs: Map::default(),
+            dialogs: hashbrown::HashMap::default(),
             heap: BinaryHeap::new(),
             out: VecDeque::new(),
             scratch: Vec::new(),
@@ -122,13 +124,13 @@ impl DialogLayer {
     /// The dialog an incoming request belongs to, by Call-ID, To tag and From tag
     /// (RFC 3261 §12.2.2).
     pub fn find_for_request(&self, req: &Message) -> Option<DialogId> {
-        DialogId::for_incoming_request(req).filter(|id| self.dialogs.contains_key(id))
+        self.known(DialogKey::for_incoming_request(req)?)
     }
 
     /// The dialog a response to our request belongs to, by Call-ID, From tag and To tag
     /// (RFC 3261 §12.2.1.2).
     pub fn find_for_response(&self, rsp: &Message) -> Option<DialogId> {
-        DialogId::for_response(rsp).filter(|id| self.dialogs.contains_key(id))
+        self.known(DialogKey::for_response(rsp)?)
     }
 
     /// The dialogs sharing a Call-ID and local tag, i.e. the forks of one INVITE, sorted by id
@@ -151,7 +153,7 @@ impl DialogLayer {
         &mut self,
         req: &Message,
     ) -> Result<(DialogId, RequestVerdict), DialogError> {
-        let id = self.lookup(DialogId::for_incoming_request(req))?;
+        let id = self.lookup(DialogKey::for_incoming_request(req))?;
         let mut verdict = RequestVerdict::Accept;
         self.step(&id, |d, out| verdict = d.on_request(req, out));
         Ok((id, verdict))
@@ -160,7 +162,7 @@ impl DialogLayer {
     /// Feeds a response to a request sent inside an existing dialog, 2xx retransmissions
     /// included (`TxEvent::Response`, `StrayResponse`; RFC 3261 §12.2.1.2, §13.2.2.4).
     pub fn handle_response(&mut self, rsp: &Message) -> Result<DialogId, DialogError> {
-        let id = self.lookup(DialogId::for_response(rsp))?;
+        let id = self.lookup(DialogKey::for_response(rsp))?;
         self.step(&id, |d, out| d.on_response(rsp, out));
         Ok(id)
     }
@@ -205,10 +207,10 @@ impl DialogLayer {
         invite: bool,
         create: impl FnOnce(&Self) -> Result<Dialog, DialogError>,
     ) -> Result<ResponseOutcome, DialogError> {
-        let Some(id) = DialogId::for_response(rsp) else {
+        let Some(key) = DialogKey::for_response(rsp) else {
             return Ok(ResponseOutcome::NoDialog);
         };
-        if self.dialogs.contains_key(&id) {
+        if let Some(id) = self.known(key) {
             self.step(&id, |d, out| d.on_response(rsp, out));
             return Ok(ResponseOutcome::Matched(id));
         }
@@ -239,7 +241,7 @@ impl DialogLayer {
         id: &DialogId,
         rsp: &Message,
     ) -> Result<(), DialogError> {
-        let id = self.lookup(Some(id.clone()))?;
+        let id = self.lookup(Some(id.key()))?;
         let timers = self.timers;
         self.step(&id, |d, out| d.on_response_sent(now, rsp, timers, out));
         Ok(())
@@ -253,7 +255,7 @@ impl DialogLayer {
         method: Method,
         via: Option<&str>,
     ) -> Result<Message, DialogError> {
-        let id = self.lookup(Some(id.clone()))?;
+        let id = self.lookup(Some(id.key()))?;
         let mut result = Err(DialogError::UnknownDialog(id.clone()));
         self.step(&id, |d, _| result = d.new_request(method, via));
         // Each dialog writes 70 (RFC 3261 §8.1.1.6's recommendation); another cap replaces it.
@@ -300,7 +302,7 @@ impl DialogLayer {
 
     /// Ends dialog `id` for `reason` and removes it (RFC 3261 §12.3).
     pub fn terminate(&mut self, id: &DialogId, reason: TerminateReason) -> Result<(), DialogError> {
-        let id = self.lookup(Some(id.clone()))?;
+        let id = self.lookup(Some(id.key()))?;
         self.step(&id, |d, _| d.terminate(reason));
         Ok(())
     }
@@ -367,12 +369,15 @@ impl DialogLayer {
         self.out.pop_front()
     }
 
-    fn lookup(&self, id: Option<DialogId>) -> Result<DialogId, DialogError> {
-        match id {
-            Some(id) if self.dialogs.contains_key(&id) => Ok(id),
-            Some(id) => Err(DialogError::UnknownDialog(id)),
-            None => Err(DialogError::Malformed("no dialog id (To tag)")),
-        }
+    fn lookup(&self, key: Option<DialogKey<'_>>) -> Result<DialogId, DialogError> {
+        let key = key.ok_or(DialogError::Malformed("no dialog id (To tag)"))?;
+        self.known(key)
+            .ok_or_else(|| DialogError::UnknownDialog(key.to_id()))
+    }
+
+    /// The id of the live dialog `key` names: the table's own, shared rather than copied.
+    fn known(&self, key: DialogKey<'_>) -> Option<DialogId> {
+        self.dialogs.get_key_value(&key).map(|(id, _)| id.clone())
     }
 
     fn push_event(&mut self, id: &DialogId, event: DialogEvent) {

@@ -57,21 +57,71 @@ impl DialogId {
     /// The id of the dialog an incoming request belongs to: Call-ID, To tag (local), From tag
     /// (remote, empty for RFC 2543 peers) (RFC 3261 §12.2.2); `None` without a To tag.
     pub fn for_incoming_request(req: &Message) -> Option<Self> {
-        Some(Self {
-            call_id: req.call_id()?.into(),
-            local_tag: req.to()?.tag()?.into(),
-            remote_tag: req.from()?.tag().unwrap_or_default().into(),
-        })
+        DialogKey::for_incoming_request(req).map(DialogKey::to_id)
     }
 
     /// The id of the dialog a response to our request belongs to: Call-ID, From tag (local),
     /// To tag (remote) (RFC 3261 §12.1.2, §12.2.1.2); `None` without a To tag.
     pub fn for_response(rsp: &Message) -> Option<Self> {
+        DialogKey::for_response(rsp).map(DialogKey::to_id)
+    }
+
+    /// This id as a borrowed [`DialogKey`].
+    pub fn key(&self) -> DialogKey<'_> {
+        DialogKey {
+            call_id: &self.call_id,
+            local_tag: &self.local_tag,
+            remote_tag: &self.remote_tag,
+        }
+    }
+}
+
+/// A dialog's identity borrowed from a message, to find its [`DialogId`] in a table without
+/// copying the identifiers (RFC 3261 §12); it hashes as the `DialogId` with the same text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DialogKey<'a> {
+    /// The Call-ID.
+    pub call_id: &'a str,
+    /// Our tag.
+    pub local_tag: &'a str,
+    /// The peer's tag.
+    pub remote_tag: &'a str,
+}
+
+impl<'a> DialogKey<'a> {
+    /// As [`DialogId::for_incoming_request`], borrowed (RFC 3261 §12.2.2).
+    pub fn for_incoming_request(req: &'a Message) -> Option<Self> {
         Some(Self {
-            call_id: rsp.call_id()?.into(),
-            local_tag: rsp.from()?.tag()?.into(),
-            remote_tag: rsp.to()?.tag()?.into(),
+            call_id: req.call_id()?,
+            local_tag: req.to()?.tag()?,
+            remote_tag: req.from()?.tag().unwrap_or_default(),
         })
+    }
+
+    /// As [`DialogId::for_response`], borrowed (RFC 3261 §12.2.1.2).
+    pub fn for_response(rsp: &'a Message) -> Option<Self> {
+        Some(Self {
+            call_id: rsp.call_id()?,
+            local_tag: rsp.from()?.tag()?,
+            remote_tag: rsp.to()?.tag()?,
+        })
+    }
+
+    /// The owned id with this text.
+    pub fn to_id(self) -> DialogId {
+        DialogId {
+            call_id: self.call_id.into(),
+            local_tag: self.local_tag.into(),
+            remote_tag: self.remote_tag.into(),
+        }
+    }
+}
+
+impl hashbrown::Equivalent<DialogId> for DialogKey<'_> {
+    fn equivalent(&self, id: &DialogId) -> bool {
+        *id.call_id == *self.call_id
+            && *id.local_tag == *self.local_tag
+            && *id.remote_tag == *self.remote_tag
     }
 }
 

@@ -1109,3 +1109,31 @@ fn a_final_response_stops_provisional_retransmission_but_a_late_prack_still_matc
         .expect("in dialog");
     assert_eq!(verdict, RequestVerdict::Accept);
 }
+
+#[test]
+fn a_borrowed_key_hashes_and_compares_as_the_id_with_the_same_text() {
+    use std::hash::BuildHasher;
+    let id = DialogId {
+        call_id: "c1@example.com".into(),
+        local_tag: "ours".into(),
+        remote_tag: "theirs".into(),
+    };
+    let key = DialogKey {
+        call_id: "c1@example.com",
+        local_tag: "ours",
+        remote_tag: "theirs",
+    };
+    let state = foldhash::quality::RandomState::default();
+    assert_eq!(state.hash_one(&id), state.hash_one(key));
+    assert_eq!(id.key(), key);
+    assert_eq!(key.to_id(), id);
+    assert!(hashbrown::Equivalent::equivalent(&key, &id));
+    // The same text split differently is another dialog.
+    let shifted = DialogKey {
+        call_id: "c1@example.com",
+        local_tag: "our",
+        remote_tag: "stheirs",
+    };
+    assert!(!hashbrown::Equivalent::equivalent(&shifted, &id));
+    assert_ne!(state.hash_one(&id), state.hash_one(shifted));
+}
