@@ -436,3 +436,32 @@ Content-Length: 0\r\n\r\n";
     m.set_header(HeaderName::To, "<sip:bob@biloxi.example.com>;tag=new");
     assert_eq!(m.to().unwrap().tag(), Some("new"));
 }
+
+#[test]
+fn a_head_longer_than_the_kept_line_ends_parses_line_by_line_past_them() {
+    // 60 extra headers before the mandatory ones, a folded value across the 64th line end and
+    // another past it: every header is read, folds joined, wherever the kept ends run out.
+    for lf in ["\r\n", "\n"] {
+        let mut text = format!("OPTIONS sip:bob@biloxi.example.com SIP/2.0{lf}");
+        for i in 0..60 {
+            text.push_str(&format!("X-Filler-{i}: {i}{lf}"));
+        }
+        text.push_str(&format!("Subject: first{lf} half{lf}\tsecond half{lf}"));
+        text.push_str(&format!(
+            "Via: SIP/2.0/UDP a.example.com;branch=z9hG4bKlong{lf}\
+             To: <sip:bob@biloxi.example.com>{lf}\
+             From: <sip:alice@atlanta.example.com>;tag=1{lf}\
+             Call-ID: long{lf}\
+             CSeq: 1 OPTIONS{lf}\
+             X-Late: a{lf}  b{lf}\
+             Content-Length: 0{lf}{lf}"
+        ));
+        let m = parse(&text).unwrap();
+        assert_eq!(m.headers().len(), 60 + 1 + 7, "{lf:?}");
+        assert_eq!(m.header(&HeaderName::from_name("X-Filler-59")), Some("59"));
+        assert_eq!(m.header(&HeaderName::Subject), Some("first half second half"));
+        assert_eq!(m.header(&HeaderName::from_name("X-Late")), Some("a b"));
+        assert_eq!(m.via().unwrap().branch(), Some("z9hG4bKlong"));
+        assert_eq!(m.to_bytes().as_ref(), text.as_bytes(), "{lf:?}");
+    }
+}

@@ -2,33 +2,71 @@
 
 use super::*;
 
-/// One line of the head: its text without the line ending, and the full raw slice with it.
-struct Line<'a> {
-    text: &'a str,
-    raw: &'a str,
+/// How many line ends of the head [`Head::find`] keeps; a longer head is read line by line.
+const KEPT_LINE_ENDS: usize = 64;
+
+/// Where the header section ends, and where its lines end, found in one pass over the message.
+struct Head {
+    /// The end of the last header line, its terminator included.
+    end: usize,
+    /// Where the body starts, after the empty line.
+    body_start: usize,
+    /// One past each line's `\n`, start line first, while there were at most
+    /// [`KEPT_LINE_ENDS`] lines.
+    line_ends: [u32; KEPT_LINE_ENDS],
+    /// How many of `line_ends` are set.
+    lines: usize,
+    /// Whether `line_ends` holds every line of the head.
+    complete: bool,
 }
 
-/// Splits `head` (which ends with the last line's terminator) into lines on LF, trimming one CR.
-fn lines(head: &str) -> impl Iterator<Item = Line<'_>> {
-    head.split_inclusive('\n').map(|raw| {
-        let text = raw.strip_suffix('\n').unwrap_or(raw);
-        let text = text.strip_suffix('\r').unwrap_or(text);
-        Line { text, raw }
-    })
-}
+impl Head {
+    /// Finds the empty line ending the header section, noting each line's end on the way.
+    fn find(data: &[u8]) -> Option<Self> {
+        let mut head = Self {
+            end: 0,
+            body_start: 0,
+            line_ends: [0; KEPT_LINE_ENDS],
+            lines: 0,
+            complete: true,
+        };
+        for nl in memchr::memchr_iter(b'\n', data) {
+            let after = nl + 1;
+            match head.line_ends.get_mut(head.lines) {
+                Some(slot) if u32::try_from(after).is_ok() => {
+                    *slot = after as u32;
+                    head.lines += 1;
+                }
+                _ => head.complete = false,
+            }
+            let body_start = match data.get(after) {
+                Some(b'\n') => after + 1,
+                Some(b'\r') if data.get(after + 1) == Some(&b'\n') => after + 2,
+                _ => continue,
+            };
+            head.end = after;
+            head.body_start = body_start;
+            return Some(head);
+        }
+        None
+    }
 
-/// Finds where the header section ends: returns (end of last header line incl. its terminator,
-/// start of body).
-pub(super) fn find_head_end(data: &[u8]) -> Option<(usize, usize)> {
-    for nl in memchr::memchr_iter(b'\n', data) {
-        let after = nl + 1;
-        match data.get(after) {
-            Some(b'\n') => return Some((after, after + 1)),
-            Some(b'\r') if data.get(after + 1) == Some(&b'\n') => return Some((after, after + 2)),
-            _ => {}
+    /// The end (one past its `\n`) of line `k` of the head, which starts at `from` in `head`.
+    fn line_end(&self, k: usize, head: &[u8], from: usize) -> usize {
+        match self.line_ends.get(k) {
+            Some(&end) if k < self.lines => end as usize,
+            _ => line_end(head, from),
         }
     }
-    None
+
+    /// How many lines the head has, start line included.
+    fn line_count(&self, head: &[u8]) -> usize {
+        if self.complete {
+            self.lines
+        } else {
+            memchr::memchr_iter(b'\n', head).count()
+        }
+    }
 }
 
 pub(super) fn parse(data: Bytes, limits: &Limits, stream: bool) -> Result<Message, ParseError> {
@@ -42,22 +80,25 @@ pub(super) fn parse(data: Bytes, limits: &Limits, stream: bool) -> Result<Messag
         .position(|&b| b != b'\r' && b != b'\n')
         .unwrap_or(data.len());
     let data = data.slice(lead..);
-    let (head_end, body_start) =
-        find_head_end(&data).ok_or_else(|| ParseError::new(K::Incomplete))?;
+    let found = Head::find(&data).ok_or_else(|| ParseError::new(K::Incomplete))?;
+    let (head_end, body_start) = (found.end, found.body_start);
     let head =
         ByteString::try_from(data.slice(..head_end)).map_err(|_| ParseError::new(K::NotUtf8))?;
-    let separator = data
-        .get(head_end..body_start)
-        .and_then(|s| std::str::from_utf8(s).ok())
-        .unwrap_or("\r\n");
-    let separator = ByteString::from(separator);
+    let separator = match data.get(head_end..body_start) {
+        Some(b"\n") => ByteString::from_static("\n"),
+        _ => ByteString::from_static("\r\n"),
+    };
 
-    let mut it = lines(&head);
-    let first = it.next().ok_or_else(|| ParseError::new(K::Incomplete))?;
-    let start = parse_start_line(&head, first.text, limits)?;
+    // The start line: its text without the line ending, and the raw slice with it.
+    let hb = head.as_bytes();
+    let first_end = found.line_end(0, hb, 0);
+    let first_raw = head.get(..first_end).unwrap_or_default();
+    let first_text = first_raw.strip_suffix('\n').unwrap_or(first_raw);
+    let first_text = first_text.strip_suffix('\r').unwrap_or(first_text);
+    let start = parse_start_line(&head, first_text, limits)?;
     let mut msg = Message {
         start,
-        start_raw: Some(head.slice_ref(first.raw)),
+        start_raw: Some(head.slice_ref(first_raw)),
         headers: Vec::new(),
         separator_raw: Some(separator),
         body: Bytes::new(),
@@ -65,23 +106,24 @@ pub(super) fn parse(data: Bytes, limits: &Limits, stream: bool) -> Result<Messag
     };
 
     // Header lines, joining folded continuation lines (RFC 3261 §7.3.1).
-    let hb = head.as_bytes();
     // One slot per line after the start line (folded lines make it an overestimate): a parsed
     // message kept for a whole call holds no spare capacity.
-    msg.headers
-        .reserve_exact(memchr::memchr_iter(b'\n', hb).count().max(1));
-    let mut pos = first.raw.len();
+    msg.headers.reserve_exact(found.line_count(hb).max(1));
+    let mut pos = first_end;
+    let mut k = 1;
     let mut result = Ok(());
     while pos < hb.len() {
         if matches!(hb.get(pos), Some(b' ' | b'\t')) {
             result = Err(K::BadHeaderLine);
             break;
         }
-        let mut end = line_end(hb, pos);
+        let mut end = found.line_end(k, hb, pos);
+        k += 1;
         let mut folded = false;
         while matches!(hb.get(end), Some(b' ' | b'\t')) {
             folded = true;
-            end = line_end(hb, end);
+            end = found.line_end(k, hb, end);
+            k += 1;
         }
         if let Err(k) = push_header(&mut msg, &head, pos, end, folded, limits) {
             result = Err(k);
