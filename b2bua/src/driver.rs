@@ -328,6 +328,11 @@ impl Driver {
         // (the workers send nothing more until then), so a busy relay costs a wake-up per window
         // rather than one per event.
         let mut relay_due: Option<Instant> = None;
+        // One timer for the whole loop, moved only when the deadline does: a new one per wake
+        // would enter and leave tokio's timer wheel on every datagram.
+        let timer = tokio::time::sleep_until(tokio::time::Instant::now());
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         while !self.endpoint.is_stopped() {
             let deadline = [
                 self.endpoint.poll_timeout(),
@@ -337,19 +342,19 @@ impl Driver {
             .into_iter()
             .flatten()
             .min();
+            if let Some(d) = deadline.filter(|d| armed != Some(*d)) {
+                timer.as_mut().reset(tokio::time::Instant::from_std(d));
+                armed = Some(d);
+            }
             let wake = {
-                let timer = async {
-                    match deadline {
-                        Some(d) => {
-                            tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await
-                        }
-                        None => std::future::pending().await,
-                    }
-                };
                 tokio::select! {
                     i = readable_any(&self.udp, self.next_poll) => Wake::Datagram(i),
                     note = self.notes_rx.recv() => Wake::Stream(note),
-                    () = timer => Wake::Timer,
+                    () = &mut timer, if deadline.is_some() => {
+                        // Fired: the next deadline arms it again, even if it is the same one.
+                        armed = None;
+                        Wake::Timer
+                    }
                     _ = relay_tick.tick() => Wake::Relay,
                     r = relay_readable(self.relay_events.as_ref()), if relay_due.is_none() => {
                         if let (Ok(()), Some((_, socket))) = (r, &self.relay_events) {
