@@ -287,7 +287,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         }
         fork.b_rseq = Some(b_rseq);
         if mode != Rel100::EndToEnd {
-            self.send_prack(now, key, &b, b_rseq, None);
+            // RAck names the request the provisional answers: its own CSeq (RFC 3262 §7.2).
+            let invite_cseq = rsp.cseq().map_or(1, |c| c.seq);
+            self.send_prack(now, key, &b, (b_rseq, Some(invite_cseq)), None);
         }
         true
     }
@@ -437,26 +439,28 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         } else {
             None
         };
-        let Some(client) = self.send_prack(now, key, &b, b_rseq, Some((&req, body))) else {
+        let Some(client) = self.send_prack(now, key, &b, (b_rseq, None), Some((&req, body))) else {
             return self.reply(now, tx, &req, 481, "Call/Transaction Does Not Exist");
         };
         self.track_relayed(tx, client, req, key, Leg::A);
     }
 
-    /// Sends a PRACK for B's reliable provisional `b_rseq` in fork `b`: relaying A's (`from`,
-    /// with its whitelisted headers and the body to send) or the SBC's own (RFC 3262 §7.2).
+    /// Sends a PRACK for B's reliable provisional in fork `b`, its RAck from `rack`: B's RSeq and
+    /// the CSeq number of the INVITE the provisional answered (given, or else the fork's INVITE,
+    /// kept while the call is early): relaying A's (`from`, with its whitelisted headers and the
+    /// body to send) or the SBC's own (RFC 3262 §7.2).
     fn send_prack(
         &mut self,
         now: Instant,
         key: CallKey,
         b: &DialogId,
-        b_rseq: u32,
+        (b_rseq, invite_cseq): (u32, Option<u32>),
         from: Option<(&Message, Option<(Bytes, String)>)>,
     ) -> Option<TxId> {
         // The fork may be another parallel branch's than the current one.
         self.select_branch_by_tag(key, &b.local_tag);
         let call = self.calls.get(&key)?;
-        let invite_cseq = call.b_cseq().unwrap_or(1);
+        let invite_cseq = invite_cseq.or_else(|| call.b_cseq()).unwrap_or(1);
         let via = via(&call.sides[Leg::B.index()], &self.ids.branch());
         let peer = call.peers[Leg::B.index()];
         let mut prack = self
