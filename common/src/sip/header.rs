@@ -265,6 +265,14 @@ impl Header {
         }
     }
 
+    /// The length [`Header::write_to`] writes.
+    pub fn encoded_len(&self) -> usize {
+        match self.raw() {
+            Some(raw) => raw.len(),
+            None => self.name.as_str().len() + self.text.len() + 4,
+        }
+    }
+
     /// Writes the header line, byte-identical to the received one if it was not changed.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         match self.raw() {

@@ -114,6 +114,8 @@ impl Message {
     /// (RFC 3261 §8.2.6.2), with an empty body.
     pub fn response_to(req: &Self, code: u16, reason: &str) -> Self {
         let mut rsp = Self::response(code, reason);
+        // The copied headers, Content-Length and the few a caller adds (Contact, Server, ...).
+        rsp.headers.reserve(12);
         for h in &req.headers {
             if matches!(
                 h.name(),
@@ -374,7 +376,7 @@ impl Message {
                     }
                     StartLine::Response { code, reason } => {
                         out.extend_from_slice(b"SIP/2.0 ");
-                        out.extend_from_slice(code.to_string().as_bytes());
+                        push_decimal(out, usize::from(*code));
                         out.push(b' ');
                         out.extend_from_slice(reason.as_bytes());
                     }
@@ -389,7 +391,7 @@ impl Message {
         }
         if !framed {
             out.extend_from_slice(b"Content-Length: ");
-            out.extend_from_slice(self.body.len().to_string().as_bytes());
+            push_decimal(out, self.body.len());
             out.extend_from_slice(b"\r\n");
         }
         match &self.separator_raw {
@@ -401,9 +403,21 @@ impl Message {
 
     /// The message as bytes.
     pub fn to_bytes(&self) -> Bytes {
-        let mut out = Vec::with_capacity(512 + self.body.len());
+        let mut out = Vec::with_capacity(self.encoded_len());
         self.write_to(&mut out);
         Bytes::from(out)
+    }
+
+    /// The length [`Message::write_to`] writes, or a little more (one allocation, no growth).
+    pub(super) fn encoded_len(&self) -> usize {
+        let start = match (&self.start_raw, &self.start) {
+            (Some(raw), _) => raw.len(),
+            (None, StartLine::Request { method, uri }) => method.as_str().len() + uri.len() + 11,
+            (None, StartLine::Response { reason, .. }) => reason.len() + 15,
+        };
+        let headers: usize = self.headers.iter().map(Header::encoded_len).sum();
+        // Content-Length if it must be added (at most 20 digits), the empty line, the body.
+        start + headers + 38 + 2 + self.body.len()
     }
 
     // ---- typed views (RFC 3261 §20) ----
@@ -678,4 +692,21 @@ impl PartialEq for Message {
                 .zip(&other.headers)
                 .all(|(a, b)| a.name() == b.name() && a.value() == b.value())
     }
+}
+
+/// Writes `n` in decimal, without the formatting machinery or a temporary string.
+fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        if let Some(d) = digits.get_mut(i) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(digits.get(i..).unwrap_or_default());
 }

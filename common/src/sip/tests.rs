@@ -459,9 +459,36 @@ fn a_head_longer_than_the_kept_line_ends_parses_line_by_line_past_them() {
         let m = parse(&text).unwrap();
         assert_eq!(m.headers().len(), 60 + 1 + 7, "{lf:?}");
         assert_eq!(m.header(&HeaderName::from_name("X-Filler-59")), Some("59"));
-        assert_eq!(m.header(&HeaderName::Subject), Some("first half second half"));
+        assert_eq!(
+            m.header(&HeaderName::Subject),
+            Some("first half second half")
+        );
         assert_eq!(m.header(&HeaderName::from_name("X-Late")), Some("a b"));
         assert_eq!(m.via().unwrap().branch(), Some("z9hG4bKlong"));
         assert_eq!(m.to_bytes().as_ref(), text.as_bytes(), "{lf:?}");
     }
+}
+
+#[test]
+fn a_built_message_is_written_in_one_allocation_with_its_numbers_in_decimal() {
+    let req = parse(INVITE).unwrap();
+    for (code, body) in [(100, ""), (180, "x"), (200, "v=0\r\nbody"), (699, "")] {
+        let mut rsp = Message::response_to(&req, code, "");
+        rsp.set_body(Bytes::copy_from_slice(body.as_bytes()), Some("text/plain"));
+        rsp.remove_headers(&HeaderName::ContentLength);
+        let out = rsp.to_bytes();
+        let text = std::str::from_utf8(&out).unwrap();
+        assert!(text.starts_with(&format!("SIP/2.0 {code} ")), "{text}");
+        assert!(text.contains(&format!("\r\nContent-Length: {}\r\n", body.len())), "{text}");
+        assert!(out.len() <= rsp.encoded_len(), "{} > {}", out.len(), rsp.encoded_len());
+    }
+    let mut big = Message::request(Method::Options, "sip:bob@example.com");
+    big.set_body(Bytes::from(vec![b'a'; 1_234_567]), Some("text/plain"));
+    big.remove_headers(&HeaderName::ContentLength);
+    let out = big.to_bytes();
+    assert!(std::str::from_utf8(&out[..200]).unwrap().contains("Content-Length: 1234567\r\n"));
+    assert!(out.len() <= big.encoded_len());
+    // A parsed message written back: the same bytes, within the estimate.
+    assert_eq!(req.to_bytes().as_ref(), INVITE.as_bytes());
+    assert!(INVITE.len() <= req.encoded_len());
 }
