@@ -66,7 +66,14 @@ impl SendBatch {
                 0
             };
             for (_, to, bytes) in &run[sent..] {
-                if let Err(e) = sock.send_to(bytes, *to).await {
+                // At once if the socket takes it (the usual case), else waiting for room.
+                let r = match sock.try_send_to(bytes, *to) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        sock.send_to(bytes, *to).await
+                    }
+                    r => r,
+                };
+                if let Err(e) = r {
                     tracing::warn!("udp send to {to}: {e}");
                 }
             }
