@@ -216,6 +216,9 @@ pub struct CallConfig {
     pub max_call_duration: Option<std::time::Duration>,
     /// Session timers on both legs (RFC 4028); off by default.
     pub session_timer: SessionTimerConfig,
+    /// Whether [`CallEvent::Started`] names both legs' parties (for CDRs); without CDRs the
+    /// event carries only the media session and the Call-IDs, and no copies are made.
+    pub records: bool,
 }
 
 impl Default for CallConfig {
@@ -230,6 +233,7 @@ impl Default for CallConfig {
             retry_after_s: 30,
             max_call_duration: None,
             session_timer: SessionTimerConfig::default(),
+            records: true,
         }
     }
 }

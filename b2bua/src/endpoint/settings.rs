@@ -47,6 +47,7 @@ pub fn call_config(cfg: &Config) -> CallConfig {
             expires_s: cfg.sip.session_expires_s,
             min_se_s: cfg.sip.min_se_s,
         },
+        records: cfg.admin.cdr_path.is_some(),
     }
 }
 

@@ -126,7 +126,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         self.b_call_ids.insert(b_call_id.as_str().into(), key);
         targets.tx = Some(b_tx);
         self.track_session_timer(key, &invite);
-        let detail = record::detail(&invite, &b_invite, media.session);
+        let detail = record::detail(&invite, &b_invite, media.session, self.cfg.records);
         self.calls.insert(
             key,
             Box::new(Call {

@@ -12,10 +12,20 @@ use sbc_common::sip::Message;
 use sbc_relay::api::SessionId;
 use std::time::Instant;
 
-/// Leg A's and leg B's parties from their INVITEs, and the call's relay session.
-pub(super) fn detail(a: &Message, b: &Message, session: SessionId) -> Box<CallDetail> {
+/// Leg A's and leg B's parties from their INVITEs if call records are kept (`records`), and the
+/// call's relay session.
+pub(super) fn detail(
+    a: &Message,
+    b: &Message,
+    session: SessionId,
+    records: bool,
+) -> Box<CallDetail> {
     Box::new(CallDetail {
-        legs: [parties(a), parties(b)],
+        legs: if records {
+            [parties(a), parties(b)]
+        } else {
+            Default::default()
+        },
         media_session: Some(session),
     })
 }

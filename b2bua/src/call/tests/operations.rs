@@ -41,6 +41,30 @@ fn started_names_both_legs_parties_and_the_media_session() {
 }
 
 #[test]
+fn without_call_records_started_names_no_parties_but_still_the_session_and_call_ids() {
+    let mut net = Net::with_config(CallConfig {
+        records: false,
+        ..CallConfig::default()
+    });
+    let a_inv = invite_a(70);
+    net.send_a(a_inv.clone());
+    let b_inv = net.one_b();
+    let Some(CallEvent::Started {
+        a_call_id,
+        b_call_id,
+        detail,
+        ..
+    }) = net.events.first()
+    else {
+        panic!("{:?}", net.events)
+    };
+    assert_eq!(Some(a_call_id.as_str()), a_inv.call_id());
+    assert_eq!(Some(b_call_id.as_str()), b_inv.call_id());
+    assert_eq!(detail.legs, [LegParties::default(), LegParties::default()]);
+    assert_eq!(detail.media_session, Some(SessionId(1)));
+}
+
+#[test]
 fn an_answered_call_lets_its_a_invite_go_and_still_knows_its_call_id() {
     let mut net = Net::new();
     let call = answered_call(&mut net);
