@@ -22,9 +22,8 @@ pub(crate) fn push_u64(out: &mut String, n: u64) {
             break;
         }
     }
-    for &b in buf.get(i..).unwrap_or_default() {
-        out.push(char::from(b));
-    }
+    // Digits only: always UTF-8; one append rather than one per digit.
+    out.push_str(std::str::from_utf8(buf.get(i..).unwrap_or_default()).unwrap_or_default());
 }
 
 /// Appends `ip` as `Display` writes it (dotted quad, or RFC 5952 text for IPv6).
@@ -61,13 +60,16 @@ pub(crate) fn push_socket_addr(out: &mut String, addr: SocketAddr) {
 /// Appends `n` as 16 lower-case hex digits, as `{:016x}` writes it.
 pub(crate) fn push_hex16(out: &mut String, n: u64) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for shift in (0..16).rev() {
-        let nibble = (n >> (shift * 4)) & 0xf;
+    let mut buf = [b'0'; 16];
+    for (k, slot) in buf.iter_mut().enumerate() {
+        let nibble = (n >> ((15 - k) * 4)) & 0xf;
         // `nibble` is below 16.
         if let Some(&d) = DIGITS.get(nibble as usize) {
-            out.push(char::from(d));
+            *slot = d;
         }
     }
+    // Hex digits only: always UTF-8; one append rather than sixteen.
+    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
 }
 
 #[cfg(test)]
