@@ -83,7 +83,8 @@ pub struct Message {
     headers: Vec<Header>,
     separator_raw: Option<ByteString>,
     body: Bytes,
-    /// The top Via, From, To and CSeq as parsed on first read; cleared by every header edit.
+    /// The top Via, From, To and CSeq as parsed on first read; forgotten when an edit touches
+    /// them or moves headers.
     /// Boxed on first use so that a message stays small to move.
     views: OnceCell<Box<ViewCache>>,
 }
@@ -291,8 +292,28 @@ impl Message {
 
     /// Appends a header after all others.
     pub fn push_header(&mut self, name: HeaderName, value: impl Into<ByteString>) {
-        self.clear_views();
+        // Nothing moves: only a view of this name can change (from absent to present).
+        self.forget_view(&name);
         self.headers.push(Header::new(name, value));
+    }
+
+    /// Replaces header `index` in place with `name: value`; returns false if there is no such
+    /// header. The headers keep their places, so only the views of the old and new names are
+    /// read again.
+    pub fn replace_header(
+        &mut self,
+        index: usize,
+        name: HeaderName,
+        value: impl Into<ByteString>,
+    ) -> bool {
+        let Some(slot) = self.headers.get_mut(index) else {
+            return false;
+        };
+        let old = std::mem::replace(slot, Header::new(name, value));
+        let new = slot.name().clone();
+        self.forget_view(old.name());
+        self.forget_view(&new);
+        true
     }
 
     /// Inserts a header at position `index` (clamped to the end); index 0 puts it first, as a new
@@ -306,19 +327,24 @@ impl Message {
     /// Replaces the first header with this name in place and removes the others, or appends one.
     pub fn set_header(&mut self, name: HeaderName, value: impl Into<ByteString>) {
         let value = value.into();
-        self.clear_views();
         match self.headers.iter().position(|h| *h.name() == name) {
             Some(i) => {
+                self.forget_view(&name);
                 if let Some(slot) = self.headers.get_mut(i) {
                     *slot = Header::new(name.clone(), value);
                 }
+                let before = self.headers.len();
                 let mut n = 0;
                 self.headers.retain(|h| {
                     n += 1;
                     n - 1 == i || *h.name() != name
                 });
+                if self.headers.len() != before {
+                    // Later headers moved up: every view's place may have changed.
+                    self.clear_views();
+                }
             }
-            None => self.headers.push(Header::new(name, value)),
+            None => self.push_header(name, value),
         }
     }
 
@@ -442,10 +468,19 @@ impl Message {
         self.views.get_or_init(Box::default)
     }
 
-    /// Forgets the cached views (every header edit calls this), keeping their allocation.
+    /// Forgets the cached views (an edit that moves headers calls this), keeping their
+    /// allocation.
     fn clear_views(&mut self) {
         if let Some(v) = self.views.get_mut() {
             v.clear();
+        }
+    }
+
+    /// Forgets the cached view of the headers named `name`, if it is one the cache keeps (an
+    /// edit that moves no header calls this).
+    fn forget_view(&mut self, name: &HeaderName) {
+        if let Some(v) = self.views.get_mut() {
+            v.forget(name);
         }
     }
 

@@ -479,16 +479,108 @@ fn a_built_message_is_written_in_one_allocation_with_its_numbers_in_decimal() {
         let out = rsp.to_bytes();
         let text = std::str::from_utf8(&out).unwrap();
         assert!(text.starts_with(&format!("SIP/2.0 {code} ")), "{text}");
-        assert!(text.contains(&format!("\r\nContent-Length: {}\r\n", body.len())), "{text}");
-        assert!(out.len() <= rsp.encoded_len(), "{} > {}", out.len(), rsp.encoded_len());
+        assert!(
+            text.contains(&format!("\r\nContent-Length: {}\r\n", body.len())),
+            "{text}"
+        );
+        assert!(
+            out.len() <= rsp.encoded_len(),
+            "{} > {}",
+            out.len(),
+            rsp.encoded_len()
+        );
     }
     let mut big = Message::request(Method::Options, "sip:bob@example.com");
     big.set_body(Bytes::from(vec![b'a'; 1_234_567]), Some("text/plain"));
     big.remove_headers(&HeaderName::ContentLength);
     let out = big.to_bytes();
-    assert!(std::str::from_utf8(&out[..200]).unwrap().contains("Content-Length: 1234567\r\n"));
+    assert!(std::str::from_utf8(&out[..200])
+        .unwrap()
+        .contains("Content-Length: 1234567\r\n"));
     assert!(out.len() <= big.encoded_len());
     // A parsed message written back: the same bytes, within the estimate.
     assert_eq!(req.to_bytes().as_ref(), INVITE.as_bytes());
     assert!(INVITE.len() <= req.encoded_len());
+}
+
+#[test]
+fn an_edit_in_place_forgets_only_its_own_view_and_one_that_moves_headers_forgets_all() {
+    let mut m = parse(INVITE).unwrap();
+    let read = |m: &Message| {
+        (
+            m.via().map(|v| v.host.to_owned()),
+            m.from().and_then(|f| f.tag()).map(str::to_owned),
+            m.to().and_then(|t| t.tag()).map(str::to_owned),
+            m.cseq().map(|c| c.seq),
+        )
+    };
+    let s = |x: &str| Some(x.to_owned());
+    assert_eq!(
+        read(&m),
+        (
+            s("pc33.atlanta.example.com"),
+            s("1928301774"),
+            None,
+            Some(314159)
+        )
+    );
+    // Appended: nothing moves; a To appended after the first is not the one read.
+    m.push_header(HeaderName::from_name("X-New"), "1");
+    m.push_header(HeaderName::To, "<sip:other@example.com>;tag=second");
+    assert_eq!(
+        read(&m),
+        (
+            s("pc33.atlanta.example.com"),
+            s("1928301774"),
+            None,
+            Some(314159)
+        )
+    );
+    // Replaced in place: its view is read again, the others keep theirs.
+    let via = m
+        .headers()
+        .iter()
+        .position(|h| *h.name() == HeaderName::Via)
+        .unwrap();
+    assert!(m.replace_header(
+        via,
+        HeaderName::Via,
+        "SIP/2.0/TCP moved.example.com;branch=z9hG4bKx"
+    ));
+    assert!(!m.replace_header(999, HeaderName::Via, "SIP/2.0/UDP nowhere"));
+    assert_eq!(
+        read(&m),
+        (s("moved.example.com"), s("1928301774"), None, Some(314159))
+    );
+    // set_header on the first To removes the appended one: later headers move up, and every
+    // view is still found where its header now is.
+    m.set_header(HeaderName::To, "Bob <sip:bob@biloxi.example.com>;tag=b1");
+    assert_eq!(m.headers_named(&HeaderName::To).count(), 1);
+    assert_eq!(
+        read(&m),
+        (
+            s("moved.example.com"),
+            s("1928301774"),
+            s("b1"),
+            Some(314159)
+        )
+    );
+    m.set_header(HeaderName::CSeq, "315000 INVITE");
+    m.remove_first(&HeaderName::Via);
+    assert_eq!(read(&m), (None, s("1928301774"), s("b1"), Some(315000)));
+    // Replacing a header with one of another name forgets both names' views.
+    let cseq = m
+        .headers()
+        .iter()
+        .position(|h| *h.name() == HeaderName::CSeq)
+        .unwrap();
+    assert!(m.replace_header(
+        cseq,
+        HeaderName::Via,
+        "SIP/2.0/UDP again.example.com;branch=z9hG4bKy"
+    ));
+    assert_eq!(
+        read(&m),
+        (s("again.example.com"), s("1928301774"), s("b1"), None)
+    );
 }

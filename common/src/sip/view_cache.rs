@@ -3,9 +3,11 @@
 //!
 //! A call reads the same few views dozens of times (transaction keys, dialog ids, routing,
 //! records), so [`Message`](super::Message) keeps byte offsets of each parsed view next to its
-//! headers and rebuilds the borrowed view from them. Every header edit clears the cache.
+//! headers and rebuilds the borrowed view from them. An edit that moves headers clears the cache;
+//! one that leaves every header in its place forgets only the view of the name it touched.
 
 use super::fields::{CSeq, HeaderError};
+use super::header::HeaderName;
 use super::name_addr::NameAddr;
 use super::params::Params;
 use super::via::Via;
@@ -234,9 +236,21 @@ impl<'a> ViewKind<'a> for CSeq<'a> {
 }
 
 impl ViewCache {
-    /// Forgets every cached view (after any header edit).
+    /// Forgets every cached view (after an edit that moves headers).
     pub(super) fn clear(&mut self) {
         *self = Self::default();
+    }
+
+    /// Forgets the view of the headers named `name` (after an edit of those alone, every header
+    /// staying in its place).
+    pub(super) fn forget(&mut self, name: &HeaderName) {
+        match name {
+            HeaderName::Via => self.via = OnceCell::new(),
+            HeaderName::From => self.from = OnceCell::new(),
+            HeaderName::To => self.to = OnceCell::new(),
+            HeaderName::CSeq => self.cseq = OnceCell::new(),
+            _ => {}
+        }
     }
 
     /// Reads a cached view, parsing it with `find` first if needed; `header(i)` gives the value of

@@ -34,25 +34,26 @@ fn edit_top_via(msg: &mut Message, edit: impl FnOnce(&Via<'_>) -> Option<String>
     else {
         return false;
     };
-    let Some(value) = msg.headers().get(index).map(|h| h.value().to_owned()) else {
-        return false;
+    let new_value = {
+        let Some(value) = msg.headers().get(index).map(|h| h.value()) else {
+            return false;
+        };
+        let mut parms = split_list(value);
+        if parms.next().is_none() {
+            return false;
+        }
+        // The first via-parm of the first Via header, as the view cache already parsed it.
+        let Some(mut new_value) = msg.via().and_then(|v| edit(&v)) else {
+            return false;
+        };
+        for p in parms {
+            new_value.push_str(", ");
+            new_value.push_str(p);
+        }
+        new_value
     };
-    let mut parms = split_list(&value);
-    let Some(first) = parms.next() else {
-        return false;
-    };
-    let Some(new_first) = Via::parse(first).ok().and_then(|v| edit(&v)) else {
-        return false;
-    };
-    let rest: Vec<&str> = parms.collect();
-    let new_value = std::iter::once(new_first.as_str())
-        .chain(rest)
-        .collect::<Vec<_>>()
-        .join(", ");
-    // `remove_first` takes the first Via, which is the one at `index`.
-    let _ = msg.remove_first(&HeaderName::Via);
-    msg.insert_header(index, HeaderName::Via, new_value);
-    true
+    // In place: the other headers, and the views of From, To and CSeq, stay where they are.
+    msg.replace_header(index, HeaderName::Via, new_value)
 }
 
 /// The via-parm `via` with parameters named in `drop` removed and `extra` appended.
