@@ -368,7 +368,7 @@ impl ConfigRouter {
             return None;
         }
         let local = Dest::new(local, source.transport);
-        let uri = invite.uri().and_then(|u| Uri::parse(u).ok());
+        let uri = invite.request_uri();
         self.targets_for(from, local, source, peer_names, uri.as_ref())
             .ok()
     }
@@ -392,7 +392,7 @@ impl Router for ConfigRouter {
             .and_then(|i| self.cfg.interfaces.get(*i))
             .ok_or(NOT_FOUND)?;
         let local = Dest::new(local, source.transport);
-        let uri = invite.uri().and_then(|u| Uri::parse(u).ok());
+        let uri = invite.request_uri();
         self.targets_for(from, local, source, &[], uri.as_ref())
     }
 

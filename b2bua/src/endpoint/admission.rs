@@ -216,7 +216,7 @@ impl<M: MediaRelay> Endpoint<M> {
     /// The name of the first route (by priority) the route table gives the INVITE.
     fn first_route(&self, msg: &Message, ingress: Ingress) -> Option<String> {
         let iface = self.cfg.interfaces.get(ingress.interface)?;
-        let uri = sbc_common::sip::uri::Uri::parse(msg.uri()?).ok()?;
+        let uri = msg.request_uri()?;
         let user = uri.user_unescaped().unwrap_or_default();
         let domain = uri.host().map_or("", |h| h.as_str());
         self.cfg

@@ -11,6 +11,7 @@ use super::method::Method;
 use super::name_addr::{Contact, NameAddr};
 use super::params::{find_byte, split_once_byte};
 use super::status::reason_phrase;
+use super::uri::Uri;
 use super::via::Via;
 use super::view_cache::{Cached, NameAddrAt, Slot, ViewCache};
 use bytes::Bytes;
@@ -229,6 +230,27 @@ impl Message {
         if let StartLine::Request { uri, .. } = &mut self.start {
             *uri = new.into();
             self.start_raw = None;
+            if let Some(v) = self.views.get_mut() {
+                v.forget_uri();
+            }
+        }
+    }
+
+    /// The Request-URI parsed, read from the view cache: `None` for a response or a URI that
+    /// does not parse (RFC 3261 §19.1, §25.1). Routing, admission and leg B's request read it
+    /// after [`Message::check`] parsed it once.
+    pub fn request_uri(&self) -> Option<Uri<'_>> {
+        let raw = self.uri()?;
+        let find = || {
+            Some((
+                0,
+                Uri::parse(raw).map_err(|_| HeaderError::new("Request-URI", "bad URI")),
+            ))
+        };
+        match ViewCache::read(&self.views().uri, |_| Some(raw), find) {
+            Cached::View(v) => Some(v),
+            Cached::Bad(_) | Cached::Absent => None,
+            Cached::Parse => Uri::parse(raw).ok(),
         }
     }
 

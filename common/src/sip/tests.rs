@@ -584,3 +584,36 @@ fn an_edit_in_place_forgets_only_its_own_view_and_one_that_moves_headers_forgets
         (s("again.example.com"), s("1928301774"), s("b1"), None)
     );
 }
+
+#[test]
+fn the_request_uri_is_parsed_once_and_read_again_after_it_changes() {
+    let mut m = parse(INVITE).unwrap();
+    for _ in 0..2 {
+        let u = m.request_uri().unwrap();
+        assert_eq!(u.user(), Some("bob"));
+        assert_eq!(u.host().map(|h| h.as_str()), Some("biloxi.example.com"));
+        assert_eq!(
+            format!("{u:?}"),
+            format!(
+                "{:?}",
+                uri::Uri::parse("sip:bob@biloxi.example.com").unwrap()
+            )
+        );
+    }
+    m.set_uri("sips:carol@[2001:db8::1]:5061;transport=tcp?subject=x");
+    let u = m.request_uri().unwrap();
+    let fresh = uri::Uri::parse("sips:carol@[2001:db8::1]:5061;transport=tcp?subject=x").unwrap();
+    assert_eq!(format!("{u:?}"), format!("{fresh:?}"));
+    assert_eq!(u.port(), Some(5061));
+    m.set_uri("tel:+1-201-555-0123;phone-context=example.com");
+    assert_eq!(
+        format!("{:?}", m.request_uri().unwrap()),
+        format!(
+            "{:?}",
+            uri::Uri::parse("tel:+1-201-555-0123;phone-context=example.com").unwrap()
+        )
+    );
+    m.set_uri("sip:bad uri@example.com");
+    assert!(m.request_uri().is_none());
+    assert!(Message::response(200, "").request_uri().is_none());
+}

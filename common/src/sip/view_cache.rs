@@ -10,6 +10,7 @@ use super::fields::{CSeq, HeaderError};
 use super::header::HeaderName;
 use super::name_addr::NameAddr;
 use super::params::Params;
+use super::uri::{Uri, UriAt};
 use super::via::Via;
 use std::cell::OnceCell;
 
@@ -181,6 +182,8 @@ pub(super) struct ViewCache {
     pub(super) to: OnceCell<Slot<NameAddrAt>>,
     /// The CSeq header.
     pub(super) cseq: OnceCell<Slot<CSeqAt>>,
+    /// The Request-URI (in the start line: index 0 stands for it).
+    pub(super) uri: OnceCell<Slot<UriAt>>,
 }
 
 /// A cached view read back, or a reason to parse again.
@@ -235,10 +238,25 @@ impl<'a> ViewKind<'a> for CSeq<'a> {
     }
 }
 
+impl<'a> ViewKind<'a> for Uri<'a> {
+    type At = UriAt;
+    fn at(&self, _base: &str) -> Option<UriAt> {
+        Uri::at(self)
+    }
+    fn rebuild(at: UriAt, base: &'a str) -> Option<Self> {
+        Uri::from_at(&at, base)
+    }
+}
+
 impl ViewCache {
     /// Forgets every cached view (after an edit that moves headers).
     pub(super) fn clear(&mut self) {
         *self = Self::default();
+    }
+
+    /// Forgets the parsed Request-URI (after the start line changed).
+    pub(super) fn forget_uri(&mut self) {
+        self.uri = OnceCell::new();
     }
 
     /// Forgets the view of the headers named `name` (after an edit of those alone, every header

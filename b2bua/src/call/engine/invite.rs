@@ -3,7 +3,7 @@
 
 use super::Exchange;
 use super::{early, opaque_body, record, retry, srtp_warning, B2bua, Call, Phase, TxRole};
-use crate::call::headers::{contact, host, party_at, rehost_party, uri_user, via};
+use crate::call::headers::{contact, host, party_at, rehost_party, via};
 use crate::call::media::MediaState;
 use crate::call::target::TargetSet;
 use crate::call::{CallEvent, CallKey, Leg, MediaAnchor, Route, Router, Target};
@@ -179,7 +179,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let ruri = route.request_uri.clone().unwrap_or_else(|| {
             let mut s = String::with_capacity(next.len() + 40);
             s.push_str("sip:");
-            if let Some(user) = req.uri().and_then(uri_user) {
+            if let Some(user) = req.request_uri().and_then(|u| u.user()) {
                 s.push_str(user);
                 s.push('@');
             }

@@ -13,7 +13,7 @@ pub(super) fn validate(msg: &Message) -> Result<(), ParseErrorKind> {
         {
             return Err(K::UnsupportedScheme);
         }
-        if crate::sip::uri::Uri::parse(uri).is_err() {
+        if msg.request_uri().is_none() {
             return Err(K::BadUri);
         }
     }
