@@ -27,11 +27,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// The most parameters (and, separately, the most headers) one URI may carry.
 pub const MAX_PARAMS: usize = 64;
 
+mod at;
 mod buf;
 mod escape;
 mod host;
 mod params;
 mod tel;
+pub(crate) use at::UriAt;
 pub use buf::*;
 pub use escape::*;
 pub use host::*;
@@ -295,74 +297,6 @@ impl<'a> Uri<'a> {
             }
         }
         Ok(uri)
-    }
-
-    /// This URI as offsets into its text, for a view cache; `None` if a part is not a slice of
-    /// it.
-    pub(crate) fn at(&self) -> Option<UriAt> {
-        let base = self.raw;
-        let span = |part: &str| Span::of(base, part);
-        Some(UriAt {
-            scheme: match self.scheme {
-                Scheme::Sip => SchemeAt::Sip,
-                Scheme::Sips => SchemeAt::Sips,
-                Scheme::Tel => SchemeAt::Tel,
-                Scheme::Other(_) => SchemeAt::Other,
-            },
-            scheme_text: span(self.scheme_text)?,
-            user: match self.user {
-                Some(u) => Some(span(u)?),
-                None => None,
-            },
-            password: match self.password {
-                Some(p) => Some(span(p)?),
-                None => None,
-            },
-            host: match self.host {
-                Some(h) => Some((span(h.raw)?, h.kind)),
-                None => None,
-            },
-            port: self.port,
-            port_text: span(self.port_text)?,
-            params: span(self.params)?,
-            headers: span(self.headers)?,
-            body: span(self.body)?,
-        })
-    }
-
-    /// Rebuilds the URI [`Uri::at`] described from the same text `raw`.
-    pub(crate) fn from_at(at: &UriAt, raw: &'a str) -> Option<Self> {
-        let scheme_text = at.scheme_text.get(raw)?;
-        Some(Self {
-            raw,
-            scheme: match at.scheme {
-                SchemeAt::Sip => Scheme::Sip,
-                SchemeAt::Sips => Scheme::Sips,
-                SchemeAt::Tel => Scheme::Tel,
-                SchemeAt::Other => Scheme::Other(scheme_text),
-            },
-            scheme_text,
-            user: match at.user {
-                Some(u) => Some(u.get(raw)?),
-                None => None,
-            },
-            password: match at.password {
-                Some(p) => Some(p.get(raw)?),
-                None => None,
-            },
-            host: match at.host {
-                Some((h, kind)) => Some(Host {
-                    raw: h.get(raw)?,
-                    kind,
-                }),
-                None => None,
-            },
-            port: at.port,
-            port_text: at.port_text.get(raw)?,
-            params: at.params.get(raw)?,
-            headers: at.headers.get(raw)?,
-            body: at.body.get(raw)?,
-        })
     }
 
     /// Parses a URI from octets, which must be UTF-8 (they are ASCII in any valid URI).
@@ -754,58 +688,3 @@ fn tel_equivalent(a: &Uri<'_>, b: &Uri<'_>) -> bool {
 
 #[cfg(test)]
 mod tests;
-
-/// A byte range of a URI's text; empty parts are `0..0` wherever they were.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Span {
-    start: u32,
-    end: u32,
-}
-
-impl Span {
-    /// The range `part` covers in `base`, or `None` if `part` is not a slice of `base`.
-    fn of(base: &str, part: &str) -> Option<Self> {
-        if part.is_empty() {
-            return Some(Self { start: 0, end: 0 });
-        }
-        let start = (part.as_ptr() as usize).checked_sub(base.as_ptr() as usize)?;
-        let end = start.checked_add(part.len())?;
-        if end > base.len() {
-            return None;
-        }
-        Some(Self {
-            start: u32::try_from(start).ok()?,
-            end: u32::try_from(end).ok()?,
-        })
-    }
-
-    /// The text this range covers in `base`.
-    fn get(self, base: &str) -> Option<&str> {
-        base.get(self.start as usize..self.end as usize)
-    }
-}
-
-/// Which scheme a cached URI has.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SchemeAt {
-    Sip,
-    Sips,
-    Tel,
-    Other,
-}
-
-/// A parsed [`Uri`] as offsets into its text, kept by a message's view cache so the
-/// Request-URI is parsed once however many layers read it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct UriAt {
-    scheme: SchemeAt,
-    scheme_text: Span,
-    user: Option<Span>,
-    password: Option<Span>,
-    host: Option<(Span, HostKind)>,
-    port: Option<u16>,
-    port_text: Span,
-    params: Span,
-    headers: Span,
-    body: Span,
-}

@@ -14,16 +14,17 @@ use super::uri::{Uri, UriAt};
 use super::via::Via;
 use std::cell::OnceCell;
 
-/// A byte range inside one header value; empty parts are stored as `0..0` wherever they were.
+/// A byte range inside one header value (or the Request-URI); empty parts are stored as `0..0`
+/// wherever they were.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Span {
+pub(in crate::sip) struct Span {
     start: u32,
     end: u32,
 }
 
 impl Span {
     /// The range `part` covers in `base`, or `None` if `part` is not a slice of `base`.
-    fn of(base: &str, part: &str) -> Option<Self> {
+    pub(in crate::sip) fn of(base: &str, part: &str) -> Option<Self> {
         if part.is_empty() {
             return Some(Self { start: 0, end: 0 });
         }
@@ -39,7 +40,7 @@ impl Span {
     }
 
     /// The text this range covers in `base`.
-    fn get(self, base: &str) -> Option<&str> {
+    pub(in crate::sip) fn get(self, base: &str) -> Option<&str> {
         base.get(self.start as usize..self.end as usize)
     }
 }
