@@ -16,6 +16,7 @@
 )]
 
 pub mod bencode;
+pub mod decimal;
 pub mod demux;
 pub mod digest;
 pub mod rtcp;

@@ -8,22 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 
 /// Appends `n` in decimal.
 pub(crate) fn push_u64(out: &mut String, n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        if let Some(slot) = buf.get_mut(i) {
-            // `n % 10` is below 10.
-            *slot = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
-    }
-    // Digits only: always UTF-8; one append rather than one per digit.
-    out.push_str(std::str::from_utf8(buf.get(i..).unwrap_or_default()).unwrap_or_default());
+    out.push_str(sbc_common::decimal::decimal(n, &mut Default::default()));
 }
 
 /// Appends `ip` as `Display` writes it (dotted quad, or RFC 5952 text for IPv6).

@@ -42,24 +42,9 @@ pub(crate) fn addrtype_of(ip: IpAddr) -> &'static str {
     }
 }
 
-/// Appends the decimal text of `n` (the SDP rewrite runs on every offer and answer, and
-/// `fmt` machinery costs several times a plain digit loop).
-pub(crate) fn push_decimal(out: &mut String, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        if let Some(d) = buf.get_mut(i) {
-            *d = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
-    }
-    for &d in buf.get(i..).unwrap_or_default() {
-        out.push(char::from(d));
-    }
+/// Appends the decimal text of `n` (the SDP rewrite runs on every offer and answer).
+pub(crate) fn push_decimal(out: &mut String, n: u64) {
+    out.push_str(crate::decimal::decimal(n, &mut Default::default()));
 }
 
 /// Appends the text form of `ip`: IPv4 with a plain digit loop, IPv6 through `Display`

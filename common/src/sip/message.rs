@@ -752,18 +752,6 @@ impl PartialEq for Message {
 }
 
 /// Writes `n` in decimal, without the formatting machinery or a temporary string.
-fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        if let Some(d) = digits.get_mut(i) {
-            *d = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(digits.get(i..).unwrap_or_default());
+fn push_decimal(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(crate::decimal::decimal(n as u64, &mut Default::default()).as_bytes());
 }
