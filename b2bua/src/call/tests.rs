@@ -2859,6 +2859,7 @@ mod hygiene;
 mod nondialog;
 mod operations;
 mod parallel;
+mod prack;
 mod retries;
 mod srtp;
 mod webrtc;

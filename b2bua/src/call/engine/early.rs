@@ -84,10 +84,25 @@ struct Fork {
     b_rseq: Option<u32>,
     /// The RSeq of the next reliable provisional the SBC sends in `a` (RFC 3262 §3).
     next_a_rseq: u32,
-    /// The reliable provisional relayed to A awaiting A's PRACK: A's RSeq and B's.
-    unacked: Option<(u32, u32)>,
+    /// The reliable provisional relayed to A awaiting A's PRACK.
+    unacked: Option<Unacked>,
     /// The last SDP the fork sent and what the SBC sent in `a` for it (RFC 3264 §8).
     sdp: Option<(Bytes, Bytes)>,
+}
+
+/// A reliable provisional relayed to A and awaiting A's PRACK: what the PRACK sent on to B needs,
+/// kept from when the provisional went, since the call may be answered before A's PRACK comes
+/// and no longer keep either INVITE (RFC 3262 §3, §5, §7.2).
+#[derive(Clone, Copy, Debug)]
+struct Unacked {
+    /// The RSeq A was given.
+    a_rseq: u32,
+    /// B's RSeq, for RAck.
+    b_rseq: u32,
+    /// The CSeq number of the INVITE B's provisional answered, for RAck.
+    invite_cseq: u32,
+    /// Whether A's INVITE carried an offer: A's PRACK then carries a new offer, else the answer.
+    a_offered: bool,
 }
 
 /// A call's downstream forks and their reliable provisionals (RFC 3261 §12.1, RFC 3262).
@@ -289,7 +304,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         if mode != Rel100::EndToEnd {
             // RAck names the request the provisional answers: its own CSeq (RFC 3262 §7.2).
             let invite_cseq = rsp.cseq().map_or(1, |c| c.seq);
-            self.send_prack(now, key, &b, (b_rseq, Some(invite_cseq)), None);
+            self.send_prack(now, key, &b, (b_rseq, invite_cseq), None);
         }
         true
     }
@@ -307,6 +322,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             return;
         };
         let mode = Rel100::of(call.a_invite.as_deref());
+        let a_offered = call.a_invite.as_ref().is_some_and(|i| i.has_sdp());
         let b = DialogId::for_response(rsp);
         let Some(fork) = call.early.by_a(a).filter(|f| Some(&f.b) == b.as_ref()) else {
             return;
@@ -324,7 +340,12 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         };
         let a_rseq = fork.next_a_rseq;
         fork.next_a_rseq = a_rseq.wrapping_add(1);
-        fork.unacked = Some((a_rseq, b_rseq));
+        fork.unacked = Some(Unacked {
+            a_rseq,
+            b_rseq,
+            invite_cseq: rsp.cseq().map_or(1, |c| c.seq),
+            a_offered,
+        });
         push_before_body(out, HeaderName::Require, REL100.to_owned());
         push_before_body(out, HeaderName::RSeq, a_rseq.to_string());
     }
@@ -413,17 +434,17 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Some(fork) = call
             .early
             .by_a(a)
-            .filter(|f| f.unacked.is_some_and(|(r, _)| r == rseq))
+            .filter(|f| f.unacked.is_some_and(|u| u.a_rseq == rseq))
         else {
             return self.reply(now, tx, &req, 481, "No Matching Reliable Provisional");
         };
-        let Some((_, b_rseq)) = fork.unacked.take() else {
+        let Some(unacked) = fork.unacked.take() else {
             return;
         };
         let b = fork.b.clone();
         // A PRACK answers an offer made in a reliable 18x to an INVITE without SDP; otherwise it
         // carries a new offer (RFC 3262 §5).
-        let kind = if call.a_invite.as_ref().is_some_and(|i| i.has_sdp()) {
+        let kind = if unacked.a_offered {
             Exchange::Offer
         } else {
             Exchange::Answer
@@ -439,28 +460,32 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         } else {
             None
         };
-        let Some(client) = self.send_prack(now, key, &b, (b_rseq, None), Some((&req, body))) else {
+        let Some(client) = self.send_prack(
+            now,
+            key,
+            &b,
+            (unacked.b_rseq, unacked.invite_cseq),
+            Some((&req, body)),
+        ) else {
             return self.reply(now, tx, &req, 481, "Call/Transaction Does Not Exist");
         };
         self.track_relayed(tx, client, req, key, Leg::A);
     }
 
-    /// Sends a PRACK for B's reliable provisional in fork `b`, its RAck from `rack`: B's RSeq and
-    /// the CSeq number of the INVITE the provisional answered (given, or else the fork's INVITE,
-    /// kept while the call is early): relaying A's (`from`, with its whitelisted headers and the
-    /// body to send) or the SBC's own (RFC 3262 §7.2).
+    /// Sends a PRACK for B's reliable provisional in fork `b`, its RAck from B's RSeq and the
+    /// CSeq number of the INVITE the provisional answered: relaying A's (`from`, with its
+    /// whitelisted headers and the body to send) or the SBC's own (RFC 3262 §7.2).
     fn send_prack(
         &mut self,
         now: Instant,
         key: CallKey,
         b: &DialogId,
-        (b_rseq, invite_cseq): (u32, Option<u32>),
+        (b_rseq, invite_cseq): (u32, u32),
         from: Option<(&Message, Option<(Bytes, String)>)>,
     ) -> Option<TxId> {
         // The fork may be another parallel branch's than the current one.
         self.select_branch_by_tag(key, &b.local_tag);
         let call = self.calls.get(&key)?;
-        let invite_cseq = invite_cseq.or_else(|| call.b_cseq()).unwrap_or(1);
         let via = via(&call.sides[Leg::B.index()], &self.ids.branch());
         let peer = call.peers[Leg::B.index()];
         let mut prack = self
