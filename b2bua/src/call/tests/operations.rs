@@ -3,9 +3,9 @@
 
 use super::*;
 
-#[test]
-fn started_names_both_legs_parties_and_the_media_session() {
-    let mut net = Net::new();
+/// A's INVITE sent on `net`: leg A's INVITE, leg B's, and the call's Started event, whose
+/// Call-IDs are checked against both INVITEs.
+fn start_call(net: &mut Net) -> (Message, Message, String, String, CallDetail) {
     let a_inv = invite_a(70);
     net.send_a(a_inv.clone());
     let b_inv = net.one_b();
@@ -20,6 +20,14 @@ fn started_names_both_legs_parties_and_the_media_session() {
     };
     assert_eq!(Some(a_call_id.as_str()), a_inv.call_id());
     assert_eq!(Some(b_call_id.as_str()), b_inv.call_id());
+    let (a_call_id, b_call_id, detail) = (a_call_id.clone(), b_call_id.clone(), (**detail).clone());
+    (a_inv, b_inv, a_call_id, b_call_id, detail)
+}
+
+#[test]
+fn started_names_both_legs_parties_and_the_media_session() {
+    let mut net = Net::new();
+    let (a_inv, b_inv, a_call_id, b_call_id, detail) = start_call(&mut net);
     assert_eq!(detail.legs[0].call_id, *a_call_id);
     assert_eq!(detail.legs[1].call_id, *b_call_id);
     assert_eq!(
@@ -33,9 +41,9 @@ fn started_names_both_legs_parties_and_the_media_session() {
     );
     assert_eq!(Some(detail.legs[1].to.as_str()), b_inv.to().map(|t| t.uri));
     assert_eq!(detail.media_session, Some(SessionId(1)));
-    assert!(net.sbc.has_call_id(a_call_id));
+    assert!(net.sbc.has_call_id(&a_call_id));
     assert!(
-        !net.sbc.has_call_id(b_call_id),
+        !net.sbc.has_call_id(&b_call_id),
         "only leg A's Call-ID names a new call"
     );
 }
@@ -46,20 +54,7 @@ fn without_call_records_started_names_no_parties_but_still_the_session_and_call_
         records: false,
         ..CallConfig::default()
     });
-    let a_inv = invite_a(70);
-    net.send_a(a_inv.clone());
-    let b_inv = net.one_b();
-    let Some(CallEvent::Started {
-        a_call_id,
-        b_call_id,
-        detail,
-        ..
-    }) = net.events.first()
-    else {
-        panic!("{:?}", net.events)
-    };
-    assert_eq!(Some(a_call_id.as_str()), a_inv.call_id());
-    assert_eq!(Some(b_call_id.as_str()), b_inv.call_id());
+    let (_, _, _, _, detail) = start_call(&mut net);
     assert_eq!(detail.legs, [LegParties::default(), LegParties::default()]);
     assert_eq!(detail.media_session, Some(SessionId(1)));
 }
