@@ -249,7 +249,8 @@ struct Entry {
     armed: Option<Instant>,
     /// Bumped whenever `armed` changes; heap entries with an older generation are stale.
     generation: u64,
-    /// The To tag of the latest response sent (server), for RFC 2543 ACK matching.
+    /// The To tag of the latest response sent by an RFC 2543 server transaction, for its ACK
+    /// matching (RFC 3261 §17.2.3).
     response_to_tag: Option<String>,
 }
 
@@ -368,7 +369,10 @@ impl TransactionLayer {
                 Err(TransactionError::WrongRole)
             }
         };
-        if result.is_ok() {
+        // Only an RFC 2543 ACK is matched by the To tag (find_server): an RFC 3261 transaction
+        // neither reads the response's To again nor keeps a copy of its tag.
+        let rfc2543 = matches!(&entry.key, TxKey::Server(k) if k.is_rfc2543());
+        if result.is_ok() && rfc2543 {
             if let Some(tag) = msg.to().and_then(|t| t.tag()) {
                 entry.response_to_tag = Some(tag.to_owned());
             }
