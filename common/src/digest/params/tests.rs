@@ -1,4 +1,5 @@
-//! Digest challenge and credential parameters: RFC vectors, malformed input, round trips and redaction.
+//! Digest challenge and credential parameters: RFC vectors, malformed input, round trips and
+//! redaction.
 
 use super::*;
 use proptest::prelude::*;
