@@ -34,7 +34,7 @@ use super::super::headers::{contact_answering, via};
 use super::Exchange;
 use super::{B2bua, CallKey, Leg, Phase, TxRole};
 use crate::call::{EndReason, MediaAnchor, Router};
-use crate::stack::dialog::{reliable_rseq, Dialog, DialogId, TerminateReason};
+use crate::stack::dialog::{reliable_rseq, Dialog, DialogId, DialogKey, TerminateReason};
 use crate::stack::transaction::TxId;
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Message, Method};
@@ -323,8 +323,9 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         };
         let mode = Rel100::of(call.a_invite.as_deref());
         let a_offered = call.a_invite.as_ref().is_some_and(|i| i.has_sdp());
-        let b = DialogId::for_response(rsp);
-        let Some(fork) = call.early.by_a(a).filter(|f| Some(&f.b) == b.as_ref()) else {
+        // Compared borrowed: no copy of B's Call-ID and tags for each relayed response.
+        let b = DialogKey::for_response(rsp);
+        let Some(fork) = call.early.by_a(a).filter(|f| Some(f.b.key()) == b) else {
             return;
         };
         if rsp.has_sdp() && out.has_sdp() {
