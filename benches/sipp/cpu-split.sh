@@ -5,6 +5,9 @@
 # work). Each element listens on 127.0.0.1:5060 and forwards to the SIPp UAS on 127.0.0.1:5080.
 #
 #   BENCH=../shared/bench ROUNDS=3 bash benches/sipp/cpu-split.sh RATE SECONDS 'CMD' ['CMD' ...]
+#   HOLD_MS (default 100) is how long each call stays up, so RATE*HOLD_MS/1000 calls are up at
+#   once: e.g. HOLD_MS=10000 at 300 calls/s keeps ~3,000 calls live (lookups that grow with the
+#   number of calls show there).
 #   e.g. ... cpu-split.sh 1000 10 "target/release/sbc --config ../shared/bench/sbc-perf.toml" \
 #            "kamailio -f ../shared/bench/kamailio-proxy.cfg -DD -E -m 1024 -M 64"
 #
@@ -22,8 +25,8 @@ trap 'for p in $(ip netns pids $NS 2>/dev/null); do kill -KILL $p 2>/dev/null; d
 
 # One run of CMD: prints "user sys total ok failed" (µs per call).
 run_one() {
-  ip netns exec $NS bash -s "$1" "$RATE" "$DUR" "$BENCH" <<'EOF'
-SERVER="$1"; RATE="$2"; DUR="$3"; BENCH="$4"
+  ip netns exec $NS bash -s "$1" "$RATE" "$DUR" "$BENCH" "${HOLD_MS:-100}" <<'EOF'
+SERVER="$1"; RATE="$2"; DUR="$3"; BENCH="$4"; HOLD_MS="$5"
 OUT=$(mktemp -d /tmp/cpu-split.XXXX)
 setsid bash -c "exec $SERVER" >"$OUT/server.log" 2>&1 & S=$!
 sleep 2
@@ -40,8 +43,11 @@ sess_cpu() {
 sipp -sf "$BENCH/uas_bench.xml" -i 127.0.0.1 -p 5080 -nostdin -buff_size 4194304 >/dev/null 2>&1 & U=$!
 sleep 1
 read -r u0 s0 < <(sess_cpu)
-timeout $((DUR*3+30)) sipp -sf "$BENCH/uac_nosdp.xml" 127.0.0.1:5060 -i 127.0.0.1 -p 5070 -r "$RATE" \
-  -m $((RATE*DUR)) -d 100 -l 30000 -nostdin -buff_size 4194304 -trace_screen \
+# The shared UAC holds each call 100 ms: HOLD_MS replaces that pause.
+sed "s|<pause milliseconds=\"100\"/>|<pause milliseconds=\"$HOLD_MS\"/>|" "$BENCH/uac_nosdp.xml" > "$OUT/uac.xml"
+grep -q "<pause milliseconds=\"$HOLD_MS\"/>" "$OUT/uac.xml" || { echo "no 100 ms pause in uac_nosdp.xml" >&2; exit 1; }
+timeout $((DUR*3+HOLD_MS/1000+30)) sipp -sf "$OUT/uac.xml" 127.0.0.1:5060 -i 127.0.0.1 -p 5070 -r "$RATE" \
+  -m $((RATE*DUR)) -d "$HOLD_MS" -l 30000 -nostdin -buff_size 4194304 -trace_screen \
   -screen_file "$OUT/uac.screen" >/dev/null 2>&1
 sleep 1
 read -r u1 s1 < <(sess_cpu)

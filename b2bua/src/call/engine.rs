@@ -112,6 +112,8 @@ struct Call {
     a_invite: Option<Box<Message>>,
     a_tx: TxId,
     a_tag: String,
+    /// Leg A's Call-ID, shared with the core's index of live calls by it.
+    a_call_id: CallId,
     /// Leg B's INVITE, until the call is answered (a click-to-dial call keeps it): a late
     /// fork's response then takes our side from leg B's dialog (`handle_sibling_response`).
     b_invite: Option<Box<Message>>,
@@ -141,11 +143,10 @@ struct Call {
 impl Call {
     /// Leg `leg`'s Call-ID, from its INVITE or, once that is let go, from its dialog.
     fn call_id(&self, leg: Leg) -> &str {
-        let invite = match leg {
-            Leg::A => &self.a_invite,
-            Leg::B => &self.b_invite,
-        };
-        match (invite, &self.dialogs[leg.index()]) {
+        if leg == Leg::A {
+            return self.a_call_id.as_str();
+        }
+        match (&self.b_invite, &self.dialogs[leg.index()]) {
             (Some(invite), _) => invite.call_id().unwrap_or_default(),
             (None, Some(id)) => id.call_id.as_str(),
             (None, None) => "",
@@ -176,6 +177,9 @@ pub struct B2bua<M, R> {
     calls: Map<CallKey, Box<Call>>,
     /// The Call-IDs of our leg-B INVITEs: one coming back to us is a routing loop.
     b_call_ids: Map<CallId, CallKey>,
+    /// How many live calls have each leg-A Call-ID, so [`B2bua::has_call_id`] is one lookup
+    /// rather than a walk over every call.
+    a_call_ids: Map<CallId, u32>,
     /// Relayed in-dialog requests: our client transaction -> (the server transaction it came
     /// in on, the received request, to answer it from).
     relays: Map<TxId, Relayed>,
@@ -216,6 +220,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             next_call: 1,
             calls: Map::default(),
             b_call_ids: Map::default(),
+            a_call_ids: Map::default(),
             relays: Map::default(),
             deadlines: std::collections::BinaryHeap::new(),
             no_answer: std::collections::BinaryHeap::new(),
@@ -641,6 +646,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         };
         self.session.forget(key);
         self.b_call_ids.remove(call.call_id(Leg::B));
+        self.unindex_a_call_id(&call.a_call_id);
         for leg in [Leg::A, Leg::B] {
             let Some(id) = call.dialogs[leg.index()].take() else {
                 continue;

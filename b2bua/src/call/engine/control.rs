@@ -19,6 +19,7 @@ use crate::call::media::MediaState;
 use crate::call::target::{Target, TargetSet};
 use crate::call::{CallEvent, CallKey, EndReason, Leg, MediaAnchor, Route, Router, Side};
 use crate::stack::dialog::{ResponseOutcome, TerminateReason};
+use crate::stack::ids::CallId;
 use crate::stack::transaction::{Dest, TxId};
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Message, Method};
@@ -434,6 +435,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         let Some(targets) = TargetSet::new(vec![Target::new(route.clone())]) else {
             return self.end_call(now, key, EndReason::Media, 500, None);
         };
+        let a_id = CallId::from(d.invite.call_id().unwrap_or_default());
+        self.index_a_call_id(&a_id);
         self.calls.insert(
             key,
             Box::new(Call {
@@ -446,6 +449,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 a_invite: Some(Box::new(d.invite)),
                 a_tx: d.tx,
                 a_tag,
+                a_call_id: a_id,
                 b_invite: Some(Box::new(b_invite.clone())),
                 dialogs: [Some(id), None],
                 // Set now, not on the dialog's AckNeeded, so that ending the call below ACKs

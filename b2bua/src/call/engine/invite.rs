@@ -7,6 +7,7 @@ use crate::call::headers::{contact, host, party_at, rehost_party, via};
 use crate::call::media::MediaState;
 use crate::call::target::TargetSet;
 use crate::call::{CallEvent, CallKey, Leg, MediaAnchor, Route, Router, Target};
+use crate::stack::ids::CallId;
 use crate::stack::stateless;
 use crate::stack::transaction::{Dest, TxId};
 use bytes::Bytes;
@@ -124,6 +125,8 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
         self.by_tx.insert(tx, (key, TxRole::AInvite));
         self.by_tx.insert(b_tx, (key, TxRole::BInvite));
         self.b_call_ids.insert(b_call_id.as_str().into(), key);
+        let a_id = CallId::from(a_call_id.as_str());
+        self.index_a_call_id(&a_id);
         targets.tx = Some(b_tx);
         self.track_session_timer(key, &invite);
         let detail = record::detail(&invite, &b_invite, media.session, self.cfg.records);
@@ -139,6 +142,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
                 a_invite: Some(Box::new(invite)),
                 a_tx: tx,
                 a_tag: self.ids.tag(),
+                a_call_id: a_id,
                 b_invite: Some(Box::new(b_invite)),
                 dialogs: [None, None],
                 pending_ack: [None, None],

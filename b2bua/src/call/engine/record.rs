@@ -8,6 +8,7 @@
 
 use super::{B2bua, Phase};
 use crate::call::{CallConfig, CallDetail, EndReason, LegParties, MediaAnchor, Router};
+use crate::stack::ids::CallId;
 use sbc_common::sip::Message;
 use sbc_relay::api::SessionId;
 use std::time::Instant;
@@ -53,9 +54,22 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
     /// Whether a live call's leg A has this Call-ID, e.g. for an INVITE retransmission that must
     /// still reach its transaction while the SBC refuses new calls (RFC 3261 §17.2.3).
     pub fn has_call_id(&self, call_id: &str) -> bool {
-        self.calls
-            .values()
-            .any(|c| c.call_id(super::Leg::A) == call_id)
+        self.a_call_ids.contains_key(call_id)
+    }
+
+    /// Counts one more live call with leg-A Call-ID `call_id`.
+    pub(super) fn index_a_call_id(&mut self, call_id: &CallId) {
+        *self.a_call_ids.entry(call_id.clone()).or_insert(0) += 1;
+    }
+
+    /// Counts one live call with leg-A Call-ID `call_id` fewer.
+    pub(super) fn unindex_a_call_id(&mut self, call_id: &CallId) {
+        if let Some(n) = self.a_call_ids.get_mut(call_id.as_str()) {
+            *n -= 1;
+            if *n == 0 {
+                self.a_call_ids.remove(call_id);
+            }
+        }
     }
 
     /// Ends every live call for a shutdown: BYE with a Reason on both legs of answered calls,

@@ -84,6 +84,43 @@ fn an_answered_call_lets_its_a_invite_go_and_still_knows_its_call_id() {
     let bye = net.one_b();
     assert_eq!(bye.method(), Some(&Method::Bye));
     assert_eq!(bye.call_id(), call.b_invite.call_id());
+    // The call is over: its Call-ID names no live call any more, so the same Call-ID may
+    // start a new one.
+    assert!(net.sbc.calls().is_empty());
+    assert!(!net.sbc.has_call_id(&a_call_id));
+}
+
+#[test]
+fn two_live_calls_with_one_call_id_are_both_known_until_both_end() {
+    let mut net = Net::new();
+    let first = answered_call(&mut net);
+    let a_call_id = first.a_ok.call_id().unwrap().to_owned();
+    // A second INVITE with the same Call-ID but another From tag is another call (RFC 3261
+    // §12: a dialog is the Call-ID with both tags).
+    let mut other = invite_a(70);
+    other.set_header(
+        HeaderName::From,
+        "\"Alice\" <sip:alice@a.example.com>;tag=second",
+    );
+    other.set_header(
+        HeaderName::Via,
+        "SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKsecond",
+    );
+    net.send_a(other);
+    let b_inv = net.one_b();
+    assert_eq!(net.sbc.calls().len(), 2, "a second call started");
+    // B refuses the second call: the first still holds the Call-ID.
+    net.send_b(reply_b(&b_inv, 486, None));
+    net.a();
+    net.b();
+    assert_eq!(net.sbc.calls().len(), 1);
+    assert!(net.sbc.has_call_id(&a_call_id));
+    net.send_a(from_a(Method::Ack, &first.a_ok, 1, "z9hG4bKa2", None));
+    net.b();
+    net.send_a(from_a(Method::Bye, &first.a_ok, 2, "z9hG4bKa3", None));
+    net.one_b();
+    assert!(net.sbc.calls().is_empty());
+    assert!(!net.sbc.has_call_id(&a_call_id));
 }
 
 #[test]
