@@ -30,7 +30,8 @@ pub use cache::{
     CacheAction, CacheConfig, CacheCounters, CacheOutput, CachedTarget, RegistrationCache,
 };
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -148,6 +149,12 @@ impl Binding {
     pub fn next_keepalive(&self) -> Option<Instant> {
         self.keepalive.map(|k| k.next_at)
     }
+
+    /// When the registrar next has work on this binding: its expiry or its next keepalive.
+    fn due(&self) -> Instant {
+        self.keepalive
+            .map_or(self.expires_at, |k| k.next_at.min(self.expires_at))
+    }
 }
 
 /// Why a binding left the location service without a REGISTER removing it.
@@ -231,6 +238,11 @@ pub struct Registrar {
     cfg: RegistrarConfig,
     aors: Map<String, Vec<Binding>>,
     index: Map<BindingId, String>,
+    /// Each binding's next expiry or keepalive ([`Binding::due`]), earliest first, so a timer
+    /// tick and [`Registrar::poll_timeout`] touch only what is due rather than every binding.
+    /// Entries left behind by a refresh or a removal are skipped when they come up, and never
+    /// stay on top (see [`Registrar::settle`]).
+    due: BinaryHeap<Reverse<(Instant, BindingId)>>,
     next_id: u64,
     outputs: VecDeque<RegistrarOutput>,
     counters: RegistrarCounters,
@@ -276,6 +288,7 @@ impl Registrar {
             cfg,
             aors: Map::default(),
             index: Map::default(),
+            due: BinaryHeap::new(),
             next_id: 1,
             outputs: VecDeque::new(),
             counters: RegistrarCounters::default(),
@@ -305,7 +318,9 @@ impl Registrar {
         flow: Flow,
         behind_nat: bool,
     ) -> Message {
-        match self.register(now, req, flow, behind_nat) {
+        let result = self.register(now, req, flow, behind_nat);
+        self.settle();
+        match result {
             Ok(rsp) => {
                 self.counters.accepted += 1;
                 rsp
@@ -461,12 +476,13 @@ impl Registrar {
                 b.instance = ch.instance;
                 b.reg_id = ch.reg_id;
                 b.keepalive = keepalive;
+                self.due.push(Reverse((b.due(), b.id)));
                 self.counters.refreshed += 1;
             }
             None => {
                 let id = BindingId(self.next_id);
                 self.next_id += 1;
-                list.push(Binding {
+                let b = Binding {
                     id,
                     contact: ch.contact,
                     q: ch.q,
@@ -478,7 +494,9 @@ impl Registrar {
                     instance: ch.instance,
                     reg_id: ch.reg_id,
                     keepalive,
-                });
+                };
+                self.due.push(Reverse((b.due(), id)));
+                list.push(b);
                 self.index.insert(id, aor.to_owned());
                 self.counters.created += 1;
             }
@@ -542,6 +560,7 @@ impl Registrar {
             self.index.remove(&b.id);
         }
         self.counters.unregistered += list.len() as u64;
+        self.settle();
         list.len()
     }
 
@@ -596,43 +615,82 @@ impl Registrar {
     pub fn handle_timer(&mut self, now: Instant) {
         let interval = self.cfg.keepalive_interval;
         let max_misses = self.cfg.keepalive_failures;
-        let mut removed = Vec::new();
-        for (aor, list) in &mut self.aors {
-            list.retain_mut(|b| {
-                if b.expires_at <= now {
-                    removed.push((b.id, aor.clone(), RemovalReason::Expired));
-                    return false;
+        while let Some(&Reverse((at, id))) = self.due.peek() {
+            if at > now {
+                break;
+            }
+            self.due.pop();
+            let Some(aor) = self.index.get(&id) else {
+                continue; // removed since
+            };
+            let Some(b) = self
+                .aors
+                .get_mut(aor.as_str())
+                .and_then(|l| l.iter_mut().find(|b| b.id == id))
+            else {
+                continue;
+            };
+            if b.due() != at {
+                continue; // refreshed since: its newer entry comes later
+            }
+            if b.expires_at <= now {
+                self.remove(id, RemovalReason::Expired);
+                continue;
+            }
+            let Some(k) = b.keepalive.as_mut() else {
+                continue;
+            };
+            let mut missed = false;
+            let step = k.on_timer(now, interval, max_misses, &mut missed);
+            if missed {
+                self.counters.keepalive_misses += 1;
+            }
+            match step {
+                KeepaliveStep::Wait => {}
+                KeepaliveStep::Remove => {
+                    self.remove(id, RemovalReason::KeepaliveFailed);
+                    continue;
                 }
-                let Some(k) = b.keepalive.as_mut() else {
-                    return true;
-                };
-                let mut missed = false;
-                let step = k.on_timer(now, interval, max_misses, &mut missed);
-                if missed {
-                    self.counters.keepalive_misses += 1;
+                KeepaliveStep::Send => {
+                    self.counters.keepalives_sent += 1;
+                    self.outputs.push_back(RegistrarOutput::Keepalive {
+                        binding: b.id,
+                        aor: aor.clone(),
+                        contact: b.contact.clone(),
+                        flow: b.flow,
+                        kind: KeepaliveKind::for_flow(&b.flow),
+                    });
                 }
-                match step {
-                    KeepaliveStep::Wait => return true,
-                    KeepaliveStep::Remove => {
-                        removed.push((b.id, aor.clone(), RemovalReason::KeepaliveFailed));
-                        return false;
-                    }
-                    KeepaliveStep::Send => {}
-                }
-                self.counters.keepalives_sent += 1;
-                self.outputs.push_back(RegistrarOutput::Keepalive {
-                    binding: b.id,
-                    aor: aor.clone(),
-                    contact: b.contact.clone(),
-                    flow: b.flow,
-                    kind: KeepaliveKind::for_flow(&b.flow),
-                });
-                true
-            });
+            }
+            self.due.push(Reverse((b.due(), id)));
         }
-        self.aors.retain(|_, l| !l.is_empty());
-        for (id, aor, reason) in removed {
-            self.note_removed(id, aor, reason);
+        self.settle();
+    }
+
+    /// Keeps the deadline queue honest after bindings changed: entries of removed or refreshed
+    /// bindings are dropped from the top (so [`Registrar::poll_timeout`] is exact), and the
+    /// queue is rebuilt once stale entries outnumber live bindings (a customer refreshing
+    /// every second leaves one behind each time).
+    fn settle(&mut self) {
+        while let Some(&Reverse((at, id))) = self.due.peek() {
+            let live = self
+                .index
+                .get(&id)
+                .and_then(|aor| self.aors.get(aor.as_str()))
+                .and_then(|l| l.iter().find(|b| b.id == id))
+                .is_some_and(|b| b.due() == at);
+            if live {
+                break;
+            }
+            self.due.pop();
+        }
+        if self.due.len() > 2 * self.index.len() + 64 {
+            self.due = self
+                .aors
+                .values()
+                .flatten()
+                .map(|b| Reverse((b.due(), b.id)))
+                .collect();
         }
     }
 
@@ -674,6 +732,7 @@ impl Registrar {
         self.counters.keepalive_misses += 1;
         if gone {
             self.remove(id, RemovalReason::KeepaliveFailed);
+            self.settle();
         }
     }
 
@@ -689,6 +748,7 @@ impl Registrar {
         for id in ids {
             self.remove(id, RemovalReason::FlowClosed);
         }
+        self.settle();
     }
 
     fn remove(&mut self, id: BindingId, reason: RemovalReason) {
@@ -704,14 +764,15 @@ impl Registrar {
         self.note_removed(id, aor, reason);
     }
 
+    /// How many entries the deadline queue holds, live and stale.
+    #[cfg(test)]
+    fn queued(&self) -> usize {
+        self.due.len()
+    }
+
     /// The next instant [`Registrar::handle_timer`] has work: an expiry or a keepalive.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.aors
-            .values()
-            .flatten()
-            .flat_map(|b| [Some(b.expires_at), b.keepalive.map(|k| k.next_at)])
-            .flatten()
-            .min()
+        self.due.peek().map(|r| r.0 .0)
     }
 
     /// The next thing to do, oldest first.

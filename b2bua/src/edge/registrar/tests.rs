@@ -631,3 +631,133 @@ fn hostile_values_never_panic() {
     r.handle_timer(t0 + 7200 * S);
     assert_eq!(r.binding_count(), 0);
 }
+
+/// A REGISTER for `user` (its own AOR, Call-ID and contact) with this expiry.
+fn register_user(user: u32, cseq: u32, expires: u32) -> Message {
+    let text = format!(
+        "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK{user}x{cseq}\r\nFrom: <sip:u{user}@example.com>;tag=f{user}\r\nTo: <sip:u{user}@example.com>\r\nCall-ID: reg-{user}\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:u{user}@192.0.2.10:{port}>;expires={expires}\r\nContent-Length: 0\r\n\r\n",
+        port = 1024 + user
+    );
+    Message::parse(Bytes::from(text), &Limits::default()).unwrap()
+}
+
+#[test]
+fn a_refresh_moves_the_deadline_and_the_old_one_expires_nothing() {
+    let t0 = Instant::now();
+    let mut r = Registrar::new(cfg());
+    let ok = r.handle_register(t0, &register_user(1, 1, 600), flow(), false);
+    assert_eq!(ok.status(), Some(200));
+    assert_eq!(r.poll_timeout(), Some(t0 + 600 * S));
+    // Refreshed at 100 s: the next work is at 700 s, not at the old 600 s.
+    r.handle_register(t0 + 100 * S, &register_user(1, 2, 600), flow(), false);
+    assert_eq!(r.poll_timeout(), Some(t0 + 700 * S));
+    r.handle_timer(t0 + 600 * S);
+    assert_eq!(
+        r.binding_count(),
+        1,
+        "the refreshed binding outlives its old expiry"
+    );
+    assert_eq!(r.poll_output(), None);
+    r.handle_timer(t0 + 700 * S);
+    assert_eq!(r.binding_count(), 0);
+    assert!(matches!(
+        r.poll_output(),
+        Some(RegistrarOutput::Removed {
+            reason: RemovalReason::Expired,
+            ..
+        })
+    ));
+    assert_eq!(r.poll_timeout(), None);
+}
+
+#[test]
+fn among_many_bindings_a_tick_expires_exactly_the_due_ones_in_order() {
+    let t0 = Instant::now();
+    let mut r = Registrar::new(cfg());
+    // 300 users with expiries 100, 101, ... 399 s, registered in a scrambled order.
+    for i in 0..300u32 {
+        let user = (i * 7) % 300;
+        r.handle_register(t0, &register_user(user, 1, 100 + user), flow(), false);
+    }
+    assert_eq!(r.binding_count(), 300);
+    assert_eq!(r.poll_timeout(), Some(t0 + 100 * S));
+    // User 5 unregisters: its deadline no longer counts.
+    r.handle_register(t0 + S, &register_user(5, 2, 0), flow(), false);
+    r.handle_timer(t0 + 150 * S);
+    let expired: Vec<String> = std::iter::from_fn(|| r.poll_output())
+        .map(|o| match o {
+            RegistrarOutput::Removed { aor, reason, .. } => {
+                assert_eq!(reason, RemovalReason::Expired);
+                aor
+            }
+            other @ RegistrarOutput::Keepalive { .. } => panic!("{other:?}"),
+        })
+        .collect();
+    let want: Vec<String> = (0..=50)
+        .filter(|u| *u != 5)
+        .map(|u| format!("sip:u{u}@example.com"))
+        .collect();
+    assert_eq!(expired, want, "the 50 due bindings, earliest first");
+    assert_eq!(r.binding_count(), 249);
+    assert_eq!(r.poll_timeout(), Some(t0 + 151 * S));
+}
+
+#[test]
+fn rapid_refreshes_do_not_grow_the_deadline_queue() {
+    let t0 = Instant::now();
+    let mut r = Registrar::new(cfg());
+    for user in 0..10 {
+        r.handle_register(t0, &register_user(user, 1, 3600), flow(), false);
+    }
+    // One customer refreshes every 10 ms for 5,000 refreshes: each leaves a stale entry.
+    for n in 0..5000u32 {
+        let at = t0 + Duration::from_millis(10 * u64::from(n + 1));
+        let ok = r.handle_register(at, &register_user(3, n + 2, 3600), flow(), false);
+        assert_eq!(ok.status(), Some(200));
+    }
+    assert!(r.queued() <= 2 * 10 + 64 + 1, "queue holds {}", r.queued());
+    assert_eq!(r.poll_timeout(), Some(t0 + 3600 * S), "user 0's expiry");
+    r.handle_timer(t0 + 3600 * S);
+    assert_eq!(r.binding_count(), 1, "only the refreshed binding is left");
+    assert_eq!(
+        r.poll_timeout(),
+        Some(t0 + Duration::from_millis(50_000) + 3600 * S)
+    );
+}
+
+#[test]
+fn keepalives_and_expiry_share_one_schedule() {
+    let t0 = Instant::now();
+    let mut r = Registrar::new(cfg());
+    // Behind NAT: expiry capped at 60 s, a keepalive every 30 s.
+    r.handle_register(t0, &register_user(1, 1, 3600), flow(), true);
+    r.handle_register(t0 + 10 * S, &register_user(2, 1, 3600), flow(), true);
+    let mut seen = Vec::new();
+    while let Some(at) = r.poll_timeout() {
+        r.handle_timer(at);
+        while let Some(out) = r.poll_output() {
+            match out {
+                RegistrarOutput::Keepalive { aor, .. } => {
+                    r.handle_keepalive_answer(r.bindings(at, &aor)[0].id);
+                    seen.push((at.duration_since(t0).as_secs(), "ping", aor));
+                }
+                RegistrarOutput::Removed { aor, .. } => {
+                    seen.push((at.duration_since(t0).as_secs(), "gone", aor))
+                }
+            }
+        }
+    }
+    let (u1, u2) = (
+        "sip:u1@example.com".to_owned(),
+        "sip:u2@example.com".to_owned(),
+    );
+    assert_eq!(
+        seen,
+        vec![
+            (30, "ping", u1.clone()),
+            (40, "ping", u2.clone()),
+            (60, "gone", u1),
+            (70, "gone", u2),
+        ]
+    );
+}

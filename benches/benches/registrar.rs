@@ -1,0 +1,77 @@
+#![allow(missing_docs)] // criterion_group! generates undocumented items
+//! What the registrar costs per event as the number of registered customers grows: one REGISTER
+//! refresh followed by the `poll_timeout` the endpoint asks after every input, and a timer tick
+//! with nothing due. The same work with 100 and with 10,000 bindings: the ratio between the two
+//! is the point (a registrar that walks every binding per event is 100 times slower at 10,000).
+
+use bytes::Bytes;
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
+use sbc_b2bua::edge::nat::Flow;
+use sbc_b2bua::edge::registrar::{Registrar, RegistrarConfig};
+use sbc_common::sip::{Limits, Message};
+use sbc_config::ForkMode;
+use std::time::{Duration, Instant};
+
+fn register(user: u32, cseq: u32) -> Message {
+    let text = format!(
+        "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK{user}x{cseq}\r\nFrom: <sip:u{user}@example.com>;tag=f{user}\r\nTo: <sip:u{user}@example.com>\r\nCall-ID: reg-{user}\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:u{user}@192.0.2.10:5060>;expires=3600\r\nContent-Length: 0\r\n\r\n"
+    );
+    Message::parse(Bytes::from(text), &Limits::default()).unwrap()
+}
+
+/// A registrar holding `n` bindings behind NAT (so each has keepalives), registered 1 ms apart.
+fn loaded(n: u32, t0: Instant) -> Registrar {
+    let mut r = Registrar::new(RegistrarConfig {
+        min_expires: 30,
+        max_expires: 7200,
+        nat_expires: 3600,
+        keepalive_interval: Duration::from_secs(30),
+        keepalive_failures: 3,
+        fork_mode: ForkMode::Parallel,
+    });
+    let flow = Flow::udp("198.51.100.7:40000".parse().unwrap());
+    for u in 0..n {
+        let at = t0 + Duration::from_millis(u64::from(u));
+        assert_eq!(
+            r.handle_register(at, &register(u, 1), flow, true).status(),
+            Some(200)
+        );
+    }
+    r
+}
+
+fn registrar(c: &mut Criterion) {
+    let flow = Flow::udp("198.51.100.7:40000".parse().unwrap());
+    let mut g = c.benchmark_group("registrar");
+    for n in [100u32, 10_000] {
+        let t0 = Instant::now();
+        let mut r = loaded(n, t0);
+        // All registered, nothing due yet (first keepalive 30 s after the first REGISTER).
+        let now = t0 + Duration::from_secs(20);
+        let mut cseq = 2;
+        let req: Vec<Message> = (0..64).map(|i| register(i % n, 0)).collect();
+        g.bench_with_input(BenchmarkId::new("refresh_and_poll", n), &n, |b, _| {
+            b.iter(|| {
+                // A refresh of one of the first 64 customers, with a CSeq that keeps rising.
+                cseq += 1;
+                let mut m = req[(cseq % 64) as usize].clone();
+                m.set_header(
+                    sbc_common::sip::HeaderName::CSeq,
+                    format!("{cseq} REGISTER"),
+                );
+                black_box(r.handle_register(now, &m, flow, true));
+                black_box(r.poll_timeout())
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("idle_tick", n), &n, |b, _| {
+            b.iter(|| {
+                r.handle_timer(black_box(now));
+                black_box(r.poll_timeout())
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, registrar);
+criterion_main!(benches);
