@@ -31,6 +31,7 @@ use sbc_common::sip::uri::Uri;
 use sbc_common::sip::{Contact, HeaderName, Message, NameAddr};
 use sbc_config::Realm;
 
+use super::deadlines::Deadlines;
 use super::keepalive::{KeepaliveState, KeepaliveStep};
 use super::{aor_of, KeepaliveKind, DEFAULT_EXPIRES};
 use crate::edge::nat::Flow;
@@ -160,6 +161,15 @@ struct Entry {
     keepalive: Option<KeepaliveState>,
 }
 
+impl Entry {
+    /// When the cache next has work on this binding: its lapse or its next keepalive.
+    fn due(&self) -> Instant {
+        self.keepalive.map_or(self.customer_expires_at, |k| {
+            k.next_at.min(self.customer_expires_at)
+        })
+    }
+}
+
 /// One Contact of a forwarded REGISTER.
 #[derive(Clone, Debug)]
 struct Planned {
@@ -187,7 +197,13 @@ pub struct RegistrationCache {
     sbc_host: String,
     entries: Map<String, Entry>,
     by_contact: Map<(String, String), String>,
+    /// The tokens of each address-of-record's bindings.
+    by_aor: Map<String, Vec<String>>,
+    /// Each binding's next lapse or keepalive ([`Entry::due`]), by token.
+    due: Deadlines<String>,
     pending: Map<(String, u32), Pending>,
+    /// When each forwarded REGISTER stops waiting for the core.
+    pending_due: Deadlines<(String, u32)>,
     next: u64,
     salt: u64,
     outputs: VecDeque<CacheOutput>,
@@ -203,7 +219,10 @@ impl RegistrationCache {
             sbc_host: sbc_host.to_owned(),
             entries: Map::default(),
             by_contact: Map::default(),
+            by_aor: Map::default(),
+            due: Deadlines::default(),
             pending: Map::default(),
+            pending_due: Deadlines::default(),
             next: 1,
             salt,
             outputs: VecDeque::new(),
@@ -242,7 +261,9 @@ impl RegistrationCache {
         flow: Flow,
         behind_nat: bool,
     ) -> CacheAction {
-        match self.decide(now, req, flow, behind_nat) {
+        let decided = self.decide(now, req, flow, behind_nat);
+        self.settle();
+        match decided {
             Ok(action) => action,
             Err((code, reason)) => {
                 self.counters.rejected += 1;
@@ -331,6 +352,8 @@ impl RegistrationCache {
                 format!("<sip:{}@{}>;expires={core}", p.token, self.sbc_host),
             );
         }
+        self.pending_due
+            .push(now + PENDING_TIMEOUT, (call_id.to_owned(), cseq));
         self.pending.insert(
             (call_id.to_owned(), cseq),
             Pending {
@@ -391,6 +414,7 @@ impl RegistrationCache {
                 if let Some(k) = entry.keepalive.as_mut() {
                     k.answered();
                 }
+                self.due.push(entry.due(), token);
             }
         }
         Some(self.customer_ok(now, req, aor))
@@ -400,9 +424,8 @@ impl RegistrationCache {
     fn customer_ok(&self, now: Instant, req: &Message, aor: &str) -> Message {
         let mut rsp = Message::response_to(req, 200, "OK");
         let mut listed: Vec<&Entry> = self
-            .entries
-            .values()
-            .filter(|e| e.aor == aor && e.customer_expires_at > now)
+            .entries_of(aor)
+            .filter(|e| e.customer_expires_at > now)
             .collect();
         listed.sort_by(|a, b| a.contact.cmp(&b.contact));
         for e in listed {
@@ -431,9 +454,11 @@ impl RegistrationCache {
         let reason = rsp.reason().unwrap_or("");
         if (200..300).contains(&code) {
             self.apply_core_ok(now, rsp, &pending, &key.0, key.1);
+            self.settle();
             self.counters.core_accepted += 1;
             return Some(self.customer_ok(now, &pending.request, &pending.aor));
         }
+        self.settle();
         let mut out = Message::response_to(&pending.request, code, reason);
         let copied: &[HeaderName] = match code {
             401 | 407 => {
@@ -464,13 +489,7 @@ impl RegistrationCache {
         cseq: u32,
     ) {
         if pending.star {
-            let tokens: Vec<String> = self
-                .entries
-                .iter()
-                .filter(|(_, e)| e.aor == pending.aor)
-                .map(|(t, _)| t.clone())
-                .collect();
-            for t in tokens {
+            for t in self.by_aor.get(&pending.aor).cloned().unwrap_or_default() {
                 self.remove(&t);
             }
             return;
@@ -514,14 +533,60 @@ impl RegistrationCache {
             };
             self.by_contact
                 .insert((pending.aor.clone(), p.contact.clone()), p.token.clone());
-            self.entries.insert(p.token.clone(), entry);
+            self.due.push(entry.due(), p.token.clone());
+            if self.entries.insert(p.token.clone(), entry).is_none() {
+                self.by_aor
+                    .entry(pending.aor.clone())
+                    .or_default()
+                    .push(p.token.clone());
+            }
         }
     }
 
     fn remove(&mut self, token: &str) -> Option<Entry> {
         let e = self.entries.remove(token)?;
         self.by_contact.remove(&(e.aor.clone(), e.contact.clone()));
+        if let Some(tokens) = self.by_aor.get_mut(&e.aor) {
+            tokens.retain(|t| t != token);
+            if tokens.is_empty() {
+                self.by_aor.remove(&e.aor);
+            }
+        }
         Some(e)
+    }
+
+    /// The cached bindings of `aor`, in no particular order.
+    fn entries_of<'a>(&'a self, aor: &str) -> impl Iterator<Item = &'a Entry> + 'a {
+        self.by_aor
+            .get(aor)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| self.entries.get(t))
+    }
+
+    /// Keeps both deadline queues exact after bindings or forwarded REGISTERs changed (see
+    /// [`Deadlines::settle`]).
+    fn settle(&mut self) {
+        let entries = &self.entries;
+        self.due.settle(
+            entries.len(),
+            |at, token| entries.get(token).is_some_and(|e| e.due() == at),
+            || entries.iter().map(|(t, e)| (e.due(), t.clone())),
+        );
+        let pending = &self.pending;
+        self.pending_due.settle(
+            pending.len(),
+            |at, key| {
+                pending
+                    .get(key)
+                    .is_some_and(|p| p.sent_at + PENDING_TIMEOUT == at)
+            },
+            || {
+                pending
+                    .iter()
+                    .map(|(k, p)| (p.sent_at + PENDING_TIMEOUT, k.clone()))
+            },
+        );
     }
 
     /// The customer a request from the core is for, from the binding token in its Request-URI
@@ -540,9 +605,8 @@ impl RegistrationCache {
     /// The customers registered for `aor` (canonical, see [`aor_of`]), sorted by contact.
     pub fn lookup_aor(&self, now: Instant, aor: &str) -> Vec<CachedTarget> {
         let mut out: Vec<CachedTarget> = self
-            .entries
-            .values()
-            .filter(|e| e.aor == aor && e.customer_expires_at > now)
+            .entries_of(aor)
+            .filter(|e| e.customer_expires_at > now)
             .map(|e| CachedTarget {
                 aor: e.aor.clone(),
                 contact: e.contact.clone(),
@@ -576,15 +640,11 @@ impl RegistrationCache {
     /// Forgets every cached binding of `aor` (calls to its binding addresses get 480 from
     /// then on; the core registrar keeps its copy until its own expiry); returns how many went.
     pub fn remove_aor(&mut self, aor: &str) -> usize {
-        let tokens: Vec<String> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| e.aor == aor)
-            .map(|(t, _)| t.clone())
-            .collect();
+        let tokens = self.by_aor.get(aor).cloned().unwrap_or_default();
         for t in &tokens {
             self.remove(t);
         }
+        self.settle();
         tokens.len()
     }
 
@@ -601,6 +661,7 @@ impl RegistrationCache {
         for t in &tokens {
             self.remove(t);
         }
+        self.settle();
         tokens.len()
     }
 
@@ -612,30 +673,30 @@ impl RegistrationCache {
     /// Drops customer bindings that were not refreshed and forwarded REGISTERs the core never
     /// answered.
     pub fn handle_timer(&mut self, now: Instant) {
-        let lapsed: Vec<String> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| e.customer_expires_at <= now)
-            .map(|(t, _)| t.clone())
-            .collect();
-        for token in lapsed {
-            if let Some(e) = self.remove(&token) {
-                self.counters.lapsed += 1;
-                self.outputs
-                    .push_back(CacheOutput::Lapsed { aor: e.aor, token });
-            }
-        }
         let interval = self.cfg.keepalive_interval;
         let max_misses = self.cfg.keepalive_failures;
-        let mut dead = Vec::new();
-        for (token, e) in &mut self.entries {
+        while let Some((at, token)) = self.due.pop_due(now) {
+            let Some(e) = self.entries.get_mut(&token).filter(|e| e.due() == at) else {
+                continue; // removed or refreshed since
+            };
+            if e.customer_expires_at <= now {
+                if let Some(e) = self.remove(&token) {
+                    self.counters.lapsed += 1;
+                    self.outputs
+                        .push_back(CacheOutput::Lapsed { aor: e.aor, token });
+                }
+                continue;
+            }
             let Some(k) = e.keepalive.as_mut() else {
                 continue;
             };
             let mut missed = false;
             match k.on_timer(now, interval, max_misses, &mut missed) {
                 KeepaliveStep::Wait => {}
-                KeepaliveStep::Remove => dead.push(token.clone()),
+                KeepaliveStep::Remove => {
+                    self.keepalive_dead(&token);
+                    continue;
+                }
                 KeepaliveStep::Send => {
                     self.counters.keepalives_sent += 1;
                     self.outputs.push_back(CacheOutput::Keepalive {
@@ -646,12 +707,18 @@ impl RegistrationCache {
                     });
                 }
             }
+            self.due.push(e.due(), token);
         }
-        for token in dead {
-            self.keepalive_dead(&token);
+        while let Some((at, key)) = self.pending_due.pop_due(now) {
+            if self
+                .pending
+                .get(&key)
+                .is_some_and(|p| p.sent_at + PENDING_TIMEOUT == at)
+            {
+                self.pending.remove(&key);
+            }
         }
-        self.pending
-            .retain(|_, p| now.saturating_duration_since(p.sent_at) < PENDING_TIMEOUT);
+        self.settle();
     }
 
     fn keepalive_dead(&mut self, token: &str) {
@@ -686,20 +753,16 @@ impl RegistrationCache {
             .is_some_and(|k| k.failed(max_misses));
         if gone {
             self.keepalive_dead(token);
+            self.settle();
         }
     }
 
     /// The next instant [`RegistrationCache::handle_timer`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let entries = self
-            .entries
-            .values()
-            .flat_map(|e| [Some(e.customer_expires_at), e.keepalive.map(|k| k.next_at)]);
-        let pending = self
-            .pending
-            .values()
-            .map(|p| Some(p.sent_at + PENDING_TIMEOUT));
-        entries.chain(pending).flatten().min()
+        [self.due.next(), self.pending_due.next()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The next report, oldest first.

@@ -20,18 +20,19 @@
 //! (RFC 5626 §5.3). Timer scans are linear in the number of bindings.
 
 pub mod cache;
+mod deadlines;
 mod keepalive;
 #[cfg(test)]
 mod tests;
 
+use deadlines::Deadlines;
 use keepalive::{KeepaliveState, KeepaliveStep};
 
 pub use cache::{
     CacheAction, CacheConfig, CacheCounters, CacheOutput, CachedTarget, RegistrationCache,
 };
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -238,11 +239,8 @@ pub struct Registrar {
     cfg: RegistrarConfig,
     aors: Map<String, Vec<Binding>>,
     index: Map<BindingId, String>,
-    /// Each binding's next expiry or keepalive ([`Binding::due`]), earliest first, so a timer
-    /// tick and [`Registrar::poll_timeout`] touch only what is due rather than every binding.
-    /// Entries left behind by a refresh or a removal are skipped when they come up, and never
-    /// stay on top (see [`Registrar::settle`]).
-    due: BinaryHeap<Reverse<(Instant, BindingId)>>,
+    /// Each binding's next expiry or keepalive ([`Binding::due`]).
+    due: Deadlines<BindingId>,
     next_id: u64,
     outputs: VecDeque<RegistrarOutput>,
     counters: RegistrarCounters,
@@ -288,7 +286,7 @@ impl Registrar {
             cfg,
             aors: Map::default(),
             index: Map::default(),
-            due: BinaryHeap::new(),
+            due: Deadlines::default(),
             next_id: 1,
             outputs: VecDeque::new(),
             counters: RegistrarCounters::default(),
@@ -476,7 +474,7 @@ impl Registrar {
                 b.instance = ch.instance;
                 b.reg_id = ch.reg_id;
                 b.keepalive = keepalive;
-                self.due.push(Reverse((b.due(), b.id)));
+                self.due.push(b.due(), b.id);
                 self.counters.refreshed += 1;
             }
             None => {
@@ -495,7 +493,7 @@ impl Registrar {
                     reg_id: ch.reg_id,
                     keepalive,
                 };
-                self.due.push(Reverse((b.due(), id)));
+                self.due.push(b.due(), id);
                 list.push(b);
                 self.index.insert(id, aor.to_owned());
                 self.counters.created += 1;
@@ -615,11 +613,7 @@ impl Registrar {
     pub fn handle_timer(&mut self, now: Instant) {
         let interval = self.cfg.keepalive_interval;
         let max_misses = self.cfg.keepalive_failures;
-        while let Some(&Reverse((at, id))) = self.due.peek() {
-            if at > now {
-                break;
-            }
-            self.due.pop();
+        while let Some((at, id)) = self.due.pop_due(now) {
             let Some(aor) = self.index.get(&id) else {
                 continue; // removed since
             };
@@ -662,36 +656,25 @@ impl Registrar {
                     });
                 }
             }
-            self.due.push(Reverse((b.due(), id)));
+            self.due.push(b.due(), id);
         }
         self.settle();
     }
 
-    /// Keeps the deadline queue honest after bindings changed: entries of removed or refreshed
-    /// bindings are dropped from the top (so [`Registrar::poll_timeout`] is exact), and the
-    /// queue is rebuilt once stale entries outnumber live bindings (a customer refreshing
-    /// every second leaves one behind each time).
+    /// Keeps the deadline queue exact after bindings changed (see [`Deadlines::settle`]).
     fn settle(&mut self) {
-        while let Some(&Reverse((at, id))) = self.due.peek() {
-            let live = self
-                .index
-                .get(&id)
-                .and_then(|aor| self.aors.get(aor.as_str()))
-                .and_then(|l| l.iter().find(|b| b.id == id))
-                .is_some_and(|b| b.due() == at);
-            if live {
-                break;
-            }
-            self.due.pop();
-        }
-        if self.due.len() > 2 * self.index.len() + 64 {
-            self.due = self
-                .aors
-                .values()
-                .flatten()
-                .map(|b| Reverse((b.due(), b.id)))
-                .collect();
-        }
+        let (index, aors) = (&self.index, &self.aors);
+        self.due.settle(
+            index.len(),
+            |at, id| {
+                index
+                    .get(id)
+                    .and_then(|aor| aors.get(aor.as_str()))
+                    .and_then(|l| l.iter().find(|b| b.id == *id))
+                    .is_some_and(|b| b.due() == at)
+            },
+            || aors.values().flatten().map(|b| (b.due(), b.id)),
+        );
     }
 
     fn note_removed(&mut self, id: BindingId, aor: String, reason: RemovalReason) {
@@ -772,7 +755,7 @@ impl Registrar {
 
     /// The next instant [`Registrar::handle_timer`] has work: an expiry or a keepalive.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.due.peek().map(|r| r.0 .0)
+        self.due.next()
     }
 
     /// The next thing to do, oldest first.

@@ -499,3 +499,103 @@ fn hostile_values_never_panic() {
         assert!(c.core_expires_at(token).unwrap() <= t0 + 3600 * S);
     }
 }
+
+/// A REGISTER for `user` (its own AOR, Call-ID and contact) asking `expires`.
+fn register_user(user: u32, cseq: u32, expires: u32) -> Message {
+    parse(format!(
+        "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKu{user}c{cseq}\r\nFrom: <sip:u{user}@example.com>;tag=f{user}\r\nTo: <sip:u{user}@example.com>\r\nCall-ID: reg-{user}\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:u{user}@10.0.0.2:{port}>;expires={expires}\r\nContent-Length: 0\r\n\r\n",
+        port = 1024 + user
+    ))
+}
+
+/// Registers `user` through the core at `now`.
+fn register_through_core(c: &mut RegistrationCache, now: Instant, user: u32, expires: u32) {
+    let fwd = forwarded(c.customer_register(now, &register_user(user, 1, expires), flow()));
+    let rsp = c.handle_core_response(now, &core_answer(&fwd, 200, Some(3600), ""));
+    assert_eq!(rsp.and_then(|r| r.status()), Some(200));
+}
+
+#[test]
+fn an_absorbed_refresh_moves_the_lapse_and_the_old_one_lapses_nothing() {
+    let t0 = Instant::now();
+    let mut c = cache();
+    register_through_core(&mut c, t0, 1, 60);
+    assert_eq!(c.poll_timeout(), Some(t0 + 60 * S), "the customer's 60 s");
+    let absorbed = c.customer_register(t0 + 40 * S, &register_user(1, 2, 60), flow());
+    assert!(matches!(absorbed, CacheAction::Absorb(_)));
+    assert_eq!(c.poll_timeout(), Some(t0 + 100 * S));
+    c.handle_timer(t0 + 60 * S);
+    assert_eq!(c.len(), 1, "the refreshed binding outlives its old lapse");
+    assert_eq!(c.poll_output(), None);
+    c.handle_timer(t0 + 100 * S);
+    assert!(c.is_empty());
+    assert!(matches!(c.poll_output(), Some(CacheOutput::Lapsed { .. })));
+    assert_eq!(c.poll_timeout(), None);
+}
+
+#[test]
+fn among_many_cached_bindings_a_tick_lapses_exactly_the_due_ones_in_order() {
+    let t0 = Instant::now();
+    let mut c = RegistrationCache::new(
+        CacheConfig {
+            customer_expires: 3600,
+            ..cache().cfg
+        },
+        SBC,
+        7,
+    );
+    // 200 users asking 100, 101, ... 299 s, registered in a scrambled order.
+    for i in 0..200u32 {
+        let user = (i * 7) % 200;
+        register_through_core(&mut c, t0, user, 100 + user);
+    }
+    assert_eq!(c.len(), 200);
+    assert_eq!(c.poll_timeout(), Some(t0 + 100 * S));
+    // User 5's binding is removed by the operator: its lapse no longer counts, and its AOR
+    // finds nothing while user 6's still finds its own contact.
+    assert_eq!(c.remove_aor("sip:u5@example.com"), 1);
+    assert!(c.lookup_aor(t0, "sip:u5@example.com").is_empty());
+    let six = c.lookup_aor(t0, "sip:u6@example.com");
+    assert_eq!(six.len(), 1);
+    assert_eq!(six[0].contact, "sip:u6@10.0.0.2:1030");
+    c.handle_timer(t0 + 150 * S);
+    let lapsed: Vec<String> = std::iter::from_fn(|| c.poll_output())
+        .map(|o| match o {
+            CacheOutput::Lapsed { aor, .. } => aor,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let want: Vec<String> = (0..=50)
+        .filter(|u| *u != 5)
+        .map(|u| format!("sip:u{u}@example.com"))
+        .collect();
+    assert_eq!(lapsed, want, "the 50 due bindings, earliest first");
+    assert_eq!(c.len(), 149);
+    assert!(c.lookup_aor(t0 + 150 * S, "sip:u50@example.com").is_empty());
+    assert_eq!(c.lookup_aor(t0 + 150 * S, "sip:u51@example.com").len(), 1);
+    assert_eq!(c.poll_timeout(), Some(t0 + 151 * S));
+}
+
+#[test]
+fn rapid_absorbed_refreshes_do_not_grow_the_deadline_queue() {
+    let t0 = Instant::now();
+    let mut c = cache();
+    for user in 0..10 {
+        register_through_core(&mut c, t0, user, 60);
+    }
+    // User 3 refreshes every 10 ms, 3,000 times: each absorbed refresh leaves a stale entry.
+    for n in 0..3000u32 {
+        let at = t0 + Duration::from_millis(10 * u64::from(n + 1));
+        let action = c.customer_register(at, &register_user(3, n + 2, 60), flow());
+        assert!(matches!(action, CacheAction::Absorb(_)), "{action:?}");
+    }
+    assert!(
+        c.due.len() <= 2 * 10 + 64 + 1,
+        "queue holds {}",
+        c.due.len()
+    );
+    assert_eq!(c.poll_timeout(), Some(t0 + 60 * S), "user 0's lapse");
+    c.handle_timer(t0 + 60 * S);
+    assert_eq!(c.len(), 1, "only the refreshed binding is left");
+    assert_eq!(c.poll_timeout(), Some(t0 + 90 * S));
+}
