@@ -26,6 +26,8 @@
 //!   the branch is forgotten after 64·T1); over TCP a double CRLF whose successful write counts as an
 //!   answer (a dead connection is noticed when it closes, which removes its bindings).
 
+mod sent;
+
 use super::{Endpoint, Ingress, Path};
 use crate::call::{MediaRelay, Route, Side, Target};
 use crate::edge::customers::{
@@ -33,14 +35,13 @@ use crate::edge::customers::{
 };
 use crate::edge::nat::Flow;
 use crate::edge::registrar::{CacheOutput, KeepaliveKind, RegistrarOutput};
-use crate::stack::ids::Branch;
 use crate::stack::stateless;
 use crate::stack::transaction::{Dest, Transmit, Transport};
 use crate::stack::transport::via::response_target;
-use crate::Map;
 use bytes::Bytes;
 use sbc_common::sip::{HeaderName, Message, Method};
 use sbc_config::Config;
+use sent::{Pending, Sent};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -79,7 +80,7 @@ pub(super) struct FrontDoor {
     customer_ifaces: Vec<bool>,
     /// Requests the front door sent (forwarded REGISTERs, OPTIONS keepalives) by branch,
     /// with when to give up.
-    pending: Map<Branch, (Pending, Instant)>,
+    pending: Sent,
     /// How long the front door waits for an answer: 64·T1 (RFC 3261 §17.1.2.2 timer F).
     timeout: Duration,
     seq: u64,
@@ -93,7 +94,7 @@ impl FrontDoor {
         Self {
             customers,
             customer_ifaces: customer_interfaces(cfg),
-            pending: Map::default(),
+            pending: Sent::default(),
             timeout: cfg.sip.t1() * 64,
             seq: 0,
             salt: seed.rotate_left(17),
@@ -113,20 +114,6 @@ impl FrontDoor {
         self.seq = self.seq.wrapping_add(1);
         format!("{BRANCH_PREFIX}{:x}.{:x}", self.salt, self.seq)
     }
-}
-
-/// A request the front door sent and waits an answer for.
-#[derive(Debug)]
-pub(super) enum Pending {
-    /// A REGISTER forwarded to a core registrar.
-    Register,
-    /// An OPTIONS keepalive.
-    Ping {
-        /// The realm of the binding.
-        realm: String,
-        /// The binding.
-        binding: KeepaliveRef,
-    },
 }
 
 /// Whether each interface of `cfg` faces customers (see the module docs).
@@ -180,7 +167,7 @@ impl<M: MediaRelay> Endpoint<M> {
             return false;
         };
         let status = rsp.status().unwrap_or(0);
-        let Some((pending, _)) = self.front.pending.get(branch.as_str()) else {
+        let Some(pending) = self.front.pending.get(branch.as_str()) else {
             return true;
         };
         match pending {
@@ -214,7 +201,7 @@ impl<M: MediaRelay> Endpoint<M> {
         };
         if !matches!(
             self.front.pending.get(branch.as_str()),
-            Some((Pending::Register, _))
+            Some(Pending::Register)
         ) {
             return;
         }
@@ -552,7 +539,7 @@ impl<M: MediaRelay> Endpoint<M> {
         );
         self.front
             .pending
-            .insert(branch.into(), (Pending::Register, now + self.front.timeout));
+            .insert(branch.into(), Pending::Register, now + self.front.timeout);
         let t = Transmit {
             dest: Dest::new(registrar, transport).from_local(local),
             bytes: request.to_bytes(),
@@ -614,18 +601,9 @@ impl<M: MediaRelay> Endpoint<M> {
                 }
             }
         }
-        let lapsed: Vec<Branch> = self
-            .front
-            .pending
-            .iter()
-            .filter(|(_, (_, until))| *until <= now)
-            .map(|(b, _)| b.clone())
-            .collect();
         // An unanswered ping is counted as a miss by the registrar itself when the next one is
         // due; here it is only forgotten.
-        for b in lapsed {
-            self.front.pending.remove(b.as_str());
-        }
+        self.front.pending.expire(now);
         self.record_customers();
     }
 
@@ -691,7 +669,8 @@ impl<M: MediaRelay> Endpoint<M> {
                 );
                 self.front.pending.insert(
                     branch.into(),
-                    (Pending::Ping { realm, binding }, now + self.front.timeout),
+                    Pending::Ping { realm, binding },
+                    now + self.front.timeout,
                 );
                 self.send_datagram(now, i, flow.source, Bytes::from(text));
             }
@@ -700,7 +679,7 @@ impl<M: MediaRelay> Endpoint<M> {
 
     /// The next instant the front door has timer work.
     pub(super) fn front_door_deadline(&self) -> Option<Instant> {
-        let pending = self.front.pending.values().map(|(_, until)| *until).min();
+        let pending = self.front.pending.next_deadline();
         [self.front.customers.poll_timeout(), pending]
             .into_iter()
             .flatten()

@@ -20,7 +20,7 @@
 //! (RFC 5626 §5.3). Timer scans are linear in the number of bindings.
 
 pub mod cache;
-mod deadlines;
+pub(crate) mod deadlines;
 mod keepalive;
 #[cfg(test)]
 mod tests;
