@@ -28,7 +28,7 @@
 //! `handle_flow_closed`. `now_unix` is the wall clock in seconds, for nonces.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sbc_common::sip::uri::Uri;
 use sbc_common::sip::{HeaderName, Message};
@@ -228,10 +228,16 @@ pub struct Customers {
     counters: CustomersCounters,
     /// Lines about refused credentials and blocks, a few per second at most.
     auth_log: LogBudget,
+    /// When the rate-limit and throttle tables are next swept for idle entries.
+    next_purge: Option<Instant>,
 }
 
 /// Log lines per second about authentication failures and blocks.
 const AUTH_LOG_PER_S: u32 = 5;
+
+/// How often the timer sweeps the rate-limit and throttle tables: a sweep walks every source
+/// seen, and the timer runs at every binding's keepalive.
+const PURGE_EVERY: Duration = Duration::from_secs(10);
 
 impl Customers {
     /// Builds the state from the configuration; `nonce_secret` is `[auth] secret` (or random
@@ -248,6 +254,7 @@ impl Customers {
             throttle: AuthThrottle::new(AuthThrottleConfig::from_config(&cfg.limits)),
             counters: CustomersCounters::default(),
             auth_log: LogBudget::new(AUTH_LOG_PER_S),
+            next_purge: None,
         }
     }
 
@@ -602,8 +609,11 @@ impl Customers {
                 Keeper::Forward { cache, .. } => cache.handle_timer(now),
             }
         }
-        self.rate.purge(now);
-        self.throttle.purge(now);
+        if self.next_purge.is_none_or(|t| now >= t) {
+            self.rate.purge(now);
+            self.throttle.purge(now);
+            self.next_purge = Some(now + PURGE_EVERY);
+        }
     }
 
     /// The next instant [`Customers::handle_timer`] has registration work.

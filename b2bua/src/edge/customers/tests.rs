@@ -537,3 +537,29 @@ fn a_closed_connection_removes_forward_mode_bindings_made_over_it() {
         InboundRoute::NotRegistered
     );
 }
+
+#[test]
+fn the_timer_sweeps_idle_rate_entries_at_most_every_ten_seconds() {
+    let t0 = Instant::now();
+    let mut c = customers("source_rate_per_s = 2\nsource_burst = 2\n");
+    let req = register("alice", "example.com", 1, "");
+    let from = |i: u8| Flow::udp(SocketAddr::from(([203, 0, 113, i], 5060)));
+    c.rate_limit(t0, &req, &from(1));
+    c.handle_timer(t0 + 5 * S);
+    assert_eq!(
+        c.rate_limiter().tracked(),
+        0,
+        "the first tick sweeps (bucket full again)"
+    );
+    // The timer runs at every binding's keepalive: ticks in between do not walk the table.
+    c.rate_limit(t0 + 6 * S, &req, &from(2));
+    c.handle_timer(t0 + 10 * S);
+    c.handle_timer(t0 + 14 * S);
+    assert_eq!(
+        c.rate_limiter().tracked(),
+        1,
+        "no sweep before 10 s have passed"
+    );
+    c.handle_timer(t0 + 15 * S);
+    assert_eq!(c.rate_limiter().tracked(), 0);
+}
