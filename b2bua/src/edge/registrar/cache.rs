@@ -199,6 +199,9 @@ pub struct RegistrationCache {
     by_contact: Map<(String, String), String>,
     /// The tokens of each address-of-record's bindings.
     by_aor: Map<String, Vec<String>>,
+    /// The tokens of the bindings registered over each TCP/TLS connection, for its close;
+    /// tokens of bindings removed or moved since are skipped then.
+    by_connection: Map<u64, Vec<String>>,
     /// Each binding's next lapse or keepalive ([`Entry::due`]), by token.
     due: Deadlines<String>,
     pending: Map<(String, u32), Pending>,
@@ -220,6 +223,7 @@ impl RegistrationCache {
             entries: Map::default(),
             by_contact: Map::default(),
             by_aor: Map::default(),
+            by_connection: Map::default(),
             due: Deadlines::default(),
             pending: Map::default(),
             pending_due: Deadlines::default(),
@@ -534,6 +538,17 @@ impl RegistrationCache {
             self.by_contact
                 .insert((pending.aor.clone(), p.contact.clone()), p.token.clone());
             self.due.push(entry.due(), p.token.clone());
+            let before = self.entries.get(&p.token).and_then(|e| e.flow.connection);
+            if let Some(c) = pending.flow.connection.filter(|c| before != Some(*c)) {
+                let tokens = self.by_connection.entry(c).or_default();
+                tokens.push(p.token.clone());
+                // A long-lived connection that registers and unregisters again and again
+                // leaves tokens of gone bindings: dropped whenever the list doubles.
+                if tokens.len() >= 32 && tokens.len().is_power_of_two() {
+                    let entries = &self.entries;
+                    tokens.retain(|t| entries.contains_key(t));
+                }
+            }
             if self.entries.insert(p.token.clone(), entry).is_none() {
                 self.by_aor
                     .entry(pending.aor.clone())
@@ -652,17 +667,19 @@ impl RegistrationCache {
     /// cached bindings go (RFC 5626 §5.3; the core keeps its copy until its own expiry, and
     /// calls to those binding addresses get 480); returns how many went.
     pub fn handle_flow_closed(&mut self, connection: u64) -> usize {
-        let tokens: Vec<String> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| e.flow.connection == Some(connection))
-            .map(|(t, _)| t.clone())
-            .collect();
-        for t in &tokens {
-            self.remove(t);
+        let mut gone = 0;
+        for token in self.by_connection.remove(&connection).unwrap_or_default() {
+            let on_it = self
+                .entries
+                .get(&token)
+                .is_some_and(|e| e.flow.connection == Some(connection));
+            if on_it {
+                self.remove(&token);
+                gone += 1;
+            }
         }
         self.settle();
-        tokens.len()
+        gone
     }
 
     /// The core-side expiry of the binding behind a token, for monitoring and tests.

@@ -241,6 +241,9 @@ pub struct Registrar {
     index: Map<BindingId, String>,
     /// Each binding's next expiry or keepalive ([`Binding::due`]).
     due: Deadlines<BindingId>,
+    /// The bindings registered over each TCP/TLS connection, for its close; ids of bindings
+    /// removed or moved since are skipped then (see [`Registrar::handle_flow_closed`]).
+    by_connection: Map<u64, Vec<BindingId>>,
     next_id: u64,
     outputs: VecDeque<RegistrarOutput>,
     counters: RegistrarCounters,
@@ -287,6 +290,7 @@ impl Registrar {
             aors: Map::default(),
             index: Map::default(),
             due: Deadlines::default(),
+            by_connection: Map::default(),
             next_id: 1,
             outputs: VecDeque::new(),
             counters: RegistrarCounters::default(),
@@ -462,8 +466,13 @@ impl Registrar {
             return;
         }
         let expires_at = now + Duration::from_secs(u64::from(ch.expires));
+        // A binding that is new on a TCP/TLS connection, for the connection's index.
+        let mut joined = None;
         match pos.and_then(|i| list.get_mut(i)) {
             Some(b) => {
+                if flow.connection != b.flow.connection {
+                    joined = flow.connection.map(|c| (c, b.id));
+                }
                 b.contact = ch.contact;
                 b.q = ch.q;
                 b.expires_at = expires_at;
@@ -494,9 +503,20 @@ impl Registrar {
                     keepalive,
                 };
                 self.due.push(b.due(), id);
+                joined = flow.connection.map(|c| (c, id));
                 list.push(b);
                 self.index.insert(id, aor.to_owned());
                 self.counters.created += 1;
+            }
+        }
+        if let Some((connection, id)) = joined {
+            let ids = self.by_connection.entry(connection).or_default();
+            ids.push(id);
+            // A long-lived connection that registers and unregisters again and again leaves
+            // ids of gone bindings: dropped whenever the list doubles.
+            if ids.len() >= 32 && ids.len().is_power_of_two() {
+                let index = &self.index;
+                ids.retain(|i| index.contains_key(i));
             }
         }
     }
@@ -721,15 +741,16 @@ impl Registrar {
 
     /// A TCP/TLS connection closed: bindings whose flow used it are removed (RFC 5626 §5.3).
     pub fn handle_flow_closed(&mut self, connection: u64) {
-        let ids: Vec<BindingId> = self
-            .aors
-            .values()
-            .flatten()
-            .filter(|b| b.flow.connection == Some(connection))
-            .map(|b| b.id)
-            .collect();
-        for id in ids {
-            self.remove(id, RemovalReason::FlowClosed);
+        for id in self.by_connection.remove(&connection).unwrap_or_default() {
+            let on_it = self
+                .index
+                .get(&id)
+                .and_then(|aor| self.aors.get(aor.as_str()))
+                .and_then(|l| l.iter().find(|b| b.id == id))
+                .is_some_and(|b| b.flow.connection == Some(connection));
+            if on_it {
+                self.remove(id, RemovalReason::FlowClosed);
+            }
         }
         self.settle();
     }

@@ -761,3 +761,31 @@ fn keepalives_and_expiry_share_one_schedule() {
         ]
     );
 }
+
+#[test]
+fn a_closed_connection_takes_only_the_bindings_still_on_it() {
+    let t0 = Instant::now();
+    let mut r = Registrar::new(cfg());
+    let on = |c: u64| Flow::tcp("203.0.113.5:50000".parse().unwrap(), c);
+    // Users 1 and 2 register over connection 7; user 1 then refreshes over connection 8.
+    r.handle_register(t0, &register_user(1, 1, 600), on(7), false);
+    r.handle_register(t0, &register_user(2, 1, 600), on(7), false);
+    r.handle_register(t0 + S, &register_user(1, 2, 600), on(8), false);
+    // User 3 registers and unregisters over connection 7 forty times (ids pile up, then go).
+    for n in 0..40 {
+        r.handle_register(t0 + S, &register_user(3, 2 * n + 1, 600), on(7), false);
+        r.handle_register(t0 + S, &register_user(3, 2 * n + 2, 0), on(7), false);
+    }
+    assert_eq!(r.binding_count(), 2);
+    r.handle_flow_closed(7);
+    assert_eq!(r.binding_count(), 1, "user 2 went with connection 7");
+    assert_eq!(
+        r.lookup(t0 + S, "sip:u1@example.com").len(),
+        1,
+        "user 1 moved to 8"
+    );
+    r.handle_flow_closed(7);
+    assert_eq!(r.binding_count(), 1, "a second close of 7 changes nothing");
+    r.handle_flow_closed(8);
+    assert_eq!(r.binding_count(), 0);
+}

@@ -599,3 +599,25 @@ fn rapid_absorbed_refreshes_do_not_grow_the_deadline_queue() {
     assert_eq!(c.len(), 1, "only the refreshed binding is left");
     assert_eq!(c.poll_timeout(), Some(t0 + 90 * S));
 }
+
+#[test]
+fn a_closed_connection_takes_only_the_cached_bindings_still_on_it() {
+    let t0 = Instant::now();
+    let mut c = cache();
+    let on = |conn: u64| Flow::tcp("203.0.113.5:50000".parse().unwrap(), conn);
+    let through_core = |c: &mut RegistrationCache, user: u32, cseq: u32, flow: Flow| {
+        let fwd = forwarded(c.customer_register(t0, &register_user(user, cseq, 60), flow));
+        assert!(c
+            .handle_core_response(t0, &core_answer(&fwd, 200, Some(3600), ""))
+            .is_some());
+    };
+    through_core(&mut c, 1, 1, on(7));
+    through_core(&mut c, 2, 1, on(7));
+    // User 1 comes back over connection 8: not absorbed (another flow), so forwarded again.
+    through_core(&mut c, 1, 2, on(8));
+    assert_eq!(c.len(), 2);
+    assert_eq!(c.handle_flow_closed(7), 1, "only user 2 is still on 7");
+    assert_eq!(c.lookup_aor(t0, "sip:u1@example.com").len(), 1);
+    assert_eq!(c.handle_flow_closed(8), 1);
+    assert!(c.is_empty());
+}
