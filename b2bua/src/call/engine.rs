@@ -108,7 +108,7 @@ struct Call {
     /// Where each leg's requests go: A's source flow, B's next hop.
     peers: [Dest; 2],
     /// Leg A's INVITE, until the SBC has sent its 2xx: after that only its Call-ID is read,
-    /// and leg A's dialog has it (`Call::call_id`). Boxed so the call shrinks when it goes.
+    /// and the call keeps that (`a_call_id`). Boxed so the call shrinks when it goes.
     a_invite: Option<Box<Message>>,
     a_tx: TxId,
     a_tag: String,
@@ -141,7 +141,8 @@ struct Call {
 }
 
 impl Call {
-    /// Leg `leg`'s Call-ID, from its INVITE or, once that is let go, from its dialog.
+    /// Leg `leg`'s Call-ID: leg A's as kept by the call; leg B's from its INVITE or, once that
+    /// is let go, from its dialog.
     fn call_id(&self, leg: Leg) -> &str {
         if leg == Leg::A {
             return self.a_call_id.as_str();

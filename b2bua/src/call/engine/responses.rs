@@ -278,7 +278,7 @@ impl<M: MediaAnchor, R: Router> B2bua<M, R> {
             self.settle_forks(key, &id);
             // Leg A has its 2xx: the INVITE answered nothing more (its retransmissions stop at
             // the server transaction, the 2xx's own at A's dialog), so an answered call keeps
-            // only its Call-ID, in A's dialog.
+            // only its Call-ID.
             if let Some(call) = self.calls.get_mut(&key) {
                 call.a_invite = None;
             }
