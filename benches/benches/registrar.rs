@@ -21,6 +21,17 @@ fn register(user: u32, cseq: u32) -> Message {
     Message::parse(Bytes::from(text), &Limits::default()).unwrap()
 }
 
+/// A refresh of one of the first 64 customers, with a CSeq that keeps rising.
+fn next_refresh(req: &[Message], cseq: &mut u32) -> Message {
+    *cseq += 1;
+    let mut m = req[(*cseq % 64) as usize].clone();
+    m.set_header(
+        sbc_common::sip::HeaderName::CSeq,
+        format!("{cseq} REGISTER"),
+    );
+    m
+}
+
 /// A registrar holding `n` bindings behind NAT (so each has keepalives), registered 1 ms apart.
 fn loaded(n: u32, t0: Instant) -> Registrar {
     let mut r = Registrar::new(RegistrarConfig {
@@ -54,13 +65,7 @@ fn registrar(c: &mut Criterion) {
         let req: Vec<Message> = (0..64).map(|i| register(i % n, 0)).collect();
         g.bench_with_input(BenchmarkId::new("refresh_and_poll", n), &n, |b, _| {
             b.iter(|| {
-                // A refresh of one of the first 64 customers, with a CSeq that keeps rising.
-                cseq += 1;
-                let mut m = req[(cseq % 64) as usize].clone();
-                m.set_header(
-                    sbc_common::sip::HeaderName::CSeq,
-                    format!("{cseq} REGISTER"),
-                );
+                let m = next_refresh(&req, &mut cseq);
                 black_box(r.handle_register(now, &m, flow, true));
                 black_box(r.poll_timeout())
             })
@@ -119,12 +124,7 @@ fn cache(c: &mut Criterion) {
             &n,
             |b, _| {
                 b.iter(|| {
-                    cseq += 1;
-                    let mut m = req[(cseq % 64) as usize].clone();
-                    m.set_header(
-                        sbc_common::sip::HeaderName::CSeq,
-                        format!("{cseq} REGISTER"),
-                    );
+                    let m = next_refresh(&req, &mut cseq);
                     let action = r.handle_customer_register(now, &m, flow, true);
                     assert!(matches!(action, CacheAction::Absorb(_)));
                     black_box(r.poll_timeout())
