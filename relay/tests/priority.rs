@@ -9,6 +9,7 @@
 mod common;
 
 use sbc_relay::api::{Relay, RelayConfig, RelayError};
+use std::time::{Duration, Instant};
 
 fn config(base: u16, rt: Option<u8>) -> RelayConfig {
     RelayConfig {
@@ -36,6 +37,22 @@ fn relay_threads() -> Vec<(u32, u32)> {
         out.push((f[41 - 3].parse().unwrap(), f[40 - 3].parse().unwrap()));
     }
     out
+}
+
+/// Whether every `relay-*` thread has left /proc/self/task within 2 s: a joined thread can stay
+/// listed for a moment while the kernel finishes its exit (pthread_join returns when the thread
+/// has released its memory, before it leaves the thread group).
+fn relay_threads_gone() -> bool {
+    let until = Instant::now() + Duration::from_secs(2);
+    loop {
+        if relay_threads().is_empty() {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Whether this process may put a thread under SCHED_FIFO at `priority` (tried on a scratch
@@ -69,6 +86,7 @@ fn workers_run_under_sched_fifo_at_the_configured_priority() {
         "{threads:?}"
     );
     drop(r);
+    assert!(relay_threads_gone(), "the first relay's workers joined");
 
     if !fifo_allowed(7) {
         // An unprivileged run: the refusal is the caller's error, and no worker is left behind.
@@ -80,7 +98,7 @@ fn workers_run_under_sched_fifo_at_the_configured_priority() {
             "{err}"
         );
         assert!(err.to_string().contains("CAP_SYS_NICE"), "{err}");
-        assert!(relay_threads().is_empty());
+        assert!(relay_threads_gone());
         return;
     }
     let mut r = Relay::start(config(28_200, Some(7))).expect("relay starts at priority 7");
@@ -93,7 +111,7 @@ fn workers_run_under_sched_fifo_at_the_configured_priority() {
     // Media still flows through a real-time worker.
     assert_eq!(common::packets_across(&mut r, 5), 5);
     r.shutdown();
-    assert!(relay_threads().is_empty(), "workers joined");
+    assert!(relay_threads_gone(), "workers joined");
 }
 
 fn a_refused_priority_fails_start_with_the_priority_and_leaves_no_worker_running() {
@@ -131,5 +149,5 @@ fn a_refused_priority_fails_start_with_the_priority_and_leaves_no_worker_running
     })
     .join()
     .unwrap();
-    assert!(relay_threads().is_empty(), "no worker left running");
+    assert!(relay_threads_gone(), "no worker left running");
 }
